@@ -1,0 +1,20 @@
+//! exoclaw's domain: identifiers, records, the redacting [`Secret`] type and the
+//! store ports every storage backend implements.
+//!
+//! Invariant: this crate does no network or disk IO and depends on no HTTP,
+//! database or vendor crate. Everything here is plain data and traits.
+
+pub mod id;
+pub mod model;
+pub mod secret;
+pub mod store;
+
+pub use id::{AgentId, MessageId, SessionId, TenantId, UserId};
+pub use secret::Secret;
+
+/// Milliseconds since the Unix epoch (UTC). Stored as a 64-bit integer in both
+/// SQLite and PostgreSQL so that one row shape serves both dialects.
+pub type UnixMillis = i64;
+
+/// The tenant every single-user install runs in, created by the first migration.
+pub const DEFAULT_TENANT: &str = "default";

@@ -1,0 +1,315 @@
+//! Stored records. Every record carries the tenant that owns it; the store
+//! traits take a tenant on every call so that no query can forget it.
+
+use crate::{AgentId, MessageId, SessionId, TenantId, UnixMillis, UserId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// What a user may do. Ordered from most to least powerful.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Operator,
+    User,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Operator, Role::User];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::User => "user",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing an unknown enum word (role, agent type, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?} (expected one of: {expected})")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl FromStr for Role {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownVariant {
+                kind: "role",
+                value: s.to_owned(),
+                expected: "owner, admin, operator, user",
+            })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    /// Unique inside the tenant.
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewUser {
+    pub name: String,
+    pub role: Role,
+}
+
+/// `open` agents keep workspace and context per user; `predefined` agents share
+/// one context and keep only sessions per user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentType {
+    Open,
+    Predefined,
+}
+
+impl AgentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentType::Open => "open",
+            AgentType::Predefined => "predefined",
+        }
+    }
+}
+
+impl FromStr for AgentType {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(AgentType::Open),
+            "predefined" => Ok(AgentType::Predefined),
+            _ => Err(UnknownVariant {
+                kind: "agent type",
+                value: s.to_owned(),
+                expected: "open, predefined",
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: AgentId,
+    pub tenant_id: TenantId,
+    pub display_name: String,
+    pub agent_type: AgentType,
+    /// Provider, model, tool policy and other per-agent settings (a JSON object).
+    pub config: serde_json::Value,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAgent {
+    pub id: AgentId,
+    pub display_name: String,
+    pub agent_type: AgentType,
+    pub config: serde_json::Value,
+}
+
+/// A partial update: `None` leaves the field as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AgentUpdate {
+    pub display_name: Option<String>,
+    pub agent_type: Option<AgentType>,
+    pub config: Option<serde_json::Value>,
+}
+
+/// What makes a session unique: one conversation per agent x user x channel peer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionScope {
+    pub agent_id: AgentId,
+    pub user_id: UserId,
+    /// `api`, `ws`, `cli`, or a channel name such as `telegram`.
+    pub channel: String,
+    /// The peer inside the channel (chat id, the OpenAI `user` field, ...).
+    pub peer: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub tenant_id: TenantId,
+    pub agent_id: AgentId,
+    pub user_id: UserId,
+    pub channel: String,
+    pub peer: String,
+    pub title: Option<String>,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub agent_id: Option<AgentId>,
+    pub user_id: Option<UserId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub session_id: SessionId,
+    /// 1, 2, 3, ... inside the session, assigned atomically by the store.
+    pub seq: i64,
+    /// `system`, `user`, `assistant`, `tool` or `summary`.
+    pub role: String,
+    /// The message body (text, tool calls, tool results) as JSON.
+    pub content: serde_json::Value,
+    /// Bookkeeping such as `{"partial": true}` or token counts.
+    pub meta: serde_json::Value,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewMessage {
+    pub role: String,
+    pub content: serde_json::Value,
+    pub meta: serde_json::Value,
+}
+
+/// One encrypted secret as stored: never the plaintext. `owner` scopes the
+/// name (`tenant`, `user:<id>`, `provider:<name>`, ...).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub tenant_id: TenantId,
+    pub owner: String,
+    pub name: String,
+    /// Fingerprint of the key that sealed it (not the key).
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+impl fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretRecord")
+            .field("tenant_id", &self.tenant_id)
+            .field("owner", &self.owner)
+            .field("name", &self.name)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A secret's metadata, for listings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretMeta {
+    pub tenant_id: TenantId,
+    pub owner: String,
+    pub name: String,
+    pub key_id: String,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+/// A known plaintext sealed under the vault key, so that a wrong key is caught
+/// at start-up rather than when a secret is first needed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultCheck {
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: String,
+    /// Global order of events (strictly increasing).
+    pub seq: i64,
+    pub tenant_id: TenantId,
+    pub at: UnixMillis,
+    /// Who acted: `gateway-token`, `user:<id>`, `cli`, `system`.
+    pub actor: String,
+    /// Dotted name such as `auth.failure`, `secret.put`, `security.ssrf_blocked`.
+    pub action: String,
+    pub resource: String,
+    /// `allow`, `deny` or `info`.
+    pub decision: String,
+    pub reason: String,
+    pub request_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAuditEvent {
+    pub tenant_id: TenantId,
+    pub actor: String,
+    pub action: String,
+    pub resource: String,
+    pub decision: String,
+    pub reason: String,
+    pub request_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub tenant_id: Option<TenantId>,
+    /// Events whose action starts with this prefix (`auth.`, `security.`).
+    pub action_prefix: Option<String>,
+    /// Only events with `seq` below this (for paging backwards).
+    pub before_seq: Option<i64>,
+    /// At most this many, newest first. 0 means the store's default (100).
+    pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_round_trips() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        let err = "root".parse::<Role>().unwrap_err();
+        assert!(err.to_string().contains("owner, admin, operator, user"));
+    }
+
+    #[test]
+    fn secret_record_debug_hides_bytes() {
+        let rec = SecretRecord {
+            tenant_id: "t".into(),
+            owner: "tenant".into(),
+            name: "n".into(),
+            key_id: "k".into(),
+            nonce: vec![1, 2],
+            ciphertext: vec![3, 4],
+            created_at: 0,
+            updated_at: 0,
+        };
+        let dbg = format!("{rec:?}");
+        assert!(!dbg.contains("ciphertext"), "{dbg}");
+    }
+}

@@ -1,0 +1,230 @@
+//! Store ports. Narrow traits, one per aggregate, all tenant-scoped; a backend
+//! implements every one of them and is used as `Arc<dyn Store>`.
+//!
+//! Both backends (`SqliteStore`, `PgStore` in `exoclaw-store`) pass one shared
+//! contract suite, so callers never branch on the backend.
+
+use crate::model::{
+    Agent, AgentUpdate, AuditEvent, AuditFilter, Message, NewAgent, NewAuditEvent, NewMessage,
+    NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant, User,
+    VaultCheck,
+};
+use crate::{AgentId, SessionId, TenantId, UserId};
+use async_trait::async_trait;
+use std::fmt;
+
+/// What went wrong in a store call, phrased for what the caller can do.
+/// Messages never include connection strings or passwords.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique key is already taken (a tenant id, a user name, an agent id).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database cannot be reached right now; retrying may help.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The schema is not what this binary expects (outdated, newer, dirty).
+    #[error("{0}")]
+    Schema(String),
+    /// The file or data is damaged.
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    /// Input the store refuses (an invalid id, a value out of range).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// Where a schema stands relative to the migrations this binary ships.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The applied version; 0 for an empty database.
+    pub current: i64,
+    /// The newest version this binary knows.
+    pub latest: i64,
+    /// A migration failed half-way; `migrate force N` clears it after repair.
+    pub dirty: bool,
+}
+
+impl SchemaStatus {
+    pub fn is_current(&self) -> bool {
+        self.current == self.latest && !self.dirty
+    }
+    pub fn is_fresh(&self) -> bool {
+        self.current == 0 && !self.dirty
+    }
+    pub fn is_newer_than_binary(&self) -> bool {
+        self.current > self.latest
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationInfo {
+    pub version: i64,
+    pub name: &'static str,
+    /// The SQL that `up` would run, for `upgrade --dry-run`.
+    pub up_sql: &'static str,
+}
+
+/// Health and schema administration.
+#[async_trait]
+pub trait SchemaStore: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// A cheap round trip proving the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    async fn schema_status(&self) -> StoreResult<SchemaStatus>;
+    /// The migrations this binary ships, oldest first.
+    fn migrations(&self) -> &'static [MigrationInfo];
+    /// Apply (up) or revert (down) migrations until `target` is the current
+    /// version; each step runs in its own transaction. Returns the versions
+    /// passed through, in order. Refuses on a dirty schema.
+    async fn migrate_to(&self, target: i64) -> StoreResult<Vec<i64>>;
+    /// Set the recorded version without running anything and clear `dirty`.
+    async fn force_version(&self, version: i64) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn create_tenant(&self, id: &TenantId, name: &str) -> StoreResult<Tenant>;
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// `Conflict` when the name is taken inside the tenant.
+    async fn create_user(&self, tenant: &TenantId, user: &NewUser) -> StoreResult<User>;
+    async fn get_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<Option<User>>;
+    async fn find_user_by_name(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, tenant: &TenantId) -> StoreResult<Vec<User>>;
+    async fn set_user_disabled(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        disabled: bool,
+    ) -> StoreResult<()>;
+    /// Deletes the user and everything they own (sessions, messages).
+    async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    async fn create_agent(&self, tenant: &TenantId, agent: &NewAgent) -> StoreResult<Agent>;
+    async fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<Option<Agent>>;
+    async fn list_agents(&self, tenant: &TenantId) -> StoreResult<Vec<Agent>>;
+    async fn update_agent(
+        &self,
+        tenant: &TenantId,
+        id: &AgentId,
+        update: &AgentUpdate,
+    ) -> StoreResult<Agent>;
+    /// Deletes the agent and its sessions.
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The session for this scope, created on first use (safe under races).
+    async fn get_or_create_session(
+        &self,
+        tenant: &TenantId,
+        scope: &SessionScope,
+    ) -> StoreResult<Session>;
+    async fn get_session(&self, tenant: &TenantId, id: &SessionId)
+    -> StoreResult<Option<Session>>;
+    /// Newest first.
+    async fn list_sessions(
+        &self,
+        tenant: &TenantId,
+        filter: &SessionFilter,
+    ) -> StoreResult<Vec<Session>>;
+    async fn delete_session(&self, tenant: &TenantId, id: &SessionId) -> StoreResult<()>;
+    /// Appends with the next `seq` (atomic under concurrent appends) and bumps
+    /// the session's `updated_at`. `NotFound` when the session is not the tenant's.
+    async fn append_message(
+        &self,
+        tenant: &TenantId,
+        session: &SessionId,
+        message: &NewMessage,
+    ) -> StoreResult<Message>;
+    /// Oldest first, `seq > after_seq`, at most `limit` (0 = all).
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        session: &SessionId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+}
+
+/// Ciphertext storage for the secret vault. Plaintext never reaches a store.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Insert or replace (keeps `created_at` on replace).
+    async fn put_secret(&self, record: &SecretRecord) -> StoreResult<()>;
+    async fn get_secret(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        name: &str,
+    ) -> StoreResult<Option<SecretRecord>>;
+    async fn list_secrets(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+    ) -> StoreResult<Vec<SecretMeta>>;
+    async fn delete_secret(&self, tenant: &TenantId, owner: &str, name: &str) -> StoreResult<()>;
+    /// Every secret of every tenant, for key rotation.
+    async fn all_secrets(&self) -> StoreResult<Vec<SecretRecord>>;
+    /// Key rotation: replace the given records (matched by tenant, owner,
+    /// name) and the vault check in one transaction: all or nothing.
+    async fn replace_secrets(&self, records: &[SecretRecord], check: &VaultCheck)
+    -> StoreResult<()>;
+    async fn vault_check(&self) -> StoreResult<Option<VaultCheck>>;
+    async fn set_vault_check(&self, check: &VaultCheck) -> StoreResult<()>;
+}
+
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent>;
+    /// Newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Everything a backend provides. Blanket-implemented.
+pub trait Store:
+    SchemaStore + TenantStore + UserStore + AgentStore + SessionStore + SecretStore + AuditStore
+{
+}
+
+impl<T> Store for T where
+    T: SchemaStore + TenantStore + UserStore + AgentStore + SessionStore + SecretStore + AuditStore
+{
+}

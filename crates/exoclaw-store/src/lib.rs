@@ -1,0 +1,1 @@
+//! exoclaw storage (being written).
