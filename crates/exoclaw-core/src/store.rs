@@ -156,8 +156,7 @@ pub trait SessionStore: Send + Sync {
         tenant: &TenantId,
         scope: &SessionScope,
     ) -> StoreResult<Session>;
-    async fn get_session(&self, tenant: &TenantId, id: &SessionId)
-    -> StoreResult<Option<Session>>;
+    async fn get_session(&self, tenant: &TenantId, id: &SessionId) -> StoreResult<Option<Session>>;
     /// Newest first.
     async fn list_sessions(
         &self,
@@ -204,8 +203,11 @@ pub trait SecretStore: Send + Sync {
     async fn all_secrets(&self) -> StoreResult<Vec<SecretRecord>>;
     /// Key rotation: replace the given records (matched by tenant, owner,
     /// name) and the vault check in one transaction: all or nothing.
-    async fn replace_secrets(&self, records: &[SecretRecord], check: &VaultCheck)
-    -> StoreResult<()>;
+    async fn replace_secrets(
+        &self,
+        records: &[SecretRecord],
+        check: &VaultCheck,
+    ) -> StoreResult<()>;
     async fn vault_check(&self) -> StoreResult<Option<VaultCheck>>;
     async fn set_vault_check(&self, check: &VaultCheck) -> StoreResult<()>;
 }

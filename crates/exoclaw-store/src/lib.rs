@@ -1,1 +1,102 @@
-//! exoclaw storage (being written).
+//! exoclaw storage: [`SqliteStore`] and [`PgStore`] (both implement every
+//! store port of `exoclaw_core::store` and are used as `Arc<dyn Store>`), their
+//! versioned migrations, read-only inspection for `doctor` and start-up
+//! checks, and the secret [`vault`].
+//!
+//! Invariants:
+//! - every query filters on `tenant_id`; another tenant's id reads as
+//!   `None`/`NotFound`, never as data;
+//! - error messages never contain a connection string or password;
+//! - inspection ([`inspect_sqlite`], [`inspect_postgres`]) never creates or
+//!   modifies anything;
+//! - plaintext secrets never reach a store: the vault seals them first.
+
+mod error;
+mod migrate;
+mod postgres;
+mod row;
+mod sqlite;
+pub mod vault;
+
+pub use migrate::require_current_schema;
+pub use postgres::{PgOptions, PgStore, inspect_postgres};
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, inspect_sqlite};
+
+use exoclaw_core::UnixMillis;
+use exoclaw_core::store::{Backend, MigrationInfo, SchemaStatus, StoreError, StoreResult};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a read-only look at a database found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    /// SQLite: the database file exists. PostgreSQL: the database exists and
+    /// accepted the connection.
+    pub exists: bool,
+    /// The schema version found (current 0 when there is none yet).
+    pub status: SchemaStatus,
+    /// The fingerprint of the key the vault check was sealed with, if any.
+    pub vault_key_id: Option<String>,
+}
+
+/// The migrations a backend ships, oldest first, without opening a store
+/// (for `upgrade --dry-run`). The same list as `SchemaStore::migrations`.
+pub fn migrations(backend: Backend) -> &'static [MigrationInfo] {
+    match backend {
+        Backend::Sqlite => migrate::SQLITE.infos,
+        Backend::Postgres => migrate::POSTGRES.infos,
+    }
+}
+
+/// The page size of `list_audit` when the filter says 0.
+pub(crate) const DEFAULT_AUDIT_LIMIT: u32 = 100;
+
+/// A fresh random id: 32 lowercase hex characters (128 bits).
+pub(crate) fn new_id() -> StoreResult<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Other(format!("the OS random number generator failed: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_millis() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// JSON to the text stored in a row.
+pub(crate) fn json_text(value: &serde_json::Value) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid(format!("unstorable JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_32_hex_chars_and_differ() {
+        let a = new_id().unwrap();
+        let b = new_id().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn migrations_are_listed_per_backend() {
+        let sqlite = migrations(Backend::Sqlite);
+        let postgres = migrations(Backend::Postgres);
+        assert_eq!(sqlite.len(), postgres.len());
+        assert!(sqlite[0].up_sql.contains("AUTOINCREMENT"));
+        assert!(postgres[0].up_sql.contains("BIGSERIAL"));
+    }
+
+    #[test]
+    fn now_is_after_2024() {
+        assert!(now_millis() > 1_704_067_200_000);
+    }
+}

@@ -1,0 +1,711 @@
+//! The data ports of [`PgStore`]: tenants, users, agents, sessions and
+//! messages, secrets, audit. Every statement filters on `tenant_id`. JSON is
+//! bound as text and cast to `jsonb`, and read back as `::text`, so both
+//! backends share one row shape.
+
+use super::PgStore;
+use crate::error::{self, conflict};
+use crate::{DEFAULT_AUDIT_LIMIT, json_text, new_id, now_millis, row};
+use async_trait::async_trait;
+use exoclaw_core::id::is_valid_slug;
+use exoclaw_core::model::{
+    Agent, AgentUpdate, AuditEvent, AuditFilter, Message, NewAgent, NewAuditEvent, NewMessage,
+    NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant, User,
+    VaultCheck,
+};
+use exoclaw_core::store::{
+    AgentStore, AuditStore, SecretStore, SessionStore, StoreError, StoreResult, TenantStore,
+    UserStore,
+};
+use exoclaw_core::{AgentId, SessionId, TenantId, UserId};
+use sqlx::postgres::PgConnection;
+
+// Column lists as macros so that `concat!` can build static SQL from them.
+macro_rules! user_cols {
+    () => {
+        "id, tenant_id, name, role, disabled, created_at"
+    };
+}
+macro_rules! agent_cols {
+    () => {
+        "tenant_id, id, display_name, agent_type, config::text AS config, created_at, updated_at"
+    };
+}
+macro_rules! session_cols {
+    () => {
+        "id, tenant_id, agent_id, user_id, channel, peer, title, created_at, updated_at"
+    };
+}
+macro_rules! secret_cols {
+    () => {
+        "tenant_id, owner, name, key_id, nonce, ciphertext, created_at, updated_at"
+    };
+}
+macro_rules! audit_cols {
+    () => {
+        "seq, id, tenant_id, at, actor, action, resource, decision, reason, request_id, \
+         detail::text AS detail"
+    };
+}
+
+fn invalid_slug(kind: &str, id: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "{kind} id {id:?} must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a \
+         letter or digit"
+    ))
+}
+
+#[async_trait]
+impl TenantStore for PgStore {
+    async fn create_tenant(&self, id: &TenantId, name: &str) -> StoreResult<Tenant> {
+        if !is_valid_slug(id.as_str()) {
+            return Err(invalid_slug("tenant", id.as_str()));
+        }
+        let tenant = Tenant {
+            id: id.clone(),
+            name: name.to_owned(),
+            created_at: now_millis(),
+        };
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(tenant.id.as_str())
+            .bind(&tenant.name)
+            .bind(tenant.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(error::postgres)
+            .map_err(conflict(|| format!("tenant {id}")))?;
+        Ok(tenant)
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+        let r = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::postgres)?;
+        r.as_ref().map(row::tenant).transpose()
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::postgres)?;
+        row::all(&rows, row::tenant)
+    }
+}
+
+#[async_trait]
+impl UserStore for PgStore {
+    async fn create_user(&self, tenant: &TenantId, user: &NewUser) -> StoreResult<User> {
+        if user.name.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "a user name must not be empty".to_owned(),
+            ));
+        }
+        let created = User {
+            id: new_id()?.into(),
+            tenant_id: tenant.clone(),
+            name: user.name.clone(),
+            role: user.role,
+            disabled: false,
+            created_at: now_millis(),
+        };
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, name, role, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, FALSE, $5)",
+        )
+        .bind(created.id.as_str())
+        .bind(tenant.as_str())
+        .bind(&created.name)
+        .bind(created.role.as_str())
+        .bind(created.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(error::postgres)
+        .map_err(conflict(|| {
+            format!("user {:?} in tenant {tenant}", user.name)
+        }))?;
+        Ok(created)
+    }
+
+    async fn get_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<Option<User>> {
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        r.as_ref().map(row::user).transpose()
+    }
+
+    async fn find_user_by_name(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<User>> {
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE tenant_id = $1 AND name = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        r.as_ref().map(row::user).transpose()
+    }
+
+    async fn list_users(&self, tenant: &TenantId) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE tenant_id = $1 ORDER BY name"
+        ))
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        row::all(&rows, row::user)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        disabled: bool,
+    ) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(disabled)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(error::postgres)?;
+        found(done.rows_affected())
+    }
+
+    async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::postgres)?;
+        found(done.rows_affected())?;
+        // sessions.user_id is not a foreign key (see the migration): delete
+        // the user's sessions (their messages cascade) and user-owned secrets.
+        sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::postgres)?;
+        sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND owner = $2")
+            .bind(tenant.as_str())
+            .bind(format!("user:{id}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(error::postgres)?;
+        tx.commit().await.map_err(error::postgres)
+    }
+}
+
+fn found(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AgentStore for PgStore {
+    async fn create_agent(&self, tenant: &TenantId, agent: &NewAgent) -> StoreResult<Agent> {
+        if !is_valid_slug(agent.id.as_str()) {
+            return Err(invalid_slug("agent", agent.id.as_str()));
+        }
+        let now = now_millis();
+        let created = Agent {
+            id: agent.id.clone(),
+            tenant_id: tenant.clone(),
+            display_name: agent.display_name.clone(),
+            agent_type: agent.agent_type,
+            config: agent.config.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO agents (tenant_id, id, display_name, agent_type, config, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)",
+        )
+        .bind(tenant.as_str())
+        .bind(agent.id.as_str())
+        .bind(&agent.display_name)
+        .bind(agent.agent_type.as_str())
+        .bind(json_text(&agent.config)?)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(error::postgres)
+        .map_err(conflict(|| {
+            format!("agent {} in tenant {tenant}", agent.id)
+        }))?;
+        Ok(created)
+    }
+
+    async fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<Option<Agent>> {
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        r.as_ref().map(row::agent).transpose()
+    }
+
+    async fn list_agents(&self, tenant: &TenantId) -> StoreResult<Vec<Agent>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            agent_cols!(),
+            " FROM agents WHERE tenant_id = $1 ORDER BY id"
+        ))
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        row::all(&rows, row::agent)
+    }
+
+    async fn update_agent(
+        &self,
+        tenant: &TenantId,
+        id: &AgentId,
+        update: &AgentUpdate,
+    ) -> StoreResult<Agent> {
+        let config = update.config.as_ref().map(json_text).transpose()?;
+        let r = sqlx::query(concat!(
+            "UPDATE agents SET display_name = COALESCE($1, display_name), \
+             agent_type = COALESCE($2, agent_type), config = COALESCE($3::jsonb, config), \
+             updated_at = $4 WHERE tenant_id = $5 AND id = $6 RETURNING ",
+            agent_cols!()
+        ))
+        .bind(update.display_name.as_deref())
+        .bind(update.agent_type.map(|t| t.as_str()))
+        .bind(config)
+        .bind(now_millis())
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        r.as_ref()
+            .map(row::agent)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM agents WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(error::postgres)?;
+        found(done.rows_affected())
+    }
+}
+
+async fn session_exists(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    id: &SessionId,
+) -> StoreResult<bool> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_one(conn)
+            .await
+            .map_err(error::postgres)?;
+    Ok(n > 0)
+}
+
+#[async_trait]
+impl SessionStore for PgStore {
+    async fn get_or_create_session(
+        &self,
+        tenant: &TenantId,
+        scope: &SessionScope,
+    ) -> StoreResult<Session> {
+        let now = now_millis();
+        // A unique index on the scope makes racing creators agree: the losers'
+        // inserts do nothing, and everyone reads the winner's row.
+        sqlx::query(
+            "INSERT INTO sessions (id, tenant_id, agent_id, user_id, channel, peer, title, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8) \
+             ON CONFLICT (tenant_id, agent_id, user_id, channel, peer) DO NOTHING",
+        )
+        .bind(new_id()?)
+        .bind(tenant.as_str())
+        .bind(scope.agent_id.as_str())
+        .bind(scope.user_id.as_str())
+        .bind(&scope.channel)
+        .bind(&scope.peer)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE tenant_id = $1 AND agent_id = $2 AND user_id = $3 \
+             AND channel = $4 AND peer = $5"
+        ))
+        .bind(tenant.as_str())
+        .bind(scope.agent_id.as_str())
+        .bind(scope.user_id.as_str())
+        .bind(&scope.channel)
+        .bind(&scope.peer)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        row::session(&r)
+    }
+
+    async fn get_session(&self, tenant: &TenantId, id: &SessionId) -> StoreResult<Option<Session>> {
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        r.as_ref().map(row::session).transpose()
+    }
+
+    async fn list_sessions(
+        &self,
+        tenant: &TenantId,
+        filter: &SessionFilter,
+    ) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE tenant_id = $1 AND ($2::text IS NULL OR agent_id = $2) \
+             AND ($3::text IS NULL OR user_id = $3) ORDER BY updated_at DESC, id DESC"
+        ))
+        .bind(tenant.as_str())
+        .bind(filter.agent_id.as_ref().map(AgentId::as_str))
+        .bind(filter.user_id.as_ref().map(UserId::as_str))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        row::all(&rows, row::session)
+    }
+
+    async fn delete_session(&self, tenant: &TenantId, id: &SessionId) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(error::postgres)?;
+        found(done.rows_affected())
+    }
+
+    async fn append_message(
+        &self,
+        tenant: &TenantId,
+        session: &SessionId,
+        message: &NewMessage,
+    ) -> StoreResult<Message> {
+        let now = now_millis();
+        let id = new_id()?;
+        let content = json_text(&message.content)?;
+        let meta = json_text(&message.meta)?;
+        // Locking the session row serializes appends to one session, so
+        // max(seq) + 1 (read by the next statement, under a fresh snapshot)
+        // cannot race.
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        let locked: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .bind(session.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        if locked.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, created_at) \
+             VALUES ($1, $2, $3, \
+                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $3), \
+                     $4, $5::jsonb, $6::jsonb, $7) \
+             RETURNING seq",
+        )
+        .bind(&id)
+        .bind(tenant.as_str())
+        .bind(session.as_str())
+        .bind(&message.role)
+        .bind(&content)
+        .bind(&meta)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        sqlx::query("UPDATE sessions SET updated_at = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(now)
+            .bind(tenant.as_str())
+            .bind(session.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::postgres)?;
+        tx.commit().await.map_err(error::postgres)?;
+        Ok(Message {
+            id: id.into(),
+            tenant_id: tenant.clone(),
+            session_id: session.clone(),
+            seq,
+            role: message.role.clone(),
+            content: message.content.clone(),
+            meta: message.meta.clone(),
+            created_at: now,
+        })
+    }
+
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        session: &SessionId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let mut conn = self.pool.acquire().await.map_err(error::postgres)?;
+        if !session_exists(&mut conn, tenant, session).await? {
+            return Err(StoreError::NotFound);
+        }
+        // LIMIT NULL is "no limit"
+        let limit = (limit != 0).then(|| i64::from(limit));
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, session_id, seq, role, content::text AS content, \
+             meta::text AS meta, created_at \
+             FROM messages WHERE tenant_id = $1 AND session_id = $2 AND seq > $3 \
+             ORDER BY seq LIMIT $4",
+        )
+        .bind(tenant.as_str())
+        .bind(session.as_str())
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(error::postgres)?;
+        row::all(&rows, row::message)
+    }
+}
+
+const UPSERT_SECRET: &str = "INSERT INTO secrets (tenant_id, owner, name, key_id, nonce, ciphertext, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (tenant_id, owner, name) DO UPDATE SET key_id = excluded.key_id, \
+     nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at";
+
+const UPSERT_CHECK: &str = "INSERT INTO vault_check (id, key_id, nonce, ciphertext) \
+     VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, \
+     nonce = excluded.nonce, ciphertext = excluded.ciphertext";
+
+async fn upsert_secret(conn: &mut PgConnection, r: &SecretRecord) -> StoreResult<()> {
+    sqlx::query(UPSERT_SECRET)
+        .bind(r.tenant_id.as_str())
+        .bind(&r.owner)
+        .bind(&r.name)
+        .bind(&r.key_id)
+        .bind(&r.nonce)
+        .bind(&r.ciphertext)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(conn)
+        .await
+        .map_err(error::postgres)?;
+    Ok(())
+}
+
+async fn upsert_check(conn: &mut PgConnection, check: &VaultCheck) -> StoreResult<()> {
+    sqlx::query(UPSERT_CHECK)
+        .bind(&check.key_id)
+        .bind(&check.nonce)
+        .bind(&check.ciphertext)
+        .execute(conn)
+        .await
+        .map_err(error::postgres)?;
+    Ok(())
+}
+
+#[async_trait]
+impl SecretStore for PgStore {
+    async fn put_secret(&self, record: &SecretRecord) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(error::postgres)?;
+        upsert_secret(&mut conn, record).await
+    }
+
+    async fn get_secret(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        name: &str,
+    ) -> StoreResult<Option<SecretRecord>> {
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            secret_cols!(),
+            " FROM secrets WHERE tenant_id = $1 AND owner = $2 AND name = $3"
+        ))
+        .bind(tenant.as_str())
+        .bind(owner)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        r.as_ref().map(row::secret_record).transpose()
+    }
+
+    async fn list_secrets(
+        &self,
+        tenant: &TenantId,
+        owner: Option<&str>,
+    ) -> StoreResult<Vec<SecretMeta>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, owner, name, key_id, created_at, updated_at FROM secrets \
+             WHERE tenant_id = $1 AND ($2::text IS NULL OR owner = $2) ORDER BY owner, name",
+        )
+        .bind(tenant.as_str())
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        row::all(&rows, row::secret_meta)
+    }
+
+    async fn delete_secret(&self, tenant: &TenantId, owner: &str, name: &str) -> StoreResult<()> {
+        let done =
+            sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND owner = $2 AND name = $3")
+                .bind(tenant.as_str())
+                .bind(owner)
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err(error::postgres)?;
+        found(done.rows_affected())
+    }
+
+    async fn all_secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            secret_cols!(),
+            " FROM secrets ORDER BY tenant_id, owner, name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        row::all(&rows, row::secret_record)
+    }
+
+    async fn replace_secrets(
+        &self,
+        records: &[SecretRecord],
+        check: &VaultCheck,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        for record in records {
+            upsert_secret(&mut tx, record).await?;
+        }
+        upsert_check(&mut tx, check).await?;
+        tx.commit().await.map_err(error::postgres)
+    }
+
+    async fn vault_check(&self) -> StoreResult<Option<VaultCheck>> {
+        let r = sqlx::query("SELECT key_id, nonce, ciphertext FROM vault_check WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::postgres)?;
+        r.as_ref().map(row::vault_check).transpose()
+    }
+
+    async fn set_vault_check(&self, check: &VaultCheck) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(error::postgres)?;
+        upsert_check(&mut conn, check).await
+    }
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
+    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent> {
+        let id = new_id()?;
+        let at = now_millis();
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO audit_events (id, tenant_id, at, actor, action, resource, decision, \
+             reason, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) RETURNING seq",
+        )
+        .bind(&id)
+        .bind(event.tenant_id.as_str())
+        .bind(at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.resource)
+        .bind(&event.decision)
+        .bind(&event.reason)
+        .bind(event.request_id.as_deref())
+        .bind(json_text(&event.detail)?)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        Ok(AuditEvent {
+            id,
+            seq,
+            tenant_id: event.tenant_id.clone(),
+            at,
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            resource: event.resource.clone(),
+            decision: event.decision.clone(),
+            reason: event.reason.clone(),
+            request_id: event.request_id.clone(),
+            detail: event.detail.clone(),
+        })
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
+        let limit = if filter.limit == 0 {
+            DEFAULT_AUDIT_LIMIT
+        } else {
+            filter.limit
+        };
+        // starts_with() rather than LIKE, which treats % and _ as wildcards
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_cols!(),
+            " FROM audit_events WHERE ($1::text IS NULL OR tenant_id = $1) \
+             AND ($2::text IS NULL OR starts_with(action, $2)) \
+             AND ($3::bigint IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4"
+        ))
+        .bind(filter.tenant_id.as_ref().map(TenantId::as_str))
+        .bind(filter.action_prefix.as_deref())
+        .bind(filter.before_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        row::all(&rows, row::audit_event)
+    }
+}

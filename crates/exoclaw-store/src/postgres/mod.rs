@@ -1,0 +1,368 @@
+//! [`PgStore`]: the PostgreSQL backend, for multi-user installs. Also
+//! [`inspect_postgres`], the read-only look used by `doctor` and start-up.
+//!
+//! The DSN is a [`Secret`]: it is exposed only to parse it, and every error
+//! that could echo it is scrubbed. Migrations serialize on a transaction-level
+//! advisory lock, so two gateways starting at once cannot both migrate.
+
+mod data;
+
+use crate::Inspection;
+use crate::error::{self, scrub};
+use crate::migrate::{Migrations, POSTGRES, dirty_error};
+use async_trait::async_trait;
+use exoclaw_core::Secret;
+use exoclaw_core::store::{
+    Backend, MigrationInfo, SchemaStatus, SchemaStore, StoreError, StoreResult,
+};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Settings for [`PgStore::connect`].
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// `postgres://user:password@host:port/database?sslmode=…`
+    pub dsn: Secret,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long connecting, or waiting for a free pooled connection, may take.
+    pub connect_timeout: Duration,
+}
+
+impl PgOptions {
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The defaults: 10 connections, 5 s connect timeout.
+    pub fn new(dsn: Secret) -> Self {
+        Self {
+            dsn,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// Parsed connection settings. Errors never quote the DSN.
+    fn connect_options(&self) -> StoreResult<PgConnectOptions> {
+        let options = PgConnectOptions::from_str(self.dsn.expose()).map_err(|e| {
+            StoreError::Invalid(format!(
+                "the PostgreSQL connection string is not valid: {}",
+                scrub(&e.to_string(), &self.secrets())
+            ))
+        })?;
+        Ok(options.application_name("exoclaw"))
+    }
+
+    /// The strings no message may contain: the DSN and its password.
+    fn secrets(&self) -> Vec<&str> {
+        let dsn = self.dsn.expose();
+        let mut secrets = vec![dsn];
+        if let Some(password) = url_password(dsn) {
+            secrets.push(password);
+        }
+        secrets
+    }
+
+    /// An error from connecting, with the DSN and password scrubbed out.
+    fn connect_error(&self, err: sqlx::Error) -> StoreError {
+        let secrets = self.secrets();
+        match error::postgres(err) {
+            StoreError::Unavailable(m) => StoreError::Unavailable(scrub(&m, &secrets)),
+            StoreError::Other(m) => StoreError::Other(scrub(&m, &secrets)),
+            StoreError::Invalid(m) => StoreError::Invalid(scrub(&m, &secrets)),
+            StoreError::Schema(m) => StoreError::Schema(scrub(&m, &secrets)),
+            StoreError::Corrupt(m) => StoreError::Corrupt(scrub(&m, &secrets)),
+            StoreError::Conflict(m) => StoreError::Conflict(scrub(&m, &secrets)),
+            StoreError::NotFound => StoreError::NotFound,
+        }
+    }
+}
+
+/// The password of a `scheme://user:password@host/…` DSN.
+fn url_password(dsn: &str) -> Option<&str> {
+    let rest = &dsn[dsn.find("://")? + 3..];
+    let userinfo = &rest[..rest.rfind('@')?];
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// Key of the advisory lock migrations hold ("exoclaw" + 1).
+const MIGRATION_LOCK: i64 = 0x6578_6f63_6c61_7701;
+
+/// The PostgreSQL backend. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects (one connection is opened and closed to prove the settings
+    /// work, so a refused connection or bad credentials are reported as
+    /// such). Does not migrate.
+    pub async fn connect(options: PgOptions) -> StoreResult<Self> {
+        let connect = options.connect_options()?;
+        let probe = connect_once(&options, &connect)
+            .await?
+            .map_err(|e| options.connect_error(e))?;
+        if let Err(e) = probe.close().await {
+            tracing::debug!(error = %error::postgres(e), "closing the probe connection");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(options.connect_timeout)
+            .idle_timeout(Duration::from_secs(300))
+            .connect_lazy_with(connect);
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection; later calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn run_migrations(&self, table: &Migrations, target: i64) -> StoreResult<Vec<i64>> {
+        table.check_target(target)?;
+        let mut passed = Vec::new();
+        loop {
+            let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+            lock_migrations(&mut tx).await?;
+            create_version_table(&mut tx).await?;
+            let (current, dirty) = read_version(&mut tx).await?;
+            if dirty {
+                return Err(dirty_error(current));
+            }
+            let Some(step) = table.next_step(current, target)? else {
+                tx.commit().await.map_err(error::postgres)?;
+                return Ok(passed);
+            };
+            tracing::debug!(
+                from = step.from,
+                to = step.to,
+                name = step.name,
+                "postgres migration"
+            );
+            if step.is_transactional() {
+                sqlx::raw_sql(step.sql)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| step.failed(error::postgres(e)))?;
+                write_version(&mut tx, step.to, false).await?;
+                tx.commit()
+                    .await
+                    .map_err(|e| step.failed(error::postgres(e)))?;
+            } else {
+                write_version(&mut tx, step.to, true).await?;
+                tx.commit().await.map_err(error::postgres)?;
+                sqlx::raw_sql(step.sql)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| step.failed(error::postgres(e)))?;
+                let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+                lock_migrations(&mut tx).await?;
+                write_version(&mut tx, step.to, false).await?;
+                tx.commit().await.map_err(error::postgres)?;
+            }
+            passed.push(step.to);
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaStore for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(error::postgres)?;
+        Ok(())
+    }
+
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        let mut conn = self.pool.acquire().await.map_err(error::postgres)?;
+        let (current, dirty) = read_version(&mut conn).await?;
+        Ok(POSTGRES.status(current, dirty))
+    }
+
+    fn migrations(&self) -> &'static [MigrationInfo] {
+        POSTGRES.infos
+    }
+
+    async fn migrate_to(&self, target: i64) -> StoreResult<Vec<i64>> {
+        self.run_migrations(&POSTGRES, target).await
+    }
+
+    async fn force_version(&self, version: i64) -> StoreResult<()> {
+        POSTGRES.check_target(version)?;
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        lock_migrations(&mut tx).await?;
+        create_version_table(&mut tx).await?;
+        write_version(&mut tx, version, false).await?;
+        tx.commit().await.map_err(error::postgres)
+    }
+}
+
+async fn lock_migrations(conn: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(conn)
+        .await
+        .map_err(error::postgres)?;
+    Ok(())
+}
+
+async fn create_version_table(conn: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations \
+         (version BIGINT NOT NULL, dirty BOOLEAN NOT NULL)",
+    )
+    .execute(conn)
+    .await
+    .map_err(error::postgres)?;
+    Ok(())
+}
+
+async fn has_table(conn: &mut PgConnection, name: &str) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .map_err(error::postgres)
+}
+
+/// `(version, dirty)`; `(0, false)` when nothing was ever migrated. Read-only.
+async fn read_version(conn: &mut PgConnection) -> StoreResult<(i64, bool)> {
+    if !has_table(conn, "schema_migrations").await? {
+        return Ok((0, false));
+    }
+    let row = sqlx::query("SELECT version, dirty FROM schema_migrations LIMIT 1")
+        .fetch_optional(conn)
+        .await
+        .map_err(error::postgres)?;
+    match row {
+        None => Ok((0, false)),
+        Some(row) => Ok((
+            row.try_get("version").map_err(error::postgres)?,
+            row.try_get("dirty").map_err(error::postgres)?,
+        )),
+    }
+}
+
+async fn write_version(conn: &mut PgConnection, version: i64, dirty: bool) -> StoreResult<()> {
+    sqlx::query("DELETE FROM schema_migrations")
+        .execute(&mut *conn)
+        .await
+        .map_err(error::postgres)?;
+    sqlx::query("INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)")
+        .bind(version)
+        .bind(dirty)
+        .execute(conn)
+        .await
+        .map_err(error::postgres)?;
+    Ok(())
+}
+
+/// One connection: `Err` on timeout, else the driver's own result (map it
+/// with [`PgOptions::connect_error`], which scrubs the DSN).
+async fn connect_once(
+    options: &PgOptions,
+    connect: &PgConnectOptions,
+) -> StoreResult<Result<PgConnection, sqlx::Error>> {
+    tokio::time::timeout(options.connect_timeout, PgConnection::connect_with(connect))
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable(format!(
+                "timed out connecting to PostgreSQL after {:?}",
+                options.connect_timeout
+            ))
+        })
+}
+
+/// Looks at a PostgreSQL database without changing it: one connection whose
+/// transactions are all read-only. A database that does not exist is
+/// reported as `exists: false`.
+pub async fn inspect_postgres(options: &PgOptions) -> StoreResult<Inspection> {
+    let connect = options
+        .connect_options()?
+        .options([("default_transaction_read_only", "on")]);
+    let mut conn = match connect_once(options, &connect).await? {
+        Ok(conn) => conn,
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("3D000") => {
+            return Ok(Inspection {
+                exists: false,
+                status: POSTGRES.status(0, false),
+                vault_key_id: None,
+            });
+        }
+        Err(e) => return Err(options.connect_error(e)),
+    };
+    let result = read_inspection(&mut conn).await;
+    if let Err(e) = conn.close().await {
+        tracing::debug!(error = %error::postgres(e), "closing the inspection connection");
+    }
+    result
+}
+
+async fn read_inspection(conn: &mut PgConnection) -> StoreResult<Inspection> {
+    let (current, dirty) = read_version(conn).await?;
+    let vault_key_id = if has_table(conn, "vault_check").await? {
+        sqlx::query_scalar("SELECT key_id FROM vault_check WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(error::postgres)?
+    } else {
+        None
+    };
+    Ok(Inspection {
+        exists: true,
+        status: POSTGRES.status(current, dirty),
+        vault_key_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_found_in_url_dsns() {
+        assert_eq!(url_password("postgres://u:p%40ss@h:5432/d"), Some("p%40ss"));
+        assert_eq!(url_password("postgres://u@h/d"), None);
+        assert_eq!(url_password("postgres://h/d"), None);
+        assert_eq!(url_password("not a url"), None);
+    }
+
+    #[test]
+    fn invalid_dsns_are_reported_without_the_dsn() {
+        let options = PgOptions::new(Secret::new("postgres://user:hunter2@host:notaport/db"));
+        let err = options.connect_options().unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::Invalid(_)), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(!msg.contains("host"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn connection_errors_do_not_echo_the_dsn() {
+        // port 1 on localhost: nothing listens, the connection is refused
+        let mut options = PgOptions::new(Secret::new("postgres://app:hunter2@127.0.0.1:1/exo"));
+        options.connect_timeout = Duration::from_secs(2);
+        let err = PgStore::connect(options).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(err.is_retryable(), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(!msg.contains("app:"), "{msg}");
+    }
+}

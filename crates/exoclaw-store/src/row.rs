@@ -1,0 +1,177 @@
+//! Row decoding shared by both dialects: the two backends select the same
+//! column names with the same Rust types (JSON as text, times as `i64`), so
+//! one set of functions turns a row into a record.
+
+use exoclaw_core::model::{
+    Agent, AuditEvent, Message, SecretMeta, SecretRecord, Session, Tenant, User, VaultCheck,
+};
+use exoclaw_core::store::{StoreError, StoreResult};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+/// Typed column access with errors mapped to `StoreError::Corrupt`.
+pub(crate) trait Columns {
+    fn text(&self, col: &'static str) -> StoreResult<String>;
+    fn opt_text(&self, col: &'static str) -> StoreResult<Option<String>>;
+    fn int(&self, col: &'static str) -> StoreResult<i64>;
+    fn flag(&self, col: &'static str) -> StoreResult<bool>;
+    fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>>;
+
+    /// A JSON column (stored as text, or selected as `col::text`).
+    fn json(&self, col: &'static str) -> StoreResult<serde_json::Value> {
+        let text = self.text(col)?;
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("column {col} holds invalid JSON: {e}")))
+    }
+
+    /// A column holding one of an enum's words.
+    fn parsed<T: std::str::FromStr>(&self, col: &'static str) -> StoreResult<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let text = self.text(col)?;
+        text.parse()
+            .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
+    }
+}
+
+fn decode_error(col: &'static str, err: &sqlx::Error) -> StoreError {
+    StoreError::Corrupt(format!("column {col} cannot be read: {err}"))
+}
+
+macro_rules! impl_columns {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, col: &'static str) -> StoreResult<String> {
+                self.try_get(col).map_err(|e| decode_error(col, &e))
+            }
+            fn opt_text(&self, col: &'static str) -> StoreResult<Option<String>> {
+                self.try_get(col).map_err(|e| decode_error(col, &e))
+            }
+            fn int(&self, col: &'static str) -> StoreResult<i64> {
+                self.try_get(col).map_err(|e| decode_error(col, &e))
+            }
+            fn flag(&self, col: &'static str) -> StoreResult<bool> {
+                self.try_get(col).map_err(|e| decode_error(col, &e))
+            }
+            fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>> {
+                self.try_get(col).map_err(|e| decode_error(col, &e))
+            }
+        }
+    };
+}
+
+impl_columns!(SqliteRow);
+impl_columns!(PgRow);
+
+pub(crate) fn tenant(r: &impl Columns) -> StoreResult<Tenant> {
+    Ok(Tenant {
+        id: r.text("id")?.into(),
+        name: r.text("name")?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
+    Ok(User {
+        id: r.text("id")?.into(),
+        tenant_id: r.text("tenant_id")?.into(),
+        name: r.text("name")?,
+        role: r.parsed("role")?,
+        disabled: r.flag("disabled")?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+pub(crate) fn agent(r: &impl Columns) -> StoreResult<Agent> {
+    Ok(Agent {
+        id: r.text("id")?.into(),
+        tenant_id: r.text("tenant_id")?.into(),
+        display_name: r.text("display_name")?,
+        agent_type: r.parsed("agent_type")?,
+        config: r.json("config")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn session(r: &impl Columns) -> StoreResult<Session> {
+    Ok(Session {
+        id: r.text("id")?.into(),
+        tenant_id: r.text("tenant_id")?.into(),
+        agent_id: r.text("agent_id")?.into(),
+        user_id: r.text("user_id")?.into(),
+        channel: r.text("channel")?,
+        peer: r.text("peer")?,
+        title: r.opt_text("title")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn message(r: &impl Columns) -> StoreResult<Message> {
+    Ok(Message {
+        id: r.text("id")?.into(),
+        tenant_id: r.text("tenant_id")?.into(),
+        session_id: r.text("session_id")?.into(),
+        seq: r.int("seq")?,
+        role: r.text("role")?,
+        content: r.json("content")?,
+        meta: r.json("meta")?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+pub(crate) fn secret_record(r: &impl Columns) -> StoreResult<SecretRecord> {
+    Ok(SecretRecord {
+        tenant_id: r.text("tenant_id")?.into(),
+        owner: r.text("owner")?,
+        name: r.text("name")?,
+        key_id: r.text("key_id")?,
+        nonce: r.bytes("nonce")?,
+        ciphertext: r.bytes("ciphertext")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn secret_meta(r: &impl Columns) -> StoreResult<SecretMeta> {
+    Ok(SecretMeta {
+        tenant_id: r.text("tenant_id")?.into(),
+        owner: r.text("owner")?,
+        name: r.text("name")?,
+        key_id: r.text("key_id")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn vault_check(r: &impl Columns) -> StoreResult<VaultCheck> {
+    Ok(VaultCheck {
+        key_id: r.text("key_id")?,
+        nonce: r.bytes("nonce")?,
+        ciphertext: r.bytes("ciphertext")?,
+    })
+}
+
+pub(crate) fn audit_event(r: &impl Columns) -> StoreResult<AuditEvent> {
+    Ok(AuditEvent {
+        id: r.text("id")?,
+        seq: r.int("seq")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        at: r.int("at")?,
+        actor: r.text("actor")?,
+        action: r.text("action")?,
+        resource: r.text("resource")?,
+        decision: r.text("decision")?,
+        reason: r.text("reason")?,
+        request_id: r.opt_text("request_id")?,
+        detail: r.json("detail")?,
+    })
+}
+
+/// Maps every row, stopping at the first that cannot be read.
+pub(crate) fn all<R, T>(rows: &[R], f: impl Fn(&R) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.iter().map(f).collect()
+}

@@ -1,0 +1,510 @@
+//! [`SqliteStore`]: the single-file backend. WAL journal, foreign keys on, a
+//! small pool, the database file created `0600`. Also [`inspect_sqlite`], the
+//! read-only look used by `doctor` and the start-up checks.
+//!
+//! Writers that read before they write use `BEGIN IMMEDIATE`, so concurrent
+//! writers queue on SQLite's write lock (with `busy_timeout`) instead of
+//! failing with `SQLITE_BUSY` when a read transaction tries to upgrade.
+
+mod data;
+
+use crate::migrate::{Migrations, SQLITE, dirty_error};
+use crate::{Inspection, error};
+use async_trait::async_trait;
+use exoclaw_core::store::{
+    Backend, MigrationInfo, SchemaStatus, SchemaStore, StoreError, StoreResult,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How hard SQLite pushes each commit to disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// In WAL mode: durable against a crash of the process (every commit is in
+    /// the WAL before it returns); on power loss or an OS crash the last few
+    /// commits may be lost, but the database stays consistent.
+    #[default]
+    Normal,
+    /// Also survives power loss: each commit is synced to disk, at some write
+    /// cost.
+    Full,
+}
+
+/// Settings for [`SqliteStore::open`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// The database file; created (mode 0600) when missing. Its directory must exist.
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    /// How long a statement waits for SQLite's write lock before giving up
+    /// with `Unavailable`.
+    pub busy_timeout: Duration,
+    /// Connections in the pool (at least 1). Idle ones are closed after a minute.
+    pub max_connections: u32,
+}
+
+impl SqliteOptions {
+    pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
+
+    /// The defaults: `Normal` sync, 5 s busy timeout, 4 connections.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous: Synchronous::default(),
+            busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Page cache per connection, in KiB (SQLite's default is about 2 MiB); kept
+/// small because the gateway aims for a few MB of RSS when idle.
+const CACHE_SIZE_KIB: u32 = 1024;
+/// Trim the WAL file back to this size after checkpoints.
+const JOURNAL_SIZE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
+/// Close connections idle for this long, so an idle gateway holds none.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The SQLite backend. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database, creating the file (mode 0600) when it is missing.
+    /// Does not migrate: check [`SchemaStore::schema_status`] and call
+    /// [`SchemaStore::migrate_to`] as the caller sees fit.
+    pub async fn open(options: SqliteOptions) -> StoreResult<Self> {
+        let path = options.path.clone();
+        create_private_file(&path)?;
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.synchronous {
+                Synchronous::Normal => SqliteSynchronous::Normal,
+                Synchronous::Full => SqliteSynchronous::Full,
+            })
+            .busy_timeout(options.busy_timeout)
+            .pragma("cache_size", format!("-{CACHE_SIZE_KIB}"))
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES.to_string())
+            .statement_cache_capacity(32);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .min_connections(0)
+            .idle_timeout(IDLE_TIMEOUT)
+            .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
+            .connect_with(connect)
+            .await
+            .map_err(|e| at_path(&path, e))?;
+        // `connect_with` opened one connection (which switched on WAL); prove
+        // the file is a database before handing the store out.
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&pool)
+            .await
+            .map_err(|e| at_path(&path, e))?;
+        Ok(Self { pool, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection (checkpointing the WAL); later calls fail with
+    /// `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn run_migrations(&self, table: &Migrations, target: i64) -> StoreResult<Vec<i64>> {
+        table.check_target(target)?;
+        let mut passed = Vec::new();
+        loop {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(error::sqlite)?;
+            create_version_table(&mut tx).await?;
+            let (current, dirty) = read_version(&mut tx).await?;
+            if dirty {
+                return Err(dirty_error(current));
+            }
+            let Some(step) = table.next_step(current, target)? else {
+                tx.commit().await.map_err(error::sqlite)?;
+                return Ok(passed);
+            };
+            tracing::debug!(
+                from = step.from,
+                to = step.to,
+                name = step.name,
+                "sqlite migration"
+            );
+            if step.is_transactional() {
+                sqlx::raw_sql(step.sql)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| step.failed(error::sqlite(e)))?;
+                write_version(&mut tx, step.to, false).await?;
+                tx.commit()
+                    .await
+                    .map_err(|e| step.failed(error::sqlite(e)))?;
+            } else {
+                write_version(&mut tx, step.to, true).await?;
+                tx.commit().await.map_err(error::sqlite)?;
+                sqlx::raw_sql(step.sql)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| step.failed(error::sqlite(e)))?;
+                let mut tx = self
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(error::sqlite)?;
+                write_version(&mut tx, step.to, false).await?;
+                tx.commit().await.map_err(error::sqlite)?;
+            }
+            passed.push(step.to);
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaStore for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(error::sqlite)?;
+        Ok(())
+    }
+
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        let mut conn = self.pool.acquire().await.map_err(error::sqlite)?;
+        let (current, dirty) = read_version(&mut conn).await?;
+        Ok(SQLITE.status(current, dirty))
+    }
+
+    fn migrations(&self) -> &'static [MigrationInfo] {
+        SQLITE.infos
+    }
+
+    async fn migrate_to(&self, target: i64) -> StoreResult<Vec<i64>> {
+        self.run_migrations(&SQLITE, target).await
+    }
+
+    async fn force_version(&self, version: i64) -> StoreResult<()> {
+        SQLITE.check_target(version)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error::sqlite)?;
+        create_version_table(&mut tx).await?;
+        write_version(&mut tx, version, false).await?;
+        tx.commit().await.map_err(error::sqlite)
+    }
+}
+
+async fn create_version_table(conn: &mut SqliteConnection) -> StoreResult<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations \
+         (version BIGINT NOT NULL, dirty BOOLEAN NOT NULL)",
+    )
+    .execute(conn)
+    .await
+    .map_err(error::sqlite)?;
+    Ok(())
+}
+
+async fn has_table(conn: &mut SqliteConnection, name: &str) -> StoreResult<bool> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(name)
+            .fetch_one(conn)
+            .await
+            .map_err(error::sqlite)?;
+    Ok(n > 0)
+}
+
+/// `(version, dirty)`; `(0, false)` when nothing was ever migrated. Read-only.
+async fn read_version(conn: &mut SqliteConnection) -> StoreResult<(i64, bool)> {
+    if !has_table(conn, "schema_migrations").await? {
+        return Ok((0, false));
+    }
+    let row = sqlx::query("SELECT version, dirty FROM schema_migrations LIMIT 1")
+        .fetch_optional(conn)
+        .await
+        .map_err(error::sqlite)?;
+    match row {
+        None => Ok((0, false)),
+        Some(row) => Ok((
+            row.try_get("version").map_err(error::sqlite)?,
+            row.try_get("dirty").map_err(error::sqlite)?,
+        )),
+    }
+}
+
+async fn write_version(conn: &mut SqliteConnection, version: i64, dirty: bool) -> StoreResult<()> {
+    sqlx::query("DELETE FROM schema_migrations")
+        .execute(&mut *conn)
+        .await
+        .map_err(error::sqlite)?;
+    sqlx::query("INSERT INTO schema_migrations (version, dirty) VALUES (?, ?)")
+        .bind(version)
+        .bind(dirty)
+        .execute(conn)
+        .await
+        .map_err(error::sqlite)?;
+    Ok(())
+}
+
+/// Creates an empty file readable by its owner only, unless it exists. SQLite
+/// gives the `-wal` and `-shm` files the database file's mode.
+fn create_private_file(path: &Path) -> StoreResult<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create the database file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// An error opening or reading the file at `path`, naming it.
+fn at_path(path: &Path, err: sqlx::Error) -> StoreError {
+    let what = format!("the database file {}", path.display());
+    match error::sqlite_in(&what, err) {
+        StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m} ({})", path.display())),
+        other => other,
+    }
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Looks at an SQLite database without creating or changing any file: a
+/// missing file is reported as `exists: false`, a damaged one as `Corrupt`.
+///
+/// The file is opened read-only; when no `-wal` file exists it is also
+/// opened `immutable`, which keeps SQLite from creating `-wal`/`-shm` files.
+/// When a `-wal` exists (exoclaw is running, or crashed) the WAL is read
+/// through the existing `-shm`, so recent commits are seen.
+pub async fn inspect_sqlite(path: impl AsRef<Path>) -> StoreResult<Inspection> {
+    let path = path.as_ref();
+    let missing = Inspection {
+        exists: false,
+        status: SQLITE.status(0, false),
+        vault_key_id: None,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(missing),
+        Err(e) => {
+            return Err(StoreError::Unavailable(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    if !meta.is_file() {
+        return Err(StoreError::Invalid(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() == 0 {
+        // SQLite treats an empty file as an empty database.
+        return Ok(Inspection {
+            exists: true,
+            ..missing
+        });
+    }
+    let has_wal = sibling(path, "-wal").exists();
+    check_header(path, meta.len(), has_wal)?;
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .immutable(!has_wal)
+        .create_if_missing(false);
+    let mut conn = SqliteConnection::connect_with(&connect)
+        .await
+        .map_err(|e| at_path(path, e))?;
+    let result = read_inspection(&mut conn).await;
+    if let Err(e) = conn.close().await {
+        tracing::debug!(error = %e, "closing the inspection connection");
+    }
+    result.map_err(|e| match e {
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.replace(
+            error::SQLITE_DATABASE,
+            &format!("the database file {}", path.display()),
+        )),
+        other => other,
+    })
+}
+
+async fn read_inspection(conn: &mut SqliteConnection) -> StoreResult<Inspection> {
+    let (current, dirty) = read_version(conn).await?;
+    let vault_key_id = if has_table(conn, "vault_check").await? {
+        sqlx::query_scalar("SELECT key_id FROM vault_check WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(error::sqlite)?
+    } else {
+        None
+    };
+    Ok(Inspection {
+        exists: true,
+        status: SQLITE.status(current, dirty),
+        vault_key_id,
+    })
+}
+
+/// Checks the 100-byte header: the magic string, and (when there is no WAL
+/// that could hold more pages) that the file is as long as the header says.
+fn check_header(path: &Path, len: u64, has_wal: bool) -> StoreResult<()> {
+    let what = format!("the database file {}", path.display());
+    let mut header = [0u8; 100];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header));
+    match read {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(StoreError::Corrupt(error::damaged(
+                &what,
+                "shorter than an SQLite header",
+            )));
+        }
+        Err(e) => {
+            return Err(StoreError::Unavailable(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(StoreError::Corrupt(error::damaged(
+            &what,
+            "not an SQLite database",
+        )));
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
+    let size_is_valid = pages > 0 && header[24..28] == header[92..96];
+    if size_is_valid && !has_wal && len < page_size * pages {
+        return Err(StoreError::Corrupt(error::damaged(
+            &what,
+            &format!(
+                "truncated: the header promises {pages} pages of {page_size} bytes, the file has {len} bytes"
+            ),
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exoclaw_core::store::MigrationInfo;
+
+    static FAILING_OUTSIDE_TX: Migrations = Migrations::for_tests(
+        &[
+            MigrationInfo {
+                version: 1,
+                name: "one",
+                up_sql: "CREATE TABLE one (x INTEGER)",
+            },
+            MigrationInfo {
+                version: 2,
+                name: "two",
+                up_sql: "-- exoclaw:no-transaction\nCREATE TABLE two (x INTEGER); SELECT * FROM missing_table;",
+            },
+        ],
+        &["DROP TABLE one", "DROP TABLE two"],
+    );
+
+    #[tokio::test]
+    async fn a_step_failing_outside_a_transaction_leaves_the_schema_dirty() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("db.sqlite")))
+            .await
+            .unwrap();
+        let err = store
+            .run_migrations(&FAILING_OUTSIDE_TX, 2)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("dirty at version 2"), "{err}");
+        let (version, dirty) = read_version(&mut store.pool.acquire().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!((version, dirty), (2, true));
+        let again = store
+            .run_migrations(&FAILING_OUTSIDE_TX, 2)
+            .await
+            .unwrap_err();
+        assert!(
+            again.to_string().contains("exoclaw migrate force"),
+            "{again}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_transactional_step_leaves_the_previous_version() {
+        static FAILING: Migrations = Migrations::for_tests(
+            &[MigrationInfo {
+                version: 1,
+                name: "broken",
+                up_sql: "CREATE TABLE t (x INTEGER); SELECT * FROM missing_table;",
+            }],
+            &["DROP TABLE t"],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("db.sqlite")))
+            .await
+            .unwrap();
+        let err = store.run_migrations(&FAILING, 1).await.unwrap_err();
+        assert!(err.to_string().contains("left at version 0"), "{err}");
+        let mut conn = store.pool.acquire().await.unwrap();
+        assert_eq!(read_version(&mut conn).await.unwrap(), (0, false));
+        assert!(!has_table(&mut conn, "t").await.unwrap(), "rolled back");
+    }
+}
