@@ -1,1 +1,79 @@
-fn main() {}
+//! exoclaw: a hardened multi-agent AI gateway. This is the composition root:
+//! it parses the command line, reads configuration once, wires the concrete
+//! store and serves. See ARCHITECTURE.md for the map.
+
+mod cli;
+mod cmd;
+mod config;
+mod db;
+mod home;
+mod http;
+mod logging;
+mod serve;
+mod version;
+
+use clap::Parser as _;
+use cli::{Cli, Command};
+use config::Settings;
+use config::env::Env;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Env::from_process();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let default_level = if matches!(command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(cli.verbose, env.get("EXOCLAW_LOG"), default_level);
+
+    if let Command::Version(flag) = &command {
+        version::run(flag.json);
+        return ExitCode::SUCCESS;
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(dispatch(command, cli.config.as_deref(), env));
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Runs the command; `Ok(false)` means "completed, but report failure".
+async fn dispatch(
+    command: Command,
+    config_flag: Option<&std::path::Path>,
+    env: Env,
+) -> anyhow::Result<bool> {
+    if let Command::Doctor = command {
+        return cmd::doctor::run(config_flag, env).await;
+    }
+    let settings = Settings::load(config_flag, env)?;
+    match command {
+        Command::Serve => serve::run(settings).await?,
+        Command::Config(c) => cmd::config::run(&c, &settings)?,
+        Command::Upgrade(args) => cmd::migrate::upgrade(&args, &settings).await?,
+        Command::Migrate(m) => cmd::migrate::run(&m, &settings).await?,
+        Command::Secrets(s) => cmd::secrets::run(&s, &settings).await?,
+        Command::Version(_) | Command::Doctor => {}
+    }
+    Ok(true)
+}
+
+/// One clear line on stderr, then a non-zero exit.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}

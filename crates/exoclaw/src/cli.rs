@@ -1,0 +1,111 @@
+//! The command line: a closed set of subcommands, parsed by clap. Each
+//! subcommand's work lives in `cmd/`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "exoclaw",
+    version,
+    about = "exoclaw: a hardened multi-agent AI gateway",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Path to config.json (default: $EXOCLAW_CONFIG, else <data dir>/config.json).
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Debug-level logs (overrides EXOCLAW_LOG).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (the default command).
+    Serve,
+    /// Print version, commit, protocol version and compiled features.
+    Version(JsonFlag),
+    /// Check config, permissions, store and schema; exit non-zero on failure.
+    Doctor,
+    /// Upgrade the database schema to this binary's version.
+    Upgrade(UpgradeArgs),
+    /// Low-level schema migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Show and check configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage secrets in the encrypted vault.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Show current and required schema versions; change nothing.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub status: bool,
+    /// Print the migrations that would run; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply all pending migrations.
+    Up,
+    /// Roll back N migrations (default 1).
+    Down {
+        #[arg(default_value_t = 1)]
+        steps: i64,
+    },
+    /// Show the current schema version.
+    Version,
+    /// Record version N without running anything and clear the dirty flag
+    /// (after repairing a failed migration by hand).
+    Force { version: i64 },
+    /// Migrate up or down to version N.
+    Goto { version: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets as ***).
+    Show,
+    /// Print the config file path.
+    Path,
+    /// Validate the configuration; list every problem with its path.
+    Validate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Store a secret; the value is read from standard input, never argv.
+    Set {
+        name: String,
+        /// Owner scope (default `tenant`).
+        #[arg(long, default_value = "tenant")]
+        owner: String,
+    },
+    /// List secret names (never values).
+    List,
+    /// Delete a secret.
+    Delete {
+        name: String,
+        #[arg(long, default_value = "tenant")]
+        owner: String,
+    },
+    /// Re-encrypt every secret under a new key (old key from
+    /// EXOCLAW_ENCRYPTION_KEY_OLD, or generate one into .env).
+    RotateKey,
+}

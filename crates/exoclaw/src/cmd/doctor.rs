@@ -1,0 +1,154 @@
+//! `exoclaw doctor`: one line per check, read-only, non-zero exit on any
+//! failure. Safe to run against a live gateway.
+
+use crate::config::Settings;
+use crate::config::env::Env;
+use crate::db;
+use crate::serve::plan_vault_key;
+use std::path::Path;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn line(&mut self, level: Level, check: &str, detail: &str) {
+        let tag = match level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Fail => {
+                self.failed = true;
+                "FAIL"
+            }
+        };
+        println!("{tag}  {check:<12} {detail}");
+    }
+}
+
+/// Returns `Ok(true)` when every check passed (warnings allowed).
+pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
+    let mut r = Report { failed: false };
+    let settings = match Settings::load(config_flag, env) {
+        Ok(s) => {
+            let src = if s.config_file_exists {
+                s.config_path.display().to_string()
+            } else {
+                format!("{} absent, defaults in use", s.config_path.display())
+            };
+            r.line(Level::Ok, "config", &format!("valid ({src})"));
+            s
+        }
+        Err(e) => {
+            r.line(Level::Fail, "config", &format!("{e:#}"));
+            return Ok(false);
+        }
+    };
+    check_home(&mut r, &settings);
+    check_secrets(&mut r, &settings);
+    match db::inspect(&settings).await {
+        Ok(inspection) => {
+            let backend = db::backend_name(&settings);
+            if inspection.exists {
+                r.line(Level::Ok, "store", &format!("{backend} reachable"));
+            } else {
+                r.line(
+                    Level::Fail,
+                    "store",
+                    &format!("{backend} store not created yet; run `exoclaw upgrade` or start `exoclaw serve` once"),
+                );
+            }
+            let s = inspection.status;
+            match db::schema_plan(s, false) {
+                Ok(db::SchemaPlan::Ready) => {
+                    r.line(
+                        Level::Ok,
+                        "schema",
+                        &format!("version {} (current)", s.current),
+                    );
+                }
+                Ok(_) if inspection.exists && s.is_fresh() => r.line(
+                    Level::Fail,
+                    "schema",
+                    &format!("empty (needs version {}); run `exoclaw upgrade`", s.latest),
+                ),
+                Ok(_) => {}
+                Err(e) => r.line(Level::Fail, "schema", &format!("{e:#}")),
+            }
+            if settings.secrets.encryption_key.is_some() {
+                match plan_vault_key(&settings, inspection.vault_key_id.as_deref()) {
+                    Ok(_) if inspection.vault_key_id.is_some() => {
+                        r.line(Level::Ok, "vault", "encryption key matches the store");
+                    }
+                    Ok(_) => r.line(
+                        Level::Ok,
+                        "vault",
+                        "encryption key valid (store not sealed yet)",
+                    ),
+                    Err(e) => r.line(Level::Fail, "vault", &format!("{e:#}")),
+                }
+            }
+        }
+        Err(e) => r.line(Level::Fail, "store", &format!("{e:#}")),
+    }
+    Ok(!r.failed)
+}
+
+fn check_home(r: &mut Report, settings: &Settings) {
+    let home = &settings.home;
+    if !home.exists() {
+        r.line(
+            Level::Fail,
+            "data dir",
+            &format!(
+                "{} does not exist; `exoclaw serve` creates it",
+                home.root().display()
+            ),
+        );
+        return;
+    }
+    let problems = home.permission_problems();
+    if problems.is_empty() {
+        r.line(
+            Level::Ok,
+            "permissions",
+            &format!("{} is 0700, secret files 0600", home.root().display()),
+        );
+    } else {
+        for p in problems {
+            r.line(Level::Fail, "permissions", &p);
+        }
+    }
+}
+
+fn check_secrets(r: &mut Report, settings: &Settings) {
+    match &settings.secrets.gateway_token {
+        Some(_) => r.line(Level::Ok, "token", "EXOCLAW_GATEWAY_TOKEN set"),
+        None => r.line(
+            Level::Fail,
+            "token",
+            "EXOCLAW_GATEWAY_TOKEN missing; start `exoclaw serve` once to generate it, or set it",
+        ),
+    }
+    match &settings.secrets.encryption_key {
+        Some(_) => r.line(Level::Ok, "key", "EXOCLAW_ENCRYPTION_KEY set"),
+        None => r.line(
+            Level::Fail,
+            "key",
+            "EXOCLAW_ENCRYPTION_KEY missing; start `exoclaw serve` once to generate it, or set it",
+        ),
+    }
+    if settings.secrets.encryption_key_old.is_some() {
+        r.line(
+            Level::Warn,
+            "key",
+            "EXOCLAW_ENCRYPTION_KEY_OLD is set; finish with `exoclaw secrets rotate-key`, then remove it",
+        );
+    }
+}

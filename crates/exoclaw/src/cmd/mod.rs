@@ -1,0 +1,6 @@
+//! One module per CLI subcommand (besides `serve`, which has its own).
+
+pub mod config;
+pub mod doctor;
+pub mod migrate;
+pub mod secrets;

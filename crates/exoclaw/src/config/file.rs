@@ -1,0 +1,282 @@
+//! The shape of `config.json`: non-secret settings only. Field doc comments are
+//! the reference; key names follow the GoClaw/OpenClaw documents. Every field
+//! has a default, so an absent or empty file is a valid configuration.
+//!
+//! These structs are the first (raw) stage; `super::validate` checks ranges and
+//! cross-field rules and produces the [`super::Config`] the process runs on.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FileConfig {
+    pub gateway: GatewayConfig,
+    pub database: DatabaseConfig,
+    pub agents: AgentsConfig,
+    pub tools: ToolsConfig,
+    /// Per-provider settings keyed by provider name (`openai`, `anthropic`, ...).
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub egress: EgressConfig,
+    pub backup: BackupConfig,
+}
+
+/// The top-level sections, in the order `config validate` reports them.
+pub const SECTIONS: &[&str] = &[
+    "gateway",
+    "database",
+    "agents",
+    "tools",
+    "providers",
+    "egress",
+    "backup",
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayConfig {
+    /// Bind address (an IP literal or `localhost`). Env: `EXOCLAW_HOST`.
+    /// Non-loopback addresses require a configured gateway token.
+    pub host: String,
+    /// Bind port. Env: `EXOCLAW_PORT`.
+    pub port: u16,
+    /// Browser origins allowed on the WebSocket and CORS (exact
+    /// `scheme://host[:port]`, no wildcard).
+    pub allowed_origins: Vec<String>,
+    /// Requests per minute per user and per IP; 0 turns the limit off.
+    pub rate_limit_rpm: u32,
+    /// Proxies whose `X-Forwarded-For` is trusted (IP addresses).
+    pub trusted_proxies: Vec<String>,
+    /// Seconds to drain in-flight work after SIGTERM/SIGINT.
+    pub shutdown_grace_sec: u64,
+    /// Largest accepted HTTP request body, in bytes.
+    pub max_body_bytes: usize,
+    /// What the prompt-injection scanner does on a hit.
+    pub injection_action: InjectionAction,
+    pub tools: ToolListConfig,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 18790,
+            allowed_origins: Vec::new(),
+            rate_limit_rpm: 20,
+            trusted_proxies: Vec::new(),
+            shutdown_grace_sec: 30,
+            max_body_bytes: 1024 * 1024,
+            injection_action: InjectionAction::Warn,
+            tools: ToolListConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InjectionAction {
+    Warn,
+    Block,
+    Off,
+}
+
+/// Tool allow/deny lists (tool names or `group:<name>`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ToolListConfig {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// Connection pool size (PostgreSQL; SQLite uses at most 4).
+    pub max_connections: u32,
+    /// SQLite durability: `normal` (WAL; survives process crashes, may lose
+    /// the last transactions on power loss) or `full` (survives power loss).
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// How long a writer waits for a lock before giving up.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            sqlite_synchronous: SqliteSynchronous::Normal,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentsConfig {
+    pub defaults: AgentDefaults,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentDefaults {
+    /// Provider name for agents that do not set one. Env: `EXOCLAW_PROVIDER`.
+    pub provider: Option<String>,
+    /// Model for agents that do not set one. Env: `EXOCLAW_MODEL`.
+    pub model: Option<String>,
+    /// Upper bound on think-act-observe iterations per run.
+    pub max_iterations: u32,
+    /// Anchor every file access at the (per-user) workspace root.
+    pub restrict_to_workspace: bool,
+    pub sandbox: SandboxConfig,
+    pub tools: ToolListConfig,
+}
+
+impl Default for AgentDefaults {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            model: None,
+            max_iterations: 20,
+            restrict_to_workspace: true,
+            sandbox: SandboxConfig::default(),
+            tools: ToolListConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxConfig {
+    /// `all` (every agent's exec is sandboxed), `non-main` or `off`.
+    pub mode: SandboxMode,
+    /// Network inside the sandbox; when on, only through the egress proxy.
+    pub network_enabled: bool,
+    pub memory_mb: u32,
+    pub cpus: u32,
+    pub timeout_sec: u64,
+    pub max_pids: u32,
+    pub max_open_files: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            mode: SandboxMode::All,
+            network_enabled: false,
+            memory_mb: 512,
+            cpus: 1,
+            timeout_sec: 300,
+            max_pids: 64,
+            max_open_files: 256,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    All,
+    NonMain,
+    Off,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ToolsConfig {
+    /// Tool calls per session per hour; 0 turns the limit off.
+    pub rate_limit_per_hour: u32,
+    pub exec_approval: ExecApprovalConfig,
+    /// Side-effecting tools after untrusted content entered a run.
+    pub untrusted_content_policy: UntrustedContentPolicy,
+    pub web_fetch: DomainListConfig,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_hour: 150,
+            exec_approval: ExecApprovalConfig::default(),
+            untrusted_content_policy: UntrustedContentPolicy::Ask,
+            web_fetch: DomainListConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecApprovalConfig {
+    /// `full` refuses denied command groups, `ask` waits for an operator,
+    /// `off` runs everything (inside the sandbox).
+    pub security: ExecSecurity,
+}
+
+impl Default for ExecApprovalConfig {
+    fn default() -> Self {
+        Self {
+            security: ExecSecurity::Full,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecSecurity {
+    Full,
+    Ask,
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UntrustedContentPolicy {
+    Ask,
+    Deny,
+    Allow,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DomainListConfig {
+    pub allow_domains: Vec<String>,
+    pub deny_domains: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProviderConfig {
+    /// Overrides the preset base URL. Env: `EXOCLAW_<PROVIDER>_BASE_URL`.
+    pub base_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EgressConfig {
+    /// Domains any outbound call may reach; empty means no domain allowlist
+    /// (SSRF rules still apply).
+    pub allow_domains: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackupConfig {
+    /// Days a backup is kept before pruning.
+    pub keep_days: u32,
+    /// When `serve` takes a daily backup, `HH:MM` in UTC; unset = never.
+    pub schedule: Option<String>,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            keep_days: 14,
+            schedule: None,
+        }
+    }
+}

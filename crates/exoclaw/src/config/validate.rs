@@ -1,0 +1,517 @@
+//! The second stage of configuration: collect every problem at once, each with
+//! its JSON path (or the env var it came from).
+
+use super::MIN_TOKEN_LEN;
+use super::env::Env;
+use super::file::{FileConfig, SECTIONS};
+use exoclaw_core::Secret;
+use serde_json::Value;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// One configuration problem: where, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// Parse `config.json` text. Reports JSON syntax errors, unknown keys, type
+/// errors (one per section) and secret-looking values, all together.
+pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
+    let root: Value = serde_json::from_str(text).map_err(|e| {
+        vec![problem(
+            "(file)",
+            format!(
+                "not valid JSON at line {} column {}: {}",
+                e.line(),
+                e.column(),
+                json_error_kind(&e)
+            ),
+        )]
+    })?;
+    let Value::Object(map) = &root else {
+        return Err(vec![problem(
+            "(file)",
+            "the top level must be a JSON object",
+        )]);
+    };
+
+    let mut problems = Vec::new();
+    find_secret_values(&root, "", &mut problems);
+    for (key, value) in map {
+        if !SECTIONS.contains(&key.as_str()) {
+            problems.push(problem(
+                key.clone(),
+                format!("unknown key (known sections: {})", SECTIONS.join(", ")),
+            ));
+            continue;
+        }
+        // Deserialize each section on its own so that a type error in one
+        // does not hide the problems of the others.
+        let mut unknown = Vec::new();
+        let mut on_unknown = |p: serde_ignored::Path<'_>| unknown.push(format!("{key}.{p}"));
+        let ignored = serde_ignored::Deserializer::new(value.clone(), &mut on_unknown);
+        let typed: Result<Value, _> = match key.as_str() {
+            "gateway" => deser::<super::file::GatewayConfig>(ignored),
+            "database" => deser::<super::file::DatabaseConfig>(ignored),
+            "agents" => deser::<super::file::AgentsConfig>(ignored),
+            "tools" => deser::<super::file::ToolsConfig>(ignored),
+            "providers" => {
+                deser::<std::collections::BTreeMap<String, super::file::ProviderConfig>>(ignored)
+            }
+            "egress" => deser::<super::file::EgressConfig>(ignored),
+            _ => deser::<super::file::BackupConfig>(ignored),
+        };
+        if let Err((path, msg)) = typed {
+            let full = if path.is_empty() || path == "." {
+                key.clone()
+            } else {
+                format!("{key}.{path}")
+            };
+            problems.push(problem(full, msg));
+        }
+        for path in unknown {
+            problems.push(problem(path, "unknown key"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    serde_json::from_value(root).map_err(|e| vec![problem("(file)", e.to_string())])
+}
+
+fn deser<'de, T: serde::Deserialize<'de>>(
+    de: impl serde::Deserializer<'de>,
+) -> Result<Value, (String, String)> {
+    serde_path_to_error::deserialize::<_, T>(de)
+        .map(|_| Value::Null)
+        .map_err(|e| (e.path().to_string(), e.inner().to_string()))
+}
+
+/// serde_json's message without the echoed input (which may be a secret).
+fn json_error_kind(e: &serde_json::Error) -> &'static str {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Io => "read error",
+        Category::Syntax => "syntax error",
+        Category::Data => "unexpected data",
+        Category::Eof => "unexpected end of file",
+    }
+}
+
+/// Key fragments that mark a value as a secret.
+const SECRET_KEY_HINTS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api_key",
+    "apikey",
+    "private_key",
+    "dsn",
+    "credential",
+    "encryption_key",
+];
+
+/// Value shapes that are secrets whatever their key.
+fn looks_like_secret_value(v: &str) -> bool {
+    let prefixes = [
+        "sk-",
+        "sk_",
+        "xoxb-",
+        "xoxp-",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "AKIA",
+        "AIza",
+        "glpat-",
+    ];
+    prefixes.iter().any(|p| v.starts_with(p) && v.len() >= 20)
+        || v.contains("-----BEGIN")
+        || url::Url::parse(v).is_ok_and(|u| u.password().is_some())
+}
+
+fn find_secret_values(v: &Value, path: &str, out: &mut Vec<Problem>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                let key = k.to_ascii_lowercase();
+                let secret_key = SECRET_KEY_HINTS.iter().any(|h| key.contains(h));
+                match child {
+                    Value::String(s)
+                        if !s.is_empty() && (secret_key || looks_like_secret_value(s)) =>
+                    {
+                        out.push(problem(
+                            p.clone(),
+                            format!(
+                                "looks like a secret; config.json holds no secrets: remove it and set {} in the environment or the data dir's .env",
+                                env_var_for(&p)
+                            ),
+                        ));
+                    }
+                    _ => find_secret_values(child, &p, out),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                match item {
+                    Value::String(s) if looks_like_secret_value(s) => out.push(problem(
+                        p.clone(),
+                        format!(
+                            "looks like a secret; config.json holds no secrets: set {} in the environment or the data dir's .env",
+                            env_var_for(path)
+                        ),
+                    )),
+                    _ => find_secret_values(item, &p, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The environment variable that holds the secret a config path tried to hold.
+pub fn env_var_for(path: &str) -> String {
+    let known = [
+        ("gateway.token", "EXOCLAW_GATEWAY_TOKEN"),
+        ("gateway.gateway_token", "EXOCLAW_GATEWAY_TOKEN"),
+        ("database.postgres_dsn", "EXOCLAW_POSTGRES_DSN"),
+        ("database.dsn", "EXOCLAW_POSTGRES_DSN"),
+        ("encryption_key", "EXOCLAW_ENCRYPTION_KEY"),
+    ];
+    if let Some((_, var)) = known.iter().find(|(p, _)| *p == path) {
+        return (*var).to_owned();
+    }
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.len() == 3 && parts[0] == "channels" {
+        return format!(
+            "EXOCLAW_{}_{}",
+            parts[1].to_ascii_uppercase().replace('-', "_"),
+            parts[2].to_ascii_uppercase()
+        );
+    }
+    if parts.len() == 3 && parts[0] == "providers" {
+        return format!(
+            "EXOCLAW_{}_API_KEY",
+            parts[1].to_ascii_uppercase().replace('-', "_")
+        );
+    }
+    let mut var = String::from("EXOCLAW_");
+    for c in path.chars() {
+        match c {
+            'a'..='z' => var.push(c.to_ascii_uppercase()),
+            'A'..='Z' | '0'..='9' => var.push(c),
+            _ if !var.ends_with('_') => var.push('_'),
+            _ => {}
+        }
+    }
+    var.trim_end_matches('_').to_owned()
+}
+
+/// Apply `EXOCLAW_*` overrides; a malformed value is a problem named by its
+/// variable.
+pub fn apply_env_overrides(config: &mut FileConfig, env: &Env) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if let Some(host) = env.get("EXOCLAW_HOST") {
+        config.gateway.host = host.to_owned();
+    }
+    if let Some(port) = env.get("EXOCLAW_PORT") {
+        match port.parse::<u16>() {
+            Ok(p) => config.gateway.port = p,
+            Err(_) => problems.push(problem(
+                "EXOCLAW_PORT",
+                "must be a port number from 0 to 65535",
+            )),
+        }
+    }
+    if let Some(p) = env.get("EXOCLAW_PROVIDER") {
+        config.agents.defaults.provider = Some(p.to_owned());
+    }
+    if let Some(m) = env.get("EXOCLAW_MODEL") {
+        config.agents.defaults.model = Some(m.to_owned());
+    }
+    problems
+}
+
+/// Range and cross-field rules.
+pub fn validate(c: &FileConfig) -> Vec<Problem> {
+    let mut p = Vec::new();
+    if let Err(m) = parse_host(&c.gateway.host) {
+        p.push(problem("gateway.host", m));
+    }
+    for (i, origin) in c.gateway.allowed_origins.iter().enumerate() {
+        if let Err(m) = check_origin(origin) {
+            p.push(problem(format!("gateway.allowed_origins[{i}]"), m));
+        }
+    }
+    for (i, proxy) in c.gateway.trusted_proxies.iter().enumerate() {
+        if proxy.parse::<IpAddr>().is_err() {
+            p.push(problem(
+                format!("gateway.trusted_proxies[{i}]"),
+                "must be an IP address such as 127.0.0.1",
+            ));
+        }
+    }
+    range(
+        &mut p,
+        "gateway.shutdown_grace_sec",
+        c.gateway.shutdown_grace_sec,
+        0,
+        3600,
+    );
+    range(
+        &mut p,
+        "gateway.max_body_bytes",
+        c.gateway.max_body_bytes as u64,
+        1024,
+        64 * 1024 * 1024,
+    );
+    range(
+        &mut p,
+        "database.max_connections",
+        c.database.max_connections.into(),
+        1,
+        1000,
+    );
+    range(
+        &mut p,
+        "database.busy_timeout_ms",
+        c.database.busy_timeout_ms,
+        0,
+        600_000,
+    );
+    let d = &c.agents.defaults;
+    range(
+        &mut p,
+        "agents.defaults.max_iterations",
+        d.max_iterations.into(),
+        1,
+        1000,
+    );
+    let s = &d.sandbox;
+    range(
+        &mut p,
+        "agents.defaults.sandbox.memory_mb",
+        s.memory_mb.into(),
+        16,
+        1 << 20,
+    );
+    range(
+        &mut p,
+        "agents.defaults.sandbox.cpus",
+        s.cpus.into(),
+        1,
+        1024,
+    );
+    range(
+        &mut p,
+        "agents.defaults.sandbox.timeout_sec",
+        s.timeout_sec,
+        1,
+        86_400,
+    );
+    range(
+        &mut p,
+        "agents.defaults.sandbox.max_pids",
+        s.max_pids.into(),
+        1,
+        65_536,
+    );
+    range(
+        &mut p,
+        "agents.defaults.sandbox.max_open_files",
+        s.max_open_files.into(),
+        16,
+        1 << 20,
+    );
+    for (name, provider) in &c.providers {
+        if !exoclaw_core::id::is_valid_slug(name) {
+            p.push(problem(
+                format!("providers.{name}"),
+                "provider names are lowercase letters, digits, '-' and '_'",
+            ));
+        }
+        if let Some(base) = &provider.base_url
+            && let Err(m) = check_base_url(base)
+        {
+            p.push(problem(format!("providers.{name}.base_url"), m));
+        }
+    }
+    domain_list(&mut p, "egress.allow_domains", &c.egress.allow_domains);
+    domain_list(
+        &mut p,
+        "tools.web_fetch.allow_domains",
+        &c.tools.web_fetch.allow_domains,
+    );
+    domain_list(
+        &mut p,
+        "tools.web_fetch.deny_domains",
+        &c.tools.web_fetch.deny_domains,
+    );
+    range(
+        &mut p,
+        "backup.keep_days",
+        c.backup.keep_days.into(),
+        1,
+        3650,
+    );
+    if let Some(s) = &c.backup.schedule
+        && !is_hh_mm(s)
+    {
+        p.push(problem(
+            "backup.schedule",
+            "must be HH:MM (UTC), e.g. \"03:30\"",
+        ));
+    }
+    p
+}
+
+fn range(p: &mut Vec<Problem>, path: &str, v: u64, min: u64, max: u64) {
+    if v < min || v > max {
+        p.push(problem(
+            path,
+            format!("must be between {min} and {max} (got {v})"),
+        ));
+    }
+}
+
+/// `gateway.host` must be an IP literal or `localhost`.
+pub fn parse_host(host: &str) -> Result<IpAddr, String> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    host.trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+        .map_err(|_| "must be an IP address (127.0.0.1, ::1, 0.0.0.0) or localhost".to_owned())
+}
+
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin.contains('*') {
+        return Err("wildcards are not allowed; list each origin".into());
+    }
+    let url = url::Url::parse(origin).map_err(|_| "must be scheme://host[:port]".to_owned())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http or https origin".into());
+    }
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        return Err("an origin has no path, query or user info".into());
+    }
+    Ok(())
+}
+
+fn check_base_url(base: &str) -> Result<(), String> {
+    let url = url::Url::parse(base).map_err(|_| "must be an absolute http(s) URL".to_owned())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must use http or https".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials; keys come from the environment".into());
+    }
+    Ok(())
+}
+
+fn domain_list(p: &mut Vec<Problem>, path: &str, list: &[String]) {
+    for (i, d) in list.iter().enumerate() {
+        let bare = d.strip_prefix("*.").unwrap_or(d);
+        let ok = !bare.is_empty()
+            && bare.len() <= 253
+            && bare.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        if !ok {
+            p.push(problem(
+                format!("{path}[{i}]"),
+                "must be a lowercase domain (example.com) or a wildcard (*.example.com)",
+            ));
+        }
+    }
+}
+
+fn is_hh_mm(s: &str) -> bool {
+    let Some((h, m)) = s.split_once(':') else {
+        return false;
+    };
+    h.len() == 2
+        && m.len() == 2
+        && h.parse::<u8>().is_ok_and(|h| h < 24)
+        && m.parse::<u8>().is_ok_and(|m| m < 60)
+}
+
+/// Read and check the secret variables. Never echoes a value.
+pub fn secrets_from_env(env: &Env) -> (super::SecretSettings, Vec<Problem>) {
+    let mut p = Vec::new();
+    let gateway_token = env.get("EXOCLAW_GATEWAY_TOKEN").map(Secret::new);
+    if let Some(t) = &gateway_token
+        && t.len() < MIN_TOKEN_LEN
+    {
+        p.push(problem(
+            "EXOCLAW_GATEWAY_TOKEN",
+            format!(
+                "is {} characters; a gateway token needs at least {MIN_TOKEN_LEN} (generate one with `openssl rand -hex 32`)",
+                t.len()
+            ),
+        ));
+    }
+    let mut key = |name: &str| {
+        let v = env.get(name).map(Secret::new);
+        if let Some(k) = &v
+            && !is_hex_key(k.expose())
+        {
+            p.push(problem(
+                name,
+                "must be 64 hex characters (generate one with `openssl rand -hex 32`)",
+            ));
+        }
+        v
+    };
+    let encryption_key = key("EXOCLAW_ENCRYPTION_KEY");
+    let encryption_key_old = key("EXOCLAW_ENCRYPTION_KEY_OLD");
+    let postgres_dsn = env.get("EXOCLAW_POSTGRES_DSN").map(Secret::new);
+    if let Some(dsn) = &postgres_dsn
+        && !(dsn.expose().starts_with("postgres://") || dsn.expose().starts_with("postgresql://"))
+    {
+        p.push(problem(
+            "EXOCLAW_POSTGRES_DSN",
+            "must be a postgres:// or postgresql:// URL",
+        ));
+    }
+    (
+        super::SecretSettings {
+            gateway_token,
+            encryption_key,
+            encryption_key_old,
+            postgres_dsn,
+        },
+        p,
+    )
+}
+
+fn is_hex_key(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}

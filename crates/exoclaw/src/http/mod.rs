@@ -1,0 +1,118 @@
+//! The HTTP edge: the router, request observation (request id, access log),
+//! authentication, and the handlers. Only this module knows the public JSON
+//! shapes.
+
+pub mod auth;
+pub mod error;
+mod health;
+mod secrets;
+
+pub use secrets::{is_valid_owner, is_valid_secret_name};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::{get, put};
+use exoclaw_core::store::Store;
+use exoclaw_store::vault::SecretVault;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument as _;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<SecretVault>,
+    pub token: auth::TokenDigest,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/status", get(health::status))
+        .route("/v1/secrets", get(secrets::list))
+        .route(
+            "/v1/secrets/{name}",
+            put(secrets::put).delete(secrets::delete),
+        )
+        .fallback(fallback)
+        .layer(middleware::from_fn(move |req, next| {
+            refuse_large_body(max_body_bytes, req, next)
+        }))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        ))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+async fn fallback() -> error::ApiError {
+    error::ApiError::not_found()
+}
+
+/// Answer 413 from the declared `Content-Length` alone, before reading any of
+/// the body. Bodies without a length (chunked) are capped while they are read
+/// (`DefaultBodyLimit`), which the JSON extractor turns into the same 413.
+async fn refuse_large_body(max: usize, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return error::ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "request.too_large",
+            format!("request body is larger than {max} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The id of the request being served, for handlers that record it.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// Give every request an id (always ours: a client-sent id is ignored), run
+/// it inside a span carrying that id so every log line has it, log one access
+/// line, and echo the id in `x-request-id`.
+async fn observe(mut req: Request, next: Next) -> Response {
+    let id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let started = Instant::now();
+    async move {
+        let mut resp = next.run(req).await;
+        tracing::info!(
+            status = resp.status().as_u16(),
+            latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request finished"
+        );
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+fn new_request_id() -> String {
+    let mut b = [0u8; 12];
+    // A failing CSPRNG only costs uniqueness of a log id, not security.
+    let _ = getrandom::fill(&mut b);
+    hex::encode(b)
+}

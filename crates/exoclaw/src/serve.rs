@@ -1,0 +1,258 @@
+//! `exoclaw serve`: start-up checks in an order that changes nothing on disk
+//! until every check has passed, then the server, then a graceful shutdown.
+//!
+//! Order: config (already loaded) -> data dir permissions and writability ->
+//! bind policy -> read-only store inspection (corrupt, newer, outdated, key
+//! mismatch) -> bind the port -> create the data dir and first-start secrets
+//! -> open and migrate the store -> vault check -> serve.
+
+use crate::config::Settings;
+use crate::db::{self, SchemaPlan};
+use crate::home::{self, Home};
+use crate::http::{self, AppState, auth::TokenDigest};
+use anyhow::{Context as _, bail};
+use exoclaw_core::Secret;
+use exoclaw_store::vault::{SecretVault, Vault, VaultKey};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // Installed first, so a signal that arrives while starting is handled
+    // (after start-up) rather than killing the process half-way.
+    let mut signals = Signals::install()?;
+    refuse_unsafe_home(&settings.home)?;
+    settings.home.check_writable()?;
+
+    let addr = SocketAddr::new(settings.bind_ip, settings.config.gateway.port);
+    if !addr.ip().is_loopback() && settings.secrets.gateway_token.is_none() {
+        bail!(
+            "refusing to bind {addr}: a non-loopback address needs a gateway token; set EXOCLAW_GATEWAY_TOKEN (e.g. `openssl rand -hex 32`) in the environment or the data dir's .env, or bind 127.0.0.1"
+        );
+    }
+
+    let inspection = db::inspect(&settings).await?;
+    let plan = db::schema_plan(inspection.status, settings.auto_upgrade)?;
+    let key_plan = plan_vault_key(&settings, inspection.vault_key_id.as_deref())?;
+
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(addr, &e))?;
+    let local = listener.local_addr().context("listener has an address")?;
+
+    // From here on we may write.
+    settings.home.ensure_layout()?;
+    let (token, key) = first_start_secrets(&settings, key_plan)?;
+
+    let db = db::open(&settings).await?;
+    let store = db.store();
+    match plan {
+        SchemaPlan::Ready => {}
+        SchemaPlan::Initialize | SchemaPlan::AutoUpgrade => {
+            db::migrate_latest(store.as_ref()).await?;
+        }
+    }
+    let vault = Vault::new(key, old_key(&settings)?);
+    let vault = Arc::new(SecretVault::new(store.clone(), vault));
+    vault
+        .ensure_check()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let state = AppState {
+        store,
+        vault,
+        token: TokenDigest::of(&token),
+        started,
+    };
+    let app = http::router(state, settings.config.gateway.max_body_bytes);
+    tracing::info!(
+        addr = %local,
+        storage = db::backend_name(&settings),
+        startup_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "listening"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop_rx.await;
+    });
+    let mut server = tokio::spawn(server.into_future());
+
+    tokio::select! {
+        result = &mut server => {
+            // The server stopped on its own: that is a failure.
+            db.close().await;
+            return match result {
+                Ok(Ok(())) => bail!("the server stopped unexpectedly"),
+                Ok(Err(e)) => Err(e).context("the server failed"),
+                Err(e) => Err(e).context("the server task panicked"),
+            };
+        }
+        signal = signals.recv() => {
+            tracing::info!(signal, "shutting down: no new connections, draining in-flight requests");
+        }
+    }
+    let _ = stop_tx.send(());
+    let grace = Duration::from_secs(settings.config.gateway.shutdown_grace_sec);
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(_) => tracing::info!("drained"),
+        Err(_) => {
+            tracing::warn!(
+                grace_sec = grace.as_secs(),
+                "grace period over; closing remaining connections"
+            );
+            server.abort();
+        }
+    }
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Refuse a data dir or secret file that others can read.
+pub fn refuse_unsafe_home(home: &Home) -> anyhow::Result<()> {
+    let problems = home.permission_problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", problems.join("; "))
+    }
+}
+
+fn bind_error(addr: SocketAddr, e: &std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "port {} on {} is already in use; stop the other process or choose another port with EXOCLAW_PORT or gateway.port",
+            addr.port(),
+            addr.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "not allowed to bind {addr} ({e}); use a port above 1023 with EXOCLAW_PORT"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow::anyhow!(
+            "cannot bind {addr}: no such address on this machine; fix EXOCLAW_HOST or gateway.host"
+        ),
+        _ => anyhow::anyhow!("cannot bind {addr}: {e}"),
+    }
+}
+
+/// What to do about the vault key, decided before anything is written.
+#[derive(Debug)]
+pub enum KeyPlan {
+    Use(VaultKey),
+    Generate,
+}
+
+pub fn plan_vault_key(settings: &Settings, store_key_id: Option<&str>) -> anyhow::Result<KeyPlan> {
+    let Some(hex_key) = &settings.secrets.encryption_key else {
+        return match store_key_id {
+            None => Ok(KeyPlan::Generate),
+            Some(id) => bail!(
+                "EXOCLAW_ENCRYPTION_KEY is not set, but the store holds secrets sealed with key id {id}; restore that key in the data dir's .env or the environment"
+            ),
+        };
+    };
+    let key = VaultKey::from_hex(hex_key.expose()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(stored) = store_key_id {
+        let old_matches = old_key(settings)?.is_some_and(|k| k.key_id() == stored);
+        if key.key_id() != stored && !old_matches {
+            bail!(
+                "EXOCLAW_ENCRYPTION_KEY (key id {}) is not the key this store was sealed with (key id {stored}); restore the original key in the data dir's .env, or set it as EXOCLAW_ENCRYPTION_KEY_OLD and run `exoclaw secrets rotate-key`",
+                key.key_id()
+            );
+        }
+    }
+    Ok(KeyPlan::Use(key))
+}
+
+pub fn old_key(settings: &Settings) -> anyhow::Result<Option<VaultKey>> {
+    settings
+        .secrets
+        .encryption_key_old
+        .as_ref()
+        .map(|k| {
+            VaultKey::from_hex(k.expose())
+                .map_err(|e| anyhow::anyhow!("EXOCLAW_ENCRYPTION_KEY_OLD: {e}"))
+        })
+        .transpose()
+}
+
+/// On first start, generate the gateway token and the vault key into the data
+/// dir's `.env` (0600) and print the token once.
+fn first_start_secrets(
+    settings: &Settings,
+    key_plan: KeyPlan,
+) -> anyhow::Result<(Secret, VaultKey)> {
+    let mut updates: Vec<(&str, String)> = Vec::new();
+    let token = match &settings.secrets.gateway_token {
+        Some(t) => t.clone(),
+        None => {
+            let t = home::random_hex_32()?;
+            updates.push(("EXOCLAW_GATEWAY_TOKEN", t.clone()));
+            Secret::new(t)
+        }
+    };
+    let key = match key_plan {
+        KeyPlan::Use(k) => k,
+        KeyPlan::Generate => {
+            let k = VaultKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+            updates.push(("EXOCLAW_ENCRYPTION_KEY", k.to_hex().expose().to_owned()));
+            k
+        }
+    };
+    if !updates.is_empty() {
+        let path = settings.home.dotenv_path();
+        let pairs: Vec<(&str, Option<&str>)> = updates
+            .iter()
+            .map(|(k, v)| (*k, Some(v.as_str())))
+            .collect();
+        home::update_dotenv(&path, &pairs)?;
+        let names: Vec<&str> = updates.iter().map(|(k, _)| *k).collect();
+        tracing::info!(file = %path.display(), generated = ?names, "wrote first-start secrets");
+        if settings.secrets.gateway_token.is_none() {
+            print_new_token(&token, &path);
+        }
+    }
+    Ok((token, key))
+}
+
+fn print_new_token(token: &Secret, dotenv: &std::path::Path) {
+    let p = dotenv.display();
+    println!(
+        "exoclaw: generated a gateway token. It is shown only this once:\n\n    {}\n\n\
+         Clients send it as `Authorization: Bearer <token>`.\n\
+         It is stored in {p} (mode 0600); read it again with: grep EXOCLAW_GATEWAY_TOKEN {p}\n\
+         To rotate it: put a new value (openssl rand -hex 32) in EXOCLAW_GATEWAY_TOKEN in that file and restart.\n",
+        token.expose()
+    );
+}
+
+/// SIGTERM and SIGINT, both meaning "shut down gracefully".
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot install a SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("cannot install a SIGINT handler")?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}

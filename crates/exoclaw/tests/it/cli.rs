@@ -1,0 +1,325 @@
+//! The other subcommands: version, doctor, config, upgrade/migrate, secrets.
+
+use crate::support::*;
+use std::time::Duration;
+
+fn started_home(env: &[(&str, &str)]) -> TestHome {
+    let home = TestHome::new();
+    let mut gw = Gateway::start(&home.path, env);
+    gw.signal("TERM");
+    assert_eq!(gw.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    home
+}
+
+#[test]
+fn version_names_version_commit_protocol_and_features() {
+    let home = TestHome::new();
+    let out = run(&home.path, &[], &["version"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.starts_with("exoclaw 0."), "{text}");
+    assert!(text.contains("protocol 1"), "{text}");
+    let out = run(&home.path, &[], &["version", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["protocol_version"], 1);
+    assert!(v["commit"].is_string());
+    assert!(
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "sqlite")
+    );
+    assert!(!home.path.exists(), "version touches nothing");
+}
+
+#[test]
+fn doctor_passes_on_a_healthy_install_and_fails_with_reasons() {
+    let home = started_home(&[]);
+    let out = run(&home.path, &[], &["doctor"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    for check in [
+        "config",
+        "permissions",
+        "token",
+        "key",
+        "store",
+        "schema",
+        "vault",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "no ok line for {check}:\n{text}"
+        );
+    }
+    let before = snapshot(&home.path);
+    std::fs::set_permissions(
+        home.file(".env"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    let out = run(
+        &home.path,
+        &[("EXOCLAW_ENCRYPTION_KEY", OTHER_KEY)],
+        &["doctor"],
+    );
+    let text = stdout(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("chmod 600")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("vault")),
+        "{text}"
+    );
+    std::fs::set_permissions(
+        home.file(".env"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    assert_eq!(snapshot(&home.path), before, "doctor is read-only");
+}
+
+#[test]
+fn doctor_on_a_fresh_machine_fails_without_creating_anything() {
+    let home = TestHome::new();
+    let out = run(&home.path, &[], &["doctor"]);
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains("does not exist"), "{}", stdout(&out));
+    assert!(!home.path.exists());
+}
+
+#[test]
+fn config_show_redacts_and_validate_lists_every_problem() {
+    let home = TestHome::new();
+    let env = [
+        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+        (
+            "EXOCLAW_POSTGRES_DSN",
+            "postgres://user:hunter2@127.0.0.1:1/x",
+        ),
+    ];
+    let out = run(&home.path, &env, &["config", "show"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["secrets"]["EXOCLAW_GATEWAY_TOKEN"], "***");
+    assert_eq!(
+        v["config"]["gateway"]["port"], 0,
+        "EXOCLAW_PORT override shown"
+    );
+    assert_eq!(v["config"]["tools"]["rate_limit_per_hour"], 150);
+    assert!(!text.contains(TOKEN) && !text.contains("hunter2"), "{text}");
+
+    let out = run(&home.path, &[], &["config", "path"]);
+    assert_eq!(
+        stdout(&out).trim(),
+        home.file("config.json").to_str().unwrap()
+    );
+
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        cfg.path(),
+        r#"{"gateway": {"port": "x", "allowed_origins": ["*"]}, "agents": {"defaults": {"sandbox": {"mode": "sometimes"}}}, "extra": 1,
+            "providers": {"openai": {"api_key": "sk-abcdefghijklmnopqrstuvwxyz0123"}}}"#,
+    )
+    .unwrap();
+    let out = run(
+        &home.path,
+        &[],
+        &[
+            "--config",
+            cfg.path().to_str().unwrap(),
+            "config",
+            "validate",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = error_line(&out);
+    for path in [
+        "gateway.port",
+        "agents.defaults.sandbox.mode",
+        "extra",
+        "providers.openai.api_key",
+        "EXOCLAW_OPENAI_API_KEY",
+    ] {
+        assert!(err.contains(path), "{path} missing: {err}");
+    }
+    assert!(!err.contains("sk-abcdef"), "{err}");
+
+    std::fs::write(cfg.path(), r#"{"gateway": {"rate_limit_rpm": 60}}"#).unwrap();
+    let out = run(
+        &home.path,
+        &[],
+        &["-c", cfg.path().to_str().unwrap(), "config", "validate"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("valid"));
+}
+
+#[test]
+fn upgrade_and_migrate_commands() {
+    let home = TestHome::new();
+    // upgrade --status and --dry-run on a fresh machine change nothing.
+    let out = run(&home.path, &[], &["upgrade", "--status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("current 0"), "{}", stdout(&out));
+    let out = run(&home.path, &[], &["upgrade", "--dry-run"]);
+    assert!(
+        stdout(&out).contains("would apply 0001"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("CREATE TABLE"), "{}", stdout(&out));
+    assert!(!home.path.exists());
+
+    let out = run(&home.path, &[], &["upgrade"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let latest: i64 = stdout(&run(&home.path, &[], &["migrate", "version"]))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        latest >= 2,
+        "at least two migrations, so outdated schemas are testable"
+    );
+    assert_eq!(home.mode(""), 0o700);
+    assert_eq!(home.mode("exoclaw.db"), 0o600);
+
+    let out = run(&home.path, &[], &["migrate", "down"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&run(&home.path, &[], &["migrate", "version"])).trim(),
+        (latest - 1).to_string()
+    );
+    let status = stdout(&run(&home.path, &[], &["upgrade", "--status"]));
+    assert!(status.contains("1 pending"), "{status}");
+    run(&home.path, &[], &["migrate", "goto", "0"]);
+    assert_eq!(
+        stdout(&run(&home.path, &[], &["migrate", "version"])).trim(),
+        "0"
+    );
+    run(&home.path, &[], &["migrate", "up"]);
+    assert_eq!(
+        stdout(&run(&home.path, &[], &["migrate", "version"])).trim(),
+        latest.to_string()
+    );
+    let out = run(&home.path, &[], &["migrate", "goto", "999"]);
+    assert!(!out.status.success());
+    let out = run(&home.path, &[], &["upgrade"]);
+    assert!(
+        stdout(&out).contains("schema is current"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn secrets_cli_reads_values_from_stdin_and_rotates_keys_without_loss() {
+    let home = started_home(&[]);
+    let out = run_with_stdin(
+        &home.path,
+        &[],
+        &["secrets", "set", "api_token"],
+        "value-one\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_with_stdin(
+        &home.path,
+        &[],
+        &["secrets", "set", "other", "--owner", "user:alice"],
+        "value-two",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_with_stdin(&home.path, &[], &["secrets", "set", "empty"], "");
+    assert!(!out.status.success());
+    let list = stdout(&run(&home.path, &[], &["secrets", "list"]));
+    assert_eq!(list, "tenant/api_token\nuser:alice/other\n");
+
+    let before = home.dotenv();
+    let old_key = before
+        .lines()
+        .find_map(|l| l.strip_prefix("EXOCLAW_ENCRYPTION_KEY="))
+        .unwrap()
+        .to_owned();
+    let out = run(&home.path, &[], &["secrets", "rotate-key"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("re-encrypted 2 secret(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let after = home.dotenv();
+    assert!(!after.contains(&old_key), "old key removed from .env");
+    assert!(!after.contains("EXOCLAW_ENCRYPTION_KEY_OLD"), "{after}");
+    assert_eq!(home.mode(".env"), 0o600);
+    // The store now opens with the new key alone, and nothing was lost.
+    let list = stdout(&run(&home.path, &[], &["secrets", "list"]));
+    assert_eq!(list, "tenant/api_token\nuser:alice/other\n");
+    let gw = Gateway::start(&home.path, &[]);
+    assert_eq!(gw.get("/readyz", None).status, 200);
+    drop(gw);
+    // The old key is now the wrong key.
+    let out = run(
+        &home.path,
+        &[("EXOCLAW_ENCRYPTION_KEY", &old_key)],
+        &["serve"],
+    );
+    assert!(error_line(&out).contains("not the key this store was sealed with"));
+    // A second rotation with an explicit old key is idempotent.
+    let new_key = after
+        .lines()
+        .find_map(|l| l.strip_prefix("EXOCLAW_ENCRYPTION_KEY="))
+        .unwrap()
+        .to_owned();
+    let out = run(
+        &home.path,
+        &[("EXOCLAW_ENCRYPTION_KEY_OLD", &new_key)],
+        &["secrets", "rotate-key"],
+    );
+    assert!(
+        stdout(&out).contains("re-encrypted 0 secret(s)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(&home.path, &[], &["secrets", "delete", "api_token"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&run(&home.path, &[], &["secrets", "list"])),
+        "user:alice/other\n"
+    );
+}
+
+#[test]
+fn rotate_key_refuses_to_rewrite_a_key_from_the_process_environment() {
+    let home = started_home(&[("EXOCLAW_ENCRYPTION_KEY", KEY)]);
+    let out = run(
+        &home.path,
+        &[("EXOCLAW_ENCRYPTION_KEY", KEY)],
+        &["secrets", "rotate-key"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        error_line(&out).contains("EXOCLAW_ENCRYPTION_KEY_OLD"),
+        "{}",
+        error_line(&out)
+    );
+    // The documented manual path works.
+    let out = run(
+        &home.path,
+        &[
+            ("EXOCLAW_ENCRYPTION_KEY", OTHER_KEY),
+            ("EXOCLAW_ENCRYPTION_KEY_OLD", KEY),
+        ],
+        &["secrets", "rotate-key"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let gw = Gateway::start(&home.path, &[("EXOCLAW_ENCRYPTION_KEY", OTHER_KEY)]);
+    assert_eq!(gw.get("/readyz", None).status, 200);
+}
