@@ -91,8 +91,17 @@ mod tests {
         let sqlite = migrations(Backend::Sqlite);
         let postgres = migrations(Backend::Postgres);
         assert_eq!(sqlite.len(), postgres.len());
-        assert!(sqlite[0].up_sql.contains("AUTOINCREMENT"));
-        assert!(postgres[0].up_sql.contains("BIGSERIAL"));
+        for (s, p) in sqlite.iter().zip(postgres) {
+            assert_eq!((s.version, s.name), (p.version, p.name), "dialects in step");
+        }
+        let audit = |ms: &[MigrationInfo]| {
+            ms.iter()
+                .find(|m| m.up_sql.contains("CREATE TABLE audit_events"))
+                .map(|m| m.up_sql)
+                .unwrap_or_default()
+        };
+        assert!(audit(sqlite).contains("AUTOINCREMENT"));
+        assert!(audit(postgres).contains("BIGSERIAL"));
     }
 
     #[test]

@@ -186,7 +186,8 @@ async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
     let store = SqliteStore::open(SqliteOptions::new(dir.path().join("exoclaw.db")))
         .await
         .unwrap();
-    store.migrate_to(1).await.unwrap();
+    let latest = store.migrations().len() as i64;
+    store.migrate_to(latest).await.unwrap();
     (dir, Arc::new(store))
 }
 

@@ -99,8 +99,11 @@ fn serve_on_postgres() {
     );
     let out = run(&home.path, &env, &["upgrade"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Reverting migration 2 dropped the vault tables (as a down migration
+    // does); upgraded again, the vault works and is empty.
     let out = run(&home.path, &env, &["secrets", "list"]);
-    assert_eq!(stdout(&out), "tenant/k\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
 }
 
 #[test]

@@ -180,21 +180,37 @@ fn short_tokens_are_refused() {
     assert!(!home.path.exists());
 }
 
+/// A keep-alive connection the server is already serving (one request done),
+/// so a request written on it next is seen at once, even on a loaded machine.
+fn served_connection(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("{\"status\":\"ok\"}") {
+        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+        assert!(n > 0, "connection closed while priming");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    s
+}
+
 #[test]
 fn sigterm_stops_accepting_drains_in_flight_requests_and_exits_zero() {
     let home = TestHome::new();
     let mut gw = Gateway::start(&home.path, &[("EXOCLAW_GATEWAY_TOKEN", TOKEN)]);
     // An in-flight request: headers sent, body only half-way.
     let body = r#"{"value": "drained-secret-value"}"#;
-    let mut s = TcpStream::connect(gw.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = served_connection(gw.addr);
     let head = format!(
         "PUT /v1/secrets/drain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(&body.as_bytes()[..10]).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500));
 
     gw.signal("TERM");
     std::thread::sleep(Duration::from_millis(300));
@@ -229,13 +245,13 @@ fn sigint_exits_zero_and_grace_period_bounds_the_drain() {
         &[("EXOCLAW_GATEWAY_TOKEN", TOKEN), ("EXOCLAW_CONFIG", &cfg)],
     );
     // A request that never finishes its body.
-    let mut s = TcpStream::connect(gw.addr).unwrap();
+    let mut s = served_connection(gw.addr);
     s.write_all(
         format!("PUT /v1/secrets/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{")
             .as_bytes(),
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500));
     let t = std::time::Instant::now();
     gw.signal("INT");
     let status = gw.wait_exit(Duration::from_secs(10));
