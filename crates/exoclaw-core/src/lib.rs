@@ -4,10 +4,14 @@
 //! Invariant: this crate does no network or disk IO and depends on no HTTP,
 //! database or vendor crate. Everything here is plain data and traits.
 
+pub mod agent;
 pub mod id;
 pub mod model;
+pub mod provider;
 pub mod secret;
 pub mod store;
+pub mod tool;
+pub mod trace;
 
 pub use id::{AgentId, MessageId, SessionId, TenantId, UserId};
 pub use secret::Secret;

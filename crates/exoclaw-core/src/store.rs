@@ -9,7 +9,7 @@ use crate::model::{
     NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant, User,
     VaultCheck,
 };
-use crate::{AgentId, SessionId, TenantId, UserId};
+use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use async_trait::async_trait;
 use std::fmt;
 
@@ -222,11 +222,72 @@ pub trait AuditStore: Send + Sync {
 
 /// Everything a backend provides. Blanket-implemented.
 pub trait Store:
-    SchemaStore + TenantStore + UserStore + AgentStore + SessionStore + SecretStore + AuditStore
+    SchemaStore
+    + TenantStore
+    + UserStore
+    + AgentStore
+    + SessionStore
+    + SecretStore
+    + AuditStore
+    + TraceStore
+    + UsageStore
 {
 }
 
 impl<T> Store for T where
-    T: SchemaStore + TenantStore + UserStore + AgentStore + SessionStore + SecretStore + AuditStore
+    T: SchemaStore
+        + TenantStore
+        + UserStore
+        + AgentStore
+        + SessionStore
+        + SecretStore
+        + AuditStore
+        + TraceStore
+        + UsageStore
 {
+}
+
+/// Traces and spans of agent runs.
+#[async_trait]
+pub trait TraceStore: Send + Sync {
+    /// Starts a trace with status `running`.
+    async fn create_trace(
+        &self,
+        trace: &crate::trace::NewTrace,
+    ) -> StoreResult<crate::trace::Trace>;
+    /// `NotFound` when the trace is not the tenant's.
+    async fn finish_trace(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        end: &crate::trace::TraceEnd,
+    ) -> StoreResult<()>;
+    /// `NotFound` when the trace is not the tenant's.
+    async fn add_span(&self, span: &crate::trace::NewSpan) -> StoreResult<crate::trace::Span>;
+    /// Newest first.
+    async fn list_traces(
+        &self,
+        tenant: &TenantId,
+        filter: &crate::trace::TraceFilter,
+    ) -> StoreResult<Vec<crate::trace::Trace>>;
+    /// The trace and its spans (in start order).
+    async fn get_trace(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> StoreResult<Option<(crate::trace::Trace, Vec<crate::trace::Span>)>>;
+}
+
+/// The usage ledger budgets are checked against.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    async fn record_usage(&self, entry: &crate::trace::UsageEntry) -> StoreResult<()>;
+    /// Total cost in micro-dollars of the tenant's calls in `scope` at or
+    /// after `since`.
+    async fn spend_since(
+        &self,
+        tenant: &TenantId,
+        scope: &crate::trace::SpendScope,
+        since: UnixMillis,
+    ) -> StoreResult<i64>;
 }

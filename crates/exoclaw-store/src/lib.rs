@@ -16,6 +16,7 @@ mod migrate;
 mod postgres;
 mod row;
 mod sqlite;
+mod trace;
 pub mod vault;
 
 pub use migrate::require_current_schema;

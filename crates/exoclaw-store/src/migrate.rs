@@ -34,10 +34,16 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "vault_audit",
             up_sql: include_str!("../migrations/sqlite/0002_vault_audit.up.sql"),
         },
+        MigrationInfo {
+            version: 3,
+            name: "traces_usage",
+            up_sql: include_str!("../migrations/sqlite/0003_traces_usage.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
         include_str!("../migrations/sqlite/0002_vault_audit.down.sql"),
+        include_str!("../migrations/sqlite/0003_traces_usage.down.sql"),
     ],
 };
 
@@ -53,10 +59,16 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "vault_audit",
             up_sql: include_str!("../migrations/postgres/0002_vault_audit.up.sql"),
         },
+        MigrationInfo {
+            version: 3,
+            name: "traces_usage",
+            up_sql: include_str!("../migrations/postgres/0003_traces_usage.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
         include_str!("../migrations/postgres/0002_vault_audit.down.sql"),
+        include_str!("../migrations/postgres/0003_traces_usage.down.sql"),
     ],
 };
 

@@ -5,7 +5,9 @@
 use exoclaw_core::model::{
     Agent, AuditEvent, Message, SecretMeta, SecretRecord, Session, Tenant, User, VaultCheck,
 };
+use exoclaw_core::provider::Usage;
 use exoclaw_core::store::{StoreError, StoreResult};
+use exoclaw_core::trace::{Span, SpanKind, Trace};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -15,6 +17,7 @@ pub(crate) trait Columns {
     fn text(&self, col: &'static str) -> StoreResult<String>;
     fn opt_text(&self, col: &'static str) -> StoreResult<Option<String>>;
     fn int(&self, col: &'static str) -> StoreResult<i64>;
+    fn opt_int(&self, col: &'static str) -> StoreResult<Option<i64>>;
     fn flag(&self, col: &'static str) -> StoreResult<bool>;
     fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>>;
 
@@ -50,6 +53,9 @@ macro_rules! impl_columns {
                 self.try_get(col).map_err(|e| decode_error(col, &e))
             }
             fn int(&self, col: &'static str) -> StoreResult<i64> {
+                self.try_get(col).map_err(|e| decode_error(col, &e))
+            }
+            fn opt_int(&self, col: &'static str) -> StoreResult<Option<i64>> {
                 self.try_get(col).map_err(|e| decode_error(col, &e))
             }
             fn flag(&self, col: &'static str) -> StoreResult<bool> {
@@ -168,6 +174,68 @@ pub(crate) fn audit_event(r: &impl Columns) -> StoreResult<AuditEvent> {
         reason: r.text("reason")?,
         request_id: r.opt_text("request_id")?,
         detail: r.json("detail")?,
+    })
+}
+
+/// A token count column (never negative).
+fn tokens(r: &impl Columns, col: &'static str) -> StoreResult<u64> {
+    let n = r.int(col)?;
+    u64::try_from(n)
+        .map_err(|_| StoreError::Corrupt(format!("column {col} holds a negative count ({n})")))
+}
+
+/// The four token count columns of a trace, span or ledger row.
+fn usage(r: &impl Columns) -> StoreResult<Usage> {
+    Ok(Usage {
+        input_tokens: tokens(r, "input_tokens")?,
+        output_tokens: tokens(r, "output_tokens")?,
+        cache_read_tokens: tokens(r, "cache_read_tokens")?,
+        cache_write_tokens: tokens(r, "cache_write_tokens")?,
+    })
+}
+
+pub(crate) fn trace(r: &impl Columns) -> StoreResult<Trace> {
+    Ok(Trace {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        agent_id: r.opt_text("agent_id")?.map(Into::into),
+        user_id: r.opt_text("user_id")?.map(Into::into),
+        session_id: r.opt_text("session_id")?.map(Into::into),
+        name: r.text("name")?,
+        status: r.text("status")?,
+        error: r.opt_text("error")?,
+        started_at: r.int("started_at")?,
+        ended_at: r.opt_int("ended_at")?,
+        usage: usage(r)?,
+        cost_micros: r.int("cost_micros")?,
+    })
+}
+
+fn span_kind(r: &impl Columns) -> StoreResult<SpanKind> {
+    match r.text("kind")?.as_str() {
+        "llm" => Ok(SpanKind::Llm),
+        "tool" => Ok(SpanKind::Tool),
+        other => Err(StoreError::Corrupt(format!(
+            "column kind: unknown span kind {other:?}"
+        ))),
+    }
+}
+
+pub(crate) fn span(r: &impl Columns) -> StoreResult<Span> {
+    Ok(Span {
+        id: r.text("id")?,
+        trace_id: r.text("trace_id")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        kind: span_kind(r)?,
+        name: r.text("name")?,
+        provider: r.opt_text("provider")?,
+        status: r.text("status")?,
+        error: r.opt_text("error")?,
+        started_at: r.int("started_at")?,
+        latency_ms: r.int("latency_ms")?,
+        usage: usage(r)?,
+        cost_micros: r.int("cost_micros")?,
+        attributes: r.json("attributes")?,
     })
 }
 

@@ -64,4 +64,6 @@ mod schema;
 mod secrets;
 mod sessions;
 mod sqlite_file;
+mod traces;
+mod usage;
 mod users;

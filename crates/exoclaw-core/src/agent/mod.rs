@@ -1,0 +1,593 @@
+//! The agent loop: think -> act -> observe. One call of [`run_turn`] handles
+//! one user message: it loads the session's history (compacting it when it
+//! outgrows the budget), streams the model's answer, runs the tools it asks
+//! for in parallel through the policy path, feeds the results back, and
+//! repeats until the model answers or `max_iterations` is reached.
+//!
+//! Failures are data: a tool error goes back to the model as a tool result; a
+//! provider failure or a cancellation ends the run with the partial answer
+//! persisted and marked. Only a store failure is `Err`.
+
+pub mod history;
+
+use crate::model::NewMessage;
+use crate::provider::{
+    ChatMessage, ChatRequest, ChatRole, ContentPart, Provider, ProviderError, StreamEvent,
+    ToolCall, Usage, merge_usage, next,
+};
+use crate::store::{SessionStore, StoreError, TraceStore};
+use crate::tool::{ToolContext, ToolRunner};
+use crate::trace::{NewSpan, NewTrace, SpanKind, TraceEnd};
+use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
+use history::{History, SUMMARY_ROLE, estimate_tokens, split_point, transcript};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Prices an LLM call (implemented by the providers' pricing table).
+pub trait Pricing: Send + Sync {
+    /// Cost in micro-dollars; 0 for unknown models.
+    fn cost_micros(&self, model: &str, usage: &Usage) -> i64;
+}
+
+/// What the loop needs from the rest of the system.
+#[derive(Clone)]
+pub struct AgentDeps {
+    pub provider: Arc<dyn Provider>,
+    pub tools: Arc<dyn ToolRunner>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub traces: Arc<dyn TraceStore>,
+    pub pricing: Arc<dyn Pricing>,
+}
+
+/// One turn's settings, resolved by the caller from agent and config.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub tenant: TenantId,
+    pub agent: AgentId,
+    pub user: UserId,
+    pub session: SessionId,
+    /// The provider's configured name, for traces.
+    pub provider_name: String,
+    pub model: String,
+    /// Assembled from the agent's and the user's context files.
+    pub system_prompt: String,
+    pub max_iterations: u32,
+    /// Estimated tokens of history above which older turns are summarised.
+    pub max_history_tokens: usize,
+    /// Messages kept verbatim when compacting.
+    pub keep_recent_messages: usize,
+    pub max_tokens: Option<u32>,
+    pub tool_ctx: ToolContext,
+}
+
+/// What the loop streams while it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentEvent {
+    TextDelta(String),
+    ToolStarted {
+        id: String,
+        name: String,
+    },
+    ToolFinished {
+        id: String,
+        name: String,
+        ok: bool,
+        error_code: Option<String>,
+    },
+    /// Something the user should know that is not part of the answer
+    /// (history compacted, compaction failed).
+    Notice {
+        code: String,
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finish {
+    Complete,
+    Cancelled,
+    Failed { code: String, message: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// Everything the assistant said this turn (partial if not complete).
+    pub text: String,
+    pub usage: Usage,
+    pub cost_micros: i64,
+    pub iterations: u32,
+    pub trace_id: String,
+    pub finish: Finish,
+}
+
+fn now_ms() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn elapsed_ms(t: Instant) -> i64 {
+    i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+struct Turn<'a> {
+    deps: &'a AgentDeps,
+    spec: &'a RunSpec,
+    events: &'a mpsc::Sender<AgentEvent>,
+    trace_id: String,
+    usage: Usage,
+    cost: i64,
+    text: String,
+}
+
+impl Turn<'_> {
+    async fn emit(&self, e: AgentEvent) {
+        // A gone receiver (client disconnected) does not stop the run.
+        let _ = self.events.send(e).await;
+    }
+
+    async fn append(
+        &self,
+        role: &str,
+        content: &[ContentPart],
+        meta: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let message = NewMessage {
+            role: role.to_owned(),
+            content: serde_json::to_value(content)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            meta,
+        };
+        self.deps
+            .sessions
+            .append_message(&self.spec.tenant, &self.spec.session, &message)
+            .await
+            .map(|_| ())
+    }
+
+    /// A span of this trace, started at `started`, finished now.
+    fn span(&self, kind: SpanKind, name: &str, started: (UnixMillis, Instant)) -> NewSpan {
+        NewSpan {
+            trace_id: self.trace_id.clone(),
+            tenant_id: self.spec.tenant.clone(),
+            kind,
+            name: name.to_owned(),
+            provider: (kind == SpanKind::Llm).then(|| self.spec.provider_name.clone()),
+            status: "ok".to_owned(),
+            error: None,
+            started_at: started.0,
+            latency_ms: elapsed_ms(started.1),
+            usage: Usage::default(),
+            cost_micros: 0,
+            attributes: serde_json::Value::Null,
+        }
+    }
+
+    async fn record(&self, span: NewSpan) {
+        if let Err(e) = self.deps.traces.add_span(&span).await {
+            tracing::warn!(error = %e, "cannot record a span");
+        }
+    }
+}
+
+/// Run one turn. See the module docs.
+pub async fn run_turn(
+    deps: &AgentDeps,
+    spec: &RunSpec,
+    input: &str,
+    events: &mpsc::Sender<AgentEvent>,
+    cancel: &CancellationToken,
+) -> Result<RunOutcome, StoreError> {
+    let trace = deps
+        .traces
+        .create_trace(&NewTrace {
+            tenant_id: spec.tenant.clone(),
+            agent_id: Some(spec.agent.clone()),
+            user_id: Some(spec.user.clone()),
+            session_id: Some(spec.session.clone()),
+            name: "chat".to_owned(),
+        })
+        .await?;
+    let mut turn = Turn {
+        deps,
+        spec,
+        events,
+        trace_id: trace.id.clone(),
+        usage: Usage::default(),
+        cost: 0,
+        text: String::new(),
+    };
+    let result = turn_body(&mut turn, input, cancel).await;
+    let (finish, iterations) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let end = TraceEnd {
+                status: "error".into(),
+                error: Some(e.to_string()),
+                usage: turn.usage,
+                cost_micros: turn.cost,
+            };
+            let _ = deps
+                .traces
+                .finish_trace(&spec.tenant, &trace.id, &end)
+                .await;
+            return Err(e);
+        }
+    };
+    let (status, error) = match &finish {
+        Finish::Complete => ("ok", None),
+        Finish::Cancelled => ("cancelled", None),
+        Finish::Failed { code, message } => ("error", Some(format!("{code}: {message}"))),
+    };
+    let end = TraceEnd {
+        status: status.into(),
+        error,
+        usage: turn.usage,
+        cost_micros: turn.cost,
+    };
+    deps.traces
+        .finish_trace(&spec.tenant, &trace.id, &end)
+        .await?;
+    Ok(RunOutcome {
+        text: turn.text,
+        usage: turn.usage,
+        cost_micros: turn.cost,
+        iterations,
+        trace_id: trace.id,
+        finish,
+    })
+}
+
+async fn turn_body(
+    t: &mut Turn<'_>,
+    input: &str,
+    cancel: &CancellationToken,
+) -> Result<(Finish, u32), StoreError> {
+    let spec = t.spec;
+    let stored = t
+        .deps
+        .sessions
+        .list_messages(&spec.tenant, &spec.session, 0, 0)
+        .await?;
+    let mut hist = history::from_stored(&stored);
+    t.append(
+        "user",
+        &[ContentPart::Text {
+            text: input.to_owned(),
+        }],
+        json!({}),
+    )
+    .await?;
+    hist.messages.push(ChatMessage::user(input));
+    hist.seqs.push(i64::MAX);
+    let tools = t.deps.tools.specs();
+
+    if estimate_tokens(&spec.system_prompt, &hist.messages, &tools) > spec.max_history_tokens
+        && let Err(finish) = compact(t, &mut hist).await?
+    {
+        return Ok((finish, 0));
+    }
+
+    let mut iteration = 0;
+    loop {
+        if iteration >= spec.max_iterations {
+            let message = format!(
+                "stopped after {} iterations without a final answer (agents.defaults.max_iterations)",
+                spec.max_iterations
+            );
+            t.append(
+                "assistant",
+                &[ContentPart::Text {
+                    text: t.text.clone(),
+                }],
+                json!({"partial": true, "reason": "max_iterations"}),
+            )
+            .await?;
+            return Ok((
+                Finish::Failed {
+                    code: "agent.max_iterations".into(),
+                    message,
+                },
+                iteration,
+            ));
+        }
+        iteration += 1;
+        let mut system = spec.system_prompt.clone();
+        if let Some(s) = &hist.summary {
+            system.push_str("\n\n## Summary of the earlier conversation\n");
+            system.push_str(s);
+        }
+        let request = ChatRequest {
+            model: spec.model.clone(),
+            system: Some(system),
+            messages: hist.messages.clone(),
+            tools: tools.clone(),
+            max_tokens: spec.max_tokens,
+            temperature: None,
+            cache_prefix_len: hist.messages.len().saturating_sub(1),
+            scope: crate::provider::CallScope {
+                tenant: Some(spec.tenant.clone()),
+                agent: Some(spec.agent.clone()),
+                user: Some(spec.user.clone()),
+            },
+        };
+        let step = think(t, request, cancel, iteration).await;
+        let step = match step {
+            Step::Answer { text, calls } => (text, calls),
+            Step::Stopped { text, finish } => {
+                let reason = if finish == Finish::Cancelled {
+                    "cancelled"
+                } else {
+                    "error"
+                };
+                let code = match &finish {
+                    Finish::Failed { code, .. } => Some(code.clone()),
+                    _ => None,
+                };
+                if !text.is_empty() || !t.text.is_empty() {
+                    t.append(
+                        "assistant",
+                        &[ContentPart::Text { text }],
+                        json!({"partial": true, "reason": reason, "error_code": code}),
+                    )
+                    .await?;
+                }
+                return Ok((finish, iteration));
+            }
+        };
+        let (text, calls) = step;
+        let mut parts = Vec::new();
+        if !text.is_empty() {
+            parts.push(ContentPart::Text { text });
+        }
+        parts.extend(calls.iter().cloned().map(ContentPart::ToolCall));
+        t.append("assistant", &parts, json!({"model": spec.model}))
+            .await?;
+        hist.messages.push(ChatMessage {
+            role: ChatRole::Assistant,
+            content: parts,
+        });
+        hist.seqs.push(i64::MAX);
+        if calls.is_empty() {
+            return Ok((Finish::Complete, iteration));
+        }
+        if cancel.is_cancelled() {
+            return Ok((Finish::Cancelled, iteration));
+        }
+        let results = act(t, &calls).await;
+        t.append("tool", &results, json!({})).await?;
+        hist.messages.push(ChatMessage {
+            role: ChatRole::Tool,
+            content: results,
+        });
+        hist.seqs.push(i64::MAX);
+    }
+}
+
+enum Step {
+    Answer { text: String, calls: Vec<ToolCall> },
+    Stopped { text: String, finish: Finish },
+}
+
+/// One LLM call, streamed: deltas go out as they arrive.
+async fn think(
+    t: &mut Turn<'_>,
+    request: ChatRequest,
+    cancel: &CancellationToken,
+    iteration: u32,
+) -> Step {
+    let started = (now_ms(), Instant::now());
+    let model = request.model.clone();
+    let mut usage = Usage::default();
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    let mut stop = None;
+    let separator = !t.text.is_empty();
+    let mut error: Option<ProviderError> = None;
+    let mut cancelled = false;
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => cancelled = true,
+        r = t.deps.provider.stream(request) => match r {
+            Err(e) => error = Some(e),
+            Ok(mut stream) => loop {
+                let item = tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => { cancelled = true; break; }
+                    item = next(&mut stream) => item,
+                };
+                match item {
+                    None => break,
+                    Some(Err(e)) => { error = Some(e); break; }
+                    Some(Ok(StreamEvent::TextDelta(d))) => {
+                        if text.is_empty() && separator && !d.is_empty() {
+                            t.text.push_str("\n\n");
+                            t.emit(AgentEvent::TextDelta("\n\n".into())).await;
+                        }
+                        text.push_str(&d);
+                        t.text.push_str(&d);
+                        t.emit(AgentEvent::TextDelta(d)).await;
+                    }
+                    Some(Ok(StreamEvent::ToolCall(c))) => calls.push(c),
+                    Some(Ok(StreamEvent::Usage(u))) => merge_usage(&mut usage, u),
+                    Some(Ok(StreamEvent::Done(s))) => { stop = Some(s); }
+                }
+            },
+        },
+    }
+    if error.is_none() && !cancelled && stop.is_none() {
+        error = Some(ProviderError::Malformed(
+            "the stream ended without a final event".into(),
+        ));
+    }
+    let cost = t.deps.pricing.cost_micros(&model, &usage);
+    t.usage.add(usage);
+    t.cost += cost;
+    let (status, err_text) = match (&error, cancelled) {
+        (Some(e), _) => ("error", Some(e.to_string())),
+        (None, true) => ("cancelled", None),
+        _ => ("ok", None),
+    };
+    let mut span = t.span(SpanKind::Llm, &model, started);
+    span.status = status.to_owned();
+    span.error = err_text;
+    span.usage = usage;
+    span.cost_micros = cost;
+    span.attributes = json!({"iteration": iteration, "stop": stop.map(|s| format!("{s:?}"))});
+    t.record(span).await;
+    if cancelled {
+        return Step::Stopped {
+            text,
+            finish: Finish::Cancelled,
+        };
+    }
+    if let Some(e) = error {
+        return Step::Stopped {
+            text,
+            finish: Finish::Failed {
+                code: e.code().to_owned(),
+                message: e.to_string(),
+            },
+        };
+    }
+    Step::Answer { text, calls }
+}
+
+/// Run the requested tools in parallel through the policy path.
+async fn act(t: &Turn<'_>, calls: &[ToolCall]) -> Vec<ContentPart> {
+    let runs = calls.iter().map(|c| async move {
+        t.emit(AgentEvent::ToolStarted {
+            id: c.id.clone(),
+            name: c.name.clone(),
+        })
+        .await;
+        let started = (now_ms(), Instant::now());
+        let result = t
+            .deps
+            .tools
+            .run(&t.spec.tool_ctx, &c.name, &c.arguments)
+            .await;
+        let (status, code) = match &result {
+            Ok(_) => ("ok", None),
+            Err(e) if e.code.starts_with("security.") => ("denied", Some(e.code.clone())),
+            Err(e) => ("error", Some(e.code.clone())),
+        };
+        let mut span = t.span(SpanKind::Tool, &c.name, started);
+        span.status = status.to_owned();
+        span.error = code.clone();
+        span.attributes = json!({"error_code": code});
+        t.record(span).await;
+        t.emit(AgentEvent::ToolFinished {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            ok: result.is_ok(),
+            error_code: code,
+        })
+        .await;
+        match result {
+            Ok(out) => ContentPart::ToolResult {
+                call_id: c.id.clone(),
+                content: out.content,
+                is_error: false,
+            },
+            Err(e) => ContentPart::ToolResult {
+                call_id: c.id.clone(),
+                content: format!("error [{}]: {}", e.code, e.message),
+                is_error: true,
+            },
+        }
+    });
+    futures_util::future::join_all(runs).await
+}
+
+/// Summarise the older part of the history. `Ok(Err(finish))` ends the turn
+/// (compaction failed: reported, never retried in a loop, never a silent
+/// reset); `Ok(Ok(()))` continues.
+async fn compact(t: &mut Turn<'_>, hist: &mut History) -> Result<Result<(), Finish>, StoreError> {
+    let spec = t.spec;
+    // The new user message (last) always stays.
+    let Some(split) = split_point(&hist.messages, spec.keep_recent_messages.max(1)) else {
+        return Ok(Ok(()));
+    };
+    let old = &hist.messages[..split];
+    let through = hist.seqs[..split]
+        .iter()
+        .copied()
+        .filter(|s| *s != i64::MAX)
+        .max()
+        .unwrap_or(0);
+    let mut request = ChatRequest::new(
+        spec.model.clone(),
+        vec![ChatMessage::user(transcript(hist.summary.as_deref(), old))],
+    );
+    request.system = Some("You compress conversations. Summarise the conversation below for your own future reference: keep facts, decisions, names, numbers, file paths and open tasks; drop pleasantries. Answer with the summary only.".into());
+    request.max_tokens = Some(2048);
+    request.scope = crate::provider::CallScope {
+        tenant: Some(spec.tenant.clone()),
+        agent: Some(spec.agent.clone()),
+        user: Some(spec.user.clone()),
+    };
+    let started = (now_ms(), Instant::now());
+    let result = t.deps.provider.complete(request).await;
+    let (usage, status, err) = match &result {
+        Ok(r) => (r.usage, "ok", None),
+        Err(e) => (Usage::default(), "error", Some(e.to_string())),
+    };
+    let cost = t.deps.pricing.cost_micros(&spec.model, &usage);
+    t.usage.add(usage);
+    t.cost += cost;
+    let mut span = t.span(SpanKind::Llm, &spec.model, started);
+    span.status = status.to_owned();
+    span.error = err;
+    span.usage = usage;
+    span.cost_micros = cost;
+    span.attributes = json!({"purpose": "compaction"});
+    t.record(span).await;
+    match result {
+        Ok(r) if !r.text.trim().is_empty() => {
+            t.append(
+                SUMMARY_ROLE,
+                &[ContentPart::Text {
+                    text: r.text.clone(),
+                }],
+                json!({"compacted_through": through}),
+            )
+            .await?;
+            hist.summary = Some(r.text);
+            hist.messages.drain(..split);
+            hist.seqs.drain(..split);
+            t.emit(AgentEvent::Notice {
+                code: "agent.compacted".into(),
+                message: format!(
+                    "summarised {split} earlier messages to stay within the history budget"
+                ),
+            })
+            .await;
+            Ok(Ok(()))
+        }
+        other => {
+            let why = match other {
+                Err(e) => e.to_string(),
+                Ok(_) => "the summary was empty".into(),
+            };
+            let message = format!(
+                "the conversation is too long for the model and summarising it failed ({why}); nothing was deleted: retry, or start a new session"
+            );
+            t.emit(AgentEvent::Notice {
+                code: "agent.compaction_failed".into(),
+                message: message.clone(),
+            })
+            .await;
+            Ok(Err(Finish::Failed {
+                code: "agent.compaction_failed".into(),
+                message,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

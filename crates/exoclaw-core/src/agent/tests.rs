@@ -1,0 +1,529 @@
+//! Agent-loop tests with a scripted provider, a recording tool runner and
+//! in-memory stores: declarative expectations on tools used, persisted
+//! messages, trace spans and streamed events.
+
+use super::*;
+use crate::model::{Message, Session, SessionFilter, SessionScope};
+use crate::provider::{ChatStream, ProviderInfo, StopReason, ToolSpec};
+use crate::store::StoreResult;
+use crate::tool::{ToolError, ToolOutput};
+use crate::trace::{Span, Trace, TraceFilter};
+use async_trait::async_trait;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// One scripted reply: events, or an error before the stream, or a stream
+/// that hangs after its events.
+#[derive(Clone)]
+enum Reply {
+    Events(Vec<Result<StreamEvent, ProviderError>>),
+    Refuse(ProviderError),
+    Hang(Vec<StreamEvent>),
+}
+
+#[derive(Default)]
+struct Scripted {
+    replies: Mutex<VecDeque<Reply>>,
+    requests: Mutex<Vec<ChatRequest>>,
+}
+
+impl Scripted {
+    fn new(replies: Vec<Reply>) -> Arc<Self> {
+        Arc::new(Self {
+            replies: Mutex::new(replies.into()),
+            requests: Mutex::default(),
+        })
+    }
+    fn requests(&self) -> Vec<ChatRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn answer(text: &str) -> Reply {
+    let mut ev: Vec<_> = text
+        .split_inclusive(' ')
+        .map(|w| Ok(StreamEvent::TextDelta(w.into())))
+        .collect();
+    ev.push(Ok(StreamEvent::Usage(Usage {
+        input_tokens: 10,
+        output_tokens: 5,
+        ..Usage::default()
+    })));
+    ev.push(Ok(StreamEvent::Done(StopReason::EndTurn)));
+    Reply::Events(ev)
+}
+
+fn tools(calls: &[(&str, &str, serde_json::Value)]) -> Reply {
+    let mut ev: Vec<_> = calls
+        .iter()
+        .map(|(id, name, args)| {
+            Ok(StreamEvent::ToolCall(ToolCall {
+                id: (*id).into(),
+                name: (*name).into(),
+                arguments: args.clone(),
+            }))
+        })
+        .collect();
+    ev.push(Ok(StreamEvent::Done(StopReason::ToolUse)));
+    Reply::Events(ev)
+}
+
+#[async_trait]
+impl Provider for Scripted {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: "scripted".into(),
+            wire: "openai",
+        }
+    }
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.requests.lock().unwrap().push(request);
+        let reply = self
+            .replies
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| answer("(script exhausted)"));
+        match reply {
+            Reply::Refuse(e) => Err(e),
+            Reply::Events(ev) => Ok(Box::pin(futures_util::stream::iter(ev))),
+            Reply::Hang(ev) => {
+                let head = futures_util::stream::iter(ev.into_iter().map(Ok));
+                Ok(Box::pin(futures_util::StreamExt::chain(
+                    head,
+                    futures_util::stream::pending(),
+                )))
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tools {
+    calls: Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+#[async_trait]
+impl ToolRunner for Tools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        vec![ToolSpec {
+            name: "read_file".into(),
+            description: "read".into(),
+            parameters: json!({"type": "object"}),
+        }]
+    }
+    async fn run(
+        &self,
+        _: &ToolContext,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Result<crate::tool::ToolOutput, ToolError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), args.clone()));
+        match args["path"].as_str() {
+            Some("missing") => Err(ToolError::failed("missing: no such file or directory")),
+            Some(p) => Ok(ToolOutput::text(format!("contents of {p}"))),
+            None => Err(ToolError::invalid_args("missing field `path`")),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Mem {
+    messages: Mutex<Vec<Message>>,
+    traces: Mutex<Vec<Trace>>,
+    spans: Mutex<Vec<Span>>,
+}
+
+#[async_trait]
+impl SessionStore for Mem {
+    async fn get_or_create_session(&self, _: &TenantId, _: &SessionScope) -> StoreResult<Session> {
+        unreachable!("not used by the loop")
+    }
+    async fn get_session(&self, _: &TenantId, _: &SessionId) -> StoreResult<Option<Session>> {
+        Ok(None)
+    }
+    async fn list_sessions(&self, _: &TenantId, _: &SessionFilter) -> StoreResult<Vec<Session>> {
+        Ok(Vec::new())
+    }
+    async fn delete_session(&self, _: &TenantId, _: &SessionId) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn append_message(
+        &self,
+        tenant: &TenantId,
+        session: &SessionId,
+        m: &NewMessage,
+    ) -> StoreResult<Message> {
+        let mut all = self.messages.lock().unwrap();
+        let msg = Message {
+            id: format!("m{}", all.len() + 1).into(),
+            tenant_id: tenant.clone(),
+            session_id: session.clone(),
+            seq: all.len() as i64 + 1,
+            role: m.role.clone(),
+            content: m.content.clone(),
+            meta: m.meta.clone(),
+            created_at: 0,
+        };
+        all.push(msg.clone());
+        Ok(msg)
+    }
+    async fn list_messages(
+        &self,
+        _: &TenantId,
+        _: &SessionId,
+        after: i64,
+        _: u32,
+    ) -> StoreResult<Vec<Message>> {
+        Ok(self
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.seq > after)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl TraceStore for Mem {
+    async fn create_trace(&self, t: &NewTrace) -> StoreResult<Trace> {
+        let trace = Trace {
+            id: "t1".into(),
+            tenant_id: t.tenant_id.clone(),
+            agent_id: t.agent_id.clone(),
+            user_id: t.user_id.clone(),
+            session_id: t.session_id.clone(),
+            name: t.name.clone(),
+            status: "running".into(),
+            error: None,
+            started_at: 0,
+            ended_at: None,
+            usage: Usage::default(),
+            cost_micros: 0,
+        };
+        self.traces.lock().unwrap().push(trace.clone());
+        Ok(trace)
+    }
+    async fn finish_trace(&self, _: &TenantId, _: &str, end: &TraceEnd) -> StoreResult<()> {
+        let mut t = self.traces.lock().unwrap();
+        let last = t.last_mut().unwrap();
+        last.status = end.status.clone();
+        last.error = end.error.clone();
+        last.usage = end.usage;
+        last.cost_micros = end.cost_micros;
+        Ok(())
+    }
+    async fn add_span(&self, s: &NewSpan) -> StoreResult<Span> {
+        let span = Span {
+            id: "s".into(),
+            trace_id: s.trace_id.clone(),
+            tenant_id: s.tenant_id.clone(),
+            kind: s.kind,
+            name: s.name.clone(),
+            provider: s.provider.clone(),
+            status: s.status.clone(),
+            error: s.error.clone(),
+            started_at: s.started_at,
+            latency_ms: s.latency_ms,
+            usage: s.usage,
+            cost_micros: s.cost_micros,
+            attributes: s.attributes.clone(),
+        };
+        self.spans.lock().unwrap().push(span.clone());
+        Ok(span)
+    }
+    async fn list_traces(&self, _: &TenantId, _: &TraceFilter) -> StoreResult<Vec<Trace>> {
+        Ok(self.traces.lock().unwrap().clone())
+    }
+    async fn get_trace(&self, _: &TenantId, _: &str) -> StoreResult<Option<(Trace, Vec<Span>)>> {
+        Ok(None)
+    }
+}
+
+struct FlatPrice;
+impl Pricing for FlatPrice {
+    fn cost_micros(&self, _: &str, u: &Usage) -> i64 {
+        (u.input_tokens + u.output_tokens) as i64
+    }
+}
+
+struct Harness {
+    provider: Arc<Scripted>,
+    tools: Arc<Tools>,
+    mem: Arc<Mem>,
+    spec: RunSpec,
+}
+
+fn harness(replies: Vec<Reply>) -> Harness {
+    let spec = RunSpec {
+        tenant: "default".into(),
+        agent: "default".into(),
+        user: "u".into(),
+        session: "s".into(),
+        provider_name: "scripted".into(),
+        model: "m".into(),
+        system_prompt: "You are helpful.".into(),
+        max_iterations: 5,
+        max_history_tokens: 100_000,
+        keep_recent_messages: 2,
+        max_tokens: None,
+        tool_ctx: ToolContext {
+            tenant: "default".into(),
+            user: "u".into(),
+            agent: "default".into(),
+            session: Some("s".into()),
+            workspace: std::path::PathBuf::from("/nonexistent"),
+            request_id: None,
+        },
+    };
+    Harness {
+        provider: Scripted::new(replies),
+        tools: Arc::default(),
+        mem: Arc::default(),
+        spec,
+    }
+}
+
+impl Harness {
+    fn deps(&self) -> AgentDeps {
+        AgentDeps {
+            provider: self.provider.clone(),
+            tools: self.tools.clone(),
+            sessions: self.mem.clone(),
+            traces: self.mem.clone(),
+            pricing: Arc::new(FlatPrice),
+        }
+    }
+
+    async fn turn(&self, input: &str) -> (RunOutcome, Vec<AgentEvent>) {
+        self.turn_with(input, &CancellationToken::new()).await
+    }
+
+    async fn turn_with(
+        &self,
+        input: &str,
+        cancel: &CancellationToken,
+    ) -> (RunOutcome, Vec<AgentEvent>) {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let out = run_turn(&self.deps(), &self.spec, input, &tx, cancel)
+            .await
+            .unwrap();
+        drop(tx);
+        let mut events = Vec::new();
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        (out, events)
+    }
+
+    fn roles(&self) -> Vec<String> {
+        self.mem
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.role.clone())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_plain_answer_is_streamed_persisted_and_traced() {
+    let h = harness(vec![answer("Hello there friend")]);
+    let (out, events) = h.turn("hi").await;
+    assert_eq!(out.finish, Finish::Complete);
+    assert_eq!(out.text, "Hello there friend");
+    let deltas: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::TextDelta(_)))
+        .collect();
+    assert_eq!(deltas.len(), 3, "streamed as it arrived");
+    assert_eq!(h.roles(), ["user", "assistant"]);
+    let trace = h.mem.traces.lock().unwrap()[0].clone();
+    assert_eq!(trace.status, "ok");
+    assert_eq!(trace.usage.input_tokens, 10);
+    assert_eq!(trace.cost_micros, 15);
+    let spans = h.mem.spans.lock().unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].kind, SpanKind::Llm);
+    assert_eq!(spans[0].provider.as_deref(), Some("scripted"));
+    let req = &h.provider.requests()[0];
+    assert_eq!(req.system.as_deref(), Some("You are helpful."));
+    assert_eq!(req.tools.len(), 1);
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_run_and_their_results_go_back_to_the_model() {
+    let h = harness(vec![
+        tools(&[
+            ("c1", "read_file", json!({"path": "a.txt"})),
+            ("c2", "read_file", json!({"path": "missing"})),
+        ]),
+        answer("Done."),
+    ]);
+    let (out, events) = h.turn("read a and missing").await;
+    assert_eq!(out.finish, Finish::Complete);
+    assert_eq!(out.iterations, 2);
+    assert_eq!(h.tools.calls.lock().unwrap().len(), 2);
+    assert_eq!(h.roles(), ["user", "assistant", "tool", "assistant"]);
+    let second = &h.provider.requests()[1];
+    let results = &second.messages.last().unwrap().content;
+    assert!(
+        matches!(&results[0], ContentPart::ToolResult { call_id, is_error: false, content } if call_id == "c1" && content == "contents of a.txt")
+    );
+    assert!(
+        matches!(&results[1], ContentPart::ToolResult { is_error: true, content, .. } if content.starts_with("error [tool.failed]")),
+        "a tool error is data for the model"
+    );
+    let started = events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::ToolStarted { .. }))
+        .count();
+    let failed = events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::ToolFinished { ok: false, .. }))
+        .count();
+    assert_eq!((started, failed), (2, 1));
+    let spans = h.mem.spans.lock().unwrap();
+    assert_eq!(spans.iter().filter(|s| s.kind == SpanKind::Tool).count(), 2);
+}
+
+#[tokio::test]
+async fn max_iterations_bounds_a_model_that_never_stops_calling_tools() {
+    let looping: Vec<Reply> = (0..10)
+        .map(|i| tools(&[(&format!("c{i}"), "read_file", json!({"path": "x"}))]))
+        .collect();
+    let h = harness(looping);
+    let (out, _) = h.turn("loop").await;
+    assert!(matches!(&out.finish, Finish::Failed { code, .. } if code == "agent.max_iterations"));
+    assert_eq!(h.provider.requests().len(), 5);
+    assert_eq!(h.mem.traces.lock().unwrap()[0].status, "error");
+}
+
+#[tokio::test]
+async fn cancellation_mid_stream_persists_the_partial_answer_marked() {
+    let h = harness(vec![Reply::Hang(vec![StreamEvent::TextDelta(
+        "Partial ans".into(),
+    )])]);
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        c2.cancel();
+    });
+    let (out, _) = h.turn_with("go", &cancel).await;
+    assert_eq!(out.finish, Finish::Cancelled);
+    assert_eq!(out.text, "Partial ans");
+    let msgs = h.mem.messages.lock().unwrap();
+    let last = msgs.last().unwrap();
+    assert_eq!(last.role, "assistant");
+    assert_eq!(last.meta["partial"], true);
+    assert_eq!(last.meta["reason"], "cancelled");
+}
+
+#[tokio::test]
+async fn a_provider_error_mid_stream_ends_the_run_with_its_code() {
+    let h = harness(vec![Reply::Events(vec![
+        Ok(StreamEvent::TextDelta("Half".into())),
+        Err(ProviderError::Stream("overloaded".into())),
+    ])]);
+    let (out, _) = h.turn("go").await;
+    assert!(matches!(&out.finish, Finish::Failed { code, .. } if code == "provider.stream_error"));
+    let last = h.mem.messages.lock().unwrap().last().unwrap().clone();
+    assert_eq!(last.meta["error_code"], "provider.stream_error");
+    let h = harness(vec![Reply::Refuse(ProviderError::Budget(
+        "daily budget spent".into(),
+    ))]);
+    let (out, _) = h.turn("go").await;
+    assert!(
+        matches!(&out.finish, Finish::Failed { code, message } if code == "budget.exceeded" && message.contains("daily budget"))
+    );
+}
+
+#[tokio::test]
+async fn long_history_is_summarised_then_reused() {
+    let mut h = harness(vec![
+        answer("a1"),
+        answer("a2"),
+        answer("SUMMARY: user asked twice"),
+        answer("a3"),
+        answer("a4"),
+    ]);
+    h.turn("first question").await;
+    h.turn("second question").await;
+    h.spec.max_history_tokens = 10; // now over budget
+    h.spec.keep_recent_messages = 1;
+    let (out, events) = h.turn("third question").await;
+    assert_eq!(out.finish, Finish::Complete);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::Notice { code, .. } if code == "agent.compacted"))
+    );
+    let reqs = h.provider.requests();
+    assert!(
+        reqs[2].system.as_deref().unwrap().contains("compress"),
+        "the summariser ran first"
+    );
+    let answer_req = &reqs[3];
+    assert!(
+        answer_req
+            .system
+            .as_deref()
+            .unwrap()
+            .contains("SUMMARY: user asked twice")
+    );
+    assert_eq!(
+        answer_req.messages.len(),
+        1,
+        "only the kept tail: {:?}",
+        answer_req.messages
+    );
+    assert!(h.roles().contains(&"summary".to_owned()));
+    // Nothing was deleted: all earlier messages are still stored.
+    assert_eq!(h.roles().iter().filter(|r| *r == "user").count(), 3);
+
+    // The next turn starts from the summary (no new compaction needed).
+    h.spec.max_history_tokens = 100_000;
+    h.turn("fourth").await;
+    let last = h.provider.requests().last().unwrap().clone();
+    assert!(last.system.unwrap().contains("SUMMARY"));
+    assert_eq!(
+        last.messages.len(),
+        3,
+        "third question, its answer, the fourth"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_compaction_is_reported_and_not_retried_in_a_loop() {
+    let mut h = harness(vec![
+        answer("a1"),
+        Reply::Refuse(ProviderError::Unavailable("503".into())),
+    ]);
+    h.turn("first").await;
+    h.spec.max_history_tokens = 1;
+    h.spec.keep_recent_messages = 1;
+    let (out, events) = h.turn("second").await;
+    assert!(
+        matches!(&out.finish, Finish::Failed { code, .. } if code == "agent.compaction_failed")
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, AgentEvent::Notice { code, .. } if code == "agent.compaction_failed")
+    ));
+    assert_eq!(
+        h.provider.requests().len(),
+        2,
+        "one compaction attempt, no answer call"
+    );
+    assert_eq!(
+        h.roles(),
+        ["user", "assistant", "user"],
+        "nothing deleted or reset"
+    );
+}

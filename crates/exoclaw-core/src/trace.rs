@@ -1,0 +1,132 @@
+//! Traces and the usage ledger: every agent run is a trace, every LLM call
+//! and tool call a span; every LLM call's tokens and cost also go to the
+//! usage ledger that budgets are checked against.
+//!
+//! Money is integer micro-dollars (1 USD = 1_000_000) so sums are exact.
+
+use crate::provider::Usage;
+use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub agent_id: Option<AgentId>,
+    pub user_id: Option<UserId>,
+    pub session_id: Option<SessionId>,
+    /// What ran: `chat`, `tool.invoke`, `compaction`, ...
+    pub name: String,
+    /// `running`, `ok`, `error`, `cancelled`.
+    pub status: String,
+    pub error: Option<String>,
+    pub started_at: UnixMillis,
+    pub ended_at: Option<UnixMillis>,
+    /// Totals over the trace's LLM spans.
+    pub usage: Usage,
+    pub cost_micros: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewTrace {
+    pub tenant_id: TenantId,
+    pub agent_id: Option<AgentId>,
+    pub user_id: Option<UserId>,
+    pub session_id: Option<SessionId>,
+    pub name: String,
+}
+
+/// The end of a trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceEnd {
+    pub status: String,
+    pub error: Option<String>,
+    pub usage: Usage,
+    pub cost_micros: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanKind {
+    Llm,
+    Tool,
+}
+
+impl SpanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Llm => "llm",
+            SpanKind::Tool => "tool",
+        }
+    }
+}
+
+/// A finished span, written once when the call ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub id: String,
+    pub trace_id: String,
+    pub tenant_id: TenantId,
+    pub kind: SpanKind,
+    /// The model (LLM spans) or the tool name (tool spans).
+    pub name: String,
+    /// The provider for LLM spans.
+    pub provider: Option<String>,
+    /// `ok`, `error`, `denied`, `cancelled`.
+    pub status: String,
+    pub error: Option<String>,
+    pub started_at: UnixMillis,
+    pub latency_ms: i64,
+    pub usage: Usage,
+    pub cost_micros: i64,
+    /// Extra detail (tool error code, stop reason, retry count); no secrets,
+    /// no raw tool arguments.
+    pub attributes: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewSpan {
+    pub trace_id: String,
+    pub tenant_id: TenantId,
+    pub kind: SpanKind,
+    pub name: String,
+    pub provider: Option<String>,
+    pub status: String,
+    pub error: Option<String>,
+    pub started_at: UnixMillis,
+    pub latency_ms: i64,
+    pub usage: Usage,
+    pub cost_micros: i64,
+    pub attributes: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceFilter {
+    pub agent_id: Option<AgentId>,
+    pub user_id: Option<UserId>,
+    pub session_id: Option<SessionId>,
+    /// Only traces started before this (paging backwards).
+    pub before: Option<UnixMillis>,
+    /// At most this many, newest first; 0 = the store's default (50).
+    pub limit: u32,
+}
+
+/// One LLM call in the usage ledger.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsageEntry {
+    pub tenant_id: TenantId,
+    pub provider: String,
+    pub model: String,
+    pub agent_id: Option<AgentId>,
+    pub user_id: Option<UserId>,
+    pub usage: Usage,
+    pub cost_micros: i64,
+}
+
+/// What a budget is kept for (always inside one tenant).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SpendScope {
+    Model(String),
+    Agent(AgentId),
+    User(UserId),
+}

@@ -1,0 +1,52 @@
+//! exoclaw's LLM providers: the Anthropic Messages API and OpenAI-compatible
+//! chat completions, both streaming over SSE, plus the decorators that make
+//! them dependable (retry, fallback, rate limits, timeouts, budgets) and the
+//! price table budgets are counted with.
+//!
+//! Everything implements [`exoclaw_core::provider::Provider`]. Concrete
+//! providers take a `reqwest::Client` from the caller (the binary decides
+//! TLS, proxies and egress rules) and never read the environment; keys are
+//! [`exoclaw_core::Secret`]s, never logged and never put into errors.
+//!
+//! The `testing` feature adds the `fake` module, an HTTP server that speaks both wire
+//! formats from a script, with faults.
+
+pub mod anthropic;
+pub mod calendar;
+pub mod decorate;
+pub mod http;
+pub mod openai;
+pub mod preset;
+pub mod pricing;
+pub mod sse;
+
+#[cfg(feature = "testing")]
+pub mod fake;
+
+pub use anthropic::AnthropicProvider;
+pub use decorate::{
+    Budget, BudgetConfig, BudgetLimits, BudgetPolicy, Budgets, ChainBuilder, Fallback, Jitter,
+    ModelRate, RateLimit, RateLimiter, Retry, RetryPolicy, Route, TimeoutPolicy, Timeouts,
+};
+pub use openai::{MaxTokensField, OpenAiCompatProvider};
+pub use preset::{PRESETS, Preset, Wire, detect_default, preset};
+pub use pricing::{ConfigProblem, ModelPrice, PriceConfig, PriceTable, cost_micros};
+
+/// A provider that cannot be built as configured.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid provider base URL {0}")]
+    BaseUrl(String),
+    #[error("provider {provider} needs an API key: set {env}")]
+    MissingKey { provider: String, env: &'static str },
+    #[error("provider {provider} needs a base URL: set {env} or providers.{provider}.base_url")]
+    MissingBaseUrl { provider: String, env: &'static str },
+}
+
+/// Make `ring` the process-wide rustls crypto provider (reqwest is built
+/// without a default one). Call once at start-up before building a
+/// `reqwest::Client`; later calls are harmless.
+pub fn install_crypto_provider() {
+    // An error means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,245 @@
+//! Unit tests of the chat-completions request mapping and chunk decoder (no
+//! HTTP; the wire round trips are in `tests/it`).
+
+use super::*;
+use crate::http::drive_events;
+use exoclaw_core::provider::{ToolSpec, next};
+
+#[expect(clippy::needless_pass_by_value, reason = "takes json! temporaries")]
+fn data(v: Value) -> Result<SseEvent, ProviderError> {
+    Ok(SseEvent {
+        event: None,
+        data: v.to_string(),
+        id: None,
+    })
+}
+
+fn done() -> Result<SseEvent, ProviderError> {
+    Ok(SseEvent {
+        event: None,
+        data: "[DONE]".into(),
+        id: None,
+    })
+}
+
+async fn decode(
+    events: Vec<Result<SseEvent, ProviderError>>,
+) -> Vec<Result<StreamEvent, ProviderError>> {
+    let mut stream = drive_events(futures_util::stream::iter(events), OpenAiDecoder::new(None));
+    let mut got = Vec::new();
+    while let Some(item) = next(&mut stream).await {
+        got.push(item);
+    }
+    got
+}
+
+#[expect(clippy::needless_pass_by_value, reason = "takes json! temporaries")]
+fn chunk(delta: Value, finish: Option<&str>) -> Result<SseEvent, ProviderError> {
+    data(
+        json!({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o",
+        "choices":[{"index":0,"delta":delta,"finish_reason":finish}]}),
+    )
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_assembled_by_index() {
+    let got = decode(vec![
+        chunk(json!({"role":"assistant","content":""}), None),
+        chunk(json!({"content":"On it."}), None),
+        chunk(json!({"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"weather","arguments":""}}]}), None),
+        chunk(json!({"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"time","arguments":""}}]}), None),
+        chunk(json!({"tool_calls":[{"index":1,"function":{"arguments":"{\"tz\":"}}]}), None),
+        chunk(json!({"tool_calls":[{"index":0,"function":{"arguments":"{\"city\""}}]}), None),
+        chunk(json!({"tool_calls":[{"index":0,"function":{"arguments":":\"Oslo\"}"}}]}), None),
+        chunk(json!({"tool_calls":[{"index":1,"function":{"arguments":"\"UTC\"}"}}]}), None),
+        chunk(json!({}), Some("tool_calls")),
+        data(json!({"id":"chatcmpl-1","choices":[],"usage":{"prompt_tokens":1200,"completion_tokens":30,"total_tokens":1230,"prompt_tokens_details":{"cached_tokens":1024}}})),
+        done(),
+    ])
+    .await;
+    let got: Vec<StreamEvent> = got.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        got,
+        vec![
+            StreamEvent::TextDelta("On it.".into()),
+            StreamEvent::ToolCall(ToolCall {
+                id: "call_a".into(),
+                name: "weather".into(),
+                arguments: json!({"city": "Oslo"})
+            }),
+            StreamEvent::ToolCall(ToolCall {
+                id: "call_b".into(),
+                name: "time".into(),
+                arguments: json!({"tz": "UTC"})
+            }),
+            StreamEvent::Usage(Usage {
+                input_tokens: 176,
+                output_tokens: 30,
+                cache_read_tokens: 1024,
+                cache_write_tokens: 0
+            }),
+            StreamEvent::Done(StopReason::ToolUse),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn finish_reasons_and_missing_done() {
+    for (reason, stop) in [
+        ("stop", StopReason::EndTurn),
+        ("length", StopReason::MaxTokens),
+        ("content_filter", StopReason::Other),
+    ] {
+        let got = decode(vec![chunk(json!({"content":"x"}), Some(reason))]).await;
+        assert_eq!(got.last(), Some(&Ok(StreamEvent::Done(stop))), "{reason}");
+    }
+    // no finish_reason and no [DONE]: the connection was cut
+    let got = decode(vec![chunk(json!({"content":"x"}), None)]).await;
+    assert!(
+        matches!(got.last(), Some(Err(ProviderError::Unavailable(_)))),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn mid_stream_error_and_bad_json() {
+    let got = decode(vec![
+        chunk(json!({"content":"x"}), None),
+        data(json!({"error":{"message":"upstream overloaded","code":502}})),
+    ])
+    .await;
+    assert!(matches!(&got[1], Err(ProviderError::Unavailable(m)) if m.contains("overloaded")));
+    let got = decode(vec![data(
+        json!({"error":{"message":"bad things","type":"invalid_request_error"}}),
+    )])
+    .await;
+    assert!(matches!(&got[0], Err(ProviderError::Stream(_))));
+    let got = decode(vec![Ok(SseEvent {
+        event: None,
+        data: "{\"choices\": [".into(),
+        id: None,
+    })])
+    .await;
+    assert!(
+        matches!(&got[..], [Err(ProviderError::Malformed(_))]),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn calls_without_index_and_bad_arguments() {
+    let got = decode(vec![
+        chunk(
+            json!({"tool_calls":[{"id":"c1","function":{"name":"a","arguments":"{\"x\":1}"}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls":[{"id":"c2","function":{"name":"b","arguments":"{oops"}}]}),
+            None,
+        ),
+        chunk(json!({}), Some("stop")),
+        done(),
+    ])
+    .await;
+    let got: Vec<StreamEvent> = got.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        got,
+        vec![
+            StreamEvent::ToolCall(ToolCall {
+                id: "c1".into(),
+                name: "a".into(),
+                arguments: json!({"x": 1})
+            }),
+            StreamEvent::ToolCall(ToolCall {
+                id: "c2".into(),
+                name: "b".into(),
+                arguments: json!("{oops")
+            }),
+            StreamEvent::Done(StopReason::ToolUse),
+        ]
+    );
+}
+
+#[test]
+fn non_streaming_completion() {
+    let v = json!({"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi",
+        "tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}],
+        "usage":{"prompt_tokens":10,"completion_tokens":2}});
+    let got = decode_completion(&v, None).unwrap();
+    assert_eq!(got[0], StreamEvent::TextDelta("hi".into()));
+    assert!(matches!(&got[2], StreamEvent::ToolCall(c) if c.name == "f"));
+    assert_eq!(got.last(), Some(&StreamEvent::Done(StopReason::ToolUse)));
+}
+
+#[test]
+fn request_mapping() {
+    let mut req = ChatRequest::new(
+        "gpt-4o",
+        vec![
+            ChatMessage::user("weather?"),
+            ChatMessage {
+                role: ChatRole::Assistant,
+                content: vec![
+                    ContentPart::ToolCall(ToolCall {
+                        id: "call_1".into(),
+                        name: "weather".into(),
+                        arguments: json!({"city": "Oslo"}),
+                    }),
+                    ContentPart::ToolCall(ToolCall {
+                        id: "call_2".into(),
+                        name: "weather".into(),
+                        arguments: json!("{raw"),
+                    }),
+                ],
+            },
+            ChatMessage {
+                role: ChatRole::Tool,
+                content: vec![
+                    ContentPart::ToolResult {
+                        call_id: "call_1".into(),
+                        content: "cold".into(),
+                        is_error: false,
+                    },
+                    ContentPart::ToolResult {
+                        call_id: "call_2".into(),
+                        content: "bad args".into(),
+                        is_error: true,
+                    },
+                ],
+            },
+            ChatMessage::assistant("It is cold."),
+        ],
+    );
+    req.system = Some("Be brief.".into());
+    req.tools = vec![ToolSpec {
+        name: "weather".into(),
+        description: "d".into(),
+        parameters: json!({"type": "object"}),
+    }];
+    req.max_tokens = Some(100);
+    req.cache_prefix_len = 2; // no effect on this wire
+    assert_eq!(
+        request_body(&req, MaxTokensField::MaxCompletionTokens),
+        json!({
+            "model": "gpt-4o",
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "max_completion_tokens": 100,
+            "tools": [{"type": "function", "function": {"name": "weather", "description": "d", "parameters": {"type": "object"}}}],
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}},
+                    {"id": "call_2", "type": "function", "function": {"name": "weather", "arguments": "{raw"}},
+                ]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "cold"},
+                {"role": "tool", "tool_call_id": "call_2", "content": "bad args"},
+                {"role": "assistant", "content": "It is cold."},
+            ],
+        })
+    );
+    let body = request_body(&req, MaxTokensField::MaxTokens);
+    assert_eq!(body["max_tokens"], json!(100));
+    assert!(body.get("max_completion_tokens").is_none());
+}

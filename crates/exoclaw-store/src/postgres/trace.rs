@@ -1,0 +1,262 @@
+//! The trace and usage ports of [`PgStore`]: traces with their spans, and the
+//! usage ledger budgets are summed from. Every statement filters on
+//! `tenant_id`; a span is only ever inserted by a statement that finds its
+//! trace in the span's tenant. Span attributes are bound as text and cast to
+//! `jsonb`, and read back as `::text`, so both backends share one row shape.
+
+use super::PgStore;
+use crate::trace::{RUNNING, Tokens, check_cost, trace_limit};
+use crate::{error, json_text, new_id, now_millis, row};
+use async_trait::async_trait;
+use exoclaw_core::provider::Usage;
+use exoclaw_core::store::{StoreError, StoreResult, TraceStore, UsageStore};
+use exoclaw_core::trace::{
+    NewSpan, NewTrace, Span, SpendScope, Trace, TraceEnd, TraceFilter, UsageEntry,
+};
+use exoclaw_core::{AgentId, SessionId, TenantId, UnixMillis, UserId};
+
+// Column lists as macros so that `concat!` can build static SQL from them.
+macro_rules! trace_cols {
+    () => {
+        "id, tenant_id, agent_id, user_id, session_id, name, status, error, started_at, \
+         ended_at, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+         cost_micros"
+    };
+}
+macro_rules! span_cols {
+    () => {
+        "id, trace_id, tenant_id, kind, name, provider, status, error, started_at, latency_ms, \
+         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros, \
+         attributes::text AS attributes"
+    };
+}
+/// The spend of one scope: `$col` is the scope's column.
+macro_rules! spend_sql {
+    ($col:literal) => {
+        concat!(
+            "SELECT COALESCE(SUM(cost_micros), 0)::bigint FROM usage_ledger \
+             WHERE tenant_id = $1 AND ",
+            $col,
+            " = $2 AND at >= $3"
+        )
+    };
+}
+
+#[async_trait]
+impl TraceStore for PgStore {
+    async fn create_trace(&self, trace: &NewTrace) -> StoreResult<Trace> {
+        let created = Trace {
+            id: new_id()?,
+            tenant_id: trace.tenant_id.clone(),
+            agent_id: trace.agent_id.clone(),
+            user_id: trace.user_id.clone(),
+            session_id: trace.session_id.clone(),
+            name: trace.name.clone(),
+            status: RUNNING.to_owned(),
+            error: None,
+            started_at: now_millis(),
+            ended_at: None,
+            usage: Usage::default(),
+            cost_micros: 0,
+        };
+        sqlx::query(
+            "INSERT INTO traces (id, tenant_id, agent_id, user_id, session_id, name, status, \
+             started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&created.id)
+        .bind(created.tenant_id.as_str())
+        .bind(created.agent_id.as_ref().map(AgentId::as_str))
+        .bind(created.user_id.as_ref().map(UserId::as_str))
+        .bind(created.session_id.as_ref().map(SessionId::as_str))
+        .bind(&created.name)
+        .bind(&created.status)
+        .bind(created.started_at)
+        .execute(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        Ok(created)
+    }
+
+    async fn finish_trace(&self, tenant: &TenantId, id: &str, end: &TraceEnd) -> StoreResult<()> {
+        let tokens = Tokens::of(&end.usage)?;
+        let done = sqlx::query(
+            "UPDATE traces SET status = $1, error = $2, ended_at = $3, input_tokens = $4, \
+             output_tokens = $5, cache_read_tokens = $6, cache_write_tokens = $7, \
+             cost_micros = $8 WHERE tenant_id = $9 AND id = $10",
+        )
+        .bind(&end.status)
+        .bind(end.error.as_deref())
+        .bind(now_millis())
+        .bind(tokens.input)
+        .bind(tokens.output)
+        .bind(tokens.cache_read)
+        .bind(tokens.cache_write)
+        .bind(check_cost(end.cost_micros)?)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn add_span(&self, span: &NewSpan) -> StoreResult<Span> {
+        let id = new_id()?;
+        let tokens = Tokens::of(&span.usage)?;
+        // One statement: the row is inserted only if the trace is the
+        // span's tenant's (and the foreign key says so too).
+        let done = sqlx::query(
+            "INSERT INTO spans (id, trace_id, tenant_id, kind, name, provider, status, error, \
+             started_at, latency_ms, input_tokens, output_tokens, cache_read_tokens, \
+             cache_write_tokens, cost_micros, attributes) \
+             SELECT $1, t.id, t.tenant_id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14::jsonb FROM traces t WHERE t.tenant_id = $15 AND t.id = $16",
+        )
+        .bind(&id)
+        .bind(span.kind.as_str())
+        .bind(&span.name)
+        .bind(span.provider.as_deref())
+        .bind(&span.status)
+        .bind(span.error.as_deref())
+        .bind(span.started_at)
+        .bind(span.latency_ms)
+        .bind(tokens.input)
+        .bind(tokens.output)
+        .bind(tokens.cache_read)
+        .bind(tokens.cache_write)
+        .bind(check_cost(span.cost_micros)?)
+        .bind(json_text(&span.attributes)?)
+        .bind(span.tenant_id.as_str())
+        .bind(&span.trace_id)
+        .execute(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(Span {
+            id,
+            trace_id: span.trace_id.clone(),
+            tenant_id: span.tenant_id.clone(),
+            kind: span.kind,
+            name: span.name.clone(),
+            provider: span.provider.clone(),
+            status: span.status.clone(),
+            error: span.error.clone(),
+            started_at: span.started_at,
+            latency_ms: span.latency_ms,
+            usage: span.usage,
+            cost_micros: span.cost_micros,
+            attributes: span.attributes.clone(),
+        })
+    }
+
+    async fn list_traces(
+        &self,
+        tenant: &TenantId,
+        filter: &TraceFilter,
+    ) -> StoreResult<Vec<Trace>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            trace_cols!(),
+            " FROM traces WHERE tenant_id = $1 AND ($2::text IS NULL OR agent_id = $2) \
+             AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR session_id = $4) \
+             AND ($5::bigint IS NULL OR started_at < $5) \
+             ORDER BY started_at DESC, id DESC LIMIT $6"
+        ))
+        .bind(tenant.as_str())
+        .bind(filter.agent_id.as_ref().map(AgentId::as_str))
+        .bind(filter.user_id.as_ref().map(UserId::as_str))
+        .bind(filter.session_id.as_ref().map(SessionId::as_str))
+        .bind(filter.before)
+        .bind(trace_limit(filter.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        row::all(&rows, row::trace)
+    }
+
+    async fn get_trace(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> StoreResult<Option<(Trace, Vec<Span>)>> {
+        let mut conn = self.pool.acquire().await.map_err(error::postgres)?;
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            trace_cols!(),
+            " FROM traces WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(error::postgres)?;
+        let Some(trace) = r.as_ref().map(row::trace).transpose()? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            span_cols!(),
+            " FROM spans WHERE tenant_id = $1 AND trace_id = $2 ORDER BY started_at, id"
+        ))
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(error::postgres)?;
+        Ok(Some((trace, row::all(&rows, row::span)?)))
+    }
+}
+
+#[async_trait]
+impl UsageStore for PgStore {
+    async fn record_usage(&self, entry: &UsageEntry) -> StoreResult<()> {
+        let tokens = Tokens::of(&entry.usage)?;
+        sqlx::query(
+            "INSERT INTO usage_ledger (id, tenant_id, at, provider, model, agent_id, user_id, \
+             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(new_id()?)
+        .bind(entry.tenant_id.as_str())
+        .bind(now_millis())
+        .bind(&entry.provider)
+        .bind(&entry.model)
+        .bind(entry.agent_id.as_ref().map(AgentId::as_str))
+        .bind(entry.user_id.as_ref().map(UserId::as_str))
+        .bind(tokens.input)
+        .bind(tokens.output)
+        .bind(tokens.cache_read)
+        .bind(tokens.cache_write)
+        .bind(check_cost(entry.cost_micros)?)
+        .execute(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        Ok(())
+    }
+
+    async fn spend_since(
+        &self,
+        tenant: &TenantId,
+        scope: &SpendScope,
+        since: UnixMillis,
+    ) -> StoreResult<i64> {
+        // One static statement per scope, so each uses its own index.
+        let (sql, key) = match scope {
+            SpendScope::Model(model) => (spend_sql!("model"), model.as_str()),
+            SpendScope::Agent(agent) => (spend_sql!("agent_id"), agent.as_str()),
+            SpendScope::User(user) => (spend_sql!("user_id"), user.as_str()),
+        };
+        sqlx::query_scalar(sql)
+            .bind(tenant.as_str())
+            .bind(key)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error::postgres)
+    }
+}

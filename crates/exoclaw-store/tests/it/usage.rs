@@ -1,0 +1,197 @@
+//! The usage ledger: exact integer sums per budget scope (model, agent,
+//! user), the `since` window (inclusive), entries without an agent or user,
+//! bad values, and tenant isolation.
+
+use crate::harness::*;
+use exoclaw_core::provider::Usage;
+use exoclaw_core::store::{Store, StoreError};
+use exoclaw_core::trace::{SpendScope, UsageEntry};
+use exoclaw_core::{AgentId, TenantId, UserId};
+use std::sync::Arc;
+
+contract!(store:
+    spend_is_summed_per_scope,
+    spend_counts_only_entries_since,
+    usage_refuses_unstorable_values,
+    spend_is_tenant_isolated,
+);
+contract!(db: the_since_bound_is_inclusive_and_sums_are_exact);
+
+fn entry(
+    tenant: &TenantId,
+    model: &str,
+    agent: Option<&str>,
+    user: Option<&str>,
+    cost: i64,
+) -> UsageEntry {
+    UsageEntry {
+        tenant_id: tenant.clone(),
+        provider: "anthropic".to_owned(),
+        model: model.to_owned(),
+        agent_id: agent.map(AgentId::new),
+        user_id: user.map(UserId::new),
+        usage: Usage {
+            input_tokens: 100,
+            output_tokens: 20,
+            cache_read_tokens: 5,
+            cache_write_tokens: 1,
+        },
+        cost_micros: cost,
+    }
+}
+
+fn model(m: &str) -> SpendScope {
+    SpendScope::Model(m.to_owned())
+}
+
+fn agent(a: &str) -> SpendScope {
+    SpendScope::Agent(AgentId::new(a))
+}
+
+fn user(u: &str) -> SpendScope {
+    SpendScope::User(UserId::new(u))
+}
+
+async fn spend_is_summed_per_scope(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    for e in [
+        entry(&t, "m1", Some("a1"), Some("u1"), 1_000),
+        entry(&t, "m1", Some("a2"), Some("u1"), 20_000),
+        entry(&t, "m2", Some("a1"), Some("u2"), 300_000),
+        entry(&t, "m2", None, None, 4_000_000),
+        entry(&t, "m3", Some("a2"), None, 0),
+    ] {
+        store.record_usage(&e).await.unwrap();
+    }
+    let spend = |scope: SpendScope| {
+        let store = store.clone();
+        let t = t.clone();
+        async move { store.spend_since(&t, &scope, 0).await.unwrap() }
+    };
+    assert_eq!(spend(model("m1")).await, 21_000);
+    assert_eq!(spend(model("m2")).await, 4_300_000);
+    assert_eq!(spend(model("m3")).await, 0);
+    assert_eq!(spend(model("m4")).await, 0, "no entries");
+    assert_eq!(spend(agent("a1")).await, 301_000);
+    assert_eq!(spend(agent("a2")).await, 20_000);
+    assert_eq!(spend(agent("a3")).await, 0);
+    assert_eq!(spend(user("u1")).await, 21_000);
+    assert_eq!(spend(user("u2")).await, 300_000);
+    assert_eq!(
+        spend(user("")).await,
+        0,
+        "no agent/user is not the empty id"
+    );
+    // scopes do not leak into each other: a model named like an agent
+    assert_eq!(spend(model("a1")).await, 0);
+}
+
+async fn spend_counts_only_entries_since(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    let before_first = now_millis();
+    store
+        .record_usage(&entry(&t, "m1", Some("a1"), Some("u1"), 7))
+        .await
+        .unwrap();
+    tick().await;
+    let between = now_millis();
+    tick().await;
+    store
+        .record_usage(&entry(&t, "m1", Some("a1"), Some("u1"), 11))
+        .await
+        .unwrap();
+    tick().await;
+    let after_last = now_millis();
+    for scope in [model("m1"), agent("a1"), user("u1")] {
+        assert_eq!(
+            store.spend_since(&t, &scope, before_first).await.unwrap(),
+            18
+        );
+        assert_eq!(store.spend_since(&t, &scope, between).await.unwrap(), 11);
+        assert_eq!(store.spend_since(&t, &scope, after_last).await.unwrap(), 0);
+        assert_eq!(store.spend_since(&t, &scope, i64::MIN).await.unwrap(), 18);
+        assert_eq!(store.spend_since(&t, &scope, i64::MAX).await.unwrap(), 0);
+    }
+}
+
+async fn the_since_bound_is_inclusive_and_sums_are_exact(db: &TestDb) {
+    // Rows at known times; costs around 2^53 that a float sum would round.
+    let sql = "INSERT INTO usage_ledger (id, tenant_id, at, provider, model, agent_id, user_id, \
+               input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros) \
+               VALUES \
+               ('l1', 'default', 1000, 'p', 'm1', 'a1', 'u1', 0, 0, 0, 0, 9007199254740993), \
+               ('l2', 'default', 2000, 'p', 'm1', 'a1', 'u1', 0, 0, 0, 0, 3), \
+               ('l3', 'default', 3000, 'p', 'm1', 'a1', 'u1', 0, 0, 0, 0, 9007199254740993)";
+    assert_eq!(db.raw.exec(sql, sql).await.unwrap(), 3);
+    let t = default_tenant();
+    for scope in [model("m1"), agent("a1"), user("u1")] {
+        let spend = |since| {
+            let store = db.store.clone();
+            let (t, scope) = (t.clone(), scope.clone());
+            async move { store.spend_since(&t, &scope, since).await.unwrap() }
+        };
+        assert_eq!(spend(0).await, 18_014_398_509_481_989);
+        assert_eq!(spend(1000).await, 18_014_398_509_481_989);
+        assert_eq!(spend(1001).await, 9_007_199_254_740_996);
+        assert_eq!(
+            spend(2000).await,
+            9_007_199_254_740_996,
+            "at == since counts"
+        );
+        assert_eq!(spend(2001).await, 9_007_199_254_740_993);
+        assert_eq!(spend(3000).await, 9_007_199_254_740_993);
+        assert_eq!(spend(3001).await, 0);
+    }
+}
+
+async fn usage_refuses_unstorable_values(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    let err = store
+        .record_usage(&entry(&t, "m1", Some("a1"), Some("u1"), -1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let mut huge = entry(&t, "m1", Some("a1"), Some("u1"), 1);
+    huge.usage.cache_write_tokens = u64::MAX;
+    let err = store.record_usage(&huge).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let err = store
+        .record_usage(&entry(&tid("no-such-tenant"), "m1", None, None, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err}");
+    assert_eq!(store.spend_since(&t, &model("m1"), 0).await.unwrap(), 0);
+}
+
+async fn spend_is_tenant_isolated(store: Arc<dyn Store>) {
+    let (a, b) = two_tenants(&*store).await;
+    store
+        .record_usage(&entry(&a, "m1", Some("a1"), Some("u1"), 500))
+        .await
+        .unwrap();
+    store
+        .record_usage(&entry(&b, "m1", Some("a1"), Some("u1"), 70))
+        .await
+        .unwrap();
+    for scope in [model("m1"), agent("a1"), user("u1")] {
+        assert_eq!(store.spend_since(&a, &scope, 0).await.unwrap(), 500);
+        assert_eq!(store.spend_since(&b, &scope, 0).await.unwrap(), 70);
+        assert_eq!(
+            store
+                .spend_since(&tid("no-such-tenant"), &scope, 0)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+}
+
+/// Now, in Unix milliseconds (the clock the store stamps entries with).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .try_into()
+        .unwrap()
+}

@@ -1,0 +1,10 @@
+//! exoclaw's built-in tools and the [`registry::ToolRegistry`], the one path
+//! every tool call takes (agent loop, `/v1/tools/invoke`, later MCP and
+//! channels): lookup, allow/deny policy, argument checks, per-session rate
+//! limit, timeout, output truncation, audit event and trace span.
+
+pub mod fs;
+pub mod path;
+pub mod registry;
+
+pub use registry::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry};
