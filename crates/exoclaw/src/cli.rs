@@ -41,6 +41,40 @@ pub enum Command {
     /// Manage secrets in the encrypted vault.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Manage agents and chat with them.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// List agents.
+    List,
+    /// Add an agent.
+    Add {
+        id: String,
+        /// Display name (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// `open` (per-user workspace and context) or `predefined`.
+        #[arg(long, default_value = "open")]
+        r#type: String,
+        /// Provider name (default: the gateway's default provider).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Model (default: the provider's default model).
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Delete an agent and its sessions.
+    Delete { id: String },
+    /// Chat with an agent in the terminal (streamed). `/reset` starts a new
+    /// session, `/exit` or Ctrl-D leaves.
+    Chat {
+        /// The agent (default: `default`).
+        #[arg(default_value = "default")]
+        agent: String,
+    },
 }
 
 #[derive(Debug, Args)]

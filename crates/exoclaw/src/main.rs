@@ -6,9 +6,11 @@ mod cli;
 mod cmd;
 mod config;
 mod db;
+mod egress;
 mod home;
 mod http;
 mod logging;
+mod runtime;
 mod serve;
 mod version;
 
@@ -67,6 +69,7 @@ async fn dispatch(
         Command::Upgrade(args) => cmd::migrate::upgrade(&args, &settings).await?,
         Command::Migrate(m) => cmd::migrate::run(&m, &settings).await?,
         Command::Secrets(s) => cmd::secrets::run(&s, &settings).await?,
+        Command::Agent(a) => cmd::agent::run(&a, settings).await?,
         Command::Version(_) | Command::Doctor => {}
     }
     Ok(true)

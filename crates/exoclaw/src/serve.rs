@@ -61,11 +61,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
+    ensure_default_agent(store.as_ref()).await?;
+    let settings = Arc::new(settings);
+    let runtime = Arc::new(crate::runtime::Runtime::build(
+        settings.clone(),
+        store.clone(),
+    )?);
     let state = AppState {
         store,
         vault,
         token: TokenDigest::of(&token),
         started,
+        runtime: runtime.clone(),
     };
     let app = http::router(state, settings.config.gateway.max_body_bytes);
     tracing::info!(
@@ -101,7 +108,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(());
     let grace = Duration::from_secs(settings.config.gateway.shutdown_grace_sec);
-    match tokio::time::timeout(grace, &mut server).await {
+    let deadline = tokio::time::Instant::now() + grace;
+    match tokio::time::timeout_at(deadline, &mut server).await {
         Ok(_) => tracing::info!("drained"),
         Err(_) => {
             tracing::warn!(
@@ -111,9 +119,34 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             server.abort();
         }
     }
+    // Runs whose clients went away keep going until done or the deadline.
+    runtime
+        .drain(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The `default` agent exists after the first start (recreated if deleted).
+async fn ensure_default_agent(store: &dyn exoclaw_core::store::Store) -> anyhow::Result<()> {
+    use exoclaw_core::model::{AgentType, NewAgent};
+    use exoclaw_core::store::StoreError;
+    let tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
+    let id = exoclaw_core::AgentId::new("default");
+    if store.get_agent(&tenant, &id).await?.is_some() {
+        return Ok(());
+    }
+    let agent = NewAgent {
+        id,
+        display_name: "exoclaw".to_owned(),
+        agent_type: AgentType::Open,
+        config: serde_json::json!({}),
+    };
+    match store.create_agent(&tenant, &agent).await {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e).context("cannot create the default agent"),
+    }
 }
 
 /// Refuse a data dir or secret file that others can read.

@@ -1,5 +1,6 @@
 //! One module per CLI subcommand (besides `serve`, which has its own).
 
+pub mod agent;
 pub mod config;
 pub mod doctor;
 pub mod migrate;

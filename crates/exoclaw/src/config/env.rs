@@ -75,6 +75,14 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
+    /// Names of the variables that are set (non-empty).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars
+            .iter()
+            .filter(|(_, (v, _))| !v.trim().is_empty())
+            .map(|(k, _)| k.as_str())
+    }
+
     pub fn origin(&self, key: &str) -> Option<Origin> {
         self.get(key)?;
         self.vars.get(key).map(|(_, o)| *o)

@@ -19,6 +19,11 @@ pub struct FileConfig {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub egress: EgressConfig,
     pub backup: BackupConfig,
+    pub models: ModelsConfig,
+    /// Daily and monthly USD limits per model, agent and user (`"*"` for
+    /// every one without its own entry); checked before every LLM call.
+    pub budgets: exoclaw_providers::BudgetConfig,
+    pub retry: RetryConfig,
 }
 
 /// The top-level sections, in the order `config validate` reports them.
@@ -30,7 +35,53 @@ pub const SECTIONS: &[&str] = &[
     "providers",
     "egress",
     "backup",
+    "models",
+    "budgets",
+    "retry",
 ];
+
+/// Model aliases (fallback chains), per-model rate limits and prices.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelsConfig {
+    /// An alias used as a model name tries these routes in order, falling
+    /// back on rate limits, timeouts and outages.
+    pub aliases: BTreeMap<String, Vec<RouteConfig>>,
+    /// Requests and tokens per minute per model.
+    pub limits: BTreeMap<String, exoclaw_providers::ModelRate>,
+    /// Price overrides by model-name prefix (USD per million tokens).
+    pub pricing: BTreeMap<String, exoclaw_providers::PriceConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteConfig {
+    pub provider: String,
+    pub model: String,
+}
+
+/// Retries of failed LLM calls (429, 5xx, timeouts) before a fallback.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetryConfig {
+    /// Attempts in total per route, the first included.
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    /// A `retry-after` longer than this is not waited for; the fallback
+    /// takes over.
+    pub max_retry_after_sec: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay_ms: 500,
+            max_delay_ms: 20_000,
+            max_retry_after_sec: 60,
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -53,6 +104,9 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// What the prompt-injection scanner does on a hit.
     pub injection_action: InjectionAction,
+    /// Cancel an agent run when its streaming client disconnects; by default
+    /// the run finishes and its answer is persisted in the session.
+    pub cancel_on_disconnect: bool,
     pub tools: ToolListConfig,
 }
 
@@ -67,6 +121,7 @@ impl Default for GatewayConfig {
             shutdown_grace_sec: 30,
             max_body_bytes: 1024 * 1024,
             injection_action: InjectionAction::Warn,
+            cancel_on_disconnect: false,
             tools: ToolListConfig::default(),
         }
     }
@@ -132,6 +187,13 @@ pub struct AgentDefaults {
     pub model: Option<String>,
     /// Upper bound on think-act-observe iterations per run.
     pub max_iterations: u32,
+    /// Estimated tokens of session history above which older turns are
+    /// summarised by the model (auto-compaction).
+    pub max_history_tokens: u64,
+    /// Messages kept verbatim when history is compacted.
+    pub keep_recent_messages: u32,
+    /// `max_tokens` sent to the model; unset = the provider's default.
+    pub max_tokens: Option<u32>,
     /// Anchor every file access at the (per-user) workspace root.
     pub restrict_to_workspace: bool,
     pub sandbox: SandboxConfig,
@@ -144,6 +206,9 @@ impl Default for AgentDefaults {
             provider: None,
             model: None,
             max_iterations: 20,
+            max_history_tokens: 60_000,
+            keep_recent_messages: 8,
+            max_tokens: None,
             restrict_to_workspace: true,
             sandbox: SandboxConfig::default(),
             tools: ToolListConfig::default(),
@@ -252,7 +317,13 @@ pub struct DomainListConfig {
 #[serde(default)]
 pub struct ProviderConfig {
     /// Overrides the preset base URL. Env: `EXOCLAW_<PROVIDER>_BASE_URL`.
+    /// A name that is not a preset is an OpenAI-compatible server at this
+    /// URL (key, if any, from `EXOCLAW_<NAME>_API_KEY`).
     pub base_url: Option<String>,
+    /// Seconds until the first response event (default 120).
+    pub timeout_sec: Option<u64>,
+    /// Longest silence inside a stream, in seconds (default 60).
+    pub stall_timeout_sec: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -162,13 +162,14 @@ impl Settings {
     /// default filled in, and secrets only as `***` (or null when unset).
     pub fn show(&self) -> serde_json::Value {
         let mut secrets = serde_json::Map::new();
-        for name in SECRET_VARS {
+        let provider_keys = self.env.names().filter(|n| n.ends_with("_API_KEY"));
+        for name in SECRET_VARS.iter().copied().chain(provider_keys) {
             let v = if self.env.get(name).is_some() {
                 serde_json::Value::String(Secret::REDACTED.to_owned())
             } else {
                 serde_json::Value::Null
             };
-            secrets.insert((*name).to_owned(), v);
+            secrets.insert(name.to_owned(), v);
         }
         serde_json::json!({
             "paths": {

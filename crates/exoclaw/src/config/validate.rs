@@ -74,6 +74,9 @@ pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
                 deser::<std::collections::BTreeMap<String, super::file::ProviderConfig>>(ignored)
             }
             "egress" => deser::<super::file::EgressConfig>(ignored),
+            "models" => deser::<super::file::ModelsConfig>(ignored),
+            "budgets" => deser::<exoclaw_providers::BudgetConfig>(ignored),
+            "retry" => deser::<super::file::RetryConfig>(ignored),
             _ => deser::<super::file::BackupConfig>(ignored),
         };
         if let Err((path, msg)) = typed {

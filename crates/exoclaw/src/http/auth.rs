@@ -9,13 +9,18 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use exoclaw_core::model::Role;
-use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId};
+use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId, UserId};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
 /// Paths answered without authentication. Nothing else is.
 pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz"];
+
+/// Paths that authenticate themselves: the WebSocket takes its token from the
+/// header or from its `connect` frame (browsers cannot set headers), and
+/// nothing but `connect` works before that.
+pub const SELF_AUTHENTICATING_PATHS: &[&str] = &["/ws"];
 
 /// The SHA-256 digest of a credential.
 #[derive(Clone)]
@@ -38,7 +43,12 @@ pub struct Principal {
     pub actor: String,
     pub role: Role,
     pub tenant: TenantId,
+    /// The user sessions, workspaces and traces belong to.
+    pub user: UserId,
 }
+
+/// The user the gateway token acts as (an owner of the default tenant).
+pub const OWNER_USER: &str = "owner";
 
 pub async fn require_auth(
     State(state): State<AppState>,
@@ -46,7 +56,8 @@ pub async fn require_auth(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if PUBLIC_PATHS.contains(&req.uri().path()) {
+    let path = req.uri().path();
+    if PUBLIC_PATHS.contains(&path) || SELF_AUTHENTICATING_PATHS.contains(&path) {
         return next.run(req).await;
     }
     let presented = req
@@ -64,6 +75,7 @@ pub async fn require_auth(
                 actor: "gateway-token".to_owned(),
                 role: Role::Owner,
                 tenant: TenantId::new(DEFAULT_TENANT),
+                user: UserId::new(OWNER_USER),
             });
             next.run(req).await
         }

@@ -57,6 +57,7 @@ pub async fn status(
         "storage": state.store.backend().to_string(),
         "schema": {"current": schema.current, "latest": schema.latest},
         "uptime_sec": state.started.elapsed().as_secs(),
+        "active_runs": state.runtime.runs.active(),
         "principal": {"actor": who.actor, "role": who.role, "tenant": who.tenant},
     })))
 }

@@ -2,10 +2,15 @@
 //! authentication, and the handlers. Only this module knows the public JSON
 //! shapes.
 
+mod agents;
 pub mod auth;
 pub mod error;
 mod health;
+mod openai;
 mod secrets;
+mod sessions;
+mod tools;
+mod ws;
 
 pub use secrets::{is_valid_owner, is_valid_secret_name};
 
@@ -14,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::{get, put};
+use axum::routing::{delete, get, post, put};
 use exoclaw_core::store::Store;
 use exoclaw_store::vault::SecretVault;
 use std::sync::Arc;
@@ -28,6 +33,7 @@ pub struct AppState {
     pub vault: Arc<SecretVault>,
     pub token: auth::TokenDigest,
     pub started: Instant,
+    pub runtime: Arc<crate::runtime::Runtime>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -40,6 +46,22 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/v1/secrets/{name}",
             put(secrets::put).delete(secrets::delete),
         )
+        .route("/v1/chat/completions", post(openai::completions))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/agents", get(agents::list).post(agents::create))
+        .route(
+            "/v1/agents/{id}",
+            get(agents::get)
+                .patch(agents::update)
+                .delete(agents::delete),
+        )
+        .route("/v1/sessions", get(sessions::list))
+        .route("/v1/sessions/{id}", delete(sessions::delete))
+        .route("/v1/sessions/{id}/messages", get(sessions::messages))
+        .route("/v1/traces", get(sessions::traces))
+        .route("/v1/traces/{id}", get(sessions::trace))
+        .route("/v1/tools/invoke", post(tools::invoke))
+        .route("/ws", get(ws::upgrade))
         .fallback(fallback)
         .layer(middleware::from_fn(move |req, next| {
             refuse_large_body(max_body_bytes, req, next)

@@ -323,3 +323,56 @@ fn rotate_key_refuses_to_rewrite_a_key_from_the_process_environment() {
     let gw = Gateway::start(&home.path, &[("EXOCLAW_ENCRYPTION_KEY", OTHER_KEY)]);
     assert_eq!(gw.get("/readyz", None).status, 200);
 }
+
+#[test]
+fn agent_commands_and_terminal_chat() {
+    use exoclaw_providers::fake::{FakeProvider, Reply};
+    let (fake, base) = FakeProvider::start_in_thread().unwrap();
+    let home = started_home(&[]);
+    let env = [
+        ("EXOCLAW_OPENAI_API_KEY", "sk-test-fake-key-0123456789"),
+        ("EXOCLAW_OPENAI_BASE_URL", base.as_str()),
+    ];
+    let out = run(
+        &home.path,
+        &env,
+        &[
+            "agent", "add", "helper", "--name", "Helper", "--model", "gpt-4o",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = stdout(&run(&home.path, &env, &["agent", "list"]));
+    assert!(list.contains("default\topen"), "{list}");
+    assert!(list.contains("helper\topen\tHelper\tgpt-4o"), "{list}");
+    let out = run(&home.path, &env, &["agent", "add", "Bad Id"]);
+    assert!(!out.status.success());
+
+    fake.push(Reply::text("streamed to the terminal"));
+    fake.push(Reply::text("second line answer"));
+    let out = run_with_stdin(
+        &home.path,
+        &env,
+        &["agent", "chat", "helper"],
+        "hello\nand more\n/exit\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("streamed to the terminal"), "{text}");
+    assert!(text.contains("second line answer"), "{text}");
+    assert_eq!(fake.last_request().unwrap().body["model"], "gpt-4o");
+    // The second turn saw the first: one session on the cli channel.
+    let msgs = fake.last_request().unwrap().body["messages"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(msgs, 4, "system, hello, answer, and more");
+
+    let out = run(&home.path, &env, &["agent", "delete", "helper"]);
+    assert!(out.status.success());
+    assert!(!stdout(&run(&home.path, &env, &["agent", "list"])).contains("helper"));
+    let out = run_with_stdin(&home.path, &env, &["agent", "chat", "helper"], "hi\n");
+    assert!(
+        !out.status.success(),
+        "chatting with a deleted agent fails clearly"
+    );
+}

@@ -1,11 +1,18 @@
 //! End-to-end tests of the real `exoclaw` binary: one integration-test binary
 //! for the crate (see STYLE.md), modules by area.
 
-#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::needless_pass_by_value,
+    reason = "test code: a panic is a test failure; helpers take JSON by value for brevity"
+)]
 
 mod support;
 
 mod bad_input;
+mod chat;
 mod cli;
+mod openai_sdk;
 mod postgres;
 mod serve;
+mod ws;

@@ -1,0 +1,186 @@
+//! `exoclaw agent list|add|delete|chat`. `chat` runs the agent loop in this
+//! process against the same store and providers the gateway uses, as the
+//! owner, on the `cli` channel.
+
+use crate::cli::AgentCommand;
+use crate::config::Settings;
+use crate::db;
+use crate::http::auth::{OWNER_USER, Principal};
+use crate::runtime::Runtime;
+use crate::serve::refuse_unsafe_home;
+use anyhow::{Context as _, bail};
+use exoclaw_core::agent::{AgentEvent, Finish};
+use exoclaw_core::id::is_valid_slug;
+use exoclaw_core::model::{AgentType, NewAgent, Role};
+use exoclaw_core::{AgentId, DEFAULT_TENANT, TenantId, UserId};
+use std::io::{BufRead as _, Write as _};
+use std::sync::Arc;
+
+pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
+    refuse_unsafe_home(&settings.home)?;
+    let inspection = db::inspect(&settings).await?;
+    if !inspection.status.is_current() {
+        bail!(
+            "the store schema is not current (version {} of {}); start `exoclaw serve` once or run `exoclaw upgrade`",
+            inspection.status.current,
+            inspection.status.latest
+        );
+    }
+    let db = db::open(&settings).await?;
+    let store = db.store();
+    let tenant = TenantId::new(DEFAULT_TENANT);
+    let result = async {
+        match cmd {
+            AgentCommand::List => {
+                for a in store.list_agents(&tenant).await? {
+                    let model = a
+                        .config
+                        .get("model")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("(default)");
+                    println!(
+                        "{}\t{}\t{}\t{model}",
+                        a.id,
+                        a.agent_type.as_str(),
+                        a.display_name
+                    );
+                }
+            }
+            AgentCommand::Add {
+                id,
+                name,
+                r#type,
+                provider,
+                model,
+            } => {
+                if !is_valid_slug(id) {
+                    bail!("agent ids are 1-64 lowercase letters, digits, '-' or '_'");
+                }
+                let agent_type: AgentType = r#type.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut config = serde_json::Map::new();
+                if let Some(p) = provider {
+                    config.insert("provider".into(), p.clone().into());
+                }
+                if let Some(m) = model {
+                    config.insert("model".into(), m.clone().into());
+                }
+                store
+                    .create_agent(
+                        &tenant,
+                        &NewAgent {
+                            id: AgentId::new(id.clone()),
+                            display_name: name.clone().unwrap_or_else(|| id.clone()),
+                            agent_type,
+                            config: config.into(),
+                        },
+                    )
+                    .await?;
+                println!("added agent {id}");
+            }
+            AgentCommand::Delete { id } => {
+                store
+                    .delete_agent(&tenant, &AgentId::new(id.clone()))
+                    .await?;
+                println!("deleted agent {id} and its sessions");
+            }
+            AgentCommand::Chat { agent } => {
+                let runtime = Runtime::build(Arc::new(settings.clone()), store.clone())?;
+                chat(&runtime, agent).await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
+    let who = Principal {
+        actor: "cli".to_owned(),
+        role: Role::Owner,
+        tenant: TenantId::new(DEFAULT_TENANT),
+        user: UserId::new(OWNER_USER),
+    };
+    runtime
+        .agent(&who, agent)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("chatting with {agent}; /reset starts a new session, /exit or Ctrl-D leaves");
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    loop {
+        eprint!("> ");
+        let mut line = String::new();
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read standard input")?
+            == 0
+        {
+            break;
+        }
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            "/reset" => {
+                let sessions = runtime
+                    .store
+                    .list_sessions(
+                        &who.tenant,
+                        &exoclaw_core::model::SessionFilter {
+                            agent_id: Some(AgentId::new(agent)),
+                            user_id: Some(who.user.clone()),
+                        },
+                    )
+                    .await?;
+                for s in sessions.iter().filter(|s| s.channel == "cli") {
+                    runtime.store.delete_session(&who.tenant, &s.id).await?;
+                }
+                eprintln!("(new session)");
+                continue;
+            }
+            _ => {}
+        }
+        let mut turn = runtime
+            .start_turn(&who, agent, "cli", "terminal", line.to_owned(), None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        while let Some(event) = turn.events.recv().await {
+            match event {
+                AgentEvent::TextDelta(d) => {
+                    print!("{d}");
+                    out.flush().ok();
+                }
+                AgentEvent::ToolStarted { name, .. } => eprintln!("\n[tool {name} ...]"),
+                AgentEvent::ToolFinished {
+                    name,
+                    ok,
+                    error_code,
+                    ..
+                } => {
+                    if ok {
+                        eprintln!("[tool {name} done]");
+                    } else {
+                        eprintln!("[tool {name} failed: {}]", error_code.unwrap_or_default());
+                    }
+                }
+                AgentEvent::Notice { message, .. } => eprintln!("\n({message})"),
+            }
+        }
+        println!();
+        match (&mut turn.outcome).await {
+            Ok(Ok(Ok(o))) => match o.finish {
+                Finish::Complete => {}
+                Finish::Cancelled => eprintln!("(cancelled)"),
+                Finish::Failed { code, message } => eprintln!("error [{code}]: {message}"),
+            },
+            Ok(Ok(Err(e))) => eprintln!("error: {e}"),
+            Ok(Err(e)) => eprintln!("error: {e}"),
+            Err(_) => eprintln!("error: the run ended unexpectedly"),
+        }
+    }
+    runtime.drain(std::time::Duration::from_secs(5)).await;
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! `GET /ws`: the WebSocket RPC (docs/protocol.md, version 1). The upgrade
+//! is refused for a foreign `Origin`; authentication is the bearer header or
+//! the `connect` frame's token; chat runs stream their events as frames.
+
+use super::AppState;
+use super::auth::{OWNER_USER, Principal};
+use crate::runtime::Turn;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use exoclaw_core::agent::{AgentEvent, Finish};
+use exoclaw_core::model::{Role, SessionFilter};
+use exoclaw_core::{AgentId, DEFAULT_TENANT, SessionId, TenantId, UserId};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub const PROTOCOL_VERSION: u64 = crate::version::PROTOCOL_VERSION as u64;
+const MAX_FRAME: usize = 512 * 1024;
+const AUTH_WINDOW: Duration = Duration::from_secs(10);
+const PING_EVERY: Duration = Duration::from_secs(30);
+const IDLE_LIMIT: Duration = Duration::from_secs(90);
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
+        let allowed = &state.runtime.settings.config.gateway.allowed_origins;
+        if !allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+            tracing::warn!(
+                event = "security.origin_refused",
+                origin,
+                "WebSocket from a foreign origin refused"
+            );
+            return super::error::ApiError::new(
+                StatusCode::FORBIDDEN,
+                "auth.origin_refused",
+                "this Origin is not in gateway.allowed_origins",
+            )
+            .into_response();
+        }
+    }
+    let header_auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| state.token.matches(t.trim()));
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| serve(state, socket, header_auth))
+}
+
+#[derive(Deserialize)]
+struct Request {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<Value>,
+    method: String,
+    #[serde(default)]
+    params: Value,
+}
+
+fn owner() -> Principal {
+    Principal {
+        actor: "gateway-token".to_owned(),
+        role: Role::Owner,
+        tenant: TenantId::new(DEFAULT_TENANT),
+        user: UserId::new(OWNER_USER),
+    }
+}
+
+fn ok(id: &Value, result: &Value) -> Message {
+    Message::Text(
+        json!({"type": "res", "id": id, "ok": true, "result": result})
+            .to_string()
+            .into(),
+    )
+}
+
+fn err(id: &Value, code: &str, message: &str) -> Message {
+    Message::Text(
+        json!({"type": "res", "id": id, "ok": false, "error": {"code": code, "message": message}})
+            .to_string()
+            .into(),
+    )
+}
+
+fn event(name: &str, params: &Value) -> Message {
+    Message::Text(
+        json!({"type": "event", "event": name, "params": params})
+            .to_string()
+            .into(),
+    )
+}
+
+async fn serve(state: AppState, socket: WebSocket, header_auth: bool) {
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            let closing = matches!(m, Message::Close(_));
+            if sink.send(m).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut who: Option<Principal> = None;
+    let mut connected = false;
+    let mut runs = JoinSet::new();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let auth_deadline = tokio::time::sleep(AUTH_WINDOW);
+    tokio::pin!(auth_deadline);
+    let mut last_seen = tokio::time::Instant::now();
+    loop {
+        let frame = tokio::select! {
+            f = stream.next() => f,
+            _ = ping.tick() => {
+                if last_seen.elapsed() > IDLE_LIMIT {
+                    break;
+                }
+                let _ = out_tx.send(Message::Ping(Vec::new().into())).await;
+                continue;
+            }
+            () = &mut auth_deadline, if !connected => {
+                let _ = out_tx.send(close(4401, "no connect within 10 s")).await;
+                break;
+            }
+            Some(_) = runs.join_next(), if !runs.is_empty() => continue,
+        };
+        let Some(Ok(frame)) = frame else { break };
+        last_seen = tokio::time::Instant::now();
+        let text = match frame {
+            Message::Text(t) => t,
+            Message::Close(_) => break,
+            Message::Binary(_) => {
+                let _ = out_tx
+                    .send(err(
+                        &Value::Null,
+                        "request.invalid",
+                        "binary frames are not used",
+                    ))
+                    .await;
+                continue;
+            }
+            _ => continue,
+        };
+        let req: Request = match serde_json::from_str::<Request>(&text) {
+            Ok(r) if r.kind == "req" => r,
+            Ok(_) => {
+                let _ = out_tx
+                    .send(err(
+                        &Value::Null,
+                        "request.invalid",
+                        "expected {\"type\": \"req\", ...}",
+                    ))
+                    .await;
+                continue;
+            }
+            Err(e) => {
+                let _ = out_tx
+                    .send(err(&Value::Null, "request.invalid_json", &e.to_string()))
+                    .await;
+                continue;
+            }
+        };
+        let id = req.id.clone().unwrap_or(Value::Null);
+        if req.method == "connect" {
+            let token_ok = header_auth
+                || req
+                    .params
+                    .get("token")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| state.token.matches(t));
+            if !token_ok {
+                tracing::warn!(
+                    event = "security.auth_failed",
+                    reason = "ws",
+                    "authentication failed"
+                );
+                let _ = out_tx
+                    .send(err(&id, "auth.unauthorized", "missing or invalid token"))
+                    .await;
+                let _ = out_tx.send(close(4401, "unauthorized")).await;
+                break;
+            }
+            let wanted = req
+                .params
+                .get("protocol")
+                .and_then(Value::as_u64)
+                .unwrap_or(PROTOCOL_VERSION);
+            if wanted != PROTOCOL_VERSION {
+                let _ = out_tx
+                    .send(err(
+                        &id,
+                        "protocol.unsupported",
+                        &format!("this gateway speaks protocol {PROTOCOL_VERSION}"),
+                    ))
+                    .await;
+                continue;
+            }
+            connected = true;
+            who = Some(owner());
+            let _ = out_tx
+                .send(ok(&id, &json!({"protocol": PROTOCOL_VERSION, "server": {"name": "exoclaw", "version": crate::version::VERSION}})))
+                .await;
+            continue;
+        }
+        let Some(who) = who.as_ref() else {
+            let _ = out_tx
+                .send(err(&id, "auth.unauthorized", "send connect first"))
+                .await;
+            continue;
+        };
+        let reply = match dispatch(&state, who, &req, &out_tx, &mut runs).await {
+            Ok(result) => ok(&id, &result),
+            Err((code, message)) => err(&id, code, &message),
+        };
+        if out_tx.send(reply).await.is_err() {
+            break;
+        }
+    }
+    // Event forwarders die with the connection; the runs themselves go on
+    // (or are cancelled, with gateway.cancel_on_disconnect).
+    runs.abort_all();
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    }))
+}
+
+type RpcResult = Result<Value, (&'static str, String)>;
+
+fn param<'a>(req: &'a Request, key: &str) -> Option<&'a str> {
+    req.params.get(key).and_then(Value::as_str)
+}
+
+fn store_err(e: exoclaw_core::store::StoreError) -> (&'static str, String) {
+    match e {
+        exoclaw_core::store::StoreError::NotFound => ("not_found", "no such resource".into()),
+        other => {
+            tracing::error!(error = %other, "store error in a WebSocket method");
+            ("internal", "internal error; see the gateway log".into())
+        }
+    }
+}
+
+async fn dispatch(
+    state: &AppState,
+    who: &Principal,
+    req: &Request,
+    out: &mpsc::Sender<Message>,
+    runs: &mut JoinSet<()>,
+) -> RpcResult {
+    let store = &state.store;
+    match req.method.as_str() {
+        "ping" => Ok(json!({})),
+        "agents.list" => {
+            let agents = store.list_agents(&who.tenant).await.map_err(store_err)?;
+            Ok(json!({"agents": agents.iter().map(super::agents::agent_json).collect::<Vec<_>>()}))
+        }
+        "sessions.list" => {
+            let filter = SessionFilter {
+                agent_id: param(req, "agent").map(AgentId::new),
+                user_id: Some(who.user.clone()),
+            };
+            let sessions = store
+                .list_sessions(&who.tenant, &filter)
+                .await
+                .map_err(store_err)?;
+            Ok(json!({"sessions": sessions}))
+        }
+        "sessions.history" | "sessions.reset" | "chat.stop" => {
+            let id = param(req, "session_id")
+                .ok_or(("request.invalid", "session_id: required".to_owned()))?;
+            let session = store
+                .get_session(&who.tenant, &SessionId::new(id))
+                .await
+                .map_err(store_err)?
+                .filter(|s| s.user_id == who.user)
+                .ok_or(("not_found", "no such session".to_owned()))?;
+            match req.method.as_str() {
+                "chat.stop" => Ok(json!({"stopped": state.runtime.runs.stop(&session.id)})),
+                "sessions.reset" => {
+                    state.runtime.runs.stop(&session.id);
+                    store
+                        .delete_session(&who.tenant, &session.id)
+                        .await
+                        .map_err(store_err)?;
+                    Ok(json!({}))
+                }
+                _ => {
+                    let after = req.params.get("after").and_then(Value::as_i64).unwrap_or(0);
+                    let limit = req
+                        .params
+                        .get("limit")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                        .min(1000);
+                    let messages = store
+                        .list_messages(
+                            &who.tenant,
+                            &session.id,
+                            after,
+                            u32::try_from(limit).unwrap_or(1000),
+                        )
+                        .await
+                        .map_err(store_err)?;
+                    Ok(json!({"messages": messages}))
+                }
+            }
+        }
+        "chat.send" => {
+            let message = param(req, "message")
+                .filter(|m| !m.trim().is_empty())
+                .ok_or(("request.invalid", "message: required".to_owned()))?;
+            let agent = param(req, "agent").unwrap_or("default");
+            let peer = param(req, "peer").unwrap_or("ws");
+            let turn = state
+                .runtime
+                .start_turn(who, agent, "ws", peer, message.to_owned(), None)
+                .await
+                .map_err(|e| {
+                    let api = super::openai::start_error(e);
+                    (api.code, api.message)
+                })?;
+            let run_id = new_run_id();
+            let result = json!({"session_id": turn.session.id, "run_id": run_id});
+            let cancel_on_disconnect = state.runtime.settings.config.gateway.cancel_on_disconnect;
+            runs.spawn(forward(turn, run_id, out.clone(), cancel_on_disconnect));
+            Ok(result)
+        }
+        other => Err(("request.unknown_method", format!("no method {other:?}"))),
+    }
+}
+
+fn new_run_id() -> String {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    hex::encode(b)
+}
+
+/// Stream one run's events to the connection, then its end.
+async fn forward(
+    mut turn: Turn,
+    run_id: String,
+    out: mpsc::Sender<Message>,
+    cancel_on_disconnect: bool,
+) {
+    let guard = cancel_on_disconnect.then(|| turn.cancel.clone().drop_guard());
+    let session_id = turn.session.id.clone();
+    let base = json!({"run_id": run_id, "session_id": session_id});
+    let with = |extra: Value| {
+        let mut p = base.clone();
+        if let (Value::Object(p), Value::Object(e)) = (&mut p, extra) {
+            p.extend(e);
+        }
+        p
+    };
+    while let Some(e) = turn.events.recv().await {
+        let frame = match e {
+            AgentEvent::TextDelta(text) => event("chat.delta", &with(json!({"text": text}))),
+            AgentEvent::ToolStarted { id, name } => {
+                event("tool.started", &with(json!({"call_id": id, "name": name})))
+            }
+            AgentEvent::ToolFinished {
+                id,
+                name,
+                ok,
+                error_code,
+            } => event(
+                "tool.finished",
+                &with(json!({"call_id": id, "name": name, "ok": ok, "error_code": error_code})),
+            ),
+            AgentEvent::Notice { code, message } => event(
+                "chat.notice",
+                &with(json!({"code": code, "message": message})),
+            ),
+        };
+        if out.send(frame).await.is_err() {
+            return; // connection gone: the guard (if any) cancels the run
+        }
+    }
+    let frame = match (&mut turn.outcome).await {
+        Ok(Ok(Ok(o))) => match o.finish {
+            Finish::Complete => event(
+                "chat.done",
+                &with(
+                    json!({"text": o.text, "usage": o.usage, "cost_micros": o.cost_micros, "trace_id": o.trace_id}),
+                ),
+            ),
+            Finish::Cancelled => event(
+                "chat.error",
+                &with(
+                    json!({"code": "cancelled", "message": "the run was cancelled", "trace_id": o.trace_id}),
+                ),
+            ),
+            Finish::Failed { code, message } => event(
+                "chat.error",
+                &with(json!({"code": code, "message": message, "trace_id": o.trace_id})),
+            ),
+        },
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "store failure during a run");
+            event(
+                "chat.error",
+                &with(
+                    json!({"code": "internal", "message": "internal error; see the gateway log"}),
+                ),
+            )
+        }
+        Ok(Err(m)) => event(
+            "chat.error",
+            &with(json!({"code": "internal", "message": m})),
+        ),
+        Err(_) => event(
+            "chat.error",
+            &with(json!({"code": "internal", "message": "the run ended without a result"})),
+        ),
+    };
+    if let Some(g) = guard {
+        g.disarm();
+    }
+    let _ = out.send(frame).await;
+}

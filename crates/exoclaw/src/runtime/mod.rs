@@ -1,0 +1,263 @@
+//! The agent runtime of the gateway: resolves an agent to a provider and a
+//! model, assembles its system prompt and tool policy, and starts turns of
+//! the core agent loop under the run owner ([`runs::Runs`]). HTTP, WebSocket
+//! and the CLI chat all start turns here.
+
+pub mod context;
+pub mod llm;
+pub mod runs;
+
+use crate::config::Settings;
+use crate::http::auth::Principal;
+use exoclaw_core::agent::{AgentDeps, AgentEvent, Pricing, RunOutcome, RunSpec, run_turn};
+use exoclaw_core::model::{Agent, Session, SessionScope};
+use exoclaw_core::store::{Store, StoreError};
+use exoclaw_core::tool::{ToolContext, ToolError, ToolOutput};
+use exoclaw_core::{AgentId, SessionId};
+use exoclaw_tools::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Why a turn could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no agent {0:?}")]
+    NoAgent(String),
+    #[error("{0}")]
+    NoProvider(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot prepare the workspace: {0}")]
+    Workspace(String),
+}
+
+/// One tool call requested through the API.
+pub struct ToolCallRequest<'a> {
+    pub agent: &'a str,
+    pub session: Option<SessionId>,
+    pub tool: &'a str,
+    pub args: &'a serde_json::Value,
+    pub mode: InvokeMode,
+}
+
+/// A started turn.
+pub struct Turn {
+    pub session: Session,
+    pub events: mpsc::Receiver<AgentEvent>,
+    pub outcome: oneshot::Receiver<Result<Result<RunOutcome, StoreError>, String>>,
+    pub cancel: CancellationToken,
+}
+
+pub struct Runtime {
+    pub store: Arc<dyn Store>,
+    pub llm: llm::Llm,
+    pub tools: Arc<ToolRegistry>,
+    pub pricing: Arc<dyn Pricing>,
+    pub runs: runs::Runs,
+    pub home: PathBuf,
+    pub settings: Arc<Settings>,
+}
+
+impl Runtime {
+    /// Wire the runtime from settings: the HTTP client, the providers and
+    /// their decorators, the tool registry.
+    pub fn build(settings: Arc<Settings>, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let client = crate::egress::http_client()?;
+        let llm = llm::Llm::build(&settings, &client, store.clone())?;
+        let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
+        let tools = Arc::new(ToolRegistry::new(
+            exoclaw_tools::fs::builtin(),
+            Some(store.clone()),
+        ));
+        tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
+        Ok(Self {
+            store,
+            llm,
+            tools,
+            pricing,
+            runs: runs::Runs::default(),
+            home: settings.home.root().to_path_buf(),
+            settings,
+        })
+    }
+
+    /// The tool policy for `agent`: gateway and agent-default lists from the
+    /// config plus the agent's own lists.
+    pub fn tool_policy(&self, agent: &Agent) -> ToolPolicy {
+        let c = &self.settings.config;
+        let list = |key: &str| -> Vec<String> {
+            agent
+                .config
+                .pointer(&format!("/tools/{key}"))
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut deny = c.gateway.tools.deny.clone();
+        deny.extend(c.agents.defaults.tools.deny.iter().cloned());
+        deny.extend(list("deny"));
+        let mut allow = list("allow");
+        if allow.is_empty() {
+            allow = c.agents.defaults.tools.allow.clone();
+        }
+        ToolPolicy {
+            allow,
+            deny,
+            rate_limit_per_hour: c.tools.rate_limit_per_hour,
+            ..ToolPolicy::default()
+        }
+    }
+
+    /// The tool context of `who` using `agent` (creates the workspace).
+    pub fn tool_context(
+        &self,
+        who: &Principal,
+        agent: &Agent,
+        session: Option<SessionId>,
+        request_id: Option<String>,
+    ) -> Result<ToolContext, StartError> {
+        let workspace = context::user_workspace(&self.home, who.tenant.as_str(), who.user.as_str());
+        create_private_dirs(&workspace).map_err(|e| StartError::Workspace(e.to_string()))?;
+        Ok(ToolContext {
+            tenant: who.tenant.clone(),
+            user: who.user.clone(),
+            agent: agent.id.clone(),
+            session,
+            workspace,
+            request_id,
+        })
+    }
+
+    pub async fn agent(&self, who: &Principal, id: &str) -> Result<Agent, StartError> {
+        self.store
+            .get_agent(&who.tenant, &AgentId::new(id))
+            .await?
+            .ok_or_else(|| StartError::NoAgent(id.to_owned()))
+    }
+
+    /// Start one turn of `agent` for `who` on (`channel`, `peer`).
+    pub async fn start_turn(
+        &self,
+        who: &Principal,
+        agent_id: &str,
+        channel: &str,
+        peer: &str,
+        input: String,
+        request_id: Option<String>,
+    ) -> Result<Turn, StartError> {
+        let agent = self.agent(who, agent_id).await?;
+        let resolved = self.llm.resolve(&agent).map_err(StartError::NoProvider)?;
+        let session = self
+            .store
+            .get_or_create_session(
+                &who.tenant,
+                &SessionScope {
+                    agent_id: agent.id.clone(),
+                    user_id: who.user.clone(),
+                    channel: channel.to_owned(),
+                    peer: peer.to_owned(),
+                },
+            )
+            .await?;
+        let tool_ctx = self.tool_context(who, &agent, Some(session.id.clone()), request_id)?;
+        let d = &self.settings.config.agents.defaults;
+        let int = |key: &str, default: u64| {
+            agent
+                .config
+                .get(key)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(default)
+        };
+        let spec = RunSpec {
+            tenant: who.tenant.clone(),
+            agent: agent.id.clone(),
+            user: who.user.clone(),
+            session: session.id.clone(),
+            provider_name: resolved.provider_name.clone(),
+            model: resolved.model.clone(),
+            system_prompt: context::system_prompt(&self.home, &agent, who.user.as_str()),
+            max_iterations: u32::try_from(int("max_iterations", d.max_iterations.into()))
+                .unwrap_or(u32::MAX),
+            max_history_tokens: usize::try_from(int("max_history_tokens", d.max_history_tokens))
+                .unwrap_or(usize::MAX),
+            keep_recent_messages: usize::try_from(int(
+                "keep_recent_messages",
+                d.keep_recent_messages.into(),
+            ))
+            .unwrap_or(8),
+            max_tokens: d.max_tokens,
+            tool_ctx,
+        };
+        let deps = AgentDeps {
+            provider: resolved.provider,
+            tools: Arc::new(BoundTools {
+                registry: self.tools.clone(),
+                policy: self.tool_policy(&agent),
+            }),
+            sessions: self.store.clone(),
+            traces: self.store.clone(),
+            pricing: self.pricing.clone(),
+        };
+        let (tx, rx) = mpsc::channel(256);
+        let cancel = CancellationToken::new();
+        let token = cancel.clone();
+        let outcome = self
+            .runs
+            .spawn(session.id.clone(), cancel.clone(), async move {
+                run_turn(&deps, &spec, &input, &tx, &token).await
+            });
+        Ok(Turn {
+            session,
+            events: rx,
+            outcome,
+            cancel,
+        })
+    }
+
+    /// `/v1/tools/invoke`: one call through exactly the agent's policy path.
+    pub async fn invoke_tool(
+        &self,
+        who: &Principal,
+        call: ToolCallRequest<'_>,
+        request_id: Option<String>,
+    ) -> Result<Result<ToolOutput, ToolError>, StartError> {
+        let agent = self.agent(who, call.agent).await?;
+        if let Some(s) = &call.session {
+            let visible = self
+                .store
+                .get_session(&who.tenant, s)
+                .await?
+                .is_some_and(|s| {
+                    s.user_id == who.user || who.role <= exoclaw_core::model::Role::Admin
+                });
+            if !visible {
+                return Ok(Err(ToolError::new("not_found", "no such session")));
+            }
+        }
+        let ctx = self.tool_context(who, &agent, call.session, request_id)?;
+        let policy = self.tool_policy(&agent);
+        Ok(self
+            .tools
+            .invoke(&ctx, &policy, call.tool, call.args, call.mode)
+            .await)
+    }
+
+    pub async fn drain(&self, grace: Duration) {
+        self.runs.drain(grace).await;
+    }
+}
+
+fn create_private_dirs(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
