@@ -63,10 +63,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     ensure_default_agent(store.as_ref()).await?;
     let settings = Arc::new(settings);
-    let runtime = Arc::new(crate::runtime::Runtime::build(
-        settings.clone(),
-        store.clone(),
-    )?);
+    let runtime = Arc::new(
+        crate::runtime::Runtime::build(settings.clone(), store.clone(), Some(&vault)).await?,
+    );
     let state = AppState {
         store,
         vault,

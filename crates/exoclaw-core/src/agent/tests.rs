@@ -527,3 +527,117 @@ async fn a_failed_compaction_is_reported_and_not_retried_in_a_loop() {
         "nothing deleted or reset"
     );
 }
+
+/// Trace fixtures: `fixtures/*.json`, each a script of model replies and
+/// declarative expectations (tools used, reply contains, finish, calls,
+/// persisted roles, tool results).
+#[tokio::test]
+async fn trace_fixtures() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/agent/fixtures");
+    let mut ran = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let f: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let script: Vec<Reply> = f["script"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| {
+                if let Some(t) = step["text"].as_str() {
+                    answer(t)
+                } else if let Some(calls) = step["tool_calls"].as_array() {
+                    let calls: Vec<(String, String, serde_json::Value)> = calls
+                        .iter()
+                        .map(|c| {
+                            (
+                                c["id"].as_str().unwrap().to_owned(),
+                                c["name"].as_str().unwrap().to_owned(),
+                                c["args"].clone(),
+                            )
+                        })
+                        .collect();
+                    let refs: Vec<(&str, &str, serde_json::Value)> = calls
+                        .iter()
+                        .map(|(i, n, a)| (i.as_str(), n.as_str(), a.clone()))
+                        .collect();
+                    tools(&refs)
+                } else {
+                    Reply::Refuse(ProviderError::Unavailable(
+                        step["error"].as_str().unwrap().to_owned(),
+                    ))
+                }
+            })
+            .collect();
+        let mut h = harness(script);
+        if let Some(n) = f["max_iterations"].as_u64() {
+            h.spec.max_iterations = n as u32;
+        }
+        let (out, _) = h.turn(f["input"].as_str().unwrap()).await;
+        let e = &f["expect"];
+        let finish = match &out.finish {
+            Finish::Complete => "complete".to_owned(),
+            Finish::Cancelled => "cancelled".to_owned(),
+            Finish::Failed { code, .. } => code.clone(),
+        };
+        assert_eq!(finish, e["finish"].as_str().unwrap(), "{name}: finish");
+        let used: Vec<String> = h
+            .tools
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        let want: Vec<String> = e["tools_used"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(used, want, "{name}: tools used");
+        if let Some(s) = e["reply_contains"].as_str() {
+            assert!(
+                out.text.contains(s),
+                "{name}: reply {:?} lacks {s:?}",
+                out.text
+            );
+        }
+        assert_eq!(
+            h.provider.requests().len() as u64,
+            e["llm_calls"].as_u64().unwrap(),
+            "{name}: llm calls"
+        );
+        if let Some(roles) = e["persisted_roles"].as_array() {
+            let want: Vec<&str> = roles.iter().map(|r| r.as_str().unwrap()).collect();
+            assert_eq!(h.roles(), want, "{name}: persisted roles");
+        }
+        if let Some(needles) = e["tool_results_contain"].as_array() {
+            let stored = h
+                .mem
+                .messages
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|m| m.role == "tool")
+                .map(|m| m.content.to_string())
+                .collect::<String>();
+            for n in needles {
+                assert!(
+                    stored.contains(n.as_str().unwrap()),
+                    "{name}: tool results lack {n}"
+                );
+            }
+        }
+        ran += 1;
+    }
+    assert!(ran >= 5, "fixtures found: {ran}");
+}

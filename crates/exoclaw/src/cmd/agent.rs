@@ -84,7 +84,22 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                 println!("deleted agent {id} and its sessions");
             }
             AgentCommand::Chat { agent } => {
-                let runtime = Runtime::build(Arc::new(settings.clone()), store.clone())?;
+                // Provider keys stored in the vault need the vault key.
+                let vault = match &settings.secrets.encryption_key {
+                    Some(hex) => {
+                        let key = exoclaw_store::vault::VaultKey::from_hex(hex.expose())
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        let old = crate::serve::old_key(&settings)?;
+                        Some(exoclaw_store::vault::SecretVault::new(
+                            store.clone(),
+                            exoclaw_store::vault::Vault::new(key, old),
+                        ))
+                    }
+                    None => None,
+                };
+                let runtime =
+                    Runtime::build(Arc::new(settings.clone()), store.clone(), vault.as_ref())
+                        .await?;
                 chat(&runtime, agent).await?;
             }
         }

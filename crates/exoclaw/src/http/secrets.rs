@@ -100,6 +100,7 @@ pub async fn put(
     let value = Secret::new(body.value);
     state.vault.put(&who.tenant, &owner, &name, &value).await?;
     audit(&state, &who, &rid, "secret.put", &owner, &name).await;
+    reload_if_provider_key(&state, &owner, &name).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -114,7 +115,18 @@ pub async fn delete(
     let owner = owner_of(q.owner)?;
     state.vault.delete(&who.tenant, &owner, &name).await?;
     audit(&state, &who, &rid, "secret.delete", &owner, &name).await;
+    reload_if_provider_key(&state, &owner, &name).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A stored provider key (`provider:<name>` / `api_key`) takes effect at once.
+async fn reload_if_provider_key(state: &AppState, owner: &str, name: &str) {
+    if owner.starts_with("provider:")
+        && name == crate::runtime::PROVIDER_KEY_NAME
+        && let Err(e) = state.runtime.reload_providers(&state.vault).await
+    {
+        tracing::error!(error = %e, "cannot reload the providers");
+    }
 }
 
 async fn audit(

@@ -40,10 +40,13 @@ pub struct Llm {
 }
 
 impl Llm {
+    /// `stored_keys`: provider keys from the vault, by provider name; a key
+    /// in the environment wins over a stored one.
     pub fn build(
         settings: &Settings,
         client: &reqwest::Client,
         usage: Arc<dyn UsageStore>,
+        stored_keys: &BTreeMap<String, Secret>,
     ) -> anyhow::Result<Self> {
         let c = &settings.config;
         let prices = Arc::new(
@@ -86,7 +89,10 @@ impl Llm {
         for (name, preset) in presets.chain(custom) {
             let key_env = format!("EXOCLAW_{}_API_KEY", env_name(&name));
             let base_env = format!("EXOCLAW_{}_BASE_URL", env_name(&name));
-            let key = env.get(&key_env).map(Secret::new);
+            let key = env
+                .get(&key_env)
+                .map(Secret::new)
+                .or_else(|| stored_keys.get(&name).cloned());
             let base = env
                 .get(&base_env)
                 .map(str::to_owned)
@@ -168,6 +174,16 @@ impl Llm {
             default_model: c.agents.defaults.model.clone(),
             prices,
         })
+    }
+
+    /// Every provider name a key may be stored for: the presets and the
+    /// custom providers of the config.
+    pub fn known_names(settings: &Settings) -> Vec<String> {
+        exoclaw_providers::PRESETS
+            .iter()
+            .map(|p| p.name.to_owned())
+            .chain(settings.config.providers.keys().cloned())
+            .collect()
     }
 
     /// Names of the configured providers.

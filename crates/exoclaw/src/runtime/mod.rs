@@ -14,6 +14,7 @@ use exoclaw_core::model::{Agent, Session, SessionScope};
 use exoclaw_core::store::{Store, StoreError};
 use exoclaw_core::tool::{ToolContext, ToolError, ToolOutput};
 use exoclaw_core::{AgentId, SessionId};
+use exoclaw_store::vault::SecretVault;
 use exoclaw_tools::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,7 +54,9 @@ pub struct Turn {
 
 pub struct Runtime {
     pub store: Arc<dyn Store>,
-    pub llm: llm::Llm,
+    /// Rebuilt when a provider key is stored or deleted through the vault.
+    llm: std::sync::RwLock<Arc<llm::Llm>>,
+    client: reqwest::Client,
     pub tools: Arc<ToolRegistry>,
     pub pricing: Arc<dyn Pricing>,
     pub runs: runs::Runs,
@@ -63,10 +66,16 @@ pub struct Runtime {
 
 impl Runtime {
     /// Wire the runtime from settings: the HTTP client, the providers and
-    /// their decorators, the tool registry.
-    pub fn build(settings: Arc<Settings>, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    /// their decorators (keys from the environment, else from `vault`), the
+    /// tool registry.
+    pub async fn build(
+        settings: Arc<Settings>,
+        store: Arc<dyn Store>,
+        vault: Option<&SecretVault>,
+    ) -> anyhow::Result<Self> {
         let client = crate::egress::http_client()?;
-        let llm = llm::Llm::build(&settings, &client, store.clone())?;
+        let keys = stored_provider_keys(&settings, vault).await;
+        let llm = llm::Llm::build(&settings, &client, store.clone(), &keys)?;
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
         let tools = Arc::new(ToolRegistry::new(
             exoclaw_tools::fs::builtin(),
@@ -75,7 +84,8 @@ impl Runtime {
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
         Ok(Self {
             store,
-            llm,
+            llm: std::sync::RwLock::new(Arc::new(llm)),
+            client,
             tools,
             pricing,
             runs: runs::Runs::default(),
@@ -153,7 +163,7 @@ impl Runtime {
         request_id: Option<String>,
     ) -> Result<Turn, StartError> {
         let agent = self.agent(who, agent_id).await?;
-        let resolved = self.llm.resolve(&agent).map_err(StartError::NoProvider)?;
+        let resolved = self.llm().resolve(&agent).map_err(StartError::NoProvider)?;
         let session = self
             .store
             .get_or_create_session(
@@ -249,9 +259,61 @@ impl Runtime {
             .await)
     }
 
+    pub fn llm(&self) -> Arc<llm::Llm> {
+        self.llm
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Rebuild the providers after a provider key changed in the vault.
+    /// Runs in progress keep the providers they started with.
+    pub async fn reload_providers(&self, vault: &SecretVault) -> anyhow::Result<()> {
+        let keys = stored_provider_keys(&self.settings, Some(vault)).await;
+        let llm = llm::Llm::build(&self.settings, &self.client, self.store.clone(), &keys)?;
+        tracing::info!(providers = ?llm.provider_names(), "LLM providers reloaded");
+        *self
+            .llm
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(llm);
+        Ok(())
+    }
+
     pub async fn drain(&self, grace: Duration) {
         self.runs.drain(grace).await;
     }
+}
+
+/// Vault owner and name of a provider's stored key.
+pub const PROVIDER_KEY_NAME: &str = "api_key";
+pub fn provider_key_owner(provider: &str) -> String {
+    format!("provider:{provider}")
+}
+
+/// Provider keys stored in the vault (default tenant), by provider name. A
+/// key that cannot be read is logged and skipped.
+async fn stored_provider_keys(
+    settings: &Settings,
+    vault: Option<&SecretVault>,
+) -> std::collections::BTreeMap<String, exoclaw_core::Secret> {
+    let mut keys = std::collections::BTreeMap::new();
+    let Some(vault) = vault else { return keys };
+    let tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
+    for name in llm::Llm::known_names(settings) {
+        match vault
+            .get(&tenant, &provider_key_owner(&name), PROVIDER_KEY_NAME)
+            .await
+        {
+            Ok(Some(k)) => {
+                keys.insert(name, k);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(provider = %name, error = %e, "cannot read a stored provider key")
+            }
+        }
+    }
+    keys
 }
 
 fn create_private_dirs(path: &std::path::Path) -> std::io::Result<()> {

@@ -615,3 +615,33 @@ fn anthropic_wire_end_to_end() {
     assert_eq!(req.headers["x-api-key"], "***");
     assert_eq!(req.body["system"][0]["cache_control"]["type"], "ephemeral");
 }
+
+#[test]
+fn a_provider_key_stored_in_the_vault_works_at_once_and_after_restart() {
+    let (fake, base) = FakeProvider::start_in_thread().unwrap();
+    fake.require_api_key(Some("sk-stored-in-the-vault-0123"));
+    let home = TestHome::new();
+    let env = [("EXOCLAW_GATEWAY_TOKEN", TOKEN), ("EXOCLAW_OPENAI_BASE_URL", base.as_str())];
+    let mut gw = Gateway::start(&home.path, &env);
+    let r = chat(&gw, ask("default", "hi"));
+    assert_eq!(r.status, 503, "no provider yet: {}", r.body);
+    assert_eq!(r.json()["error"]["code"], "provider.not_configured");
+    let put = request(
+        gw.addr,
+        "PUT",
+        "/v1/secrets/api_key",
+        Some(TOKEN),
+        Some(r#"{"owner": "provider:openai", "value": "sk-stored-in-the-vault-0123"}"#),
+    );
+    assert_eq!(put.status, 204);
+    fake.push(Reply::text("keyed"));
+    let r = chat(&gw, ask("default", "hi"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    gw.signal("TERM");
+    gw.wait_exit(Duration::from_secs(10));
+    let gw = Gateway::start(&home.path, &env);
+    fake.push(Reply::text("still keyed"));
+    let r = chat(&gw, ask("default", "again"));
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "still keyed");
+    assert!(!gw.log_lines().join("\n").contains("sk-stored-in-the-vault"), "the key never reaches a log");
+}
