@@ -231,6 +231,7 @@ pub trait Store:
     + AuditStore
     + TraceStore
     + UsageStore
+    + GatewayTokenStore
 {
 }
 
@@ -244,6 +245,7 @@ impl<T> Store for T where
         + AuditStore
         + TraceStore
         + UsageStore
+        + GatewayTokenStore
 {
 }
 
@@ -290,4 +292,48 @@ pub trait UsageStore: Send + Sync {
         scope: &crate::trace::SpendScope,
         since: UnixMillis,
     ) -> StoreResult<i64>;
+}
+
+/// One stored gateway token: only its SHA-256 digest (hex) is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayToken {
+    pub id: String,
+    pub token_hash: String,
+    pub created_at: UnixMillis,
+    /// When the token stops working (set by a rotation); `None` = no expiry.
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// What seeding a token found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedOutcome {
+    /// The token was new and is now active.
+    Inserted,
+    /// The token was already stored (active or still in its overlap window).
+    Known,
+    /// The token was rotated out: it is not brought back.
+    Retired,
+}
+
+/// The gateway tokens (hashed). `EXOCLAW_GATEWAY_TOKEN` only seeds this
+/// table; `exoclaw token rotate` replaces the active token with an overlap
+/// window, effective in running gateways without a restart.
+#[async_trait]
+pub trait GatewayTokenStore: Send + Sync {
+    /// Every token, retired ones included, oldest first.
+    async fn gateway_tokens(&self) -> StoreResult<Vec<GatewayToken>>;
+    /// Store `token_hash` unless it is known; never revives a retired one.
+    async fn seed_gateway_token(
+        &self,
+        token_hash: &str,
+        now: UnixMillis,
+    ) -> StoreResult<SeedOutcome>;
+    /// In one transaction: every token without an expiry (or expiring later)
+    /// now expires at `old_valid_until`, and `new_hash` becomes active.
+    async fn rotate_gateway_token(
+        &self,
+        new_hash: &str,
+        old_valid_until: UnixMillis,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
 }

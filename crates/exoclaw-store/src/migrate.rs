@@ -39,11 +39,17 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "traces_usage",
             up_sql: include_str!("../migrations/sqlite/0003_traces_usage.up.sql"),
         },
+        MigrationInfo {
+            version: 4,
+            name: "gateway_tokens",
+            up_sql: include_str!("../migrations/sqlite/0004_gateway_tokens.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
         include_str!("../migrations/sqlite/0002_vault_audit.down.sql"),
         include_str!("../migrations/sqlite/0003_traces_usage.down.sql"),
+        include_str!("../migrations/sqlite/0004_gateway_tokens.down.sql"),
     ],
 };
 
@@ -64,11 +70,17 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "traces_usage",
             up_sql: include_str!("../migrations/postgres/0003_traces_usage.up.sql"),
         },
+        MigrationInfo {
+            version: 4,
+            name: "gateway_tokens",
+            up_sql: include_str!("../migrations/postgres/0004_gateway_tokens.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
         include_str!("../migrations/postgres/0002_vault_audit.down.sql"),
         include_str!("../migrations/postgres/0003_traces_usage.down.sql"),
+        include_str!("../migrations/postgres/0004_gateway_tokens.down.sql"),
     ],
 };
 

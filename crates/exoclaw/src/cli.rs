@@ -44,6 +44,23 @@ pub enum Command {
     /// Manage agents and chat with them.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// The gateway token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a new gateway token (printed once); the old one keeps working
+    /// for the grace period, then running gateways refuse it.
+    Rotate {
+        /// How long the old token stays valid: `0`, `30s`, `10m`, `2h`.
+        #[arg(long, default_value = "10m")]
+        grace: String,
+        /// Print `{"token", "old_valid_until"}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

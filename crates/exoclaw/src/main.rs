@@ -70,6 +70,7 @@ async fn dispatch(
         Command::Migrate(m) => cmd::migrate::run(&m, &settings).await?,
         Command::Secrets(s) => cmd::secrets::run(&s, &settings).await?,
         Command::Agent(a) => cmd::agent::run(&a, settings).await?,
+        Command::Token(t) => cmd::token::run(&t, &settings).await?,
         Command::Version(_) | Command::Doctor => {}
     }
     Ok(true)

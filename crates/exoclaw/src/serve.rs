@@ -9,7 +9,7 @@
 use crate::config::Settings;
 use crate::db::{self, SchemaPlan};
 use crate::home::{self, Home};
-use crate::http::{self, AppState, auth::TokenDigest};
+use crate::http::{self, AppState, auth::GatewayTokens};
 use anyhow::{Context as _, bail};
 use exoclaw_core::Secret;
 use exoclaw_store::vault::{SecretVault, Vault, VaultKey};
@@ -62,6 +62,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     ensure_default_agent(store.as_ref()).await?;
+    install_gateway_token(store.as_ref(), &token).await?;
+    let tokens = Arc::new(GatewayTokens::load(store.clone()).await?);
     let settings = Arc::new(settings);
     let runtime = Arc::new(
         crate::runtime::Runtime::build(settings.clone(), store.clone(), Some(&vault)).await?,
@@ -69,7 +71,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = AppState {
         store,
         vault,
-        token: TokenDigest::of(&token),
+        tokens,
         started,
         runtime: runtime.clone(),
     };
@@ -125,6 +127,56 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn now_ms() -> exoclaw_core::UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `EXOCLAW_GATEWAY_TOKEN` seeds the stored (hashed) tokens: a new value
+/// replaces the stored one at once; a value that was rotated out is never
+/// brought back.
+async fn install_gateway_token(
+    store: &dyn exoclaw_core::store::Store,
+    token: &Secret,
+) -> anyhow::Result<()> {
+    let hash = crate::http::auth::digest_hex(token);
+    let now = now_ms();
+    let all = store.gateway_tokens().await?;
+    let live = |t: &exoclaw_core::store::GatewayToken| t.expires_at.is_none_or(|u| u > now);
+    match all.iter().find(|t| t.token_hash == hash) {
+        Some(t) if !live(t) => {
+            if all.iter().any(live) {
+                tracing::warn!(
+                    event = "security.stale_token",
+                    "EXOCLAW_GATEWAY_TOKEN holds a token that was rotated out; it is not accepted (use the current one, and update the variable)"
+                );
+                Ok(())
+            } else {
+                bail!(
+                    "the token in EXOCLAW_GATEWAY_TOKEN was rotated out and no other gateway token is live; issue a new one with `exoclaw token rotate --grace 0`"
+                )
+            }
+        }
+        Some(_) => Ok(()),
+        None if all.iter().any(live) => {
+            if let Err(e) = store.rotate_gateway_token(&hash, now, now).await {
+                // Another instance may have installed the same token first.
+                let again = store.gateway_tokens().await?;
+                if !again.iter().any(|t| t.token_hash == hash) {
+                    return Err(e).context("cannot install the new gateway token");
+                }
+            }
+            tracing::info!("a new EXOCLAW_GATEWAY_TOKEN replaced the stored gateway token");
+            Ok(())
+        }
+        None => {
+            store.seed_gateway_token(&hash, now).await?;
+            Ok(())
+        }
+    }
 }
 
 /// The `default` agent exists after the first start (recreated if deleted).

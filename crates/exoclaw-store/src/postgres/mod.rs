@@ -6,6 +6,7 @@
 //! advisory lock, so two gateways starting at once cannot both migrate.
 
 mod data;
+mod token;
 mod trace;
 
 use crate::Inspection;

@@ -7,6 +7,7 @@
 //! failing with `SQLITE_BUSY` when a read transaction tries to upgrade.
 
 mod data;
+mod token;
 mod trace;
 
 use crate::migrate::{Migrations, SQLITE, dirty_error};

@@ -64,6 +64,7 @@ mod schema;
 mod secrets;
 mod sessions;
 mod sqlite_file;
+mod tokens;
 mod traces;
 mod usage;
 mod users;

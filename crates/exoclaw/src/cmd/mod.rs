@@ -5,3 +5,4 @@ pub mod config;
 pub mod doctor;
 pub mod migrate;
 pub mod secrets;
+pub mod token;

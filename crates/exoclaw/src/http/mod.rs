@@ -31,7 +31,7 @@ use tracing::Instrument as _;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub vault: Arc<SecretVault>,
-    pub token: auth::TokenDigest,
+    pub tokens: Arc<auth::GatewayTokens>,
     pub started: Instant,
     pub runtime: Arc<crate::runtime::Runtime>,
 }

@@ -47,11 +47,15 @@ pub async fn upgrade(
             .into_response();
         }
     }
-    let header_auth = headers
+    let header_token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| state.token.matches(t.trim()));
+        .map(str::trim);
+    let header_auth = match header_token {
+        Some(t) => state.tokens.check(t).await,
+        None => false,
+    };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| serve(state, socket, header_auth))
@@ -175,11 +179,10 @@ async fn serve(state: AppState, socket: WebSocket, header_auth: bool) {
         let id = req.id.clone().unwrap_or(Value::Null);
         if req.method == "connect" {
             let token_ok = header_auth
-                || req
-                    .params
-                    .get("token")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| state.token.matches(t));
+                || match req.params.get("token").and_then(Value::as_str) {
+                    Some(t) => state.tokens.check(t).await,
+                    None => false,
+                };
             if !token_ok {
                 tracing::warn!(
                     event = "security.auth_failed",

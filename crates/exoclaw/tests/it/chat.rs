@@ -621,7 +621,10 @@ fn a_provider_key_stored_in_the_vault_works_at_once_and_after_restart() {
     let (fake, base) = FakeProvider::start_in_thread().unwrap();
     fake.require_api_key(Some("sk-stored-in-the-vault-0123"));
     let home = TestHome::new();
-    let env = [("EXOCLAW_GATEWAY_TOKEN", TOKEN), ("EXOCLAW_OPENAI_BASE_URL", base.as_str())];
+    let env = [
+        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+        ("EXOCLAW_OPENAI_BASE_URL", base.as_str()),
+    ];
     let mut gw = Gateway::start(&home.path, &env);
     let r = chat(&gw, ask("default", "hi"));
     assert_eq!(r.status, 503, "no provider yet: {}", r.body);
@@ -643,5 +646,8 @@ fn a_provider_key_stored_in_the_vault_works_at_once_and_after_restart() {
     fake.push(Reply::text("still keyed"));
     let r = chat(&gw, ask("default", "again"));
     assert_eq!(r.json()["choices"][0]["message"]["content"], "still keyed");
-    assert!(!gw.log_lines().join("\n").contains("sk-stored-in-the-vault"), "the key never reaches a log");
+    assert!(
+        !gw.log_lines().join("\n").contains("sk-stored-in-the-vault"),
+        "the key never reaches a log"
+    );
 }

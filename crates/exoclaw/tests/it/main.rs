@@ -15,4 +15,5 @@ mod cli;
 mod openai_sdk;
 mod postgres;
 mod serve;
+mod token;
 mod ws;

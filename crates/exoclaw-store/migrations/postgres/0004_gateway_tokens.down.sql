@@ -1,0 +1,3 @@
+-- Reverts exoclaw schema 4.
+
+DROP TABLE IF EXISTS gateway_tokens;

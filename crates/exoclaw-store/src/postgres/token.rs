@@ -1,0 +1,97 @@
+//! The gateway-token port of [`PgStore`]: digests only, rotation in one
+//! transaction (the first UPDATE locks the rows it retires).
+
+use super::PgStore;
+use crate::{error, new_id};
+use async_trait::async_trait;
+use exoclaw_core::store::{GatewayToken, GatewayTokenStore, SeedOutcome, StoreResult};
+use exoclaw_core::{DEFAULT_TENANT, UnixMillis};
+use sqlx::Row;
+
+#[async_trait]
+impl GatewayTokenStore for PgStore {
+    async fn gateway_tokens(&self) -> StoreResult<Vec<GatewayToken>> {
+        let rows = sqlx::query(
+            "SELECT id, token_hash, created_at, expires_at FROM gateway_tokens \
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::postgres)?;
+        rows.iter()
+            .map(|r| {
+                Ok(GatewayToken {
+                    id: r.try_get("id").map_err(error::postgres)?,
+                    token_hash: r.try_get("token_hash").map_err(error::postgres)?,
+                    created_at: r.try_get("created_at").map_err(error::postgres)?,
+                    expires_at: r.try_get("expires_at").map_err(error::postgres)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn seed_gateway_token(
+        &self,
+        token_hash: &str,
+        now: UnixMillis,
+    ) -> StoreResult<SeedOutcome> {
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        let existing: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT expires_at FROM gateway_tokens WHERE token_hash = $1 FOR UPDATE",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        let outcome = match existing {
+            Some(Some(until)) if until <= now => SeedOutcome::Retired,
+            Some(_) => SeedOutcome::Known,
+            None => {
+                sqlx::query(
+                    "INSERT INTO gateway_tokens (id, tenant_id, token_hash, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (token_hash) DO NOTHING",
+                )
+                .bind(new_id()?)
+                .bind(DEFAULT_TENANT)
+                .bind(token_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(error::postgres)?;
+                SeedOutcome::Inserted
+            }
+        };
+        tx.commit().await.map_err(error::postgres)?;
+        Ok(outcome)
+    }
+
+    async fn rotate_gateway_token(
+        &self,
+        new_hash: &str,
+        old_valid_until: UnixMillis,
+        now: UnixMillis,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        sqlx::query(
+            "UPDATE gateway_tokens SET expires_at = $1 \
+             WHERE expires_at IS NULL OR expires_at > $2",
+        )
+        .bind(old_valid_until)
+        .bind(old_valid_until)
+        .execute(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        sqlx::query(
+            "INSERT INTO gateway_tokens (id, tenant_id, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new_id()?)
+        .bind(DEFAULT_TENANT)
+        .bind(new_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        tx.commit().await.map_err(error::postgres)?;
+        Ok(())
+    }
+}
