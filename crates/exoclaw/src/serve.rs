@@ -313,7 +313,7 @@ fn print_new_token(token: &Secret, dotenv: &std::path::Path) {
         "exoclaw: generated a gateway token. It is shown only this once:\n\n    {}\n\n\
          Clients send it as `Authorization: Bearer <token>`.\n\
          It is stored in {p} (mode 0600); read it again with: grep EXOCLAW_GATEWAY_TOKEN {p}\n\
-         To rotate it: put a new value (openssl rand -hex 32) in EXOCLAW_GATEWAY_TOKEN in that file and restart.\n",
+         To rotate it: exoclaw token rotate --grace 10m (running gateways follow without a restart).\n",
         token.expose()
     );
 }
