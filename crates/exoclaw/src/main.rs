@@ -10,6 +10,7 @@ mod egress;
 mod home;
 mod http;
 mod logging;
+mod metrics;
 mod runtime;
 mod serve;
 mod version;

@@ -66,7 +66,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let tokens = Arc::new(GatewayTokens::load(store.clone()).await?);
     let settings = Arc::new(settings);
     let runtime = Arc::new(
-        crate::runtime::Runtime::build(settings.clone(), store.clone(), Some(&vault)).await?,
+        crate::runtime::Runtime::build(
+            settings.clone(),
+            store.clone(),
+            Some(&vault),
+            Arc::new(crate::metrics::Metrics::new()),
+        )
+        .await?,
     );
     let state = AppState {
         store,

@@ -97,9 +97,13 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                     }
                     None => None,
                 };
-                let runtime =
-                    Runtime::build(Arc::new(settings.clone()), store.clone(), vault.as_ref())
-                        .await?;
+                let runtime = Runtime::build(
+                    Arc::new(settings.clone()),
+                    store.clone(),
+                    vault.as_ref(),
+                    Arc::new(crate::metrics::Metrics::new()),
+                )
+                .await?;
                 chat(&runtime, agent).await?;
             }
         }

@@ -15,7 +15,7 @@ mod ws;
 pub use secrets::{is_valid_owner, is_valid_secret_name};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
@@ -62,6 +62,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/traces/{id}", get(sessions::trace))
         .route("/v1/tools/invoke", post(tools::invoke))
         .route("/ws", get(ws::upgrade))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn(tag_route))
         .fallback(fallback)
         .layer(middleware::from_fn(move |req, next| {
             refuse_large_body(max_body_bytes, req, next)
@@ -71,7 +73,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             auth::require_auth,
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
@@ -99,6 +101,46 @@ async fn refuse_large_body(max: usize, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The route template that served a response (for metrics labels).
+#[derive(Clone)]
+struct RouteTag(String);
+
+async fn tag_route(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let mut resp = next.run(req).await;
+    if let Some(r) = route {
+        resp.extensions_mut().insert(RouteTag(r));
+    }
+    resp
+}
+
+/// `GET /metrics` (authenticated): OpenMetrics text.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.runtime.metrics;
+    m.runs_active
+        .set(i64::try_from(state.runtime.runs.active()).unwrap_or(i64::MAX));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    m.refresh_budgets(
+        &state.runtime.settings.config.budgets,
+        state.store.as_ref(),
+        now,
+    )
+    .await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+        .into_response()
+}
+
 /// The id of the request being served, for handlers that record it.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
@@ -106,7 +148,7 @@ pub struct RequestId(pub String);
 /// Give every request an id (always ours: a client-sent id is ignored), run
 /// it inside a span carrying that id so every log line has it, log one access
 /// line, and echo the id in `x-request-id`.
-async fn observe(mut req: Request, next: Next) -> Response {
+async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = new_request_id();
     let span = tracing::info_span!(
         "request",
@@ -117,7 +159,23 @@ async fn observe(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestId(id.clone()));
     let started = Instant::now();
     async move {
+        let method = req.method().as_str().to_owned();
         let mut resp = next.run(req).await;
+        let route = resp
+            .extensions()
+            .get::<RouteTag>()
+            .map_or_else(|| "unmatched".to_owned(), |t| t.0.clone());
+        let m = &state.runtime.metrics;
+        m.http_requests
+            .get_or_create(&crate::metrics::HttpLabels {
+                route: route.clone(),
+                method,
+                status: resp.status().as_u16(),
+            })
+            .inc();
+        m.http_duration
+            .get_or_create(&crate::metrics::RouteLabels { route })
+            .observe(started.elapsed().as_secs_f64());
         tracing::info!(
             status = resp.status().as_u16(),
             latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),

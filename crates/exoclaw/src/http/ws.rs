@@ -105,6 +105,12 @@ fn event(name: &str, params: &Value) -> Message {
 }
 
 async fn serve(state: AppState, socket: WebSocket, header_auth: bool) {
+    state.runtime.metrics.ws_connections.inc();
+    serve_connection(&state, socket, header_auth).await;
+    state.runtime.metrics.ws_connections.dec();
+}
+
+async fn serve_connection(state: &AppState, socket: WebSocket, header_auth: bool) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
     let writer = tokio::spawn(async move {
@@ -223,7 +229,7 @@ async fn serve(state: AppState, socket: WebSocket, header_auth: bool) {
                 .await;
             continue;
         };
-        let reply = match dispatch(&state, who, &req, &out_tx, &mut runs).await {
+        let reply = match dispatch(state, who, &req, &out_tx, &mut runs).await {
             Ok(result) => ok(&id, &result),
             Err((code, message)) => err(&id, code, &message),
         };

@@ -54,6 +54,9 @@ pub struct Turn {
 
 pub struct Runtime {
     pub store: Arc<dyn Store>,
+    /// The store's traces, counted into the metrics on the way.
+    traces: Arc<dyn exoclaw_core::store::TraceStore>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Rebuilt when a provider key is stored or deleted through the vault.
     llm: std::sync::RwLock<Arc<llm::Llm>>,
     client: reqwest::Client,
@@ -72,6 +75,7 @@ impl Runtime {
         settings: Arc<Settings>,
         store: Arc<dyn Store>,
         vault: Option<&SecretVault>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> anyhow::Result<Self> {
         let client = crate::egress::http_client()?;
         let keys = stored_provider_keys(&settings, vault).await;
@@ -82,7 +86,14 @@ impl Runtime {
             Some(store.clone()),
         ));
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
+        let traces: Arc<dyn exoclaw_core::store::TraceStore> =
+            Arc::new(crate::metrics::MeteredTraces {
+                inner: store.clone(),
+                metrics: metrics.clone(),
+            });
         Ok(Self {
+            traces,
+            metrics,
             store,
             llm: std::sync::RwLock::new(Arc::new(llm)),
             client,
@@ -212,7 +223,7 @@ impl Runtime {
                 policy: self.tool_policy(&agent),
             }),
             sessions: self.store.clone(),
-            traces: self.store.clone(),
+            traces: self.traces.clone(),
             pricing: self.pricing.clone(),
         };
         let (tx, rx) = mpsc::channel(256);

@@ -12,6 +12,7 @@ mod support;
 mod bad_input;
 mod chat;
 mod cli;
+mod metrics;
 mod openai_sdk;
 mod postgres;
 mod serve;

@@ -1,0 +1,374 @@
+//! `GET /metrics`: Prometheus metrics (OpenMetrics text), authenticated like
+//! every route. Names carry the `exoclaw_` prefix.
+//!
+//! HTTP metrics come from the request observer; LLM and tool metrics from
+//! the spans the agent loop records (a [`TraceStore`] decorator, so every
+//! call is counted exactly once, whatever started it); budget usage ratios
+//! are computed from the usage ledger when scraped.
+
+use exoclaw_core::provider::Usage;
+use exoclaw_core::store::{StoreResult, TraceStore, UsageStore};
+use exoclaw_core::trace::{
+    NewSpan, NewTrace, Span, SpanKind, SpendScope, Trace, TraceEnd, TraceFilter,
+};
+use exoclaw_core::{AgentId, TenantId, UserId};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmLabels {
+    pub provider: String,
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmCallLabels {
+    pub provider: String,
+    pub model: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub provider: String,
+    pub model: String,
+    /// `input`, `output`, `cache_read`, `cache_write`.
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabels {
+    pub tool: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DenialLabels {
+    pub tool: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `ip`, `user`, `tool`.
+    pub scope: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabels {
+    /// `model`, `agent`, `user`.
+    pub scope: String,
+    pub name: String,
+    /// `daily`, `monthly`.
+    pub window: String,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.001, 2.0, 16)
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<RouteLabels, Histogram>,
+    pub ws_connections: Gauge,
+    pub runs_active: Gauge,
+    pub llm_calls: Family<LlmCallLabels, Counter>,
+    pub llm_tokens: Family<TokenLabels, Counter>,
+    pub llm_cache_hits: Family<LlmLabels, Counter>,
+    pub llm_cost: Family<LlmLabels, Counter<f64, AtomicU64>>,
+    pub llm_latency: Family<LlmLabels, Histogram>,
+    pub tool_calls: Family<ToolLabels, Counter>,
+    pub tool_denials: Family<DenialLabels, Counter>,
+    pub rate_limited: Family<LimitLabels, Counter>,
+    pub budget_usage: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("exoclaw");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            http_requests.clone(),
+        );
+        let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            http_duration.clone(),
+        );
+        let ws_connections = Gauge::default();
+        registry.register(
+            "websocket_connections",
+            "Open WebSocket connections",
+            ws_connections.clone(),
+        );
+        let runs_active = Gauge::default();
+        registry.register(
+            "agent_runs_active",
+            "Agent runs in progress (active sessions)",
+            runs_active.clone(),
+        );
+        let llm_calls = Family::<LlmCallLabels, Counter>::default();
+        registry.register(
+            "llm_calls",
+            "LLM calls by provider, model and status",
+            llm_calls.clone(),
+        );
+        let llm_tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "llm_tokens",
+            "LLM tokens by provider, model and kind",
+            llm_tokens.clone(),
+        );
+        let llm_cache_hits = Family::<LlmLabels, Counter>::default();
+        registry.register(
+            "llm_cache_hits",
+            "LLM calls that read from the prompt cache",
+            llm_cache_hits.clone(),
+        );
+        let llm_cost = Family::<LlmLabels, Counter<f64, AtomicU64>>::default();
+        registry.register("llm_cost_usd", "LLM spend in US dollars", llm_cost.clone());
+        let llm_latency = Family::<LlmLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 14))
+        });
+        registry.register(
+            "llm_call_duration_seconds",
+            "LLM call latency",
+            llm_latency.clone(),
+        );
+        let tool_calls = Family::<ToolLabels, Counter>::default();
+        registry.register(
+            "tool_calls",
+            "Tool calls by tool and status",
+            tool_calls.clone(),
+        );
+        let tool_denials = Family::<DenialLabels, Counter>::default();
+        registry.register(
+            "tool_denials",
+            "Tool calls refused by policy, by tool and code",
+            tool_denials.clone(),
+        );
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rate_limit_rejections",
+            "Requests refused by a rate limit",
+            rate_limited.clone(),
+        );
+        let budget_usage = Family::<BudgetLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "budget_usage_ratio",
+            "Spend over limit per budget (1 = spent)",
+            budget_usage.clone(),
+        );
+        let info = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register("build_info", "The running exoclaw", info.clone());
+        info.get_or_create(&vec![
+            ("version".to_owned(), crate::version::VERSION.to_owned()),
+            ("commit".to_owned(), crate::version::COMMIT.to_owned()),
+        ])
+        .set(1);
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            ws_connections,
+            runs_active,
+            llm_calls,
+            llm_tokens,
+            llm_cache_hits,
+            llm_cost,
+            llm_latency,
+            tool_calls,
+            tool_denials,
+            rate_limited,
+            budget_usage,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+
+    fn record_span(&self, span: &NewSpan) {
+        match span.kind {
+            SpanKind::Llm => {
+                let provider = span.provider.clone().unwrap_or_default();
+                let model = span.name.clone();
+                let l = LlmLabels {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                };
+                self.llm_calls
+                    .get_or_create(&LlmCallLabels {
+                        provider: provider.clone(),
+                        model: model.clone(),
+                        status: span.status.clone(),
+                    })
+                    .inc();
+                self.record_tokens(&provider, &model, &span.usage);
+                if span.usage.cache_read_tokens > 0 {
+                    self.llm_cache_hits.get_or_create(&l).inc();
+                }
+                #[allow(clippy::cast_precision_loss, reason = "dollars for a dashboard")]
+                self.llm_cost
+                    .get_or_create(&l)
+                    .inc_by(span.cost_micros.max(0) as f64 / 1e6);
+                #[allow(clippy::cast_precision_loss, reason = "seconds for a histogram")]
+                self.llm_latency
+                    .get_or_create(&l)
+                    .observe(span.latency_ms.max(0) as f64 / 1000.0);
+            }
+            SpanKind::Tool => {
+                self.tool_calls
+                    .get_or_create(&ToolLabels {
+                        tool: span.name.clone(),
+                        status: span.status.clone(),
+                    })
+                    .inc();
+                if span.error.as_deref() == Some("tool.rate_limited") {
+                    self.rate_limited
+                        .get_or_create(&LimitLabels {
+                            scope: "tool".to_owned(),
+                        })
+                        .inc();
+                }
+                if span.status == "denied" {
+                    let code = span.error.clone().unwrap_or_default();
+                    self.tool_denials
+                        .get_or_create(&DenialLabels {
+                            tool: span.name.clone(),
+                            code,
+                        })
+                        .inc();
+                }
+            }
+        }
+    }
+
+    fn record_tokens(&self, provider: &str, model: &str, u: &Usage) {
+        for (kind, n) in [
+            ("input", u.input_tokens),
+            ("output", u.output_tokens),
+            ("cache_read", u.cache_read_tokens),
+            ("cache_write", u.cache_write_tokens),
+        ] {
+            if n > 0 {
+                self.llm_tokens
+                    .get_or_create(&TokenLabels {
+                        provider: provider.to_owned(),
+                        model: model.to_owned(),
+                        kind: kind.to_owned(),
+                    })
+                    .inc_by(n);
+            }
+        }
+    }
+
+    /// Refresh the budget gauges from the ledger (on scrape).
+    pub async fn refresh_budgets(
+        &self,
+        budgets: &exoclaw_providers::BudgetConfig,
+        usage: &dyn UsageStore,
+        now_ms: i64,
+    ) {
+        let tenant = TenantId::new(exoclaw_core::DEFAULT_TENANT);
+        let day = exoclaw_providers::calendar::day_start(now_ms);
+        let month = exoclaw_providers::calendar::month_start(now_ms);
+        let sections = [
+            ("model", &budgets.models),
+            ("agent", &budgets.agents),
+            ("user", &budgets.users),
+        ];
+        for (scope, entries) in sections {
+            for (name, limits) in entries.iter().filter(|(n, _)| n.as_str() != "*") {
+                let key = match scope {
+                    "model" => SpendScope::Model(name.clone()),
+                    "agent" => SpendScope::Agent(AgentId::new(name.clone())),
+                    _ => SpendScope::User(UserId::new(name.clone())),
+                };
+                for (window, since, limit) in [
+                    ("daily", day, limits.daily_usd),
+                    ("monthly", month, limits.monthly_usd),
+                ] {
+                    let Some(limit) = limit.filter(|l| *l > 0.0) else {
+                        continue;
+                    };
+                    match usage.spend_since(&tenant, &key, since).await {
+                        #[allow(clippy::cast_precision_loss, reason = "a ratio for a dashboard")]
+                        Ok(spent) => {
+                            self.budget_usage
+                                .get_or_create(&BudgetLabels {
+                                    scope: scope.to_owned(),
+                                    name: name.clone(),
+                                    window: window.to_owned(),
+                                })
+                                .set(spent as f64 / 1e6 / limit);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot read budget usage"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The trace store with metrics: every span recorded is also counted.
+pub struct MeteredTraces {
+    pub inner: Arc<dyn TraceStore>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[async_trait::async_trait]
+impl TraceStore for MeteredTraces {
+    async fn create_trace(&self, trace: &NewTrace) -> StoreResult<Trace> {
+        self.inner.create_trace(trace).await
+    }
+    async fn finish_trace(&self, tenant: &TenantId, id: &str, end: &TraceEnd) -> StoreResult<()> {
+        self.inner.finish_trace(tenant, id, end).await
+    }
+    async fn add_span(&self, span: &NewSpan) -> StoreResult<Span> {
+        self.metrics.record_span(span);
+        self.inner.add_span(span).await
+    }
+    async fn list_traces(
+        &self,
+        tenant: &TenantId,
+        filter: &TraceFilter,
+    ) -> StoreResult<Vec<Trace>> {
+        self.inner.list_traces(tenant, filter).await
+    }
+    async fn get_trace(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> StoreResult<Option<(Trace, Vec<Span>)>> {
+        self.inner.get_trace(tenant, id).await
+    }
+}
