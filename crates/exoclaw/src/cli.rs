@@ -47,6 +47,28 @@ pub enum Command {
     /// The gateway token.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run exoclaw as a system service.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write a hardened systemd unit for `exoclaw serve`.
+    Install {
+        /// Directory the unit goes to.
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: std::path::PathBuf,
+        /// The system user the service runs as.
+        #[arg(long, default_value = "exoclaw")]
+        user: String,
+        /// Print the unit instead of writing it.
+        #[arg(long)]
+        print: bool,
+        /// Replace an existing unit file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

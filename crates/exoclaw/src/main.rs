@@ -72,6 +72,7 @@ async fn dispatch(
         Command::Secrets(s) => cmd::secrets::run(&s, &settings).await?,
         Command::Agent(a) => cmd::agent::run(&a, settings).await?,
         Command::Token(t) => cmd::token::run(&t, &settings).await?,
+        Command::Service(c) => cmd::service::run(&c, &settings)?,
         Command::Version(_) | Command::Doctor => {}
     }
     Ok(true)

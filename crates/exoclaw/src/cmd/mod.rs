@@ -5,4 +5,5 @@ pub mod config;
 pub mod doctor;
 pub mod migrate;
 pub mod secrets;
+pub mod service;
 pub mod token;

@@ -376,3 +376,56 @@ fn agent_commands_and_terminal_chat() {
         "chatting with a deleted agent fails clearly"
     );
 }
+
+#[test]
+fn service_install_writes_a_hardened_unit_once() {
+    let home = TestHome::new();
+    let dir = tempfile::tempdir().unwrap();
+    let unit_dir = dir.path().to_str().unwrap();
+    let out = run(
+        &home.path,
+        &[],
+        &[
+            "service",
+            "install",
+            "--unit-dir",
+            unit_dir,
+            "--user",
+            "claw",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unit = std::fs::read_to_string(dir.path().join("exoclaw.service")).unwrap();
+    for line in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "CapabilityBoundingSet=\n",
+        "User=claw",
+        "TimeoutStopSec=40",
+    ] {
+        assert!(unit.contains(line), "missing {line:?} in\n{unit}");
+    }
+    assert!(unit.contains(&format!("ReadWritePaths={}", home.path.display())));
+    assert!(unit.contains(&format!("Environment=EXOCLAW_HOME={}", home.path.display())));
+    assert!(unit.contains(" serve\n"), "{unit}");
+    let again = run(
+        &home.path,
+        &[],
+        &["service", "install", "--unit-dir", unit_dir],
+    );
+    assert!(!again.status.success());
+    assert!(
+        error_line(&again).contains("--force"),
+        "{}",
+        error_line(&again)
+    );
+    let print = run(&home.path, &[], &["service", "install", "--print"]);
+    assert!(stdout(&print).contains("[Service]"));
+    let bad = run(
+        &home.path,
+        &[],
+        &["service", "install", "--print", "--user", "root; rm"],
+    );
+    assert!(!bad.status.success());
+}
