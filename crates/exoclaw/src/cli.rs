@@ -50,6 +50,25 @@ pub enum Command {
     /// Run exoclaw as a system service.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Security checks.
+    #[command(subcommand)]
+    Security(SecurityCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecurityCommand {
+    /// One check per hardening rule; non-zero exit on any failure.
+    Audit {
+        /// Also probe the running gateway from outside.
+        #[arg(long)]
+        deep: bool,
+        /// Repair mechanical findings (permissions); never follows symlinks.
+        #[arg(long)]
+        fix: bool,
+        /// `{"findings": [{"id", "severity", "reason", "fix"}], "result"}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

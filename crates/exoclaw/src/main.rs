@@ -63,6 +63,11 @@ async fn dispatch(
     if let Command::Doctor = command {
         return cmd::doctor::run(config_flag, env).await;
     }
+    if let Command::Security(cli::SecurityCommand::Audit { deep, fix, json }) = command {
+        let settings = Settings::load(config_flag, env)?;
+        let opts = cmd::audit::Options { deep, fix, json };
+        return cmd::audit::run(&settings, opts).await;
+    }
     let settings = Settings::load(config_flag, env)?;
     match command {
         Command::Serve => serve::run(settings).await?,
@@ -73,7 +78,7 @@ async fn dispatch(
         Command::Agent(a) => cmd::agent::run(&a, settings).await?,
         Command::Token(t) => cmd::token::run(&t, &settings).await?,
         Command::Service(c) => cmd::service::run(&c, &settings)?,
-        Command::Version(_) | Command::Doctor => {}
+        Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)
 }

@@ -1,6 +1,7 @@
 //! One module per CLI subcommand (besides `serve`, which has its own).
 
 pub mod agent;
+pub mod audit;
 pub mod config;
 pub mod doctor;
 pub mod migrate;

@@ -1,0 +1,475 @@
+//! `exoclaw security audit [--deep] [--fix] [--json]`: one check per
+//! hardening rule of the reference documents (GoClaw's production checklist,
+//! the OpenClaw hardening guides). Every finding has a stable id, a severity
+//! (`fail`/`warn`/`pass`), the reason and the fix. A fresh default install has
+//! no `fail`; any `fail` makes the exit status non-zero.
+//!
+//! `--fix` repairs only mechanical findings (file permissions), never
+//! follows symlinks, is idempotent, and lists what it changed and what it
+//! left. `--deep` also probes the running gateway from outside.
+
+use crate::config::Settings;
+use crate::config::file::{ExecSecurity, InjectionAction, SandboxMode};
+use serde::Serialize;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub reason: String,
+    pub fix: String,
+}
+
+fn pass(id: &'static str, reason: impl Into<String>) -> Finding {
+    Finding {
+        id,
+        severity: Severity::Pass,
+        reason: reason.into(),
+        fix: String::new(),
+    }
+}
+
+fn finding(
+    id: &'static str,
+    severity: Severity,
+    reason: impl Into<String>,
+    fix: impl Into<String>,
+) -> Finding {
+    Finding {
+        id,
+        severity,
+        reason: reason.into(),
+        fix: fix.into(),
+    }
+}
+
+pub struct Options {
+    pub deep: bool,
+    pub fix: bool,
+    pub json: bool,
+}
+
+/// The configuration checks (no IO beyond what `settings` holds).
+pub fn config_checks(s: &Settings) -> Vec<Finding> {
+    let c = &s.config;
+    let g = &c.gateway;
+    let d = &c.agents.defaults;
+    let mut out = Vec::new();
+
+    out.push(
+        if s.secrets.gateway_token.is_some() || s.home.dotenv_path().exists() {
+            pass(
+                "gateway.auth",
+                "every route but the probes needs the gateway token",
+            )
+        } else {
+            finding(
+                "gateway.auth",
+                Severity::Warn,
+                "no gateway token configured yet",
+                "start `exoclaw serve` once (it generates one) or set EXOCLAW_GATEWAY_TOKEN",
+            )
+        },
+    );
+    out.push(if s.bind_ip.is_loopback() {
+        pass("gateway.bind", format!("bound to loopback ({})", s.bind_ip))
+    } else if !g.trusted_proxies.is_empty() {
+        pass("gateway.bind", "bound beyond loopback behind configured trusted proxies")
+    } else {
+        finding("gateway.bind", Severity::Warn, format!("bound to {} without a trusted proxy in front", s.bind_ip), "bind 127.0.0.1 and terminate TLS in a reverse proxy (docs/deployment.md), then set gateway.trusted_proxies")
+    });
+    out.push(if g.allowed_origins.iter().any(|o| o.contains('*')) {
+        finding(
+            "gateway.origins",
+            Severity::Fail,
+            "gateway.allowed_origins contains a wildcard",
+            "list each browser origin exactly",
+        )
+    } else {
+        pass(
+            "gateway.origins",
+            if g.allowed_origins.is_empty() {
+                "no browser origin is allowed".to_owned()
+            } else {
+                format!("{} explicit origin(s)", g.allowed_origins.len())
+            },
+        )
+    });
+    out.push(if g.rate_limit_rpm > 0 {
+        pass(
+            "gateway.rate_limit",
+            format!(
+                "{} requests per minute per user and per IP",
+                g.rate_limit_rpm
+            ),
+        )
+    } else {
+        finding(
+            "gateway.rate_limit",
+            Severity::Fail,
+            "gateway.rate_limit_rpm is 0 (no rate limit)",
+            "set gateway.rate_limit_rpm (default 20)",
+        )
+    });
+    out.push(match g.injection_action {
+        InjectionAction::Off => finding(
+            "gateway.injection",
+            Severity::Fail,
+            "the prompt-injection scanner is off",
+            "set gateway.injection_action to warn or block",
+        ),
+        InjectionAction::Warn => pass(
+            "gateway.injection",
+            "prompt injection is detected and logged (warn)",
+        ),
+        InjectionAction::Block => pass("gateway.injection", "prompt injection is blocked"),
+    });
+    out.push(match c.tools.exec_approval.security {
+        ExecSecurity::Full => pass("tools.exec_approval", "denied command groups are refused"),
+        ExecSecurity::Ask => finding(
+            "tools.exec_approval",
+            Severity::Warn,
+            "flagged commands wait for an operator (ask)",
+            "set tools.exec_approval.security to full unless someone watches approvals",
+        ),
+        ExecSecurity::Off => finding(
+            "tools.exec_approval",
+            Severity::Fail,
+            "shell commands are not checked (off)",
+            "set tools.exec_approval.security to full",
+        ),
+    });
+    out.push(if d.restrict_to_workspace {
+        pass(
+            "tools.workspace",
+            "file tools are anchored at the workspace",
+        )
+    } else {
+        finding(
+            "tools.workspace",
+            Severity::Fail,
+            "agents.defaults.restrict_to_workspace is false",
+            "set it to true",
+        )
+    });
+    out.push(match d.sandbox.mode {
+        SandboxMode::All => pass("sandbox.mode", "every agent's exec runs in the sandbox"),
+        SandboxMode::NonMain => finding(
+            "sandbox.mode",
+            Severity::Warn,
+            "the main agent's exec runs outside the sandbox",
+            "set agents.defaults.sandbox.mode to all",
+        ),
+        SandboxMode::Off => finding(
+            "sandbox.mode",
+            Severity::Fail,
+            "exec runs on the host (sandbox off)",
+            "set agents.defaults.sandbox.mode to all",
+        ),
+    });
+    out.push(if d.sandbox.network_enabled {
+        finding(
+            "sandbox.network",
+            Severity::Warn,
+            "sandboxed commands can reach the network (through the egress proxy)",
+            "set agents.defaults.sandbox.network_enabled to false unless agents need it",
+        )
+    } else {
+        pass("sandbox.network", "sandboxed commands have no network")
+    });
+    out.push(if g.tools.deny.is_empty() && d.tools.deny.is_empty() {
+        finding("tools.deny", Severity::Warn, "no tool is denied", "deny the tools no agent needs (gateway.tools.deny or agents.defaults.tools.deny, e.g. [\"group:runtime\"])")
+    } else {
+        pass("tools.deny", "tool deny lists are set")
+    });
+    out.push(if c.tools.rate_limit_per_hour > 0 {
+        pass(
+            "tools.rate_limit",
+            format!(
+                "{} tool calls per session per hour",
+                c.tools.rate_limit_per_hour
+            ),
+        )
+    } else {
+        finding(
+            "tools.rate_limit",
+            Severity::Warn,
+            "tools.rate_limit_per_hour is 0 (no limit)",
+            "set tools.rate_limit_per_hour (default 150)",
+        )
+    });
+    // config.json cannot hold secrets: loading refuses them. Reaching here
+    // means the file was checked.
+    out.push(pass("config.secrets", "config.json holds no secrets"));
+    out.push(match &s.secrets.encryption_key {
+        None => finding("vault.key", Severity::Warn, "EXOCLAW_ENCRYPTION_KEY is not set yet", "start `exoclaw serve` once (it generates one) or set it (openssl rand -hex 32)"),
+        Some(k) if is_weak_key(k.expose()) => finding("vault.key", Severity::Fail, "EXOCLAW_ENCRYPTION_KEY looks weak (repeated or low-entropy)", "generate a random key (openssl rand -hex 32) and run `exoclaw secrets rotate-key` with the old one as EXOCLAW_ENCRYPTION_KEY_OLD"),
+        Some(_) => pass("vault.key", "the vault key is set"),
+    });
+    out.push(if c.backup.schedule.is_some() {
+        pass(
+            "backup.schedule",
+            format!(
+                "daily backups at {} UTC",
+                c.backup.schedule.as_deref().unwrap_or_default()
+            ),
+        )
+    } else {
+        finding(
+            "backup.schedule",
+            Severity::Warn,
+            "no scheduled backup",
+            "set backup.schedule (e.g. \"03:30\")",
+        )
+    });
+    let b = &c.budgets;
+    out.push(
+        if b.models.is_empty() && b.agents.is_empty() && b.users.is_empty() {
+            finding(
+                "budgets.set",
+                Severity::Warn,
+                "no spend budget is configured",
+                "set budgets.models.\"*\".daily_usd (and per agent or user)",
+            )
+        } else {
+            pass("budgets.set", "spend budgets are configured")
+        },
+    );
+    out
+}
+
+/// A key whose bytes barely vary is weak even if it is 64 hex characters.
+fn is_weak_key(hex: &str) -> bool {
+    let distinct: std::collections::BTreeSet<u8> = hex.to_ascii_lowercase().bytes().collect();
+    let halves_repeat =
+        hex.len() >= 2 && hex[..hex.len() / 2].eq_ignore_ascii_case(&hex[hex.len() / 2..]);
+    distinct.len() < 8 || halves_repeat
+}
+
+/// Permission checks, with the files they concern (for `--fix`).
+fn permission_checks(s: &Settings) -> (Vec<Finding>, Vec<(PathBuf, u32)>) {
+    let home = s.home.root();
+    let mut wanted = vec![(home.to_path_buf(), 0o700)];
+    wanted.extend(s.home.secret_files().into_iter().map(|p| (p, 0o600)));
+    let mut wrong = Vec::new();
+    for (path, mode) in &wanted {
+        if let Ok(m) = std::fs::symlink_metadata(path)
+            && !m.file_type().is_symlink()
+            && m.permissions().mode() & 0o077 != 0
+        {
+            wrong.push((path.clone(), *mode));
+        }
+    }
+    let f = if !home.exists() {
+        pass(
+            "fs.permissions",
+            "the data dir does not exist yet (it is created 0700)",
+        )
+    } else if wrong.is_empty() {
+        pass(
+            "fs.permissions",
+            "the data dir is 0700 and secret files are 0600",
+        )
+    } else {
+        let list: Vec<String> = wrong
+            .iter()
+            .map(|(p, m)| format!("{} (want {m:04o})", p.display()))
+            .collect();
+        finding(
+            "fs.permissions",
+            Severity::Fail,
+            format!("readable by group or others: {}", list.join(", ")),
+            "exoclaw security audit --fix (or chmod 700 the data dir, 600 the files)",
+        )
+    };
+    (vec![f], wrong)
+}
+
+pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
+    let mut findings = config_checks(settings);
+    let (perm, wrong) = permission_checks(settings);
+    findings.extend(perm);
+    findings.push(store_check(settings).await);
+    findings.push(pass(
+        "channels.dm_policy",
+        "no messaging channel is configured",
+    ));
+    if opts.deep {
+        findings.extend(deep_checks(settings));
+    }
+    let mut changed = Vec::new();
+    let mut left = Vec::new();
+    if opts.fix {
+        for (path, mode) in &wrong {
+            match fix_mode(path, *mode) {
+                Ok(()) => changed.push(format!("chmod {mode:04o} {}", path.display())),
+                Err(e) => left.push(format!("{}: {e}", path.display())),
+            }
+        }
+        if !wrong.is_empty() {
+            // Re-check after fixing.
+            findings.retain(|f| f.id != "fs.permissions");
+            findings.extend(permission_checks(settings).0);
+        }
+        for f in findings
+            .iter()
+            .filter(|f| f.severity != Severity::Pass && f.id != "fs.permissions")
+        {
+            left.push(format!("{}: not mechanical ({})", f.id, f.fix));
+        }
+    }
+    let worst = findings
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Pass);
+    if opts.json {
+        let mut v = serde_json::json!({"findings": findings, "result": worst});
+        if opts.fix {
+            v["changed"] = serde_json::json!(changed);
+            v["left"] = serde_json::json!(left);
+        }
+        println!("{v}");
+    } else {
+        for f in &findings {
+            let tag = match f.severity {
+                Severity::Pass => "pass",
+                Severity::Warn => "warn",
+                Severity::Fail => "FAIL",
+            };
+            if f.fix.is_empty() {
+                println!("{tag}  {:<20} {}", f.id, f.reason);
+            } else {
+                println!("{tag}  {:<20} {}; fix: {}", f.id, f.reason, f.fix);
+            }
+        }
+        if opts.fix {
+            for c in &changed {
+                println!("changed: {c}");
+            }
+            for l in &left {
+                println!("left: {l}");
+            }
+        }
+        println!(
+            "result: {}",
+            serde_json::to_value(worst)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or("?")
+        );
+    }
+    Ok(worst != Severity::Fail)
+}
+
+/// chmod without following a symlink: open the path with O_NOFOLLOW and
+/// change the mode through the descriptor.
+fn fix_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+async fn store_check(settings: &Settings) -> Finding {
+    if !settings.home.exists() && settings.secrets.postgres_dsn.is_none() {
+        return pass("store.schema", "no store yet");
+    }
+    match crate::db::inspect(settings).await {
+        Ok(i) if i.status.is_current() || !i.exists => {
+            pass("store.schema", "the store schema is current")
+        }
+        Ok(i) => finding(
+            "store.schema",
+            Severity::Fail,
+            format!("schema version {} of {}", i.status.current, i.status.latest),
+            "run `exoclaw upgrade`",
+        ),
+        Err(e) => finding(
+            "store.schema",
+            Severity::Fail,
+            format!("{e:#}"),
+            "see `exoclaw doctor`",
+        ),
+    }
+}
+
+/// Probe the running gateway from outside: an unauthenticated request and a
+/// WebSocket upgrade from a foreign Origin must both be refused.
+fn deep_checks(s: &Settings) -> Vec<Finding> {
+    let ip = if s.bind_ip.is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        s.bind_ip
+    };
+    let addr = SocketAddr::new(ip, s.config.gateway.port);
+    let unauth = probe(
+        addr,
+        "GET /v1/status HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n",
+    );
+    let origin = probe(
+        addr,
+        "GET /ws HTTP/1.1\r\nHost: probe\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: https://evil.example\r\n\r\n",
+    );
+    let reach = |r: &Result<u16, String>| r.as_ref().err().cloned();
+    if let Some(e) = reach(&unauth) {
+        return vec![finding(
+            "deep.reachable",
+            Severity::Warn,
+            format!("cannot reach the gateway at {addr}: {e}"),
+            "start `exoclaw serve` and run the audit again",
+        )];
+    }
+    vec![
+        match unauth {
+            Ok(401) => pass("deep.auth", "an unauthenticated request is refused (401)"),
+            Ok(code) => finding(
+                "deep.auth",
+                Severity::Fail,
+                format!("an unauthenticated request got {code}"),
+                "check the gateway's authentication",
+            ),
+            Err(e) => finding("deep.auth", Severity::Warn, e, ""),
+        },
+        match origin {
+            Ok(403) => pass("deep.origin", "a foreign Origin is refused (403)"),
+            Ok(code) => finding(
+                "deep.origin",
+                Severity::Fail,
+                format!("a WebSocket from a foreign Origin got {code}"),
+                "set gateway.allowed_origins to the exact origins",
+            ),
+            Err(e) => finding("deep.origin", Severity::Warn, e, ""),
+        },
+    ]
+}
+
+fn probe(addr: SocketAddr, request: &str) -> Result<u16, String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&buf[..n])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| "no HTTP status in the answer".to_owned())
+}
