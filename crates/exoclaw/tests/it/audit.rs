@@ -32,6 +32,9 @@ fn severity(v: &Value, id: &str) -> String {
         .to_owned()
 }
 
+/// A check id, the config that trips it, extra env, the severity expected.
+type Case<'a> = (&'a str, Value, &'a [(&'a str, &'a str)], &'a str);
+
 fn started() -> TestHome {
     let home = TestHome::new();
     let mut gw = Gateway::start(&home.path, &[]);
@@ -60,7 +63,7 @@ fn every_check_fires_on_its_fixture_and_clears_by_default() {
     let home = started();
     let (_, clean) = audit(&home, "{}", &[], &[]);
     let weak = "ab".repeat(32);
-    let cases: &[(&str, Value, &[(&str, &str)], &str)] = &[
+    let cases: &[Case] = &[
         (
             "gateway.bind",
             json!({"gateway": {"host": "0.0.0.0"}}),
