@@ -80,6 +80,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokens,
         started,
         runtime: runtime.clone(),
+        limits: Arc::new(crate::http::limit::RateLimits::new(
+            settings.config.gateway.rate_limit_rpm,
+            &settings.config.gateway.trusted_proxies,
+        )),
     };
     let app = http::router(state, settings.config.gateway.max_body_bytes);
     tracing::info!(

@@ -174,12 +174,19 @@ pub async fn require_auth(
         .map(str::trim);
     match presented {
         Some(token) if state.tokens.check(token).await => {
-            req.extensions_mut().insert(Principal {
+            let who = Principal {
                 actor: "gateway-token".to_owned(),
                 role: Role::Owner,
                 tenant: TenantId::new(DEFAULT_TENANT),
                 user: UserId::new(OWNER_USER),
-            });
+            };
+            if let Err(wait) = state
+                .limits
+                .check_user(&format!("{}/{}", who.tenant, who.user))
+            {
+                return super::rate_limited(&state, "user", wait);
+            }
+            req.extensions_mut().insert(who);
             next.run(req).await
         }
         other => {
@@ -191,7 +198,7 @@ pub async fn require_auth(
             tracing::warn!(
                 event = "security.auth_failed",
                 reason,
-                peer = %peer.ip(),
+                peer = %req.extensions().get::<super::limit::ClientIp>().map_or(peer.ip(), |c| c.0),
                 "authentication failed"
             );
             ApiError::unauthorized().into_response()

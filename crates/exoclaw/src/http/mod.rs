@@ -6,6 +6,7 @@ mod agents;
 pub mod auth;
 pub mod error;
 mod health;
+pub mod limit;
 mod openai;
 mod secrets;
 mod sessions;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub tokens: Arc<auth::GatewayTokens>,
     pub started: Instant,
     pub runtime: Arc<crate::runtime::Runtime>,
+    pub limits: Arc<limit::RateLimits>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -72,6 +74,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             auth::require_auth,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_by_ip))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -99,6 +102,58 @@ async fn refuse_large_body(max: usize, req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
+}
+
+/// The per-IP limit, before authentication (probes exempt).
+async fn limit_by_ip(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = state.limits.client_ip(peer.ip(), forwarded);
+    req.extensions_mut().insert(limit::ClientIp(ip));
+    if auth::PUBLIC_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    if let Err(wait) = state.limits.check_ip(ip) {
+        return rate_limited(&state, "ip", wait);
+    }
+    next.run(req).await
+}
+
+/// `429` with `Retry-After`, counted and logged.
+pub fn rate_limited(state: &AppState, scope: &str, wait: std::time::Duration) -> Response {
+    let secs = limit::retry_after_secs(wait);
+    state
+        .runtime
+        .metrics
+        .rate_limited
+        .get_or_create(&crate::metrics::LimitLabels {
+            scope: scope.to_owned(),
+        })
+        .inc();
+    tracing::warn!(
+        event = "security.rate_limited",
+        scope,
+        retry_after_sec = secs,
+        "rate limit reached"
+    );
+    let mut resp = error::ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 /// The route template that served a response (for metrics labels).

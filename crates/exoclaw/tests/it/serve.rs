@@ -58,7 +58,15 @@ fn healthz_is_public_and_says_nothing_more() {
 #[test]
 fn every_other_route_requires_the_bearer_token() {
     let home = TestHome::new();
-    let gw = Gateway::start(&home.path, &[("EXOCLAW_GATEWAY_TOKEN", TOKEN)]);
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(cfg.path(), r#"{"gateway": {"rate_limit_rpm": 0}}"#).unwrap();
+    let gw = Gateway::start(
+        &home.path,
+        &[
+            ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+            ("EXOCLAW_CONFIG", cfg.path().to_str().unwrap()),
+        ],
+    );
     let wrong = "x".repeat(TOKEN.len());
     for path in [
         "/v1/status",
@@ -337,4 +345,100 @@ fn secrets_api_stores_values_it_never_returns() {
         None,
     );
     assert_eq!(again.status, 404);
+}
+
+fn get_with(gw: &Gateway, path: &str, token: Option<&str>, extra: &str) -> Response {
+    let mut s = TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    read_response(&mut s)
+}
+
+#[test]
+fn rate_limits_per_ip_and_user_answer_429_with_retry_after() {
+    let home = TestHome::new();
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(cfg.path(), r#"{"gateway": {"rate_limit_rpm": 3}}"#).unwrap();
+    let cfg_path = cfg.path().to_str().unwrap().to_owned();
+    let gw = Gateway::start(
+        &home.path,
+        &[
+            ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+            ("EXOCLAW_CONFIG", &cfg_path),
+        ],
+    );
+    // Token guessing is throttled too: failures count against the address.
+    for _ in 0..3 {
+        assert_eq!(
+            gw.get("/v1/status", Some("wrong-token-wrong-token-wrong-token"))
+                .status,
+            401
+        );
+    }
+    let r = gw.get("/v1/status", Some(TOKEN));
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"]["code"], "rate_limited");
+    let after: u64 = r.headers["retry-after"].parse().unwrap();
+    assert!((1..=20).contains(&after), "{after}");
+    // Probes are never limited.
+    for _ in 0..10 {
+        assert_eq!(gw.get("/healthz", None).status, 200);
+        assert_eq!(gw.get("/readyz", None).status, 200);
+    }
+    // A client cannot pick another bucket with X-Forwarded-For.
+    let r = get_with(
+        &gw,
+        "/v1/status",
+        Some(TOKEN),
+        "X-Forwarded-For: 198.51.100.7\r\n",
+    );
+    assert_eq!(r.status, 429, "an untrusted X-Forwarded-For is ignored");
+    assert!(gw.log_lines().join("\n").contains("security.rate_limited"));
+    drop(gw);
+
+    // Behind a trusted proxy each forwarded client has its own bucket; the
+    // user bucket still caps the one token across clients.
+    std::fs::write(
+        cfg.path(),
+        r#"{"gateway": {"rate_limit_rpm": 3, "trusted_proxies": ["127.0.0.1"]}}"#,
+    )
+    .unwrap();
+    let gw = Gateway::start(
+        &home.path,
+        &[
+            ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+            ("EXOCLAW_CONFIG", &cfg_path),
+        ],
+    );
+    let mut ok = 0;
+    for i in 0..6 {
+        let r = get_with(
+            &gw,
+            "/v1/status",
+            Some(TOKEN),
+            &format!("X-Forwarded-For: 198.51.100.{i}\r\n"),
+        );
+        if r.status == 200 {
+            ok += 1;
+        } else {
+            assert_eq!(r.status, 429);
+        }
+    }
+    assert_eq!(ok, 3, "the per-user bucket allows 3 in a burst");
+    for i in 10..13 {
+        let r = get_with(
+            &gw,
+            "/nope",
+            Some("bad-token-bad-token-bad-token-bad"),
+            &format!("X-Forwarded-For: 198.51.100.{i}\r\n"),
+        );
+        assert_eq!(r.status, 401, "separate address buckets behind the proxy");
+    }
 }
