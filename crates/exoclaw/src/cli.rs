@@ -53,6 +53,35 @@ pub enum Command {
     /// Security checks.
     #[command(subcommand)]
     Security(SecurityCommand),
+    /// Set up a data dir: provider and model, bind address, database; writes
+    /// config.json (no secrets) and .env (secrets, 0600).
+    Onboard(OnboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OnboardArgs {
+    /// Ask nothing: take the answers from the flags and the environment.
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// Provider preset (openai, anthropic, openrouter, ...) or a custom name.
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Base URL (required for a custom provider such as a local Ollama).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    #[arg(long)]
+    pub host: Option<String>,
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Read the provider API key from standard input (one line).
+    #[arg(long)]
+    pub api_key_stdin: bool,
+    /// `sqlite` (embedded, the default) or `postgres` (DSN from
+    /// EXOCLAW_POSTGRES_DSN, or asked for).
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

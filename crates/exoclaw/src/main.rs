@@ -78,6 +78,7 @@ async fn dispatch(
         Command::Agent(a) => cmd::agent::run(&a, settings).await?,
         Command::Token(t) => cmd::token::run(&t, &settings).await?,
         Command::Service(c) => cmd::service::run(&c, &settings)?,
+        Command::Onboard(a) => cmd::onboard::run(&a, &settings)?,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

@@ -85,6 +85,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             &settings.config.gateway.trusted_proxies,
         )),
     };
+    if !settings.config_file_exists
+        && let Some(p) = exoclaw_providers::detect_default(|v| settings.env.get(v).is_some())
+    {
+        tracing::info!(
+            event = "auto_onboard",
+            provider = p.name,
+            model = p.default_model.unwrap_or("(none)"),
+            "no config.json: using the provider found in the environment (run `exoclaw onboard` to choose)"
+        );
+    }
     let app = http::router(state, settings.config.gateway.max_body_bytes);
     tracing::info!(
         addr = %local,

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod config;
 pub mod doctor;
 pub mod migrate;
+pub mod onboard;
 pub mod secrets;
 pub mod service;
 pub mod token;

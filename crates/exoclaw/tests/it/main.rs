@@ -14,6 +14,7 @@ mod bad_input;
 mod chat;
 mod cli;
 mod metrics;
+mod onboard;
 mod openai_sdk;
 mod postgres;
 mod serve;
