@@ -61,6 +61,9 @@ impl Runs {
                 let _turn = lock.lock().await;
                 AssertUnwindSafe(work).catch_unwind().await
             };
+            // Our clone must be gone before the map's entry can be seen as
+            // unused (strong count 1), or every session would leak an entry.
+            drop(lock);
             let result = result.map_err(|panic| {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -101,6 +104,12 @@ impl Runs {
         self.inner.tracker.len()
     }
 
+    /// Sessions with a lock entry (runs in progress or queued).
+    #[cfg(test)]
+    fn tracked_sessions(&self) -> usize {
+        lock_map(&self.inner.locks).len()
+    }
+
     /// Shutdown: let runs finish for up to `grace`, then cancel the rest
     /// (their partial answers are persisted) and wait briefly for them.
     pub async fn drain(&self, grace: Duration) {
@@ -123,4 +132,41 @@ fn lock_map<K, V>(m: &Mutex<HashMap<K, V>>) -> std::sync::MutexGuard<'_, HashMap
     // A poisoned map only means a panic elsewhere while holding it; the data
     // (tokens, locks) stays valid.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn finished_runs_leave_no_bookkeeping_behind() {
+        let runs = Runs::default();
+        let mut done = Vec::new();
+        for i in 0..200 {
+            let session = SessionId::new(format!("s{}", i % 50));
+            done.push(runs.spawn(session, CancellationToken::new(), async move { i }));
+        }
+        for rx in done {
+            rx.await.unwrap().unwrap();
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(runs.tracked_sessions(), 0, "a lock entry leaked");
+        assert_eq!(
+            lock_map(&runs.inner.active).len(),
+            0,
+            "a cancel token leaked"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_run_is_reported_not_fatal() {
+        let runs = Runs::default();
+        let rx = runs.spawn(SessionId::new("s"), CancellationToken::new(), async {
+            panic!("boom");
+        });
+        let got: Result<(), String> = rx.await.unwrap();
+        assert!(got.unwrap_err().contains("internal error"));
+        let ok = runs.spawn(SessionId::new("s"), CancellationToken::new(), async { 7 });
+        assert_eq!(ok.await.unwrap().unwrap(), 7, "the session still works");
+    }
 }
