@@ -232,6 +232,7 @@ pub trait Store:
     + TraceStore
     + UsageStore
     + GatewayTokenStore
+    + ApprovalStore
 {
 }
 
@@ -246,6 +247,7 @@ impl<T> Store for T where
         + TraceStore
         + UsageStore
         + GatewayTokenStore
+        + ApprovalStore
 {
 }
 
@@ -336,4 +338,97 @@ pub trait GatewayTokenStore: Send + Sync {
         old_valid_until: UnixMillis,
         now: UnixMillis,
     ) -> StoreResult<()>;
+}
+
+/// Where an exec approval stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Denied, Self::Expired]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// A flagged command waiting for (or decided by) an operator. The approval
+/// is bound to `command_hash`: the resolved argv, cwd and environment.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Approval {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub agent_id: AgentId,
+    pub user_id: UserId,
+    pub session_id: Option<SessionId>,
+    /// The command as requested (shown to the operator).
+    pub command: String,
+    pub cwd: String,
+    pub command_hash: String,
+    /// The rule that flagged it.
+    pub rule: String,
+    pub status: ApprovalStatus,
+    pub requested_at: UnixMillis,
+    pub decided_at: Option<UnixMillis>,
+    pub decided_by: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewApproval {
+    pub tenant_id: TenantId,
+    pub agent_id: AgentId,
+    pub user_id: UserId,
+    pub session_id: Option<SessionId>,
+    pub command: String,
+    pub cwd: String,
+    pub command_hash: String,
+    pub rule: String,
+}
+
+/// Exec approvals (`tools.exec_approval.security = ask`).
+#[async_trait]
+pub trait ApprovalStore: Send + Sync {
+    /// A pending approval for the request: an existing pending one with the
+    /// same tenant and hash is returned instead of a duplicate.
+    async fn request_approval(&self, new: &NewApproval, now: UnixMillis) -> StoreResult<Approval>;
+    async fn get_approval(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Approval>>;
+    /// Newest first; `None` lists every status.
+    async fn list_approvals(
+        &self,
+        tenant: &TenantId,
+        status: Option<ApprovalStatus>,
+    ) -> StoreResult<Vec<Approval>>;
+    /// Pending -> `to` (approved, denied or expired), once: deciding an
+    /// approval that is not pending is `Conflict`; another tenant's is
+    /// `NotFound`.
+    async fn decide_approval(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        to: ApprovalStatus,
+        by: &str,
+        now: UnixMillis,
+    ) -> StoreResult<Approval>;
+    /// Whether `hash` was approved in this tenant at or after `since`.
+    async fn is_approved(
+        &self,
+        tenant: &TenantId,
+        hash: &str,
+        since: UnixMillis,
+    ) -> StoreResult<bool>;
 }

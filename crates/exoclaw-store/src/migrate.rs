@@ -44,12 +44,18 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "gateway_tokens",
             up_sql: include_str!("../migrations/sqlite/0004_gateway_tokens.up.sql"),
         },
+        MigrationInfo {
+            version: 5,
+            name: "approvals",
+            up_sql: include_str!("../migrations/sqlite/0005_approvals.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
         include_str!("../migrations/sqlite/0002_vault_audit.down.sql"),
         include_str!("../migrations/sqlite/0003_traces_usage.down.sql"),
         include_str!("../migrations/sqlite/0004_gateway_tokens.down.sql"),
+        include_str!("../migrations/sqlite/0005_approvals.down.sql"),
     ],
 };
 
@@ -75,12 +81,18 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "gateway_tokens",
             up_sql: include_str!("../migrations/postgres/0004_gateway_tokens.up.sql"),
         },
+        MigrationInfo {
+            version: 5,
+            name: "approvals",
+            up_sql: include_str!("../migrations/postgres/0005_approvals.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
         include_str!("../migrations/postgres/0002_vault_audit.down.sql"),
         include_str!("../migrations/postgres/0003_traces_usage.down.sql"),
         include_str!("../migrations/postgres/0004_gateway_tokens.down.sql"),
+        include_str!("../migrations/postgres/0005_approvals.down.sql"),
     ],
 };
 

@@ -1,0 +1,3 @@
+-- Reverts exoclaw schema 5.
+
+DROP TABLE IF EXISTS approvals;
