@@ -10,7 +10,12 @@
 //! - inspection ([`inspect_sqlite`], [`inspect_postgres`]) never creates or
 //!   modifies anything;
 //! - plaintext secrets never reach a store: the vault seals them first.
+//!
+//! Backups: [`SqliteStore::snapshot_to`] and [`check_sqlite_snapshot`],
+//! [`PgStore::export_jsonl`], [`PgStore::import_jsonl`] and
+//! [`backup::check_export`] (see [`backup`]).
 
+pub mod backup;
 mod error;
 mod migrate;
 mod postgres;
@@ -21,7 +26,7 @@ pub mod vault;
 
 pub use migrate::require_current_schema;
 pub use postgres::{PgOptions, PgStore, inspect_postgres};
-pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, inspect_sqlite};
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, check_sqlite_snapshot, inspect_sqlite};
 
 use exoclaw_core::UnixMillis;
 use exoclaw_core::store::{Backend, MigrationInfo, SchemaStatus, StoreError, StoreResult};

@@ -6,10 +6,12 @@
 //! writers queue on SQLite's write lock (with `busy_timeout`) instead of
 //! failing with `SQLITE_BUSY` when a read transaction tries to upgrade.
 
-mod approval;
+mod backup;
 mod data;
 mod token;
 mod trace;
+
+pub use backup::check_sqlite_snapshot;
 
 use crate::migrate::{Migrations, SQLITE, dirty_error};
 use crate::{Inspection, error};

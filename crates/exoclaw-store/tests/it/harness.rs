@@ -140,6 +140,14 @@ impl TestDb {
         }
     }
 
+    /// The concrete SQLite store (backup tests need more than the ports).
+    pub fn sqlite_store(&self) -> Option<&SqliteStore> {
+        match &self.backing {
+            Backing::Sqlite { store, .. } => Some(store),
+            Backing::Postgres { .. } => None,
+        }
+    }
+
     pub async fn finish(self) {
         self.raw.close().await;
         match &self.backing {

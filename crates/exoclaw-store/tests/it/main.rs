@@ -57,8 +57,8 @@ macro_rules! contract {
 }
 
 mod agents;
-mod approvals;
 mod audit;
+mod backup;
 mod harness;
 mod inspect;
 mod schema;
