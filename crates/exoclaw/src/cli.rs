@@ -56,6 +56,37 @@ pub enum Command {
     /// Set up a data dir: provider and model, bind address, database; writes
     /// config.json (no secrets) and .env (secrets, 0600).
     Onboard(OnboardArgs),
+    /// Encrypted backups of the store, config, .env and workspace.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a consistent backup now (the gateway may be running), encrypted
+    /// with EXOCLAW_BACKUP_KEY or a key derived from EXOCLAW_ENCRYPTION_KEY;
+    /// then prune backups older than backup.keep_days in the same directory.
+    Create {
+        /// Directory for the backup (default: <data dir>/backups).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Decrypt a backup, check every checksum and the store copy; change
+    /// nothing.
+    Verify {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Restore a backup into a new data dir (missing or empty; anything else
+    /// is refused). A PostgreSQL backup goes into the empty database named by
+    /// EXOCLAW_POSTGRES_DSN.
+    Restore {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The data dir to create.
+        #[arg(long, value_name = "DIR")]
+        home: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! it parses the command line, reads configuration once, wires the concrete
 //! store and serves. See ARCHITECTURE.md for the map.
 
+mod backup;
 mod cli;
 mod cmd;
 mod config;
@@ -79,6 +80,7 @@ async fn dispatch(
         Command::Token(t) => cmd::token::run(&t, &settings).await?,
         Command::Service(c) => cmd::service::run(&c, &settings)?,
         Command::Onboard(a) => cmd::onboard::run(&a, &settings)?,
+        Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

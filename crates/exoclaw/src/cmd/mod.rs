@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod backup;
 pub mod config;
 pub mod doctor;
 pub mod migrate;

@@ -45,6 +45,9 @@ pub struct SecretSettings {
     pub gateway_token: Option<Secret>,
     pub encryption_key: Option<Secret>,
     pub encryption_key_old: Option<Secret>,
+    /// `EXOCLAW_BACKUP_KEY`: encrypts backups; without it, the backup key
+    /// is derived from the vault key.
+    pub backup_key: Option<Secret>,
     pub postgres_dsn: Option<Secret>,
 }
 

@@ -177,6 +177,7 @@ fn env_overrides_win_and_bad_env_is_named() {
             ("EXOCLAW_PORT", "99999"),
             ("EXOCLAW_GATEWAY_TOKEN", "short"),
             ("EXOCLAW_ENCRYPTION_KEY", "abc"),
+            ("EXOCLAW_BACKUP_KEY", "not-hex"),
             ("EXOCLAW_POSTGRES_DSN", "mysql://x"),
         ],
     );
@@ -186,6 +187,7 @@ fn env_overrides_win_and_bad_env_is_named() {
             "EXOCLAW_PORT",
             "EXOCLAW_GATEWAY_TOKEN",
             "EXOCLAW_ENCRYPTION_KEY",
+            "EXOCLAW_BACKUP_KEY",
             "EXOCLAW_POSTGRES_DSN"
         ]
     );

@@ -495,6 +495,7 @@ pub fn secrets_from_env(env: &Env) -> (super::SecretSettings, Vec<Problem>) {
     };
     let encryption_key = key("EXOCLAW_ENCRYPTION_KEY");
     let encryption_key_old = key("EXOCLAW_ENCRYPTION_KEY_OLD");
+    let backup_key = key("EXOCLAW_BACKUP_KEY");
     let postgres_dsn = env.get("EXOCLAW_POSTGRES_DSN").map(Secret::new);
     if let Some(dsn) = &postgres_dsn
         && !(dsn.expose().starts_with("postgres://") || dsn.expose().starts_with("postgresql://"))
@@ -509,6 +510,7 @@ pub fn secrets_from_env(env: &Env) -> (super::SecretSettings, Vec<Problem>) {
             gateway_token,
             encryption_key,
             encryption_key_old,
+            backup_key,
             postgres_dsn,
         },
         p,

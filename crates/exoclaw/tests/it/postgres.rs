@@ -10,7 +10,7 @@ use sqlx::Connection as _;
     clippy::disallowed_methods,
     reason = "tests read the harness's variables"
 )]
-fn fresh_database() -> Option<String> {
+pub fn fresh_database() -> Option<String> {
     let Ok(admin) = std::env::var("EXOCLAW_TEST_POSTGRES_DSN") else {
         assert!(
             std::env::var("REQUIRE_POSTGRES").as_deref() != Ok("1"),
