@@ -4,7 +4,8 @@
 //! Order: config (already loaded) -> data dir permissions and writability ->
 //! bind policy -> read-only store inspection (corrupt, newer, outdated, key
 //! mismatch) -> bind the port -> create the data dir and first-start secrets
-//! -> open and migrate the store -> vault check -> serve.
+//! -> open and migrate the store -> vault check -> serve (and, with
+//! `backup.schedule`, the daily backup task, stopped on shutdown).
 
 use crate::config::Settings;
 use crate::db::{self, SchemaPlan};
@@ -54,6 +55,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             db::migrate_latest(store.as_ref()).await?;
         }
     }
+    let backup_key = scheduled_backup_key(&settings, &key)?;
     let vault = Vault::new(key, old_key(&settings)?);
     let vault = Arc::new(SecretVault::new(store.clone(), vault));
     vault
@@ -96,6 +98,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let app = http::router(state, settings.config.gateway.max_body_bytes);
+    let backups = backup_key.map(|(at, key)| {
+        crate::backup::schedule::ScheduledBackups::start(settings.clone(), db.clone(), key, at)
+    });
     tracing::info!(
         addr = %local,
         storage = db::backend_name(&settings),
@@ -116,6 +121,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tokio::select! {
         result = &mut server => {
             // The server stopped on its own: that is a failure.
+            if let Some(b) = backups {
+                b.stop(BACKUP_STOP_GRACE).await;
+            }
             db.close().await;
             return match result {
                 Ok(Ok(())) => bail!("the server stopped unexpectedly"),
@@ -144,9 +152,35 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     runtime
         .drain(deadline.saturating_duration_since(tokio::time::Instant::now()))
         .await;
+    if let Some(b) = backups {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        b.stop(left.max(BACKUP_STOP_GRACE)).await;
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long shutdown waits at least for a scheduled backup in progress.
+const BACKUP_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// When `backup.schedule` is set: the time of day and the backup key
+/// (`EXOCLAW_BACKUP_KEY`, else derived from the vault key in use, which may
+/// have just been generated).
+fn scheduled_backup_key(
+    settings: &Settings,
+    vault_key: &VaultKey,
+) -> anyhow::Result<Option<(crate::backup::schedule::DailyAt, crate::backup::BackupKey)>> {
+    let Some(schedule) = &settings.config.backup.schedule else {
+        return Ok(None);
+    };
+    let at = crate::backup::schedule::DailyAt::parse(schedule)
+        .context("backup.schedule must be HH:MM (UTC)")?;
+    let key = match &settings.secrets.backup_key {
+        Some(k) => crate::backup::BackupKey::from_hex(k.expose())?,
+        None => crate::backup::BackupKey::derive_from_vault_hex(vault_key.to_hex().expose())?,
+    };
+    Ok(Some((at, key)))
 }
 
 fn now_ms() -> exoclaw_core::UnixMillis {

@@ -19,6 +19,7 @@ pub mod crypt;
 pub mod manifest;
 mod restore;
 pub mod retention;
+pub mod schedule;
 
 pub use create::{Created, create};
 pub use crypt::BackupKey;

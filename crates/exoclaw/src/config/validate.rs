@@ -381,7 +381,7 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         3650,
     );
     if let Some(s) = &c.backup.schedule
-        && !is_hh_mm(s)
+        && crate::backup::schedule::DailyAt::parse(s).is_none()
     {
         p.push(problem(
             "backup.schedule",
@@ -454,16 +454,6 @@ fn domain_list(p: &mut Vec<Problem>, path: &str, list: &[String]) {
             ));
         }
     }
-}
-
-fn is_hh_mm(s: &str) -> bool {
-    let Some((h, m)) = s.split_once(':') else {
-        return false;
-    };
-    h.len() == 2
-        && m.len() == 2
-        && h.parse::<u8>().is_ok_and(|h| h < 24)
-        && m.parse::<u8>().is_ok_and(|m| m < 60)
 }
 
 /// Read and check the secret variables. Never echoes a value.

@@ -144,8 +144,14 @@ fn stop(mut gw: Gateway) {
 fn restore_drill_on_sqlite() {
     let (fake, base) = FakeProvider::start_in_thread().unwrap();
     let penv = provider_env(&base);
-    let home = home_with_config(r#"{"backup": {"keep_days": 30}}"#);
+    let home = home_with_config(r#"{"backup": {"schedule": "03:30"}}"#);
     let gw = Gateway::start(&home.path, &pairs(&penv));
+    assert!(
+        gw.log_lines()
+            .iter()
+            .any(|l| l.contains("daily backups scheduled")),
+        "the schedule task starts with serve"
+    );
     let token = dotenv_value(&home.path, "EXOCLAW_GATEWAY_TOKEN");
     let vault_key = dotenv_value(&home.path, "EXOCLAW_ENCRYPTION_KEY");
     make_data(&gw, &fake, &home.path, &token);
