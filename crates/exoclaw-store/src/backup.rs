@@ -95,6 +95,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "id",
     },
     TableSpec {
+        name: "approvals",
+        order_by: "id",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

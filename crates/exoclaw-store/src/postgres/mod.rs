@@ -5,6 +5,7 @@
 //! that could echo it is scrubbed. Migrations serialize on a transaction-level
 //! advisory lock, so two gateways starting at once cannot both migrate.
 
+mod approval;
 mod backup;
 mod data;
 mod token;

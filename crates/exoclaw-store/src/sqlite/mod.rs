@@ -6,6 +6,7 @@
 //! writers queue on SQLite's write lock (with `busy_timeout`) instead of
 //! failing with `SQLITE_BUSY` when a read transaction tries to upgrade.
 
+mod approval;
 mod backup;
 mod data;
 mod token;

@@ -57,6 +57,7 @@ macro_rules! contract {
 }
 
 mod agents;
+mod approvals;
 mod audit;
 mod backup;
 mod harness;
