@@ -3,8 +3,12 @@
 //! channels): lookup, allow/deny policy, argument checks, per-session rate
 //! limit, timeout, output truncation, audit event and trace span.
 
+pub mod exec;
 pub mod fs;
 pub mod path;
 pub mod registry;
+pub mod sandbox;
+pub mod shell;
+pub mod web;
 
 pub use registry::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry};

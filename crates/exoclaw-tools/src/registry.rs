@@ -1,6 +1,7 @@
 //! The tool registry: the one path to a tool. [`ToolRegistry::invoke`] runs,
-//! in order: lookup, allow/deny policy, argument shape, the tool's own checks,
-//! (dry run stops here) the per-session rate limit, the call under a timeout,
+//! in order: lookup, allow/deny policy, argument shape, then either the
+//! tool's own checks (dry run) or the per-session rate limit and the call
+//! (which repeats those checks as it acts) under a timeout,
 //! output truncation with a marker, and an audit event with the arguments
 //! hashed (never stored raw). Nothing calls a `Tool` another way.
 
@@ -153,8 +154,11 @@ impl ToolRegistry {
             }
             _ => return Err(ToolError::invalid_args("arguments must be a JSON object")),
         }
-        tool.check(ctx, args).await?;
         if mode == InvokeMode::DryRun {
+            // The tool's own checks, without acting. A real call makes the
+            // same checks itself, at the moment it acts (so, for instance,
+            // an exec waiting for an operator's approval waits in `call`).
+            tool.check(ctx, args).await?;
             return Ok(ToolOutput::text("allow"));
         }
         self.take_rate_slot(ctx, policy)?;

@@ -1,0 +1,13 @@
+//! exoclaw-egress integration tests: the classification corpus, domain
+//! semantics, the client against loopback fakes (rebinding, mixed answers,
+//! redirects, caps, timeouts, dry runs proven by canaries), the forward
+//! proxy, and a bounded property test of URL classification.
+
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
+mod classify;
+mod client;
+mod domain;
+mod property;
+mod proxy;
+mod support;
