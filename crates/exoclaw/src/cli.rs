@@ -53,6 +53,12 @@ pub enum Command {
     /// Security checks.
     #[command(subcommand)]
     Security(SecurityCommand),
+    /// The exec sandbox.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Exec approvals waiting for an operator (tools.exec_approval.security = ask).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Set up a data dir: provider and model, bind address, database; writes
     /// config.json (no secrets) and .env (secrets, 0600).
     Onboard(OnboardArgs),
@@ -87,6 +93,30 @@ pub enum BackupCommand {
         #[arg(long, value_name = "DIR")]
         home: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Print the effective sandbox for an agent and probe it (network,
+    /// writes outside the workspace, secret visibility, limits), one line per
+    /// guarantee; non-zero exit when one does not hold.
+    Explain {
+        #[arg(default_value = "default")]
+        agent: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals (pending unless --all).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Let the command run (this exact command, for a day).
+    Approve { id: String },
+    /// Refuse the command.
+    Deny { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,14 @@ use config::env::Env;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The sandbox's init is this binary too; it must start before any thread
+    // or runtime does (it forks into namespaces).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == runtime::tools::SANDBOX_INIT_ARG)
+    {
+        return exoclaw_tools::sandbox::init_main();
+    }
     let cli = Cli::parse();
     let env = Env::from_process();
     let command = cli.command.unwrap_or(Command::Serve);
@@ -81,6 +89,8 @@ async fn dispatch(
         Command::Service(c) => cmd::service::run(&c, &settings)?,
         Command::Onboard(a) => cmd::onboard::run(&a, &settings)?,
         Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
+        Command::Approvals(a) => cmd::approvals::run(&a, &settings).await?,
+        Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

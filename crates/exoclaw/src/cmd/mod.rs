@@ -1,12 +1,14 @@
 //! One module per CLI subcommand (besides `serve`, which has its own).
 
 pub mod agent;
+pub mod approvals;
 pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod doctor;
 pub mod migrate;
 pub mod onboard;
+pub mod sandbox;
 pub mod secrets;
 pub mod service;
 pub mod token;

@@ -58,6 +58,7 @@ pub const SECRET_VARS: &[&str] = &[
     "EXOCLAW_ENCRYPTION_KEY_OLD",
     "EXOCLAW_POSTGRES_DSN",
     "EXOCLAW_BACKUP_KEY",
+    "EXOCLAW_BRAVE_API_KEY",
 ];
 
 /// Every problem found while loading, one per line.

@@ -3,6 +3,8 @@
 //! shapes.
 
 mod agents;
+mod approvals;
+pub use approvals::audit_event as approvals_audit;
 pub mod auth;
 pub mod error;
 mod health;
@@ -63,6 +65,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/traces", get(sessions::traces))
         .route("/v1/traces/{id}", get(sessions::trace))
         .route("/v1/tools/invoke", post(tools::invoke))
+        .route("/v1/approvals", get(approvals::list))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals::deny))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn(tag_route))

@@ -352,6 +352,37 @@ async fn dispatch(
             runs.spawn(forward(turn, run_id, out.clone(), cancel_on_disconnect));
             Ok(result)
         }
+        "approvals.list" => {
+            let status = super::approvals::parse_status(param(req, "status"))
+                .map_err(|e| (e.code, e.message))?;
+            let items = store
+                .list_approvals(&who.tenant, status)
+                .await
+                .map_err(store_err)?;
+            Ok(json!({"approvals": items}))
+        }
+        "approvals.approve" | "approvals.deny" => {
+            let id = param(req, "id").ok_or(("request.invalid", "id: required".to_owned()))?;
+            let to = if req.method == "approvals.approve" {
+                exoclaw_core::store::ApprovalStatus::Approved
+            } else {
+                exoclaw_core::store::ApprovalStatus::Denied
+            };
+            match crate::runtime::approval::decide(
+                store.as_ref(),
+                &who.tenant,
+                id,
+                to,
+                &who.actor,
+                None,
+            )
+            .await
+            {
+                Ok(a) => Ok(json!({"approval": a})),
+                Err(exoclaw_core::store::StoreError::Conflict(m)) => Err(("conflict", m)),
+                Err(e) => Err(store_err(e)),
+            }
+        }
         other => Err(("request.unknown_method", format!("no method {other:?}"))),
     }
 }

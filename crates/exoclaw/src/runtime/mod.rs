@@ -3,9 +3,11 @@
 //! the core agent loop under the run owner ([`runs::Runs`]). HTTP, WebSocket
 //! and the CLI chat all start turns here.
 
+pub mod approval;
 pub mod context;
 pub mod llm;
 pub mod runs;
+pub mod tools;
 
 use crate::config::Settings;
 use crate::http::auth::Principal;
@@ -81,10 +83,7 @@ impl Runtime {
         let keys = stored_provider_keys(&settings, vault).await;
         let llm = llm::Llm::build(&settings, &client, store.clone(), &keys)?;
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
-        let tools = Arc::new(ToolRegistry::new(
-            exoclaw_tools::fs::builtin(),
-            Some(store.clone()),
-        ));
+        let tools = tools::registry(&settings, store.clone())?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
         let traces: Arc<dyn exoclaw_core::store::TraceStore> =
             Arc::new(crate::metrics::MeteredTraces {
@@ -132,6 +131,11 @@ impl Runtime {
             allow,
             deny,
             rate_limit_per_hour: c.tools.rate_limit_per_hour,
+            // Long enough for a sandboxed command (and an approval wait) to
+            // end on its own terms.
+            timeout: Duration::from_secs(
+                c.agents.defaults.sandbox.timeout_sec + tools::APPROVAL_WAIT.as_secs() + 30,
+            ),
             ..ToolPolicy::default()
         }
     }

@@ -23,7 +23,15 @@ pub fn setup_with(config: &str, extra: &[(&str, &str)]) -> Setup {
     let home = TestHome::new();
     let cfg = tempfile::tempdir().unwrap();
     let cfg_path = cfg.path().join("config.json");
-    std::fs::write(&cfg_path, config).unwrap();
+    // Tests poll the API; the gateway rate limit has its own test.
+    let mut config: serde_json::Value = serde_json::from_str(config).unwrap();
+    if config.pointer("/gateway/rate_limit_rpm").is_none() {
+        if config.get("gateway").is_none() {
+            config["gateway"] = json!({});
+        }
+        config["gateway"]["rate_limit_rpm"] = json!(0);
+    }
+    std::fs::write(&cfg_path, config.to_string()).unwrap();
     let cfg_str = cfg_path.to_str().unwrap().to_owned();
     let mut env: Vec<(&str, &str)> = vec![
         ("EXOCLAW_GATEWAY_TOKEN", TOKEN),

@@ -20,4 +20,5 @@ mod openai_sdk;
 mod postgres;
 mod serve;
 mod token;
+mod tools;
 mod ws;

@@ -1,0 +1,99 @@
+//! `/v1/approvals`: exec approvals waiting for an operator
+//! (`tools.exec_approval.security = ask`). Deciding is audited.
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::{AppState, RequestId};
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use exoclaw_core::model::NewAuditEvent;
+use exoclaw_core::store::ApprovalStatus;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// `pending` (default), `approved`, `denied`, `expired` or `all`.
+    status: Option<String>,
+}
+
+pub fn parse_status(s: Option<&str>) -> Result<Option<ApprovalStatus>, ApiError> {
+    match s.unwrap_or("pending") {
+        "all" => Ok(None),
+        other => ApprovalStatus::parse(other)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid("status: pending, approved, denied, expired or all")),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = parse_status(q.status.as_deref())?;
+    let items = state.store.list_approvals(&who.tenant, status).await?;
+    Ok(Json(json!({ "approvals": items })))
+}
+
+pub async fn approve(
+    state: State<AppState>,
+    who: Extension<Principal>,
+    rid: Extension<RequestId>,
+    id: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    decide(state, who, rid, id, ApprovalStatus::Approved).await
+}
+
+pub async fn deny(
+    state: State<AppState>,
+    who: Extension<Principal>,
+    rid: Extension<RequestId>,
+    id: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    decide(state, who, rid, id, ApprovalStatus::Denied).await
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    to: ApprovalStatus,
+) -> Result<Json<Value>, ApiError> {
+    let a = crate::runtime::approval::decide(
+        state.store.as_ref(),
+        &who.tenant,
+        &id,
+        to,
+        &who.actor,
+        Some(rid.0),
+    )
+    .await?;
+    Ok(Json(json!({ "approval": a })))
+}
+
+/// The audit event of a decision.
+pub fn audit_event(
+    tenant: &exoclaw_core::TenantId,
+    by: &str,
+    id: &str,
+    to: ApprovalStatus,
+    request_id: Option<String>,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        tenant_id: tenant.clone(),
+        actor: by.to_owned(),
+        action: format!("approval.{}", to.as_str()),
+        resource: format!("approval:{id}"),
+        decision: if to == ApprovalStatus::Approved {
+            "allow"
+        } else {
+            "deny"
+        }
+        .to_owned(),
+        reason: String::new(),
+        request_id,
+        detail: json!({}),
+    }
+}

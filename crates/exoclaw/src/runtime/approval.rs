@@ -1,0 +1,123 @@
+//! Exec approvals (`tools.exec_approval.security = ask`): a flagged command
+//! waits here until an operator approves or denies it (CLI, HTTP API or
+//! WebSocket), or the wait times out. An approval covers exactly one command
+//! hash (resolved argv, cwd and environment), so a wrapper such as `env` or
+//! `sh -c` never inherits it; it stays valid for a day.
+
+use exoclaw_core::store::{Approval, ApprovalStatus, NewApproval, Store, StoreError};
+use exoclaw_core::tool::ToolError;
+use exoclaw_core::{TenantId, UnixMillis};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long an approval covers its command.
+pub const VALID_FOR: Duration = Duration::from_secs(24 * 3600);
+/// How often a waiting command looks for a decision (works across gateway
+/// instances sharing one database).
+const POLL: Duration = Duration::from_millis(250);
+
+pub fn now_ms() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Decide a pending approval (audited). `Conflict` if already decided.
+pub async fn decide(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: &str,
+    to: ApprovalStatus,
+    by: &str,
+    request_id: Option<String>,
+) -> Result<Approval, StoreError> {
+    let a = store.decide_approval(tenant, id, to, by, now_ms()).await?;
+    let event = crate::http::approvals_audit(tenant, by, id, to, request_id);
+    if let Err(e) = store.append_audit(&event).await {
+        tracing::error!(error = %e, "cannot write the approval audit event");
+    }
+    tracing::info!(
+        approval = id,
+        decision = to.as_str(),
+        by,
+        "approval decided"
+    );
+    Ok(a)
+}
+
+/// Wait (bounded) for an operator's decision on `request`. `Ok(())` when the
+/// command may run.
+pub async fn await_approval(
+    store: &dyn Store,
+    request: NewApproval,
+    timeout: Duration,
+) -> Result<(), ToolError> {
+    let tenant = request.tenant_id.clone();
+    let since = now_ms() - i64::try_from(VALID_FOR.as_millis()).unwrap_or(i64::MAX);
+    let store_err = |e: StoreError| {
+        ToolError::new(
+            "security.approval_unavailable",
+            format!("approvals cannot be read: {e}"),
+        )
+    };
+    if store
+        .is_approved(&tenant, &request.command_hash, since)
+        .await
+        .map_err(store_err)?
+    {
+        return Ok(());
+    }
+    let pending = store
+        .request_approval(&request, now_ms())
+        .await
+        .map_err(store_err)?;
+    tracing::warn!(
+        event = "security.approval_required",
+        approval = %pending.id,
+        rule = %pending.rule,
+        "a flagged command waits for approval: exoclaw approvals approve {}",
+        pending.id
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        tokio::time::sleep(POLL).await;
+        let current = store
+            .get_approval(&tenant, &pending.id)
+            .await
+            .map_err(store_err)?;
+        match current.map(|a| a.status) {
+            Some(ApprovalStatus::Approved) => return Ok(()),
+            Some(ApprovalStatus::Denied) => {
+                return Err(ToolError::new(
+                    "security.approval_denied",
+                    format!("an operator denied this command (approval {})", pending.id),
+                ));
+            }
+            Some(ApprovalStatus::Expired) | None => {
+                return Err(ToolError::new(
+                    "security.approval_timeout",
+                    format!("approval {} expired", pending.id),
+                ));
+            }
+            Some(ApprovalStatus::Pending) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let _ = store
+                .decide_approval(
+                    &tenant,
+                    &pending.id,
+                    ApprovalStatus::Expired,
+                    "system",
+                    now_ms(),
+                )
+                .await;
+            return Err(ToolError::new(
+                "security.approval_timeout",
+                format!(
+                    "no operator decided approval {} within {}s",
+                    pending.id,
+                    timeout.as_secs()
+                ),
+            ));
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The tools the gateway offers, wired from the configuration: the file
+//! tools (anchored at the per-user workspace), `exec` and `process` (the
+//! native sandbox, behind the shell policy and exec approvals), and
+//! `web_fetch` / `web_search` (through the SSRF-safe egress client). All of
+//! them are reached only through the registry's policy path.
+
+use crate::config::Settings;
+use crate::config::file::{ExecSecurity, SandboxMode as ConfigMode};
+use anyhow::Context as _;
+use async_trait::async_trait;
+use exoclaw_core::Secret;
+use exoclaw_core::store::{NewApproval, Store};
+use exoclaw_core::tool::{Tool, ToolContext, ToolError};
+use exoclaw_egress::{DomainRules, EgressClient};
+use exoclaw_tools::ToolRegistry;
+use exoclaw_tools::exec::{CheckStage, CommandCheck, CommandRequest, CommandRunner};
+use exoclaw_tools::fs::FsOptions;
+use exoclaw_tools::sandbox::{AgentRole, Sandbox, SandboxInit, SandboxMode, SandboxPolicy};
+use exoclaw_tools::shell::{self, ShellPolicyContext};
+use exoclaw_tools::web::{WebFetch, WebSearch};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The hidden first argument that turns the `exoclaw` binary into the
+/// sandbox's init (handled in `main` before anything else starts).
+pub const SANDBOX_INIT_ARG: &str = "__sandbox-init";
+
+/// Seconds a flagged command waits for an operator in `ask` mode.
+pub const APPROVAL_WAIT: Duration = Duration::from_secs(300);
+
+/// The sandbox and its base policy, as configured.
+pub fn sandbox(settings: &Settings) -> anyhow::Result<(Sandbox, SandboxPolicy)> {
+    let exe =
+        std::env::current_exe().context("cannot find this executable for the sandbox init")?;
+    let sandbox = Sandbox::new(SandboxInit::new(exe).arg(SANDBOX_INIT_ARG));
+    let c = &settings.config.agents.defaults.sandbox;
+    let mut policy =
+        SandboxPolicy::new(settings.home.root().join("workspace"), settings.home.root());
+    policy.mode = match c.mode {
+        ConfigMode::All => SandboxMode::All,
+        ConfigMode::NonMain => SandboxMode::NonMain,
+        ConfigMode::Off => SandboxMode::Off,
+    };
+    policy.network_enabled = c.network_enabled;
+    policy.memory_mb = c.memory_mb.into();
+    policy.cpus = c.cpus;
+    policy.timeout = Duration::from_secs(c.timeout_sec);
+    policy.max_pids = c.max_pids;
+    policy.max_open_files = c.max_open_files;
+    // stdout and stderr together must fit the registry's output cap.
+    policy.max_output_bytes = 30 * 1024;
+    Ok((sandbox, policy))
+}
+
+/// `default` is the main agent (`sandbox.mode = non-main` spares it).
+pub fn role_of(ctx: &ToolContext) -> AgentRole {
+    if ctx.agent.as_str() == "default" {
+        AgentRole::Main
+    } else {
+        AgentRole::NonMain
+    }
+}
+
+/// The shell policy before anything spawns: `full` refuses denied groups,
+/// `ask` makes them wait for an operator (bound to the exact command hash),
+/// `off` lets them through (the sandbox still applies).
+pub struct ShellGate {
+    pub security: ExecSecurity,
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub wait: Duration,
+}
+
+#[async_trait]
+impl CommandCheck for ShellGate {
+    async fn check(&self, ctx: &ToolContext, req: &CommandRequest<'_>) -> Result<(), ToolError> {
+        let policy_ctx = ShellPolicyContext {
+            data_dir: Some(self.data_dir.clone()),
+            workspace: Some(ctx.workspace.clone()),
+            home: Some(req.cwd.to_owned()),
+        };
+        let denied = match shell::check(req.command, &policy_ctx) {
+            Ok(_) => return Ok(()),
+            Err(d) => d,
+        };
+        let unparseable = denied.code() == "security.shell_unparseable";
+        match self.security {
+            ExecSecurity::Off if !unparseable => Ok(()),
+            ExecSecurity::Ask if !unparseable => {
+                if req.stage == CheckStage::DryRun {
+                    return Err(ToolError::new(
+                        "security.approval_required",
+                        format!(
+                            "{denied}; in ask mode an operator must approve it (exoclaw approvals)"
+                        ),
+                    ));
+                }
+                let hash = match &denied.parsed {
+                    Some(p) => p.approval_hash(req.cwd, req.env),
+                    None => return Err(ToolError::from(&denied)),
+                };
+                let request = NewApproval {
+                    tenant_id: ctx.tenant.clone(),
+                    agent_id: ctx.agent.clone(),
+                    user_id: ctx.user.clone(),
+                    session_id: ctx.session.clone(),
+                    command: req.command.to_owned(),
+                    cwd: req.cwd.to_owned(),
+                    command_hash: hash,
+                    rule: denied.rule.to_string(),
+                };
+                super::approval::await_approval(self.store.as_ref(), request, self.wait).await
+            }
+            _ => {
+                tracing::warn!(event = "security.shell_denied", rule = %denied.rule, "a command was refused by the shell policy");
+                Err(ToolError::from(&denied))
+            }
+        }
+    }
+}
+
+/// Every built-in tool, wired from the settings.
+pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Arc<ToolRegistry>> {
+    let d = &settings.config.agents.defaults;
+    let mut tools: Vec<Arc<dyn Tool>> = exoclaw_tools::fs::builtin_with(FsOptions {
+        restrict_to_workspace: d.restrict_to_workspace,
+    });
+
+    let (sandbox, policy) = sandbox(settings)?;
+    let gate = Arc::new(ShellGate {
+        security: settings.config.tools.exec_approval.security,
+        data_dir: settings.home.root().to_path_buf(),
+        store: store.clone(),
+        wait: APPROVAL_WAIT,
+    });
+    let runner = Arc::new(CommandRunner::new(sandbox, policy, gate).with_roles(Arc::new(role_of)));
+    tools.extend(exoclaw_tools::exec::tools(&runner));
+
+    let egress = &settings.config.egress;
+    let client = EgressClient::builder()
+        .allow_domains(&egress.allow_domains)
+        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the egress client: {e}"))?;
+    let wf = &settings.config.tools.web_fetch;
+    let rules = DomainRules::new("tools.web_fetch", &wf.allow_domains, &wf.deny_domains)
+        .map_err(|e| anyhow::anyhow!("tools.web_fetch: {e}"))?;
+    tools.push(Arc::new(WebFetch::new(client.with_rules(rules))));
+    let brave = settings.env.get("EXOCLAW_BRAVE_API_KEY").map(Secret::new);
+    tools.push(Arc::new(WebSearch::new(client, brave)));
+
+    Ok(Arc::new(ToolRegistry::new(tools, Some(store))))
+}
