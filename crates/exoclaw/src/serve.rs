@@ -108,6 +108,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         "listening"
     );
 
+    let proxy_stop = tokio_util::sync::CancellationToken::new();
+    let proxy_task = crate::runtime::tools::bind_egress_proxy(&settings)?.map(|proxy| {
+        let stop = proxy_stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = proxy.run(stop).await {
+                tracing::error!(error = %e, "the egress proxy failed");
+            }
+        })
+    });
+
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(
         listener,
@@ -152,6 +162,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     runtime
         .drain(deadline.saturating_duration_since(tokio::time::Instant::now()))
         .await;
+    proxy_stop.cancel();
+    if let Some(task) = proxy_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        let _ = std::fs::remove_file(crate::runtime::tools::proxy_socket(&settings));
+    }
     if let Some(b) = backups {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         b.stop(left.max(BACKUP_STOP_GRACE)).await;

@@ -43,6 +43,11 @@ pub fn sandbox(settings: &Settings) -> anyhow::Result<(Sandbox, SandboxPolicy)> 
         ConfigMode::Off => SandboxMode::Off,
     };
     policy.network_enabled = c.network_enabled;
+    if c.network_enabled {
+        policy.proxy = Some(exoclaw_tools::sandbox::EgressProxy::Unix(proxy_socket(
+            settings,
+        )));
+    }
     policy.memory_mb = c.memory_mb.into();
     policy.cpus = c.cpus;
     policy.timeout = Duration::from_secs(c.timeout_sec);
@@ -51,6 +56,60 @@ pub fn sandbox(settings: &Settings) -> anyhow::Result<(Sandbox, SandboxPolicy)> 
     // stdout and stderr together must fit the registry's output cap.
     policy.max_output_bytes = 30 * 1024;
     Ok((sandbox, policy))
+}
+
+/// Where `serve` listens with the egress proxy for sandboxes that have
+/// network (`agents.defaults.sandbox.network_enabled`). Outside the data dir
+/// (the sandbox's unprivileged host uid must reach it) and per data dir.
+pub fn proxy_socket(settings: &Settings) -> PathBuf {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(settings.home.root().as_os_str().as_encoded_bytes());
+    std::env::temp_dir()
+        .join(format!("exoclaw-egress-{}", &hex::encode(digest)[..12]))
+        .join("proxy.sock")
+}
+
+/// The egress proxy for sandboxes with network: the same SSRF rules and
+/// `egress.allow_domains` as every other outbound call, on a unix socket
+/// that is bridged into each sandbox. Owned by `serve`, stopped on shutdown.
+pub fn bind_egress_proxy(
+    settings: &Settings,
+) -> anyhow::Result<Option<exoclaw_egress::EgressProxy>> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    if !settings.config.agents.defaults.sandbox.network_enabled {
+        return Ok(None);
+    }
+    let socket = proxy_socket(settings);
+    let dir = socket
+        .parent()
+        .context("the proxy socket has a directory")?;
+    match std::fs::DirBuilder::new().mode(0o711).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+    if std::fs::symlink_metadata(dir)?.file_type().is_symlink() {
+        anyhow::bail!(
+            "{} is a symlink; refusing to put the egress proxy there",
+            dir.display()
+        );
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+    let _ = std::fs::remove_file(&socket);
+    let rules = DomainRules::new(
+        "egress",
+        &settings.config.egress.allow_domains,
+        &[] as &[String],
+    )
+    .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?;
+    let policy = exoclaw_egress::EgressPolicy::new().with_rules(rules);
+    let proxy =
+        exoclaw_egress::EgressProxy::bind_unix(&socket, exoclaw_egress::ProxyConfig::new(policy))
+            .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    // The sandbox's host uid is unprivileged; what it reaches is policed.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
+    tracing::info!(socket = %socket.display(), "egress proxy for sandboxes listening");
+    Ok(Some(proxy))
 }
 
 /// `default` is the main agent (`sandbox.mode = non-main` spares it).

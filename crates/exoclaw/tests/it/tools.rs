@@ -213,3 +213,51 @@ fn sandbox_explain_probes_every_guarantee() {
         assert!(lower.contains(topic), "no line about {topic}: {text}");
     }
 }
+
+#[test]
+fn with_network_enabled_traffic_leaves_only_through_the_egress_proxy() {
+    let canary = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    canary.set_nonblocking(true).unwrap();
+    let port = canary.local_addr().unwrap().port();
+    let s = setup_with(
+        r#"{"agents": {"defaults": {"sandbox": {"network_enabled": true}}}}"#,
+        &[],
+    );
+    let script = format!(
+        "import os,socket,urllib.request\n\
+         print('proxy', os.environ.get('HTTP_PROXY'))\n\
+         try:\n  socket.create_connection(('127.0.0.1',{port}),timeout=2); print('direct: connected')\n\
+         except Exception as e: print('direct: refused', type(e).__name__)\n\
+         try:\n  urllib.request.urlopen('http://127.0.0.1:{port}/',timeout=5); print('proxied: ok')\n\
+         except Exception as e: print('proxied:', e)\n"
+    );
+    std::fs::create_dir_all(s.home.path.join("workspace/default/owner")).unwrap();
+    std::fs::write(s.home.path.join("workspace/default/owner/probe.py"), script).unwrap();
+    let r = invoke(
+        &s.gw,
+        json!({"tool": "exec", "args": {"command": "python3 probe.py"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = r.json()["output"].as_str().unwrap().to_owned();
+    assert!(
+        out.contains("proxy http://127.0.0.1:"),
+        "the proxy is configured: {out}"
+    );
+    assert!(
+        out.contains("direct: refused"),
+        "no direct route out: {out}"
+    );
+    assert!(
+        out.contains("403"),
+        "the proxy applies the SSRF rules: {out}"
+    );
+    assert!(
+        canary.accept().is_err(),
+        "nothing reached the loopback canary"
+    );
+    let logs = s.gw.log_lines().join("\n");
+    assert!(
+        logs.contains("security.ssrf_blocked") || logs.contains("security.egress_denied"),
+        "the attempt is logged"
+    );
+}
