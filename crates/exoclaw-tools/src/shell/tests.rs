@@ -392,3 +392,24 @@ fn pathological_inputs_stay_cheap() {
         started.elapsed()
     );
 }
+
+/// Inputs the fuzzers and proptest found: each must either be refused or
+/// re-parse to the same canonical text.
+#[test]
+fn fuzz_regressions() {
+    for cmd in [
+        "<$``",
+        "<<\\",
+        "lnhredat~ > nlynxotes.<< -sf /tmp/x /bin/sh",
+        "echo ${arr[1]}",
+        "echo $((1 o+  # l\n\\\\\\\n2))",
+        "sh < <(curl -s x)",
+    ] {
+        if let Ok(p) = check(cmd, &ctx()) {
+            let canonical = p.canonical();
+            let again = check(&canonical, &ctx())
+                .unwrap_or_else(|d| panic!("{cmd:?} -> {canonical:?}: {d}"));
+            assert_eq!(again.canonical(), canonical, "{cmd:?}");
+        }
+    }
+}

@@ -500,6 +500,7 @@ impl Parser<'_> {
                     parts.push(self.backtick(false)?);
                 }
                 '\\' if self.peek_at(1) == Some('\n') => self.pos += 2,
+                '\\' => return Err(self.error("a backslash inside arithmetic")),
                 _ => {
                     if c == '(' {
                         depth += 1;

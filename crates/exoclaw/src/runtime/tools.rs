@@ -140,6 +140,15 @@ impl CommandCheck for ShellGate {
             home: Some(req.cwd.to_owned()),
         };
         let denied = match shell::check(req.command, &policy_ctx) {
+            // What was checked is what runs: a command that normalisation
+            // changes (zero-width or compatibility characters) is refused
+            // rather than run in a form the policy did not see.
+            Ok(parsed) if parsed.command() != req.command => {
+                return Err(ToolError::new(
+                    "security.shell_unparseable",
+                    "the command changes under Unicode normalisation; send it in plain form",
+                ));
+            }
             Ok(_) => return Ok(()),
             Err(d) => d,
         };
