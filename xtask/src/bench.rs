@@ -1,11 +1,19 @@
-//! `cargo xtask bench [NAME..] [--runs N] [--binary PATH]`: benchmarks of the release binary, as Markdown.
+//! `cargo xtask bench [NAME..] [--runs N] [--seconds S] [--minutes M] [--gateway-env K=V]
+//! [--binary PATH] [--keep]`: benchmarks of the release binary, as Markdown.
 //!
 //! Stdout is the report only (paste it into BENCHMARKS.md); progress and cargo's output go to stderr.
 //! Each benchmark is one entry in [`BENCHES`]: a name and a function from the shared [`Context`]
-//! to a Markdown section. Proxy latency and throughput benchmarks are added the same way, reusing
-//! [`gateway`] to start and stop the binary.
+//! to a Markdown section, all of them reusing [`gateway`] to start and stop the binary. The
+//! proxy benchmarks add a fake provider ([`fake_llm`]), an HTTP/1.1 client ([`http`]) and a
+//! load generator ([`load`]).
 
+mod cpu;
+mod fake_llm;
 mod gateway;
+mod http;
+mod load;
+mod proxy;
+mod soak;
 mod startup;
 
 use std::fs;
@@ -23,29 +31,58 @@ pub use gateway::GatewayBinary;
 struct Bench {
     name: &'static str,
     run: fn(&Context) -> Result<String>,
+    /// Part of `cargo xtask bench` / `all` (the long soak is only run by name).
+    in_all: bool,
 }
 
 /// Every benchmark, in the order `cargo xtask bench` runs them.
-const BENCHES: &[Bench] = &[Bench {
-    name: "startup",
-    run: startup::run,
-}];
+const BENCHES: &[Bench] = &[
+    Bench {
+        name: "startup",
+        run: startup::run,
+        in_all: true,
+    },
+    Bench {
+        name: "proxy",
+        run: proxy::run,
+        in_all: true,
+    },
+    Bench {
+        name: "soak",
+        run: soak::run,
+        in_all: false,
+    },
+];
 
 const DEFAULT_RUNS: usize = 30;
+const DEFAULT_SECONDS: u64 = 10;
+const DEFAULT_MINUTES: u64 = 10;
 
-/// What every benchmark gets: the binary to run and a scratch directory deleted afterwards.
+/// What every benchmark gets: the binary to run and a scratch directory deleted afterwards
+/// (unless `--keep`).
 pub struct Context {
     pub binary: GatewayBinary,
     /// Repetitions for timed measurements (`--runs`).
     pub runs: usize,
+    /// Length of each load measurement after its warm-up (`--seconds`).
+    pub seconds: u64,
+    /// Length of the soak (`--minutes`).
+    pub minutes: u64,
+    /// More environment for gateways under load (`--gateway-env K=V`, e.g. `EXOCLAW_LOG=off`).
+    pub gateway_env: Vec<(String, String)>,
     pub scratch: PathBuf,
 }
 
 struct Options {
     benches: Vec<&'static Bench>,
     runs: usize,
+    seconds: u64,
+    minutes: u64,
+    gateway_env: Vec<(String, String)>,
     /// `--binary PATH`: benchmark this binary instead of building the release one.
     binary: Option<PathBuf>,
+    /// `--keep`: leave the scratch directory (data dirs, gateway logs) for inspection.
+    keep: bool,
 }
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
@@ -61,11 +98,15 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     if !binary.is_file() {
         bail!("{} does not exist", binary.display());
     }
-    let scratch = Scratch::create()?;
+    let mut scratch = Scratch::create()?;
+    scratch.keep = options.keep;
     let context = Context {
         binary: GatewayBinary::new(binary)?,
         runs: options.runs,
-        scratch: scratch.0.clone(),
+        seconds: options.seconds,
+        minutes: options.minutes,
+        gateway_env: options.gateway_env,
+        scratch: scratch.dir.clone(),
     };
 
     let mut report = header(args);
@@ -81,37 +122,70 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 fn parse_args(args: &[String]) -> Result<Options> {
     let mut benches = Vec::new();
     let mut runs = DEFAULT_RUNS;
+    let mut seconds = DEFAULT_SECONDS;
+    let mut minutes = DEFAULT_MINUTES;
+    let mut gateway_env = Vec::new();
     let mut binary = None;
+    let mut keep = false;
+    let all = BENCHES.iter().filter(|bench| bench.in_all);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         if let Some(value) = flag_value("--runs", arg, &mut args) {
-            runs = match value.parse() {
-                Ok(n) if n > 0 => n,
-                _ => bail!("--runs wants a positive number, got {value:?}"),
-            };
+            runs = positive("--runs", value)?;
+        } else if let Some(value) = flag_value("--seconds", arg, &mut args) {
+            seconds = positive("--seconds", value)?;
+        } else if let Some(value) = flag_value("--minutes", arg, &mut args) {
+            minutes = positive("--minutes", value)?;
+        } else if let Some(value) = flag_value("--gateway-env", arg, &mut args) {
+            match value.split_once('=') {
+                Some((key, value)) if key.starts_with("EXOCLAW_") => {
+                    gateway_env.push((key.to_owned(), value.to_owned()));
+                }
+                _ => bail!("--gateway-env wants EXOCLAW_NAME=VALUE, got {value:?}"),
+            }
         } else if let Some(value) = flag_value("--binary", arg, &mut args) {
             binary = Some(PathBuf::from(value));
+        } else if arg == "--keep" {
+            keep = true;
         } else if arg == "all" {
-            benches.extend(BENCHES);
+            benches.extend(all.clone());
         } else if let Some(bench) = BENCHES.iter().find(|bench| bench.name == arg) {
             benches.push(bench);
         } else {
             let names: Vec<&str> = BENCHES.iter().map(|bench| bench.name).collect();
             bail!(
-                "unknown benchmark {arg:?} (known: {}, all; options: --runs N, --binary PATH)",
+                "unknown benchmark {arg:?} (known: {}, all; options: --runs N, --seconds S, \
+                 --minutes M, --gateway-env K=V, --binary PATH, --keep)",
                 names.join(", ")
             );
         }
     }
     if benches.is_empty() {
-        benches.extend(BENCHES);
+        benches.extend(all);
     }
-    benches.dedup_by_key(|bench| bench.name);
+    let mut seen = Vec::new();
+    benches.retain(|bench| {
+        let first = !seen.contains(&bench.name);
+        seen.push(bench.name);
+        first
+    });
     Ok(Options {
         benches,
         runs,
+        seconds,
+        minutes,
+        gateway_env,
         binary,
+        keep,
     })
+}
+
+/// A positive integer option value.
+fn positive<T: std::str::FromStr + PartialOrd + Default>(flag: &str, value: &str) -> Result<T> {
+    match value.parse() {
+        Ok(n) if n > T::default() => Ok(n),
+        _ => bail!("{flag} wants a positive number, got {value:?}"),
+    }
 }
 
 /// The value of `--name VALUE` or `--name=VALUE` if `arg` is that flag (empty when missing).
@@ -135,8 +209,11 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// A scratch directory under the system temp dir, deleted on drop.
-struct Scratch(PathBuf);
+/// A scratch directory under the system temp dir, deleted on drop unless `keep`.
+struct Scratch {
+    dir: PathBuf,
+    keep: bool,
+}
 
 impl Scratch {
     fn create() -> Result<Self> {
@@ -145,13 +222,17 @@ impl Scratch {
             fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self(dir))
+        Ok(Self { dir, keep: false })
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        if self.keep {
+            eprintln!("xtask: kept {}", self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -356,9 +437,36 @@ mod tests {
     #[test]
     fn parse_args_selects_benches_and_runs() {
         let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let names = |options: &Options| options.benches.iter().map(|b| b.name).collect::<Vec<_>>();
         let options = parse_args(&args(&[])).unwrap();
-        assert_eq!(options.benches.len(), BENCHES.len());
+        assert_eq!(
+            names(&options),
+            ["startup", "proxy"],
+            "the soak is not in all"
+        );
         assert_eq!(options.runs, DEFAULT_RUNS);
+        assert_eq!(
+            (options.seconds, options.minutes),
+            (DEFAULT_SECONDS, DEFAULT_MINUTES)
+        );
+        let options = parse_args(&args(&["all", "soak", "--minutes", "2", "proxy"])).unwrap();
+        assert_eq!(names(&options), ["startup", "proxy", "soak"]);
+        assert_eq!(options.minutes, 2);
+        let options = parse_args(&args(&[
+            "proxy",
+            "--seconds=3",
+            "--gateway-env",
+            "EXOCLAW_LOG=off",
+        ]))
+        .unwrap();
+        assert_eq!(options.seconds, 3);
+        assert_eq!(
+            options.gateway_env,
+            [("EXOCLAW_LOG".to_owned(), "off".to_owned())]
+        );
+        assert!(parse_args(&args(&["--gateway-env", "PATH=/x"])).is_err());
+        assert!(parse_args(&args(&["soak", "--keep"])).unwrap().keep);
+        assert!(parse_args(&args(&["--seconds", "-1"])).is_err());
         let options = parse_args(&args(&["startup", "--runs", "5"])).unwrap();
         assert_eq!((options.benches.len(), options.runs), (1, 5));
         assert_eq!(parse_args(&args(&["--runs=7"])).unwrap().runs, 7);

@@ -31,9 +31,14 @@ commands:
                         ARGS go to the test runner
   ci [-- ARGS]          cargo fmt --check, cargo clippy -D warnings, then `test`
   pg                    start a throwaway PostgreSQL, print its DSN, stop on Enter or Ctrl-C
-  bench [NAME..] [--runs N] [--binary PATH]
-                        build and benchmark the release binary (or PATH), print Markdown
-                        for BENCHMARKS.md (names: startup; default: all; N defaults to 30)
+  bench [NAME..] [OPTIONS]
+                        build and benchmark the release binary, print Markdown for
+                        BENCHMARKS.md. NAME: startup, proxy, all (= startup proxy, the
+                        default), soak (memory under load; not in all). OPTIONS:
+                        --runs N (startup, default 30), --seconds S (proxy, per measurement,
+                        default 10), --minutes M (soak, default 10), --gateway-env
+                        EXOCLAW_K=V (more env for gateways under load), --binary PATH
+                        (benchmark PATH, no build), --keep (leave data dirs and logs)
   help                  this text
 
 PostgreSQL for `test`, first match wins: $EXOCLAW_TEST_POSTGRES_DSN; a system PostgreSQL

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use super::random_hex;
+use super::{proc_kib, random_hex};
 use crate::command::send_signal;
 use crate::error::{Context, Result, bail};
 
@@ -44,10 +44,21 @@ impl GatewayBinary {
         &self.path
     }
 
+    /// The `EXOCLAW_GATEWAY_TOKEN` every start gets (the bearer token of API requests).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// Spawns `exoclaw serve` with `home` as its data dir. The binary's stderr goes to
     /// `gateway.log` beside `home` (empty at `EXOCLAW_LOG=warn` unless something is wrong),
     /// so a failed start can be explained.
     pub fn start(&self, home: &Path) -> Result<Gateway> {
+        self.start_with(home, &[])
+    }
+
+    /// [`Self::start`] with more environment variables (set after the contract's, so they win:
+    /// `EXOCLAW_LOG` can be overridden).
+    pub fn start_with(&self, home: &Path, extra_env: &[(&str, &str)]) -> Result<Gateway> {
         let port = free_port()?;
         let workdir = home.parent().context("the data dir needs a parent")?;
         let log_path = workdir.join("gateway.log");
@@ -71,6 +82,7 @@ impl GatewayBinary {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        cmd.envs(extra_env.iter().copied());
         let spawned_at = Instant::now();
         let child = cmd
             .spawn()
@@ -95,6 +107,30 @@ pub struct Gateway {
 impl Gateway {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `VmRSS` from `/proc/PID/status`, in KiB; an error once the process is gone.
+    pub fn rss_kib(&self) -> Result<u64> {
+        self.status_kib("VmRSS")
+    }
+
+    /// A `Key: N kB` line of `/proc/PID/status` (`VmRSS`, `VmHWM`, `RssAnon`, …), in KiB.
+    pub fn status_kib(&self, key: &str) -> Result<u64> {
+        let pid = self.pid().context("the gateway is not running")?;
+        let path = format!("/proc/{pid}/status");
+        let status = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        proc_kib(&status, key).with_context(|| format!("no {key} in {path}"))
+    }
+
+    /// Whether the process is still running (an exit is reaped and reported as `false`).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     /// Polls `/readyz` in a tight loop until it answers 200; returns the time since spawn.
@@ -154,14 +190,19 @@ impl Gateway {
         }
     }
 
-    fn log_tail(&self) -> String {
-        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+    pub fn log_tail(&self) -> String {
+        let lines = self.log_lines(20);
         if lines.is_empty() {
             return String::new();
         }
-        let start = lines.len().saturating_sub(20);
-        format!("; its stderr ends with:\n{}", lines[start..].join("\n"))
+        format!("; its stderr ends with:\n{lines}")
+    }
+
+    /// The last `n` lines the gateway wrote to stderr (empty when it wrote nothing).
+    pub fn log_lines(&self, n: usize) -> String {
+        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 }
 

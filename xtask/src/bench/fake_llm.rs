@@ -1,0 +1,305 @@
+//! A std-only fake OpenAI-compatible provider for the proxy benchmarks: `POST /chat/completions`
+//! (also under `/v1`) answers at once with a short streaming answer in OpenAI's exact chunk
+//! format, so what is measured around it is HTTP, JSON and the gateway, never a model.
+//!
+//! One thread per connection, HTTP/1.1 keep-alive, `Transfer-Encoding: chunked` SSE (what real
+//! providers send). The request body is read by `Content-Length` (or chunked) and discarded.
+//! Every read has a timeout, idle connections are closed after [`IDLE_CLOSE`] (longer than the
+//! gateway's 90 s pool idle timeout, so the gateway, not the fake, retires them), and dropping
+//! the [`FakeLlm`] stops the accept loop and, within a second, every connection thread.
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::http::{dechunk, parse_head};
+use crate::error::{Context, Result};
+
+/// How often a connection thread wakes up to check for shutdown.
+const POLL: Duration = Duration::from_secs(1);
+/// An idle keep-alive connection is closed after this long.
+const IDLE_CLOSE: Duration = Duration::from_secs(120);
+/// A request must arrive completely within this long once it started.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_REQUEST_BODY: usize = 8 * 1024 * 1024;
+/// The model name in every chunk.
+const MODEL: &str = "gpt-4o-mini";
+/// The answer, one content delta per piece.
+const DELTAS: [&str; 3] = ["Hello", " from the", " fake provider."];
+
+/// A running fake provider.
+pub struct FakeLlm {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    stop: AtomicBool,
+    /// Completions answered so far.
+    completions: AtomicU64,
+}
+
+impl FakeLlm {
+    /// Listens on `127.0.0.1:0` and serves until dropped.
+    pub fn start() -> Result<Self> {
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the fake provider")?;
+        let addr = listener.local_addr().context("binding the fake provider")?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            completions: AtomicU64::new(0),
+        });
+        let accept_shared = shared.clone();
+        let accept = thread::Builder::new()
+            .name("fake-llm-accept".to_owned())
+            .spawn(move || accept_loop(&listener, &accept_shared))
+            .context("starting the fake provider")?;
+        Ok(Self {
+            addr,
+            shared,
+            accept: Some(accept),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL a gateway is given (`/chat/completions` is appended to it).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn completions(&self) -> u64 {
+        self.shared.completions.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let shared = shared.clone();
+        let spawned = thread::Builder::new()
+            .name("fake-llm-conn".to_owned())
+            .spawn(move || {
+                let _ = serve_connection(stream, &shared);
+            });
+        if spawned.is_err() {
+            // Out of threads: the connection is dropped (closed) and the client sees an error.
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Answers requests on one connection until the client closes it, it idles out, or we stop.
+fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(POLL))?;
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut last_activity = Instant::now();
+    loop {
+        // Parse whatever is buffered before reading more (a pipelined request may be waiting).
+        if let Some((request, used)) = parse_request(&buf)? {
+            buf.drain(..used);
+            let response = respond(&request, shared);
+            stream.write_all(&response)?;
+            last_activity = Instant::now();
+            if request.close {
+                break;
+            }
+            continue;
+        }
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let limit = if buf.is_empty() {
+            IDLE_CLOSE
+        } else {
+            REQUEST_TIMEOUT
+        };
+        if last_activity.elapsed() > limit {
+            break;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                if buf.is_empty() {
+                    last_activity = Instant::now();
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+struct Request {
+    method: String,
+    path: String,
+    close: bool,
+}
+
+/// The request at the start of `buf` (body read and dropped) and its length; `None` while
+/// incomplete. A malformed request is an error, which closes the connection.
+fn parse_request(buf: &[u8]) -> io::Result<Option<(Request, usize)>> {
+    let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidData, message);
+    let Some(head) = parse_head(buf).map_err(invalid)? else {
+        return Ok(None);
+    };
+    let mut parts = head.start_line.split(' ');
+    let (Some(method), Some(path), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid(format!("bad request line {:?}", head.start_line)));
+    };
+    let close = head.has_token("connection", "close")
+        || (version == "HTTP/1.0" && !head.has_token("connection", "keep-alive"));
+    let rest = &buf[head.len..];
+    let used = if head.has_token("transfer-encoding", "chunked") {
+        match dechunk(rest).map_err(invalid)? {
+            Some((_, used)) => used,
+            None => return Ok(None),
+        }
+    } else {
+        let len = head.content_length().map_err(invalid)?.unwrap_or(0);
+        if len > MAX_REQUEST_BODY {
+            return Err(invalid(format!("request body of {len} bytes")));
+        }
+        if rest.len() < len {
+            return Ok(None);
+        }
+        len
+    };
+    Ok(Some((
+        Request {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            close,
+        },
+        head.len + used,
+    )))
+}
+
+/// The whole HTTP response to `request`, ready to write.
+fn respond(request: &Request, shared: &Shared) -> Vec<u8> {
+    let path = request.path.split('?').next().unwrap_or_default();
+    let connection = if request.close {
+        "Connection: close\r\n"
+    } else {
+        ""
+    };
+    if request.method != "POST" || !matches!(path, "/chat/completions" | "/v1/chat/completions") {
+        let body = r#"{"error":{"message":"the fake provider serves POST /chat/completions only","type":"invalid_request_error"}}"#;
+        return format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{connection}\r\n{body}",
+            body.len()
+        )
+        .into_bytes();
+    }
+    let n = shared.completions.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n{connection}\r\n"
+    )
+    .into_bytes();
+    for event in sse_events(&format!("chatcmpl-fake-{n}"), unix_now()) {
+        out.extend_from_slice(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes());
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// The SSE events of one answer, each `data: ...\n\n`: the role chunk, the content deltas,
+/// the finish chunk, the usage chunk (`stream_options.include_usage`), `[DONE]`.
+pub fn sse_events(id: &str, created: u64) -> Vec<String> {
+    let chunk = |delta: &str, finish: &str| {
+        format!(
+            r#"{{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":"{MODEL}","choices":[{{"index":0,"delta":{delta},"finish_reason":{finish}}}]}}"#
+        )
+    };
+    let mut data = vec![chunk(r#"{"role":"assistant","content":""}"#, "null")];
+    for piece in DELTAS {
+        data.push(chunk(&format!(r#"{{"content":"{piece}"}}"#), "null"));
+    }
+    data.push(chunk("{}", r#""stop""#));
+    data.push(format!(
+        r#"{{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":"{MODEL}","choices":[],"usage":{{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}}}"#
+    ));
+    data.push("[DONE]".to_owned());
+    data.into_iter()
+        .map(|data| format!("data: {data}\n\n"))
+        .collect()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::http::{Conn, post_json};
+    use super::*;
+
+    #[test]
+    fn answers_with_openai_chunks_over_keep_alive() {
+        let fake = FakeLlm::start().unwrap();
+        let mut conn = Conn::new(fake.addr(), Duration::from_secs(5));
+        for path in ["/chat/completions", "/v1/chat/completions"] {
+            let request = post_json(fake.addr(), path, Some("sk"), r#"{"stream":true}"#);
+            let response = conn.send(&request).unwrap();
+            assert_eq!(response.status, 200);
+            assert_eq!(
+                response.head.header("content-type"),
+                Some("text/event-stream")
+            );
+            let body = String::from_utf8(response.body).unwrap();
+            let events: Vec<&str> = body.split("\n\n").filter(|e| !e.is_empty()).collect();
+            assert_eq!(events.len(), 7, "{body}");
+            assert!(events[0].contains(r#""delta":{"role":"assistant","content":""}"#));
+            assert!(events[4].contains(r#""finish_reason":"stop""#));
+            assert!(events[5].contains(r#""choices":[],"usage":{"prompt_tokens":10"#));
+            assert_eq!(events[6], "data: [DONE]");
+        }
+        let response = conn
+            .send(&post_json(fake.addr(), "/nope", None, "{}"))
+            .unwrap();
+        assert_eq!(response.status, 404);
+        assert_eq!((conn.connections, fake.completions()), (1, 2));
+    }
+
+    #[test]
+    fn every_event_is_valid_looking_json() {
+        for event in sse_events("chatcmpl-x", 1) {
+            let data = event.strip_prefix("data: ").unwrap().trim_end();
+            assert!(data == "[DONE]" || (data.starts_with('{') && data.ends_with('}')));
+            assert_eq!(data.matches('{').count(), data.matches('}').count());
+        }
+    }
+}
