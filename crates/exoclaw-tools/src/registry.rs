@@ -187,6 +187,11 @@ impl ToolRegistry {
             .calls
             .lock()
             .map_err(|_| ToolError::failed("rate limiter unavailable"))?;
+        // Forget sessions idle for an hour, now and then, so the map stays
+        // as small as the set of active sessions.
+        if calls.len() > 1024 && calls.len().is_power_of_two() {
+            prune_idle(&mut calls, now);
+        }
         let window = calls.entry(key).or_default();
         while window
             .front()
@@ -248,6 +253,15 @@ impl ToolRegistry {
             tracing::error!(error = %e, "cannot write the tool audit event");
         }
     }
+}
+
+/// Drop the windows of sessions with no call in the last hour.
+fn prune_idle(calls: &mut HashMap<String, VecDeque<Instant>>, now: Instant) {
+    let hour = Duration::from_secs(3600);
+    calls.retain(|_, w| {
+        w.back()
+            .is_some_and(|t| now.saturating_duration_since(*t) < hour)
+    });
 }
 
 fn truncate(mut out: ToolOutput, max: usize) -> ToolOutput {

@@ -316,3 +316,20 @@ async fn timeout_and_truncation() {
         out.content
     );
 }
+
+#[test]
+fn idle_session_windows_are_forgotten() {
+    let t0 = Instant::now();
+    let mut calls: HashMap<String, VecDeque<Instant>> = HashMap::new();
+    calls.insert("old".into(), VecDeque::from([t0]));
+    calls.insert(
+        "recent".into(),
+        VecDeque::from([t0, t0 + Duration::from_secs(3000)]),
+    );
+    prune_idle(&mut calls, t0 + Duration::from_secs(3700));
+    assert!(!calls.contains_key("old"), "an hour idle: forgotten");
+    assert!(
+        calls.contains_key("recent"),
+        "a session active within the hour is kept"
+    );
+}
