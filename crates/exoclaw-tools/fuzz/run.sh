@@ -3,6 +3,9 @@
 # non-zero on a crash. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`)
 # and a C++ toolchain; works on stable Rust through RUSTC_BOOTSTRAP=1.
 # Seeds from the unit-test corpora are used for shell_parse.
+# FUZZ_SEED fixes libFuzzer's seed (CI sets it, so a run is reproducible and a
+# CI failure is a real, replayable find, never luck); unset, each run explores
+# from a fresh random seed.
 set -euo pipefail
 seconds="${1:-20}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -29,6 +32,7 @@ for target in shell_parse path_resolve; do
     echo "== fuzz $target for ${seconds}s"
     # -rss_limit_mb guards against a runaway input; a crash exits non-zero.
     if ! cargo fuzz run "$target" "corpus/$target" -- \
+        ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
         -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=2048 -print_final_stats=1; then
         echo "error: fuzz target $target failed; the crashing input is under fuzz/artifacts/$target/" >&2
         status=1

@@ -68,6 +68,11 @@ const RESERVED: &[&str] = &[
     "select", "in", "function", "{", "}", "!", "[[", "]]", "coproc",
 ];
 
+/// Whether `word` is one of the shell's reserved words.
+pub(super) fn is_reserved(word: &str) -> bool {
+    RESERVED.contains(&word)
+}
+
 impl Parser<'_> {
     pub(super) fn error(&self, what: &str) -> ParseError {
         let near: String = self.src.iter().skip(self.pos).take(16).collect();

@@ -130,9 +130,18 @@ impl Renderer {
                     self.out.push_str(if a.append { "+=" } else { "=" });
                     self.word(&a.value);
                 }
-                for w in &s.words {
+                for (i, w) in s.words.iter().enumerate() {
                     space(&mut self.out);
-                    self.word(w);
+                    let text = render_word(w);
+                    // `<o }` runs a command named `}`; written first, the
+                    // name would read as a reserved word, so quote it.
+                    if i == 0 && s.assignments.is_empty() && super::parse::is_reserved(&text) {
+                        self.out.push('\'');
+                        self.out.push_str(&text);
+                        self.out.push('\'');
+                    } else {
+                        self.out.push_str(&text);
+                    }
                 }
                 for r in &s.redirects {
                     space(&mut self.out);

@@ -404,6 +404,7 @@ fn fuzz_regressions() {
         "echo ${arr[1]}",
         "echo $((1 o+  # l\n\\\\\\\n2))",
         "sh < <(curl -s x)",
+        "<o }; bodb",
     ] {
         if let Ok(p) = check(cmd, &ctx()) {
             let canonical = p.canonical();
