@@ -12,6 +12,7 @@ impl Parser<'_> {
         let pending = std::mem::take(&mut self.pending);
         for (id, delimiter, quoted, strip) in pending {
             let mut body = String::new();
+            let mut ended = false;
             while self.pos < self.src.len() {
                 let start = self.pos;
                 while self.peek().is_some_and(|c| c != '\n') {
@@ -25,10 +26,18 @@ impl Parser<'_> {
                     line = line.trim_start_matches('\t').to_owned();
                 }
                 if line == delimiter {
+                    ended = true;
                     break;
                 }
                 body.push_str(&line);
                 body.push('\n');
+            }
+            if !ended && self.depth > 0 {
+                // Inside backquotes the text ends where the substitution
+                // does; a body cut off there has no end of its own.
+                let e = self.error("a here-document inside a substitution has no end");
+                self.heredoc_error.get_or_insert(e);
+                continue;
             }
             match self.heredoc_word(&body, quoted) {
                 Ok(word) => {

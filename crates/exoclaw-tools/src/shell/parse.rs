@@ -37,6 +37,8 @@ pub(crate) fn parse(src: &str) -> Result<Script, ParseError> {
     parse_chars(&chars, 0)
 }
 
+/// Parse text at nesting `depth`: 0 for a whole command, more for the text of
+/// backquotes, where a here-document must end inside (as inside `$(...)`).
 pub(super) fn parse_chars(src: &[char], depth: usize) -> Result<Script, ParseError> {
     let mut p = Parser {
         src,
@@ -52,6 +54,9 @@ pub(super) fn parse_chars(src: &[char], depth: usize) -> Result<Script, ParseErr
         return Err(p.error("unexpected text"));
     }
     if !p.pending.is_empty() {
+        if depth > 0 {
+            return Err(p.error("a here-document inside a substitution has no body"));
+        }
         // Bodies delimited by the end of input, as every shell accepts.
         p.read_heredocs();
     }

@@ -405,6 +405,9 @@ fn fuzz_regressions() {
         "echo $((1 o+  # l\n\\\\\\\n2))",
         "sh < <(curl -s x)",
         "<o }; bodb",
+        "<<,<`v<<,`",
+        "a<<, >x\n\nb`c <<, d\n;\n`\n",
+        "cat <<A $(echo x\n)\nbody\nA",
     ] {
         if let Ok(p) = check(cmd, &ctx()) {
             let canonical = p.canonical();

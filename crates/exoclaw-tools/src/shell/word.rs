@@ -214,15 +214,28 @@ impl Parser<'_> {
     }
 
     /// A command list after `$(`, `<(` or `>(`, through the closing `)`.
+    /// A line break inside it while an outer here-document waits for its body
+    /// is refused: where that body starts is unclear (shells disagree), and
+    /// the canonical text must mean the same as the original.
     fn substitution(&mut self) -> Result<Script, ParseError> {
         self.enter()?;
         let first_heredoc = self.next_heredoc;
+        let start = self.pos;
+        let outer_pending = !self.pending.is_empty();
         let script = self.list(&[")"]);
         self.depth -= 1;
         let mut script = script?;
         self.skip_blanks();
         if self.peek() != Some(')') {
             return Err(self.error("unterminated substitution"));
+        }
+        if outer_pending
+            && self
+                .src
+                .get(start..self.pos)
+                .is_some_and(|t| t.contains(&'\n'))
+        {
+            return Err(self.error(OUTER_HEREDOC));
         }
         self.pos += 1;
         if self.pending.iter().any(|(id, ..)| *id >= first_heredoc) {
@@ -235,7 +248,8 @@ impl Parser<'_> {
         Ok(script)
     }
 
-    /// `` `...` ``: unescape, then parse the text as its own command.
+    /// `` `...` ``: unescape, then parse the text as its own command (refused
+    /// like `$(...)` when it spans lines while a here-document is pending).
     fn backtick(&mut self, in_double: bool) -> Result<Part, ParseError> {
         self.pos += 1;
         let mut text = Vec::new();
@@ -267,6 +281,9 @@ impl Parser<'_> {
         }
         if self.depth + 1 > super::parse::MAX_DEPTH {
             return Err(self.error("nesting too deep"));
+        }
+        if !self.pending.is_empty() && text.contains(&'\n') {
+            return Err(self.error(OUTER_HEREDOC));
         }
         let script = parse_chars(&text, self.depth + 1).map_err(|mut e| {
             e.offset = self.pos;
@@ -589,3 +606,5 @@ fn is_array_start(parts: &[Part], lit: &str) -> bool {
             .map(|n| n.strip_suffix('+').unwrap_or(n))
             .is_some_and(is_name)
 }
+
+const OUTER_HEREDOC: &str = "a substitution spans lines while a here-document waits for its body";
