@@ -233,6 +233,7 @@ pub trait Store:
     + UsageStore
     + GatewayTokenStore
     + ApprovalStore
+    + ApiKeyStore
 {
 }
 
@@ -248,6 +249,7 @@ impl<T> Store for T where
         + UsageStore
         + GatewayTokenStore
         + ApprovalStore
+        + ApiKeyStore
 {
 }
 
@@ -431,4 +433,60 @@ pub trait ApprovalStore: Send + Sync {
         hash: &str,
         since: UnixMillis,
     ) -> StoreResult<bool>;
+}
+
+/// An API key: a user's bearer credential. Only the SHA-256 digest of the key
+/// is stored; `prefix` (the first characters) identifies it in listings.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub name: String,
+    pub prefix: String,
+    /// Permissions this key is limited to; empty = everything the role allows.
+    pub scopes: Vec<String>,
+    pub created_at: UnixMillis,
+    pub expires_at: Option<UnixMillis>,
+    pub revoked_at: Option<UnixMillis>,
+    pub last_used_at: Option<UnixMillis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub name: String,
+    pub key_hash: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// API keys of users (`exoclaw keys`, `/v1/keys`).
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// `NotFound` when the user is not the tenant's; `Conflict` on a digest
+    /// collision (never in practice).
+    async fn create_api_key(&self, key: &NewApiKey, now: UnixMillis) -> StoreResult<ApiKey>;
+    /// The key with this digest and its user, whatever its state (expired,
+    /// revoked, user disabled): the caller decides and says why.
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<(ApiKey, User)>>;
+    /// Newest first; only `user`'s keys when given.
+    async fn list_api_keys(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserId>,
+    ) -> StoreResult<Vec<ApiKey>>;
+    /// Marks the key revoked (idempotent). `NotFound` when it is not the
+    /// tenant's (or, with `user`, not that user's).
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserId>,
+        id: &str,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
+    /// Records a use (callers rate-limit this to about once a minute per key).
+    async fn touch_api_key(&self, id: &str, now: UnixMillis) -> StoreResult<()>;
 }

@@ -99,6 +99,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "id",
     },
     TableSpec {
+        name: "api_keys",
+        order_by: "id",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

@@ -243,3 +243,36 @@ pub(crate) fn span(r: &impl Columns) -> StoreResult<Span> {
 pub(crate) fn all<R, T>(rows: &[R], f: impl Fn(&R) -> StoreResult<T>) -> StoreResult<Vec<T>> {
     rows.iter().map(f).collect()
 }
+
+/// An `api_keys` row joined with its user: key columns as selected by
+/// `api_key_cols!` (`k_`-prefixed where they clash with `users`).
+pub(crate) fn api_key(r: &impl Columns) -> StoreResult<exoclaw_core::store::ApiKey> {
+    let scopes = match r.json("k_scopes")? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s),
+                other => Err(StoreError::Corrupt(format!(
+                    "column api_keys.scopes holds a non-string scope {other}"
+                ))),
+            })
+            .collect::<StoreResult<Vec<_>>>()?,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "column api_keys.scopes is not an array: {other}"
+            )));
+        }
+    };
+    Ok(exoclaw_core::store::ApiKey {
+        id: r.text("k_id")?,
+        tenant_id: r.text("k_tenant_id")?.into(),
+        user_id: r.text("k_user_id")?.into(),
+        name: r.text("k_name")?,
+        prefix: r.text("k_prefix")?,
+        scopes,
+        created_at: r.int("k_created_at")?,
+        expires_at: r.opt_int("k_expires_at")?,
+        revoked_at: r.opt_int("k_revoked_at")?,
+        last_used_at: r.opt_int("k_last_used_at")?,
+    })
+}

@@ -62,6 +62,7 @@ mod audit;
 mod backup;
 mod harness;
 mod inspect;
+mod keys;
 mod schema;
 mod secrets;
 mod sessions;
