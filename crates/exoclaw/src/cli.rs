@@ -65,6 +65,94 @@ pub enum Command {
     /// Encrypted backups of the store, config, .env and workspace.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Users of a tenant and their roles.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Users' API keys (stored as digests; shown once).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Every HTTP route and WebSocket method with the permission it requires.
+    Routes(JsonFlag),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user and print their first API key once.
+    Add {
+        name: String,
+        /// owner, admin, operator or user.
+        #[arg(long, default_value = "user")]
+        role: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Print `{"id", "name", "role", "tenant", "api_key"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's users.
+    List {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse the user's credentials until enabled again.
+    Disable {
+        name: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Accept the user's credentials again.
+    Enable {
+        name: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Delete the user with their keys, sessions and secrets.
+    Delete {
+        name: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key for a user and print it once.
+    Create {
+        /// The user (name or id).
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// A label for the key.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Days until the key expires (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires: Option<u32>,
+        /// Limit the key to these permissions (repeatable; see `exoclaw routes`).
+        #[arg(long = "scope", value_name = "PERMISSION")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never the keys themselves).
+    List {
+        /// Only this user's keys.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it is refused from now on.
+    Revoke {
+        id: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! it parses the command line, reads configuration once, wires the concrete
 //! store and serves. See ARCHITECTURE.md for the map.
 
+mod access;
 mod backup;
 mod cli;
 mod cmd;
@@ -14,6 +15,7 @@ mod logging;
 mod metrics;
 mod runtime;
 mod serve;
+mod users;
 mod version;
 
 use clap::Parser as _;
@@ -90,6 +92,9 @@ async fn dispatch(
         Command::Onboard(a) => cmd::onboard::run(&a, &settings)?,
         Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
         Command::Approvals(a) => cmd::approvals::run(&a, &settings).await?,
+        Command::Users(u) => cmd::users::run_users(&u, &settings).await?,
+        Command::Keys(k) => cmd::users::run_keys(&k, &settings).await?,
+        Command::Routes(j) => cmd::users::routes(j.json),
         Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }

@@ -120,6 +120,7 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
         role: Role::Owner,
         tenant: TenantId::new(DEFAULT_TENANT),
         user: UserId::new(OWNER_USER),
+        scopes: None,
     };
     runtime
         .agent(&who, agent)

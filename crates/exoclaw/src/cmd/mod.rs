@@ -12,3 +12,4 @@ pub mod sandbox;
 pub mod secrets;
 pub mod service;
 pub mod token;
+pub mod users;

@@ -140,18 +140,202 @@ async fn read(
         .collect())
 }
 
-/// Who is calling, as established by the server (never by the client).
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub actor: String,
-    pub role: Role,
-    pub tenant: TenantId,
-    /// The user sessions, workspaces and traces belong to.
-    pub user: UserId,
-}
+pub use crate::access::Principal;
 
 /// The user the gateway token acts as (an owner of the default tenant).
 pub const OWNER_USER: &str = "owner";
+
+/// The prefix of users' API keys (`exk_` + 64 lowercase hex digits).
+pub const KEY_PREFIX: &str = "exk_";
+
+/// The principal the gateway token acts as.
+pub fn gateway_owner() -> Principal {
+    Principal {
+        actor: "gateway-token".to_owned(),
+        role: Role::Owner,
+        tenant: TenantId::new(DEFAULT_TENANT),
+        user: UserId::new(OWNER_USER),
+        scopes: None,
+    }
+}
+
+/// Why a credential was refused; each has a stable error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Invalid,
+    Expired,
+    Revoked,
+    Disabled,
+    /// The store could not be asked (answered 503, not 401).
+    Unavailable,
+}
+
+impl AuthFailure {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthFailure::Missing | AuthFailure::Invalid => "auth.unauthorized",
+            AuthFailure::Expired => "auth.key_expired",
+            AuthFailure::Revoked => "auth.key_revoked",
+            AuthFailure::Disabled => "auth.user_disabled",
+            AuthFailure::Unavailable => "store.unavailable",
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Invalid => "invalid",
+            AuthFailure::Expired => "expired",
+            AuthFailure::Revoked => "revoked",
+            AuthFailure::Disabled => "disabled",
+            AuthFailure::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthFailure::Missing | AuthFailure::Invalid => "missing or invalid bearer token",
+            AuthFailure::Expired => "this API key has expired; create a new one",
+            AuthFailure::Revoked => "this credential was revoked",
+            AuthFailure::Disabled => "this user is disabled",
+            AuthFailure::Unavailable => "the store is unavailable; retry shortly",
+        }
+    }
+
+    pub fn into_error(self) -> ApiError {
+        match self {
+            AuthFailure::Unavailable => ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                self.code(),
+                self.message(),
+            ),
+            _ => ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                self.code(),
+                self.message(),
+            ),
+        }
+    }
+}
+
+/// Establish who presents `token`: the gateway token (an owner), or a user's
+/// API key (looked up by digest; expiry, revocation and a disabled user are
+/// refused with their own codes).
+pub async fn authenticate(
+    state: &AppState,
+    token: Option<&str>,
+    rid: Option<&str>,
+) -> Result<Principal, AuthFailure> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(AuthFailure::Missing);
+    };
+    if let Some(rest) = token.strip_prefix(KEY_PREFIX) {
+        if rest.len() != 64 || !rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(AuthFailure::Invalid);
+        }
+        return authenticate_key(state, token, rid).await;
+    }
+    if state.tokens.check(token).await {
+        return Ok(gateway_owner());
+    }
+    Err(AuthFailure::Invalid)
+}
+
+async fn authenticate_key(
+    state: &AppState,
+    token: &str,
+    rid: Option<&str>,
+) -> Result<Principal, AuthFailure> {
+    let found = state
+        .store
+        .find_api_key(&hex::encode(digest(token)))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot look up an API key");
+            AuthFailure::Unavailable
+        })?;
+    let Some((key, user)) = found else {
+        return Err(AuthFailure::Invalid);
+    };
+    let now = now_ms();
+    let refused = if key.revoked_at.is_some() {
+        Some(AuthFailure::Revoked)
+    } else if key.expires_at.is_some_and(|t| t <= now) {
+        Some(AuthFailure::Expired)
+    } else if user.disabled {
+        Some(AuthFailure::Disabled)
+    } else {
+        None
+    };
+    if let Some(failure) = refused {
+        audit_failure(
+            state,
+            &key.tenant_id,
+            &format!("api_key:{}", key.id),
+            failure,
+            rid,
+        )
+        .await;
+        return Err(failure);
+    }
+    let scopes = if key.scopes.is_empty() {
+        None
+    } else {
+        // Unknown words (from a newer binary) grant nothing.
+        Some(key.scopes.iter().filter_map(|s| s.parse().ok()).collect())
+    };
+    state.key_uses.touch(state, &key.id, now);
+    Ok(Principal {
+        actor: format!("user:{}", user.id),
+        role: crate::access::effective_role(&state.runtime.settings.owner_ids, &user),
+        tenant: user.tenant_id,
+        user: user.id,
+        scopes,
+    })
+}
+
+/// Records key use (`last_used_at`) at most once a minute per key, off the
+/// request path.
+#[derive(Default)]
+pub struct KeyUses(std::sync::Mutex<std::collections::HashMap<String, UnixMillis>>);
+
+impl KeyUses {
+    fn touch(&self, state: &AppState, id: &str, now: UnixMillis) {
+        {
+            let mut seen = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.get(id).is_some_and(|t| now - t < 60_000) {
+                return;
+            }
+            if seen.len() > 10_000 {
+                seen.retain(|_, t| now - *t < 60_000);
+            }
+            seen.insert(id.to_owned(), now);
+        }
+        let store = state.store.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_api_key(&id, now).await {
+                tracing::warn!(error = %e, "cannot record an API key's use");
+            }
+        });
+    }
+}
+
+/// The bearer token of an `Authorization` header, if any.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
 
 pub async fn require_auth(
     State(state): State<AppState>,
@@ -163,23 +347,12 @@ pub async fn require_auth(
     if PUBLIC_PATHS.contains(&path) || SELF_AUTHENTICATING_PATHS.contains(&path) {
         return next.run(req).await;
     }
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match presented {
-        Some(token) if state.tokens.check(token).await => {
-            let who = Principal {
-                actor: "gateway-token".to_owned(),
-                role: Role::Owner,
-                tenant: TenantId::new(DEFAULT_TENANT),
-                user: UserId::new(OWNER_USER),
-            };
+    let rid = req
+        .extensions()
+        .get::<super::RequestId>()
+        .map(|r| r.0.clone());
+    match authenticate(&state, bearer(req.headers()), rid.as_deref()).await {
+        Ok(who) => {
             if let Err(wait) = state
                 .limits
                 .check_user(&format!("{}/{}", who.tenant, who.user))
@@ -189,19 +362,47 @@ pub async fn require_auth(
             req.extensions_mut().insert(who);
             next.run(req).await
         }
-        other => {
-            let reason = if other.is_some() {
-                "invalid"
-            } else {
-                "missing"
-            };
+        Err(failure) => {
+            if failure == AuthFailure::Invalid {
+                audit_failure(
+                    &state,
+                    &TenantId::new(DEFAULT_TENANT),
+                    "bearer",
+                    failure,
+                    rid.as_deref(),
+                )
+                .await;
+            }
             tracing::warn!(
                 event = "security.auth_failed",
-                reason,
+                reason = failure.reason(),
                 peer = %req.extensions().get::<super::limit::ClientIp>().map_or(peer.ip(), |c| c.0),
                 "authentication failed"
             );
-            ApiError::unauthorized().into_response()
+            failure.into_error().into_response()
         }
+    }
+}
+
+/// An `auth.failure` audit event (never the presented credential).
+async fn audit_failure(
+    state: &AppState,
+    tenant: &TenantId,
+    resource: &str,
+    failure: AuthFailure,
+    rid: Option<&str>,
+) {
+    let event = exoclaw_core::model::NewAuditEvent {
+        tenant_id: tenant.clone(),
+        actor: "anonymous".to_owned(),
+        action: "auth.failure".to_owned(),
+        resource: resource.to_owned(),
+        decision: "deny".to_owned(),
+        reason: failure.reason().to_owned(),
+        request_id: rid.map(str::to_owned),
+        detail: serde_json::json!({ "code": failure.code() }),
+    };
+    if let Err(e) = state.store.append_audit(&event).await {
+        tracing::error!(error = %e, "cannot write an auth audit event");
     }
 }

@@ -10,19 +10,26 @@ pub mod error;
 mod health;
 pub mod limit;
 mod openai;
+pub mod routes;
 mod secrets;
 mod sessions;
 mod tools;
+mod users;
 mod ws;
 
 pub use secrets::{is_valid_owner, is_valid_secret_name};
+pub use users::{key_json, user_json};
+
+/// The WebSocket methods and their permissions.
+pub fn ws_methods() -> &'static [(&'static str, crate::access::Permission)] {
+    ws::METHODS
+}
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::{delete, get, post, put};
 use exoclaw_core::store::Store;
 use exoclaw_store::vault::SecretVault;
 use std::sync::Arc;
@@ -38,38 +45,199 @@ pub struct AppState {
     pub started: Instant,
     pub runtime: Arc<crate::runtime::Runtime>,
     pub limits: Arc<limit::RateLimits>,
+    pub key_uses: Arc<auth::KeyUses>,
+}
+
+/// Every route with the access it requires (see [`routes`]).
+pub fn api_routes() -> routes::Routes {
+    use crate::access::Permission as P;
+    use axum::http::Method;
+    use routes::Access::{Perm, Public, SelfAuth};
+    let (get, post, put, patch, delete) = (
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    );
+    routes::Routes::new()
+        .add(get.clone(), "/healthz", Public, health::healthz)
+        .add(get.clone(), "/readyz", Public, health::readyz)
+        .add(get.clone(), "/v1/status", Perm(P::Status), health::status)
+        .add(get.clone(), "/v1/me", Perm(P::Status), users::me)
+        .add(get.clone(), "/v1/models", Perm(P::Status), openai::models)
+        .add(
+            post.clone(),
+            "/v1/chat/completions",
+            Perm(P::Chat),
+            openai::completions,
+        )
+        .add(
+            get.clone(),
+            "/v1/secrets",
+            Perm(P::SecretsManage),
+            secrets::list,
+        )
+        .add(
+            put.clone(),
+            "/v1/secrets/{name}",
+            Perm(P::SecretsManage),
+            secrets::put,
+        )
+        .add(
+            delete.clone(),
+            "/v1/secrets/{name}",
+            Perm(P::SecretsManage),
+            secrets::delete,
+        )
+        .add(get.clone(), "/v1/agents", Perm(P::AgentsRead), agents::list)
+        .add(
+            post.clone(),
+            "/v1/agents",
+            Perm(P::AgentsWrite),
+            agents::create,
+        )
+        .add(
+            get.clone(),
+            "/v1/agents/{id}",
+            Perm(P::AgentsRead),
+            agents::get,
+        )
+        .add(
+            patch.clone(),
+            "/v1/agents/{id}",
+            Perm(P::AgentsWrite),
+            agents::update,
+        )
+        .add(
+            delete.clone(),
+            "/v1/agents/{id}",
+            Perm(P::AgentsWrite),
+            agents::delete,
+        )
+        .add(
+            get.clone(),
+            "/v1/sessions",
+            Perm(P::SessionsRead),
+            sessions::list,
+        )
+        .add(
+            delete.clone(),
+            "/v1/sessions/{id}",
+            Perm(P::SessionsWrite),
+            sessions::delete,
+        )
+        .add(
+            get.clone(),
+            "/v1/sessions/{id}/messages",
+            Perm(P::SessionsRead),
+            sessions::messages,
+        )
+        .add(
+            get.clone(),
+            "/v1/traces",
+            Perm(P::SessionsRead),
+            sessions::traces,
+        )
+        .add(
+            get.clone(),
+            "/v1/traces/{id}",
+            Perm(P::SessionsRead),
+            sessions::trace,
+        )
+        .add(
+            post.clone(),
+            "/v1/tools/invoke",
+            Perm(P::ToolsInvoke),
+            tools::invoke,
+        )
+        .add(
+            get.clone(),
+            "/v1/approvals",
+            Perm(P::ApprovalsDecide),
+            approvals::list,
+        )
+        .add(
+            post.clone(),
+            "/v1/approvals/{id}/approve",
+            Perm(P::ApprovalsDecide),
+            approvals::approve,
+        )
+        .add(
+            post.clone(),
+            "/v1/approvals/{id}/deny",
+            Perm(P::ApprovalsDecide),
+            approvals::deny,
+        )
+        .add(get.clone(), "/v1/users", Perm(P::UsersManage), users::list)
+        .add(
+            post.clone(),
+            "/v1/users",
+            Perm(P::UsersManage),
+            users::create,
+        )
+        .add(
+            get.clone(),
+            "/v1/users/{id}",
+            Perm(P::UsersManage),
+            users::get,
+        )
+        .add(
+            patch.clone(),
+            "/v1/users/{id}",
+            Perm(P::UsersManage),
+            users::update,
+        )
+        .add(
+            delete.clone(),
+            "/v1/users/{id}",
+            Perm(P::UsersManage),
+            users::delete,
+        )
+        .add(
+            get.clone(),
+            "/v1/users/{id}/keys",
+            Perm(P::UsersManage),
+            users::user_keys,
+        )
+        .add(
+            post.clone(),
+            "/v1/users/{id}/keys",
+            Perm(P::UsersManage),
+            users::create_user_key,
+        )
+        .add(get.clone(), "/v1/keys", Perm(P::KeysSelf), users::my_keys)
+        .add(
+            post.clone(),
+            "/v1/keys",
+            Perm(P::KeysSelf),
+            users::create_my_key,
+        )
+        .add(
+            delete.clone(),
+            "/v1/keys/{id}",
+            Perm(P::KeysSelf),
+            users::revoke_key,
+        )
+        .add(
+            get.clone(),
+            "/v1/tenants",
+            Perm(P::TenantsManage),
+            users::tenants,
+        )
+        .add(
+            post.clone(),
+            "/v1/tenants",
+            Perm(P::TenantsManage),
+            users::create_tenant,
+        )
+        .add(get.clone(), "/ws", SelfAuth, ws::upgrade)
+        .add(get, "/metrics", Perm(P::MetricsRead), metrics)
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/v1/status", get(health::status))
-        .route("/v1/secrets", get(secrets::list))
-        .route(
-            "/v1/secrets/{name}",
-            put(secrets::put).delete(secrets::delete),
-        )
-        .route("/v1/chat/completions", post(openai::completions))
-        .route("/v1/models", get(openai::models))
-        .route("/v1/agents", get(agents::list).post(agents::create))
-        .route(
-            "/v1/agents/{id}",
-            get(agents::get)
-                .patch(agents::update)
-                .delete(agents::delete),
-        )
-        .route("/v1/sessions", get(sessions::list))
-        .route("/v1/sessions/{id}", delete(sessions::delete))
-        .route("/v1/sessions/{id}/messages", get(sessions::messages))
-        .route("/v1/traces", get(sessions::traces))
-        .route("/v1/traces/{id}", get(sessions::trace))
-        .route("/v1/tools/invoke", post(tools::invoke))
-        .route("/v1/approvals", get(approvals::list))
-        .route("/v1/approvals/{id}/approve", post(approvals::approve))
-        .route("/v1/approvals/{id}/deny", post(approvals::deny))
-        .route("/ws", get(ws::upgrade))
-        .route("/metrics", get(metrics))
+    let (routes, _) = api_routes().finish();
+    routes
         .route_layer(middleware::from_fn(tag_route))
         .fallback(fallback)
         .layer(middleware::from_fn(move |req, next| {

@@ -8,15 +8,11 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use exoclaw_core::model::{Role, SessionFilter};
+use exoclaw_core::model::SessionFilter;
 use exoclaw_core::trace::TraceFilter;
 use exoclaw_core::{AgentId, SessionId};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-fn sees_all(who: &Principal) -> bool {
-    matches!(who.role, Role::Owner | Role::Admin)
-}
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -33,7 +29,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let filter = SessionFilter {
         agent_id: q.agent.map(AgentId::new),
-        user_id: (!sees_all(&who)).then(|| who.user.clone()),
+        user_id: (!who.sees_all_users()).then(|| who.user.clone()),
     };
     let sessions = state.store.list_sessions(&who.tenant, &filter).await?;
     Ok(Json(json!({ "sessions": sessions })))
@@ -57,7 +53,7 @@ async fn visible_session(
         .get_session(&who.tenant, &SessionId::new(id))
         .await?
         .ok_or_else(ApiError::not_found)?;
-    if !sees_all(who) && session.user_id != who.user {
+    if !who.sees_all_users() && session.user_id != who.user {
         return Err(ApiError::not_found());
     }
     Ok(session)
@@ -107,7 +103,7 @@ pub async fn traces(
 ) -> Result<Json<Value>, ApiError> {
     let filter = TraceFilter {
         agent_id: q.agent.map(AgentId::new),
-        user_id: (!sees_all(&who)).then(|| who.user.clone()),
+        user_id: (!who.sees_all_users()).then(|| who.user.clone()),
         session_id: q.session.map(SessionId::new),
         before: q.before,
         limit: q.limit.unwrap_or(50).min(500),
@@ -126,7 +122,7 @@ pub async fn trace(
         .get_trace(&who.tenant, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    if !sees_all(&who) && trace.user_id.as_ref() != Some(&who.user) {
+    if !who.sees_all_users() && trace.user_id.as_ref() != Some(&who.user) {
         return Err(ApiError::not_found());
     }
     Ok(Json(json!({ "trace": trace, "spans": spans })))

@@ -3,15 +3,16 @@
 //! the `connect` frame's token; chat runs stream their events as frames.
 
 use super::AppState;
-use super::auth::{OWNER_USER, Principal};
+use super::auth::Principal;
+use crate::access::Permission;
 use crate::runtime::Turn;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use exoclaw_core::agent::{AgentEvent, Finish};
-use exoclaw_core::model::{Role, SessionFilter};
-use exoclaw_core::{AgentId, DEFAULT_TENANT, SessionId, TenantId, UserId};
+use exoclaw_core::model::SessionFilter;
+use exoclaw_core::{AgentId, SessionId};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -47,18 +48,15 @@ pub async fn upgrade(
             .into_response();
         }
     }
-    let header_token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let header_auth = match header_token {
-        Some(t) => state.tokens.check(t).await,
-        None => false,
+    // A header credential is checked at upgrade; without one, the
+    // `connect` frame must carry it.
+    let header_who = match super::auth::bearer(&headers) {
+        Some(t) => super::auth::authenticate(&state, Some(t), None).await.ok(),
+        None => None,
     };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(state, socket, header_auth))
+        .on_upgrade(move |socket| serve(state, socket, header_who))
 }
 
 #[derive(Deserialize)]
@@ -69,15 +67,6 @@ struct Request {
     method: String,
     #[serde(default)]
     params: Value,
-}
-
-fn owner() -> Principal {
-    Principal {
-        actor: "gateway-token".to_owned(),
-        role: Role::Owner,
-        tenant: TenantId::new(DEFAULT_TENANT),
-        user: UserId::new(OWNER_USER),
-    }
 }
 
 fn ok(id: &Value, result: &Value) -> Message {
@@ -104,13 +93,13 @@ fn event(name: &str, params: &Value) -> Message {
     )
 }
 
-async fn serve(state: AppState, socket: WebSocket, header_auth: bool) {
+async fn serve(state: AppState, socket: WebSocket, header_who: Option<Principal>) {
     state.runtime.metrics.ws_connections.inc();
-    serve_connection(&state, socket, header_auth).await;
+    serve_connection(&state, socket, header_who).await;
     state.runtime.metrics.ws_connections.dec();
 }
 
-async fn serve_connection(state: &AppState, socket: WebSocket, header_auth: bool) {
+async fn serve_connection(state: &AppState, socket: WebSocket, header_who: Option<Principal>) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
     let writer = tokio::spawn(async move {
@@ -184,23 +173,29 @@ async fn serve_connection(state: &AppState, socket: WebSocket, header_auth: bool
         };
         let id = req.id.clone().unwrap_or(Value::Null);
         if req.method == "connect" {
-            let token_ok = header_auth
-                || match req.params.get("token").and_then(Value::as_str) {
-                    Some(t) => state.tokens.check(t).await,
-                    None => false,
-                };
-            if !token_ok {
-                tracing::warn!(
-                    event = "security.auth_failed",
-                    reason = "ws",
-                    "authentication failed"
-                );
-                let _ = out_tx
-                    .send(err(&id, "auth.unauthorized", "missing or invalid token"))
-                    .await;
-                let _ = out_tx.send(close(4401, "unauthorized")).await;
-                break;
-            }
+            let authenticated = match &header_who {
+                Some(p) => Ok(p.clone()),
+                None => {
+                    let token = req.params.get("token").and_then(Value::as_str);
+                    super::auth::authenticate(state, token, None).await
+                }
+            };
+            let principal = match authenticated {
+                Ok(p) => p,
+                Err(failure) => {
+                    tracing::warn!(
+                        event = "security.auth_failed",
+                        reason = failure.reason(),
+                        transport = "ws",
+                        "authentication failed"
+                    );
+                    let _ = out_tx
+                        .send(err(&id, failure.code(), failure.message()))
+                        .await;
+                    let _ = out_tx.send(close(4401, "unauthorized")).await;
+                    break;
+                }
+            };
             let wanted = req
                 .params
                 .get("protocol")
@@ -217,7 +212,7 @@ async fn serve_connection(state: &AppState, socket: WebSocket, header_auth: bool
                 continue;
             }
             connected = true;
-            who = Some(owner());
+            who = Some(principal);
             let _ = out_tx
                 .send(ok(&id, &json!({"protocol": PROTOCOL_VERSION, "server": {"name": "exoclaw", "version": crate::version::VERSION}})))
                 .await;
@@ -267,6 +262,25 @@ fn store_err(e: exoclaw_core::store::StoreError) -> (&'static str, String) {
     }
 }
 
+/// Every WebSocket method with the permission it requires (`connect` is
+/// the authentication itself). `exoclaw routes` lists them.
+pub const METHODS: &[(&str, Permission)] = &[
+    ("ping", Permission::Status),
+    ("agents.list", Permission::AgentsRead),
+    ("sessions.list", Permission::SessionsRead),
+    ("sessions.history", Permission::SessionsRead),
+    ("sessions.reset", Permission::SessionsWrite),
+    ("chat.send", Permission::Chat),
+    ("chat.stop", Permission::Chat),
+    ("approvals.list", Permission::ApprovalsDecide),
+    ("approvals.approve", Permission::ApprovalsDecide),
+    ("approvals.deny", Permission::ApprovalsDecide),
+];
+
+fn method_permission(method: &str) -> Option<Permission> {
+    METHODS.iter().find(|(m, _)| *m == method).map(|(_, p)| *p)
+}
+
 async fn dispatch(
     state: &AppState,
     who: &Principal,
@@ -274,6 +288,25 @@ async fn dispatch(
     out: &mpsc::Sender<Message>,
     runs: &mut JoinSet<()>,
 ) -> RpcResult {
+    let Some(perm) = method_permission(&req.method) else {
+        return Err((
+            "request.unknown_method",
+            format!("no method {:?}", req.method),
+        ));
+    };
+    if !who.can(perm) {
+        tracing::warn!(
+            event = "security.forbidden",
+            actor = %who.actor,
+            permission = %perm,
+            method = %req.method,
+            "permission denied"
+        );
+        return Err((
+            "auth.forbidden",
+            format!("this credential lacks the permission {perm}"),
+        ));
+    }
     let store = &state.store;
     match req.method.as_str() {
         "ping" => Ok(json!({})),

@@ -1,0 +1,271 @@
+//! `exoclaw users add|list|disable|enable|delete`, `exoclaw keys
+//! create|list|revoke` and `exoclaw routes`: the terminal side of the same
+//! operations as `/v1/users` and `/v1/keys` (shared in [`crate::users`]).
+//! The CLI acts as an owner: whoever can run it can read the data dir.
+
+use crate::access::Permission;
+use crate::cli::{KeysCommand, UsersCommand};
+use crate::config::Settings;
+use crate::db;
+use crate::serve::refuse_unsafe_home;
+use crate::users::{self, KeySpec};
+use anyhow::{Context as _, bail};
+use exoclaw_core::TenantId;
+use exoclaw_core::model::{NewAuditEvent, Role};
+use exoclaw_core::store::{Store, StoreError};
+use serde_json::json;
+
+async fn with_store<T>(
+    settings: &Settings,
+    f: impl AsyncFnOnce(&dyn Store) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    refuse_unsafe_home(&settings.home)?;
+    let inspection = db::inspect(settings).await?;
+    // A fresh data dir is set up as `serve` would (nothing is at risk), so
+    // users can be added before the first start; an outdated one is not.
+    let plan = db::schema_plan(inspection.status, settings.auto_upgrade)?;
+    if plan == db::SchemaPlan::Initialize {
+        settings.home.ensure_layout()?;
+    }
+    let db = db::open(settings).await?;
+    let store = db.store();
+    if plan != db::SchemaPlan::Ready
+        && let Err(e) = db::migrate_latest(store.as_ref()).await
+    {
+        db.close().await;
+        return Err(e);
+    }
+    let result = f(store.as_ref()).await;
+    db.close().await;
+    result
+}
+
+async fn audit(store: &dyn Store, tenant: &TenantId, action: &str, resource: String) {
+    let event = NewAuditEvent {
+        tenant_id: tenant.clone(),
+        actor: "cli".to_owned(),
+        action: action.to_owned(),
+        resource,
+        decision: "allow".to_owned(),
+        reason: String::new(),
+        request_id: None,
+        detail: json!({}),
+    };
+    if let Err(e) = store.append_audit(&event).await {
+        tracing::error!(error = %e, action, "cannot write an audit event");
+    }
+}
+
+async fn user_of(
+    store: &dyn Store,
+    tenant: &TenantId,
+    name: &str,
+) -> anyhow::Result<exoclaw_core::model::User> {
+    users::find(store, tenant, name).await?.with_context(|| {
+        format!("no user {name:?} in tenant {tenant}; `exoclaw users list` shows them")
+    })
+}
+
+pub async fn run_users(cmd: &UsersCommand, settings: &Settings) -> anyhow::Result<()> {
+    with_store(settings, async |store| match cmd {
+        UsersCommand::Add {
+            name,
+            role,
+            tenant,
+            json,
+        } => {
+            let role: Role = role.parse()?;
+            let tenant = TenantId::new(tenant);
+            let (user, issued) =
+                users::create_user(store, &tenant, name, role, &KeySpec::default())
+                    .await
+                    .map_err(|e| match e {
+                        users::UserError::Store(StoreError::Conflict(_)) => {
+                            anyhow::anyhow!("a user {name:?} already exists in tenant {tenant}")
+                        }
+                        other => other.into(),
+                    })?;
+            audit(store, &tenant, "user.create", format!("user:{}", user.id)).await;
+            if *json {
+                println!(
+                    "{}",
+                    json!({"id": user.id, "name": user.name, "role": user.role,
+                           "tenant": user.tenant_id, "api_key": issued.plaintext.expose()})
+                );
+            } else {
+                println!(
+                    "user {} ({}) created in tenant {}",
+                    user.name, user.role, tenant
+                );
+                println!("API key (shown once; use it as `Authorization: Bearer <key>`):");
+                println!("{}", issued.plaintext.expose());
+            }
+            Ok(())
+        }
+        UsersCommand::List { tenant, json } => {
+            let tenant = TenantId::new(tenant);
+            let list = store.list_users(&tenant).await?;
+            if *json {
+                let items: Vec<_> = list
+                    .iter()
+                    .map(|u| crate::http::user_json(u, &settings.owner_ids))
+                    .collect();
+                println!("{}", json!({"users": items}));
+            } else {
+                for u in list {
+                    let role = crate::access::effective_role(&settings.owner_ids, &u);
+                    let state = if u.disabled { "disabled" } else { "active" };
+                    println!("{}\t{}\t{}\t{}", u.id, u.name, role, state);
+                }
+            }
+            Ok(())
+        }
+        UsersCommand::Disable { name, tenant } | UsersCommand::Enable { name, tenant } => {
+            let disabled = matches!(cmd, UsersCommand::Disable { .. });
+            let tenant = TenantId::new(tenant);
+            let user = user_of(store, &tenant, name).await?;
+            store.set_user_disabled(&tenant, &user.id, disabled).await?;
+            let action = if disabled {
+                "user.disable"
+            } else {
+                "user.enable"
+            };
+            audit(store, &tenant, action, format!("user:{}", user.id)).await;
+            println!(
+                "{} {}",
+                if disabled { "disabled" } else { "enabled" },
+                user.name
+            );
+            Ok(())
+        }
+        UsersCommand::Delete { name, tenant } => {
+            let tenant = TenantId::new(tenant);
+            let user = user_of(store, &tenant, name).await?;
+            store.delete_user(&tenant, &user.id).await?;
+            audit(store, &tenant, "user.delete", format!("user:{}", user.id)).await;
+            println!("deleted {}", user.name);
+            Ok(())
+        }
+    })
+    .await
+}
+
+pub async fn run_keys(cmd: &KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    with_store(settings, async |store| match cmd {
+        KeysCommand::Create {
+            user,
+            tenant,
+            name,
+            expires,
+            scopes,
+            json,
+        } => {
+            let tenant = TenantId::new(tenant);
+            let u = user_of(store, &tenant, user).await?;
+            let spec = KeySpec {
+                name: name.clone(),
+                expires_days: *expires,
+                scopes: scopes.clone(),
+            };
+            let issued = users::issue_key(store, &tenant, &u.id, &spec).await?;
+            audit(
+                store,
+                &tenant,
+                "key.create",
+                format!("api_key:{}", issued.key.id),
+            )
+            .await;
+            if *json {
+                let mut out = crate::http::key_json(&issued.key);
+                out["api_key"] = issued.plaintext.expose().into();
+                println!("{out}");
+            } else {
+                println!("key {} for {} (shown once):", issued.key.id, u.name);
+                println!("{}", issued.plaintext.expose());
+            }
+            Ok(())
+        }
+        KeysCommand::List { user, tenant, json } => {
+            let tenant = TenantId::new(tenant);
+            let only = match user {
+                Some(name) => Some(user_of(store, &tenant, name).await?.id),
+                None => None,
+            };
+            let keys = store.list_api_keys(&tenant, only.as_ref()).await?;
+            if *json {
+                let items: Vec<_> = keys.iter().map(crate::http::key_json).collect();
+                println!("{}", json!({"keys": items}));
+            } else {
+                for k in keys {
+                    let state = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{}\t{}\t{}…\t{}\t{}\t{}",
+                        k.id,
+                        k.user_id,
+                        k.prefix,
+                        k.name,
+                        state,
+                        if k.scopes.is_empty() {
+                            "*".to_owned()
+                        } else {
+                            k.scopes.join(",")
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { id, tenant } => {
+            let tenant = TenantId::new(tenant);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            match store.revoke_api_key(&tenant, None, id, now).await {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => {
+                    bail!("no key {id} in tenant {tenant}; `exoclaw keys list` shows them")
+                }
+                Err(e) => return Err(e.into()),
+            }
+            audit(store, &tenant, "key.revoke", format!("api_key:{id}")).await;
+            println!("revoked {id}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// `exoclaw routes [--json]`.
+pub fn routes(json: bool) {
+    let (_, table) = crate::http::api_routes().finish();
+    let methods: Vec<_> = crate::http::ws_methods()
+        .iter()
+        .map(|(m, p)| json!({"method": m, "permission": p.as_str()}))
+        .collect();
+    if json {
+        let perms: Vec<_> = Permission::ALL
+            .iter()
+            .map(|p| json!({"name": p.as_str(), "min_role": p.min_role()}))
+            .collect();
+        println!(
+            "{}",
+            json!({"routes": *table, "ws_methods": methods, "permissions": perms})
+        );
+        return;
+    }
+    for r in table.iter() {
+        let access = match r.access {
+            crate::http::routes::Access::Public => "public".to_owned(),
+            crate::http::routes::Access::SelfAuth => "connect frame".to_owned(),
+            crate::http::routes::Access::Perm(p) => format!("{p} ({}+)", p.min_role()),
+        };
+        println!("{:<7} {:<32} {access}", r.method, r.path);
+    }
+    for (m, p) in crate::http::ws_methods() {
+        println!("{:<7} {:<32} {p} ({}+)", "WS", m, p.min_role());
+    }
+}
