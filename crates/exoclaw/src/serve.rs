@@ -249,13 +249,24 @@ async fn install_gateway_token(
     }
 }
 
-/// The `default` agent exists after the first start (recreated if deleted).
+/// The `default` agent exists after the first start (recreated if deleted),
+/// in every tenant.
 async fn ensure_default_agent(store: &dyn exoclaw_core::store::Store) -> anyhow::Result<()> {
+    for tenant in store.list_tenants().await? {
+        ensure_default_agent_of(store, &tenant.id).await?;
+    }
+    Ok(())
+}
+
+/// The `default` agent of `tenant` (created with the tenant).
+pub async fn ensure_default_agent_of(
+    store: &dyn exoclaw_core::store::Store,
+    tenant: &exoclaw_core::TenantId,
+) -> anyhow::Result<()> {
     use exoclaw_core::model::{AgentType, NewAgent};
     use exoclaw_core::store::StoreError;
-    let tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
     let id = exoclaw_core::AgentId::new("default");
-    if store.get_agent(&tenant, &id).await?.is_some() {
+    if store.get_agent(tenant, &id).await?.is_some() {
         return Ok(());
     }
     let agent = NewAgent {
@@ -264,7 +275,7 @@ async fn ensure_default_agent(store: &dyn exoclaw_core::store::Store) -> anyhow:
         agent_type: AgentType::Open,
         config: serde_json::json!({}),
     };
-    match store.create_agent(&tenant, &agent).await {
+    match store.create_agent(tenant, &agent).await {
         Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e).context("cannot create the default agent"),
     }

@@ -135,7 +135,9 @@ pub async fn create_user(
 ) -> Result<(User, Issued), UserError> {
     validate_name(name)?;
     if store.get_tenant(tenant).await?.is_none() {
-        return Err(UserError::Invalid(format!("no tenant {tenant}")));
+        return Err(UserError::Invalid(format!(
+            "no tenant {tenant}; an owner creates it with POST /v1/tenants"
+        )));
     }
     let user = store
         .create_user(

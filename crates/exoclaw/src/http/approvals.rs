@@ -32,7 +32,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let status = parse_status(q.status.as_deref())?;
-    let items = state.store.list_approvals(&who.tenant, status).await?;
+    let items = crate::runtime::approval::visible(state.store.as_ref(), &who, status).await?;
     Ok(Json(json!({ "approvals": items })))
 }
 
@@ -61,15 +61,8 @@ async fn decide(
     Path(id): Path<String>,
     to: ApprovalStatus,
 ) -> Result<Json<Value>, ApiError> {
-    let a = crate::runtime::approval::decide(
-        state.store.as_ref(),
-        &who.tenant,
-        &id,
-        to,
-        &who.actor,
-        Some(rid.0),
-    )
-    .await?;
+    let a = crate::runtime::approval::decide_as(state.store.as_ref(), &who, &id, to, Some(rid.0))
+        .await?;
     Ok(Json(json!({ "approval": a })))
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 mod health;
 pub mod limit;
 mod openai;
+mod providers;
 pub mod routes;
 mod secrets;
 mod sessions;
@@ -218,6 +219,24 @@ pub fn api_routes() -> routes::Routes {
             "/v1/keys/{id}",
             Perm(P::KeysSelf),
             users::revoke_key,
+        )
+        .add(
+            get.clone(),
+            "/v1/providers",
+            Perm(P::ProvidersManage),
+            providers::list,
+        )
+        .add(
+            put.clone(),
+            "/v1/providers/{name}",
+            Perm(P::ProvidersManage),
+            providers::put,
+        )
+        .add(
+            delete.clone(),
+            "/v1/providers/{name}",
+            Perm(P::ProvidersManage),
+            providers::delete,
         )
         .add(
             get.clone(),

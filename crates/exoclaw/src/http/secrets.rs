@@ -100,7 +100,7 @@ pub async fn put(
     let value = Secret::new(body.value);
     state.vault.put(&who.tenant, &owner, &name, &value).await?;
     audit(&state, &who, &rid, "secret.put", &owner, &name).await;
-    reload_if_provider_key(&state, &owner, &name).await;
+    reload_if_provider_key(&state, &who.tenant, &owner, &name).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,15 +115,23 @@ pub async fn delete(
     let owner = owner_of(q.owner)?;
     state.vault.delete(&who.tenant, &owner, &name).await?;
     audit(&state, &who, &rid, "secret.delete", &owner, &name).await;
-    reload_if_provider_key(&state, &owner, &name).await;
+    reload_if_provider_key(&state, &who.tenant, &owner, &name).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// A stored provider key (`provider:<name>` / `api_key`) takes effect at once.
-async fn reload_if_provider_key(state: &AppState, owner: &str, name: &str) {
+pub async fn reload_if_provider_key(
+    state: &AppState,
+    tenant: &exoclaw_core::TenantId,
+    owner: &str,
+    name: &str,
+) {
     if owner.starts_with("provider:")
         && name == crate::runtime::PROVIDER_KEY_NAME
-        && let Err(e) = state.runtime.reload_providers(&state.vault).await
+        && let Err(e) = state
+            .runtime
+            .reload_tenant_providers(tenant, &state.vault)
+            .await
     {
         tracing::error!(error = %e, "cannot reload the providers");
     }

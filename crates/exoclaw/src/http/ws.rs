@@ -388,8 +388,7 @@ async fn dispatch(
         "approvals.list" => {
             let status = super::approvals::parse_status(param(req, "status"))
                 .map_err(|e| (e.code, e.message))?;
-            let items = store
-                .list_approvals(&who.tenant, status)
+            let items = crate::runtime::approval::visible(store.as_ref(), who, status)
                 .await
                 .map_err(store_err)?;
             Ok(json!({"approvals": items}))
@@ -401,16 +400,7 @@ async fn dispatch(
             } else {
                 exoclaw_core::store::ApprovalStatus::Denied
             };
-            match crate::runtime::approval::decide(
-                store.as_ref(),
-                &who.tenant,
-                id,
-                to,
-                &who.actor,
-                None,
-            )
-            .await
-            {
+            match crate::runtime::approval::decide_as(store.as_ref(), who, id, to, None).await {
                 Ok(a) => Ok(json!({"approval": a})),
                 Err(exoclaw_core::store::StoreError::Conflict(m)) => Err(("conflict", m)),
                 Err(e) => Err(store_err(e)),

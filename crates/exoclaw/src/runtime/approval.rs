@@ -44,6 +44,37 @@ pub async fn decide(
     Ok(a)
 }
 
+/// Decide as `who`: users decide only their own approvals; another user's
+/// is `NotFound`, like one that does not exist.
+pub async fn decide_as(
+    store: &dyn Store,
+    who: &crate::access::Principal,
+    id: &str,
+    to: ApprovalStatus,
+    request_id: Option<String>,
+) -> Result<Approval, StoreError> {
+    if !who.sees_all_users() {
+        match store.get_approval(&who.tenant, id).await? {
+            Some(a) if a.user_id == who.user => {}
+            _ => return Err(StoreError::NotFound),
+        }
+    }
+    decide(store, &who.tenant, id, to, &who.actor, request_id).await
+}
+
+/// The approvals `who` may see: their tenant's for admins, else their own.
+pub async fn visible(
+    store: &dyn Store,
+    who: &crate::access::Principal,
+    status: Option<ApprovalStatus>,
+) -> Result<Vec<Approval>, StoreError> {
+    let mut items = store.list_approvals(&who.tenant, status).await?;
+    if !who.sees_all_users() {
+        items.retain(|a| a.user_id == who.user);
+    }
+    Ok(items)
+}
+
 /// Wait (bounded) for an operator's decision on `request`. `Ok(())` when the
 /// command may run.
 pub async fn await_approval(

@@ -40,13 +40,16 @@ pub struct Llm {
 }
 
 impl Llm {
-    /// `stored_keys`: provider keys from the vault, by provider name; a key
-    /// in the environment wins over a stored one.
+    /// `stored_keys`: provider keys from the vault, by provider name. For the
+    /// gateway's own providers a key in the environment wins over a stored
+    /// one; a tenant's providers (`prefer_stored`) use the tenant's keys
+    /// first, so a tenant that brings its own key pays with it.
     pub fn build(
         settings: &Settings,
         client: &reqwest::Client,
         usage: Arc<dyn UsageStore>,
         stored_keys: &BTreeMap<String, Secret>,
+        prefer_stored: bool,
     ) -> anyhow::Result<Self> {
         let c = &settings.config;
         let prices = Arc::new(
@@ -89,10 +92,13 @@ impl Llm {
         for (name, preset) in presets.chain(custom) {
             let key_env = format!("EXOCLAW_{}_API_KEY", env_name(&name));
             let base_env = format!("EXOCLAW_{}_BASE_URL", env_name(&name));
-            let key = env
-                .get(&key_env)
-                .map(Secret::new)
-                .or_else(|| stored_keys.get(&name).cloned());
+            let from_env = env.get(&key_env).map(Secret::new);
+            let stored = stored_keys.get(&name).cloned();
+            let key = if prefer_stored {
+                stored.or(from_env)
+            } else {
+                from_env.or(stored)
+            };
             let base = env
                 .get(&base_env)
                 .map(str::to_owned)

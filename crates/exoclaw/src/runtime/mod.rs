@@ -61,6 +61,10 @@ pub struct Runtime {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Rebuilt when a provider key is stored or deleted through the vault.
     llm: std::sync::RwLock<Arc<llm::Llm>>,
+    /// Providers of tenants that stored their own keys (`/v1/providers`);
+    /// other tenants use the gateway's.
+    tenant_llms:
+        std::sync::RwLock<std::collections::HashMap<exoclaw_core::TenantId, Arc<llm::Llm>>>,
     client: reqwest::Client,
     pub tools: Arc<ToolRegistry>,
     pub pricing: Arc<dyn Pricing>,
@@ -80,8 +84,22 @@ impl Runtime {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> anyhow::Result<Self> {
         let client = crate::egress::http_client()?;
-        let keys = stored_provider_keys(&settings, vault).await;
-        let llm = llm::Llm::build(&settings, &client, store.clone(), &keys)?;
+        let default_tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
+        let keys = stored_provider_keys(&settings, vault, &default_tenant).await;
+        let llm = llm::Llm::build(&settings, &client, store.clone(), &keys, false)?;
+        let mut tenant_llms = std::collections::HashMap::new();
+        if let Some(vault) = vault {
+            for tenant in store.list_tenants().await? {
+                if tenant.id == default_tenant {
+                    continue;
+                }
+                let keys = stored_provider_keys(&settings, Some(vault), &tenant.id).await;
+                if !keys.is_empty() {
+                    let own = llm::Llm::build(&settings, &client, store.clone(), &keys, true)?;
+                    tenant_llms.insert(tenant.id, Arc::new(own));
+                }
+            }
+        }
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
         let tools = tools::registry(&settings, store.clone())?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
@@ -95,6 +113,7 @@ impl Runtime {
             metrics,
             store,
             llm: std::sync::RwLock::new(Arc::new(llm)),
+            tenant_llms: std::sync::RwLock::new(tenant_llms),
             client,
             tools,
             pricing,
@@ -178,7 +197,10 @@ impl Runtime {
         request_id: Option<String>,
     ) -> Result<Turn, StartError> {
         let agent = self.agent(who, agent_id).await?;
-        let resolved = self.llm().resolve(&agent).map_err(StartError::NoProvider)?;
+        let resolved = self
+            .llm_for(&who.tenant)
+            .resolve(&agent)
+            .map_err(StartError::NoProvider)?;
         let session = self
             .store
             .get_or_create_session(
@@ -283,9 +305,65 @@ impl Runtime {
 
     /// Rebuild the providers after a provider key changed in the vault.
     /// Runs in progress keep the providers they started with.
+    /// The providers `tenant` uses: its own when it stored keys, else the
+    /// gateway's.
+    pub fn llm_for(&self, tenant: &exoclaw_core::TenantId) -> Arc<llm::Llm> {
+        let own = self
+            .tenant_llms
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tenant)
+            .cloned();
+        own.unwrap_or_else(|| self.llm())
+    }
+
+    /// Rebuild `tenant`'s providers after one of its provider keys changed.
+    pub async fn reload_tenant_providers(
+        &self,
+        tenant: &exoclaw_core::TenantId,
+        vault: &SecretVault,
+    ) -> anyhow::Result<()> {
+        if tenant.as_str() == exoclaw_core::DEFAULT_TENANT {
+            return self.reload_providers(vault).await;
+        }
+        let keys = stored_provider_keys(&self.settings, Some(vault), tenant).await;
+        let own = if keys.is_empty() {
+            None
+        } else {
+            Some(Arc::new(llm::Llm::build(
+                &self.settings,
+                &self.client,
+                self.store.clone(),
+                &keys,
+                true,
+            )?))
+        };
+        let mut map = self
+            .tenant_llms
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match own {
+            Some(l) => {
+                map.insert(tenant.clone(), l);
+            }
+            None => {
+                map.remove(tenant);
+            }
+        }
+        tracing::info!(tenant = %tenant, "tenant providers reloaded");
+        Ok(())
+    }
+
     pub async fn reload_providers(&self, vault: &SecretVault) -> anyhow::Result<()> {
-        let keys = stored_provider_keys(&self.settings, Some(vault)).await;
-        let llm = llm::Llm::build(&self.settings, &self.client, self.store.clone(), &keys)?;
+        let tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
+        let keys = stored_provider_keys(&self.settings, Some(vault), &tenant).await;
+        let llm = llm::Llm::build(
+            &self.settings,
+            &self.client,
+            self.store.clone(),
+            &keys,
+            false,
+        )?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers reloaded");
         *self
             .llm
@@ -305,18 +383,18 @@ pub fn provider_key_owner(provider: &str) -> String {
     format!("provider:{provider}")
 }
 
-/// Provider keys stored in the vault (default tenant), by provider name. A
-/// key that cannot be read is logged and skipped.
-async fn stored_provider_keys(
+/// Provider keys `tenant` stored in the vault, by provider name. A key that
+/// cannot be read is logged and skipped.
+pub async fn stored_provider_keys(
     settings: &Settings,
     vault: Option<&SecretVault>,
+    tenant: &exoclaw_core::TenantId,
 ) -> std::collections::BTreeMap<String, exoclaw_core::Secret> {
     let mut keys = std::collections::BTreeMap::new();
     let Some(vault) = vault else { return keys };
-    let tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
     for name in llm::Llm::known_names(settings) {
         match vault
-            .get(&tenant, &provider_key_owner(&name), PROVIDER_KEY_NAME)
+            .get(tenant, &provider_key_owner(&name), PROVIDER_KEY_NAME)
             .await
         {
             Ok(Some(k)) => {

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod access;
 mod audit;
 mod backup;
 mod bad_input;

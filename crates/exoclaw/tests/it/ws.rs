@@ -11,9 +11,9 @@ use std::time::Duration;
 use tungstenite::client::IntoClientRequest as _;
 use tungstenite::{Message, WebSocket};
 
-type Ws = WebSocket<TcpStream>;
+pub type Ws = WebSocket<TcpStream>;
 
-fn open(gw: &Gateway, headers: &[(&str, &str)]) -> Result<Ws, tungstenite::Error> {
+pub fn open(gw: &Gateway, headers: &[(&str, &str)]) -> Result<Ws, tungstenite::Error> {
     let stream = TcpStream::connect(gw.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -51,7 +51,7 @@ fn recv(ws: &mut Ws) -> Value {
 }
 
 /// The response to request `id`, collecting events seen before it.
-fn call(ws: &mut Ws, id: &str, method: &str, params: Value) -> (Value, Vec<Value>) {
+pub fn call(ws: &mut Ws, id: &str, method: &str, params: Value) -> (Value, Vec<Value>) {
     send(ws, id, method, params);
     let mut events = Vec::new();
     loop {
