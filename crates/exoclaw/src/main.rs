@@ -2,6 +2,7 @@
 //! it parses the command line, reads configuration once, wires the concrete
 //! store and serves. See ARCHITECTURE.md for the map.
 
+mod alerts;
 mod backup;
 mod cli;
 mod cmd;
@@ -14,6 +15,8 @@ mod logging;
 mod metrics;
 mod runtime;
 mod serve;
+#[cfg(feature = "otel")]
+mod telemetry;
 mod version;
 
 use clap::Parser as _;
