@@ -242,6 +242,81 @@ mod tests {
         db.close().await;
     }
 
+    /// A loopback webhook: the JSON bodies POSTed to it, on a channel.
+    fn webhook() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        let mut body = vec![0; len];
+                        reader.read_exact(&mut body).unwrap();
+                        let _ = tx.send(serde_json::from_slice(&body).unwrap());
+                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                        len = 0;
+                    }
+                }
+            }
+        });
+        (url, rx)
+    }
+
+    /// A backup into a directory that cannot be written raises
+    /// `alert.backup_failed`, delivered to the webhook.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_scheduled_backup_alerts_the_webhook() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = crate::home::Home::new(tmp.path().join("home"));
+        home.ensure_layout().unwrap();
+        let (url, posted) = webhook();
+        let text = serde_json::json!({"alerts": {"webhook_url": url}}).to_string();
+        let settings = Settings::from_parts(
+            home.clone(),
+            home.config_path(),
+            &text,
+            true,
+            crate::config::env::Env::default(),
+        )
+        .unwrap();
+        let db = crate::db::open(&settings).await.unwrap();
+        crate::db::migrate_latest(db.store().as_ref())
+            .await
+            .unwrap();
+        let client = crate::egress::endpoint_client(&settings, "alerts.webhook_url", &url).unwrap();
+        let (alerts, task) = Alerts::start(&settings.config.alerts, Some(client), "test:1".into());
+        let key = BackupKey::from_hex(&"ab".repeat(32)).unwrap();
+        let dir = super::super::default_dir(&home);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::write(&dir, "not a directory").unwrap();
+
+        run_once(&settings, &db, &key, &alerts).await;
+        let alert = tokio::task::spawn_blocking(move || {
+            posted.recv_timeout(Duration::from_secs(10)).unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(alert["event"], "alert.backup_failed");
+        assert_eq!(alert["severity"], "critical");
+        assert_eq!(alert["instance"], "test:1");
+        assert!(alert["detail"]["error"].is_string(), "{alert}");
+        task.stop(Duration::from_secs(5)).await;
+        db.close().await;
+    }
+
     #[test]
     fn runs_are_a_day_apart() {
         let t = at("12:00");

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod alerts;
 mod audit;
 mod backup;
 mod bad_input;
@@ -17,6 +18,7 @@ mod cli;
 mod metrics;
 mod onboard;
 mod openai_sdk;
+mod otel;
 mod postgres;
 mod serve;
 mod token;
