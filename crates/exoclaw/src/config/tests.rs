@@ -267,21 +267,21 @@ fn telemetry_comes_from_env_and_is_checked() {
     }
     let mut env = env.to_vec();
     env.push(("EXOCLAW_TELEMETRY_INSECURE", "1"));
-    match load("", &env) {
-        Ok(s) => {
-            assert!(cfg!(feature = "otel"));
-            let t = &s.config.telemetry;
-            assert!(t.enabled && t.insecure);
-            assert_eq!(t.service_name, "gw-1");
-            assert_eq!(t.endpoint.as_deref(), Some("http://collector.example:4318"));
-        }
-        Err(e) => assert_eq!(
-            e.problems
-                .iter()
-                .map(|p| p.path.as_str())
-                .collect::<Vec<_>>(),
-            ["telemetry.enabled"]
-        ),
+    let loaded = load("", &env);
+    if cfg!(feature = "otel") {
+        let s = loaded.unwrap();
+        let t = &s.config.telemetry;
+        assert!(t.enabled && t.insecure);
+        assert_eq!(t.service_name, "gw-1");
+        assert_eq!(t.endpoint.as_deref(), Some("http://collector.example:4318"));
+    } else {
+        let paths: Vec<String> = loaded
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|p| p.path)
+            .collect();
+        assert_eq!(paths, ["telemetry.enabled"]);
     }
     assert_eq!(
         problem_paths("", &[("EXOCLAW_TELEMETRY_PROTOCOL", "udp")]),
