@@ -1,8 +1,9 @@
 //! `cargo xtask test` (the README's test command) and `cargo xtask ci` (fmt, clippy, then the same tests).
 //!
 //! `test` provisions everything the suite needs on a fresh machine (PostgreSQL with pgvector, the
-//! project virtualenv), runs the workspace tests with nextest (or `cargo test` without it), and
-//! tears the cluster down whatever the outcome. It exits with the test runner's status.
+//! project virtualenv), runs the workspace tests with nextest (or `cargo test` without it), then
+//! (without extra arguments) the tests of the `otel` feature of the binary crate, and tears the
+//! cluster down whatever the outcome. It exits with the test runners' status.
 
 use std::process::{Command, ExitCode};
 
@@ -42,10 +43,49 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
             .env("REQUIRE_PYTHON", "1");
     }
     eprintln!("xtask: $ {}", describe(&runner));
-    let outcome = status(&mut runner);
+    let mut outcome = status(&mut runner);
+    if extra.is_empty() && outcome.as_ref().is_ok_and(|s| s.success()) {
+        // The `otel` feature's tests: only the binary crate is rebuilt with
+        // the feature, and only its OTLP tests run.
+        let mut otel = otel_runner();
+        eprintln!("xtask: $ {}", describe(&otel));
+        outcome = status(&mut otel);
+    }
     // Stop and delete the cluster before exiting, whatever happened to the tests.
     drop(postgres);
     Ok(exit_code(outcome?))
+}
+
+/// The tests behind `exoclaw`'s `otel` feature (names containing `otel` or
+/// `telemetry`).
+fn otel_runner() -> Command {
+    let mut cmd = cargo();
+    if has_nextest() {
+        cmd.args([
+            "nextest",
+            "run",
+            "-p",
+            "exoclaw",
+            "--features",
+            "otel",
+            "--profile",
+            "ci",
+            "-E",
+            "test(otel) | test(telemetry)",
+        ]);
+    } else {
+        cmd.args([
+            "test",
+            "-p",
+            "exoclaw",
+            "--features",
+            "otel",
+            "--",
+            "otel",
+            "telemetry",
+        ]);
+    }
+    cmd
 }
 
 /// `cargo xtask ci`: formatting, lints, then exactly `cargo xtask test`.
@@ -54,6 +94,17 @@ pub fn ci(extra: &[String]) -> Result<ExitCode> {
     step(cargo().args([
         "clippy",
         "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step(cargo().args([
+        "clippy",
+        "-p",
+        "exoclaw",
+        "--features",
+        "otel",
         "--all-targets",
         "--",
         "-D",

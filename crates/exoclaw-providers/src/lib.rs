@@ -25,8 +25,9 @@ pub mod fake;
 
 pub use anthropic::AnthropicProvider;
 pub use decorate::{
-    Budget, BudgetConfig, BudgetLimits, BudgetPolicy, Budgets, ChainBuilder, Fallback, Jitter,
-    ModelRate, RateLimit, RateLimiter, Retry, RetryPolicy, Route, TimeoutPolicy, Timeouts,
+    Budget, BudgetConfig, BudgetLimits, BudgetObserver, BudgetPolicy, BudgetReading, Budgets,
+    ChainBuilder, Fallback, Jitter, ModelRate, RateLimit, RateLimiter, Retry, RetryPolicy, Route,
+    TimeoutPolicy, Timeouts,
 };
 pub use openai::{MaxTokensField, OpenAiCompatProvider};
 pub use preset::{PRESETS, Preset, Wire, detect_default, preset};

@@ -2,9 +2,16 @@
 //! `EXOCLAW_LOG` (an `EnvFilter` directive such as `info,exoclaw=debug`).
 //! Inside a request every line carries the request's span fields, so the
 //! request id is on each of them.
+//!
+//! Beside the JSON layer (filtered by the level), [`crate::alerts::SecurityWatch`]
+//! sees every warning, whatever the level, to count `security.*` bursts.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Install the global subscriber. `default_level` applies when neither the
 /// flag nor `EXOCLAW_LOG` says otherwise.
@@ -16,14 +23,17 @@ pub fn init(verbose: bool, directive: Option<&str>, default_level: &str) {
             .and_then(|d| EnvFilter::try_new(d).ok())
             .unwrap_or_else(|| EnvFilter::new(default_level))
     };
-    let _ = tracing_subscriber::fmt()
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_current_span(true)
         .with_span_list(false)
         .with_span_events(FmtSpan::NONE)
         .with_target(true)
         .flatten_event(true)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(json)
+        .with(crate::alerts::SecurityWatch.with_filter(LevelFilter::WARN))
         .try_init();
 }

@@ -3,6 +3,7 @@
 //! store and serves. See ARCHITECTURE.md for the map.
 
 mod access;
+mod alerts;
 mod backup;
 mod cli;
 mod cmd;
@@ -15,6 +16,8 @@ mod logging;
 mod metrics;
 mod runtime;
 mod serve;
+#[cfg(feature = "otel")]
+mod telemetry;
 mod users;
 mod version;
 

@@ -100,6 +100,8 @@ pub struct Metrics {
     pub tool_denials: Family<DenialLabels, Counter>,
     pub rate_limited: Family<LimitLabels, Counter>,
     pub budget_usage: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
+    #[cfg(feature = "otel")]
+    pub telemetry: crate::telemetry::ExportCounters,
 }
 
 impl Metrics {
@@ -183,6 +185,21 @@ impl Metrics {
             "Spend over limit per budget (1 = spent)",
             budget_usage.clone(),
         );
+        #[cfg(feature = "otel")]
+        let telemetry = {
+            let t = crate::telemetry::ExportCounters::default();
+            registry.register(
+                "telemetry_spans_exported",
+                "Spans accepted by the OpenTelemetry collector",
+                t.exported.clone(),
+            );
+            registry.register(
+                "telemetry_spans_dropped",
+                "Spans dropped (queue full, collector down or refusing)",
+                t.dropped.clone(),
+            );
+            t
+        };
         let info = Family::<Vec<(String, String)>, Gauge>::default();
         registry.register("build_info", "The running exoclaw", info.clone());
         info.get_or_create(&vec![
@@ -205,6 +222,8 @@ impl Metrics {
             tool_denials,
             rate_limited,
             budget_usage,
+            #[cfg(feature = "otel")]
+            telemetry,
         }
     }
 

@@ -67,12 +67,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     install_gateway_token(store.as_ref(), &token).await?;
     let tokens = Arc::new(GatewayTokens::load(store.clone()).await?);
     let settings = Arc::new(settings);
+    let (alerts, alert_task) = start_alerts(&settings, local)?;
     let runtime = Arc::new(
         crate::runtime::Runtime::build(
             settings.clone(),
             store.clone(),
             Some(&vault),
             Arc::new(crate::metrics::Metrics::new()),
+            Some(alerts.clone()),
         )
         .await?,
     );
@@ -100,7 +102,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let app = http::router(state, settings.config.gateway.max_body_bytes);
     let backups = backup_key.map(|(at, key)| {
-        crate::backup::schedule::ScheduledBackups::start(settings.clone(), db.clone(), key, at)
+        crate::backup::schedule::ScheduledBackups::start(
+            settings.clone(),
+            db.clone(),
+            key,
+            at,
+            alerts.clone(),
+        )
     });
     tracing::info!(
         addr = %local,
@@ -135,6 +143,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             if let Some(b) = backups {
                 b.stop(BACKUP_STOP_GRACE).await;
             }
+            runtime.flush_telemetry(FLUSH_GRACE).await;
+            crate::alerts::watch_security(None);
+            alert_task.stop(FLUSH_GRACE).await;
             db.close().await;
             return match result {
                 Ok(Ok(())) => bail!("the server stopped unexpectedly"),
@@ -172,6 +183,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         b.stop(left.max(BACKUP_STOP_GRACE)).await;
     }
+    // Spans and alerts still queued go out last, within what is left of the
+    // grace period (at least FLUSH_GRACE).
+    let left = || {
+        deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(FLUSH_GRACE)
+    };
+    runtime.flush_telemetry(left()).await;
+    crate::alerts::watch_security(None);
+    alert_task.stop(left()).await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -179,6 +200,35 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
 /// How long shutdown waits at least for a scheduled backup in progress.
 const BACKUP_STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long shutdown waits at least to send queued spans and alerts.
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+/// The alerts of this instance (`alerts.*`): a webhook client when
+/// `alerts.webhook_url` is set, and the `security.*` burst watch.
+fn start_alerts(
+    settings: &Settings,
+    local: SocketAddr,
+) -> anyhow::Result<(crate::alerts::Alerts, crate::alerts::AlertTask)> {
+    let webhook = settings
+        .config
+        .alerts
+        .webhook_url
+        .as_deref()
+        .map(|u| crate::egress::endpoint_client(settings, "alerts.webhook_url", u))
+        .transpose()?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "exoclaw".to_owned());
+    let (alerts, task) = crate::alerts::Alerts::start(
+        &settings.config.alerts,
+        webhook,
+        format!("{host}:{}", local.port()),
+    );
+    crate::alerts::watch_security(Some(alerts.clone()));
+    Ok((alerts, task))
+}
 
 /// When `backup.schedule` is set: the time of day and the backup key
 /// (`EXOCLAW_BACKUP_KEY`, else derived from the vault key in use, which may

@@ -436,7 +436,11 @@ async fn think(
     span.error = err_text;
     span.usage = usage;
     span.cost_micros = cost;
-    span.attributes = json!({"iteration": iteration, "stop": stop.map(|s| format!("{s:?}"))});
+    span.attributes = json!({
+        "iteration": iteration,
+        "stop": stop.map(|s| format!("{s:?}")),
+        "error_code": error.as_ref().map(ProviderError::code),
+    });
     t.record(span).await;
     if cancelled {
         return Step::Stopped {
@@ -536,6 +540,7 @@ async fn compact(t: &mut Turn<'_>, hist: &mut History) -> Result<Result<(), Fini
         Ok(r) => (r.usage, "ok", None),
         Err(e) => (Usage::default(), "error", Some(e.to_string())),
     };
+    let error_code = result.as_ref().err().map(ProviderError::code);
     let cost = t.deps.pricing.cost_micros(&spec.model, &usage);
     t.usage.add(usage);
     t.cost += cost;
@@ -544,7 +549,7 @@ async fn compact(t: &mut Turn<'_>, hist: &mut History) -> Result<Result<(), Fini
     span.error = err;
     span.usage = usage;
     span.cost_micros = cost;
-    span.attributes = json!({"purpose": "compaction"});
+    span.attributes = json!({"purpose": "compaction", "error_code": error_code});
     t.record(span).await;
     match result {
         Ok(r) if !r.text.trim().is_empty() => {

@@ -131,12 +131,30 @@ fn lookup<'a>(map: &'a HashMap<String, Limits>, key: &'a str) -> Option<(&'a str
 /// The clock budgets use: Unix milliseconds.
 pub type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
 
+/// One budget window as read before a call: what [`BudgetObserver`]s see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetReading<'a> {
+    /// `model gpt-4o`, `agent default`, `user alice`.
+    pub scope: &'a str,
+    /// The config path of the limit (`budgets.models.gpt-4o`).
+    pub path: &'a str,
+    /// `daily` or `monthly`.
+    pub window: &'static str,
+    pub spent_micros: i64,
+    pub limit_micros: i64,
+}
+
+/// Sees every budget window read before a call (alerts on usage ratios).
+/// Called on the request path: it must not block.
+pub type BudgetObserver = Arc<dyn Fn(&BudgetReading<'_>) + Send + Sync>;
+
 /// What every [`Budget`] decorator shares: limits, the ledger, prices.
 pub struct BudgetPolicy {
     budgets: Budgets,
     store: Arc<dyn UsageStore>,
     prices: Arc<PriceTable>,
     clock: Clock,
+    observer: Option<BudgetObserver>,
 }
 
 /// `$1.50`, or more decimals for amounts under a cent.
@@ -157,7 +175,14 @@ impl BudgetPolicy {
             store,
             prices,
             clock: Arc::new(calendar::now_millis),
+            observer: None,
         }
+    }
+
+    /// Report every window read to `observer` (before the refusal check).
+    pub fn with_observer(mut self, observer: BudgetObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Replace the wall clock (tests).
@@ -232,6 +257,15 @@ impl BudgetPolicy {
                             "cannot check the {window} budget for {label}: {e}"
                         ))
                     })?;
+                if let Some(observe) = &self.observer {
+                    observe(&BudgetReading {
+                        scope: &label,
+                        path: &path,
+                        window,
+                        spent_micros: spent,
+                        limit_micros: limit,
+                    });
+                }
                 if spent >= limit {
                     tracing::warn!(tenant = %tenant, scope = %label, window, limit, spent, "budget spent; call refused");
                     return Err(ProviderError::Budget(format!(

@@ -16,7 +16,9 @@ mod rate_limit;
 mod retry;
 mod timeouts;
 
-pub use budget::{Budget, BudgetConfig, BudgetLimits, BudgetPolicy, Budgets};
+pub use budget::{
+    Budget, BudgetConfig, BudgetLimits, BudgetObserver, BudgetPolicy, BudgetReading, Budgets,
+};
 pub use fallback::{Fallback, Route};
 pub use rate_limit::{ModelRate, RateLimit, RateLimiter, estimate_request_tokens};
 pub use retry::{Jitter, Retry, RetryPolicy};

@@ -1,13 +1,15 @@
 //! The daily backup inside `serve` (`backup.schedule`, `HH:MM` UTC): a task
 //! owned by `serve` that sleeps until the next run time ([`next_run`], a
 //! pure function), takes a backup into `<data dir>/backups` with retention,
-//! and logs the outcome: `backup.created` at info, or
-//! `event = "alert.backup_failed"` at warn. A failure or panic of one run
+//! and logs the outcome: `backup.created` at info, or a failure as the
+//! `alert.backup_failed` alert (logged at warn and sent to the alert
+//! webhook, see [`crate::alerts`]). A failure or panic of one run
 //! is logged and the task waits for the next day; it never takes the
 //! gateway down. Shutdown stops the task (a backup in progress gets the
 //! grace period to finish).
 
 use super::BackupKey;
+use crate::alerts::Alerts;
 use crate::config::Settings;
 use crate::db::Db;
 use futures_util::FutureExt as _;
@@ -56,11 +58,18 @@ pub fn next_run(now: i64, at: DailyAt) -> i64 {
 pub struct ScheduledBackups {
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    alerts: Alerts,
 }
 
 impl ScheduledBackups {
     /// Starts the task. The backups go to `<data dir>/backups`.
-    pub fn start(settings: Arc<Settings>, db: Db, key: BackupKey, at: DailyAt) -> Self {
+    pub fn start(
+        settings: Arc<Settings>,
+        db: Db,
+        key: BackupKey,
+        at: DailyAt,
+        alerts: Alerts,
+    ) -> Self {
         tracing::info!(
             at = %format!("{:02}:{:02} UTC", at.hour, at.minute),
             dir = %super::default_dir(&settings.home).display(),
@@ -69,16 +78,21 @@ impl ScheduledBackups {
         );
         let cancel = CancellationToken::new();
         let token = cancel.clone();
+        let alerts_handle = alerts.clone();
         let task = tokio::spawn(async move {
             loop {
                 let next = next_run(super::unix_secs(SystemTime::now()), at);
                 if !sleep_until(next, &token).await {
                     return;
                 }
-                run_once(&settings, &db, &key).await;
+                run_once(&settings, &db, &key, &alerts).await;
             }
         });
-        Self { cancel, task }
+        Self {
+            cancel,
+            task,
+            alerts: alerts_handle,
+        }
     }
 
     /// Stops the task, waiting up to `grace` for a backup in progress.
@@ -89,9 +103,8 @@ impl ScheduledBackups {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "the backup schedule task failed"),
             Err(_) => {
-                tracing::warn!(
-                    event = "alert.backup_failed",
-                    "backup.failed: a scheduled backup was still running at shutdown and was abandoned"
+                self.alerts.backup_failed(
+                    "a scheduled backup was still running at shutdown and was abandoned",
                 );
                 task.abort();
             }
@@ -114,8 +127,8 @@ async fn sleep_until(at: i64, cancel: &CancellationToken) -> bool {
     }
 }
 
-/// One scheduled backup; the outcome goes to the log only.
-pub async fn run_once(settings: &Settings, db: &Db, key: &BackupKey) {
+/// One scheduled backup; a failure is raised as `alert.backup_failed`.
+pub async fn run_once(settings: &Settings, db: &Db, key: &BackupKey, alerts: &Alerts) {
     let dir = super::default_dir(&settings.home);
     let outcome = AssertUnwindSafe(super::create(settings, db, key, &dir))
         .catch_unwind()
@@ -131,19 +144,11 @@ pub async fn run_once(settings: &Settings, db: &Db, key: &BackupKey) {
                 "backup.created"
             );
             for e in &created.pruned.errors {
-                tracing::warn!(event = "alert.backup_failed", error = %e, "backup.failed: pruning old backups");
+                alerts.backup_failed(&format!("pruning old backups: {e}"));
             }
         }
-        Ok(Err(e)) => tracing::warn!(
-            event = "alert.backup_failed",
-            error = %format!("{e:#}"),
-            "backup.failed"
-        ),
-        Err(_) => tracing::warn!(
-            event = "alert.backup_failed",
-            error = "the backup panicked",
-            "backup.failed"
-        ),
+        Ok(Err(e)) => alerts.backup_failed(&format!("{e:#}")),
+        Err(_) => alerts.backup_failed("the backup panicked"),
     }
 }
 
@@ -222,8 +227,9 @@ mod tests {
             .unwrap();
         let key = BackupKey::from_hex(&"ab".repeat(32)).unwrap();
         let dir = super::super::default_dir(&home);
+        let (alerts, _task) = Alerts::start(&settings.config.alerts, None, "test".into());
 
-        run_once(&settings, &db, &key).await;
+        run_once(&settings, &db, &key, &alerts).await;
         let made: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
         assert_eq!(made.len(), 1, "one backup, no leftovers: {made:?}");
         let name = made[0].file_name().into_string().unwrap();
@@ -231,8 +237,83 @@ mod tests {
 
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::write(&dir, "not a directory").unwrap();
-        run_once(&settings, &db, &key).await;
+        run_once(&settings, &db, &key, &alerts).await;
         assert!(dir.is_file(), "the failure changed nothing");
+        db.close().await;
+    }
+
+    /// A loopback webhook: the JSON bodies POSTed to it, on a channel.
+    fn webhook() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        let mut body = vec![0; len];
+                        reader.read_exact(&mut body).unwrap();
+                        let _ = tx.send(serde_json::from_slice(&body).unwrap());
+                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                        len = 0;
+                    }
+                }
+            }
+        });
+        (url, rx)
+    }
+
+    /// A backup into a directory that cannot be written raises
+    /// `alert.backup_failed`, delivered to the webhook.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_scheduled_backup_alerts_the_webhook() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = crate::home::Home::new(tmp.path().join("home"));
+        home.ensure_layout().unwrap();
+        let (url, posted) = webhook();
+        let text = serde_json::json!({"alerts": {"webhook_url": url}}).to_string();
+        let settings = Settings::from_parts(
+            home.clone(),
+            home.config_path(),
+            &text,
+            true,
+            crate::config::env::Env::default(),
+        )
+        .unwrap();
+        let db = crate::db::open(&settings).await.unwrap();
+        crate::db::migrate_latest(db.store().as_ref())
+            .await
+            .unwrap();
+        let client = crate::egress::endpoint_client(&settings, "alerts.webhook_url", &url).unwrap();
+        let (alerts, task) = Alerts::start(&settings.config.alerts, Some(client), "test:1".into());
+        let key = BackupKey::from_hex(&"ab".repeat(32)).unwrap();
+        let dir = super::super::default_dir(&home);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::write(&dir, "not a directory").unwrap();
+
+        run_once(&settings, &db, &key, &alerts).await;
+        let alert = tokio::task::spawn_blocking(move || {
+            posted.recv_timeout(Duration::from_secs(10)).unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(alert["event"], "alert.backup_failed");
+        assert_eq!(alert["severity"], "critical");
+        assert_eq!(alert["instance"], "test:1");
+        assert!(alert["detail"]["error"].is_string(), "{alert}");
+        task.stop(Duration::from_secs(5)).await;
         db.close().await;
     }
 

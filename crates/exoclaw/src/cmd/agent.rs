@@ -15,6 +15,7 @@ use exoclaw_core::model::{AgentType, NewAgent, Role};
 use exoclaw_core::{AgentId, DEFAULT_TENANT, TenantId, UserId};
 use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
     refuse_unsafe_home(&settings.home)?;
@@ -102,9 +103,12 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                     store.clone(),
                     vault.as_ref(),
                     Arc::new(crate::metrics::Metrics::new()),
+                    None,
                 )
                 .await?;
-                chat(&runtime, agent).await?;
+                let result = chat(&runtime, agent).await;
+                runtime.flush_telemetry(Duration::from_secs(5)).await;
+                result?;
             }
         }
         Ok(())

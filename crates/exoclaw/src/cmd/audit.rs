@@ -303,6 +303,7 @@ pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
     let (perm, wrong) = permission_checks(settings);
     findings.extend(perm);
     findings.push(store_check(settings).await);
+    findings.push(backup_recent_check(settings, std::time::SystemTime::now()));
     findings.push(pass(
         "channels.dm_policy",
         "no messaging channel is configured",
@@ -406,6 +407,77 @@ async fn store_check(settings: &Settings) -> Finding {
             format!("{e:#}"),
             "see `exoclaw doctor`",
         ),
+    }
+}
+
+/// `backup.recent`: backups are configured and recent. Without
+/// `backup.schedule` it warns; with one, the newest backup in
+/// `<data dir>/backups` must be younger than twice the interval (a day), and
+/// when there is none yet, the data dir (its `.env`, written on first start)
+/// must be younger than a day.
+fn backup_recent_check(s: &Settings, now: std::time::SystemTime) -> Finding {
+    const ID: &str = "backup.recent";
+    const DAY: Duration = Duration::from_secs(86_400);
+    let Some(at) = &s.config.backup.schedule else {
+        return finding(
+            ID,
+            Severity::Warn,
+            "no backup.schedule: nothing keeps backups recent",
+            "set backup.schedule (e.g. \"03:30\") or back up with cron and `exoclaw backup create`",
+        );
+    };
+    let dir = crate::backup::default_dir(&s.home);
+    let newest = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(crate::backup::is_backup_name)
+        })
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max();
+    let age = |t: std::time::SystemTime| now.duration_since(t).unwrap_or_default();
+    let hours = |d: Duration| d.as_secs() / 3600;
+    match newest {
+        Some(t) if age(t) <= 2 * DAY => pass(
+            ID,
+            format!(
+                "the newest backup is {} h old (daily at {at} UTC)",
+                hours(age(t))
+            ),
+        ),
+        Some(t) => finding(
+            ID,
+            Severity::Fail,
+            format!(
+                "the newest backup in {} is {} h old, more than twice the daily interval",
+                dir.display(),
+                hours(age(t))
+            ),
+            "check the gateway's log for alert.backup_failed and that `exoclaw serve` runs; `exoclaw backup create` takes one now",
+        ),
+        None => {
+            let since = std::fs::metadata(s.home.dotenv_path())
+                .or_else(|_| std::fs::metadata(s.home.root()))
+                .and_then(|m| m.modified())
+                .map(age)
+                .unwrap_or_default();
+            if since > DAY {
+                finding(
+                    ID,
+                    Severity::Fail,
+                    format!(
+                        "no backup in {} although the data dir is over a day old",
+                        dir.display()
+                    ),
+                    "check the gateway's log for alert.backup_failed and that `exoclaw serve` runs; `exoclaw backup create` takes one now",
+                )
+            } else {
+                pass(ID, format!("no backup yet; the first is due at {at} UTC"))
+            }
+        }
     }
 }
 

@@ -24,6 +24,11 @@ pub struct FileConfig {
     /// every one without its own entry); checked before every LLM call.
     pub budgets: exoclaw_providers::BudgetConfig,
     pub retry: RetryConfig,
+    /// OpenTelemetry (OTLP) export of traces; needs a build with the `otel`
+    /// feature.
+    pub telemetry: TelemetryConfig,
+    /// Operational alerts: logged at warn, and POSTed to a webhook.
+    pub alerts: AlertsConfig,
 }
 
 /// The top-level sections, in the order `config validate` reports them.
@@ -38,6 +43,8 @@ pub const SECTIONS: &[&str] = &[
     "models",
     "budgets",
     "retry",
+    "telemetry",
+    "alerts",
 ];
 
 /// Model aliases (fallback chains), per-model rate limits and prices.
@@ -348,6 +355,98 @@ impl Default for BackupConfig {
         Self {
             keep_days: 14,
             schedule: None,
+        }
+    }
+}
+
+/// OTLP export of the gateway's traces (agent turns, LLM calls, tool calls)
+/// to an OpenTelemetry collector. Env: `EXOCLAW_TELEMETRY_*`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// Export traces. Env: `EXOCLAW_TELEMETRY_ENABLED`.
+    pub enabled: bool,
+    /// The collector: `http(s)://host:4318` (`/v1/traces` is appended when
+    /// the URL has no path) or the full traces URL. Env:
+    /// `EXOCLAW_TELEMETRY_ENDPOINT`.
+    pub endpoint: Option<String>,
+    /// `http` (OTLP/HTTP protobuf); `grpc` is refused. Env:
+    /// `EXOCLAW_TELEMETRY_PROTOCOL`.
+    pub protocol: TelemetryProtocol,
+    /// Allow a plain `http://` collector beyond loopback (certificates of
+    /// `https://` collectors are always verified). Env:
+    /// `EXOCLAW_TELEMETRY_INSECURE`.
+    pub insecure: bool,
+    /// `service.name` of the exported resource. Env:
+    /// `EXOCLAW_TELEMETRY_SERVICE_NAME`.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            endpoint: None,
+            protocol: TelemetryProtocol::Http,
+            insecure: false,
+            service_name: "exoclaw-gateway".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelemetryProtocol {
+    Http,
+    Grpc,
+}
+
+/// Alerts (`alert.*` events): budget thresholds, bursts of security
+/// warnings, provider, channel and backup failures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertsConfig {
+    /// Where alerts are POSTed as JSON; unset = log only. Env:
+    /// `EXOCLAW_ALERTS_WEBHOOK_URL` (use it for a URL that embeds a token).
+    pub webhook_url: Option<String>,
+    /// Budget usage ratio (spent / limit) that raises
+    /// `alert.budget_threshold`.
+    pub budget_threshold: f64,
+    /// `security.*` warnings within a window that raise
+    /// `alert.security_burst`.
+    pub security_burst: SecurityBurstConfig,
+    /// Consecutive failed LLM calls (after retries and fallbacks) of one
+    /// provider that raise `alert.provider_failure`.
+    pub provider_failures: u32,
+    /// The same alert (kind and subject) is sent at most once per this many
+    /// seconds; repeats are counted and reported with the next one.
+    pub throttle_sec: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            budget_threshold: 0.8,
+            security_burst: SecurityBurstConfig::default(),
+            provider_failures: 3,
+            throttle_sec: 900,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecurityBurstConfig {
+    pub count: u32,
+    pub window_sec: u64,
+}
+
+impl Default for SecurityBurstConfig {
+    fn default() -> Self {
+        Self {
+            count: 5,
+            window_sec: 300,
         }
     }
 }

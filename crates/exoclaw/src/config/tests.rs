@@ -233,3 +233,91 @@ fn env_var_names_for_secret_paths() {
         "EXOCLAW_TELEGRAM_TOKEN"
     );
 }
+
+#[test]
+fn telemetry_comes_from_env_and_is_checked() {
+    let s = load("", &[]).unwrap();
+    assert!(!s.config.telemetry.enabled);
+    assert_eq!(s.config.telemetry.service_name, "exoclaw-gateway");
+
+    let mut paths = problem_paths(
+        r#"{"telemetry": {"enabled": true, "protocol": "grpc"}}"#,
+        &[],
+    );
+    paths.sort();
+    let mut expected = vec!["telemetry.endpoint", "telemetry.protocol"];
+    if !cfg!(feature = "otel") {
+        expected.insert(0, "telemetry.enabled");
+    }
+    assert_eq!(paths, expected);
+
+    let env = [
+        ("EXOCLAW_TELEMETRY_ENABLED", "true"),
+        (
+            "EXOCLAW_TELEMETRY_ENDPOINT",
+            "http://collector.example:4318",
+        ),
+        ("EXOCLAW_TELEMETRY_PROTOCOL", "http"),
+        ("EXOCLAW_TELEMETRY_SERVICE_NAME", "gw-1"),
+    ];
+    let err = load("", &env).unwrap_err().to_string();
+    assert!(err.contains("unencrypted"), "{err}");
+    if !cfg!(feature = "otel") {
+        assert!(err.contains("--features otel"), "{err}");
+    }
+    let mut env = env.to_vec();
+    env.push(("EXOCLAW_TELEMETRY_INSECURE", "1"));
+    let loaded = load("", &env);
+    if cfg!(feature = "otel") {
+        let s = loaded.unwrap();
+        let t = &s.config.telemetry;
+        assert!(t.enabled && t.insecure);
+        assert_eq!(t.service_name, "gw-1");
+        assert_eq!(t.endpoint.as_deref(), Some("http://collector.example:4318"));
+    } else {
+        let paths: Vec<String> = loaded
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|p| p.path)
+            .collect();
+        assert_eq!(paths, ["telemetry.enabled"]);
+    }
+    assert_eq!(
+        problem_paths("", &[("EXOCLAW_TELEMETRY_PROTOCOL", "udp")]),
+        ["EXOCLAW_TELEMETRY_PROTOCOL"]
+    );
+}
+
+#[test]
+fn alerts_settings_are_checked() {
+    let s = load(
+        "",
+        &[("EXOCLAW_ALERTS_WEBHOOK_URL", "https://hooks.example/x")],
+    )
+    .unwrap();
+    let a = &s.config.alerts;
+    assert_eq!(a.webhook_url.as_deref(), Some("https://hooks.example/x"));
+    assert!((a.budget_threshold - 0.8).abs() < f64::EPSILON);
+    assert_eq!(
+        (a.security_burst.count, a.security_burst.window_sec),
+        (5, 300)
+    );
+    assert_eq!(a.throttle_sec, 900);
+    let mut paths = problem_paths(
+        r#"{"alerts": {"webhook_url": "ftp://x", "budget_threshold": 1.5,
+                       "security_burst": {"count": 0, "window_sec": 0}, "provider_failures": 0}}"#,
+        &[],
+    );
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "alerts.budget_threshold",
+            "alerts.provider_failures",
+            "alerts.security_burst.count",
+            "alerts.security_burst.window_sec",
+            "alerts.webhook_url"
+        ]
+    );
+}

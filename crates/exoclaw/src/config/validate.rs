@@ -3,7 +3,7 @@
 
 use super::MIN_TOKEN_LEN;
 use super::env::Env;
-use super::file::{FileConfig, SECTIONS};
+use super::file::{AlertsConfig, FileConfig, SECTIONS, TelemetryConfig, TelemetryProtocol};
 use exoclaw_core::Secret;
 use serde_json::Value;
 use std::fmt;
@@ -77,6 +77,8 @@ pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
             "models" => deser::<super::file::ModelsConfig>(ignored),
             "budgets" => deser::<exoclaw_providers::BudgetConfig>(ignored),
             "retry" => deser::<super::file::RetryConfig>(ignored),
+            "telemetry" => deser::<super::file::TelemetryConfig>(ignored),
+            "alerts" => deser::<super::file::AlertsConfig>(ignored),
             _ => deser::<super::file::BackupConfig>(ignored),
         };
         if let Err((path, msg)) = typed {
@@ -255,7 +257,122 @@ pub fn apply_env_overrides(config: &mut FileConfig, env: &Env) -> Vec<Problem> {
     if let Some(m) = env.get("EXOCLAW_MODEL") {
         config.agents.defaults.model = Some(m.to_owned());
     }
+    let t = &mut config.telemetry;
+    if env.get("EXOCLAW_TELEMETRY_ENABLED").is_some() {
+        t.enabled = env.flag("EXOCLAW_TELEMETRY_ENABLED");
+    }
+    if let Some(e) = env.get("EXOCLAW_TELEMETRY_ENDPOINT") {
+        t.endpoint = Some(e.to_owned());
+    }
+    if let Some(p) = env.get("EXOCLAW_TELEMETRY_PROTOCOL") {
+        match p.to_ascii_lowercase().as_str() {
+            "http" | "http/protobuf" => t.protocol = TelemetryProtocol::Http,
+            "grpc" => t.protocol = TelemetryProtocol::Grpc,
+            _ => problems.push(problem(
+                "EXOCLAW_TELEMETRY_PROTOCOL",
+                "must be http (OTLP/HTTP protobuf) or grpc",
+            )),
+        }
+    }
+    if env.get("EXOCLAW_TELEMETRY_INSECURE").is_some() {
+        t.insecure = env.flag("EXOCLAW_TELEMETRY_INSECURE");
+    }
+    if let Some(n) = env.get("EXOCLAW_TELEMETRY_SERVICE_NAME") {
+        t.service_name = n.to_owned();
+    }
+    if let Some(u) = env.get("EXOCLAW_ALERTS_WEBHOOK_URL") {
+        config.alerts.webhook_url = Some(u.to_owned());
+    }
     problems
+}
+
+/// The `telemetry` section: an enabled export needs the `otel` build, the
+/// `http` protocol and a collector URL that is https, loopback or allowed
+/// in plain text (`insecure`).
+fn validate_telemetry(p: &mut Vec<Problem>, t: &TelemetryConfig) {
+    if !t.enabled {
+        return;
+    }
+    if !cfg!(feature = "otel") {
+        p.push(problem(
+            "telemetry.enabled",
+            "this exoclaw was built without OpenTelemetry export; build it with `cargo build --release --features otel`, or set telemetry.enabled / EXOCLAW_TELEMETRY_ENABLED to false",
+        ));
+    }
+    if t.protocol == TelemetryProtocol::Grpc {
+        p.push(problem(
+            "telemetry.protocol",
+            "grpc is not supported; use http (OTLP/HTTP protobuf, usually port 4318 of the collector)",
+        ));
+    }
+    if t.service_name.trim().is_empty() {
+        p.push(problem("telemetry.service_name", "must not be empty"));
+    }
+    match &t.endpoint {
+        None => p.push(problem(
+            "telemetry.endpoint",
+            "telemetry is enabled but no collector is set (EXOCLAW_TELEMETRY_ENDPOINT, e.g. http://127.0.0.1:4318)",
+        )),
+        Some(e) => {
+            if let Err(m) = check_base_url(e) {
+                p.push(problem("telemetry.endpoint", m));
+            } else if let Ok(url) = url::Url::parse(e)
+                && url.scheme() == "http"
+                && !t.insecure
+                && !is_loopback_host(&url)
+            {
+                p.push(problem(
+                    "telemetry.endpoint",
+                    "a plain http collector beyond loopback sends traces unencrypted; use https, or set telemetry.insecure / EXOCLAW_TELEMETRY_INSECURE=true",
+                ));
+            }
+        }
+    }
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn validate_alerts(p: &mut Vec<Problem>, a: &AlertsConfig) {
+    if let Some(u) = &a.webhook_url
+        && let Err(m) = check_base_url(u)
+    {
+        p.push(problem("alerts.webhook_url", m));
+    }
+    if !(a.budget_threshold > 0.0 && a.budget_threshold <= 1.0) {
+        p.push(problem(
+            "alerts.budget_threshold",
+            "must be a ratio above 0 and at most 1 (e.g. 0.8)",
+        ));
+    }
+    range(
+        p,
+        "alerts.security_burst.count",
+        a.security_burst.count.into(),
+        1,
+        100_000,
+    );
+    range(
+        p,
+        "alerts.security_burst.window_sec",
+        a.security_burst.window_sec,
+        1,
+        86_400,
+    );
+    range(
+        p,
+        "alerts.provider_failures",
+        a.provider_failures.into(),
+        1,
+        1000,
+    );
+    range(p, "alerts.throttle_sec", a.throttle_sec, 0, 7 * 86_400);
 }
 
 /// Range and cross-field rules.
@@ -388,6 +505,8 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
             "must be HH:MM (UTC), e.g. \"03:30\"",
         ));
     }
+    validate_telemetry(&mut p, &c.telemetry);
+    validate_alerts(&mut p, &c.alerts);
     p
 }
 

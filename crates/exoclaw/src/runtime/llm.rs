@@ -50,6 +50,7 @@ impl Llm {
         usage: Arc<dyn UsageStore>,
         stored_keys: &BTreeMap<String, Secret>,
         prefer_stored: bool,
+        alerts: Option<&crate::alerts::Alerts>,
     ) -> anyhow::Result<Self> {
         let c = &settings.config;
         let prices = Arc::new(
@@ -72,7 +73,7 @@ impl Llm {
                 max_retry_after: Duration::from_secs(c.retry.max_retry_after_sec),
                 jitter: Jitter::Full,
             })
-            .budget(Arc::new(BudgetPolicy::new(budgets, usage, prices.clone())));
+            .budget(Arc::new(budget_policy(budgets, usage, &prices, alerts)));
         if !limits.is_empty() {
             chain = chain.rate_limiter(Arc::new(RateLimiter::new(limits, Duration::from_secs(30))));
         }
@@ -278,4 +279,21 @@ fn join(ps: Vec<exoclaw_providers::ConfigProblem>) -> String {
         .map(|p| format!("{}: {}", p.path, p.message))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// The budget policy, reporting every window it reads to the alerts.
+fn budget_policy(
+    budgets: Budgets,
+    usage: Arc<dyn UsageStore>,
+    prices: &Arc<PriceTable>,
+    alerts: Option<&crate::alerts::Alerts>,
+) -> BudgetPolicy {
+    let policy = BudgetPolicy::new(budgets, usage, prices.clone());
+    match alerts {
+        Some(a) => {
+            let a = a.clone();
+            policy.with_observer(Arc::new(move |r| a.budget_reading(r)))
+        }
+        None => policy,
+    }
 }

@@ -71,22 +71,36 @@ pub struct Runtime {
     pub runs: runs::Runs,
     pub home: PathBuf,
     pub settings: Arc<Settings>,
+    /// Budget, provider-failure and other alerts (None: not watched).
+    alerts: Option<crate::alerts::Alerts>,
+    /// The OTLP export task, flushed by [`Self::flush_telemetry`].
+    #[cfg(feature = "otel")]
+    telemetry: std::sync::Mutex<Option<crate::telemetry::ExportTask>>,
 }
 
 impl Runtime {
     /// Wire the runtime from settings: the HTTP client, the providers and
     /// their decorators (keys from the environment, else from `vault`), the
-    /// tool registry.
+    /// tool registry, and the trace store decorators (OTLP export with
+    /// `telemetry.enabled`, provider-failure alerts, metrics).
     pub async fn build(
         settings: Arc<Settings>,
         store: Arc<dyn Store>,
         vault: Option<&SecretVault>,
         metrics: Arc<crate::metrics::Metrics>,
+        alerts: Option<crate::alerts::Alerts>,
     ) -> anyhow::Result<Self> {
         let client = crate::egress::http_client()?;
         let default_tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
         let keys = stored_provider_keys(&settings, vault, &default_tenant).await;
-        let llm = llm::Llm::build(&settings, &client, store.clone(), &keys, false)?;
+        let llm = llm::Llm::build(
+            &settings,
+            &client,
+            store.clone(),
+            &keys,
+            false,
+            alerts.as_ref(),
+        )?;
         let mut tenant_llms = std::collections::HashMap::new();
         if let Some(vault) = vault {
             for tenant in store.list_tenants().await? {
@@ -95,7 +109,14 @@ impl Runtime {
                 }
                 let keys = stored_provider_keys(&settings, Some(vault), &tenant.id).await;
                 if !keys.is_empty() {
-                    let own = llm::Llm::build(&settings, &client, store.clone(), &keys, true)?;
+                    let own = llm::Llm::build(
+                        &settings,
+                        &client,
+                        store.clone(),
+                        &keys,
+                        true,
+                        alerts.as_ref(),
+                    )?;
                     tenant_llms.insert(tenant.id, Arc::new(own));
                 }
             }
@@ -103,9 +124,39 @@ impl Runtime {
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
         let tools = tools::registry(&settings, store.clone())?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
+        let mut traces: Arc<dyn exoclaw_core::store::TraceStore> = store.clone();
+        #[cfg(feature = "otel")]
+        let mut telemetry = None;
+        #[cfg(feature = "otel")]
+        if let (true, Some(endpoint)) = (
+            settings.config.telemetry.enabled,
+            settings.config.telemetry.endpoint.as_deref(),
+        ) {
+            let client = crate::egress::endpoint_client(
+                &settings,
+                "telemetry.endpoint",
+                &crate::telemetry::traces_url(endpoint),
+            )?;
+            let (exporter, task) = crate::telemetry::start(
+                &settings.config.telemetry,
+                client,
+                metrics.telemetry.clone(),
+            )?;
+            telemetry = Some(task);
+            traces = Arc::new(crate::telemetry::ExportedTraces {
+                inner: traces,
+                exporter,
+            });
+        }
+        if let Some(a) = &alerts {
+            traces = Arc::new(crate::alerts::AlertingTraces {
+                inner: traces,
+                alerts: a.clone(),
+            });
+        }
         let traces: Arc<dyn exoclaw_core::store::TraceStore> =
             Arc::new(crate::metrics::MeteredTraces {
-                inner: store.clone(),
+                inner: traces,
                 metrics: metrics.clone(),
             });
         Ok(Self {
@@ -120,7 +171,28 @@ impl Runtime {
             runs: runs::Runs::default(),
             home: settings.home.root().to_path_buf(),
             settings,
+            alerts,
+            #[cfg(feature = "otel")]
+            telemetry: std::sync::Mutex::new(telemetry),
         })
+    }
+
+    /// Send the spans still queued for the collector, within `grace`
+    /// (nothing to do without `telemetry.enabled`).
+    pub async fn flush_telemetry(&self, grace: Duration) {
+        #[cfg(feature = "otel")]
+        {
+            let task = self
+                .telemetry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(task) = task {
+                task.flush(grace).await;
+            }
+        }
+        #[cfg(not(feature = "otel"))]
+        let _ = grace;
     }
 
     /// The tool policy for `agent`: gateway and agent-default lists from the
@@ -336,6 +408,7 @@ impl Runtime {
                 self.store.clone(),
                 &keys,
                 true,
+                self.alerts.as_ref(),
             )?))
         };
         let mut map = self
@@ -363,6 +436,7 @@ impl Runtime {
             self.store.clone(),
             &keys,
             false,
+            self.alerts.as_ref(),
         )?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers reloaded");
         *self

@@ -213,3 +213,49 @@ fn deep_probes_the_running_gateway() {
     assert_eq!(severity(&v, "deep.auth"), "pass", "{v}");
     assert_eq!(severity(&v, "deep.origin"), "pass", "{v}");
 }
+
+/// `backup.recent`: warns without a schedule; with one, fails when the
+/// newest backup is older than two days (or none exists in a data dir over
+/// a day old) and clears when a fresh backup appears.
+#[test]
+fn backup_recent_fires_on_stale_or_missing_backups_and_clears() {
+    use std::time::{Duration, SystemTime};
+    let home = started();
+    let (_, v) = audit(&home, "{}", &[], &[]);
+    assert_eq!(severity(&v, "backup.recent"), "warn", "no schedule");
+    let scheduled = json!({"backup": {"schedule": "03:30"}}).to_string();
+    let (ok, v) = audit(&home, &scheduled, &[], &[]);
+    assert_eq!(
+        severity(&v, "backup.recent"),
+        "pass",
+        "a new data dir has a day for its first backup: {v}"
+    );
+    assert!(ok);
+
+    let set_age = |path: &std::path::Path, days: u64| {
+        let f = std::fs::File::options().append(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(days * 86_400))
+            .unwrap();
+    };
+    // No backup, and the data dir is three days old.
+    set_age(&home.file(".env"), 3);
+    let (ok, v) = audit(&home, &scheduled, &[], &[]);
+    assert_eq!(severity(&v, "backup.recent"), "fail", "{v}");
+    assert!(!ok, "a fail makes the exit status non-zero");
+
+    // A backup, but three days old; other files in the dir do not count.
+    let dir = home.file("backups");
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("exoclaw-backup-20260101T033000Z.exob");
+    std::fs::write(&old, b"x").unwrap();
+    set_age(&old, 3);
+    std::fs::write(dir.join("notes.txt"), b"not a backup").unwrap();
+    let (_, v) = audit(&home, &scheduled, &[], &[]);
+    assert_eq!(severity(&v, "backup.recent"), "fail", "{v}");
+
+    // A fresh backup clears it.
+    std::fs::write(dir.join("exoclaw-backup-20260104T033000Z.exob"), b"x").unwrap();
+    let (ok, v) = audit(&home, &scheduled, &[], &[]);
+    assert_eq!(severity(&v, "backup.recent"), "pass", "{v}");
+    assert!(ok);
+}

@@ -10,6 +10,7 @@
 mod support;
 
 mod access;
+mod alerts;
 mod audit;
 mod backup;
 mod bad_input;
@@ -18,6 +19,7 @@ mod cli;
 mod metrics;
 mod onboard;
 mod openai_sdk;
+mod otel;
 mod postgres;
 mod serve;
 mod token;
