@@ -49,6 +49,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "approvals",
             up_sql: include_str!("../migrations/sqlite/0005_approvals.up.sql"),
         },
+        MigrationInfo {
+            version: 6,
+            name: "audit_chain",
+            up_sql: include_str!("../migrations/sqlite/0006_audit_chain.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -56,6 +61,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0003_traces_usage.down.sql"),
         include_str!("../migrations/sqlite/0004_gateway_tokens.down.sql"),
         include_str!("../migrations/sqlite/0005_approvals.down.sql"),
+        include_str!("../migrations/sqlite/0006_audit_chain.down.sql"),
     ],
 };
 
@@ -86,6 +92,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "approvals",
             up_sql: include_str!("../migrations/postgres/0005_approvals.up.sql"),
         },
+        MigrationInfo {
+            version: 6,
+            name: "audit_chain",
+            up_sql: include_str!("../migrations/postgres/0006_audit_chain.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -93,6 +104,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0003_traces_usage.down.sql"),
         include_str!("../migrations/postgres/0004_gateway_tokens.down.sql"),
         include_str!("../migrations/postgres/0005_approvals.down.sql"),
+        include_str!("../migrations/postgres/0006_audit_chain.down.sql"),
     ],
 };
 

@@ -2,6 +2,7 @@
 //! it parses the command line, reads configuration once, wires the concrete
 //! store and serves. See ARCHITECTURE.md for the map.
 
+mod audit;
 mod backup;
 mod cli;
 mod cmd;

@@ -218,5 +218,6 @@ pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
     let brave = settings.env.get("EXOCLAW_BRAVE_API_KEY").map(Secret::new);
     tools.push(Arc::new(WebSearch::new(client, brave)));
 
-    Ok(Arc::new(ToolRegistry::new(tools, Some(store))))
+    let audit: Arc<dyn exoclaw_core::store::AuditStore> = Arc::new(crate::audit::Alerting(store));
+    Ok(Arc::new(ToolRegistry::new(tools, Some(audit))))
 }

@@ -1,0 +1,167 @@
+//! The binary's one way into the audit log: [`record`] appends an event and,
+//! when it is alert-worthy (a `deny` decision or a `security.*` action),
+//! also logs it at warn level as `security.*`, so alerting can key on the
+//! log alone. [`Alerting`] gives the tool registry (which only knows the
+//! `AuditStore` port) the same behaviour. [`AuthSeen`] keeps successful
+//! HTTP authentications to one audit event per credential per hour.
+
+use async_trait::async_trait;
+use exoclaw_core::TenantId;
+use exoclaw_core::model::{AuditEvent, AuditFilter, AuditVerify, NewAuditEvent};
+use exoclaw_core::store::{AuditStore, StoreResult};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `event` field of an alert's log line: the action when it is a
+/// `security.*` one, else a `security.*` reason (a tool refused with
+/// `security.ssrf_blocked`), else `security.` and the action with `_` for
+/// `.` (`auth.failure` -> `security.auth_failure`).
+pub fn alert_name(event: &NewAuditEvent) -> String {
+    if event.action.starts_with("security.") {
+        event.action.clone()
+    } else if event.reason.starts_with("security.") {
+        event.reason.clone()
+    } else {
+        format!("security.{}", event.action.replace('.', "_"))
+    }
+}
+
+/// Logs an alert-worthy event at warn level (no detail: it is for the log
+/// only what the audit row says, and the row never holds secrets).
+fn warn_if_alert(event: &NewAuditEvent) {
+    if !event.is_alert() {
+        return;
+    }
+    tracing::warn!(
+        event = %alert_name(event),
+        action = %event.action,
+        actor = %event.actor,
+        tenant = %event.tenant_id,
+        resource = %event.resource,
+        decision = %event.decision,
+        reason = %event.reason,
+        request_id = event.request_id.as_deref(),
+        agent = event.agent_id.as_ref().map(|a| a.as_str()),
+        session = event.session_id.as_ref().map(|s| s.as_str()),
+        "security event"
+    );
+}
+
+/// Appends `event` (warning first if it is alert-worthy). A failed append
+/// is logged, never fatal: the action it records has already happened.
+pub async fn record<S: AuditStore + ?Sized>(
+    store: &S,
+    event: &NewAuditEvent,
+) -> Option<AuditEvent> {
+    warn_if_alert(event);
+    match store.append_audit(event).await {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::error!(error = %e, action = %event.action, "cannot write the audit event");
+            None
+        }
+    }
+}
+
+/// An `AuditStore` that warns like [`record`] on every append (for the tool
+/// registry, which lives in a crate that cannot see this module).
+pub struct Alerting(pub Arc<dyn AuditStore>);
+
+#[async_trait]
+impl AuditStore for Alerting {
+    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent> {
+        warn_if_alert(event);
+        self.0.append_audit(event).await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
+        self.0.list_audit(filter).await
+    }
+
+    async fn verify_audit(&self, tenant: Option<&TenantId>) -> StoreResult<AuditVerify> {
+        self.0.verify_audit(tenant).await
+    }
+}
+
+/// How long one credential's successful authentication is not audited again.
+pub const AUTH_SUCCESS_EVERY: Duration = Duration::from_secs(3600);
+
+/// Credentials (token digests) whose success was audited recently, so that
+/// a busy gateway writes one `auth.success` row per credential per hour
+/// rather than one per request. In memory only: a restart audits each
+/// credential's next use again.
+#[derive(Default)]
+pub struct AuthSeen {
+    seen: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl AuthSeen {
+    /// Whether this success should be audited (and remember that it was).
+    pub fn should_record(&self, credential: &[u8; 32]) -> bool {
+        self.should_record_at(credential, Instant::now())
+    }
+
+    fn should_record_at(&self, credential: &[u8; 32], now: Instant) -> bool {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Only valid credentials get here, so the map stays tiny; forget old
+        // entries anyway.
+        seen.retain(|_, at| now.saturating_duration_since(*at) < AUTH_SUCCESS_EVERY);
+        if seen.contains_key(credential) {
+            return false;
+        }
+        seen.insert(*credential, now);
+        true
+    }
+}
+
+/// A short, non-reversible name for a credential in audit rows: the first
+/// 12 hex digits of its SHA-256 (the full digest is what the store holds).
+pub fn credential_id(digest: &[u8; 32]) -> String {
+    hex::encode(&digest[..6])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(action: &str, decision: &str, reason: &str) -> NewAuditEvent {
+        let mut e = NewAuditEvent::new(TenantId::new("t"), "cli", action, "r", decision);
+        e.reason = reason.to_owned();
+        e
+    }
+
+    #[test]
+    fn alert_names() {
+        assert_eq!(
+            alert_name(&ev("auth.failure", "deny", "invalid")),
+            "security.auth_failure"
+        );
+        assert_eq!(
+            alert_name(&ev("tool.call", "deny", "security.ssrf_blocked")),
+            "security.ssrf_blocked"
+        );
+        assert_eq!(
+            alert_name(&ev("security.egress_denied", "deny", "")),
+            "security.egress_denied"
+        );
+        assert!(ev("security.x", "info", "").is_alert());
+        assert!(ev("approval.denied", "deny", "").is_alert());
+        assert!(!ev("secret.put", "allow", "").is_alert());
+    }
+
+    #[test]
+    fn a_credential_is_recorded_once_an_hour() {
+        let seen = AuthSeen::default();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let t0 = Instant::now();
+        assert!(seen.should_record_at(&a, t0));
+        assert!(!seen.should_record_at(&a, t0 + Duration::from_secs(10)));
+        assert!(seen.should_record_at(&b, t0 + Duration::from_secs(10)));
+        assert!(!seen.should_record_at(&a, t0 + Duration::from_secs(3599)));
+        assert!(seen.should_record_at(&a, t0 + Duration::from_secs(3601)));
+    }
+}
