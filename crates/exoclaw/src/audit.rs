@@ -6,9 +6,9 @@
 //! HTTP authentications to one audit event per credential per hour.
 
 use async_trait::async_trait;
-use exoclaw_core::TenantId;
 use exoclaw_core::model::{AuditEvent, AuditFilter, AuditVerify, NewAuditEvent};
 use exoclaw_core::store::{AuditStore, StoreResult};
+use exoclaw_core::{TenantId, UnixMillis};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,7 +44,9 @@ fn warn_if_alert(event: &NewAuditEvent) {
         request_id = event.request_id.as_deref(),
         agent = event.agent_id.as_ref().map(|a| a.as_str()),
         session = event.session_id.as_ref().map(|s| s.as_str()),
-        "security event"
+        "security event: {} {}",
+        event.action,
+        event.decision
     );
 }
 
@@ -124,6 +126,66 @@ pub fn credential_id(digest: &[u8; 32]) -> String {
     hex::encode(&digest[..6])
 }
 
+/// A point in time for `--since`/`since=`: a duration back from `now`
+/// (`90s`, `30m`, `2h`, `7d`), a date (`2026-05-01`, midnight UTC) or a UTC
+/// date-time (`2026-05-01T12:00:00Z`, seconds and `Z` optional), or Unix
+/// milliseconds (13 digits or more).
+pub fn parse_time(s: &str, now: UnixMillis) -> Result<UnixMillis, String> {
+    let s = s.trim();
+    let bad = || {
+        format!(
+            "{s:?} is not a time: use a duration back from now (30m, 2h, 7d), a date \
+             (2026-05-01), a UTC date-time (2026-05-01T12:00:00Z) or Unix milliseconds"
+        )
+    };
+    if s.len() >= 13 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| bad());
+    }
+    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c)) {
+        let num = &s[..s.len() - 1];
+        if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+            let n: i64 = num.parse().map_err(|_| bad())?;
+            let secs = match unit {
+                's' => n,
+                'm' => n.saturating_mul(60),
+                'h' => n.saturating_mul(3600),
+                _ => n.saturating_mul(86_400),
+            };
+            return Ok(now.saturating_sub(secs.saturating_mul(1000)));
+        }
+    }
+    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, ""));
+    let mut d = date.splitn(3, '-').map(str::parse::<u32>);
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(day))) = (d.next(), d.next(), d.next()) else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || !(1970..=9999).contains(&y) {
+        return Err(bad());
+    }
+    let time = time.strip_suffix(['Z', 'z']).unwrap_or(time);
+    let mut secs_of_day = 0i64;
+    if !time.is_empty() {
+        let mut parts = time.split(':');
+        let mut next = |max: i64| -> Result<i64, String> {
+            match parts.next() {
+                None => Ok(0),
+                Some(p) => p
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|v| (0..=max).contains(v))
+                    .ok_or_else(bad),
+            }
+        };
+        let (h, mi, se) = (next(23)?, next(59)?, next(60)?);
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        secs_of_day = h * 3600 + mi * 60 + se;
+    }
+    let days = exoclaw_providers::calendar::days_from_civil(i64::from(y), m, day);
+    Ok((days * 86_400 + secs_of_day) * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +213,34 @@ mod tests {
         assert!(ev("security.x", "info", "").is_alert());
         assert!(ev("approval.denied", "deny", "").is_alert());
         assert!(!ev("secret.put", "allow", "").is_alert());
+    }
+
+    #[test]
+    fn times() {
+        let now = 1_700_000_000_000;
+        assert_eq!(parse_time("2h", now).unwrap(), now - 7_200_000);
+        assert_eq!(parse_time("7d", now).unwrap(), now - 7 * 86_400_000);
+        assert_eq!(parse_time("1970-01-02", now).unwrap(), 86_400_000);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z", now).unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(
+            parse_time("2023-11-14T22:13", now).unwrap(),
+            1_699_999_980_000
+        );
+        assert_eq!(parse_time("1700000000000", now).unwrap(), now);
+        for bad in [
+            "",
+            "h",
+            "2x",
+            "yesterday",
+            "2023-13-01",
+            "2023-11-14T25:00Z",
+            "1:2:3:4",
+        ] {
+            assert!(parse_time(bad, now).is_err(), "{bad}");
+        }
     }
 
     #[test]

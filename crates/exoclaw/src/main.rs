@@ -92,6 +92,7 @@ async fn dispatch(
         Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
         Command::Approvals(a) => cmd::approvals::run(&a, &settings).await?,
         Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
+        Command::Audit(a) => return cmd::audit_log::run(&a, &settings).await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

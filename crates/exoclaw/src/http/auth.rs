@@ -186,6 +186,17 @@ pub async fn require_auth(
             {
                 return super::rate_limited(&state, "user", wait);
             }
+            let peer = req
+                .extensions()
+                .get::<super::limit::ClientIp>()
+                .map_or(peer.ip(), |c| c.0);
+            let rid = req
+                .extensions()
+                .get::<super::RequestId>()
+                .map(|r| r.0.clone());
+            let channel = super::audit::Channel::Http;
+            let credential = digest(token);
+            super::audit::auth_success(&state, channel, &who, &credential, Some(peer), rid).await;
             req.extensions_mut().insert(who);
             next.run(req).await
         }
@@ -195,12 +206,17 @@ pub async fn require_auth(
             } else {
                 "missing"
             };
-            tracing::warn!(
-                event = "security.auth_failed",
-                reason,
-                peer = %req.extensions().get::<super::limit::ClientIp>().map_or(peer.ip(), |c| c.0),
-                "authentication failed"
-            );
+            // audited and logged at warn (security.auth_failure), token never
+            let peer = req
+                .extensions()
+                .get::<super::limit::ClientIp>()
+                .map_or(peer.ip(), |c| c.0);
+            let rid = req
+                .extensions()
+                .get::<super::RequestId>()
+                .map(|r| r.0.clone());
+            let channel = super::audit::Channel::Http;
+            super::audit::auth_failure(&state, channel, reason, path, peer, rid).await;
             ApiError::unauthorized().into_response()
         }
     }

@@ -4,7 +4,9 @@
 
 mod agents;
 mod approvals;
+mod audit;
 pub use approvals::audit_event as approvals_audit;
+pub use audit::event_json as audit_event_json;
 pub mod auth;
 pub mod error;
 mod health;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub started: Instant,
     pub runtime: Arc<crate::runtime::Runtime>,
     pub limits: Arc<limit::RateLimits>,
+    /// Credentials whose successful use was audited within the hour.
+    pub auth_seen: Arc<crate::audit::AuthSeen>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -66,6 +70,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/traces/{id}", get(sessions::trace))
         .route("/v1/tools/invoke", post(tools::invoke))
         .route("/v1/approvals", get(approvals::list))
+        .route("/v1/audit", get(audit::list))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
         .route("/ws", get(ws::upgrade))

@@ -2,9 +2,11 @@
 //! is refused for a foreign `Origin`; authentication is the bearer header or
 //! the `connect` frame's token; chat runs stream their events as frames.
 
-use super::AppState;
 use super::auth::{OWNER_USER, Principal};
+use super::limit::ClientIp;
+use super::{AppState, RequestId, audit};
 use crate::runtime::Turn;
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -25,20 +27,27 @@ const AUTH_WINDOW: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(90);
 
+/// Who is connecting, for the audit events of the connection.
+#[derive(Clone)]
+struct Peer {
+    ip: std::net::IpAddr,
+    request_id: String,
+}
+
 pub async fn upgrade(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let peer = Peer { ip, request_id };
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
         let allowed = &state.runtime.settings.config.gateway.allowed_origins;
         if !allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
-            tracing::warn!(
-                event = "security.origin_refused",
-                origin,
-                "WebSocket from a foreign origin refused"
-            );
+            // audited and logged at warn as security.origin_refused
+            audit::origin_refused(&state, origin, peer.ip, Some(peer.request_id)).await;
             return super::error::ApiError::new(
                 StatusCode::FORBIDDEN,
                 "auth.origin_refused",
@@ -52,13 +61,14 @@ pub async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
+    // The digest of a valid header token (the connect frame may bring one instead).
     let header_auth = match header_token {
-        Some(t) => state.tokens.check(t).await,
-        None => false,
+        Some(t) if state.tokens.check(t).await => Some(super::auth::digest(t)),
+        _ => None,
     };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(state, socket, header_auth))
+        .on_upgrade(move |socket| serve(state, socket, header_auth, peer))
 }
 
 #[derive(Deserialize)]
@@ -104,13 +114,18 @@ fn event(name: &str, params: &Value) -> Message {
     )
 }
 
-async fn serve(state: AppState, socket: WebSocket, header_auth: bool) {
+async fn serve(state: AppState, socket: WebSocket, header_auth: Option<[u8; 32]>, peer: Peer) {
     state.runtime.metrics.ws_connections.inc();
-    serve_connection(&state, socket, header_auth).await;
+    serve_connection(&state, socket, header_auth, &peer).await;
     state.runtime.metrics.ws_connections.dec();
 }
 
-async fn serve_connection(state: &AppState, socket: WebSocket, header_auth: bool) {
+async fn serve_connection(
+    state: &AppState,
+    socket: WebSocket,
+    header_auth: Option<[u8; 32]>,
+    peer: &Peer,
+) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
     let writer = tokio::spawn(async move {
@@ -184,23 +199,28 @@ async fn serve_connection(state: &AppState, socket: WebSocket, header_auth: bool
         };
         let id = req.id.clone().unwrap_or(Value::Null);
         if req.method == "connect" {
-            let token_ok = header_auth
-                || match req.params.get("token").and_then(Value::as_str) {
-                    Some(t) => state.tokens.check(t).await,
-                    None => false,
+            let presented = req.params.get("token").and_then(Value::as_str);
+            let credential = match (header_auth, presented) {
+                (Some(d), _) => Some(d),
+                (None, Some(t)) if state.tokens.check(t).await => Some(super::auth::digest(t)),
+                _ => None,
+            };
+            let Some(credential) = credential else {
+                // audited and logged at warn (security.auth_failure), token never
+                let reason = if presented.is_some() {
+                    "invalid"
+                } else {
+                    "missing"
                 };
-            if !token_ok {
-                tracing::warn!(
-                    event = "security.auth_failed",
-                    reason = "ws",
-                    "authentication failed"
-                );
+                let rid = Some(peer.request_id.clone());
+                let channel = audit::Channel::WebSocket;
+                audit::auth_failure(state, channel, reason, "/ws", peer.ip, rid).await;
                 let _ = out_tx
                     .send(err(&id, "auth.unauthorized", "missing or invalid token"))
                     .await;
                 let _ = out_tx.send(close(4401, "unauthorized")).await;
                 break;
-            }
+            };
             let wanted = req
                 .params
                 .get("protocol")
@@ -217,7 +237,11 @@ async fn serve_connection(state: &AppState, socket: WebSocket, header_auth: bool
                 continue;
             }
             connected = true;
-            who = Some(owner());
+            let principal = owner();
+            let rid = Some(peer.request_id.clone());
+            let channel = audit::Channel::WebSocket;
+            audit::auth_success(state, channel, &principal, &credential, Some(peer.ip), rid).await;
+            who = Some(principal);
             let _ = out_tx
                 .send(ok(&id, &json!({"protocol": PROTOCOL_VERSION, "server": {"name": "exoclaw", "version": crate::version::VERSION}})))
                 .await;

@@ -10,6 +10,7 @@
 mod support;
 
 mod audit;
+mod audit_log;
 mod backup;
 mod bad_input;
 mod chat;
