@@ -66,6 +66,46 @@ pub async fn record<S: AuditStore + ?Sized>(
     }
 }
 
+/// Appends an event whose warn line its source already wrote (the egress
+/// proxy logs every refusal as `security.*` itself).
+pub async fn record_logged<S: AuditStore + ?Sized>(store: &S, event: &NewAuditEvent) {
+    if let Err(e) = store.append_audit(event).await {
+        tracing::error!(error = %e, action = %event.action, "cannot write the audit event");
+    }
+}
+
+/// At most `max` bytes of `s` (on a character boundary): audit fields that
+/// hold a client's text are bounded.
+pub fn bounded(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Audits the egress proxy's refusals (`security.ssrf_blocked`,
+/// `security.egress_denied`). The proxy serves sandboxed commands over one
+/// socket, so the tenant is the default one and agent and session are not
+/// known here; the tool call that ran the command has its own event.
+pub struct EgressRefusals(pub Arc<dyn AuditStore>);
+
+#[async_trait]
+impl exoclaw_egress::RefusalSink for EgressRefusals {
+    async fn refused(&self, client: &str, dest: &str, refusal: &exoclaw_egress::Refusal) {
+        let mut event = NewAuditEvent::new(
+            TenantId::new(exoclaw_core::DEFAULT_TENANT),
+            "sandbox",
+            refusal.code(),
+            format!("egress:{}", bounded(dest, 255)),
+            "deny",
+        );
+        event.reason = bounded(&refusal.reason, 500).to_owned();
+        event.detail = serde_json::json!({"rule": refusal.rule, "client": bounded(client, 100)});
+        record_logged(self.0.as_ref(), &event).await;
+    }
+}
+
 /// An `AuditStore` that warns like [`record`] on every append (for the tool
 /// registry, which lives in a crate that cannot see this module).
 pub struct Alerting(pub Arc<dyn AuditStore>);

@@ -110,14 +110,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
 
     let proxy_stop = tokio_util::sync::CancellationToken::new();
-    let proxy_task = crate::runtime::tools::bind_egress_proxy(&settings)?.map(|proxy| {
-        let stop = proxy_stop.clone();
-        tokio::spawn(async move {
-            if let Err(e) = proxy.run(stop).await {
-                tracing::error!(error = %e, "the egress proxy failed");
-            }
-        })
-    });
+    let proxy_task =
+        crate::runtime::tools::bind_egress_proxy(&settings, db.store())?.map(|proxy| {
+            let stop = proxy_stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = proxy.run(stop).await {
+                    tracing::error!(error = %e, "the egress proxy failed");
+                }
+            })
+        });
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(

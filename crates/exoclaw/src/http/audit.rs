@@ -116,11 +116,7 @@ impl Channel {
 
 /// The path as an audit resource, bounded (it is the client's text).
 fn resource(path: &str) -> String {
-    let mut end = path.len().min(200);
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("route:{}", &path[..end])
+    format!("route:{}", crate::audit::bounded(path, 200))
 }
 
 /// Audits a WebSocket upgrade refused for its `Origin` (warns as
@@ -140,11 +136,8 @@ pub async fn origin_refused(
     );
     "origin not in gateway.allowed_origins".clone_into(&mut event.reason);
     event.request_id = request_id;
-    let mut end = origin.len().min(200);
-    while !origin.is_char_boundary(end) {
-        end -= 1;
-    }
-    event.detail = json!({"origin": &origin[..end], "peer": peer.to_string()});
+    let origin = crate::audit::bounded(origin, 200);
+    event.detail = json!({"origin": origin, "peer": peer.to_string()});
     crate::audit::record(state.store.as_ref(), &event).await;
 }
 
