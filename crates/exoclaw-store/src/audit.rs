@@ -192,21 +192,9 @@ fn canonical_number(n: &serde_json::Number) -> String {
         return n.to_string();
     }
     match n.as_f64() {
-        // within ±2^63 an integral f64 converts to i64 exactly
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "the value is integral and inside the i64 range"
-        )]
+        // `as` is exact here: the value is integral and inside the range
         Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => (f as i64).to_string(),
-        Some(f) if f.fract() == 0.0 && f > 0.0 && f < 1.8e19 => {
-            #[expect(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                reason = "the value is integral, positive and inside the u64 range"
-            )]
-            let u = f as u64;
-            u.to_string()
-        }
+        Some(f) if f.fract() == 0.0 && f > 0.0 && f < 1.8e19 => (f as u64).to_string(),
         _ => n.to_string(),
     }
 }
@@ -473,7 +461,7 @@ mod tests {
         );
         let mut none = e.clone();
         none.request_id = None;
-        let mut empty = e.clone();
+        let mut empty = e;
         empty.request_id = Some(String::new());
         assert_ne!(
             encode(&ChainFields::of(&none)),

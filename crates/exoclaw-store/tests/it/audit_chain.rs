@@ -28,10 +28,10 @@ contract!(fresh: audit_events_from_before_the_chain_are_kept_and_counted);
 fn event(tenant: &TenantId, n: usize) -> NewAuditEvent {
     NewAuditEvent {
         tenant_id: tenant.clone(),
-        actor: if n % 2 == 0 { "cli" } else { "user:1" }.into(),
+        actor: if n.is_multiple_of(2) { "cli" } else { "user:1" }.into(),
         action: format!("test.event{n}"),
         resource: format!("thing:{n}"),
-        decision: if n % 3 == 0 { "deny" } else { "allow" }.into(),
+        decision: if n.is_multiple_of(3) { "deny" } else { "allow" }.into(),
         reason: format!("reason {n}"),
         request_id: Some(format!("req-{n}")),
         agent_id: (n % 2 == 1).then(|| "a1".into()),
