@@ -242,14 +242,19 @@ pub struct VaultCheck {
     pub ciphertext: Vec<u8>,
 }
 
+/// One entry of the audit log. Each tenant's events form a hash chain (see
+/// `exoclaw_store::audit` for the encoding): `hash` covers every field below
+/// but `seq`, plus the previous event's hash.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub id: String,
     /// Global order of events (strictly increasing).
     pub seq: i64,
+    /// Position in the tenant's chain: 1, 2, 3, ... without gaps.
+    pub tenant_seq: i64,
     pub tenant_id: TenantId,
     pub at: UnixMillis,
-    /// Who acted: `gateway-token`, `user:<id>`, `cli`, `system`.
+    /// Who acted: `gateway-token`, `user:<id>`, `cli`, `system`, `anonymous`.
     pub actor: String,
     /// Dotted name such as `auth.failure`, `secret.put`, `security.ssrf_blocked`.
     pub action: String,
@@ -258,7 +263,14 @@ pub struct AuditEvent {
     pub decision: String,
     pub reason: String,
     pub request_id: Option<String>,
+    pub agent_id: Option<AgentId>,
+    pub session_id: Option<SessionId>,
     pub detail: serde_json::Value,
+    /// The previous event's hash (hex); `None` for events written before the
+    /// chain existed (schema 6).
+    pub prev_hash: Option<String>,
+    /// SHA-256 (hex) over `prev_hash` and this event's fields.
+    pub hash: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -270,7 +282,39 @@ pub struct NewAuditEvent {
     pub decision: String,
     pub reason: String,
     pub request_id: Option<String>,
+    pub agent_id: Option<AgentId>,
+    pub session_id: Option<SessionId>,
+    /// Never a secret or raw tool arguments (hash them).
     pub detail: serde_json::Value,
+}
+
+impl NewAuditEvent {
+    /// An event with no request, agent, session or detail.
+    pub fn new(
+        tenant_id: TenantId,
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        resource: impl Into<String>,
+        decision: impl Into<String>,
+    ) -> Self {
+        Self {
+            tenant_id,
+            actor: actor.into(),
+            action: action.into(),
+            resource: resource.into(),
+            decision: decision.into(),
+            reason: String::new(),
+            request_id: None,
+            agent_id: None,
+            session_id: None,
+            detail: serde_json::json!({}),
+        }
+    }
+
+    /// Whether the event is alert-worthy: a denial or a `security.*` action.
+    pub fn is_alert(&self) -> bool {
+        self.decision == "deny" || self.action.starts_with("security.")
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -278,10 +322,92 @@ pub struct AuditFilter {
     pub tenant_id: Option<TenantId>,
     /// Events whose action starts with this prefix (`auth.`, `security.`).
     pub action_prefix: Option<String>,
+    /// Events of exactly this actor.
+    pub actor: Option<String>,
+    /// Events with exactly this decision.
+    pub decision: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<UnixMillis>,
+    /// Events before this time.
+    pub until: Option<UnixMillis>,
     /// Only events with `seq` below this (for paging backwards).
     pub before_seq: Option<i64>,
     /// At most this many, newest first. 0 means the store's default (100).
     pub limit: u32,
+}
+
+/// How a tenant's audit chain is broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditBreakKind {
+    /// An event's contents (or its link) no longer match its hash.
+    Edited,
+    /// An event is gone: a gap in the chain, or the newest events.
+    Missing,
+    /// Events are out of the order they were appended in.
+    Reordered,
+    /// The chain head disagrees with the newest event.
+    HeadMismatch,
+}
+
+impl AuditBreakKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditBreakKind::Edited => "edited",
+            AuditBreakKind::Missing => "missing",
+            AuditBreakKind::Reordered => "reordered",
+            AuditBreakKind::HeadMismatch => "head mismatch",
+        }
+    }
+}
+
+/// The first break in a tenant's chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditBreak {
+    /// The tenant sequence number where the chain breaks.
+    pub seq: i64,
+    pub kind: AuditBreakKind,
+    /// What was found, for the operator (no event contents).
+    pub reason: String,
+}
+
+/// The verification of one tenant's chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditChain {
+    pub tenant_id: TenantId,
+    /// Chained events checked (up to the break, if any).
+    pub checked: u64,
+    /// Events from before the chain existed: listed, not verifiable.
+    pub unchained: u64,
+    /// The newest tenant sequence number and hash the head records
+    /// (record these elsewhere to detect a rewrite of the whole log).
+    pub head_seq: i64,
+    pub head_hash: Option<String>,
+    pub broken: Option<AuditBreak>,
+}
+
+/// The result of verifying the audit log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerify {
+    /// One entry per tenant with audit events, in tenant id order.
+    pub chains: Vec<AuditChain>,
+}
+
+impl AuditVerify {
+    pub fn is_intact(&self) -> bool {
+        self.chains.iter().all(|c| c.broken.is_none())
+    }
+
+    /// The first broken chain (in tenant order) and its break.
+    pub fn first_break(&self) -> Option<(&TenantId, &AuditBreak)> {
+        self.chains
+            .iter()
+            .find_map(|c| c.broken.as_ref().map(|b| (&c.tenant_id, b)))
+    }
+
+    pub fn checked(&self) -> u64 {
+        self.chains.iter().map(|c| c.checked).sum()
+    }
 }
 
 #[cfg(test)]

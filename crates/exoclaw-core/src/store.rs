@@ -5,9 +5,9 @@
 //! contract suite, so callers never branch on the backend.
 
 use crate::model::{
-    Agent, AgentUpdate, AuditEvent, AuditFilter, Message, NewAgent, NewAuditEvent, NewMessage,
-    NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant, User,
-    VaultCheck,
+    Agent, AgentUpdate, AuditEvent, AuditFilter, AuditVerify, Message, NewAgent, NewAuditEvent,
+    NewMessage, NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant,
+    User, VaultCheck,
 };
 use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use async_trait::async_trait;
@@ -212,12 +212,18 @@ pub trait SecretStore: Send + Sync {
     async fn set_vault_check(&self, check: &VaultCheck) -> StoreResult<()>;
 }
 
-/// The append-only audit log.
+/// The append-only, hash-chained audit log.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
+    /// Appends to the tenant's chain. Appends to one tenant are serialised
+    /// (also across processes sharing a PostgreSQL database).
     async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent>;
     /// Newest first.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>>;
+    /// Recomputes the chain of one tenant (or of every tenant with events)
+    /// and reports the first break of each: an edit, a deletion (also of
+    /// the newest events, through the chain head) or a reordering.
+    async fn verify_audit(&self, tenant: Option<&TenantId>) -> StoreResult<AuditVerify>;
 }
 
 /// Everything a backend provides. Blanket-implemented.

@@ -63,7 +63,7 @@ pub use client::{
 pub use domain::{DomainPattern, DomainRules, PatternError};
 pub use error::{EgressError, Refusal, RefusalKind};
 pub use policy::{Admission, EgressPolicy, Origin, OriginError};
-pub use proxy::{EgressProxy, ProxyConfig};
+pub use proxy::{EgressProxy, ProxyConfig, RefusalSink};
 pub use reqwest::{Method, StatusCode, header};
 pub use resolve::{Resolver, SystemResolver};
 pub use url::Url;

@@ -28,8 +28,18 @@ use tokio_util::sync::CancellationToken;
 /// Largest request head (request line and headers) accepted.
 const MAX_HEAD: usize = 16 * 1024;
 
+/// Told of every refused request (after it is logged), e.g. to audit it.
+/// Runs on the refused connection's task, before the `403` is sent.
+#[async_trait::async_trait]
+pub trait RefusalSink: Send + Sync {
+    /// `client` is the peer (`unix` for the socket), `dest` the target
+    /// `host:port` as requested.
+    async fn refused(&self, client: &str, dest: &str, refusal: &Refusal);
+}
+
 /// How the proxy decides and how long it waits.
 pub struct ProxyConfig {
+    on_refusal: Option<Arc<dyn RefusalSink>>,
     policy: EgressPolicy,
     resolver: Arc<dyn Resolver>,
     allowed_ports: Vec<u16>,
@@ -47,6 +57,7 @@ impl ProxyConfig {
     /// DNS timeouts, the system resolver.
     pub fn new(policy: EgressPolicy) -> Self {
         Self {
+            on_refusal: None,
             policy,
             resolver: Arc::new(SystemResolver),
             allowed_ports: vec![80, 443],
@@ -58,6 +69,13 @@ impl ProxyConfig {
             #[cfg(feature = "testing")]
             dial: std::collections::HashMap::new(),
         }
+    }
+
+    /// Report every refusal to `sink` as well as to the log.
+    #[must_use]
+    pub fn on_refusal(mut self, sink: Arc<dyn RefusalSink>) -> Self {
+        self.on_refusal = Some(sink);
+        self
     }
 
     #[must_use]
@@ -110,6 +128,7 @@ impl ProxyConfig {
 }
 
 struct Shared {
+    on_refusal: Option<Arc<dyn RefusalSink>>,
     policy: EgressPolicy,
     pinner: Pinner,
     allowed_ports: Vec<u16>,
@@ -143,6 +162,7 @@ impl EgressProxy {
         Self {
             listener,
             shared: Arc::new(Shared {
+                on_refusal: config.on_refusal,
                 policy: config.policy,
                 pinner,
                 allowed_ports: config.allowed_ports,
@@ -276,6 +296,9 @@ where
         Ok(ok) => ok,
         Err(Failure::Refused(dest, r)) => {
             crate::log_refusal(&peer, &dest, &r);
+            if let Some(sink) = &shared.on_refusal {
+                sink.refused(&peer, &dest, &r).await;
+            }
             let body = format!("{r}\n");
             let _ = respond(&mut client, "403 Forbidden", Some(&r), &body).await;
             return;

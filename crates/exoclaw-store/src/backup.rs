@@ -79,6 +79,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "seq",
     },
     TableSpec {
+        name: "audit_heads",
+        order_by: "tenant_id",
+    },
+    TableSpec {
         name: "traces",
         order_by: "id",
     },

@@ -15,6 +15,7 @@
 //! [`PgStore::export_jsonl`], [`PgStore::import_jsonl`] and
 //! [`backup::check_export`] (see [`backup`]).
 
+pub mod audit;
 pub mod backup;
 mod error;
 mod migrate;

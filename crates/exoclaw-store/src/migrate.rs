@@ -51,8 +51,13 @@ pub(crate) static SQLITE: Migrations = Migrations {
         },
         MigrationInfo {
             version: 6,
+            name: "audit_chain",
+            up_sql: include_str!("../migrations/sqlite/0006_audit_chain.up.sql"),
+        },
+        MigrationInfo {
+            version: 7,
             name: "api_keys",
-            up_sql: include_str!("../migrations/sqlite/0006_api_keys.up.sql"),
+            up_sql: include_str!("../migrations/sqlite/0007_api_keys.up.sql"),
         },
     ],
     downs: &[
@@ -61,7 +66,8 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0003_traces_usage.down.sql"),
         include_str!("../migrations/sqlite/0004_gateway_tokens.down.sql"),
         include_str!("../migrations/sqlite/0005_approvals.down.sql"),
-        include_str!("../migrations/sqlite/0006_api_keys.down.sql"),
+        include_str!("../migrations/sqlite/0006_audit_chain.down.sql"),
+        include_str!("../migrations/sqlite/0007_api_keys.down.sql"),
     ],
 };
 
@@ -94,8 +100,13 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         },
         MigrationInfo {
             version: 6,
+            name: "audit_chain",
+            up_sql: include_str!("../migrations/postgres/0006_audit_chain.up.sql"),
+        },
+        MigrationInfo {
+            version: 7,
             name: "api_keys",
-            up_sql: include_str!("../migrations/postgres/0006_api_keys.up.sql"),
+            up_sql: include_str!("../migrations/postgres/0007_api_keys.up.sql"),
         },
     ],
     downs: &[
@@ -104,7 +115,8 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0003_traces_usage.down.sql"),
         include_str!("../migrations/postgres/0004_gateway_tokens.down.sql"),
         include_str!("../migrations/postgres/0005_approvals.down.sql"),
-        include_str!("../migrations/postgres/0006_api_keys.down.sql"),
+        include_str!("../migrations/postgres/0006_audit_chain.down.sql"),
+        include_str!("../migrations/postgres/0007_api_keys.down.sql"),
     ],
 };
 

@@ -173,7 +173,12 @@ pub(crate) fn audit_event(r: &impl Columns) -> StoreResult<AuditEvent> {
         decision: r.text("decision")?,
         reason: r.text("reason")?,
         request_id: r.opt_text("request_id")?,
+        agent_id: r.opt_text("agent_id")?.map(Into::into),
+        session_id: r.opt_text("session_id")?.map(Into::into),
         detail: r.json("detail")?,
+        tenant_seq: r.int("tenant_seq")?,
+        prev_hash: r.opt_text("prev_hash")?,
+        hash: r.opt_text("hash")?,
     })
 }
 

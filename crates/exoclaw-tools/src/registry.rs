@@ -242,9 +242,9 @@ impl ToolRegistry {
             decision: decision.into(),
             reason,
             request_id: ctx.request_id.clone(),
+            agent_id: Some(ctx.agent.clone()),
+            session_id: ctx.session.clone(),
             detail: json!({
-                "agent": ctx.agent,
-                "session": ctx.session,
                 "args_sha256": digest,
                 "duration_ms": u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
             }),

@@ -562,13 +562,13 @@ mod tests {
     #[test]
     fn security_warnings_alert_in_bursts() {
         let (a, mut rx) = alerts(&config());
-        a.security_event("security.auth_failed");
-        a.security_event("security.auth_failed");
+        a.security_event("security.auth_failure");
+        a.security_event("security.auth_failure");
         assert!(rx.try_recv().is_err());
         a.security_event("security.ssrf_blocked");
         let (alert, _, _) = rx.try_recv().unwrap();
         assert_eq!(alert.kind, AlertKind::SecurityBurst);
-        assert_eq!(alert.detail["events"]["security.auth_failed"], 2);
+        assert_eq!(alert.detail["events"]["security.auth_failure"], 2);
         assert_eq!(alert.detail["count"], 3);
     }
 

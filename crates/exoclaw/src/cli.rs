@@ -53,6 +53,9 @@ pub enum Command {
     /// Security checks.
     #[command(subcommand)]
     Security(SecurityCommand),
+    /// The audit log: list events, verify the hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The exec sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -244,6 +247,52 @@ pub enum SecurityCommand {
         #[arg(long)]
         fix: bool,
         /// `{"findings": [{"id", "severity", "reason", "fix"}], "result"}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Audit events, newest first.
+    List {
+        /// Only this tenant's events (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Actions starting with this prefix (`auth.`, `security.`, `tool.call`).
+        #[arg(long, value_name = "PREFIX")]
+        action: Option<String>,
+        /// Exactly this actor (`gateway-token`, `cli`, `user:<id>`, `anonymous`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Exactly this decision (`allow`, `deny`, `info`).
+        #[arg(long)]
+        decision: Option<String>,
+        /// From this time: a duration back (`30m`, `2h`, `7d`), a date
+        /// (`2026-05-01`) or a UTC date-time (`2026-05-01T12:00:00Z`).
+        #[arg(long, value_name = "DURATION|TIME")]
+        since: Option<String>,
+        /// Before this time (same forms as --since).
+        #[arg(long, value_name = "DURATION|TIME")]
+        until: Option<String>,
+        /// Only events with a global seq below this (paging backwards).
+        #[arg(long, value_name = "SEQ")]
+        before_seq: Option<i64>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per line (the shape of `GET /v1/audit`'s events).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute every tenant's hash chain; non-zero exit naming the first
+    /// broken event when an event was edited, deleted or reordered.
+    Verify {
+        /// Only this tenant's chain.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// `{"intact", "chains": [{"tenant_id", "checked", "unchained",
+        /// "head_seq", "head_hash", "broken"}]}`.
         #[arg(long)]
         json: bool,
     },

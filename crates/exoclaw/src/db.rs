@@ -88,6 +88,19 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Db> {
     }
 }
 
+/// Open for reading only: SQLite changes nothing on disk (see
+/// `SqliteStore::open_read_only`); PostgreSQL connects as usual (the
+/// caller only reads).
+pub async fn open_read_only(settings: &Settings) -> anyhow::Result<Db> {
+    match pg_options(settings) {
+        Some(_) => open(settings).await,
+        None => SqliteStore::open_read_only(settings.home.db_path())
+            .await
+            .map(|s| Db::Sqlite(Arc::new(s)))
+            .map_err(|e| store_error(settings, e)),
+    }
+}
+
 /// Word a store error for the operator, naming the store and the fix.
 pub fn store_error(settings: &Settings, e: StoreError) -> anyhow::Error {
     let what = match settings.secrets.postgres_dsn {

@@ -4,6 +4,7 @@
 
 mod access;
 mod alerts;
+mod audit;
 mod backup;
 mod cli;
 mod cmd;
@@ -99,6 +100,7 @@ async fn dispatch(
         Command::Keys(k) => cmd::users::run_keys(&k, &settings).await?,
         Command::Routes(j) => cmd::users::routes(j.json),
         Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
+        Command::Audit(a) => return cmd::audit_log::run(&a, &settings).await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

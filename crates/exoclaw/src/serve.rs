@@ -89,6 +89,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             &settings.config.gateway.trusted_proxies,
         )),
         key_uses: Arc::default(),
+        auth_seen: Arc::default(),
     };
     if !settings.config_file_exists
         && let Some(p) = exoclaw_providers::detect_default(|v| settings.env.get(v).is_some())
@@ -118,14 +119,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
 
     let proxy_stop = tokio_util::sync::CancellationToken::new();
-    let proxy_task = crate::runtime::tools::bind_egress_proxy(&settings)?.map(|proxy| {
-        let stop = proxy_stop.clone();
-        tokio::spawn(async move {
-            if let Err(e) = proxy.run(stop).await {
-                tracing::error!(error = %e, "the egress proxy failed");
-            }
-        })
-    });
+    let proxy_task =
+        crate::runtime::tools::bind_egress_proxy(&settings, db.store())?.map(|proxy| {
+            let stop = proxy_stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = proxy.run(stop).await {
+                    tracing::error!(error = %e, "the egress proxy failed");
+                }
+            })
+        });
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(

@@ -5,13 +5,13 @@
 
 use super::PgStore;
 use crate::error::{self, conflict};
-use crate::{DEFAULT_AUDIT_LIMIT, json_text, new_id, now_millis, row};
+use crate::{DEFAULT_AUDIT_LIMIT, audit, json_text, new_id, now_millis, row};
 use async_trait::async_trait;
 use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{
-    Agent, AgentUpdate, AuditEvent, AuditFilter, Message, NewAgent, NewAuditEvent, NewMessage,
-    NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant, User,
-    VaultCheck,
+    Agent, AgentUpdate, AuditEvent, AuditFilter, AuditVerify, Message, NewAgent, NewAuditEvent,
+    NewMessage, NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant,
+    User, VaultCheck,
 };
 use exoclaw_core::store::{
     AgentStore, AuditStore, SecretStore, SessionStore, StoreError, StoreResult, TenantStore,
@@ -43,8 +43,8 @@ macro_rules! secret_cols {
 }
 macro_rules! audit_cols {
     () => {
-        "seq, id, tenant_id, at, actor, action, resource, decision, reason, request_id, \
-         detail::text AS detail"
+        "seq, tenant_seq, id, tenant_id, at, actor, action, resource, decision, reason, \
+         request_id, agent_id, session_id, detail::text AS detail, prev_hash, hash"
     };
 }
 
@@ -652,37 +652,61 @@ impl SecretStore for PgStore {
 impl AuditStore for PgStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent> {
         let id = new_id()?;
-        let at = now_millis();
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO audit_events (id, tenant_id, at, actor, action, resource, decision, \
-             reason, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) RETURNING seq",
+        let detail = json_text(&event.detail)?;
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        // The head row is the lock: FOR UPDATE serialises this tenant's
+        // appends across connections and processes until the commit.
+        sqlx::query(
+            "INSERT INTO audit_heads (tenant_id, chain_start, last_seq, last_hash) \
+             VALUES ($1, 1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING",
         )
-        .bind(&id)
         .bind(event.tenant_id.as_str())
-        .bind(at)
-        .bind(&event.actor)
-        .bind(&event.action)
-        .bind(&event.resource)
-        .bind(&event.decision)
-        .bind(&event.reason)
-        .bind(event.request_id.as_deref())
-        .bind(json_text(&event.detail)?)
-        .fetch_one(&self.pool)
+        .bind(hex::encode(audit::GENESIS))
+        .execute(&mut *tx)
         .await
         .map_err(error::postgres)?;
-        Ok(AuditEvent {
-            id,
-            seq,
-            tenant_id: event.tenant_id.clone(),
-            at,
-            actor: event.actor.clone(),
-            action: event.action.clone(),
-            resource: event.resource.clone(),
-            decision: event.decision.clone(),
-            reason: event.reason.clone(),
-            request_id: event.request_id.clone(),
-            detail: event.detail.clone(),
-        })
+        let (last_seq, last_hash): (i64, String) = sqlx::query_as(
+            "SELECT last_seq, last_hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE",
+        )
+        .bind(event.tenant_id.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        let mut e = audit::chained(event, id, now_millis(), last_seq + 1, &last_hash)?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO audit_events (id, tenant_id, tenant_seq, at, actor, action, resource, \
+             decision, reason, request_id, agent_id, session_id, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15) \
+             RETURNING seq",
+        )
+        .bind(&e.id)
+        .bind(e.tenant_id.as_str())
+        .bind(e.tenant_seq)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.resource)
+        .bind(&e.decision)
+        .bind(&e.reason)
+        .bind(e.request_id.as_deref())
+        .bind(e.agent_id.as_ref().map(AgentId::as_str))
+        .bind(e.session_id.as_ref().map(SessionId::as_str))
+        .bind(&detail)
+        .bind(e.prev_hash.as_deref())
+        .bind(e.hash.as_deref())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        sqlx::query("UPDATE audit_heads SET last_seq = $1, last_hash = $2 WHERE tenant_id = $3")
+            .bind(e.tenant_seq)
+            .bind(e.hash.as_deref())
+            .bind(e.tenant_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::postgres)?;
+        tx.commit().await.map_err(error::postgres)?;
+        e.seq = seq;
+        Ok(e)
     }
 
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
@@ -697,15 +721,85 @@ impl AuditStore for PgStore {
             audit_cols!(),
             " FROM audit_events WHERE ($1::text IS NULL OR tenant_id = $1) \
              AND ($2::text IS NULL OR starts_with(action, $2)) \
-             AND ($3::bigint IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4"
+             AND ($3::bigint IS NULL OR seq < $3) \
+             AND ($4::text IS NULL OR actor = $4) \
+             AND ($5::text IS NULL OR decision = $5) \
+             AND ($6::bigint IS NULL OR at >= $6) \
+             AND ($7::bigint IS NULL OR at < $7) \
+             ORDER BY seq DESC LIMIT $8"
         ))
         .bind(filter.tenant_id.as_ref().map(TenantId::as_str))
         .bind(filter.action_prefix.as_deref())
         .bind(filter.before_seq)
+        .bind(filter.actor.as_deref())
+        .bind(filter.decision.as_deref())
+        .bind(filter.since)
+        .bind(filter.until)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(error::postgres)?;
         row::all(&rows, row::audit_event)
+    }
+
+    async fn verify_audit(&self, tenant: Option<&TenantId>) -> StoreResult<AuditVerify> {
+        // One read snapshot: appends made meanwhile are not half-seen.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(error::postgres)?;
+        let tenants: Vec<String> = match tenant {
+            Some(t) => vec![t.as_str().to_owned()],
+            None => sqlx::query_scalar(
+                "SELECT tenant_id FROM audit_heads UNION SELECT tenant_id FROM audit_events \
+                 ORDER BY 1",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(error::postgres)?,
+        };
+        let mut out = AuditVerify::default();
+        for t in tenants {
+            let head: Option<(i64, i64, String)> = sqlx::query_as(
+                "SELECT chain_start, last_seq, last_hash FROM audit_heads WHERE tenant_id = $1",
+            )
+            .bind(&t)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error::postgres)?;
+            let head = head.map(|(chain_start, last_seq, last_hash)| audit::Head {
+                chain_start,
+                last_seq,
+                last_hash,
+            });
+            let mut verifier = audit::Verifier::new(TenantId::new(t.clone()), head);
+            let mut after = i64::MIN;
+            while !verifier.is_broken() {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    audit_cols!(),
+                    " FROM audit_events WHERE tenant_id = $1 AND tenant_seq > $2 \
+                     ORDER BY tenant_seq, seq LIMIT $3"
+                ))
+                .bind(&t)
+                .bind(after)
+                .bind(audit::VERIFY_PAGE)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(error::postgres)?;
+                for r in &rows {
+                    let e = row::audit_event(r)?;
+                    after = e.tenant_seq;
+                    verifier.push(&e);
+                }
+                if i64::try_from(rows.len()).unwrap_or(i64::MAX) < audit::VERIFY_PAGE {
+                    break;
+                }
+            }
+            out.chains.push(verifier.finish());
+        }
+        tx.rollback().await.map_err(error::postgres)?;
+        Ok(out)
     }
 }

@@ -3,13 +3,13 @@
 
 use super::SqliteStore;
 use crate::error::{self, conflict};
-use crate::{DEFAULT_AUDIT_LIMIT, json_text, new_id, now_millis, row};
+use crate::{DEFAULT_AUDIT_LIMIT, audit, json_text, new_id, now_millis, row};
 use async_trait::async_trait;
 use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{
-    Agent, AgentUpdate, AuditEvent, AuditFilter, Message, NewAgent, NewAuditEvent, NewMessage,
-    NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant, User,
-    VaultCheck,
+    Agent, AgentUpdate, AuditEvent, AuditFilter, AuditVerify, Message, NewAgent, NewAuditEvent,
+    NewMessage, NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant,
+    User, VaultCheck,
 };
 use exoclaw_core::store::{
     AgentStore, AuditStore, SecretStore, SessionStore, StoreError, StoreResult, TenantStore,
@@ -41,7 +41,8 @@ macro_rules! secret_cols {
 }
 macro_rules! audit_cols {
     () => {
-        "seq, id, tenant_id, at, actor, action, resource, decision, reason, request_id, detail"
+        "seq, tenant_seq, id, tenant_id, at, actor, action, resource, decision, reason, \
+         request_id, agent_id, session_id, detail, prev_hash, hash"
     };
 }
 
@@ -650,37 +651,64 @@ impl SecretStore for SqliteStore {
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent> {
         let id = new_id()?;
-        let at = now_millis();
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO audit_events (id, tenant_id, at, actor, action, resource, decision, \
-             reason, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        let detail = json_text(&event.detail)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error::sqlite)?;
+        // BEGIN IMMEDIATE takes the write lock first: appends are serialised
+        // and the head read below cannot race.
+        sqlx::query(
+            "INSERT INTO audit_heads (tenant_id, chain_start, last_seq, last_hash) \
+             VALUES (?1, 1, 0, ?2) ON CONFLICT (tenant_id) DO NOTHING",
         )
-        .bind(&id)
         .bind(event.tenant_id.as_str())
-        .bind(at)
-        .bind(&event.actor)
-        .bind(&event.action)
-        .bind(&event.resource)
-        .bind(&event.decision)
-        .bind(&event.reason)
-        .bind(event.request_id.as_deref())
-        .bind(json_text(&event.detail)?)
-        .fetch_one(&self.pool)
+        .bind(hex::encode(audit::GENESIS))
+        .execute(&mut *tx)
         .await
         .map_err(error::sqlite)?;
-        Ok(AuditEvent {
-            id,
-            seq,
-            tenant_id: event.tenant_id.clone(),
-            at,
-            actor: event.actor.clone(),
-            action: event.action.clone(),
-            resource: event.resource.clone(),
-            decision: event.decision.clone(),
-            reason: event.reason.clone(),
-            request_id: event.request_id.clone(),
-            detail: event.detail.clone(),
-        })
+        let (last_seq, last_hash): (i64, String) =
+            sqlx::query_as("SELECT last_seq, last_hash FROM audit_heads WHERE tenant_id = ?1")
+                .bind(event.tenant_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error::sqlite)?;
+        let mut e = audit::chained(event, id, now_millis(), last_seq + 1, &last_hash)?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO audit_events (id, tenant_id, tenant_seq, at, actor, action, resource, \
+             decision, reason, request_id, agent_id, session_id, detail, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+             RETURNING seq",
+        )
+        .bind(&e.id)
+        .bind(e.tenant_id.as_str())
+        .bind(e.tenant_seq)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.resource)
+        .bind(&e.decision)
+        .bind(&e.reason)
+        .bind(e.request_id.as_deref())
+        .bind(e.agent_id.as_ref().map(AgentId::as_str))
+        .bind(e.session_id.as_ref().map(SessionId::as_str))
+        .bind(&detail)
+        .bind(e.prev_hash.as_deref())
+        .bind(e.hash.as_deref())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(error::sqlite)?;
+        sqlx::query("UPDATE audit_heads SET last_seq = ?1, last_hash = ?2 WHERE tenant_id = ?3")
+            .bind(e.tenant_seq)
+            .bind(e.hash.as_deref())
+            .bind(e.tenant_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::sqlite)?;
+        tx.commit().await.map_err(error::sqlite)?;
+        e.seq = seq;
+        Ok(e)
     }
 
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
@@ -695,15 +723,81 @@ impl AuditStore for SqliteStore {
             audit_cols!(),
             " FROM audit_events WHERE (?1 IS NULL OR tenant_id = ?1) \
              AND (?2 IS NULL OR substr(action, 1, length(?2)) = ?2) \
-             AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4"
+             AND (?3 IS NULL OR seq < ?3) \
+             AND (?4 IS NULL OR actor = ?4) \
+             AND (?5 IS NULL OR decision = ?5) \
+             AND (?6 IS NULL OR at >= ?6) \
+             AND (?7 IS NULL OR at < ?7) \
+             ORDER BY seq DESC LIMIT ?8"
         ))
         .bind(filter.tenant_id.as_ref().map(TenantId::as_str))
         .bind(filter.action_prefix.as_deref())
         .bind(filter.before_seq)
+        .bind(filter.actor.as_deref())
+        .bind(filter.decision.as_deref())
+        .bind(filter.since)
+        .bind(filter.until)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(error::sqlite)?;
         row::all(&rows, row::audit_event)
+    }
+
+    async fn verify_audit(&self, tenant: Option<&TenantId>) -> StoreResult<AuditVerify> {
+        // One read snapshot: appends made meanwhile are not half-seen.
+        let mut tx = self.pool.begin().await.map_err(error::sqlite)?;
+        let tenants: Vec<String> = match tenant {
+            Some(t) => vec![t.as_str().to_owned()],
+            None => sqlx::query_scalar(
+                "SELECT tenant_id FROM audit_heads UNION SELECT tenant_id FROM audit_events \
+                 ORDER BY 1",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(error::sqlite)?,
+        };
+        let mut out = AuditVerify::default();
+        for t in tenants {
+            let head: Option<(i64, i64, String)> = sqlx::query_as(
+                "SELECT chain_start, last_seq, last_hash FROM audit_heads WHERE tenant_id = ?1",
+            )
+            .bind(&t)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error::sqlite)?;
+            let head = head.map(|(chain_start, last_seq, last_hash)| audit::Head {
+                chain_start,
+                last_seq,
+                last_hash,
+            });
+            let mut verifier = audit::Verifier::new(TenantId::new(t.clone()), head);
+            let mut after = i64::MIN;
+            while !verifier.is_broken() {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    audit_cols!(),
+                    " FROM audit_events WHERE tenant_id = ?1 AND tenant_seq > ?2 \
+                     ORDER BY tenant_seq, seq LIMIT ?3"
+                ))
+                .bind(&t)
+                .bind(after)
+                .bind(audit::VERIFY_PAGE)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(error::sqlite)?;
+                for r in &rows {
+                    let e = row::audit_event(r)?;
+                    after = e.tenant_seq;
+                    verifier.push(&e);
+                }
+                if i64::try_from(rows.len()).unwrap_or(i64::MAX) < audit::VERIFY_PAGE {
+                    break;
+                }
+            }
+            out.chains.push(verifier.finish());
+        }
+        tx.rollback().await.map_err(error::sqlite)?;
+        Ok(out)
     }
 }

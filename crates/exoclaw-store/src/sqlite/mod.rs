@@ -132,6 +132,29 @@ impl SqliteStore {
         Ok(Self { pool, path })
     }
 
+    /// Opens an existing database for reading only, changing nothing on
+    /// disk (no WAL switch; `immutable` when there is no WAL file, like
+    /// [`inspect_sqlite`]): for checks such as `exoclaw security audit`.
+    /// Every write through this store fails.
+    pub async fn open_read_only(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let has_wal = sibling(&path, "-wal").exists();
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true)
+            .immutable(!has_wal)
+            .create_if_missing(false)
+            .foreign_keys(true)
+            .statement_cache_capacity(32);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_with(connect)
+            .await
+            .map_err(|e| at_path(&path, e))?;
+        Ok(Self { pool, path })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -19,6 +19,8 @@ fn event(tenant: &TenantId, action: &str) -> NewAuditEvent {
         decision: "allow".into(),
         reason: "owner".into(),
         request_id: Some("req-1".into()),
+        agent_id: Some("a1".into()),
+        session_id: Some("s1".into()),
         detail: serde_json::json!({"ip": "127.0.0.1", "n": [1, 2]}),
     }
 }

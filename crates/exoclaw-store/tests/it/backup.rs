@@ -108,7 +108,9 @@ fn audit(t: &TenantId, action: &str) -> NewAuditEvent {
         decision: "allow".to_owned(),
         reason: String::new(),
         request_id: Some("req-1".to_owned()),
-        detail: serde_json::json!({"x": 1}),
+        agent_id: Some("a1".into()),
+        session_id: None,
+        detail: serde_json::json!({"x": 1, "f": 2.5}),
     }
 }
 
@@ -241,6 +243,10 @@ async fn postgres_export_and_import_round_trip() {
         .await
         .unwrap();
     assert!(next.seq > newest.iter().map(|e| e.seq).max().unwrap());
+    // The hash chain came along and goes on.
+    let verified = target.store.verify_audit(None).await.unwrap();
+    assert!(verified.is_intact(), "{verified:?}");
+    assert!(verified.checked() > 1);
 
     // A database that holds anything is refused, untouched.
     let before = dump(source.store.as_ref()).await;

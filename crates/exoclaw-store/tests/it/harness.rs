@@ -43,6 +43,24 @@ impl Raw {
         }
     }
 
+    /// Runs one statement built at run time (the same SQL for both backends).
+    pub async fn exec_sql(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self {
+            Raw::Sqlite(pool) => Ok(sqlx::query(sql).execute(pool).await?.rows_affected()),
+            Raw::Postgres(pool) => Ok(sqlx::query(sql).execute(pool).await?.rows_affected()),
+        }
+    }
+
+    /// The one integer a query built at run time answers.
+    pub async fn count(&self, sql: &str) -> Result<i64, sqlx::Error> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self {
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+    }
+
     async fn close(&self) {
         match self {
             Raw::Sqlite(pool) => pool.close().await,

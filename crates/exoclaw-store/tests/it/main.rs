@@ -59,6 +59,7 @@ macro_rules! contract {
 mod agents;
 mod approvals;
 mod audit;
+mod audit_chain;
 mod backup;
 mod harness;
 mod inspect;

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::fs::builtin;
-use exoclaw_core::model::{AuditEvent, AuditFilter};
+use exoclaw_core::model::{AuditEvent, AuditFilter, AuditVerify};
 use exoclaw_core::store::StoreResult;
 use exoclaw_core::tool::ToolEffect;
 
@@ -24,11 +24,19 @@ impl AuditStore for MemAudit {
             decision: e.decision.clone(),
             reason: e.reason.clone(),
             request_id: e.request_id.clone(),
+            agent_id: e.agent_id.clone(),
+            session_id: e.session_id.clone(),
             detail: e.detail.clone(),
+            tenant_seq: 0,
+            prev_hash: None,
+            hash: None,
         })
     }
     async fn list_audit(&self, _: &AuditFilter) -> StoreResult<Vec<AuditEvent>> {
         Ok(Vec::new())
+    }
+    async fn verify_audit(&self, _: Option<&exoclaw_core::TenantId>) -> StoreResult<AuditVerify> {
+        Ok(AuditVerify::default())
     }
 }
 

@@ -304,6 +304,7 @@ pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
     findings.extend(perm);
     findings.push(store_check(settings).await);
     findings.push(backup_recent_check(settings, std::time::SystemTime::now()));
+    findings.push(chain_check(settings).await);
     findings.push(pass(
         "channels.dm_policy",
         "no messaging channel is configured",
@@ -478,6 +479,42 @@ fn backup_recent_check(s: &Settings, now: std::time::SystemTime) -> Finding {
                 pass(ID, format!("no backup yet; the first is due at {at} UTC"))
             }
         }
+    }
+}
+
+/// `audit.chain`: every tenant's audit hash chain recomputes and matches
+/// its head (`exoclaw audit verify`).
+async fn chain_check(settings: &Settings) -> Finding {
+    match super::audit_log::verify(settings).await {
+        Ok(None) => pass(
+            "audit.chain",
+            "no audit log to verify yet (no store, or its schema is not current)",
+        ),
+        Ok(Some(v)) => match v.first_break() {
+            None => pass(
+                "audit.chain",
+                format!("the audit chain is intact ({} events)", v.checked()),
+            ),
+            Some((tenant, b)) => finding(
+                "audit.chain",
+                Severity::Fail,
+                format!(
+                    "the audit chain of tenant {tenant} is broken at seq {} ({}): {}",
+                    b.seq,
+                    b.kind.as_str(),
+                    b.reason
+                ),
+                "the audit log was tampered with: treat it as a security incident, compare \
+                 with a backup (`exoclaw backup verify`) and the head hashes you recorded, \
+                 and keep the database as evidence; `exoclaw audit verify` names every break",
+            ),
+        },
+        Err(e) => finding(
+            "audit.chain",
+            Severity::Fail,
+            format!("the audit log cannot be verified: {e:#}"),
+            "see `exoclaw doctor`",
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod approvals;
 pub mod audit;
+pub mod audit_log;
 pub mod backup;
 pub mod config;
 pub mod doctor;

@@ -53,6 +53,8 @@ pub async fn run(cmd: &TokenCommand, settings: &Settings) -> anyhow::Result<()> 
             decision: "allow".to_owned(),
             reason: String::new(),
             request_id: None,
+            agent_id: None,
+            session_id: None,
             detail: serde_json::json!({"grace_sec": grace.as_secs(), "old_valid_until": until}),
         };
         store.append_audit(&event).await?;

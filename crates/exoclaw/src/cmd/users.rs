@@ -49,6 +49,8 @@ async fn audit(store: &dyn Store, tenant: &TenantId, action: &str, resource: Str
         decision: "allow".to_owned(),
         reason: String::new(),
         request_id: None,
+        agent_id: None,
+        session_id: None,
         detail: json!({}),
     };
     if let Err(e) = store.append_audit(&event).await {

@@ -1,8 +1,10 @@
-//! `/v1/agents`: create, list, read, update and delete agents.
+//! `/v1/agents`: create, list, read, update and delete agents. Changes are
+//! audited (`agent.create`, `agent.update` with the fields changed,
+//! `agent.delete`).
 
-use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
+use super::{AppState, RequestId};
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -10,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use exoclaw_core::AgentId;
 use exoclaw_core::id::is_valid_slug;
-use exoclaw_core::model::{Agent, AgentType, AgentUpdate, NewAgent};
+use exoclaw_core::model::{Agent, AgentType, AgentUpdate, NewAgent, NewAuditEvent};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -59,9 +61,32 @@ pub async fn list(
     ))
 }
 
+/// Audits a change to agent `id`.
+async fn audit(
+    state: &AppState,
+    who: &Principal,
+    rid: RequestId,
+    action: &str,
+    id: &AgentId,
+    detail: Value,
+) {
+    let mut event = NewAuditEvent::new(
+        who.tenant.clone(),
+        who.actor.clone(),
+        action,
+        format!("agent:{id}"),
+        "allow",
+    );
+    event.request_id = Some(rid.0);
+    event.agent_id = Some(id.clone());
+    event.detail = detail;
+    crate::audit::record(state.store.as_ref(), &event).await;
+}
+
 pub async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
     body: Result<Json<CreateBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(b) = body?;
@@ -83,6 +108,8 @@ pub async fn create(
             },
         )
         .await?;
+    let detail = json!({"agent_type": agent.agent_type});
+    audit(&state, &who, rid, "agent.create", &agent.id, detail).await;
     Ok((StatusCode::CREATED, Json(agent_json(&agent))))
 }
 
@@ -102,11 +129,20 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
     body: Result<Json<UpdateBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
     check_config(b.config.as_ref())?;
+    let changed: Vec<&str> = [
+        ("display_name", b.display_name.is_some()),
+        ("agent_type", b.agent_type.is_some()),
+        ("config", b.config.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect();
     let agent = state
         .store
         .update_agent(
@@ -119,17 +155,19 @@ pub async fn update(
             },
         )
         .await?;
+    let detail = json!({"changed": changed});
+    audit(&state, &who, rid, "agent.update", &agent.id, detail).await;
     Ok(Json(agent_json(&agent)))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .delete_agent(&who.tenant, &AgentId::new(id))
-        .await?;
+    let id = AgentId::new(id);
+    state.store.delete_agent(&who.tenant, &id).await?;
+    audit(&state, &who, rid, "agent.delete", &id, json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }

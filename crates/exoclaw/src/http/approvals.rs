@@ -87,6 +87,8 @@ pub fn audit_event(
         .to_owned(),
         reason: String::new(),
         request_id,
+        agent_id: None,
+        session_id: None,
         detail: json!({}),
     }
 }

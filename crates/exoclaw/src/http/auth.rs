@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use exoclaw_core::UnixMillis;
+use exoclaw_core::model::NewAuditEvent;
 use exoclaw_core::model::Role;
 use exoclaw_core::store::{GatewayTokenStore, StoreError};
 use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId, UserId};
@@ -203,6 +204,13 @@ impl AuthFailure {
         }
     }
 
+    /// Whether the caller audits this refusal; refusals of a known key
+    /// (expired, revoked, disabled user) are audited where the key's
+    /// tenant is known.
+    pub fn audited_here(self) -> bool {
+        matches!(self, AuthFailure::Missing | AuthFailure::Invalid)
+    }
+
     pub fn into_error(self) -> ApiError {
         match self {
             AuthFailure::Unavailable => ApiError::new(
@@ -343,8 +351,8 @@ pub async fn require_auth(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let path = req.uri().path();
-    if PUBLIC_PATHS.contains(&path) || SELF_AUTHENTICATING_PATHS.contains(&path) {
+    let path = req.uri().path().to_owned();
+    if PUBLIC_PATHS.contains(&path.as_str()) || SELF_AUTHENTICATING_PATHS.contains(&path.as_str()) {
         return next.run(req).await;
     }
     let rid = req
@@ -359,32 +367,34 @@ pub async fn require_auth(
             {
                 return super::rate_limited(&state, "user", wait);
             }
+            let peer_ip = req
+                .extensions()
+                .get::<super::limit::ClientIp>()
+                .map_or(peer.ip(), |c| c.0);
+            let credential = digest(bearer(req.headers()).unwrap_or_default());
+            let channel = super::audit::Channel::Http;
+            super::audit::auth_success(&state, channel, &who, &credential, Some(peer_ip), rid)
+                .await;
             req.extensions_mut().insert(who);
             next.run(req).await
         }
         Err(failure) => {
-            if failure == AuthFailure::Invalid {
-                audit_failure(
-                    &state,
-                    &TenantId::new(DEFAULT_TENANT),
-                    "bearer",
-                    failure,
-                    rid.as_deref(),
-                )
-                .await;
+            // audited and logged at warn (security.auth_failure), token never
+            if failure.audited_here() {
+                let peer = req
+                    .extensions()
+                    .get::<super::limit::ClientIp>()
+                    .map_or(peer.ip(), |c| c.0);
+                let channel = super::audit::Channel::Http;
+                super::audit::auth_failure(&state, channel, failure.reason(), &path, peer, rid)
+                    .await;
             }
-            tracing::warn!(
-                event = "security.auth_failed",
-                reason = failure.reason(),
-                peer = %req.extensions().get::<super::limit::ClientIp>().map_or(peer.ip(), |c| c.0),
-                "authentication failed"
-            );
             failure.into_error().into_response()
         }
     }
 }
 
-/// An `auth.failure` audit event (never the presented credential).
+/// An `auth.failure` audit event of a known key (never the key itself).
 async fn audit_failure(
     state: &AppState,
     tenant: &TenantId,
@@ -392,17 +402,15 @@ async fn audit_failure(
     failure: AuthFailure,
     rid: Option<&str>,
 ) {
-    let event = exoclaw_core::model::NewAuditEvent {
-        tenant_id: tenant.clone(),
-        actor: "anonymous".to_owned(),
-        action: "auth.failure".to_owned(),
-        resource: resource.to_owned(),
-        decision: "deny".to_owned(),
-        reason: failure.reason().to_owned(),
-        request_id: rid.map(str::to_owned),
-        detail: serde_json::json!({ "code": failure.code() }),
-    };
-    if let Err(e) = state.store.append_audit(&event).await {
-        tracing::error!(error = %e, "cannot write an auth audit event");
-    }
+    let mut event = NewAuditEvent::new(
+        tenant.clone(),
+        "anonymous",
+        "auth.failure",
+        resource,
+        "deny",
+    );
+    failure.reason().clone_into(&mut event.reason);
+    event.request_id = rid.map(str::to_owned);
+    event.detail = serde_json::json!({ "code": failure.code() });
+    crate::audit::record(state.store.as_ref(), &event).await;
 }

@@ -4,7 +4,9 @@
 
 mod agents;
 mod approvals;
+mod audit;
 pub use approvals::audit_event as approvals_audit;
+pub use audit::event_json as audit_event_json;
 pub mod auth;
 pub mod error;
 mod health;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub runtime: Arc<crate::runtime::Runtime>,
     pub limits: Arc<limit::RateLimits>,
     pub key_uses: Arc<auth::KeyUses>,
+    /// Credentials whose successful use was audited within the hour.
+    pub auth_seen: Arc<crate::audit::AuthSeen>,
 }
 
 /// Every route with the access it requires (see [`routes`]).
@@ -238,6 +242,7 @@ pub fn api_routes() -> routes::Routes {
             Perm(P::ProvidersManage),
             providers::delete,
         )
+        .add(get.clone(), "/v1/audit", Perm(P::AuditRead), audit::list)
         .add(
             get.clone(),
             "/v1/tenants",

@@ -107,6 +107,8 @@ async fn audit(state: &AppState, who: &Principal, action: &str, name: &str) {
         decision: "allow".to_owned(),
         reason: String::new(),
         request_id: None,
+        agent_id: None,
+        session_id: None,
         detail: json!({}),
     };
     if let Err(e) = state.store.append_audit(&event).await {

@@ -153,9 +153,9 @@ async fn audit(
         decision: "allow".to_owned(),
         reason: String::new(),
         request_id: Some(rid.0.clone()),
+        agent_id: None,
+        session_id: None,
         detail: json!({}),
     };
-    if let Err(e) = state.store.append_audit(&event).await {
-        tracing::error!(error = %e, action, "cannot write audit event");
-    }
+    crate::audit::record(state.store.as_ref(), &event).await;
 }

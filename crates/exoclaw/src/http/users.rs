@@ -70,6 +70,8 @@ async fn audit(
         decision: "allow".to_owned(),
         reason: String::new(),
         request_id: None,
+        agent_id: None,
+        session_id: None,
         detail: json!({}),
     };
     if let Err(e) = state.store.append_audit(&event).await {

@@ -2,10 +2,12 @@
 //! is refused for a foreign `Origin`; authentication is the bearer header or
 //! the `connect` frame's token; chat runs stream their events as frames.
 
-use super::AppState;
 use super::auth::Principal;
+use super::limit::ClientIp;
+use super::{AppState, RequestId, audit};
 use crate::access::Permission;
 use crate::runtime::Turn;
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -26,20 +28,27 @@ const AUTH_WINDOW: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(90);
 
+/// Who is connecting, for the audit events of the connection.
+#[derive(Clone)]
+struct Peer {
+    ip: std::net::IpAddr,
+    request_id: String,
+}
+
 pub async fn upgrade(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let peer = Peer { ip, request_id };
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
         let allowed = &state.runtime.settings.config.gateway.allowed_origins;
         if !allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
-            tracing::warn!(
-                event = "security.origin_refused",
-                origin,
-                "WebSocket from a foreign origin refused"
-            );
+            // audited and logged at warn as security.origin_refused
+            audit::origin_refused(&state, origin, peer.ip, Some(peer.request_id)).await;
             return super::error::ApiError::new(
                 StatusCode::FORBIDDEN,
                 "auth.origin_refused",
@@ -51,12 +60,15 @@ pub async fn upgrade(
     // A header credential is checked at upgrade; without one, the
     // `connect` frame must carry it.
     let header_who = match super::auth::bearer(&headers) {
-        Some(t) => super::auth::authenticate(&state, Some(t), None).await.ok(),
+        Some(t) => super::auth::authenticate(&state, Some(t), Some(&peer.request_id))
+            .await
+            .ok()
+            .map(|p| (p, super::auth::digest(t))),
         None => None,
     };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(state, socket, header_who))
+        .on_upgrade(move |socket| serve(state, socket, header_who, peer))
 }
 
 #[derive(Deserialize)]
@@ -93,13 +105,23 @@ fn event(name: &str, params: &Value) -> Message {
     )
 }
 
-async fn serve(state: AppState, socket: WebSocket, header_who: Option<Principal>) {
+async fn serve(
+    state: AppState,
+    socket: WebSocket,
+    header_who: Option<(Principal, [u8; 32])>,
+    peer: Peer,
+) {
     state.runtime.metrics.ws_connections.inc();
-    serve_connection(&state, socket, header_who).await;
+    serve_connection(&state, socket, header_who, &peer).await;
     state.runtime.metrics.ws_connections.dec();
 }
 
-async fn serve_connection(state: &AppState, socket: WebSocket, header_who: Option<Principal>) {
+async fn serve_connection(
+    state: &AppState,
+    socket: WebSocket,
+    header_who: Option<(Principal, [u8; 32])>,
+    peer: &Peer,
+) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
     let writer = tokio::spawn(async move {
@@ -173,22 +195,26 @@ async fn serve_connection(state: &AppState, socket: WebSocket, header_who: Optio
         };
         let id = req.id.clone().unwrap_or(Value::Null);
         if req.method == "connect" {
+            let presented = req.params.get("token").and_then(Value::as_str);
             let authenticated = match &header_who {
                 Some(p) => Ok(p.clone()),
                 None => {
-                    let token = req.params.get("token").and_then(Value::as_str);
-                    super::auth::authenticate(state, token, None).await
+                    let rid = Some(peer.request_id.as_str());
+                    super::auth::authenticate(state, presented, rid)
+                        .await
+                        .map(|p| (p, super::auth::digest(presented.unwrap_or_default())))
                 }
             };
-            let principal = match authenticated {
+            let (principal, credential) = match authenticated {
                 Ok(p) => p,
                 Err(failure) => {
-                    tracing::warn!(
-                        event = "security.auth_failed",
-                        reason = failure.reason(),
-                        transport = "ws",
-                        "authentication failed"
-                    );
+                    // audited and logged at warn (security.auth_failure), token never
+                    if failure.audited_here() {
+                        let rid = Some(peer.request_id.clone());
+                        let channel = audit::Channel::WebSocket;
+                        audit::auth_failure(state, channel, failure.reason(), "/ws", peer.ip, rid)
+                            .await;
+                    }
                     let _ = out_tx
                         .send(err(&id, failure.code(), failure.message()))
                         .await;
@@ -212,6 +238,9 @@ async fn serve_connection(state: &AppState, socket: WebSocket, header_who: Optio
                 continue;
             }
             connected = true;
+            let rid = Some(peer.request_id.clone());
+            let channel = audit::Channel::WebSocket;
+            audit::auth_success(state, channel, &principal, &credential, Some(peer.ip), rid).await;
             who = Some(principal);
             let _ = out_tx
                 .send(ok(&id, &json!({"protocol": PROTOCOL_VERSION, "server": {"name": "exoclaw", "version": crate::version::VERSION}})))

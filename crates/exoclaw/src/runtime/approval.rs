@@ -31,10 +31,10 @@ pub async fn decide(
     request_id: Option<String>,
 ) -> Result<Approval, StoreError> {
     let a = store.decide_approval(tenant, id, to, by, now_ms()).await?;
-    let event = crate::http::approvals_audit(tenant, by, id, to, request_id);
-    if let Err(e) = store.append_audit(&event).await {
-        tracing::error!(error = %e, "cannot write the approval audit event");
-    }
+    let mut event = crate::http::approvals_audit(tenant, by, id, to, request_id);
+    event.agent_id = Some(a.agent_id.clone());
+    event.session_id = a.session_id.clone();
+    crate::audit::record(store, &event).await;
     tracing::info!(
         approval = id,
         decision = to.as_str(),

@@ -74,6 +74,7 @@ pub fn proxy_socket(settings: &Settings) -> PathBuf {
 /// that is bridged into each sandbox. Owned by `serve`, stopped on shutdown.
 pub fn bind_egress_proxy(
     settings: &Settings,
+    store: Arc<dyn Store>,
 ) -> anyhow::Result<Option<exoclaw_egress::EgressProxy>> {
     use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
     if !settings.config.agents.defaults.sandbox.network_enabled {
@@ -103,9 +104,12 @@ pub fn bind_egress_proxy(
     )
     .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?;
     let policy = exoclaw_egress::EgressPolicy::new().with_rules(rules);
-    let proxy =
-        exoclaw_egress::EgressProxy::bind_unix(&socket, exoclaw_egress::ProxyConfig::new(policy))
-            .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let proxy = exoclaw_egress::EgressProxy::bind_unix(
+        &socket,
+        exoclaw_egress::ProxyConfig::new(policy)
+            .on_refusal(Arc::new(crate::audit::EgressRefusals(store))),
+    )
+    .with_context(|| format!("cannot listen on {}", socket.display()))?;
     // The sandbox's host uid is unprivileged; what it reaches is policed.
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
     tracing::info!(socket = %socket.display(), "egress proxy for sandboxes listening");
@@ -218,5 +222,6 @@ pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
     let brave = settings.env.get("EXOCLAW_BRAVE_API_KEY").map(Secret::new);
     tools.push(Arc::new(WebSearch::new(client, brave)));
 
-    Ok(Arc::new(ToolRegistry::new(tools, Some(store))))
+    let audit: Arc<dyn exoclaw_core::store::AuditStore> = Arc::new(crate::audit::Alerting(store));
+    Ok(Arc::new(ToolRegistry::new(tools, Some(audit))))
 }

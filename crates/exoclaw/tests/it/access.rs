@@ -514,6 +514,17 @@ fn cross_tenant_matrix(extra_env: &[(&str, &str)]) {
         let r = req(&s, method, &path, Some(&bob_admin), body);
         assert_eq!(r.status, 404, "bob-admin: {method} {path}: {}", r.body);
     }
+    // Tenant B's admin reads only tenant B's audit log; a user none.
+    let r = req(&s, "GET", "/v1/audit?limit=500", Some(&bob_admin), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !r.body.contains(&alice_id),
+        "tenant A's audit events leak: {}",
+        r.body
+    );
+    let own = req(&s, "GET", "/v1/audit?limit=500", Some(TOKEN), None);
+    assert!(own.body.contains(&alice_id), "A's tool call is not audited");
+    assert_eq!(req(&s, "GET", "/v1/audit", Some(&carol), None).status, 403);
     // Tenant B's admin lists no secret, agent or session of tenant A.
     let r = req(&s, "GET", "/v1/sessions", Some(&bob_admin), None);
     assert!(!r.body.contains(&a.session));

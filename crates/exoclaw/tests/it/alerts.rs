@@ -15,7 +15,7 @@ fn ask(text: &str) -> Value {
     json!({"model": "default", "messages": [{"role": "user", "content": text}], "user": "alice"})
 }
 
-/// Unauthenticated requests: each logs `security.auth_failed`.
+/// Unauthenticated requests: each logs `security.auth_failure`.
 fn fail_auth(gw: &Gateway, n: usize) {
     for _ in 0..n {
         assert_eq!(gw.get("/v1/agents", Some("wrong-token")).status, 401);
@@ -111,7 +111,7 @@ fn budget_security_and_provider_alerts_reach_the_webhook_once() {
     assert_eq!(budget["detail"]["window"], "daily");
     assert_eq!(budget["detail"]["ratio"], 0.85);
     let burst = by("alert.security_burst");
-    assert_eq!(burst["detail"]["events"]["security.auth_failed"], 5);
+    assert_eq!(burst["detail"]["events"]["security.auth_failure"], 5);
     let provider = by("alert.provider_failure");
     assert_eq!(provider["detail"]["provider"], "openai");
     assert_eq!(provider["detail"]["consecutive_failures"], 2);

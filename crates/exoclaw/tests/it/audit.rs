@@ -200,6 +200,41 @@ fn fix_repairs_permissions_only_idempotently_and_never_follows_symlinks() {
 }
 
 #[test]
+fn the_audit_chain_check_fails_when_the_log_was_tampered_with() {
+    let home = TestHome::new();
+    let gw = Gateway::start(&home.path, &[("EXOCLAW_GATEWAY_TOKEN", TOKEN)]);
+    for token in [
+        None,
+        Some("wrong-token-0123456789abcdef0123456789"),
+        Some(TOKEN),
+    ] {
+        gw.get("/v1/status", token);
+    }
+    drop(gw);
+    let (ok, v) = audit(&home, "{}", &[], &[]);
+    assert_eq!(severity(&v, "audit.chain"), "pass", "{v}");
+    assert!(ok);
+    crate::audit_log::tamper(&home, "DELETE FROM audit_events WHERE tenant_seq = 2");
+    let (ok, v) = audit(&home, "{}", &[], &[]);
+    assert_eq!(severity(&v, "audit.chain"), "fail", "{v}");
+    assert!(!ok, "a broken chain fails the audit");
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "audit.chain")
+        .unwrap();
+    assert!(
+        f["reason"].as_str().unwrap().contains("seq 2 (missing)"),
+        "{f}"
+    );
+    assert!(
+        f["fix"].as_str().unwrap().contains("exoclaw audit verify"),
+        "{f}"
+    );
+}
+
+#[test]
 fn deep_probes_the_running_gateway() {
     let home = TestHome::new();
     let gw = Gateway::start(&home.path, &[("EXOCLAW_GATEWAY_TOKEN", TOKEN)]);

@@ -350,6 +350,27 @@ fn models_and_agents_api() {
         204
     );
     assert_eq!(s.gw.get("/v1/agents/writer", Some(TOKEN)).status, 404);
+    // every change is audited
+    let audit = s.gw.get("/v1/audit?action=agent.", Some(TOKEN)).json();
+    let seen: Vec<(&str, &Value)> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), &e["agent"]))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("agent.delete", &json!("writer")),
+            ("agent.update", &json!("writer")),
+            ("agent.create", &json!("writer")),
+        ],
+        "{audit}"
+    );
+    assert_eq!(
+        audit["events"][1]["detail"]["changed"],
+        json!(["display_name"])
+    );
 }
 
 #[test]

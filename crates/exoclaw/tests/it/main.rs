@@ -12,6 +12,7 @@ mod support;
 mod access;
 mod alerts;
 mod audit;
+mod audit_log;
 mod backup;
 mod bad_input;
 mod chat;

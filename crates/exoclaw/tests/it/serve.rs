@@ -103,7 +103,7 @@ fn every_other_route_requires_the_bearer_token() {
     assert_eq!(missing.json()["error"]["code"], "not_found");
     // Failed attempts are logged as security events, without the token.
     let logs = gw.log_lines().join("\n");
-    assert!(logs.contains("security.auth_failed"), "{logs}");
+    assert!(logs.contains("security.auth_failure"), "{logs}");
     assert!(!logs.contains(&wrong));
 }
 
@@ -125,7 +125,10 @@ fn every_log_line_of_a_request_carries_its_request_id() {
         .filter(|v| v["span"]["request_id"] == id.as_str())
         .collect();
     let messages: Vec<&str> = mine.iter().filter_map(|v| v["message"].as_str()).collect();
-    assert!(messages.contains(&"authentication failed"), "{messages:?}");
+    assert!(
+        messages.contains(&"security event: auth.failure deny"),
+        "{messages:?}"
+    );
     assert!(messages.contains(&"request finished"), "{messages:?}");
     // Two requests get two ids.
     let other = gw.get("/healthz", None);

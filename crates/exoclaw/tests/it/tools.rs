@@ -260,4 +260,19 @@ fn with_network_enabled_traffic_leaves_only_through_the_egress_proxy() {
         logs.contains("security.ssrf_blocked") || logs.contains("security.egress_denied"),
         "the attempt is logged"
     );
+    // and audited
+    let audit = s.gw.get("/v1/audit?actor=sandbox", Some(TOKEN)).json();
+    let e = &audit["events"][0];
+    assert!(
+        e["action"].as_str().unwrap().starts_with("security."),
+        "{audit}"
+    );
+    assert_eq!(e["decision"], "deny");
+    assert!(
+        e["resource"]
+            .as_str()
+            .unwrap()
+            .starts_with("egress:127.0.0.1:"),
+        "{audit}"
+    );
 }

@@ -129,6 +129,30 @@ fn handshake_authentication_and_origin() {
     assert_eq!(r["ok"], true);
     let (r, _) = call(&mut ws, "4", "nope.method", json!({}));
     assert_eq!(r["error"]["code"], "request.unknown_method");
+
+    // Every connect is audited (a failure without its token), and so is
+    // the refused origin.
+    let audit = s.gw.get("/v1/audit", Some(TOKEN)).json();
+    assert!(!audit.to_string().contains("wrong-token"), "{audit}");
+    let ws_events: Vec<(&str, &str)> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["channel"] == "ws" || e["resource"] == "route:/ws")
+        .map(|e| (e["action"].as_str().unwrap(), e["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ws_events,
+        [
+            ("auth.success", ""),
+            ("auth.failure", "invalid"),
+            (
+                "security.origin_refused",
+                "origin not in gateway.allowed_origins"
+            ),
+        ],
+        "{audit}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
--- exoclaw schema 6 (SQLite): users' API keys, stored only as SHA-256 digests.
+-- exoclaw schema 7 (SQLite): users' API keys, stored only as SHA-256 digests.
 -- A key belongs to one user (deleted with them) and may expire, be revoked,
 -- and be limited to scopes (a JSON array of permission names; empty = all
--- the user's role allows). Keep in step with ../postgres/0006_api_keys.up.sql.
+-- the user's role allows). Keep in step with ../postgres/0007_api_keys.up.sql.
 
 CREATE TABLE api_keys (
     id            TEXT    NOT NULL PRIMARY KEY,
