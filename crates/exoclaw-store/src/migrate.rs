@@ -22,6 +22,10 @@ pub(crate) struct Migrations {
     downs: &'static [&'static str],
 }
 
+/// PLACEHOLDER (branch `pairing` only): the no-op standing in for versions
+/// 6 and 7, which other branches add; removed when they are merged.
+const RESERVED: &str = "SELECT 1;";
+
 pub(crate) static SQLITE: Migrations = Migrations {
     infos: &[
         MigrationInfo {
@@ -49,6 +53,23 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "approvals",
             up_sql: include_str!("../migrations/sqlite/0005_approvals.up.sql"),
         },
+        // PLACEHOLDER (branch `pairing` only): versions 6 and 7 are added on
+        // other branches; their real entries replace these when merging.
+        MigrationInfo {
+            version: 6,
+            name: "reserved_6",
+            up_sql: RESERVED,
+        },
+        MigrationInfo {
+            version: 7,
+            name: "reserved_7",
+            up_sql: RESERVED,
+        },
+        MigrationInfo {
+            version: 8,
+            name: "pairing",
+            up_sql: include_str!("../migrations/sqlite/0008_pairing.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -56,6 +77,9 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0003_traces_usage.down.sql"),
         include_str!("../migrations/sqlite/0004_gateway_tokens.down.sql"),
         include_str!("../migrations/sqlite/0005_approvals.down.sql"),
+        RESERVED,
+        RESERVED,
+        include_str!("../migrations/sqlite/0008_pairing.down.sql"),
     ],
 };
 
@@ -86,6 +110,23 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "approvals",
             up_sql: include_str!("../migrations/postgres/0005_approvals.up.sql"),
         },
+        // PLACEHOLDER (branch `pairing` only): versions 6 and 7 are added on
+        // other branches; their real entries replace these when merging.
+        MigrationInfo {
+            version: 6,
+            name: "reserved_6",
+            up_sql: RESERVED,
+        },
+        MigrationInfo {
+            version: 7,
+            name: "reserved_7",
+            up_sql: RESERVED,
+        },
+        MigrationInfo {
+            version: 8,
+            name: "pairing",
+            up_sql: include_str!("../migrations/postgres/0008_pairing.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -93,6 +134,9 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0003_traces_usage.down.sql"),
         include_str!("../migrations/postgres/0004_gateway_tokens.down.sql"),
         include_str!("../migrations/postgres/0005_approvals.down.sql"),
+        RESERVED,
+        RESERVED,
+        include_str!("../migrations/postgres/0008_pairing.down.sql"),
     ],
 };
 

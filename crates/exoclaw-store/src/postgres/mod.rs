@@ -8,6 +8,7 @@
 mod approval;
 mod backup;
 mod data;
+mod pairing;
 mod token;
 mod trace;
 

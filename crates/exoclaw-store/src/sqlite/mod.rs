@@ -9,6 +9,8 @@
 mod approval;
 mod backup;
 mod data;
+mod pairing;
+pub(crate) use pairing::check_new_request;
 mod token;
 mod trace;
 

@@ -62,6 +62,7 @@ mod audit;
 mod backup;
 mod harness;
 mod inspect;
+mod pairing;
 mod schema;
 mod secrets;
 mod sessions;
