@@ -12,8 +12,11 @@ mod home;
 mod http;
 mod logging;
 mod metrics;
+mod pairing;
 mod runtime;
 mod serve;
+#[cfg(test)]
+mod test_store;
 mod version;
 
 use clap::Parser as _;
