@@ -99,6 +99,7 @@ async fn dispatch(
         Command::Onboard(a) => cmd::onboard::run(&a, &settings)?,
         Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
         Command::Approvals(a) => cmd::approvals::run(&a, &settings).await?,
+        Command::Pairing(p) => cmd::pairing::run(&p, &settings).await?,
         Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }

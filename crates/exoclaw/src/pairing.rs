@@ -497,6 +497,34 @@ async fn audit(store: &dyn Store, event: NewAuditEvent) {
     }
 }
 
+/// Revoke a device (audited); its browser falls back to pairing.
+/// `NotFound` for another tenant's or an unknown id, `Conflict` if revoked.
+pub async fn revoke(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: &str,
+    actor: &str,
+    request_id: Option<String>,
+) -> Result<Device, StoreError> {
+    let device = store.revoke_device(tenant, id, now_ms()).await?;
+    audit(
+        store,
+        NewAuditEvent {
+            tenant_id: tenant.clone(),
+            actor: actor.to_owned(),
+            action: "pairing.revoke".to_owned(),
+            resource: format!("device:{id}"),
+            decision: "allow".to_owned(),
+            reason: String::new(),
+            request_id,
+            detail: serde_json::json!({"user_id": device.user_id}),
+        },
+    )
+    .await;
+    tracing::info!(device = id, by = actor, "device revoked");
+    Ok(device)
+}
+
 /// What polling a device request answers.
 pub enum Poll {
     Pending {

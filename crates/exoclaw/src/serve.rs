@@ -86,6 +86,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             settings.config.gateway.rate_limit_rpm,
             &settings.config.gateway.trusted_proxies,
         )),
+        pairing_limit: Arc::new(crate::http::pairing::RequestLimit::new()),
     };
     if !settings.config_file_exists
         && let Some(p) = exoclaw_providers::detect_default(|v| settings.env.get(v).is_some())

@@ -160,7 +160,10 @@ pub async fn require_auth(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    if PUBLIC_PATHS.contains(&path) || SELF_AUTHENTICATING_PATHS.contains(&path) {
+    if PUBLIC_PATHS.contains(&path)
+        || SELF_AUTHENTICATING_PATHS.contains(&path)
+        || super::pairing::is_public(path)
+    {
         return next.run(req).await;
     }
     let presented = req

@@ -10,6 +10,7 @@ pub mod error;
 mod health;
 pub mod limit;
 mod openai;
+pub mod pairing;
 mod secrets;
 mod sessions;
 mod tools;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub started: Instant,
     pub runtime: Arc<crate::runtime::Runtime>,
     pub limits: Arc<limit::RateLimits>,
+    /// The per-IP limit on new pairing requests.
+    pub pairing_limit: Arc<pairing::RequestLimit>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -68,6 +71,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/approvals", get(approvals::list))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/v1/pairing", get(pairing::list))
+        .route("/v1/pairing/request", post(pairing::request))
+        .route("/v1/pairing/status/{request_id}", get(pairing::status))
+        .route("/v1/pairing/approve", post(pairing::approve))
+        .route("/v1/pairing/deny", post(pairing::deny))
+        .route("/v1/pairing/devices/{id}", delete(pairing::revoke))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn(tag_route))
