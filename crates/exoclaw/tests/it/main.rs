@@ -17,6 +17,7 @@ mod cli;
 mod metrics;
 mod onboard;
 mod openai_sdk;
+mod pairing;
 mod postgres;
 mod serve;
 mod token;
