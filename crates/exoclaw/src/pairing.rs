@@ -130,6 +130,13 @@ fn is_well_formed_token(presented: &str) -> bool {
 /// malformed, unknown, revoked, or its user is gone or disabled (the caller
 /// answers 401 `auth.unauthorized`, and the browser pairs again). Touches
 /// `last_seen_at` at most once a minute.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "used once http/auth.rs accepts device credentials (lead)"
+    )
+)]
 // lead: wire into auth (`http/auth.rs` accepts these next to gateway tokens).
 pub async fn authenticate_device(
     store: &dyn Store,
