@@ -439,3 +439,171 @@ mod tests {
         assert!(!dbg.contains("ciphertext"), "{dbg}");
     }
 }
+
+/// What a pairing request pairs: a browser (a device credential for a named
+/// user) or a messaging-channel sender (mapped to a user on approval).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairingKind {
+    Device,
+    Channel,
+}
+
+impl PairingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairingKind::Device => "device",
+            PairingKind::Channel => "channel",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Device, Self::Channel]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// Where a pairing request stands. `pending` -> `approved` | `denied` |
+/// `expired`; a device request goes on `approved` -> `issued` when its
+/// credential is handed out (once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairingStatus {
+    Pending,
+    Approved,
+    Issued,
+    Denied,
+    Expired,
+}
+
+impl PairingStatus {
+    pub const ALL: [PairingStatus; 5] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Issued,
+        Self::Denied,
+        Self::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairingStatus::Pending => "pending",
+            PairingStatus::Approved => "approved",
+            PairingStatus::Issued => "issued",
+            PairingStatus::Denied => "denied",
+            PairingStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// One pairing request. Only the SHA-256 of its code is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairingRequest {
+    /// 128 random bits: it is what the waiting browser polls with.
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub kind: PairingKind,
+    /// The user a device request is for; for a channel request, the user it
+    /// was mapped to on approval.
+    pub user_id: Option<UserId>,
+    pub channel: Option<String>,
+    pub sender_id: Option<String>,
+    pub code_hash: String,
+    /// As stored; see [`PairingRequest::status_at`] for the effective one.
+    pub status: PairingStatus,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<UnixMillis>,
+}
+
+impl PairingRequest {
+    /// The status at `now`: a pending request past its expiry is expired even
+    /// before a store call marks it so.
+    pub fn status_at(&self, now: UnixMillis) -> PairingStatus {
+        if self.status == PairingStatus::Pending && self.expires_at <= now {
+            PairingStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPairingRequest {
+    pub tenant_id: TenantId,
+    pub kind: PairingKind,
+    /// Required for `device`, `None` for `channel`.
+    pub user_id: Option<UserId>,
+    /// Required for `channel`, `None` for `device`.
+    pub channel: Option<String>,
+    pub sender_id: Option<String>,
+    pub code_hash: String,
+    pub expires_at: UnixMillis,
+}
+
+/// The outcome of asking for a pairing request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PairingCreated {
+    Created(PairingRequest),
+    /// The requester (the user of a device request, the sender of a channel
+    /// request) already has the maximum of live pending requests; the
+    /// soonest-expiring one is returned.
+    TooManyPending {
+        oldest: PairingRequest,
+    },
+}
+
+/// How a pending pairing request is decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PairingDecision {
+    /// Approve for this user (a channel request's sender is mapped to it in
+    /// the same transaction).
+    Approve {
+        user: UserId,
+    },
+    Deny,
+}
+
+/// A paired browser. Its credential is stored only as a SHA-256 digest,
+/// which this record does not carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Device {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub label: String,
+    pub created_at: UnixMillis,
+    pub last_seen_at: Option<UnixMillis>,
+    pub revoked_at: Option<UnixMillis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDevice {
+    pub user_id: UserId,
+    /// SHA-256 hex of the credential.
+    pub token_hash: String,
+    pub label: String,
+}
+
+/// A messaging-channel sender mapped to a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChannelSender {
+    pub tenant_id: TenantId,
+    pub channel: String,
+    pub sender_id: String,
+    pub user_id: UserId,
+    pub created_at: UnixMillis,
+}
+
+/// A failed attempt to approve or deny a pairing code (unknown or expired).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairingFailure {
+    pub actor: String,
+    pub at: UnixMillis,
+}

@@ -5,9 +5,10 @@
 //! contract suite, so callers never branch on the backend.
 
 use crate::model::{
-    Agent, AgentUpdate, AuditEvent, AuditFilter, AuditVerify, Message, NewAgent, NewAuditEvent,
-    NewMessage, NewUser, SecretMeta, SecretRecord, Session, SessionFilter, SessionScope, Tenant,
-    User, VaultCheck,
+    Agent, AgentUpdate, AuditEvent, AuditFilter, AuditVerify, ChannelSender, Device, Message,
+    NewAgent, NewAuditEvent, NewDevice, NewMessage, NewPairingRequest, NewUser, PairingCreated,
+    PairingDecision, PairingFailure, PairingRequest, PairingStatus, SecretMeta, SecretRecord,
+    Session, SessionFilter, SessionScope, Tenant, User, VaultCheck,
 };
 use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use async_trait::async_trait;
@@ -240,6 +241,7 @@ pub trait Store:
     + GatewayTokenStore
     + ApprovalStore
     + ApiKeyStore
+    + PairingStore
 {
 }
 
@@ -256,6 +258,7 @@ impl<T> Store for T where
         + GatewayTokenStore
         + ApprovalStore
         + ApiKeyStore
+        + PairingStore
 {
 }
 
@@ -495,4 +498,108 @@ pub trait ApiKeyStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Records a use (callers rate-limit this to about once a minute per key).
     async fn touch_api_key(&self, id: &str, now: UnixMillis) -> StoreResult<()>;
+}
+
+/// Browser and channel pairing: requests (only code hashes), paired devices
+/// (only credential hashes), channel senders mapped to users, and the failed
+/// approval attempts the lockout counts (kept in the store so that the CLI
+/// and every gateway instance on one database share it).
+#[async_trait]
+pub trait PairingStore: Send + Sync {
+    /// A new pending request, unless the requester (the user of a device
+    /// request, the channel sender of a channel request) already has
+    /// `max_pending` pending requests live at `now`. Pending requests of the
+    /// requester past their expiry are marked `expired` first. Atomic under
+    /// concurrent calls, also across instances. `Conflict` when the code hash
+    /// is taken (the caller draws a new code).
+    async fn create_pairing_request(
+        &self,
+        new: &NewPairingRequest,
+        max_pending: u32,
+        now: UnixMillis,
+    ) -> StoreResult<PairingCreated>;
+    async fn get_pairing_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> StoreResult<Option<PairingRequest>>;
+    /// The tenant's request with this code hash, whatever its status.
+    async fn find_pairing_request_by_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &str,
+    ) -> StoreResult<Option<PairingRequest>>;
+    /// Newest first, at most 500; `None` lists every status.
+    async fn list_pairing_requests(
+        &self,
+        tenant: &TenantId,
+        status: Option<PairingStatus>,
+    ) -> StoreResult<Vec<PairingRequest>>;
+    /// Pending and unexpired at `now` -> approved or denied, once: a request
+    /// that is not (or no longer) pending is `Conflict` (its status named in
+    /// the message); another tenant's is `NotFound`. Approving sets
+    /// `user_id`, and maps a channel request's sender to that user in the
+    /// same transaction (an existing mapping is kept).
+    async fn decide_pairing_request(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        decision: &PairingDecision,
+        by: &str,
+        now: UnixMillis,
+    ) -> StoreResult<PairingRequest>;
+    /// In one transaction: an `approved` device request becomes `issued` and
+    /// the device is stored. `Ok(None)` when the request is not `approved`
+    /// (already issued, or never approved): a credential is issued once.
+    async fn issue_device(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        device: &NewDevice,
+        now: UnixMillis,
+    ) -> StoreResult<Option<Device>>;
+    /// The device (of any tenant) whose credential hashes to `token_hash`,
+    /// revoked or not.
+    async fn find_device_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Device>>;
+    /// Sets `last_seen_at`.
+    async fn touch_device(&self, tenant: &TenantId, id: &str, now: UnixMillis) -> StoreResult<()>;
+    /// Newest first, revoked ones included.
+    async fn list_devices(&self, tenant: &TenantId) -> StoreResult<Vec<Device>>;
+    /// Revokes once: `Conflict` if already revoked, `NotFound` if not the
+    /// tenant's.
+    async fn revoke_device(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: UnixMillis,
+    ) -> StoreResult<Device>;
+    async fn get_channel_sender(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        sender_id: &str,
+    ) -> StoreResult<Option<ChannelSender>>;
+    /// Maps the sender to `user` unless it is mapped already; returns the
+    /// mapping in force (the first one wins, also under races).
+    async fn map_channel_sender(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        sender_id: &str,
+        user: &UserId,
+        now: UnixMillis,
+    ) -> StoreResult<ChannelSender>;
+    /// Records a failed approval attempt (and forgets those older than a day).
+    async fn record_pairing_failure(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
+    /// The tenant's failed attempts at or after `since`, oldest first.
+    async fn pairing_failures(
+        &self,
+        tenant: &TenantId,
+        since: UnixMillis,
+    ) -> StoreResult<Vec<PairingFailure>>;
 }

@@ -107,6 +107,22 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "id",
     },
     TableSpec {
+        name: "pairing_requests",
+        order_by: "id",
+    },
+    TableSpec {
+        name: "devices",
+        order_by: "id",
+    },
+    TableSpec {
+        name: "channel_senders",
+        order_by: "tenant_id, channel, sender_id",
+    },
+    TableSpec {
+        name: "pairing_failures",
+        order_by: "id",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

@@ -59,6 +59,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "api_keys",
             up_sql: include_str!("../migrations/sqlite/0007_api_keys.up.sql"),
         },
+        MigrationInfo {
+            version: 8,
+            name: "pairing",
+            up_sql: include_str!("../migrations/sqlite/0008_pairing.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -68,6 +73,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0005_approvals.down.sql"),
         include_str!("../migrations/sqlite/0006_audit_chain.down.sql"),
         include_str!("../migrations/sqlite/0007_api_keys.down.sql"),
+        include_str!("../migrations/sqlite/0008_pairing.down.sql"),
     ],
 };
 
@@ -108,6 +114,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "api_keys",
             up_sql: include_str!("../migrations/postgres/0007_api_keys.up.sql"),
         },
+        MigrationInfo {
+            version: 8,
+            name: "pairing",
+            up_sql: include_str!("../migrations/postgres/0008_pairing.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -117,6 +128,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0005_approvals.down.sql"),
         include_str!("../migrations/postgres/0006_audit_chain.down.sql"),
         include_str!("../migrations/postgres/0007_api_keys.down.sql"),
+        include_str!("../migrations/postgres/0008_pairing.down.sql"),
     ],
 };
 

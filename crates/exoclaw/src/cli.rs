@@ -62,6 +62,10 @@ pub enum Command {
     /// Exec approvals waiting for an operator (tools.exec_approval.security = ask).
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Browser and channel pairing: approve or deny codes, list and revoke
+    /// paired devices.
+    #[command(subcommand)]
+    Pairing(PairingCommand),
     /// Set up a data dir: provider and model, bind address, database; writes
     /// config.json (no secrets) and .env (secrets, 0600).
     Onboard(OnboardArgs),
@@ -208,6 +212,27 @@ pub enum ApprovalsCommand {
     Approve { id: String },
     /// Refuse the command.
     Deny { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// Approve the pending request with this code (a browser gets its
+    /// credential on its next poll; a channel sender is mapped to the user
+    /// `<channel>:<sender_id>`).
+    Approve {
+        code: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse the pending request with this code.
+    Deny { code: String },
+    /// Pending requests and paired devices.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a paired device by id (its browser pairs again).
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,12 @@ mod access;
 mod alerts;
 mod audit;
 mod backup;
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the channel adapters that pass messages through the gate come in a later issue"
+)]
+mod channels;
 mod cli;
 mod cmd;
 mod config;
@@ -15,10 +21,13 @@ mod home;
 mod http;
 mod logging;
 mod metrics;
+mod pairing;
 mod runtime;
 mod serve;
 #[cfg(feature = "otel")]
 mod telemetry;
+#[cfg(test)]
+mod test_store;
 mod users;
 mod version;
 
@@ -99,6 +108,7 @@ async fn dispatch(
         Command::Users(u) => cmd::users::run_users(&u, &settings).await?,
         Command::Keys(k) => cmd::users::run_keys(&k, &settings).await?,
         Command::Routes(j) => cmd::users::routes(j.json),
+        Command::Pairing(p) => cmd::pairing::run(&p, &settings).await?,
         Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
         Command::Audit(a) => return cmd::audit_log::run(&a, &settings).await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}

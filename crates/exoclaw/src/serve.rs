@@ -90,6 +90,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )),
         key_uses: Arc::default(),
         auth_seen: Arc::default(),
+        pairing_limit: Arc::new(crate::http::pairing::RequestLimit::new()),
     };
     if !settings.config_file_exists
         && let Some(p) = exoclaw_providers::detect_default(|v| settings.env.get(v).is_some())

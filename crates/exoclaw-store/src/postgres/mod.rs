@@ -9,6 +9,7 @@ mod approval;
 mod backup;
 mod data;
 mod key;
+mod pairing;
 mod token;
 mod trace;
 

@@ -10,6 +10,8 @@ mod approval;
 mod backup;
 mod data;
 mod key;
+mod pairing;
+pub(crate) use pairing::check_new_request;
 mod token;
 mod trace;
 

@@ -64,6 +64,7 @@ mod backup;
 mod harness;
 mod inspect;
 mod keys;
+mod pairing;
 mod schema;
 mod secrets;
 mod sessions;

@@ -56,6 +56,52 @@ fn finding(
     }
 }
 
+/// Who may message the agents through each channel: `open` (or an
+/// `allow_from` of `"*"`) lets anyone on the channel in, each as a new user.
+fn channel_checks(c: &crate::config::file::FileConfig) -> Vec<Finding> {
+    use crate::config::file::DmPolicy;
+    if c.channels.is_empty() {
+        return vec![
+            pass("channels.dm_policy", "no messaging channel is configured"),
+            pass("channels.dm_open", "no messaging channel is configured"),
+        ];
+    }
+    let summary = c
+        .channels
+        .iter()
+        .map(|(name, ch)| format!("{name}: {}", ch.dm_policy.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let open: Vec<&str> = c
+        .channels
+        .iter()
+        .filter(|(_, ch)| {
+            ch.dm_policy == DmPolicy::Open
+                || (ch.dm_policy != DmPolicy::Disabled && ch.allow_from.iter().any(|a| a == "*"))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    vec![
+        pass("channels.dm_policy", summary),
+        if open.is_empty() {
+            pass(
+                "channels.dm_open",
+                "no channel admits unknown senders without approval",
+            )
+        } else {
+            finding(
+                "channels.dm_open",
+                Severity::Warn,
+                format!(
+                    "anyone can message the agents through {} (dm_policy open or allow_from \"*\")",
+                    open.join(", ")
+                ),
+                "set channels.<name>.dm_policy to pairing (default) or allowlist with explicit sender ids",
+            )
+        },
+    ]
+}
+
 pub struct Options {
     pub deep: bool,
     pub fix: bool,
@@ -137,6 +183,7 @@ pub fn config_checks(s: &Settings) -> Vec<Finding> {
         ),
         InjectionAction::Block => pass("gateway.injection", "prompt injection is blocked"),
     });
+    out.extend(channel_checks(c));
     out.push(match c.tools.exec_approval.security {
         ExecSecurity::Full => pass("tools.exec_approval", "denied command groups are refused"),
         ExecSecurity::Ask => finding(
@@ -305,10 +352,6 @@ pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
     findings.push(store_check(settings).await);
     findings.push(backup_recent_check(settings, std::time::SystemTime::now()));
     findings.push(chain_check(settings).await);
-    findings.push(pass(
-        "channels.dm_policy",
-        "no messaging channel is configured",
-    ));
     if opts.deep {
         findings.extend(deep_checks(settings));
     }

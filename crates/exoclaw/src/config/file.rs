@@ -29,6 +29,10 @@ pub struct FileConfig {
     pub telemetry: TelemetryConfig,
     /// Operational alerts: logged at warn, and POSTed to a webhook.
     pub alerts: AlertsConfig,
+    /// Messaging channels keyed by name (`telegram`, `discord`, ...): who may
+    /// reach the agents through them (the adapters come later; the sender
+    /// policy is enforced by `channels::ChannelGate`).
+    pub channels: BTreeMap<String, ChannelConfig>,
 }
 
 /// The top-level sections, in the order `config validate` reports them.
@@ -45,6 +49,7 @@ pub const SECTIONS: &[&str] = &[
     "retry",
     "telemetry",
     "alerts",
+    "channels",
 ];
 
 /// Model aliases (fallback chains), per-model rate limits and prices.
@@ -115,6 +120,9 @@ pub struct GatewayConfig {
     /// the run finishes and its answer is persisted in the session.
     pub cancel_on_disconnect: bool,
     pub tools: ToolListConfig,
+    /// Seconds a pairing code (browser or channel) stays valid; 1 to 3600.
+    /// Values under a minute are for tests.
+    pub pairing_ttl_sec: u64,
 }
 
 impl Default for GatewayConfig {
@@ -130,6 +138,7 @@ impl Default for GatewayConfig {
             injection_action: InjectionAction::Warn,
             cancel_on_disconnect: false,
             tools: ToolListConfig::default(),
+            pairing_ttl_sec: 600,
         }
     }
 }
@@ -447,6 +456,63 @@ impl Default for SecurityBurstConfig {
         Self {
             count: 5,
             window_sec: 300,
+        }
+    }
+}
+
+/// One messaging channel's sender policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelConfig {
+    /// Direct messages: `pairing` (default; an unknown sender gets a code
+    /// and waits until an admin runs `exoclaw pairing approve CODE`),
+    /// `allowlist` (only `allow_from`), `open` (anyone; each sender becomes
+    /// a user `<channel>:<sender_id>`) or `disabled`.
+    pub dm_policy: DmPolicy,
+    /// Sender ids admitted without pairing (the only ones under
+    /// `allowlist`); `"*"` admits everyone.
+    pub allow_from: Vec<String>,
+    pub groups: GroupsConfig,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmPolicy {
+    #[default]
+    Pairing,
+    Allowlist,
+    Open,
+    Disabled,
+}
+
+impl DmPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DmPolicy::Pairing => "pairing",
+            DmPolicy::Allowlist => "allowlist",
+            DmPolicy::Open => "open",
+            DmPolicy::Disabled => "disabled",
+        }
+    }
+}
+
+/// Group chats: only listed groups, and only messages that mention the bot
+/// unless `require_mention` is off. The sender must still be admitted by
+/// the policy (paired, in `allow_from`, or any under `open`); an unknown
+/// sender in a group is never sent a pairing code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GroupsConfig {
+    pub require_mention: bool,
+    /// Group ids admitted; `"*"` admits every group; empty (default) none.
+    pub allow: Vec<String>,
+}
+
+impl Default for GroupsConfig {
+    fn default() -> Self {
+        Self {
+            require_mention: true,
+            allow: Vec::new(),
         }
     }
 }

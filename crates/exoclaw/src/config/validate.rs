@@ -79,6 +79,9 @@ pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
             "retry" => deser::<super::file::RetryConfig>(ignored),
             "telemetry" => deser::<super::file::TelemetryConfig>(ignored),
             "alerts" => deser::<super::file::AlertsConfig>(ignored),
+            "channels" => {
+                deser::<std::collections::BTreeMap<String, super::file::ChannelConfig>>(ignored)
+            }
             _ => deser::<super::file::BackupConfig>(ignored),
         };
         if let Err((path, msg)) = typed {
@@ -403,6 +406,14 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
     );
     range(
         &mut p,
+        "gateway.pairing_ttl_sec",
+        c.gateway.pairing_ttl_sec,
+        1,
+        3600,
+    );
+    channels(&mut p, &c.channels);
+    range(
+        &mut p,
         "gateway.max_body_bytes",
         c.gateway.max_body_bytes as u64,
         1024,
@@ -508,6 +519,41 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
     validate_telemetry(&mut p, &c.telemetry);
     validate_alerts(&mut p, &c.alerts);
     p
+}
+
+fn channels(
+    p: &mut Vec<Problem>,
+    channels: &std::collections::BTreeMap<String, super::file::ChannelConfig>,
+) {
+    use super::file::DmPolicy;
+    for (name, c) in channels {
+        if !exoclaw_core::id::is_valid_slug(name) {
+            p.push(problem(
+                format!("channels.{name}"),
+                "channel names are lowercase letters, digits, '-' and '_'",
+            ));
+        }
+        for (field, list) in [
+            ("allow_from", &c.allow_from),
+            ("groups.allow", &c.groups.allow),
+        ] {
+            for (i, id) in list.iter().enumerate() {
+                if id.trim().is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
+                    p.push(problem(
+                        format!("channels.{name}.{field}[{i}]"),
+                        "must be a non-empty id of at most 256 characters",
+                    ));
+                }
+            }
+        }
+        if c.dm_policy == DmPolicy::Allowlist && c.allow_from.is_empty() {
+            p.push(problem(
+                format!("channels.{name}.allow_from"),
+                "dm_policy allowlist with an empty allow_from admits nobody; list sender ids or \
+                 set dm_policy to disabled",
+            ));
+        }
+    }
 }
 
 fn range(p: &mut Vec<Problem>, path: &str, v: u64, min: u64, max: u64) {

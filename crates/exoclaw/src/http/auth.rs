@@ -244,6 +244,25 @@ pub async fn authenticate(
         }
         return authenticate_key(state, token, rid).await;
     }
+    if token.starts_with(crate::pairing::TOKEN_PREFIX) {
+        let found = crate::pairing::authenticate_device(state.store.as_ref(), token)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot look up a device credential");
+                AuthFailure::Unavailable
+            })?;
+        // Unknown, revoked or of a disabled user: the browser pairs again.
+        let Some((device, user)) = found else {
+            return Err(AuthFailure::Invalid);
+        };
+        return Ok(Principal {
+            actor: format!("device:{}", device.id),
+            role: crate::access::effective_role(&state.runtime.settings.owner_ids, &user),
+            tenant: user.tenant_id,
+            user: user.id,
+            scopes: None,
+        });
+    }
     if state.tokens.check(token).await {
         return Ok(gateway_owner());
     }
@@ -352,7 +371,10 @@ pub async fn require_auth(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
-    if PUBLIC_PATHS.contains(&path.as_str()) || SELF_AUTHENTICATING_PATHS.contains(&path.as_str()) {
+    if PUBLIC_PATHS.contains(&path.as_str())
+        || SELF_AUTHENTICATING_PATHS.contains(&path.as_str())
+        || super::pairing::is_public(&path)
+    {
         return next.run(req).await;
     }
     let rid = req

@@ -12,6 +12,7 @@ pub mod error;
 mod health;
 pub mod limit;
 mod openai;
+pub mod pairing;
 mod providers;
 pub mod routes;
 mod secrets;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub key_uses: Arc<auth::KeyUses>,
     /// Credentials whose successful use was audited within the hour.
     pub auth_seen: Arc<crate::audit::AuthSeen>,
+    /// The per-IP limit on new pairing requests.
+    pub pairing_limit: Arc<pairing::RequestLimit>,
 }
 
 /// Every route with the access it requires (see [`routes`]).
@@ -66,197 +69,178 @@ pub fn api_routes() -> routes::Routes {
         Method::DELETE,
     );
     routes::Routes::new()
-        .add(get.clone(), "/healthz", Public, health::healthz)
-        .add(get.clone(), "/readyz", Public, health::readyz)
-        .add(get.clone(), "/v1/status", Perm(P::Status), health::status)
-        .add(get.clone(), "/v1/me", Perm(P::Status), users::me)
-        .add(get.clone(), "/v1/models", Perm(P::Status), openai::models)
+        .add(&get, "/healthz", Public, health::healthz)
+        .add(&get, "/readyz", Public, health::readyz)
+        .add(&get, "/v1/status", Perm(P::Status), health::status)
+        .add(&get, "/v1/me", Perm(P::Status), users::me)
+        .add(&get, "/v1/models", Perm(P::Status), openai::models)
         .add(
-            post.clone(),
+            &post,
             "/v1/chat/completions",
             Perm(P::Chat),
             openai::completions,
         )
+        .add(&get, "/v1/secrets", Perm(P::SecretsManage), secrets::list)
         .add(
-            get.clone(),
-            "/v1/secrets",
-            Perm(P::SecretsManage),
-            secrets::list,
-        )
-        .add(
-            put.clone(),
+            &put,
             "/v1/secrets/{name}",
             Perm(P::SecretsManage),
             secrets::put,
         )
         .add(
-            delete.clone(),
+            &delete,
             "/v1/secrets/{name}",
             Perm(P::SecretsManage),
             secrets::delete,
         )
-        .add(get.clone(), "/v1/agents", Perm(P::AgentsRead), agents::list)
+        .add(&get, "/v1/agents", Perm(P::AgentsRead), agents::list)
+        .add(&post, "/v1/agents", Perm(P::AgentsWrite), agents::create)
+        .add(&get, "/v1/agents/{id}", Perm(P::AgentsRead), agents::get)
         .add(
-            post.clone(),
-            "/v1/agents",
-            Perm(P::AgentsWrite),
-            agents::create,
-        )
-        .add(
-            get.clone(),
-            "/v1/agents/{id}",
-            Perm(P::AgentsRead),
-            agents::get,
-        )
-        .add(
-            patch.clone(),
+            &patch,
             "/v1/agents/{id}",
             Perm(P::AgentsWrite),
             agents::update,
         )
         .add(
-            delete.clone(),
+            &delete,
             "/v1/agents/{id}",
             Perm(P::AgentsWrite),
             agents::delete,
         )
+        .add(&get, "/v1/sessions", Perm(P::SessionsRead), sessions::list)
         .add(
-            get.clone(),
-            "/v1/sessions",
-            Perm(P::SessionsRead),
-            sessions::list,
-        )
-        .add(
-            delete.clone(),
+            &delete,
             "/v1/sessions/{id}",
             Perm(P::SessionsWrite),
             sessions::delete,
         )
         .add(
-            get.clone(),
+            &get,
             "/v1/sessions/{id}/messages",
             Perm(P::SessionsRead),
             sessions::messages,
         )
+        .add(&get, "/v1/traces", Perm(P::SessionsRead), sessions::traces)
         .add(
-            get.clone(),
-            "/v1/traces",
-            Perm(P::SessionsRead),
-            sessions::traces,
-        )
-        .add(
-            get.clone(),
+            &get,
             "/v1/traces/{id}",
             Perm(P::SessionsRead),
             sessions::trace,
         )
         .add(
-            post.clone(),
+            &post,
             "/v1/tools/invoke",
             Perm(P::ToolsInvoke),
             tools::invoke,
         )
         .add(
-            get.clone(),
+            &get,
             "/v1/approvals",
             Perm(P::ApprovalsDecide),
             approvals::list,
         )
         .add(
-            post.clone(),
+            &post,
             "/v1/approvals/{id}/approve",
             Perm(P::ApprovalsDecide),
             approvals::approve,
         )
         .add(
-            post.clone(),
+            &post,
             "/v1/approvals/{id}/deny",
             Perm(P::ApprovalsDecide),
             approvals::deny,
         )
-        .add(get.clone(), "/v1/users", Perm(P::UsersManage), users::list)
+        .add(&get, "/v1/users", Perm(P::UsersManage), users::list)
+        .add(&post, "/v1/users", Perm(P::UsersManage), users::create)
+        .add(&get, "/v1/users/{id}", Perm(P::UsersManage), users::get)
         .add(
-            post.clone(),
-            "/v1/users",
-            Perm(P::UsersManage),
-            users::create,
-        )
-        .add(
-            get.clone(),
-            "/v1/users/{id}",
-            Perm(P::UsersManage),
-            users::get,
-        )
-        .add(
-            patch.clone(),
+            &patch,
             "/v1/users/{id}",
             Perm(P::UsersManage),
             users::update,
         )
         .add(
-            delete.clone(),
+            &delete,
             "/v1/users/{id}",
             Perm(P::UsersManage),
             users::delete,
         )
         .add(
-            get.clone(),
+            &get,
             "/v1/users/{id}/keys",
             Perm(P::UsersManage),
             users::user_keys,
         )
         .add(
-            post.clone(),
+            &post,
             "/v1/users/{id}/keys",
             Perm(P::UsersManage),
             users::create_user_key,
         )
-        .add(get.clone(), "/v1/keys", Perm(P::KeysSelf), users::my_keys)
+        .add(&get, "/v1/keys", Perm(P::KeysSelf), users::my_keys)
+        .add(&post, "/v1/keys", Perm(P::KeysSelf), users::create_my_key)
         .add(
-            post.clone(),
-            "/v1/keys",
-            Perm(P::KeysSelf),
-            users::create_my_key,
-        )
-        .add(
-            delete.clone(),
+            &delete,
             "/v1/keys/{id}",
             Perm(P::KeysSelf),
             users::revoke_key,
         )
         .add(
-            get.clone(),
+            &get,
             "/v1/providers",
             Perm(P::ProvidersManage),
             providers::list,
         )
         .add(
-            put.clone(),
+            &put,
             "/v1/providers/{name}",
             Perm(P::ProvidersManage),
             providers::put,
         )
         .add(
-            delete.clone(),
+            &delete,
             "/v1/providers/{name}",
             Perm(P::ProvidersManage),
             providers::delete,
         )
-        .add(get.clone(), "/v1/audit", Perm(P::AuditRead), audit::list)
+        .add(&get, "/v1/audit", Perm(P::AuditRead), audit::list)
+        .add(&post, "/v1/pairing/request", Public, pairing::request)
         .add(
-            get.clone(),
-            "/v1/tenants",
-            Perm(P::TenantsManage),
-            users::tenants,
+            &get,
+            "/v1/pairing/status/{request_id}",
+            Public,
+            pairing::status,
+        )
+        .add(&get, "/v1/pairing", Perm(P::PairingManage), pairing::list)
+        .add(
+            &post,
+            "/v1/pairing/approve",
+            Perm(P::PairingManage),
+            pairing::approve,
         )
         .add(
-            post.clone(),
+            &post,
+            "/v1/pairing/deny",
+            Perm(P::PairingManage),
+            pairing::deny,
+        )
+        .add(
+            &delete,
+            "/v1/pairing/devices/{id}",
+            Perm(P::PairingManage),
+            pairing::revoke,
+        )
+        .add(&get, "/v1/tenants", Perm(P::TenantsManage), users::tenants)
+        .add(
+            &post,
             "/v1/tenants",
             Perm(P::TenantsManage),
             users::create_tenant,
         )
-        .add(get.clone(), "/ws", SelfAuth, ws::upgrade)
-        .add(get, "/metrics", Perm(P::MetricsRead), metrics)
+        .add(&get, "/ws", SelfAuth, ws::upgrade)
+        .add(&get, "/metrics", Perm(P::MetricsRead), metrics)
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {

@@ -58,7 +58,7 @@ impl Routes {
     /// Route `method path` to `handler`, requiring `access`.
     pub fn add<H, T>(
         mut self,
-        method: Method,
+        method: &Method,
         path: &'static str,
         access: Access,
         handler: H,

@@ -77,6 +77,18 @@ fn every_check_fires_on_its_fixture_and_clears_by_default() {
             "fail",
         ),
         (
+            "channels.dm_open",
+            json!({"channels": {"telegram": {"dm_policy": "open"}}}),
+            &[],
+            "warn",
+        ),
+        (
+            "channels.dm_open",
+            json!({"channels": {"telegram": {"allow_from": ["*"]}}}),
+            &[],
+            "warn",
+        ),
+        (
             "gateway.injection",
             json!({"gateway": {"injection_action": "off"}}),
             &[],

@@ -21,6 +21,7 @@ mod metrics;
 mod onboard;
 mod openai_sdk;
 mod otel;
+mod pairing;
 mod postgres;
 mod serve;
 mod token;
