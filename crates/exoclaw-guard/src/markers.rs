@@ -84,6 +84,15 @@ pub fn contains_marker(text: &str) -> bool {
     MARKER.is_match(&folded)
 }
 
+/// How many markers (open, close, or variants) `text` holds, counted
+/// without overlap. A wrapped block holds exactly two.
+pub fn count_markers(text: &str) -> usize {
+    if !contains_marker(text) {
+        return 0;
+    }
+    MARKER.find_iter(&Folded::new(text).text).count()
+}
+
 /// `content` with every forged marker defanged: each source character that
 /// folds to one of a marker's `<` is replaced by `‹`.
 pub fn neutralize(content: &str) -> std::borrow::Cow<'_, str> {

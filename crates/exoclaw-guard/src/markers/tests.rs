@@ -1,13 +1,9 @@
 //! Tests of the marker wrapping and forged-marker defanging: every variant
 //! of a marker is defanged, and nothing else in the content changes.
 
-use super::{CLOSE, DEFANGED_ANGLE, SYSTEM_PROMPT_NOTE, contains_marker, neutralize, wrap};
-
-fn count_markers(text: &str) -> usize {
-    super::MARKER
-        .find_iter(&super::Folded::new(text).text)
-        .count()
-}
+use super::{
+    CLOSE, DEFANGED_ANGLE, SYSTEM_PROMPT_NOTE, contains_marker, count_markers, neutralize, wrap,
+};
 
 #[test]
 fn wrap_has_the_documented_shape() {
