@@ -12,7 +12,7 @@ pub use normalize::normalize;
 pub use rules::RULES;
 
 use base64::Engine as _;
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
 /// Longest excerpt of normalised text in a [`Hit`], in characters.
 pub const EXCERPT_MAX_CHARS: usize = 80;
@@ -39,8 +39,10 @@ pub struct Hit {
 /// share freely: `scan` takes `&self` and allocates only for hits.
 #[derive(Debug)]
 pub struct Scanner {
-    set: RegexSet,
-    /// One regex per pattern of `set`, with the index of its rule in `RULES`.
+    /// Every pattern with the index of its rule in `RULES`, in rule order.
+    /// Separate regexes, not a `RegexSet` or one alternation per rule: each
+    /// keeps its own literal prefilter, and a rule stops at its first hit
+    /// (the set was 2x, the alternations 1.5x slower on 4 KB).
     patterns: Vec<(usize, Regex)>,
     encoded_rule: usize,
 }
@@ -53,7 +55,6 @@ impl Default for Scanner {
 
 impl Scanner {
     pub fn new() -> Self {
-        let mut sources = Vec::new();
         let mut patterns = Vec::new();
         for (index, rule) in rules::PATTERNS.iter().enumerate() {
             for source in rule.1 {
@@ -65,16 +66,13 @@ impl Scanner {
                     index,
                     Regex::new(&source).expect("injection rule regex is valid"),
                 ));
-                sources.push(source);
             }
         }
-        let set = RegexSet::new(&sources).expect("injection rule set is valid");
         let encoded_rule = RULES
             .iter()
             .position(|(id, _)| *id == rules::ENCODED_PAYLOAD)
             .expect("encoded payload rule is listed");
         Scanner {
-            set,
             patterns,
             encoded_rule,
         }
@@ -97,15 +95,10 @@ impl Scanner {
     }
 
     fn scan_normal(&self, normal: &str) -> Vec<Hit> {
-        let matched = self.set.matches(normal);
-        if !matched.matched_any() {
-            return Vec::new();
-        }
         let mut hits: Vec<Hit> = Vec::new();
-        for index in matched.iter() {
-            let (rule, regex) = &self.patterns[index];
+        for (rule, regex) in &self.patterns {
             let id = RULES[*rule].0;
-            if hits.iter().any(|h| h.rule == id) {
+            if hits.last().is_some_and(|h| h.rule == id) {
                 continue;
             }
             if let Some(m) = regex.find(normal) {

@@ -8,7 +8,9 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// Separators of a spelled-out word (`i g n o r e`, `i.g.n.o.r.e`,
 /// `i-g-n-o-r-e`); one kind per word.
-const SPELL_SEPARATORS: &[u8] = b" .-";
+fn is_spell_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'.' | b'-')
+}
 /// Fewer single letters in a row are ordinary text (`e.g.`, `a b c`).
 const SPELL_MIN_LETTERS: usize = 4;
 
@@ -59,29 +61,48 @@ fn fold_and_collapse(text: &str) -> Cow<'_, str> {
     if text.is_ascii() && is_folded_ascii(text.as_bytes()) {
         return Cow::Borrowed(text);
     }
-    let mut folded = String::with_capacity(text.len());
     if text.is_ascii() {
-        folded.extend(text.chars().filter_map(|c| {
-            let mut one = None;
-            fold_char(c, &mut |f| one = Some(f));
-            one
-        }));
-    } else {
-        // Fold, recompose, and repeat until stable: folding a composed
-        // character (a Hangul syllable, a letter a look-alike mapping made
-        // composable) can change it again. Two rounds settle real text.
-        let mut current: String = fold_all(text).nfkc().collect();
-        for _ in 0..4 {
-            if is_nfkc_quick(current.chars()) == IsNormalized::Yes
-                && current.chars().all(is_fold_fixed)
-            {
-                break;
-            }
-            current = fold_all(&current).nfkc().collect();
+        return Cow::Owned(fold_ascii(text.as_bytes()));
+    }
+    // Fold, recompose, and repeat until stable: folding a composed character
+    // (a Hangul syllable, a letter a look-alike mapping made composable) can
+    // change it again. Two rounds settle real text.
+    let mut folded: String = fold_all(text).nfkc().collect();
+    for _ in 0..4 {
+        if is_nfkc_quick(folded.chars()) == IsNormalized::Yes && folded.chars().all(is_fold_fixed) {
+            break;
         }
-        folded = current;
+        folded = fold_all(&folded).nfkc().collect();
     }
     Cow::Owned(collapse_whitespace(&folded))
+}
+
+/// The ASCII case of `fold_char` + `collapse_whitespace` in one pass:
+/// lowercase, controls dropped, whitespace runs to one space or `\n`.
+fn fold_ascii(text: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run: Option<char> = None;
+    for &b in text {
+        match b {
+            b' ' | b'\t' => {
+                if run.is_none() {
+                    run = Some(' ');
+                }
+            }
+            b'\n' | b'\r' | 0x0b | 0x0c => run = Some('\n'),
+            0..=0x1f | 0x7f => {}
+            _ => {
+                if let Some(sep) = run.take() {
+                    out.push(sep);
+                }
+                out.push(char::from(b.to_ascii_lowercase()));
+            }
+        }
+    }
+    if let Some(sep) = run {
+        out.push(sep);
+    }
+    out
 }
 
 fn fold_all(text: &str) -> String {
@@ -150,7 +171,13 @@ fn join_spelled(text: &str) -> Cow<'_, str> {
     let mut copied = 0;
     let mut i = 0;
     while i < b.len() {
-        if i + 2 < b.len() && SPELL_SEPARATORS.contains(&b[i + 1]) && is_single_letter(text, i) {
+        // Cheap byte tests first; `is_single_letter` decodes neighbours.
+        if i + 2 < b.len()
+            && is_spell_separator(b[i + 1])
+            && b[i].is_ascii_lowercase()
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && is_single_letter(text, i)
+        {
             let sep = b[i + 1];
             let mut last = i;
             let mut letters = 1;
