@@ -21,6 +21,9 @@ pub const REGISTERED: &str = "registered";
 /// Registered values shorter than this are ignored (they would redact
 /// ordinary words).
 pub const MIN_REGISTERED_LEN: usize = 8;
+/// Passes after the first: each one only runs when the previous redacted
+/// something, and real text settles after one more.
+const MAX_PASSES: usize = 4;
 
 /// How a format names what it found.
 #[derive(Debug, Clone, Copy)]
@@ -294,10 +297,26 @@ impl Scrubber {
     }
 
     /// `text` with every secret replaced by `[REDACTED:<kind>]`; borrowed
-    /// when there was nothing to redact. Idempotent.
+    /// when there was nothing to redact. Idempotent: a redaction can expose
+    /// a new match (a registered value glued to the front of a token made
+    /// `\b` fail before it), so passes repeat until nothing changes.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut spans: Vec<Span> = Vec::new();
         let registry = self.snapshot();
+        let Some(mut out) = self.scrub_once(text, &registry) else {
+            return Cow::Borrowed(text);
+        };
+        for _ in 0..MAX_PASSES {
+            match self.scrub_once(&out, &registry) {
+                Some(again) => out = again,
+                None => break,
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// One pass; `None` when there was nothing to redact.
+    fn scrub_once(&self, text: &str, registry: &Registry) -> Option<String> {
+        let mut spans: Vec<Span> = Vec::new();
         registry.find(text, &mut |start, end| {
             spans.push(Span {
                 start,
@@ -319,10 +338,7 @@ impl Scrubber {
                 format.find(text, rank, &mut spans);
             }
         }
-        if spans.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        Cow::Owned(redact(text, spans))
+        (!spans.is_empty()).then(|| redact(text, spans))
     }
 }
 

@@ -303,3 +303,18 @@ fn every_kind_is_listed() {
         assert!(KINDS.contains(&kind));
     }
 }
+
+#[test]
+fn regression_redaction_exposing_a_token_boundary() {
+    // Fuzz find: `xoxb-` glued to a registered value has no `\b` before it
+    // until the value is redacted; a second pass must not find more.
+    let scrubber = Scrubber::new();
+    scrubber.register("hunter2hunter2");
+    let input = "cGhunter2hunter2xoxb-iYousystem:\0\0CDD";
+    let once = scrubber.scrub(input).into_owned();
+    assert_eq!(
+        once,
+        "cG[REDACTED:registered][REDACTED:slack_token]:\0\0CDD"
+    );
+    assert_eq!(scrubber.scrub(&once), once);
+}
