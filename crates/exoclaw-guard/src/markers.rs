@@ -118,6 +118,10 @@ pub fn neutralize(content: &str) -> std::borrow::Cow<'_, str> {
         }
         angles.sort_unstable();
         angles.dedup();
+        if angles.is_empty() {
+            // Cannot happen (a marker starts with `<`); never loop on it.
+            break;
+        }
         let mut next = String::with_capacity(current.len() + 2 * angles.len());
         let mut copied = 0;
         for start in angles {

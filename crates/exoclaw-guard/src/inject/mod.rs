@@ -31,7 +31,8 @@ pub struct Hit {
     /// The rule's stable id (`inject.ignore_previous`, ...; see [`RULES`]).
     pub rule: &'static str,
     /// Up to [`EXCERPT_MAX_CHARS`] characters of normalised text around the
-    /// first match, line breaks as spaces.
+    /// first match, line breaks as spaces. It quotes the scanned text: scan
+    /// scrubbed text if hits are logged.
     pub excerpt: String,
 }
 
