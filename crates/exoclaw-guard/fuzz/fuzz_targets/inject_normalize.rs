@@ -14,7 +14,11 @@ use std::sync::LazyLock;
 static SCANNER: LazyLock<Scanner> = LazyLock::new(Scanner::new);
 static SCRUBBER: LazyLock<Scrubber> = LazyLock::new(|| {
     let scrubber = Scrubber::new();
-    for secret in ["hunter2hunter2", "pa ss/w\"rd+x?y", "correct-horse-battery-staple"] {
+    for secret in [
+        "hunter2hunter2",
+        "pa ss/w\"rd+x?y",
+        "correct-horse-battery-staple",
+    ] {
         scrubber.register(secret);
     }
     scrubber
@@ -34,9 +38,16 @@ fuzz_target!(|data: &[u8]| {
 
     let wrapped = markers::wrap(text, text);
     assert!(wrapped.starts_with(OPEN_PREFIX) && wrapped.ends_with(CLOSE));
-    assert_eq!(markers::count_markers(&wrapped), 2, "wrapped {text:?}: {wrapped:?}");
+    assert_eq!(
+        markers::count_markers(&wrapped),
+        2,
+        "wrapped {text:?}: {wrapped:?}"
+    );
     let neutral = markers::neutralize(text);
-    assert!(!markers::contains_marker(&neutral), "{text:?} -> {neutral:?}");
+    assert!(
+        !markers::contains_marker(&neutral),
+        "{text:?} -> {neutral:?}"
+    );
 
     let scrubbed = SCRUBBER.scrub(text);
     let again = SCRUBBER.scrub(&scrubbed);
