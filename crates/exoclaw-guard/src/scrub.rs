@@ -40,21 +40,23 @@ struct Format {
     /// Case-insensitive literals, one of which every match contains.
     anchors: &'static [&'static str],
     pattern: &'static str,
-    /// Extra check on the secret text.
-    accept: fn(&str) -> bool,
+    /// Extra check on the secret `text[start..end]`.
+    accept: fn(text: &str, start: usize, end: usize) -> bool,
 }
 
-fn any(_: &str) -> bool {
+fn any(_: &str, _: usize, _: usize) -> bool {
     true
 }
 
-fn has_digit(s: &str) -> bool {
-    s.bytes().any(|b| b.is_ascii_digit())
+fn has_digit(text: &str, start: usize, end: usize) -> bool {
+    text[start..end].bytes().any(|b| b.is_ascii_digit())
 }
 
 /// Assignment values that are not secrets: empty, short, booleans, nulls
-/// and type names (`"password": null`, `token: true`, `secret: string`).
-fn is_assigned_secret(s: &str) -> bool {
+/// and type names (`"password": null`, `token: true`, `secret: string`),
+/// and prose (`Your password: must be 8 characters`: an unquoted word after
+/// a colon with more words following on the line).
+fn is_assigned_secret(text: &str, start: usize, end: usize) -> bool {
     const NOT_SECRETS: &[&str] = &[
         "true",
         "false",
@@ -68,7 +70,15 @@ fn is_assigned_secret(s: &str) -> bool {
         "boolean",
         "redacted",
     ];
-    s.chars().count() >= 4 && !NOT_SECRETS.iter().any(|w| s.eq_ignore_ascii_case(w))
+    let value = &text[start..end];
+    if value.chars().count() < 4 || NOT_SECRETS.iter().any(|w| value.eq_ignore_ascii_case(w)) {
+        return false;
+    }
+    let after_colon = text[..start].trim_end_matches([' ', '\t']).ends_with(':');
+    let rest = &text[end..];
+    let words_follow =
+        rest.starts_with(' ') && rest[1..].starts_with(|c: char| c.is_ascii_alphabetic());
+    !(after_colon && value.bytes().all(|b| b.is_ascii_alphabetic()) && words_follow)
 }
 
 /// The known formats, most specific first (on overlap the first one names
@@ -197,7 +207,7 @@ struct CompiledFormat {
     kind: Kind,
     regex: Regex,
     key_group: Option<usize>,
-    accept: fn(&str) -> bool,
+    accept: fn(&str, usize, usize) -> bool,
 }
 
 /// Replaces secrets with `[REDACTED:<kind>]`. `Send + Sync`; build once
@@ -346,7 +356,10 @@ impl CompiledFormat {
     fn find(&self, text: &str, rank: usize, spans: &mut Vec<Span>) {
         let mut push = |start: usize, end: usize, kind: &'static str| {
             let secret = &text[start..end];
-            if start < end && !secret.starts_with(REDACTED_PREFIX) && (self.accept)(secret) {
+            if start < end
+                && !secret.starts_with(REDACTED_PREFIX)
+                && (self.accept)(text, start, end)
+            {
                 spans.push(Span {
                     start,
                     end,

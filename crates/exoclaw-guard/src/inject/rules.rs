@@ -50,7 +50,7 @@ pub(crate) const PATTERNS: &[(&str, &[&str])] = &[
     (
         "inject.ignore_previous",
         &[
-            r"\b(?:ignore|disregard|forget|override|bypass|discard|abandon|drop)\s?(?:(?:all|any|each|every|the|your|my|of|these|those|everything|you've|you\s?have|been|were|given|received)\s?){0,5}(?:previous|prior|above|preceding|earlier|former|original|initial|existing|system|safety|developer|old)\s?(?:instructions?|rules?|prompts?|directives?|guidelines?|guidance|commands?|context|messages?|constraints?|restrictions?|programming|orders?|polic(?:y|ies)|conversation)\b",
+            r"\b(?:ignore|disregard|forget|override|bypass|discard|abandon)\s?(?:(?:all|any|each|every|the|your|my|of|these|those|everything|you've|you\s?have|been|were|given|received)\s?){0,5}(?:previous|prior|above|preceding|earlier|former|original|initial|existing|system|safety|developer)\s?(?:instructions?|rules?|prompts?|directives?|guidelines?|guidance|commands?|context|messages?|constraints?|restrictions?|programming|orders?|polic(?:y|ies)|conversation)\b",
             r"\b(?:ignore|disregard|forget)\s?(?:all|everything)\s?(?:of\s?)?(?:the\s?|that\s?)?(?:above|before|previous|said\s?before|you\s?were\s?told)\b",
             r"\b(?:ignore|disregard|forget)\s?(?:all\s?)?(?:of\s?)?your\s?(?:instructions|rules|guidelines|programming|directives|system\s?prompt|training|restrictions|safety)\b",
             r"\bdo\s?not\s?(?:follow|obey)\s?(?:your|the|any)\s?(?:previous|prior|system|original|initial)\s?(?:instructions|rules|prompt)\b",
@@ -62,7 +62,7 @@ pub(crate) const PATTERNS: &[(&str, &[&str])] = &[
             r"\byou\s?are\s?now\s?(?:(?:a|an|the|my|in|called|named)\s?)?(?:dan\b|unrestricted|unfiltered|uncensored|jailbroken|evil|free\s?(?:from|of)|no\s?longer|(?:developer|dev|god|jailbreak)\s?mode|[a-z]*gpt\b|different\s?(?:ai|assistant|model|persona|character)|new\s?(?:ai|assistant|persona|character|model|identity)|ai\s?(?:without|with\s?no)|without\s?(?:any\s?)?(?:restrictions|limits|filters|rules|guidelines))",
             r"\byou\s?are\s?no\s?longer\s?(?:an?\s?)?(?:ai\b|assistant|bound|restricted|limited|chatgpt|claude|required\s?to\s?follow|(?:a\s?)?language\s?model)",
             r"\b(?:act|behave|respond|roleplay|role-play|pretend)\s?(?:as|like|to\s?be)\s?(?:if\s?you\s?(?:are|were)\s?)?(?:an?\s?)?(?:dan\b|unrestricted|unfiltered|uncensored|jailbroken|evil\s?(?:ai|assistant|bot|twin)|(?:ai|assistant|model|chatbot)\s?(?:without|with\s?no|that\s?has\s?no|that\s?ignores))",
-            r"\b(?:new|alternate|secret|unrestricted)\s?persona\b",
+            r"\b(?:adopt|assume|take\s?on|switch\s?to|become|enable|activate|embody|enter)\s?(?:(?:a|an|the|this|your|my)\s?)?(?:new|alternate|secret|unrestricted|different|evil)\s?persona\b",
             r"\b(?:you\s?(?:are|will\s?be|are\s?now)\s?(?:in|running\s?in|operating\s?in)|enable\s?your|activate\s?your|enter|switch\s?to)\s?(?:the\s?)?(?:developer|dev|jailbreak|dan)\s?mode\b[^\n]{0,40}\b(?:no\s?(?:restrictions|rules|filters|limits)|uncensored|unfiltered|anything|ignore)",
             r"\b(?:you\s?(?:are|will\s?be|are\s?now)\s?(?:in|running\s?in|operating\s?in)|enable\s?your|activate\s?your)\s?(?:developer|dev|jailbreak|dan)\s?mode\b",
             r"\b(?:chatgpt|gpt|claude|assistant|ai|model)\s?with\s?(?:developer|dev|dan|jailbreak)\s?mode\b",
@@ -97,6 +97,7 @@ pub(crate) const PATTERNS: &[(&str, &[&str])] = &[
             r"!\[[^\]\n]{0,200}\]\(\s?(?:https?:)?//[^)\s?]+\?(?:(?:[^)\s]*&)?(?:data|d|q|query|secret|key|token|info|content|msg|message|text|payload|p|c|chat|conv|conversation|history|leak|s|x|pw|password|email|user|session|cookie|env|api_key|apikey|log|prompt)=|[^)\s]*=[^)\s&]*[\[{<$%]|[^)\s]*=[^)\s&]{24,})",
             r"\b(?:curl|wget)\b[^\n]{0,120}?(?:-d|--data(?:-binary|-raw|-urlencode)?|-f|--form|-t|--upload-file|--post-file|--body-file)\s?['\x22]?[a-z_]*=?@?[^\s'\x22]*(?:\.env\b|id_rsa|id_ed25519|id_ecdsa|\.ssh/|\.aws/credentials|\.netrc|\.git-credentials|/etc/shadow)",
             r"(?:\.env\b|id_rsa|id_ed25519|\.aws/credentials|\.netrc|\.git-credentials|/etc/shadow)[^\n|]{0,40}\|\s?(?:curl|nc|ncat|wget|telnet)\b",
+            r"\b(?:scp|rsync)\b[^\n]{0,60}?(?:\.env\b|id_rsa|id_ed25519|id_ecdsa|\.aws/credentials|\.netrc|\.git-credentials|/etc/shadow)[^\n]{0,40}?\s[a-z0-9._-]+@[a-z0-9.-]+:",
         ],
     ),
     (
@@ -105,6 +106,7 @@ pub(crate) const PATTERNS: &[(&str, &[&str])] = &[
             r"\b(?:immediately|silently|quietly|secretly|covertly|(?:assistant|ai|agent|llm|claude|chatgpt|copilot|bot|model)\s?[,:])\s?(?:please\s?|now\s?|also\s?|first\s?|then\s?|must\s?)?(?:run|execute|exec|invoke|eval|evaluate|call)\s?(?:the\s?|this\s?)?(?:following|below|this|these|next)?\s?(?:shell\s?|bash\s?|terminal\s?|python\s?|system\s?)?(?:commands?|code|script|snippet|payload|tool|function)\b",
             r"\b(?:run|execute|exec|invoke)\s?(?:the\s?|this\s?)?(?:following|below|this)\s?(?:shell\s?|bash\s?|terminal\s?|python\s?)?(?:commands?|code|script|snippet)\b[^\n]{0,120}?\b(?:without\s?(?:asking|confirm|confirmation|telling|informing|approval|permission|notifying)|do\s?not\s?(?:ask|tell|inform|mention|notify|show)|don't\s?(?:ask|tell|inform|mention|notify|show))",
             r"\b(?:call|invoke|use|run|trigger|execute)\s?(?:the\s?)?(?:[a-z_.-]+\s?)?(?:tool|function)\s?(?:[`'\x22]?[a-z_.-]+[`'\x22]?\s?)?with\s?(?:the\s?)?(?:following\s?)?(?:arguments?|args|parameters?|params|input|payload|\{)",
+            r"\b(?:note|message|instructions?|reminder)\s?(?:to|for)\s?(?:the\s?|all\s?|any\s?)?(?:ai|llm|language\s?model|chatbot|agent|assistant|ai\s?assistant|ai\s?agent)s?\b[^\n]{0,40}?\b(?:run|execute|call|invoke|fetch|visit|open|curl)\b",
             r"\bif\s?you\s?are\s?(?:an?\s?)?(?:ai|llm|language\s?model|assistant|agent|chatbot|bot|ai\s?assistant|ai\s?agent)\b[^\n]{0,60}?\b(?:run|execute|call|invoke|fetch|visit|open|send|ignore|use\s?the)\b",
             r"<tool_call>|</tool_call>|<function_calls?>|<invoke\s?name=|<\|tool_call|<tool_use>|\x22tool_calls\x22\s?:\s?\[",
         ],

@@ -173,6 +173,14 @@ fn assignments() {
     );
     check("X-Api-Key: k-8f7e6d5c", "X-Api-Key: [REDACTED:api_key]");
     check("token: 0123456789abcdef", "token: [REDACTED:token]");
+    check(
+        "password: correcthorse\nuser: bob",
+        "password: [REDACTED:password]\nuser: bob",
+    );
+    check(
+        "password: hunter2 is weak",
+        "password: [REDACTED:password] is weak",
+    );
     check("GITHUB_TOKEN=$GH_PAT", "GITHUB_TOKEN=[REDACTED:token]");
     // Not the AWS format (too short), still an assignment of a secret.
     check(
@@ -200,6 +208,8 @@ fn assignment_near_misses_stay() {
     untouched("password is required; passwords: see policy; reset your password.");
     untouched("password_policy=strict secret_name=prod-db");
     untouched("token: 42");
+    untouched("Your password: must be at least 8 characters.");
+    untouched("api_key: see below");
 }
 
 #[test]
