@@ -1,0 +1,440 @@
+//! Credential scrubbing for logs, traces, errors and model-bound text: known
+//! secret formats and runtime-registered values become `[REDACTED:<kind>]`,
+//! everything around them stays byte-identical. Clean text costs one
+//! Aho-Corasick pass over cheap literal anchors; a format's regex runs only
+//! when one of its anchors occurs.
+
+mod registry;
+#[cfg(test)]
+mod tests;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Captures, Regex};
+use registry::Registry;
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+
+/// What every redaction starts with; a value already redacted is skipped.
+pub const REDACTED_PREFIX: &str = "[REDACTED:";
+/// The kind of runtime-registered secrets.
+pub const REGISTERED: &str = "registered";
+/// Registered values shorter than this are ignored (they would redact
+/// ordinary words).
+pub const MIN_REGISTERED_LEN: usize = 8;
+/// Passes after the first: each one only runs when the previous redacted
+/// something, and real text settles after one more.
+const MAX_PASSES: usize = 4;
+
+/// How a format names what it found.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Fixed(&'static str),
+    /// `password` / `api_key` / `token` / `secret`, from the assignment's key.
+    ByKey,
+}
+
+/// A known secret format. The secret is the first participating capture
+/// group other than `key`, or the whole match when there are no groups.
+struct Format {
+    kind: Kind,
+    /// Case-insensitive literals, one of which every match contains.
+    anchors: &'static [&'static str],
+    pattern: &'static str,
+    /// Extra check on the secret `text[start..end]`.
+    accept: fn(text: &str, start: usize, end: usize) -> bool,
+}
+
+fn any(_: &str, _: usize, _: usize) -> bool {
+    true
+}
+
+fn has_digit(text: &str, start: usize, end: usize) -> bool {
+    text[start..end].bytes().any(|b| b.is_ascii_digit())
+}
+
+/// Assignment values that are not secrets: empty, short, booleans, nulls
+/// and type names (`"password": null`, `token: true`, `secret: string`),
+/// and prose (`Your password: must be 8 characters`: an unquoted word after
+/// a colon with more words following on the line).
+fn is_assigned_secret(text: &str, start: usize, end: usize) -> bool {
+    const NOT_SECRETS: &[&str] = &[
+        "true",
+        "false",
+        "null",
+        "none",
+        "nil",
+        "undefined",
+        "required",
+        "optional",
+        "string",
+        "boolean",
+        "redacted",
+    ];
+    let value = &text[start..end];
+    if value.chars().count() < 4 || NOT_SECRETS.iter().any(|w| value.eq_ignore_ascii_case(w)) {
+        return false;
+    }
+    let after_colon = text[..start].trim_end_matches([' ', '\t']).ends_with(':');
+    let rest = &text[end..];
+    let words_follow =
+        rest.starts_with(' ') && rest[1..].starts_with(|c: char| c.is_ascii_alphabetic());
+    !(after_colon && value.bytes().all(|b| b.is_ascii_alphabetic()) && words_follow)
+}
+
+/// The known formats, most specific first (on overlap the first one names
+/// the redaction). Every kind appears in [`KINDS`].
+const FORMATS: &[Format] = &[
+    Format {
+        kind: Kind::Fixed("private_key"),
+        anchors: &["-----begin"],
+        // Through the END line, or to the end of the base64 body when the
+        // block is cut off (truncated tool output).
+        pattern: r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:(?s:.)*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:,\-]*)",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("anthropic_key"),
+        anchors: &["sk-ant-"],
+        pattern: r"\bsk-ant-[A-Za-z0-9_\-]{20,}",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("openai_key"),
+        anchors: &["sk-"],
+        pattern: r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}|[A-Za-z0-9]{32,})",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("github_token"),
+        anchors: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("aws_access_key_id"),
+        anchors: &["akia", "asia"],
+        pattern: r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("aws_secret_access_key"),
+        anchors: &["aws"],
+        pattern: r#"(?i)aws_?secret_?access_?key\\?["']?\s*(?::=|=>|[:=])\s*\\?["']?([A-Za-z0-9/+=]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("slack_token"),
+        anchors: &["xox", "xapp-"],
+        pattern: r"\b(?:xox[abeprs]-[A-Za-z0-9\-]{10,}|xapp-[0-9]-[A-Za-z0-9\-]{10,})",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("telegram_bot_token"),
+        anchors: &[":aa"],
+        pattern: r"(?:^|[^0-9])([0-9]{8,10}:AA[A-Za-z0-9_\-]{33,})",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("jwt"),
+        anchors: &["eyj"],
+        pattern: r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("url_password"),
+        anchors: &["://"],
+        pattern: r#"\b[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/?#@\[\]"'<>]*:([^\s@/?#"'<>\[\]]+)@"#,
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("bearer_token"),
+        anchors: &["bearer"],
+        pattern: r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)",
+        accept: has_digit,
+    },
+    Format {
+        kind: Kind::Fixed("basic_auth"),
+        anchors: &["authorization"],
+        pattern: r#"(?i)\bauthorization\\?["']?\s*[:=]\s*\\?["']?basic\s+([A-Za-z0-9+/]{8,}=*)"#,
+        accept: any,
+    },
+    Format {
+        kind: Kind::ByKey,
+        anchors: &["pass", "secret", "key", "token", "credential"],
+        // key = value, key: value, "key": "value", key := value, key => value,
+        // and the JSON-in-a-string form \"key\": \"value\". The key must end
+        // in one of the words, so `max_tokens` and `token_count` stay.
+        pattern: r#"(?i)(?:^|[^A-Za-z0-9_.\-])(?P<key>[A-Za-z0-9_.\-]*?(?:password|passwd|passphrase|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|token|credentials?))(?:\\?["'])?\s*(?::=|=>|[:=])\s*(?:"((?:[^"\\\n]|\\[^\n])*)"|'([^'\n]*)'|\\"((?:[^"\\\n])*)\\"|([^\s"'`,;&<>(){}\[\]\\]+))"#,
+        accept: is_assigned_secret,
+    },
+];
+
+/// Every kind a redaction can name: `[REDACTED:<kind>]`.
+pub const KINDS: &[&str] = &[
+    "private_key",
+    "anthropic_key",
+    "openai_key",
+    "github_token",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "slack_token",
+    "telegram_bot_token",
+    "jwt",
+    "url_password",
+    "bearer_token",
+    "basic_auth",
+    "password",
+    "api_key",
+    "token",
+    "secret",
+    REGISTERED,
+];
+
+fn kind_of_key(key: &str) -> &'static str {
+    let key = key.to_ascii_lowercase();
+    if key.contains("pass") {
+        "password"
+    } else if key.ends_with("token") {
+        "token"
+    } else if key.contains("api") {
+        "api_key"
+    } else {
+        "secret"
+    }
+}
+
+struct CompiledFormat {
+    kind: Kind,
+    regex: Regex,
+    key_group: Option<usize>,
+    accept: fn(&str, usize, usize) -> bool,
+}
+
+/// Replaces secrets with `[REDACTED:<kind>]`. `Send + Sync`; build once
+/// (or use [`global`]) and share. `register` may run concurrently with
+/// `scrub`: a scrub sees the registry as it was when it started.
+pub struct Scrubber {
+    prefilter: AhoCorasick,
+    /// For each prefilter pattern, the bit of the format it belongs to.
+    anchor_format: Vec<u32>,
+    formats: Vec<CompiledFormat>,
+    registry: RwLock<Arc<Registry>>,
+}
+
+impl std::fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scrubber")
+            .field("formats", &self.formats.len())
+            .field("registered", &self.snapshot().len())
+            .finish()
+    }
+}
+
+impl Default for Scrubber {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process-wide scrubber for logs, traces and errors; secrets the
+/// gateway learns (provider keys, stored secrets) are registered here.
+pub fn global() -> &'static Scrubber {
+    static GLOBAL: OnceLock<Scrubber> = OnceLock::new();
+    GLOBAL.get_or_init(Scrubber::new)
+}
+
+impl Scrubber {
+    pub fn new() -> Self {
+        let mut anchors = Vec::new();
+        let mut anchor_format = Vec::new();
+        let mut formats = Vec::new();
+        for (bit, format) in FORMATS.iter().enumerate() {
+            for anchor in format.anchors {
+                anchors.push(*anchor);
+                anchor_format.push(1u32 << bit);
+            }
+            let regex = Regex::new(format.pattern).expect("secret format regex is valid");
+            let key_group = regex.capture_names().position(|n| n == Some("key"));
+            formats.push(CompiledFormat {
+                kind: format.kind,
+                regex,
+                key_group,
+                accept: format.accept,
+            });
+        }
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&anchors)
+            .expect("secret anchors build an automaton");
+        Scrubber {
+            prefilter,
+            anchor_format,
+            formats,
+            registry: RwLock::new(Arc::new(Registry::default())),
+        }
+    }
+
+    /// Redact `secret` (and its URL-encoded, JSON-escaped and base64 forms)
+    /// from now on. Values shorter than [`MIN_REGISTERED_LEN`] characters
+    /// are ignored.
+    pub fn register(&self, secret: &str) {
+        if secret.chars().count() < MIN_REGISTERED_LEN {
+            return;
+        }
+        let mut slot = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(next) = slot.with(secret) {
+            *slot = Arc::new(next);
+        }
+    }
+
+    /// Stop redacting `secret` (a deleted stored secret).
+    pub fn unregister(&self, secret: &str) {
+        let mut slot = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(next) = slot.without(secret) {
+            *slot = Arc::new(next);
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// `text` with every secret replaced by `[REDACTED:<kind>]`; borrowed
+    /// when there was nothing to redact. Idempotent: a redaction can expose
+    /// a new match (a registered value glued to the front of a token made
+    /// `\b` fail before it), so passes repeat until nothing changes.
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let registry = self.snapshot();
+        let Some(mut out) = self.scrub_once(text, &registry) else {
+            return Cow::Borrowed(text);
+        };
+        for _ in 0..MAX_PASSES {
+            match self.scrub_once(&out, &registry) {
+                Some(again) => out = again,
+                None => break,
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// One pass; `None` when there was nothing to redact.
+    fn scrub_once(&self, text: &str, registry: &Registry) -> Option<String> {
+        let mut spans: Vec<Span> = Vec::new();
+        registry.find(text, &mut |start, end| {
+            spans.push(Span {
+                start,
+                end,
+                rank: FORMATS.len(),
+                kind: REGISTERED,
+            });
+        });
+        let mut wanted = 0u32;
+        let every = (1u32 << FORMATS.len()) - 1;
+        for m in self.prefilter.find_overlapping_iter(text) {
+            wanted |= self.anchor_format[m.pattern().as_usize()];
+            if wanted == every {
+                break;
+            }
+        }
+        for (rank, format) in self.formats.iter().enumerate() {
+            if wanted & (1 << rank) != 0 {
+                format.find(text, rank, &mut spans);
+            }
+        }
+        (!spans.is_empty()).then(|| redact(text, spans))
+    }
+}
+
+impl CompiledFormat {
+    fn find(&self, text: &str, rank: usize, spans: &mut Vec<Span>) {
+        let mut push = |start: usize, end: usize, kind: &'static str| {
+            let secret = &text[start..end];
+            if start < end
+                && !secret.starts_with(REDACTED_PREFIX)
+                && (self.accept)(text, start, end)
+            {
+                spans.push(Span {
+                    start,
+                    end,
+                    rank,
+                    kind,
+                });
+            }
+        };
+        if self.regex.captures_len() == 1 {
+            for m in self.regex.find_iter(text) {
+                push(m.start(), m.end(), self.kind_name(None));
+            }
+            return;
+        }
+        for caps in self.regex.captures_iter(text) {
+            let secret = caps
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(i, _)| Some(*i) != self.key_group)
+                .find_map(|(_, m)| m);
+            if let Some(m) = secret {
+                push(m.start(), m.end(), self.kind_name(Some(&caps)));
+            }
+        }
+    }
+
+    fn kind_name(&self, caps: Option<&Captures<'_>>) -> &'static str {
+        match self.kind {
+            Kind::Fixed(kind) => kind,
+            Kind::ByKey => {
+                let key = self
+                    .key_group
+                    .and_then(|g| caps.and_then(|c| c.get(g)))
+                    .map_or("", |m| m.as_str());
+                kind_of_key(key)
+            }
+        }
+    }
+}
+
+struct Span {
+    start: usize,
+    end: usize,
+    rank: usize,
+    kind: &'static str,
+}
+
+/// Replace the union of `spans`; overlapping spans merge and take the kind
+/// of the one that starts first (the more specific format on a tie).
+fn redact(text: &str, mut spans: Vec<Span>) -> String {
+    spans.sort_unstable_by_key(|s| (s.start, s.rank));
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut current: Option<(usize, usize, &str)> = None;
+    let mut flush = |out: &mut String, (start, end, kind): (usize, usize, &str)| {
+        out.push_str(&text[copied..start]);
+        out.push_str(REDACTED_PREFIX);
+        out.push_str(kind);
+        out.push(']');
+        copied = end;
+    };
+    for span in spans {
+        current = match current {
+            Some((start, end, kind)) if span.start < end => Some((start, end.max(span.end), kind)),
+            Some(done) => {
+                flush(&mut out, done);
+                Some((span.start, span.end, span.kind))
+            }
+            None => Some((span.start, span.end, span.kind)),
+        };
+    }
+    if let Some(done) = current {
+        flush(&mut out, done);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
