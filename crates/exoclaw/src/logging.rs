@@ -25,7 +25,7 @@ pub fn init(verbose: bool, directive: Option<&str>, default_level: &str) {
     };
     let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbedStderr)
         .with_current_span(true)
         .with_span_list(false)
         .with_span_events(FmtSpan::NONE)
@@ -36,4 +36,22 @@ pub fn init(verbose: bool, directive: Option<&str>, default_level: &str) {
         .with(json)
         .with(crate::alerts::SecurityWatch.with_filter(LevelFilter::WARN))
         .try_init();
+}
+
+/// stderr with every secret the gateway knows (and every known credential
+/// format) scrubbed from each log line before it is written. The JSON
+/// formatter writes one whole line per call.
+struct ScrubbedStderr;
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let clean = exoclaw_guard::scrub::global().scrub(&text);
+        std::io::stderr().write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }

@@ -93,6 +93,7 @@ async fn dispatch(
         return cmd::audit::run(&settings, opts).await;
     }
     let settings = Settings::load(config_flag, env)?;
+    runtime::guard::register_settings_secrets(&settings);
     match command {
         Command::Serve => serve::run(settings).await?,
         Command::Config(c) => cmd::config::run(&c, &settings)?,

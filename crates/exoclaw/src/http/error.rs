@@ -107,8 +107,11 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // A message can quote what a client or upstream sent; no secret the
+        // gateway knows (or any credential-shaped text) leaves in it.
+        let message = exoclaw_guard::scrub::global().scrub(&self.message);
         let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
+            "error": { "code": self.code, "message": message }
         });
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {

@@ -83,6 +83,11 @@ pub fn start_error(e: StartError) -> ApiError {
         ),
         StartError::Store(e) => e.into(),
         StartError::Workspace(m) => ApiError::internal(m),
+        e @ StartError::InjectionBlocked(_) => ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "security.injection_blocked",
+            e.to_string(),
+        ),
     }
 }
 

@@ -71,6 +71,7 @@ pub async fn put(
     if key.is_empty() || key.len() > 4096 || key.chars().any(char::is_control) {
         return Err(ApiError::invalid("api_key: 1-4096 printable characters"));
     }
+    exoclaw_guard::scrub::global().register(key);
     let owner = provider_key_owner(&name);
     state
         .vault

@@ -98,6 +98,7 @@ pub async fn put(
         return Err(ApiError::invalid("value: must not be empty"));
     }
     let value = Secret::new(body.value);
+    exoclaw_guard::scrub::global().register(value.expose());
     state.vault.put(&who.tenant, &owner, &name, &value).await?;
     audit(&state, &who, &rid, "secret.put", &owner, &name).await;
     reload_if_provider_key(&state, &who.tenant, &owner, &name).await;

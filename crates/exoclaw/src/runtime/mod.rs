@@ -5,6 +5,7 @@
 
 pub mod approval;
 pub mod context;
+pub mod guard;
 pub mod llm;
 pub mod runs;
 pub mod tools;
@@ -35,6 +36,9 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot prepare the workspace: {0}")]
     Workspace(String),
+    /// `gateway.injection_action = block` and the message matched these rules.
+    #[error("the message was refused: it contains prompt-injection patterns ({})", .0.join(", "))]
+    InjectionBlocked(Vec<&'static str>),
 }
 
 /// One tool call requested through the API.
@@ -124,7 +128,8 @@ impl Runtime {
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
         let tools = tools::registry(&settings, store.clone())?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
-        let mut traces: Arc<dyn exoclaw_core::store::TraceStore> = store.clone();
+        let mut traces: Arc<dyn exoclaw_core::store::TraceStore> =
+            Arc::new(guard::ScrubbedTraces(store.clone()));
         #[cfg(feature = "otel")]
         let mut telemetry = None;
         #[cfg(feature = "otel")]
@@ -286,6 +291,7 @@ impl Runtime {
             )
             .await?;
         let tool_ctx = self.tool_context(who, &agent, Some(session.id.clone()), request_id)?;
+        self.screen_input(&tool_ctx, &input).await?;
         let d = &self.settings.config.agents.defaults;
         let int = |key: &str, default: u64| {
             agent
@@ -301,7 +307,11 @@ impl Runtime {
             session: session.id.clone(),
             provider_name: resolved.provider_name.clone(),
             model: resolved.model.clone(),
-            system_prompt: context::system_prompt(&self.home, &agent, who.user.as_str()),
+            system_prompt: format!(
+                "{}\n\n{}",
+                context::system_prompt(&self.home, &agent, who.user.as_str()),
+                exoclaw_guard::markers::SYSTEM_PROMPT_NOTE
+            ),
             max_iterations: u32::try_from(int("max_iterations", d.max_iterations.into()))
                 .unwrap_or(u32::MAX),
             max_history_tokens: usize::try_from(int("max_history_tokens", d.max_history_tokens))
@@ -316,10 +326,16 @@ impl Runtime {
         };
         let deps = AgentDeps {
             provider: resolved.provider,
-            tools: Arc::new(BoundTools {
-                registry: self.tools.clone(),
-                policy: self.tool_policy(&agent),
-            }),
+            tools: Arc::new(guard::GuardedTools::new(
+                Arc::new(BoundTools {
+                    registry: self.tools.clone(),
+                    policy: self.tool_policy(&agent),
+                }),
+                self.store.clone(),
+                self.settings.config.gateway.injection_action,
+                self.settings.config.tools.untrusted_content_policy,
+                &input,
+            )),
             sessions: self.store.clone(),
             traces: self.traces.clone(),
             pricing: self.pricing.clone(),
@@ -338,6 +354,29 @@ impl Runtime {
             outcome,
             cancel,
         })
+    }
+
+    /// Scan a user's message (`gateway.injection_action`): hits are logged
+    /// and audited; with `block` the turn does not start.
+    async fn screen_input(
+        &self,
+        ctx: &exoclaw_core::tool::ToolContext,
+        input: &str,
+    ) -> Result<(), StartError> {
+        let action = self.settings.config.gateway.injection_action;
+        if action == crate::config::file::InjectionAction::Off {
+            return Ok(());
+        }
+        let rules = guard::injection_rules(input);
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let block = action == crate::config::file::InjectionAction::Block;
+        guard::report_injection(self.store.as_ref(), ctx, "user", &rules, block).await;
+        if block {
+            return Err(StartError::InjectionBlocked(rules));
+        }
+        Ok(())
     }
 
     /// `/v1/tools/invoke`: one call through exactly the agent's policy path.
@@ -362,10 +401,19 @@ impl Runtime {
         }
         let ctx = self.tool_context(who, &agent, call.session, request_id)?;
         let policy = self.tool_policy(&agent);
+        // What the caller reads is scrubbed like what a model reads.
+        let scrubber = exoclaw_guard::scrub::global();
         Ok(self
             .tools
             .invoke(&ctx, &policy, call.tool, call.args, call.mode)
-            .await)
+            .await
+            .map(|out| ToolOutput {
+                content: scrubber.scrub(&out.content).into_owned(),
+            })
+            .map_err(|mut e| {
+                e.message = scrubber.scrub(&e.message).into_owned();
+                e
+            }))
     }
 
     pub fn llm(&self) -> Arc<llm::Llm> {
@@ -472,6 +520,7 @@ pub async fn stored_provider_keys(
             .await
         {
             Ok(Some(k)) => {
+                exoclaw_guard::scrub::global().register(k.expose());
                 keys.insert(name, k);
             }
             Ok(None) => {}

@@ -17,6 +17,7 @@ mod backup;
 mod bad_input;
 mod chat;
 mod cli;
+mod guard;
 mod metrics;
 mod onboard;
 mod openai_sdk;
