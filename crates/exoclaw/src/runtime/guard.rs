@@ -345,27 +345,6 @@ fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
     String::from_utf8(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_named_by_the_user_are_seen() {
-        let h = hosts_in("read https://Docs.Example.com/a and (http://x.org/b)");
-        assert!(
-            h.contains("docs.example.com") && h.contains("x.org"),
-            "{h:?}"
-        );
-        assert_eq!(host_of("not a url"), None);
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("p%40ss%2Fw").unwrap(), "p@ss/w");
-        assert_eq!(percent_decode("plain").unwrap(), "plain");
-    }
-}
-
 /// Traces as stored: error texts (provider bodies, tool errors) scrubbed of
 /// credentials on the way in.
 pub struct ScrubbedTraces(pub Arc<dyn exoclaw_core::store::TraceStore>);
@@ -411,5 +390,26 @@ impl exoclaw_core::store::TraceStore for ScrubbedTraces {
         Option<(exoclaw_core::trace::Trace, Vec<exoclaw_core::trace::Span>)>,
     > {
         self.0.get_trace(tenant, id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_named_by_the_user_are_seen() {
+        let h = hosts_in("read https://Docs.Example.com/a and (http://x.org/b)");
+        assert!(
+            h.contains("docs.example.com") && h.contains("x.org"),
+            "{h:?}"
+        );
+        assert_eq!(host_of("not a url"), None);
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("p%40ss%2Fw").unwrap(), "p@ss/w");
+        assert_eq!(percent_decode("plain").unwrap(), "plain");
     }
 }

@@ -74,7 +74,7 @@ fn setup_policy(policy: &str) -> Setup {
 }
 
 fn owned_exists(s: &Setup) -> bool {
-    invoke(&s, "read_file", json!({"path": "owned.txt"}))
+    invoke(s, "read_file", json!({"path": "owned.txt"}))
         .body
         .contains("pwned")
 }
