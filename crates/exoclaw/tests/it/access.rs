@@ -525,6 +525,25 @@ fn cross_tenant_matrix(extra_env: &[(&str, &str)]) {
     let own = req(&s, "GET", "/v1/audit?limit=500", Some(TOKEN), None);
     assert!(own.body.contains(&alice_id), "A's tool call is not audited");
     assert_eq!(req(&s, "GET", "/v1/audit", Some(&carol), None).status, 403);
+    // Tenant A's secrets are out of tenant B's reach (list, overwrite, delete).
+    let r = req(
+        &s,
+        "PUT",
+        "/v1/secrets/a_secret",
+        Some(TOKEN),
+        Some(json!({"value": "tenant-a-value-123"})),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let listed = req(&s, "GET", "/v1/secrets", Some(&bob_admin), None);
+    assert_eq!(listed.status, 200);
+    assert!(!listed.body.contains("a_secret"), "{}", listed.body);
+    let r = req(&s, "DELETE", "/v1/secrets/a_secret", Some(&bob_admin), None);
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(
+        req(&s, "GET", "/v1/secrets", Some(TOKEN), None)
+            .body
+            .contains("a_secret")
+    );
     // Tenant B's admin lists no secret, agent or session of tenant A.
     let r = req(&s, "GET", "/v1/sessions", Some(&bob_admin), None);
     assert!(!r.body.contains(&a.session));
