@@ -190,6 +190,28 @@ pub struct ChatResponse {
     pub stop: StopReason,
 }
 
+/// Which egress control refused a provider call (the codes are the egress
+/// client's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EgressRefusal {
+    /// `security.ssrf_blocked`: the URL is malformed or tricky, or the host
+    /// (by name, literal or resolved address) is not public.
+    SsrfBlocked,
+    /// `security.egress_denied`: the domain lists or the provider profile
+    /// (the configured base URLs) refuse an otherwise public target.
+    EgressDenied,
+}
+
+impl EgressRefusal {
+    /// The stable machine code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::SsrfBlocked => "security.ssrf_blocked",
+            Self::EgressDenied => "security.egress_denied",
+        }
+    }
+}
+
 /// Why a provider call failed, phrased for what the caller can do.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ProviderError {
@@ -205,6 +227,17 @@ pub enum ProviderError {
     /// 401/403: the key is missing, wrong or lacks access.
     #[error("provider refused the credentials: {0}")]
     Auth(String),
+    /// The egress policy refused the provider's URL, or the addresses its
+    /// name resolved to, before any connection: the base URL or the egress
+    /// configuration must change, so retrying cannot help. `rule` is the
+    /// egress rule that fired (`addr.loopback`, `origin.not_allowed`, ...);
+    /// `reason` names the host, never the whole URL.
+    #[error("the egress policy refused the provider call: {reason} (rule {rule})")]
+    EgressRefused {
+        kind: EgressRefusal,
+        rule: &'static str,
+        reason: String,
+    },
     /// No response (headers) within the request timeout.
     #[error("provider timed out after {}s", .0.as_secs())]
     Timeout(Duration),
@@ -249,6 +282,7 @@ impl ProviderError {
             ProviderError::Unavailable(_) => "provider.unavailable",
             ProviderError::Rejected { .. } => "provider.rejected",
             ProviderError::Auth(_) => "provider.auth",
+            ProviderError::EgressRefused { kind, .. } => kind.code(),
             ProviderError::Timeout(_) => "provider.timeout",
             ProviderError::Stalled(_) => "provider.stalled",
             ProviderError::Malformed(_) => "provider.malformed",

@@ -32,6 +32,7 @@ pub struct EgressClientBuilder {
     connect_timeout: Duration,
     dns_timeout: Duration,
     pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
     user_agent: String,
     #[cfg(feature = "testing")]
     dial: std::collections::HashMap<IpAddr, std::net::SocketAddr>,
@@ -45,6 +46,7 @@ impl EgressClientBuilder {
             connect_timeout: Duration::from_secs(10),
             dns_timeout: Duration::from_secs(10),
             pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: usize::MAX,
             user_agent: concat!("exoclaw/", env!("CARGO_PKG_VERSION")).to_owned(),
             #[cfg(feature = "testing")]
             dial: std::collections::HashMap::new(),
@@ -106,6 +108,15 @@ impl EgressClientBuilder {
         self
     }
 
+    /// Idle connections kept per host (default: no limit). `0` keeps
+    /// none, so no pool timers run: paused-time tests see only the timers
+    /// under test.
+    #[must_use]
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool_max_idle_per_host = max;
+        self
+    }
+
     #[must_use]
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
@@ -145,6 +156,7 @@ impl EgressClientBuilder {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
             .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .user_agent(self.user_agent)
             .build()
             .map_err(|e| EgressError::Unavailable(format!("cannot build the HTTP client: {e}")))?;

@@ -159,6 +159,13 @@ impl EgressPolicy {
         port: u16,
     ) -> Result<Admission, Refusal> {
         if self.is_explicit(scheme, host, port) {
+            // An explicit origin may be private (a local Ollama or vLLM),
+            // never a cloud metadata service.
+            if let Err(r) = classify::classify_host(host)
+                && matches!(r.rule, "addr.metadata" | "host.metadata")
+            {
+                return Err(r);
+            }
             // Deny lists still apply to an explicit origin.
             for layer in &self.inner.layers {
                 if let Err(r) = layer.check(host)

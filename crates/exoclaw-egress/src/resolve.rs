@@ -115,7 +115,17 @@ impl Pinner {
         if answers.is_empty() {
             return Err(LookupError::Failed(format!("{name} has no addresses")));
         }
-        if !explicit {
+        if explicit {
+            // An explicit origin may be private (a local Ollama), never a
+            // cloud metadata service.
+            for ip in &answers {
+                if let Err(r) = classify::classify_host(&classify::Host::Ip(*ip))
+                    && r.rule == "addr.metadata"
+                {
+                    return Err(r.into());
+                }
+            }
+        } else {
             policy::vet_answers(&name, &answers)?;
         }
         Ok(answers)

@@ -13,6 +13,7 @@ use exoclaw_core::provider::{
     ChatMessage, ChatRequest, ChatRole, ChatStream, ContentPart, Provider, ProviderError,
     ProviderInfo, StopReason, StreamEvent, ToolCall, Usage,
 };
+use exoclaw_egress::EgressClient;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -26,7 +27,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// A client of one Anthropic-compatible endpoint.
 pub struct AnthropicProvider {
     name: String,
-    client: reqwest::Client,
+    client: EgressClient,
     base_url: String,
     url: String,
     api_key: Option<Secret>,
@@ -47,7 +48,7 @@ impl AnthropicProvider {
     /// `https://api.anthropic.com`. The provider is named `anthropic` until
     /// [`AnthropicProvider::with_name`] says otherwise.
     pub fn new(
-        client: reqwest::Client,
+        client: EgressClient,
         base_url: &str,
         api_key: Option<Secret>,
     ) -> Result<Self, ConfigError> {

@@ -1,12 +1,14 @@
-//! What both wire formats share: sending the POST, turning HTTP statuses and
-//! transport failures into [`ProviderError`]s (with vendor error bodies
-//! truncated and key-like strings redacted), reading `retry-after`, and
-//! driving an SSE body through a format-specific `Decoder`.
+//! What both wire formats share: sending the POST through the egress client,
+//! turning egress refusals, HTTP statuses and transport failures into
+//! [`ProviderError`]s (with vendor error bodies truncated and key-like
+//! strings redacted), reading `retry-after`, and driving an SSE body through
+//! a format-specific `Decoder`.
 
 use crate::calendar;
 use crate::sse::{self, SseEvent};
 use exoclaw_core::Secret;
-use exoclaw_core::provider::{ChatStream, ProviderError, StreamEvent};
+use exoclaw_core::provider::{ChatStream, EgressRefusal, ProviderError, StreamEvent};
+use exoclaw_egress::{EgressClient, EgressError, Method, Refusal, RefusalKind};
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::VecDeque;
@@ -63,16 +65,20 @@ pub(crate) fn secret_header(value: &str) -> Result<HeaderValue, ProviderError> {
     Ok(v)
 }
 
-/// POST a JSON body; a non-success status becomes the matching error.
+/// POST a JSON body through the egress client; a refusal (before any
+/// connection, or when the name resolves to a refused address) becomes
+/// [`ProviderError::EgressRefused`], a non-success status the matching
+/// error. Redirects are not followed.
 pub(crate) async fn post_json(
-    client: &reqwest::Client,
+    client: &EgressClient,
     url: &str,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Vec<u8>,
     key: Option<&Secret>,
 ) -> Result<reqwest::Response, ProviderError> {
     let mut request = client
-        .post(url)
+        .request(Method::POST, url)
+        .map_err(|r| refused(&r))?
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .body(body);
@@ -112,6 +118,12 @@ pub fn status_error(
 ) -> ProviderError {
     let message = quote(&vendor_message(body), key);
     match status {
+        300..=399 => ProviderError::Rejected {
+            status,
+            message:
+                "the provider answered with a redirect, which is not followed: check the base URL"
+                    .to_owned(),
+        },
         401 | 403 => ProviderError::Auth(format!("{status}: {message}")),
         429 => ProviderError::RateLimited {
             retry_after: retry_after(headers, SystemTime::now()),
@@ -165,8 +177,24 @@ fn duration_from_secs(secs: f64) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
 }
 
-/// A transport failure while sending or waiting for headers.
+/// An egress refusal as a provider error (never retried).
+pub(crate) fn refused(r: &Refusal) -> ProviderError {
+    ProviderError::EgressRefused {
+        kind: match r.kind {
+            RefusalKind::SsrfBlocked => EgressRefusal::SsrfBlocked,
+            RefusalKind::EgressDenied => EgressRefusal::EgressDenied,
+        },
+        rule: r.rule,
+        reason: quote(&r.reason, None),
+    }
+}
+
+/// A transport failure while sending or waiting for headers. A refusal
+/// raised by the egress client's pinning resolver travels inside the error.
 pub(crate) fn send_error(e: reqwest::Error) -> ProviderError {
+    if let EgressError::Refused(r) = EgressError::from_reqwest(&e) {
+        return refused(&r);
+    }
     let (is_builder, is_timeout, is_connect) = (e.is_builder(), e.is_timeout(), e.is_connect());
     let detail = error_chain(&e.without_url());
     if is_builder {

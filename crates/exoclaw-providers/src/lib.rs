@@ -4,9 +4,15 @@
 //! price table budgets are counted with.
 //!
 //! Everything implements [`exoclaw_core::provider::Provider`]. Concrete
-//! providers take a `reqwest::Client` from the caller (the binary decides
-//! TLS, proxies and egress rules) and never read the environment; keys are
-//! [`exoclaw_core::Secret`]s, never logged and never put into errors.
+//! providers take an [`exoclaw_egress::EgressClient`] from the caller (the
+//! binary decides which origins it reaches: the configured base URLs, a
+//! private one only when configured explicitly) and send every call through
+//! it, so a refused target is [`ProviderError::EgressRefused`] before any
+//! connection and a redirect is never followed. They never read the
+//! environment; keys are [`exoclaw_core::Secret`]s, never logged and never
+//! put into errors.
+//!
+//! [`ProviderError::EgressRefused`]: exoclaw_core::provider::ProviderError::EgressRefused
 //!
 //! The `testing` feature adds the `fake` module, an HTTP server that speaks both wire
 //! formats from a script, with faults.
@@ -42,12 +48,4 @@ pub enum ConfigError {
     MissingKey { provider: String, env: &'static str },
     #[error("provider {provider} needs a base URL: set {env} or providers.{provider}.base_url")]
     MissingBaseUrl { provider: String, env: &'static str },
-}
-
-/// Make `ring` the process-wide rustls crypto provider (reqwest is built
-/// without a default one). Call once at start-up before building a
-/// `reqwest::Client`; later calls are harmless.
-pub fn install_crypto_provider() {
-    // An error means a provider is already installed, which is what we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -14,6 +14,7 @@ use exoclaw_core::provider::{
     ChatMessage, ChatRequest, ChatRole, ChatStream, ContentPart, Provider, ProviderError,
     ProviderInfo, StopReason, StreamEvent, ToolCall, Usage,
 };
+use exoclaw_egress::EgressClient;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, VecDeque};
@@ -35,7 +36,7 @@ pub enum MaxTokensField {
 /// A client of one OpenAI-compatible endpoint.
 pub struct OpenAiCompatProvider {
     name: String,
-    client: reqwest::Client,
+    client: EgressClient,
     base_url: String,
     url: String,
     api_key: Option<Secret>,
@@ -59,7 +60,7 @@ impl OpenAiCompatProvider {
     /// [`OpenAiCompatProvider::with_name`]. Without a key no
     /// `Authorization` header is sent (local servers).
     pub fn new(
-        client: reqwest::Client,
+        client: EgressClient,
         base_url: &str,
         api_key: Option<Secret>,
     ) -> Result<Self, ConfigError> {

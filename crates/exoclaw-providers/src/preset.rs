@@ -10,6 +10,7 @@ use crate::anthropic::AnthropicProvider;
 use crate::openai::{MaxTokensField, OpenAiCompatProvider};
 use exoclaw_core::Secret;
 use exoclaw_core::provider::Provider;
+use exoclaw_egress::EgressClient;
 use std::sync::Arc;
 
 /// The wire format a provider speaks.
@@ -189,7 +190,7 @@ impl Preset {
     /// variable.
     pub fn provider(
         &self,
-        client: reqwest::Client,
+        client: EgressClient,
         base_url: Option<&str>,
         api_key: Option<Secret>,
     ) -> Result<Arc<dyn Provider>, ConfigError> {
@@ -290,8 +291,7 @@ mod tests {
 
     #[test]
     fn building() {
-        crate::install_crypto_provider();
-        let client = reqwest::Client::builder().build().unwrap();
+        let client = EgressClient::builder().build().unwrap();
         let err = preset("openai")
             .unwrap()
             .provider(client.clone(), None, None)

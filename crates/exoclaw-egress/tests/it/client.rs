@@ -432,6 +432,32 @@ async fn an_explicit_loopback_name_may_resolve_privately() {
 }
 
 #[tokio::test]
+async fn an_explicit_origin_is_never_a_metadata_service() {
+    let dns = Arc::new(StaticResolver::new().with("meta.lan", &["169.254.169.254"]));
+    let c = builder(&dns)
+        .allow_origin("http://169.254.169.254")
+        .unwrap()
+        .allow_origin("http://meta.lan")
+        .unwrap()
+        .allow_origin("http://metadata.google.internal")
+        .unwrap()
+        .build()
+        .unwrap();
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://meta.lan/latest/meta-data/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ] {
+        let r = c.fetch(url, HeaderMap::new(), &limits()).await;
+        let rule = refused_rule(r);
+        assert!(
+            rule == "addr.metadata" || rule == "host.metadata",
+            "{url}: {rule}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn request_checks_literals_and_the_resolver_checks_names() {
     let server = FakeHttp::start(|r| FakeResponse::ok("application/json", r.body.clone())).await;
     let canary = Canary::start().await;

@@ -8,6 +8,7 @@
 mod classify;
 mod client;
 mod domain;
+mod lint;
 mod property;
 mod proxy;
 mod support;

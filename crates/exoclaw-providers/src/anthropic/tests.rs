@@ -280,9 +280,8 @@ fn no_breakpoints_without_system_tools_or_prefix() {
 
 #[test]
 fn debug_hides_the_key() {
-    crate::install_crypto_provider();
     let p = AnthropicProvider::new(
-        reqwest::Client::builder().build().unwrap(),
+        exoclaw_egress::EgressClient::builder().build().unwrap(),
         "https://user:pw@api.example.com",
         Some(Secret::new("sk-ant-very-secret")),
     )

@@ -2,6 +2,7 @@
 //! the thread-hosted variant for synchronous tests.
 
 use crate::support::{both, client, request};
+use exoclaw_egress::Method;
 use exoclaw_providers::fake::{FakeProvider, Reply, WireFormat};
 use serde_json::{Value, json};
 
@@ -33,9 +34,10 @@ async fn non_streaming_json_in_both_formats() {
         Reply::tool_calls([call]).with_text("hi"),
     ]);
     let body = json!({"model": "m", "max_tokens": 10, "stream": false, "messages": [{"role": "user", "content": "x"}]});
-    let http = client();
+    let http = client(&fake.base_url());
     let a: Value = http
-        .post(format!("{}/v1/messages", fake.base_url()))
+        .request(Method::POST, &format!("{}/v1/messages", fake.base_url()))
+        .unwrap()
         .body(body.to_string())
         .send()
         .await
@@ -52,7 +54,11 @@ async fn non_streaming_json_in_both_formats() {
     );
     assert_eq!(a["stop_reason"], "tool_use");
     let o: Value = http
-        .post(format!("{}/v1/chat/completions", fake.base_url()))
+        .request(
+            Method::POST,
+            &format!("{}/v1/chat/completions", fake.base_url()),
+        )
+        .unwrap()
         .body(body.to_string())
         .send()
         .await
@@ -88,8 +94,9 @@ fn runs_from_a_plain_thread() {
     assert_eq!(response.text, "from a thread");
     drop(fake); // stops and joins the server thread
     let refused = runtime.block_on(async {
-        client()
-            .post(format!("{base_url}/v1/chat/completions"))
+        client(&base_url)
+            .request(Method::POST, &format!("{base_url}/v1/chat/completions"))
+            .unwrap()
             .body("{}")
             .send()
             .await
@@ -100,9 +107,10 @@ fn runs_from_a_plain_thread() {
 #[tokio::test]
 async fn bad_json_and_missing_key() {
     let fake = FakeProvider::start().await.unwrap();
-    let http = client();
+    let http = client(&fake.base_url());
     let status = http
-        .post(format!("{}/v1/messages", fake.base_url()))
+        .request(Method::POST, &format!("{}/v1/messages", fake.base_url()))
+        .unwrap()
         .body("{nope")
         .send()
         .await
@@ -111,7 +119,11 @@ async fn bad_json_and_missing_key() {
     assert_eq!(status, 400);
     fake.require_api_key(Some("right"));
     let status = http
-        .post(format!("{}/chat/completions", fake.base_url()))
+        .request(
+            Method::POST,
+            &format!("{}/chat/completions", fake.base_url()),
+        )
+        .unwrap()
         .header("authorization", "Bearer wrong")
         .body("{}")
         .send()

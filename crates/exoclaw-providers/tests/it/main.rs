@@ -9,6 +9,7 @@ mod support;
 mod anthropic;
 mod budget;
 mod chunking;
+mod egress;
 mod fake_server;
 mod mapping;
 mod openai;

@@ -95,7 +95,7 @@ async fn http_errors_and_root_path() {
     ]);
     // a base URL without /v1 (llama.cpp, some proxies) is served too
     let p = exoclaw_providers::OpenAiCompatProvider::new(
-        crate::support::client(),
+        crate::support::client(&fake.base_url()),
         &fake.base_url(),
         None,
     )

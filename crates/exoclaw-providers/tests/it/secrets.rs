@@ -10,8 +10,18 @@ use exoclaw_providers::{AnthropicProvider, OpenAiCompatProvider};
 #[tokio::test]
 async fn keys_never_in_debug_errors_or_recordings() {
     let fake = FakeProvider::start().await.unwrap();
-    let a = AnthropicProvider::new(client(), &fake.base_url(), Some(Secret::new(KEY))).unwrap();
-    let o = OpenAiCompatProvider::new(client(), &fake.base_url(), Some(Secret::new(KEY))).unwrap();
+    let a = AnthropicProvider::new(
+        client(&fake.base_url()),
+        &fake.base_url(),
+        Some(Secret::new(KEY)),
+    )
+    .unwrap();
+    let o = OpenAiCompatProvider::new(
+        client(&fake.base_url()),
+        &fake.base_url(),
+        Some(Secret::new(KEY)),
+    )
+    .unwrap();
     for shown in [format!("{a:?}"), format!("{o:?}"), format!("{a:#?}")] {
         assert!(!shown.contains(KEY), "{shown}");
         assert!(shown.contains("***"), "{shown}");

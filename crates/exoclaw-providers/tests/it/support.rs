@@ -1,5 +1,6 @@
-//! Shared test helpers: an HTTP client, providers pointed at a fake, stream
-//! collection, and an in-memory usage ledger with a settable clock.
+//! Shared test helpers: an egress client that reaches a fake, providers
+//! pointed at a fake, stream collection, and an in-memory usage ledger with
+//! a settable clock.
 
 use async_trait::async_trait;
 use exoclaw_core::provider::{
@@ -8,6 +9,7 @@ use exoclaw_core::provider::{
 use exoclaw_core::store::{StoreResult, UsageStore};
 use exoclaw_core::trace::{SpendScope, UsageEntry};
 use exoclaw_core::{Secret, TenantId, UnixMillis};
+use exoclaw_egress::EgressClient;
 use exoclaw_providers::fake::FakeProvider;
 use exoclaw_providers::{AnthropicProvider, OpenAiCompatProvider};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -15,23 +17,29 @@ use std::sync::{Arc, Mutex};
 
 pub const KEY: &str = "sk-test-0123456789abcdef-secret";
 
-/// A plain client. No connection pool, so no pool timers: paused-time
-/// tests then see only the timers under test.
-pub fn client() -> reqwest::Client {
-    exoclaw_providers::install_crypto_provider();
-    reqwest::Client::builder()
+/// The egress client the binary would build for a provider configured
+/// explicitly at `base` (a fake on loopback): only that origin is
+/// reachable. No connection pool, so no pool timers: paused-time tests then
+/// see only the timers under test.
+pub fn client(base: &str) -> EgressClient {
+    EgressClient::builder()
+        .provider_profile(&[base])
+        .unwrap()
+        .allow_origin(base)
+        .unwrap()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap()
 }
 
 pub fn anthropic(fake: &FakeProvider) -> Arc<dyn Provider> {
-    Arc::new(AnthropicProvider::new(client(), &fake.base_url(), Some(Secret::new(KEY))).unwrap())
+    let base = fake.base_url();
+    Arc::new(AnthropicProvider::new(client(&base), &base, Some(Secret::new(KEY))).unwrap())
 }
 
 pub fn openai(fake: &FakeProvider) -> Arc<dyn Provider> {
     let base = format!("{}/v1", fake.base_url());
-    Arc::new(OpenAiCompatProvider::new(client(), &base, Some(Secret::new(KEY))).unwrap())
+    Arc::new(OpenAiCompatProvider::new(client(&base), &base, Some(Secret::new(KEY))).unwrap())
 }
 
 /// Both wire formats, for tests that must hold for each.

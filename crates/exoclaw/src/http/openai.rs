@@ -98,6 +98,9 @@ pub fn failure_status(code: &str) -> StatusCode {
             StatusCode::TOO_MANY_REQUESTS
         }
         "provider.timeout" | "provider.stalled" => StatusCode::GATEWAY_TIMEOUT,
+        // The egress policy refused the provider's address: the gateway's
+        // configuration, not the request, is at fault.
+        "security.ssrf_blocked" | "security.egress_denied" => StatusCode::BAD_GATEWAY,
         c if c.starts_with("provider.") => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -191,6 +194,8 @@ fn leak(code: &str) -> &'static str {
         "provider.malformed",
         "provider.stream_error",
         "provider.not_configured",
+        "security.ssrf_blocked",
+        "security.egress_denied",
         "agent.max_iterations",
         "agent.compaction_failed",
         "cancelled",
@@ -329,4 +334,18 @@ pub async fn models(
         })
         .collect();
     Ok(Json(json!({"object": "list", "data": data})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_refused_by_the_egress_policy_is_a_bad_gateway_with_its_code() {
+        for code in ["security.ssrf_blocked", "security.egress_denied"] {
+            assert_eq!(failure_status(code), StatusCode::BAD_GATEWAY);
+            assert_eq!(leak(code), code);
+        }
+        assert_eq!(leak("security.other"), "agent.failed");
+    }
 }

@@ -46,7 +46,7 @@ impl Llm {
     /// first, so a tenant that brings its own key pays with it.
     pub fn build(
         settings: &Settings,
-        client: &reqwest::Client,
+        client: &exoclaw_egress::EgressClient,
         usage: Arc<dyn UsageStore>,
         stored_keys: &BTreeMap<String, Secret>,
         prefer_stored: bool,
@@ -92,7 +92,6 @@ impl Llm {
             .map(|p| (p.name.to_owned(), *p));
         for (name, preset) in presets.chain(custom) {
             let key_env = format!("EXOCLAW_{}_API_KEY", env_name(&name));
-            let base_env = format!("EXOCLAW_{}_BASE_URL", env_name(&name));
             let from_env = env.get(&key_env).map(Secret::new);
             let stored = stored_keys.get(&name).cloned();
             let key = if prefer_stored {
@@ -100,10 +99,7 @@ impl Llm {
             } else {
                 from_env.or(stored)
             };
-            let base = env
-                .get(&base_env)
-                .map(str::to_owned)
-                .or_else(|| c.providers.get(&name).and_then(|p| p.base_url.clone()));
+            let base = configured_base_url(settings, &name).map(|b| b.url);
             let configured = key.is_some() || (!preset.key_required && base.is_some());
             if !configured {
                 continue;
@@ -249,6 +245,36 @@ impl exoclaw_core::agent::Pricing for Prices {
             0
         })
     }
+}
+
+/// A base URL the operator set for a provider, and where it was set.
+pub struct ConfiguredBaseUrl {
+    /// `EXOCLAW_<NAME>_BASE_URL` or `providers.<name>.base_url`.
+    pub setting: String,
+    pub url: String,
+}
+
+/// The base URL configured for provider `name`: `EXOCLAW_<NAME>_BASE_URL`,
+/// else `providers.<name>.base_url`; `None` when the preset's default
+/// applies. The egress client allows exactly these origins explicitly
+/// (so a loopback Ollama works only when configured).
+pub fn configured_base_url(settings: &Settings, name: &str) -> Option<ConfiguredBaseUrl> {
+    let env_setting = format!("EXOCLAW_{}_BASE_URL", env_name(name));
+    if let Some(url) = settings.env.get(&env_setting) {
+        return Some(ConfiguredBaseUrl {
+            setting: env_setting,
+            url: url.to_owned(),
+        });
+    }
+    settings
+        .config
+        .providers
+        .get(name)
+        .and_then(|p| p.base_url.clone())
+        .map(|url| ConfiguredBaseUrl {
+            setting: format!("providers.{name}.base_url"),
+            url,
+        })
 }
 
 fn env_name(provider: &str) -> String {

@@ -69,7 +69,8 @@ pub struct Runtime {
     /// other tenants use the gateway's.
     tenant_llms:
         std::sync::RwLock<std::collections::HashMap<exoclaw_core::TenantId, Arc<llm::Llm>>>,
-    client: reqwest::Client,
+    /// The providers' egress client (see `crate::egress::provider_client`).
+    client: exoclaw_egress::EgressClient,
     pub tools: Arc<ToolRegistry>,
     pub pricing: Arc<dyn Pricing>,
     pub runs: runs::Runs,
@@ -83,7 +84,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Wire the runtime from settings: the HTTP client, the providers and
+    /// Wire the runtime from settings: the providers' egress client, the providers and
     /// their decorators (keys from the environment, else from `vault`), the
     /// tool registry, and the trace store decorators (OTLP export with
     /// `telemetry.enabled`, provider-failure alerts, metrics).
@@ -94,7 +95,7 @@ impl Runtime {
         metrics: Arc<crate::metrics::Metrics>,
         alerts: Option<crate::alerts::Alerts>,
     ) -> anyhow::Result<Self> {
-        let client = crate::egress::http_client()?;
+        let client = crate::egress::provider_client(&settings)?;
         let default_tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
         let keys = stored_provider_keys(&settings, vault, &default_tenant).await;
         let llm = llm::Llm::build(
