@@ -29,6 +29,8 @@ pub(crate) struct Parser<'a> {
     pub(super) next_heredoc: usize,
     /// The first here-document body that failed to parse.
     pub(super) heredoc_error: Option<ParseError>,
+    /// How many `${...}` modifiers enclose the cursor.
+    pub(super) in_braces: usize,
 }
 
 /// Parse a whole command.
@@ -48,6 +50,7 @@ pub(super) fn parse_chars(src: &[char], depth: usize) -> Result<Script, ParseErr
         bodies: HashMap::new(),
         next_heredoc: 0,
         heredoc_error: None,
+        in_braces: 0,
     };
     let script = p.list(&[])?;
     if p.pos < p.src.len() {

@@ -406,6 +406,8 @@ fn fuzz_regressions() {
         "sh < <(curl -s x)",
         "<o }; bodb",
         "<<,<`v<<,`",
+        "if [ -fCargo.toml ]; then cargf Cargo.t:::::le${!`}ink > nn c`}gehCoc k; fi",
+        "echo ${HOME:-$(pwd)}",
         "a<<, >x\n\nb`c <<, d\n;\n`\n",
         "cat <<A $(echo x\n)\nbody\nA",
     ] {

@@ -237,6 +237,14 @@ impl Parser<'_> {
         {
             return Err(self.error(OUTER_HEREDOC));
         }
+        if self.in_braces > 0
+            && self
+                .src
+                .get(start..self.pos)
+                .is_some_and(|t| t.contains(&'}'))
+        {
+            return Err(self.error(BRACE_IN_SUBSTITUTION));
+        }
         self.pos += 1;
         if self.pending.iter().any(|(id, ..)| *id >= first_heredoc) {
             return Err(self.error("a here-document inside a substitution has no body"));
@@ -284,6 +292,9 @@ impl Parser<'_> {
         }
         if !self.pending.is_empty() && text.contains(&'\n') {
             return Err(self.error(OUTER_HEREDOC));
+        }
+        if self.in_braces > 0 && text.contains(&'}') {
+            return Err(self.error(BRACE_IN_SUBSTITUTION));
         }
         let script = parse_chars(&text, self.depth + 1).map_err(|mut e| {
             e.offset = self.pos;
@@ -403,7 +414,10 @@ impl Parser<'_> {
         let rest = if self.peek() == Some('}') {
             None
         } else {
-            Some(self.until_close('}')?)
+            self.in_braces += 1;
+            let rest = self.until_close('}');
+            self.in_braces -= 1;
+            Some(rest?)
         };
         if self.peek() != Some('}') {
             return Err(self.error("unterminated ${...}"));
@@ -568,6 +582,7 @@ impl Parser<'_> {
             bodies: std::collections::HashMap::new(),
             next_heredoc: 0,
             heredoc_error: None,
+            in_braces: 0,
         };
         let parts = sub.quoted(Quoted::HereDoc).map_err(|mut e| {
             e.offset = self.pos;
@@ -608,3 +623,7 @@ fn is_array_start(parts: &[Part], lit: &str) -> bool {
 }
 
 const OUTER_HEREDOC: &str = "a substitution spans lines while a here-document waits for its body";
+
+/// A `}` inside a substitution inside `${...}`: where the expansion ends
+/// would depend on the quoting style, so the canonical text could differ.
+const BRACE_IN_SUBSTITUTION: &str = "a substitution inside ${...} contains a `}`";
