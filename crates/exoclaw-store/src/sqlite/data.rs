@@ -68,7 +68,7 @@ impl TenantStore for SqliteStore {
             .bind(tenant.id.as_str())
             .bind(&tenant.name)
             .bind(tenant.created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)
             .map_err(conflict(|| format!("tenant {id}")))?;
@@ -118,7 +118,7 @@ impl UserStore for SqliteStore {
         .bind(&created.name)
         .bind(created.role.as_str())
         .bind(created.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)
         .map_err(conflict(|| {
@@ -178,7 +178,7 @@ impl UserStore for SqliteStore {
             .bind(disabled)
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -186,7 +186,7 @@ impl UserStore for SqliteStore {
 
     async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -251,7 +251,7 @@ impl AgentStore for SqliteStore {
         .bind(json_text(&agent.config)?)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)
         .map_err(conflict(|| {
@@ -306,7 +306,7 @@ impl AgentStore for SqliteStore {
         .bind(now_millis())
         .bind(tenant.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(error::sqlite)?;
         r.as_ref()
@@ -319,7 +319,7 @@ impl AgentStore for SqliteStore {
         let done = sqlx::query("DELETE FROM agents WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -363,7 +363,7 @@ impl SessionStore for SqliteStore {
         .bind(&scope.peer)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)?;
         let r = sqlx::query(concat!(
@@ -421,7 +421,7 @@ impl SessionStore for SqliteStore {
         let done = sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -440,7 +440,7 @@ impl SessionStore for SqliteStore {
         // BEGIN IMMEDIATE takes the write lock first, so max(seq) + 1 cannot
         // race with another append.
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -551,7 +551,7 @@ async fn upsert_check(conn: &mut SqliteConnection, check: &VaultCheck) -> StoreR
 #[async_trait]
 impl SecretStore for SqliteStore {
     async fn put_secret(&self, record: &SecretRecord) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
         upsert_secret(&mut conn, record).await
     }
 
@@ -598,7 +598,7 @@ impl SecretStore for SqliteStore {
                 .bind(tenant.as_str())
                 .bind(owner)
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -622,7 +622,7 @@ impl SecretStore for SqliteStore {
         check: &VaultCheck,
     ) -> StoreResult<()> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -642,7 +642,7 @@ impl SecretStore for SqliteStore {
     }
 
     async fn set_vault_check(&self, check: &VaultCheck) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
         upsert_check(&mut conn, check).await
     }
 }
@@ -653,7 +653,7 @@ impl AuditStore for SqliteStore {
         let id = new_id()?;
         let detail = json_text(&event.detail)?;
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;

@@ -70,7 +70,7 @@ impl TraceStore for SqliteStore {
         .bind(&created.name)
         .bind(&created.status)
         .bind(created.started_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)?;
         Ok(created)
@@ -93,7 +93,7 @@ impl TraceStore for SqliteStore {
         .bind(check_cost(end.cost_micros)?)
         .bind(tenant.as_str())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)?;
         if done.rows_affected() == 0 {
@@ -129,7 +129,7 @@ impl TraceStore for SqliteStore {
         .bind(json_text(&span.attributes)?)
         .bind(span.tenant_id.as_str())
         .bind(&span.trace_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)?;
         if done.rows_affected() == 0 {
@@ -231,7 +231,7 @@ impl UsageStore for SqliteStore {
         .bind(tokens.cache_read)
         .bind(tokens.cache_write)
         .bind(check_cost(entry.cost_micros)?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)?;
         Ok(())
