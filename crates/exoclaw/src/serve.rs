@@ -146,7 +146,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             if let Some(b) = backups {
                 b.stop(BACKUP_STOP_GRACE).await;
             }
-            runtime.flush_telemetry(FLUSH_GRACE).await;
+            runtime.flush_queues(FLUSH_GRACE).await;
             crate::alerts::watch_security(None);
             alert_task.stop(FLUSH_GRACE).await;
             db.close().await;
@@ -193,7 +193,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(FLUSH_GRACE)
     };
-    runtime.flush_telemetry(left()).await;
+    runtime.flush_queues(left()).await;
     crate::alerts::watch_security(None);
     alert_task.stop(left()).await;
     db.close().await;
