@@ -24,6 +24,7 @@ contract!(store:
     traces_are_tenant_isolated,
     a_batch_writes_traces_spans_ends_and_usage_in_order,
     a_batch_skips_foreign_and_unstorable_writes,
+    a_large_batch_writes_every_row,
 );
 contract!(db: list_traces_caps_the_page_at_500);
 contract!(fresh: migration_3_adds_and_removes_the_trace_tables);
@@ -642,4 +643,45 @@ async fn a_batch_skips_foreign_and_unstorable_writes(store: Arc<dyn Store>) {
     let scope = SpendScope::Agent(AgentId::new("a1"));
     assert_eq!(store.spend_since(&a, &scope, 0).await.unwrap(), 7);
     assert_eq!(store.spend_since(&b, &scope, 0).await.unwrap(), 0);
+}
+
+/// More rows than one round trip takes (the SQLite store sends them in
+/// groups), foreign ones spread through.
+async fn a_large_batch_writes_every_row(store: Arc<dyn Store>) {
+    let (a, b) = two_tenants(&*store).await;
+    let mut writes = Vec::new();
+    let mut traces = Vec::new();
+    for i in 0..100 {
+        let t = exoclaw_store::new_trace_row(&new_trace(&a, "a1", "u1", "s1")).unwrap();
+        writes.push(TraceWrite::Start(t.clone()));
+        writes.push(TraceWrite::Span(
+            exoclaw_store::new_span_row(&llm_span(&t, i)).unwrap(),
+        ));
+        if i % 20 == 0 {
+            let mut foreign = exoclaw_store::new_span_row(&llm_span(&t, i)).unwrap();
+            foreign.tenant_id = b.clone();
+            writes.push(TraceWrite::Span(foreign));
+        }
+        writes.push(TraceWrite::Usage {
+            entry: ledger_entry(&a, 3),
+            at: 10,
+        });
+        writes.push(TraceWrite::Finish {
+            tenant_id: a.clone(),
+            id: t.id.clone(),
+            end: ok_end(3),
+            ended_at: 20,
+        });
+        traces.push(t);
+    }
+    assert_eq!(store.write_traces(&writes).await.unwrap(), 5);
+    for t in &traces {
+        let (got, spans) = store.get_trace(&a, &t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status.as_str(), got.ended_at, spans.len()),
+            ("ok", Some(20), 1)
+        );
+    }
+    let scope = SpendScope::Agent(AgentId::new("a1"));
+    assert_eq!(store.spend_since(&a, &scope, 0).await.unwrap(), 300);
 }
