@@ -238,6 +238,7 @@ pub trait Store:
     + AuditStore
     + TraceStore
     + UsageStore
+    + TraceBatchStore
     + GatewayTokenStore
     + ApprovalStore
     + ApiKeyStore
@@ -255,6 +256,7 @@ impl<T> Store for T where
         + AuditStore
         + TraceStore
         + UsageStore
+        + TraceBatchStore
         + GatewayTokenStore
         + ApprovalStore
         + ApiKeyStore
@@ -305,6 +307,18 @@ pub trait UsageStore: Send + Sync {
         scope: &crate::trace::SpendScope,
         since: UnixMillis,
     ) -> StoreResult<i64>;
+}
+
+/// Trace, span and usage writes committed together (the write-behind queue
+/// of the gateway uses it to take them off the request path).
+#[async_trait]
+pub trait TraceBatchStore: Send + Sync {
+    /// Applies `writes` in order, in one transaction. A span or an end whose
+    /// trace is not its tenant's, and a write the store refuses as
+    /// `Invalid` (a count too large, a negative cost), is skipped and
+    /// counted in the result instead of failing the others; any other error
+    /// writes nothing.
+    async fn write_traces(&self, writes: &[crate::trace::TraceWrite]) -> StoreResult<usize>;
 }
 
 /// One stored gateway token: only its SHA-256 digest (hex) is kept.

@@ -123,6 +123,27 @@ pub struct UsageEntry {
     pub cost_micros: i64,
 }
 
+/// One write of the trace and usage ports, fully formed by the caller (ids
+/// and times set), for [`crate::store::TraceBatchStore::write_traces`]: a
+/// write-behind queue fills these and commits many at once.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TraceWrite {
+    /// Insert a started trace (as [`crate::store::TraceStore::create_trace`]
+    /// would have, with this id and `started_at`).
+    Start(Trace),
+    /// Insert a span; skipped when its trace is not the span's tenant's.
+    Span(Span),
+    /// End a trace at `ended_at`; skipped when the trace is not the tenant's.
+    Finish {
+        tenant_id: TenantId,
+        id: String,
+        end: TraceEnd,
+        ended_at: UnixMillis,
+    },
+    /// A usage ledger entry recorded at `at`.
+    Usage { entry: UsageEntry, at: UnixMillis },
+}
+
 /// What a budget is kept for (always inside one tenant).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SpendScope {

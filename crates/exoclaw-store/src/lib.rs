@@ -28,6 +28,7 @@ pub mod vault;
 pub use migrate::require_current_schema;
 pub use postgres::{PgOptions, PgStore, inspect_postgres};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, check_sqlite_snapshot, inspect_sqlite};
+pub use trace::{new_span_row, new_trace_row};
 
 use exoclaw_core::UnixMillis;
 use exoclaw_core::store::{Backend, MigrationInfo, SchemaStatus, StoreError, StoreResult};
@@ -66,7 +67,7 @@ pub(crate) fn new_id() -> StoreResult<String> {
 }
 
 /// Now, in Unix milliseconds.
-pub(crate) fn now_millis() -> UnixMillis {
+pub fn now_millis() -> UnixMillis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -4,9 +4,48 @@
 
 use exoclaw_core::provider::Usage;
 use exoclaw_core::store::{StoreError, StoreResult};
+use exoclaw_core::trace::{NewSpan, NewTrace, Span, Trace};
 
 /// The status of a trace that has not finished.
 pub(crate) const RUNNING: &str = "running";
+
+/// The trace `create_trace` inserts for `trace`: a new id, started now
+/// (also for callers that queue it for `write_traces`).
+pub fn new_trace_row(trace: &NewTrace) -> StoreResult<Trace> {
+    Ok(Trace {
+        id: crate::new_id()?,
+        tenant_id: trace.tenant_id.clone(),
+        agent_id: trace.agent_id.clone(),
+        user_id: trace.user_id.clone(),
+        session_id: trace.session_id.clone(),
+        name: trace.name.clone(),
+        status: RUNNING.to_owned(),
+        error: None,
+        started_at: crate::now_millis(),
+        ended_at: None,
+        usage: Usage::default(),
+        cost_micros: 0,
+    })
+}
+
+/// The span `add_span` inserts for `span`: a new id.
+pub fn new_span_row(span: &NewSpan) -> StoreResult<Span> {
+    Ok(Span {
+        id: crate::new_id()?,
+        trace_id: span.trace_id.clone(),
+        tenant_id: span.tenant_id.clone(),
+        kind: span.kind,
+        name: span.name.clone(),
+        provider: span.provider.clone(),
+        status: span.status.clone(),
+        error: span.error.clone(),
+        started_at: span.started_at,
+        latency_ms: span.latency_ms,
+        usage: span.usage,
+        cost_micros: span.cost_micros,
+        attributes: span.attributes.clone(),
+    })
+}
 
 /// The page size of `list_traces` when the filter says 0.
 pub(crate) const DEFAULT_TRACE_LIMIT: u32 = 50;

@@ -4,6 +4,7 @@
 
 mod access;
 mod alerts;
+mod alloc;
 mod audit;
 mod backup;
 #[allow(
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
     {
         return exoclaw_tools::sandbox::init_main();
     }
+    alloc::tune();
     let cli = Cli::parse();
     let env = Env::from_process();
     let command = cli.command.unwrap_or(Command::Serve);

@@ -5,7 +5,8 @@
 //! bind policy -> read-only store inspection (corrupt, newer, outdated, key
 //! mismatch) -> bind the port -> create the data dir and first-start secrets
 //! -> open and migrate the store -> vault check -> serve (and, with
-//! `backup.schedule`, the daily backup task, stopped on shutdown).
+//! `backup.schedule`, the daily backup task, stopped on shutdown; and a
+//! task returning free heap memory to the OS every 30 s).
 
 use crate::config::Settings;
 use crate::db::{self, SchemaPlan};
@@ -119,6 +120,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         "listening"
     );
 
+    let trim_task = tokio::spawn(trim_memory());
     let proxy_stop = tokio_util::sync::CancellationToken::new();
     let proxy_task =
         crate::runtime::tools::bind_egress_proxy(&settings, db.store())?.map(|proxy| {
@@ -146,7 +148,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             if let Some(b) = backups {
                 b.stop(BACKUP_STOP_GRACE).await;
             }
-            runtime.flush_telemetry(FLUSH_GRACE).await;
+            runtime.flush_queues(FLUSH_GRACE).await;
+            stop_trimming(trim_task).await;
             crate::alerts::watch_security(None);
             alert_task.stop(FLUSH_GRACE).await;
             db.close().await;
@@ -193,7 +196,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(FLUSH_GRACE)
     };
-    runtime.flush_telemetry(left()).await;
+    runtime.flush_queues(left()).await;
+    stop_trimming(trim_task).await;
     crate::alerts::watch_security(None);
     alert_task.stop(left()).await;
     db.close().await;
@@ -205,6 +209,31 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 const BACKUP_STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long shutdown waits at least to send queued spans and alerts.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
+/// How often free heap memory goes back to the OS (see `crate::alloc`).
+const TRIM_EVERY: Duration = Duration::from_secs(30);
+
+/// Every [`TRIM_EVERY`], `malloc_trim` on a blocking thread; runs until
+/// [`stop_trimming`].
+async fn trim_memory() {
+    let mut tick = tokio::time::interval(TRIM_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = tokio::task::spawn_blocking(crate::alloc::trim).await {
+            tracing::warn!(error = %e, "malloc_trim failed");
+        }
+    }
+}
+
+async fn stop_trimming(task: tokio::task::JoinHandle<()>) {
+    task.abort();
+    if let Err(e) = task.await
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "the memory trim task panicked");
+    }
+}
 
 /// The alerts of this instance (`alerts.*`): a webhook client when
 /// `alerts.webhook_url` is set, and the `security.*` burst watch.

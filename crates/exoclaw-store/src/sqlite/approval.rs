@@ -46,7 +46,7 @@ fn approval(r: &SqliteRow) -> StoreResult<Approval> {
 impl ApprovalStore for SqliteStore {
     async fn request_approval(&self, new: &NewApproval, now: UnixMillis) -> StoreResult<Approval> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -148,7 +148,7 @@ impl ApprovalStore for SqliteStore {
         .bind(by)
         .bind(tenant.as_str())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)?;
         let current = self

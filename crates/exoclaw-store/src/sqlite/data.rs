@@ -16,6 +16,7 @@ use exoclaw_core::store::{
     UserStore,
 };
 use exoclaw_core::{AgentId, SessionId, TenantId, UserId};
+use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
 
 // Column lists as macros so that `concat!` can build static SQL from them.
@@ -68,7 +69,7 @@ impl TenantStore for SqliteStore {
             .bind(tenant.id.as_str())
             .bind(&tenant.name)
             .bind(tenant.created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)
             .map_err(conflict(|| format!("tenant {id}")))?;
@@ -118,7 +119,7 @@ impl UserStore for SqliteStore {
         .bind(&created.name)
         .bind(created.role.as_str())
         .bind(created.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)
         .map_err(conflict(|| {
@@ -178,7 +179,7 @@ impl UserStore for SqliteStore {
             .bind(disabled)
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -186,7 +187,7 @@ impl UserStore for SqliteStore {
 
     async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -251,7 +252,7 @@ impl AgentStore for SqliteStore {
         .bind(json_text(&agent.config)?)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)
         .map_err(conflict(|| {
@@ -306,7 +307,7 @@ impl AgentStore for SqliteStore {
         .bind(now_millis())
         .bind(tenant.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(error::sqlite)?;
         r.as_ref()
@@ -319,25 +320,11 @@ impl AgentStore for SqliteStore {
         let done = sqlx::query("DELETE FROM agents WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
     }
-}
-
-async fn session_exists(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    id: &SessionId,
-) -> StoreResult<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE tenant_id = ? AND id = ?")
-        .bind(tenant.as_str())
-        .bind(id.as_str())
-        .fetch_one(conn)
-        .await
-        .map_err(error::sqlite)?;
-    Ok(n > 0)
 }
 
 #[async_trait]
@@ -349,12 +336,14 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<Session> {
         let now = now_millis();
         // A unique index on the scope makes racing creators agree: the losers'
-        // inserts do nothing, and everyone reads the winner's row.
-        sqlx::query(
+        // inserts do nothing, and everyone reads the winner's row. The winner
+        // gets it back from the insert (one statement for a new session).
+        let inserted = sqlx::query(concat!(
             "INSERT INTO sessions (id, tenant_id, agent_id, user_id, channel, peer, title, \
              created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?) \
-             ON CONFLICT (tenant_id, agent_id, user_id, channel, peer) DO NOTHING",
-        )
+             ON CONFLICT (tenant_id, agent_id, user_id, channel, peer) DO NOTHING RETURNING ",
+            session_cols!()
+        ))
         .bind(new_id()?)
         .bind(tenant.as_str())
         .bind(scope.agent_id.as_str())
@@ -363,9 +352,12 @@ impl SessionStore for SqliteStore {
         .bind(&scope.peer)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(error::sqlite)?;
+        if let Some(r) = inserted {
+            return row::session(&r);
+        }
         let r = sqlx::query(concat!(
             "SELECT ",
             session_cols!(),
@@ -421,7 +413,7 @@ impl SessionStore for SqliteStore {
         let done = sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -438,39 +430,54 @@ impl SessionStore for SqliteStore {
         let content = json_text(&message.content)?;
         let meta = json_text(&message.meta)?;
         // BEGIN IMMEDIATE takes the write lock first, so max(seq) + 1 cannot
-        // race with another append.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(error::sqlite)?;
-        let seq: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, created_at) \
-             SELECT ?1, s.tenant_id, s.id, \
-                    COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.session_id = s.id), 0) + 1, \
-                    ?2, ?3, ?4, ?5 \
-             FROM sessions s WHERE s.tenant_id = ?6 AND s.id = ?7 \
-             RETURNING seq",
-        )
-        .bind(&id)
-        .bind(&message.role)
-        .bind(&content)
-        .bind(&meta)
-        .bind(now)
-        .bind(tenant.as_str())
-        .bind(session.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(error::sqlite)?;
-        let seq = seq.ok_or(StoreError::NotFound)?;
-        sqlx::query("UPDATE sessions SET updated_at = ? WHERE tenant_id = ? AND id = ?")
+        // race with another append. The whole transaction is one query (one
+        // round trip to the writer's thread instead of four), run by a task
+        // of its own so that a caller going away cannot leave it half-done
+        // on the connection.
+        let writer = self.writer.clone();
+        let args = (
+            id.clone(),
+            message.role.clone(),
+            content,
+            meta,
+            tenant.as_str().to_owned(),
+            session.as_str().to_owned(),
+        );
+        let seq = tokio::spawn(async move {
+            let (id, role, content, meta, tenant, session) = args;
+            let mut conn = writer.acquire().await.map_err(error::sqlite)?;
+            let done = sqlx::query_scalar::<_, i64>(
+                "BEGIN IMMEDIATE; \
+                 INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, \
+                 created_at) \
+                 SELECT ?1, s.tenant_id, s.id, \
+                        COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.session_id = s.id), 0) + 1, \
+                        ?2, ?3, ?4, ?5 \
+                 FROM sessions s WHERE s.tenant_id = ?6 AND s.id = ?7 \
+                 RETURNING seq; \
+                 UPDATE sessions SET updated_at = ?5 WHERE tenant_id = ?6 AND id = ?7; \
+                 COMMIT;",
+            )
+            .bind(&id)
+            .bind(&role)
+            .bind(&content)
+            .bind(&meta)
             .bind(now)
-            .bind(tenant.as_str())
-            .bind(session.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(error::sqlite)?;
-        tx.commit().await.map_err(error::sqlite)?;
+            .bind(&tenant)
+            .bind(&session)
+            .fetch_all(&mut *conn)
+            .await;
+            match done {
+                Ok(seqs) => seqs.first().copied().ok_or(StoreError::NotFound),
+                Err(e) => {
+                    // Whatever ran of it is undone before the connection is reused.
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    Err(error::sqlite(e))
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("the message append task failed: {e}")))??;
         Ok(Message {
             id: id.into(),
             tenant_id: tenant.clone(),
@@ -490,25 +497,31 @@ impl SessionStore for SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        let mut conn = self.pool.acquire().await.map_err(error::sqlite)?;
-        if !session_exists(&mut conn, tenant, session).await? {
-            return Err(StoreError::NotFound);
-        }
-        // LIMIT -1 is "no limit" in SQLite
+        // LIMIT -1 is "no limit" in SQLite. One statement: the session's row
+        // joined with its messages, so a missing session (no row at all)
+        // and a session without messages (one row of NULLs) differ.
         let limit = if limit == 0 { -1 } else { i64::from(limit) };
         let rows = sqlx::query(
-            "SELECT id, tenant_id, session_id, seq, role, content, meta, created_at \
-             FROM messages WHERE tenant_id = ? AND session_id = ? AND seq > ? \
-             ORDER BY seq LIMIT ?",
+            "SELECT m.id, m.tenant_id, m.session_id, m.seq, m.role, m.content, m.meta, \
+             m.created_at FROM sessions s LEFT JOIN messages m \
+             ON m.tenant_id = s.tenant_id AND m.session_id = s.id AND m.seq > ?3 \
+             WHERE s.tenant_id = ?1 AND s.id = ?2 ORDER BY m.seq LIMIT ?4",
         )
         .bind(tenant.as_str())
         .bind(session.as_str())
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&mut *conn)
+        .fetch_all(&self.pool)
         .await
         .map_err(error::sqlite)?;
-        row::all(&rows, row::message)
+        if rows.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let messages: Vec<_> = rows
+            .into_iter()
+            .filter(|r| matches!(r.try_get::<Option<String>, _>("id"), Ok(Some(_))))
+            .collect();
+        row::all(&messages, row::message)
     }
 }
 
@@ -551,7 +564,7 @@ async fn upsert_check(conn: &mut SqliteConnection, check: &VaultCheck) -> StoreR
 #[async_trait]
 impl SecretStore for SqliteStore {
     async fn put_secret(&self, record: &SecretRecord) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
         upsert_secret(&mut conn, record).await
     }
 
@@ -598,7 +611,7 @@ impl SecretStore for SqliteStore {
                 .bind(tenant.as_str())
                 .bind(owner)
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -622,7 +635,7 @@ impl SecretStore for SqliteStore {
         check: &VaultCheck,
     ) -> StoreResult<()> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -642,7 +655,7 @@ impl SecretStore for SqliteStore {
     }
 
     async fn set_vault_check(&self, check: &VaultCheck) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
         upsert_check(&mut conn, check).await
     }
 }
@@ -653,7 +666,7 @@ impl AuditStore for SqliteStore {
         let id = new_id()?;
         let detail = json_text(&event.detail)?;
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;

@@ -2,9 +2,15 @@
 //! small pool, the database file created `0600`. Also [`inspect_sqlite`], the
 //! read-only look used by `doctor` and the start-up checks.
 //!
-//! Writers that read before they write use `BEGIN IMMEDIATE`, so concurrent
-//! writers queue on SQLite's write lock (with `busy_timeout`) instead of
-//! failing with `SQLITE_BUSY` when a read transaction tries to upgrade.
+//! Every write goes through one connection of its own (`writer`), so the
+//! gateway's writers queue in the process, in order, instead of in SQLite's
+//! busy handler (which sleeps 1, 2, 5 ... 100 ms between tries and made
+//! concurrent turns wait tens of ms for the write lock); the writer's page
+//! cache also stays valid, since no other connection of ours writes. Reads
+//! use the pool. Writers that read before they write use `BEGIN IMMEDIATE`,
+//! so a writer from another process (the CLI) still queues on SQLite's write
+//! lock (with `busy_timeout`) instead of failing with `SQLITE_BUSY` when a
+//! read transaction tries to upgrade.
 
 mod approval;
 mod backup;
@@ -55,7 +61,8 @@ pub struct SqliteOptions {
     /// How long a statement waits for SQLite's write lock before giving up
     /// with `Unavailable`.
     pub busy_timeout: Duration,
-    /// Connections in the pool (at least 1). Idle ones are closed after a minute.
+    /// Reading connections in the pool (at least 1), besides the one writing
+    /// connection. Idle ones are closed after a minute.
     pub max_connections: u32,
 }
 
@@ -78,14 +85,23 @@ impl SqliteOptions {
 /// small because the gateway aims for a few MB of RSS when idle.
 const CACHE_SIZE_KIB: u32 = 1024;
 /// Trim the WAL file back to this size after checkpoints.
-const JOURNAL_SIZE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
+const JOURNAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+/// Checkpoint when the WAL holds this many pages (SQLite's default is 1000,
+/// 4 MiB). A turn rewrites the same few hot pages (the tails of the message,
+/// session and trace tables and their indexes) again and again; a longer WAL
+/// lets one checkpoint copy each of them once, and checkpoints (two `fsync`s
+/// each, under the write lock) come 4 times less often.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
 /// Close connections idle for this long, so an idle gateway holds none.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The SQLite backend. Cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Reads.
     pub(crate) pool: SqlitePool,
+    /// Writes: one connection, so writers queue here in order.
+    pub(crate) writer: SqlitePool,
     path: PathBuf,
 }
 
@@ -116,22 +132,37 @@ impl SqliteStore {
             .busy_timeout(options.busy_timeout)
             .pragma("cache_size", format!("-{CACHE_SIZE_KIB}"))
             .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES.to_string())
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
             .statement_cache_capacity(32);
+        // No ping before each use: a connection to a local file does not go
+        // stale, and with SQLite the ping is a round trip to the
+        // connection's thread that doubled the hops of every statement.
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .min_connections(0)
+            .test_before_acquire(false)
             .idle_timeout(IDLE_TIMEOUT)
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| at_path(&path, e))?;
+        // Writers wait for this connection in the pool's fair queue; the
+        // acquire timeout bounds that wait like `busy_timeout` bounds a wait
+        // for SQLite's lock.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .idle_timeout(IDLE_TIMEOUT)
+            .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
+            .connect_lazy_with(connect);
         // `connect_with` opened one connection (which switched on WAL); prove
         // the file is a database before handing the store out.
         sqlx::query("SELECT count(*) FROM sqlite_master")
             .execute(&pool)
             .await
             .map_err(|e| at_path(&path, e))?;
-        Ok(Self { pool, path })
+        Ok(Self { pool, writer, path })
     }
 
     /// Opens an existing database for reading only, changing nothing on
@@ -154,7 +185,11 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(|e| at_path(&path, e))?;
-        Ok(Self { pool, path })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+            path,
+        })
     }
 
     /// The database file.
@@ -165,6 +200,7 @@ impl SqliteStore {
     /// Closes every connection (checkpointing the WAL); later calls fail with
     /// `Unavailable`.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -173,7 +209,7 @@ impl SqliteStore {
         let mut passed = Vec::new();
         loop {
             let mut tx = self
-                .pool
+                .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(error::sqlite)?;
@@ -205,11 +241,11 @@ impl SqliteStore {
                 write_version(&mut tx, step.to, true).await?;
                 tx.commit().await.map_err(error::sqlite)?;
                 sqlx::raw_sql(step.sql)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(|e| step.failed(error::sqlite(e)))?;
                 let mut tx = self
-                    .pool
+                    .writer
                     .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(error::sqlite)?;
@@ -252,7 +288,7 @@ impl SchemaStore for SqliteStore {
     async fn force_version(&self, version: i64) -> StoreResult<()> {
         SQLITE.check_target(version)?;
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;

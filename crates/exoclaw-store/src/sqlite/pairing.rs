@@ -106,7 +106,7 @@ impl PairingStore for SqliteStore {
     ) -> StoreResult<PairingCreated> {
         check_new_request(new)?;
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -246,7 +246,7 @@ impl PairingStore for SqliteStore {
             PairingDecision::Deny => (PairingStatus::Denied, None),
         };
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -317,7 +317,7 @@ impl PairingStore for SqliteStore {
         now: UnixMillis,
     ) -> StoreResult<Option<Device>> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -384,7 +384,7 @@ impl PairingStore for SqliteStore {
             .bind(now)
             .bind(tenant.as_str())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::sqlite)?;
         Ok(())
@@ -416,7 +416,7 @@ impl PairingStore for SqliteStore {
         .bind(now)
         .bind(tenant.as_str())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)?;
         let current = sqlx::query(concat!(
@@ -479,7 +479,7 @@ impl PairingStore for SqliteStore {
         .bind(sender_id)
         .bind(user.as_str())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::sqlite)?;
         self.get_channel_sender(tenant, channel, sender_id)
@@ -494,7 +494,7 @@ impl PairingStore for SqliteStore {
         now: UnixMillis,
     ) -> StoreResult<()> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;

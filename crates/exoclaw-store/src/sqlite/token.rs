@@ -36,7 +36,7 @@ impl GatewayTokenStore for SqliteStore {
         now: UnixMillis,
     ) -> StoreResult<SeedOutcome> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -75,7 +75,7 @@ impl GatewayTokenStore for SqliteStore {
         now: UnixMillis,
     ) -> StoreResult<()> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;

@@ -4,15 +4,15 @@
 //! trace in the span's tenant.
 
 use super::SqliteStore;
-use crate::trace::{RUNNING, Tokens, check_cost, trace_limit};
+use crate::trace::{Tokens, check_cost, new_span_row, new_trace_row, trace_limit};
 use crate::{error, json_text, new_id, now_millis, row};
 use async_trait::async_trait;
-use exoclaw_core::provider::Usage;
-use exoclaw_core::store::{StoreError, StoreResult, TraceStore, UsageStore};
+use exoclaw_core::store::{StoreError, StoreResult, TraceBatchStore, TraceStore, UsageStore};
 use exoclaw_core::trace::{
-    NewSpan, NewTrace, Span, SpendScope, Trace, TraceEnd, TraceFilter, UsageEntry,
+    NewSpan, NewTrace, Span, SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite, UsageEntry,
 };
 use exoclaw_core::{AgentId, SessionId, TenantId, UnixMillis, UserId};
+use sqlx::sqlite::SqliteConnection;
 
 // Column lists as macros so that `concat!` can build static SQL from them.
 macro_rules! trace_cols {
@@ -41,115 +41,145 @@ macro_rules! spend_sql {
     };
 }
 
+/// Inserts a started trace.
+async fn insert_trace(conn: &mut SqliteConnection, t: &Trace) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO traces (id, tenant_id, agent_id, user_id, session_id, name, status, \
+         started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&t.id)
+    .bind(t.tenant_id.as_str())
+    .bind(t.agent_id.as_ref().map(AgentId::as_str))
+    .bind(t.user_id.as_ref().map(UserId::as_str))
+    .bind(t.session_id.as_ref().map(SessionId::as_str))
+    .bind(&t.name)
+    .bind(&t.status)
+    .bind(t.started_at)
+    .execute(conn)
+    .await
+    .map_err(error::sqlite)?;
+    Ok(())
+}
+
+/// Ends a trace; `false` when it is not the tenant's.
+async fn end_trace(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    id: &str,
+    end: &TraceEnd,
+    ended_at: UnixMillis,
+) -> StoreResult<bool> {
+    let tokens = Tokens::of(&end.usage)?;
+    let done = sqlx::query(
+        "UPDATE traces SET status = ?, error = ?, ended_at = ?, input_tokens = ?, \
+         output_tokens = ?, cache_read_tokens = ?, cache_write_tokens = ?, cost_micros = ? \
+         WHERE tenant_id = ? AND id = ?",
+    )
+    .bind(&end.status)
+    .bind(end.error.as_deref())
+    .bind(ended_at)
+    .bind(tokens.input)
+    .bind(tokens.output)
+    .bind(tokens.cache_read)
+    .bind(tokens.cache_write)
+    .bind(check_cost(end.cost_micros)?)
+    .bind(tenant.as_str())
+    .bind(id)
+    .execute(conn)
+    .await
+    .map_err(error::sqlite)?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Inserts a span; `false` when its trace is not the span's tenant's.
+async fn insert_span(conn: &mut SqliteConnection, span: &Span) -> StoreResult<bool> {
+    let tokens = Tokens::of(&span.usage)?;
+    // One statement: the row is inserted only if the trace is the
+    // span's tenant's (and the foreign key says so too).
+    let done = sqlx::query(concat!(
+        "INSERT INTO spans (",
+        span_cols!(),
+        ") SELECT ?1, t.id, t.tenant_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+         ?14 FROM traces t WHERE t.tenant_id = ?15 AND t.id = ?16"
+    ))
+    .bind(&span.id)
+    .bind(span.kind.as_str())
+    .bind(&span.name)
+    .bind(span.provider.as_deref())
+    .bind(&span.status)
+    .bind(span.error.as_deref())
+    .bind(span.started_at)
+    .bind(span.latency_ms)
+    .bind(tokens.input)
+    .bind(tokens.output)
+    .bind(tokens.cache_read)
+    .bind(tokens.cache_write)
+    .bind(check_cost(span.cost_micros)?)
+    .bind(json_text(&span.attributes)?)
+    .bind(span.tenant_id.as_str())
+    .bind(&span.trace_id)
+    .execute(conn)
+    .await
+    .map_err(error::sqlite)?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Inserts a usage ledger entry recorded at `at`.
+async fn insert_usage(
+    conn: &mut SqliteConnection,
+    entry: &UsageEntry,
+    at: UnixMillis,
+) -> StoreResult<()> {
+    let tokens = Tokens::of(&entry.usage)?;
+    sqlx::query(
+        "INSERT INTO usage_ledger (id, tenant_id, at, provider, model, agent_id, user_id, \
+         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(new_id()?)
+    .bind(entry.tenant_id.as_str())
+    .bind(at)
+    .bind(&entry.provider)
+    .bind(&entry.model)
+    .bind(entry.agent_id.as_ref().map(AgentId::as_str))
+    .bind(entry.user_id.as_ref().map(UserId::as_str))
+    .bind(tokens.input)
+    .bind(tokens.output)
+    .bind(tokens.cache_read)
+    .bind(tokens.cache_write)
+    .bind(check_cost(entry.cost_micros)?)
+    .execute(conn)
+    .await
+    .map_err(error::sqlite)?;
+    Ok(())
+}
+
 #[async_trait]
 impl TraceStore for SqliteStore {
     async fn create_trace(&self, trace: &NewTrace) -> StoreResult<Trace> {
-        let created = Trace {
-            id: new_id()?,
-            tenant_id: trace.tenant_id.clone(),
-            agent_id: trace.agent_id.clone(),
-            user_id: trace.user_id.clone(),
-            session_id: trace.session_id.clone(),
-            name: trace.name.clone(),
-            status: RUNNING.to_owned(),
-            error: None,
-            started_at: now_millis(),
-            ended_at: None,
-            usage: Usage::default(),
-            cost_micros: 0,
-        };
-        sqlx::query(
-            "INSERT INTO traces (id, tenant_id, agent_id, user_id, session_id, name, status, \
-             started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&created.id)
-        .bind(created.tenant_id.as_str())
-        .bind(created.agent_id.as_ref().map(AgentId::as_str))
-        .bind(created.user_id.as_ref().map(UserId::as_str))
-        .bind(created.session_id.as_ref().map(SessionId::as_str))
-        .bind(&created.name)
-        .bind(&created.status)
-        .bind(created.started_at)
-        .execute(&self.pool)
-        .await
-        .map_err(error::sqlite)?;
+        let created = new_trace_row(trace)?;
+        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        insert_trace(&mut conn, &created).await?;
         Ok(created)
     }
 
     async fn finish_trace(&self, tenant: &TenantId, id: &str, end: &TraceEnd) -> StoreResult<()> {
-        let tokens = Tokens::of(&end.usage)?;
-        let done = sqlx::query(
-            "UPDATE traces SET status = ?, error = ?, ended_at = ?, input_tokens = ?, \
-             output_tokens = ?, cache_read_tokens = ?, cache_write_tokens = ?, cost_micros = ? \
-             WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(&end.status)
-        .bind(end.error.as_deref())
-        .bind(now_millis())
-        .bind(tokens.input)
-        .bind(tokens.output)
-        .bind(tokens.cache_read)
-        .bind(tokens.cache_write)
-        .bind(check_cost(end.cost_micros)?)
-        .bind(tenant.as_str())
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(error::sqlite)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        if end_trace(&mut conn, tenant, id, end, now_millis()).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
         }
-        Ok(())
     }
 
     async fn add_span(&self, span: &NewSpan) -> StoreResult<Span> {
-        let id = new_id()?;
-        let tokens = Tokens::of(&span.usage)?;
-        // One statement: the row is inserted only if the trace is the
-        // span's tenant's (and the foreign key says so too).
-        let done = sqlx::query(concat!(
-            "INSERT INTO spans (",
-            span_cols!(),
-            ") SELECT ?1, t.id, t.tenant_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-             ?14 FROM traces t WHERE t.tenant_id = ?15 AND t.id = ?16"
-        ))
-        .bind(&id)
-        .bind(span.kind.as_str())
-        .bind(&span.name)
-        .bind(span.provider.as_deref())
-        .bind(&span.status)
-        .bind(span.error.as_deref())
-        .bind(span.started_at)
-        .bind(span.latency_ms)
-        .bind(tokens.input)
-        .bind(tokens.output)
-        .bind(tokens.cache_read)
-        .bind(tokens.cache_write)
-        .bind(check_cost(span.cost_micros)?)
-        .bind(json_text(&span.attributes)?)
-        .bind(span.tenant_id.as_str())
-        .bind(&span.trace_id)
-        .execute(&self.pool)
-        .await
-        .map_err(error::sqlite)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        let span = new_span_row(span)?;
+        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        if insert_span(&mut conn, &span).await? {
+            Ok(span)
+        } else {
+            Err(StoreError::NotFound)
         }
-        Ok(Span {
-            id,
-            trace_id: span.trace_id.clone(),
-            tenant_id: span.tenant_id.clone(),
-            kind: span.kind,
-            name: span.name.clone(),
-            provider: span.provider.clone(),
-            status: span.status.clone(),
-            error: span.error.clone(),
-            started_at: span.started_at,
-            latency_ms: span.latency_ms,
-            usage: span.usage,
-            cost_micros: span.cost_micros,
-            attributes: span.attributes.clone(),
-        })
     }
 
     async fn list_traces(
@@ -213,28 +243,8 @@ impl TraceStore for SqliteStore {
 #[async_trait]
 impl UsageStore for SqliteStore {
     async fn record_usage(&self, entry: &UsageEntry) -> StoreResult<()> {
-        let tokens = Tokens::of(&entry.usage)?;
-        sqlx::query(
-            "INSERT INTO usage_ledger (id, tenant_id, at, provider, model, agent_id, user_id, \
-             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(new_id()?)
-        .bind(entry.tenant_id.as_str())
-        .bind(now_millis())
-        .bind(&entry.provider)
-        .bind(&entry.model)
-        .bind(entry.agent_id.as_ref().map(AgentId::as_str))
-        .bind(entry.user_id.as_ref().map(UserId::as_str))
-        .bind(tokens.input)
-        .bind(tokens.output)
-        .bind(tokens.cache_read)
-        .bind(tokens.cache_write)
-        .bind(check_cost(entry.cost_micros)?)
-        .execute(&self.pool)
-        .await
-        .map_err(error::sqlite)?;
-        Ok(())
+        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        insert_usage(&mut conn, entry, now_millis()).await
     }
 
     async fn spend_since(
@@ -256,5 +266,43 @@ impl UsageStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(error::sqlite)
+    }
+}
+
+#[async_trait]
+impl TraceBatchStore for SqliteStore {
+    async fn write_traces(&self, writes: &[TraceWrite]) -> StoreResult<usize> {
+        if writes.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error::sqlite)?;
+        let mut skipped = 0;
+        for write in writes {
+            let applied = match write {
+                TraceWrite::Start(t) => insert_trace(&mut tx, t).await.map(|()| true),
+                TraceWrite::Span(span) => insert_span(&mut tx, span).await,
+                TraceWrite::Finish {
+                    tenant_id,
+                    id,
+                    end,
+                    ended_at,
+                } => end_trace(&mut tx, tenant_id, id, end, *ended_at).await,
+                TraceWrite::Usage { entry, at } => {
+                    insert_usage(&mut tx, entry, *at).await.map(|()| true)
+                }
+            };
+            match applied {
+                Ok(true) => {}
+                // Refused before anything was sent: the transaction is intact.
+                Ok(false) | Err(StoreError::Invalid(_)) => skipped += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        tx.commit().await.map_err(error::sqlite)?;
+        Ok(skipped)
     }
 }

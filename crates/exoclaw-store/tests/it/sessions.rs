@@ -1,5 +1,6 @@
 //! Sessions and messages: race-safe creation, atomic sequence numbers under
-//! concurrency, paging, ordering, and tenant isolation.
+//! concurrency, paging, ordering, tenant isolation, and a failed append that
+//! leaves nothing behind (no row, no open transaction on the connection).
 
 use crate::harness::*;
 use exoclaw_core::model::{NewMessage, SessionFilter};
@@ -19,6 +20,7 @@ contract!(store:
     delete_session_removes_its_messages,
     sessions_are_tenant_isolated,
 );
+contract!(db: a_failed_append_leaves_no_transaction_behind);
 
 async fn get_or_create_returns_one_session_per_scope(store: Arc<dyn Store>) {
     let t = default_tenant();
@@ -344,4 +346,67 @@ async fn sessions_are_tenant_isolated(store: Arc<dyn Store>) {
 
     assert_eq!(store.list_messages(&a, &s.id, 0, 0).await.unwrap().len(), 1);
     assert!(store.get_session(&a, &s.id).await.unwrap().is_some());
+}
+
+async fn a_failed_append_leaves_no_transaction_behind(db: &TestDb) {
+    let store = db.store.clone();
+    let t = default_tenant();
+    store.create_agent(&t, &new_agent("a1")).await.unwrap();
+    let session = store
+        .get_or_create_session(&t, &scope("a1", "u", "p"))
+        .await
+        .unwrap();
+    store
+        .append_message(&t, &session.id, &text_message("first"))
+        .await
+        .unwrap();
+    // A trigger fails the insert of role `boom` half-way through the append.
+    db.raw
+        .exec(
+            "SELECT 1",
+            "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$ \
+             LANGUAGE plpgsql",
+        )
+        .await
+        .unwrap();
+    db.raw
+        .exec(
+            "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.role = 'boom' \
+             BEGIN SELECT RAISE(ABORT, 'boom'); END",
+            "CREATE TRIGGER boom BEFORE INSERT ON messages FOR EACH ROW \
+             WHEN (NEW.role = 'boom') EXECUTE FUNCTION boom()",
+        )
+        .await
+        .unwrap();
+    let mut bad = text_message("never stored");
+    bad.role = "boom".to_owned();
+    for _ in 0..3 {
+        let e = store
+            .append_message(&t, &session.id, &bad)
+            .await
+            .unwrap_err();
+        assert!(!matches!(e, StoreError::NotFound), "{e}");
+    }
+    // Nothing half-done stays open: another connection writes at once, and
+    // the next append follows the first.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        db.raw.exec_sql("UPDATE tenants SET name = name"),
+    )
+    .await
+    .expect("the write lock is free")
+    .unwrap();
+    let next = store
+        .append_message(&t, &session.id, &text_message("second"))
+        .await
+        .unwrap();
+    assert_eq!(next.seq, 2);
+    let texts: Vec<i64> = store
+        .list_messages(&t, &session.id, 0, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(texts, vec![1, 2]);
 }

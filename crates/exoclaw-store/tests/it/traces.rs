@@ -1,12 +1,15 @@
 //! Traces and spans: the create/finish/get/list round trip with usage and
 //! cost, spans in start order, list filters and paging, the page-size cap,
 //! traces outliving their session, bad values, and tenant isolation for
-//! every method.
+//! every method; `write_traces` (the batch the write-behind queue commits):
+//! order, the same rows as the single calls, skipped foreign and bad writes.
 
 use crate::harness::*;
 use exoclaw_core::provider::Usage;
 use exoclaw_core::store::{Store, StoreError};
-use exoclaw_core::trace::{NewSpan, NewTrace, SpanKind, Trace, TraceEnd, TraceFilter};
+use exoclaw_core::trace::{
+    NewSpan, NewTrace, SpanKind, SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite, UsageEntry,
+};
 use exoclaw_core::{AgentId, SessionId, TenantId, UserId};
 use std::sync::Arc;
 
@@ -19,6 +22,9 @@ contract!(store:
     a_trace_outlives_its_session,
     traces_refuse_unstorable_values,
     traces_are_tenant_isolated,
+    a_batch_writes_traces_spans_ends_and_usage_in_order,
+    a_batch_skips_foreign_and_unstorable_writes,
+    a_large_batch_writes_every_row,
 );
 contract!(db: list_traces_caps_the_page_at_500);
 contract!(fresh: migration_3_adds_and_removes_the_trace_tables);
@@ -516,4 +522,166 @@ async fn migration_3_adds_and_removes_the_trace_tables(db: &TestDb) {
             .unwrap()
             .is_empty()
     );
+}
+
+fn ledger_entry(tenant: &TenantId, cost_micros: i64) -> UsageEntry {
+    UsageEntry {
+        tenant_id: tenant.clone(),
+        provider: "anthropic".to_owned(),
+        model: "claude-test".to_owned(),
+        agent_id: Some(AgentId::new("a1")),
+        user_id: Some(UserId::new("u1")),
+        usage: usage(10, 2, 0, 0),
+        cost_micros,
+    }
+}
+
+async fn a_batch_writes_traces_spans_ends_and_usage_in_order(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    assert_eq!(store.write_traces(&[]).await.unwrap(), 0, "nothing to do");
+    let first = exoclaw_store::new_trace_row(&new_trace(&t, "a1", "u1", "s1")).unwrap();
+    let mut second = exoclaw_store::new_trace_row(&new_trace(&t, "a1", "u2", "s2")).unwrap();
+    second.started_at = first.started_at + 1;
+    let llm = exoclaw_store::new_span_row(&llm_span(&first, first.started_at)).unwrap();
+    let tool = exoclaw_store::new_span_row(&tool_span(&first, first.started_at + 5)).unwrap();
+    let ended_at = first.started_at + 900;
+    let writes = vec![
+        TraceWrite::Start(first.clone()),
+        TraceWrite::Span(llm.clone()),
+        TraceWrite::Usage {
+            entry: ledger_entry(&t, 4_321),
+            at: first.started_at + 800,
+        },
+        TraceWrite::Start(second.clone()),
+        TraceWrite::Span(tool.clone()),
+        TraceWrite::Finish {
+            tenant_id: t.clone(),
+            id: first.id.clone(),
+            end: ok_end(4_321),
+            ended_at,
+        },
+    ];
+    assert_eq!(store.write_traces(&writes).await.unwrap(), 0);
+
+    let (got, spans) = store.get_trace(&t, &first.id).await.unwrap().unwrap();
+    assert_eq!(spans, vec![llm, tool], "the spans as built, ids kept");
+    assert_eq!(
+        got,
+        Trace {
+            status: "ok".to_owned(),
+            ended_at: Some(ended_at),
+            usage: usage(1200, 300, 1000, 200),
+            cost_micros: 4_321,
+            ..first.clone()
+        }
+    );
+    let (running, _) = store.get_trace(&t, &second.id).await.unwrap().unwrap();
+    assert_eq!(running, second, "a start without its end stays running");
+    let listed = store
+        .list_traces(&t, &TraceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(&listed), vec![second.id.as_str(), first.id.as_str()]);
+    let scope = SpendScope::Agent(AgentId::new("a1"));
+    assert_eq!(
+        store
+            .spend_since(&t, &scope, first.started_at + 800)
+            .await
+            .unwrap(),
+        4_321,
+        "the entry is at the time it was recorded"
+    );
+    assert_eq!(
+        store
+            .spend_since(&t, &scope, first.started_at + 801)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn a_batch_skips_foreign_and_unstorable_writes(store: Arc<dyn Store>) {
+    let (a, b) = two_tenants(&*store).await;
+    let mine = exoclaw_store::new_trace_row(&new_trace(&a, "a1", "u1", "s1")).unwrap();
+    store
+        .write_traces(&[TraceWrite::Start(mine.clone())])
+        .await
+        .unwrap();
+    // b's span and end naming a's trace, a span of no trace, a negative
+    // cost and a token count too large: each skipped, the rest written.
+    let mut foreign_span = exoclaw_store::new_span_row(&llm_span(&mine, 1)).unwrap();
+    foreign_span.tenant_id = b.clone();
+    let mut orphan = exoclaw_store::new_span_row(&llm_span(&mine, 2)).unwrap();
+    orphan.trace_id = "no-such-trace".to_owned();
+    let mut negative = exoclaw_store::new_span_row(&llm_span(&mine, 3)).unwrap();
+    negative.cost_micros = -1;
+    let mut huge = ledger_entry(&a, 1);
+    huge.usage.input_tokens = u64::MAX;
+    let good = exoclaw_store::new_span_row(&llm_span(&mine, 4)).unwrap();
+    let writes = vec![
+        TraceWrite::Span(foreign_span),
+        TraceWrite::Finish {
+            tenant_id: b.clone(),
+            id: mine.id.clone(),
+            end: ok_end(1),
+            ended_at: mine.started_at + 1,
+        },
+        TraceWrite::Span(orphan),
+        TraceWrite::Span(negative),
+        TraceWrite::Usage { entry: huge, at: 1 },
+        TraceWrite::Span(good.clone()),
+        TraceWrite::Usage {
+            entry: ledger_entry(&a, 7),
+            at: 1,
+        },
+    ];
+    assert_eq!(store.write_traces(&writes).await.unwrap(), 5);
+    let (got, spans) = store.get_trace(&a, &mine.id).await.unwrap().unwrap();
+    assert_eq!(got, mine, "b's end changed nothing");
+    assert_eq!(spans, vec![good]);
+    assert!(store.get_trace(&b, &mine.id).await.unwrap().is_none());
+    let scope = SpendScope::Agent(AgentId::new("a1"));
+    assert_eq!(store.spend_since(&a, &scope, 0).await.unwrap(), 7);
+    assert_eq!(store.spend_since(&b, &scope, 0).await.unwrap(), 0);
+}
+
+/// More rows than one round trip takes (the SQLite store sends them in
+/// groups), foreign ones spread through.
+async fn a_large_batch_writes_every_row(store: Arc<dyn Store>) {
+    let (a, b) = two_tenants(&*store).await;
+    let mut writes = Vec::new();
+    let mut traces = Vec::new();
+    for i in 0..100 {
+        let t = exoclaw_store::new_trace_row(&new_trace(&a, "a1", "u1", "s1")).unwrap();
+        writes.push(TraceWrite::Start(t.clone()));
+        writes.push(TraceWrite::Span(
+            exoclaw_store::new_span_row(&llm_span(&t, i)).unwrap(),
+        ));
+        if i % 20 == 0 {
+            let mut foreign = exoclaw_store::new_span_row(&llm_span(&t, i)).unwrap();
+            foreign.tenant_id = b.clone();
+            writes.push(TraceWrite::Span(foreign));
+        }
+        writes.push(TraceWrite::Usage {
+            entry: ledger_entry(&a, 3),
+            at: 10,
+        });
+        writes.push(TraceWrite::Finish {
+            tenant_id: a.clone(),
+            id: t.id.clone(),
+            end: ok_end(3),
+            ended_at: 20,
+        });
+        traces.push(t);
+    }
+    assert_eq!(store.write_traces(&writes).await.unwrap(), 5);
+    for t in &traces {
+        let (got, spans) = store.get_trace(&a, &t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status.as_str(), got.ended_at, spans.len()),
+            ("ok", Some(20), 1)
+        );
+    }
+    let scope = SpendScope::Agent(AgentId::new("a1"));
+    assert_eq!(store.spend_since(&a, &scope, 0).await.unwrap(), 300);
 }

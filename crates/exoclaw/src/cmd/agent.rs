@@ -107,7 +107,7 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                 )
                 .await?;
                 let result = chat(&runtime, agent).await;
-                runtime.flush_telemetry(Duration::from_secs(5)).await;
+                runtime.flush_queues(Duration::from_secs(5)).await;
                 result?;
             }
         }

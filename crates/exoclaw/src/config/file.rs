@@ -162,7 +162,8 @@ pub struct ToolListConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
-    /// Connection pool size (PostgreSQL; SQLite uses at most 4).
+    /// Connection pool size (PostgreSQL; SQLite uses at most 4 for reading
+    /// and one more for writing).
     pub max_connections: u32,
     /// SQLite durability: `normal` (WAL; survives process crashes, may lose
     /// the last transactions on power loss) or `full` (survives power loss).

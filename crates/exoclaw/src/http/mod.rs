@@ -363,7 +363,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     m.refresh_budgets(
         &state.runtime.settings.config.budgets,
-        state.store.as_ref(),
+        state.runtime.usage().as_ref(),
         now,
     )
     .await;

@@ -108,7 +108,11 @@ pub async fn traces(
         before: q.before,
         limit: q.limit.unwrap_or(50).min(500),
     };
-    let traces = state.store.list_traces(&who.tenant, &filter).await?;
+    let traces = state
+        .runtime
+        .traces()
+        .list_traces(&who.tenant, &filter)
+        .await?;
     Ok(Json(json!({ "traces": traces })))
 }
 
@@ -117,8 +121,10 @@ pub async fn trace(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    // Through the runtime: it waits for the rows still queued.
     let (trace, spans) = state
-        .store
+        .runtime
+        .traces()
         .get_trace(&who.tenant, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;

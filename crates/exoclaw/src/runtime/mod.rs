@@ -9,6 +9,7 @@ pub mod guard;
 pub mod llm;
 pub mod runs;
 pub mod tools;
+pub mod write_behind;
 
 use crate::config::Settings;
 use crate::http::auth::Principal;
@@ -62,6 +63,9 @@ pub struct Runtime {
     pub store: Arc<dyn Store>,
     /// The store's traces, counted into the metrics on the way.
     traces: Arc<dyn exoclaw_core::store::TraceStore>,
+    /// Trace, span and usage rows on their way to the store (under `traces`,
+    /// and the usage store of the budgets); flushed by [`Self::flush_queues`].
+    writes: Arc<write_behind::WriteBehind>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Rebuilt when a provider key is stored or deleted through the vault.
     llm: std::sync::RwLock<Arc<llm::Llm>>,
@@ -78,7 +82,7 @@ pub struct Runtime {
     pub settings: Arc<Settings>,
     /// Budget, provider-failure and other alerts (None: not watched).
     alerts: Option<crate::alerts::Alerts>,
-    /// The OTLP export task, flushed by [`Self::flush_telemetry`].
+    /// The OTLP export task, flushed by [`Self::flush_queues`].
     #[cfg(feature = "otel")]
     telemetry: std::sync::Mutex<Option<crate::telemetry::ExportTask>>,
 }
@@ -98,10 +102,11 @@ impl Runtime {
         let client = crate::egress::provider_client(&settings)?;
         let default_tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
         let keys = stored_provider_keys(&settings, vault, &default_tenant).await;
+        let writes = write_behind::WriteBehind::start(store.clone());
         let llm = llm::Llm::build(
             &settings,
             &client,
-            store.clone(),
+            writes.clone(),
             &keys,
             false,
             alerts.as_ref(),
@@ -117,7 +122,7 @@ impl Runtime {
                     let own = llm::Llm::build(
                         &settings,
                         &client,
-                        store.clone(),
+                        writes.clone(),
                         &keys,
                         true,
                         alerts.as_ref(),
@@ -130,7 +135,7 @@ impl Runtime {
         let tools = tools::registry(&settings, store.clone())?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
         let mut traces: Arc<dyn exoclaw_core::store::TraceStore> =
-            Arc::new(guard::ScrubbedTraces(store.clone()));
+            Arc::new(guard::ScrubbedTraces(writes.clone()));
         #[cfg(feature = "otel")]
         let mut telemetry = None;
         #[cfg(feature = "otel")]
@@ -167,6 +172,7 @@ impl Runtime {
             });
         Ok(Self {
             traces,
+            writes,
             metrics,
             store,
             llm: std::sync::RwLock::new(Arc::new(llm)),
@@ -183,9 +189,12 @@ impl Runtime {
         })
     }
 
-    /// Send the spans still queued for the collector, within `grace`
-    /// (nothing to do without `telemetry.enabled`).
-    pub async fn flush_telemetry(&self, grace: Duration) {
+    /// Commit the trace, span and usage rows still queued, then send the
+    /// spans still queued for the collector (with `telemetry.enabled`),
+    /// within `grace` each. Call it after the runs drained and before the
+    /// store closes; rows written later go to the store at once.
+    pub async fn flush_queues(&self, grace: Duration) {
+        self.writes.shutdown(grace).await;
         #[cfg(feature = "otel")]
         {
             let task = self
@@ -255,6 +264,17 @@ impl Runtime {
             workspace,
             request_id,
         })
+    }
+
+    /// The traces as the agent loop writes them; reads wait for the rows
+    /// still queued, so they see every finished turn.
+    pub fn traces(&self) -> &Arc<dyn exoclaw_core::store::TraceStore> {
+        &self.traces
+    }
+
+    /// The usage ledger as the budgets see it: stored plus still queued.
+    pub fn usage(&self) -> Arc<dyn exoclaw_core::store::UsageStore> {
+        self.writes.clone()
     }
 
     pub async fn agent(&self, who: &Principal, id: &str) -> Result<Agent, StartError> {
@@ -454,7 +474,7 @@ impl Runtime {
             Some(Arc::new(llm::Llm::build(
                 &self.settings,
                 &self.client,
-                self.store.clone(),
+                self.writes.clone(),
                 &keys,
                 true,
                 self.alerts.as_ref(),
@@ -482,7 +502,7 @@ impl Runtime {
         let llm = llm::Llm::build(
             &self.settings,
             &self.client,
-            self.store.clone(),
+            self.writes.clone(),
             &keys,
             false,
             self.alerts.as_ref(),

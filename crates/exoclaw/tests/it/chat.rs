@@ -680,3 +680,62 @@ fn a_provider_key_stored_in_the_vault_works_at_once_and_after_restart() {
         "the key never reaches a log"
     );
 }
+
+#[test]
+fn a_turns_trace_and_usage_are_stored_after_sigterm_right_after_the_response() {
+    let config = json!({
+        "models": {"pricing": {"gpt-4o-mini": {"input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0}}},
+        "agents": {"defaults": {"model": "gpt-4o-mini"}}
+    });
+    let mut s = setup_with(&config.to_string(), &[]);
+    s.fake.push(Reply::text("last words").usage(Usage {
+        input_tokens: 1000,
+        output_tokens: 500,
+        ..Usage::default()
+    }));
+    let r = chat(&s.gw, ask("default", "before the end"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // No read in between (a trace read would flush the queue): the rows
+    // may still be queued when the signal arrives.
+    s.gw.signal("TERM");
+    assert_eq!(s.gw.wait_exit(Duration::from_secs(10)).code(), Some(0));
+
+    let (traces, spend) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use exoclaw_core::store::{TraceStore as _, UsageStore as _};
+            let store = exoclaw_store::SqliteStore::open(exoclaw_store::SqliteOptions::new(
+                s.home.file("exoclaw.db"),
+            ))
+            .await
+            .unwrap();
+            let tenant = exoclaw_core::TenantId::new("default");
+            let traces = store
+                .list_traces(&tenant, &exoclaw_core::trace::TraceFilter::default())
+                .await
+                .unwrap();
+            let mut full = Vec::new();
+            for t in traces {
+                full.push(store.get_trace(&tenant, &t.id).await.unwrap().unwrap());
+            }
+            let spend = store
+                .spend_since(
+                    &tenant,
+                    &exoclaw_core::trace::SpendScope::Model("gpt-4o-mini".to_owned()),
+                    0,
+                )
+                .await
+                .unwrap();
+            store.close().await;
+            (full, spend)
+        });
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let (trace, spans) = &traces[0];
+    assert_eq!(trace.status, "ok", "the end of the trace is stored");
+    assert_eq!(trace.usage.input_tokens, 1000);
+    assert_eq!(trace.cost_micros, 2000);
+    assert_eq!(spans.len(), 1, "the LLM span is stored");
+    assert_eq!(spend, 2000, "the usage ledger has the call");
+}

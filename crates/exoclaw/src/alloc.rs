@@ -1,0 +1,65 @@
+//! glibc malloc settings for a long-running gateway. Under load glibc gives
+//! each thread that allocates its own arena (up to 8 per core) and keeps what
+//! was freed in them; on a heap of a few MB that retention is most of the
+//! RSS growth of a soak (BENCHMARKS.md, issue 3), not a leak. [`tune`] caps
+//! the arenas at start-up and [`trim`] hands free pages back to the OS; the
+//! gateway calls it from a low-frequency task. Other C libraries: no-ops.
+
+/// Arenas glibc may create, at most (the main one included).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ARENA_MAX: libc::c_int = 2;
+
+/// Cap glibc's arenas at [`ARENA_MAX`]. Call it first thing in `main`, before
+/// any thread starts.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(
+    unsafe_code,
+    reason = "mallopt has no safe wrapper; see the SAFETY comment"
+)]
+pub fn tune() {
+    // SAFETY: `mallopt` takes two integers and only changes malloc's own
+    // parameters; no pointer is passed and no memory of ours is touched. It
+    // runs before any other thread exists, so no allocation races with it
+    // (and glibc takes its own lock anyway). A refusal (return 0) leaves the
+    // default, which is only a matter of memory use.
+    let done = unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX) };
+    if done == 0 {
+        tracing::debug!("mallopt(M_ARENA_MAX) refused; keeping glibc's default");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn tune() {}
+
+/// Give the free memory at the top of the heap and whole free pages inside
+/// the arenas back to the OS. Takes malloc's arena locks for a moment (well
+/// under a millisecond on the gateway's heap); call it from a blocking
+/// thread, rarely.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(
+    unsafe_code,
+    reason = "malloc_trim has no safe wrapper; see the SAFETY comment"
+)]
+pub fn trim() {
+    // SAFETY: `malloc_trim` takes an integer (the padding to keep) and only
+    // releases memory malloc itself considers free; it is thread-safe (it
+    // locks each arena), and no pointer of ours is passed or invalidated.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim() {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tune_and_trim_can_be_called_any_time() {
+        super::tune();
+        let v: Vec<Vec<u8>> = (0..1000).map(|i| vec![0u8; 1024 + i]).collect();
+        drop(v);
+        super::trim();
+        super::trim();
+    }
+}
