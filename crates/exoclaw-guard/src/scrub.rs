@@ -205,9 +205,30 @@ fn kind_of_key(key: &str) -> &'static str {
 
 struct CompiledFormat {
     kind: Kind,
-    regex: Regex,
-    key_group: Option<usize>,
+    pattern: &'static str,
+    /// Compiled on first use: a process whose text never contains a
+    /// format's anchor (most log lines) never builds its regex, which keeps
+    /// start-up fast and the regex compiler's pages out of memory.
+    compiled: OnceLock<(Regex, Option<usize>)>,
     accept: fn(&str, usize, usize) -> bool,
+}
+
+impl CompiledFormat {
+    fn regex(&self) -> &Regex {
+        &self.compiled().0
+    }
+
+    fn key_group(&self) -> Option<usize> {
+        self.compiled().1
+    }
+
+    fn compiled(&self) -> &(Regex, Option<usize>) {
+        self.compiled.get_or_init(|| {
+            let regex = Regex::new(self.pattern).expect("secret format regex is valid");
+            let key_group = regex.capture_names().position(|n| n == Some("key"));
+            (regex, key_group)
+        })
+    }
 }
 
 /// Replaces secrets with `[REDACTED:<kind>]`. `Send + Sync`; build once
@@ -253,12 +274,10 @@ impl Scrubber {
                 anchors.push(*anchor);
                 anchor_format.push(1u32 << bit);
             }
-            let regex = Regex::new(format.pattern).expect("secret format regex is valid");
-            let key_group = regex.capture_names().position(|n| n == Some("key"));
             formats.push(CompiledFormat {
                 kind: format.kind,
-                regex,
-                key_group,
+                pattern: format.pattern,
+                compiled: OnceLock::new(),
                 accept: format.accept,
             });
         }
@@ -368,18 +387,18 @@ impl CompiledFormat {
                 });
             }
         };
-        if self.regex.captures_len() == 1 {
-            for m in self.regex.find_iter(text) {
+        if self.regex().captures_len() == 1 {
+            for m in self.regex().find_iter(text) {
                 push(m.start(), m.end(), self.kind_name(None));
             }
             return;
         }
-        for caps in self.regex.captures_iter(text) {
+        for caps in self.regex().captures_iter(text) {
             let secret = caps
                 .iter()
                 .enumerate()
                 .skip(1)
-                .filter(|(i, _)| Some(*i) != self.key_group)
+                .filter(|(i, _)| Some(*i) != self.key_group())
                 .find_map(|(_, m)| m);
             if let Some(m) = secret {
                 push(m.start(), m.end(), self.kind_name(Some(&caps)));
@@ -392,7 +411,7 @@ impl CompiledFormat {
             Kind::Fixed(kind) => kind,
             Kind::ByKey => {
                 let key = self
-                    .key_group
+                    .key_group()
                     .and_then(|g| caps.and_then(|c| c.get(g)))
                     .map_or("", |m| m.as_str());
                 kind_of_key(key)

@@ -328,3 +328,12 @@ fn regression_redaction_exposing_a_token_boundary() {
     );
     assert_eq!(scrubber.scrub(&once), once);
 }
+
+/// Format regexes compile lazily; every one must compile.
+#[test]
+fn every_format_regex_compiles() {
+    let s = Scrubber::new();
+    for f in &s.formats {
+        assert!(f.regex().captures_len() >= 1, "{}", f.pattern);
+    }
+}
