@@ -13,6 +13,8 @@ impl Parser<'_> {
         for (id, delimiter, quoted, strip) in pending {
             let mut body = String::new();
             let mut ended = false;
+            // The last body line ends in `\<newline>` (unquoted body).
+            let mut continues = false;
             while self.pos < self.src.len() {
                 let start = self.pos;
                 while self.peek().is_some_and(|c| c != '\n') {
@@ -29,8 +31,18 @@ impl Parser<'_> {
                     ended = true;
                     break;
                 }
+                continues =
+                    !quoted && line.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1;
                 body.push_str(&line);
                 body.push('\n');
+            }
+            if continues {
+                // `\<newline>` joins lines in an unquoted body; joining the
+                // last one with the delimiter line (or the end) is where
+                // shells differ, so it is refused. Inner lines are fine.
+                let e = self.error("a here-document's last line ends in a line continuation");
+                self.heredoc_error.get_or_insert(e);
+                continue;
             }
             if !ended && self.depth > 0 {
                 // Inside backquotes the text ends where the substitution

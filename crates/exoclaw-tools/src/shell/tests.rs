@@ -408,6 +408,8 @@ fn fuzz_regressions() {
         "<<,<`v<<,`",
         "if [ -fCargo.toml ]; then cargf Cargo.t:::::le${!`}ink > nn c`}gehCoc k; fi",
         "echo ${HOME:-$(pwd)}",
+        "<<b\n\\\\\\\n",
+        "<<ati*e{re{tb\n]c<ratum+laji*e{rm.pgpasseou.ine{tb\n]c<ratum+l4-o!ytopho=-x}\\\\\\\\\\\n",
         "a<<, >x\n\nb`c <<, d\n;\n`\n",
         "cat <<A $(echo x\n)\nbody\nA",
     ] {
@@ -418,4 +420,16 @@ fn fuzz_regressions() {
             assert_eq!(again.canonical(), canonical, "{cmd:?}");
         }
     }
+}
+
+/// Line continuations inside an unquoted here-document work; only one on its
+/// last line (joining the delimiter) is refused.
+#[test]
+fn heredoc_line_continuations() {
+    let ok = "cat <<EOF > run.sh\ncargo build \\\n  --release\necho done\nEOF\n";
+    let p = check(ok, &ctx()).unwrap_or_else(|d| panic!("{d}"));
+    let canonical = p.canonical();
+    assert_eq!(check(&canonical, &ctx()).unwrap().canonical(), canonical);
+    let refused = "cat <<EOF > run.sh\ncargo build \\\nEOF\n";
+    assert!(check(refused, &ctx()).is_err());
 }
