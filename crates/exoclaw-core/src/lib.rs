@@ -20,5 +20,12 @@ pub use secret::Secret;
 /// SQLite and PostgreSQL so that one row shape serves both dialects.
 pub type UnixMillis = i64;
 
+/// Now, in [`UnixMillis`] (0 before 1970, saturated far in the future).
+pub fn now_ms() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The tenant every single-user install runs in, created by the first migration.
 pub const DEFAULT_TENANT: &str = "default";

@@ -15,7 +15,7 @@ use exoclaw_core::model::{
 use exoclaw_core::store::{Store, StoreError};
 use exoclaw_core::{Secret, TenantId, UnixMillis, UserId};
 use sha2::{Digest as _, Sha256};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Characters of a pairing code.
 pub const CODE_LEN: usize = 8;
@@ -34,11 +34,7 @@ pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// `last_seen_at` of a device is written at most this often.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-pub fn now_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use exoclaw_core::now_ms;
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

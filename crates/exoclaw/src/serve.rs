@@ -281,11 +281,7 @@ fn scheduled_backup_key(
     Ok(Some((at, key)))
 }
 
-fn now_ms() -> exoclaw_core::UnixMillis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use exoclaw_core::now_ms;
 
 /// `EXOCLAW_GATEWAY_TOKEN` seeds the stored (hashed) tokens: a new value
 /// replaces the stored one at once; a value that was rotated out is never

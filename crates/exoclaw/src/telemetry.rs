@@ -356,11 +356,7 @@ impl TraceStore for ExportedTraces {
     }
 }
 
-fn now_ms() -> UnixMillis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use exoclaw_core::now_ms;
 
 fn digest<const N: usize>(kind: &str, tenant: &TenantId, id: &str) -> Vec<u8> {
     let mut h = Sha256::new();

@@ -6,7 +6,7 @@ use crate::access::{Permission, Principal, UnknownScope};
 use crate::http::auth::{KEY_PREFIX, digest};
 use exoclaw_core::model::{NewUser, Role, User};
 use exoclaw_core::store::{ApiKey, NewApiKey, Store, StoreError};
-use exoclaw_core::{Secret, TenantId, UnixMillis, UserId};
+use exoclaw_core::{Secret, TenantId, UserId};
 
 /// Longest key lifetime accepted (10 years), in days.
 pub const MAX_KEY_DAYS: u32 = 3650;
@@ -71,11 +71,7 @@ fn new_key_text() -> Result<String, UserError> {
     Ok(format!("{KEY_PREFIX}{}", hex::encode(bytes)))
 }
 
-fn now_ms() -> UnixMillis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use exoclaw_core::now_ms;
 
 /// Issue a key for `user` of `tenant`.
 pub async fn issue_key(

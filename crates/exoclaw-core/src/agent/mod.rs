@@ -22,7 +22,7 @@ use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use history::{History, SUMMARY_ROLE, estimate_tokens, split_point, transcript};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -103,11 +103,7 @@ pub struct RunOutcome {
     pub finish: Finish,
 }
 
-fn now_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use crate::now_ms;
 
 fn elapsed_ms(t: Instant) -> i64 {
     i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)

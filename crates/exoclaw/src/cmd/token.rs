@@ -82,11 +82,7 @@ pub async fn run(cmd: &TokenCommand, settings: &Settings) -> anyhow::Result<()> 
     result
 }
 
-fn now_ms() -> UnixMillis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use exoclaw_core::now_ms;
 
 /// `0`, `45s`, `10m`, `2h`, `1d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {

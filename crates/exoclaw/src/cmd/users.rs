@@ -41,21 +41,8 @@ async fn with_store<T>(
 }
 
 async fn audit(store: &dyn Store, tenant: &TenantId, action: &str, resource: String) {
-    let event = NewAuditEvent {
-        tenant_id: tenant.clone(),
-        actor: "cli".to_owned(),
-        action: action.to_owned(),
-        resource,
-        decision: "allow".to_owned(),
-        reason: String::new(),
-        request_id: None,
-        agent_id: None,
-        session_id: None,
-        detail: json!({}),
-    };
-    if let Err(e) = store.append_audit(&event).await {
-        tracing::error!(error = %e, action, "cannot write an audit event");
-    }
+    let event = NewAuditEvent::new(tenant.clone(), "cli", action, resource, "allow");
+    crate::audit::record_logged(store, &event).await;
 }
 
 async fn user_of(
@@ -223,9 +210,7 @@ pub async fn run_keys(cmd: &KeysCommand, settings: &Settings) -> anyhow::Result<
         }
         KeysCommand::Revoke { id, tenant } => {
             let tenant = TenantId::new(tenant);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let now = exoclaw_core::now_ms();
             match store.revoke_api_key(&tenant, None, id, now).await {
                 Ok(()) => {}
                 Err(StoreError::NotFound) => {

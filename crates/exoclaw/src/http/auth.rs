@@ -16,7 +16,7 @@ use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId, UserId};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// Paths answered without authentication. Nothing else is.
@@ -58,11 +58,7 @@ pub fn digest_hex(token: &Secret) -> String {
     hex::encode(digest(token.expose()))
 }
 
-fn now_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use exoclaw_core::now_ms;
 
 impl GatewayTokens {
     pub async fn load(store: Arc<dyn GatewayTokenStore>) -> Result<Self, StoreError> {

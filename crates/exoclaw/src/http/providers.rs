@@ -100,19 +100,12 @@ pub async fn delete(
 }
 
 async fn audit(state: &AppState, who: &Principal, action: &str, name: &str) {
-    let event = NewAuditEvent {
-        tenant_id: who.tenant.clone(),
-        actor: who.actor.clone(),
-        action: action.to_owned(),
-        resource: format!("provider:{name}"),
-        decision: "allow".to_owned(),
-        reason: String::new(),
-        request_id: None,
-        agent_id: None,
-        session_id: None,
-        detail: json!({}),
-    };
-    if let Err(e) = state.store.append_audit(&event).await {
-        tracing::error!(error = %e, action, "cannot write an audit event");
-    }
+    let event = NewAuditEvent::new(
+        who.tenant.clone(),
+        who.actor.clone(),
+        action,
+        format!("provider:{name}"),
+        "allow",
+    );
+    crate::audit::record_logged(state.store.as_ref(), &event).await;
 }

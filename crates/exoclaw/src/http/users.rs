@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use exoclaw_core::TenantId;
 use exoclaw_core::id::is_valid_slug;
-use exoclaw_core::model::{Role, User};
+use exoclaw_core::model::{NewAuditEvent, Role, User};
 use exoclaw_core::store::ApiKey;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -62,21 +62,8 @@ async fn audit(
     action: &str,
     resource: String,
 ) {
-    let event = exoclaw_core::model::NewAuditEvent {
-        tenant_id: tenant.clone(),
-        actor: who.actor.clone(),
-        action: action.to_owned(),
-        resource,
-        decision: "allow".to_owned(),
-        reason: String::new(),
-        request_id: None,
-        agent_id: None,
-        session_id: None,
-        detail: json!({}),
-    };
-    if let Err(e) = state.store.append_audit(&event).await {
-        tracing::error!(error = %e, action, "cannot write an audit event");
-    }
+    let event = NewAuditEvent::new(tenant.clone(), who.actor.clone(), action, resource, "allow");
+    crate::audit::record_logged(state.store.as_ref(), &event).await;
 }
 
 /// `GET /v1/me`: who the credential is.
@@ -344,9 +331,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let only = (!who.can(Permission::UsersManage)).then_some(&who.user);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = exoclaw_core::now_ms();
     state
         .store
         .revoke_api_key(&who.tenant, only, &id, now)

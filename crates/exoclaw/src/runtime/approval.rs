@@ -4,10 +4,10 @@
 //! hash (resolved argv, cwd and environment), so a wrapper such as `env` or
 //! `sh -c` never inherits it; it stays valid for a day.
 
+use exoclaw_core::TenantId;
 use exoclaw_core::store::{Approval, ApprovalStatus, NewApproval, Store, StoreError};
 use exoclaw_core::tool::ToolError;
-use exoclaw_core::{TenantId, UnixMillis};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How long an approval covers its command.
 pub const VALID_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -15,11 +15,7 @@ pub const VALID_FOR: Duration = Duration::from_secs(24 * 3600);
 /// instances sharing one database).
 const POLL: Duration = Duration::from_millis(250);
 
-pub fn now_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use exoclaw_core::now_ms;
 
 /// Decide a pending approval (audited). `Conflict` if already decided.
 pub async fn decide(

@@ -309,7 +309,7 @@ pub fn register_settings_secrets(settings: &crate::config::Settings) {
             && let Some(p) = u.password()
         {
             scrubber.register(p);
-            if let Ok(decoded) = percent_decode(p) {
+            if let Ok(decoded) = percent_encoding::percent_decode_str(p).decode_utf8() {
                 scrubber.register(&decoded);
             }
         }
@@ -321,28 +321,6 @@ pub fn register_settings_secrets(settings: &crate::config::Settings) {
             scrubber.register(value);
         }
     }
-}
-
-fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (
-                (bytes[i + 1] as char).to_digit(16),
-                (bytes[i + 2] as char).to_digit(16),
-            )
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out)
 }
 
 /// Traces as stored: error texts (provider bodies, tool errors) scrubbed of
@@ -405,11 +383,5 @@ mod tests {
             "{h:?}"
         );
         assert_eq!(host_of("not a url"), None);
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("p%40ss%2Fw").unwrap(), "p@ss/w");
-        assert_eq!(percent_decode("plain").unwrap(), "plain");
     }
 }

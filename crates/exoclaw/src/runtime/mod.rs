@@ -413,9 +413,7 @@ impl Runtime {
                 .store
                 .get_session(&who.tenant, s)
                 .await?
-                .is_some_and(|s| {
-                    s.user_id == who.user || who.role <= exoclaw_core::model::Role::Admin
-                });
+                .is_some_and(|s| s.user_id == who.user || who.sees_all_users());
             if !visible {
                 return Ok(Err(ToolError::new("not_found", "no such session")));
             }
