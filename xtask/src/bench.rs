@@ -11,6 +11,7 @@ mod cpu;
 mod fake_llm;
 mod gateway;
 mod http;
+mod layout;
 mod load;
 mod proxy;
 mod soak;
@@ -26,6 +27,7 @@ use crate::command::{cargo, command, output, run as run_command, workspace_root}
 use crate::error::{Context as _, Result, bail};
 
 pub use gateway::GatewayBinary;
+pub use layout::run as layout;
 
 /// One benchmark: `cargo xtask bench NAME`.
 struct Bench {

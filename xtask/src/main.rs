@@ -39,6 +39,8 @@ commands:
                         default 10), --minutes M (soak, default 10), --gateway-env
                         EXOCLAW_K=V (more env for gateways under load), --binary PATH
                         (benchmark PATH, no build), --keep (leave data dirs and logs)
+  layout                record the functions start-up and requests run (valgrind) into
+                        crates/exoclaw/link-order.txt, which the linker places together
   help                  this text
 
 PostgreSQL for `test`, first match wins: $EXOCLAW_TEST_POSTGRES_DSN; a system PostgreSQL
@@ -65,6 +67,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "ci" => ci::ci(passthrough(rest)),
         "pg" => pg::serve().map(|()| ExitCode::SUCCESS),
         "bench" => bench::run(rest),
+        "layout" => bench::layout(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

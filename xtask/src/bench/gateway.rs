@@ -29,6 +29,8 @@ pub struct GatewayBinary {
     path: PathBuf,
     token: String,
     encryption_key: String,
+    /// A program (and its arguments) the binary runs under, e.g. valgrind for `xtask layout`.
+    wrapper: Vec<std::ffi::OsString>,
 }
 
 impl GatewayBinary {
@@ -37,7 +39,18 @@ impl GatewayBinary {
             path,
             token: random_hex(32)?,
             encryption_key: random_hex(32)?,
+            wrapper: Vec::new(),
         })
+    }
+
+    /// The same binary and secrets, every start running `wrapper... BINARY serve`.
+    pub fn wrapped(&self, wrapper: Vec<std::ffi::OsString>) -> Self {
+        Self {
+            path: self.path.clone(),
+            token: self.token.clone(),
+            encryption_key: self.encryption_key.clone(),
+            wrapper,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -64,7 +77,14 @@ impl GatewayBinary {
         let log_path = workdir.join("gateway.log");
         let log =
             File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let mut cmd = Command::new(&self.path);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&self.path);
+                cmd
+            }
+            None => Command::new(&self.path),
+        };
         // Only the contract's variables (like the end-to-end tests): nothing from the developer's
         // environment or a stray `.env` (the working directory is the scratch dir) leaks in.
         cmd.env_clear();

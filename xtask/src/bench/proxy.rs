@@ -183,7 +183,7 @@ fn progress(label: &str, outcome: &Outcome) {
 }
 
 /// A streamed answer is complete when it ends with `[DONE]`.
-fn check_sse(response: &Response) -> Result<(), String> {
+pub fn check_sse(response: &Response) -> Result<(), String> {
     if response.body.ends_with(b"data: [DONE]\n\n") {
         Ok(())
     } else {
@@ -192,7 +192,7 @@ fn check_sse(response: &Response) -> Result<(), String> {
 }
 
 /// The gateway's JSON answer carries the fake's text.
-fn check_completion(response: &Response) -> Result<(), String> {
+pub fn check_completion(response: &Response) -> Result<(), String> {
     let body = String::from_utf8_lossy(&response.body);
     if body.contains(r#""object":"chat.completion""#) && body.contains(ANSWER) {
         Ok(())
