@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Who speaks a message.
@@ -108,7 +109,9 @@ pub struct ChatRequest {
     /// The system prompt (stable across a session: a cache breakpoint).
     pub system: Option<String>,
     pub messages: Vec<ChatMessage>,
-    pub tools: Vec<ToolSpec>,
+    /// Shared: every iteration of a turn and every decorator's copy of the
+    /// request (retry, budget, fallback) points at the same definitions.
+    pub tools: Arc<[ToolSpec]>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f32>,
     /// Number of leading `messages` that are stable history: providers with
@@ -124,7 +127,7 @@ impl ChatRequest {
             model: model.into(),
             system: None,
             messages,
-            tools: Vec::new(),
+            tools: Arc::from([]),
             max_tokens: None,
             temperature: None,
             cache_prefix_len: 0,

@@ -13,7 +13,7 @@ pub mod history;
 use crate::model::NewMessage;
 use crate::provider::{
     ChatMessage, ChatRequest, ChatRole, ContentPart, Provider, ProviderError, StreamEvent,
-    ToolCall, Usage, merge_usage, next,
+    ToolCall, ToolSpec, Usage, merge_usage, next,
 };
 use crate::store::{SessionStore, StoreError, TraceStore};
 use crate::tool::{ToolContext, ToolRunner};
@@ -259,7 +259,7 @@ async fn turn_body(
     .await?;
     hist.messages.push(ChatMessage::user(input));
     hist.seqs.push(i64::MAX);
-    let tools = t.deps.tools.specs();
+    let tools: Arc<[ToolSpec]> = t.deps.tools.specs().into();
 
     if estimate_tokens(&spec.system_prompt, &hist.messages, &tools) > spec.max_history_tokens
         && let Err(finish) = compact(t, &mut hist).await?

@@ -222,7 +222,7 @@ fn request_mapping() {
         ],
     );
     req.system = Some("You are terse.".into());
-    req.tools = vec![tool("weather"), tool("search")];
+    req.tools = vec![tool("weather"), tool("search")].into();
     req.temperature = Some(0.5);
     req.cache_prefix_len = 3;
     assert_eq!(

@@ -12,7 +12,7 @@
 use crate::calendar;
 use crate::pricing::{ConfigProblem, PriceTable, usd_to_micros};
 use exoclaw_core::provider::{
-    ChatRequest, ChatStream, Provider, ProviderError, ProviderInfo, StreamEvent, Usage,
+    CallScope, ChatRequest, ChatStream, Provider, ProviderError, ProviderInfo, StreamEvent, Usage,
     merge_usage, next,
 };
 use exoclaw_core::store::UsageStore;
@@ -196,7 +196,7 @@ impl BudgetPolicy {
         if self.budgets.is_empty() {
             return Ok(());
         }
-        let tenant = tenant_of(request);
+        let tenant = tenant_of(&request.scope);
         let now = (self.clock)();
         let b = &self.budgets;
         let mut scopes: Vec<(SpendScope, String, String, Limits)> = Vec::new();
@@ -280,17 +280,23 @@ impl BudgetPolicy {
     }
 
     /// The ledger entry for a finished call.
-    pub fn entry(&self, provider: &str, request: &ChatRequest, usage: Usage) -> UsageEntry {
-        let cost_micros = self.prices.cost_micros(&request.model, &usage).unwrap_or_else(|| {
-            tracing::warn!(model = %request.model, "no price for this model; usage recorded at cost 0");
+    pub fn entry(
+        &self,
+        provider: &str,
+        model: &str,
+        scope: &CallScope,
+        usage: Usage,
+    ) -> UsageEntry {
+        let cost_micros = self.prices.cost_micros(model, &usage).unwrap_or_else(|| {
+            tracing::warn!(model = %model, "no price for this model; usage recorded at cost 0");
             0
         });
         UsageEntry {
-            tenant_id: tenant_of(request),
+            tenant_id: tenant_of(scope),
             provider: provider.to_owned(),
-            model: request.model.clone(),
-            agent_id: request.scope.agent.clone(),
-            user_id: request.scope.user.clone(),
+            model: model.to_owned(),
+            agent_id: scope.agent.clone(),
+            user_id: scope.user.clone(),
             usage,
             cost_micros,
         }
@@ -304,9 +310,8 @@ impl BudgetPolicy {
     }
 }
 
-fn tenant_of(request: &ChatRequest) -> TenantId {
-    request
-        .scope
+fn tenant_of(scope: &CallScope) -> TenantId {
+    scope
         .tenant
         .clone()
         .unwrap_or_else(|| TenantId::new(DEFAULT_TENANT))
@@ -332,12 +337,16 @@ impl Provider for Budget {
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ProviderError> {
         self.policy.check(&request).await?;
         let provider = self.inner.info().name;
-        let stream = self.inner.stream(request.clone()).await?;
+        // What the ledger entry needs, not a copy of the whole request.
+        let model = request.model.clone();
+        let scope = request.scope.clone();
+        let stream = self.inner.stream(request).await?;
         Ok(Box::pin(recording(
             stream,
             self.policy.clone(),
             provider,
-            request,
+            model,
+            scope,
         )))
     }
 }
@@ -349,13 +358,15 @@ fn recording(
     stream: ChatStream,
     policy: Arc<BudgetPolicy>,
     provider: String,
-    request: ChatRequest,
+    model: String,
+    scope: CallScope,
 ) -> impl futures_util::Stream<Item = Result<StreamEvent, ProviderError>> + Send {
     struct State {
         stream: ChatStream,
         policy: Arc<BudgetPolicy>,
         provider: String,
-        request: ChatRequest,
+        model: String,
+        scope: CallScope,
         /// `None` until usage arrives, and again once it is recorded.
         usage: Option<Usage>,
         ended: bool,
@@ -364,7 +375,10 @@ fn recording(
     impl State {
         fn take_entry(&mut self) -> Option<UsageEntry> {
             let usage = self.usage.take()?;
-            Some(self.policy.entry(&self.provider, &self.request, usage))
+            Some(
+                self.policy
+                    .entry(&self.provider, &self.model, &self.scope, usage),
+            )
         }
     }
 
@@ -389,7 +403,8 @@ fn recording(
         stream,
         policy,
         provider,
-        request,
+        model,
+        scope,
         usage: None,
         ended: false,
     };

@@ -215,7 +215,8 @@ fn request_mapping() {
         name: "weather".into(),
         description: "d".into(),
         parameters: json!({"type": "object"}),
-    }];
+    }]
+    .into();
     req.max_tokens = Some(100);
     req.cache_prefix_len = 2; // no effect on this wire
     assert_eq!(

@@ -49,7 +49,8 @@ fn conversation() -> ChatRequest {
             description: "book a flight".into(),
             parameters: json!({"type": "object"}),
         },
-    ];
+    ]
+    .into();
     req.max_tokens = Some(1024);
     req.temperature = Some(0.25);
     req.cache_prefix_len = 4;

@@ -8,6 +8,7 @@ use exoclaw_core::store::{
     Approval, ApprovalStatus, ApprovalStore, NewApproval, StoreError, StoreResult,
 };
 use exoclaw_core::{AgentId, SessionId, TenantId, UnixMillis, UserId};
+use sqlx::Connection as _;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -45,8 +46,8 @@ fn approval(r: &SqliteRow) -> StoreResult<Approval> {
 #[async_trait]
 impl ApprovalStore for SqliteStore {
     async fn request_approval(&self, new: &NewApproval, now: UnixMillis) -> StoreResult<Approval> {
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -148,7 +149,7 @@ impl ApprovalStore for SqliteStore {
         .bind(by)
         .bind(tenant.as_str())
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)?;
         let current = self

@@ -16,6 +16,7 @@ use exoclaw_core::store::{
     UserStore,
 };
 use exoclaw_core::{AgentId, SessionId, TenantId, UserId};
+use sqlx::Connection as _;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteConnection;
 
@@ -69,7 +70,7 @@ impl TenantStore for SqliteStore {
             .bind(tenant.id.as_str())
             .bind(&tenant.name)
             .bind(tenant.created_at)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(error::sqlite)
             .map_err(conflict(|| format!("tenant {id}")))?;
@@ -119,7 +120,7 @@ impl UserStore for SqliteStore {
         .bind(&created.name)
         .bind(created.role.as_str())
         .bind(created.created_at)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)
         .map_err(conflict(|| {
@@ -179,15 +180,15 @@ impl UserStore for SqliteStore {
             .bind(disabled)
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
     }
 
     async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()> {
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -252,7 +253,7 @@ impl AgentStore for SqliteStore {
         .bind(json_text(&agent.config)?)
         .bind(now)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)
         .map_err(conflict(|| {
@@ -307,7 +308,7 @@ impl AgentStore for SqliteStore {
         .bind(now_millis())
         .bind(tenant.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)?;
         r.as_ref()
@@ -320,7 +321,7 @@ impl AgentStore for SqliteStore {
         let done = sqlx::query("DELETE FROM agents WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -352,7 +353,7 @@ impl SessionStore for SqliteStore {
         .bind(&scope.peer)
         .bind(now)
         .bind(now)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)?;
         if let Some(r) = inserted {
@@ -413,7 +414,7 @@ impl SessionStore for SqliteStore {
         let done = sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -445,7 +446,7 @@ impl SessionStore for SqliteStore {
         );
         let seq = tokio::spawn(async move {
             let (id, role, content, meta, tenant, session) = args;
-            let mut conn = writer.acquire().await.map_err(error::sqlite)?;
+            let mut conn = writer.acquire().await?;
             let done = sqlx::query_scalar::<_, i64>(
                 "BEGIN IMMEDIATE; \
                  INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, \
@@ -497,7 +498,11 @@ impl SessionStore for SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        // LIMIT -1 is "no limit" in SQLite. One statement: the session's row
+        // LIMIT -1 is "no limit" in SQLite. A LIMIT that is a bare parameter
+        // makes SQLite re-compile the statement at every new binding (it
+        // plans for the bound value); behind CAST it is an expression, and
+        // the cached statement is reused (the same in every LIMIT here).
+        // One statement: the session's row
         // joined with its messages, so a missing session (no row at all)
         // and a session without messages (one row of NULLs) differ.
         let limit = if limit == 0 { -1 } else { i64::from(limit) };
@@ -505,7 +510,7 @@ impl SessionStore for SqliteStore {
             "SELECT m.id, m.tenant_id, m.session_id, m.seq, m.role, m.content, m.meta, \
              m.created_at FROM sessions s LEFT JOIN messages m \
              ON m.tenant_id = s.tenant_id AND m.session_id = s.id AND m.seq > ?3 \
-             WHERE s.tenant_id = ?1 AND s.id = ?2 ORDER BY m.seq LIMIT ?4",
+             WHERE s.tenant_id = ?1 AND s.id = ?2 ORDER BY m.seq LIMIT CAST(?4 AS INTEGER)",
         )
         .bind(tenant.as_str())
         .bind(session.as_str())
@@ -564,7 +569,7 @@ async fn upsert_check(conn: &mut SqliteConnection, check: &VaultCheck) -> StoreR
 #[async_trait]
 impl SecretStore for SqliteStore {
     async fn put_secret(&self, record: &SecretRecord) -> StoreResult<()> {
-        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await?;
         upsert_secret(&mut conn, record).await
     }
 
@@ -611,7 +616,7 @@ impl SecretStore for SqliteStore {
                 .bind(tenant.as_str())
                 .bind(owner)
                 .bind(name)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await
                 .map_err(error::sqlite)?;
         found(done.rows_affected())
@@ -634,8 +639,8 @@ impl SecretStore for SqliteStore {
         records: &[SecretRecord],
         check: &VaultCheck,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -655,7 +660,7 @@ impl SecretStore for SqliteStore {
     }
 
     async fn set_vault_check(&self, check: &VaultCheck) -> StoreResult<()> {
-        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await?;
         upsert_check(&mut conn, check).await
     }
 }
@@ -665,8 +670,8 @@ impl AuditStore for SqliteStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent> {
         let id = new_id()?;
         let detail = json_text(&event.detail)?;
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -741,7 +746,7 @@ impl AuditStore for SqliteStore {
              AND (?5 IS NULL OR decision = ?5) \
              AND (?6 IS NULL OR at >= ?6) \
              AND (?7 IS NULL OR at < ?7) \
-             ORDER BY seq DESC LIMIT ?8"
+             ORDER BY seq DESC LIMIT CAST(?8 AS INTEGER)"
         ))
         .bind(filter.tenant_id.as_ref().map(TenantId::as_str))
         .bind(filter.action_prefix.as_deref())
@@ -791,7 +796,7 @@ impl AuditStore for SqliteStore {
                     "SELECT ",
                     audit_cols!(),
                     " FROM audit_events WHERE tenant_id = ?1 AND tenant_seq > ?2 \
-                     ORDER BY tenant_seq, seq LIMIT ?3"
+                     ORDER BY tenant_seq, seq LIMIT CAST(?3 AS INTEGER)"
                 ))
                 .bind(&t)
                 .bind(after)

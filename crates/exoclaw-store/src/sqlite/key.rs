@@ -38,7 +38,7 @@ impl ApiKeyStore for SqliteStore {
         .bind(key.expires_at)
         .bind(key.tenant_id.as_str())
         .bind(key.user_id.as_str())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)
         .map_err(error::conflict(|| "an API key with this digest".to_owned()))?;
@@ -104,7 +104,7 @@ impl ApiKeyStore for SqliteStore {
         .bind(id)
         .bind(user.map(UserId::as_str))
         .bind(user.map(UserId::as_str))
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)?;
         if done.rows_affected() == 0 {
@@ -117,7 +117,7 @@ impl ApiKeyStore for SqliteStore {
         sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
             .bind(now)
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(error::sqlite)?;
         Ok(())

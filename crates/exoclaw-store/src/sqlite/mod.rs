@@ -20,6 +20,7 @@ mod pairing;
 pub(crate) use pairing::check_new_request;
 mod token;
 mod trace;
+mod writer;
 
 pub use backup::check_sqlite_snapshot;
 
@@ -37,6 +38,7 @@ use sqlx::{Connection, Row};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How hard SQLite pushes each commit to disk.
@@ -93,7 +95,7 @@ const JOURNAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
 /// each, under the write lock) come 4 times less often.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
 /// Close connections idle for this long, so an idle gateway holds none.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const IDLE_TIMEOUT: Duration = writer::IDLE_TIMEOUT;
 
 /// The SQLite backend. Cheap to clone (a pool handle).
 #[derive(Clone)]
@@ -101,7 +103,7 @@ pub struct SqliteStore {
     /// Reads.
     pub(crate) pool: SqlitePool,
     /// Writes: one connection, so writers queue here in order.
-    pub(crate) writer: SqlitePool,
+    pub(crate) writer: Arc<writer::Writer>,
     path: PathBuf,
 }
 
@@ -146,16 +148,10 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await
             .map_err(|e| at_path(&path, e))?;
-        // Writers wait for this connection in the pool's fair queue; the
-        // acquire timeout bounds that wait like `busy_timeout` bounds a wait
-        // for SQLite's lock.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .test_before_acquire(false)
-            .idle_timeout(IDLE_TIMEOUT)
-            .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
-            .connect_lazy_with(connect);
+        // Writers wait for this connection in a fair queue; the timeout
+        // bounds that wait like `busy_timeout` bounds a wait for SQLite's
+        // lock.
+        let writer = writer::Writer::new(connect, options.busy_timeout + Duration::from_secs(5));
         // `connect_with` opened one connection (which switched on WAL); prove
         // the file is a database before handing the store out.
         sqlx::query("SELECT count(*) FROM sqlite_master")
@@ -182,11 +178,11 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| at_path(&path, e))?;
         Ok(Self {
-            writer: pool.clone(),
+            writer: writer::Writer::new(connect, Duration::from_secs(5)),
             pool,
             path,
         })
@@ -208,8 +204,8 @@ impl SqliteStore {
         table.check_target(target)?;
         let mut passed = Vec::new();
         loop {
-            let mut tx = self
-                .writer
+            let mut writer = self.writer.acquire().await?;
+            let mut tx = writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(error::sqlite)?;
@@ -240,12 +236,15 @@ impl SqliteStore {
             } else {
                 write_version(&mut tx, step.to, true).await?;
                 tx.commit().await.map_err(error::sqlite)?;
+                // The step runs outside a transaction: let go of the writer
+                // first (the step takes it again).
+                drop(writer);
                 sqlx::raw_sql(step.sql)
-                    .execute(&self.writer)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await
                     .map_err(|e| step.failed(error::sqlite(e)))?;
-                let mut tx = self
-                    .writer
+                let mut writer = self.writer.acquire().await?;
+                let mut tx = writer
                     .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(error::sqlite)?;
@@ -287,8 +286,8 @@ impl SchemaStore for SqliteStore {
 
     async fn force_version(&self, version: i64) -> StoreResult<()> {
         SQLITE.check_target(version)?;
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;

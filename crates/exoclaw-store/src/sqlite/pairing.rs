@@ -12,6 +12,7 @@ use exoclaw_core::model::{
 };
 use exoclaw_core::store::{PairingStore, StoreError, StoreResult};
 use exoclaw_core::{TenantId, UnixMillis, UserId};
+use sqlx::Connection as _;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -105,8 +106,8 @@ impl PairingStore for SqliteStore {
         now: UnixMillis,
     ) -> StoreResult<PairingCreated> {
         check_new_request(new)?;
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -245,8 +246,8 @@ impl PairingStore for SqliteStore {
             PairingDecision::Approve { user } => (PairingStatus::Approved, Some(user.as_str())),
             PairingDecision::Deny => (PairingStatus::Denied, None),
         };
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -316,8 +317,8 @@ impl PairingStore for SqliteStore {
         new: &NewDevice,
         now: UnixMillis,
     ) -> StoreResult<Option<Device>> {
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -384,7 +385,7 @@ impl PairingStore for SqliteStore {
             .bind(now)
             .bind(tenant.as_str())
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(error::sqlite)?;
         Ok(())
@@ -416,7 +417,7 @@ impl PairingStore for SqliteStore {
         .bind(now)
         .bind(tenant.as_str())
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)?;
         let current = sqlx::query(concat!(
@@ -479,7 +480,7 @@ impl PairingStore for SqliteStore {
         .bind(sender_id)
         .bind(user.as_str())
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(error::sqlite)?;
         self.get_channel_sender(tenant, channel, sender_id)
@@ -493,8 +494,8 @@ impl PairingStore for SqliteStore {
         actor: &str,
         now: UnixMillis,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;

@@ -6,6 +6,7 @@ use crate::{error, new_id};
 use async_trait::async_trait;
 use exoclaw_core::store::{GatewayToken, GatewayTokenStore, SeedOutcome, StoreResult};
 use exoclaw_core::{DEFAULT_TENANT, UnixMillis};
+use sqlx::Connection as _;
 use sqlx::Row;
 
 #[async_trait]
@@ -35,8 +36,8 @@ impl GatewayTokenStore for SqliteStore {
         token_hash: &str,
         now: UnixMillis,
     ) -> StoreResult<SeedOutcome> {
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
@@ -74,8 +75,8 @@ impl GatewayTokenStore for SqliteStore {
         old_valid_until: UnixMillis,
         now: UnixMillis,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;

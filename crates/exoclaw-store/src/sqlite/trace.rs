@@ -12,6 +12,7 @@ use exoclaw_core::trace::{
     NewSpan, NewTrace, Span, SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite, UsageEntry,
 };
 use exoclaw_core::{AgentId, SessionId, TenantId, UnixMillis, UserId};
+use sqlx::Connection as _;
 use sqlx::sqlite::SqliteConnection;
 
 // Column lists as macros so that `concat!` can build static SQL from them.
@@ -158,13 +159,13 @@ async fn insert_usage(
 impl TraceStore for SqliteStore {
     async fn create_trace(&self, trace: &NewTrace) -> StoreResult<Trace> {
         let created = new_trace_row(trace)?;
-        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await?;
         insert_trace(&mut conn, &created).await?;
         Ok(created)
     }
 
     async fn finish_trace(&self, tenant: &TenantId, id: &str, end: &TraceEnd) -> StoreResult<()> {
-        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await?;
         if end_trace(&mut conn, tenant, id, end, now_millis()).await? {
             Ok(())
         } else {
@@ -174,7 +175,7 @@ impl TraceStore for SqliteStore {
 
     async fn add_span(&self, span: &NewSpan) -> StoreResult<Span> {
         let span = new_span_row(span)?;
-        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await?;
         if insert_span(&mut conn, &span).await? {
             Ok(span)
         } else {
@@ -193,7 +194,7 @@ impl TraceStore for SqliteStore {
             " FROM traces WHERE tenant_id = ?1 AND (?2 IS NULL OR agent_id = ?2) \
              AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR session_id = ?4) \
              AND (?5 IS NULL OR started_at < ?5) \
-             ORDER BY started_at DESC, id DESC LIMIT ?6"
+             ORDER BY started_at DESC, id DESC LIMIT CAST(?6 AS INTEGER)"
         ))
         .bind(tenant.as_str())
         .bind(filter.agent_id.as_ref().map(AgentId::as_str))
@@ -243,7 +244,7 @@ impl TraceStore for SqliteStore {
 #[async_trait]
 impl UsageStore for SqliteStore {
     async fn record_usage(&self, entry: &UsageEntry) -> StoreResult<()> {
-        let mut conn = self.writer.acquire().await.map_err(error::sqlite)?;
+        let mut conn = self.writer.acquire().await?;
         insert_usage(&mut conn, entry, now_millis()).await
     }
 
@@ -275,8 +276,8 @@ impl TraceBatchStore for SqliteStore {
         if writes.is_empty() {
             return Ok(0);
         }
-        let mut tx = self
-            .writer
+        let mut writer = self.writer.acquire().await?;
+        let mut tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error::sqlite)?;
