@@ -430,55 +430,20 @@ impl SessionStore for SqliteStore {
         let id = new_id()?;
         let content = json_text(&message.content)?;
         let meta = json_text(&message.meta)?;
-        // BEGIN IMMEDIATE takes the write lock first, so max(seq) + 1 cannot
-        // race with another append. The whole transaction is one query (one
-        // round trip to the writer's thread instead of four), run by a task
-        // of its own so that a caller going away cannot leave it half-done
-        // on the connection.
-        let writer = self.writer.clone();
-        let args = (
-            id.clone(),
-            message.role.clone(),
-            content,
-            meta,
-            tenant.as_str().to_owned(),
-            session.as_str().to_owned(),
-        );
-        let seq = tokio::spawn(async move {
-            let (id, role, content, meta, tenant, session) = args;
-            let mut conn = writer.acquire().await?;
-            let done = sqlx::query_scalar::<_, i64>(
-                "BEGIN IMMEDIATE; \
-                 INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, \
-                 created_at) \
-                 SELECT ?1, s.tenant_id, s.id, \
-                        COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.session_id = s.id), 0) + 1, \
-                        ?2, ?3, ?4, ?5 \
-                 FROM sessions s WHERE s.tenant_id = ?6 AND s.id = ?7 \
-                 RETURNING seq; \
-                 UPDATE sessions SET updated_at = ?5 WHERE tenant_id = ?6 AND id = ?7; \
-                 COMMIT;",
-            )
-            .bind(&id)
-            .bind(&role)
-            .bind(&content)
-            .bind(&meta)
-            .bind(now)
-            .bind(&tenant)
-            .bind(&session)
-            .fetch_all(&mut *conn)
-            .await;
-            match done {
-                Ok(seqs) => seqs.first().copied().ok_or(StoreError::NotFound),
-                Err(e) => {
-                    // Whatever ran of it is undone before the connection is reused.
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                    Err(error::sqlite(e))
-                }
-            }
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("the message append task failed: {e}")))??;
+        // Batched with other turns' appends (see `appends`): in order,
+        // max(seq) + 1 of the session under the write lock.
+        let seq = self
+            .appender
+            .append(super::appends::Append {
+                id: id.clone(),
+                role: message.role.clone(),
+                content,
+                meta,
+                now,
+                tenant: tenant.as_str().to_owned(),
+                session: session.as_str().to_owned(),
+            })
+            .await?;
         Ok(Message {
             id: id.into(),
             tenant_id: tenant.clone(),

@@ -12,6 +12,7 @@
 //! lock (with `busy_timeout`) instead of failing with `SQLITE_BUSY` when a
 //! read transaction tries to upgrade.
 
+mod appends;
 mod approval;
 mod backup;
 mod data;
@@ -104,6 +105,8 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     /// Writes: one connection, so writers queue here in order.
     pub(crate) writer: Arc<writer::Writer>,
+    /// Message appends, committed in batches through `writer`.
+    pub(crate) appender: Arc<appends::Appender>,
     path: PathBuf,
 }
 
@@ -158,7 +161,13 @@ impl SqliteStore {
             .execute(&pool)
             .await
             .map_err(|e| at_path(&path, e))?;
-        Ok(Self { pool, writer, path })
+        let appender = Arc::new(appends::Appender::start(writer.clone()));
+        Ok(Self {
+            pool,
+            writer,
+            appender,
+            path,
+        })
     }
 
     /// Opens an existing database for reading only, changing nothing on
@@ -181,8 +190,10 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await
             .map_err(|e| at_path(&path, e))?;
+        let writer = writer::Writer::new(connect, Duration::from_secs(5));
         Ok(Self {
-            writer: writer::Writer::new(connect, Duration::from_secs(5)),
+            appender: Arc::new(appends::Appender::start(writer.clone())),
+            writer,
             pool,
             path,
         })

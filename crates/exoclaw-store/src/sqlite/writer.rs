@@ -13,7 +13,7 @@
 //! an idle gateway holds no writer connection or page cache.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use exoclaw_core::store::{StoreError, StoreResult};
@@ -36,6 +36,8 @@ pub(crate) struct Writer {
     /// When the connection was last handed out, in ms since `epoch`.
     last_used_ms: AtomicU64,
     epoch: Instant,
+    /// Set by [`Writer::close`]: every later write fails.
+    closed: AtomicBool,
 }
 
 impl Writer {
@@ -48,6 +50,7 @@ impl Writer {
             acquire_timeout,
             last_used_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            closed: AtomicBool::new(false),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(close_when_idle(Arc::downgrade(&writer)));
@@ -66,6 +69,9 @@ impl Writer {
                     self.acquire_timeout.as_secs()
                 ))
             })?;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable("the store is closed".to_owned()));
+        }
         if slot.is_none() {
             *slot = Some(self.options.connect().await.map_err(error::sqlite)?);
         }
@@ -74,9 +80,10 @@ impl Writer {
             .map_err(|_| StoreError::Other("the writer connection vanished".to_owned()))
     }
 
-    /// Closes the connection (checkpointing the WAL when it is the last one);
-    /// the next write reconnects.
+    /// Closes the connection (checkpointing the WAL when it is the last
+    /// one); every later write fails with `Unavailable`.
     pub(crate) async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         let conn = self.conn.lock().await.take();
         if let Some(conn) = conn {
             let _ = conn.close().await;

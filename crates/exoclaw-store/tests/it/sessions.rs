@@ -14,6 +14,7 @@ contract!(store:
     sessions_need_an_existing_agent,
     concurrent_get_or_create_makes_one_session,
     concurrent_appends_get_seqs_1_to_50,
+    concurrent_appends_to_a_missing_session_fail_alone,
     messages_round_trip_and_bump_the_session,
     list_messages_pages,
     list_sessions_newest_first_with_filters,
@@ -134,6 +135,47 @@ async fn concurrent_appends_get_seqs_1_to_50(store: Arc<dyn Store>) {
         .map(|m| m.seq)
         .collect();
     assert_eq!(stored, (1..=50).collect::<Vec<i64>>());
+}
+
+/// Appends arriving together (SQLite commits them in one batch): the ones
+/// for a session that does not exist get `NotFound`, the others their seqs,
+/// in order, as if each had been alone.
+async fn concurrent_appends_to_a_missing_session_fail_alone(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    store.create_agent(&t, &new_agent("a1")).await.unwrap();
+    let session = store
+        .get_or_create_session(&t, &scope("a1", "u", "p"))
+        .await
+        .unwrap();
+    let missing = SessionId::from("no-such-session".to_owned());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = store.clone();
+        let t = t.clone();
+        let id = if i % 4 == 3 {
+            missing.clone()
+        } else {
+            session.id.clone()
+        };
+        tasks.spawn(async move {
+            let result = store
+                .append_message(&t, &id, &text_message(&i.to_string()))
+                .await;
+            (i, result)
+        });
+    }
+    let mut seqs = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.unwrap() {
+            (i, Ok(m)) if i % 4 != 3 => seqs.push(m.seq),
+            (i, Err(StoreError::NotFound)) if i % 4 == 3 => {}
+            (i, other) => panic!("append {i}: {other:?}"),
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=30).collect::<Vec<i64>>());
+    let stored = store.list_messages(&t, &session.id, 0, 0).await.unwrap();
+    assert_eq!(stored.len(), 30);
 }
 
 async fn messages_round_trip_and_bump_the_session(store: Arc<dyn Store>) {
