@@ -1,4 +1,6 @@
-//! glibc malloc settings for a long-running gateway. Under load glibc gives
+//! glibc malloc settings for a long-running gateway. Rust's own allocations
+//! go to mimalloc (`main.rs`); glibc's malloc still serves the C libraries
+//! (SQLite's page caches and statements). Under load glibc gives
 //! each thread that allocates its own arena (up to 8 per core) and keeps what
 //! was freed in them; on a heap of a few MB that retention is most of the
 //! RSS growth of a soak (BENCHMARKS.md, issue 3), not a leak. [`tune`] caps

@@ -7,6 +7,15 @@ mod alerts;
 mod alloc;
 mod audit;
 mod backup;
+
+/// Rust's allocations go to mimalloc: under load glibc's malloc (arena
+/// locks, consolidation) was about a quarter of the gateway's CPU time, and
+/// completions per second at concurrency 64 rose by a fifth without it
+/// (BENCHMARKS.md). `no_thp`: no transparent huge pages, which would put
+/// 2 MiB per thread heap into the idle RSS. The C parts (SQLite) still use
+/// glibc's malloc, which [`alloc`] tunes.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[allow(
     dead_code,
     unused_imports,
