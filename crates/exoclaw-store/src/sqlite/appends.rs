@@ -180,6 +180,75 @@ fn build_sql(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    async fn writer_with_schema(dir: &tempfile::TempDir) -> Arc<Writer> {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("a.db"))
+            .create_if_missing(true);
+        let w = Writer::new(options, Duration::from_secs(5), Duration::from_secs(60));
+        sqlx::raw_sql(
+            "CREATE TABLE sessions (tenant_id TEXT, id TEXT, updated_at INTEGER); \
+             CREATE TABLE messages (id TEXT PRIMARY KEY, tenant_id TEXT, session_id TEXT, \
+             seq INTEGER, role TEXT, content TEXT, meta TEXT, created_at INTEGER, \
+             UNIQUE (session_id, seq)); \
+             INSERT INTO sessions VALUES ('t', 's', 0);",
+        )
+        .execute(&mut *w.acquire().await.unwrap())
+        .await
+        .unwrap();
+        w
+    }
+
+    fn append(id: &str, session: &str) -> Append {
+        Append {
+            id: id.to_owned(),
+            role: "user".to_owned(),
+            content: "[]".to_owned(),
+            meta: "{}".to_owned(),
+            now: 7,
+            tenant: "t".to_owned(),
+            session: session.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_gives_each_append_its_own_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer_with_schema(&dir).await;
+        let (a, b, c) = (
+            append("m1", "s"),
+            append("m2", "missing"),
+            append("m3", "s"),
+        );
+        let out = write(&w, &[&a, &b, &c]).await;
+        assert!(matches!(out[0], Ok(1)), "{:?}", out[0]);
+        assert!(matches!(out[1], Err(StoreError::NotFound)), "{:?}", out[1]);
+        assert!(matches!(out[2], Ok(2)), "{:?}", out[2]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_batch_is_replayed_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer_with_schema(&dir).await;
+        // The same id twice: the batch fails on the primary key, is rolled
+        // back, and each append runs alone: only the duplicate fails.
+        let (a, dup, c) = (append("m1", "s"), append("m1", "s"), append("m3", "s"));
+        let out = write(&w, &[&a, &dup, &c]).await;
+        assert!(matches!(out[0], Ok(1)), "{:?}", out[0]);
+        assert!(out[1].is_err(), "{:?}", out[1]);
+        assert!(matches!(out[2], Ok(2)), "{:?}", out[2]);
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, seq FROM messages ORDER BY seq")
+            .fetch_all(&mut *w.acquire().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(rows, [("m1".to_owned(), 1), ("m3".to_owned(), 2)]);
+        let updated: i64 = sqlx::query_scalar("SELECT updated_at FROM sessions")
+            .fetch_one(&mut *w.acquire().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(updated, 7);
+    }
 
     #[test]
     fn batch_sql_has_ten_parameters_per_append() {

@@ -154,7 +154,11 @@ impl SqliteStore {
         // Writers wait for this connection in a fair queue; the timeout
         // bounds that wait like `busy_timeout` bounds a wait for SQLite's
         // lock.
-        let writer = writer::Writer::new(connect, options.busy_timeout + Duration::from_secs(5));
+        let writer = writer::Writer::new(
+            connect,
+            options.busy_timeout + Duration::from_secs(5),
+            IDLE_TIMEOUT,
+        );
         // `connect_with` opened one connection (which switched on WAL); prove
         // the file is a database before handing the store out.
         sqlx::query("SELECT count(*) FROM sqlite_master")
@@ -190,7 +194,7 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await
             .map_err(|e| at_path(&path, e))?;
-        let writer = writer::Writer::new(connect, Duration::from_secs(5));
+        let writer = writer::Writer::new(connect, Duration::from_secs(5), IDLE_TIMEOUT);
         Ok(Self {
             appender: Arc::new(appends::Appender::start(writer.clone())),
             writer,

@@ -33,6 +33,8 @@ pub(crate) struct Writer {
     conn: Mutex<Option<SqliteConnection>>,
     options: SqliteConnectOptions,
     acquire_timeout: Duration,
+    /// Close the connection after this long without a write.
+    idle_timeout: Duration,
     /// When the connection was last handed out, in ms since `epoch`.
     last_used_ms: AtomicU64,
     epoch: Instant,
@@ -43,11 +45,16 @@ pub(crate) struct Writer {
 impl Writer {
     /// A writer that connects with `options` on first use. Starts the idle
     /// closer on the current runtime (it ends when the writer is dropped).
-    pub(crate) fn new(options: SqliteConnectOptions, acquire_timeout: Duration) -> Arc<Self> {
+    pub(crate) fn new(
+        options: SqliteConnectOptions,
+        acquire_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Arc<Self> {
         let writer = Arc::new(Self {
             conn: Mutex::new(None),
             options,
             acquire_timeout,
+            idle_timeout,
             last_used_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             closed: AtomicBool::new(false),
@@ -101,22 +108,110 @@ impl Writer {
     }
 }
 
-/// Every few seconds: close the connection when nobody wrote for
-/// [`IDLE_TIMEOUT`] and nobody holds it.
+/// Every quarter of the idle timeout: close the connection when nobody wrote
+/// for the whole timeout and nobody holds it.
 async fn close_when_idle(writer: std::sync::Weak<Writer>) {
-    let mut tick = tokio::time::interval(IDLE_TIMEOUT / 4);
+    let Some(period) = writer.upgrade().map(|w| w.idle_timeout / 4) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let Some(writer) = writer.upgrade() else {
             return;
         };
-        if writer.idle_for() < IDLE_TIMEOUT {
+        if writer.idle_for() < writer.idle_timeout {
             continue;
         }
         let idle = writer.conn.try_lock().ok().and_then(|mut slot| slot.take());
         if let Some(conn) = idle {
             let _ = conn.close().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    fn writer(dir: &tempfile::TempDir, timeout: Duration) -> Arc<Writer> {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("w.db"))
+            .create_if_missing(true);
+        Writer::new(options, timeout, Duration::from_millis(200))
+    }
+
+    #[tokio::test]
+    async fn writes_in_turn_and_fails_after_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir, Duration::from_secs(5));
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut *w.acquire().await.unwrap())
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let w = w.clone();
+            tasks.spawn(async move {
+                let mut conn = w.acquire().await.unwrap();
+                sqlx::query("INSERT INTO t VALUES (?)")
+                    .bind(i)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut *w.acquire().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(n, 20);
+        w.close().await;
+        assert!(matches!(
+            w.acquire().await,
+            Err(StoreError::Unavailable(m)) if m.contains("closed")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_writer_held_too_long_is_unavailable_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir, Duration::from_millis(100));
+        let held = w.acquire().await.unwrap();
+        let err = match w.acquire().await {
+            Err(e) => e,
+            Ok(_) => panic!("a second writer got the connection"),
+        };
+        assert!(err.is_retryable(), "{err}");
+        drop(held);
+        assert!(w.acquire().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_closed_and_reopened_on_demand() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir, Duration::from_secs(5));
+        drop(w.acquire().await.unwrap());
+        assert!(w.conn.lock().await.is_some());
+        // Idle timeout 200 ms, looked at every 50 ms: closed within 2 s.
+        let mut closed = false;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if w.conn.lock().await.is_none() {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "the idle connection was not closed");
+        let n: i64 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut *w.acquire().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
     }
 }
