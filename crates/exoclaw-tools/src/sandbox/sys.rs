@@ -2,7 +2,8 @@
 //! wrap safely: `fork`, `_exit`, `mount_setattr`, marking inherited fds
 //! close-on-exec, and bringing the loopback interface up. Each `unsafe` block
 //! is the smallest item with its own `SAFETY:` argument; nothing here is used
-//! outside the init process (`init.rs`), which is single-threaded.
+//! outside the init process (`init.rs`, and the probes it runs), which is
+//! single-threaded. Also `can_map`, the memory-limit probe's raw `mmap`.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -141,4 +142,30 @@ pub(crate) fn unshare_namespaces(flags: rustix::thread::UnshareFlags) -> io::Res
     // can invalidate fds and paths the program holds; only namespace flags
     // pass the check above, and those change no memory or fd of this process.
     unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(io::Error::from)
+}
+
+/// Whether the kernel grants a private anonymous mapping of `len` bytes
+/// (unmapped again at once): the address-space limit's own verdict, whatever
+/// allocator the process links (mimalloc may serve a large request from
+/// address space it reserved before the limit was set).
+#[allow(unsafe_code)]
+pub(crate) fn can_map(len: usize) -> bool {
+    // SAFETY: a new anonymous private mapping at an address the kernel
+    // chooses aliases no memory of ours; it is never read or written, and it
+    // is unmapped with exactly the pointer and length `mmap` returned.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return false;
+        }
+        libc::munmap(p, len);
+        true
+    }
 }
