@@ -120,11 +120,12 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
             }
         }
     }
-    let bytes = |list: &[&Section]| list.iter().map(|s| s.size).sum::<u64>();
-    let union: Vec<&Section> = sections
+    let executed_bytes: u64 = sections
         .iter()
         .filter(|s| seen.contains(s.symbol))
-        .collect();
+        .map(|s| s.size)
+        .sum();
+    let text_bytes: u64 = sections.iter().map(|s| s.size).sum();
     let out = workspace_root().join("crates/exoclaw/link-order.txt");
     let mut text = String::from(HEADER);
     for symbol in &order {
@@ -136,8 +137,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         "xtask: layout: {} of {} functions executed ({} KiB of {} KiB); wrote {}",
         order.len(),
         sections.len(),
-        bytes(&union) / 1024,
-        bytes(&sections.iter().collect::<Vec<_>>()) / 1024,
+        executed_bytes / 1024,
+        text_bytes / 1024,
         relative(&out).display()
     );
     eprintln!("xtask: rebuild (cargo build --release) to link with it");

@@ -48,7 +48,9 @@ struct Job {
     reply: oneshot::Sender<StoreResult<i64>>,
 }
 
-/// The handle the store keeps; the task ends when the last handle is dropped.
+/// The handle the store keeps (clones share the task); the task ends when
+/// the last handle is dropped.
+#[derive(Clone)]
 pub(crate) struct Appender {
     jobs: mpsc::Sender<Job>,
 }

@@ -96,7 +96,7 @@ const JOURNAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
 /// each, under the write lock) come 4 times less often.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
 /// Close connections idle for this long, so an idle gateway holds none.
-const IDLE_TIMEOUT: Duration = writer::IDLE_TIMEOUT;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The SQLite backend. Cheap to clone (a pool handle).
 #[derive(Clone)]
@@ -106,7 +106,7 @@ pub struct SqliteStore {
     /// Writes: one connection, so writers queue here in order.
     pub(crate) writer: Arc<writer::Writer>,
     /// Message appends, committed in batches through `writer`.
-    pub(crate) appender: Arc<appends::Appender>,
+    pub(crate) appender: appends::Appender,
     path: PathBuf,
 }
 
@@ -165,7 +165,7 @@ impl SqliteStore {
             .execute(&pool)
             .await
             .map_err(|e| at_path(&path, e))?;
-        let appender = Arc::new(appends::Appender::start(writer.clone()));
+        let appender = appends::Appender::start(writer.clone());
         Ok(Self {
             pool,
             writer,
@@ -196,7 +196,7 @@ impl SqliteStore {
             .map_err(|e| at_path(&path, e))?;
         let writer = writer::Writer::new(connect, Duration::from_secs(5), IDLE_TIMEOUT);
         Ok(Self {
-            appender: Arc::new(appends::Appender::start(writer.clone())),
+            appender: appends::Appender::start(writer.clone()),
             writer,
             pool,
             path,

@@ -9,7 +9,7 @@
 //!
 //! Like the pool it replaces, the writer connects on first use, waits at
 //! most `acquire_timeout` for its turn (`Unavailable` after that, never a
-//! hang) and closes the connection after [`IDLE_TIMEOUT`] without writes, so
+//! hang) and closes the connection after its idle timeout without writes, so
 //! an idle gateway holds no writer connection or page cache.
 
 use std::sync::Arc;
@@ -22,9 +22,6 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error;
-
-/// Close the connection after this long without a write.
-pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The writer's connection while it is held: derefs to the connection.
 pub(crate) type WriterGuard<'a> = tokio::sync::MappedMutexGuard<'a, SqliteConnection>;
