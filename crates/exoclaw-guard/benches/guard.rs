@@ -1,8 +1,10 @@
 //! Time of the guard on the hot path: `cargo bench -p exoclaw-guard --bench
 //! guard`. Scanner + scrubber on a 4 KB ordinary message, on a 4 KB message
 //! full of secrets, and scrub + scan of 1 MB of mixed log output with 20
-//! registered secrets. Prints p50/p95/max in microseconds; BENCHMARKS.md
-//! records the figures.
+//! registered secrets; the scrubber's scopes (one tenant's, every tenant's
+//! with 100 tenants of 5 secrets) and JSON log lines, clean and with a
+//! secret. Prints p50/p95/max in microseconds; BENCHMARKS.md records the
+//! figures.
 
 use exoclaw_guard::{Scanner, Scrubber};
 use std::hint::black_box;
@@ -66,6 +68,28 @@ fn registered() -> Vec<String> {
         .collect()
 }
 
+/// `tenants` tenants of 5 secrets each, as the vault would load them.
+fn register_tenants(scrubber: &Scrubber, tenants: usize) {
+    for t in 0..tenants {
+        let secrets: Vec<(String, String)> = (0..5)
+            .map(|i| {
+                (
+                    format!("user:{i}/secret"),
+                    format!("tenant-{t:04}-secret-{i}-Kd3wR7nT"),
+                )
+            })
+            .collect();
+        assert!(
+            scrubber
+                .replace_tenant(&format!("tenant-{t:04}"), secrets)
+                .is_empty()
+        );
+    }
+}
+
+const LOG_LINE: &str = "{\"timestamp\":\"2026-11-21T22:05:13.412Z\",\"level\":\"INFO\",\"message\":\"request\",\"method\":\"GET\",\"path\":\"/v1/models\",\"status\":200,\"took_ms\":3,\"target\":\"exoclaw::http\",\"span\":{\"request_id\":\"7f3a9c0e5b2d4a61\",\"tenant\":\"tenant-0042\",\"name\":\"request\"}}\n";
+const LOG_LINE_SECRET: &str = "{\"timestamp\":\"2026-11-21T22:05:13.412Z\",\"level\":\"WARN\",\"event\":\"provider.error\",\"message\":\"upstream rejected key tenant-0042-secret-3-Kd3wR7nT\",\"status\":401,\"target\":\"exoclaw::providers\",\"span\":{\"request_id\":\"7f3a9c0e5b2d4a61\",\"name\":\"request\"}}\n";
+
 fn tool_output_1m(secrets: &[String]) -> String {
     let mut text = String::with_capacity(1 << 20);
     let mut i = 0usize;
@@ -124,6 +148,23 @@ fn main() {
         us(built.elapsed()) / 1e3
     );
 
+    let started = Instant::now();
+    register_tenants(&scrubber, 100);
+    black_box(scrubber.scrub_all("warm the union"));
+    println!(
+        "100 tenants x 5 secrets: registered and every-scope automaton built in {:.1} ms",
+        us(started.elapsed()) / 1e3
+    );
+    let many = Scrubber::new();
+    let started = Instant::now();
+    register_tenants(&many, 1000);
+    black_box(many.scrub_all("warm the union"));
+    println!(
+        "1000 tenants x 5 secrets: registered and every-scope automaton built in {:.1} ms",
+        us(started.elapsed()) / 1e3
+    );
+    drop(many);
+
     let ordinary = message_4k();
     let secretful = secrets_4k();
     let output = tool_output_1m(&secrets);
@@ -134,6 +175,12 @@ fn main() {
         assert!(!scrubbed.contains(s.trim_end()), "{s}");
     }
     assert!(!scrubber.scrub(&output).contains("registered-secret-"));
+    assert!(scrubber.scrub_log_line(LOG_LINE) == LOG_LINE);
+    assert!(
+        scrubber
+            .scrub_log_line(LOG_LINE_SECRET)
+            .contains("[REDACTED:registered]")
+    );
 
     let both = |text: &str| {
         black_box(scanner.scan(black_box(text)));
@@ -173,6 +220,36 @@ fn main() {
             }),
         ),
         (
+            "scrub_for, 4 KB ordinary message",
+            measure(2000, 200, || {
+                black_box(scrubber.scrub_for("tenant-0042", black_box(&ordinary)));
+            }),
+        ),
+        (
+            "scrub_all, 4 KB ordinary message",
+            measure(2000, 200, || {
+                black_box(scrubber.scrub_all(black_box(&ordinary)));
+            }),
+        ),
+        (
+            "scrub as text, clean JSON log line",
+            measure(20000, 2000, || {
+                black_box(scrubber.scrub(black_box(LOG_LINE)));
+            }),
+        ),
+        (
+            "scrub_log_line, clean JSON log line",
+            measure(20000, 2000, || {
+                black_box(scrubber.scrub_log_line(black_box(LOG_LINE)));
+            }),
+        ),
+        (
+            "scrub_log_line, JSON log line with a secret",
+            measure(20000, 2000, || {
+                black_box(scrubber.scrub_log_line(black_box(LOG_LINE_SECRET)));
+            }),
+        ),
+        (
             "scrub + scan, 1 MB tool output, 20 registered",
             measure(30, 3, || {
                 let clean = scrubber.scrub(black_box(&output));
@@ -193,10 +270,12 @@ fn main() {
         ),
     ];
     println!(
-        "sizes: ordinary {} B, secrets {} B, tool output {} B",
+        "sizes: ordinary {} B, secrets {} B, tool output {} B, log lines {} B and {} B",
         ordinary.len(),
         secretful.len(),
-        output.len()
+        output.len(),
+        LOG_LINE.len(),
+        LOG_LINE_SECRET.len()
     );
     for (name, times) in &runs {
         report(name, times);

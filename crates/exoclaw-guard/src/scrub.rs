@@ -1,25 +1,53 @@
 //! Credential scrubbing for logs, traces, errors and model-bound text: known
 //! secret formats and runtime-registered values become `[REDACTED:<kind>]`,
 //! everything around them stays byte-identical. Clean text costs one
-//! Aho-Corasick pass over cheap literal anchors; a format's regex runs only
-//! when one of its anchors occurs.
+//! Aho-Corasick pass over cheap literal anchors (and one per registry in
+//! scope); a format's regex runs only when one of its anchors occurs.
+//!
+//! Registered values live in scopes, so one tenant's secrets never shape
+//! another tenant's output (neither rewriting it nor confirming a guess by
+//! redacting it):
+//!
+//! - the **gateway** scope ([`Scrubber::register`]): the gateway's own
+//!   secrets (gateway token, vault and backup keys, database password,
+//!   provider keys from the environment), redacted in every output;
+//! - one scope per **tenant** ([`Scrubber::register_for`]): the values a
+//!   tenant stores, each under the stored secret's name so that overwriting
+//!   or deleting one secret never unregisters another with the same value.
+//!   A tenant's values must pass [`check_strength`] (not too short, not a
+//!   word, not log structure);
+//!
+//! and each output is scrubbed with the scopes of whoever reads it:
+//! [`Scrubber::scrub`] (formats and the gateway's secrets, for output tied
+//! to no tenant), [`Scrubber::scrub_for`] (plus that tenant's),
+//! [`Scrubber::scrub_all`] (plus every tenant's: for the operator) and
+//! [`Scrubber::scrub_log_line`] (every scope, for one JSON log line:
+//! rewriting string values only, never keys or the structural fields
+//! `timestamp`, `level`, `target`, `event` and span `name`).
 
+mod log_line;
 mod registry;
+mod strength;
 #[cfg(test)]
 mod tests;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Captures, Regex};
-use registry::Registry;
+use registry::{Registry, Scopes};
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use strength::{
+    MIN_NUMBER_LEN, MIN_PASSPHRASE_LEN, MIN_PASSPHRASE_WORDS, Refused, check_strength,
+};
 
 /// What every redaction starts with; a value already redacted is skipped.
 pub const REDACTED_PREFIX: &str = "[REDACTED:";
 /// The kind of runtime-registered secrets.
 pub const REGISTERED: &str = "registered";
 /// Registered values shorter than this are ignored (they would redact
-/// ordinary words).
+/// ordinary words); a tenant's are refused ([`Refused::TooShort`]).
 pub const MIN_REGISTERED_LEN: usize = 8;
 /// Passes after the first: each one only runs when the previous redacted
 /// something, and real text settles after one more.
@@ -232,21 +260,23 @@ impl CompiledFormat {
 }
 
 /// Replaces secrets with `[REDACTED:<kind>]`. `Send + Sync`; build once
-/// (or use [`global`]) and share. `register` may run concurrently with
-/// `scrub`: a scrub sees the registry as it was when it started.
+/// (or use [`global`]) and share. Registration may run concurrently with
+/// scrubbing: a scrub sees the registries as they were when it started.
 pub struct Scrubber {
     prefilter: AhoCorasick,
     /// For each prefilter pattern, the bit of the format it belongs to.
     anchor_format: Vec<u32>,
     formats: Vec<CompiledFormat>,
-    registry: RwLock<Arc<Registry>>,
+    scopes: RwLock<Scopes>,
 }
 
 impl std::fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scopes = self.read();
         f.debug_struct("Scrubber")
             .field("formats", &self.formats.len())
-            .field("registered", &self.snapshot().len())
+            .field("registered", &scopes.gateway.len())
+            .field("tenants", &scopes.tenants.len())
             .finish()
     }
 }
@@ -258,7 +288,7 @@ impl Default for Scrubber {
 }
 
 /// The process-wide scrubber for logs, traces and errors; secrets the
-/// gateway learns (provider keys, stored secrets) are registered here.
+/// gateway learns are registered here, each in its scope (module docs).
 pub fn global() -> &'static Scrubber {
     static GLOBAL: OnceLock<Scrubber> = OnceLock::new();
     GLOBAL.get_or_init(Scrubber::new)
@@ -290,52 +320,208 @@ impl Scrubber {
             prefilter,
             anchor_format,
             formats,
-            registry: RwLock::new(Arc::new(Registry::default())),
+            scopes: RwLock::new(Scopes::default()),
         }
     }
 
+    fn read(&self) -> RwLockReadGuard<'_, Scopes> {
+        self.scopes.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Scopes> {
+        self.scopes.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Redact `secret` (and its URL-encoded, JSON-escaped and base64 forms)
-    /// from now on. Values shorter than [`MIN_REGISTERED_LEN`] characters
-    /// are ignored.
+    /// in every output from now on: a secret of the gateway itself (its
+    /// token, vault and backup keys, database password, provider keys from
+    /// the environment), never a tenant's value. Values shorter than
+    /// [`MIN_REGISTERED_LEN`] characters are ignored; nothing else is
+    /// checked (the operator chose them: [`check_strength`] tells whether
+    /// to warn). Registering a value twice is registering it once.
     pub fn register(&self, secret: &str) {
         if secret.chars().count() < MIN_REGISTERED_LEN {
             return;
         }
-        let mut slot = self
-            .registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(next) = slot.with(secret) {
-            *slot = Arc::new(next);
+        let mut scopes = self.write();
+        if let Some(next) = scopes.gateway.with(secret, secret) {
+            scopes.set_gateway(next);
         }
     }
 
-    /// Stop redacting `secret` (a deleted stored secret).
+    /// Stop redacting the gateway-level `secret` (however often it was
+    /// registered). Tenants' values are not touched.
     pub fn unregister(&self, secret: &str) {
-        let mut slot = self
-            .registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(next) = slot.without(secret) {
-            *slot = Arc::new(next);
+        let mut scopes = self.write();
+        if let Some(next) = scopes.gateway.without(secret) {
+            scopes.set_gateway(next);
         }
     }
 
-    fn snapshot(&self) -> Arc<Registry> {
-        Arc::clone(&self.registry.read().unwrap_or_else(PoisonError::into_inner))
+    /// Redact `secret` in `tenant`'s outputs (and the operator's) from now
+    /// on, held under `name`: the stored secret's identity within the
+    /// tenant, such as `owner/name` in the vault. `name` holds one value:
+    /// registering it again replaces the value it held (an overwritten
+    /// secret), and a value stays registered while any name holds it (two
+    /// secrets with the same value: deleting one keeps the other). So the
+    /// caller never needs the old value and calling twice is harmless.
+    ///
+    /// A value that fails [`check_strength`] is refused and `name` then
+    /// holds nothing (the secret it named has a new value, which is not
+    /// scrubbed); the reason is a warning for whoever stored it.
+    pub fn register_for(&self, tenant: &str, name: &str, secret: &str) -> Result<(), Refused> {
+        let checked = check_strength(secret);
+        let mut scopes = self.write();
+        let current = scopes
+            .tenants
+            .get(tenant)
+            .map(Arc::clone)
+            .unwrap_or_default();
+        let next = match checked {
+            Ok(()) => current.with(name, secret),
+            Err(_) => current.without(name),
+        };
+        if let Some(next) = next {
+            scopes.set_tenant(tenant, next);
+        }
+        checked
     }
 
-    /// `text` with every secret replaced by `[REDACTED:<kind>]`; borrowed
-    /// when there was nothing to redact. Idempotent: a redaction can expose
-    /// a new match (a registered value glued to the front of a token made
-    /// `\b` fail before it), so passes repeat until nothing changes.
+    /// Stop redacting what `name` held for `tenant` (a deleted secret);
+    /// the value stays registered while another of the tenant's names
+    /// holds it.
+    pub fn unregister_for(&self, tenant: &str, name: &str) {
+        let mut scopes = self.write();
+        let Some(current) = scopes.tenants.get(tenant).map(Arc::clone) else {
+            return;
+        };
+        if let Some(next) = current.without(name) {
+            scopes.set_tenant(tenant, next);
+        }
+    }
+
+    /// Make `secrets` (name, value) the whole of `tenant`'s registry: the
+    /// start-up load from the vault, or a resync. One change for the
+    /// tenant however many values (one automaton build on first use).
+    /// Returns the names refused by [`check_strength`] with the reason.
+    pub fn replace_tenant<N, V>(
+        &self,
+        tenant: &str,
+        secrets: impl IntoIterator<Item = (N, V)>,
+    ) -> Vec<(N, Refused)>
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut refused = Vec::new();
+        let mut entries = BTreeMap::new();
+        for (name, secret) in secrets {
+            match check_strength(secret.as_ref()) {
+                Ok(()) => {
+                    entries.insert(name.as_ref().to_owned(), secret.as_ref().to_owned());
+                }
+                Err(reason) => refused.push((name, reason)),
+            }
+        }
+        let mut scopes = self.write();
+        let current = scopes
+            .tenants
+            .get(tenant)
+            .map(Arc::clone)
+            .unwrap_or_default();
+        if let Some(next) = current.replaced(entries) {
+            scopes.set_tenant(tenant, next);
+        }
+        refused
+    }
+
+    /// Drop every value registered for `tenant` (a deleted tenant).
+    pub fn forget_tenant(&self, tenant: &str) {
+        self.write().remove_tenant(tenant);
+    }
+
+    /// `text` with known formats and the gateway's secrets replaced by
+    /// `[REDACTED:<kind>]`; borrowed when there was nothing to redact. For
+    /// output tied to no tenant (an unauthenticated request's error).
+    /// Idempotent: a redaction can expose a new match (a registered value
+    /// glued to the front of a token made `\b` fail before it), so passes
+    /// repeat until nothing changes.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let registry = self.snapshot();
-        let Some(mut out) = self.scrub_once(text, &registry) else {
+        let gateway = Arc::clone(&self.read().gateway);
+        self.scrub_with(text, &[&gateway])
+    }
+
+    /// [`Scrubber::scrub`] plus `tenant`'s registered values: for what
+    /// `tenant`'s callers and models read (API errors of an authenticated
+    /// request, tool output, traces). Another tenant's values are left as
+    /// they are.
+    pub fn scrub_for<'a>(&self, tenant: &str, text: &'a str) -> Cow<'a, str> {
+        let (gateway, own) = {
+            let scopes = self.read();
+            (
+                Arc::clone(&scopes.gateway),
+                scopes.tenants.get(tenant).map(Arc::clone),
+            )
+        };
+        match &own {
+            Some(own) => self.scrub_with(text, &[&gateway, own]),
+            None => self.scrub_with(text, &[&gateway]),
+        }
+    }
+
+    /// [`Scrubber::scrub`] plus every tenant's registered values: for what
+    /// only the operator reads (exported traces, alerts). For log lines use
+    /// [`Scrubber::scrub_log_line`].
+    pub fn scrub_all<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let union = self.union();
+        self.scrub_with(text, &[&union])
+    }
+
+    /// One line of the JSON log (as `tracing-subscriber`'s JSON formatter
+    /// writes it) scrubbed like [`Scrubber::scrub_all`], but only inside
+    /// values: keys and the structural fields (`timestamp`, `level`,
+    /// `target`, `event`, `fields.event`, span `name`, the formatter's file
+    /// and thread fields) are never rewritten, so no registered value can
+    /// forge a level or hide an event from alerting. A number holding a
+    /// secret becomes a redaction string. The line stays valid JSON with
+    /// its keys in order. A line that is not JSON is scrubbed as text.
+    pub fn scrub_log_line<'a>(&self, line: &'a str) -> Cow<'a, str> {
+        let union = self.union();
+        let registries: [&Registry; 1] = [&union];
+        let mut out = Cow::Borrowed(line);
+        for _ in 0..=MAX_PASSES {
+            let spans = self.find(&out, &registries);
+            if spans.is_empty() {
+                break;
+            }
+            let spans = match log_line::value_regions(&out) {
+                Some(regions) => log_line::confine(&out, &regions, spans),
+                None => spans,
+            };
+            if spans.is_empty() {
+                break;
+            }
+            out = Cow::Owned(redact(&out, spans));
+        }
+        out
+    }
+
+    /// The union of every scope, built on first use after a change.
+    fn union(&self) -> Arc<Registry> {
+        let (generation, parts) = match self.read().union() {
+            Ok(union) => return union,
+            Err(build_from) => build_from,
+        };
+        let built = Arc::new(Registry::union(parts.iter().map(|r| &**r)));
+        self.write().cache_union(generation, built)
+    }
+
+    fn scrub_with<'a>(&self, text: &'a str, registries: &[&Registry]) -> Cow<'a, str> {
+        let Some(mut out) = self.scrub_once(text, registries) else {
             return Cow::Borrowed(text);
         };
         for _ in 0..MAX_PASSES {
-            match self.scrub_once(&out, &registry) {
+            match self.scrub_once(&out, registries) {
                 Some(again) => out = again,
                 None => break,
             }
@@ -344,16 +530,25 @@ impl Scrubber {
     }
 
     /// One pass; `None` when there was nothing to redact.
-    fn scrub_once(&self, text: &str, registry: &Registry) -> Option<String> {
+    fn scrub_once(&self, text: &str, registries: &[&Registry]) -> Option<String> {
+        let spans = self.find(text, registries);
+        (!spans.is_empty()).then(|| redact(text, spans))
+    }
+
+    /// Where `text` holds a secret, unordered and possibly overlapping.
+    fn find(&self, text: &str, registries: &[&Registry]) -> Vec<Span> {
         let mut spans: Vec<Span> = Vec::new();
-        registry.find(text, &mut |start, end| {
-            spans.push(Span {
-                start,
-                end,
-                rank: FORMATS.len(),
-                kind: REGISTERED,
+        for registry in registries {
+            registry.find(text, &mut |start, end| {
+                spans.push(Span {
+                    start,
+                    end,
+                    rank: FORMATS.len(),
+                    kind: REGISTERED,
+                    quoted: false,
+                });
             });
-        });
+        }
         let mut wanted = 0u32;
         let every = (1u32 << FORMATS.len()) - 1;
         for m in self.prefilter.find_overlapping_iter(text) {
@@ -367,7 +562,7 @@ impl Scrubber {
                 format.find(text, rank, &mut spans);
             }
         }
-        (!spans.is_empty()).then(|| redact(text, spans))
+        spans
     }
 }
 
@@ -384,6 +579,7 @@ impl CompiledFormat {
                     end,
                     rank,
                     kind,
+                    quoted: false,
                 });
             }
         };
@@ -425,6 +621,9 @@ struct Span {
     end: usize,
     rank: usize,
     kind: &'static str,
+    /// The redaction goes between double quotes (it replaces a JSON
+    /// number).
+    quoted: bool,
 }
 
 /// Replace the union of `spans`; overlapping spans merge and take the kind
@@ -433,22 +632,31 @@ fn redact(text: &str, mut spans: Vec<Span>) -> String {
     spans.sort_unstable_by_key(|s| (s.start, s.rank));
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
-    let mut current: Option<(usize, usize, &str)> = None;
-    let mut flush = |out: &mut String, (start, end, kind): (usize, usize, &str)| {
-        out.push_str(&text[copied..start]);
+    let mut current: Option<Span> = None;
+    let mut flush = |out: &mut String, span: Span| {
+        out.push_str(&text[copied..span.start]);
+        if span.quoted {
+            out.push('"');
+        }
         out.push_str(REDACTED_PREFIX);
-        out.push_str(kind);
+        out.push_str(span.kind);
         out.push(']');
-        copied = end;
+        if span.quoted {
+            out.push('"');
+        }
+        copied = span.end;
     };
     for span in spans {
         current = match current {
-            Some((start, end, kind)) if span.start < end => Some((start, end.max(span.end), kind)),
+            Some(mut merged) if span.start < merged.end => {
+                merged.end = merged.end.max(span.end);
+                Some(merged)
+            }
             Some(done) => {
                 flush(&mut out, done);
-                Some((span.start, span.end, span.kind))
+                Some(span)
             }
-            None => Some((span.start, span.end, span.kind)),
+            None => Some(span),
         };
     }
     if let Some(done) = current {

@@ -1,12 +1,17 @@
-//! Runtime-registered secrets: each value with the encodings it travels in
-//! (URL, JSON string, base64 at every byte alignment), matched by one
-//! Aho-Corasick automaton that is rebuilt when the set changes.
+//! Runtime-registered secrets by scope: the gateway's, one registry per
+//! tenant, and their union. Each value is matched with the encodings it
+//! travels in (URL, JSON string, base64 at every byte alignment) by one
+//! Aho-Corasick automaton per registry, built on first use after the
+//! registry's set of values changed; other tenants' registries are not
+//! rebuilt.
 
 use super::{KINDS, REDACTED_PREFIX};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
 
 /// `encodeURIComponent`: everything but letters, digits and `-_.!~*'()`.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -30,58 +35,111 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
 /// Encoded forms shorter than this are not matched (too likely by chance).
 const MIN_FORM_LEN: usize = 8;
 
+/// One scope's registered secrets: stored-secret name to value (the
+/// gateway's scope names each value by itself), matched by an automaton
+/// over the distinct values' forms. Immutable: a change makes a new
+/// registry, so a scrub that holds one sees a consistent set. The automaton
+/// is built on first use, so registering many values (start-up) costs one
+/// build, not one per value.
 #[derive(Default)]
 pub(super) struct Registry {
-    secrets: Vec<String>,
-    matcher: Option<AhoCorasick>,
+    entries: BTreeMap<String, String>,
+    matcher: OnceLock<Option<AhoCorasick>>,
 }
 
 impl Registry {
+    /// How many names hold a value.
     pub(super) fn len(&self) -> usize {
-        self.secrets.len()
+        self.entries.len()
     }
 
-    /// A registry that also holds `secret`; `None` when it already does.
-    pub(super) fn with(&self, secret: &str) -> Option<Registry> {
-        if self.secrets.iter().any(|s| s == secret) {
-            return None;
-        }
-        let mut secrets = self.secrets.clone();
-        secrets.push(secret.to_owned());
-        Some(Registry::build(secrets))
+    pub(super) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
-    /// A registry without `secret`; `None` when it was not registered.
-    pub(super) fn without(&self, secret: &str) -> Option<Registry> {
-        if !self.secrets.iter().any(|s| s == secret) {
+    fn values(&self) -> BTreeSet<&str> {
+        self.entries.values().map(String::as_str).collect()
+    }
+
+    /// A registry where `name` holds `value`; `None` when it already does.
+    pub(super) fn with(&self, name: &str, value: &str) -> Option<Registry> {
+        if self.entries.get(name).is_some_and(|v| v == value) {
             return None;
         }
-        let secrets = self
-            .secrets
-            .iter()
-            .filter(|s| *s != secret)
-            .cloned()
+        let mut entries = self.entries.clone();
+        entries.insert(name.to_owned(), value.to_owned());
+        Some(self.succeeded_by(entries))
+    }
+
+    /// A registry without `name`; `None` when nothing held it.
+    pub(super) fn without(&self, name: &str) -> Option<Registry> {
+        if !self.entries.contains_key(name) {
+            return None;
+        }
+        let mut entries = self.entries.clone();
+        entries.remove(name);
+        Some(self.succeeded_by(entries))
+    }
+
+    /// A registry of exactly `entries` (name to value); `None` when this
+    /// one is that already.
+    pub(super) fn replaced(&self, entries: BTreeMap<String, String>) -> Option<Registry> {
+        (entries != self.entries).then(|| self.succeeded_by(entries))
+    }
+
+    /// The registry of `entries`, keeping this one's automaton when the
+    /// distinct values did not change (a second name for a value already
+    /// held, or one of two names of a value dropped).
+    fn succeeded_by(&self, entries: BTreeMap<String, String>) -> Registry {
+        let next = Registry {
+            entries,
+            matcher: OnceLock::new(),
+        };
+        if let Some(built) = self.matcher.get()
+            && next.values() == self.values()
+        {
+            let _ = next.matcher.set(built.clone());
+        }
+        next
+    }
+
+    /// Every value of every registry in `parts`, each named by itself.
+    pub(super) fn union<'a>(parts: impl IntoIterator<Item = &'a Registry>) -> Registry {
+        let entries = parts
+            .into_iter()
+            .flat_map(|r| r.entries.values())
+            .map(|v| (v.clone(), v.clone()))
             .collect();
-        Some(Registry::build(secrets))
+        Registry {
+            entries,
+            matcher: OnceLock::new(),
+        }
     }
 
-    fn build(secrets: Vec<String>) -> Registry {
-        let mut forms: Vec<String> = secrets.iter().flat_map(|s| forms(s)).collect();
-        forms.sort_unstable();
-        forms.dedup();
-        // A form inside a redaction label would make scrubbing not idempotent.
-        forms.retain(|f| f.len() >= MIN_FORM_LEN && !is_in_label(f));
-        let matcher = (!forms.is_empty()).then(|| {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&forms)
-                .expect("registered secrets build an automaton")
-        });
-        Registry { secrets, matcher }
+    fn matcher(&self) -> Option<&AhoCorasick> {
+        self.matcher
+            .get_or_init(|| {
+                let mut forms: Vec<String> = self.values().into_iter().flat_map(forms).collect();
+                forms.sort_unstable();
+                forms.dedup();
+                // A form inside a redaction label would make scrubbing not
+                // idempotent.
+                forms.retain(|f| f.len() >= MIN_FORM_LEN && !is_in_label(f));
+                (!forms.is_empty()).then(|| {
+                    AhoCorasickBuilder::new()
+                        .match_kind(MatchKind::LeftmostLongest)
+                        .build(&forms)
+                        .expect("registered secrets build an automaton")
+                })
+            })
+            .as_ref()
     }
 
     pub(super) fn find(&self, text: &str, found: &mut impl FnMut(usize, usize)) {
-        if let Some(matcher) = &self.matcher {
+        if self.is_empty() {
+            return;
+        }
+        if let Some(matcher) = self.matcher() {
             for m in matcher.find_iter(text) {
                 found(m.start(), m.end());
             }
@@ -89,7 +147,69 @@ impl Registry {
     }
 }
 
-fn is_in_label(form: &str) -> bool {
+/// Every scope's registry: the gateway's, one per tenant, and their union
+/// for outputs every secret must stay out of (the operator's log), built
+/// on first use after a change.
+#[derive(Default)]
+pub(super) struct Scopes {
+    pub(super) gateway: Arc<Registry>,
+    pub(super) tenants: HashMap<String, Arc<Registry>>,
+    union: Option<Arc<Registry>>,
+    /// Bumped on every change, so a union built from an older set is not
+    /// cached.
+    generation: u64,
+}
+
+impl Scopes {
+    pub(super) fn set_gateway(&mut self, next: Registry) {
+        self.gateway = Arc::new(next);
+        self.changed();
+    }
+
+    pub(super) fn set_tenant(&mut self, tenant: &str, next: Registry) {
+        if next.is_empty() {
+            self.tenants.remove(tenant);
+        } else {
+            self.tenants.insert(tenant.to_owned(), Arc::new(next));
+        }
+        self.changed();
+    }
+
+    pub(super) fn remove_tenant(&mut self, tenant: &str) {
+        if self.tenants.remove(tenant).is_some() {
+            self.changed();
+        }
+    }
+
+    fn changed(&mut self) {
+        self.union = None;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// The cached union, or what to build it from (and the generation to
+    /// hand back to [`Scopes::cache_union`]).
+    pub(super) fn union(&self) -> Result<Arc<Registry>, (u64, Vec<Arc<Registry>>)> {
+        if let Some(union) = &self.union {
+            return Ok(Arc::clone(union));
+        }
+        let parts = std::iter::once(&self.gateway)
+            .chain(self.tenants.values())
+            .map(Arc::clone)
+            .collect();
+        Err((self.generation, parts))
+    }
+
+    /// Cache `built` if nothing changed since `generation`; the registry
+    /// to use (another caller's when it cached one first).
+    pub(super) fn cache_union(&mut self, generation: u64, built: Arc<Registry>) -> Arc<Registry> {
+        if generation != self.generation {
+            return built;
+        }
+        Arc::clone(self.union.get_or_insert(built))
+    }
+}
+
+pub(super) fn is_in_label(form: &str) -> bool {
     KINDS
         .iter()
         .any(|kind| format!("{REDACTED_PREFIX}{kind}]").contains(form))

@@ -337,3 +337,6 @@ fn every_format_regex_compiles() {
         assert!(f.regex().captures_len() >= 1, "{}", f.pattern);
     }
 }
+
+mod log_line;
+mod scopes;
