@@ -4,8 +4,13 @@
 //! tools' `check` runs argument validation and the hook without spawning
 //! (the dry run). Jobs belong to one session, are bounded in number, their
 //! unread output is capped, and each is killed with its whole process tree
-//! on `kill`, on timeout, or when the tool set is dropped.
+//! on `kill`, on timeout, or when the tool set is dropped. With a
+//! [`QuotaLedger`] ([`CommandRunner::with_quota`]) a command is refused
+//! while the workspace is full or over quota, may write no file larger
+//! than what is left (`RLIMIT_FSIZE`), and the workspace is measured again
+//! when it ends (the result says if it is now over quota).
 
+use crate::quota::{CommandGuard, QuotaLedger, human_bytes};
 use crate::sandbox::{
     AgentRole, ExitStatus, Finished, OutputSink, Placement, Sandbox, SandboxPolicy, command_env,
 };
@@ -79,6 +84,7 @@ pub struct CommandRunner {
     role_of: RoleOf,
     jobs: Mutex<HashMap<String, Vec<Job>>>,
     next_job: std::sync::atomic::AtomicU64,
+    quota: Option<Arc<QuotaLedger>>,
 }
 
 impl CommandRunner {
@@ -92,12 +98,41 @@ impl CommandRunner {
             role_of: Arc::new(|_: &ToolContext| AgentRole::NonMain),
             jobs: Mutex::new(HashMap::new()),
             next_job: std::sync::atomic::AtomicU64::new(1),
+            quota: None,
         }
     }
 
     pub fn with_roles(mut self, role_of: RoleOf) -> Self {
         self.role_of = role_of;
         self
+    }
+
+    /// Hold commands to the workspace quotas of `ledger` (the one the file
+    /// tools were given, see [`crate::fs::builtin_with_quota`]).
+    pub fn with_quota(mut self, ledger: Arc<QuotaLedger>) -> Self {
+        self.quota = Some(ledger);
+        self
+    }
+
+    fn ledger(&self) -> Option<Arc<QuotaLedger>> {
+        self.quota.clone().filter(|q| q.is_active())
+    }
+
+    /// Refused while the workspace is full or over quota; else the bytes
+    /// left, if a byte quota is set (measuring may walk the workspace).
+    async fn admit(&self, ctx: &ToolContext) -> Result<Option<u64>, ToolError> {
+        let Some(q) = self.ledger() else {
+            return Ok(None);
+        };
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || q.admit_command(&ctx))
+            .await
+            .map_err(|_| ToolError::failed("the workspace quota check did not complete"))?
+    }
+
+    /// Marks the workspace as being written by a command until dropped.
+    fn started(&self, ctx: &ToolContext) -> Option<CommandGuard> {
+        self.ledger().map(|q| q.command_started(ctx))
     }
 
     fn policy_for(&self, ctx: &ToolContext) -> SandboxPolicy {
@@ -152,6 +187,8 @@ impl CommandRunner {
             stage,
         };
         self.check.check(ctx, &request).await?;
+        let mut policy = policy;
+        policy.max_file_bytes = self.admit(ctx).await?;
         Ok((policy, role, timeout))
     }
 
@@ -185,6 +222,7 @@ impl CommandRunner {
         let (policy, role, timeout) = self
             .validate(ctx, command, timeout_sec, CheckStage::BeforeSpawn)
             .await?;
+        let guard = self.started(ctx);
         let running = self
             .sandbox
             .spawn(&policy, role, command, timeout)
@@ -194,15 +232,25 @@ impl CommandRunner {
         let state = Arc::new(Mutex::new(JobState::Running));
         let task = {
             let (sink, state) = (Arc::clone(&sink), Arc::clone(&state));
+            let (ledger, ctx) = (self.ledger(), ctx.clone());
+            let fsize = quota_fsize(&policy);
             // Owned by the job table: aborted (killing the tree) on kill and
-            // on drop; its result is read by `poll`.
+            // on drop; its result is read by `poll`. The quota guard goes
+            // with it, so an aborted job still leaves its workspace to be
+            // measured.
             tokio::spawn(async move {
                 let result = running.finish(&sink).await;
+                drop(guard);
+                let mut note = settle(ledger, &ctx).await;
+                if let Ok(f) = &result {
+                    note = note.or_else(|| file_size_note(f.status, fsize));
+                }
                 if let Ok(mut s) = state.lock() {
                     *s = JobState::Done(
                         result
                             .map(|f| f.status)
                             .map_err(|e| e.to_tool_error().message),
+                        note,
                     );
                 }
             })
@@ -344,7 +392,7 @@ impl Job {
         self.state
             .lock()
             .map(|s| s.clone())
-            .unwrap_or(JobState::Done(Err("job state unavailable".into())))
+            .unwrap_or(JobState::Done(Err("job state unavailable".into()), None))
     }
 
     fn is_running(&self) -> bool {
@@ -355,7 +403,9 @@ impl Job {
 #[derive(Clone, Debug)]
 enum JobState {
     Running,
-    Done(Result<ExitStatus, String>),
+    /// The exit, and a note about the workspace quota (now over it, or a
+    /// file stopped at the size limit).
+    Done(Result<ExitStatus, String>, Option<String>),
     Killed,
 }
 
@@ -363,9 +413,9 @@ impl JobState {
     fn name(&self) -> &'static str {
         match self {
             Self::Running => "running",
-            Self::Done(Ok(ExitStatus::TimedOut)) => "timed_out",
-            Self::Done(Ok(_)) => "exited",
-            Self::Done(Err(_)) => "failed",
+            Self::Done(Ok(ExitStatus::TimedOut), _) => "timed_out",
+            Self::Done(Ok(_), _) => "exited",
+            Self::Done(Err(_), _) => "failed",
             Self::Killed => "killed",
         }
     }
@@ -373,10 +423,13 @@ impl JobState {
     fn describe(&self, out: &mut Value) {
         out["status"] = json!(self.name());
         match self {
-            Self::Done(Ok(ExitStatus::Exited(code))) => out["exit_code"] = json!(code),
-            Self::Done(Ok(ExitStatus::Signaled(sig))) => out["signal"] = json!(sig),
-            Self::Done(Err(e)) => out["error"] = json!(e),
+            Self::Done(Ok(ExitStatus::Exited(code)), _) => out["exit_code"] = json!(code),
+            Self::Done(Ok(ExitStatus::Signaled(sig)), _) => out["signal"] = json!(sig),
+            Self::Done(Err(e), _) => out["error"] = json!(e),
             _ => {}
+        }
+        if let Self::Done(_, Some(note)) = self {
+            out["quota"] = json!(note);
         }
     }
 }
@@ -423,6 +476,42 @@ fn finished_json(f: &Finished) -> Value {
         ExitStatus::TimedOut => out["timed_out"] = json!(true),
     }
     out
+}
+
+/// After a command: measure its workspace again; a note if it is now full
+/// or over quota.
+async fn settle(ledger: Option<Arc<QuotaLedger>>, ctx: &ToolContext) -> Option<String> {
+    let ledger = ledger?;
+    let ctx = ctx.clone();
+    tokio::task::spawn_blocking(move || ledger.settle(&ctx))
+        .await
+        .unwrap_or_else(|_| {
+            Some(
+                "workspace quota: the workspace could not be measured after the command".to_owned(),
+            )
+        })
+}
+
+/// The file-size limit the quota set for a command, when lower than `max_file_mb`.
+fn quota_fsize(policy: &SandboxPolicy) -> Option<u64> {
+    policy
+        .max_file_bytes
+        .filter(|b| *b < policy.max_file_mb.saturating_mul(1 << 20))
+}
+
+/// A command killed by `SIGXFSZ` (or a shell reporting it) while the quota
+/// lowered its file-size limit: say why.
+fn file_size_note(status: ExitStatus, quota_fsize: Option<u64>) -> Option<String> {
+    let limit = quota_fsize?;
+    let xfsz = libc::SIGXFSZ;
+    let hit = matches!(status, ExitStatus::Signaled(s) if s == xfsz)
+        || matches!(status, ExitStatus::Exited(c) if c == 128 + xfsz);
+    hit.then(|| {
+        format!(
+            "a file reached the size limit of {} (what was left of the workspace quota); delete or truncate files first",
+            human_bytes(limit)
+        )
+    })
 }
 
 fn tail(text: &str, max: usize) -> &str {
@@ -473,24 +562,34 @@ impl Tool for Exec {
             .0
             .validate(ctx, &a.command, a.timeout_sec, CheckStage::BeforeSpawn)
             .await?;
+        let guard = self.0.started(ctx);
         let finished = self
             .0
             .sandbox
             .run(&policy, role, &a.command, timeout)
             .await
             .map_err(|e| e.to_tool_error())?;
+        drop(guard);
+        let note = settle(self.0.ledger(), ctx)
+            .await
+            .or_else(|| file_size_note(finished.status, quota_fsize(&policy)));
         if finished.status == ExitStatus::TimedOut {
+            let note = note.map(|n| format!("\n{n}")).unwrap_or_default();
             return Err(ToolError::new(
                 "tool.timeout",
                 format!(
-                    "the command did not finish within {}s and was killed with all its processes; last output:\n{}{}",
+                    "the command did not finish within {}s and was killed with all its processes; last output:\n{}{}{note}",
                     timeout.as_secs(),
                     tail(&finished.stdout.text(), 2048),
                     tail(&finished.stderr.text(), 2048),
                 ),
             ));
         }
-        Ok(ToolOutput::text(finished_json(&finished).to_string()))
+        let mut out = finished_json(&finished);
+        if let Some(note) = note {
+            out["quota"] = json!(note);
+        }
+        Ok(ToolOutput::text(out.to_string()))
     }
 }
 

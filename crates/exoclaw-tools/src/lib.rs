@@ -6,6 +6,7 @@
 pub mod exec;
 pub mod fs;
 pub mod path;
+pub mod quota;
 pub mod registry;
 pub mod sandbox;
 pub mod shell;

@@ -6,15 +6,17 @@
 //! reports the same.
 
 use super::read::{MAX_READ_BYTES, check_regular, open_regular};
-use super::write::{MAX_WRITE_BYTES, write_anchored};
+use super::write::{MAX_WRITE_BYTES, check_quota, write_within_quota};
 use super::{FsOptions, blocking, io_error, parse_args};
 use crate::path::Workspace;
+use crate::quota::QuotaLedger;
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
 use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Read as _;
+use std::sync::Arc;
 
 /// Most edits in one call.
 const MAX_EDITS: usize = 100;
@@ -101,21 +103,39 @@ fn apply(path: &str, text: &str, edits: &[Edit]) -> Result<(String, usize), Tool
     Ok((text, replaced))
 }
 
+/// The file's text, refused from its size before any of it is read; the
+/// read itself stops one byte past the cap in case the file grew since.
 fn read_text(ws: &Workspace, path: &str) -> Result<String, ToolError> {
     let file = open_regular(ws, path)?;
+    let too_large = || {
+        ToolError::failed(format!(
+            "{path:?}: larger than {MAX_READ_BYTES} bytes; too large to edit"
+        ))
+    };
+    let len = file.metadata().map_err(|e| io_error(path, &e))?.len();
+    if len > MAX_READ_BYTES {
+        return Err(too_large());
+    }
     let mut text = String::new();
     file.take(MAX_READ_BYTES + 1)
         .read_to_string(&mut text)
         .map_err(|e| io_error(path, &e))?;
     if text.len() as u64 > MAX_READ_BYTES {
-        return Err(ToolError::failed(format!(
-            "{path:?}: larger than {MAX_READ_BYTES} bytes; too large to edit"
-        )));
+        return Err(too_large());
     }
     Ok(text)
 }
 
-pub struct EditFile(pub FsOptions);
+pub struct EditFile {
+    opts: FsOptions,
+    quota: Option<Arc<QuotaLedger>>,
+}
+
+impl EditFile {
+    pub fn new(opts: FsOptions, quota: Option<Arc<QuotaLedger>>) -> Self {
+        Self { opts, quota }
+    }
+}
 
 #[async_trait]
 impl Tool for EditFile {
@@ -156,10 +176,12 @@ impl Tool for EditFile {
     async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
         let a: EditArgs = parse_args(args)?;
         a.validate()?;
-        let ws = self.0.workspace(ctx)?;
+        let ws = self.opts.workspace(ctx)?;
+        let (quota, ctx) = (self.quota.clone(), ctx.clone());
         blocking(move || {
             check_regular(&ws, &a.path)?;
-            apply(&a.path, &read_text(&ws, &a.path)?, &a.edits).map(drop)
+            let (text, _) = apply(&a.path, &read_text(&ws, &a.path)?, &a.edits)?;
+            check_quota(&ws, quota.as_deref(), &ctx, &a.path, text.len())
         })
         .await
     }
@@ -167,10 +189,11 @@ impl Tool for EditFile {
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
         let a: EditArgs = parse_args(args)?;
         a.validate()?;
-        let ws = self.0.workspace(ctx)?;
+        let ws = self.opts.workspace(ctx)?;
+        let (quota, ctx) = (self.quota.clone(), ctx.clone());
         blocking(move || {
             let (text, replaced) = apply(&a.path, &read_text(&ws, &a.path)?, &a.edits)?;
-            write_anchored(&ws, &a.path, text.as_bytes())?;
+            write_within_quota(&ws, quota.as_deref(), &ctx, &a.path, text.as_bytes())?;
             Ok(ToolOutput::text(format!(
                 "edited {}: {} edit(s), {replaced} replacement(s)",
                 a.path,

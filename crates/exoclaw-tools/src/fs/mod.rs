@@ -5,14 +5,18 @@
 //! the kernel; directory walks hold directory fds and never follow symlinks.
 //! Each tool's `check` does all argument validation and path resolution
 //! without acting (the dry run); filesystem work runs on the blocking pool.
+//! Reads are chunked and bounded (`lines.rs`); writes can be held to
+//! workspace quotas ([`crate::quota`]).
 
 mod edit;
+mod lines;
 mod read;
 mod search;
 mod walk;
 mod write;
 
 use crate::path::Workspace;
+use crate::quota::QuotaLedger;
 use exoclaw_core::tool::{Tool, ToolContext, ToolError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -51,12 +55,23 @@ pub fn builtin() -> Vec<Arc<dyn Tool>> {
     builtin_with(FsOptions::default())
 }
 
-/// The six file tools with `opts`.
+/// The six file tools with `opts`, without workspace quotas.
 pub fn builtin_with(opts: FsOptions) -> Vec<Arc<dyn Tool>> {
+    tools(opts, None)
+}
+
+/// The six file tools with `opts`; `write_file` and `edit_file` enforce the
+/// workspace quotas of `quota` (share the ledger with `exec`, see
+/// [`crate::exec::CommandRunner::with_quota`]).
+pub fn builtin_with_quota(opts: FsOptions, quota: Arc<QuotaLedger>) -> Vec<Arc<dyn Tool>> {
+    tools(opts, Some(quota))
+}
+
+fn tools(opts: FsOptions, quota: Option<Arc<QuotaLedger>>) -> Vec<Arc<dyn Tool>> {
     vec![
         Arc::new(ReadFile(opts)),
-        Arc::new(WriteFile(opts)),
-        Arc::new(EditFile(opts)),
+        Arc::new(WriteFile::new(opts, quota.clone())),
+        Arc::new(EditFile::new(opts, quota)),
         Arc::new(ListFiles(opts)),
         Arc::new(Search(opts)),
         Arc::new(Glob(opts)),

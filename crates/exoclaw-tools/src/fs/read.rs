@@ -1,5 +1,7 @@
-//! `read_file` (whole or a 1-based inclusive line range) and `list_files`.
+//! `read_file` (whole or a 1-based inclusive line range, read in chunks and
+//! never more than its output limit) and `list_files`.
 
+use super::lines::{CopyError, copy_lines};
 use super::{FsOptions, blocking, io_error, parse_args};
 use crate::path::{Workspace, map_errno};
 use async_trait::async_trait;
@@ -8,7 +10,6 @@ use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use rustix::fs::{FileType, Mode, OFlags};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::io::BufRead as _;
 
 /// Largest file `read_file` reads without a line range.
 pub(super) const MAX_READ_BYTES: u64 = 4 * 1024 * 1024;
@@ -111,7 +112,7 @@ impl Tool for ReadFile {
 }
 
 fn read_lines(ws: &Workspace, a: &ReadArgs) -> Result<String, ToolError> {
-    let file = open_regular(ws, &a.path)?;
+    let mut file = open_regular(ws, &a.path)?;
     let len = file.metadata().map_err(|e| io_error(&a.path, &e))?.len();
     let ranged = a.start_line.is_some() || a.end_line.is_some();
     if !ranged && len > MAX_READ_BYTES {
@@ -122,24 +123,15 @@ fn read_lines(ws: &Workspace, a: &ReadArgs) -> Result<String, ToolError> {
     }
     let start = a.start_line.unwrap_or(1);
     let end = a.end_line.unwrap_or(u64::MAX);
-    let mut out = String::new();
-    for (n, line) in (1u64..).zip(std::io::BufReader::new(file).lines()) {
-        if n > end {
-            break;
-        }
-        let line = line.map_err(|e| io_error(&a.path, &e))?;
-        if n >= start {
-            out.push_str(&line);
-            out.push('\n');
-            if out.len() as u64 > MAX_READ_BYTES {
-                return Err(ToolError::failed(format!(
-                    "{:?}: the range is larger than {MAX_READ_BYTES} bytes; ask for fewer lines",
-                    a.path
-                )));
-            }
-        }
-    }
-    Ok(out)
+    let limit = usize::try_from(MAX_READ_BYTES).unwrap_or(usize::MAX);
+    copy_lines(&mut file, start, end, limit).map_err(|e| match e {
+        CopyError::Io(e) => io_error(&a.path, &e),
+        CopyError::NotUtf8 => ToolError::failed(format!("{:?}: not a UTF-8 text file", a.path)),
+        CopyError::TooLarge => ToolError::failed(format!(
+            "{:?}: the range is larger than {MAX_READ_BYTES} bytes; ask for fewer lines",
+            a.path
+        )),
+    })
 }
 
 #[derive(Deserialize)]

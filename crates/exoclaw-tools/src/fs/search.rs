@@ -1,8 +1,10 @@
 //! `search` (a regex over the files of the workspace, .gitignore-aware,
 //! results `path:line:text`) and `glob` (a pattern over workspace paths).
 //! Both walk with [`super::walk`] and cap their output: result count, line
-//! length, file size, entries visited and wall time.
+//! length, file size, entries visited and wall time. `search` reads each
+//! file in chunks and holds at most [`MAX_SCAN_LINE_BYTES`] of a line.
 
+use super::lines::{Line, LineScanner, Scanned};
 use super::walk::{Cut, Entry, Kind, WalkOptions, walk};
 use super::{FsOptions, blocking, clip, parse_args};
 use crate::path::Workspace;
@@ -20,6 +22,9 @@ const DEFAULT_RESULTS: usize = 100;
 const MAX_RESULTS: usize = 1000;
 /// Longest line of text shown per search hit.
 const MAX_LINE_BYTES: usize = 300;
+/// Most bytes of one line held and matched; a longer line is searched in
+/// its first this many bytes only (and the output says so).
+const MAX_SCAN_LINE_BYTES: usize = 64 * 1024;
 /// Files larger than this are skipped by `search`.
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// A NUL in the first bytes marks a binary file, skipped.
@@ -185,57 +190,93 @@ fn check_dir(ws: &Workspace, given: &str) -> Result<(), ToolError> {
 fn search(ws: &Workspace, a: &SearchArgs, plan: &SearchPlan) -> Result<String, ToolError> {
     let mut out = String::new();
     let mut found = 0usize;
-    let mut buf = Vec::new();
+    let mut clipped = 0usize;
+    let mut scanner = LineScanner::new(MAX_SCAN_LINE_BYTES);
     let cut = walk(ws, &a.path, &walk_options(a.hidden), &mut |e: &Entry<
         '_,
     >| {
         if e.kind != Kind::File || plan.glob.as_ref().is_some_and(|g| !g.is_match(e.rel)) {
             return ControlFlow::Continue(());
         }
-        if !read_text_file(e, &mut buf) || !plan.regex.is_match(&buf) {
+        let Some(mut file) = open_text_file(e) else {
             return ControlFlow::Continue(());
-        }
+        };
         let path = shown(&a.path, e.rel);
-        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        for (n, line) in (1usize..).zip(body.split(|b| *b == b'\n')) {
-            if !plan.regex.is_match(line) {
-                continue;
+        let scanned = scanner.scan(&mut file, BINARY_PROBE_BYTES, &mut |line: &Line<'_>| {
+            if line.is_clipped() {
+                clipped += 1;
+            }
+            if !is_hit(&plan.regex, line) {
+                return ControlFlow::Continue(());
             }
             if found == plan.limit {
                 return ControlFlow::Break(());
             }
             found += 1;
-            let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
-            out.push_str(&format!("{path}:{n}:{}\n", clip(&line, MAX_LINE_BYTES)));
+            out.push_str(&format!("{path}:{}:{}\n", line.number, shown_line(line)));
+            ControlFlow::Continue(())
+        });
+        match scanned {
+            Ok(Scanned::Stopped) => ControlFlow::Break(()),
+            // An unreadable file is skipped like a binary one.
+            Ok(Scanned::Done | Scanned::Binary) | Err(_) => ControlFlow::Continue(()),
         }
-        ControlFlow::Continue(())
     })?;
+    if clipped > 0 {
+        out.push_str(&format!(
+            "[... {clipped} line(s) longer than {MAX_SCAN_LINE_BYTES} bytes were searched only in their first {MAX_SCAN_LINE_BYTES} bytes]\n"
+        ));
+    }
     footer(&mut out, found, plan.limit, cut);
     Ok(out)
 }
 
-/// Read the file `e` (opened relative to its directory fd, no symlink
-/// followed) into `buf`; false for large, binary or unreadable files.
-fn read_text_file(e: &Entry<'_>, buf: &mut Vec<u8>) -> bool {
-    buf.clear();
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let Ok(fd) = rustix::fs::openat(e.dir, e.name, flags, Mode::empty()) else {
-        return false;
+/// Whether `regex` matches the line. A clipped line only counts a match
+/// that ends before the cut: `$` (or a greedy repeat) would otherwise
+/// match at the cut, which is not the end of the line.
+fn is_hit(regex: &regex::bytes::Regex, line: &Line<'_>) -> bool {
+    if line.is_clipped() {
+        regex
+            .find_iter(line.text)
+            .any(|m| m.end() < line.text.len())
+    } else {
+        regex.is_match(line.text)
+    }
+}
+
+/// The text of a hit: its first [`MAX_LINE_BYTES`] and how many more the
+/// line has (counting the part a clipped line was not read into memory for).
+fn shown_line(line: &Line<'_>) -> String {
+    let raw = if line.is_clipped() {
+        line.text
+    } else {
+        line.text.strip_suffix(b"\r").unwrap_or(line.text)
     };
-    match rustix::fs::fstat(&fd) {
-        Ok(st)
-            if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
-                && u64::try_from(st.st_size).is_ok_and(|n| n <= MAX_FILE_BYTES) => {}
-        _ => return false,
+    let text = String::from_utf8_lossy(raw);
+    let unread = line.len - line.text.len() as u64;
+    if unread == 0 {
+        return clip(&text, MAX_LINE_BYTES);
     }
-    if std::fs::File::from(fd)
-        .take(MAX_FILE_BYTES)
-        .read_to_end(buf)
-        .is_err()
-    {
-        return false;
+    let mut cut = MAX_LINE_BYTES.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
     }
-    !buf.iter().take(BINARY_PROBE_BYTES).any(|b| *b == 0)
+    let more = (text.len() - cut) as u64 + unread;
+    format!("{}[... {more} more bytes]", &text[..cut])
+}
+
+/// Open the file `e` relative to its directory fd (no symlink followed);
+/// `None` for files too large to search, non-regular or unreadable ones.
+fn open_text_file(e: &Entry<'_>) -> Option<std::io::Take<std::fs::File>> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(e.dir, e.name, flags, Mode::empty()).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    let small = u64::try_from(st.st_size).is_ok_and(|n| n <= MAX_FILE_BYTES);
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || !small {
+        return None;
+    }
+    // A file that grows after the check is still read only up to the cap.
+    Some(std::fs::File::from(fd).take(MAX_FILE_BYTES))
 }
 
 #[derive(Deserialize)]

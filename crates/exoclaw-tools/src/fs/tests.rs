@@ -544,3 +544,99 @@ async fn read_file_under_a_swap_race_never_reads_outside() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flipper.join().unwrap();
 }
+
+/// One line of `/proc/self/<file>` (`VmHWM:  1234 kB`, `rchar: 1234`) as bytes.
+fn proc_self(file: &str, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/self/{file}")).unwrap();
+    let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+    let mut words = line[key.len()..].split_whitespace();
+    let n: u64 = words.next().unwrap().parse().unwrap();
+    match words.next() {
+        Some("kB") => n * 1024,
+        _ => n,
+    }
+}
+
+/// What a call costs the whole process: peak RSS growth (the peak is reset
+/// first, so an earlier peak cannot hide this one) and bytes read by
+/// `read(2)`. Process-wide, so other tests running at the same time can
+/// only add to both: the bounds below fail the old code by a wide margin
+/// and leave room for that noise.
+async fn cost<T>(f: impl std::future::Future<Output = T>) -> (T, u64, u64) {
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak RSS");
+    let rss = proc_self("status", "VmRSS:");
+    let read = proc_self("io", "rchar:");
+    let out = f.await;
+    let peak = proc_self("status", "VmHWM:");
+    (
+        out,
+        peak.saturating_sub(rss),
+        proc_self("io", "rchar:") - read,
+    )
+}
+
+/// Regression (outside test): `read_file` of line 1 of a 250 MB file
+/// without newlines took ~800 MB before refusing the range; `edit_file`
+/// read 4 MiB of a file it then refused as too large.
+#[tokio::test]
+async fn huge_files_are_refused_without_being_read() {
+    const MIB: u64 = 1 << 20;
+    let e = env();
+    std::fs::create_dir(e.dir.path().join("big")).unwrap();
+    // Sparse: 256 MiB of NUL bytes (valid UTF-8, no newline), no disk used.
+    let f = std::fs::File::create(e.dir.path().join("big/huge.txt")).unwrap();
+    f.set_len(256 * MIB).unwrap();
+    drop(f);
+
+    let (r, peak, read) = cost(run(
+        &e,
+        "read_file",
+        json!({"path": "big/huge.txt", "start_line": 1, "end_line": 1}),
+    ))
+    .await;
+    let err = r.unwrap_err();
+    assert!(
+        err.message.contains("range is larger than 4194304 bytes"),
+        "{err}"
+    );
+    assert!(peak < 64 * MIB, "read_file: peak RSS grew by {peak} bytes");
+    assert!(
+        read <= 4 * MIB + 2 * super::lines::CHUNK_BYTES as u64 + MIB,
+        "read_file read {read} bytes"
+    );
+
+    let (r, _, read) = cost(run(
+        &e,
+        "edit_file",
+        json!({"path": "big/huge.txt", "edits": [{"old": "a", "new": "b"}]}),
+    ))
+    .await;
+    let err = r.unwrap_err();
+    assert!(err.message.contains("too large to edit"), "{err}");
+    assert!(read < MIB, "edit_file read {read} bytes");
+
+    // search skips the huge file (over its size cap) and holds only the
+    // first 64 KiB of an 8 MiB line it does search.
+    let mut line = b"needle ".to_vec();
+    line.resize(8 * MIB as usize - 1, b'x');
+    line.push(b'\n');
+    std::fs::write(e.dir.path().join("big/long.txt"), &line).unwrap();
+    let (r, peak, read) = cost(run(
+        &e,
+        "search",
+        json!({"pattern": "needle", "path": "big"}),
+    ))
+    .await;
+    let out = r.unwrap();
+    assert!(out.starts_with("big/long.txt:1:needle xxx"), "{out}");
+    assert!(out.contains("more bytes]"), "{out}");
+    assert!(
+        out.contains(
+            "1 line(s) longer than 65536 bytes were searched only in their first 65536 bytes"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("huge"), "{out}");
+    assert!(peak < 64 * MIB, "search: peak RSS grew by {peak} bytes");
+    assert!(read < 9 * MIB, "search read {read} bytes");
+}

@@ -3,10 +3,12 @@
 //! temporary file in the (already resolved) parent directory fd, which is
 //! then renamed over the name, so readers never see a half-written file and
 //! the rename never follows a symlink. An existing symlink (which resolved
-//! inside the workspace) is written through in place instead.
+//! inside the workspace) is written through in place instead. With a
+//! [`QuotaLedger`], the growth is reserved before anything is created.
 
 use super::{FsOptions, blocking, io_error, parse_args};
 use crate::path::{Probe, Workspace, map_errno};
+use crate::quota::{Growth, QuotaLedger, entry_bytes};
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
 use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
@@ -16,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest content `write_file` and `edit_file` write.
@@ -26,9 +29,64 @@ pub(super) const MAX_WRITE_BYTES: usize = 8 * 1024 * 1024;
 pub(super) fn check_writable(ws: &Workspace, given: &str) -> Result<(), ToolError> {
     match ws.probe(given)? {
         Probe::Exists(FileType::Directory) => Err(map_errno(given, Errno::ISDIR)),
-        Probe::Exists(FileType::RegularFile | FileType::Symlink) | Probe::Missing => Ok(()),
+        Probe::Exists(FileType::RegularFile | FileType::Symlink) | Probe::Missing { .. } => Ok(()),
         Probe::Exists(_) => Err(ToolError::failed(format!("{given:?}: not a regular file"))),
     }
+}
+
+/// What writing `len` bytes to `given` adds to the workspace: the file's
+/// size change (its old size counted as the quota counts it) and one entry
+/// per file or parent directory the write creates.
+fn growth_of(ws: &Workspace, given: &str, len: usize) -> Result<Growth, ToolError> {
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    match ws.probe(given)? {
+        Probe::Exists(_) => {
+            // Through a final symlink, anchored: the file that is written.
+            let fd = ws.open_at(given, OFlags::PATH, Mode::empty())?;
+            let st = rustix::fs::fstat(&fd).map_err(|e| map_errno(given, e))?;
+            let old = i64::try_from(entry_bytes(&st)).unwrap_or(i64::MAX);
+            Ok(Growth {
+                bytes: len.saturating_sub(old),
+                files: 0,
+            })
+        }
+        Probe::Missing { missing } => Ok(Growth {
+            bytes: len,
+            files: i64::try_from(missing).unwrap_or(i64::MAX),
+        }),
+    }
+}
+
+/// Dry run of a write under the quota: would `len` bytes at `given` fit?
+pub(super) fn check_quota(
+    ws: &Workspace,
+    quota: Option<&QuotaLedger>,
+    ctx: &ToolContext,
+    given: &str,
+    len: usize,
+) -> Result<(), ToolError> {
+    match quota.filter(|q| q.is_active()) {
+        Some(q) => q.check_growth(ctx, growth_of(ws, given, len)?),
+        None => Ok(()),
+    }
+}
+
+/// [`write_anchored`] under the quota: the growth is reserved first, and a
+/// write that does not fit is refused before anything is created.
+pub(super) fn write_within_quota(
+    ws: &Workspace,
+    quota: Option<&QuotaLedger>,
+    ctx: &ToolContext,
+    given: &str,
+    content: &[u8],
+) -> Result<(), ToolError> {
+    let Some(q) = quota.filter(|q| q.is_active()) else {
+        return write_anchored(ws, given, content);
+    };
+    let reservation = q.reserve(ctx, growth_of(ws, given, content.len())?)?;
+    write_anchored(ws, given, content)?;
+    reservation.commit();
+    Ok(())
 }
 
 /// Write `content` to `given`, creating parent directories.
@@ -116,7 +174,16 @@ impl WriteArgs {
     }
 }
 
-pub struct WriteFile(pub FsOptions);
+pub struct WriteFile {
+    opts: FsOptions,
+    quota: Option<Arc<QuotaLedger>>,
+}
+
+impl WriteFile {
+    pub fn new(opts: FsOptions, quota: Option<Arc<QuotaLedger>>) -> Self {
+        Self { opts, quota }
+    }
+}
 
 #[async_trait]
 impl Tool for WriteFile {
@@ -145,16 +212,22 @@ impl Tool for WriteFile {
     async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
         let a: WriteArgs = parse_args(args)?;
         a.check_size()?;
-        let ws = self.0.workspace(ctx)?;
-        blocking(move || check_writable(&ws, &a.path)).await
+        let ws = self.opts.workspace(ctx)?;
+        let (quota, ctx) = (self.quota.clone(), ctx.clone());
+        blocking(move || {
+            check_writable(&ws, &a.path)?;
+            check_quota(&ws, quota.as_deref(), &ctx, &a.path, a.content.len())
+        })
+        .await
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
         let a: WriteArgs = parse_args(args)?;
         a.check_size()?;
-        let ws = self.0.workspace(ctx)?;
+        let ws = self.opts.workspace(ctx)?;
+        let (quota, ctx) = (self.quota.clone(), ctx.clone());
         blocking(move || {
-            write_anchored(&ws, &a.path, a.content.as_bytes())?;
+            write_within_quota(&ws, quota.as_deref(), &ctx, &a.path, a.content.as_bytes())?;
             Ok(ToolOutput::text(format!(
                 "wrote {} bytes to {}",
                 a.content.len(),

@@ -63,8 +63,9 @@ pub struct Workspace {
 pub enum Probe {
     /// The whole path exists; its file type (symlinks followed, anchored).
     Exists(FileType),
-    /// Some leading components exist (as directories) and the rest do not.
-    Missing,
+    /// Some leading components exist (as directories) and the rest do not:
+    /// `missing` of them, the final name included (what a write creates).
+    Missing { missing: usize },
 }
 
 impl Workspace {
@@ -206,7 +207,9 @@ impl Workspace {
                     if !ft.is_dir() {
                         return Err(map_errno(given, Errno::NOTDIR));
                     }
-                    return Ok(Probe::Missing);
+                    return Ok(Probe::Missing {
+                        missing: comps.len() - k,
+                    });
                 }
                 Err(Errno::NOENT) => {}
                 Err(e) => return Err(map_errno(given, e)),

@@ -197,7 +197,11 @@ fn probe_resolves_without_creating() {
     symlink(f.outside.path(), f.ws.path().join("out")).unwrap();
     let ws = Workspace::open(f.ws.path(), true).unwrap();
     assert!(matches!(ws.probe("a/b.txt").unwrap(), Probe::Exists(t) if t == FileType::RegularFile));
-    assert_eq!(ws.probe("x/y/z").unwrap(), Probe::Missing);
+    assert_eq!(ws.probe("x/y/z").unwrap(), Probe::Missing { missing: 3 });
+    assert_eq!(
+        ws.probe("a/new.txt").unwrap(),
+        Probe::Missing { missing: 1 }
+    );
     assert!(!f.ws.path().join("x").exists());
     assert_eq!(
         ws.probe("out/new").unwrap_err().code,

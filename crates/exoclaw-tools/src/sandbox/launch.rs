@@ -346,7 +346,7 @@ fn spec(
                 + INIT_TASKS
                 + if proxy.is_some() { BRIDGE_TASKS } else { 0 },
             nofile: u64::from(policy.max_open_files),
-            fsize_bytes: policy.max_file_mb.saturating_mul(1 << 20),
+            fsize_bytes: file_size_limit(policy),
             tmp_bytes: policy.tmp_mb.saturating_mul(1 << 20),
         },
         timeout_ms,
@@ -355,6 +355,14 @@ fn spec(
         task,
         fail_at: None,
     })
+}
+
+/// `RLIMIT_FSIZE` of a command: `max_file_mb`, or less if the policy says.
+fn file_size_limit(policy: &SandboxPolicy) -> u64 {
+    let configured = policy.max_file_mb.saturating_mul(1 << 20);
+    policy
+        .max_file_bytes
+        .map_or(configured, |b| b.min(configured))
 }
 
 pub(crate) fn probe_spec(

@@ -132,6 +132,9 @@ pub struct SandboxPolicy {
     pub max_open_files: u32,
     /// Largest file the command may write (`RLIMIT_FSIZE`).
     pub max_file_mb: u64,
+    /// A tighter `RLIMIT_FSIZE` in bytes for this one command (`exec` sets
+    /// it to what is left of the workspace quota); `None`: `max_file_mb`.
+    pub max_file_bytes: Option<u64>,
     /// Size of the private `/tmp` (and `/dev/shm`).
     pub tmp_mb: u64,
     /// Bytes kept per output stream (head and tail; the middle is dropped).
@@ -155,6 +158,7 @@ impl SandboxPolicy {
             max_pids: 64,
             max_open_files: 256,
             max_file_mb: 256,
+            max_file_bytes: None,
             tmp_mb: 64,
             max_output_bytes: 64 * 1024,
             workspace: workspace.into(),

@@ -1,12 +1,14 @@
 //! The sandbox test suite: escape probes that must fail inside the sandbox
 //! (`escape.rs`), ordinary commands that must still work (`works.rs`), the
-//! fail-closed setup (`closed.rs`), and the `exec`/`process` tools through
-//! the registry (`tools.rs`). Every test builds real sandboxes with the
-//! `exoclaw-sandbox-init` binary; they need Linux with user namespaces (CI
-//! runs them as root, which exercises the drop-to-unprivileged path).
+//! fail-closed setup (`closed.rs`), the `exec`/`process` tools through
+//! the registry (`tools.rs`) and held to workspace quotas (`quota.rs`).
+//! Every test builds real sandboxes with the `exoclaw-sandbox-init` binary;
+//! they need Linux with user namespaces (CI runs them as root, which
+//! exercises the drop-to-unprivileged path).
 
 mod closed;
 mod escape;
+mod quota;
 mod tools;
 mod works;
 
