@@ -113,6 +113,15 @@ impl Permission {
     }
 }
 
+impl Permission {
+    /// Whether this permission reads or changes the whole gateway rather than
+    /// one tenant: only principals of the default tenant (the gateway's own)
+    /// and owners hold it, whatever role an admin of another tenant has.
+    pub fn is_gateway_wide(self) -> bool {
+        matches!(self, Permission::MetricsRead | Permission::TenantsManage)
+    }
+}
+
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -164,7 +173,15 @@ impl Principal {
     /// Whether this principal may use `perm`: the role holds it and the
     /// credential's scopes (if any) include it.
     pub fn can(&self, perm: Permission) -> bool {
-        role_allows(self.role, perm) && self.scopes.as_ref().is_none_or(|s| s.contains(&perm))
+        role_allows(self.role, perm)
+            && (!perm.is_gateway_wide() || self.is_gateway_level())
+            && self.scopes.as_ref().is_none_or(|s| s.contains(&perm))
+    }
+
+    /// Owners, and principals of the default tenant: the gateway's own
+    /// people, who may see gateway-wide figures such as `/metrics`.
+    pub fn is_gateway_level(&self) -> bool {
+        self.role == Role::Owner || self.tenant.as_str() == exoclaw_core::DEFAULT_TENANT
     }
 
     /// Admins and owners see every user's records of their tenant; others
@@ -174,17 +191,32 @@ impl Principal {
     }
 }
 
-/// The effective role of a stored user: `EXOCLAW_OWNER_IDS` (user ids or
-/// names) makes owners, whatever the stored role says.
+/// The effective role of a stored user: an `EXOCLAW_OWNER_IDS` entry makes
+/// an owner, whatever the stored role says, when it is the user's id (ids are
+/// random and unique across tenants) or the user's name in the default
+/// tenant. A name never matches in another tenant, so an admin who creates
+/// `boss` in their own tenant does not create a gateway owner.
 pub fn effective_role(owner_ids: &[String], user: &exoclaw_core::model::User) -> Role {
-    if owner_ids
-        .iter()
-        .any(|o| o == user.id.as_str() || o == &user.name)
-    {
+    if is_listed_owner(owner_ids, user) {
         Role::Owner
     } else {
         user.role
     }
+}
+
+/// Whether `user` is an owner through `EXOCLAW_OWNER_IDS` (see
+/// [`effective_role`]).
+pub fn is_listed_owner(owner_ids: &[String], user: &exoclaw_core::model::User) -> bool {
+    owner_ids.iter().any(|o| {
+        o == user.id.as_str()
+            || (o == &user.name && user.tenant_id.as_str() == exoclaw_core::DEFAULT_TENANT)
+    })
+}
+
+/// Whether a user named `name` in `tenant` would be an owner through
+/// `EXOCLAW_OWNER_IDS` (checked before creating one).
+pub fn name_is_listed_owner(owner_ids: &[String], tenant: &TenantId, name: &str) -> bool {
+    tenant.as_str() == exoclaw_core::DEFAULT_TENANT && owner_ids.iter().any(|o| o == name)
 }
 
 #[cfg(test)]
@@ -222,6 +254,66 @@ mod tests {
         assert!(!p.can(Permission::UsersManage), "the role lacks it");
         p.scopes = None;
         assert!(p.can(Permission::SessionsRead));
+    }
+
+    fn user(tenant: &str, id: &str, name: &str) -> exoclaw_core::model::User {
+        exoclaw_core::model::User {
+            id: UserId::new(id),
+            tenant_id: TenantId::new(tenant),
+            name: name.to_owned(),
+            role: Role::User,
+            disabled: false,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn owner_ids_match_an_id_anywhere_and_a_name_only_in_the_default_tenant() {
+        let owners = vec!["boss".to_owned(), "u-123".to_owned()];
+        assert_eq!(
+            effective_role(&owners, &user("default", "u-9", "boss")),
+            Role::Owner
+        );
+        assert_eq!(
+            effective_role(&owners, &user("acme", "u-8", "boss")),
+            Role::User,
+            "a name in another tenant confers nothing"
+        );
+        assert_eq!(
+            effective_role(&owners, &user("acme", "u-123", "carol")),
+            Role::Owner,
+            "an id is unique across tenants"
+        );
+        assert!(name_is_listed_owner(
+            &owners,
+            &TenantId::new("default"),
+            "boss"
+        ));
+        assert!(!name_is_listed_owner(
+            &owners,
+            &TenantId::new("acme"),
+            "boss"
+        ));
+    }
+
+    #[test]
+    fn gateway_wide_permissions_stay_in_the_gateways_tenant() {
+        let mut p = Principal {
+            actor: "user:u".into(),
+            role: Role::Admin,
+            tenant: TenantId::new("acme"),
+            user: UserId::new("u"),
+            scopes: None,
+        };
+        assert!(!p.can(Permission::MetricsRead), "another tenant's admin");
+        assert!(
+            p.can(Permission::UsersManage),
+            "their own tenant's business"
+        );
+        p.tenant = TenantId::new(exoclaw_core::DEFAULT_TENANT);
+        assert!(p.can(Permission::MetricsRead));
+        p.role = Role::User;
+        assert!(!p.can(Permission::MetricsRead), "the role still counts");
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod http;
 mod logging;
 mod metrics;
 mod pairing;
+mod revocation;
 mod runtime;
 mod serve;
 #[cfg(feature = "otel")]

@@ -73,6 +73,18 @@ pub struct LimitLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnLimitLabels {
+    /// `total`, `per_ip`, `unauthenticated`, `unauthenticated_per_ip`.
+    pub limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnStateLabels {
+    /// `authenticated`, `unauthenticated`.
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BudgetLabels {
     /// `model`, `agent`, `user`.
     pub scope: String,
@@ -90,6 +102,9 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<RouteLabels, Histogram>,
     pub ws_connections: Gauge,
+    pub connections: Family<ConnStateLabels, Gauge>,
+    pub connections_refused: Family<ConnLimitLabels, Counter>,
+    pub connections_displaced: Family<ConnLimitLabels, Counter>,
     pub runs_active: Gauge,
     pub llm_calls: Family<LlmCallLabels, Counter>,
     pub llm_tokens: Family<TokenLabels, Counter>,
@@ -126,6 +141,24 @@ impl Metrics {
             "websocket_connections",
             "Open WebSocket connections",
             ws_connections.clone(),
+        );
+        let connections = Family::<ConnStateLabels, Gauge>::default();
+        registry.register(
+            "connections",
+            "Open client connections by state (authenticated or not yet)",
+            connections.clone(),
+        );
+        let connections_refused = Family::<ConnLimitLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections refused because authenticated connections filled a limit",
+            connections_refused.clone(),
+        );
+        let connections_displaced = Family::<ConnLimitLabels, Counter>::default();
+        registry.register(
+            "connections_displaced",
+            "Unauthenticated connections closed to make room under a limit",
+            connections_displaced.clone(),
         );
         let runs_active = Gauge::default();
         registry.register(
@@ -212,6 +245,9 @@ impl Metrics {
             http_requests,
             http_duration,
             ws_connections,
+            connections,
+            connections_refused,
+            connections_displaced,
             runs_active,
             llm_calls,
             llm_tokens,

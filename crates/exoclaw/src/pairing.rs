@@ -255,6 +255,9 @@ pub enum PairingError {
     Locked { retry_after: Duration },
     #[error("user {0} does not exist or is disabled")]
     UserUnavailable(UserId),
+    /// The paired user's role is above the approver's.
+    #[error("a {approver} cannot approve a credential with the role {paired}")]
+    Forbidden { approver: Role, paired: Role },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -294,18 +297,44 @@ pub async fn locked_for(
         }))
 }
 
+/// Who decides a pairing request: the name audited as the actor and the
+/// rank they hold. Approving issues a credential of the paired user, so the
+/// rule is the one for minting a key: nobody approves a credential above
+/// their own role, and owners' devices are approved only by an owner.
+#[derive(Clone, Copy, Debug)]
+pub struct Approver<'a> {
+    pub actor: &'a str,
+    pub role: Role,
+    /// `EXOCLAW_OWNER_IDS`, for the paired user's effective role.
+    pub owner_ids: &'a [String],
+}
+
+impl<'a> Approver<'a> {
+    /// An owner, such as the operator at the CLI (who holds the data dir).
+    pub fn owner(actor: &'a str, owner_ids: &'a [String]) -> Self {
+        Self {
+            actor,
+            role: Role::Owner,
+            owner_ids,
+        }
+    }
+}
+
 /// Approve or deny the pending request with `code`, once. Approving a device
 /// request needs its user to exist and be enabled; approving a channel
 /// request creates the user `<channel>:<sender_id>` (role `user`) if needed
-/// and maps the sender to it. Audited; failures (never the code) too.
+/// and maps the sender to it. Either way the paired user's effective role
+/// must not be above the approver's ([`Approver`]). Audited; failures (never
+/// the code) too.
 pub async fn decide(
     store: &dyn Store,
     tenant: &TenantId,
     code: &str,
     verdict: Verdict,
-    actor: &str,
+    approver: &Approver<'_>,
     request_id: Option<String>,
 ) -> Result<PairingRequest, PairingError> {
+    let actor = approver.actor;
     let now = now_ms();
     if let Some(retry_after) = locked_for(store, tenant, actor, now).await? {
         tracing::warn!(
@@ -334,7 +363,7 @@ pub async fn decide(
     let decision = match verdict {
         Verdict::Deny => PairingDecision::Deny,
         Verdict::Approve => PairingDecision::Approve {
-            user: approving_user(store, tenant, &found).await?,
+            user: approving_user(store, tenant, &found, approver).await?,
         },
     };
     let decided = match store
@@ -394,10 +423,32 @@ async fn approving_user(
     store: &dyn Store,
     tenant: &TenantId,
     request: &PairingRequest,
+    approver: &Approver<'_>,
 ) -> Result<UserId, PairingError> {
+    let outranks = |u: &exoclaw_core::model::User| {
+        let role = crate::access::effective_role(approver.owner_ids, u);
+        if role < approver.role {
+            tracing::warn!(
+                event = "security.forbidden",
+                actor = approver.actor,
+                role = %approver.role,
+                paired_role = %role,
+                "refused approving a pairing above the approver's role"
+            );
+            Err(PairingError::Forbidden {
+                approver: approver.role,
+                paired: role,
+            })
+        } else {
+            Ok(())
+        }
+    };
     match (request.kind, &request.user_id) {
         (PairingKind::Device, Some(user)) => match store.get_user(tenant, user).await? {
-            Some(u) if !u.disabled => Ok(u.id),
+            Some(u) if !u.disabled => {
+                outranks(&u)?;
+                Ok(u.id)
+            }
             _ => Err(PairingError::UserUnavailable(user.clone())),
         },
         (PairingKind::Channel, _) => {
@@ -408,7 +459,10 @@ async fn approving_user(
             };
             let user = channel_user(store, tenant, channel, sender).await?;
             match store.get_user(tenant, &user).await? {
-                Some(u) if !u.disabled => Ok(u.id),
+                Some(u) if !u.disabled => {
+                    outranks(&u)?;
+                    Ok(u.id)
+                }
                 _ => Err(PairingError::UserUnavailable(user)),
             }
         }

@@ -64,6 +64,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
+    crate::runtime::guard::register_stored_secrets(store.as_ref(), &vault).await?;
     ensure_default_agent(store.as_ref()).await?;
     install_gateway_token(store.as_ref(), &token).await?;
     let tokens = Arc::new(GatewayTokens::load(store.clone()).await?);
@@ -79,6 +80,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )
         .await?,
     );
+    raise_fd_limit(settings.config.gateway.max_connections);
+    let conns = crate::http::conn::ConnTable::new(conn_limits(&settings));
     let state = AppState {
         store,
         vault,
@@ -92,6 +95,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         key_uses: Arc::default(),
         auth_seen: Arc::default(),
         pairing_limit: Arc::new(crate::http::pairing::RequestLimit::new()),
+        revocations: Arc::default(),
+        conns: conns.clone(),
     };
     if !settings.config_file_exists
         && let Some(p) = exoclaw_providers::detect_default(|v| settings.env.get(v).is_some())
@@ -133,14 +138,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         });
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
+    let conn_config = crate::http::server::ConnConfig {
+        header_timeout: Duration::from_secs(settings.config.gateway.header_timeout_sec),
+        max_header_bytes: settings.config.gateway.max_header_bytes,
+    };
+    let server = crate::http::server::run(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop_rx.await;
-    });
-    let mut server = tokio::spawn(server.into_future());
+        app,
+        conns,
+        conn_config,
+        runtime.metrics.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    );
+    let mut server = tokio::spawn(server);
 
     tokio::select! {
         result = &mut server => {
@@ -154,8 +166,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             alert_task.stop(FLUSH_GRACE).await;
             db.close().await;
             return match result {
-                Ok(Ok(())) => bail!("the server stopped unexpectedly"),
-                Ok(Err(e)) => Err(e).context("the server failed"),
+                Ok(()) => bail!("the server stopped unexpectedly"),
                 Err(e) => Err(e).context("the server task panicked"),
             };
         }
@@ -203,6 +214,49 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raise the soft limit on open files to the hard one (services start with
+/// 1,024), so `gateway.max_connections` can be reached; warn when even the
+/// hard limit is lower (the kernel would refuse connections first).
+fn raise_fd_limit(max_connections: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
+    let current = getrlimit(Resource::Nofile).current;
+    // Connections plus the store, the logs and the sandboxes' pipes.
+    let wanted = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(256);
+    if current.is_some_and(|n| n < wanted) {
+        tracing::warn!(
+            open_files = current,
+            max_connections,
+            "the open-file limit is below gateway.max_connections; raise LimitNOFILE (systemd) or ulimit -n"
+        );
+    }
+}
+
+/// The connection limits of `gateway.*`; trusted proxies carry many clients
+/// and are exempt from the per-address ones.
+fn conn_limits(settings: &Settings) -> crate::http::conn::ConnLimits {
+    let g = &settings.config.gateway;
+    crate::http::conn::ConnLimits {
+        max_total: g.max_connections,
+        max_per_ip: g.max_connections_per_ip,
+        max_unauthenticated: g.max_unauthenticated,
+        max_unauthenticated_per_ip: g.max_unauthenticated_per_ip,
+        exempt: g
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+    }
 }
 
 /// How long shutdown waits at least for a scheduled backup in progress.

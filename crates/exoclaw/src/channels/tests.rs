@@ -114,7 +114,7 @@ async fn pairing_then_approval_then_delivery(store: Arc<dyn Store>) {
         &tenant(),
         code.expose(),
         Verdict::Approve,
-        "cli",
+        &pairing::Approver::owner("cli", &[]),
         None,
     )
     .await
@@ -136,7 +136,7 @@ async fn pairing_then_approval_then_delivery(store: Arc<dyn Store>) {
         &tenant(),
         code.expose(),
         Verdict::Approve,
-        "cli",
+        &pairing::Approver::owner("cli", &[]),
         None,
     )
     .await
@@ -161,7 +161,7 @@ async fn pairing_then_approval_then_delivery(store: Arc<dyn Store>) {
         &tenant(),
         other.expose(),
         Verdict::Deny,
-        "cli",
+        &pairing::Approver::owner("cli", &[]),
         None,
     )
     .await
@@ -197,7 +197,7 @@ async fn a_fresh_code_only_after_expiry(store: Arc<dyn Store>) {
         &tenant(),
         first.expose(),
         Verdict::Approve,
-        "cli",
+        &pairing::Approver::owner("cli", &[]),
         None,
     )
     .await
@@ -345,7 +345,7 @@ async fn groups_need_an_allowed_group_and_a_mention(store: Arc<dyn Store>) {
         &tenant(),
         code.expose(),
         Verdict::Approve,
-        "cli",
+        &pairing::Approver::owner("cli", &[]),
         None,
     )
     .await

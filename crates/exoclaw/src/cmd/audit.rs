@@ -295,6 +295,36 @@ pub fn config_checks(s: &Settings) -> Vec<Finding> {
             pass("budgets.set", "spend budgets are configured")
         },
     );
+    let q = &c.tools.workspace_quota;
+    let off: Vec<&str> = [
+        ("user_mb", q.user_mb),
+        ("user_files", q.user_files),
+        ("tenant_mb", q.tenant_mb),
+        ("tenant_files", q.tenant_files),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v == 0)
+    .map(|(k, _)| k)
+    .collect();
+    out.push(if off.is_empty() {
+        pass(
+            "workspace.quota",
+            format!(
+                "workspaces are capped: {} MB and {} entries per user, {} MB and {} entries per tenant",
+                q.user_mb, q.user_files, q.tenant_mb, q.tenant_files
+            ),
+        )
+    } else {
+        finding(
+            "workspace.quota",
+            Severity::Warn,
+            format!(
+                "no workspace limit for tools.workspace_quota.{}: one user can fill the disk",
+                off.join(", ")
+            ),
+            "set tools.workspace_quota.* (defaults: 1024 MB and 100000 entries per user, 10240 MB and 1000000 per tenant)",
+        )
+    });
     out
 }
 
@@ -352,6 +382,7 @@ pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
     findings.push(store_check(settings).await);
     findings.push(backup_recent_check(settings, std::time::SystemTime::now()));
     findings.push(chain_check(settings).await);
+    findings.push(owner_ids_check(settings).await);
     if opts.deep {
         findings.extend(deep_checks(settings));
     }
@@ -559,6 +590,93 @@ async fn chain_check(settings: &Settings) -> Finding {
             "see `exoclaw doctor`",
         ),
     }
+}
+
+/// `access.owner_ids`: every `EXOCLAW_OWNER_IDS` entry names exactly one
+/// user: an id, or a name in the default tenant. Entries that match nobody,
+/// or whose name also exists in other tenants (where it confers nothing, but
+/// reads as if it did), are flagged.
+async fn owner_ids_check(settings: &Settings) -> Finding {
+    const ID: &str = "access.owner_ids";
+    if settings.owner_ids.is_empty() {
+        return pass(ID, "EXOCLAW_OWNER_IDS is not set");
+    }
+    let users = match all_users(settings).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return pass(ID, "no store to check EXOCLAW_OWNER_IDS against yet"),
+        Err(e) => {
+            return finding(
+                ID,
+                Severity::Warn,
+                format!("EXOCLAW_OWNER_IDS cannot be checked: {e:#}"),
+                "see `exoclaw doctor`",
+            );
+        }
+    };
+    let mut problems = Vec::new();
+    for entry in &settings.owner_ids {
+        let by_id = users.iter().filter(|u| u.id.as_str() == entry).count();
+        let by_name: Vec<&exoclaw_core::model::User> =
+            users.iter().filter(|u| &u.name == entry).collect();
+        let in_default = by_name
+            .iter()
+            .filter(|u| u.tenant_id.as_str() == exoclaw_core::DEFAULT_TENANT)
+            .count();
+        let elsewhere = by_name.len() - in_default;
+        if by_id + in_default == 0 {
+            problems.push(format!(
+                "{entry:?} matches no user (an id, or a name in the default tenant)"
+            ));
+        } else if by_id > 0 && in_default > 0 {
+            problems.push(format!(
+                "{entry:?} is both a user id and another user's name"
+            ));
+        }
+        if elsewhere > 0 {
+            problems.push(format!(
+                "{entry:?} is also a user name in {elsewhere} other tenant(s), where it makes no owner"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        pass(
+            ID,
+            format!(
+                "each of the {} EXOCLAW_OWNER_IDS entries names exactly one user",
+                settings.owner_ids.len()
+            ),
+        )
+    } else {
+        finding(
+            ID,
+            Severity::Warn,
+            problems.join("; "),
+            "list owners by user id (`exoclaw users list --json`) in EXOCLAW_OWNER_IDS",
+        )
+    }
+}
+
+/// Every user of every tenant, read-only; `None` without a current store.
+async fn all_users(settings: &Settings) -> anyhow::Result<Option<Vec<exoclaw_core::model::User>>> {
+    if !settings.home.exists() && settings.secrets.postgres_dsn.is_none() {
+        return Ok(None);
+    }
+    let inspection = crate::db::inspect(settings).await?;
+    if !inspection.exists || !inspection.status.is_current() {
+        return Ok(None);
+    }
+    let db = crate::db::open_read_only(settings).await?;
+    let store = db.store();
+    let result = async {
+        let mut users = Vec::new();
+        for tenant in store.list_tenants().await? {
+            users.extend(store.list_users(&tenant.id).await?);
+        }
+        anyhow::Ok(users)
+    }
+    .await;
+    db.close().await;
+    result.map(Some)
 }
 
 /// Probe the running gateway from outside: an unauthenticated request and a

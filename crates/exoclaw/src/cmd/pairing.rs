@@ -21,16 +21,22 @@ pub async fn run(cmd: &PairingCommand, settings: &Settings) -> anyhow::Result<()
     }
     let db = db::open(settings).await?;
     let store = db.store();
-    let result = dispatch(cmd, store.as_ref()).await;
+    let result = dispatch(cmd, store.as_ref(), &settings.owner_ids).await;
     db.close().await;
     result
 }
 
-async fn dispatch(cmd: &PairingCommand, store: &dyn Store) -> anyhow::Result<()> {
+async fn dispatch(
+    cmd: &PairingCommand,
+    store: &dyn Store,
+    owner_ids: &[String],
+) -> anyhow::Result<()> {
+    // The operator at the CLI holds the data dir: an owner.
+    let approver = pairing::Approver::owner("cli", owner_ids);
     let tenant = TenantId::new(DEFAULT_TENANT);
     match cmd {
         PairingCommand::Approve { code, json } => {
-            let r = decide(store, &tenant, code, Verdict::Approve).await?;
+            let r = decide(store, &tenant, code, Verdict::Approve, &approver).await?;
             if *json {
                 println!("{}", request_json(&r));
             } else {
@@ -38,7 +44,7 @@ async fn dispatch(cmd: &PairingCommand, store: &dyn Store) -> anyhow::Result<()>
             }
         }
         PairingCommand::Deny { code } => {
-            let r = decide(store, &tenant, code, Verdict::Deny).await?;
+            let r = decide(store, &tenant, code, Verdict::Deny, &approver).await?;
             println!("denied {}", describe(&r));
         }
         PairingCommand::List { json } => {
@@ -95,8 +101,9 @@ async fn decide(
     tenant: &TenantId,
     code: &str,
     verdict: Verdict,
+    approver: &pairing::Approver<'_>,
 ) -> anyhow::Result<PairingRequest> {
-    match pairing::decide(store, tenant, code, verdict, "cli", None).await {
+    match pairing::decide(store, tenant, code, verdict, approver, None).await {
         Ok(r) => Ok(r),
         Err(PairingError::InvalidCode) => bail!(
             "no pending pairing request has this code (unknown or expired); \

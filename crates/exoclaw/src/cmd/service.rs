@@ -33,6 +33,8 @@ KillSignal=SIGTERM
 # The drain grace period (gateway.shutdown_grace_sec) plus a margin.
 TimeoutStopSec={stop}
 UMask=0077
+# Room for gateway.max_connections (10,000 by default) and the store.
+LimitNOFILE=65536
 
 # Hardening. The exec sandbox needs unprivileged user, mount, pid, net, ipc
 # and uts namespaces and no capability.

@@ -236,7 +236,13 @@ pub fn routes(json: bool) {
     if json {
         let perms: Vec<_> = Permission::ALL
             .iter()
-            .map(|p| json!({"name": p.as_str(), "min_role": p.min_role()}))
+            .map(|p| {
+                json!({
+                    "name": p.as_str(),
+                    "min_role": p.min_role(),
+                    "scope": if p.is_gateway_wide() { "gateway" } else { "tenant" },
+                })
+            })
             .collect();
         println!(
             "{}",
@@ -248,11 +254,20 @@ pub fn routes(json: bool) {
         let access = match r.access {
             crate::http::routes::Access::Public => "public".to_owned(),
             crate::http::routes::Access::SelfAuth => "connect frame".to_owned(),
-            crate::http::routes::Access::Perm(p) => format!("{p} ({}+)", p.min_role()),
+            crate::http::routes::Access::Perm(p) => describe(p),
         };
         println!("{:<7} {:<32} {access}", r.method, r.path);
     }
     for (m, p) in crate::http::ws_methods() {
-        println!("{:<7} {:<32} {p} ({}+)", "WS", m, p.min_role());
+        println!("{:<7} {:<32} {}", "WS", m, describe(*p));
+    }
+}
+
+/// `metrics.read (operator+, default tenant or owner)`.
+fn describe(p: Permission) -> String {
+    if p.is_gateway_wide() && p.min_role() != exoclaw_core::model::Role::Owner {
+        format!("{p} ({}+, default tenant or owner)", p.min_role())
+    } else {
+        format!("{p} ({}+)", p.min_role())
     }
 }

@@ -123,6 +123,27 @@ pub struct GatewayConfig {
     /// Seconds a pairing code (browser or channel) stays valid; 1 to 3600.
     /// Values under a minute are for tests.
     pub pairing_ttl_sec: u64,
+    /// Seconds between the re-checks of an open WebSocket's credential
+    /// (1 to 3600). Revocations through this gateway's API close affected
+    /// sockets at once; this bounds how long one made elsewhere (the CLI,
+    /// another instance, a rotated gateway token's grace ending) takes.
+    pub credential_recheck_sec: u64,
+    /// Open client connections in all (`503 server.busy` beyond, once only
+    /// authenticated connections are left to make room).
+    pub max_connections: usize,
+    /// Open connections per client address (a trusted proxy is exempt).
+    pub max_connections_per_ip: usize,
+    /// Connections that have not authenticated yet, in all; past it the
+    /// oldest such connection is closed to make room.
+    pub max_unauthenticated: usize,
+    /// The same per client address.
+    pub max_unauthenticated_per_ip: usize,
+    /// Seconds a connection has to send a complete request head; it bounds
+    /// stalled, half-sent and idle keep-alive connections alike.
+    pub header_timeout_sec: u64,
+    /// Largest request head (request line and headers), in bytes; `431`
+    /// beyond it.
+    pub max_header_bytes: usize,
 }
 
 impl Default for GatewayConfig {
@@ -139,6 +160,13 @@ impl Default for GatewayConfig {
             cancel_on_disconnect: false,
             tools: ToolListConfig::default(),
             pairing_ttl_sec: 600,
+            credential_recheck_sec: 30,
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
+            max_unauthenticated: 2_000,
+            max_unauthenticated_per_ip: 100,
+            header_timeout_sec: 10,
+            max_header_bytes: 32 * 1024,
         }
     }
 }
@@ -278,6 +306,35 @@ pub struct ToolsConfig {
     /// Side-effecting tools after untrusted content entered a run.
     pub untrusted_content_policy: UntrustedContentPolicy,
     pub web_fetch: DomainListConfig,
+    pub workspace_quota: WorkspaceQuotaConfig,
+}
+
+/// How much the workspaces may hold, enforced by the file tools and for
+/// commands (`RLIMIT_FSIZE` is what is left; the workspace is measured
+/// after each command). `0` turns a limit off. Files count every entry:
+/// regular files, directories and symlinks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceQuotaConfig {
+    /// Megabytes one user's workspace may hold.
+    pub user_mb: u64,
+    /// Entries one user's workspace may hold.
+    pub user_files: u64,
+    /// Megabytes all workspaces of one tenant may hold together.
+    pub tenant_mb: u64,
+    /// Entries all workspaces of one tenant may hold together.
+    pub tenant_files: u64,
+}
+
+impl Default for WorkspaceQuotaConfig {
+    fn default() -> Self {
+        Self {
+            user_mb: 1024,
+            user_files: 100_000,
+            tenant_mb: 10 * 1024,
+            tenant_files: 1_000_000,
+        }
+    }
 }
 
 impl Default for ToolsConfig {
@@ -287,6 +344,7 @@ impl Default for ToolsConfig {
             exec_approval: ExecApprovalConfig::default(),
             untrusted_content_policy: UntrustedContentPolicy::Ask,
             web_fetch: DomainListConfig::default(),
+            workspace_quota: WorkspaceQuotaConfig::default(),
         }
     }
 }
@@ -297,14 +355,30 @@ pub struct ExecApprovalConfig {
     /// `full` refuses denied command groups, `ask` waits for an operator,
     /// `off` runs everything (inside the sandbox).
     pub security: ExecSecurity,
+    /// Who may decide an approval (exec `ask` and untrusted-content `ask`):
+    /// `operator` (the default: an operator, admin or owner of the tenant,
+    /// which may be the person whose run asked), `another_operator` (the
+    /// same, never the person whose run asked: four eyes), or `requester`
+    /// (also a plain user, for their own runs).
+    pub deciders: ApprovalDeciders,
 }
 
 impl Default for ExecApprovalConfig {
     fn default() -> Self {
         Self {
             security: ExecSecurity::Full,
+            deciders: ApprovalDeciders::Operator,
         }
     }
+}
+
+/// See [`ExecApprovalConfig::deciders`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDeciders {
+    Operator,
+    AnotherOperator,
+    Requester,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

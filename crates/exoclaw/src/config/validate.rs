@@ -411,6 +411,41 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         1,
         3600,
     );
+    range(
+        &mut p,
+        "gateway.credential_recheck_sec",
+        c.gateway.credential_recheck_sec,
+        1,
+        3600,
+    );
+    for (path, value) in [
+        ("gateway.max_connections", c.gateway.max_connections),
+        (
+            "gateway.max_connections_per_ip",
+            c.gateway.max_connections_per_ip,
+        ),
+        ("gateway.max_unauthenticated", c.gateway.max_unauthenticated),
+        (
+            "gateway.max_unauthenticated_per_ip",
+            c.gateway.max_unauthenticated_per_ip,
+        ),
+    ] {
+        range(&mut p, path, value as u64, 1, 1_000_000);
+    }
+    range(
+        &mut p,
+        "gateway.header_timeout_sec",
+        c.gateway.header_timeout_sec,
+        1,
+        300,
+    );
+    range(
+        &mut p,
+        "gateway.max_header_bytes",
+        c.gateway.max_header_bytes as u64,
+        4096,
+        1024 * 1024,
+    );
     channels(&mut p, &c.channels);
     range(
         &mut p,

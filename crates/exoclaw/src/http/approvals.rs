@@ -32,7 +32,9 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let status = parse_status(q.status.as_deref())?;
-    let items = crate::runtime::approval::visible(state.store.as_ref(), &who, status).await?;
+    let items =
+        crate::runtime::approval::visible(state.store.as_ref(), &who, deciders(&state), status)
+            .await?;
     Ok(Json(json!({ "approvals": items })))
 }
 
@@ -61,9 +63,30 @@ async fn decide(
     Path(id): Path<String>,
     to: ApprovalStatus,
 ) -> Result<Json<Value>, ApiError> {
-    let a = crate::runtime::approval::decide_as(state.store.as_ref(), &who, &id, to, Some(rid.0))
-        .await?;
-    Ok(Json(json!({ "approval": a })))
+    use crate::runtime::approval::{DecideError, decide_as};
+    match decide_as(
+        state.store.as_ref(),
+        &who,
+        deciders(&state),
+        &id,
+        to,
+        Some(rid.0),
+    )
+    .await
+    {
+        Ok(a) => Ok(Json(json!({ "approval": a }))),
+        Err(DecideError::Store(e)) => Err(e.into()),
+        Err(DecideError::Forbidden(m)) => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "auth.forbidden",
+            m,
+        )),
+    }
+}
+
+/// Who decides approvals (`tools.exec_approval.deciders`).
+pub fn deciders(state: &AppState) -> crate::config::file::ApprovalDeciders {
+    state.runtime.settings.config.tools.exec_approval.deciders
 }
 
 /// The audit event of a decision.

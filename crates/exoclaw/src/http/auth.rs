@@ -348,6 +348,26 @@ impl KeyUses {
     }
 }
 
+/// Whether the request carries more than one `Authorization` header. Such
+/// a request is refused (`400 auth.ambiguous`): which one a proxy in front
+/// and the gateway each read is not defined, so neither may win.
+pub fn has_ambiguous_credentials(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+}
+
+/// `400 auth.ambiguous` (see [`has_ambiguous_credentials`]).
+pub fn ambiguous_credentials() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "auth.ambiguous",
+        "more than one Authorization header; send exactly one",
+    )
+}
+
 /// The bearer token of an `Authorization` header, if any.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
@@ -373,6 +393,9 @@ pub async fn require_auth(
     {
         return next.run(req).await;
     }
+    if has_ambiguous_credentials(req.headers()) {
+        return ambiguous_credentials().into_response();
+    }
     let rid = req
         .extensions()
         .get::<super::RequestId>()
@@ -393,8 +416,14 @@ pub async fn require_auth(
             let channel = super::audit::Channel::Http;
             super::audit::auth_success(&state, channel, &who, &credential, Some(peer_ip), rid)
                 .await;
+            if let Some(slot) = req.extensions().get::<Arc<super::conn::ConnSlot>>() {
+                slot.mark_authenticated();
+            }
+            let tenant = who.tenant.clone();
             req.extensions_mut().insert(who);
-            next.run(req).await
+            super::error::SCRUB_TENANT
+                .scope(tenant, next.run(req))
+                .await
         }
         Err(failure) => {
             // audited and logged at warn (security.auth_failure), token never

@@ -105,11 +105,21 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+tokio::task_local! {
+    /// The tenant of the authenticated request being served (set by the
+    /// authentication middleware): its errors are scrubbed of that tenant's
+    /// secrets as well as the gateway's, never of another tenant's.
+    pub static SCRUB_TENANT: exoclaw_core::TenantId;
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // A message can quote what a client or upstream sent; no secret the
         // gateway knows (or any credential-shaped text) leaves in it.
-        let message = exoclaw_guard::scrub::global().scrub(&self.message);
+        let scrubber = exoclaw_guard::scrub::global();
+        let message = SCRUB_TENANT
+            .try_with(|t| scrubber.scrub_for(t.as_str(), &self.message).into_owned())
+            .unwrap_or_else(|_| scrubber.scrub(&self.message).into_owned());
         let body = serde_json::json!({
             "error": { "code": self.code, "message": message }
         });

@@ -5,6 +5,8 @@
 mod agents;
 mod approvals;
 mod audit;
+pub mod conn;
+pub mod server;
 pub use approvals::audit_event as approvals_audit;
 pub use audit::event_json as audit_event_json;
 pub mod auth;
@@ -21,7 +23,7 @@ mod tools;
 mod users;
 mod ws;
 
-pub use secrets::{is_valid_owner, is_valid_secret_name};
+pub use secrets::{is_valid_owner, is_valid_secret_name, scrub_name};
 pub use users::{key_json, user_json};
 
 /// The WebSocket methods and their permissions.
@@ -54,6 +56,11 @@ pub struct AppState {
     pub auth_seen: Arc<crate::audit::AuthSeen>,
     /// The per-IP limit on new pairing requests.
     pub pairing_limit: Arc<pairing::RequestLimit>,
+    /// Announces revoked credentials to open connections.
+    pub revocations: Arc<crate::revocation::Revocations>,
+    /// Every open client connection (limits, and the counts `/metrics`
+    /// shows).
+    pub conns: Arc<conn::ConnTable>,
 }
 
 /// Every route with the access it requires (see [`routes`]).
@@ -309,6 +316,23 @@ async fn limit_by_ip(
 
 /// `429` with `Retry-After`, counted and logged.
 pub fn rate_limited(state: &AppState, scope: &str, wait: std::time::Duration) -> Response {
+    let secs = note_rate_limited(state, scope, wait);
+    let mut resp = error::ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Count and log a refusal by a rate limit (any entry point); the seconds
+/// to wait.
+pub fn note_rate_limited(state: &AppState, scope: &str, wait: std::time::Duration) -> u64 {
     let secs = limit::retry_after_secs(wait);
     state
         .runtime
@@ -324,17 +348,7 @@ pub fn rate_limited(state: &AppState, scope: &str, wait: std::time::Duration) ->
         retry_after_sec = secs,
         "rate limit reached"
     );
-    let mut resp = error::ApiError::new(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
-    )
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        resp.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, v);
-    }
-    resp
+    secs
 }
 
 /// The route template that served a response (for metrics labels).
@@ -358,6 +372,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let m = &state.runtime.metrics;
     m.runs_active
         .set(i64::try_from(state.runtime.runs.active()).unwrap_or(i64::MAX));
+    let (authenticated, unauthenticated) = state.conns.counts();
+    for (label, n) in [
+        ("authenticated", authenticated),
+        ("unauthenticated", unauthenticated),
+    ] {
+        m.connections
+            .get_or_create(&crate::metrics::ConnStateLabels {
+                state: label.to_owned(),
+            })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

@@ -117,6 +117,9 @@ fn pairing_error(e: PairingError) -> Response {
             ),
         )
         .into_response(),
+        e @ PairingError::Forbidden { .. } => {
+            ApiError::new(StatusCode::FORBIDDEN, "auth.forbidden", e.to_string()).into_response()
+        }
         PairingError::Store(e) => ApiError::from(e).into_response(),
     }
 }
@@ -302,12 +305,17 @@ async fn decide(
         Ok(b) => b,
         Err(r) => return ApiError::from(r).into_response(),
     };
+    let approver = pairing::Approver {
+        actor: &who.actor,
+        role: who.role,
+        owner_ids: &state.runtime.settings.owner_ids,
+    };
     match pairing::decide(
         state.store.as_ref(),
         &who.tenant,
         &body.code,
         verdict,
-        &who.actor,
+        &approver,
         Some(rid.0),
     )
     .await
@@ -325,6 +333,16 @@ pub async fn revoke(
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    // Revoking another person's device follows the rank rule of revoking
+    // their keys: not above one's own role.
+    let devices = state.store.list_devices(&who.tenant).await?;
+    if let Some(d) = devices.iter().find(|d| d.id == id)
+        && d.user_id != who.user
+        && let Some(user) = state.store.get_user(&who.tenant, &d.user_id).await?
+    {
+        let role = crate::access::effective_role(&state.runtime.settings.owner_ids, &user);
+        crate::users::check_grant(who.role, role)?;
+    }
     let device = pairing::revoke(
         state.store.as_ref(),
         &who.tenant,
@@ -333,5 +351,6 @@ pub async fn revoke(
         Some(rid.0),
     )
     .await?;
+    state.revocations.announce(&who.tenant, &device.user_id);
     Ok(Json(json!({"device": device})))
 }

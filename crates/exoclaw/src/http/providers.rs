@@ -71,12 +71,13 @@ pub async fn put(
     if key.is_empty() || key.len() > 4096 || key.chars().any(char::is_control) {
         return Err(ApiError::invalid("api_key: 1-4096 printable characters"));
     }
-    exoclaw_guard::scrub::global().register(key);
     let owner = provider_key_owner(&name);
+    let key = Secret::new(key);
     state
         .vault
-        .put(&who.tenant, &owner, PROVIDER_KEY_NAME, &Secret::new(key))
+        .put(&who.tenant, &owner, PROVIDER_KEY_NAME, &key)
         .await?;
+    crate::runtime::register_provider_key(&who.tenant, &name, &key);
     audit(&state, &who, "provider.key_put", &name).await;
     super::secrets::reload_if_provider_key(&state, &who.tenant, &owner, PROVIDER_KEY_NAME).await;
     Ok(StatusCode::NO_CONTENT)
@@ -94,6 +95,8 @@ pub async fn delete(
         .vault
         .delete(&who.tenant, &owner, PROVIDER_KEY_NAME)
         .await?;
+    exoclaw_guard::scrub::global()
+        .unregister_for(who.tenant.as_str(), &format!("{owner}/{PROVIDER_KEY_NAME}"));
     audit(&state, &who, "provider.key_delete", &name).await;
     super::secrets::reload_if_provider_key(&state, &who.tenant, &owner, PROVIDER_KEY_NAME).await;
     Ok(StatusCode::NO_CONTENT)

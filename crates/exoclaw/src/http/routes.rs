@@ -128,16 +128,37 @@ async fn authorize(table: Arc<Vec<RouteSpec>>, req: Request, next: Next) -> Resp
             }
             None => ApiError::unauthorized().into_response(),
         },
-        None => {
-            tracing::error!(route = path, method = %method, "a route has no declared permission");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "this route has no declared permission",
-            )
-            .into_response()
-        }
+        None => method_not_allowed(&table, path, &method),
     }
+}
+
+/// `405` with `Allow` for a method the matched path does not serve (the
+/// router hands such requests to this layer too). A path without any entry
+/// cannot be matched, since every route is added through [`Routes::add`];
+/// should one appear anyway, it is refused the same way (fail closed).
+fn method_not_allowed(table: &[RouteSpec], path: &str, method: &Method) -> Response {
+    let mut allowed: Vec<&str> = table
+        .iter()
+        .filter(|s| s.path == path)
+        .map(|s| s.method.as_str())
+        .collect();
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    allowed.sort_unstable();
+    allowed.dedup();
+    let allow = allowed.join(", ");
+    tracing::debug!(route = path, method = %method, "method not allowed");
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "request.method_not_allowed",
+        format!("{method} is not allowed here; allowed: {allow}"),
+    )
+    .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
+    resp
 }
 
 pub fn forbidden(perm: Permission) -> ApiError {

@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
 use exoclaw_core::Secret;
 use exoclaw_core::model::NewAuditEvent;
 use serde::Deserialize;
@@ -90,7 +91,7 @@ pub async fn put(
     Extension(rid): Extension<RequestId>,
     Path(name): Path<String>,
     body: Result<Json<PutBody>, JsonRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     check_name(&name)?;
     let Json(body) = body?;
     let owner = owner_of(body.owner)?;
@@ -98,11 +99,34 @@ pub async fn put(
         return Err(ApiError::invalid("value: must not be empty"));
     }
     let value = Secret::new(body.value);
-    exoclaw_guard::scrub::global().register(value.expose());
     state.vault.put(&who.tenant, &owner, &name, &value).await?;
+    // The tenant's outputs (and the operator's logs) are scrubbed of it;
+    // other tenants' never are (that would confirm a guess).
+    let registered = exoclaw_guard::scrub::global().register_for(
+        who.tenant.as_str(),
+        &scrub_name(&owner, &name),
+        value.expose(),
+    );
     audit(&state, &who, &rid, "secret.put", &owner, &name).await;
     reload_if_provider_key(&state, &who.tenant, &owner, &name).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(match registered {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(refused) => Json(json!({
+            "warning": {
+                "code": "secret.not_scrubbed",
+                "message": format!(
+                    "stored, but not scrubbed from outputs: the value is {refused}; \
+                     use a long random value for a secret"
+                ),
+            }
+        }))
+        .into_response(),
+    })
+}
+
+/// The name a stored secret is registered under with the scrubber.
+pub fn scrub_name(owner: &str, name: &str) -> String {
+    format!("{owner}/{name}")
 }
 
 pub async fn delete(
@@ -115,6 +139,7 @@ pub async fn delete(
     check_name(&name)?;
     let owner = owner_of(q.owner)?;
     state.vault.delete(&who.tenant, &owner, &name).await?;
+    exoclaw_guard::scrub::global().unregister_for(who.tenant.as_str(), &scrub_name(&owner, &name));
     audit(&state, &who, &rid, "secret.delete", &owner, &name).await;
     reload_if_provider_key(&state, &who.tenant, &owner, &name).await;
     Ok(StatusCode::NO_CONTENT)

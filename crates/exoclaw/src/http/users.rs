@@ -142,7 +142,24 @@ pub async fn create(
     let Json(body) = body?;
     let tenant = users::target_tenant(&who, body.tenant.as_deref())?;
     let role = body.role.unwrap_or(Role::User);
+    let owners = &state.runtime.settings.owner_ids;
     users::check_grant(who.role, role)?;
+    if crate::access::name_is_listed_owner(owners, &tenant, &body.name) {
+        // The name makes an owner (EXOCLAW_OWNER_IDS): only an owner may
+        // create it, and never silently.
+        users::check_grant(who.role, Role::Owner).map_err(|_| {
+            UserError::Forbidden(format!(
+                "the name {:?} is listed in EXOCLAW_OWNER_IDS and would make an owner; only an owner may create it",
+                body.name
+            ))
+        })?;
+        tracing::warn!(
+            event = "security.owner_created",
+            name = %body.name,
+            by = %who.actor,
+            "a user listed in EXOCLAW_OWNER_IDS was created: it is an owner of the gateway"
+        );
+    }
     let (user, issued) = users::create_user(
         state.store.as_ref(),
         &tenant,
@@ -164,12 +181,19 @@ pub async fn create(
         Json(json!({
             "id": user.id,
             "name": user.name,
-            "role": user.role,
+            "role": crate::access::effective_role(owners, &user),
             "tenant": user.tenant_id,
             "api_key": issued.plaintext.expose(),
             "key_id": issued.key.id,
         })),
     ))
+}
+
+/// Refuse acting on a user who outranks `who` (by the effective role, so an
+/// owner through `EXOCLAW_OWNER_IDS` counts as one).
+fn check_rank(state: &AppState, who: &Principal, user: &User) -> Result<(), UserError> {
+    let role = crate::access::effective_role(&state.runtime.settings.owner_ids, user);
+    users::check_grant(who.role, role)
 }
 
 /// The user `id` (or name) of the acting tenant, or 404.
@@ -206,12 +230,15 @@ pub async fn update(
     let Json(body) = body?;
     let tenant = users::target_tenant(&who, q.tenant.as_deref())?;
     let user = visible_user(&state, &tenant, &id).await?;
-    users::check_grant(who.role, user.role)?;
+    check_rank(&state, &who, &user)?;
     if let Some(disabled) = body.disabled {
         state
             .store
             .set_user_disabled(&tenant, &user.id, disabled)
             .await?;
+        if disabled {
+            state.revocations.announce(&tenant, &user.id);
+        }
         let action = if disabled {
             "user.disable"
         } else {
@@ -231,8 +258,9 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let tenant = users::target_tenant(&who, q.tenant.as_deref())?;
     let user = visible_user(&state, &tenant, &id).await?;
-    users::check_grant(who.role, user.role)?;
+    check_rank(&state, &who, &user)?;
     state.store.delete_user(&tenant, &user.id).await?;
+    state.revocations.announce(&tenant, &user.id);
     audit(
         &state,
         &who,
@@ -268,7 +296,7 @@ pub async fn create_user_key(
     let Json(body) = body?;
     let tenant = users::target_tenant(&who, q.tenant.as_deref())?;
     let user = visible_user(&state, &tenant, &id).await?;
-    users::check_grant(who.role, user.role)?;
+    check_rank(&state, &who, &user)?;
     issue(&state, &who, &tenant, &user, body).await
 }
 
@@ -331,11 +359,24 @@ pub async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let only = (!who.can(Permission::UsersManage)).then_some(&who.user);
+    let keys = state.store.list_api_keys(&who.tenant, only).await?;
+    let key = keys
+        .iter()
+        .find(|k| k.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    if key.user_id != who.user
+        && let Some(owner) = state.store.get_user(&who.tenant, &key.user_id).await?
+    {
+        // A user manager revokes others' keys only below (or at) their own
+        // rank, as for disabling or deleting the key's user.
+        check_rank(&state, &who, &owner)?;
+    }
     let now = exoclaw_core::now_ms();
     state
         .store
         .revoke_api_key(&who.tenant, only, &id, now)
         .await?;
+    state.revocations.announce(&who.tenant, &key.user_id);
     audit(
         &state,
         &who,

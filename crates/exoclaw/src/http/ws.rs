@@ -3,6 +3,7 @@
 //! the `connect` frame's token; chat runs stream their events as frames.
 
 use super::auth::Principal;
+use super::conn::{Closing, ConnSlot};
 use super::limit::ClientIp;
 use super::{AppState, RequestId, audit};
 use crate::access::Permission;
@@ -18,9 +19,11 @@ use exoclaw_core::{AgentId, SessionId};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 pub const PROTOCOL_VERSION: u64 = crate::version::PROTOCOL_VERSION as u64;
 const MAX_FRAME: usize = 512 * 1024;
@@ -33,16 +36,24 @@ const IDLE_LIMIT: Duration = Duration::from_secs(90);
 struct Peer {
     ip: std::net::IpAddr,
     request_id: String,
+    /// The connection's place in the connection table (absent when the
+    /// router is driven in-process).
+    slot: Option<Arc<ConnSlot>>,
 }
 
 pub async fn upgrade(
     State(state): State<AppState>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    slot: Option<Extension<Arc<ConnSlot>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let peer = Peer { ip, request_id };
+    let peer = Peer {
+        ip,
+        request_id,
+        slot: slot.map(|Extension(s)| s),
+    };
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
         let allowed = &state.runtime.settings.config.gateway.allowed_origins;
@@ -57,13 +68,19 @@ pub async fn upgrade(
             .into_response();
         }
     }
+    if super::auth::has_ambiguous_credentials(&headers) {
+        return super::auth::ambiguous_credentials().into_response();
+    }
     // A header credential is checked at upgrade; without one, the
     // `connect` frame must carry it.
     let header_who = match super::auth::bearer(&headers) {
         Some(t) => super::auth::authenticate(&state, Some(t), Some(&peer.request_id))
             .await
             .ok()
-            .map(|p| (p, super::auth::digest(t))),
+            .map(|who| Authed {
+                who,
+                credential: exoclaw_core::Secret::new(t.to_owned()),
+            }),
         None => None,
     };
     ws.max_message_size(MAX_FRAME)
@@ -105,21 +122,32 @@ fn event(name: &str, params: &Value) -> Message {
     )
 }
 
-async fn serve(
-    state: AppState,
-    socket: WebSocket,
-    header_who: Option<(Principal, [u8; 32])>,
-    peer: Peer,
-) {
+async fn serve(state: AppState, socket: WebSocket, header_who: Option<Authed>, peer: Peer) {
     state.runtime.metrics.ws_connections.inc();
     serve_connection(&state, socket, header_who, &peer).await;
     state.runtime.metrics.ws_connections.dec();
 }
 
+/// An authenticated connection: who, and the credential they presented,
+/// kept to re-check it (see [`recheck`]).
+#[derive(Clone)]
+struct Authed {
+    who: Principal,
+    credential: exoclaw_core::Secret,
+}
+
+/// Why the loop of a connection ends early.
+enum Ending {
+    /// The peer closed, or the socket failed.
+    Gone,
+    /// The credential no longer authenticates: close 4401, stop the runs.
+    Revoked,
+}
+
 async fn serve_connection(
     state: &AppState,
     socket: WebSocket,
-    header_who: Option<(Principal, [u8; 32])>,
+    header_who: Option<Authed>,
     peer: &Peer,
 ) {
     let (mut sink, mut stream) = socket.split();
@@ -133,35 +161,89 @@ async fn serve_connection(
         }
         let _ = sink.close().await;
     });
-    let mut who: Option<Principal> = None;
-    let mut connected = false;
+    let mut authed: Option<Authed> = None;
     let mut runs = JoinSet::new();
+    // Cancelled when the credential is revoked: every run this connection
+    // started stops (see `forward`).
+    let stop_runs = CancellationToken::new();
+    let mut revocations = state.revocations.subscribe();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut recheck_every = tokio::time::interval(recheck_period(state));
+    recheck_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck_every.tick().await;
     let auth_deadline = tokio::time::sleep(AUTH_WINDOW);
     tokio::pin!(auth_deadline);
     let mut last_seen = tokio::time::Instant::now();
-    loop {
+    let ending = loop {
+        let subject = authed
+            .as_ref()
+            .map(|a| (a.who.tenant.clone(), a.who.user.clone()));
         let frame = tokio::select! {
             f = stream.next() => f,
             _ = ping.tick() => {
                 if last_seen.elapsed() > IDLE_LIMIT {
-                    break;
+                    break Ending::Gone;
                 }
                 let _ = out_tx.send(Message::Ping(Vec::new().into())).await;
                 continue;
             }
-            () = &mut auth_deadline, if !connected => {
+            _ = recheck_every.tick(), if authed.is_some() => {
+                if let Some(a) = authed.as_mut()
+                    && recheck(state, a, peer).await.is_err()
+                {
+                    break Ending::Revoked;
+                }
+                continue;
+            }
+            () = async {
+                match &subject {
+                    Some((tenant, user)) => revocations.concerning(tenant, user).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(a) = authed.as_mut()
+                    && recheck(state, a, peer).await.is_err()
+                {
+                    break Ending::Revoked;
+                }
+                continue;
+            }
+            closing = async {
+                match &peer.slot {
+                    Some(slot) => slot.closing().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let frame = match closing {
+                    Closing::Displaced => close(1013, "too many connections; reconnect and authenticate"),
+                    Closing::Shutdown => close(1001, "the gateway is shutting down"),
+                };
+                let _ = out_tx.send(frame).await;
+                break Ending::Gone;
+            }
+            () = &mut auth_deadline, if authed.is_none() => {
                 let _ = out_tx.send(close(4401, "no connect within 10 s")).await;
-                break;
+                break Ending::Gone;
             }
             Some(_) = runs.join_next(), if !runs.is_empty() => continue,
         };
-        let Some(Ok(frame)) = frame else { break };
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => {
+                if is_too_big(e) {
+                    let _ = out_tx
+                        .send(close(1009, "message too big (512 KiB at most)"))
+                        .await;
+                }
+                break Ending::Gone;
+            }
+            None => break Ending::Gone,
+        };
         last_seen = tokio::time::Instant::now();
         let text = match frame {
             Message::Text(t) => t,
-            Message::Close(_) => break,
+            Message::Close(_) => break Ending::Gone,
             Message::Binary(_) => {
                 let _ = out_tx
                     .send(err(
@@ -195,77 +277,194 @@ async fn serve_connection(
         };
         let id = req.id.clone().unwrap_or(Value::Null);
         if req.method == "connect" {
-            let presented = req.params.get("token").and_then(Value::as_str);
-            let authenticated = match &header_who {
-                Some(p) => Ok(p.clone()),
-                None => {
-                    let rid = Some(peer.request_id.as_str());
-                    super::auth::authenticate(state, presented, rid)
-                        .await
-                        .map(|p| (p, super::auth::digest(presented.unwrap_or_default())))
-                }
-            };
-            let (principal, credential) = match authenticated {
-                Ok(p) => p,
-                Err(failure) => {
-                    // audited and logged at warn (security.auth_failure), token never
-                    if failure.audited_here() {
-                        let rid = Some(peer.request_id.clone());
-                        let channel = audit::Channel::WebSocket;
-                        audit::auth_failure(state, channel, failure.reason(), "/ws", peer.ip, rid)
-                            .await;
+            match connect(state, &req, header_who.as_ref(), peer).await {
+                Ok((a, result)) => {
+                    if let Some(slot) = &peer.slot {
+                        slot.mark_authenticated();
                     }
-                    let _ = out_tx
-                        .send(err(&id, failure.code(), failure.message()))
-                        .await;
-                    let _ = out_tx.send(close(4401, "unauthorized")).await;
-                    break;
+                    authed = Some(a);
+                    let _ = out_tx.send(ok(&id, &result)).await;
                 }
-            };
-            let wanted = req
-                .params
-                .get("protocol")
-                .and_then(Value::as_u64)
-                .unwrap_or(PROTOCOL_VERSION);
-            if wanted != PROTOCOL_VERSION {
-                let _ = out_tx
-                    .send(err(
-                        &id,
-                        "protocol.unsupported",
-                        &format!("this gateway speaks protocol {PROTOCOL_VERSION}"),
-                    ))
-                    .await;
-                continue;
+                Err(Refused::Retry(code, message)) => {
+                    let _ = out_tx.send(err(&id, code, &message)).await;
+                }
+                Err(Refused::Close(code, message)) => {
+                    let _ = out_tx.send(err(&id, code, message)).await;
+                    let _ = out_tx.send(close(4401, "unauthorized")).await;
+                    break Ending::Gone;
+                }
             }
-            connected = true;
-            let rid = Some(peer.request_id.clone());
-            let channel = audit::Channel::WebSocket;
-            audit::auth_success(state, channel, &principal, &credential, Some(peer.ip), rid).await;
-            who = Some(principal);
-            let _ = out_tx
-                .send(ok(&id, &json!({"protocol": PROTOCOL_VERSION, "server": {"name": "exoclaw", "version": crate::version::VERSION}})))
-                .await;
             continue;
         }
-        let Some(who) = who.as_ref() else {
+        let Some(a) = authed.as_mut() else {
             let _ = out_tx
                 .send(err(&id, "auth.unauthorized", "send connect first"))
                 .await;
             continue;
         };
-        let reply = match dispatch(state, who, &req, &out_tx, &mut runs).await {
+        // Every method re-checks the credential (a revocation elsewhere
+        // must not leave a connected socket serving) and counts against
+        // the same per-user and per-address limits as HTTP requests.
+        if let Err(failure) = recheck(state, a, peer).await {
+            let _ = out_tx
+                .send(err(&id, failure.code(), failure.message()))
+                .await;
+            break Ending::Revoked;
+        }
+        if let Err((scope, wait)) = limit(state, &a.who, peer) {
+            let secs = super::note_rate_limited(state, scope, wait);
+            let _ = out_tx
+                .send(err(
+                    &id,
+                    "rate_limited",
+                    &format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
+                ))
+                .await;
+            continue;
+        }
+        let reply = match dispatch(state, &a.who, &req, &out_tx, &mut runs, &stop_runs).await {
             Ok(result) => ok(&id, &result),
             Err((code, message)) => err(&id, code, &message),
         };
         if out_tx.send(reply).await.is_err() {
-            break;
+            break Ending::Gone;
         }
+    };
+    if matches!(ending, Ending::Revoked) {
+        tracing::info!(
+            event = "ws.revoked",
+            "closing a WebSocket whose credential no longer authenticates"
+        );
+        let _ = out_tx.send(close(4401, "credential revoked")).await;
+        stop_runs.cancel();
+        // The forwarders cancel their runs and end at once.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while runs.join_next().await.is_some() {}
+        })
+        .await;
     }
     // Event forwarders die with the connection; the runs themselves go on
     // (or are cancelled, with gateway.cancel_on_disconnect).
     runs.abort_all();
     drop(out_tx);
     let _ = writer.await;
+}
+
+/// How often an open connection re-checks its credential.
+fn recheck_period(state: &AppState) -> Duration {
+    Duration::from_secs(
+        state
+            .runtime
+            .settings
+            .config
+            .gateway
+            .credential_recheck_sec
+            .max(1),
+    )
+}
+
+/// Authenticate again with the credential the connection presented; the
+/// principal is replaced (a changed role applies at once). A store outage is
+/// not a revocation: the connection keeps its principal.
+async fn recheck(
+    state: &AppState,
+    authed: &mut Authed,
+    peer: &Peer,
+) -> Result<(), super::auth::AuthFailure> {
+    use super::auth::AuthFailure;
+    match super::auth::authenticate(
+        state,
+        Some(authed.credential.expose()),
+        Some(&peer.request_id),
+    )
+    .await
+    {
+        Ok(who) => {
+            authed.who = who;
+            Ok(())
+        }
+        Err(AuthFailure::Unavailable) => Ok(()),
+        Err(failure) => Err(failure),
+    }
+}
+
+/// The per-user and per-address limits of one method call.
+fn limit(state: &AppState, who: &Principal, peer: &Peer) -> Result<(), (&'static str, Duration)> {
+    state
+        .limits
+        .check_user(&format!("{}/{}", who.tenant, who.user))
+        .map_err(|wait| ("user", wait))?;
+    state.limits.check_ip(peer.ip).map_err(|wait| ("ip", wait))
+}
+
+/// Whether a read failed because a frame or message was over the limit.
+fn is_too_big(e: axum::Error) -> bool {
+    e.into_inner()
+        .downcast::<tungstenite::Error>()
+        .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)))
+}
+
+/// A refused `connect`.
+enum Refused {
+    /// The connection stays open (a protocol version it may retry).
+    Retry(&'static str, String),
+    /// Close with 4401.
+    Close(&'static str, &'static str),
+}
+
+/// Authenticate a `connect` frame (or accept the upgrade's header
+/// credential) and agree on the protocol.
+async fn connect(
+    state: &AppState,
+    req: &Request,
+    header_who: Option<&Authed>,
+    peer: &Peer,
+) -> Result<(Authed, Value), Refused> {
+    let presented = req.params.get("token").and_then(Value::as_str);
+    let authenticated = match header_who {
+        Some(a) => Ok(a.clone()),
+        None => {
+            let rid = Some(peer.request_id.as_str());
+            super::auth::authenticate(state, presented, rid)
+                .await
+                .map(|who| Authed {
+                    who,
+                    credential: exoclaw_core::Secret::new(presented.unwrap_or_default().to_owned()),
+                })
+        }
+    };
+    let authed = match authenticated {
+        Ok(a) => a,
+        Err(failure) => {
+            // audited and logged at warn (security.auth_failure), token never
+            if failure.audited_here() {
+                let rid = Some(peer.request_id.clone());
+                let channel = audit::Channel::WebSocket;
+                audit::auth_failure(state, channel, failure.reason(), "/ws", peer.ip, rid).await;
+            }
+            return Err(Refused::Close(failure.code(), failure.message()));
+        }
+    };
+    let wanted = req
+        .params
+        .get("protocol")
+        .and_then(Value::as_u64)
+        .unwrap_or(PROTOCOL_VERSION);
+    if wanted != PROTOCOL_VERSION {
+        return Err(Refused::Retry(
+            "protocol.unsupported",
+            format!("this gateway speaks protocol {PROTOCOL_VERSION}"),
+        ));
+    }
+    let rid = Some(peer.request_id.clone());
+    let channel = audit::Channel::WebSocket;
+    let credential = super::auth::digest(authed.credential.expose());
+    audit::auth_success(state, channel, &authed.who, &credential, Some(peer.ip), rid).await;
+    let result = json!({
+        "protocol": PROTOCOL_VERSION,
+        "server": {"name": "exoclaw", "version": crate::version::VERSION},
+    });
+    Ok((authed, result))
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -316,6 +515,7 @@ async fn dispatch(
     req: &Request,
     out: &mpsc::Sender<Message>,
     runs: &mut JoinSet<()>,
+    stop_runs: &CancellationToken,
 ) -> RpcResult {
     let Some(perm) = method_permission(&req.method) else {
         return Err((
@@ -411,13 +611,20 @@ async fn dispatch(
             let run_id = new_run_id();
             let result = json!({"session_id": turn.session.id, "run_id": run_id});
             let cancel_on_disconnect = state.runtime.settings.config.gateway.cancel_on_disconnect;
-            runs.spawn(forward(turn, run_id, out.clone(), cancel_on_disconnect));
+            runs.spawn(forward(
+                turn,
+                run_id,
+                out.clone(),
+                cancel_on_disconnect,
+                stop_runs.clone(),
+            ));
             Ok(result)
         }
         "approvals.list" => {
             let status = super::approvals::parse_status(param(req, "status"))
                 .map_err(|e| (e.code, e.message))?;
-            let items = crate::runtime::approval::visible(store.as_ref(), who, status)
+            let deciders = super::approvals::deciders(state);
+            let items = crate::runtime::approval::visible(store.as_ref(), who, deciders, status)
                 .await
                 .map_err(store_err)?;
             Ok(json!({"approvals": items}))
@@ -429,10 +636,15 @@ async fn dispatch(
             } else {
                 exoclaw_core::store::ApprovalStatus::Denied
             };
-            match crate::runtime::approval::decide_as(store.as_ref(), who, id, to, None).await {
+            use crate::runtime::approval::{DecideError, decide_as};
+            let deciders = super::approvals::deciders(state);
+            match decide_as(store.as_ref(), who, deciders, id, to, None).await {
                 Ok(a) => Ok(json!({"approval": a})),
-                Err(exoclaw_core::store::StoreError::Conflict(m)) => Err(("conflict", m)),
-                Err(e) => Err(store_err(e)),
+                Err(DecideError::Store(exoclaw_core::store::StoreError::Conflict(m))) => {
+                    Err(("conflict", m))
+                }
+                Err(DecideError::Store(e)) => Err(store_err(e)),
+                Err(DecideError::Forbidden(m)) => Err(("auth.forbidden", m.to_owned())),
             }
         }
         other => Err(("request.unknown_method", format!("no method {other:?}"))),
@@ -445,12 +657,15 @@ fn new_run_id() -> String {
     hex::encode(b)
 }
 
-/// Stream one run's events to the connection, then its end.
+/// Stream one run's events to the connection, then its end. When `revoked`
+/// is cancelled (the connection's credential was revoked) the run is
+/// cancelled too.
 async fn forward(
     mut turn: Turn,
     run_id: String,
     out: mpsc::Sender<Message>,
     cancel_on_disconnect: bool,
+    revoked: CancellationToken,
 ) {
     let guard = cancel_on_disconnect.then(|| turn.cancel.clone().drop_guard());
     let session_id = turn.session.id.clone();
@@ -462,7 +677,15 @@ async fn forward(
         }
         p
     };
-    while let Some(e) = turn.events.recv().await {
+    loop {
+        let e = tokio::select! {
+            e = turn.events.recv() => e,
+            () = revoked.cancelled() => {
+                turn.cancel.cancel();
+                return;
+            }
+        };
+        let Some(e) = e else { break };
         let frame = match e {
             AgentEvent::TextDelta(text) => event("chat.delta", &with(json!({"text": text}))),
             AgentEvent::ToolStarted { id, name } => {

@@ -120,7 +120,7 @@ async fn browser_flow(store: Arc<dyn Store>) {
         &t,
         &code.expose().to_lowercase(),
         Verdict::Approve,
-        "cli",
+        &Approver::owner("cli", &[]),
         None,
     )
     .await
@@ -200,9 +200,16 @@ async fn browser_flow(store: Arc<dyn Store>) {
             .is_none()
     );
     // The code is single use.
-    let e = decide(&*store, &t, code.expose(), Verdict::Approve, "cli", None)
-        .await
-        .unwrap_err();
+    let e = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Approve,
+        &Approver::owner("cli", &[]),
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(e, PairingError::AlreadyDecided(PairingStatus::Issued)),
         "{e}"
@@ -212,22 +219,43 @@ async fn browser_flow(store: Arc<dyn Store>) {
 async fn approval_needs_an_enabled_user(store: Arc<dyn Store>) {
     let t = tenant();
     let (_, code) = request_code(&*store, &UserId::new("ghost")).await;
-    let e = decide(&*store, &t, code.expose(), Verdict::Approve, "cli", None)
-        .await
-        .unwrap_err();
+    let e = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Approve,
+        &Approver::owner("cli", &[]),
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, PairingError::UserUnavailable(_)), "{e}");
     let bob = user(&*store, "bob").await;
     store.set_user_disabled(&t, &bob, true).await.unwrap();
     let (_, code) = request_code(&*store, &bob).await;
-    let e = decide(&*store, &t, code.expose(), Verdict::Approve, "cli", None)
-        .await
-        .unwrap_err();
+    let e = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Approve,
+        &Approver::owner("cli", &[]),
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, PairingError::UserUnavailable(_)), "{e}");
     // Not a brute-force failure, and the request can still be denied.
     assert!(store.pairing_failures(&t, 0).await.unwrap().is_empty());
-    let denied = decide(&*store, &t, code.expose(), Verdict::Deny, "cli", None)
-        .await
-        .unwrap();
+    let denied = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Deny,
+        &Approver::owner("cli", &[]),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(denied.status, PairingStatus::Denied);
 }
 
@@ -236,16 +264,30 @@ async fn brute_force_locks_out(store: Arc<dyn Store>) {
     let carol = user(&*store, "carol").await;
     let (_, real) = request_code(&*store, &carol).await;
     for guess in ["AAAAAAAA", "BBBBBBBB", "not a code", "CCCCCCCC", "DDDDDDDD"] {
-        let e = decide(&*store, &t, guess, Verdict::Approve, "mallory", None)
-            .await
-            .unwrap_err();
+        let e = decide(
+            &*store,
+            &t,
+            guess,
+            Verdict::Approve,
+            &Approver::owner("mallory", &[]),
+            None,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(e, PairingError::InvalidCode), "{e}");
     }
     // Locked now, even with the right code; for everyone in the tenant.
     for actor in ["mallory", "cli"] {
-        let e = decide(&*store, &t, real.expose(), Verdict::Approve, actor, None)
-            .await
-            .unwrap_err();
+        let e = decide(
+            &*store,
+            &t,
+            real.expose(),
+            Verdict::Approve,
+            &Approver::owner(actor, &[]),
+            None,
+        )
+        .await
+        .unwrap_err();
         let PairingError::Locked { retry_after } = e else {
             panic!("{e}")
         };
@@ -289,7 +331,7 @@ async fn concurrent_approvals_succeed_once(store: Arc<dyn Store>) {
                 &t,
                 &code,
                 Verdict::Approve,
-                &format!("admin{i}"),
+                &Approver::owner(&format!("admin{i}"), &[]),
                 None,
             )
             .await
@@ -342,9 +384,130 @@ macro_rules! on_every_store {
     };
 }
 
+/// Approving obeys the rank rule on every path: a device for an owner (by
+/// role or by `EXOCLAW_OWNER_IDS`) and a channel sender whose user is
+/// listed as an owner both need an owner to approve.
+async fn approvals_never_grant_above_the_approver(store: Arc<dyn Store>) {
+    let t = tenant();
+    let admin = |owners: &'static [String]| Approver {
+        actor: "user:admin",
+        role: Role::Admin,
+        owner_ids: owners,
+    };
+    let root = store
+        .create_user(
+            &t,
+            &NewUser {
+                name: "root".to_owned(),
+                role: Role::Owner,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let (req, code) = request_code(&*store, &root).await;
+    let e = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Approve,
+        &admin(&[]),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PairingError::Forbidden {
+                paired: Role::Owner,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let still = store
+        .get_pairing_request(&t, &req.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.status_at(now_ms()), PairingStatus::Pending);
+    let ok = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Approve,
+        &Approver::owner("cli", &[]),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status, PairingStatus::Approved);
+
+    // A channel sender mapped to a listed owner name.
+    static OWNERS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| vec!["telegram:42".to_owned()]);
+    let code = match request(
+        &*store,
+        &t,
+        &Requester::Channel {
+            channel: "telegram",
+            sender_id: "42",
+        },
+        1,
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap()
+    {
+        Requested::Created { code, .. } => code,
+        Requested::TooManyPending { .. } => panic!("capped"),
+    };
+    let e = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Approve,
+        &admin(&OWNERS),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, PairingError::Forbidden { .. }), "{e}");
+    // The same admin pairs an ordinary sender.
+    let code = match request(
+        &*store,
+        &t,
+        &Requester::Channel {
+            channel: "telegram",
+            sender_id: "7",
+        },
+        1,
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap()
+    {
+        Requested::Created { code, .. } => code,
+        Requested::TooManyPending { .. } => panic!("capped"),
+    };
+    let ok = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Approve,
+        &admin(&OWNERS),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status, PairingStatus::Approved);
+}
+
 on_every_store!(
     browser_flow,
     approval_needs_an_enabled_user,
+    approvals_never_grant_above_the_approver,
     brute_force_locks_out,
     concurrent_approvals_succeed_once,
     pending_requests_are_capped,
@@ -368,9 +531,16 @@ async fn expired_codes_are_failures() {
         panic!("capped")
     };
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let e = decide(&*store, &t, code.expose(), Verdict::Approve, "cli", None)
-        .await
-        .unwrap_err();
+    let e = decide(
+        &*store,
+        &t,
+        code.expose(),
+        Verdict::Approve,
+        &Approver::owner("cli", &[]),
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, PairingError::InvalidCode), "{e}");
     assert_eq!(store.pairing_failures(&t, 0).await.unwrap().len(), 1);
     assert!(matches!(

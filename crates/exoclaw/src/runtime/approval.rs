@@ -4,7 +4,9 @@
 //! hash (resolved argv, cwd and environment), so a wrapper such as `env` or
 //! `sh -c` never inherits it; it stays valid for a day.
 
+use crate::config::file::ApprovalDeciders;
 use exoclaw_core::TenantId;
+use exoclaw_core::model::Role;
 use exoclaw_core::store::{Approval, ApprovalStatus, NewApproval, Store, StoreError};
 use exoclaw_core::tool::ToolError;
 use std::time::Duration;
@@ -40,34 +42,79 @@ pub async fn decide(
     Ok(a)
 }
 
-/// Decide as `who`: users decide only their own approvals; another user's
-/// is `NotFound`, like one that does not exist.
+/// Why `who` may not decide an approval they can see.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Seen but not theirs to decide (`tools.exec_approval.deciders`).
+    #[error("{0}")]
+    Forbidden(&'static str),
+}
+
+/// Whether `who` holds a rank that decides the tenant's approvals.
+fn is_operator(who: &crate::access::Principal) -> bool {
+    who.role <= Role::Operator
+}
+
+/// Decide as `who`, per `deciders`: approvals `who` cannot see are
+/// `NotFound`, like ones that do not exist; seen but not theirs to decide
+/// is `Forbidden`.
 pub async fn decide_as(
     store: &dyn Store,
     who: &crate::access::Principal,
+    deciders: ApprovalDeciders,
     id: &str,
     to: ApprovalStatus,
     request_id: Option<String>,
-) -> Result<Approval, StoreError> {
-    if !who.sees_all_users() {
-        match store.get_approval(&who.tenant, id).await? {
-            Some(a) if a.user_id == who.user => {}
-            _ => return Err(StoreError::NotFound),
-        }
+) -> Result<Approval, DecideError> {
+    let Some(approval) = store.get_approval(&who.tenant, id).await? else {
+        return Err(StoreError::NotFound.into());
+    };
+    if !sees(who, deciders, &approval) {
+        return Err(StoreError::NotFound.into());
     }
-    decide(store, &who.tenant, id, to, &who.actor, request_id).await
+    let own = approval.user_id == who.user;
+    let refusal = match deciders {
+        ApprovalDeciders::Requester => None,
+        ApprovalDeciders::Operator => (!is_operator(who))
+            .then_some("approvals are decided by an operator, admin or owner (tools.exec_approval.deciders)"),
+        ApprovalDeciders::AnotherOperator if !is_operator(who) => {
+            Some("approvals are decided by an operator, admin or owner (tools.exec_approval.deciders)")
+        }
+        ApprovalDeciders::AnotherOperator => own.then_some(
+            "approvals are decided by another person than the one whose run asked (tools.exec_approval.deciders = another_operator)",
+        ),
+    };
+    if let Some(reason) = refusal {
+        tracing::warn!(
+            event = "security.forbidden",
+            actor = %who.actor,
+            approval = id,
+            "refused deciding an approval"
+        );
+        return Err(DecideError::Forbidden(reason));
+    }
+    Ok(decide(store, &who.tenant, id, to, &who.actor, request_id).await?)
 }
 
-/// The approvals `who` may see: their tenant's for admins, else their own.
+/// Whether `who` sees `approval`: their own always; the tenant's when they
+/// may decide others' (admins, and operators unless only requesters decide).
+fn sees(who: &crate::access::Principal, deciders: ApprovalDeciders, approval: &Approval) -> bool {
+    approval.user_id == who.user
+        || who.sees_all_users()
+        || (deciders != ApprovalDeciders::Requester && is_operator(who) && who.scopes.is_none())
+}
+
+/// The approvals `who` may see (see [`decide_as`]).
 pub async fn visible(
     store: &dyn Store,
     who: &crate::access::Principal,
+    deciders: ApprovalDeciders,
     status: Option<ApprovalStatus>,
 ) -> Result<Vec<Approval>, StoreError> {
     let mut items = store.list_approvals(&who.tenant, status).await?;
-    if !who.sees_all_users() {
-        items.retain(|a| a.user_id == who.user);
-    }
+    items.retain(|a| sees(who, deciders, a));
     Ok(items)
 }
 

@@ -185,7 +185,9 @@ impl GuardedTools {
                     agent_id: ctx.agent.clone(),
                     user_id: ctx.user.clone(),
                     session_id: ctx.session.clone(),
-                    command: scrub::global().scrub(&rendered).into_owned(),
+                    command: scrub::global()
+                        .scrub_for(ctx.tenant.as_str(), &rendered)
+                        .into_owned(),
                     cwd: ctx.workspace.display().to_string(),
                     command_hash: hash,
                     rule: "security.untrusted_content".to_owned(),
@@ -204,7 +206,9 @@ impl GuardedTools {
         args: &Value,
         out: ToolOutput,
     ) -> Result<ToolOutput, ToolError> {
-        let content = scrub::global().scrub(&out.content).into_owned();
+        let content = scrub::global()
+            .scrub_for(ctx.tenant.as_str(), &out.content)
+            .into_owned();
         if !UNTRUSTED_SOURCES.contains(&name) {
             return Ok(ToolOutput { content });
         }
@@ -265,7 +269,9 @@ impl ToolRunner for GuardedTools {
         match self.inner.run(ctx, name, args).await {
             Ok(out) => self.screen(ctx, name, args, out).await,
             Err(mut e) => {
-                e.message = scrub::global().scrub(&e.message).into_owned();
+                e.message = scrub::global()
+                    .scrub_for(ctx.tenant.as_str(), &e.message)
+                    .into_owned();
                 Err(e)
             }
         }
@@ -286,9 +292,10 @@ fn hosts_in(text: &str) -> HashSet<String> {
         .collect()
 }
 
-/// Register every secret the gateway holds with the process-wide scrubber,
-/// so it never appears in logs, traces, errors or tool output (URL-encoded
-/// and other forms included).
+/// Register every secret the gateway holds with the process-wide scrubber
+/// (the gateway scope), so it never appears in logs, traces, errors or tool
+/// output (URL-encoded and other forms included). Tenants' stored secrets
+/// are registered per tenant by [`register_stored_secrets`].
 pub fn register_settings_secrets(settings: &crate::config::Settings) {
     let s = &settings.secrets;
     let scrubber = scrub::global();
@@ -323,6 +330,61 @@ pub fn register_settings_secrets(settings: &crate::config::Settings) {
     }
 }
 
+/// Register every tenant's stored secrets with the scrubber, each in its
+/// tenant's scope (at start-up: the registry lives in memory). Values too
+/// weak to scrub safely are left out with a warning naming the secret, never
+/// the value; a secret that cannot be read is logged and skipped.
+pub async fn register_stored_secrets(
+    store: &dyn Store,
+    vault: &exoclaw_store::vault::SecretVault,
+) -> Result<(), exoclaw_core::store::StoreError> {
+    let scrubber = scrub::global();
+    for tenant in store.list_tenants().await? {
+        let metas = match vault.list(&tenant.id, None).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.id, error = %e, "cannot list stored secrets");
+                continue;
+            }
+        };
+        let mut values = Vec::with_capacity(metas.len());
+        for meta in metas {
+            match vault.get(&tenant.id, &meta.owner, &meta.name).await {
+                Ok(Some(v)) => {
+                    if tenant.id.as_str() == exoclaw_core::DEFAULT_TENANT
+                        && meta.owner.starts_with("provider:")
+                    {
+                        // The gateway's providers serve every tenant.
+                        scrubber.register(v.expose());
+                    }
+                    values.push((crate::http::scrub_name(&meta.owner, &meta.name), v));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    tenant = %tenant.id,
+                    owner = %meta.owner,
+                    name = %meta.name,
+                    error = %e,
+                    "cannot read a stored secret to register it for scrubbing"
+                ),
+            }
+        }
+        let refused = scrubber.replace_tenant(
+            tenant.id.as_str(),
+            values.iter().map(|(n, v)| (n.as_str(), v.expose())),
+        );
+        for (name, reason) in refused {
+            tracing::warn!(
+                tenant = %tenant.id,
+                secret = name,
+                reason = %reason,
+                "a stored secret is too weak to scrub safely; it is not redacted from outputs"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Traces as stored: error texts (provider bodies, tool errors) scrubbed of
 /// credentials on the way in.
 pub struct ScrubbedTraces(pub Arc<dyn exoclaw_core::store::TraceStore>);
@@ -342,7 +404,9 @@ impl exoclaw_core::store::TraceStore for ScrubbedTraces {
         end: &exoclaw_core::trace::TraceEnd,
     ) -> exoclaw_core::store::StoreResult<()> {
         let mut end = end.clone();
-        end.error = end.error.map(|e| scrub::global().scrub(&e).into_owned());
+        end.error = end
+            .error
+            .map(|e| scrub::global().scrub_for(tenant.as_str(), &e).into_owned());
         self.0.finish_trace(tenant, id, &end).await
     }
     async fn add_span(
@@ -350,7 +414,10 @@ impl exoclaw_core::store::TraceStore for ScrubbedTraces {
         span: &exoclaw_core::trace::NewSpan,
     ) -> exoclaw_core::store::StoreResult<exoclaw_core::trace::Span> {
         let mut span = span.clone();
-        span.error = span.error.map(|e| scrub::global().scrub(&e).into_owned());
+        let tenant = span.tenant_id.as_str();
+        span.error = span
+            .error
+            .map(|e| scrub::global().scrub_for(tenant, &e).into_owned());
         self.0.add_span(&span).await
     }
     async fn list_traces(

@@ -422,15 +422,16 @@ impl Runtime {
         let policy = self.tool_policy(&agent);
         // What the caller reads is scrubbed like what a model reads.
         let scrubber = exoclaw_guard::scrub::global();
+        let tenant = who.tenant.as_str();
         Ok(self
             .tools
             .invoke(&ctx, &policy, call.tool, call.args, call.mode)
             .await
             .map(|out| ToolOutput {
-                content: scrubber.scrub(&out.content).into_owned(),
+                content: scrubber.scrub_for(tenant, &out.content).into_owned(),
             })
             .map_err(|mut e| {
-                e.message = scrubber.scrub(&e.message).into_owned();
+                e.message = scrubber.scrub_for(tenant, &e.message).into_owned();
                 e
             }))
     }
@@ -539,7 +540,7 @@ pub async fn stored_provider_keys(
             .await
         {
             Ok(Some(k)) => {
-                exoclaw_guard::scrub::global().register(k.expose());
+                register_provider_key(tenant, &name, &k);
                 keys.insert(name, k);
             }
             Ok(None) => {}
@@ -549,6 +550,29 @@ pub async fn stored_provider_keys(
         }
     }
     keys
+}
+
+/// Register a stored provider key with the scrubber: the default tenant's
+/// serve every tenant without keys of its own, so they are the gateway's
+/// (every output); another tenant's only scrub that tenant's outputs.
+pub fn register_provider_key(
+    tenant: &exoclaw_core::TenantId,
+    provider: &str,
+    key: &exoclaw_core::Secret,
+) {
+    let scrubber = exoclaw_guard::scrub::global();
+    if tenant.as_str() == exoclaw_core::DEFAULT_TENANT {
+        scrubber.register(key.expose());
+    }
+    let name = format!("{}/{PROVIDER_KEY_NAME}", provider_key_owner(provider));
+    if let Err(refused) = scrubber.register_for(tenant.as_str(), &name, key.expose()) {
+        tracing::warn!(
+            tenant = %tenant,
+            provider,
+            reason = %refused,
+            "a stored provider key is not registered for scrubbing"
+        );
+    }
 }
 
 fn create_private_dirs(path: &std::path::Path) -> std::io::Result<()> {

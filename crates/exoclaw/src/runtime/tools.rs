@@ -15,6 +15,7 @@ use exoclaw_egress::{DomainRules, EgressClient};
 use exoclaw_tools::ToolRegistry;
 use exoclaw_tools::exec::{CheckStage, CommandCheck, CommandRequest, CommandRunner};
 use exoclaw_tools::fs::FsOptions;
+use exoclaw_tools::quota::{QuotaLedger, Quotas, WorkspaceQuota};
 use exoclaw_tools::sandbox::{AgentRole, Sandbox, SandboxInit, SandboxMode, SandboxPolicy};
 use exoclaw_tools::shell::{self, ShellPolicyContext};
 use exoclaw_tools::web::{WebFetch, WebSearch};
@@ -192,12 +193,39 @@ impl CommandCheck for ShellGate {
     }
 }
 
+/// The workspace quotas of `tools.workspace_quota` (`0` = no limit), over
+/// the layout of `context::user_workspace`: a tenant's users below
+/// `workspace/<tenant>`.
+pub fn quota_ledger(settings: &Settings) -> Arc<QuotaLedger> {
+    let q = &settings.config.tools.workspace_quota;
+    let limit = |n: u64| (n > 0).then_some(n);
+    let mb = |n: u64| limit(n).map(|n| n.saturating_mul(1 << 20));
+    let home = settings.home.root().to_path_buf();
+    Arc::new(QuotaLedger::new(
+        Quotas {
+            user: WorkspaceQuota {
+                max_bytes: mb(q.user_mb),
+                max_files: limit(q.user_files),
+            },
+            tenant: WorkspaceQuota {
+                max_bytes: mb(q.tenant_mb),
+                max_files: limit(q.tenant_files),
+            },
+        },
+        move |tenant: &str| home.join("workspace").join(tenant),
+    ))
+}
+
 /// Every built-in tool, wired from the settings.
 pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Arc<ToolRegistry>> {
     let d = &settings.config.agents.defaults;
-    let mut tools: Vec<Arc<dyn Tool>> = exoclaw_tools::fs::builtin_with(FsOptions {
-        restrict_to_workspace: d.restrict_to_workspace,
-    });
+    let quota = quota_ledger(settings);
+    let mut tools: Vec<Arc<dyn Tool>> = exoclaw_tools::fs::builtin_with_quota(
+        FsOptions {
+            restrict_to_workspace: d.restrict_to_workspace,
+        },
+        quota.clone(),
+    );
 
     let (sandbox, policy) = sandbox(settings)?;
     let gate = Arc::new(ShellGate {
@@ -206,7 +234,11 @@ pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
         store: store.clone(),
         wait: APPROVAL_WAIT,
     });
-    let runner = Arc::new(CommandRunner::new(sandbox, policy, gate).with_roles(Arc::new(role_of)));
+    let runner = Arc::new(
+        CommandRunner::new(sandbox, policy, gate)
+            .with_roles(Arc::new(role_of))
+            .with_quota(quota),
+    );
     tools.extend(exoclaw_tools::exec::tools(&runner));
 
     let egress = &settings.config.egress;

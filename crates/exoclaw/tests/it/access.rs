@@ -531,7 +531,7 @@ fn cross_tenant_matrix(extra_env: &[(&str, &str)]) {
         "PUT",
         "/v1/secrets/a_secret",
         Some(TOKEN),
-        Some(json!({"value": "tenant-a-value-123"})),
+        Some(json!({"value": "tenant-a-9f3c2e7b1d"})),
     );
     assert_eq!(r.status, 204, "{}", r.body);
     let listed = req(&s, "GET", "/v1/secrets", Some(&bob_admin), None);

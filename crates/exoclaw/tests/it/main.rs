@@ -24,6 +24,7 @@ mod openai_sdk;
 mod otel;
 mod pairing;
 mod postgres;
+mod security;
 mod serve;
 mod token;
 mod tools;

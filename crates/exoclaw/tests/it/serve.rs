@@ -213,7 +213,7 @@ fn sigterm_stops_accepting_drains_in_flight_requests_and_exits_zero() {
     let home = TestHome::new();
     let mut gw = Gateway::start(&home.path, &[("EXOCLAW_GATEWAY_TOKEN", TOKEN)]);
     // An in-flight request: headers sent, body only half-way.
-    let body = r#"{"value": "drained-secret-value"}"#;
+    let body = r#"{"value": "d7f3a9c2e1b84f60"}"#;
     let mut s = served_connection(gw.addr);
     let head = format!(
         "PUT /v1/secrets/drain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

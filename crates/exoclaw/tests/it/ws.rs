@@ -34,13 +34,13 @@ pub fn open(gw: &Gateway, headers: &[(&str, &str)]) -> Result<Ws, tungstenite::E
     }
 }
 
-fn send(ws: &mut Ws, id: &str, method: &str, params: Value) {
+pub fn send(ws: &mut Ws, id: &str, method: &str, params: Value) {
     let frame = json!({"type": "req", "id": id, "method": method, "params": params});
     ws.send(Message::Text(frame.to_string().into())).unwrap();
 }
 
 /// The next JSON frame (pings skipped).
-fn recv(ws: &mut Ws) -> Value {
+pub fn recv(ws: &mut Ws) -> Value {
     loop {
         match ws.read().unwrap() {
             Message::Text(t) => return serde_json::from_str(&t).unwrap(),
@@ -63,7 +63,7 @@ pub fn call(ws: &mut Ws, id: &str, method: &str, params: Value) -> (Value, Vec<V
     }
 }
 
-fn connected(gw: &Gateway) -> Ws {
+pub fn connected(gw: &Gateway) -> Ws {
     let mut ws = open(gw, &[]).unwrap();
     let (r, _) = call(
         &mut ws,
