@@ -69,7 +69,7 @@ fn serve_on_postgres() {
         "PUT",
         "/v1/secrets/k",
         Some(TOKEN),
-        Some(r#"{"value": "pg-secret"}"#),
+        Some(r#"{"value": "pg-7f3e9a1c5b2d"}"#),
     );
     assert_eq!(r.status, 204);
     assert_eq!(
