@@ -1,5 +1,6 @@
-//! Records the git commit the binary was built from (`exoclaw version`) and
-//! sets the binary's link options (packed relocations, function order).
+//! Sets the binary's link options (packed relocations, function order). The
+//! commit `exoclaw version` names is recorded by the gateway library's build
+//! script.
 
 // A build script reads cargo's environment; the "only config reads env vars"
 // rule is about the gateway.
@@ -8,19 +9,7 @@
     reason = "a build script reads cargo's environment"
 )]
 
-use std::process::Command;
-
 fn main() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=EXOCLAW_BUILD_COMMIT={commit}");
     // Pack the executable's ~33,000 relative relocations into DT_RELR
     // (glibc >= 2.36): `.rela.dyn` shrinks from about 800 KiB, all of it
     // read by the loader at every start, to a few KiB. Position-independent
@@ -55,11 +44,5 @@ fn main() {
         // Mangled names in the map: they are what the ordering file must list.
         println!("cargo:rustc-link-arg-bins=-Wl,-Map={map}");
         println!("cargo:rustc-link-arg-bins=-Wl,--no-demangle");
-    }
-    // Rebuild when HEAD moves (best effort; absent outside a git checkout).
-    for p in ["../../.git/HEAD", "../../.git/refs/heads"] {
-        if std::path::Path::new(p).exists() {
-            println!("cargo:rerun-if-changed={p}");
-        }
     }
 }

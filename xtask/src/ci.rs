@@ -56,8 +56,8 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
     Ok(exit_code(outcome?))
 }
 
-/// The tests behind `exoclaw`'s `otel` feature (names containing `otel` or
-/// `telemetry`).
+/// The tests behind the `otel` feature (names containing `otel` or
+/// `telemetry`): the gateway's export and the binary's end-to-end test.
 fn otel_runner() -> Command {
     let mut cmd = cargo();
     if has_nextest() {
@@ -66,8 +66,10 @@ fn otel_runner() -> Command {
             "run",
             "-p",
             "exoclaw",
+            "-p",
+            "exoclaw-gateway",
             "--features",
-            "otel",
+            "exoclaw/otel,exoclaw-gateway/otel",
             "--profile",
             "ci",
             "-E",
@@ -78,8 +80,10 @@ fn otel_runner() -> Command {
             "test",
             "-p",
             "exoclaw",
+            "-p",
+            "exoclaw-gateway",
             "--features",
-            "otel",
+            "exoclaw/otel,exoclaw-gateway/otel",
             "--",
             "otel",
             "telemetry",
@@ -103,8 +107,10 @@ pub fn ci(extra: &[String]) -> Result<ExitCode> {
         "clippy",
         "-p",
         "exoclaw",
+        "-p",
+        "exoclaw-gateway",
         "--features",
-        "otel",
+        "exoclaw/otel,exoclaw-gateway/otel",
         "--all-targets",
         "--",
         "-D",

@@ -3,7 +3,7 @@
 //! Inside a request every line carries the request's span fields, so the
 //! request id is on each of them.
 //!
-//! Beside the JSON layer (filtered by the level), [`crate::alerts::SecurityWatch`]
+//! Beside the JSON layer (filtered by the level), [`exoclaw_gateway::alerts::SecurityWatch`]
 //! sees every warning, whatever the level, to count `security.*` bursts.
 
 use tracing_subscriber::EnvFilter;
@@ -34,7 +34,7 @@ pub fn init(verbose: bool, directive: Option<&str>, default_level: &str) {
         .with_filter(filter);
     let _ = tracing_subscriber::registry()
         .with(json)
-        .with(crate::alerts::SecurityWatch.with_filter(LevelFilter::WARN))
+        .with(exoclaw_gateway::alerts::SecurityWatch.with_filter(LevelFilter::WARN))
         .try_init();
 }
 

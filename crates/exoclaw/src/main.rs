@@ -2,11 +2,7 @@
 //! it parses the command line, reads configuration once, wires the concrete
 //! store and serves. See ARCHITECTURE.md for the map.
 
-mod access;
-mod alerts;
 mod alloc;
-mod audit;
-mod backup;
 
 /// Rust's allocations go to mimalloc: under load glibc's malloc (arena
 /// locks, consolidation) was about a quarter of the gateway's CPU time, and
@@ -16,35 +12,16 @@ mod backup;
 /// glibc's malloc, which [`alloc`] tunes.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-#[allow(
-    dead_code,
-    unused_imports,
-    reason = "the channel adapters that pass messages through the gate come in a later issue"
-)]
-mod channels;
 mod cli;
 mod cmd;
 mod config;
-mod db;
-mod egress;
-mod home;
 mod http;
 mod logging;
-mod metrics;
-mod pairing;
-mod revocation;
-mod runtime;
 mod serve;
-#[cfg(feature = "otel")]
-mod telemetry;
-#[cfg(test)]
-mod test_store;
-mod users;
 mod version;
 
 use clap::Parser as _;
 use cli::{Cli, Command};
-use config::Settings;
 use config::env::Env;
 use std::process::ExitCode;
 
@@ -53,13 +30,13 @@ fn main() -> ExitCode {
     // or runtime does (it forks into namespaces).
     if std::env::args_os()
         .nth(1)
-        .is_some_and(|a| a == runtime::tools::SANDBOX_INIT_ARG)
+        .is_some_and(|a| a == exoclaw_gateway::runtime::tools::SANDBOX_INIT_ARG)
     {
         return exoclaw_tools::sandbox::init_main();
     }
     alloc::tune();
     let cli = Cli::parse();
-    let env = Env::from_process();
+    let env = crate::config::env::from_process();
     let command = cli.command.unwrap_or(Command::Serve);
     let default_level = if matches!(command, Command::Serve) {
         "info"
@@ -100,12 +77,12 @@ async fn dispatch(
         return cmd::doctor::run(config_flag, env).await;
     }
     if let Command::Security(cli::SecurityCommand::Audit { deep, fix, json }) = command {
-        let settings = Settings::load(config_flag, env)?;
+        let settings = crate::config::load(config_flag, env)?;
         let opts = cmd::audit::Options { deep, fix, json };
         return cmd::audit::run(&settings, opts).await;
     }
-    let settings = Settings::load(config_flag, env)?;
-    runtime::guard::register_settings_secrets(&settings);
+    let settings = crate::config::load(config_flag, env)?;
+    exoclaw_gateway::runtime::guard::register_settings_secrets(&settings);
     match command {
         Command::Serve => serve::run(settings).await?,
         Command::Config(c) => cmd::config::run(&c, &settings)?,

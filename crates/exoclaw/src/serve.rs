@@ -9,11 +9,11 @@
 //! task returning free heap memory to the OS every 30 s).
 
 use crate::config::Settings;
-use crate::db::{self, SchemaPlan};
-use crate::home::{self, Home};
 use crate::http::{self, AppState, auth::GatewayTokens};
 use anyhow::{Context as _, bail};
 use exoclaw_core::Secret;
+use exoclaw_gateway::db::{self, SchemaPlan};
+use exoclaw_gateway::home::{self, Home};
 use exoclaw_store::vault::{SecretVault, Vault, VaultKey};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,18 +64,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    crate::runtime::guard::register_stored_secrets(store.as_ref(), &vault).await?;
+    exoclaw_gateway::runtime::guard::register_stored_secrets(store.as_ref(), &vault).await?;
     ensure_default_agent(store.as_ref()).await?;
     install_gateway_token(store.as_ref(), &token).await?;
     let tokens = Arc::new(GatewayTokens::load(store.clone()).await?);
     let settings = Arc::new(settings);
     let (alerts, alert_task) = start_alerts(&settings, local)?;
     let runtime = Arc::new(
-        crate::runtime::Runtime::build(
+        exoclaw_gateway::runtime::Runtime::build(
             settings.clone(),
             store.clone(),
             Some(&vault),
-            Arc::new(crate::metrics::Metrics::new()),
+            Arc::new(exoclaw_gateway::metrics::Metrics::new()),
             Some(alerts.clone()),
         )
         .await?,
@@ -110,7 +110,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let app = http::router(state, settings.config.gateway.max_body_bytes);
     let backups = backup_key.map(|(at, key)| {
-        crate::backup::schedule::ScheduledBackups::start(
+        exoclaw_gateway::backup::schedule::ScheduledBackups::start(
             settings.clone(),
             db.clone(),
             key,
@@ -127,8 +127,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let trim_task = tokio::spawn(trim_memory());
     let proxy_stop = tokio_util::sync::CancellationToken::new();
-    let proxy_task =
-        crate::runtime::tools::bind_egress_proxy(&settings, db.store())?.map(|proxy| {
+    let proxy_task = exoclaw_gateway::runtime::tools::bind_egress_proxy(&settings, db.store())?
+        .map(|proxy| {
             let stop = proxy_stop.clone();
             tokio::spawn(async move {
                 if let Err(e) = proxy.run(stop).await {
@@ -162,7 +162,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
             runtime.flush_queues(FLUSH_GRACE).await;
             stop_trimming(trim_task).await;
-            crate::alerts::watch_security(None);
+            exoclaw_gateway::alerts::watch_security(None);
             alert_task.stop(FLUSH_GRACE).await;
             db.close().await;
             return match result {
@@ -194,7 +194,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     proxy_stop.cancel();
     if let Some(task) = proxy_task {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-        let _ = std::fs::remove_file(crate::runtime::tools::proxy_socket(&settings));
+        let _ = std::fs::remove_file(exoclaw_gateway::runtime::tools::proxy_socket(&settings));
     }
     if let Some(b) = backups {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -209,7 +209,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     runtime.flush_queues(left()).await;
     stop_trimming(trim_task).await;
-    crate::alerts::watch_security(None);
+    exoclaw_gateway::alerts::watch_security(None);
     alert_task.stop(left()).await;
     db.close().await;
     tracing::info!("stopped");
@@ -294,25 +294,28 @@ async fn stop_trimming(task: tokio::task::JoinHandle<()>) {
 fn start_alerts(
     settings: &Settings,
     local: SocketAddr,
-) -> anyhow::Result<(crate::alerts::Alerts, crate::alerts::AlertTask)> {
+) -> anyhow::Result<(
+    exoclaw_gateway::alerts::Alerts,
+    exoclaw_gateway::alerts::AlertTask,
+)> {
     let webhook = settings
         .config
         .alerts
         .webhook_url
         .as_deref()
-        .map(|u| crate::egress::endpoint_client(settings, "alerts.webhook_url", u))
+        .map(|u| exoclaw_gateway::egress::endpoint_client(settings, "alerts.webhook_url", u))
         .transpose()?;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "exoclaw".to_owned());
-    let (alerts, task) = crate::alerts::Alerts::start(
+    let (alerts, task) = exoclaw_gateway::alerts::Alerts::start(
         &settings.config.alerts,
         webhook,
         format!("{host}:{}", local.port()),
     );
-    crate::alerts::watch_security(Some(alerts.clone()));
+    exoclaw_gateway::alerts::watch_security(Some(alerts.clone()));
     Ok((alerts, task))
 }
 
@@ -322,15 +325,22 @@ fn start_alerts(
 fn scheduled_backup_key(
     settings: &Settings,
     vault_key: &VaultKey,
-) -> anyhow::Result<Option<(crate::backup::schedule::DailyAt, crate::backup::BackupKey)>> {
+) -> anyhow::Result<
+    Option<(
+        exoclaw_gateway::backup::schedule::DailyAt,
+        exoclaw_gateway::backup::BackupKey,
+    )>,
+> {
     let Some(schedule) = &settings.config.backup.schedule else {
         return Ok(None);
     };
-    let at = crate::backup::schedule::DailyAt::parse(schedule)
+    let at = exoclaw_gateway::backup::schedule::DailyAt::parse(schedule)
         .context("backup.schedule must be HH:MM (UTC)")?;
     let key = match &settings.secrets.backup_key {
-        Some(k) => crate::backup::BackupKey::from_hex(k.expose())?,
-        None => crate::backup::BackupKey::derive_from_vault_hex(vault_key.to_hex().expose())?,
+        Some(k) => exoclaw_gateway::backup::BackupKey::from_hex(k.expose())?,
+        None => {
+            exoclaw_gateway::backup::BackupKey::derive_from_vault_hex(vault_key.to_hex().expose())?
+        }
     };
     Ok(Some((at, key)))
 }

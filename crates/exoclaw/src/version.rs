@@ -1,15 +1,6 @@
 //! `exoclaw version`: what this binary is.
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const COMMIT: &str = env!("EXOCLAW_BUILD_COMMIT");
-/// The version of the client protocols (HTTP API and WebSocket RPC). Bumped
-/// on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
-
-/// Compiled-in capabilities.
-pub fn features() -> Vec<&'static str> {
-    vec!["sqlite", "postgres"]
-}
+pub use exoclaw_gateway::version::{COMMIT, PROTOCOL_VERSION, VERSION, features};
 
 pub fn run(json: bool) {
     if json {

@@ -4,15 +4,15 @@
 
 use crate::cli::AgentCommand;
 use crate::config::Settings;
-use crate::db;
 use crate::http::auth::{OWNER_USER, Principal};
-use crate::runtime::Runtime;
 use crate::serve::refuse_unsafe_home;
 use anyhow::{Context as _, bail};
 use exoclaw_core::agent::{AgentEvent, Finish};
 use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{AgentType, NewAgent, Role};
 use exoclaw_core::{AgentId, DEFAULT_TENANT, TenantId, UserId};
+use exoclaw_gateway::db;
+use exoclaw_gateway::runtime::Runtime;
 use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,7 +102,7 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                     Arc::new(settings.clone()),
                     store.clone(),
                     vault.as_ref(),
-                    Arc::new(crate::metrics::Metrics::new()),
+                    Arc::new(exoclaw_gateway::metrics::Metrics::new()),
                     None,
                 )
                 .await?;

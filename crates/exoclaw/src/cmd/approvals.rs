@@ -3,11 +3,11 @@
 
 use crate::cli::ApprovalsCommand;
 use crate::config::Settings;
-use crate::db;
 use crate::serve::refuse_unsafe_home;
 use anyhow::bail;
 use exoclaw_core::store::{ApprovalStatus, StoreError};
 use exoclaw_core::{DEFAULT_TENANT, TenantId};
+use exoclaw_gateway::db;
 
 pub async fn run(cmd: &ApprovalsCommand, settings: &Settings) -> anyhow::Result<()> {
     refuse_unsafe_home(&settings.home)?;
@@ -38,7 +38,16 @@ pub async fn run(cmd: &ApprovalsCommand, settings: &Settings) -> anyhow::Result<
             ApprovalsCommand::Approve { id } => (id, ApprovalStatus::Approved),
             ApprovalsCommand::Deny { id } => (id, ApprovalStatus::Denied),
         };
-        match crate::runtime::approval::decide(store.as_ref(), &tenant, id, to, "cli", None).await {
+        match exoclaw_gateway::runtime::approval::decide(
+            store.as_ref(),
+            &tenant,
+            id,
+            to,
+            "cli",
+            None,
+        )
+        .await
+        {
             Ok(a) => println!("{} {}", a.status.as_str(), a.id),
             Err(StoreError::NotFound) => {
                 bail!("no approval {id}; `exoclaw approvals list` shows the pending ones")

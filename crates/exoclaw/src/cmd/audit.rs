@@ -466,7 +466,7 @@ async fn store_check(settings: &Settings) -> Finding {
     if !settings.home.exists() && settings.secrets.postgres_dsn.is_none() {
         return pass("store.schema", "no store yet");
     }
-    match crate::db::inspect(settings).await {
+    match exoclaw_gateway::db::inspect(settings).await {
         Ok(i) if i.status.is_current() || !i.exists => {
             pass("store.schema", "the store schema is current")
         }
@@ -501,7 +501,7 @@ fn backup_recent_check(s: &Settings, now: std::time::SystemTime) -> Finding {
             "set backup.schedule (e.g. \"03:30\") or back up with cron and `exoclaw backup create`",
         );
     };
-    let dir = crate::backup::default_dir(&s.home);
+    let dir = exoclaw_gateway::backup::default_dir(&s.home);
     let newest = std::fs::read_dir(&dir)
         .into_iter()
         .flatten()
@@ -509,7 +509,7 @@ fn backup_recent_check(s: &Settings, now: std::time::SystemTime) -> Finding {
         .filter(|e| {
             e.file_name()
                 .to_str()
-                .is_some_and(crate::backup::is_backup_name)
+                .is_some_and(exoclaw_gateway::backup::is_backup_name)
         })
         .filter_map(|e| e.metadata().ok()?.modified().ok())
         .max();
@@ -661,11 +661,11 @@ async fn all_users(settings: &Settings) -> anyhow::Result<Option<Vec<exoclaw_cor
     if !settings.home.exists() && settings.secrets.postgres_dsn.is_none() {
         return Ok(None);
     }
-    let inspection = crate::db::inspect(settings).await?;
+    let inspection = exoclaw_gateway::db::inspect(settings).await?;
     if !inspection.exists || !inspection.status.is_current() {
         return Ok(None);
     }
-    let db = crate::db::open_read_only(settings).await?;
+    let db = exoclaw_gateway::db::open_read_only(settings).await?;
     let store = db.store();
     let result = async {
         let mut users = Vec::new();

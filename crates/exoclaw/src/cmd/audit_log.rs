@@ -5,11 +5,11 @@
 
 use crate::cli::AuditCommand;
 use crate::config::Settings;
-use crate::db;
 use crate::serve::refuse_unsafe_home;
 use anyhow::{Context as _, bail};
 use exoclaw_core::TenantId;
 use exoclaw_core::model::{AuditEvent, AuditFilter, AuditVerify};
+use exoclaw_gateway::db;
 
 pub async fn run(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool> {
     refuse_unsafe_home(&settings.home)?;
@@ -43,11 +43,11 @@ pub async fn run(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool
                 if *limit == 0 {
                     bail!("--limit must be at least 1");
                 }
-                let now = crate::runtime::approval::now_ms();
+                let now = exoclaw_gateway::runtime::approval::now_ms();
                 let time = |flag: &str, v: &Option<String>| {
                     v.as_deref()
                         .map(|s| {
-                            crate::audit::parse_time(s, now)
+                            exoclaw_gateway::audit::parse_time(s, now)
                                 .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
                         })
                         .transpose()

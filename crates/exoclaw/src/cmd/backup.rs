@@ -1,13 +1,13 @@
 //! `exoclaw backup create|verify|restore`: the command-line face of
-//! `crate::backup`. Output names files, sizes, the store and the key id;
+//! `exoclaw_gateway::backup`. Output names files, sizes, the store and the key id;
 //! never a key or a secret.
 
-use crate::backup::{self, Created};
 use crate::cli::BackupCommand;
 use crate::config::Settings;
-use crate::db;
 use crate::serve::refuse_unsafe_home;
 use anyhow::bail;
+use exoclaw_gateway::backup::{self, Created};
+use exoclaw_gateway::db;
 
 pub async fn run(cmd: &BackupCommand, settings: &Settings) -> anyhow::Result<()> {
     let key = backup::key(settings)?;

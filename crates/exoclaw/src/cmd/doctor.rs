@@ -3,8 +3,8 @@
 
 use crate::config::Settings;
 use crate::config::env::Env;
-use crate::db;
 use crate::serve::plan_vault_key;
+use exoclaw_gateway::db;
 use std::path::Path;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl Report {
 /// Returns `Ok(true)` when every check passed (warnings allowed).
 pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
     let mut r = Report { failed: false };
-    let settings = match Settings::load(config_flag, env) {
+    let settings = match crate::config::load(config_flag, env) {
         Ok(s) => {
             let src = if s.config_file_exists {
                 s.config_path.display().to_string()

@@ -3,9 +3,9 @@
 
 use crate::cli::{MigrateCommand, UpgradeArgs};
 use crate::config::Settings;
-use crate::db::{self, Db};
 use crate::serve::refuse_unsafe_home;
 use anyhow::bail;
+use exoclaw_gateway::db::{self, Db};
 
 /// Open the store for schema administration (creating the data dir and the
 /// SQLite file when missing), after the read-only checks pass.

@@ -7,9 +7,9 @@
 
 use crate::cli::OnboardArgs;
 use crate::config::Settings;
-use crate::home;
 use anyhow::{Context as _, bail};
 use exoclaw_core::Secret;
+use exoclaw_gateway::home;
 use serde_json::{Value, json};
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 

@@ -4,13 +4,13 @@
 
 use crate::cli::PairingCommand;
 use crate::config::Settings;
-use crate::db;
-use crate::pairing::{self, PairingError, Verdict};
 use crate::serve::refuse_unsafe_home;
 use anyhow::bail;
 use exoclaw_core::model::{PairingRequest, PairingStatus};
 use exoclaw_core::store::{Store, StoreError};
 use exoclaw_core::{DEFAULT_TENANT, TenantId};
+use exoclaw_gateway::db;
+use exoclaw_gateway::pairing::{self, PairingError, Verdict};
 use serde_json::json;
 
 pub async fn run(cmd: &PairingCommand, settings: &Settings) -> anyhow::Result<()> {

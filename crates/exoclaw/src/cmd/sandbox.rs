@@ -4,10 +4,10 @@
 
 use crate::cli::SandboxCommand;
 use crate::config::Settings;
-use crate::runtime::context::user_workspace;
-use crate::runtime::tools::{role_of, sandbox};
 use exoclaw_core::tool::ToolContext;
 use exoclaw_core::{DEFAULT_TENANT, TenantId, UserId};
+use exoclaw_gateway::runtime::context::user_workspace;
+use exoclaw_gateway::runtime::tools::{role_of, sandbox};
 
 pub async fn run(cmd: &SandboxCommand, settings: &Settings) -> anyhow::Result<bool> {
     let SandboxCommand::Explain { agent } = cmd;

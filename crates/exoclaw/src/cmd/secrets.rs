@@ -4,11 +4,11 @@
 use crate::cli::SecretsCommand;
 use crate::config::Settings;
 use crate::config::env::Origin;
-use crate::db;
-use crate::home;
 use crate::serve::{old_key, refuse_unsafe_home};
 use anyhow::{Context as _, bail};
 use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId};
+use exoclaw_gateway::db;
+use exoclaw_gateway::home;
 use exoclaw_store::vault::{SecretVault, Vault, VaultKey};
 use std::io::Read as _;
 

@@ -6,13 +6,13 @@
 use crate::cli::TokenCommand;
 use crate::config::Settings;
 use crate::config::env::Origin;
-use crate::db;
-use crate::home;
 use crate::http::auth::digest_hex;
 use crate::serve::refuse_unsafe_home;
 use anyhow::{Context as _, bail};
 use exoclaw_core::model::NewAuditEvent;
-use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId, UnixMillis};
+use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId};
+use exoclaw_gateway::db;
+use exoclaw_gateway::home;
 use std::time::Duration;
 
 pub async fn run(cmd: &TokenCommand, settings: &Settings) -> anyhow::Result<()> {
@@ -104,18 +104,7 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
-/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn rfc3339(ms: UnixMillis) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = exoclaw_providers::calendar::civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        t / 3600,
-        t % 3600 / 60,
-        t % 60
-    )
-}
+pub use exoclaw_gateway::clock::rfc3339;
 
 #[cfg(test)]
 mod tests {

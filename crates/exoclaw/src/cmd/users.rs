@@ -1,18 +1,18 @@
 //! `exoclaw users add|list|disable|enable|delete`, `exoclaw keys
 //! create|list|revoke` and `exoclaw routes`: the terminal side of the same
-//! operations as `/v1/users` and `/v1/keys` (shared in [`crate::users`]).
+//! operations as `/v1/users` and `/v1/keys` (shared in [`exoclaw_gateway::users`]).
 //! The CLI acts as an owner: whoever can run it can read the data dir.
 
-use crate::access::Permission;
 use crate::cli::{KeysCommand, UsersCommand};
 use crate::config::Settings;
-use crate::db;
 use crate::serve::refuse_unsafe_home;
-use crate::users::{self, KeySpec};
 use anyhow::{Context as _, bail};
 use exoclaw_core::TenantId;
 use exoclaw_core::model::{NewAuditEvent, Role};
 use exoclaw_core::store::{Store, StoreError};
+use exoclaw_gateway::access::Permission;
+use exoclaw_gateway::db;
+use exoclaw_gateway::users::{self, KeySpec};
 use serde_json::json;
 
 async fn with_store<T>(
@@ -42,7 +42,7 @@ async fn with_store<T>(
 
 async fn audit(store: &dyn Store, tenant: &TenantId, action: &str, resource: String) {
     let event = NewAuditEvent::new(tenant.clone(), "cli", action, resource, "allow");
-    crate::audit::record_logged(store, &event).await;
+    exoclaw_gateway::audit::record_logged(store, &event).await;
 }
 
 async fn user_of(
@@ -102,7 +102,7 @@ pub async fn run_users(cmd: &UsersCommand, settings: &Settings) -> anyhow::Resul
                 println!("{}", json!({"users": items}));
             } else {
                 for u in list {
-                    let role = crate::access::effective_role(&settings.owner_ids, &u);
+                    let role = exoclaw_gateway::access::effective_role(&settings.owner_ids, &u);
                     let state = if u.disabled { "disabled" } else { "active" };
                     println!("{}\t{}\t{}\t{}", u.id, u.name, role, state);
                 }

@@ -2,10 +2,10 @@
 //! refused from config.json and never echoed.
 
 use super::*;
-use crate::home::Home;
+use exoclaw_gateway::home::Home;
 
 fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-    Settings::from_parts(
+    crate::config::from_parts(
         Home::new("/tmp/exoclaw-test-home"),
         PathBuf::from("/tmp/exoclaw-test-home/config.json"),
         text,

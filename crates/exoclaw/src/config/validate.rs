@@ -544,7 +544,7 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         3650,
     );
     if let Some(s) = &c.backup.schedule
-        && crate::backup::schedule::DailyAt::parse(s).is_none()
+        && exoclaw_gateway::backup::schedule::DailyAt::parse(s).is_none()
     {
         p.push(problem(
             "backup.schedule",

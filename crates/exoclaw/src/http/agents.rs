@@ -80,7 +80,7 @@ async fn audit(
     event.request_id = Some(rid.0);
     event.agent_id = Some(id.clone());
     event.detail = detail;
-    crate::audit::record(state.store.as_ref(), &event).await;
+    exoclaw_gateway::audit::record(state.store.as_ref(), &event).await;
 }
 
 pub async fn create(

@@ -6,7 +6,6 @@ use super::error::ApiError;
 use super::{AppState, RequestId};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
-use exoclaw_core::model::NewAuditEvent;
 use exoclaw_core::store::ApprovalStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -32,9 +31,13 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let status = parse_status(q.status.as_deref())?;
-    let items =
-        crate::runtime::approval::visible(state.store.as_ref(), &who, deciders(&state), status)
-            .await?;
+    let items = exoclaw_gateway::runtime::approval::visible(
+        state.store.as_ref(),
+        &who,
+        deciders(&state),
+        status,
+    )
+    .await?;
     Ok(Json(json!({ "approvals": items })))
 }
 
@@ -63,7 +66,7 @@ async fn decide(
     Path(id): Path<String>,
     to: ApprovalStatus,
 ) -> Result<Json<Value>, ApiError> {
-    use crate::runtime::approval::{DecideError, decide_as};
+    use exoclaw_gateway::runtime::approval::{DecideError, decide_as};
     match decide_as(
         state.store.as_ref(),
         &who,
@@ -87,31 +90,4 @@ async fn decide(
 /// Who decides approvals (`tools.exec_approval.deciders`).
 pub fn deciders(state: &AppState) -> crate::config::file::ApprovalDeciders {
     state.runtime.settings.config.tools.exec_approval.deciders
-}
-
-/// The audit event of a decision.
-pub fn audit_event(
-    tenant: &exoclaw_core::TenantId,
-    by: &str,
-    id: &str,
-    to: ApprovalStatus,
-    request_id: Option<String>,
-) -> NewAuditEvent {
-    NewAuditEvent {
-        tenant_id: tenant.clone(),
-        actor: by.to_owned(),
-        action: format!("approval.{}", to.as_str()),
-        resource: format!("approval:{id}"),
-        decision: if to == ApprovalStatus::Approved {
-            "allow"
-        } else {
-            "deny"
-        }
-        .to_owned(),
-        reason: String::new(),
-        request_id,
-        agent_id: None,
-        session_id: None,
-        detail: json!({}),
-    }
 }

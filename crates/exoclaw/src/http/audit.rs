@@ -63,9 +63,9 @@ pub async fn list(
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     // The route requires `audit.read` (admins and owners), checked by the
     // route table; the tenant is always the caller's own.
-    let now = crate::runtime::approval::now_ms();
+    let now = exoclaw_gateway::runtime::approval::now_ms();
     let time = |v: Option<String>| {
-        v.map(|s| crate::audit::parse_time(&s, now).map_err(ApiError::invalid))
+        v.map(|s| exoclaw_gateway::audit::parse_time(&s, now).map_err(ApiError::invalid))
             .transpose()
     };
     let limit = q.limit.unwrap_or(100);
@@ -110,7 +110,7 @@ impl Channel {
 
 /// The path as an audit resource, bounded (it is the client's text).
 fn resource(path: &str) -> String {
-    format!("route:{}", crate::audit::bounded(path, 200))
+    format!("route:{}", exoclaw_gateway::audit::bounded(path, 200))
 }
 
 /// Audits a WebSocket upgrade refused for its `Origin` (warns as
@@ -130,9 +130,9 @@ pub async fn origin_refused(
     );
     "origin not in gateway.allowed_origins".clone_into(&mut event.reason);
     event.request_id = request_id;
-    let origin = crate::audit::bounded(origin, 200);
+    let origin = exoclaw_gateway::audit::bounded(origin, 200);
     event.detail = json!({"origin": origin, "peer": peer.to_string()});
-    crate::audit::record(state.store.as_ref(), &event).await;
+    exoclaw_gateway::audit::record(state.store.as_ref(), &event).await;
 }
 
 /// Audits a refused authentication: `missing` or `invalid` credentials,
@@ -155,11 +155,11 @@ pub async fn auth_failure(
     reason.clone_into(&mut event.reason);
     event.request_id = request_id;
     event.detail = json!({"channel": channel.as_str(), "peer": peer.to_string()});
-    crate::audit::record(state.store.as_ref(), &event).await;
+    exoclaw_gateway::audit::record(state.store.as_ref(), &event).await;
 }
 
 /// Audits a successful authentication. Over HTTP only the first use of a
-/// credential per hour is recorded (see [`crate::audit::AuthSeen`]); a
+/// credential per hour is recorded (see [`exoclaw_gateway::audit::AuthSeen`]); a
 /// WebSocket connect is recorded every time.
 pub async fn auth_success(
     state: &AppState,
@@ -182,8 +182,8 @@ pub async fn auth_success(
     event.request_id = request_id;
     event.detail = json!({
         "channel": channel.as_str(),
-        "credential": crate::audit::credential_id(credential),
+        "credential": exoclaw_gateway::audit::credential_id(credential),
         "peer": peer.map(|p| p.to_string()),
     });
-    crate::audit::record(state.store.as_ref(), &event).await;
+    exoclaw_gateway::audit::record(state.store.as_ref(), &event).await;
 }

@@ -12,8 +12,7 @@ use exoclaw_core::UnixMillis;
 use exoclaw_core::model::NewAuditEvent;
 use exoclaw_core::model::Role;
 use exoclaw_core::store::{GatewayTokenStore, StoreError};
-use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId, UserId};
-use sha2::{Digest, Sha256};
+use exoclaw_core::{DEFAULT_TENANT, TenantId, UserId};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -50,13 +49,7 @@ struct TokenCache {
 /// often a stranger can make it.
 const RELOAD_AFTER: Duration = Duration::from_secs(1);
 
-pub fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-pub fn digest_hex(token: &Secret) -> String {
-    hex::encode(digest(token.expose()))
-}
+pub use exoclaw_gateway::access::{KEY_PREFIX, digest, digest_hex};
 
 use exoclaw_core::now_ms;
 
@@ -137,13 +130,10 @@ async fn read(
         .collect())
 }
 
-pub use crate::access::Principal;
+pub use exoclaw_gateway::access::Principal;
 
 /// The user the gateway token acts as (an owner of the default tenant).
 pub const OWNER_USER: &str = "owner";
-
-/// The prefix of users' API keys (`exk_` + 64 lowercase hex digits).
-pub const KEY_PREFIX: &str = "exk_";
 
 /// The principal the gateway token acts as.
 pub fn gateway_owner() -> Principal {
@@ -240,8 +230,8 @@ pub async fn authenticate(
         }
         return authenticate_key(state, token, rid).await;
     }
-    if token.starts_with(crate::pairing::TOKEN_PREFIX) {
-        let found = crate::pairing::authenticate_device(state.store.as_ref(), token)
+    if token.starts_with(exoclaw_gateway::pairing::TOKEN_PREFIX) {
+        let found = exoclaw_gateway::pairing::authenticate_device(state.store.as_ref(), token)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot look up a device credential");
@@ -253,7 +243,7 @@ pub async fn authenticate(
         };
         return Ok(Principal {
             actor: format!("device:{}", device.id),
-            role: crate::access::effective_role(&state.runtime.settings.owner_ids, &user),
+            role: exoclaw_gateway::access::effective_role(&state.runtime.settings.owner_ids, &user),
             tenant: user.tenant_id,
             user: user.id,
             scopes: None,
@@ -311,7 +301,7 @@ async fn authenticate_key(
     state.key_uses.touch(state, &key.id, now);
     Ok(Principal {
         actor: format!("user:{}", user.id),
-        role: crate::access::effective_role(&state.runtime.settings.owner_ids, &user),
+        role: exoclaw_gateway::access::effective_role(&state.runtime.settings.owner_ids, &user),
         tenant: user.tenant_id,
         user: user.id,
         scopes,
@@ -459,5 +449,5 @@ async fn audit_failure(
     failure.reason().clone_into(&mut event.reason);
     event.request_id = rid.map(str::to_owned);
     event.detail = serde_json::json!({ "code": failure.code() });
-    crate::audit::record(state.store.as_ref(), &event).await;
+    exoclaw_gateway::audit::record(state.store.as_ref(), &event).await;
 }

@@ -51,9 +51,9 @@ pub async fn status(
 ) -> Result<Json<Value>, ApiError> {
     let schema = state.store.schema_status().await?;
     Ok(Json(json!({
-        "version": crate::version::VERSION,
-        "commit": crate::version::COMMIT,
-        "protocol_version": crate::version::PROTOCOL_VERSION,
+        "version": exoclaw_gateway::version::VERSION,
+        "commit": exoclaw_gateway::version::COMMIT,
+        "protocol_version": exoclaw_gateway::version::PROTOCOL_VERSION,
         "storage": state.store.backend().to_string(),
         "schema": {"current": schema.current, "latest": schema.latest},
         "uptime_sec": state.started.elapsed().as_secs(),

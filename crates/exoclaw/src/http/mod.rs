@@ -7,7 +7,6 @@ mod approvals;
 mod audit;
 pub mod conn;
 pub mod server;
-pub use approvals::audit_event as approvals_audit;
 pub use audit::event_json as audit_event_json;
 pub mod auth;
 pub mod error;
@@ -23,11 +22,11 @@ mod tools;
 mod users;
 mod ws;
 
-pub use secrets::{is_valid_owner, is_valid_secret_name, scrub_name};
+pub use secrets::{is_valid_owner, is_valid_secret_name};
 pub use users::{key_json, user_json};
 
 /// The WebSocket methods and their permissions.
-pub fn ws_methods() -> &'static [(&'static str, crate::access::Permission)] {
+pub fn ws_methods() -> &'static [(&'static str, exoclaw_gateway::access::Permission)] {
     ws::METHODS
 }
 
@@ -49,15 +48,15 @@ pub struct AppState {
     pub vault: Arc<SecretVault>,
     pub tokens: Arc<auth::GatewayTokens>,
     pub started: Instant,
-    pub runtime: Arc<crate::runtime::Runtime>,
+    pub runtime: Arc<exoclaw_gateway::runtime::Runtime>,
     pub limits: Arc<limit::RateLimits>,
     pub key_uses: Arc<auth::KeyUses>,
     /// Credentials whose successful use was audited within the hour.
-    pub auth_seen: Arc<crate::audit::AuthSeen>,
+    pub auth_seen: Arc<exoclaw_gateway::audit::AuthSeen>,
     /// The per-IP limit on new pairing requests.
     pub pairing_limit: Arc<pairing::RequestLimit>,
     /// Announces revoked credentials to open connections.
-    pub revocations: Arc<crate::revocation::Revocations>,
+    pub revocations: Arc<exoclaw_gateway::revocation::Revocations>,
     /// Every open client connection (limits, and the counts `/metrics`
     /// shows).
     pub conns: Arc<conn::ConnTable>,
@@ -65,8 +64,8 @@ pub struct AppState {
 
 /// Every route with the access it requires (see [`routes`]).
 pub fn api_routes() -> routes::Routes {
-    use crate::access::Permission as P;
     use axum::http::Method;
+    use exoclaw_gateway::access::Permission as P;
     use routes::Access::{Perm, Public, SelfAuth};
     let (get, post, put, patch, delete) = (
         Method::GET,
@@ -338,7 +337,7 @@ pub fn note_rate_limited(state: &AppState, scope: &str, wait: std::time::Duratio
         .runtime
         .metrics
         .rate_limited
-        .get_or_create(&crate::metrics::LimitLabels {
+        .get_or_create(&exoclaw_gateway::metrics::LimitLabels {
             scope: scope.to_owned(),
         })
         .inc();
@@ -378,7 +377,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         ("unauthenticated", unauthenticated),
     ] {
         m.connections
-            .get_or_create(&crate::metrics::ConnStateLabels {
+            .get_or_create(&exoclaw_gateway::metrics::ConnStateLabels {
                 state: label.to_owned(),
             })
             .set(i64::try_from(n).unwrap_or(i64::MAX));
@@ -428,14 +427,14 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
             .map_or_else(|| "unmatched".to_owned(), |t| t.0.clone());
         let m = &state.runtime.metrics;
         m.http_requests
-            .get_or_create(&crate::metrics::HttpLabels {
+            .get_or_create(&exoclaw_gateway::metrics::HttpLabels {
                 route: route.clone(),
                 method,
                 status: resp.status().as_u16(),
             })
             .inc();
         m.http_duration
-            .get_or_create(&crate::metrics::RouteLabels { route })
+            .get_or_create(&exoclaw_gateway::metrics::RouteLabels { route })
             .observe(started.elapsed().as_secs_f64());
         tracing::info!(
             status = resp.status().as_u16(),

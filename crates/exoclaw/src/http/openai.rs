@@ -6,7 +6,6 @@
 use super::auth::Principal;
 use super::error::ApiError;
 use super::{AppState, RequestId};
-use crate::runtime::{StartError, Turn};
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
@@ -15,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use exoclaw_core::agent::{AgentEvent, Finish, RunOutcome};
+use exoclaw_gateway::runtime::{StartError, Turn};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;

@@ -20,7 +20,6 @@
 use super::auth::Principal;
 use super::error::ApiError;
 use super::{AppState, RequestId};
-use crate::pairing::{self, PairingError, Poll, Requested, Requester, Verdict};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -28,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, extract::rejection::JsonRejection};
 use exoclaw_core::model::{PairingRequest, PairingStatus};
 use exoclaw_core::{DEFAULT_TENANT, TenantId, UserId};
+use exoclaw_gateway::pairing::{self, PairingError, Poll, Requested, Requester, Verdict};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -340,8 +340,9 @@ pub async fn revoke(
         && d.user_id != who.user
         && let Some(user) = state.store.get_user(&who.tenant, &d.user_id).await?
     {
-        let role = crate::access::effective_role(&state.runtime.settings.owner_ids, &user);
-        crate::users::check_grant(who.role, role)?;
+        let role =
+            exoclaw_gateway::access::effective_role(&state.runtime.settings.owner_ids, &user);
+        exoclaw_gateway::users::check_grant(who.role, role)?;
     }
     let device = pairing::revoke(
         state.store.as_ref(),

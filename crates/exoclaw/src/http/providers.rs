@@ -16,10 +16,10 @@ use exoclaw_core::model::NewAuditEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::runtime::{PROVIDER_KEY_NAME, provider_key_owner};
+use exoclaw_gateway::runtime::{PROVIDER_KEY_NAME, provider_key_owner};
 
 fn known(state: &AppState, name: &str) -> Result<(), ApiError> {
-    if crate::runtime::llm::Llm::known_names(&state.runtime.settings)
+    if exoclaw_gateway::runtime::llm::Llm::known_names(&state.runtime.settings)
         .iter()
         .any(|n| n == name)
     {
@@ -37,9 +37,10 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let settings = &state.runtime.settings;
     let stored =
-        crate::runtime::stored_provider_keys(settings, Some(&state.vault), &who.tenant).await;
+        exoclaw_gateway::runtime::stored_provider_keys(settings, Some(&state.vault), &who.tenant)
+            .await;
     let gateway = state.runtime.llm().provider_names();
-    let items: Vec<Value> = crate::runtime::llm::Llm::known_names(settings)
+    let items: Vec<Value> = exoclaw_gateway::runtime::llm::Llm::known_names(settings)
         .into_iter()
         .map(|name| {
             json!({
@@ -77,7 +78,7 @@ pub async fn put(
         .vault
         .put(&who.tenant, &owner, PROVIDER_KEY_NAME, &key)
         .await?;
-    crate::runtime::register_provider_key(&who.tenant, &name, &key);
+    exoclaw_gateway::runtime::register_provider_key(&who.tenant, &name, &key);
     audit(&state, &who, "provider.key_put", &name).await;
     super::secrets::reload_if_provider_key(&state, &who.tenant, &owner, PROVIDER_KEY_NAME).await;
     Ok(StatusCode::NO_CONTENT)
@@ -110,5 +111,5 @@ async fn audit(state: &AppState, who: &Principal, action: &str, name: &str) {
         format!("provider:{name}"),
         "allow",
     );
-    crate::audit::record_logged(state.store.as_ref(), &event).await;
+    exoclaw_gateway::audit::record_logged(state.store.as_ref(), &event).await;
 }

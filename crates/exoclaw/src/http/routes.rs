@@ -6,7 +6,6 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::access::{Permission, Principal};
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::handler::Handler;
@@ -14,6 +13,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{MethodFilter, on};
+use exoclaw_gateway::access::{Permission, Principal};
 use serde::Serialize;
 use std::sync::Arc;
 

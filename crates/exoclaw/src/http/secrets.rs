@@ -124,10 +124,7 @@ pub async fn put(
     })
 }
 
-/// The name a stored secret is registered under with the scrubber.
-pub fn scrub_name(owner: &str, name: &str) -> String {
-    format!("{owner}/{name}")
-}
+pub use exoclaw_gateway::runtime::guard::scrub_name;
 
 pub async fn delete(
     State(state): State<AppState>,
@@ -153,7 +150,7 @@ pub async fn reload_if_provider_key(
     name: &str,
 ) {
     if owner.starts_with("provider:")
-        && name == crate::runtime::PROVIDER_KEY_NAME
+        && name == exoclaw_gateway::runtime::PROVIDER_KEY_NAME
         && let Err(e) = state
             .runtime
             .reload_tenant_providers(tenant, &state.vault)
@@ -183,5 +180,5 @@ async fn audit(
         session_id: None,
         detail: json!({}),
     };
-    crate::audit::record(state.store.as_ref(), &event).await;
+    exoclaw_gateway::audit::record(state.store.as_ref(), &event).await;
 }

@@ -36,7 +36,7 @@ pub async fn run(
     app: Router,
     table: Arc<ConnTable>,
     config: ConnConfig,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<exoclaw_gateway::metrics::Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut connections = JoinSet::new();
@@ -68,7 +68,7 @@ pub async fn run(
                 for limit in admission.evicted {
                     metrics
                         .connections_displaced
-                        .get_or_create(&crate::metrics::ConnLimitLabels {
+                        .get_or_create(&exoclaw_gateway::metrics::ConnLimitLabels {
                             limit: limit.as_str().to_owned(),
                         })
                         .inc();
@@ -78,7 +78,7 @@ pub async fn run(
             Err(limit) => {
                 metrics
                     .connections_refused
-                    .get_or_create(&crate::metrics::ConnLimitLabels {
+                    .get_or_create(&exoclaw_gateway::metrics::ConnLimitLabels {
                         limit: limit.as_str().to_owned(),
                     })
                     .inc();

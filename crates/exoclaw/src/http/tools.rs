@@ -56,7 +56,7 @@ pub async fn invoke(
     };
     let agent = b.agent.as_deref().unwrap_or("default");
     let args = if b.args.is_null() { json!({}) } else { b.args };
-    let call = crate::runtime::ToolCallRequest {
+    let call = exoclaw_gateway::runtime::ToolCallRequest {
         agent,
         session: b.session.map(SessionId::new),
         tool: &b.tool,

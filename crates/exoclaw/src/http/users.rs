@@ -5,8 +5,6 @@
 use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
-use crate::access::Permission;
-use crate::users::{self, KeySpec, UserError};
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -16,6 +14,8 @@ use exoclaw_core::TenantId;
 use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{NewAuditEvent, Role, User};
 use exoclaw_core::store::ApiKey;
+use exoclaw_gateway::access::Permission;
+use exoclaw_gateway::users::{self, KeySpec, UserError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -34,7 +34,7 @@ pub fn user_json(u: &User, owner_ids: &[String]) -> Value {
     json!({
         "id": u.id,
         "name": u.name,
-        "role": crate::access::effective_role(owner_ids, u),
+        "role": exoclaw_gateway::access::effective_role(owner_ids, u),
         "tenant": u.tenant_id,
         "disabled": u.disabled,
         "created_at": u.created_at,
@@ -63,7 +63,7 @@ async fn audit(
     resource: String,
 ) {
     let event = NewAuditEvent::new(tenant.clone(), who.actor.clone(), action, resource, "allow");
-    crate::audit::record_logged(state.store.as_ref(), &event).await;
+    exoclaw_gateway::audit::record_logged(state.store.as_ref(), &event).await;
 }
 
 /// `GET /v1/me`: who the credential is.
@@ -144,7 +144,7 @@ pub async fn create(
     let role = body.role.unwrap_or(Role::User);
     let owners = &state.runtime.settings.owner_ids;
     users::check_grant(who.role, role)?;
-    if crate::access::name_is_listed_owner(owners, &tenant, &body.name) {
+    if exoclaw_gateway::access::name_is_listed_owner(owners, &tenant, &body.name) {
         // The name makes an owner (EXOCLAW_OWNER_IDS): only an owner may
         // create it, and never silently.
         users::check_grant(who.role, Role::Owner).map_err(|_| {
@@ -181,7 +181,7 @@ pub async fn create(
         Json(json!({
             "id": user.id,
             "name": user.name,
-            "role": crate::access::effective_role(owners, &user),
+            "role": exoclaw_gateway::access::effective_role(owners, &user),
             "tenant": user.tenant_id,
             "api_key": issued.plaintext.expose(),
             "key_id": issued.key.id,
@@ -192,7 +192,7 @@ pub async fn create(
 /// Refuse acting on a user who outranks `who` (by the effective role, so an
 /// owner through `EXOCLAW_OWNER_IDS` counts as one).
 fn check_rank(state: &AppState, who: &Principal, user: &User) -> Result<(), UserError> {
-    let role = crate::access::effective_role(&state.runtime.settings.owner_ids, user);
+    let role = exoclaw_gateway::access::effective_role(&state.runtime.settings.owner_ids, user);
     users::check_grant(who.role, role)
 }
 

@@ -6,8 +6,6 @@ use super::auth::Principal;
 use super::conn::{Closing, ConnSlot};
 use super::limit::ClientIp;
 use super::{AppState, RequestId, audit};
-use crate::access::Permission;
-use crate::runtime::Turn;
 use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -16,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use exoclaw_core::agent::{AgentEvent, Finish};
 use exoclaw_core::model::SessionFilter;
 use exoclaw_core::{AgentId, SessionId};
+use exoclaw_gateway::access::Permission;
+use exoclaw_gateway::runtime::Turn;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub const PROTOCOL_VERSION: u64 = crate::version::PROTOCOL_VERSION as u64;
+pub const PROTOCOL_VERSION: u64 = exoclaw_gateway::version::PROTOCOL_VERSION as u64;
 const MAX_FRAME: usize = 512 * 1024;
 const AUTH_WINDOW: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -462,7 +462,7 @@ async fn connect(
     audit::auth_success(state, channel, &authed.who, &credential, Some(peer.ip), rid).await;
     let result = json!({
         "protocol": PROTOCOL_VERSION,
-        "server": {"name": "exoclaw", "version": crate::version::VERSION},
+        "server": {"name": "exoclaw", "version": exoclaw_gateway::version::VERSION},
     });
     Ok((authed, result))
 }
@@ -624,9 +624,10 @@ async fn dispatch(
             let status = super::approvals::parse_status(param(req, "status"))
                 .map_err(|e| (e.code, e.message))?;
             let deciders = super::approvals::deciders(state);
-            let items = crate::runtime::approval::visible(store.as_ref(), who, deciders, status)
-                .await
-                .map_err(store_err)?;
+            let items =
+                exoclaw_gateway::runtime::approval::visible(store.as_ref(), who, deciders, status)
+                    .await
+                    .map_err(store_err)?;
             Ok(json!({"approvals": items}))
         }
         "approvals.approve" | "approvals.deny" => {
@@ -636,7 +637,7 @@ async fn dispatch(
             } else {
                 exoclaw_core::store::ApprovalStatus::Denied
             };
-            use crate::runtime::approval::{DecideError, decide_as};
+            use exoclaw_gateway::runtime::approval::{DecideError, decide_as};
             let deciders = super::approvals::deciders(state);
             match decide_as(store.as_ref(), who, deciders, id, to, None).await {
                 Ok(a) => Ok(json!({"approval": a})),

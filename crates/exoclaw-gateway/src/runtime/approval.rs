@@ -29,7 +29,7 @@ pub async fn decide(
     request_id: Option<String>,
 ) -> Result<Approval, StoreError> {
     let a = store.decide_approval(tenant, id, to, by, now_ms()).await?;
-    let mut event = crate::http::approvals_audit(tenant, by, id, to, request_id);
+    let mut event = audit_event(tenant, by, id, to, request_id);
     event.agent_id = Some(a.agent_id.clone());
     event.session_id = a.session_id.clone();
     crate::audit::record(store, &event).await;
@@ -193,5 +193,32 @@ pub async fn await_approval(
                 ),
             ));
         }
+    }
+}
+
+/// The audit event of a decision.
+pub fn audit_event(
+    tenant: &exoclaw_core::TenantId,
+    by: &str,
+    id: &str,
+    to: ApprovalStatus,
+    request_id: Option<String>,
+) -> exoclaw_core::model::NewAuditEvent {
+    exoclaw_core::model::NewAuditEvent {
+        tenant_id: tenant.clone(),
+        actor: by.to_owned(),
+        action: format!("approval.{}", to.as_str()),
+        resource: format!("approval:{id}"),
+        decision: if to == ApprovalStatus::Approved {
+            "allow"
+        } else {
+            "deny"
+        }
+        .to_owned(),
+        reason: String::new(),
+        request_id,
+        agent_id: None,
+        session_id: None,
+        detail: serde_json::json!({}),
     }
 }

@@ -119,6 +119,12 @@ pub struct Metrics {
     pub telemetry: crate::telemetry::ExportCounters,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("exoclaw");

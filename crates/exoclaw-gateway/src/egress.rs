@@ -92,14 +92,8 @@ mod tests {
 
     fn settings(config: &serde_json::Value, env: &[(&str, &str)]) -> Settings {
         let home = crate::home::Home::new("/tmp/exoclaw-test-home");
-        Settings::from_parts(
-            home.clone(),
-            home.config_path(),
-            &config.to_string(),
-            true,
-            Env::from_pairs(env.iter().copied()),
-        )
-        .unwrap()
+        let config = serde_json::from_value(config.clone()).expect("a valid config");
+        Settings::from_config(home, config, Env::from_pairs(env.iter().copied()))
     }
 
     fn client(settings: &Settings, dns: StaticResolver) -> EgressClient {

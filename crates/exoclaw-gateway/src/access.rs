@@ -12,6 +12,20 @@ use exoclaw_core::{TenantId, UserId};
 use std::fmt;
 use std::str::FromStr;
 
+/// The prefix of users' API keys (`exk_` + 64 lowercase hex digits).
+pub const KEY_PREFIX: &str = "exk_";
+
+/// The SHA-256 digest a credential is stored, looked up and compared by.
+pub fn digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// [`digest`] as lowercase hex.
+pub fn digest_hex(token: &exoclaw_core::Secret) -> String {
+    hex::encode(digest(token.expose()))
+}
+
 /// A permission a route or method requires. The names are the API-key scope
 /// words (`exoclaw keys create --scope chat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

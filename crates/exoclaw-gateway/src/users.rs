@@ -2,8 +2,8 @@
 //! API: creating a user with a first key, issuing keys (shown once, stored
 //! as a digest), and the rules on who may grant what.
 
+use crate::access::{KEY_PREFIX, digest};
 use crate::access::{Permission, Principal, UnknownScope};
-use crate::http::auth::{KEY_PREFIX, digest};
 use exoclaw_core::model::{NewUser, Role, User};
 use exoclaw_core::store::{ApiKey, NewApiKey, Store, StoreError};
 use exoclaw_core::{Secret, TenantId, UserId};

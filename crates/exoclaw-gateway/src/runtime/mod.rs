@@ -11,8 +11,8 @@ pub mod runs;
 pub mod tools;
 pub mod write_behind;
 
+use crate::access::Principal;
 use crate::config::Settings;
-use crate::http::auth::Principal;
 use exoclaw_core::agent::{AgentDeps, AgentEvent, Pricing, RunOutcome, RunSpec, run_turn};
 use exoclaw_core::model::{Agent, Session, SessionScope};
 use exoclaw_core::store::{Store, StoreError};

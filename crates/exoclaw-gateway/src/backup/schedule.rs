@@ -213,14 +213,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let home = crate::home::Home::new(tmp.path().join("home"));
         home.ensure_layout().unwrap();
-        let settings = Settings::from_parts(
+        let settings = Settings::from_config(
             home.clone(),
-            home.config_path(),
-            "",
-            false,
+            crate::config::FileConfig::default(),
             crate::config::env::Env::default(),
-        )
-        .unwrap();
+        );
         let db = crate::db::open(&settings).await.unwrap();
         crate::db::migrate_latest(db.store().as_ref())
             .await
@@ -283,15 +280,10 @@ mod tests {
         let home = crate::home::Home::new(tmp.path().join("home"));
         home.ensure_layout().unwrap();
         let (url, posted) = webhook();
-        let text = serde_json::json!({"alerts": {"webhook_url": url}}).to_string();
-        let settings = Settings::from_parts(
-            home.clone(),
-            home.config_path(),
-            &text,
-            true,
-            crate::config::env::Env::default(),
-        )
-        .unwrap();
+        let config = serde_json::from_value(serde_json::json!({"alerts": {"webhook_url": url}}))
+            .expect("a valid config");
+        let settings =
+            Settings::from_config(home.clone(), config, crate::config::env::Env::default());
         let db = crate::db::open(&settings).await.unwrap();
         crate::db::migrate_latest(db.store().as_ref())
             .await

@@ -405,10 +405,7 @@ impl Webhook {
 }
 
 fn rfc3339_now() -> String {
-    crate::backup::utc_stamp(
-        crate::backup::unix_secs(std::time::SystemTime::now()),
-        false,
-    )
+    crate::clock::utc_stamp(crate::clock::unix_secs(std::time::SystemTime::now()), false)
 }
 
 /// The process's alert handle, for the [`SecurityWatch`] layer (installed

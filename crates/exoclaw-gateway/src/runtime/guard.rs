@@ -330,6 +330,11 @@ pub fn register_settings_secrets(settings: &crate::config::Settings) {
     }
 }
 
+/// The name a stored secret is registered under with the scrubber.
+pub fn scrub_name(owner: &str, name: &str) -> String {
+    format!("{owner}/{name}")
+}
+
 /// Register every tenant's stored secrets with the scrubber, each in its
 /// tenant's scope (at start-up: the registry lives in memory). Values too
 /// weak to scrub safely are left out with a warning naming the secret, never
@@ -357,7 +362,7 @@ pub async fn register_stored_secrets(
                         // The gateway's providers serve every tenant.
                         scrubber.register(v.expose());
                     }
-                    values.push((crate::http::scrub_name(&meta.owner, &meta.name), v));
+                    values.push((scrub_name(&meta.owner, &meta.name), v));
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(

@@ -28,7 +28,9 @@ pub use restore::{restore, verify};
 use crate::config::Settings;
 use crate::home::Home;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+#[cfg(test)]
+use std::time::UNIX_EPOCH;
 
 /// Every backup file's name starts with this.
 pub const FILE_PREFIX: &str = "exoclaw-backup-";
@@ -87,22 +89,7 @@ pub fn is_backup_name(name: &str) -> bool {
     stamp_ok && n_ok
 }
 
-pub fn unix_secs(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// UTC as `20260102T030405Z` (`compact`) or `2026-01-02T03:04:05Z`.
-pub fn utc_stamp(secs: i64, compact: bool) -> String {
-    let (y, mo, d) = exoclaw_providers::calendar::civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    let (h, mi, s) = (t / 3600, t % 3600 / 60, t % 60);
-    if compact {
-        format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
-    } else {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-    }
-}
+pub use crate::clock::{unix_secs, utc_stamp};
 
 /// `path` made absolute against the current directory (not resolving links).
 pub fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

@@ -1,0 +1,36 @@
+//! exoclaw's gateway as a library: everything between the edge (the binary's
+//! CLI, configuration loading and HTTP/WebSocket API) and the ports below
+//! (providers, tools, store). It holds the runtime (agent resolution, turns,
+//! the run owner, the tool registry as configured), access (roles,
+//! permissions, principals), users and keys, pairing, the channel gate,
+//! the audit log, alerts, metrics, telemetry and backups.
+//!
+//! Modules form layers; a module imports only from its own layer's earlier
+//! modules or from lower layers (checked by `cargo xtask tidy`):
+//!
+//! 1. `clock`, `version`, `config`, `home`, `access`
+//! 2. `telemetry`, `metrics`, `audit`, `alerts`, `revocation`, `db`, `egress`
+//! 3. `users`, `pairing`, `channels`, `runtime`, `backup`
+
+pub mod access;
+pub mod alerts;
+pub mod audit;
+pub mod backup;
+pub mod channels;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod egress;
+pub mod home;
+pub mod metrics;
+pub mod pairing;
+pub mod revocation;
+pub mod runtime;
+#[cfg(feature = "otel")]
+pub mod telemetry;
+#[cfg(test)]
+mod test_store;
+pub mod users;
+pub mod version;
+
+pub use config::Settings;
