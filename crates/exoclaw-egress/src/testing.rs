@@ -102,6 +102,10 @@ impl Canary {
         let addr = listener.local_addr().expect("canary address");
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&hits);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test server: its owner holds the handle and aborts it on drop"
+        )]
         let task = tokio::spawn(async move {
             let mut open = Vec::new();
             while let Ok((stream, _)) = listener.accept().await {
@@ -236,6 +240,10 @@ impl FakeHttp {
         let hits = Arc::new(AtomicUsize::new(0));
         let handler: Arc<Handler> = Arc::new(handler);
         let (log, counter) = (Arc::clone(&requests), Arc::clone(&hits));
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test server: its owner holds the handle and aborts it on drop"
+        )]
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {

@@ -98,8 +98,7 @@ pub struct Alerts {
 
 /// The task that logs and delivers alerts; owned by `serve`.
 pub struct AlertTask {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    task: crate::supervisor::Task,
 }
 
 impl Alerts {
@@ -109,6 +108,7 @@ impl Alerts {
         config: &AlertsConfig,
         webhook: Option<EgressClient>,
         instance: String,
+        supervisor: &crate::supervisor::Supervisor,
     ) -> (Self, AlertTask) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let alerts = Self {
@@ -127,9 +127,15 @@ impl Alerts {
             (Some(client), Some(url)) => Some(Webhook { client, url }),
             _ => None,
         };
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(deliver(rx, delivery, instance, stop.clone()));
-        (alerts, AlertTask { stop, task })
+        let task = supervisor.start(
+            "alerts.delivery",
+            crate::supervisor::Policy::Background,
+            move |stop| async move {
+                deliver(rx, delivery, instance, stop).await;
+                Ok(())
+            },
+        );
+        (alerts, AlertTask { task })
     }
 
     /// Raise an alert (throttled). Never blocks, never logs.
@@ -299,10 +305,7 @@ impl Alerts {
 impl AlertTask {
     /// Stop after logging and delivering what is queued, within `grace`.
     pub async fn stop(self, grace: Duration) {
-        self.stop.cancel();
-        let mut task = self.task;
-        if tokio::time::timeout(grace, &mut task).await.is_err() {
-            task.abort();
+        if !self.task.stop(grace).await {
             tracing::warn!("alerts still queued at the end of the grace period were not sent");
         }
     }

@@ -9,7 +9,8 @@
 //! modules or from lower layers (checked by `cargo xtask tidy`):
 //!
 //! 1. `clock`, `version`, `config`, `home`, `access`
-//! 2. `telemetry`, `metrics`, `audit`, `alerts`, `revocation`, `db`, `egress`
+//! 2. `supervisor`, `telemetry`, `metrics`, `audit`, `alerts`, `revocation`,
+//!    `db`, `egress`
 //! 3. `users`, `pairing`, `channels`, `runtime`, `backup`
 
 pub mod access;
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod pairing;
 pub mod revocation;
 pub mod runtime;
+pub mod supervisor;
 #[cfg(feature = "otel")]
 pub mod telemetry;
 #[cfg(test)]

@@ -83,8 +83,7 @@ struct OpenTurn {
 
 /// The background task; owned by `serve`.
 pub struct ExportTask {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    task: crate::supervisor::Task,
 }
 
 /// The URL spans are POSTed to: the endpoint, with `/v1/traces` appended
@@ -102,6 +101,7 @@ pub fn start(
     config: &TelemetryConfig,
     client: EgressClient,
     counters: ExportCounters,
+    supervisor: &crate::supervisor::Supervisor,
 ) -> anyhow::Result<(Arc<Exporter>, ExportTask)> {
     let endpoint = config
         .endpoint
@@ -115,38 +115,37 @@ pub fn start(
         last_warn: Mutex::new(None),
         open: Mutex::new(HashMap::new()),
     });
-    let stop = CancellationToken::new();
     let sender = Sender {
         client,
         url,
         resource: resource(&config.service_name),
         exporter: exporter.clone(),
     };
-    let task = tokio::spawn(sender.run(rx, stop.clone()));
+    let task = supervisor.start(
+        "telemetry.export",
+        crate::supervisor::Policy::Background,
+        move |stop| async move {
+            sender.run(rx, stop).await;
+            Ok(())
+        },
+    );
     tracing::info!(
         protocol = "http/protobuf",
         service_name = %config.service_name,
         "OpenTelemetry trace export enabled"
     );
-    Ok((exporter, ExportTask { stop, task }))
+    Ok((exporter, ExportTask { task }))
 }
 
 impl ExportTask {
     /// Stop taking spans and send what is queued, for at most `grace`.
     pub async fn flush(self, grace: Duration) {
-        self.stop.cancel();
-        let mut task = self.task;
-        match tokio::time::timeout(grace, &mut task).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "the telemetry export task failed"),
-            Err(_) => {
-                task.abort();
-                tracing::warn!(
-                    event = "telemetry.flush_incomplete",
-                    grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
-                    "telemetry: spans still queued at the end of the grace period were dropped"
-                );
-            }
+        if !self.task.stop(grace).await {
+            tracing::warn!(
+                event = "telemetry.flush_incomplete",
+                grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                "telemetry: spans still queued at the end of the grace period were dropped"
+            );
         }
     }
 }

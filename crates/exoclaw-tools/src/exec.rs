@@ -238,6 +238,10 @@ impl CommandRunner {
             // on drop; its result is read by `poll`. The quota guard goes
             // with it, so an aborted job still leaves its workspace to be
             // measured.
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "owned by the job table (see above)"
+            )]
             tokio::spawn(async move {
                 let result = running.finish(&sink).await;
                 drop(guard);

@@ -412,6 +412,10 @@ async fn cancellation_mid_stream_persists_the_partial_answer_marked() {
     )])]);
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a test's own concurrent load, awaited by the test"
+    )]
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         c2.cancel();

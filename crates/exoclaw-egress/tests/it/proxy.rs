@@ -25,6 +25,10 @@ impl Proxy {
             .await
             .unwrap();
         let stop = CancellationToken::new();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test's own concurrent load, awaited by the test"
+        )]
         let task = tokio::spawn(proxy.run(stop.clone()));
         Self { addr, stop, task }
     }
@@ -296,6 +300,10 @@ async fn a_unix_socket_proxy_serves_and_cleans_up() {
     let _ = std::fs::remove_file(&path);
     let proxy = EgressProxy::bind_unix(&path, config(policy, &dns)).unwrap();
     let stop = CancellationToken::new();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a test's own concurrent load, awaited by the test"
+    )]
     let task = tokio::spawn(proxy.run(stop.clone()));
     let s = tokio::net::UnixStream::connect(&path).await.unwrap();
     let answer = exchange(s, &format!("GET {}/ HTTP/1.1\r\n\r\n", server.origin())).await;

@@ -56,8 +56,7 @@ pub fn next_run(now: i64, at: DailyAt) -> i64 {
 
 /// The running schedule; [`ScheduledBackups::stop`] ends it.
 pub struct ScheduledBackups {
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    task: crate::supervisor::Task,
     alerts: Alerts,
 }
 
@@ -69,6 +68,7 @@ impl ScheduledBackups {
         key: BackupKey,
         at: DailyAt,
         alerts: Alerts,
+        supervisor: &crate::supervisor::Supervisor,
     ) -> Self {
         tracing::info!(
             at = %format!("{:02}:{:02} UTC", at.hour, at.minute),
@@ -76,20 +76,21 @@ impl ScheduledBackups {
             key_id = %key.key_id(),
             "daily backups scheduled"
         );
-        let cancel = CancellationToken::new();
-        let token = cancel.clone();
         let alerts_handle = alerts.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let next = next_run(super::unix_secs(SystemTime::now()), at);
-                if !sleep_until(next, &token).await {
-                    return;
+        let task = supervisor.start(
+            "backup.daily",
+            crate::supervisor::Policy::Background,
+            move |token| async move {
+                loop {
+                    let next = next_run(super::unix_secs(SystemTime::now()), at);
+                    if !sleep_until(next, &token).await {
+                        return Ok(());
+                    }
+                    run_once(&settings, &db, &key, &alerts).await;
                 }
-                run_once(&settings, &db, &key, &alerts).await;
-            }
-        });
+            },
+        );
         Self {
-            cancel,
             task,
             alerts: alerts_handle,
         }
@@ -97,17 +98,10 @@ impl ScheduledBackups {
 
     /// Stops the task, waiting up to `grace` for a backup in progress.
     pub async fn stop(self, grace: Duration) {
-        self.cancel.cancel();
-        let mut task = self.task;
-        match tokio::time::timeout(grace, &mut task).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "the backup schedule task failed"),
-            Err(_) => {
-                self.alerts.backup_failed(
-                    "a scheduled backup was still running at shutdown and was abandoned",
-                );
-                task.abort();
-            }
+        if !self.task.stop(grace).await {
+            self.alerts.backup_failed(
+                "a scheduled backup was still running at shutdown and was abandoned",
+            );
         }
     }
 }
@@ -224,7 +218,8 @@ mod tests {
             .unwrap();
         let key = BackupKey::from_hex(&"ab".repeat(32)).unwrap();
         let dir = super::super::default_dir(&home);
-        let (alerts, _task) = Alerts::start(&settings.config.alerts, None, "test".into());
+        let sup = crate::supervisor::Supervisor::new();
+        let (alerts, _task) = Alerts::start(&settings.config.alerts, None, "test".into(), &sup);
 
         run_once(&settings, &db, &key, &alerts).await;
         let made: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
@@ -289,7 +284,9 @@ mod tests {
             .await
             .unwrap();
         let client = crate::egress::endpoint_client(&settings, "alerts.webhook_url", &url).unwrap();
-        let (alerts, task) = Alerts::start(&settings.config.alerts, Some(client), "test:1".into());
+        let sup = crate::supervisor::Supervisor::new();
+        let (alerts, task) =
+            Alerts::start(&settings.config.alerts, Some(client), "test:1".into(), &sup);
         let key = BackupKey::from_hex(&"ab".repeat(32)).unwrap();
         let dir = super::super::default_dir(&home);
         let _ = std::fs::remove_dir_all(&dir);

@@ -262,6 +262,10 @@ async fn open_maps_every_sender_to_its_own_user(store: Arc<dyn Store>) {
     for _ in 0..8 {
         let g = g.clone();
         let m = src.dm("c");
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test's own concurrent load, awaited by the test"
+        )]
         tasks.push(tokio::spawn(async move { g.admit(&m).await.unwrap() }));
     }
     let mut users = Vec::new();

@@ -325,6 +325,10 @@ async fn concurrent_approvals_succeed_once(store: Arc<dyn Store>) {
         let store = store.clone();
         let t = t.clone();
         let code = code.expose().to_owned();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test's own concurrent load, awaited by the test"
+        )]
         tasks.push(tokio::spawn(async move {
             decide(
                 &*store,

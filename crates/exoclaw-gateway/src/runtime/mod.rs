@@ -85,6 +85,8 @@ pub struct Runtime {
     /// The OTLP export task, flushed by [`Self::flush_queues`].
     #[cfg(feature = "otel")]
     telemetry: std::sync::Mutex<Option<crate::telemetry::ExportTask>>,
+    /// The owner of the gateway's background tasks.
+    pub supervisor: crate::supervisor::Supervisor,
 }
 
 impl Runtime {
@@ -98,11 +100,12 @@ impl Runtime {
         vault: Option<&SecretVault>,
         metrics: Arc<crate::metrics::Metrics>,
         alerts: Option<crate::alerts::Alerts>,
+        supervisor: crate::supervisor::Supervisor,
     ) -> anyhow::Result<Self> {
         let client = crate::egress::provider_client(&settings)?;
         let default_tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
         let keys = stored_provider_keys(&settings, vault, &default_tenant).await;
-        let writes = write_behind::WriteBehind::start(store.clone());
+        let writes = write_behind::WriteBehind::start(store.clone(), &supervisor);
         let llm = llm::Llm::build(
             &settings,
             &client,
@@ -152,6 +155,7 @@ impl Runtime {
                 &settings.config.telemetry,
                 client,
                 metrics.telemetry.clone(),
+                &supervisor,
             )?;
             telemetry = Some(task);
             traces = Arc::new(crate::telemetry::ExportedTraces {
@@ -186,6 +190,7 @@ impl Runtime {
             alerts,
             #[cfg(feature = "otel")]
             telemetry: std::sync::Mutex::new(telemetry),
+            supervisor,
         })
     }
 
@@ -516,6 +521,37 @@ impl Runtime {
 
     pub async fn drain(&self, grace: Duration) {
         self.runs.drain(grace).await;
+    }
+}
+
+/// The `default` agent exists in every tenant (recreated if deleted): run
+/// at every start.
+pub async fn ensure_default_agents(store: &dyn Store) -> Result<(), StoreError> {
+    for tenant in store.list_tenants().await? {
+        ensure_default_agent_of(store, &tenant.id).await?;
+    }
+    Ok(())
+}
+
+/// The `default` agent of `tenant` (created with the tenant).
+pub async fn ensure_default_agent_of(
+    store: &dyn Store,
+    tenant: &exoclaw_core::TenantId,
+) -> Result<(), StoreError> {
+    use exoclaw_core::model::{AgentType, NewAgent};
+    let id = exoclaw_core::AgentId::new("default");
+    if store.get_agent(tenant, &id).await?.is_some() {
+        return Ok(());
+    }
+    let agent = NewAgent {
+        id,
+        display_name: "exoclaw".to_owned(),
+        agent_type: AgentType::Open,
+        config: serde_json::json!({}),
+    };
+    match store.create_agent(tenant, &agent).await {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

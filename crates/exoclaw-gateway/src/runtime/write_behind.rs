@@ -28,6 +28,7 @@
 //! the store and logged), and `create_trace` fails only when the random
 //! number generator does. The agent loop only names traces it created.
 
+use crate::supervisor::{Policy, Supervisor, Task};
 use async_trait::async_trait;
 use exoclaw_core::store::{Store, StoreError, StoreResult, TraceStore, UsageStore};
 use exoclaw_core::trace::{
@@ -84,30 +85,36 @@ struct Shared {
 pub struct WriteBehind {
     shared: Arc<Shared>,
     queue: mpsc::Sender<Op>,
-    stop: CancellationToken,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: Mutex<Option<Task>>,
 }
 
 impl WriteBehind {
-    /// Starts the flusher on the current runtime.
-    pub fn start(store: Arc<dyn Store>) -> Arc<Self> {
-        Self::with_capacity(store, QUEUE_CAPACITY)
+    /// Starts the flusher (a critical task of `supervisor`: losing it would
+    /// silently lose traces and the usage budgets count).
+    pub fn start(store: Arc<dyn Store>, supervisor: &Supervisor) -> Arc<Self> {
+        Self::with_capacity(store, QUEUE_CAPACITY, supervisor)
     }
 
     /// [`Self::start`] with a queue of `capacity` writes.
-    fn with_capacity(store: Arc<dyn Store>, capacity: usize) -> Arc<Self> {
+    fn with_capacity(store: Arc<dyn Store>, capacity: usize, supervisor: &Supervisor) -> Arc<Self> {
         let shared = Arc::new(Shared {
             store,
             pending: Mutex::new(Pending::default()),
             spend: RwLock::new(()),
         });
         let (queue, rx) = mpsc::channel(capacity.max(1));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(flusher(shared.clone(), rx, stop.clone()));
+        let flushing = shared.clone();
+        let task = supervisor.start(
+            "trace.write_behind",
+            Policy::Critical,
+            move |stop| async move {
+                flusher(flushing, rx, stop).await;
+                Ok(())
+            },
+        );
         Arc::new(Self {
             shared,
             queue,
-            stop,
             task: Mutex::new(Some(task)),
         })
     }
@@ -129,18 +136,12 @@ impl WriteBehind {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let Some(mut task) = task else { return };
-        self.stop.cancel();
-        match tokio::time::timeout(grace, &mut task).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "the trace write-behind task failed"),
-            Err(_) => {
-                task.abort();
-                tracing::error!(
-                    grace_ms = grace.as_millis(),
-                    "trace and usage rows still queued at the end of the grace period were not written"
-                );
-            }
+        let Some(task) = task else { return };
+        if !task.stop(grace).await {
+            tracing::error!(
+                grace_ms = grace.as_millis(),
+                "trace and usage rows still queued at the end of the grace period were not written"
+            );
         }
     }
 
@@ -450,7 +451,7 @@ mod tests {
     #[tokio::test]
     async fn reads_see_every_write_made_before_them() {
         for t in test_store::all().await {
-            let wb = WriteBehind::start(t.store.clone());
+            let wb = WriteBehind::start(t.store.clone(), &Supervisor::new());
             let trace = wb.create_trace(&new_trace()).await.unwrap();
             let s = wb.add_span(&span(&trace)).await.unwrap();
             wb.record_usage(&entry(5)).await.unwrap();
@@ -502,10 +503,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn spend_is_exact_while_the_queue_commits() {
         for t in test_store::all().await {
-            let wb = WriteBehind::start(t.store.clone());
+            let wb = WriteBehind::start(t.store.clone(), &Supervisor::new());
             let recorded = Arc::new(std::sync::atomic::AtomicI64::new(0));
             let writer = {
                 let (wb, recorded) = (wb.clone(), recorded.clone());
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "a test's own concurrent load, awaited by the test"
+                )]
                 tokio::spawn(async move {
                     for _ in 0..300 {
                         wb.record_usage(&entry(1)).await.unwrap();
@@ -538,7 +543,7 @@ mod tests {
     #[tokio::test]
     async fn shutdown_commits_the_queue_and_later_writes_go_straight_to_the_store() {
         let t = test_store::sqlite().await;
-        let wb = WriteBehind::start(t.store.clone());
+        let wb = WriteBehind::start(t.store.clone(), &Supervisor::new());
         let mut ids = Vec::new();
         for _ in 0..50 {
             let trace = wb.create_trace(&new_trace()).await.unwrap();
@@ -582,11 +587,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_makes_writers_wait_and_loses_nothing() {
         let t = test_store::sqlite().await;
-        let wb = WriteBehind::with_capacity(t.store.clone(), 4);
+        let wb = WriteBehind::with_capacity(t.store.clone(), 4, &Supervisor::new());
         let n: i32 = 800;
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let wb = wb.clone();
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "a test's own concurrent load, awaited by the test"
+                )]
                 tokio::spawn(async move {
                     for _ in 0..n / 8 {
                         wb.record_usage(&entry(1)).await.unwrap();

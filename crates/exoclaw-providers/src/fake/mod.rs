@@ -93,6 +93,10 @@ impl FakeProvider {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let app = router(shared.clone());
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the fake server's task: FakeProvider holds the handle and aborts it on drop"
+        )]
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "fake provider server failed");

@@ -59,6 +59,10 @@ impl Appender {
     /// Starts the batching task on the current runtime.
     pub(crate) fn start(writer: Arc<Writer>) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "owned by the handles: it ends when the last Appender is dropped, and every job's caller gets its outcome"
+        )]
         tokio::spawn(run(writer, rx));
         Self { jobs }
     }

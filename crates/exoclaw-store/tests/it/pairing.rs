@@ -161,6 +161,10 @@ async fn approval_succeeds_once_under_concurrency(store: Arc<dyn Store>) {
         let t = t.clone();
         let id = r.id.clone();
         let user = user.id.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test's own concurrent load, awaited by the test"
+        )]
         tasks.push(tokio::spawn(async move {
             store
                 .decide_pairing_request(
@@ -294,6 +298,10 @@ async fn credentials_are_issued_once(store: Arc<dyn Store>) {
         let t = t.clone();
         let id = r.id.clone();
         let d = dev(n);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test's own concurrent load, awaited by the test"
+        )]
         tasks.push(tokio::spawn(async move {
             store.issue_device(&t, &id, &d, NOW + 2).await
         }));
@@ -499,6 +507,10 @@ async fn channel_senders_map_first_wins(store: Arc<dyn Store>) {
         let store = store.clone();
         let t = t.clone();
         let u = u.id.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test's own concurrent load, awaited by the test"
+        )]
         tasks.push(tokio::spawn(async move {
             store
                 .map_channel_sender(&t, "discord", "abc", &u, NOW + i as i64)

@@ -305,6 +305,10 @@ async fn concurrent_writes_never_overshoot_the_quota() {
     let mut tasks = Vec::new();
     for n in 0..20 {
         let (e, ctx) = (Arc::clone(&e), ctx.clone());
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test's own concurrent load, awaited by the test"
+        )]
         tasks.push(tokio::spawn(async move {
             e.write(&ctx, &format!("f{n}.txt"), 8 * KIB).await
         }));

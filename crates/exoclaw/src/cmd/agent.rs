@@ -98,16 +98,19 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                     }
                     None => None,
                 };
+                let supervisor = exoclaw_gateway::supervisor::Supervisor::new();
                 let runtime = Runtime::build(
                     Arc::new(settings.clone()),
                     store.clone(),
                     vault.as_ref(),
                     Arc::new(exoclaw_gateway::metrics::Metrics::new()),
                     None,
+                    supervisor.clone(),
                 )
                 .await?;
                 let result = chat(&runtime, agent).await;
                 runtime.flush_queues(Duration::from_secs(5)).await;
+                supervisor.shutdown(Duration::from_secs(1)).await;
                 result?;
             }
         }

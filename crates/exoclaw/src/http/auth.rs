@@ -330,10 +330,11 @@ impl KeyUses {
         }
         let store = state.store.clone();
         let id = id.to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = store.touch_api_key(&id, now).await {
-                tracing::warn!(error = %e, "cannot record an API key's use");
-            }
+        state.runtime.supervisor.detach("auth.key_use", async move {
+            store
+                .touch_api_key(&id, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot record an API key's use: {e}"))
         });
     }
 }

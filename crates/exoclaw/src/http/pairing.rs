@@ -56,6 +56,12 @@ pub fn is_public(path: &str) -> bool {
 /// The per-IP limit on new requests.
 pub struct RequestLimit(RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>);
 
+impl Default for RequestLimit {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RequestLimit {
     pub fn new() -> Self {
         let n = NonZeroU32::new(REQUESTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);

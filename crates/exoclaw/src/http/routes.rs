@@ -47,6 +47,12 @@ pub struct Routes {
     specs: Vec<RouteSpec>,
 }
 
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Routes {
     pub fn new() -> Self {
         Self {

@@ -416,7 +416,7 @@ pub async fn create_tenant(
         .store
         .create_tenant(&tenant, body.name.as_deref().unwrap_or(&body.id))
         .await?;
-    crate::serve::ensure_default_agent_of(state.store.as_ref(), &tenant)
+    exoclaw_gateway::runtime::ensure_default_agent_of(state.store.as_ref(), &tenant)
         .await
         .map_err(ApiError::internal)?;
     audit(

@@ -152,6 +152,10 @@ async fn serve_connection(
 ) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the connection's writer: awaited when the connection ends"
+    )]
     let writer = tokio::spawn(async move {
         while let Some(m) = out_rx.recv().await {
             let closing = matches!(m, Message::Close(_));

@@ -18,6 +18,7 @@ mod bad_input;
 mod chat;
 mod cli;
 mod guard;
+mod inprocess;
 mod metrics;
 mod onboard;
 mod openai_sdk;

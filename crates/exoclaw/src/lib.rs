@@ -1,0 +1,111 @@
+//! exoclaw's edge and composition root, as a library so that tests drive
+//! it in-process: the command line (`cli`, `cmd`), reading and validating
+//! the configuration (`config`), the HTTP and WebSocket API (`http`) and the
+//! wiring that runs a gateway (`serve`). The gateway itself is the
+//! `exoclaw-gateway` crate. See ARCHITECTURE.md for the map.
+//!
+//! Modules form layers (checked by `cargo xtask tidy`): `alloc`, `logging`,
+//! `version`, `config`, `cli` < `http` < `serve` < `cmd`.
+
+mod alloc;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod http;
+mod logging;
+pub mod serve;
+pub mod version;
+
+use clap::Parser as _;
+use cli::{Cli, Command};
+use config::env::Env;
+use std::process::ExitCode;
+
+/// The `exoclaw` command: parse the command line, read the configuration
+/// once, run the command. `main` calls it.
+pub fn main() -> ExitCode {
+    // The sandbox's init is this binary too; it must start before any thread
+    // or runtime does (it forks into namespaces).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == exoclaw_gateway::runtime::tools::SANDBOX_INIT_ARG)
+    {
+        return exoclaw_tools::sandbox::init_main();
+    }
+    alloc::tune();
+    let cli = Cli::parse();
+    let env = crate::config::env::from_process();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let default_level = if matches!(command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(cli.verbose, env.get("EXOCLAW_LOG"), default_level);
+
+    if let Command::Version(flag) = &command {
+        version::run(flag.json);
+        return ExitCode::SUCCESS;
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(dispatch(command, cli.config.as_deref(), env));
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Runs the command; `Ok(false)` means "completed, but report failure".
+async fn dispatch(
+    command: Command,
+    config_flag: Option<&std::path::Path>,
+    env: Env,
+) -> anyhow::Result<bool> {
+    if let Command::Doctor = command {
+        return cmd::doctor::run(config_flag, env).await;
+    }
+    if let Command::Security(cli::SecurityCommand::Audit { deep, fix, json }) = command {
+        let settings = crate::config::load(config_flag, env)?;
+        let opts = cmd::audit::Options { deep, fix, json };
+        return cmd::audit::run(&settings, opts).await;
+    }
+    let settings = crate::config::load(config_flag, env)?;
+    exoclaw_gateway::runtime::guard::register_settings_secrets(&settings);
+    match command {
+        Command::Serve => serve::run(settings).await?,
+        Command::Config(c) => cmd::config::run(&c, &settings)?,
+        Command::Upgrade(args) => cmd::migrate::upgrade(&args, &settings).await?,
+        Command::Migrate(m) => cmd::migrate::run(&m, &settings).await?,
+        Command::Secrets(s) => cmd::secrets::run(&s, &settings).await?,
+        Command::Agent(a) => cmd::agent::run(&a, settings).await?,
+        Command::Token(t) => cmd::token::run(&t, &settings).await?,
+        Command::Service(c) => cmd::service::run(&c, &settings)?,
+        Command::Onboard(a) => cmd::onboard::run(&a, &settings)?,
+        Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
+        Command::Approvals(a) => cmd::approvals::run(&a, &settings).await?,
+        Command::Users(u) => cmd::users::run_users(&u, &settings).await?,
+        Command::Keys(k) => cmd::users::run_keys(&k, &settings).await?,
+        Command::Routes(j) => cmd::users::routes(j.json),
+        Command::Pairing(p) => cmd::pairing::run(&p, &settings).await?,
+        Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
+        Command::Audit(a) => return cmd::audit_log::run(&a, &settings).await,
+        Command::Version(_) | Command::Doctor | Command::Security(_) => {}
+    }
+    Ok(true)
+}
+
+/// One clear line on stderr, then a non-zero exit.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}
