@@ -146,7 +146,9 @@ pub enum ScheduleError {
 }
 
 impl Schedule {
-    /// Once, at `at`. Refused outside the years -9999 to 9999.
+    /// Once, at `at`. Refused outside the years -9999 to 9999; a time in the
+    /// past is accepted (there is no clock here): a caller creating a job
+    /// refuses it when `next_after(now)` is `None`.
     pub fn at(at: UnixMillis) -> Result<Self, ScheduleError> {
         to_timestamp(at)?;
         Ok(Self(Kind::At(at)))
@@ -272,7 +274,7 @@ impl Iterator for Occurrences<'_> {
 }
 
 /// `due` delayed by a fraction `unit` of `max`: `due + floor(unit * max)`,
-/// to the millisecond. `unit` is the caller's random value in `[0, 1)`
+/// with `max` in whole milliseconds. `unit` is the caller's random value in `[0, 1)`
 /// (core has no RNG); outside that range or NaN it is clamped, so the result
 /// is always in `[due, due + max)` (or `due` when `max` is zero). Jitter only
 /// delays: a job never runs before its time. Keep `max` well below the
