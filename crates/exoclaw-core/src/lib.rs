@@ -8,6 +8,7 @@ pub mod agent;
 pub mod id;
 pub mod model;
 pub mod provider;
+pub mod schedule;
 pub mod secret;
 pub mod store;
 pub mod tool;
