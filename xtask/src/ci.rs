@@ -13,6 +13,10 @@ use crate::{pg, pyenv};
 
 /// `cargo xtask test [-- ARGS]`: ARGS go to the test runner.
 pub fn test(extra: &[String]) -> Result<ExitCode> {
+    // The structural rules first: seconds, and a failure names the fix.
+    if crate::tidy::run()? != ExitCode::SUCCESS {
+        return Ok(ExitCode::FAILURE);
+    }
     let python = pyenv::ensure(pyenv::TEST_PACKAGES)?;
     let postgres = pg::provision()?;
     // The PostgreSQL source may have created the virtualenv just now.

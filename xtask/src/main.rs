@@ -17,6 +17,7 @@ mod command;
 mod error;
 mod pg;
 mod pyenv;
+mod tidy;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ commands:
                         default 10), --minutes M (soak, default 10), --gateway-env
                         EXOCLAW_K=V (more env for gateways under load), --binary PATH
                         (benchmark PATH, no build), --keep (leave data dirs and logs)
+  tidy                  the structural rules: module docs, file sizes, crate and module
+                        layers, no import circles (also run first by `test`)
   layout                record the functions start-up and requests run (valgrind) into
                         crates/exoclaw/link-order.txt, which the linker places together
   help                  this text
@@ -68,6 +71,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "pg" => pg::serve().map(|()| ExitCode::SUCCESS),
         "bench" => bench::run(rest),
         "layout" => bench::layout(rest),
+        "tidy" => tidy::run(),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -26,8 +26,8 @@ pub fn provider_client(settings: &Settings) -> anyhow::Result<EgressClient> {
 pub(crate) fn provider_client_builder(settings: &Settings) -> anyhow::Result<EgressClientBuilder> {
     let mut profile: Vec<String> = Vec::new();
     let mut explicit: Vec<(String, String)> = Vec::new();
-    for name in crate::runtime::llm::Llm::known_names(settings) {
-        match crate::runtime::llm::configured_base_url(settings, &name) {
+    for name in crate::config::providers::known_names(settings) {
+        match crate::config::providers::configured_base_url(settings, &name) {
             Some(b) => {
                 profile.push(b.url.clone());
                 explicit.push((b.setting, b.url));

@@ -9,8 +9,8 @@
 //! modules or from lower layers (checked by `cargo xtask tidy`):
 //!
 //! 1. `clock`, `version`, `config`, `home`, `access`
-//! 2. `supervisor`, `telemetry`, `metrics`, `audit`, `alerts`, `revocation`,
-//!    `db`, `egress`
+//! 2. `supervisor`, `credentials`, `telemetry`, `metrics`, `audit`, `alerts`,
+//!    `revocation`, `db`, `egress`
 //! 3. `users`, `pairing`, `channels`, `runtime`, `backup`
 
 pub mod access;
@@ -20,6 +20,7 @@ pub mod backup;
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod db;
 pub mod egress;
 pub mod home;

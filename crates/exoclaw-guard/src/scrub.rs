@@ -25,6 +25,7 @@
 //! rewriting string values only, never keys or the structural fields
 //! `timestamp`, `level`, `target`, `event` and span `name`).
 
+mod label;
 mod log_line;
 mod registry;
 mod strength;
@@ -42,10 +43,7 @@ pub use strength::{
     MIN_NUMBER_LEN, MIN_PASSPHRASE_LEN, MIN_PASSPHRASE_WORDS, Refused, check_strength,
 };
 
-/// What every redaction starts with; a value already redacted is skipped.
-pub const REDACTED_PREFIX: &str = "[REDACTED:";
-/// The kind of runtime-registered secrets.
-pub const REGISTERED: &str = "registered";
+pub use label::{KINDS, REDACTED_PREFIX, REGISTERED};
 /// Registered values shorter than this are ignored (they would redact
 /// ordinary words); a tenant's are refused ([`Refused::TooShort`]).
 pub const MIN_REGISTERED_LEN: usize = 8;
@@ -195,27 +193,6 @@ const FORMATS: &[Format] = &[
         pattern: r#"(?i)(?:^|[^A-Za-z0-9_.\-])(?P<key>[A-Za-z0-9_.\-]*?(?:password|passwd|passphrase|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|token|credentials?))(?:\\?["'])?\s*(?::=|=>|[:=])\s*(?:"((?:[^"\\\n]|\\[^\n])*)"|'([^'\n]*)'|\\"((?:[^"\\\n])*)\\"|([^\s"'`,;&<>(){}\[\]\\]+))"#,
         accept: is_assigned_secret,
     },
-];
-
-/// Every kind a redaction can name: `[REDACTED:<kind>]`.
-pub const KINDS: &[&str] = &[
-    "private_key",
-    "anthropic_key",
-    "openai_key",
-    "github_token",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "slack_token",
-    "telegram_bot_token",
-    "jwt",
-    "url_password",
-    "bearer_token",
-    "basic_auth",
-    "password",
-    "api_key",
-    "token",
-    "secret",
-    REGISTERED,
 ];
 
 fn kind_of_key(key: &str) -> &'static str {

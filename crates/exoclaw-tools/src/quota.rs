@@ -41,15 +41,13 @@ pub(crate) use measure::entry_bytes;
 
 use exoclaw_core::tool::{ToolContext, ToolError};
 use measure::{MeasureError, Tree, measure, share};
+pub use message::QUOTA_EXCEEDED;
 pub(crate) use message::human_bytes;
 use message::{Limit, Scope, describe, exceeded, unavailable, unmeasurable};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// The error code of every refusal for lack of quota.
-pub const QUOTA_EXCEEDED: &str = "tool.quota_exceeded";
 
 /// How long a measurement is trusted by default (the tools' own writes keep
 /// it current in between).

@@ -6,6 +6,7 @@
 
 pub mod env;
 pub mod file;
+pub mod providers;
 
 use crate::home::Home;
 use env::Env;

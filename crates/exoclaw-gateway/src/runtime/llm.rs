@@ -91,7 +91,10 @@ impl Llm {
             .iter()
             .map(|p| (p.name.to_owned(), *p));
         for (name, preset) in presets.chain(custom) {
-            let key_env = format!("EXOCLAW_{}_API_KEY", env_name(&name));
+            let key_env = format!(
+                "EXOCLAW_{}_API_KEY",
+                crate::config::providers::env_name(&name)
+            );
             let from_env = env.get(&key_env).map(Secret::new);
             let stored = stored_keys.get(&name).cloned();
             let key = if prefer_stored {
@@ -99,7 +102,8 @@ impl Llm {
             } else {
                 from_env.or(stored)
             };
-            let base = configured_base_url(settings, &name).map(|b| b.url);
+            let base =
+                crate::config::providers::configured_base_url(settings, &name).map(|b| b.url);
             let configured = key.is_some() || (!preset.key_required && base.is_some());
             if !configured {
                 continue;
@@ -179,16 +183,6 @@ impl Llm {
         })
     }
 
-    /// Every provider name a key may be stored for: the presets and the
-    /// custom providers of the config.
-    pub fn known_names(settings: &Settings) -> Vec<String> {
-        exoclaw_providers::PRESETS
-            .iter()
-            .map(|p| p.name.to_owned())
-            .chain(settings.config.providers.keys().cloned())
-            .collect()
-    }
-
     /// Names of the configured providers.
     pub fn provider_names(&self) -> Vec<String> {
         self.providers.keys().cloned().collect()
@@ -218,7 +212,7 @@ impl Llm {
         let provider = self.providers.get(&name).ok_or_else(|| {
             format!(
                 "provider {name:?} is not configured: set EXOCLAW_{}_API_KEY (or its base URL)",
-                env_name(&name)
+                crate::config::providers::env_name(&name)
             )
         })?;
         let model = model
@@ -245,40 +239,6 @@ impl exoclaw_core::agent::Pricing for Prices {
             0
         })
     }
-}
-
-/// A base URL the operator set for a provider, and where it was set.
-pub struct ConfiguredBaseUrl {
-    /// `EXOCLAW_<NAME>_BASE_URL` or `providers.<name>.base_url`.
-    pub setting: String,
-    pub url: String,
-}
-
-/// The base URL configured for provider `name`: `EXOCLAW_<NAME>_BASE_URL`,
-/// else `providers.<name>.base_url`; `None` when the preset's default
-/// applies. The egress client allows exactly these origins explicitly
-/// (so a loopback Ollama works only when configured).
-pub fn configured_base_url(settings: &Settings, name: &str) -> Option<ConfiguredBaseUrl> {
-    let env_setting = format!("EXOCLAW_{}_BASE_URL", env_name(name));
-    if let Some(url) = settings.env.get(&env_setting) {
-        return Some(ConfiguredBaseUrl {
-            setting: env_setting,
-            url: url.to_owned(),
-        });
-    }
-    settings
-        .config
-        .providers
-        .get(name)
-        .and_then(|p| p.base_url.clone())
-        .map(|url| ConfiguredBaseUrl {
-            setting: format!("providers.{name}.base_url"),
-            url,
-        })
-}
-
-fn env_name(provider: &str) -> String {
-    provider.to_ascii_uppercase().replace('-', "_")
 }
 
 /// A configured provider that is not a preset: OpenAI-compatible, key

@@ -570,7 +570,7 @@ pub async fn stored_provider_keys(
 ) -> std::collections::BTreeMap<String, exoclaw_core::Secret> {
     let mut keys = std::collections::BTreeMap::new();
     let Some(vault) = vault else { return keys };
-    for name in llm::Llm::known_names(settings) {
+    for name in crate::config::providers::known_names(settings) {
         match vault
             .get(tenant, &provider_key_owner(&name), PROVIDER_KEY_NAME)
             .await

@@ -5,7 +5,7 @@
 //! registry's set of values changed; other tenants' registries are not
 //! rebuilt.
 
-use super::{KINDS, REDACTED_PREFIX};
+use super::label::{KINDS, REDACTED_PREFIX};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};

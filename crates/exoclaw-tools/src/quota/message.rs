@@ -2,8 +2,10 @@
 //! (the user's or the tenant's), the limit and the usage, in units people
 //! read, and never a host path.
 
-use super::QUOTA_EXCEEDED;
 use super::measure::{MeasureError, Usage};
+
+/// The error code of every refusal for lack of quota.
+pub const QUOTA_EXCEEDED: &str = "tool.quota_exceeded";
 use exoclaw_core::tool::ToolError;
 
 /// Whose quota.

@@ -5,7 +5,7 @@
 //! (the kernel may lack it; `explain` reports it); everything else must
 //! succeed or the command does not run.
 
-use super::init::Failure;
+use super::failure::Failure;
 use super::spec::{Event, InitSpec, Limits, Task};
 use super::{probe, seccomp, sys};
 use landlock::{
@@ -93,7 +93,7 @@ fn confine(spec: &InitSpec) -> Result<String, Failure> {
     std::env::set_current_dir("/workspace").map_err(|e| fail("cwd", e))?;
     pin_cpus(spec.cpus).map_err(|e| fail("cpu affinity", e))?;
     apply_limits(&spec.limits).map_err(|e| fail("rlimits", e))?;
-    super::init::maybe_fail(spec, "landlock")?;
+    super::failure::maybe_fail(spec, "landlock")?;
     let landlock = landlock().map_err(|e| fail("landlock", e))?;
     let program = seccomp::program().map_err(|e| fail("seccomp", e))?;
     seccompiler::apply_filter(&program).map_err(|e| fail("seccomp", e))?;

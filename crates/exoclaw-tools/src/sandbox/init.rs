@@ -39,6 +39,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+pub(crate) use super::failure::{Failure, maybe_fail};
+
 /// The uid and gid the command has inside its user namespace.
 pub(crate) const INSIDE_ID: u32 = 1000;
 
@@ -49,22 +51,6 @@ pub const ROOT_SANDBOX_HOST_ID: u32 = 0x7ffd_0000;
 
 /// Exit code of the init when the sandbox could not be set up.
 const EXIT_SETUP: u8 = 125;
-
-/// A setup step that failed, and why.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub step: String,
-    pub detail: String,
-}
-
-impl Failure {
-    pub(crate) fn new(step: &str, detail: impl Into<String>) -> Self {
-        Self {
-            step: step.to_owned(),
-            detail: detail.into(),
-        }
-    }
-}
 
 fn fail(step: &str, e: impl std::fmt::Display) -> Failure {
     Failure::new(step, e.to_string())
@@ -98,13 +84,6 @@ pub fn init_main() -> ExitCode {
             });
             ExitCode::from(EXIT_SETUP)
         }
-    }
-}
-
-pub(crate) fn maybe_fail(spec: &InitSpec, step: &str) -> Result<(), Failure> {
-    match &spec.fail_at {
-        Some(s) if s == step => Err(Failure::new(step, "injected failure")),
-        _ => Ok(()),
     }
 }
 

@@ -53,6 +53,7 @@
 
 mod confine;
 mod explain;
+mod failure;
 mod forward;
 mod init;
 mod launch;

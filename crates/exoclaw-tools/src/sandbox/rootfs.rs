@@ -16,7 +16,7 @@
 //! `/tmp` (test workspaces) still resolve. The root tmpfs is remounted
 //! read-only at the end.
 
-use super::init::Failure;
+use super::failure::Failure;
 use super::spec::InitSpec;
 use super::sys;
 use rustix::fs::{Mode, OFlags, mkdir, open, readlink, symlink};

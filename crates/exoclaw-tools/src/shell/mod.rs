@@ -22,6 +22,7 @@ mod parse;
 mod render;
 mod resolve;
 mod rules;
+mod splice;
 mod tree;
 mod value;
 mod word;

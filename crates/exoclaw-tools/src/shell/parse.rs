@@ -67,7 +67,7 @@ pub(super) fn parse_chars(src: &[char], depth: usize) -> Result<Script, ParseErr
         return Err(e);
     }
     let mut script = script;
-    super::heredoc::fill(&mut script, &mut p.bodies);
+    super::splice::fill(&mut script, &mut p.bodies);
     Ok(script)
 }
 
@@ -683,7 +683,7 @@ impl Parser<'_> {
             .word()?
             .ok_or_else(|| self.error("expected a redirection target"))?;
         let heredoc = if matches!(op, RedirOp::HereDoc | RedirOp::HereDocStrip) {
-            let (delimiter, quoted) = super::heredoc::delimiter(&target)
+            let (delimiter, quoted) = super::splice::delimiter(&target)
                 .ok_or_else(|| self.error("bad here-document delimiter"))?;
             let id = self.next_heredoc;
             self.next_heredoc += 1;

@@ -252,7 +252,7 @@ impl Parser<'_> {
         if let Some(e) = self.heredoc_error.take() {
             return Err(e);
         }
-        super::heredoc::fill(&mut script, &mut self.bodies);
+        super::splice::fill(&mut script, &mut self.bodies);
         Ok(script)
     }
 

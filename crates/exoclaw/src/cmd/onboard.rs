@@ -23,9 +23,7 @@ struct Answers {
     postgres_dsn: Option<Secret>,
 }
 
-fn env_name(provider: &str) -> String {
-    provider.to_ascii_uppercase().replace('-', "_")
-}
+use exoclaw_gateway::config::providers::env_name;
 
 fn ask(question: &str, default: &str) -> anyhow::Result<String> {
     eprint!("{question} [{default}]: ");

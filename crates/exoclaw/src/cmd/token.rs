@@ -6,11 +6,11 @@
 use crate::cli::TokenCommand;
 use crate::config::Settings;
 use crate::config::env::Origin;
-use crate::http::auth::digest_hex;
 use crate::serve::refuse_unsafe_home;
 use anyhow::{Context as _, bail};
 use exoclaw_core::model::NewAuditEvent;
 use exoclaw_core::{DEFAULT_TENANT, Secret, TenantId};
+use exoclaw_gateway::access::digest_hex;
 use exoclaw_gateway::db;
 use exoclaw_gateway::home;
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! The second stage of configuration: collect every problem at once, each with
 //! its JSON path (or the env var it came from).
 
-use super::MIN_TOKEN_LEN;
 use super::env::Env;
 use super::file::{AlertsConfig, FileConfig, SECTIONS, TelemetryConfig, TelemetryProtocol};
 use exoclaw_core::Secret;
+use exoclaw_gateway::config::MIN_TOKEN_LEN;
 use serde_json::Value;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -657,7 +657,7 @@ fn domain_list(p: &mut Vec<Problem>, path: &str, list: &[String]) {
 }
 
 /// Read and check the secret variables. Never echoes a value.
-pub fn secrets_from_env(env: &Env) -> (super::SecretSettings, Vec<Problem>) {
+pub fn secrets_from_env(env: &Env) -> (exoclaw_gateway::config::SecretSettings, Vec<Problem>) {
     let mut p = Vec::new();
     let gateway_token = env.get("EXOCLAW_GATEWAY_TOKEN").map(Secret::new);
     if let Some(t) = &gateway_token
@@ -696,7 +696,7 @@ pub fn secrets_from_env(env: &Env) -> (super::SecretSettings, Vec<Problem>) {
         ));
     }
     (
-        super::SecretSettings {
+        exoclaw_gateway::config::SecretSettings {
             gateway_token,
             encryption_key,
             encryption_key_old,

@@ -2,9 +2,8 @@
 //! audited (`agent.create`, `agent.update` with the fields changed,
 //! `agent.delete`).
 
-use super::auth::Principal;
 use super::error::ApiError;
-use super::{AppState, RequestId};
+use super::state::{AppState, RequestId};
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -13,6 +12,7 @@ use axum::http::StatusCode;
 use exoclaw_core::AgentId;
 use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{Agent, AgentType, AgentUpdate, NewAgent, NewAuditEvent};
+use exoclaw_gateway::access::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,12 +1,12 @@
 //! `/v1/approvals`: exec approvals waiting for an operator
 //! (`tools.exec_approval.security = ask`). Deciding is audited.
 
-use super::auth::Principal;
 use super::error::ApiError;
-use super::{AppState, RequestId};
+use super::state::{AppState, RequestId};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use exoclaw_core::store::ApprovalStatus;
+use exoclaw_gateway::access::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

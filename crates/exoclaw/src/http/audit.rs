@@ -4,15 +4,15 @@
 //! always, successes once per credential per hour over HTTP and on every
 //! WebSocket connect), and the public JSON shape of an event.
 
-use super::AppState;
-use super::auth::Principal;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use exoclaw_core::model::{AuditEvent, AuditFilter, NewAuditEvent};
 use exoclaw_core::{DEFAULT_TENANT, TenantId};
+use exoclaw_gateway::access::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::IpAddr;
@@ -27,7 +27,7 @@ pub fn event_json(e: &AuditEvent) -> Value {
         "tenant_seq": e.tenant_seq,
         "id": e.id,
         "tenant": e.tenant_id,
-        "at": crate::cmd::token::rfc3339(e.at),
+        "at": exoclaw_gateway::clock::rfc3339(e.at),
         "at_ms": e.at,
         "actor": e.actor,
         "action": e.action,

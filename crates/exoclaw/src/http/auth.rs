@@ -2,21 +2,17 @@
 //! Tokens are compared as SHA-256 digests with a constant-time equality, so
 //! neither content nor length leaks through timing.
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use exoclaw_core::UnixMillis;
 use exoclaw_core::model::NewAuditEvent;
 use exoclaw_core::model::Role;
-use exoclaw_core::store::{GatewayTokenStore, StoreError};
 use exoclaw_core::{DEFAULT_TENANT, TenantId, UserId};
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
-use subtle::ConstantTimeEq;
+use std::sync::Arc;
 
 /// Paths answered without authentication. Nothing else is.
 pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz"];
@@ -26,109 +22,10 @@ pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz"];
 /// nothing but `connect` works before that.
 pub const SELF_AUTHENTICATING_PATHS: &[&str] = &["/ws"];
 
-/// The gateway tokens the server accepts: SHA-256 digests loaded from the
-/// store (where `exoclaw token rotate` changes them), re-read on a miss or when a
-/// second old, so a rotation takes effect in a running gateway without a
-/// restart. Digests are compared in constant time, all of them every time.
-pub struct GatewayTokens {
-    store: Arc<dyn GatewayTokenStore>,
-    cache: RwLock<TokenCache>,
-    /// One reload at a time; concurrent misses share it.
-    reloading: tokio::sync::Mutex<()>,
-}
-
-struct TokenCache {
-    tokens: Vec<([u8; 32], Option<UnixMillis>)>,
-    loaded: Instant,
-}
-
-/// How old the cache may be before a successful check re-reads the store
-/// (so an expiry set by a rotation is seen within this time). A miss always
-/// re-reads (one tiny indexed query, coalesced across concurrent misses), so
-/// a freshly rotated token works at once; the gateway rate limit bounds how
-/// often a stranger can make it.
-const RELOAD_AFTER: Duration = Duration::from_secs(1);
-
 pub use exoclaw_gateway::access::{KEY_PREFIX, digest, digest_hex};
+pub use exoclaw_gateway::credentials::{GatewayTokens, KeyUses};
 
 use exoclaw_core::now_ms;
-
-impl GatewayTokens {
-    pub async fn load(store: Arc<dyn GatewayTokenStore>) -> Result<Self, StoreError> {
-        let tokens = read(store.as_ref()).await?;
-        Ok(Self {
-            store,
-            cache: RwLock::new(TokenCache {
-                tokens,
-                loaded: Instant::now(),
-            }),
-            reloading: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    fn matches_cached(&self, presented: &[u8; 32]) -> (bool, bool) {
-        let cache = self
-            .cache
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = now_ms();
-        let mut ok = subtle::Choice::from(0);
-        for (d, until) in &cache.tokens {
-            let live = until.is_none_or(|u| u > now);
-            ok |= d.ct_eq(presented) & subtle::Choice::from(u8::from(live));
-        }
-        (bool::from(ok), cache.loaded.elapsed() >= RELOAD_AFTER)
-    }
-
-    /// Whether `presented` is a live gateway token.
-    pub async fn check(&self, presented: &str) -> bool {
-        let d = digest(presented);
-        let (ok, stale) = self.matches_cached(&d);
-        if ok && !stale {
-            return true;
-        }
-        let before = Instant::now();
-        let _one_reload = self.reloading.lock().await;
-        // Another request may have reloaded while we waited.
-        let fresh = self
-            .cache
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .loaded
-            >= before;
-        if !fresh {
-            match read(self.store.as_ref()).await {
-                Ok(tokens) => {
-                    let mut cache = self
-                        .cache
-                        .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    cache.tokens = tokens;
-                    cache.loaded = Instant::now();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot reload gateway tokens; using the cached ones");
-                }
-            }
-        }
-        self.matches_cached(&d).0
-    }
-}
-
-async fn read(
-    store: &dyn GatewayTokenStore,
-) -> Result<Vec<([u8; 32], Option<UnixMillis>)>, StoreError> {
-    Ok(store
-        .gateway_tokens()
-        .await?
-        .into_iter()
-        .filter_map(|t| {
-            let bytes = hex::decode(&t.token_hash).ok()?;
-            let d: [u8; 32] = bytes.try_into().ok()?;
-            Some((d, t.expires_at))
-        })
-        .collect())
-}
 
 pub use exoclaw_gateway::access::Principal;
 
@@ -298,7 +195,9 @@ async fn authenticate_key(
         // Unknown words (from a newer binary) grant nothing.
         Some(key.scopes.iter().filter_map(|s| s.parse().ok()).collect())
     };
-    state.key_uses.touch(state, &key.id, now);
+    state
+        .key_uses
+        .touch(&state.store, &state.runtime.supervisor, &key.id, now);
     Ok(Principal {
         actor: format!("user:{}", user.id),
         role: exoclaw_gateway::access::effective_role(&state.runtime.settings.owner_ids, &user),
@@ -306,37 +205,6 @@ async fn authenticate_key(
         user: user.id,
         scopes,
     })
-}
-
-/// Records key use (`last_used_at`) at most once a minute per key, off the
-/// request path.
-#[derive(Default)]
-pub struct KeyUses(std::sync::Mutex<std::collections::HashMap<String, UnixMillis>>);
-
-impl KeyUses {
-    fn touch(&self, state: &AppState, id: &str, now: UnixMillis) {
-        {
-            let mut seen = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if seen.get(id).is_some_and(|t| now - t < 60_000) {
-                return;
-            }
-            if seen.len() > 10_000 {
-                seen.retain(|_, t| now - *t < 60_000);
-            }
-            seen.insert(id.to_owned(), now);
-        }
-        let store = state.store.clone();
-        let id = id.to_owned();
-        state.runtime.supervisor.detach("auth.key_use", async move {
-            store
-                .touch_api_key(&id, now)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot record an API key's use: {e}"))
-        });
-    }
 }
 
 /// Whether the request carries more than one `Authorization` header. Such
@@ -389,7 +257,7 @@ pub async fn require_auth(
     }
     let rid = req
         .extensions()
-        .get::<super::RequestId>()
+        .get::<super::state::RequestId>()
         .map(|r| r.0.clone());
     match authenticate(&state, bearer(req.headers()), rid.as_deref()).await {
         Ok(who) => {
@@ -397,7 +265,7 @@ pub async fn require_auth(
                 .limits
                 .check_user(&format!("{}/{}", who.tenant, who.user))
             {
-                return super::rate_limited(&state, "user", wait);
+                return super::state::rate_limited(&state, "user", wait);
             }
             let peer_ip = req
                 .extensions()

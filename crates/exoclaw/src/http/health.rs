@@ -1,12 +1,12 @@
 //! Probes and status: `/healthz` (alive), `/readyz` (store reachable and
 //! schema current), `/v1/status` (authenticated details).
 
-use super::AppState;
-use super::auth::Principal;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use exoclaw_gateway::access::Principal;
 use serde_json::{Value, json};
 use std::time::Duration;
 

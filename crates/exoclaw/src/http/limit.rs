@@ -102,6 +102,33 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
+/// New pairing requests per client IP per minute (burst as many), on top of
+/// `gateway.rate_limit_rpm`, which these routes are not exempt from.
+pub const REQUESTS_PER_MINUTE: u32 = 5;
+
+/// The per-IP limit on new pairing requests (`/v1/pairing/request`).
+pub struct RequestLimit(RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>);
+
+impl Default for RequestLimit {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestLimit {
+    pub fn new() -> Self {
+        let n = NonZeroU32::new(REQUESTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+        Self(RateLimiter::keyed(Quota::per_minute(n)))
+    }
+
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.0.retain_recent();
+        self.0
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

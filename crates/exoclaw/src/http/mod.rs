@@ -18,11 +18,13 @@ mod providers;
 pub mod routes;
 mod secrets;
 mod sessions;
+pub mod state;
 mod tools;
 mod users;
 mod ws;
 
 pub use secrets::{is_valid_owner, is_valid_secret_name};
+pub use state::{AppState, RequestId, note_rate_limited, rate_limited};
 pub use users::{key_json, user_json};
 
 /// The WebSocket methods and their permissions.
@@ -35,32 +37,8 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
-use exoclaw_core::store::Store;
-use exoclaw_store::vault::SecretVault;
-use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument as _;
-
-/// Shared state of every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub vault: Arc<SecretVault>,
-    pub tokens: Arc<auth::GatewayTokens>,
-    pub started: Instant,
-    pub runtime: Arc<exoclaw_gateway::runtime::Runtime>,
-    pub limits: Arc<limit::RateLimits>,
-    pub key_uses: Arc<auth::KeyUses>,
-    /// Credentials whose successful use was audited within the hour.
-    pub auth_seen: Arc<exoclaw_gateway::audit::AuthSeen>,
-    /// The per-IP limit on new pairing requests.
-    pub pairing_limit: Arc<pairing::RequestLimit>,
-    /// Announces revoked credentials to open connections.
-    pub revocations: Arc<exoclaw_gateway::revocation::Revocations>,
-    /// Every open client connection (limits, and the counts `/metrics`
-    /// shows).
-    pub conns: Arc<conn::ConnTable>,
-}
 
 /// Every route with the access it requires (see [`routes`]).
 pub fn api_routes() -> routes::Routes {
@@ -313,43 +291,6 @@ async fn limit_by_ip(
     next.run(req).await
 }
 
-/// `429` with `Retry-After`, counted and logged.
-pub fn rate_limited(state: &AppState, scope: &str, wait: std::time::Duration) -> Response {
-    let secs = note_rate_limited(state, scope, wait);
-    let mut resp = error::ApiError::new(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
-    )
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        resp.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, v);
-    }
-    resp
-}
-
-/// Count and log a refusal by a rate limit (any entry point); the seconds
-/// to wait.
-pub fn note_rate_limited(state: &AppState, scope: &str, wait: std::time::Duration) -> u64 {
-    let secs = limit::retry_after_secs(wait);
-    state
-        .runtime
-        .metrics
-        .rate_limited
-        .get_or_create(&exoclaw_gateway::metrics::LimitLabels {
-            scope: scope.to_owned(),
-        })
-        .inc();
-    tracing::warn!(
-        event = "security.rate_limited",
-        scope,
-        retry_after_sec = secs,
-        "rate limit reached"
-    );
-    secs
-}
-
 /// The route template that served a response (for metrics labels).
 #[derive(Clone)]
 struct RouteTag(String);
@@ -400,10 +341,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
-
-/// The id of the request being served, for handlers that record it.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
 
 /// Give every request an id (always ours: a client-sent id is ignored), run
 /// it inside a span carrying that id so every log line has it, log one access

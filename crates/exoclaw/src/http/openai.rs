@@ -3,9 +3,8 @@
 //! server-side) and `GET /v1/models` (the agents). Works with the official
 //! `openai` SDKs, streaming or not.
 
-use super::auth::Principal;
 use super::error::ApiError;
-use super::{AppState, RequestId};
+use super::state::{AppState, RequestId};
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use exoclaw_core::agent::{AgentEvent, Finish, RunOutcome};
+use exoclaw_gateway::access::Principal;
 use exoclaw_gateway::runtime::{StartError, Turn};
 use serde::Deserialize;
 use serde_json::{Value, json};

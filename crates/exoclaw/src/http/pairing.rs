@@ -17,9 +17,8 @@
 //! credentials never appear in logs; the listing never shows hashes or
 //! request ids.
 
-use super::auth::Principal;
 use super::error::ApiError;
-use super::{AppState, RequestId};
+use super::state::{AppState, RequestId};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -27,23 +26,17 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, extract::rejection::JsonRejection};
 use exoclaw_core::model::{PairingRequest, PairingStatus};
 use exoclaw_core::{DEFAULT_TENANT, TenantId, UserId};
+use exoclaw_gateway::access::Principal;
 use exoclaw_gateway::pairing::{self, PairingError, Poll, Requested, Requester, Verdict};
-use governor::clock::{Clock as _, DefaultClock};
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 /// Unauthenticated paths of this module (see [`is_public`]).
 const REQUEST_PATH: &str = "/v1/pairing/request";
 const STATUS_PREFIX: &str = "/v1/pairing/status/";
 
-/// New pairing requests per client IP per minute (burst as many), on top of
-/// `gateway.rate_limit_rpm`, which these routes are not exempt from.
-pub const REQUESTS_PER_MINUTE: u32 = 5;
+pub use super::limit::REQUESTS_PER_MINUTE;
 
 /// Whether `path` is one of the two unauthenticated pairing routes.
 pub fn is_public(path: &str) -> bool {
@@ -51,29 +44,6 @@ pub fn is_public(path: &str) -> bool {
         || path
             .strip_prefix(STATUS_PREFIX)
             .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-}
-
-/// The per-IP limit on new requests.
-pub struct RequestLimit(RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>);
-
-impl Default for RequestLimit {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl RequestLimit {
-    pub fn new() -> Self {
-        let n = NonZeroU32::new(REQUESTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        Self(RateLimiter::keyed(Quota::per_minute(n)))
-    }
-
-    fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.0.retain_recent();
-        self.0
-            .check_key(&ip)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
-    }
 }
 
 fn tenant() -> TenantId {
@@ -147,7 +117,7 @@ pub async fn request(
     if let Some(Extension(ip)) = ip
         && let Err(wait) = state.pairing_limit.check(ip.0)
     {
-        return super::rate_limited(&state, "pairing", wait);
+        return super::state::rate_limited(&state, "pairing", wait);
     }
     let Json(body) = match body {
         Ok(b) => b,

@@ -3,9 +3,8 @@
 //! A tenant with its own key uses it before the gateway's; without one it
 //! uses the gateway's providers.
 
-use super::AppState;
-use super::auth::Principal;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -13,13 +12,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use exoclaw_core::Secret;
 use exoclaw_core::model::NewAuditEvent;
+use exoclaw_gateway::access::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use exoclaw_gateway::runtime::{PROVIDER_KEY_NAME, provider_key_owner};
 
 fn known(state: &AppState, name: &str) -> Result<(), ApiError> {
-    if exoclaw_gateway::runtime::llm::Llm::known_names(&state.runtime.settings)
+    if exoclaw_gateway::config::providers::known_names(&state.runtime.settings)
         .iter()
         .any(|n| n == name)
     {
@@ -40,7 +40,7 @@ pub async fn list(
         exoclaw_gateway::runtime::stored_provider_keys(settings, Some(&state.vault), &who.tenant)
             .await;
     let gateway = state.runtime.llm().provider_names();
-    let items: Vec<Value> = exoclaw_gateway::runtime::llm::Llm::known_names(settings)
+    let items: Vec<Value> = exoclaw_gateway::config::providers::known_names(settings)
         .into_iter()
         .map(|name| {
             json!({

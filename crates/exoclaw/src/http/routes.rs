@@ -4,8 +4,8 @@
 //! routing, against the matched route) and `exoclaw routes`, which the
 //! role × route matrix test walks.
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::handler::Handler;

@@ -2,9 +2,8 @@
 //! in and are never returned; listings show names and metadata only. Every
 //! change is audited (without the value).
 
-use super::auth::Principal;
 use super::error::ApiError;
-use super::{AppState, RequestId};
+use super::state::{AppState, RequestId};
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -13,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use exoclaw_core::Secret;
 use exoclaw_core::model::NewAuditEvent;
+use exoclaw_gateway::access::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,9 +1,8 @@
 //! `/v1/sessions` and `/v1/traces`: conversation history and run traces.
 //! Owners and admins see their tenant's; everyone else only their own.
 
-use super::AppState;
-use super::auth::Principal;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,6 +10,7 @@ use axum::http::StatusCode;
 use exoclaw_core::model::SessionFilter;
 use exoclaw_core::trace::TraceFilter;
 use exoclaw_core::{AgentId, SessionId};
+use exoclaw_gateway::access::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -2,16 +2,16 @@
 //! the agent uses; with `dry_run` the whole path runs and only the decision
 //! comes back.
 
-use super::auth::Principal;
 use super::error::ApiError;
 use super::openai::start_error;
-use super::{AppState, RequestId};
+use super::state::{AppState, RequestId};
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use exoclaw_core::SessionId;
+use exoclaw_gateway::access::Principal;
 use exoclaw_tools::InvokeMode;
 use serde::Deserialize;
 use serde_json::{Value, json};

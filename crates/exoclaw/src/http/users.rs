@@ -2,9 +2,8 @@
 //! keys (`/v1/keys`), and tenants (owners). A user or key of another tenant
 //! answers 404, like one that does not exist.
 
-use super::AppState;
-use super::auth::Principal;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -15,6 +14,7 @@ use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{NewAuditEvent, Role, User};
 use exoclaw_core::store::ApiKey;
 use exoclaw_gateway::access::Permission;
+use exoclaw_gateway::access::Principal;
 use exoclaw_gateway::users::{self, KeySpec, UserError};
 use serde::Deserialize;
 use serde_json::{Value, json};

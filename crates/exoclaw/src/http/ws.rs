@@ -2,10 +2,10 @@
 //! is refused for a foreign `Origin`; authentication is the bearer header or
 //! the `connect` frame's token; chat runs stream their events as frames.
 
-use super::auth::Principal;
+use super::audit;
 use super::conn::{Closing, ConnSlot};
 use super::limit::ClientIp;
-use super::{AppState, RequestId, audit};
+use super::state::{AppState, RequestId};
 use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -15,6 +15,7 @@ use exoclaw_core::agent::{AgentEvent, Finish};
 use exoclaw_core::model::SessionFilter;
 use exoclaw_core::{AgentId, SessionId};
 use exoclaw_gateway::access::Permission;
+use exoclaw_gateway::access::Principal;
 use exoclaw_gateway::runtime::Turn;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
@@ -316,7 +317,7 @@ async fn serve_connection(
             break Ending::Revoked;
         }
         if let Err((scope, wait)) = limit(state, &a.who, peer) {
-            let secs = super::note_rate_limited(state, scope, wait);
+            let secs = super::state::note_rate_limited(state, scope, wait);
             let _ = out_tx
                 .send(err(
                     &id,

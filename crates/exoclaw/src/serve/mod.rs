@@ -164,7 +164,7 @@ impl Gateway {
             )),
             key_uses: Arc::default(),
             auth_seen: Arc::default(),
-            pairing_limit: Arc::new(crate::http::pairing::RequestLimit::new()),
+            pairing_limit: Arc::new(crate::http::limit::RequestLimit::new()),
             revocations: Arc::default(),
             conns: crate::http::conn::ConnTable::new(startup::conn_limits(&settings)),
         };

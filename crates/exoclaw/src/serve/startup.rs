@@ -88,7 +88,7 @@ pub(super) async fn install_gateway_token(
     store: &dyn exoclaw_core::store::Store,
     token: &Secret,
 ) -> anyhow::Result<()> {
-    let hash = crate::http::auth::digest_hex(token);
+    let hash = exoclaw_gateway::access::digest_hex(token);
     let now = now_ms();
     let all = store.gateway_tokens().await?;
     let live = |t: &exoclaw_core::store::GatewayToken| t.expires_at.is_none_or(|u| u > now);
