@@ -1,25 +1,96 @@
-//! The tool port. A tool describes itself ([`Tool::spec`]) and runs
-//! ([`Tool::call`]); it is only ever called through the registry's one policy
-//! path (see `exoclaw-tools`), never directly by a loop, job or endpoint.
+//! The tool port. A tool describes itself ([`Tool::spec`], what it may
+//! change [`Tool::effect`] and where its output comes from
+//! [`Tool::provenance`]), checks a call without acting ([`Tool::check`],
+//! which may say an operator must approve it) and runs ([`Tool::call`]). It
+//! is only ever called through the registry's one policy path (see
+//! `exoclaw-tools`), never directly by a loop, job or endpoint.
+//!
+//! Two ports let tools reach what lives above them without depending on it:
+//! [`Approvals`] (an operator's decision, stored by the gateway) and
+//! [`AgentCalls`] (a turn of another agent, for delegation).
 
 use crate::provider::ToolSpec;
 use crate::{AgentId, SessionId, TenantId, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-/// What a tool may change, as data: the policy layer gates side effects.
+/// What a tool may change, as data: the policy path gates effects once
+/// untrusted content has entered a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolEffect {
-    /// Reads only (read_file, list_files, search).
+    /// Reads only, inside the gateway's reach (read_file, list_files, search).
     ReadOnly,
-    /// Changes state or the outside world (write_file, exec, message).
+    /// Changes state (write_file, edit_file, exec).
     SideEffect,
+    /// Reaches outside the gateway (web_fetch, web_search, messages,
+    /// another agent): gated after taint unless its destination was already
+    /// seen ([`Tool::destination`]).
+    External,
+}
+
+/// Where a tool's output comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provenance {
+    /// Produced by the gateway or under the operator's control.
+    Trusted,
+    /// Text from outside (web pages, files, MCP servers): scanned for
+    /// prompt injection, wrapped in untrusted markers, and it taints the
+    /// run.
+    Untrusted,
+}
+
+/// What one run has let in: whether untrusted content entered its context
+/// and which external destinations it may reach without counting as new
+/// (those the user named, and those reached before the taint). Shared by
+/// every call of the run.
+#[derive(Debug, Default)]
+pub struct RunState {
+    tainted: AtomicBool,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl RunState {
+    /// A run whose user named `destinations` (hosts of URLs in the input).
+    pub fn with_seen(destinations: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            tainted: AtomicBool::new(false),
+            seen: Mutex::new(destinations.into_iter().collect()),
+        }
+    }
+
+    pub fn is_tainted(&self) -> bool {
+        self.tainted.load(Ordering::SeqCst)
+    }
+
+    pub fn taint(&self) {
+        self.tainted.store(true, Ordering::SeqCst);
+    }
+
+    pub fn has_seen(&self, destination: &str) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(destination)
+    }
+
+    /// Count `destination` as seen (reached before the run was tainted).
+    pub fn see(&self, destination: String) {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(destination);
+    }
 }
 
 /// Where and for whom a tool runs. Built by the server, never by the model.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ToolContext {
     pub tenant: TenantId,
     pub user: UserId,
@@ -28,6 +99,115 @@ pub struct ToolContext {
     /// The (per-user) workspace root every file access is anchored at.
     pub workspace: PathBuf,
     pub request_id: Option<String>,
+    /// The run this call belongs to (taint, destinations seen).
+    pub run: Arc<RunState>,
+    /// The binding of an approval the policy path obtained for this very
+    /// call ([`ApprovalNeed::binding`]): a tool that asked for approval in
+    /// `check` acts only when it matches.
+    pub approved: Option<String>,
+    /// Turns of other agents, for tools that delegate (absent where the
+    /// caller offers none).
+    pub agents: Option<Arc<dyn AgentCalls>>,
+}
+
+impl ToolContext {
+    /// A context for `user` of `tenant` using `agent`, in a fresh run.
+    pub fn new(tenant: TenantId, user: UserId, agent: AgentId, workspace: PathBuf) -> Self {
+        Self {
+            tenant,
+            user,
+            agent,
+            session: None,
+            workspace,
+            request_id: None,
+            run: Arc::new(RunState::default()),
+            approved: None,
+            agents: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolContext")
+            .field("tenant", &self.tenant)
+            .field("user", &self.user)
+            .field("agent", &self.agent)
+            .field("session", &self.session)
+            .field("workspace", &self.workspace)
+            .field("request_id", &self.request_id)
+            .field("tainted", &self.run.is_tainted())
+            .field("approved", &self.approved.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a tool's `check` decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// The call may run.
+    Allow,
+    /// The call may run once an operator approves it.
+    NeedsApproval(ApprovalNeed),
+}
+
+/// What an operator is asked to approve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalNeed {
+    /// The policy rule that asks (`shell.net_pipe_shell`,
+    /// `security.untrusted_content`).
+    pub rule: String,
+    /// What the operator reads: the command or the call, scrubbed.
+    pub shown: String,
+    /// Where it runs (a working directory), for the operator.
+    pub cwd: String,
+    /// What an approval binds to (a digest of exactly what will run), so it
+    /// never covers a different call.
+    pub binding: String,
+}
+
+/// An operator's decisions, kept above the tools (the gateway's store).
+#[async_trait]
+pub trait Approvals: Send + Sync {
+    /// Whether `need` is already approved for `ctx`'s tenant (an approval
+    /// stays valid for a while and covers exactly its binding).
+    async fn is_approved(&self, ctx: &ToolContext, need: &ApprovalNeed) -> Result<bool, ToolError>;
+    /// Ask an operator and wait, at most `wait`, for the decision: `Ok` when
+    /// approved, a `security.approval_*` error otherwise.
+    async fn request(
+        &self,
+        ctx: &ToolContext,
+        need: &ApprovalNeed,
+        wait: Duration,
+    ) -> Result<(), ToolError>;
+}
+
+/// A turn of another agent, asked for by a tool (delegation, subagents).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentCall {
+    /// The agent that answers (same tenant as the caller).
+    pub agent: AgentId,
+    /// What it is asked.
+    pub task: String,
+}
+
+/// The answer of an [`AgentCall`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentAnswer {
+    pub text: String,
+    /// The trace of the called turn (linked from the caller's).
+    pub trace_id: Option<String>,
+}
+
+/// Start another agent's turn and await it, for tools that delegate,
+/// without the tools depending on the gateway that runs turns.
+#[async_trait]
+pub trait AgentCalls: Send + Sync {
+    async fn call_agent(
+        &self,
+        ctx: &ToolContext,
+        call: AgentCall,
+    ) -> Result<AgentAnswer, ToolError>;
 }
 
 /// A tool's successful result, as the model will read it.
@@ -78,9 +258,37 @@ pub trait Tool: Send + Sync {
 
     fn effect(&self) -> ToolEffect;
 
+    /// Where the output comes from; untrusted output is scanned, marked and
+    /// taints the run.
+    fn provenance(&self) -> Provenance {
+        Provenance::Trusted
+    }
+
+    /// For [`ToolEffect::External`] tools: the destination a call reaches
+    /// (a lowercase host). A destination the run has already seen is not
+    /// gated after taint; `None` is always gated.
+    fn destination(&self, _args: &serde_json::Value) -> Option<String> {
+        None
+    }
+
+    /// A short label of where an untrusted output came from
+    /// (`web_fetch:https://...`, `file:notes.md`), for its markers and the
+    /// audit log.
+    fn source(&self, _args: &serde_json::Value) -> String {
+        self.spec().name
+    }
+
+    /// Whether `check` may ask for an operator's approval
+    /// ([`Check::NeedsApproval`]): the policy path then runs `check` before
+    /// every call, not only in a dry run.
+    fn asks_approval(&self) -> bool {
+        false
+    }
+
     /// Everything `call` checks before acting (argument validation, path
-    /// resolution), without acting: the `dry_run` of `/v1/tools/invoke`.
-    async fn check(&self, ctx: &ToolContext, args: &serde_json::Value) -> Result<(), ToolError>;
+    /// resolution, the shell policy), without acting: the `dry_run` of
+    /// `/v1/tools/invoke`, and the policy path's approval step.
+    async fn check(&self, ctx: &ToolContext, args: &serde_json::Value) -> Result<Check, ToolError>;
 
     async fn call(
         &self,

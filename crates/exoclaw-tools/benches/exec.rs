@@ -67,6 +67,9 @@ fn main() {
         session: Some("bench".into()),
         workspace: workspace.path().to_path_buf(),
         request_id: None,
+        run: Default::default(),
+        approved: None,
+        agents: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -16,7 +16,7 @@ use crate::sandbox::{
 };
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
-use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
+use exoclaw_core::tool::{Check, Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -50,12 +50,18 @@ pub struct CommandRequest<'a> {
     pub stage: CheckStage,
 }
 
-/// The policy hook run before any command spawns (the shell policy). Any
-/// `Fn(&str) -> Result<(), ToolError>` is one.
+/// The policy hook run before any command spawns (the shell policy): it
+/// allows, refuses, or asks for an operator's approval (which the policy
+/// path obtains; the command then spawns only with that approval's binding
+/// in the context). Any `Fn(&str) -> Result<(), ToolError>` is one that
+/// never asks.
 #[async_trait]
 pub trait CommandCheck: Send + Sync {
-    async fn check(&self, ctx: &ToolContext, request: &CommandRequest<'_>)
-    -> Result<(), ToolError>;
+    async fn check(
+        &self,
+        ctx: &ToolContext,
+        request: &CommandRequest<'_>,
+    ) -> Result<Check, ToolError>;
 }
 
 #[async_trait]
@@ -67,8 +73,8 @@ where
         &self,
         _ctx: &ToolContext,
         request: &CommandRequest<'_>,
-    ) -> Result<(), ToolError> {
-        self(request.command)
+    ) -> Result<Check, ToolError> {
+        self(request.command).map(|()| Check::Allow)
     }
 }
 
@@ -147,7 +153,7 @@ impl CommandRunner {
         command: &str,
         timeout_sec: Option<u64>,
         stage: CheckStage,
-    ) -> Result<(SandboxPolicy, AgentRole, Duration), ToolError> {
+    ) -> Result<(SandboxPolicy, AgentRole, Duration, Check), ToolError> {
         if command.trim().is_empty() {
             return Err(ToolError::invalid_args("command: must not be empty"));
         }
@@ -186,10 +192,21 @@ impl CommandRunner {
             env: &env,
             stage,
         };
-        self.check.check(ctx, &request).await?;
+        let check = self.check.check(ctx, &request).await?;
+        if stage == CheckStage::BeforeSpawn
+            && let Check::NeedsApproval(need) = &check
+            && ctx.approved.as_deref() != Some(need.binding.as_str())
+        {
+            // Only the policy path obtains approvals; a call that reaches
+            // here without one for exactly this command does not spawn.
+            return Err(ToolError::new(
+                "security.approval_required",
+                format!("{}: an operator must approve this command", need.rule),
+            ));
+        }
         let mut policy = policy;
         policy.max_file_bytes = self.admit(ctx).await?;
-        Ok((policy, role, timeout))
+        Ok((policy, role, timeout, check))
     }
 
     fn session_key(ctx: &ToolContext) -> String {
@@ -219,7 +236,7 @@ impl CommandRunner {
         if running_now(&*self.lock_jobs()?) >= MAX_JOBS_PER_SESSION {
             return Err(too_many_jobs());
         }
-        let (policy, role, timeout) = self
+        let (policy, role, timeout, _) = self
             .validate(ctx, command, timeout_sec, CheckStage::BeforeSpawn)
             .await?;
         let guard = self.started(ctx);
@@ -549,12 +566,16 @@ impl Tool for Exec {
         ToolEffect::SideEffect
     }
 
-    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    fn asks_approval(&self) -> bool {
+        true
+    }
+
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: ExecArgs = parse(args)?;
         self.0
             .validate(ctx, &a.command, a.timeout_sec, CheckStage::DryRun)
             .await
-            .map(|_| ())
+            .map(|(_, _, _, check)| check)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
@@ -562,7 +583,7 @@ impl Tool for Exec {
         if a.background {
             return self.0.start_job(ctx, &a.command, a.timeout_sec).await;
         }
-        let (policy, role, timeout) = self
+        let (policy, role, timeout, _) = self
             .0
             .validate(ctx, &a.command, a.timeout_sec, CheckStage::BeforeSpawn)
             .await?;
@@ -655,16 +676,20 @@ impl Tool for Process {
         ToolEffect::SideEffect
     }
 
-    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    fn asks_approval(&self) -> bool {
+        true
+    }
+
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: ProcessArgs = parse(args)?;
         match a.action {
             Action::Start => self
                 .0
                 .validate(ctx, a.command()?, a.timeout_sec, CheckStage::DryRun)
                 .await
-                .map(|_| ()),
-            Action::Poll | Action::Kill => a.id().map(|_| ()),
-            Action::List => Ok(()),
+                .map(|(_, _, _, check)| check),
+            Action::Poll | Action::Kill => a.id().map(|_| Check::Allow),
+            Action::List => Ok(Check::Allow),
         }
     }
 

@@ -21,7 +21,7 @@ mod tests;
 use async_trait::async_trait;
 use exoclaw_core::Secret;
 use exoclaw_core::provider::ToolSpec;
-use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
+use exoclaw_core::tool::{Check, Provenance, Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use exoclaw_egress::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use exoclaw_egress::{EgressClient, EgressError, FetchLimits, Fetched, Url};
 use serde::Deserialize;
@@ -162,18 +162,37 @@ impl Tool for WebFetch {
         }
     }
 
+    /// A fetch reaches a host outside: after untrusted content entered the
+    /// run, a host the run has not seen needs the provenance gate.
     fn effect(&self) -> ToolEffect {
-        ToolEffect::ReadOnly
+        ToolEffect::External
     }
 
-    async fn check(&self, _ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    fn provenance(&self) -> Provenance {
+        Provenance::Untrusted
+    }
+
+    fn destination(&self, args: &Value) -> Option<String> {
+        let url = Url::parse(args.get("url").and_then(Value::as_str)?.trim()).ok()?;
+        url.host_str().map(str::to_ascii_lowercase)
+    }
+
+    fn source(&self, args: &Value) -> String {
+        format!(
+            "web_fetch:{}",
+            args.get("url").and_then(Value::as_str).unwrap_or("")
+        )
+    }
+
+    async fn check(&self, _ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: FetchArgs = parse_args(args)?;
         a.max_bytes()?;
         self.client
             .dry_run(a.url.trim())
             .await
             .map(|_| ())
-            .map_err(|e| egress_error(&e))
+            .map_err(|e| egress_error(&e))?;
+        Ok(Check::Allow)
     }
 
     async fn call(&self, _ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
@@ -378,7 +397,13 @@ impl Tool for WebSearch {
         ToolEffect::ReadOnly
     }
 
-    async fn check(&self, _ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    /// Results are other sites' text: untrusted. (A query is a read of the
+    /// configured engine and is not gated.)
+    fn provenance(&self) -> Provenance {
+        Provenance::Untrusted
+    }
+
+    async fn check(&self, _ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: SearchArgs = parse_args(args)?;
         let (engine, url, _) = self.plan(&a)?;
         self.headers(engine)?;
@@ -386,7 +411,8 @@ impl Tool for WebSearch {
             .dry_run(&url)
             .await
             .map(|_| ())
-            .map_err(|e| egress_error(&e))
+            .map_err(|e| egress_error(&e))?;
+        Ok(Check::Allow)
     }
 
     async fn call(&self, _ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {

@@ -279,6 +279,9 @@ fn harness(replies: Vec<Reply>) -> Harness {
             session: Some("s".into()),
             workspace: std::path::PathBuf::from("/nonexistent"),
             request_id: None,
+            run: Default::default(),
+            approved: None,
+            agents: None,
         },
     };
     Harness {

@@ -5,10 +5,12 @@
 //! `sh -c` never inherits it; it stays valid for a day.
 
 use crate::config::file::ApprovalDeciders;
+use async_trait::async_trait;
 use exoclaw_core::TenantId;
 use exoclaw_core::model::Role;
 use exoclaw_core::store::{Approval, ApprovalStatus, NewApproval, Store, StoreError};
-use exoclaw_core::tool::ToolError;
+use exoclaw_core::tool::{ApprovalNeed, Approvals, ToolContext, ToolError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an approval covers its command.
@@ -118,6 +120,52 @@ pub async fn visible(
     Ok(items)
 }
 
+/// The approvals port of the tool policy path, kept in the store: every
+/// gateway instance on one database sees the same decisions.
+pub struct StoreApprovals(pub Arc<dyn Store>);
+
+impl StoreApprovals {
+    fn request_of(ctx: &ToolContext, need: &ApprovalNeed) -> NewApproval {
+        NewApproval {
+            tenant_id: ctx.tenant.clone(),
+            agent_id: ctx.agent.clone(),
+            user_id: ctx.user.clone(),
+            session_id: ctx.session.clone(),
+            command: need.shown.clone(),
+            cwd: need.cwd.clone(),
+            command_hash: need.binding.clone(),
+            rule: need.rule.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Approvals for StoreApprovals {
+    async fn is_approved(&self, ctx: &ToolContext, need: &ApprovalNeed) -> Result<bool, ToolError> {
+        let since = now_ms() - i64::try_from(VALID_FOR.as_millis()).unwrap_or(i64::MAX);
+        self.0
+            .is_approved(&ctx.tenant, &need.binding, since)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn request(
+        &self,
+        ctx: &ToolContext,
+        need: &ApprovalNeed,
+        wait: Duration,
+    ) -> Result<(), ToolError> {
+        await_approval(self.0.as_ref(), Self::request_of(ctx, need), wait).await
+    }
+}
+
+fn unavailable(e: StoreError) -> ToolError {
+    ToolError::new(
+        "security.approval_unavailable",
+        format!("approvals cannot be read: {e}"),
+    )
+}
+
 /// Wait (bounded) for an operator's decision on `request`. `Ok(())` when the
 /// command may run.
 pub async fn await_approval(
@@ -127,12 +175,7 @@ pub async fn await_approval(
 ) -> Result<(), ToolError> {
     let tenant = request.tenant_id.clone();
     let since = now_ms() - i64::try_from(VALID_FOR.as_millis()).unwrap_or(i64::MAX);
-    let store_err = |e: StoreError| {
-        ToolError::new(
-            "security.approval_unavailable",
-            format!("approvals cannot be read: {e}"),
-        )
-    };
+    let store_err = unavailable;
     if store
         .is_approved(&tenant, &request.command_hash, since)
         .await

@@ -1,54 +1,27 @@
-//! Content security in the agent loop (exoclaw-guard wired in):
+//! Content security around the agent loop (exoclaw-guard wired in):
 //!
 //! - user input is scanned for prompt injection before a turn starts
 //!   (`gateway.injection_action`: `warn` logs and audits, `block` refuses
 //!   with `security.injection_blocked`, `off` skips);
-//! - every tool's output is scrubbed of credentials before the model sees
-//!   it; output of tools that bring in outside text (`web_fetch`,
-//!   `web_search`, file reads) is scanned, wrapped in untrusted-content
-//!   markers (forged markers neutralised) and marks the run as tainted;
-//! - provenance gating: once a run is tainted, side-effecting tools
-//!   (`exec`, `process`, `write_file`, `edit_file`, later `message` and
-//!   `delegate`, and a `web_fetch` to a domain the run has not seen) need an
-//!   operator's approval, are refused, or run, per
-//!   `tools.untrusted_content_policy` (`ask` / `deny` / `allow`). The gate
-//!   is the policy, not the model's good behaviour.
+//! - the secrets the gateway holds are registered with the scrubber (the
+//!   gateway's own at start-up, each tenant's stored ones in its scope);
+//! - stored traces' error texts are scrubbed.
+//!
+//! Tool output (scrubbing, untrusted markers, the run's taint) and the
+//! provenance gate are layers of the tool policy path
+//! (`exoclaw_tools::registry`), configured in `runtime::tools`.
 
-use crate::config::file::{InjectionAction, UntrustedContentPolicy};
 use async_trait::async_trait;
 use exoclaw_core::model::NewAuditEvent;
-use exoclaw_core::provider::ToolSpec;
-use exoclaw_core::store::{NewApproval, Store};
-use exoclaw_core::tool::{ToolContext, ToolError, ToolOutput, ToolRunner};
-use exoclaw_guard::inject::Scanner;
-use exoclaw_guard::{markers, scrub};
-use serde_json::Value;
-use sha2::{Digest as _, Sha256};
+use exoclaw_core::store::Store;
+use exoclaw_core::tool::ToolContext;
+use exoclaw_guard::scrub;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-static SCANNER: LazyLock<Scanner> = LazyLock::new(Scanner::new);
-
-/// Tools whose output is text from outside the gateway's control.
-const UNTRUSTED_SOURCES: &[&str] = &["web_fetch", "web_search", "read_file", "search"];
-
-/// Tools with effects outside the conversation.
-const SIDE_EFFECTING: &[&str] = &[
-    "exec",
-    "process",
-    "write_file",
-    "edit_file",
-    "message",
-    "delegate",
-    "spawn",
-];
-
-/// The rule ids of the injection patterns found in `text`.
-pub fn injection_rules(text: &str) -> Vec<&'static str> {
-    SCANNER.scan(text).into_iter().map(|h| h.rule).collect()
-}
+/// The rule ids of the injection patterns found in `text` (the same
+/// scanner the tool policy path runs over untrusted output).
+pub use exoclaw_tools::registry::injection_rules;
 
 /// Log (`security.injection`, warn) and audit one scan's hits.
 pub async fn report_injection(
@@ -79,213 +52,15 @@ pub async fn report_injection(
     crate::audit::record_logged(store, &event).await;
 }
 
-/// The untrusted-content gate around one run's tools.
-pub struct GuardedTools {
-    pub inner: Arc<dyn ToolRunner>,
-    pub store: Arc<dyn Store>,
-    pub injection: InjectionAction,
-    pub policy: UntrustedContentPolicy,
-    pub approval_wait: Duration,
-    /// Untrusted content has entered this run's context.
-    tainted: AtomicBool,
-    /// Hosts the run may fetch without counting as new: those named in the
-    /// user's message and those fetched before the run was tainted.
-    seen_hosts: Mutex<HashSet<String>>,
-}
-
-impl GuardedTools {
-    pub fn new(
-        inner: Arc<dyn ToolRunner>,
-        store: Arc<dyn Store>,
-        injection: InjectionAction,
-        policy: UntrustedContentPolicy,
-        user_input: &str,
-    ) -> Self {
-        Self {
-            inner,
-            store,
-            injection,
-            policy,
-            approval_wait: super::tools::APPROVAL_WAIT,
-            tainted: AtomicBool::new(false),
-            seen_hosts: Mutex::new(hosts_in(user_input)),
-        }
-    }
-
-    pub fn is_tainted(&self) -> bool {
-        self.tainted.load(Ordering::SeqCst)
-    }
-
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.seen_hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether this call has effects that untrusted content must not steer.
-    fn is_side_effecting(&self, name: &str, args: &Value) -> bool {
-        if SIDE_EFFECTING.contains(&name) {
-            return true;
-        }
-        if name == "web_fetch" {
-            let host = args
-                .get("url")
-                .and_then(Value::as_str)
-                .and_then(host_of)
-                .unwrap_or_default();
-            return !self.seen().contains(&host);
-        }
-        false
-    }
-
-    /// The provenance gate: `Ok` when the call may run.
-    async fn gate(&self, ctx: &ToolContext, name: &str, args: &Value) -> Result<(), ToolError> {
-        if !self.is_tainted() || !self.is_side_effecting(name, args) {
-            return Ok(());
-        }
-        match self.policy {
-            UntrustedContentPolicy::Allow => Ok(()),
-            UntrustedContentPolicy::Deny => {
-                tracing::warn!(
-                    event = "security.untrusted_content_denied",
-                    tool = name,
-                    "a side-effecting tool was refused after untrusted content entered the run"
-                );
-                let mut event = NewAuditEvent::new(
-                    ctx.tenant.clone(),
-                    format!("user:{}", ctx.user),
-                    "security.untrusted_content",
-                    format!("tool:{name}"),
-                    "deny",
-                );
-                "tools.untrusted_content_policy = deny".clone_into(&mut event.reason);
-                event.agent_id = Some(ctx.agent.clone());
-                event.session_id = ctx.session.clone();
-                crate::audit::record(self.store.as_ref(), &event).await;
-                Err(ToolError::new(
-                    "security.untrusted_content",
-                    format!(
-                        "{name} is refused: untrusted content entered this run and \
-                         tools.untrusted_content_policy is deny"
-                    ),
-                ))
-            }
-            UntrustedContentPolicy::Ask => {
-                let rendered = format!("{name} {args}");
-                let hash = hex::encode(Sha256::digest(
-                    format!(
-                        "untrusted\0{}\0{}\0{rendered}",
-                        ctx.tenant,
-                        ctx.session.as_ref().map_or("", |s| s.as_str())
-                    )
-                    .as_bytes(),
-                ));
-                let request = NewApproval {
-                    tenant_id: ctx.tenant.clone(),
-                    agent_id: ctx.agent.clone(),
-                    user_id: ctx.user.clone(),
-                    session_id: ctx.session.clone(),
-                    command: scrub::global()
-                        .scrub_for(ctx.tenant.as_str(), &rendered)
-                        .into_owned(),
-                    cwd: ctx.workspace.display().to_string(),
-                    command_hash: hash,
-                    rule: "security.untrusted_content".to_owned(),
-                };
-                super::approval::await_approval(self.store.as_ref(), request, self.approval_wait)
-                    .await
-            }
-        }
-    }
-
-    /// Scrub, and for untrusted sources scan, wrap and taint.
-    async fn screen(
-        &self,
-        ctx: &ToolContext,
-        name: &str,
-        args: &Value,
-        out: ToolOutput,
-    ) -> Result<ToolOutput, ToolError> {
-        let content = scrub::global()
-            .scrub_for(ctx.tenant.as_str(), &out.content)
-            .into_owned();
-        if !UNTRUSTED_SOURCES.contains(&name) {
-            return Ok(ToolOutput { content });
-        }
-        let source = match name {
-            "web_fetch" => format!(
-                "web_fetch:{}",
-                args.get("url").and_then(Value::as_str).unwrap_or("")
-            ),
-            "read_file" => format!(
-                "file:{}",
-                args.get("path").and_then(Value::as_str).unwrap_or("")
-            ),
-            other => other.to_owned(),
-        };
-        if name == "web_fetch"
-            && !self.is_tainted()
-            && let Some(host) = args.get("url").and_then(Value::as_str).and_then(host_of)
-        {
-            self.seen().insert(host);
-        }
-        self.tainted.store(true, Ordering::SeqCst);
-        if self.injection != InjectionAction::Off {
-            let rules = injection_rules(&content);
-            if !rules.is_empty() {
-                let block = self.injection == InjectionAction::Block;
-                report_injection(self.store.as_ref(), ctx, &source, &rules, block).await;
-                if block {
-                    return Err(ToolError::new(
-                        "security.injection_blocked",
-                        format!(
-                            "the output of {name} was withheld: it contains prompt-injection \
-                             patterns ({})",
-                            rules.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(ToolOutput {
-            content: markers::wrap(&source, &content),
-        })
-    }
-}
-
-#[async_trait]
-impl ToolRunner for GuardedTools {
-    fn specs(&self) -> Vec<ToolSpec> {
-        self.inner.specs()
-    }
-
-    async fn run(
-        &self,
-        ctx: &ToolContext,
-        name: &str,
-        args: &Value,
-    ) -> Result<ToolOutput, ToolError> {
-        self.gate(ctx, name, args).await?;
-        match self.inner.run(ctx, name, args).await {
-            Ok(out) => self.screen(ctx, name, args, out).await,
-            Err(mut e) => {
-                e.message = scrub::global()
-                    .scrub_for(ctx.tenant.as_str(), &e.message)
-                    .into_owned();
-                Err(e)
-            }
-        }
-    }
-}
-
 /// The lowercase host of an http(s) URL.
 fn host_of(url: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;
     u.host_str().map(str::to_ascii_lowercase)
 }
 
-/// Hosts of the URLs named in `text`.
-fn hosts_in(text: &str) -> HashSet<String> {
+/// Hosts of the URLs named in `text`: a run may fetch them even after
+/// untrusted content entered it (the user asked for them).
+pub fn hosts_in(text: &str) -> HashSet<String> {
     text.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')'))
         .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
         .filter_map(host_of)

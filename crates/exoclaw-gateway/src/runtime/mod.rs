@@ -268,6 +268,9 @@ impl Runtime {
             session,
             workspace,
             request_id,
+            run: Default::default(),
+            approved: None,
+            agents: None,
         })
     }
 
@@ -316,7 +319,12 @@ impl Runtime {
                 },
             )
             .await?;
-        let tool_ctx = self.tool_context(who, &agent, Some(session.id.clone()), request_id)?;
+        let mut tool_ctx = self.tool_context(who, &agent, Some(session.id.clone()), request_id)?;
+        // The hosts the user named may be fetched even after untrusted
+        // content entered the run.
+        tool_ctx.run = Arc::new(exoclaw_core::tool::RunState::with_seen(guard::hosts_in(
+            &input,
+        )));
         self.screen_input(&tool_ctx, &input).await?;
         let d = &self.settings.config.agents.defaults;
         let int = |key: &str, default: u64| {
@@ -352,16 +360,12 @@ impl Runtime {
         };
         let deps = AgentDeps {
             provider: resolved.provider,
-            tools: Arc::new(guard::GuardedTools::new(
-                Arc::new(BoundTools {
-                    registry: self.tools.clone(),
-                    policy: self.tool_policy(&agent),
-                }),
-                self.store.clone(),
-                self.settings.config.gateway.injection_action,
-                self.settings.config.tools.untrusted_content_policy,
-                &input,
-            )),
+            tools: Arc::new(BoundTools {
+                registry: self.tools.clone(),
+                policy: self.tool_policy(&agent),
+                tenant: who.tenant.clone(),
+                agent: agent.id.clone(),
+            }),
             sessions: self.store.clone(),
             traces: self.traces.clone(),
             pricing: self.pricing.clone(),
@@ -425,20 +429,11 @@ impl Runtime {
         }
         let ctx = self.tool_context(who, &agent, call.session, request_id)?;
         let policy = self.tool_policy(&agent);
-        // What the caller reads is scrubbed like what a model reads.
-        let scrubber = exoclaw_guard::scrub::global();
-        let tenant = who.tenant.as_str();
+        // The path scrubs what the caller reads like what a model reads.
         Ok(self
             .tools
             .invoke(&ctx, &policy, call.tool, call.args, call.mode)
-            .await
-            .map(|out| ToolOutput {
-                content: scrubber.scrub_for(tenant, &out.content).into_owned(),
-            })
-            .map_err(|mut e| {
-                e.message = scrubber.scrub_for(tenant, &e.message).into_owned();
-                e
-            }))
+            .await)
     }
 
     pub fn llm(&self) -> Arc<llm::Llm> {

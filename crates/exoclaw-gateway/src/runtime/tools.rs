@@ -1,23 +1,27 @@
 //! The tools the gateway offers, wired from the configuration: the file
-//! tools (anchored at the per-user workspace), `exec` and `process` (the
-//! native sandbox, behind the shell policy and exec approvals), and
-//! `web_fetch` / `web_search` (through the SSRF-safe egress client). All of
-//! them are reached only through the registry's policy path.
+//! tools (anchored at the per-user workspace, within the workspace quotas),
+//! `exec` and `process` (the native sandbox, behind the shell policy), and
+//! `web_fetch` / `web_search` (through the SSRF-safe egress client); and the
+//! registry's guards (`gateway.injection_action`,
+//! `tools.untrusted_content_policy`, approvals in the store). All of them
+//! are reached only through the registry's policy path.
 
 use crate::config::Settings;
-use crate::config::file::{ExecSecurity, SandboxMode as ConfigMode};
+use crate::config::file::{
+    ExecSecurity, InjectionAction, SandboxMode as ConfigMode, UntrustedContentPolicy,
+};
 use anyhow::Context as _;
-use async_trait::async_trait;
 use exoclaw_core::Secret;
-use exoclaw_core::store::{NewApproval, Store};
-use exoclaw_core::tool::{Tool, ToolContext, ToolError};
+use exoclaw_core::store::Store;
+use exoclaw_core::tool::{Tool, ToolContext};
 use exoclaw_egress::{DomainRules, EgressClient};
 use exoclaw_tools::ToolRegistry;
-use exoclaw_tools::exec::{CheckStage, CommandCheck, CommandRequest, CommandRunner};
+use exoclaw_tools::exec::CommandRunner;
 use exoclaw_tools::fs::FsOptions;
 use exoclaw_tools::quota::{QuotaLedger, Quotas, WorkspaceQuota};
+use exoclaw_tools::registry::{Guards, InjectionMode, UntrustedPolicy};
 use exoclaw_tools::sandbox::{AgentRole, Sandbox, SandboxInit, SandboxMode, SandboxPolicy};
-use exoclaw_tools::shell::{self, ShellPolicyContext};
+use exoclaw_tools::shell::gate::{ShellGate, ShellMode};
 use exoclaw_tools::web::{WebFetch, WebSearch};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,73 +130,6 @@ pub fn role_of(ctx: &ToolContext) -> AgentRole {
     }
 }
 
-/// The shell policy before anything spawns: `full` refuses denied groups,
-/// `ask` makes them wait for an operator (bound to the exact command hash),
-/// `off` lets them through (the sandbox still applies).
-pub struct ShellGate {
-    pub security: ExecSecurity,
-    pub data_dir: PathBuf,
-    pub store: Arc<dyn Store>,
-    pub wait: Duration,
-}
-
-#[async_trait]
-impl CommandCheck for ShellGate {
-    async fn check(&self, ctx: &ToolContext, req: &CommandRequest<'_>) -> Result<(), ToolError> {
-        let policy_ctx = ShellPolicyContext {
-            data_dir: Some(self.data_dir.clone()),
-            workspace: Some(ctx.workspace.clone()),
-            home: Some(req.cwd.to_owned()),
-        };
-        let denied = match shell::check(req.command, &policy_ctx) {
-            // What was checked is what runs: a command that normalisation
-            // changes (zero-width or compatibility characters) is refused
-            // rather than run in a form the policy did not see.
-            Ok(parsed) if parsed.command() != req.command => {
-                return Err(ToolError::new(
-                    "security.shell_unparseable",
-                    "the command changes under Unicode normalisation; send it in plain form",
-                ));
-            }
-            Ok(_) => return Ok(()),
-            Err(d) => d,
-        };
-        let unparseable = denied.code() == "security.shell_unparseable";
-        match self.security {
-            ExecSecurity::Off if !unparseable => Ok(()),
-            ExecSecurity::Ask if !unparseable => {
-                if req.stage == CheckStage::DryRun {
-                    return Err(ToolError::new(
-                        "security.approval_required",
-                        format!(
-                            "{denied}; in ask mode an operator must approve it (exoclaw approvals)"
-                        ),
-                    ));
-                }
-                let hash = match &denied.parsed {
-                    Some(p) => p.approval_hash(req.cwd, req.env),
-                    None => return Err(ToolError::from(&denied)),
-                };
-                let request = NewApproval {
-                    tenant_id: ctx.tenant.clone(),
-                    agent_id: ctx.agent.clone(),
-                    user_id: ctx.user.clone(),
-                    session_id: ctx.session.clone(),
-                    command: req.command.to_owned(),
-                    cwd: req.cwd.to_owned(),
-                    command_hash: hash,
-                    rule: denied.rule.to_string(),
-                };
-                super::approval::await_approval(self.store.as_ref(), request, self.wait).await
-            }
-            _ => {
-                tracing::warn!(event = "security.shell_denied", rule = %denied.rule, "a command was refused by the shell policy");
-                Err(ToolError::from(&denied))
-            }
-        }
-    }
-}
-
 /// The workspace quotas of `tools.workspace_quota` (`0` = no limit), over
 /// the layout of `context::user_workspace`: a tenant's users below
 /// `workspace/<tenant>`.
@@ -229,10 +166,12 @@ pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
 
     let (sandbox, policy) = sandbox(settings)?;
     let gate = Arc::new(ShellGate {
-        security: settings.config.tools.exec_approval.security,
+        mode: match settings.config.tools.exec_approval.security {
+            ExecSecurity::Full => ShellMode::Full,
+            ExecSecurity::Ask => ShellMode::Ask,
+            ExecSecurity::Off => ShellMode::Off,
+        },
         data_dir: settings.home.root().to_path_buf(),
-        store: store.clone(),
-        wait: APPROVAL_WAIT,
     });
     let runner = Arc::new(
         CommandRunner::new(sandbox, policy, gate)
@@ -254,6 +193,23 @@ pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
     let brave = settings.env.get("EXOCLAW_BRAVE_API_KEY").map(Secret::new);
     tools.push(Arc::new(WebSearch::new(client, brave)));
 
-    let audit: Arc<dyn exoclaw_core::store::AuditStore> = Arc::new(crate::audit::Alerting(store));
-    Ok(Arc::new(ToolRegistry::new(tools, Some(audit))))
+    let audit: Arc<dyn exoclaw_core::store::AuditStore> =
+        Arc::new(crate::audit::Alerting(store.clone()));
+    let guards = Guards {
+        injection: match settings.config.gateway.injection_action {
+            InjectionAction::Warn => InjectionMode::Warn,
+            InjectionAction::Block => InjectionMode::Block,
+            InjectionAction::Off => InjectionMode::Off,
+        },
+        untrusted: match settings.config.tools.untrusted_content_policy {
+            UntrustedContentPolicy::Ask => UntrustedPolicy::Ask,
+            UntrustedContentPolicy::Deny => UntrustedPolicy::Deny,
+            UntrustedContentPolicy::Allow => UntrustedPolicy::Allow,
+        },
+        approvals: Some(Arc::new(super::approval::StoreApprovals(store))),
+        approval_wait: APPROVAL_WAIT,
+    };
+    Ok(Arc::new(
+        ToolRegistry::new(tools, Some(audit)).with_guards(guards),
+    ))
 }

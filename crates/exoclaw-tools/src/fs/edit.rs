@@ -12,7 +12,7 @@ use crate::path::Workspace;
 use crate::quota::QuotaLedger;
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
-use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
+use exoclaw_core::tool::{Check, Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Read as _;
@@ -173,7 +173,7 @@ impl Tool for EditFile {
         ToolEffect::SideEffect
     }
 
-    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: EditArgs = parse_args(args)?;
         a.validate()?;
         let ws = self.opts.workspace(ctx)?;
@@ -183,7 +183,8 @@ impl Tool for EditFile {
             let (text, _) = apply(&a.path, &read_text(&ws, &a.path)?, &a.edits)?;
             check_quota(&ws, quota.as_deref(), &ctx, &a.path, text.len())
         })
-        .await
+        .await?;
+        Ok(Check::Allow)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {

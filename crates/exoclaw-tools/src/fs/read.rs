@@ -6,7 +6,7 @@ use super::{FsOptions, blocking, io_error, parse_args};
 use crate::path::{Workspace, map_errno};
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
-use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
+use exoclaw_core::tool::{Check, Provenance, Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use rustix::fs::{FileType, Mode, OFlags};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -96,11 +96,24 @@ impl Tool for ReadFile {
         ToolEffect::ReadOnly
     }
 
-    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    /// A file's text is whatever anyone put there: untrusted.
+    fn provenance(&self) -> Provenance {
+        Provenance::Untrusted
+    }
+
+    fn source(&self, args: &Value) -> String {
+        format!(
+            "file:{}",
+            args.get("path").and_then(Value::as_str).unwrap_or("")
+        )
+    }
+
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: ReadArgs = parse_args(args)?;
         a.check_range()?;
         let ws = self.0.workspace(ctx)?;
-        blocking(move || check_regular(&ws, &a.path)).await
+        blocking(move || check_regular(&ws, &a.path)).await?;
+        Ok(Check::Allow)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
@@ -167,14 +180,15 @@ impl Tool for ListFiles {
         ToolEffect::ReadOnly
     }
 
-    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: ListArgs = parse_args(args)?;
         let ws = self.0.workspace(ctx)?;
         blocking(move || {
             ws.open_at(&a.path, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
                 .map(drop)
         })
-        .await
+        .await?;
+        Ok(Check::Allow)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {

@@ -10,7 +10,7 @@ use super::{FsOptions, blocking, clip, parse_args};
 use crate::path::Workspace;
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
-use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
+use exoclaw_core::tool::{Check, Provenance, Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use rustix::fs::{FileType, Mode, OFlags};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -167,11 +167,17 @@ impl Tool for Search {
         ToolEffect::ReadOnly
     }
 
-    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    /// Matching lines are files' text: untrusted.
+    fn provenance(&self) -> Provenance {
+        Provenance::Untrusted
+    }
+
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: SearchArgs = parse_args(args)?;
         a.plan()?;
         let ws = self.0.workspace(ctx)?;
-        blocking(move || check_dir(&ws, &a.path)).await
+        blocking(move || check_dir(&ws, &a.path)).await?;
+        Ok(Check::Allow)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
@@ -316,12 +322,13 @@ impl Tool for Glob {
         ToolEffect::ReadOnly
     }
 
-    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: GlobArgs = parse_args(args)?;
         compile_glob("pattern", &a.pattern)?;
         cap(a.max_results)?;
         let ws = self.0.workspace(ctx)?;
-        blocking(move || check_dir(&ws, &a.path)).await
+        blocking(move || check_dir(&ws, &a.path)).await?;
+        Ok(Check::Allow)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {

@@ -24,6 +24,9 @@ fn env() -> Env {
         session: None,
         workspace: dir.path().to_path_buf(),
         request_id: None,
+        run: Default::default(),
+        approved: None,
+        agents: None,
     };
     Env { dir, outside, ctx }
 }
@@ -65,7 +68,7 @@ async fn run(e: &Env, name: &str, args: Value) -> Result<String, ToolError> {
 }
 
 async fn dry(e: &Env, name: &str, args: Value) -> Result<(), ToolError> {
-    tool(name).check(&e.ctx, &args).await
+    tool(name).check(&e.ctx, &args).await.map(|_| ())
 }
 
 #[test]

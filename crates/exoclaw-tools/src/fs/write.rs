@@ -11,7 +11,7 @@ use crate::path::{Probe, Workspace, map_errno};
 use crate::quota::{Growth, QuotaLedger, entry_bytes};
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
-use exoclaw_core::tool::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
+use exoclaw_core::tool::{Check, Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use serde::Deserialize;
@@ -209,7 +209,7 @@ impl Tool for WriteFile {
         ToolEffect::SideEffect
     }
 
-    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<(), ToolError> {
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: WriteArgs = parse_args(args)?;
         a.check_size()?;
         let ws = self.opts.workspace(ctx)?;
@@ -218,7 +218,8 @@ impl Tool for WriteFile {
             check_writable(&ws, &a.path)?;
             check_quota(&ws, quota.as_deref(), &ctx, &a.path, a.content.len())
         })
-        .await
+        .await?;
+        Ok(Check::Allow)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {

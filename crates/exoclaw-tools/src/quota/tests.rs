@@ -52,6 +52,9 @@ impl Env {
             session: None,
             workspace,
             request_id: None,
+            run: Default::default(),
+            approved: None,
+            agents: None,
         }
     }
 

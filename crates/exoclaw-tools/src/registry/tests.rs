@@ -2,9 +2,13 @@
 
 use super::*;
 use crate::fs::builtin;
-use exoclaw_core::model::{AuditEvent, AuditFilter, AuditVerify};
+use exoclaw_core::model::{AuditEvent, AuditFilter, AuditVerify, NewAuditEvent};
 use exoclaw_core::store::StoreResult;
-use exoclaw_core::tool::ToolEffect;
+use serde_json::json;
+use std::sync::Mutex;
+use std::time::Duration;
+
+mod pipeline;
 
 #[derive(Default)]
 struct MemAudit(Mutex<Vec<NewAuditEvent>>);
@@ -54,8 +58,8 @@ impl Tool for Slow {
     fn effect(&self) -> ToolEffect {
         ToolEffect::ReadOnly
     }
-    async fn check(&self, _: &ToolContext, _: &Value) -> Result<(), ToolError> {
-        Ok(())
+    async fn check(&self, _: &ToolContext, _: &Value) -> Result<Check, ToolError> {
+        Ok(Check::Allow)
     }
     async fn call(&self, _: &ToolContext, _: &Value) -> Result<ToolOutput, ToolError> {
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -76,6 +80,9 @@ fn setup() -> (tempfile::TempDir, ToolRegistry, Arc<MemAudit>, ToolContext) {
         session: Some("s1".into()),
         workspace: dir.path().to_path_buf(),
         request_id: Some("r1".into()),
+        run: Default::default(),
+        approved: None,
+        agents: None,
     };
     (dir, reg, audit, ctx)
 }
@@ -112,7 +119,16 @@ async fn write_then_read_through_the_registry() {
     )
     .await
     .unwrap();
-    assert_eq!(out.content, "two\nthree\n");
+    // A file's text is untrusted: it reaches the model between markers.
+    assert!(
+        out.content.contains("\ntwo\nthree\n")
+            && out
+                .content
+                .contains("<<<UNTRUSTED source=\"file:notes/a.txt\""),
+        "{}",
+        out.content
+    );
+    assert!(ctx.run.is_tainted(), "and it taints the run");
     let out = call(&reg, &ctx, &p, "list_files", json!({})).await.unwrap();
     assert_eq!(out.content, "notes/");
     let events = audit.0.lock().unwrap();
@@ -322,22 +338,5 @@ async fn timeout_and_truncation() {
             .contains("[output truncated: 10 of 201 bytes shown]"),
         "{}",
         out.content
-    );
-}
-
-#[test]
-fn idle_session_windows_are_forgotten() {
-    let t0 = Instant::now();
-    let mut calls: HashMap<String, VecDeque<Instant>> = HashMap::new();
-    calls.insert("old".into(), VecDeque::from([t0]));
-    calls.insert(
-        "recent".into(),
-        VecDeque::from([t0, t0 + Duration::from_secs(3000)]),
-    );
-    prune_idle(&mut calls, t0 + Duration::from_secs(3700));
-    assert!(!calls.contains_key("old"), "an hour idle: forgotten");
-    assert!(
-        calls.contains_key("recent"),
-        "a session active within the hour is kept"
     );
 }

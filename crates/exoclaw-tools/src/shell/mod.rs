@@ -16,6 +16,7 @@
 mod analyze;
 mod approval;
 mod ast;
+pub mod gate;
 mod heredoc;
 mod normalize;
 mod parse;

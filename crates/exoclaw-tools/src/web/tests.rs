@@ -19,6 +19,9 @@ fn ctx() -> ToolContext {
         session: None,
         workspace: std::env::temp_dir(),
         request_id: None,
+        run: Default::default(),
+        approved: None,
+        agents: None,
     }
 }
 

@@ -51,6 +51,9 @@ fn setup(user: WorkspaceQuota) -> Setup {
         session: Some("s1".into()),
         workspace: f.ws().to_path_buf(),
         request_id: None,
+        run: Default::default(),
+        approved: None,
+        agents: None,
     };
     let policy = ToolPolicy {
         rate_limit_per_hour: 0,

@@ -28,6 +28,9 @@ pub async fn run(cmd: &SandboxCommand, settings: &Settings) -> anyhow::Result<bo
             crate::http::auth::OWNER_USER,
         ),
         request_id: None,
+        run: Default::default(),
+        approved: None,
+        agents: None,
     };
     let role = role_of(&ctx);
     println!(
