@@ -17,10 +17,13 @@
 
 pub mod audit;
 pub mod backup;
+mod dialect;
 mod error;
 mod migrate;
+mod port;
 mod postgres;
 mod row;
+mod rule;
 mod sqlite;
 mod trace;
 pub mod vault;

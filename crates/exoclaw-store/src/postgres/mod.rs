@@ -5,23 +5,22 @@
 //! that could echo it is scrubbed. Migrations serialize on a transaction-level
 //! advisory lock, so two gateways starting at once cannot both migrate.
 
-mod approval;
 mod backup;
-mod data;
-mod key;
-mod pairing;
-mod token;
-mod trace;
+mod dialect;
+
+crate::port::expand!(PgStore);
 
 use crate::Inspection;
 use crate::error::{self, scrub};
 use crate::migrate::{Migrations, POSTGRES, dirty_error};
+use crate::port::MessageRow;
 use async_trait::async_trait;
 use exoclaw_core::Secret;
 use exoclaw_core::store::{
     Backend, MigrationInfo, SchemaStatus, SchemaStore, StoreError, StoreResult,
 };
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Row};
 use std::str::FromStr;
 use std::time::Duration;
@@ -133,6 +132,56 @@ impl PgStore {
     /// Closes every connection; later calls fail with `Unavailable`.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A connection to write with (any pooled one).
+    pub(crate) async fn write_conn(&self) -> StoreResult<PoolConnection<Postgres>> {
+        self.pool.acquire().await.map_err(error::postgres)
+    }
+
+    /// Appends a message with `seq` = `max(seq) + 1` of its session: locking
+    /// the session row serialises appends to one session (also across
+    /// gateways), so the next statement's read of `max(seq)`, under a fresh
+    /// snapshot, cannot race.
+    pub(crate) async fn insert_message(&self, m: MessageRow<'_>) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        let locked: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(m.tenant.as_str())
+        .bind(m.session.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        if locked.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, created_at) \
+             VALUES ($1, $2, $3, \
+                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $3), \
+                     $4, $5::jsonb, $6::jsonb, $7) \
+             RETURNING seq",
+        )
+        .bind(m.id)
+        .bind(m.tenant.as_str())
+        .bind(m.session.as_str())
+        .bind(m.role)
+        .bind(&m.content)
+        .bind(&m.meta)
+        .bind(m.now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        sqlx::query("UPDATE sessions SET updated_at = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(m.now)
+            .bind(m.tenant.as_str())
+            .bind(m.session.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::postgres)?;
+        tx.commit().await.map_err(error::postgres)?;
+        Ok(seq)
     }
 
     async fn run_migrations(&self, table: &Migrations, target: i64) -> StoreResult<Vec<i64>> {

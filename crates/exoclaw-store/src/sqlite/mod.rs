@@ -13,19 +13,16 @@
 //! read transaction tries to upgrade.
 
 mod appends;
-mod approval;
 mod backup;
-mod data;
-mod key;
-mod pairing;
-pub(crate) use pairing::check_new_request;
-mod token;
-mod trace;
+mod dialect;
 mod writer;
+
+crate::port::expand!(SqliteStore);
 
 pub use backup::check_sqlite_snapshot;
 
 use crate::migrate::{Migrations, SQLITE, dirty_error};
+use crate::port::MessageRow;
 use crate::{Inspection, error};
 use async_trait::async_trait;
 use exoclaw_core::store::{
@@ -201,6 +198,29 @@ impl SqliteStore {
             pool,
             path,
         })
+    }
+
+    /// The connection every write goes through, when it is this writer's
+    /// turn.
+    pub(crate) async fn write_conn(&self) -> StoreResult<writer::WriterGuard<'_>> {
+        self.writer.acquire().await
+    }
+
+    /// Appends a message: batched with other turns' appends (see
+    /// `appends`), in order, `max(seq) + 1` of the session under the write
+    /// lock.
+    pub(crate) async fn insert_message(&self, m: MessageRow<'_>) -> StoreResult<i64> {
+        self.appender
+            .append(appends::Append {
+                id: m.id.to_owned(),
+                role: m.role.to_owned(),
+                content: m.content,
+                meta: m.meta,
+                now: m.now,
+                tenant: m.tenant.as_str().to_owned(),
+                session: m.session.as_str().to_owned(),
+            })
+            .await
     }
 
     /// The database file.

@@ -1,0 +1,76 @@
+//! The PostgreSQL side of the dialect layer (the table in `crate::dialect`):
+//! placeholders rewritten to `$N` once per statement, JSONB bound as text
+//! and cast, read back as `::text` (so both backends share one row shape),
+//! row locks and advisory locks where several connections or gateways may
+//! write at once.
+
+use exoclaw_core::store::{StoreError, StoreResult};
+
+pub(crate) type Conn = sqlx::postgres::PgConnection;
+
+/// Starts every transaction that writes.
+pub(crate) const BEGIN_WRITE: &str = "BEGIN";
+/// One snapshot for every statement of the transaction.
+pub(crate) const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+/// `LIMIT NULL` is "no limit".
+pub(crate) const NO_LIMIT: Option<i64> = None;
+
+/// Maps an error of the PostgreSQL driver.
+pub(crate) fn err(e: sqlx::Error) -> StoreError {
+    crate::error::postgres(e)
+}
+
+/// Serialises transactions that name the same `key` until they end, also
+/// across connections and processes sharing the database.
+pub(crate) async fn lock(conn: &mut Conn, key: impl FnOnce() -> String + Send) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(key())
+        .execute(conn)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The statement text: the parts with `?`/`?N` rewritten to `$N`, once (the
+/// text is kept in a `static` per statement; every call after the first
+/// gets the same `&'static str`).
+macro_rules! sql {
+    ($($part:tt)+) => {{
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| $crate::dialect::numbered(concat!($($part)+)));
+        SQL.as_str()
+    }};
+}
+
+/// A JSONB column as selected: as text, under its own name.
+macro_rules! json_col {
+    ($col:literal) => {
+        concat!($col, "::text AS ", $col)
+    };
+    ($table:literal, $col:literal) => {
+        concat!($table, $col, "::text AS ", $col)
+    };
+}
+
+/// A JSONB parameter: bound as text, cast.
+macro_rules! json_arg {
+    ($param:literal) => {
+        concat!($param, "::jsonb")
+    };
+}
+
+/// A `LIMIT` parameter, as it is (NULL is no limit).
+macro_rules! limit {
+    ($param:literal) => {
+        $param
+    };
+}
+
+/// Locks the selected rows until the transaction ends.
+macro_rules! for_update {
+    () => {
+        " FOR UPDATE"
+    };
+}
+
+pub(crate) use {for_update, json_arg, json_col, limit, sql};
