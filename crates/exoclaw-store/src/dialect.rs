@@ -19,6 +19,9 @@
 //! | `BEGIN_WRITE` | `BEGIN IMMEDIATE` on the writer connection | `BEGIN` |
 //! | `BEGIN_SNAPSHOT` | `BEGIN` (a read transaction sees one snapshot) | `BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY` |
 //! | `lock(conn, key)` | nothing (`BEGIN IMMEDIATE` serialises writers) | `pg_advisory_xact_lock(hashtext(key))`, also across processes |
+//! | `lock_migrations(conn)` | nothing (likewise) | a fixed advisory lock, so two gateways starting at once cannot both migrate |
+//! | `has_table(conn, name)` | `sqlite_master` | `to_regclass` |
+//! | `MIGRATIONS`, `BACKEND` | `migrate::SQLITE`, `Backend::Sqlite` | `migrate::POSTGRES`, `Backend::Postgres` |
 //! | `err` | [`crate::error::sqlite`] | [`crate::error::postgres`] (unique violation -> `Conflict`, foreign key -> `NotFound`, by SQLSTATE) |
 //! | `Conn` | `SqliteConnection` | `PgConnection` |
 //!

@@ -3,7 +3,9 @@
 //! Each file here holds one `macro_rules!` whose body is the port
 //! implementations (`impl TenantStore for $store { ... }` and so on), with
 //! one query text per operation. [`expand`] expands all of them inside a
-//! backend's module, once in `crate::sqlite` and once in `crate::postgres`;
+//! backend's module, once in `crate::sqlite` and once in `crate::postgres`
+//! (and [`schema::version_table`] the schema bookkeeping around each
+//! backend's migration runner);
 //! `$d` is that backend's `dialect` module (the hooks listed in
 //! [`crate::dialect`]). Business rules come from [`crate::rule`], row
 //! decoding from [`crate::row`]. What the backends really do differently
@@ -51,6 +53,7 @@ pub(crate) mod audit;
 pub(crate) mod data;
 pub(crate) mod key;
 pub(crate) mod pairing;
+pub(crate) mod schema;
 pub(crate) mod secret;
 pub(crate) mod token;
 pub(crate) mod trace;

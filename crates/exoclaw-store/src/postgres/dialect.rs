@@ -4,9 +4,15 @@
 //! row locks and advisory locks where several connections or gateways may
 //! write at once.
 
-use exoclaw_core::store::{StoreError, StoreResult};
+use crate::migrate::{Migrations, POSTGRES};
+use exoclaw_core::store::{Backend, StoreError, StoreResult};
 
 pub(crate) type Conn = sqlx::postgres::PgConnection;
+
+pub(crate) const BACKEND: Backend = Backend::Postgres;
+
+/// The migrations of this dialect.
+pub(crate) static MIGRATIONS: &Migrations = &POSTGRES;
 
 /// Starts every transaction that writes.
 pub(crate) const BEGIN_WRITE: &str = "BEGIN";
@@ -18,6 +24,29 @@ pub(crate) const NO_LIMIT: Option<i64> = None;
 /// Maps an error of the PostgreSQL driver.
 pub(crate) fn err(e: sqlx::Error) -> StoreError {
     crate::error::postgres(e)
+}
+
+/// Whether table `name` exists (in the search path). Read-only.
+pub(crate) async fn has_table(conn: &mut Conn, name: &str) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .map_err(err)
+}
+
+/// Key of the advisory lock migrations hold ("exoclaw" + 1).
+const MIGRATION_LOCK: i64 = 0x6578_6f63_6c61_7701;
+
+/// Serialises migrators until the transaction ends, also across gateways
+/// starting at once.
+pub(crate) async fn lock_migrations(conn: &mut Conn) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(conn)
+        .await
+        .map_err(err)?;
+    Ok(())
 }
 
 /// Serialises transactions that name the same `key` until they end, also

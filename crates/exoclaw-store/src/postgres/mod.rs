@@ -9,19 +9,17 @@ mod backup;
 mod dialect;
 
 crate::port::expand!(PgStore);
+crate::port::schema::version_table!(PgStore, dialect);
 
 use crate::Inspection;
 use crate::error::{self, scrub};
 use crate::migrate::{Migrations, POSTGRES, dirty_error};
 use crate::port::MessageRow;
-use async_trait::async_trait;
 use exoclaw_core::Secret;
-use exoclaw_core::store::{
-    Backend, MigrationInfo, SchemaStatus, SchemaStore, StoreError, StoreResult,
-};
+use exoclaw_core::store::{StoreError, StoreResult};
+use sqlx::Connection;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
-use sqlx::{Connection, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -92,9 +90,6 @@ fn url_password(dsn: &str) -> Option<&str> {
     let (_, password) = userinfo.split_once(':')?;
     (!password.is_empty()).then_some(password)
 }
-
-/// Key of the advisory lock migrations hold ("exoclaw" + 1).
-const MIGRATION_LOCK: i64 = 0x6578_6f63_6c61_7701;
 
 /// The PostgreSQL backend. Cheap to clone (a pool handle).
 #[derive(Clone)]
@@ -189,7 +184,7 @@ impl PgStore {
         let mut passed = Vec::new();
         loop {
             let mut tx = self.pool.begin().await.map_err(error::postgres)?;
-            lock_migrations(&mut tx).await?;
+            dialect::lock_migrations(&mut tx).await?;
             create_version_table(&mut tx).await?;
             let (current, dirty) = read_version(&mut tx).await?;
             if dirty {
@@ -222,111 +217,13 @@ impl PgStore {
                     .await
                     .map_err(|e| step.failed(error::postgres(e)))?;
                 let mut tx = self.pool.begin().await.map_err(error::postgres)?;
-                lock_migrations(&mut tx).await?;
+                dialect::lock_migrations(&mut tx).await?;
                 write_version(&mut tx, step.to, false).await?;
                 tx.commit().await.map_err(error::postgres)?;
             }
             passed.push(step.to);
         }
     }
-}
-
-#[async_trait]
-impl SchemaStore for PgStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(error::postgres)?;
-        Ok(())
-    }
-
-    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
-        let mut conn = self.pool.acquire().await.map_err(error::postgres)?;
-        let (current, dirty) = read_version(&mut conn).await?;
-        Ok(POSTGRES.status(current, dirty))
-    }
-
-    fn migrations(&self) -> &'static [MigrationInfo] {
-        POSTGRES.infos
-    }
-
-    async fn migrate_to(&self, target: i64) -> StoreResult<Vec<i64>> {
-        self.run_migrations(&POSTGRES, target).await
-    }
-
-    async fn force_version(&self, version: i64) -> StoreResult<()> {
-        POSTGRES.check_target(version)?;
-        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
-        lock_migrations(&mut tx).await?;
-        create_version_table(&mut tx).await?;
-        write_version(&mut tx, version, false).await?;
-        tx.commit().await.map_err(error::postgres)
-    }
-}
-
-async fn lock_migrations(conn: &mut PgConnection) -> StoreResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(conn)
-        .await
-        .map_err(error::postgres)?;
-    Ok(())
-}
-
-async fn create_version_table(conn: &mut PgConnection) -> StoreResult<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations \
-         (version BIGINT NOT NULL, dirty BOOLEAN NOT NULL)",
-    )
-    .execute(conn)
-    .await
-    .map_err(error::postgres)?;
-    Ok(())
-}
-
-async fn has_table(conn: &mut PgConnection, name: &str) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(name)
-        .fetch_one(conn)
-        .await
-        .map_err(error::postgres)
-}
-
-/// `(version, dirty)`; `(0, false)` when nothing was ever migrated. Read-only.
-async fn read_version(conn: &mut PgConnection) -> StoreResult<(i64, bool)> {
-    if !has_table(conn, "schema_migrations").await? {
-        return Ok((0, false));
-    }
-    let row = sqlx::query("SELECT version, dirty FROM schema_migrations LIMIT 1")
-        .fetch_optional(conn)
-        .await
-        .map_err(error::postgres)?;
-    match row {
-        None => Ok((0, false)),
-        Some(row) => Ok((
-            row.try_get("version").map_err(error::postgres)?,
-            row.try_get("dirty").map_err(error::postgres)?,
-        )),
-    }
-}
-
-async fn write_version(conn: &mut PgConnection, version: i64, dirty: bool) -> StoreResult<()> {
-    sqlx::query("DELETE FROM schema_migrations")
-        .execute(&mut *conn)
-        .await
-        .map_err(error::postgres)?;
-    sqlx::query("INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)")
-        .bind(version)
-        .bind(dirty)
-        .execute(conn)
-        .await
-        .map_err(error::postgres)?;
-    Ok(())
 }
 
 /// One connection: `Err` on timeout, else the driver's own result (map it
@@ -368,23 +265,6 @@ pub async fn inspect_postgres(options: &PgOptions) -> StoreResult<Inspection> {
         tracing::debug!(error = %error::postgres(e), "closing the inspection connection");
     }
     result
-}
-
-async fn read_inspection(conn: &mut PgConnection) -> StoreResult<Inspection> {
-    let (current, dirty) = read_version(conn).await?;
-    let vault_key_id = if has_table(conn, "vault_check").await? {
-        sqlx::query_scalar("SELECT key_id FROM vault_check WHERE id = 1")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(error::postgres)?
-    } else {
-        None
-    };
-    Ok(Inspection {
-        exists: true,
-        status: POSTGRES.status(current, dirty),
-        vault_key_id,
-    })
 }
 
 #[cfg(test)]

@@ -3,9 +3,15 @@
 //! serialised by `BEGIN IMMEDIATE` on the one writer connection, so no row
 //! or advisory locks.
 
-use exoclaw_core::store::{StoreError, StoreResult};
+use crate::migrate::{Migrations, SQLITE};
+use exoclaw_core::store::{Backend, StoreError, StoreResult};
 
 pub(crate) type Conn = sqlx::sqlite::SqliteConnection;
+
+pub(crate) const BACKEND: Backend = Backend::Sqlite;
+
+/// The migrations of this dialect.
+pub(crate) static MIGRATIONS: &Migrations = &SQLITE;
 
 /// Starts every transaction that writes (on the writer connection): takes
 /// SQLite's write lock first, so a read inside it cannot race another
@@ -19,6 +25,23 @@ pub(crate) const NO_LIMIT: Option<i64> = Some(-1);
 /// Maps an error of the SQLite driver.
 pub(crate) fn err(e: sqlx::Error) -> StoreError {
     crate::error::sqlite(e)
+}
+
+/// Whether table `name` exists. Read-only.
+pub(crate) async fn has_table(conn: &mut Conn, name: &str) -> StoreResult<bool> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(name)
+            .fetch_one(conn)
+            .await
+            .map_err(err)?;
+    Ok(n > 0)
+}
+
+/// Nothing to lock: migrators run in writing transactions, which hold
+/// SQLite's write lock (`BEGIN_WRITE`).
+pub(crate) async fn lock_migrations(_conn: &mut Conn) -> StoreResult<()> {
+    Ok(())
 }
 
 /// Nothing to lock: every writing transaction already holds SQLite's write
