@@ -13,7 +13,7 @@
 //! | `sql!(parts..)` | `concat!(parts..)`, a literal | the same text, placeholders rewritten to `$N` once ([`numbered`], in a `LazyLock`) |
 //! | `json_col!("c")`, `json_col!("t.", "c")` | `c` (JSON is `TEXT`) | `c::text AS c` (JSONB read as text) |
 //! | `json_arg!("?")` | `?` | `?::jsonb` |
-//! | `limit!("?N")` | `CAST(?N AS INTEGER)`: a bare parameter in `LIMIT` makes SQLite re-compile the statement at every binding, a cast keeps the cached one | `?N` |
+//! | `limit!("?N")` | `CAST(?N AS INTEGER)`: a parameter alone in `LIMIT` makes SQLite re-compile the statement at every binding, a cast keeps the cached one | `?N` |
 //! | `NO_LIMIT` | `Some(-1)` | `None` (`LIMIT NULL`) |
 //! | `for_update!()` | nothing (writers hold SQLite's write lock) | ` FOR UPDATE` |
 //! | `BEGIN_WRITE` | `BEGIN IMMEDIATE` on the writer connection | `BEGIN` |
@@ -30,13 +30,15 @@
 
 use std::fmt::Write as _;
 
-/// `sql` with SQLite's placeholders rewritten for PostgreSQL: `?N` becomes
-/// `$N`, and a bare `?` the next number after the highest so far (SQLite's
-/// own rule). Quoted literals and identifiers are copied unchanged. Run once
-/// per statement (the result is kept in a `static`).
+/// `sql` with SQLite's placeholders rewritten for PostgreSQL, numbered the
+/// way sqlx binds them on SQLite: `?N` is argument N, and a bare `?` the
+/// next argument counting bare ones only (so a statement mixes them only as
+/// bare ones first, then `?N` from there on). Quoted literals and
+/// identifiers are copied unchanged. Run once per statement (the result is
+/// kept in a `static`).
 pub(crate) fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
-    let mut highest = 0u32;
+    let mut bare = 0u32;
     let mut quote = None;
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -58,8 +60,10 @@ pub(crate) fn numbered(sql: &str) -> String {
                     number = Some(number.unwrap_or(0).saturating_mul(10).saturating_add(digit));
                     chars.next();
                 }
-                let n = number.unwrap_or(highest + 1);
-                highest = highest.max(n);
+                let n = number.unwrap_or_else(|| {
+                    bare += 1;
+                    bare
+                });
                 let _ = write!(out, "${n}");
             }
             _ => out.push(c),
@@ -73,7 +77,7 @@ mod tests {
     use super::numbered;
 
     #[test]
-    fn placeholders_are_numbered_like_sqlite_does() {
+    fn placeholders_are_numbered_like_sqlx_binds_them_on_sqlite() {
         assert_eq!(
             numbered("SELECT a FROM t WHERE x = ? AND y = ? LIMIT ?"),
             "SELECT a FROM t WHERE x = $1 AND y = $2 LIMIT $3"
@@ -82,8 +86,12 @@ mod tests {
             numbered("WHERE t = ?1 AND (?2 IS NULL OR a = ?2) AND b = ?10"),
             "WHERE t = $1 AND ($2 IS NULL OR a = $2) AND b = $10"
         );
-        // A bare `?` after `?N` takes the number after the highest so far.
-        assert_eq!(numbered("?2, ?, ?1, ?"), "$2, $3, $1, $4");
+        assert_eq!(
+            numbered("WHERE t = ? AND j = ? ORDER BY d LIMIT CAST(?3 AS INTEGER)"),
+            "WHERE t = $1 AND j = $2 ORDER BY d LIMIT CAST($3 AS INTEGER)"
+        );
+        // sqlx counts bare `?` on their own, whatever `?N` stand before them.
+        assert_eq!(numbered("?2, ?, ?1, ?"), "$2, $1, $1, $2");
     }
 
     #[test]

@@ -77,7 +77,7 @@ macro_rules! json_arg {
     };
 }
 
-/// A `LIMIT` parameter. A bare parameter makes SQLite re-compile the
+/// A `LIMIT` parameter. A parameter alone makes SQLite re-compile the
 /// statement at every new binding (it plans for the bound value); behind a
 /// cast it is an expression, and the cached statement is reused.
 macro_rules! limit {
