@@ -7,7 +7,7 @@ use exoclaw_core::model::{
     SecretMeta, SecretRecord, Session, Tenant, User, VaultCheck,
 };
 use exoclaw_core::provider::Usage;
-use exoclaw_core::store::{Approval, ApprovalStatus, StoreError, StoreResult};
+use exoclaw_core::store::{Approval, ApprovalStatus, JobRun, StoreError, StoreResult};
 use exoclaw_core::trace::{Span, SpanKind, Trace};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -348,5 +348,18 @@ pub(crate) fn channel_sender(r: &impl Columns) -> StoreResult<ChannelSender> {
         sender_id: r.text("sender_id")?,
         user_id: r.text("user_id")?.into(),
         created_at: r.int("created_at")?,
+    })
+}
+
+pub(crate) fn job_run(r: &impl Columns) -> StoreResult<JobRun> {
+    Ok(JobRun {
+        tenant_id: r.text("tenant_id")?.into(),
+        job: r.text("job")?,
+        due_at: r.int("due_at")?,
+        owner: r.text("owner")?,
+        started_at: r.int("started_at")?,
+        status: r.text("status")?,
+        detail: r.opt_text("detail")?,
+        finished_at: r.opt_int("finished_at")?,
     })
 }

@@ -108,6 +108,48 @@ pub(crate) fn check_approval_decision(to: ApprovalStatus) -> StoreResult<()> {
     Ok(())
 }
 
+/// The status of a claimed job occurrence until it is finished.
+pub(crate) const JOB_RUNNING: &str = "running";
+/// How a job occurrence may end.
+const JOB_OUTCOMES: [&str; 3] = ["ok", "failed", "skipped"];
+/// The page of `list_job_runs` when the caller says 0, and the most it
+/// returns whatever the caller asks for.
+const DEFAULT_JOB_RUNS: u32 = 100;
+const MAX_JOB_RUNS: u32 = 1000;
+
+/// A job id and the claiming instance must be named.
+pub(crate) fn check_job_claim(job: &str, owner: &str) -> StoreResult<()> {
+    if job.trim().is_empty() {
+        return Err(StoreError::Invalid("a job id must not be empty".to_owned()));
+    }
+    if owner.trim().is_empty() {
+        return Err(StoreError::Invalid(
+            "the owner of a job run must not be empty".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// A finished occurrence is `ok`, `failed` or `skipped` (`running` is what
+/// a claim writes).
+pub(crate) fn check_job_outcome(status: &str) -> StoreResult<()> {
+    if JOB_OUTCOMES.contains(&status) {
+        return Ok(());
+    }
+    Err(StoreError::Invalid(format!(
+        "a job run ends as ok, failed or skipped, not {status:?}"
+    )))
+}
+
+/// The `LIMIT` of `list_job_runs`: 0 is the default page, at most 1000.
+pub(crate) fn job_run_limit(limit: u32) -> i64 {
+    i64::from(if limit == 0 {
+        DEFAULT_JOB_RUNS
+    } else {
+        limit.min(MAX_JOB_RUNS)
+    })
+}
+
 /// Seeding a gateway token that is already stored (`existing` is its
 /// `expires_at`): a retired token is never revived. `None` when it is new.
 pub(crate) fn seed_outcome(existing: Option<Option<i64>>, now: i64) -> Option<SeedOutcome> {
@@ -144,6 +186,31 @@ mod tests {
         assert_eq!(message_limit(7, None), Some(7));
         assert_eq!(audit_limit(0), i64::from(DEFAULT_AUDIT_LIMIT));
         assert_eq!(audit_limit(u32::MAX), i64::from(u32::MAX));
+    }
+
+    #[test]
+    fn job_runs() {
+        assert!(check_job_claim("backup.daily", "gw-1").is_ok());
+        assert!(matches!(
+            check_job_claim(" ", "gw-1"),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            check_job_claim("j", ""),
+            Err(StoreError::Invalid(_))
+        ));
+        for ok in ["ok", "failed", "skipped"] {
+            assert!(check_job_outcome(ok).is_ok(), "{ok}");
+        }
+        for bad in [JOB_RUNNING, "", "OK", "error"] {
+            assert!(
+                matches!(check_job_outcome(bad), Err(StoreError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(job_run_limit(0), 100);
+        assert_eq!(job_run_limit(3), 3);
+        assert_eq!(job_run_limit(u32::MAX), 1000);
     }
 
     #[test]

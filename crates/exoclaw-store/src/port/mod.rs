@@ -51,6 +51,7 @@
 pub(crate) mod approval;
 pub(crate) mod audit;
 pub(crate) mod data;
+pub(crate) mod job;
 pub(crate) mod key;
 pub(crate) mod pairing;
 pub(crate) mod schema;
@@ -110,6 +111,10 @@ macro_rules! expand {
         mod pairing_ports {
             use super::{dialect, $store};
             $crate::port::pairing::ports!($store, dialect);
+        }
+        mod job_ports {
+            use super::{dialect, $store};
+            $crate::port::job::ports!($store, dialect);
         }
     };
 }
