@@ -15,8 +15,12 @@
 //! One operation, as written here:
 //!
 //! ```text
-//! async fn get_session(&self, tenant: &TenantId, id: &SessionId) -> StoreResult<Option<Session>> {
-//!     sqlx::query($d::sql!("SELECT ", session_cols!(), " FROM sessions WHERE tenant_id = ? AND id = ?"))
+//! async fn get_session(&self, tenant: &TenantId, id: &SessionId)
+//!     -> StoreResult<Option<Session>>
+//! {
+//!     sqlx::query($d::sql!(
+//!         "SELECT ", session_cols!(), " FROM sessions WHERE tenant_id = ? AND id = ?"
+//!     ))
 //!         .bind(tenant.as_str())
 //!         .bind(id.as_str())
 //!         .fetch_optional(&self.pool)
