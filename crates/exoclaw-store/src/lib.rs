@@ -14,6 +14,12 @@
 //! Backups: [`SqliteStore::snapshot_to`] and [`check_sqlite_snapshot`],
 //! [`PgStore::export_jsonl`], [`PgStore::import_jsonl`] and
 //! [`backup::check_export`] (see [`backup`]).
+//!
+//! Layers, lowest first: `dialect` (what differs between the two SQL
+//! dialects), `rule` (business rules, no SQL), `row` (row decoding), `port`
+//! (every port written once, one query text per operation, expanded in each
+//! backend), then `sqlite` and `postgres` (connections, the writer and group
+//! commit, row-locked appends, migration runners, backups).
 
 pub mod audit;
 pub mod backup;
