@@ -243,6 +243,7 @@ pub trait Store:
     + ApprovalStore
     + ApiKeyStore
     + PairingStore
+    + JobStore
 {
 }
 
@@ -261,7 +262,62 @@ impl<T> Store for T where
         + ApprovalStore
         + ApiKeyStore
         + PairingStore
+        + JobStore
 {
+}
+
+/// One occurrence of a scheduled job (a daily backup, later cron jobs),
+/// claimed by the gateway that runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRun {
+    pub tenant_id: TenantId,
+    /// The job's stable id (`backup.daily`, a cron job's id).
+    pub job: String,
+    /// The occurrence: when it was due.
+    pub due_at: UnixMillis,
+    /// The instance that claimed it.
+    pub owner: String,
+    pub started_at: UnixMillis,
+    /// `running`, `ok`, `failed`, `skipped`.
+    pub status: String,
+    /// A short outcome (an error code, a trace id), never secrets.
+    pub detail: Option<String>,
+    pub finished_at: Option<UnixMillis>,
+}
+
+/// Scheduled occurrences, so that every occurrence of a job runs once even
+/// when several gateways share one database (the first claim wins), and so
+/// that missed occurrences after downtime can be found.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Claim occurrence `due_at` of `job` for `owner`: `true` for exactly
+    /// one claimer of that occurrence, also across processes.
+    async fn claim_job_run(
+        &self,
+        tenant: &TenantId,
+        job: &str,
+        due_at: UnixMillis,
+        owner: &str,
+        now: UnixMillis,
+    ) -> StoreResult<bool>;
+    /// Record how a claimed occurrence ended. `NotFound` if it was never
+    /// claimed.
+    async fn finish_job_run(
+        &self,
+        tenant: &TenantId,
+        job: &str,
+        due_at: UnixMillis,
+        status: &str,
+        detail: Option<&str>,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
+    /// The newest occurrences of `job`, newest first, at most `limit`.
+    async fn list_job_runs(
+        &self,
+        tenant: &TenantId,
+        job: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<JobRun>>;
 }
 
 /// Traces and spans of agent runs.

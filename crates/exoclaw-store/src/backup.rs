@@ -123,6 +123,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "id",
     },
     TableSpec {
+        name: "job_runs",
+        order_by: "tenant_id, job, due_at",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

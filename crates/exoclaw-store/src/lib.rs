@@ -14,13 +14,22 @@
 //! Backups: [`SqliteStore::snapshot_to`] and [`check_sqlite_snapshot`],
 //! [`PgStore::export_jsonl`], [`PgStore::import_jsonl`] and
 //! [`backup::check_export`] (see [`backup`]).
+//!
+//! Layers, lowest first: `dialect` (what differs between the two SQL
+//! dialects), `rule` (business rules, no SQL), `row` (row decoding), `port`
+//! (every port written once, one query text per operation, expanded in each
+//! backend), then `sqlite` and `postgres` (connections, the writer and group
+//! commit, row-locked appends, migration runners, backups).
 
 pub mod audit;
 pub mod backup;
+mod dialect;
 mod error;
 mod migrate;
+mod port;
 mod postgres;
 mod row;
+mod rule;
 mod sqlite;
 mod trace;
 pub mod vault;

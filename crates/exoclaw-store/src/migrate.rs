@@ -64,6 +64,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "pairing",
             up_sql: include_str!("../migrations/sqlite/0008_pairing.up.sql"),
         },
+        MigrationInfo {
+            version: 9,
+            name: "job_runs",
+            up_sql: include_str!("../migrations/sqlite/0009_job_runs.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -74,6 +79,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0006_audit_chain.down.sql"),
         include_str!("../migrations/sqlite/0007_api_keys.down.sql"),
         include_str!("../migrations/sqlite/0008_pairing.down.sql"),
+        include_str!("../migrations/sqlite/0009_job_runs.down.sql"),
     ],
 };
 
@@ -119,6 +125,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "pairing",
             up_sql: include_str!("../migrations/postgres/0008_pairing.up.sql"),
         },
+        MigrationInfo {
+            version: 9,
+            name: "job_runs",
+            up_sql: include_str!("../migrations/postgres/0009_job_runs.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -129,6 +140,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0006_audit_chain.down.sql"),
         include_str!("../migrations/postgres/0007_api_keys.down.sql"),
         include_str!("../migrations/postgres/0008_pairing.down.sql"),
+        include_str!("../migrations/postgres/0009_job_runs.down.sql"),
     ],
 };
 

@@ -3,10 +3,11 @@
 //! one set of functions turns a row into a record.
 
 use exoclaw_core::model::{
-    Agent, AuditEvent, Message, SecretMeta, SecretRecord, Session, Tenant, User, VaultCheck,
+    Agent, AuditEvent, ChannelSender, Device, Message, PairingKind, PairingRequest, PairingStatus,
+    SecretMeta, SecretRecord, Session, Tenant, User, VaultCheck,
 };
 use exoclaw_core::provider::Usage;
-use exoclaw_core::store::{StoreError, StoreResult};
+use exoclaw_core::store::{Approval, ApprovalStatus, JobRun, StoreError, StoreResult};
 use exoclaw_core::trace::{Span, SpanKind, Trace};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -279,5 +280,86 @@ pub(crate) fn api_key(r: &impl Columns) -> StoreResult<exoclaw_core::store::ApiK
         expires_at: r.opt_int("k_expires_at")?,
         revoked_at: r.opt_int("k_revoked_at")?,
         last_used_at: r.opt_int("k_last_used_at")?,
+    })
+}
+
+/// A column holding one of an enum's words, read with its `parse`.
+fn word<T>(
+    r: &impl Columns,
+    col: &'static str,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> StoreResult<T> {
+    let text = r.text(col)?;
+    parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unknown {what} {text:?}")))
+}
+
+pub(crate) fn approval(r: &impl Columns) -> StoreResult<Approval> {
+    Ok(Approval {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        agent_id: r.text("agent_id")?.into(),
+        user_id: r.text("user_id")?.into(),
+        session_id: r.opt_text("session_id")?.map(Into::into),
+        command: r.text("command")?,
+        cwd: r.text("cwd")?,
+        command_hash: r.text("command_hash")?,
+        rule: r.text("rule")?,
+        status: word(r, "status", "approval status", ApprovalStatus::parse)?,
+        requested_at: r.int("requested_at")?,
+        decided_at: r.opt_int("decided_at")?,
+        decided_by: r.opt_text("decided_by")?,
+    })
+}
+
+pub(crate) fn pairing_request(r: &impl Columns) -> StoreResult<PairingRequest> {
+    Ok(PairingRequest {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        kind: word(r, "kind", "pairing kind", PairingKind::parse)?,
+        user_id: r.opt_text("user_id")?.map(Into::into),
+        channel: r.opt_text("channel")?,
+        sender_id: r.opt_text("sender_id")?,
+        code_hash: r.text("code_hash")?,
+        status: word(r, "status", "pairing status", PairingStatus::parse)?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+        approved_by: r.opt_text("approved_by")?,
+        approved_at: r.opt_int("approved_at")?,
+    })
+}
+
+pub(crate) fn device(r: &impl Columns) -> StoreResult<Device> {
+    Ok(Device {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        user_id: r.text("user_id")?.into(),
+        label: r.text("label")?,
+        created_at: r.int("created_at")?,
+        last_seen_at: r.opt_int("last_seen_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
+    })
+}
+
+pub(crate) fn channel_sender(r: &impl Columns) -> StoreResult<ChannelSender> {
+    Ok(ChannelSender {
+        tenant_id: r.text("tenant_id")?.into(),
+        channel: r.text("channel")?,
+        sender_id: r.text("sender_id")?,
+        user_id: r.text("user_id")?.into(),
+        created_at: r.int("created_at")?,
+    })
+}
+
+pub(crate) fn job_run(r: &impl Columns) -> StoreResult<JobRun> {
+    Ok(JobRun {
+        tenant_id: r.text("tenant_id")?.into(),
+        job: r.text("job")?,
+        due_at: r.int("due_at")?,
+        owner: r.text("owner")?,
+        started_at: r.int("started_at")?,
+        status: r.text("status")?,
+        detail: r.opt_text("detail")?,
+        finished_at: r.opt_int("finished_at")?,
     })
 }

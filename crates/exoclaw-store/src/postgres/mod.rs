@@ -5,24 +5,21 @@
 //! that could echo it is scrubbed. Migrations serialize on a transaction-level
 //! advisory lock, so two gateways starting at once cannot both migrate.
 
-mod approval;
 mod backup;
-mod data;
-mod key;
-mod pairing;
-mod token;
-mod trace;
+mod dialect;
+
+crate::port::expand!(PgStore);
+crate::port::schema::version_table!(PgStore, dialect);
 
 use crate::Inspection;
 use crate::error::{self, scrub};
 use crate::migrate::{Migrations, POSTGRES, dirty_error};
-use async_trait::async_trait;
+use crate::port::MessageRow;
 use exoclaw_core::Secret;
-use exoclaw_core::store::{
-    Backend, MigrationInfo, SchemaStatus, SchemaStore, StoreError, StoreResult,
-};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, Row};
+use exoclaw_core::store::{StoreError, StoreResult};
+use sqlx::Connection;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -94,9 +91,6 @@ fn url_password(dsn: &str) -> Option<&str> {
     (!password.is_empty()).then_some(password)
 }
 
-/// Key of the advisory lock migrations hold ("exoclaw" + 1).
-const MIGRATION_LOCK: i64 = 0x6578_6f63_6c61_7701;
-
 /// The PostgreSQL backend. Cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct PgStore {
@@ -135,12 +129,62 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// A connection to write with (any pooled one).
+    pub(crate) async fn write_conn(&self) -> StoreResult<PoolConnection<Postgres>> {
+        self.pool.acquire().await.map_err(error::postgres)
+    }
+
+    /// Appends a message with `seq` = `max(seq) + 1` of its session: locking
+    /// the session row serialises appends to one session (also across
+    /// gateways), so the next statement's read of `max(seq)`, under a fresh
+    /// snapshot, cannot race.
+    pub(crate) async fn insert_message(&self, m: MessageRow<'_>) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
+        let locked: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(m.tenant.as_str())
+        .bind(m.session.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        if locked.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, created_at) \
+             VALUES ($1, $2, $3, \
+                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $3), \
+                     $4, $5::jsonb, $6::jsonb, $7) \
+             RETURNING seq",
+        )
+        .bind(m.id)
+        .bind(m.tenant.as_str())
+        .bind(m.session.as_str())
+        .bind(m.role)
+        .bind(&m.content)
+        .bind(&m.meta)
+        .bind(m.now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(error::postgres)?;
+        sqlx::query("UPDATE sessions SET updated_at = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(m.now)
+            .bind(m.tenant.as_str())
+            .bind(m.session.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::postgres)?;
+        tx.commit().await.map_err(error::postgres)?;
+        Ok(seq)
+    }
+
     async fn run_migrations(&self, table: &Migrations, target: i64) -> StoreResult<Vec<i64>> {
         table.check_target(target)?;
         let mut passed = Vec::new();
         loop {
             let mut tx = self.pool.begin().await.map_err(error::postgres)?;
-            lock_migrations(&mut tx).await?;
+            dialect::lock_migrations(&mut tx).await?;
             create_version_table(&mut tx).await?;
             let (current, dirty) = read_version(&mut tx).await?;
             if dirty {
@@ -173,111 +217,13 @@ impl PgStore {
                     .await
                     .map_err(|e| step.failed(error::postgres(e)))?;
                 let mut tx = self.pool.begin().await.map_err(error::postgres)?;
-                lock_migrations(&mut tx).await?;
+                dialect::lock_migrations(&mut tx).await?;
                 write_version(&mut tx, step.to, false).await?;
                 tx.commit().await.map_err(error::postgres)?;
             }
             passed.push(step.to);
         }
     }
-}
-
-#[async_trait]
-impl SchemaStore for PgStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(error::postgres)?;
-        Ok(())
-    }
-
-    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
-        let mut conn = self.pool.acquire().await.map_err(error::postgres)?;
-        let (current, dirty) = read_version(&mut conn).await?;
-        Ok(POSTGRES.status(current, dirty))
-    }
-
-    fn migrations(&self) -> &'static [MigrationInfo] {
-        POSTGRES.infos
-    }
-
-    async fn migrate_to(&self, target: i64) -> StoreResult<Vec<i64>> {
-        self.run_migrations(&POSTGRES, target).await
-    }
-
-    async fn force_version(&self, version: i64) -> StoreResult<()> {
-        POSTGRES.check_target(version)?;
-        let mut tx = self.pool.begin().await.map_err(error::postgres)?;
-        lock_migrations(&mut tx).await?;
-        create_version_table(&mut tx).await?;
-        write_version(&mut tx, version, false).await?;
-        tx.commit().await.map_err(error::postgres)
-    }
-}
-
-async fn lock_migrations(conn: &mut PgConnection) -> StoreResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(conn)
-        .await
-        .map_err(error::postgres)?;
-    Ok(())
-}
-
-async fn create_version_table(conn: &mut PgConnection) -> StoreResult<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations \
-         (version BIGINT NOT NULL, dirty BOOLEAN NOT NULL)",
-    )
-    .execute(conn)
-    .await
-    .map_err(error::postgres)?;
-    Ok(())
-}
-
-async fn has_table(conn: &mut PgConnection, name: &str) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(name)
-        .fetch_one(conn)
-        .await
-        .map_err(error::postgres)
-}
-
-/// `(version, dirty)`; `(0, false)` when nothing was ever migrated. Read-only.
-async fn read_version(conn: &mut PgConnection) -> StoreResult<(i64, bool)> {
-    if !has_table(conn, "schema_migrations").await? {
-        return Ok((0, false));
-    }
-    let row = sqlx::query("SELECT version, dirty FROM schema_migrations LIMIT 1")
-        .fetch_optional(conn)
-        .await
-        .map_err(error::postgres)?;
-    match row {
-        None => Ok((0, false)),
-        Some(row) => Ok((
-            row.try_get("version").map_err(error::postgres)?,
-            row.try_get("dirty").map_err(error::postgres)?,
-        )),
-    }
-}
-
-async fn write_version(conn: &mut PgConnection, version: i64, dirty: bool) -> StoreResult<()> {
-    sqlx::query("DELETE FROM schema_migrations")
-        .execute(&mut *conn)
-        .await
-        .map_err(error::postgres)?;
-    sqlx::query("INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)")
-        .bind(version)
-        .bind(dirty)
-        .execute(conn)
-        .await
-        .map_err(error::postgres)?;
-    Ok(())
 }
 
 /// One connection: `Err` on timeout, else the driver's own result (map it
@@ -319,23 +265,6 @@ pub async fn inspect_postgres(options: &PgOptions) -> StoreResult<Inspection> {
         tracing::debug!(error = %error::postgres(e), "closing the inspection connection");
     }
     result
-}
-
-async fn read_inspection(conn: &mut PgConnection) -> StoreResult<Inspection> {
-    let (current, dirty) = read_version(conn).await?;
-    let vault_key_id = if has_table(conn, "vault_check").await? {
-        sqlx::query_scalar("SELECT key_id FROM vault_check WHERE id = 1")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(error::postgres)?
-    } else {
-        None
-    };
-    Ok(Inspection {
-        exists: true,
-        status: POSTGRES.status(current, dirty),
-        vault_key_id,
-    })
 }
 
 #[cfg(test)]

@@ -13,29 +13,24 @@
 //! read transaction tries to upgrade.
 
 mod appends;
-mod approval;
 mod backup;
-mod data;
-mod key;
-mod pairing;
-pub(crate) use pairing::check_new_request;
-mod token;
-mod trace;
+mod dialect;
 mod writer;
+
+crate::port::expand!(SqliteStore);
+crate::port::schema::version_table!(SqliteStore, dialect);
 
 pub use backup::check_sqlite_snapshot;
 
 use crate::migrate::{Migrations, SQLITE, dirty_error};
+use crate::port::MessageRow;
 use crate::{Inspection, error};
-use async_trait::async_trait;
-use exoclaw_core::store::{
-    Backend, MigrationInfo, SchemaStatus, SchemaStore, StoreError, StoreResult,
-};
+use exoclaw_core::store::{StoreError, StoreResult};
+use sqlx::Connection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Connection, Row};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -120,8 +115,10 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens the database, creating the file (mode 0600) when it is missing.
-    /// Does not migrate: check [`SchemaStore::schema_status`] and call
-    /// [`SchemaStore::migrate_to`] as the caller sees fit.
+    /// Does not migrate: check
+    /// [`exoclaw_core::store::SchemaStore::schema_status`] and call
+    /// [`exoclaw_core::store::SchemaStore::migrate_to`] as the caller sees
+    /// fit.
     pub async fn open(options: SqliteOptions) -> StoreResult<Self> {
         let path = options.path.clone();
         create_private_file(&path)?;
@@ -203,6 +200,29 @@ impl SqliteStore {
         })
     }
 
+    /// The connection every write goes through, when it is this writer's
+    /// turn.
+    pub(crate) async fn write_conn(&self) -> StoreResult<writer::WriterGuard<'_>> {
+        self.writer.acquire().await
+    }
+
+    /// Appends a message: batched with other turns' appends (see
+    /// `appends`), in order, `max(seq) + 1` of the session under the write
+    /// lock.
+    pub(crate) async fn insert_message(&self, m: MessageRow<'_>) -> StoreResult<i64> {
+        self.appender
+            .append(appends::Append {
+                id: m.id.to_owned(),
+                role: m.role.to_owned(),
+                content: m.content,
+                meta: m.meta,
+                now: m.now,
+                tenant: m.tenant.as_str().to_owned(),
+                session: m.session.as_str().to_owned(),
+            })
+            .await
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -269,100 +289,6 @@ impl SqliteStore {
             passed.push(step.to);
         }
     }
-}
-
-#[async_trait]
-impl SchemaStore for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(error::sqlite)?;
-        Ok(())
-    }
-
-    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
-        let mut conn = self.pool.acquire().await.map_err(error::sqlite)?;
-        let (current, dirty) = read_version(&mut conn).await?;
-        Ok(SQLITE.status(current, dirty))
-    }
-
-    fn migrations(&self) -> &'static [MigrationInfo] {
-        SQLITE.infos
-    }
-
-    async fn migrate_to(&self, target: i64) -> StoreResult<Vec<i64>> {
-        self.run_migrations(&SQLITE, target).await
-    }
-
-    async fn force_version(&self, version: i64) -> StoreResult<()> {
-        SQLITE.check_target(version)?;
-        let mut writer = self.writer.acquire().await?;
-        let mut tx = writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(error::sqlite)?;
-        create_version_table(&mut tx).await?;
-        write_version(&mut tx, version, false).await?;
-        tx.commit().await.map_err(error::sqlite)
-    }
-}
-
-async fn create_version_table(conn: &mut SqliteConnection) -> StoreResult<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations \
-         (version BIGINT NOT NULL, dirty BOOLEAN NOT NULL)",
-    )
-    .execute(conn)
-    .await
-    .map_err(error::sqlite)?;
-    Ok(())
-}
-
-async fn has_table(conn: &mut SqliteConnection, name: &str) -> StoreResult<bool> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
-            .bind(name)
-            .fetch_one(conn)
-            .await
-            .map_err(error::sqlite)?;
-    Ok(n > 0)
-}
-
-/// `(version, dirty)`; `(0, false)` when nothing was ever migrated. Read-only.
-async fn read_version(conn: &mut SqliteConnection) -> StoreResult<(i64, bool)> {
-    if !has_table(conn, "schema_migrations").await? {
-        return Ok((0, false));
-    }
-    let row = sqlx::query("SELECT version, dirty FROM schema_migrations LIMIT 1")
-        .fetch_optional(conn)
-        .await
-        .map_err(error::sqlite)?;
-    match row {
-        None => Ok((0, false)),
-        Some(row) => Ok((
-            row.try_get("version").map_err(error::sqlite)?,
-            row.try_get("dirty").map_err(error::sqlite)?,
-        )),
-    }
-}
-
-async fn write_version(conn: &mut SqliteConnection, version: i64, dirty: bool) -> StoreResult<()> {
-    sqlx::query("DELETE FROM schema_migrations")
-        .execute(&mut *conn)
-        .await
-        .map_err(error::sqlite)?;
-    sqlx::query("INSERT INTO schema_migrations (version, dirty) VALUES (?, ?)")
-        .bind(version)
-        .bind(dirty)
-        .execute(conn)
-        .await
-        .map_err(error::sqlite)?;
-    Ok(())
 }
 
 /// Creates an empty file readable by its owner only, unless it exists. SQLite
@@ -457,23 +383,6 @@ pub async fn inspect_sqlite(path: impl AsRef<Path>) -> StoreResult<Inspection> {
             &format!("the database file {}", path.display()),
         )),
         other => other,
-    })
-}
-
-async fn read_inspection(conn: &mut SqliteConnection) -> StoreResult<Inspection> {
-    let (current, dirty) = read_version(conn).await?;
-    let vault_key_id = if has_table(conn, "vault_check").await? {
-        sqlx::query_scalar("SELECT key_id FROM vault_check WHERE id = 1")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(error::sqlite)?
-    } else {
-        None
-    };
-    Ok(Inspection {
-        exists: true,
-        status: SQLITE.status(current, dirty),
-        vault_key_id,
     })
 }
 
@@ -587,6 +496,9 @@ mod tests {
         assert!(err.to_string().contains("left at version 0"), "{err}");
         let mut conn = store.pool.acquire().await.unwrap();
         assert_eq!(read_version(&mut conn).await.unwrap(), (0, false));
-        assert!(!has_table(&mut conn, "t").await.unwrap(), "rolled back");
+        assert!(
+            !dialect::has_table(&mut conn, "t").await.unwrap(),
+            "rolled back"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Store backups: a SQLite `VACUUM INTO` copy and a PostgreSQL JSON-lines
-//! export each carry every table (read back through the ports, row for
-//! row), the PostgreSQL import refuses a non-empty database and leaves an
-//! empty one after a cut-off export, and imported sequences continue past
-//! the imported rows.
+//! export each carry every table, job runs included (read back through the
+//! ports, row for row), the PostgreSQL import refuses a non-empty database
+//! and leaves an empty one after a cut-off export, and imported sequences
+//! continue past the imported rows.
 
 use crate::harness::*;
 use exoclaw_core::model::{AuditFilter, NewAuditEvent, SecretRecord, SessionFilter, VaultCheck};
@@ -84,6 +84,19 @@ async fn populate(store: &dyn Store) {
         for action in ["secret.put", "auth.failure"] {
             store.append_audit(&audit(t, action)).await.unwrap();
         }
+        let due = 1_700_000_000_000;
+        for occurrence in [due, due + 86_400_000] {
+            assert!(
+                store
+                    .claim_job_run(t, "backup.daily", occurrence, "gw-1", occurrence + 3)
+                    .await
+                    .unwrap()
+            );
+        }
+        store
+            .finish_job_run(t, "backup.daily", due, "ok", Some("backup-1"), due + 90)
+            .await
+            .unwrap();
     }
     store
         .set_vault_check(&VaultCheck {
@@ -137,6 +150,10 @@ async fn dump(store: &dyn Store) -> String {
                 store.get_trace(t, &tr.id).await.unwrap()
             ));
         }
+        out.push_str(&format!(
+            "{:?}\n",
+            store.list_job_runs(t, "backup.daily", 0).await.unwrap()
+        ));
         let all = exoclaw_core::trace::SpendScope::User(UserId::new("alice"));
         out.push_str(&format!(
             "{}\n",
@@ -214,6 +231,7 @@ async fn postgres_export_and_import_round_trip() {
         latest_version(source.store.as_ref())
     );
     assert_eq!(summary.rows["messages"], 4);
+    assert_eq!(summary.rows["job_runs"], 4);
     assert_eq!(summary.rows["schema_migrations"], 1);
     assert_eq!(check_export(export.as_slice()).unwrap(), summary);
 

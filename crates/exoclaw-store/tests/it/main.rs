@@ -63,6 +63,7 @@ mod audit_chain;
 mod backup;
 mod harness;
 mod inspect;
+mod jobs;
 mod keys;
 mod pairing;
 mod schema;

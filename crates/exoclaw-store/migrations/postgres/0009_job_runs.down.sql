@@ -1,0 +1,3 @@
+-- Reverts exoclaw schema 9.
+
+DROP TABLE IF EXISTS job_runs;

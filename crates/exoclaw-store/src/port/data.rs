@@ -1,0 +1,516 @@
+//! Tenants, users (and what deleting one takes along), agents, sessions and
+//! their messages, written once for both backends (see [`crate::port`]).
+//! Every statement filters on `tenant_id`.
+
+/// The columns of a `users` row.
+macro_rules! user_cols {
+    () => {
+        "id, tenant_id, name, role, disabled, created_at"
+    };
+}
+
+/// The columns of an `agents` row (`config` is JSON).
+macro_rules! agent_cols {
+    ($d:ident) => {
+        concat!(
+            "tenant_id, id, display_name, agent_type, ",
+            $d::json_col!("config"),
+            ", created_at, updated_at"
+        )
+    };
+}
+
+/// The columns of a `sessions` row.
+macro_rules! session_cols {
+    () => {
+        "id, tenant_id, agent_id, user_id, channel, peer, title, created_at, updated_at"
+    };
+}
+
+pub(crate) use {agent_cols, session_cols, user_cols};
+
+macro_rules! ports {
+    ($store:ident, $d:ident) => {
+        use async_trait::async_trait;
+        use exoclaw_core::model::{
+            Agent, AgentUpdate, Message, NewAgent, NewMessage, NewUser, Session, SessionFilter,
+            SessionScope, Tenant, User,
+        };
+        use exoclaw_core::store::{
+            AgentStore, SessionStore, StoreError, StoreResult, TenantStore, UserStore,
+        };
+        use exoclaw_core::{AgentId, SessionId, TenantId, UserId};
+        use sqlx::Connection as _;
+        use $crate::error::conflict;
+        use $crate::port::MessageRow;
+        use $crate::port::data::{agent_cols, session_cols, user_cols};
+        use $crate::row::{self, Columns as _};
+        use $crate::{json_text, new_id, now_millis, rule};
+
+        #[async_trait]
+        impl TenantStore for $store {
+            async fn create_tenant(&self, id: &TenantId, name: &str) -> StoreResult<Tenant> {
+                rule::check_slug("tenant", id.as_str())?;
+                let tenant = Tenant {
+                    id: id.clone(),
+                    name: name.to_owned(),
+                    created_at: now_millis(),
+                };
+                sqlx::query($d::sql!(
+                    "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)"
+                ))
+                .bind(tenant.id.as_str())
+                .bind(&tenant.name)
+                .bind(tenant.created_at)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)
+                .map_err(conflict(|| format!("tenant {id}")))?;
+                Ok(tenant)
+            }
+
+            async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+                sqlx::query($d::sql!(
+                    "SELECT id, name, created_at FROM tenants WHERE id = ?"
+                ))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?
+                .as_ref()
+                .map(row::tenant)
+                .transpose()
+            }
+
+            async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+                let rows = sqlx::query($d::sql!(
+                    "SELECT id, name, created_at FROM tenants ORDER BY created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($d::err)?;
+                row::all(&rows, row::tenant)
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn create_user(&self, tenant: &TenantId, user: &NewUser) -> StoreResult<User> {
+                rule::check_user_name(&user.name)?;
+                let created = User {
+                    id: new_id()?.into(),
+                    tenant_id: tenant.clone(),
+                    name: user.name.clone(),
+                    role: user.role,
+                    disabled: false,
+                    created_at: now_millis(),
+                };
+                sqlx::query($d::sql!(
+                    "INSERT INTO users (id, tenant_id, name, role, disabled, created_at) \
+                     VALUES (?, ?, ?, ?, FALSE, ?)"
+                ))
+                .bind(created.id.as_str())
+                .bind(tenant.as_str())
+                .bind(&created.name)
+                .bind(created.role.as_str())
+                .bind(created.created_at)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)
+                .map_err(conflict(|| {
+                    format!("user {:?} in tenant {tenant}", user.name)
+                }))?;
+                Ok(created)
+            }
+
+            async fn get_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<Option<User>> {
+                sqlx::query($d::sql!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?
+                .as_ref()
+                .map(row::user)
+                .transpose()
+            }
+
+            async fn find_user_by_name(
+                &self,
+                tenant: &TenantId,
+                name: &str,
+            ) -> StoreResult<Option<User>> {
+                sqlx::query($d::sql!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users WHERE tenant_id = ? AND name = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?
+                .as_ref()
+                .map(row::user)
+                .transpose()
+            }
+
+            async fn list_users(&self, tenant: &TenantId) -> StoreResult<Vec<User>> {
+                let rows = sqlx::query($d::sql!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users WHERE tenant_id = ? ORDER BY name"
+                ))
+                .bind(tenant.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err($d::err)?;
+                row::all(&rows, row::user)
+            }
+
+            async fn set_user_disabled(
+                &self,
+                tenant: &TenantId,
+                id: &UserId,
+                disabled: bool,
+            ) -> StoreResult<()> {
+                let done = sqlx::query($d::sql!(
+                    "UPDATE users SET disabled = ? WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(disabled)
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                rule::found(done.rows_affected())
+            }
+
+            async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()> {
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($d::BEGIN_WRITE).await.map_err($d::err)?;
+                let done =
+                    sqlx::query($d::sql!("DELETE FROM users WHERE tenant_id = ? AND id = ?"))
+                        .bind(tenant.as_str())
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($d::err)?;
+                rule::found(done.rows_affected())?;
+                // The rest of the cascade (see `rule::user_secret_owner`); the
+                // sessions' messages cascade in the schema.
+                sqlx::query($d::sql!(
+                    "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err($d::err)?;
+                sqlx::query($d::sql!(
+                    "DELETE FROM secrets WHERE tenant_id = ? AND owner = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(rule::user_secret_owner(id))
+                .execute(&mut *tx)
+                .await
+                .map_err($d::err)?;
+                tx.commit().await.map_err($d::err)
+            }
+        }
+
+        #[async_trait]
+        impl AgentStore for $store {
+            async fn create_agent(
+                &self,
+                tenant: &TenantId,
+                agent: &NewAgent,
+            ) -> StoreResult<Agent> {
+                rule::check_slug("agent", agent.id.as_str())?;
+                let now = now_millis();
+                let created = Agent {
+                    id: agent.id.clone(),
+                    tenant_id: tenant.clone(),
+                    display_name: agent.display_name.clone(),
+                    agent_type: agent.agent_type,
+                    config: agent.config.clone(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                sqlx::query($d::sql!(
+                    "INSERT INTO agents (tenant_id, id, display_name, agent_type, config, \
+                     created_at, updated_at) VALUES (?, ?, ?, ?, ",
+                    $d::json_arg!("?"),
+                    ", ?, ?)"
+                ))
+                .bind(tenant.as_str())
+                .bind(agent.id.as_str())
+                .bind(&agent.display_name)
+                .bind(agent.agent_type.as_str())
+                .bind(json_text(&agent.config)?)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)
+                .map_err(conflict(|| {
+                    format!("agent {} in tenant {tenant}", agent.id)
+                }))?;
+                Ok(created)
+            }
+
+            async fn get_agent(
+                &self,
+                tenant: &TenantId,
+                id: &AgentId,
+            ) -> StoreResult<Option<Agent>> {
+                sqlx::query($d::sql!(
+                    "SELECT ",
+                    agent_cols!($d),
+                    " FROM agents WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?
+                .as_ref()
+                .map(row::agent)
+                .transpose()
+            }
+
+            async fn list_agents(&self, tenant: &TenantId) -> StoreResult<Vec<Agent>> {
+                let rows = sqlx::query($d::sql!(
+                    "SELECT ",
+                    agent_cols!($d),
+                    " FROM agents WHERE tenant_id = ? ORDER BY id"
+                ))
+                .bind(tenant.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err($d::err)?;
+                row::all(&rows, row::agent)
+            }
+
+            async fn update_agent(
+                &self,
+                tenant: &TenantId,
+                id: &AgentId,
+                update: &AgentUpdate,
+            ) -> StoreResult<Agent> {
+                let config = update.config.as_ref().map(json_text).transpose()?;
+                sqlx::query($d::sql!(
+                    "UPDATE agents SET display_name = COALESCE(?1, display_name), \
+                     agent_type = COALESCE(?2, agent_type), config = COALESCE(",
+                    $d::json_arg!("?3"),
+                    ", config), updated_at = ?4 WHERE tenant_id = ?5 AND id = ?6 RETURNING ",
+                    agent_cols!($d)
+                ))
+                .bind(update.display_name.as_deref())
+                .bind(update.agent_type.map(|t| t.as_str()))
+                .bind(config)
+                .bind(now_millis())
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?
+                .as_ref()
+                .map(row::agent)
+                .transpose()?
+                .ok_or(StoreError::NotFound)
+            }
+
+            async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<()> {
+                let done = sqlx::query($d::sql!(
+                    "DELETE FROM agents WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                rule::found(done.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn get_or_create_session(
+                &self,
+                tenant: &TenantId,
+                scope: &SessionScope,
+            ) -> StoreResult<Session> {
+                let now = now_millis();
+                // A unique index on the scope makes racing creators agree: the
+                // losers' inserts do nothing, and everyone reads the winner's
+                // row. The winner gets it back from the insert (one statement
+                // for a new session).
+                let inserted = sqlx::query($d::sql!(
+                    "INSERT INTO sessions (id, tenant_id, agent_id, user_id, channel, peer, \
+                     title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?) \
+                     ON CONFLICT (tenant_id, agent_id, user_id, channel, peer) DO NOTHING \
+                     RETURNING ",
+                    session_cols!()
+                ))
+                .bind(new_id()?)
+                .bind(tenant.as_str())
+                .bind(scope.agent_id.as_str())
+                .bind(scope.user_id.as_str())
+                .bind(&scope.channel)
+                .bind(&scope.peer)
+                .bind(now)
+                .bind(now)
+                .fetch_optional(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                if let Some(r) = inserted {
+                    return row::session(&r);
+                }
+                let r = sqlx::query($d::sql!(
+                    "SELECT ",
+                    session_cols!(),
+                    " FROM sessions WHERE tenant_id = ? AND agent_id = ? AND user_id = ? \
+                     AND channel = ? AND peer = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(scope.agent_id.as_str())
+                .bind(scope.user_id.as_str())
+                .bind(&scope.channel)
+                .bind(&scope.peer)
+                .fetch_one(&self.pool)
+                .await
+                .map_err($d::err)?;
+                row::session(&r)
+            }
+
+            async fn get_session(
+                &self,
+                tenant: &TenantId,
+                id: &SessionId,
+            ) -> StoreResult<Option<Session>> {
+                sqlx::query($d::sql!(
+                    "SELECT ",
+                    session_cols!(),
+                    " FROM sessions WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?
+                .as_ref()
+                .map(row::session)
+                .transpose()
+            }
+
+            async fn list_sessions(
+                &self,
+                tenant: &TenantId,
+                filter: &SessionFilter,
+            ) -> StoreResult<Vec<Session>> {
+                let rows = sqlx::query($d::sql!(
+                    "SELECT ",
+                    session_cols!(),
+                    " FROM sessions WHERE tenant_id = ?1 AND (?2 IS NULL OR agent_id = ?2) \
+                     AND (?3 IS NULL OR user_id = ?3) ORDER BY updated_at DESC, id DESC"
+                ))
+                .bind(tenant.as_str())
+                .bind(filter.agent_id.as_ref().map(AgentId::as_str))
+                .bind(filter.user_id.as_ref().map(UserId::as_str))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($d::err)?;
+                row::all(&rows, row::session)
+            }
+
+            async fn delete_session(&self, tenant: &TenantId, id: &SessionId) -> StoreResult<()> {
+                let done = sqlx::query($d::sql!(
+                    "DELETE FROM sessions WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                rule::found(done.rows_affected())
+            }
+
+            async fn append_message(
+                &self,
+                tenant: &TenantId,
+                session: &SessionId,
+                message: &NewMessage,
+            ) -> StoreResult<Message> {
+                let now = now_millis();
+                let id = new_id()?;
+                let seq = self
+                    .insert_message(MessageRow {
+                        id: &id,
+                        tenant,
+                        session,
+                        role: &message.role,
+                        content: json_text(&message.content)?,
+                        meta: json_text(&message.meta)?,
+                        now,
+                    })
+                    .await?;
+                Ok(Message {
+                    id: id.into(),
+                    tenant_id: tenant.clone(),
+                    session_id: session.clone(),
+                    seq,
+                    role: message.role.clone(),
+                    content: message.content.clone(),
+                    meta: message.meta.clone(),
+                    created_at: now,
+                })
+            }
+
+            async fn list_messages(
+                &self,
+                tenant: &TenantId,
+                session: &SessionId,
+                after_seq: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<Message>> {
+                // One statement: the session's row joined with its messages,
+                // so a missing session (no row at all) and a session without
+                // messages (one row of NULLs) differ.
+                let rows = sqlx::query($d::sql!(
+                    "SELECT m.id, m.tenant_id, m.session_id, m.seq, m.role, ",
+                    $d::json_col!("m.", "content"),
+                    ", ",
+                    $d::json_col!("m.", "meta"),
+                    ", m.created_at FROM sessions s LEFT JOIN messages m \
+                     ON m.tenant_id = s.tenant_id AND m.session_id = s.id AND m.seq > ?3 \
+                     WHERE s.tenant_id = ?1 AND s.id = ?2 ORDER BY m.seq LIMIT ",
+                    $d::limit!("?4")
+                ))
+                .bind(tenant.as_str())
+                .bind(session.as_str())
+                .bind(after_seq)
+                .bind(rule::message_limit(limit, $d::NO_LIMIT))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($d::err)?;
+                if rows.is_empty() {
+                    return Err(StoreError::NotFound);
+                }
+                let mut messages = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    if r.opt_text("id")?.is_some() {
+                        messages.push(row::message(r)?);
+                    }
+                }
+                Ok(messages)
+            }
+        }
+    };
+}
+
+pub(crate) use ports;

@@ -1,0 +1,324 @@
+//! Traces with their spans, the usage ledger budgets are summed from, and
+//! the batched writes of both, written once for both backends (see
+//! [`crate::port`]). Every statement filters on `tenant_id`; a span is only
+//! ever inserted by a statement that finds its trace in the span's tenant.
+//! The checks and conversions are in [`crate::trace`].
+
+macro_rules! ports {
+    ($store:ident, $d:ident) => {
+        use $crate::trace::{Tokens, check_cost, new_span_row, new_trace_row, trace_limit};
+        use $crate::{json_text, new_id, now_millis, row};
+        use async_trait::async_trait;
+        use exoclaw_core::store::{
+            StoreError, StoreResult, TraceBatchStore, TraceStore, UsageStore,
+        };
+        use exoclaw_core::trace::{
+            NewSpan, NewTrace, Span, SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite,
+            UsageEntry,
+        };
+        use exoclaw_core::{AgentId, SessionId, TenantId, UnixMillis, UserId};
+        use sqlx::Connection as _;
+
+        /// The columns of a `traces` row.
+        macro_rules! trace_cols {
+            () => {
+                "id, tenant_id, agent_id, user_id, session_id, name, status, error, \
+                 started_at, ended_at, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_write_tokens, cost_micros"
+            };
+        }
+
+        /// The columns of a `spans` row, in insert order (`attributes` is JSON).
+        macro_rules! span_cols {
+            () => {
+                "id, trace_id, tenant_id, kind, name, provider, status, error, started_at, \
+                 latency_ms, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_write_tokens, cost_micros, attributes"
+            };
+        }
+
+        /// The spend of one scope: `$col` is the scope's column. One static
+        /// statement per scope, so each uses its own index.
+        macro_rules! spend_sql {
+            ($col:literal) => {
+                $d::sql!(
+                    "SELECT CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) FROM usage_ledger \
+                     WHERE tenant_id = ? AND ",
+                    $col,
+                    " = ? AND at >= ?"
+                )
+            };
+        }
+
+        /// Inserts a started trace.
+        async fn insert_trace(conn: &mut $d::Conn, t: &Trace) -> StoreResult<()> {
+            sqlx::query($d::sql!(
+                "INSERT INTO traces (id, tenant_id, agent_id, user_id, session_id, name, \
+                 status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(&t.id)
+            .bind(t.tenant_id.as_str())
+            .bind(t.agent_id.as_ref().map(AgentId::as_str))
+            .bind(t.user_id.as_ref().map(UserId::as_str))
+            .bind(t.session_id.as_ref().map(SessionId::as_str))
+            .bind(&t.name)
+            .bind(&t.status)
+            .bind(t.started_at)
+            .execute(conn)
+            .await
+            .map_err($d::err)?;
+            Ok(())
+        }
+
+        /// Ends a trace; `false` when it is not the tenant's.
+        async fn end_trace(
+            conn: &mut $d::Conn,
+            tenant: &TenantId,
+            id: &str,
+            end: &TraceEnd,
+            ended_at: UnixMillis,
+        ) -> StoreResult<bool> {
+            let tokens = Tokens::of(&end.usage)?;
+            let done = sqlx::query($d::sql!(
+                "UPDATE traces SET status = ?, error = ?, ended_at = ?, input_tokens = ?, \
+                 output_tokens = ?, cache_read_tokens = ?, cache_write_tokens = ?, \
+                 cost_micros = ? WHERE tenant_id = ? AND id = ?"
+            ))
+            .bind(&end.status)
+            .bind(end.error.as_deref())
+            .bind(ended_at)
+            .bind(tokens.input)
+            .bind(tokens.output)
+            .bind(tokens.cache_read)
+            .bind(tokens.cache_write)
+            .bind(check_cost(end.cost_micros)?)
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(conn)
+            .await
+            .map_err($d::err)?;
+            Ok(done.rows_affected() > 0)
+        }
+
+        /// Inserts a span; `false` when its trace is not the span's tenant's.
+        async fn insert_span(conn: &mut $d::Conn, span: &Span) -> StoreResult<bool> {
+            let tokens = Tokens::of(&span.usage)?;
+            // One statement: the row is inserted only if the trace is the
+            // span's tenant's (and the foreign key says so too).
+            let done = sqlx::query($d::sql!(
+                "INSERT INTO spans (",
+                span_cols!(),
+                ") SELECT ?1, t.id, t.tenant_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+                 ?12, ?13, ",
+                $d::json_arg!("?14"),
+                " FROM traces t WHERE t.tenant_id = ?15 AND t.id = ?16"
+            ))
+            .bind(&span.id)
+            .bind(span.kind.as_str())
+            .bind(&span.name)
+            .bind(span.provider.as_deref())
+            .bind(&span.status)
+            .bind(span.error.as_deref())
+            .bind(span.started_at)
+            .bind(span.latency_ms)
+            .bind(tokens.input)
+            .bind(tokens.output)
+            .bind(tokens.cache_read)
+            .bind(tokens.cache_write)
+            .bind(check_cost(span.cost_micros)?)
+            .bind(json_text(&span.attributes)?)
+            .bind(span.tenant_id.as_str())
+            .bind(&span.trace_id)
+            .execute(conn)
+            .await
+            .map_err($d::err)?;
+            Ok(done.rows_affected() > 0)
+        }
+
+        /// Inserts a usage ledger entry recorded at `at`.
+        async fn insert_usage(
+            conn: &mut $d::Conn,
+            entry: &UsageEntry,
+            at: UnixMillis,
+        ) -> StoreResult<()> {
+            let tokens = Tokens::of(&entry.usage)?;
+            sqlx::query($d::sql!(
+                "INSERT INTO usage_ledger (id, tenant_id, at, provider, model, agent_id, \
+                 user_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+                 cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(new_id()?)
+            .bind(entry.tenant_id.as_str())
+            .bind(at)
+            .bind(&entry.provider)
+            .bind(&entry.model)
+            .bind(entry.agent_id.as_ref().map(AgentId::as_str))
+            .bind(entry.user_id.as_ref().map(UserId::as_str))
+            .bind(tokens.input)
+            .bind(tokens.output)
+            .bind(tokens.cache_read)
+            .bind(tokens.cache_write)
+            .bind(check_cost(entry.cost_micros)?)
+            .execute(conn)
+            .await
+            .map_err($d::err)?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl TraceStore for $store {
+            async fn create_trace(&self, trace: &NewTrace) -> StoreResult<Trace> {
+                let created = new_trace_row(trace)?;
+                insert_trace(&mut *self.write_conn().await?, &created).await?;
+                Ok(created)
+            }
+
+            async fn finish_trace(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+                end: &TraceEnd,
+            ) -> StoreResult<()> {
+                let mut conn = self.write_conn().await?;
+                if end_trace(&mut conn, tenant, id, end, now_millis()).await? {
+                    Ok(())
+                } else {
+                    Err(StoreError::NotFound)
+                }
+            }
+
+            async fn add_span(&self, span: &NewSpan) -> StoreResult<Span> {
+                let span = new_span_row(span)?;
+                if insert_span(&mut *self.write_conn().await?, &span).await? {
+                    Ok(span)
+                } else {
+                    Err(StoreError::NotFound)
+                }
+            }
+
+            async fn list_traces(
+                &self,
+                tenant: &TenantId,
+                filter: &TraceFilter,
+            ) -> StoreResult<Vec<Trace>> {
+                let rows = sqlx::query($d::sql!(
+                    "SELECT ",
+                    trace_cols!(),
+                    " FROM traces WHERE tenant_id = ?1 AND (?2 IS NULL OR agent_id = ?2) \
+                     AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR session_id = ?4) \
+                     AND (?5 IS NULL OR started_at < ?5) \
+                     ORDER BY started_at DESC, id DESC LIMIT ",
+                    $d::limit!("?6")
+                ))
+                .bind(tenant.as_str())
+                .bind(filter.agent_id.as_ref().map(AgentId::as_str))
+                .bind(filter.user_id.as_ref().map(UserId::as_str))
+                .bind(filter.session_id.as_ref().map(SessionId::as_str))
+                .bind(filter.before)
+                .bind(trace_limit(filter.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($d::err)?;
+                row::all(&rows, row::trace)
+            }
+
+            async fn get_trace(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+            ) -> StoreResult<Option<(Trace, Vec<Span>)>> {
+                let mut conn = self.pool.acquire().await.map_err($d::err)?;
+                let r = sqlx::query($d::sql!(
+                    "SELECT ",
+                    trace_cols!(),
+                    " FROM traces WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err($d::err)?;
+                let Some(trace) = r.as_ref().map(row::trace).transpose()? else {
+                    return Ok(None);
+                };
+                let rows = sqlx::query($d::sql!(
+                    "SELECT id, trace_id, tenant_id, kind, name, provider, status, error, \
+                     started_at, latency_ms, input_tokens, output_tokens, cache_read_tokens, \
+                     cache_write_tokens, cost_micros, ",
+                    $d::json_col!("attributes"),
+                    " FROM spans WHERE tenant_id = ? AND trace_id = ? ORDER BY started_at, id"
+                ))
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err($d::err)?;
+                Ok(Some((trace, row::all(&rows, row::span)?)))
+            }
+        }
+
+        #[async_trait]
+        impl UsageStore for $store {
+            async fn record_usage(&self, entry: &UsageEntry) -> StoreResult<()> {
+                insert_usage(&mut *self.write_conn().await?, entry, now_millis()).await
+            }
+
+            async fn spend_since(
+                &self,
+                tenant: &TenantId,
+                scope: &SpendScope,
+                since: UnixMillis,
+            ) -> StoreResult<i64> {
+                let (sql, key) = match scope {
+                    SpendScope::Model(model) => (spend_sql!("model"), model.as_str()),
+                    SpendScope::Agent(agent) => (spend_sql!("agent_id"), agent.as_str()),
+                    SpendScope::User(user) => (spend_sql!("user_id"), user.as_str()),
+                };
+                sqlx::query_scalar(sql)
+                    .bind(tenant.as_str())
+                    .bind(key)
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($d::err)
+            }
+        }
+
+        #[async_trait]
+        impl TraceBatchStore for $store {
+            async fn write_traces(&self, writes: &[TraceWrite]) -> StoreResult<usize> {
+                if writes.is_empty() {
+                    return Ok(0);
+                }
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($d::BEGIN_WRITE).await.map_err($d::err)?;
+                let mut skipped = 0;
+                for write in writes {
+                    let applied = match write {
+                        TraceWrite::Start(t) => insert_trace(&mut tx, t).await.map(|()| true),
+                        TraceWrite::Span(span) => insert_span(&mut tx, span).await,
+                        TraceWrite::Finish {
+                            tenant_id,
+                            id,
+                            end,
+                            ended_at,
+                        } => end_trace(&mut tx, tenant_id, id, end, *ended_at).await,
+                        TraceWrite::Usage { entry, at } => {
+                            insert_usage(&mut tx, entry, *at).await.map(|()| true)
+                        }
+                    };
+                    match applied {
+                        Ok(true) => {}
+                        // Refused before anything was sent: the transaction is intact.
+                        Ok(false) | Err(StoreError::Invalid(_)) => skipped += 1,
+                        Err(e) => return Err(e),
+                    }
+                }
+                tx.commit().await.map_err($d::err)?;
+                Ok(skipped)
+            }
+        }
+    };
+}
+
+pub(crate) use ports;

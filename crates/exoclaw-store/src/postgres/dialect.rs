@@ -1,0 +1,105 @@
+//! The PostgreSQL side of the dialect layer (the table in `crate::dialect`):
+//! placeholders rewritten to `$N` once per statement, JSONB bound as text
+//! and cast, read back as `::text` (so both backends share one row shape),
+//! row locks and advisory locks where several connections or gateways may
+//! write at once.
+
+use crate::migrate::{Migrations, POSTGRES};
+use exoclaw_core::store::{Backend, StoreError, StoreResult};
+
+pub(crate) type Conn = sqlx::postgres::PgConnection;
+
+pub(crate) const BACKEND: Backend = Backend::Postgres;
+
+/// The migrations of this dialect.
+pub(crate) static MIGRATIONS: &Migrations = &POSTGRES;
+
+/// Starts every transaction that writes.
+pub(crate) const BEGIN_WRITE: &str = "BEGIN";
+/// One snapshot for every statement of the transaction.
+pub(crate) const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+/// `LIMIT NULL` is "no limit".
+pub(crate) const NO_LIMIT: Option<i64> = None;
+
+/// Maps an error of the PostgreSQL driver.
+pub(crate) fn err(e: sqlx::Error) -> StoreError {
+    crate::error::postgres(e)
+}
+
+/// Whether table `name` exists (in the search path). Read-only.
+pub(crate) async fn has_table(conn: &mut Conn, name: &str) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .map_err(err)
+}
+
+/// Key of the advisory lock migrations hold ("exoclaw" + 1).
+const MIGRATION_LOCK: i64 = 0x6578_6f63_6c61_7701;
+
+/// Serialises migrators until the transaction ends, also across gateways
+/// starting at once.
+pub(crate) async fn lock_migrations(conn: &mut Conn) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(conn)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Serialises transactions that name the same `key` until they end, also
+/// across connections and processes sharing the database.
+pub(crate) async fn lock(conn: &mut Conn, key: impl FnOnce() -> String + Send) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(key())
+        .execute(conn)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The statement text: the parts with `?`/`?N` rewritten to `$N`, once (the
+/// text is kept in a `static` per statement; every call after the first
+/// gets the same `&'static str`).
+macro_rules! sql {
+    ($($part:tt)+) => {{
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| $crate::dialect::numbered(concat!($($part)+)));
+        SQL.as_str()
+    }};
+}
+
+/// A JSONB column as selected: as text, under its own name.
+macro_rules! json_col {
+    ($col:literal) => {
+        concat!($col, "::text AS ", $col)
+    };
+    ($table:literal, $col:literal) => {
+        concat!($table, $col, "::text AS ", $col)
+    };
+}
+
+/// A JSONB parameter: bound as text, cast.
+macro_rules! json_arg {
+    ($param:literal) => {
+        concat!($param, "::jsonb")
+    };
+}
+
+/// A `LIMIT` parameter, as it is (NULL is no limit).
+macro_rules! limit {
+    ($param:literal) => {
+        $param
+    };
+}
+
+/// Locks the selected rows until the transaction ends.
+macro_rules! for_update {
+    () => {
+        " FOR UPDATE"
+    };
+}
+
+pub(crate) use {for_update, json_arg, json_col, limit, sql};
