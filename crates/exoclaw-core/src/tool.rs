@@ -54,6 +54,9 @@ pub enum Provenance {
 pub struct RunState {
     tainted: AtomicBool,
     seen: Mutex<HashSet<String>>,
+    /// The outputs go to a person (`/v1/tools/invoke`), not into a model's
+    /// context: they are scrubbed but not marked, and taint nothing.
+    direct: bool,
 }
 
 impl RunState {
@@ -62,7 +65,21 @@ impl RunState {
         Self {
             tainted: AtomicBool::new(false),
             seen: Mutex::new(destinations.into_iter().collect()),
+            direct: false,
         }
+    }
+
+    /// A call whose output a person reads directly.
+    pub fn direct() -> Self {
+        Self {
+            direct: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the outputs enter a model's context.
+    pub fn feeds_model(&self) -> bool {
+        !self.direct
     }
 
     pub fn is_tainted(&self) -> bool {

@@ -159,6 +159,10 @@ impl Approvals for StoreApprovals {
     }
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "used as map_err(unavailable)"
+)]
 fn unavailable(e: StoreError) -> ToolError {
     ToolError::new(
         "security.approval_unavailable",

@@ -427,7 +427,8 @@ impl Runtime {
                 return Ok(Err(ToolError::new("not_found", "no such session")));
             }
         }
-        let ctx = self.tool_context(who, &agent, call.session, request_id)?;
+        let mut ctx = self.tool_context(who, &agent, call.session, request_id)?;
+        ctx.run = Arc::new(exoclaw_core::tool::RunState::direct());
         let policy = self.tool_policy(&agent);
         // The path scrubs what the caller reads like what a model reads.
         Ok(self

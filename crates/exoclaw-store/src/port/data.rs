@@ -2,6 +2,22 @@
 //! their messages, written once for both backends (see [`crate::port`]).
 //! Every statement filters on `tenant_id`.
 
+use exoclaw_core::{SessionId, TenantId, UnixMillis};
+
+/// A message to insert; the backend's `insert_message` assigns `seq`
+/// (`max(seq) + 1` of the session) and touches the session's `updated_at`.
+pub(crate) struct MessageRow<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) session: &'a SessionId,
+    pub(crate) role: &'a str,
+    /// JSON text.
+    pub(crate) content: String,
+    /// JSON text.
+    pub(crate) meta: String,
+    pub(crate) now: UnixMillis,
+}
+
 /// The columns of a `users` row.
 macro_rules! user_cols {
     () => {
@@ -42,7 +58,7 @@ macro_rules! ports {
         use exoclaw_core::{AgentId, SessionId, TenantId, UserId};
         use sqlx::Connection as _;
         use $crate::error::conflict;
-        use $crate::port::MessageRow;
+        use $crate::port::data::MessageRow;
         use $crate::port::data::{agent_cols, session_cols, user_cols};
         use $crate::row::{self, Columns as _};
         use $crate::{json_text, new_id, now_millis, rule};

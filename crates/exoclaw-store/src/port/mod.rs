@@ -63,21 +63,7 @@ pub(crate) mod secret;
 pub(crate) mod token;
 pub(crate) mod trace;
 
-use exoclaw_core::{SessionId, TenantId, UnixMillis};
-
-/// A message to insert; the backend's `insert_message` assigns `seq`
-/// (`max(seq) + 1` of the session) and touches the session's `updated_at`.
-pub(crate) struct MessageRow<'a> {
-    pub(crate) id: &'a str,
-    pub(crate) tenant: &'a TenantId,
-    pub(crate) session: &'a SessionId,
-    pub(crate) role: &'a str,
-    /// JSON text.
-    pub(crate) content: String,
-    /// JSON text.
-    pub(crate) meta: String,
-    pub(crate) now: UnixMillis,
-}
+pub(crate) use data::MessageRow;
 
 /// Implements every port for `$store`, in the backend module that invokes
 /// it; that module must have a `dialect` module, and `$store` must have

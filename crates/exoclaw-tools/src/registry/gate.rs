@@ -8,6 +8,7 @@
 //! to the exact call.
 
 use super::audit;
+use super::call::Call;
 use super::policy::{Guards, UntrustedPolicy};
 use exoclaw_core::store::AuditStore;
 use exoclaw_core::tool::{ApprovalNeed, Approvals, Tool, ToolContext, ToolEffect, ToolError};
@@ -74,12 +75,15 @@ fn is_gated(tool: &dyn Tool, ctx: &ToolContext, args: &Value) -> bool {
 pub(super) async fn provenance(
     guards: &Guards,
     store: Option<&Arc<dyn AuditStore>>,
-    tool: &dyn Tool,
-    name: &str,
-    ctx: &ToolContext,
-    args: &Value,
+    call: Call<'_>,
     stage: Stage,
 ) -> Result<Option<String>, ToolError> {
+    let Call {
+        ctx,
+        name,
+        tool,
+        args,
+    } = call;
     if !ctx.run.is_tainted() || !is_gated(tool, ctx, args) {
         return Ok(None);
     }

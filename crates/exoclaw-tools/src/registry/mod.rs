@@ -22,6 +22,7 @@
 //! Nothing calls a `Tool` another way.
 
 mod audit;
+mod call;
 mod gate;
 mod limit;
 mod policy;
@@ -32,6 +33,7 @@ pub use policy::{Guards, InjectionMode, ToolPolicy, UntrustedPolicy};
 pub use screen::injection_rules;
 
 use async_trait::async_trait;
+use call::Call;
 use exoclaw_core::provider::ToolSpec;
 use exoclaw_core::store::AuditStore;
 use exoclaw_core::tool::{Check, Tool, ToolContext, ToolEffect, ToolError, ToolOutput, ToolRunner};
@@ -270,16 +272,13 @@ impl ToolRegistry {
                 ctx.approved = Some(gate::approve(&self.guards, &ctx, &need, stage).await?);
             }
         }
-        gate::provenance(
-            &self.guards,
-            self.audit.as_ref(),
-            tool,
+        let call = Call {
+            ctx: &ctx,
             name,
-            &ctx,
+            tool,
             args,
-            stage,
-        )
-        .await?;
+        };
+        gate::provenance(&self.guards, self.audit.as_ref(), call, stage).await?;
         if mode == InvokeMode::DryRun {
             return Ok(ToolOutput::text("allow"));
         }
@@ -299,11 +298,14 @@ impl ToolRegistry {
             // Reached before any untrusted content: not new later.
             ctx.run.see(d);
         }
-        screen::output(
-            &ctx,
+        let call = Call {
+            ctx: &ctx,
             name,
-            tool.provenance(),
-            || tool.source(args),
+            tool,
+            args,
+        };
+        screen::output(
+            call,
             output,
             policy.max_output_bytes,
             self.guards.injection,

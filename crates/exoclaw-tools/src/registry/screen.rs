@@ -3,9 +3,11 @@
 //! formats); and when the tool's provenance is untrusted, scanned for
 //! prompt injection (logged and audited; withheld under `block`), wrapped
 //! in untrusted-content markers with forged markers defanged, and the run
-//! marked tainted. Errors are scrubbed too.
+//! marked tainted. Errors are scrubbed too. A call whose output a person
+//! reads directly (`RunState::direct`) is scrubbed only.
 
 use super::audit;
+use super::call::Call;
 use super::policy::InjectionMode;
 use exoclaw_core::store::AuditStore;
 use exoclaw_core::tool::{Provenance, ToolContext, ToolError, ToolOutput};
@@ -22,15 +24,13 @@ pub fn injection_rules(text: &str) -> Vec<&'static str> {
 
 /// Screen one successful output (see the module docs).
 pub(super) async fn output(
-    ctx: &ToolContext,
-    tool: &str,
-    provenance: Provenance,
-    source: impl FnOnce() -> String,
+    call: Call<'_>,
     out: ToolOutput,
     max_bytes: usize,
     injection: InjectionMode,
     audit_store: Option<&Arc<dyn AuditStore>>,
 ) -> Result<ToolOutput, ToolError> {
+    let (ctx, tool) = (call.ctx, call.name);
     // Scrubbed before it is cut, so a cut never leaves half a secret.
     let scrubbed = ToolOutput {
         content: scrub::global()
@@ -38,10 +38,10 @@ pub(super) async fn output(
             .into_owned(),
     };
     let content = truncate(scrubbed, max_bytes).content;
-    if provenance == Provenance::Trusted {
+    if call.tool.provenance() == Provenance::Trusted || !ctx.run.feeds_model() {
         return Ok(ToolOutput { content });
     }
-    let source = source();
+    let source = call.tool.source(call.args);
     ctx.run.taint();
     if injection != InjectionMode::Off {
         let rules = injection_rules(&content);
