@@ -1,57 +1,62 @@
-//! The daily backup inside `serve` (`backup.schedule`, `HH:MM` UTC): a task
-//! owned by `serve` that sleeps until the next run time ([`next_run`], a
-//! pure function), takes a backup into `<data dir>/backups` with retention,
-//! and logs the outcome: `backup.created` at info, or a failure as the
-//! `alert.backup_failed` alert (logged at warn and sent to the alert
-//! webhook, see [`crate::alerts`]). A failure or panic of one run
-//! is logged and the task waits for the next day; it never takes the
-//! gateway down. Shutdown stops the task (a backup in progress gets the
-//! grace period to finish).
+//! Scheduled backups inside `serve` (`backup.schedule`: `HH:MM` UTC daily,
+//! or any schedule of the core schedule primitive): a task of the
+//! supervisor that sleeps until the next occurrence, claims it in the job
+//! store (so that of several gateways sharing one PostgreSQL exactly one
+//! takes each backup), takes a backup into `<data dir>/backups` with
+//! retention, records the outcome in the job store, and logs it:
+//! `backup.created` at info, or a failure as the `alert.backup_failed`
+//! alert (logged at warn and sent to the alert webhook, see
+//! [`crate::alerts`]). A failure or panic of one run is logged and the task
+//! waits for the next occurrence; it never takes the gateway down. Shutdown
+//! stops the task (a backup in progress gets the grace period to finish).
 
 use super::BackupKey;
 use crate::alerts::Alerts;
 use crate::config::Settings;
 use crate::db::Db;
+use exoclaw_core::schedule::{CronExpr, Schedule, ScheduleError, TimeZone};
+use exoclaw_core::{TenantId, UnixMillis, now_ms};
 use futures_util::FutureExt as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const DAY_SECS: i64 = 86_400;
 /// The longest single sleep: the wall clock is looked at again after it, so
 /// a changed clock or a suspended machine only delays a run this much.
 const MAX_SLEEP: Duration = Duration::from_secs(300);
 
-/// A time of day in UTC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DailyAt {
-    hour: u8,
-    minute: u8,
+/// The job id the occurrences are claimed under (`job_runs`).
+pub const JOB: &str = "backup.scheduled";
+
+/// `backup.schedule`: `HH:MM` (every day at that time, UTC, as before) or
+/// any schedule text (`cron 30 3 * * * in Europe/Berlin`, `every 6h`,
+/// `@daily`). The reason names what is wrong.
+pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    let text = text.trim();
+    if let Some((hour, minute)) = daily(text) {
+        let expr: CronExpr = format!("{minute} {hour} * * *")
+            .parse()
+            .map_err(|e: ScheduleError| e.to_string())?;
+        return Ok(Schedule::cron(expr, TimeZone::utc()));
+    }
+    text.parse::<Schedule>().map_err(|e| {
+        format!(
+            "{e} (use HH:MM for a daily backup in UTC, or a schedule such as `cron 30 3 * * *`)"
+        )
+    })
 }
 
-impl DailyAt {
-    /// `HH:MM`, 00:00 to 23:59.
-    pub fn parse(s: &str) -> Option<Self> {
-        let (h, m) = s.split_once(':')?;
-        let digits = |x: &str| x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit());
-        if !(digits(h) && digits(m)) {
-            return None;
-        }
-        let hour: u8 = h.parse().ok()?;
-        let minute: u8 = m.parse().ok()?;
-        (hour < 24 && minute < 60).then_some(Self { hour, minute })
+/// `HH:MM`, 00:00 to 23:59.
+fn daily(s: &str) -> Option<(u8, u8)> {
+    let (h, m) = s.split_once(':')?;
+    let digits = |x: &str| x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(h) && digits(m)) {
+        return None;
     }
-
-    fn seconds_into_day(self) -> i64 {
-        i64::from(self.hour) * 3600 + i64::from(self.minute) * 60
-    }
-}
-
-/// The first time at `at` (UTC) strictly after `now` (Unix seconds).
-pub fn next_run(now: i64, at: DailyAt) -> i64 {
-    let today = now.div_euclid(DAY_SECS) * DAY_SECS + at.seconds_into_day();
-    if today > now { today } else { today + DAY_SECS }
+    let hour: u8 = h.parse().ok()?;
+    let minute: u8 = m.parse().ok()?;
+    (hour < 24 && minute < 60).then_some((hour, minute))
 }
 
 /// The running schedule; [`ScheduledBackups::stop`] ends it.
@@ -66,28 +71,30 @@ impl ScheduledBackups {
         settings: Arc<Settings>,
         db: Db,
         key: BackupKey,
-        at: DailyAt,
+        schedule: Schedule,
+        instance: String,
         alerts: Alerts,
         supervisor: &crate::supervisor::Supervisor,
     ) -> Self {
         tracing::info!(
-            at = %format!("{:02}:{:02} UTC", at.hour, at.minute),
+            schedule = %schedule,
             dir = %super::default_dir(&settings.home).display(),
             key_id = %key.key_id(),
-            "daily backups scheduled"
+            "backups scheduled"
         );
         let alerts_handle = alerts.clone();
         let task = supervisor.start(
             "backup.daily",
             crate::supervisor::Policy::Background,
             move |token| async move {
-                loop {
-                    let next = next_run(super::unix_secs(SystemTime::now()), at);
+                while let Some(next) = schedule.next_after(now_ms()) {
                     if !sleep_until(next, &token).await {
                         return Ok(());
                     }
-                    run_once(&settings, &db, &key, &alerts).await;
+                    run_claimed(&settings, &db, &key, &alerts, next, &instance).await;
                 }
+                tracing::info!("the backup schedule has no further occurrence");
+                Ok(())
             },
         );
         Self {
@@ -106,14 +113,14 @@ impl ScheduledBackups {
     }
 }
 
-/// Sleeps until Unix second `at`; `false` if cancelled first.
-async fn sleep_until(at: i64, cancel: &CancellationToken) -> bool {
+/// Sleeps until `at`; `false` if cancelled first.
+async fn sleep_until(at: UnixMillis, cancel: &CancellationToken) -> bool {
     loop {
-        let now = super::unix_secs(SystemTime::now());
+        let now = now_ms();
         if now >= at {
             return true;
         }
-        let left = Duration::from_secs(u64::try_from(at - now).unwrap_or(0)).min(MAX_SLEEP);
+        let left = Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(MAX_SLEEP);
         tokio::select! {
             () = tokio::time::sleep(left) => {}
             () = cancel.cancelled() => return false,
@@ -121,8 +128,48 @@ async fn sleep_until(at: i64, cancel: &CancellationToken) -> bool {
     }
 }
 
+/// Occurrence `due` of the schedule: claimed in the job store first (of
+/// several gateways on one database, one takes it), then the backup, then
+/// its outcome recorded. When the store cannot be asked the backup is taken
+/// anyway: a backup too many is better than none.
+pub async fn run_claimed(
+    settings: &Settings,
+    db: &Db,
+    key: &BackupKey,
+    alerts: &Alerts,
+    due: UnixMillis,
+    instance: &str,
+) {
+    let store = db.store();
+    let tenant = TenantId::new(exoclaw_core::DEFAULT_TENANT);
+    match store
+        .claim_job_run(&tenant, JOB, due, instance, now_ms())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(due, "another gateway took this scheduled backup");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim the scheduled backup; taking it anyway");
+            run_once(settings, db, key, alerts).await;
+            return;
+        }
+    }
+    let ok = run_once(settings, db, key, alerts).await;
+    let status = if ok { "ok" } else { "failed" };
+    if let Err(e) = store
+        .finish_job_run(&tenant, JOB, due, status, None, now_ms())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record the scheduled backup's outcome");
+    }
+}
+
 /// One scheduled backup; a failure is raised as `alert.backup_failed`.
-pub async fn run_once(settings: &Settings, db: &Db, key: &BackupKey, alerts: &Alerts) {
+/// `true` when the backup was written.
+pub async fn run_once(settings: &Settings, db: &Db, key: &BackupKey, alerts: &Alerts) -> bool {
     let dir = super::default_dir(&settings.home);
     let outcome = AssertUnwindSafe(super::create(settings, db, key, &dir))
         .catch_unwind()
@@ -140,9 +187,16 @@ pub async fn run_once(settings: &Settings, db: &Db, key: &BackupKey, alerts: &Al
             for e in &created.pruned.errors {
                 alerts.backup_failed(&format!("pruning old backups: {e}"));
             }
+            true
         }
-        Ok(Err(e)) => alerts.backup_failed(&format!("{e:#}")),
-        Err(_) => alerts.backup_failed("the backup panicked"),
+        Ok(Err(e)) => {
+            alerts.backup_failed(&format!("{e:#}"));
+            false
+        }
+        Err(_) => {
+            alerts.backup_failed("the backup panicked");
+            false
+        }
     }
 }
 
@@ -150,54 +204,39 @@ pub async fn run_once(settings: &Settings, db: &Db, key: &BackupKey, alerts: &Al
 mod tests {
     use super::*;
 
-    const DAY: i64 = 86_400;
-    /// 2026-01-02T00:00:00Z.
-    const MIDNIGHT: i64 = 1_767_312_000;
-
-    fn at(s: &str) -> DailyAt {
-        DailyAt::parse(s).unwrap()
-    }
+    /// 2026-01-02T00:00:00Z, in milliseconds.
+    const MIDNIGHT: i64 = 1_767_312_000_000;
+    const DAY: i64 = 86_400_000;
 
     #[test]
-    fn parses_hh_mm_only() {
+    fn hh_mm_is_a_daily_utc_schedule_and_other_forms_parse_too() {
+        let s = parse_schedule("03:30").unwrap();
+        let today = MIDNIGHT + (3 * 3600 + 30 * 60) * 1000;
+        assert_eq!(s.next_after(MIDNIGHT), Some(today));
         assert_eq!(
-            at("03:30"),
-            DailyAt {
-                hour: 3,
-                minute: 30
-            }
+            s.next_after(today),
+            Some(today + DAY),
+            "never twice the same day"
         );
-        assert_eq!(at("00:00"), DailyAt { hour: 0, minute: 0 });
         assert_eq!(
-            at("23:59"),
-            DailyAt {
-                hour: 23,
-                minute: 59
-            }
+            parse_schedule("00:00").unwrap().next_after(MIDNIGHT),
+            Some(MIDNIGHT + DAY)
         );
+        assert!(parse_schedule("every 6h").is_ok());
+        assert!(parse_schedule("cron 0 4 * * * in Europe/Berlin").is_ok());
         for bad in [
-            "24:00", "12:60", "3:30", "03:3", "0330", "", "aa:bb", "-1:00", "+1:00", "every:5",
+            "24:00",
+            "12:60",
+            "3:30",
+            "03:3",
+            "",
+            "aa:bb",
+            "every 5s",
+            "cron 0 0 30 2 *",
         ] {
-            assert!(DailyAt::parse(bad).is_none(), "{bad}");
+            let e = parse_schedule(bad).unwrap_err();
+            assert!(!e.is_empty(), "{bad}");
         }
-    }
-
-    #[test]
-    fn the_next_run_is_today_if_still_ahead_else_tomorrow() {
-        let t = at("03:30");
-        let today = MIDNIGHT + 3 * 3600 + 30 * 60;
-        assert_eq!(next_run(MIDNIGHT, t), today);
-        assert_eq!(next_run(today - 1, t), today);
-        assert_eq!(
-            next_run(today, t),
-            today + DAY,
-            "never twice in the same minute"
-        );
-        assert_eq!(next_run(today + 1, t), today + DAY);
-        assert_eq!(next_run(MIDNIGHT + DAY - 1, t), today + DAY);
-        assert_eq!(next_run(MIDNIGHT, at("00:00")), MIDNIGHT + DAY);
-        assert_eq!(next_run(MIDNIGHT - 1, at("00:00")), MIDNIGHT);
-        assert_eq!(next_run(MIDNIGHT, at("23:59")), MIDNIGHT + DAY - 60);
     }
 
     /// The call a scheduled run makes, on a real SQLite data dir: one
@@ -221,7 +260,7 @@ mod tests {
         let sup = crate::supervisor::Supervisor::new();
         let (alerts, _task) = Alerts::start(&settings.config.alerts, None, "test".into(), &sup);
 
-        run_once(&settings, &db, &key, &alerts).await;
+        assert!(run_once(&settings, &db, &key, &alerts).await);
         let made: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
         assert_eq!(made.len(), 1, "one backup, no leftovers: {made:?}");
         let name = made[0].file_name().into_string().unwrap();
@@ -229,7 +268,7 @@ mod tests {
 
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::write(&dir, "not a directory").unwrap();
-        run_once(&settings, &db, &key, &alerts).await;
+        assert!(!run_once(&settings, &db, &key, &alerts).await);
         assert!(dir.is_file(), "the failure changed nothing");
         db.close().await;
     }
@@ -292,7 +331,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::write(&dir, "not a directory").unwrap();
 
-        run_once(&settings, &db, &key, &alerts).await;
+        assert!(!run_once(&settings, &db, &key, &alerts).await);
         let alert = tokio::task::spawn_blocking(move || {
             posted.recv_timeout(Duration::from_secs(10)).unwrap()
         })
@@ -306,16 +345,43 @@ mod tests {
         db.close().await;
     }
 
-    #[test]
-    fn runs_are_a_day_apart() {
-        let t = at("12:00");
-        let mut now = MIDNIGHT + 5;
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            now = next_run(now, t);
-            runs.push(now);
+    /// Two gateways on one store: each occurrence is backed up by one of
+    /// them, and the outcome is recorded.
+    #[tokio::test]
+    async fn an_occurrence_is_claimed_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = crate::home::Home::new(tmp.path().join("home"));
+        home.ensure_layout().unwrap();
+        let settings = Settings::from_config(
+            home.clone(),
+            crate::config::FileConfig::default(),
+            crate::config::env::Env::default(),
+        );
+        let db = crate::db::open(&settings).await.unwrap();
+        crate::db::migrate_latest(db.store().as_ref())
+            .await
+            .unwrap();
+        let key = BackupKey::from_hex(&"ab".repeat(32)).unwrap();
+        let sup = crate::supervisor::Supervisor::new();
+        let (alerts, _task) = Alerts::start(&settings.config.alerts, None, "test".into(), &sup);
+        let due = MIDNIGHT;
+        for instance in ["a:1", "b:1"] {
+            run_claimed(&settings, &db, &key, &alerts, due, instance).await;
         }
-        assert_eq!(runs[1] - runs[0], DAY);
-        assert_eq!(runs[2] - runs[1], DAY);
+        let made = std::fs::read_dir(super::super::default_dir(&home))
+            .unwrap()
+            .count();
+        assert_eq!(made, 1, "one backup for one occurrence");
+        let runs = db
+            .store()
+            .list_job_runs(&TenantId::new(exoclaw_core::DEFAULT_TENANT), JOB, 10)
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(
+            (runs[0].owner.as_str(), runs[0].status.as_str()),
+            ("a:1", "ok")
+        );
+        db.close().await;
     }
 }

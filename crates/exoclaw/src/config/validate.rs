@@ -544,12 +544,9 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         3650,
     );
     if let Some(s) = &c.backup.schedule
-        && exoclaw_gateway::backup::schedule::DailyAt::parse(s).is_none()
+        && let Err(e) = exoclaw_gateway::backup::schedule::parse_schedule(s)
     {
-        p.push(problem(
-            "backup.schedule",
-            "must be HH:MM (UTC), e.g. \"03:30\"",
-        ));
+        p.push(problem("backup.schedule", e));
     }
     validate_telemetry(&mut p, &c.telemetry);
     validate_alerts(&mut p, &c.alerts);

@@ -178,12 +178,13 @@ impl Gateway {
                 "no config.json: using the provider found in the environment (run `exoclaw onboard` to choose)"
             );
         }
-        let backups = backup_key.map(|(at, key)| {
+        let backups = backup_key.map(|(schedule, key)| {
             exoclaw_gateway::backup::schedule::ScheduledBackups::start(
                 settings.clone(),
                 db.clone(),
                 key,
-                at,
+                schedule,
+                instance_name(port),
                 alerts.clone(),
                 &supervisor,
             )
@@ -349,19 +350,24 @@ fn start_alerts(
         .as_deref()
         .map(|u| exoclaw_gateway::egress::endpoint_client(settings, "alerts.webhook_url", u))
         .transpose()?;
+    let (alerts, task) = exoclaw_gateway::alerts::Alerts::start(
+        &settings.config.alerts,
+        webhook,
+        instance_name(port),
+        supervisor,
+    );
+    exoclaw_gateway::alerts::watch_security(Some(alerts.clone()));
+    Ok((alerts, task))
+}
+
+/// This gateway among others: `<hostname>:<port>` (alerts, job claims).
+fn instance_name(port: u16) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "exoclaw".to_owned());
-    let (alerts, task) = exoclaw_gateway::alerts::Alerts::start(
-        &settings.config.alerts,
-        webhook,
-        format!("{host}:{port}"),
-        supervisor,
-    );
-    exoclaw_gateway::alerts::watch_security(Some(alerts.clone()));
-    Ok((alerts, task))
+    format!("{host}:{port}")
 }
 
 /// SIGTERM and SIGINT, both meaning "shut down gracefully".

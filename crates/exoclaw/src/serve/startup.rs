@@ -53,7 +53,7 @@ pub(super) fn conn_limits(settings: &Settings) -> crate::http::conn::ConnLimits 
     }
 }
 
-/// When `backup.schedule` is set: the time of day and the backup key
+/// When `backup.schedule` is set: the schedule and the backup key
 /// (`EXOCLAW_BACKUP_KEY`, else derived from the vault key in use, which may
 /// have just been generated).
 pub(super) fn scheduled_backup_key(
@@ -61,15 +61,15 @@ pub(super) fn scheduled_backup_key(
     vault_key: &VaultKey,
 ) -> anyhow::Result<
     Option<(
-        exoclaw_gateway::backup::schedule::DailyAt,
+        exoclaw_core::schedule::Schedule,
         exoclaw_gateway::backup::BackupKey,
     )>,
 > {
     let Some(schedule) = &settings.config.backup.schedule else {
         return Ok(None);
     };
-    let at = exoclaw_gateway::backup::schedule::DailyAt::parse(schedule)
-        .context("backup.schedule must be HH:MM (UTC)")?;
+    let at = exoclaw_gateway::backup::schedule::parse_schedule(schedule)
+        .map_err(|e| anyhow::anyhow!("backup.schedule: {e}"))?;
     let key = match &settings.secrets.backup_key {
         Some(k) => exoclaw_gateway::backup::BackupKey::from_hex(k.expose())?,
         None => {

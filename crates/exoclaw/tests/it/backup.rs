@@ -149,7 +149,7 @@ fn restore_drill_on_sqlite() {
     assert!(
         gw.log_lines()
             .iter()
-            .any(|l| l.contains("daily backups scheduled")),
+            .any(|l| l.contains("backups scheduled")),
         "the schedule task starts with serve"
     );
     let token = dotenv_value(&home.path, "EXOCLAW_GATEWAY_TOKEN");
