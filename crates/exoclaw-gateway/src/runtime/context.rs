@@ -29,12 +29,9 @@ pub fn user_workspace(home: &Path, tenant: &str, user: &str) -> PathBuf {
 
 /// The system prompt for `agent` serving `user`.
 pub fn system_prompt(home: &Path, agent: &Agent, user: &str) -> String {
-    let base = agent
-        .config
-        .get("system_prompt")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
+    let settings =
+        super::agent_settings::AgentSettings::from_stored(agent.id.as_str(), &agent.config);
+    let base = settings.system_prompt.unwrap_or_else(|| {
             format!(
                 "You are {}, an AI assistant served by exoclaw. Use the tools you are given when they help; \
                  files you read and write live in the user's workspace.",

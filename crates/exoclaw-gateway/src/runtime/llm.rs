@@ -9,9 +9,9 @@
 //! `EXOCLAW_PROVIDER`/`EXOCLAW_MODEL` (or `agents.defaults.*`), else the first
 //! key found in the reference's priority order with its preset's model.
 
+use super::agent_settings::AgentSettings;
 use crate::config::Settings;
 use exoclaw_core::Secret;
-use exoclaw_core::model::Agent;
 use exoclaw_core::provider::Provider;
 use exoclaw_core::store::UsageStore;
 use exoclaw_providers::{
@@ -188,15 +188,11 @@ impl Llm {
         self.providers.keys().cloned().collect()
     }
 
-    pub fn resolve(&self, agent: &Agent) -> Result<Resolved, String> {
-        let cfg = |k: &str| {
-            agent
-                .config
-                .get(k)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        let model = cfg("model").or_else(|| self.default_model.clone());
+    pub fn resolve(&self, settings: &AgentSettings) -> Result<Resolved, String> {
+        let model = settings
+            .model
+            .clone()
+            .or_else(|| self.default_model.clone());
         if let Some(m) = &model
             && let Some(alias) = self.aliases.get(m)
         {
@@ -206,7 +202,7 @@ impl Llm {
                 model: m.clone(),
             });
         }
-        let name = cfg("provider").or_else(|| self.default_provider.clone()).ok_or_else(|| {
+        let name = settings.provider.clone().or_else(|| self.default_provider.clone()).ok_or_else(|| {
             "no LLM provider is configured: set a key such as EXOCLAW_OPENAI_API_KEY or EXOCLAW_ANTHROPIC_API_KEY".to_owned()
         })?;
         let provider = self.providers.get(&name).ok_or_else(|| {

@@ -3,6 +3,7 @@
 //! the core agent loop under the run owner ([`runs::Runs`]). HTTP, WebSocket
 //! and the CLI chat all start turns here.
 
+pub mod agent_settings;
 pub mod approval;
 pub mod context;
 pub mod guard;
@@ -10,6 +11,8 @@ pub mod llm;
 pub mod runs;
 pub mod tools;
 pub mod write_behind;
+
+use agent_settings::AgentSettings;
 
 use crate::access::Principal;
 use crate::config::Settings;
@@ -219,22 +222,11 @@ impl Runtime {
     /// config plus the agent's own lists.
     pub fn tool_policy(&self, agent: &Agent) -> ToolPolicy {
         let c = &self.settings.config;
-        let list = |key: &str| -> Vec<String> {
-            agent
-                .config
-                .pointer(&format!("/tools/{key}"))
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let own = AgentSettings::from_stored(agent.id.as_str(), &agent.config).tools;
         let mut deny = c.gateway.tools.deny.clone();
         deny.extend(c.agents.defaults.tools.deny.iter().cloned());
-        deny.extend(list("deny"));
-        let mut allow = list("allow");
+        deny.extend(own.deny);
+        let mut allow = own.allow;
         if allow.is_empty() {
             allow = c.agents.defaults.tools.allow.clone();
         }
@@ -303,9 +295,10 @@ impl Runtime {
         request_id: Option<String>,
     ) -> Result<Turn, StartError> {
         let agent = self.agent(who, agent_id).await?;
+        let agent_settings = AgentSettings::from_stored(agent.id.as_str(), &agent.config);
         let resolved = self
             .llm_for(&who.tenant)
-            .resolve(&agent)
+            .resolve(&agent_settings)
             .map_err(StartError::NoProvider)?;
         let session = self
             .store
@@ -326,14 +319,7 @@ impl Runtime {
             &input,
         )));
         self.screen_input(&tool_ctx, &input).await?;
-        let d = &self.settings.config.agents.defaults;
-        let int = |key: &str, default: u64| {
-            agent
-                .config
-                .get(key)
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(default)
-        };
+        let limits = agent_settings.limits(&self.settings.config.agents.defaults);
         let spec = RunSpec {
             tenant: who.tenant.clone(),
             agent: agent.id.clone(),
@@ -346,16 +332,10 @@ impl Runtime {
                 context::system_prompt(&self.home, &agent, who.user.as_str()),
                 exoclaw_guard::markers::SYSTEM_PROMPT_NOTE
             ),
-            max_iterations: u32::try_from(int("max_iterations", d.max_iterations.into()))
-                .unwrap_or(u32::MAX),
-            max_history_tokens: usize::try_from(int("max_history_tokens", d.max_history_tokens))
-                .unwrap_or(usize::MAX),
-            keep_recent_messages: usize::try_from(int(
-                "keep_recent_messages",
-                d.keep_recent_messages.into(),
-            ))
-            .unwrap_or(8),
-            max_tokens: d.max_tokens,
+            max_iterations: limits.max_iterations,
+            max_history_tokens: limits.max_history_tokens,
+            keep_recent_messages: limits.keep_recent_messages,
+            max_tokens: self.settings.config.agents.defaults.max_tokens,
             tool_ctx,
         };
         let deps = AgentDeps {
