@@ -12,7 +12,7 @@ use exoclaw_core::model::{
     Device, NewAuditEvent, NewDevice, NewPairingRequest, NewUser, PairingCreated, PairingDecision,
     PairingKind, PairingRequest, PairingStatus, Role,
 };
-use exoclaw_core::store::{Store, StoreError};
+use exoclaw_core::store::{AuditStore, PairingStore, StoreError, UserStore};
 use exoclaw_core::{Secret, TenantId, UnixMillis, UserId};
 use sha2::{Digest as _, Sha256};
 use std::time::Duration;
@@ -127,7 +127,7 @@ fn is_well_formed_token(presented: &str) -> bool {
 /// answers 401 `auth.unauthorized`, and the browser pairs again). Touches
 /// `last_seen_at` at most once a minute.
 pub async fn authenticate_device(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     presented: &str,
 ) -> Result<Option<(Device, exoclaw_core::model::User)>, StoreError> {
     if !is_well_formed_token(presented) {
@@ -180,7 +180,7 @@ pub enum Requester<'a> {
 
 /// Create a pending request with a fresh code, valid for `ttl`.
 pub async fn request(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     tenant: &TenantId,
     who: &Requester<'_>,
     max_pending: u32,
@@ -265,7 +265,7 @@ pub enum PairingError {
 /// `Some(wait)` while `actor` (or the tenant as a whole) has
 /// [`MAX_FAILURES`] failures inside [`LOCKOUT_WINDOW`].
 pub async fn locked_for(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     tenant: &TenantId,
     actor: &str,
     now: UnixMillis,
@@ -327,7 +327,7 @@ impl<'a> Approver<'a> {
 /// must not be above the approver's ([`Approver`]). Audited; failures (never
 /// the code) too.
 pub async fn decide(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     tenant: &TenantId,
     code: &str,
     verdict: Verdict,
@@ -420,7 +420,7 @@ pub async fn decide(
 
 /// The user an approval pairs to (see [`decide`]).
 async fn approving_user(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     tenant: &TenantId,
     request: &PairingRequest,
     approver: &Approver<'_>,
@@ -475,7 +475,7 @@ async fn approving_user(
 /// The user `<channel>:<sender_id>` (role `user`), created if needed (safe
 /// under races).
 pub async fn channel_user(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     tenant: &TenantId,
     channel: &str,
     sender_id: &str,
@@ -501,7 +501,7 @@ pub async fn channel_user(
 
 /// Count, audit and (at the threshold) log a failed attempt.
 async fn failed(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     tenant: &TenantId,
     actor: &str,
     verdict: Verdict,
@@ -544,14 +544,17 @@ async fn failed(
     PairingError::InvalidCode
 }
 
-async fn audit(store: &dyn Store, event: NewAuditEvent) {
+async fn audit(
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
+    event: NewAuditEvent,
+) {
     crate::audit::record(store, &event).await;
 }
 
 /// Revoke a device (audited); its browser falls back to pairing.
 /// `NotFound` for another tenant's or an unknown id, `Conflict` if revoked.
 pub async fn revoke(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     tenant: &TenantId,
     id: &str,
     actor: &str,
@@ -597,7 +600,7 @@ pub enum Poll {
 /// credential (once, also under concurrent polls). `None`: no such device
 /// request in the tenant.
 pub async fn poll(
-    store: &dyn Store,
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
     tenant: &TenantId,
     request_id: &str,
     label: &str,

@@ -5,7 +5,7 @@
 use crate::access::{KEY_PREFIX, digest};
 use crate::access::{Permission, Principal, UnknownScope};
 use exoclaw_core::model::{NewUser, Role, User};
-use exoclaw_core::store::{ApiKey, NewApiKey, Store, StoreError};
+use exoclaw_core::store::{ApiKey, ApiKeyStore, NewApiKey, StoreError, TenantStore, UserStore};
 use exoclaw_core::{Secret, TenantId, UserId};
 
 /// Longest key lifetime accepted (10 years), in days.
@@ -75,7 +75,7 @@ use exoclaw_core::now_ms;
 
 /// Issue a key for `user` of `tenant`.
 pub async fn issue_key(
-    store: &dyn Store,
+    store: &(impl UserStore + ApiKeyStore + TenantStore + ?Sized),
     tenant: &TenantId,
     user: &UserId,
     spec: &KeySpec,
@@ -123,7 +123,7 @@ pub async fn issue_key(
 
 /// Create a user and their first key. The tenant must exist.
 pub async fn create_user(
-    store: &dyn Store,
+    store: &(impl UserStore + ApiKeyStore + TenantStore + ?Sized),
     tenant: &TenantId,
     name: &str,
     role: Role,
@@ -156,7 +156,7 @@ pub async fn create_user(
 
 /// Find a user of `tenant` by id or by name.
 pub async fn find(
-    store: &dyn Store,
+    store: &(impl UserStore + ApiKeyStore + TenantStore + ?Sized),
     tenant: &TenantId,
     id_or_name: &str,
 ) -> Result<Option<User>, StoreError> {

@@ -4,6 +4,7 @@
 use super::*;
 use crate::test_store;
 use exoclaw_core::DEFAULT_TENANT;
+use exoclaw_core::store::Store;
 use std::sync::Arc;
 
 fn tenant() -> TenantId {

@@ -8,7 +8,9 @@ use crate::config::file::ApprovalDeciders;
 use async_trait::async_trait;
 use exoclaw_core::TenantId;
 use exoclaw_core::model::Role;
-use exoclaw_core::store::{Approval, ApprovalStatus, NewApproval, Store, StoreError};
+use exoclaw_core::store::{
+    Approval, ApprovalStatus, ApprovalStore, AuditStore, NewApproval, Store, StoreError,
+};
 use exoclaw_core::tool::{ApprovalNeed, Approvals, ToolContext, ToolError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +25,7 @@ pub use exoclaw_core::now_ms;
 
 /// Decide a pending approval (audited). `Conflict` if already decided.
 pub async fn decide(
-    store: &dyn Store,
+    store: &(impl ApprovalStore + AuditStore + ?Sized),
     tenant: &TenantId,
     id: &str,
     to: ApprovalStatus,
@@ -63,7 +65,7 @@ fn is_operator(who: &crate::access::Principal) -> bool {
 /// `NotFound`, like ones that do not exist; seen but not theirs to decide
 /// is `Forbidden`.
 pub async fn decide_as(
-    store: &dyn Store,
+    store: &(impl ApprovalStore + AuditStore + ?Sized),
     who: &crate::access::Principal,
     deciders: ApprovalDeciders,
     id: &str,
@@ -110,7 +112,7 @@ fn sees(who: &crate::access::Principal, deciders: ApprovalDeciders, approval: &A
 
 /// The approvals `who` may see (see [`decide_as`]).
 pub async fn visible(
-    store: &dyn Store,
+    store: &(impl ApprovalStore + AuditStore + ?Sized),
     who: &crate::access::Principal,
     deciders: ApprovalDeciders,
     status: Option<ApprovalStatus>,
@@ -173,7 +175,7 @@ fn unavailable(e: StoreError) -> ToolError {
 /// Wait (bounded) for an operator's decision on `request`. `Ok(())` when the
 /// command may run.
 pub async fn await_approval(
-    store: &dyn Store,
+    store: &(impl ApprovalStore + AuditStore + ?Sized),
     request: NewApproval,
     timeout: Duration,
 ) -> Result<(), ToolError> {

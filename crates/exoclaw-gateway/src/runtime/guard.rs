@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use exoclaw_core::model::NewAuditEvent;
-use exoclaw_core::store::Store;
+use exoclaw_core::store::{AuditStore, TenantStore};
 use exoclaw_core::tool::ToolContext;
 use exoclaw_guard::scrub;
 use std::collections::HashSet;
@@ -25,7 +25,7 @@ pub use exoclaw_tools::registry::injection_rules;
 
 /// Log (`security.injection`, warn) and audit one scan's hits.
 pub async fn report_injection(
-    store: &dyn Store,
+    store: &(impl AuditStore + ?Sized),
     ctx: &ToolContext,
     source: &str,
     rules: &[&'static str],
@@ -115,7 +115,7 @@ pub fn scrub_name(owner: &str, name: &str) -> String {
 /// weak to scrub safely are left out with a warning naming the secret, never
 /// the value; a secret that cannot be read is logged and skipped.
 pub async fn register_stored_secrets(
-    store: &dyn Store,
+    store: &(impl TenantStore + ?Sized),
     vault: &exoclaw_store::vault::SecretVault,
 ) -> Result<(), exoclaw_core::store::StoreError> {
     let scrubber = scrub::global();
