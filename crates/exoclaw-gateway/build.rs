@@ -1,6 +1,11 @@
 //! Records the git commit the gateway was built from (`exoclaw version`,
 //! the `exoclaw_build_info` metric).
 
+#![expect(
+    clippy::disallowed_macros,
+    reason = "a build script talks to cargo on stdout"
+)]
+
 use std::process::Command;
 
 fn main() {

@@ -6,6 +6,10 @@
 //! secret. Prints p50/p95/max in microseconds; BENCHMARKS.md records the
 //! figures.
 
+#![allow(
+    clippy::disallowed_macros,
+    reason = "tests and benchmarks print what they measure"
+)]
 use exoclaw_guard::{Scanner, Scrubber};
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -2,6 +2,10 @@
 //! and without it (mode `off`): `cargo bench -p exoclaw-tools --bench exec`.
 //! Prints p50/p95/max in milliseconds; BENCHMARKS.md records the figures.
 
+#![allow(
+    clippy::disallowed_macros,
+    reason = "tests and benchmarks print what they measure"
+)]
 use exoclaw_core::tool::{Tool, ToolContext, ToolError};
 use exoclaw_tools::exec::{CommandRunner, Exec};
 use exoclaw_tools::sandbox::{Sandbox, SandboxInit, SandboxMode, SandboxPolicy};

@@ -13,6 +13,7 @@ pub mod cmd;
 pub mod config;
 pub mod http;
 mod logging;
+pub mod out;
 pub mod serve;
 pub mod version;
 

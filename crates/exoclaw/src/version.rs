@@ -4,7 +4,7 @@ pub use exoclaw_gateway::version::{COMMIT, PROTOCOL_VERSION, VERSION, features};
 
 pub fn run(json: bool) {
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({
                 "version": VERSION,
@@ -14,7 +14,7 @@ pub fn run(json: bool) {
             })
         );
     } else {
-        println!(
+        crate::outln!(
             "exoclaw {VERSION} (commit {COMMIT}, protocol {PROTOCOL_VERSION}, features: {})",
             features().join(", ")
         );

@@ -9,6 +9,10 @@
 //! Test names are `<area>::<test>::sqlite` and `<area>::<test>::postgres`.
 
 #![allow(
+    clippy::disallowed_macros,
+    reason = "tests and benchmarks print what they measure"
+)]
+#![allow(
     clippy::unwrap_used,
     reason = "the contract tests live in plain async fns that clippy does not see as tests; a panic is the failure report"
 )]

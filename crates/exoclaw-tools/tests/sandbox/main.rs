@@ -6,6 +6,10 @@
 //! they need Linux with user namespaces (CI runs them as root, which
 //! exercises the drop-to-unprivileged path).
 
+#![allow(
+    clippy::disallowed_macros,
+    reason = "tests and benchmarks print what they measure"
+)]
 mod closed;
 mod escape;
 mod quota;

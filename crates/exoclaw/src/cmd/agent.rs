@@ -39,7 +39,7 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                         .get("model")
                         .and_then(|m| m.as_str())
                         .unwrap_or("(default)");
-                    println!(
+                    crate::outln!(
                         "{}\t{}\t{}\t{model}",
                         a.id,
                         a.agent_type.as_str(),
@@ -76,13 +76,13 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                         },
                     )
                     .await?;
-                println!("added agent {id}");
+                crate::outln!("added agent {id}");
             }
             AgentCommand::Delete { id } => {
                 store
                     .delete_agent(&tenant, &AgentId::new(id.clone()))
                     .await?;
-                println!("deleted agent {id} and its sessions");
+                crate::outln!("deleted agent {id} and its sessions");
             }
             AgentCommand::Chat { agent } => {
                 // Provider keys stored in the vault need the vault key.
@@ -177,7 +177,7 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
         while let Some(event) = turn.events.recv().await {
             match event {
                 AgentEvent::TextDelta(d) => {
-                    print!("{d}");
+                    crate::out!("{d}");
                     out.flush().ok();
                 }
                 AgentEvent::ToolStarted { name, .. } => eprintln!("\n[tool {name} ...]"),
@@ -196,7 +196,7 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
                 AgentEvent::Notice { message, .. } => eprintln!("\n({message})"),
             }
         }
-        println!();
+        crate::outln!();
         match (&mut turn.outcome).await {
             Ok(Ok(Ok(o))) => match o.finish {
                 Finish::Complete => {}

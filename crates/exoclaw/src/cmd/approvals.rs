@@ -23,7 +23,7 @@ pub async fn run(cmd: &ApprovalsCommand, settings: &Settings) -> anyhow::Result<
             ApprovalsCommand::List { all } => {
                 let status = (!all).then_some(ApprovalStatus::Pending);
                 for a in store.list_approvals(&tenant, status).await? {
-                    println!(
+                    crate::outln!(
                         "{}\t{}\t{}\t{}\t{}\t{}",
                         a.id,
                         a.status.as_str(),
@@ -48,7 +48,7 @@ pub async fn run(cmd: &ApprovalsCommand, settings: &Settings) -> anyhow::Result<
         )
         .await
         {
-            Ok(a) => println!("{} {}", a.status.as_str(), a.id),
+            Ok(a) => crate::outln!("{} {}", a.status.as_str(), a.id),
             Err(StoreError::NotFound) => {
                 bail!("no approval {id}; `exoclaw approvals list` shows the pending ones")
             }

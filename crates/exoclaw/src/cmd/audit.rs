@@ -418,7 +418,7 @@ pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
             v["changed"] = serde_json::json!(changed);
             v["left"] = serde_json::json!(left);
         }
-        println!("{v}");
+        crate::outln!("{v}");
     } else {
         for f in &findings {
             let tag = match f.severity {
@@ -427,20 +427,20 @@ pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
                 Severity::Fail => "FAIL",
             };
             if f.fix.is_empty() {
-                println!("{tag}  {:<20} {}", f.id, f.reason);
+                crate::outln!("{tag}  {:<20} {}", f.id, f.reason);
             } else {
-                println!("{tag}  {:<20} {}; fix: {}", f.id, f.reason, f.fix);
+                crate::outln!("{tag}  {:<20} {}; fix: {}", f.id, f.reason, f.fix);
             }
         }
         if opts.fix {
             for c in &changed {
-                println!("changed: {c}");
+                crate::outln!("changed: {c}");
             }
             for l in &left {
-                println!("left: {l}");
+                crate::outln!("left: {l}");
             }
         }
-        println!(
+        crate::outln!(
             "result: {}",
             serde_json::to_value(worst)
                 .unwrap_or_default()

@@ -68,9 +68,9 @@ pub async fn run(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool
                     .context("cannot read the audit log")?;
                 for e in &events {
                     if *json {
-                        println!("{}", crate::http::audit_event_json(e));
+                        crate::outln!("{}", crate::http::audit_event_json(e));
                     } else {
-                        println!("{}", line(e));
+                        crate::outln!("{}", line(e));
                     }
                 }
                 Ok(true)
@@ -82,7 +82,7 @@ pub async fn run(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool
                     .await
                     .context("cannot read the audit log")?;
                 if *json {
-                    println!(
+                    crate::outln!(
                         "{}",
                         serde_json::json!({"intact": v.is_intact(), "chains": v.chains})
                     );
@@ -121,18 +121,18 @@ fn line(e: &AuditEvent) -> String {
 
 fn print_verify(v: &AuditVerify) {
     if v.chains.is_empty() {
-        println!("the audit log is empty");
+        crate::outln!("the audit log is empty");
     }
     for c in &v.chains {
         match &c.broken {
-            None => println!(
+            None => crate::outln!(
                 "tenant {}: {} events intact, head {} {}",
                 c.tenant_id,
                 c.checked,
                 c.head_seq,
                 c.head_hash.as_deref().unwrap_or("-")
             ),
-            Some(b) => println!(
+            Some(b) => crate::outln!(
                 "tenant {}: BROKEN at seq {} ({}): {}",
                 c.tenant_id,
                 b.seq,
@@ -141,14 +141,15 @@ fn print_verify(v: &AuditVerify) {
             ),
         }
         if c.unchained > 0 {
-            println!(
+            crate::outln!(
                 "tenant {}: {} events from before the hash chain (schema 6) cannot be verified",
-                c.tenant_id, c.unchained
+                c.tenant_id,
+                c.unchained
             );
         }
     }
     if let Some((t, b)) = v.first_break() {
-        println!(
+        crate::outln!(
             "audit chain broken: tenant {t}, first bad seq {} ({})",
             b.seq,
             b.kind.as_str()

@@ -18,7 +18,7 @@ pub async fn run(cmd: &BackupCommand, settings: &Settings) -> anyhow::Result<()>
         }
         BackupCommand::Verify { file } => {
             let v = backup::verify(&key, file).await?;
-            println!(
+            crate::outln!(
                 "backup ok: {}\n  created {} by exoclaw {}; {}; {} files, {} bytes; key id {}",
                 file.display(),
                 v.manifest.created_at,
@@ -31,7 +31,7 @@ pub async fn run(cmd: &BackupCommand, settings: &Settings) -> anyhow::Result<()>
         }
         BackupCommand::Restore { file, home } => {
             let r = backup::restore(settings, &key, file, home).await?;
-            println!(
+            crate::outln!(
                 "restored {} into {}\n  created {} by exoclaw {}; {}; {} files",
                 file.display(),
                 r.home.display(),
@@ -41,9 +41,9 @@ pub async fn run(cmd: &BackupCommand, settings: &Settings) -> anyhow::Result<()>
                 r.manifest.files.len()
             );
             for note in &r.notes {
-                println!("  note: {note}");
+                crate::outln!("  note: {note}");
             }
-            println!(
+            crate::outln!(
                 "start it with: EXOCLAW_HOME={} exoclaw serve",
                 r.home.display()
             );
@@ -88,7 +88,7 @@ async fn create(
 }
 
 fn print_created(c: &Created) {
-    println!(
+    crate::outln!(
         "backup written: {}\n  {} bytes; {} files ({} bytes); {} store at schema {}; key id {} ({})",
         c.path.display(),
         c.bytes,
@@ -100,12 +100,12 @@ fn print_created(c: &Created) {
         c.key_source
     );
     for s in &c.manifest.skipped {
-        println!("  left out: {} ({})", s.path, s.reason);
+        crate::outln!("  left out: {} ({})", s.path, s.reason);
     }
     for p in &c.pruned.removed {
-        println!("  pruned: {}", p.display());
+        crate::outln!("  pruned: {}", p.display());
     }
     for e in &c.pruned.errors {
-        println!("  warning: {e}");
+        crate::outln!("  warning: {e}");
     }
 }

@@ -6,9 +6,9 @@ use crate::config::Settings;
 pub fn run(cmd: &ConfigCommand, settings: &Settings) -> anyhow::Result<()> {
     match cmd {
         ConfigCommand::Show => {
-            println!("{}", serde_json::to_string_pretty(&settings.show())?);
+            crate::outln!("{}", serde_json::to_string_pretty(&settings.show())?);
         }
-        ConfigCommand::Path => println!("{}", settings.config_path.display()),
+        ConfigCommand::Path => crate::outln!("{}", settings.config_path.display()),
         ConfigCommand::Validate => {
             // Loading already validated everything; reaching here means valid.
             let source = if settings.config_file_exists {
@@ -16,7 +16,7 @@ pub fn run(cmd: &ConfigCommand, settings: &Settings) -> anyhow::Result<()> {
             } else {
                 format!("{} (absent: defaults)", settings.config_path.display())
             };
-            println!("configuration is valid: {source}");
+            crate::outln!("configuration is valid: {source}");
         }
     }
     Ok(())

@@ -28,7 +28,7 @@ impl Report {
                 "FAIL"
             }
         };
-        println!("{tag}  {check:<12} {detail}");
+        crate::outln!("{tag}  {check:<12} {detail}");
     }
 }
 

@@ -23,14 +23,14 @@ pub async fn upgrade(args: &UpgradeArgs, settings: &Settings) -> anyhow::Result<
         let inspection = db::inspect(settings).await?;
         let s = inspection.status;
         let pending = (s.latest - s.current).max(0);
-        println!(
+        crate::outln!(
             "schema: current {}, required {}, {pending} pending{}",
             s.current,
             s.latest,
             if s.dirty { " (dirty)" } else { "" }
         );
         if s.is_newer_than_binary() {
-            println!("the database is newer than this exoclaw; upgrade the binary");
+            crate::outln!("the database is newer than this exoclaw; upgrade the binary");
         }
         if args.dry_run {
             for m in exoclaw_store::migrations(if settings.secrets.postgres_dsn.is_some() {
@@ -41,7 +41,7 @@ pub async fn upgrade(args: &UpgradeArgs, settings: &Settings) -> anyhow::Result<
             .iter()
             .filter(|m| m.version > s.current)
             {
-                println!(
+                crate::outln!(
                     "-- would apply {:04} {}\n{}",
                     m.version,
                     m.name,
@@ -64,9 +64,9 @@ pub async fn upgrade(args: &UpgradeArgs, settings: &Settings) -> anyhow::Result<
         }
         let steps = db::migrate_latest(store.as_ref()).await?;
         if steps.is_empty() {
-            println!("schema is current (version {})", status.latest);
+            crate::outln!("schema is current (version {})", status.latest);
         } else {
-            println!("upgraded schema to version {} (applied {steps:?})", status.latest);
+            crate::outln!("upgraded schema to version {} (applied {steps:?})", status.latest);
         }
         Ok(())
     }
@@ -82,7 +82,7 @@ pub async fn run(cmd: &MigrateCommand, settings: &Settings) -> anyhow::Result<()
         let status = store.schema_status().await?;
         match cmd {
             MigrateCommand::Version => {
-                println!(
+                crate::outln!(
                     "{}{}",
                     status.current,
                     if status.dirty { " (dirty)" } else { "" }
@@ -90,7 +90,7 @@ pub async fn run(cmd: &MigrateCommand, settings: &Settings) -> anyhow::Result<()
             }
             MigrateCommand::Up => {
                 let steps = db::migrate_latest(store.as_ref()).await?;
-                println!("at version {} (applied {steps:?})", status.latest);
+                crate::outln!("at version {} (applied {steps:?})", status.latest);
             }
             MigrateCommand::Down { steps } => {
                 if *steps < 1 {
@@ -98,15 +98,15 @@ pub async fn run(cmd: &MigrateCommand, settings: &Settings) -> anyhow::Result<()
                 }
                 let target = (status.current - steps).max(0);
                 let passed = store.migrate_to(target).await?;
-                println!("at version {target} (reverted {passed:?})");
+                crate::outln!("at version {target} (reverted {passed:?})");
             }
             MigrateCommand::Goto { version } => {
                 let passed = store.migrate_to(*version).await?;
-                println!("at version {version} (passed {passed:?})");
+                crate::outln!("at version {version} (passed {passed:?})");
             }
             MigrateCommand::Force { version } => {
                 store.force_version(*version).await?;
-                println!("recorded version {version}; dirty flag cleared");
+                crate::outln!("recorded version {version}; dirty flag cleared");
             }
         }
         Ok(())

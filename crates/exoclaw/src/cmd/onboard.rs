@@ -251,12 +251,12 @@ pub fn run(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<()> {
         .collect();
     home::update_dotenv(&settings.home.dotenv_path(), &pairs)?;
 
-    println!(
+    crate::outln!(
         "wrote {} and {}",
         path.display(),
         settings.home.dotenv_path().display()
     );
-    println!(
+    crate::outln!(
         "provider {} model {}, listening on {}:{}",
         a.provider,
         a.model.as_deref().unwrap_or("(provider default)"),
@@ -264,8 +264,8 @@ pub fn run(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<()> {
         a.port
     );
     if let Some(t) = new_token {
-        println!("gateway token (shown once; also in .env): {t}");
+        crate::outln!("gateway token (shown once; also in .env): {t}");
     }
-    println!("next: exoclaw serve   (then: exoclaw doctor, exoclaw security audit)");
+    crate::outln!("next: exoclaw serve   (then: exoclaw doctor, exoclaw security audit)");
     Ok(())
 }

@@ -38,14 +38,14 @@ async fn dispatch(
         PairingCommand::Approve { code, json } => {
             let r = decide(store, &tenant, code, Verdict::Approve, &approver).await?;
             if *json {
-                println!("{}", request_json(&r));
+                crate::outln!("{}", request_json(&r));
             } else {
-                println!("approved {}", describe(&r));
+                crate::outln!("approved {}", describe(&r));
             }
         }
         PairingCommand::Deny { code } => {
             let r = decide(store, &tenant, code, Verdict::Deny, &approver).await?;
-            println!("denied {}", describe(&r));
+            crate::outln!("denied {}", describe(&r));
         }
         PairingCommand::List { json } => {
             let now = pairing::now_ms();
@@ -58,17 +58,17 @@ async fn dispatch(
             let devices = store.list_devices(&tenant).await?;
             if *json {
                 let pending: Vec<_> = pending.iter().map(request_json).collect();
-                println!("{}", json!({"pending": pending, "devices": devices}));
+                crate::outln!("{}", json!({"pending": pending, "devices": devices}));
             } else {
                 for r in &pending {
-                    println!(
+                    crate::outln!(
                         "pending\t{}\texpires in {}s",
                         describe(r),
                         (r.expires_at - now).max(0) / 1000
                     );
                 }
                 for d in &devices {
-                    println!(
+                    crate::outln!(
                         "device\t{}\t{}\t{}\t{}",
                         d.id,
                         d.user_id,
@@ -84,7 +84,7 @@ async fn dispatch(
         }
         PairingCommand::Revoke { id } => {
             match pairing::revoke(store, &tenant, id, "cli", None).await {
-                Ok(d) => println!("revoked {} ({})", d.id, d.user_id),
+                Ok(d) => crate::outln!("revoked {} ({})", d.id, d.user_id),
                 Err(StoreError::NotFound) => {
                     bail!("no device {id}; `exoclaw pairing list` shows the devices")
                 }

@@ -33,7 +33,7 @@ pub async fn run(cmd: &SandboxCommand, settings: &Settings) -> anyhow::Result<bo
         agents: None,
     };
     let role = role_of(&ctx);
-    println!(
+    crate::outln!(
         "sandbox for agent {agent} ({:?} role), data dir {} hidden",
         role,
         settings.home.root().display()
@@ -42,7 +42,7 @@ pub async fn run(cmd: &SandboxCommand, settings: &Settings) -> anyhow::Result<bo
     let mut all_ok = true;
     for l in &lines {
         all_ok &= l.ok;
-        println!(
+        crate::outln!(
             "{}  {:<28} {}",
             if l.ok { "ok  " } else { "FAIL" },
             l.guarantee,

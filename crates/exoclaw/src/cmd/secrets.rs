@@ -48,12 +48,12 @@ pub async fn run(cmd: &SecretsCommand, settings: &Settings) -> anyhow::Result<()
                     .put(&tenant, owner, name, &Secret::new(value))
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                println!("stored secret {owner}/{name}");
+                crate::outln!("stored secret {owner}/{name}");
             }
             SecretsCommand::List => {
                 let vault = open_vault(settings, key, &db).await?;
                 for m in vault.list(&tenant, None).await.map_err(|e| anyhow::anyhow!("{e}"))? {
-                    println!("{}/{}", m.owner, m.name);
+                    crate::outln!("{}/{}", m.owner, m.name);
                 }
             }
             SecretsCommand::Delete { name, owner } => {
@@ -63,7 +63,7 @@ pub async fn run(cmd: &SecretsCommand, settings: &Settings) -> anyhow::Result<()
                     .delete(&tenant, owner, name)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                println!("deleted secret {owner}/{name}");
+                crate::outln!("deleted secret {owner}/{name}");
             }
         }
         Ok(())
@@ -130,7 +130,7 @@ async fn rotate(settings: &Settings, current: VaultKey, db: &db::Db) -> anyhow::
     if settings.env.origin("EXOCLAW_ENCRYPTION_KEY_OLD") != Some(Origin::Process) {
         home::update_dotenv(&dotenv, &[("EXOCLAW_ENCRYPTION_KEY_OLD", None)])?;
     }
-    println!(
+    crate::outln!(
         "re-encrypted {} secret(s) under key id {new_id} ({} already current); restart a running gateway to use the new key{}",
         report.rotated,
         report.already_current,

@@ -96,7 +96,7 @@ pub fn run(cmd: &ServiceCommand, settings: &Settings) -> anyhow::Result<()> {
         settings.config.gateway.shutdown_grace_sec,
     );
     if *print {
-        print!("{text}");
+        crate::out!("{text}");
         return Ok(());
     }
     let path = unit_dir.join("exoclaw.service");
@@ -115,7 +115,7 @@ pub fn run(cmd: &ServiceCommand, settings: &Settings) -> anyhow::Result<()> {
     })?;
     f.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!(
+    crate::outln!(
         "wrote {}\nnext:\n  useradd --system --home-dir {home} --shell /usr/sbin/nologin {user}\n  install -d -m 0700 -o {user} -g {user} {home}\n  systemctl daemon-reload && systemctl enable --now exoclaw",
         path.display(),
         home = settings.home.root().display(),

@@ -60,12 +60,12 @@ pub async fn run(cmd: &TokenCommand, settings: &Settings) -> anyhow::Result<()> 
         store.append_audit(&event).await?;
         let until_text = rfc3339(until);
         if *json {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::json!({"token": token.expose(), "old_valid_until": until_text})
             );
         } else {
-            println!(
+            crate::outln!(
                 "new gateway token (shown once):\n\n    {}\n\nthe old token is accepted until {until_text}{}",
                 token.expose(),
                 if in_dotenv {

@@ -76,18 +76,20 @@ pub async fn run_users(cmd: &UsersCommand, settings: &Settings) -> anyhow::Resul
                     })?;
             audit(store, &tenant, "user.create", format!("user:{}", user.id)).await;
             if *json {
-                println!(
+                crate::outln!(
                     "{}",
                     json!({"id": user.id, "name": user.name, "role": user.role,
                            "tenant": user.tenant_id, "api_key": issued.plaintext.expose()})
                 );
             } else {
-                println!(
+                crate::outln!(
                     "user {} ({}) created in tenant {}",
-                    user.name, user.role, tenant
+                    user.name,
+                    user.role,
+                    tenant
                 );
-                println!("API key (shown once; use it as `Authorization: Bearer <key>`):");
-                println!("{}", issued.plaintext.expose());
+                crate::outln!("API key (shown once; use it as `Authorization: Bearer <key>`):");
+                crate::outln!("{}", issued.plaintext.expose());
             }
             Ok(())
         }
@@ -99,12 +101,12 @@ pub async fn run_users(cmd: &UsersCommand, settings: &Settings) -> anyhow::Resul
                     .iter()
                     .map(|u| crate::http::user_json(u, &settings.owner_ids))
                     .collect();
-                println!("{}", json!({"users": items}));
+                crate::outln!("{}", json!({"users": items}));
             } else {
                 for u in list {
                     let role = exoclaw_gateway::access::effective_role(&settings.owner_ids, &u);
                     let state = if u.disabled { "disabled" } else { "active" };
-                    println!("{}\t{}\t{}\t{}", u.id, u.name, role, state);
+                    crate::outln!("{}\t{}\t{}\t{}", u.id, u.name, role, state);
                 }
             }
             Ok(())
@@ -120,7 +122,7 @@ pub async fn run_users(cmd: &UsersCommand, settings: &Settings) -> anyhow::Resul
                 "user.enable"
             };
             audit(store, &tenant, action, format!("user:{}", user.id)).await;
-            println!(
+            crate::outln!(
                 "{} {}",
                 if disabled { "disabled" } else { "enabled" },
                 user.name
@@ -132,7 +134,7 @@ pub async fn run_users(cmd: &UsersCommand, settings: &Settings) -> anyhow::Resul
             let user = user_of(store, &tenant, name).await?;
             store.delete_user(&tenant, &user.id).await?;
             audit(store, &tenant, "user.delete", format!("user:{}", user.id)).await;
-            println!("deleted {}", user.name);
+            crate::outln!("deleted {}", user.name);
             Ok(())
         }
     })
@@ -167,10 +169,10 @@ pub async fn run_keys(cmd: &KeysCommand, settings: &Settings) -> anyhow::Result<
             if *json {
                 let mut out = crate::http::key_json(&issued.key);
                 out["api_key"] = issued.plaintext.expose().into();
-                println!("{out}");
+                crate::outln!("{out}");
             } else {
-                println!("key {} for {} (shown once):", issued.key.id, u.name);
-                println!("{}", issued.plaintext.expose());
+                crate::outln!("key {} for {} (shown once):", issued.key.id, u.name);
+                crate::outln!("{}", issued.plaintext.expose());
             }
             Ok(())
         }
@@ -183,7 +185,7 @@ pub async fn run_keys(cmd: &KeysCommand, settings: &Settings) -> anyhow::Result<
             let keys = store.list_api_keys(&tenant, only.as_ref()).await?;
             if *json {
                 let items: Vec<_> = keys.iter().map(crate::http::key_json).collect();
-                println!("{}", json!({"keys": items}));
+                crate::outln!("{}", json!({"keys": items}));
             } else {
                 for k in keys {
                     let state = if k.revoked_at.is_some() {
@@ -191,7 +193,7 @@ pub async fn run_keys(cmd: &KeysCommand, settings: &Settings) -> anyhow::Result<
                     } else {
                         "active"
                     };
-                    println!(
+                    crate::outln!(
                         "{}\t{}\t{}…\t{}\t{}\t{}",
                         k.id,
                         k.user_id,
@@ -219,7 +221,7 @@ pub async fn run_keys(cmd: &KeysCommand, settings: &Settings) -> anyhow::Result<
                 Err(e) => return Err(e.into()),
             }
             audit(store, &tenant, "key.revoke", format!("api_key:{id}")).await;
-            println!("revoked {id}");
+            crate::outln!("revoked {id}");
             Ok(())
         }
     })
@@ -244,7 +246,7 @@ pub fn routes(json: bool) {
                 })
             })
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             json!({"routes": *table, "ws_methods": methods, "permissions": perms})
         );
@@ -256,10 +258,10 @@ pub fn routes(json: bool) {
             crate::http::routes::Access::SelfAuth => "connect frame".to_owned(),
             crate::http::routes::Access::Perm(p) => describe(p),
         };
-        println!("{:<7} {:<32} {access}", r.method, r.path);
+        crate::outln!("{:<7} {:<32} {access}", r.method, r.path);
     }
     for (m, p) in crate::http::ws_methods() {
-        println!("{:<7} {:<32} {}", "WS", m, describe(*p));
+        crate::outln!("{:<7} {:<32} {}", "WS", m, describe(*p));
     }
 }
 

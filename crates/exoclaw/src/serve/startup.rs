@@ -234,7 +234,7 @@ pub(super) fn first_start_secrets(
 
 fn print_new_token(token: &Secret, dotenv: &std::path::Path) {
     let p = dotenv.display();
-    println!(
+    crate::outln!(
         "exoclaw: generated a gateway token. It is shown only this once:\n\n    {}\n\n\
          Clients send it as `Authorization: Bearer <token>`.\n\
          It is stored in {p} (mode 0600); read it again with: grep EXOCLAW_GATEWAY_TOKEN {p}\n\

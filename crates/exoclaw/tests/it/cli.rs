@@ -429,3 +429,28 @@ fn service_install_writes_a_hardened_unit_once() {
     );
     assert!(!bad.status.success());
 }
+
+/// `exoclaw config show | head -1`: the reader goes away before the command
+/// writes; the command ends quietly (SIGPIPE's 141, or 0 when everything fit
+/// before the close) instead of panicking in `println!` (status 101).
+#[test]
+fn a_closed_stdout_pipe_ends_commands_quietly() {
+    let home = started_home(&[]);
+    for args in [&["config", "show"][..], &["version"], &["audit", "list"]] {
+        let mut child = exoclaw(&home.path, &[])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = stderr(&out);
+        assert!(
+            matches!(out.status.code(), Some(0 | 141)),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

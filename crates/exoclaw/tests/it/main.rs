@@ -2,6 +2,10 @@
 //! for the crate (see STYLE.md), modules by area.
 
 #![allow(
+    clippy::disallowed_macros,
+    reason = "tests and benchmarks print what they measure"
+)]
+#![allow(
     clippy::unwrap_used,
     clippy::needless_pass_by_value,
     reason = "test code: a panic is a test failure; helpers take JSON by value for brevity"
