@@ -54,12 +54,45 @@ pub struct ToolCallRequest<'a> {
     pub mode: InvokeMode,
 }
 
-/// A started turn.
+/// A started turn: read `events` until they end, then [`Turn::end`].
 pub struct Turn {
     pub session: Session,
     pub events: mpsc::Receiver<AgentEvent>,
-    pub outcome: oneshot::Receiver<Result<Result<RunOutcome, StoreError>, String>>,
+    outcome: oneshot::Receiver<Result<Result<RunOutcome, StoreError>, String>>,
     pub cancel: CancellationToken,
+}
+
+/// How a turn ended, as its callers report it.
+#[derive(Debug)]
+pub enum TurnEnd {
+    /// The agent loop ran to an end: completed, cancelled or failed as the
+    /// loop saw it (`RunOutcome::finish`).
+    Ran(RunOutcome),
+    /// The gateway broke the run (a store failure, a panic in the run, a
+    /// lost task). The cause is in the gateway log; `message` is what the
+    /// user may see.
+    Broken { message: String },
+}
+
+impl Turn {
+    /// Wait for the run's end and flatten its layers (task, panic, store)
+    /// into one answer.
+    pub async fn end(&mut self) -> TurnEnd {
+        match (&mut self.outcome).await {
+            Ok(Ok(Ok(o))) => TurnEnd::Ran(o),
+            Ok(Ok(Err(e))) => {
+                tracing::error!(error = %e, session = %self.session.id, "store failure during a run");
+                TurnEnd::Broken {
+                    message: "internal error; see the gateway log".into(),
+                }
+            }
+            // Logged with the panic's text where it was caught (`runs`).
+            Ok(Err(message)) => TurnEnd::Broken { message },
+            Err(_) => TurnEnd::Broken {
+                message: "the run ended without a result".into(),
+            },
+        }
+    }
 }
 
 pub struct Runtime {

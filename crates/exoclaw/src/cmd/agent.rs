@@ -12,7 +12,7 @@ use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{AgentType, NewAgent, Role};
 use exoclaw_core::{AgentId, DEFAULT_TENANT, TenantId, UserId};
 use exoclaw_gateway::db;
-use exoclaw_gateway::runtime::Runtime;
+use exoclaw_gateway::runtime::{Runtime, TurnEnd};
 use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,15 +197,13 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
             }
         }
         crate::outln!();
-        match (&mut turn.outcome).await {
-            Ok(Ok(Ok(o))) => match o.finish {
+        match turn.end().await {
+            TurnEnd::Ran(o) => match o.finish {
                 Finish::Complete => {}
                 Finish::Cancelled => eprintln!("(cancelled)"),
                 Finish::Failed { code, message } => eprintln!("error [{code}]: {message}"),
             },
-            Ok(Ok(Err(e))) => eprintln!("error: {e}"),
-            Ok(Err(e)) => eprintln!("error: {e}"),
-            Err(_) => eprintln!("error: the run ended unexpectedly"),
+            TurnEnd::Broken { message } => eprintln!("error: {message}"),
         }
     }
     runtime.drain(std::time::Duration::from_secs(5)).await;

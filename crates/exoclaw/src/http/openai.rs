@@ -14,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use exoclaw_core::agent::{AgentEvent, Finish, RunOutcome};
 use exoclaw_gateway::access::Principal;
-use exoclaw_gateway::runtime::{StartError, Turn};
+use exoclaw_gateway::runtime::{StartError, Turn, TurnEnd};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -147,17 +147,12 @@ pub async fn completions(
                 .into_response(),
         );
     }
-    let Turn {
-        mut events,
-        outcome,
-        ..
-    } = turn;
-    while events.recv().await.is_some() {}
-    let outcome = outcome
-        .await
-        .map_err(|_| ApiError::internal("the run ended without a result"))?
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)?;
+    let mut turn = turn;
+    while turn.events.recv().await.is_some() {}
+    let outcome = match turn.end().await {
+        TurnEnd::Ran(o) => o,
+        TurnEnd::Broken { message } => return Err(ApiError::internal(message)),
+    };
     if let Finish::Failed { code, message } = &outcome.finish {
         return Err(ApiError::new(
             failure_status(code),
@@ -273,10 +268,9 @@ fn stream_response(
         if let Some(g) = s.guard.take() {
             g.disarm();
         }
-        let outcome = (&mut s.turn.outcome).await;
         let mut out = Vec::new();
-        match outcome {
-            Ok(Ok(Ok(o))) => match &o.finish {
+        match s.turn.end().await {
+            TurnEnd::Ran(o) => match &o.finish {
                 Finish::Complete => {
                     out.push(chunk(&s, &json!({}), Some("stop")));
                     if s.include_usage {
@@ -292,15 +286,7 @@ fn stream_response(
                 Finish::Cancelled => out.push(error_event("cancelled", "the run was cancelled")),
                 Finish::Failed { code, message } => out.push(error_event(code, message)),
             },
-            Ok(Ok(Err(e))) => {
-                tracing::error!(error = %e, "store failure during a run");
-                out.push(error_event(
-                    "internal",
-                    "internal error; see the gateway log",
-                ));
-            }
-            Ok(Err(panic)) => out.push(error_event("internal", &panic)),
-            Err(_) => out.push(error_event("internal", "the run ended without a result")),
+            TurnEnd::Broken { message } => out.push(error_event("internal", &message)),
         }
         out.push(Event::default().data("[DONE]"));
         Some((out, s))

@@ -16,7 +16,7 @@ use exoclaw_core::model::SessionFilter;
 use exoclaw_core::{AgentId, SessionId};
 use exoclaw_gateway::access::Permission;
 use exoclaw_gateway::access::Principal;
-use exoclaw_gateway::runtime::Turn;
+use exoclaw_gateway::runtime::{Turn, TurnEnd};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -715,8 +715,8 @@ async fn forward(
             return; // connection gone: the guard (if any) cancels the run
         }
     }
-    let frame = match (&mut turn.outcome).await {
-        Ok(Ok(Ok(o))) => match o.finish {
+    let frame = match turn.end().await {
+        TurnEnd::Ran(o) => match o.finish {
             Finish::Complete => event(
                 "chat.done",
                 &with(
@@ -734,22 +734,9 @@ async fn forward(
                 &with(json!({"code": code, "message": message, "trace_id": o.trace_id})),
             ),
         },
-        Ok(Ok(Err(e))) => {
-            tracing::error!(error = %e, "store failure during a run");
-            event(
-                "chat.error",
-                &with(
-                    json!({"code": "internal", "message": "internal error; see the gateway log"}),
-                ),
-            )
-        }
-        Ok(Err(m)) => event(
+        TurnEnd::Broken { message } => event(
             "chat.error",
-            &with(json!({"code": "internal", "message": m})),
-        ),
-        Err(_) => event(
-            "chat.error",
-            &with(json!({"code": "internal", "message": "the run ended without a result"})),
+            &with(json!({"code": "internal", "message": message})),
         ),
     };
     if let Some(g) = guard {
