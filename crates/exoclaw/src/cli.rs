@@ -13,10 +13,16 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Path to config.json (default: $EXOCLAW_CONFIG, else <data dir>/config.json).
-    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
     /// Debug-level logs (overrides EXOCLAW_LOG).
-    #[arg(long, short = 'v', global = true)]
+    #[arg(long, short = 'v', global = true, help_heading = "Global options")]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -86,10 +92,12 @@ pub enum Command {
 pub enum UsersCommand {
     /// Add a user and print their first API key once.
     Add {
+        /// The user's name, unique within the tenant.
         name: String,
         /// owner, admin, operator or user.
         #[arg(long, default_value = "user")]
         role: String,
+        /// The tenant (name or id).
         #[arg(long, default_value = "default")]
         tenant: String,
         /// Print `{"id", "name", "role", "tenant", "api_key"}`.
@@ -98,26 +106,34 @@ pub enum UsersCommand {
     },
     /// List a tenant's users.
     List {
+        /// The tenant (name or id).
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// Machine-readable output (JSON).
         #[arg(long)]
         json: bool,
     },
     /// Refuse the user's credentials until enabled again.
     Disable {
+        /// The user (name or id).
         name: String,
+        /// The tenant (name or id).
         #[arg(long, default_value = "default")]
         tenant: String,
     },
     /// Accept the user's credentials again.
     Enable {
+        /// The user (name or id).
         name: String,
+        /// The tenant (name or id).
         #[arg(long, default_value = "default")]
         tenant: String,
     },
     /// Delete the user with their keys, sessions and secrets.
     Delete {
+        /// The user (name or id).
         name: String,
+        /// The tenant (name or id).
         #[arg(long, default_value = "default")]
         tenant: String,
     },
@@ -130,6 +146,7 @@ pub enum KeysCommand {
         /// The user (name or id).
         #[arg(long)]
         user: String,
+        /// The tenant (name or id).
         #[arg(long, default_value = "default")]
         tenant: String,
         /// A label for the key.
@@ -141,6 +158,7 @@ pub enum KeysCommand {
         /// Limit the key to these permissions (repeatable; see `exoclaw routes`).
         #[arg(long = "scope", value_name = "PERMISSION")]
         scopes: Vec<String>,
+        /// Machine-readable output (JSON).
         #[arg(long)]
         json: bool,
     },
@@ -149,14 +167,18 @@ pub enum KeysCommand {
         /// Only this user's keys.
         #[arg(long)]
         user: Option<String>,
+        /// The tenant (name or id).
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// Machine-readable output (JSON).
         #[arg(long)]
         json: bool,
     },
     /// Revoke a key: it is refused from now on.
     Revoke {
+        /// The key's id (from `keys list`).
         id: String,
+        /// The tenant (name or id).
         #[arg(long, default_value = "default")]
         tenant: String,
     },
@@ -175,6 +197,7 @@ pub enum BackupCommand {
     /// Decrypt a backup, check every checksum and the store copy; change
     /// nothing.
     Verify {
+        /// The backup file (`.exoclaw-backup`).
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
@@ -182,6 +205,7 @@ pub enum BackupCommand {
     /// is refused). A PostgreSQL backup goes into the empty database named by
     /// EXOCLAW_POSTGRES_DSN.
     Restore {
+        /// The backup file (`.exoclaw-backup`).
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// The data dir to create.
@@ -196,6 +220,7 @@ pub enum SandboxCommand {
     /// writes outside the workspace, secret visibility, limits), one line per
     /// guarantee; non-zero exit when one does not hold.
     Explain {
+        /// The agent whose sandbox to explain.
         #[arg(default_value = "default")]
         agent: String,
     },
@@ -205,13 +230,20 @@ pub enum SandboxCommand {
 pub enum ApprovalsCommand {
     /// List approvals (pending unless --all).
     List {
+        /// Every approval, decided and expired ones too.
         #[arg(long)]
         all: bool,
     },
     /// Let the command run (this exact command, for a day).
-    Approve { id: String },
+    Approve {
+        /// The approval's id (from `approvals list`).
+        id: String,
+    },
     /// Refuse the command.
-    Deny { id: String },
+    Deny {
+        /// The approval's id (from `approvals list`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,19 +252,28 @@ pub enum PairingCommand {
     /// credential on its next poll; a channel sender is mapped to the user
     /// `<channel>:<sender_id>`).
     Approve {
+        /// The pairing code the browser or the channel showed.
         code: String,
+        /// Machine-readable output (JSON).
         #[arg(long)]
         json: bool,
     },
     /// Refuse the pending request with this code.
-    Deny { code: String },
+    Deny {
+        /// The pairing code the browser or the channel showed.
+        code: String,
+    },
     /// Pending requests and paired devices.
     List {
+        /// Machine-readable output (JSON).
         #[arg(long)]
         json: bool,
     },
     /// Revoke a paired device by id (its browser pairs again).
-    Revoke { id: String },
+    Revoke {
+        /// The device's id (from `pairing list`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -243,13 +284,17 @@ pub struct OnboardArgs {
     /// Provider preset (openai, anthropic, openrouter, ...) or a custom name.
     #[arg(long)]
     pub provider: Option<String>,
+    /// Default model (default: the preset's model).
     #[arg(long)]
     pub model: Option<String>,
     /// Base URL (required for a custom provider such as a local Ollama).
     #[arg(long)]
     pub base_url: Option<String>,
+    /// Address the gateway binds to (default 127.0.0.1; anything else needs
+    /// TLS or a proxy in front, see SECURITY.md).
     #[arg(long)]
     pub host: Option<String>,
+    /// Port the gateway listens on (default 18790).
     #[arg(long)]
     pub port: Option<u16>,
     /// Read the provider API key from standard input (one line).
@@ -362,6 +407,7 @@ pub enum AgentCommand {
     List,
     /// Add an agent.
     Add {
+        /// The agent's id: 1-64 lowercase letters, digits, '-' or '_'.
         id: String,
         /// Display name (default: the id).
         #[arg(long)]
@@ -377,7 +423,10 @@ pub enum AgentCommand {
         model: Option<String>,
     },
     /// Delete an agent and its sessions.
-    Delete { id: String },
+    Delete {
+        /// The agent's id.
+        id: String,
+    },
     /// Chat with an agent in the terminal (streamed). `/reset` starts a new
     /// session, `/exit` or Ctrl-D leaves.
     Chat {
@@ -410,6 +459,7 @@ pub enum MigrateCommand {
     Up,
     /// Roll back N migrations (default 1).
     Down {
+        /// How many migrations to roll back.
         #[arg(default_value_t = 1)]
         steps: i64,
     },
@@ -436,6 +486,7 @@ pub enum ConfigCommand {
 pub enum SecretsCommand {
     /// Store a secret; the value is read from standard input, never argv.
     Set {
+        /// The secret's name.
         name: String,
         /// Owner scope (default `tenant`).
         #[arg(long, default_value = "tenant")]
@@ -445,11 +496,60 @@ pub enum SecretsCommand {
     List,
     /// Delete a secret.
     Delete {
+        /// The secret's name.
         name: String,
+        /// Owner scope (default `tenant`).
         #[arg(long, default_value = "tenant")]
         owner: String,
     },
     /// Re-encrypt every secret under a new key (old key from
     /// EXOCLAW_ENCRYPTION_KEY_OLD, or generate one into .env).
     RotateKey,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    /// Every command, argument and flag of the tree says what it is for, in
+    /// `--help`: a flag without a description is a question for the user.
+    #[test]
+    fn every_command_and_argument_is_described() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && path != " exoclaw" {
+                missing.push(format!("{path}: no description"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{id}>: no description"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
+    }
+
+    /// A subcommand's own flags come first in its help; the global ones
+    /// (`--config`, `--verbose`) follow under their own heading.
+    #[test]
+    fn global_flags_come_after_a_commands_own() {
+        let mut root = Cli::command();
+        root.build();
+        let onboard = root.find_subcommand_mut("onboard").expect("onboard exists");
+        let help = onboard.render_help().to_string();
+        let own = help.find("--database").expect("own flag in help");
+        let global = help.find("Global options").expect("a global heading");
+        let verbose = help.find("--verbose").expect("--verbose in help");
+        assert!(own < global && global < verbose, "{help}");
+    }
 }
