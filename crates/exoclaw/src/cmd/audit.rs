@@ -328,6 +328,25 @@ pub fn config_checks(s: &Settings) -> Vec<Finding> {
     out
 }
 
+/// The configuration checks that pass on a default install but not on this
+/// one: the security defaults someone turned off (`exoclaw doctor` warns
+/// about each). Computed against the defaults, so a new check joins by
+/// itself.
+pub fn defaults_turned_off(s: &Settings) -> Vec<Finding> {
+    let mut defaults = s.clone();
+    defaults.config = crate::config::file::FileConfig::default();
+    defaults.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
+    let on_by_default: std::collections::BTreeSet<&str> = config_checks(&defaults)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Pass)
+        .map(|f| f.id)
+        .collect();
+    config_checks(s)
+        .into_iter()
+        .filter(|f| f.severity != Severity::Pass && on_by_default.contains(f.id))
+        .collect()
+}
+
 /// A key whose bytes barely vary is weak even if it is 64 hex characters.
 fn is_weak_key(hex: &str) -> bool {
     let distinct: std::collections::BTreeSet<u8> = hex.to_ascii_lowercase().bytes().collect();

@@ -52,6 +52,7 @@ pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
     };
     check_home(&mut r, &settings);
     check_secrets(&mut r, &settings);
+    check_security_defaults(&mut r, &settings);
     match db::inspect(&settings).await {
         Ok(inspection) => {
             let backend = db::backend_name(&settings);
@@ -98,6 +99,35 @@ pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
         Err(e) => r.line(Level::Fail, "store", &format!("{e:#}")),
     }
     Ok(!r.failed)
+}
+
+/// Every security default this configuration turned off, as a warning
+/// with its fix; `security audit` holds the full list of checks.
+fn check_security_defaults(r: &mut Report, settings: &Settings) {
+    let off = crate::cmd::audit::defaults_turned_off(settings);
+    if off.is_empty() {
+        r.line(
+            Level::Ok,
+            "security",
+            "every security default is on (`exoclaw security audit` checks the rest)",
+        );
+        return;
+    }
+    for f in &off {
+        r.line(
+            Level::Warn,
+            "security",
+            &format!("{} [{}]: {}", f.reason, f.id, f.fix),
+        );
+    }
+    r.line(
+        Level::Warn,
+        "security",
+        &format!(
+            "{} security default(s) off; `exoclaw security audit` lists every check",
+            off.len()
+        ),
+    );
 }
 
 fn check_home(r: &mut Report, settings: &Settings) {

@@ -85,6 +85,48 @@ fn doctor_passes_on_a_healthy_install_and_fails_with_reasons() {
     assert_eq!(snapshot(&home.path), before, "doctor is read-only");
 }
 
+/// Doctor warns about each security default a configuration turned off
+/// (and still passes: a warning is not a failure); a default install gets
+/// one `ok` line and no warning.
+#[test]
+fn doctor_warns_about_every_security_default_turned_off() {
+    let home = started_home(&[]);
+    let out = run(&home.path, &[], &["doctor"]);
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ok") && l.contains("security")),
+        "{text}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("warn")), "{text}");
+    std::fs::write(
+        home.file("config.json"),
+        r#"{"gateway": {"host": "0.0.0.0", "injection_action": "off"},
+            "agents": {"defaults": {"sandbox": {"mode": "off"}}},
+            "channels": {"telegram": {"dm_policy": "open"}}}"#,
+    )
+    .unwrap();
+    let out = run(&home.path, &[], &["doctor"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "warnings only:\n{text}");
+    for id in [
+        "[sandbox.mode]",
+        "[gateway.injection]",
+        "[gateway.bind]",
+        "[channels.dm_open]",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("warn") && l.contains(id)),
+            "no warning for {id}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("4 security default(s) off; `exoclaw security audit`"),
+        "{text}"
+    );
+}
+
 #[test]
 fn doctor_on_a_fresh_machine_fails_without_creating_anything() {
     let home = TestHome::new();
