@@ -437,7 +437,12 @@ impl Runtime {
                 .await?
                 .is_some_and(|s| s.user_id == who.user || who.sees_all_users());
             if !visible {
-                return Ok(Err(ToolError::new("not_found", "no such session")));
+                return Ok(Err(ToolError::new(
+                    "not_found",
+                    format!(
+                        "no session {s} of yours; `session` must name an existing session (GET /v1/sessions), or leave it out to call the tool outside any session"
+                    ),
+                )));
             }
         }
         let mut ctx = self.tool_context(who, &agent, call.session, request_id)?;

@@ -224,6 +224,10 @@ fn list(ws: &Workspace, given: &str) -> Result<String, ToolError> {
         }
         names.push(name);
     }
+    if names.is_empty() {
+        // An empty answer reads like a failed call to a model.
+        return Ok(format!("{given} is an empty directory"));
+    }
     names.sort();
     let total = names.len();
     names.truncate(MAX_ENTRIES);

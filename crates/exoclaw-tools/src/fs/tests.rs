@@ -377,6 +377,13 @@ async fn list_files_marks_dirs_and_links() {
         run(&e, "list_files", json!({"path": "a"})).await.unwrap(),
         "x"
     );
+    std::fs::create_dir(e.dir.path().join("empty")).unwrap();
+    assert_eq!(
+        run(&e, "list_files", json!({"path": "empty"}))
+            .await
+            .unwrap(),
+        "empty is an empty directory"
+    );
 }
 
 #[tokio::test]

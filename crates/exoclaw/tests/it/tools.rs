@@ -276,3 +276,22 @@ fn with_network_enabled_traffic_leaves_only_through_the_egress_proxy() {
         "{audit}"
     );
 }
+
+/// `session` in `/v1/tools/invoke` must be an existing session of the
+/// caller; the refusal says so and how to call without one.
+#[test]
+fn invoke_with_an_unknown_session_says_what_session_must_be() {
+    let s = setup_with("{}", &[]);
+    let r = invoke(
+        &s.gw,
+        json!({"tool": "list_files", "args": {}, "session": "no-such-session"}),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("no-such-session") && message.contains("leave it out"),
+        "{message}"
+    );
+    let r = invoke(&s.gw, json!({"tool": "list_files", "args": {}}));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
