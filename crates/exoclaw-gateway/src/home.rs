@@ -56,6 +56,11 @@ impl Home {
         self.root.join(DB_FILE)
     }
 
+    /// A log file under `logs/` (the terminal chat's, for one).
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.root.join("logs").join(name)
+    }
+
     /// Files that hold secrets or private data and must be 0600.
     pub fn secret_files(&self) -> Vec<PathBuf> {
         let db = self.db_path();

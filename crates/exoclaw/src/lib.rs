@@ -12,7 +12,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod http;
-mod logging;
+pub(crate) mod logging;
 pub mod out;
 pub mod serve;
 pub mod version;
@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    let result = runtime.block_on(dispatch(command, cli.config.as_deref(), env));
+    let result = runtime.block_on(dispatch(command, cli.config.as_deref(), cli.verbose, env));
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -70,6 +70,7 @@ pub fn main() -> ExitCode {
 async fn dispatch(
     command: Command,
     config_flag: Option<&std::path::Path>,
+    verbose: bool,
     env: Env,
 ) -> anyhow::Result<bool> {
     if let Command::Doctor = command {
@@ -88,7 +89,7 @@ async fn dispatch(
         Command::Upgrade(args) => cmd::migrate::upgrade(&args, &settings).await?,
         Command::Migrate(m) => cmd::migrate::run(&m, &settings).await?,
         Command::Secrets(s) => cmd::secrets::run(&s, &settings).await?,
-        Command::Agent(a) => cmd::agent::run(&a, settings).await?,
+        Command::Agent(a) => cmd::agent::run(&a, settings, verbose).await?,
         Command::Token(t) => cmd::token::run(&t, &settings).await?,
         Command::Service(c) => cmd::service::run(&c, &settings)?,
         Command::Onboard(a) => cmd::onboard::run(&a, &settings)?,

@@ -1,5 +1,7 @@
-//! Structured JSON logs on stderr. The level comes from `--verbose` (debug) or
-//! `EXOCLAW_LOG` (an `EnvFilter` directive such as `info,exoclaw=debug`).
+//! Structured JSON logs on stderr, or in a file once [`to_file`] says so (the
+//! terminal chat does, so that log lines never land in the conversation).
+//! The level comes from `--verbose` (debug) or `EXOCLAW_LOG` (an `EnvFilter`
+//! directive such as `info,exoclaw=debug`).
 //! Inside a request every line carries the request's span fields, so the
 //! request id is on each of them.
 //!
@@ -38,7 +40,33 @@ pub fn init(verbose: bool, directive: Option<&str>, default_level: &str) {
         .try_init();
 }
 
-/// stderr with every secret the gateway knows (and every known credential
+/// Where log lines go once [`to_file`] was called; stderr before.
+static FILE: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
+
+/// Send every later log line to `path` (appended; created 0600 without
+/// following a symlink) instead of stderr.
+pub fn to_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot open the log file {}", path.display()))?;
+    let _ = FILE.set(std::sync::Mutex::new(file));
+    Ok(())
+}
+
+/// stderr (or the log file) with every secret the gateway knows (and every known credential
 /// format) scrubbed from each log line before it is written. The JSON
 /// formatter writes one whole line per call.
 struct ScrubbedStderr;
@@ -49,11 +77,25 @@ impl std::io::Write for ScrubbedStderr {
         // Values only: a registered secret can never rewrite a key, the
         // level or the event name alerting keys on.
         let clean = exoclaw_guard::scrub::global().scrub_log_line(&text);
-        std::io::stderr().write_all(clean.as_bytes())?;
+        match FILE.get() {
+            // A poisoned lock only means a panic mid-write elsewhere; the
+            // file is still there to append to.
+            Some(file) => file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .write_all(clean.as_bytes())?,
+            None => std::io::stderr().write_all(clean.as_bytes())?,
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        match FILE.get() {
+            Some(file) => file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .flush(),
+            None => std::io::stderr().flush(),
+        }
     }
 }

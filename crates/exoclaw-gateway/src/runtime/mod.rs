@@ -317,6 +317,27 @@ impl Runtime {
             .ok_or_else(|| StartError::NoAgent(id.to_owned()))
     }
 
+    /// The models `agent` would call (its model, or each route of its
+    /// alias) that have no price: their usage is recorded at cost 0 and no
+    /// budget can count it. The terminal chat says so once, in words.
+    pub fn unpriced_models(&self, who: &Principal, agent: &Agent) -> Vec<String> {
+        let llm = self.llm_for(&who.tenant);
+        let Ok(resolved) = llm.resolve(&AgentSettings::from_stored(
+            agent.id.as_str(),
+            &agent.config,
+        )) else {
+            return Vec::new();
+        };
+        let models = match self.settings.config.models.aliases.get(&resolved.model) {
+            Some(routes) => routes.iter().map(|r| r.model.clone()).collect(),
+            None => vec![resolved.model],
+        };
+        models
+            .into_iter()
+            .filter(|m| llm.prices.price(m).is_none())
+            .collect()
+    }
+
     /// Start one turn of `agent` for `who` on (`channel`, `peer`).
     pub async fn start_turn(
         &self,

@@ -155,6 +155,8 @@ pub struct BudgetPolicy {
     prices: Arc<PriceTable>,
     clock: Clock,
     observer: Option<BudgetObserver>,
+    /// Models already warned about having no price.
+    unpriced: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// `$1.50`, or more decimals for amounts under a cent.
@@ -176,6 +178,7 @@ impl BudgetPolicy {
             prices,
             clock: Arc::new(calendar::now_millis),
             observer: None,
+            unpriced: Default::default(),
         }
     }
 
@@ -288,7 +291,16 @@ impl BudgetPolicy {
         usage: Usage,
     ) -> UsageEntry {
         let cost_micros = self.prices.cost_micros(model, &usage).unwrap_or_else(|| {
-            tracing::warn!(model = %model, "no price for this model; usage recorded at cost 0");
+            // Once per model and process: the same warning after every call
+            // buries the log.
+            let first = self
+                .unpriced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(model.to_owned());
+            if first {
+                tracing::warn!(model = %model, "no price for this model; its usage is recorded at cost 0 (set models.pricing; said once per model)");
+            }
             0
         });
         UsageEntry {

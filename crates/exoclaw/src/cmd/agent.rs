@@ -17,7 +17,7 @@ use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(cmd: &AgentCommand, settings: Settings, verbose: bool) -> anyhow::Result<()> {
     refuse_unsafe_home(&settings.home)?;
     let inspection = db::inspect(&settings).await?;
     if !inspection.status.is_current() {
@@ -85,6 +85,13 @@ pub async fn run(cmd: &AgentCommand, settings: Settings) -> anyhow::Result<()> {
                 crate::outln!("deleted agent {id} and its sessions");
             }
             AgentCommand::Chat { agent } => {
+                // Log lines would land in the conversation: they go to the
+                // data dir's log file unless --verbose asks for them here.
+                if !verbose {
+                    let path = settings.home.log_path("chat.log");
+                    crate::logging::to_file(&path)?;
+                    eprintln!("(logs: {})", path.display());
+                }
                 // Provider keys stored in the vault need the vault key.
                 let vault = match &settings.secrets.encryption_key {
                     Some(hex) => {
@@ -129,11 +136,18 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
         user: UserId::new(OWNER_USER),
         scopes: None,
     };
-    runtime
+    let found = runtime
         .agent(&who, agent)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("chatting with {agent}; /reset starts a new session, /exit or Ctrl-D leaves");
+    let unpriced = runtime.unpriced_models(&who, &found);
+    if !unpriced.is_empty() {
+        eprintln!(
+            "(no price is known for {}: usage is recorded at cost 0 and budgets cannot count it; set models.pricing in config.json to count it)",
+            unpriced.join(", ")
+        );
+    }
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
     loop {

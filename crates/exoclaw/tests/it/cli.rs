@@ -419,6 +419,67 @@ fn agent_commands_and_terminal_chat() {
     );
 }
 
+/// The terminal chat is a conversation: log lines go to the data dir's
+/// `logs/chat.log` (0600), not between the answers, and the warning that
+/// would repeat every turn with an unpriced model is said once, in words.
+#[test]
+fn terminal_chat_keeps_logs_out_of_the_conversation() {
+    use exoclaw_providers::fake::{FakeProvider, Reply};
+    let (fake, base) = FakeProvider::start_in_thread().unwrap();
+    let home = started_home(&[]);
+    let env = [
+        ("EXOCLAW_OPENAI_API_KEY", "sk-test-fake-key-0123456789"),
+        ("EXOCLAW_OPENAI_BASE_URL", base.as_str()),
+    ];
+    let out = run(
+        &home.path,
+        &env,
+        &["agent", "add", "local", "--model", "local-llama-3"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    fake.push(Reply::text("first answer"));
+    fake.push(Reply::text("second answer"));
+    let out = run_with_stdin(
+        &home.path,
+        &env,
+        &["agent", "chat", "local"],
+        "hello\nagain\n/exit\n",
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{err}");
+    assert!(text.contains("first answer") && text.contains("second answer"));
+    for line in text.lines().chain(err.lines()) {
+        assert!(!line.trim_start().starts_with('{'), "a log line: {line}");
+    }
+    assert_eq!(
+        err.matches("no price is known for local-llama-3").count(),
+        1,
+        "{err}"
+    );
+    assert!(home.file("logs/chat.log").exists(), "{err}");
+    assert_eq!(home.mode("logs/chat.log"), 0o600);
+    let log = std::fs::read_to_string(home.file("logs/chat.log")).unwrap();
+    assert!(log.lines().all(|l| l.starts_with('{')), "JSON lines: {log}");
+    assert!(
+        log.matches("no price for this model").count() <= 1,
+        "warned once per model: {log}"
+    );
+    // --verbose puts the logs back on stderr.
+    fake.push(Reply::text("third answer"));
+    let out = run_with_stdin(
+        &home.path,
+        &env,
+        &["agent", "chat", "local", "--verbose"],
+        "more\n/exit\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).lines().any(|l| l.starts_with('{')),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn service_install_writes_a_hardened_unit_once() {
     let home = TestHome::new();
