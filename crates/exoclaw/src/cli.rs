@@ -28,6 +28,12 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// The whole command tree, for tests and tools that walk it (the README
+/// check, the help check).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway (the default command).

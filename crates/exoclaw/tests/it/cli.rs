@@ -557,3 +557,154 @@ fn a_closed_stdout_pipe_ends_commands_quietly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// Every `exoclaw ...` command the README shows (fenced blocks and inline
+/// code) names subcommands and flags that exist, and its `--help` runs: a
+/// renamed or removed command fails here instead of in a reader's terminal.
+#[test]
+fn every_command_in_the_readme_exists() {
+    let readme = include_str!("../../../../README.md");
+    let mut commands = Vec::new();
+    let mut in_fence = false;
+    let mut prose = String::new();
+    for line in readme.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            let code = line.split(" #").next().unwrap_or_default();
+            commands.extend(invocations(code));
+        } else {
+            prose.push_str(line);
+            prose.push(' ');
+        }
+    }
+    for (i, span) in prose.split('`').enumerate() {
+        if i % 2 == 1 {
+            commands.extend(invocations(span));
+        }
+    }
+    assert!(
+        commands.len() > 40,
+        "the README shows commands: {commands:?}"
+    );
+    let root = exoclaw::cli::command();
+    let mut paths = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for words in &commands {
+        match resolve(&root, words) {
+            Ok(found) => paths.extend(found),
+            Err(e) => problems.push(format!("`exoclaw {}`: {e}", words.join(" "))),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let home = TestHome::new();
+    for path in &paths {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = run(&home.path, &[], &args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert!(!home.path.exists(), "--help touches nothing");
+}
+
+/// The words after each `exoclaw` in a piece of code, up to a shell
+/// operator (not the package name in `cargo run -p exoclaw`).
+fn invocations(code: &str) -> Vec<Vec<String>> {
+    let words: Vec<&str> = code.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if *w != "exoclaw" || (i > 0 && matches!(words[i - 1], "-p" | "--package")) {
+            continue;
+        }
+        let rest: Vec<String> = words[i + 1..]
+            .iter()
+            .take_while(|w| !matches!(**w, "|" | "&&" | ";" | ">" | "2>&1"))
+            .map(|w| w.replace('\\', ""))
+            .collect();
+        out.push(rest);
+    }
+    out
+}
+
+/// Walk `words` down the command tree: subcommand names must exist where
+/// the command has subcommands (alternatives `a|b` and siblings after a
+/// value, `delete NAME|rotate-key`, each), flags must be the command's (or
+/// global), a flag's value is skipped; anything else is a value or a
+/// placeholder. Returns every command path reached, to run with `--help`.
+fn resolve(root: &clap::Command, words: &[String]) -> Result<Vec<Vec<String>>, String> {
+    let mut paths = Vec::new();
+    // The chain of commands from the root to the current one, with names.
+    let mut chain: Vec<(&clap::Command, String)> = vec![(root, String::new())];
+    let names = |chain: &[(&clap::Command, String)]| -> Vec<String> {
+        chain[1..].iter().map(|(_, n)| n.clone()).collect()
+    };
+    let mut skip_value = false;
+    for word in words {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        for piece in word.split('|') {
+            let bracketed = piece.starts_with('[');
+            let piece = piece.trim_matches(|c| matches!(c, '[' | ']' | '.' | ','));
+            let current = chain[chain.len() - 1].0;
+            if let Some(flag) = piece.strip_prefix("--") {
+                let (flag, joined) = match flag.split_once('=') {
+                    Some((f, _)) => (f, true),
+                    None => (flag, false),
+                };
+                if matches!(flag, "help" | "version") {
+                    continue;
+                }
+                let arg = chain.iter().rev().find_map(|(c, _)| {
+                    c.get_arguments().find(|a| {
+                        a.get_long() == Some(flag)
+                            && (a.is_global_set() || std::ptr::eq(*c, current))
+                    })
+                });
+                let Some(arg) = arg else {
+                    return Err(format!("no flag --{flag} on `{}`", names(&chain).join(" ")));
+                };
+                skip_value = !joined && arg.get_action().takes_values();
+                continue;
+            }
+            let is_word = !piece.is_empty()
+                && piece.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                && piece.starts_with(|c: char| c.is_ascii_lowercase());
+            if !is_word || bracketed {
+                continue; // a value or a placeholder
+            }
+            if let Some(sub) = current.find_subcommand(piece) {
+                chain.push((sub, piece.to_owned()));
+                paths.push(names(&chain));
+                continue;
+            }
+            if current.has_subcommands() {
+                return Err(format!(
+                    "`{}` has no subcommand {piece:?}",
+                    names(&chain).join(" ")
+                ));
+            }
+            // An alternative or a sibling of a command up the chain.
+            let ancestor = (0..chain.len() - 1)
+                .rev()
+                .find(|&i| chain[i].0.find_subcommand(piece).is_some());
+            if let Some(i) = ancestor {
+                chain.truncate(i + 1);
+                let sub = chain[i].0.find_subcommand(piece).expect("found above");
+                chain.push((sub, piece.to_owned()));
+                paths.push(names(&chain));
+                continue;
+            }
+            if current.get_positionals().next().is_none() {
+                return Err(format!(
+                    "`{}` takes no argument {piece:?}",
+                    names(&chain).join(" ")
+                ));
+            }
+        }
+    }
+    paths.push(names(&chain));
+    Ok(paths)
+}
