@@ -14,38 +14,13 @@ use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use async_trait::async_trait;
 use std::fmt;
 
-/// What went wrong in a store call, phrased for what the caller can do.
-/// Messages never include connection strings or passwords.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("not found")]
-    NotFound,
-    /// A unique key is already taken (a tenant id, a user name, an agent id).
-    #[error("already exists: {0}")]
-    Conflict(String),
-    /// The database cannot be reached right now; retrying may help.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// The schema is not what this binary expects (outdated, newer, dirty).
-    #[error("{0}")]
-    Schema(String),
-    /// The file or data is damaged.
-    #[error("store is corrupt: {0}")]
-    Corrupt(String),
-    /// Input the store refuses (an invalid id, a value out of range).
-    #[error("invalid: {0}")]
-    Invalid(String),
-    #[error("store error: {0}")]
-    Other(String),
-}
+mod error;
+pub mod orchestration;
+pub mod teams;
 
-impl StoreError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+pub use error::{StoreError, StoreResult};
+pub use orchestration::{BindingStore, DelegationStore, LinkStore};
+pub use teams::{HandoffStore, MailStore, TaskStore, TeamStore};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -244,6 +219,13 @@ pub trait Store:
     + ApiKeyStore
     + PairingStore
     + JobStore
+    + LinkStore
+    + DelegationStore
+    + BindingStore
+    + TeamStore
+    + TaskStore
+    + MailStore
+    + HandoffStore
 {
 }
 
@@ -263,6 +245,13 @@ impl<T> Store for T where
         + ApiKeyStore
         + PairingStore
         + JobStore
+        + LinkStore
+        + DelegationStore
+        + BindingStore
+        + TeamStore
+        + TaskStore
+        + MailStore
+        + HandoffStore
 {
 }
 
