@@ -105,7 +105,8 @@ pub trait UserStore: Send + Sync {
         id: &UserId,
         disabled: bool,
     ) -> StoreResult<()>;
-    /// Deletes the user and everything they own (sessions, messages).
+    /// Deletes the user and everything they own (sessions, messages, the
+    /// handoffs of their conversations).
     async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()>;
 }
 
@@ -120,7 +121,9 @@ pub trait AgentStore: Send + Sync {
         id: &AgentId,
         update: &AgentUpdate,
     ) -> StoreResult<Agent>;
-    /// Deletes the agent and its sessions.
+    /// Deletes the agent and its sessions, and the links, bindings, team
+    /// memberships and handoffs naming it. `Conflict` while it leads a team
+    /// (give the team another lead or delete it first).
     async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<()>;
 }
 

@@ -267,7 +267,7 @@ pub trait DelegationStore: Send + Sync {
         filter: &DelegationFilter,
     ) -> StoreResult<Vec<Delegation>>;
     /// Mark an async result announced, once: `true` for the one call that
-    /// marked it (exactly-once announcements).
+    /// marked it (exactly-once announcements). `NotFound` when unknown.
     async fn mark_announced(&self, tenant: &TenantId, id: &str) -> StoreResult<bool>;
     /// Every tenant's delegations still `running` under `owner` (a gateway
     /// that stopped without finishing them), marked `interrupted` at `now`
@@ -331,6 +331,7 @@ pub trait BindingStore: Send + Sync {
     async fn create_binding(&self, tenant: &TenantId, new: &NewBinding) -> StoreResult<Binding>;
     /// The tenant's bindings, oldest first.
     async fn list_bindings(&self, tenant: &TenantId) -> StoreResult<Vec<Binding>>;
+    /// `NotFound` when unknown.
     async fn delete_binding(&self, tenant: &TenantId, id: &str) -> StoreResult<()>;
 }
 

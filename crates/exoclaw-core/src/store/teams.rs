@@ -52,13 +52,17 @@ pub trait TeamStore: Send + Sync {
     /// the tenant; `Invalid` for a bad id or the lead listed as a member.
     async fn create_team(&self, tenant: &TenantId, team: &NewTeam) -> StoreResult<Team>;
     async fn get_team(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Team>>;
+    /// The tenant's teams, by id.
     async fn list_teams(&self, tenant: &TenantId) -> StoreResult<Vec<Team>>;
+    /// `NotFound` for an unknown team or agent; `Invalid` when the lead
+    /// would be listed as a member.
     async fn update_team(
         &self,
         tenant: &TenantId,
         id: &str,
         update: &TeamUpdate,
     ) -> StoreResult<Team>;
+    /// `NotFound` when unknown.
     async fn delete_team(&self, tenant: &TenantId, id: &str) -> StoreResult<()>;
 }
 
@@ -178,6 +182,7 @@ pub trait TaskStore: Send + Sync {
     ) -> StoreResult<Task>;
     /// With its comments.
     async fn get_task(&self, tenant: &TenantId, team: &str, id: &str) -> StoreResult<Option<Task>>;
+    /// `NotFound` for an unknown team.
     async fn list_tasks(
         &self,
         tenant: &TenantId,
@@ -243,7 +248,8 @@ pub trait MailStore: Send + Sync {
         now: UnixMillis,
     ) -> StoreResult<Mail>;
     /// Messages to `agent` (direct or broadcast, not its own) it has not
-    /// read, oldest first, at most `limit`; they are marked read for it.
+    /// read, oldest first, at most `limit` (0: 100; never more than 1,000);
+    /// they are marked read for it. `NotFound` for an unknown team.
     async fn take_unread(
         &self,
         tenant: &TenantId,
@@ -252,6 +258,7 @@ pub trait MailStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Mail>>;
     /// How many unread messages `agent` has (without reading them).
+    /// `NotFound` for an unknown team.
     async fn count_unread(
         &self,
         tenant: &TenantId,
@@ -282,7 +289,9 @@ pub struct Handoff {
 /// Conversation handoffs: at most one per conversation.
 #[async_trait]
 pub trait HandoffStore: Send + Sync {
-    /// Set (or replace) the handoff of its conversation.
+    /// Set (or replace) the handoff of its conversation. `NotFound` when
+    /// either agent does not exist in the tenant; `Invalid` for a handoff
+    /// to the agent itself.
     async fn set_handoff(&self, handoff: &Handoff) -> StoreResult<()>;
     /// The handoff of a conversation, if any.
     async fn get_handoff(
@@ -292,7 +301,7 @@ pub trait HandoffStore: Send + Sync {
         peer: &str,
         user: &UserId,
     ) -> StoreResult<Option<Handoff>>;
-    /// Renew its `last_active_at`.
+    /// Renew its `last_active_at`. `NotFound` when there is none.
     async fn touch_handoff(
         &self,
         tenant: &TenantId,
@@ -309,5 +318,6 @@ pub trait HandoffStore: Send + Sync {
         peer: &str,
         user: &UserId,
     ) -> StoreResult<bool>;
+    /// The tenant's handoffs, most recently active first, at most 1,000.
     async fn list_handoffs(&self, tenant: &TenantId) -> StoreResult<Vec<Handoff>>;
 }
