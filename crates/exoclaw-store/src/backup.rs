@@ -127,6 +127,50 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, job, due_at",
     },
     TableSpec {
+        name: "agent_links",
+        order_by: "tenant_id, source, target",
+    },
+    TableSpec {
+        name: "delegations",
+        order_by: "id",
+    },
+    TableSpec {
+        name: "bindings",
+        order_by: "id",
+    },
+    TableSpec {
+        name: "teams",
+        order_by: "tenant_id, id",
+    },
+    TableSpec {
+        name: "team_members",
+        order_by: "tenant_id, team_id, agent",
+    },
+    TableSpec {
+        name: "team_tasks",
+        order_by: "id",
+    },
+    TableSpec {
+        name: "team_task_deps",
+        order_by: "tenant_id, team_id, task_id, blocked_by",
+    },
+    TableSpec {
+        name: "team_task_comments",
+        order_by: "seq",
+    },
+    TableSpec {
+        name: "team_mail",
+        order_by: "seq",
+    },
+    TableSpec {
+        name: "team_mail_reads",
+        order_by: "tenant_id, mail_id, agent",
+    },
+    TableSpec {
+        name: "handoffs",
+        order_by: "tenant_id, channel, peer, user_id",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

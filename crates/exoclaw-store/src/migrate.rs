@@ -69,6 +69,16 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "job_runs",
             up_sql: include_str!("../migrations/sqlite/0009_job_runs.up.sql"),
         },
+        MigrationInfo {
+            version: 10,
+            name: "orchestration",
+            up_sql: include_str!("../migrations/sqlite/0010_orchestration.up.sql"),
+        },
+        MigrationInfo {
+            version: 11,
+            name: "teams",
+            up_sql: include_str!("../migrations/sqlite/0011_teams.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -80,6 +90,8 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0007_api_keys.down.sql"),
         include_str!("../migrations/sqlite/0008_pairing.down.sql"),
         include_str!("../migrations/sqlite/0009_job_runs.down.sql"),
+        include_str!("../migrations/sqlite/0010_orchestration.down.sql"),
+        include_str!("../migrations/sqlite/0011_teams.down.sql"),
     ],
 };
 
@@ -130,6 +142,16 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "job_runs",
             up_sql: include_str!("../migrations/postgres/0009_job_runs.up.sql"),
         },
+        MigrationInfo {
+            version: 10,
+            name: "orchestration",
+            up_sql: include_str!("../migrations/postgres/0010_orchestration.up.sql"),
+        },
+        MigrationInfo {
+            version: 11,
+            name: "teams",
+            up_sql: include_str!("../migrations/postgres/0011_teams.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -141,6 +163,8 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0007_api_keys.down.sql"),
         include_str!("../migrations/postgres/0008_pairing.down.sql"),
         include_str!("../migrations/postgres/0009_job_runs.down.sql"),
+        include_str!("../migrations/postgres/0010_orchestration.down.sql"),
+        include_str!("../migrations/postgres/0011_teams.down.sql"),
     ],
 };
 

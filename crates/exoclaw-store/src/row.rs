@@ -2,11 +2,16 @@
 //! column names with the same Rust types (JSON as text, times as `i64`), so
 //! one set of functions turns a row into a record.
 
+use crate::rule::orchestration::{parse_kind, parse_mode};
 use exoclaw_core::model::{
     Agent, AuditEvent, ChannelSender, Device, Message, PairingKind, PairingRequest, PairingStatus,
     SecretMeta, SecretRecord, Session, Tenant, User, VaultCheck,
 };
 use exoclaw_core::provider::Usage;
+use exoclaw_core::store::orchestration::{
+    AgentLink, Binding, Delegation, DelegationStatus, LinkDirection, LinkUsers,
+};
+use exoclaw_core::store::teams::{Handoff, Mail, Task, TaskComment, TaskStatus, Team};
 use exoclaw_core::store::{Approval, ApprovalStatus, JobRun, StoreError, StoreResult};
 use exoclaw_core::trace::{Span, SpanKind, Trace};
 use sqlx::Row;
@@ -361,5 +366,170 @@ pub(crate) fn job_run(r: &impl Columns) -> StoreResult<JobRun> {
         status: r.text("status")?,
         detail: r.opt_text("detail")?,
         finished_at: r.opt_int("finished_at")?,
+    })
+}
+
+pub(crate) fn agent_link(r: &impl Columns) -> StoreResult<AgentLink> {
+    let max_concurrent = r
+        .opt_int("max_concurrent")?
+        .map(|n| {
+            u32::try_from(n).map_err(|_| {
+                StoreError::Corrupt(format!("column max_concurrent holds {n}, not a u32"))
+            })
+        })
+        .transpose()?;
+    let users: LinkUsers = serde_json::from_value(r.json("users")?)
+        .map_err(|e| StoreError::Corrupt(format!("column users is not a user list: {e}")))?;
+    Ok(AgentLink {
+        tenant_id: r.text("tenant_id")?.into(),
+        source: r.text("source")?.into(),
+        target: r.text("target")?.into(),
+        direction: word(r, "direction", "link direction", LinkDirection::parse)?,
+        max_concurrent,
+        users,
+        created_at: r.int("created_at")?,
+    })
+}
+
+pub(crate) fn delegation(r: &impl Columns) -> StoreResult<Delegation> {
+    Ok(Delegation {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        kind: word(r, "kind", "delegation kind", parse_kind)?,
+        mode: word(r, "mode", "delegation mode", parse_mode)?,
+        caller_agent: r.text("caller_agent")?.into(),
+        user_id: r.text("user_id")?.into(),
+        caller_session: r.opt_text("caller_session")?.map(Into::into),
+        target_agent: r.text("target_agent")?.into(),
+        parent_id: r.opt_text("parent_id")?,
+        task_digest: r.text("task_digest")?,
+        status: word(r, "status", "delegation status", DelegationStatus::parse)?,
+        parent_trace_id: r.opt_text("parent_trace_id")?,
+        child_trace_id: r.opt_text("child_trace_id")?,
+        child_session: r.opt_text("child_session")?.map(Into::into),
+        owner: r.text("owner")?,
+        started_at: r.int("started_at")?,
+        finished_at: r.opt_int("finished_at")?,
+        input_tokens: r.int("input_tokens")?,
+        output_tokens: r.int("output_tokens")?,
+        cost_micros: r.int("cost_micros")?,
+        error_code: r.opt_text("error_code")?,
+        announced: r.flag("announced")?,
+    })
+}
+
+pub(crate) fn binding(r: &impl Columns) -> StoreResult<Binding> {
+    Ok(Binding {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        channel: r.opt_text("channel")?,
+        account: r.opt_text("account")?,
+        peer: r.opt_text("peer")?,
+        user_id: r.opt_text("user_id")?.map(Into::into),
+        agent: r.text("agent")?.into(),
+        created_at: r.int("created_at")?,
+    })
+}
+
+/// Rows of a record joined with its list (members, dependencies), ordered
+/// by the record: one record per run of rows with the same `id`, the list
+/// from the `item` column (NULL in the one row of a record without items).
+fn folded<R: Columns, T>(
+    rows: &[R],
+    item: &'static str,
+    record: impl Fn(&R) -> StoreResult<T>,
+    push: impl Fn(&mut T, String),
+) -> StoreResult<Vec<T>> {
+    let mut out: Vec<(String, T)> = Vec::new();
+    for r in rows {
+        let id = r.text("id")?;
+        if out.last().is_none_or(|(last, _)| *last != id) {
+            out.push((id, record(r)?));
+        }
+        if let (Some(value), Some((_, current))) = (r.opt_text(item)?, out.last_mut()) {
+            push(current, value);
+        }
+    }
+    Ok(out.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Teams from `teams` rows joined with their members (column `member`).
+pub(crate) fn teams(rows: &[impl Columns]) -> StoreResult<Vec<Team>> {
+    folded(
+        rows,
+        "member",
+        |r| {
+            Ok(Team {
+                id: r.text("id")?,
+                tenant_id: r.text("tenant_id")?.into(),
+                name: r.text("name")?,
+                lead: r.text("lead")?.into(),
+                members: Vec::new(),
+                created_at: r.int("created_at")?,
+                updated_at: r.int("updated_at")?,
+            })
+        },
+        |team, member| team.members.push(member.into()),
+    )
+}
+
+/// Tasks (without comments) from `team_tasks` rows joined with their
+/// dependencies (column `dep`).
+pub(crate) fn tasks(rows: &[impl Columns]) -> StoreResult<Vec<Task>> {
+    folded(
+        rows,
+        "dep",
+        |r| {
+            Ok(Task {
+                id: r.text("id")?,
+                tenant_id: r.text("tenant_id")?.into(),
+                team_id: r.text("team_id")?,
+                title: r.text("title")?,
+                description: r.text("description")?,
+                status: word(r, "status", "task status", TaskStatus::parse)?,
+                owner: r.opt_text("owner")?.map(Into::into),
+                blocked_by: Vec::new(),
+                result: r.opt_text("result")?,
+                created_by: r.text("created_by")?.into(),
+                created_at: r.int("created_at")?,
+                updated_at: r.int("updated_at")?,
+                comments: Vec::new(),
+            })
+        },
+        |task, dep| task.blocked_by.push(dep),
+    )
+}
+
+pub(crate) fn task_comment(r: &impl Columns) -> StoreResult<TaskComment> {
+    Ok(TaskComment {
+        author: r.text("author")?.into(),
+        text: r.text("text")?,
+        at: r.int("at")?,
+    })
+}
+
+pub(crate) fn mail(r: &impl Columns) -> StoreResult<Mail> {
+    Ok(Mail {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?.into(),
+        team_id: r.text("team_id")?,
+        from: r.text("from_agent")?.into(),
+        to: r.opt_text("to_agent")?.map(Into::into),
+        text: r.text("text")?,
+        sent_at: r.int("sent_at")?,
+    })
+}
+
+pub(crate) fn handoff(r: &impl Columns) -> StoreResult<Handoff> {
+    Ok(Handoff {
+        tenant_id: r.text("tenant_id")?.into(),
+        channel: r.text("channel")?,
+        peer: r.text("peer")?,
+        user_id: r.text("user_id")?.into(),
+        from_agent: r.text("from_agent")?.into(),
+        to_agent: r.text("to_agent")?.into(),
+        reason: r.text("reason")?,
+        created_at: r.int("created_at")?,
+        last_active_at: r.int("last_active_at")?,
     })
 }

@@ -1,14 +1,18 @@
 //! Business rules both backends apply the same way, above the SQL: which ids
 //! and names are valid, what a pairing request must name, which decisions
-//! are allowed, page sizes, and what "deleted" takes with it. The port bodies
-//! (`crate::port`) call these before or after their statements; nothing here
-//! touches a database.
+//! are allowed, page sizes, and what "deleted" takes with it. The rules of
+//! orchestration and teams (sizes, what a link, delegation, team, task, mail
+//! or handoff must name) are in [`orchestration`]. The port bodies
+//! (`crate::port`) call these before or after their statements; nothing
+//! here touches a database.
+
+pub(crate) mod orchestration;
 
 use crate::DEFAULT_AUDIT_LIMIT;
-use exoclaw_core::UserId;
 use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{NewPairingRequest, PairingDecision, PairingKind, PairingStatus};
 use exoclaw_core::store::{ApprovalStatus, SeedOutcome, StoreError, StoreResult};
+use exoclaw_core::{AgentId, UserId};
 
 /// How long failed pairing attempts are kept (the lockout window is much
 /// shorter).
@@ -35,12 +39,23 @@ pub(crate) fn check_user_name(name: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// The owner of a user's own secrets. Deleting a user deletes them, and the
-/// user's sessions (whose messages cascade): `sessions.user_id` is not a
-/// foreign key (the gateway token's owner may not be a users row), so the
-/// cascade is spelled out in `delete_user`.
+/// The owner of a user's own secrets. Deleting a user deletes them, the
+/// user's sessions (whose messages cascade) and the handoffs of the user's
+/// conversations: `sessions.user_id` and `handoffs.user_id` are not foreign
+/// keys (the gateway token's owner may not be a users row), so the cascade
+/// is spelled out in `delete_user`. Delegations keep the user id as a
+/// record; bindings naming the user stay (an operator's configuration).
 pub(crate) fn user_secret_owner(user: &UserId) -> String {
     format!("user:{user}")
+}
+
+/// Deleting the lead of a team is refused: the team (its board and mailbox)
+/// does not vanish with one agent. `team` is one it leads, when found.
+pub(crate) fn lead_conflict(agent: &AgentId, team: Option<&str>) -> StoreError {
+    StoreError::Conflict(format!(
+        "agent {agent} leads team {}; give the team another lead or delete it first",
+        team.unwrap_or("(unknown)")
+    ))
 }
 
 /// `NotFound` when a statement that names one row changed none.
@@ -112,10 +127,11 @@ pub(crate) fn check_approval_decision(to: ApprovalStatus) -> StoreResult<()> {
 pub(crate) const JOB_RUNNING: &str = "running";
 /// How a job occurrence may end.
 const JOB_OUTCOMES: [&str; 3] = ["ok", "failed", "skipped"];
-/// The page of `list_job_runs` when the caller says 0, and the most it
-/// returns whatever the caller asks for.
-const DEFAULT_JOB_RUNS: u32 = 100;
-const MAX_JOB_RUNS: u32 = 1000;
+/// The page of a listing with a `limit` when the caller says 0, and the
+/// most it returns whatever the caller asks for (job runs, delegations,
+/// tasks, unread mail).
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
 
 /// A job id and the claiming instance must be named.
 pub(crate) fn check_job_claim(job: &str, owner: &str) -> StoreResult<()> {
@@ -141,12 +157,13 @@ pub(crate) fn check_job_outcome(status: &str) -> StoreResult<()> {
     )))
 }
 
-/// The `LIMIT` of `list_job_runs`: 0 is the default page, at most 1000.
-pub(crate) fn job_run_limit(limit: u32) -> i64 {
+/// The `LIMIT` of a paged listing: 0 is the default page (100), at most
+/// 1000.
+pub(crate) fn page_limit(limit: u32) -> i64 {
     i64::from(if limit == 0 {
-        DEFAULT_JOB_RUNS
+        DEFAULT_PAGE
     } else {
-        limit.min(MAX_JOB_RUNS)
+        limit.min(MAX_PAGE)
     })
 }
 
@@ -208,9 +225,9 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(job_run_limit(0), 100);
-        assert_eq!(job_run_limit(3), 3);
-        assert_eq!(job_run_limit(u32::MAX), 1000);
+        assert_eq!(page_limit(0), 100);
+        assert_eq!(page_limit(3), 3);
+        assert_eq!(page_limit(u32::MAX), 1000);
     }
 
     #[test]

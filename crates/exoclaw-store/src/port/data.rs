@@ -235,6 +235,14 @@ macro_rules! ports {
                 .execute(&mut *tx)
                 .await
                 .map_err($d::err)?;
+                sqlx::query($d::sql!(
+                    "DELETE FROM handoffs WHERE tenant_id = ? AND user_id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err($d::err)?;
                 tx.commit().await.map_err($d::err)
             }
         }
@@ -342,14 +350,33 @@ macro_rules! ports {
             }
 
             async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<()> {
-                let done = sqlx::query($d::sql!(
+                // Its sessions, links, bindings, team memberships and
+                // handoffs cascade in the schema; a team it leads does not
+                // (`teams.lead` has no ON DELETE action), so the statement
+                // fails on that foreign key and deletes nothing.
+                let deleted = sqlx::query($d::sql!(
                     "DELETE FROM agents WHERE tenant_id = ? AND id = ?"
                 ))
                 .bind(tenant.as_str())
                 .bind(id.as_str())
                 .execute(&mut *self.write_conn().await?)
                 .await
-                .map_err($d::err)?;
+                .map_err($d::err);
+                let done = match deleted {
+                    Err(StoreError::NotFound) => {
+                        let team: Option<String> = sqlx::query_scalar($d::sql!(
+                            "SELECT id FROM teams WHERE tenant_id = ? AND lead = ? \
+                             ORDER BY id LIMIT 1"
+                        ))
+                        .bind(tenant.as_str())
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err($d::err)?;
+                        return Err(rule::lead_conflict(id, team.as_deref()));
+                    }
+                    other => other?,
+                };
                 rule::found(done.rows_affected())
             }
         }

@@ -78,7 +78,7 @@ macro_rules! ports {
                 ))
                 .bind(tenant.as_str())
                 .bind(job)
-                .bind(rule::job_run_limit(limit))
+                .bind(rule::page_limit(limit))
                 .fetch_all(&self.pool)
                 .await
                 .map_err($d::err)?;

@@ -57,9 +57,12 @@ pub(crate) mod audit;
 pub(crate) mod data;
 pub(crate) mod job;
 pub(crate) mod key;
+pub(crate) mod mail;
+pub(crate) mod orchestration;
 pub(crate) mod pairing;
 pub(crate) mod schema;
 pub(crate) mod secret;
+pub(crate) mod team;
 pub(crate) mod token;
 pub(crate) mod trace;
 
@@ -67,7 +70,8 @@ pub(crate) use data::MessageRow;
 
 /// Implements every port for `$store`, in the backend module that invokes
 /// it; that module must have a `dialect` module, and `$store` must have
-/// `pool`, `write_conn()` and `insert_message()`.
+/// `pool`, `write_conn()` and `insert_message()`. The mail ports call the
+/// team ports' `require_team`, imported here.
 macro_rules! expand {
     ($store:ident) => {
         mod data_ports {
@@ -105,6 +109,19 @@ macro_rules! expand {
         mod job_ports {
             use super::{dialect, $store};
             $crate::port::job::ports!($store, dialect);
+        }
+        mod orchestration_ports {
+            use super::{dialect, $store};
+            $crate::port::orchestration::ports!($store, dialect);
+        }
+        mod team_ports {
+            use super::{dialect, $store};
+            $crate::port::team::ports!($store, dialect);
+        }
+        mod mail_ports {
+            use super::team_ports::require_team;
+            use super::{dialect, $store};
+            $crate::port::mail::ports!($store, dialect);
         }
     };
 }

@@ -1,12 +1,17 @@
 //! Store backups: a SQLite `VACUUM INTO` copy and a PostgreSQL JSON-lines
-//! export each carry every table, job runs included (read back through the
-//! ports, row for row), the PostgreSQL import refuses a non-empty database
+//! export each carry every table, job runs and the orchestration and team
+//! tables included (read back through the ports, row for row), the PostgreSQL import refuses a non-empty database
 //! and leaves an empty one after a cut-off export, and imported sequences
 //! continue past the imported rows.
 
 use crate::harness::*;
 use exoclaw_core::model::{AuditFilter, NewAuditEvent, SecretRecord, SessionFilter, VaultCheck};
 use exoclaw_core::provider::Usage;
+use exoclaw_core::store::orchestration::{
+    DelegationEnd, DelegationFilter, DelegationKind, DelegationMode, DelegationStatus,
+    LinkDirection, NewDelegation,
+};
+use exoclaw_core::store::teams::{Handoff, TaskComment, TaskFilter};
 use exoclaw_core::store::{SchemaStore, Store, StoreError};
 use exoclaw_core::trace::{NewSpan, NewTrace, SpanKind, TraceFilter, UsageEntry};
 use exoclaw_core::{AgentId, TenantId, UserId};
@@ -97,6 +102,7 @@ async fn populate(store: &dyn Store) {
             .finish_job_run(t, "backup.daily", due, "ok", Some("backup-1"), due + 90)
             .await
             .unwrap();
+        populate_orchestration(store, t).await;
     }
     store
         .set_vault_check(&VaultCheck {
@@ -108,6 +114,119 @@ async fn populate(store: &dyn Store) {
         .unwrap();
     store
         .seed_gateway_token("digest-1", 1_700_000_000_000)
+        .await
+        .unwrap();
+}
+
+/// A link, a binding, a finished and announced delegation, a team with a
+/// task that waits for another and a comment, a broadcast read by one
+/// member, and a handoff.
+async fn populate_orchestration(store: &dyn Store, t: &TenantId) {
+    store.create_agent(t, &new_agent("a2")).await.unwrap();
+    store
+        .create_link(
+            t,
+            &crate::links::link("a1", "a2", LinkDirection::Bidirectional),
+        )
+        .await
+        .unwrap();
+    store
+        .create_binding(
+            t,
+            &crate::links::binding(Some("telegram"), None, None, "a2"),
+        )
+        .await
+        .unwrap();
+    let delegation = store
+        .create_delegation(
+            t,
+            &NewDelegation {
+                kind: DelegationKind::Delegate,
+                mode: DelegationMode::Async,
+                caller_agent: "a1".into(),
+                user_id: UserId::new("alice"),
+                caller_session: None,
+                target_agent: "a2".into(),
+                parent_id: None,
+                task_digest: "0".repeat(64),
+                parent_trace_id: None,
+                owner: "gw-1".to_owned(),
+            },
+            1_700_000_000_000,
+        )
+        .await
+        .unwrap();
+    store
+        .finish_delegation(
+            t,
+            &delegation.id,
+            &DelegationEnd {
+                status: DelegationStatus::Done,
+                child_trace_id: None,
+                child_session: None,
+                input_tokens: 1,
+                output_tokens: 2,
+                cost_micros: 3,
+                error_code: None,
+            },
+            1_700_000_000_100,
+        )
+        .await
+        .unwrap();
+    assert!(store.mark_announced(t, &delegation.id).await.unwrap());
+    store
+        .create_team(t, &crate::teams::team("crew", "a1", &["a2"]))
+        .await
+        .unwrap();
+    let first = store
+        .create_task(t, "crew", &crate::tasks::task("first", &[]), 5)
+        .await
+        .unwrap();
+    let second = store
+        .create_task(t, "crew", &crate::tasks::task("second", &[&first.id]), 6)
+        .await
+        .unwrap();
+    store
+        .comment_task(
+            t,
+            "crew",
+            &second.id,
+            &TaskComment {
+                author: "a2".into(),
+                text: "waiting \u{1f980}".to_owned(),
+                at: 7,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .send_mail(t, "crew", &"a1".into(), None, "hello crew", 8)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_unread(t, "crew", &"a2".into(), 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .send_mail(t, "crew", &"a2".into(), Some(&"a1".into()), "unread", 9)
+        .await
+        .unwrap();
+    store
+        .set_handoff(&Handoff {
+            tenant_id: t.clone(),
+            channel: "telegram".to_owned(),
+            peer: "p1".to_owned(),
+            user_id: UserId::new("alice"),
+            from_agent: "a1".into(),
+            to_agent: "a2".into(),
+            reason: "billing".to_owned(),
+            created_at: 10,
+            last_active_at: 11,
+        })
         .await
         .unwrap();
 }
@@ -154,6 +273,31 @@ async fn dump(store: &dyn Store) -> String {
             "{:?}\n",
             store.list_job_runs(t, "backup.daily", 0).await.unwrap()
         ));
+        out.push_str(&format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n",
+            store.list_links(t, None).await.unwrap(),
+            store.list_bindings(t).await.unwrap(),
+            store
+                .list_delegations(t, &DelegationFilter::default())
+                .await
+                .unwrap(),
+            store.list_handoffs(t).await.unwrap(),
+        ));
+        for team in store.list_teams(t).await.unwrap() {
+            out.push_str(&format!("{team:?}\n"));
+            let tasks = store
+                .list_tasks(t, &team.id, &TaskFilter::default())
+                .await
+                .unwrap();
+            for task in &tasks {
+                let full = store.get_task(t, &team.id, &task.id).await.unwrap();
+                out.push_str(&format!("{full:?}\n"));
+            }
+            for agent in std::iter::once(&team.lead).chain(&team.members) {
+                let unread = store.count_unread(t, &team.id, agent).await.unwrap();
+                out.push_str(&format!("{agent} {unread}\n"));
+            }
+        }
         let all = exoclaw_core::trace::SpendScope::User(UserId::new("alice"));
         out.push_str(&format!(
             "{}\n",
@@ -232,6 +376,21 @@ async fn postgres_export_and_import_round_trip() {
     );
     assert_eq!(summary.rows["messages"], 4);
     assert_eq!(summary.rows["job_runs"], 4);
+    for (table, rows) in [
+        ("agent_links", 2),
+        ("delegations", 2),
+        ("bindings", 2),
+        ("teams", 2),
+        ("team_members", 2),
+        ("team_tasks", 4),
+        ("team_task_deps", 2),
+        ("team_task_comments", 2),
+        ("team_mail", 4),
+        ("team_mail_reads", 2),
+        ("handoffs", 2),
+    ] {
+        assert_eq!(summary.rows[table], rows, "{table}");
+    }
     assert_eq!(summary.rows["schema_migrations"], 1);
     assert_eq!(check_export(export.as_slice()).unwrap(), summary);
 
@@ -261,6 +420,48 @@ async fn postgres_export_and_import_round_trip() {
         .await
         .unwrap();
     assert!(next.seq > newest.iter().map(|e| e.seq).max().unwrap());
+    // Comments and mail continue after the imported ones, in order.
+    let t = default_tenant();
+    let second = target
+        .store
+        .list_tasks(&t, "crew", &TaskFilter::default())
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let later = TaskComment {
+        author: "a1".into(),
+        text: "after the restore".to_owned(),
+        at: 7,
+    };
+    target
+        .store
+        .comment_task(&t, "crew", &second.id, &later)
+        .await
+        .unwrap();
+    let comments = target
+        .store
+        .get_task(&t, "crew", &second.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .comments;
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[1], later, "ordered after the imported one");
+    target
+        .store
+        .send_mail(&t, "crew", &"a1".into(), Some(&"a2".into()), "after", 8)
+        .await
+        .unwrap();
+    let texts: Vec<String> = target
+        .store
+        .take_unread(&t, "crew", &"a1".into(), 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["unread"]);
     // The hash chain came along and goes on.
     let verified = target.store.verify_audit(None).await.unwrap();
     assert!(verified.is_intact(), "{verified:?}");

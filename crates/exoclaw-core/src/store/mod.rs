@@ -14,38 +14,13 @@ use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use async_trait::async_trait;
 use std::fmt;
 
-/// What went wrong in a store call, phrased for what the caller can do.
-/// Messages never include connection strings or passwords.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("not found")]
-    NotFound,
-    /// A unique key is already taken (a tenant id, a user name, an agent id).
-    #[error("already exists: {0}")]
-    Conflict(String),
-    /// The database cannot be reached right now; retrying may help.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// The schema is not what this binary expects (outdated, newer, dirty).
-    #[error("{0}")]
-    Schema(String),
-    /// The file or data is damaged.
-    #[error("store is corrupt: {0}")]
-    Corrupt(String),
-    /// Input the store refuses (an invalid id, a value out of range).
-    #[error("invalid: {0}")]
-    Invalid(String),
-    #[error("store error: {0}")]
-    Other(String),
-}
+mod error;
+pub mod orchestration;
+pub mod teams;
 
-impl StoreError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+pub use error::{StoreError, StoreResult};
+pub use orchestration::{BindingStore, DelegationStore, LinkStore};
+pub use teams::{HandoffStore, MailStore, TaskStore, TeamStore};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -130,7 +105,8 @@ pub trait UserStore: Send + Sync {
         id: &UserId,
         disabled: bool,
     ) -> StoreResult<()>;
-    /// Deletes the user and everything they own (sessions, messages).
+    /// Deletes the user and everything they own (sessions, messages, the
+    /// handoffs of their conversations).
     async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()>;
 }
 
@@ -145,7 +121,9 @@ pub trait AgentStore: Send + Sync {
         id: &AgentId,
         update: &AgentUpdate,
     ) -> StoreResult<Agent>;
-    /// Deletes the agent and its sessions.
+    /// Deletes the agent and its sessions, and the links, bindings, team
+    /// memberships and handoffs naming it. `Conflict` while it leads a team
+    /// (give the team another lead or delete it first).
     async fn delete_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<()>;
 }
 
@@ -244,6 +222,13 @@ pub trait Store:
     + ApiKeyStore
     + PairingStore
     + JobStore
+    + LinkStore
+    + DelegationStore
+    + BindingStore
+    + TeamStore
+    + TaskStore
+    + MailStore
+    + HandoffStore
 {
 }
 
@@ -263,6 +248,13 @@ impl<T> Store for T where
         + ApiKeyStore
         + PairingStore
         + JobStore
+        + LinkStore
+        + DelegationStore
+        + BindingStore
+        + TeamStore
+        + TaskStore
+        + MailStore
+        + HandoffStore
 {
 }
 
