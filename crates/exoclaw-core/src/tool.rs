@@ -7,7 +7,7 @@
 //!
 //! Two ports let tools reach what lives above them without depending on it:
 //! [`Approvals`] (an operator's decision, stored by the gateway) and
-//! [`AgentCalls`] (a turn of another agent, for delegation).
+//! [`AgentCalls`] (a turn of another agent, for delegation and subagents).
 
 use crate::provider::ToolSpec;
 use crate::{AgentId, SessionId, TenantId, UserId};
@@ -57,6 +57,9 @@ pub struct RunState {
     /// The outputs go to a person (`/v1/tools/invoke`), not into a model's
     /// context: they are scrubbed but not marked, and taint nothing.
     direct: bool,
+    /// The run's trace, once the loop started it (delegations link theirs
+    /// to it).
+    trace: std::sync::OnceLock<String>,
 }
 
 impl RunState {
@@ -66,6 +69,7 @@ impl RunState {
             tainted: AtomicBool::new(false),
             seen: Mutex::new(destinations.into_iter().collect()),
             direct: false,
+            trace: std::sync::OnceLock::new(),
         }
     }
 
@@ -97,6 +101,15 @@ impl RunState {
             .contains(destination)
     }
 
+    /// Record the run's trace (the first call wins).
+    pub fn set_trace(&self, id: &str) {
+        let _ = self.trace.set(id.to_owned());
+    }
+
+    pub fn trace_id(&self) -> Option<&str> {
+        self.trace.get().map(String::as_str)
+    }
+
     /// Count `destination` as seen (reached before the run was tainted).
     pub fn see(&self, destination: String) {
         self.seen
@@ -125,6 +138,25 @@ pub struct ToolContext {
     /// Turns of other agents, for tools that delegate (absent where the
     /// caller offers none).
     pub agents: Option<Arc<dyn AgentCalls>>,
+    /// Where this run sits in a chain of delegations and spawns.
+    pub lineage: Lineage,
+    /// The run's cancellation: a child run's token derives from it, so
+    /// stopping a run stops what it waits for.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+/// Where a run sits in a chain of delegations and spawns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lineage {
+    /// 0 for a run a person or a job started; one more per hop.
+    pub depth: u32,
+    /// The agents up the chain, the first caller first (not this run's own
+    /// agent).
+    pub callers: Vec<AgentId>,
+    /// The delegation or spawn this run answers, if any.
+    pub delegation: Option<String>,
+    /// How many of the hops were subagent spawns.
+    pub spawn_depth: u32,
 }
 
 impl ToolContext {
@@ -140,6 +172,8 @@ impl ToolContext {
             run: Arc::new(RunState::default()),
             approved: None,
             agents: None,
+            lineage: Lineage::default(),
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -155,6 +189,7 @@ impl std::fmt::Debug for ToolContext {
             .field("request_id", &self.request_id)
             .field("tainted", &self.run.is_tainted())
             .field("approved", &self.approved.is_some())
+            .field("lineage", &self.lineage)
             .finish_non_exhaustive()
     }
 }
@@ -199,25 +234,68 @@ pub trait Approvals: Send + Sync {
     ) -> Result<(), ToolError>;
 }
 
+/// Who answers an [`AgentCall`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentTarget {
+    /// An anonymous clone of the calling agent (a subagent): the caller's
+    /// provider, its model unless another of the same provider is named,
+    /// its tools minus the subagent deny list, in the caller's session
+    /// context.
+    Clone { model: Option<String> },
+    /// A named agent of the caller's tenant, with its own identity,
+    /// provider, model, tools and context files, in a fresh session.
+    Agent(AgentId),
+}
+
+/// Whether the caller waits for the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMode {
+    /// Wait: the answer is the tool's result.
+    Sync,
+    /// Do not wait: the answer is announced into the caller's session as a
+    /// new turn of the caller when it is ready.
+    Async,
+}
+
 /// A turn of another agent, asked for by a tool (delegation, subagents).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentCall {
-    /// The agent that answers (same tenant as the caller).
-    pub agent: AgentId,
+    pub target: AgentTarget,
     /// What it is asked.
     pub task: String,
+    pub mode: CallMode,
 }
 
 /// The answer of an [`AgentCall`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentAnswer {
-    pub text: String,
-    /// The trace of the called turn (linked from the caller's).
-    pub trace_id: Option<String>,
+pub enum AgentAnswer {
+    /// A sync call finished.
+    Done {
+        text: String,
+        /// The delegation as the history records it.
+        delegation_id: String,
+        /// The trace of the called turn (linked from the caller's).
+        trace_id: Option<String>,
+        /// The called run read untrusted content: its answer is screened
+        /// as untrusted, and the caller's run is tainted.
+        tainted: bool,
+    },
+    /// An async call started; its result comes back later.
+    Started { delegation_id: String },
 }
 
-/// Start another agent's turn and await it, for tools that delegate,
-/// without the tools depending on the gateway that runs turns.
+/// An agent another agent may delegate to, as the caller's model sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentCard {
+    pub id: AgentId,
+    pub name: String,
+    /// What it is for, in a sentence or two (the agent's `description`).
+    pub description: String,
+}
+
+/// Start another agent's turn, for tools that delegate, without the tools
+/// depending on the gateway that runs turns.
 #[async_trait]
 pub trait AgentCalls: Send + Sync {
     async fn call_agent(
@@ -225,18 +303,35 @@ pub trait AgentCalls: Send + Sync {
         ctx: &ToolContext,
         call: AgentCall,
     ) -> Result<AgentAnswer, ToolError>;
+    /// The agents `ctx`'s agent may delegate to for `ctx`'s user (links,
+    /// their direction and user lists), ordered by id.
+    async fn reachable(&self, ctx: &ToolContext) -> Result<Vec<AgentCard>, ToolError>;
 }
 
 /// A tool's successful result, as the model will read it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolOutput {
     pub content: String,
+    /// This output may carry injected instructions although its tool is
+    /// trusted in general (the answer of a delegated run that read
+    /// untrusted content): the policy path screens it as untrusted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub untrusted: bool,
 }
 
 impl ToolOutput {
     pub fn text(content: impl Into<String>) -> Self {
         Self {
             content: content.into(),
+            untrusted: false,
+        }
+    }
+
+    /// An output to screen as untrusted (see [`ToolOutput::untrusted`]).
+    pub fn untrusted(content: impl Into<String>) -> Self {
+        Self {
+            content: content.into(),
+            untrusted: true,
         }
     }
 }

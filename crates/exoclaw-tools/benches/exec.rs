@@ -74,6 +74,8 @@ fn main() {
         run: Default::default(),
         approved: None,
         agents: None,
+        lineage: Default::default(),
+        cancel: Default::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

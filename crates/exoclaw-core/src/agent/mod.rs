@@ -187,6 +187,7 @@ pub async fn run_turn(
             name: "chat".to_owned(),
         })
         .await?;
+    spec.tool_ctx.run.set_trace(&trace.id);
     let mut turn = Turn {
         deps,
         spec,

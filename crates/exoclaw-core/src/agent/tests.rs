@@ -282,6 +282,8 @@ fn harness(replies: Vec<Reply>) -> Harness {
             run: Default::default(),
             approved: None,
             agents: None,
+            lineage: Default::default(),
+            cancel: Default::default(),
         },
     };
     Harness {

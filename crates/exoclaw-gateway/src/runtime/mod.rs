@@ -296,6 +296,8 @@ impl Runtime {
             run: Default::default(),
             approved: None,
             agents: None,
+            lineage: Default::default(),
+            cancel: Default::default(),
         })
     }
 

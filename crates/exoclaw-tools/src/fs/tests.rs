@@ -2,7 +2,7 @@
 //! is refused, and that refusals change nothing and name no host path.
 
 use super::*;
-use exoclaw_core::tool::{ToolContext, ToolOutput};
+use exoclaw_core::tool::ToolContext;
 use serde_json::json;
 use std::os::unix::fs::{PermissionsExt as _, symlink};
 use std::path::Path;
@@ -27,6 +27,8 @@ fn env() -> Env {
         run: Default::default(),
         approved: None,
         agents: None,
+        lineage: Default::default(),
+        cancel: Default::default(),
     };
     Env { dir, outside, ctx }
 }
@@ -62,9 +64,7 @@ fn tool(name: &str) -> Arc<dyn Tool> {
 async fn run(e: &Env, name: &str, args: Value) -> Result<String, ToolError> {
     let t = tool(name);
     t.check(&e.ctx, &args).await?;
-    t.call(&e.ctx, &args)
-        .await
-        .map(|ToolOutput { content }| content)
+    t.call(&e.ctx, &args).await.map(|o| o.content)
 }
 
 async fn dry(e: &Env, name: &str, args: Value) -> Result<(), ToolError> {

@@ -6,7 +6,7 @@
 
 use super::measure::{measure, share};
 use super::*;
-use exoclaw_core::tool::{Tool, ToolOutput};
+use exoclaw_core::tool::Tool;
 use serde_json::{Value, json};
 use std::os::unix::fs::symlink;
 
@@ -55,15 +55,15 @@ impl Env {
             run: Default::default(),
             approved: None,
             agents: None,
+            lineage: Default::default(),
+            cancel: Default::default(),
         }
     }
 
     async fn call(&self, ctx: &ToolContext, name: &str, args: Value) -> Result<String, ToolError> {
         let tool = self.tools.iter().find(|t| t.spec().name == name).unwrap();
         tool.check(ctx, &args).await?;
-        tool.call(ctx, &args)
-            .await
-            .map(|ToolOutput { content }| content)
+        tool.call(ctx, &args).await.map(|o| o.content)
     }
 
     async fn write(&self, ctx: &ToolContext, path: &str, len: u64) -> Result<String, ToolError> {

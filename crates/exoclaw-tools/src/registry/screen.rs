@@ -1,6 +1,7 @@
 //! What a tool's output becomes before anyone reads it: scrubbed of every
 //! secret the gateway knows for the caller's tenant (and known credential
-//! formats); and when the tool's provenance is untrusted, scanned for
+//! formats); and when the tool's provenance (or this one output) is
+//! untrusted, scanned for
 //! prompt injection (logged and audited; withheld under `block`), wrapped
 //! in untrusted-content markers with forged markers defanged, and the run
 //! marked tainted. Errors are scrubbed too. A call whose output a person
@@ -32,14 +33,15 @@ pub(super) async fn output(
 ) -> Result<ToolOutput, ToolError> {
     let (ctx, tool) = (call.ctx, call.name);
     // Scrubbed before it is cut, so a cut never leaves half a secret.
-    let scrubbed = ToolOutput {
-        content: scrub::global()
+    let untrusted = out.untrusted || call.tool.provenance() == Provenance::Untrusted;
+    let scrubbed = ToolOutput::text(
+        scrub::global()
             .scrub_for(ctx.tenant.as_str(), &out.content)
             .into_owned(),
-    };
+    );
     let content = truncate(scrubbed, max_bytes).content;
-    if call.tool.provenance() == Provenance::Trusted || !ctx.run.feeds_model() {
-        return Ok(ToolOutput { content });
+    if !untrusted || !ctx.run.feeds_model() {
+        return Ok(ToolOutput::text(content));
     }
     let source = call.tool.source(call.args);
     ctx.run.taint();
@@ -60,9 +62,7 @@ pub(super) async fn output(
             }
         }
     }
-    Ok(ToolOutput {
-        content: markers::wrap(&source, &content),
-    })
+    Ok(ToolOutput::text(markers::wrap(&source, &content)))
 }
 
 /// A tool error as the caller sees it: scrubbed for the tenant.

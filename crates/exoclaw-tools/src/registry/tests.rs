@@ -83,6 +83,8 @@ fn setup() -> (tempfile::TempDir, ToolRegistry, Arc<MemAudit>, ToolContext) {
         run: Default::default(),
         approved: None,
         agents: None,
+        lineage: Default::default(),
+        cancel: Default::default(),
     };
     (dir, reg, audit, ctx)
 }

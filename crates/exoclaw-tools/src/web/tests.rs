@@ -22,6 +22,8 @@ fn ctx() -> ToolContext {
         run: Default::default(),
         approved: None,
         agents: None,
+        lineage: Default::default(),
+        cancel: Default::default(),
     }
 }
 

@@ -54,6 +54,8 @@ fn setup(user: WorkspaceQuota) -> Setup {
         run: Default::default(),
         approved: None,
         agents: None,
+        lineage: Default::default(),
+        cancel: Default::default(),
     };
     let policy = ToolPolicy {
         rate_limit_per_hour: 0,

@@ -31,6 +31,8 @@ pub async fn run(cmd: &SandboxCommand, settings: &Settings) -> anyhow::Result<bo
         run: Default::default(),
         approved: None,
         agents: None,
+        lineage: Default::default(),
+        cancel: Default::default(),
     };
     let role = role_of(&ctx);
     crate::outln!(

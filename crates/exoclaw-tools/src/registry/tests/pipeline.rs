@@ -4,7 +4,10 @@
 //! approval a tool's check asks for; a destination seen before the taint.
 
 use super::*;
-use exoclaw_core::tool::{AgentAnswer, AgentCall, AgentCalls, ApprovalNeed, Approvals, Provenance};
+use exoclaw_core::tool::{
+    AgentAnswer, AgentCall, AgentCalls, AgentCard, AgentTarget, ApprovalNeed, Approvals, CallMode,
+    Provenance,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A tool registered at run time: echoes `text`, optionally as untrusted
@@ -384,12 +387,16 @@ impl Tool for AskOther {
             .call_agent(
                 ctx,
                 AgentCall {
-                    agent: "helper".into(),
+                    target: AgentTarget::Agent("helper".into()),
                     task: task.to_owned(),
+                    mode: CallMode::Sync,
                 },
             )
             .await?;
-        Ok(ToolOutput::text(answer.text))
+        match answer {
+            AgentAnswer::Done { text, .. } => Ok(ToolOutput::text(text)),
+            AgentAnswer::Started { delegation_id } => Ok(ToolOutput::text(delegation_id)),
+        }
     }
 }
 
@@ -402,10 +409,19 @@ impl AgentCalls for Helper {
         ctx: &ToolContext,
         call: AgentCall,
     ) -> Result<AgentAnswer, ToolError> {
-        Ok(AgentAnswer {
-            text: format!("{} answers {} for {}", call.agent, call.task, ctx.user),
+        let AgentTarget::Agent(agent) = call.target else {
+            return Err(ToolError::failed("only named agents here"));
+        };
+        Ok(AgentAnswer::Done {
+            text: format!("{agent} answers {} for {}", call.task, ctx.user),
+            delegation_id: "d1".into(),
             trace_id: None,
+            tainted: false,
         })
+    }
+
+    async fn reachable(&self, _: &ToolContext) -> Result<Vec<AgentCard>, ToolError> {
+        Ok(Vec::new())
     }
 }
 
