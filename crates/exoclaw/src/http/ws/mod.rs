@@ -1,0 +1,451 @@
+//! `GET /ws`: the WebSocket RPC (docs/protocol.md, version 1). The upgrade
+//! is refused for a foreign `Origin`; authentication is the bearer header or
+//! the `connect` frame's token; chat runs stream their events as frames.
+//! This file holds the connection (upgrade, authentication, the loop);
+//! `dispatch.rs` the methods, `frame.rs` the frames' types.
+
+mod dispatch;
+mod frame;
+
+pub use dispatch::METHODS;
+
+use super::audit;
+use super::conn::{Closing, ConnSlot};
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::limit::ClientIp;
+use super::state::{AppState, RequestId};
+use axum::Extension;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use exoclaw_gateway::access::Principal;
+use frame::Request;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub const PROTOCOL_VERSION: u64 = exoclaw_gateway::version::PROTOCOL_VERSION as u64;
+const MAX_FRAME: usize = 512 * 1024;
+const AUTH_WINDOW: Duration = Duration::from_secs(10);
+const PING_EVERY: Duration = Duration::from_secs(30);
+const IDLE_LIMIT: Duration = Duration::from_secs(90);
+
+/// Who is connecting, for the audit events of the connection.
+#[derive(Clone)]
+struct Peer {
+    ip: std::net::IpAddr,
+    request_id: String,
+    /// The connection's place in the connection table (absent when the
+    /// router is driven in-process).
+    slot: Option<Arc<ConnSlot>>,
+}
+
+/// The WebSocket RPC (docs/protocol.md): upgrade, then authenticate with
+/// the bearer header or the first `connect` frame.
+#[utoipa::path(get, path = "/ws", tag = "websocket",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol (docs/protocol.md)"),
+        (status = 400, description = "Not a WebSocket upgrade, or ambiguous credentials", body = ErrorBody),
+        (status = 403, description = "The `Origin` is not in `gateway.allowed_origins`", body = ErrorBody),
+    ))]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    slot: Option<Extension<Arc<ConnSlot>>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let peer = Peer {
+        ip,
+        request_id,
+        slot: slot.map(|Extension(s)| s),
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
+        let allowed = &state.runtime.settings.config.gateway.allowed_origins;
+        if !allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+            // audited and logged at warn as security.origin_refused
+            audit::origin_refused(&state, origin, peer.ip, Some(peer.request_id)).await;
+            return ApiError::new(
+                ErrorCode::AuthOriginRefused,
+                "this Origin is not in gateway.allowed_origins",
+            )
+            .into_response();
+        }
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => {
+            let why = r.body_text();
+            return ApiError::invalid(format!("expected a WebSocket upgrade: {why}"))
+                .into_response();
+        }
+    };
+    if super::auth::has_ambiguous_credentials(&headers) {
+        return super::auth::ambiguous_credentials().into_response();
+    }
+    // A header credential is checked at upgrade; without one, the
+    // `connect` frame must carry it.
+    let header_who = match super::auth::bearer(&headers) {
+        Some(t) => super::auth::authenticate(&state, Some(t), Some(&peer.request_id))
+            .await
+            .ok()
+            .map(|who| Authed {
+                who,
+                credential: exoclaw_core::Secret::new(t.to_owned()),
+            }),
+        None => None,
+    };
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| serve(state, socket, header_who, peer))
+}
+
+async fn serve(state: AppState, socket: WebSocket, header_who: Option<Authed>, peer: Peer) {
+    state.runtime.metrics.ws_connections.inc();
+    serve_connection(&state, socket, header_who, &peer).await;
+    state.runtime.metrics.ws_connections.dec();
+}
+
+/// An authenticated connection: who, and the credential they presented,
+/// kept to re-check it (see [`recheck`]).
+#[derive(Clone)]
+struct Authed {
+    who: Principal,
+    credential: exoclaw_core::Secret,
+}
+
+/// Why the loop of a connection ends early.
+enum Ending {
+    /// The peer closed, or the socket failed.
+    Gone,
+    /// The credential no longer authenticates: close 4401, stop the runs.
+    Revoked,
+}
+
+async fn serve_connection(
+    state: &AppState,
+    socket: WebSocket,
+    header_who: Option<Authed>,
+    peer: &Peer,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the connection's writer: awaited when the connection ends"
+    )]
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            let closing = matches!(m, Message::Close(_));
+            if sink.send(m).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut authed: Option<Authed> = None;
+    let mut runs = JoinSet::new();
+    // Cancelled when the credential is revoked: every run this connection
+    // started stops (see `forward`).
+    let stop_runs = CancellationToken::new();
+    let mut revocations = state.revocations.subscribe();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut recheck_every = tokio::time::interval(recheck_period(state));
+    recheck_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck_every.tick().await;
+    let auth_deadline = tokio::time::sleep(AUTH_WINDOW);
+    tokio::pin!(auth_deadline);
+    let mut last_seen = tokio::time::Instant::now();
+    let ending = loop {
+        let subject = authed
+            .as_ref()
+            .map(|a| (a.who.tenant.clone(), a.who.user.clone()));
+        let frame = tokio::select! {
+            f = stream.next() => f,
+            _ = ping.tick() => {
+                if last_seen.elapsed() > IDLE_LIMIT {
+                    break Ending::Gone;
+                }
+                let _ = out_tx.send(Message::Ping(Vec::new().into())).await;
+                continue;
+            }
+            _ = recheck_every.tick(), if authed.is_some() => {
+                if let Some(a) = authed.as_mut()
+                    && recheck(state, a, peer).await.is_err()
+                {
+                    break Ending::Revoked;
+                }
+                continue;
+            }
+            () = async {
+                match &subject {
+                    Some((tenant, user)) => revocations.concerning(tenant, user).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(a) = authed.as_mut()
+                    && recheck(state, a, peer).await.is_err()
+                {
+                    break Ending::Revoked;
+                }
+                continue;
+            }
+            closing = async {
+                match &peer.slot {
+                    Some(slot) => slot.closing().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let frame = match closing {
+                    Closing::Displaced => close(1013, "too many connections; reconnect and authenticate"),
+                    Closing::Shutdown => close(1001, "the gateway is shutting down"),
+                };
+                let _ = out_tx.send(frame).await;
+                break Ending::Gone;
+            }
+            () = &mut auth_deadline, if authed.is_none() => {
+                let _ = out_tx.send(close(4401, "no connect within 10 s")).await;
+                break Ending::Gone;
+            }
+            Some(_) = runs.join_next(), if !runs.is_empty() => continue,
+        };
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => {
+                if is_too_big(e) {
+                    let _ = out_tx
+                        .send(close(1009, "message too big (512 KiB at most)"))
+                        .await;
+                }
+                break Ending::Gone;
+            }
+            None => break Ending::Gone,
+        };
+        last_seen = tokio::time::Instant::now();
+        let text = match frame {
+            Message::Text(t) => t,
+            Message::Close(_) => break Ending::Gone,
+            Message::Binary(_) => {
+                let refused = ApiError::invalid("binary frames are not used");
+                let _ = out_tx.send(frame::err(&Value::Null, refused)).await;
+                continue;
+            }
+            _ => continue,
+        };
+        let req: Request = match serde_json::from_str::<Request>(&text) {
+            Ok(r) if r.kind == "req" => r,
+            Ok(_) => {
+                let refused = ApiError::invalid("expected {\"type\": \"req\", ...}");
+                let _ = out_tx.send(frame::err(&Value::Null, refused)).await;
+                continue;
+            }
+            Err(e) => {
+                let refused = ApiError::new(ErrorCode::RequestInvalidJson, e.to_string());
+                let _ = out_tx.send(frame::err(&Value::Null, refused)).await;
+                continue;
+            }
+        };
+        let id = req.id.clone().unwrap_or(Value::Null);
+        if req.method == "connect" {
+            match connect(state, &req, header_who.as_ref(), peer).await {
+                Ok((a, result)) => {
+                    if let Some(slot) = &peer.slot {
+                        slot.mark_authenticated();
+                    }
+                    authed = Some(a);
+                    let _ = out_tx.send(frame::ok(&id, &result)).await;
+                }
+                Err(Refused::Retry(e)) => {
+                    let _ = out_tx.send(frame::err(&id, e)).await;
+                }
+                Err(Refused::Close(e)) => {
+                    let _ = out_tx.send(frame::err(&id, e)).await;
+                    let _ = out_tx.send(close(4401, "unauthorized")).await;
+                    break Ending::Gone;
+                }
+            }
+            continue;
+        }
+        let Some(a) = authed.as_mut() else {
+            let refused = ApiError::new(ErrorCode::AuthUnauthorized, "send connect first");
+            let _ = out_tx.send(frame::err(&id, refused)).await;
+            continue;
+        };
+        // Every method re-checks the credential (a revocation elsewhere
+        // must not leave a connected socket serving) and counts against
+        // the same per-user and per-address limits as HTTP requests.
+        if let Err(failure) = recheck(state, a, peer).await {
+            let _ = out_tx.send(frame::err(&id, failure.into_error())).await;
+            break Ending::Revoked;
+        }
+        if let Err((scope, wait)) = limit(state, &a.who, peer) {
+            let secs = super::state::note_rate_limited(state, scope, wait);
+            let refused = ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
+            );
+            let _ = out_tx.send(frame::err(&id, refused)).await;
+            continue;
+        }
+        let answer =
+            dispatch::dispatch(state, &a.who, &req, &id, &out_tx, &mut runs, &stop_runs).await;
+        let reply = answer.unwrap_or_else(|e| frame::err(&id, e));
+        if out_tx.send(reply).await.is_err() {
+            break Ending::Gone;
+        }
+    };
+    if matches!(ending, Ending::Revoked) {
+        tracing::info!(
+            event = "ws.revoked",
+            "closing a WebSocket whose credential no longer authenticates"
+        );
+        let _ = out_tx.send(close(4401, "credential revoked")).await;
+        stop_runs.cancel();
+        // The forwarders cancel their runs and end at once.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while runs.join_next().await.is_some() {}
+        })
+        .await;
+    }
+    // Event forwarders die with the connection; the runs themselves go on
+    // (or are cancelled, with gateway.cancel_on_disconnect).
+    runs.abort_all();
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+/// How often an open connection re-checks its credential.
+fn recheck_period(state: &AppState) -> Duration {
+    Duration::from_secs(
+        state
+            .runtime
+            .settings
+            .config
+            .gateway
+            .credential_recheck_sec
+            .max(1),
+    )
+}
+
+/// Authenticate again with the credential the connection presented; the
+/// principal is replaced (a changed role applies at once). A store outage is
+/// not a revocation: the connection keeps its principal.
+async fn recheck(
+    state: &AppState,
+    authed: &mut Authed,
+    peer: &Peer,
+) -> Result<(), super::auth::AuthFailure> {
+    use super::auth::AuthFailure;
+    match super::auth::authenticate(
+        state,
+        Some(authed.credential.expose()),
+        Some(&peer.request_id),
+    )
+    .await
+    {
+        Ok(who) => {
+            authed.who = who;
+            Ok(())
+        }
+        Err(AuthFailure::Unavailable) => Ok(()),
+        Err(failure) => Err(failure),
+    }
+}
+
+/// The per-user and per-address limits of one method call.
+fn limit(state: &AppState, who: &Principal, peer: &Peer) -> Result<(), (&'static str, Duration)> {
+    state
+        .limits
+        .check_user(&format!("{}/{}", who.tenant, who.user))
+        .map_err(|wait| ("user", wait))?;
+    state.limits.check_ip(peer.ip).map_err(|wait| ("ip", wait))
+}
+
+/// Whether a read failed because a frame or message was over the limit.
+fn is_too_big(e: axum::Error) -> bool {
+    e.into_inner()
+        .downcast::<tungstenite::Error>()
+        .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)))
+}
+
+/// A refused `connect`.
+enum Refused {
+    /// The connection stays open (a protocol version it may retry).
+    Retry(ApiError),
+    /// Close with 4401.
+    Close(ApiError),
+}
+
+/// Authenticate a `connect` frame (or accept the upgrade's header
+/// credential) and agree on the protocol.
+async fn connect(
+    state: &AppState,
+    req: &Request,
+    header_who: Option<&Authed>,
+    peer: &Peer,
+) -> Result<(Authed, frame::Connected), Refused> {
+    let presented = req.params.get("token").and_then(Value::as_str);
+    let authenticated = match header_who {
+        Some(a) => Ok(a.clone()),
+        None => {
+            let rid = Some(peer.request_id.as_str());
+            super::auth::authenticate(state, presented, rid)
+                .await
+                .map(|who| Authed {
+                    who,
+                    credential: exoclaw_core::Secret::new(presented.unwrap_or_default().to_owned()),
+                })
+        }
+    };
+    let authed = match authenticated {
+        Ok(a) => a,
+        Err(failure) => {
+            // audited and logged at warn (security.auth_failure), token never
+            if failure.audited_here() {
+                let rid = Some(peer.request_id.clone());
+                let channel = audit::Channel::WebSocket;
+                audit::auth_failure(state, channel, failure.reason(), "/ws", peer.ip, rid).await;
+            }
+            return Err(Refused::Close(failure.into_error()));
+        }
+    };
+    let wanted = req
+        .params
+        .get("protocol")
+        .and_then(Value::as_u64)
+        .unwrap_or(PROTOCOL_VERSION);
+    if wanted != PROTOCOL_VERSION {
+        return Err(Refused::Retry(ApiError::new(
+            ErrorCode::ProtocolUnsupported,
+            format!("this gateway speaks protocol {PROTOCOL_VERSION}"),
+        )));
+    }
+    let rid = Some(peer.request_id.clone());
+    let channel = audit::Channel::WebSocket;
+    let credential = super::auth::digest(authed.credential.expose());
+    audit::auth_success(state, channel, &authed.who, &credential, Some(peer.ip), rid).await;
+    let result = frame::Connected {
+        protocol: PROTOCOL_VERSION,
+        server: frame::Server {
+            name: "exoclaw",
+            version: exoclaw_gateway::version::VERSION,
+        },
+    };
+    Ok((authed, result))
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    }))
+}
