@@ -69,9 +69,10 @@ impl AgentList {
 pub struct CreateAgent {
     /// 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or
     /// digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", example = "research")]
     id: String,
     display_name: Option<String>,
-    #[schema(schema_with = super::schema::agent_type)]
+    #[schema(schema_with = super::schema::agent_type_or_null)]
     agent_type: Option<AgentType>,
     /// A JSON object.
     #[schema(value_type = Option<Object>)]
@@ -83,7 +84,7 @@ pub struct CreateAgent {
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
     display_name: Option<String>,
-    #[schema(schema_with = super::schema::agent_type)]
+    #[schema(schema_with = super::schema::agent_type_or_null)]
     agent_type: Option<AgentType>,
     /// A JSON object; replaces the whole config.
     #[schema(value_type = Option<Object>)]

@@ -16,7 +16,12 @@ use utoipa::{IntoParams, ToSchema};
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `pending` (default), `approved`, `denied`, `expired` or `all`.
+    #[param(schema_with = status_words)]
     status: Option<String>,
+}
+
+fn status_words() -> utoipa::openapi::schema::Object {
+    super::schema::words(&["pending", "approved", "denied", "expired", "all"])
 }
 
 /// A flagged command waiting for (or decided by) an operator.

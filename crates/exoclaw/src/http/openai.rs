@@ -27,9 +27,11 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 pub struct CompletionRequest {
     /// The agent's id (`GET /v1/models`).
+    #[schema(example = "default")]
     model: String,
     /// Only the newest `user` message is read: the history lives in the
     /// gateway's session.
+    #[schema(example = json!([{"role": "user", "content": "hello"}]))]
     messages: Vec<InMessage>,
     /// Answer as server-sent events (`text/event-stream`).
     #[serde(default)]
@@ -102,6 +104,18 @@ pub struct CompletionUsage {
 #[derive(Serialize, ToSchema)]
 pub struct PromptTokensDetails {
     pub cached_tokens: u64,
+}
+
+/// One server-sent event of a streamed completion (the schema of each
+/// event, for the document: the stream is written by [`stream_response`]).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documents the events; never built")]
+pub struct StreamEvent {
+    /// A `chat.completion.chunk` as JSON (the last one, with
+    /// `stream_options.include_usage`, has `usage` and no choices), an
+    /// `{"error": {"message", "type", "code"}}` when the run failed, and
+    /// `[DONE]` last.
+    data: String,
 }
 
 /// One server-sent event of a streamed completion.
@@ -238,7 +252,7 @@ fn usage_of(o: &RunOutcome) -> CompletionUsage {
             `error` event before it)",
             content(
                 (ChatCompletion = "application/json"),
-                (String = "text/event-stream"),
+                (StreamEvent = "text/event-stream"),
             )),
         (status = 404, description = "`model` names no agent (`model_not_found`)", body = ErrorBody),
         (status = 502, description = "The provider failed or the egress policy refused it", body = ErrorBody),

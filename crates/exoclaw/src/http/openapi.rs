@@ -140,9 +140,9 @@ pub fn document(table: &[RouteSpec]) -> OpenApi {
             "The gateway token, an API key (`exo_...`) or a device credential (`exd_...`)",
         ))
         .build();
-    doc.components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    components.responses.extend(error_responses());
     for spec in table {
         let Some(item) = doc.paths.paths.get_mut(spec.path) else {
             continue;
@@ -167,6 +167,72 @@ pub fn operation_mut<'a>(item: &'a mut PathItem, method: &str) -> Option<&'a mut
     }
 }
 
+/// The error answers routes share: status, name under
+/// `components/responses`, description.
+const ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "BadRequest",
+        "Bad request (`request.invalid`, `request.invalid_json`, `auth.ambiguous`, ...)",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "No valid credential (`auth.unauthorized`, `auth.key_expired`, `auth.key_revoked`, \
+         `auth.user_disabled`)",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The credential lacks the permission or rank (`auth.forbidden`)",
+    ),
+    ("404", "NotFound", "No such resource (`not_found`)"),
+    (
+        "413",
+        "TooLarge",
+        "The body is too large (`request.too_large`)",
+    ),
+    (
+        "415",
+        "NotJson",
+        "Not `Content-Type: application/json` (`request.invalid_json`)",
+    ),
+    (
+        "422",
+        "WrongShape",
+        "JSON, but not this route's shape (`request.invalid_json`)",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "Over a rate limit (`rate_limited`); `Retry-After` says when to retry",
+    ),
+    (
+        "500",
+        "Internal",
+        "Internal error (`internal`); the detail is in the gateway log under the request id",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "The store is unavailable (`store.unavailable`); retry",
+    ),
+];
+
+/// The shared error answers, for `components/responses`.
+fn error_responses() -> impl Iterator<Item = (String, RefOr<Answer>)> {
+    ERRORS.iter().map(|(_, name, description)| {
+        let mut answer = Answer::new(*description);
+        answer.content.insert(
+            JSON.to_owned(),
+            RefOr::T(Content::new(Some(error_schema()))),
+        );
+        ((*name).to_owned(), RefOr::T(answer))
+    })
+}
+
+const JSON: &str = "application/json";
+
 /// Give `op` the security, description and error answers of its route.
 fn apply(op: &mut Operation, spec: &RouteSpec) {
     op.operation_id = Some(operation_id(&spec.method, spec.path));
@@ -190,50 +256,28 @@ fn apply(op: &mut Operation, spec: &RouteSpec) {
     if super::auth::PUBLIC_PATHS.contains(&spec.path) {
         return;
     }
-    let mut errors = vec![
-        (
-            "400",
-            "Bad request (`request.invalid`, `request.invalid_json`, `auth.ambiguous`)",
-        ),
-        (
-            "429",
-            "Over a rate limit (`rate_limited`); `Retry-After` says when to retry",
-        ),
-        (
-            "500",
-            "Internal error (`internal`); the detail is in the gateway log",
-        ),
-        (
-            "503",
-            "The store is unavailable (`store.unavailable`); retry",
-        ),
-    ];
-    if matches!(spec.access, Access::Perm(_)) {
-        errors.push((
-            "401",
-            "No valid credential (`auth.unauthorized`, `auth.key_*`, ...)",
-        ));
-        errors.push((
-            "403",
-            "The credential lacks the permission (`auth.forbidden`)",
-        ));
+    let authenticated = matches!(spec.access, Access::Perm(_));
+    let has_body = op.request_body.is_some();
+    for (status, name, _) in ERRORS {
+        let applies = match *status {
+            "401" | "403" => authenticated,
+            "404" => spec.path.contains('{'),
+            "413" | "415" | "422" => has_body,
+            _ => true,
+        };
+        let answers = &mut op.responses.responses;
+        if applies && !answers.contains_key(*status) {
+            let shared = Ref::new(format!("#/components/responses/{name}"));
+            answers.insert((*status).to_owned(), RefOr::Ref(shared));
+        }
     }
-    if spec.path.contains('{') {
-        errors.push(("404", "No such resource (`not_found`)"));
-    }
-    if op.request_body.is_some() {
-        errors.push(("413", "The body is too large (`request.too_large`)"));
-        errors.push((
-            "415",
-            "Not `Content-Type: application/json` (`request.invalid_json`)",
-        ));
-        errors.push((
-            "422",
-            "JSON, but not this route's shape (`request.invalid_json`)",
-        ));
-    }
-    for (status, description) in errors {
-        add_error(op, status, description);
+    // A handler's own error body at a status is offered with the API's.
+    for (status, answer) in &mut op.responses.responses {
+        if status.as_str() >= "400"
+            && let RefOr::T(answer) = answer
+        {
+            or_error_body(answer);
+        }
     }
 }
 
@@ -246,37 +290,24 @@ fn operation_id(method: &str, path: &str) -> String {
     format!("{}_{}", method.to_ascii_lowercase(), words.join("_"))
 }
 
-fn error_ref() -> RefOr<Schema> {
+fn error_schema() -> RefOr<Schema> {
     RefOr::Ref(Ref::from_schema_name("ErrorBody"))
 }
 
-/// Document that `op` may answer `status` with an [`ErrorBody`].
-fn add_error(op: &mut Operation, status: &str, description: &str) {
-    let json = "application/json";
-    let Some(RefOr::T(existing)) = op.responses.responses.get_mut(status) else {
-        let mut answer = Answer::new(description);
-        answer
-            .content
-            .insert(json.to_owned(), RefOr::T(Content::new(Some(error_ref()))));
-        op.responses
-            .responses
-            .insert(status.to_owned(), RefOr::T(answer));
-        return;
-    };
-    let Some(RefOr::T(content)) = existing.content.get_mut(json) else {
-        // A status documented without a JSON body (none answers so).
+/// Make `answer`'s JSON body "its own schema, or the error body".
+fn or_error_body(answer: &mut Answer) {
+    let Some(RefOr::T(content)) = answer.content.get_mut(JSON) else {
         return;
     };
     let is_error_body =
         |s: &RefOr<Schema>| matches!(s, RefOr::Ref(r) if r.ref_location.ends_with("/ErrorBody"));
-    match content.schema.take() {
-        Some(s) if is_error_body(&s) => content.schema = Some(s),
-        Some(s) => {
-            let either = AnyOfBuilder::new().item(s).item(error_ref()).build();
-            content.schema = Some(RefOr::T(Schema::AnyOf(either)));
+    content.schema = Some(match content.schema.take() {
+        Some(s) if !is_error_body(&s) => {
+            let either = AnyOfBuilder::new().item(s).item(error_schema()).build();
+            RefOr::T(Schema::AnyOf(either))
         }
-        None => content.schema = Some(error_ref()),
-    }
+        _ => error_schema(),
+    });
 }
 
 #[cfg(test)]

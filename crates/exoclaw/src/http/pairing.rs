@@ -101,6 +101,7 @@ fn pairing_error(e: PairingError) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
     /// The user's id (of the `default` tenant).
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     user_id: String,
 }
 

@@ -4,7 +4,7 @@
 //! lists the words the domain type serializes as.
 
 use exoclaw_core::model::{PairingStatus, Role};
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 /// A string that is one of `words`.
 pub fn words(words: &[&str]) -> Object {
@@ -12,6 +12,24 @@ pub fn words(words: &[&str]) -> Object {
         .schema_type(Type::String)
         .enum_values(Some(words.iter().copied()))
         .build()
+}
+
+/// `o`, or `null` (an optional field of a request: serde takes `null` as
+/// absent).
+fn or_null(mut o: Object) -> Object {
+    o.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    o.enum_values
+        .get_or_insert_with(Vec::new)
+        .push(serde_json::Value::Null);
+    o
+}
+
+pub fn role_or_null() -> Object {
+    or_null(role())
+}
+
+pub fn agent_type_or_null() -> Object {
+    or_null(agent_type())
 }
 
 pub fn role() -> Object {

@@ -22,10 +22,12 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
     /// Not empty.
+    #[schema(min_length = 1)]
     value: String,
     /// Scopes the name (default `tenant`): lowercase letters, digits and
     /// `_ - : .`, at most 128.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_:.-]{1,128}$")]
     owner: Option<String>,
 }
 
@@ -33,6 +35,7 @@ pub struct PutBody {
 #[into_params(parameter_in = Query)]
 pub struct OwnerQuery {
     /// The owner the secret was stored under (default `tenant`).
+    #[param(pattern = "^[a-z0-9_:.-]{1,128}$")]
     owner: Option<String>,
 }
 
@@ -129,7 +132,8 @@ pub async fn list(
 
 /// Store a secret, encrypted (audited as `secret.put`, without the value).
 #[utoipa::path(put, path = "/v1/secrets/{name}", tag = "secrets", request_body = PutBody,
-    params(("name" = String, Path, description = "Letters, digits and `_ - .` (1 to 128)")),
+    params(("name" = String, Path, description = "Letters, digits and `_ - .` (1 to 128)",
+        pattern = "^[A-Za-z0-9_.-]{1,128}$")),
     responses(
         (status = 204, description = "Stored"),
         (status = 200, description = "Stored, but the value is too short or common to be \
@@ -178,7 +182,8 @@ pub use exoclaw_gateway::runtime::guard::scrub_name;
 
 /// Delete a secret (audited as `secret.delete`).
 #[utoipa::path(delete, path = "/v1/secrets/{name}", tag = "secrets", params(
-        ("name" = String, Path, description = "The secret's name"),
+        ("name" = String, Path, description = "The secret's name",
+            pattern = "^[A-Za-z0-9_.-]{1,128}$"),
         OwnerQuery,
     ),
     responses(

@@ -259,6 +259,7 @@ pub struct TracesQuery {
     /// Only traces started before this (Unix milliseconds; paging).
     before: Option<i64>,
     /// At most this many, newest first (default 50, at most 500).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
@@ -284,6 +285,7 @@ pub struct MessagesQuery {
     /// Only messages after this `seq`.
     after: Option<i64>,
     /// At most this many (at most 1000; 0 or none: the store's default).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 

@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct InvokeBody {
     /// The tool's name (`read_file`, `exec`, ...).
+    #[schema(example = "list_files")]
     tool: String,
     /// The tool's arguments (its JSON schema); `null` is `{}`.
     #[serde(default)]

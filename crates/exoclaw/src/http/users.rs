@@ -244,10 +244,11 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Unique in the tenant.
+    #[schema(example = "alice")]
     name: String,
     /// Default `user`; at most the caller's own.
     #[serde(default)]
-    #[schema(schema_with = super::schema::role)]
+    #[schema(schema_with = super::schema::role_or_null)]
     role: Option<Role>,
     /// Another tenant (owners only).
     #[serde(default)]
@@ -264,6 +265,7 @@ pub struct KeyBody {
     name: Option<String>,
     /// Days until it expires; none: never.
     #[serde(default)]
+    #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
     expires_days: Option<u32>,
     /// Permissions to limit the key to (`exoclaw routes` lists them); empty:
     /// all its user's role has.
@@ -598,6 +600,7 @@ pub async fn tenants(State(state): State<AppState>) -> Result<Json<TenantList>, 
 pub struct CreateTenant {
     /// Lowercase letters, digits, `-` and `_` (1-64), starting with a letter
     /// or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     id: String,
     /// Default: the id.
     name: Option<String>,
