@@ -11,7 +11,12 @@
 //! documents one of those statuses with a body of its own (the tool
 //! invocation's `{"ok": false, ...}`), the two are offered as `anyOf`.
 //!
-//! The document is rendered once, on the first request, and kept.
+//! The binary serves docs/openapi.json as compiled in: rendering the
+//! document at run time would link every schema builder utoipa derives,
+//! 680 KiB of the release binary (5.6 %) for a page few clients ask for.
+//! The unit test `docs_openapi_json_is_what_the_types_generate` keeps the
+//! file equal to [`render`]'s output; `UPDATE_OPENAPI=1` on it rewrites the
+//! file.
 
 use super::error::{ErrorBody, ErrorCode};
 use super::routes::{Access, RouteSpec};
@@ -19,10 +24,8 @@ use super::{
     agents, approvals, audit, health, metrics, openai, pairing, providers, secrets, sessions,
     tools, users, ws,
 };
-use axum::Extension;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use std::sync::{Arc, OnceLock};
 use utoipa::OpenApi as _;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::Response as Answer;
@@ -108,22 +111,19 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
 )]
 struct ApiDoc;
 
-/// The route table, as the router serves it (an extension of every route:
-/// see `Routes::finish`).
-pub type RouteTable = Arc<Vec<RouteSpec>>;
+/// docs/openapi.json, as compiled in (see the module docs).
+pub const CHECKED_IN: &str = include_str!("../../../../docs/openapi.json");
 
 /// This document.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "status",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API",
         content_type = "application/json", body = Object)))]
-pub async fn serve(Extension(table): Extension<RouteTable>) -> Response {
-    static RENDERED: OnceLock<String> = OnceLock::new();
-    let body = RENDERED.get_or_init(|| render(&table));
-    ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
+pub async fn serve() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], CHECKED_IN).into_response()
 }
 
-/// The document as served: pretty JSON with a final newline, so that
-/// docs/openapi.json is the same bytes.
+/// The document from the types and the route table: pretty JSON with a
+/// final newline, the bytes of docs/openapi.json.
 pub fn render(table: &[RouteSpec]) -> String {
     let mut out = serde_json::to_string_pretty(&document(table)).unwrap_or_default();
     out.push('\n');

@@ -86,8 +86,7 @@ impl Routes {
     }
 
     /// The router with the authorisation layer applied to every route, and
-    /// the table (also an extension of every request a route serves: the
-    /// OpenAPI document is built from it).
+    /// the table.
     pub fn finish(self) -> (Router<AppState>, Arc<Vec<RouteSpec>>) {
         let specs = Arc::new(self.specs);
         let table = specs.clone();
@@ -95,8 +94,7 @@ impl Routes {
             .router
             .route_layer(axum::middleware::from_fn(move |req, next| {
                 authorize(table.clone(), req, next)
-            }))
-            .route_layer(axum::Extension(specs.clone()));
+            }));
         (router, specs)
     }
 }

@@ -1,10 +1,7 @@
-//! The OpenAPI document: the binary serves exactly docs/openapi.json (only
-//! to a credential), and schemathesis, from the test virtualenv, finds no
-//! answer of the running binary that breaks it.
-//!
-//! When the API changes, regenerate the checked-in copy with
-//! `UPDATE_OPENAPI=1 cargo nextest run -p exoclaw --test it openapi::` and
-//! commit it.
+//! The OpenAPI document: the binary serves docs/openapi.json (only to a
+//! credential; the unit test `docs_openapi_json_is_what_the_types_generate`
+//! keeps the file equal to what the types generate), and schemathesis, from
+//! the test virtualenv, finds no answer of the running binary that breaks it.
 
 use crate::chat::setup_with;
 use crate::support::*;
@@ -12,20 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn checked_in() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the regeneration switch is the developer's variable"
-)]
-fn updating() -> bool {
-    std::env::var("UPDATE_OPENAPI").as_deref() == Ok("1")
-}
-
 #[test]
-fn the_served_document_is_docs_openapi_json() {
+fn the_binary_serves_docs_openapi_json_to_credentials() {
     let s = setup_with("{}", &[]);
     let anonymous = request(s.gw.addr, "GET", "/v1/openapi.json", None, None);
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
@@ -33,18 +18,8 @@ fn the_served_document_is_docs_openapi_json() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.headers["content-type"], "application/json");
     assert_eq!(r.json()["openapi"], "3.1.0");
-    let path = checked_in();
-    if updating() {
-        std::fs::write(&path, &r.body).unwrap();
-        eprintln!("wrote {}", path.display());
-        return;
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        on_disk == r.body,
-        "docs/openapi.json differs from what the binary serves: regenerate it with \
-         `UPDATE_OPENAPI=1 cargo nextest run -p exoclaw --test it openapi::` and commit it"
-    );
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    assert!(std::fs::read_to_string(path).unwrap() == r.body);
 }
 
 /// At most this many generated requests per operation and phase: enough to

@@ -107,6 +107,32 @@ fn each_operation_names_its_access_and_answers_errors_with_the_error_body() {
     );
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the regeneration switch is the developer's variable"
+)]
+fn updating() -> bool {
+    std::env::var("UPDATE_OPENAPI").as_deref() == Ok("1")
+}
+
+/// The binary serves docs/openapi.json as compiled in; it must be what the
+/// types and the route table generate.
+#[test]
+fn docs_openapi_json_is_what_the_types_generate() {
+    let generated = render(&table());
+    if updating() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+        std::fs::write(&path, &generated).unwrap();
+        eprintln!("wrote {}", path.display());
+        return;
+    }
+    assert!(
+        CHECKED_IN == generated,
+        "docs/openapi.json is not what the types generate: regenerate it with \
+         `UPDATE_OPENAPI=1 cargo nextest run -p exoclaw --lib openapi` and commit it"
+    );
+}
+
 #[test]
 fn rendering_is_stable() {
     let table = table();
