@@ -106,7 +106,16 @@ fn schemathesis_finds_no_answer_that_breaks_the_document() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let report = std::fs::read_to_string(&log_path).unwrap_or_default();
-    eprintln!("schemathesis took {:.0} s", started.elapsed().as_secs_f64());
+    let cases = report
+        .lines()
+        .skip_while(|l| !l.starts_with("Test cases"))
+        .nth(1)
+        .unwrap_or_default()
+        .trim();
+    eprintln!(
+        "schemathesis took {:.0} s: {cases}",
+        started.elapsed().as_secs_f64()
+    );
     assert!(status.success(), "schemathesis failed:\n{report}");
     // It tested every operation of the document.
     let selected = report
