@@ -5,62 +5,122 @@
 //! WebSocket connect), and the public JSON shape of an event.
 
 use super::error::ApiError;
+use super::extract::Query;
 use super::state::AppState;
 use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use exoclaw_core::model::{AuditEvent, AuditFilter, NewAuditEvent};
-use exoclaw_core::{DEFAULT_TENANT, TenantId};
+use exoclaw_core::{AgentId, DEFAULT_TENANT, SessionId, TenantId};
 use exoclaw_gateway::access::Principal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::IpAddr;
+use utoipa::{IntoParams, ToSchema};
 
 /// Largest page `GET /v1/audit` returns.
 pub const MAX_LIMIT: u32 = 1000;
 
-/// The public JSON of one audit event (also `exoclaw audit list --json`).
-pub fn event_json(e: &AuditEvent) -> Value {
-    json!({
-        "seq": e.seq,
-        "tenant_seq": e.tenant_seq,
-        "id": e.id,
-        "tenant": e.tenant_id,
-        "at": exoclaw_gateway::clock::rfc3339(e.at),
-        "at_ms": e.at,
-        "actor": e.actor,
-        "action": e.action,
-        "resource": e.resource,
-        "decision": e.decision,
-        "reason": e.reason,
-        "request_id": e.request_id,
-        "agent": e.agent_id,
-        "session": e.session_id,
-        "detail": e.detail,
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-    })
+/// One audit event (also `exoclaw audit list --json`).
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventView {
+    /// Global order of events.
+    pub seq: i64,
+    /// Position in the tenant's hash chain: 1, 2, 3, ...
+    pub tenant_seq: i64,
+    pub id: String,
+    #[schema(value_type = String)]
+    pub tenant: TenantId,
+    /// RFC 3339.
+    pub at: String,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// `gateway-token`, `user:<id>`, `device:<id>`, `cli`, `system`, `anonymous`.
+    pub actor: String,
+    /// A dotted name such as `auth.failure` or `secret.put`.
+    pub action: String,
+    pub resource: String,
+    /// `allow`, `deny` or `info`.
+    pub decision: String,
+    pub reason: String,
+    pub request_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub agent: Option<AgentId>,
+    #[schema(value_type = Option<String>)]
+    pub session: Option<SessionId>,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    /// The previous event's hash (hex).
+    pub prev_hash: Option<String>,
+    /// SHA-256 (hex) over `prev_hash` and this event.
+    pub hash: Option<String>,
 }
 
-#[derive(Deserialize)]
+impl From<&AuditEvent> for AuditEventView {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            seq: e.seq,
+            tenant_seq: e.tenant_seq,
+            id: e.id.clone(),
+            tenant: e.tenant_id.clone(),
+            at: exoclaw_gateway::clock::rfc3339(e.at),
+            at_ms: e.at,
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            resource: e.resource.clone(),
+            decision: e.decision.clone(),
+            reason: e.reason.clone(),
+            request_id: e.request_id.clone(),
+            agent: e.agent_id.clone(),
+            session: e.session_id.clone(),
+            detail: e.detail.clone(),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// The public JSON of one audit event (also `exoclaw audit list --json`).
+pub fn event_json(e: &AuditEvent) -> Value {
+    serde_json::to_value(AuditEventView::from(e)).unwrap_or(Value::Null)
+}
+
+/// A page of events, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    /// Pass as `before_seq` for the next page; `null` on the last.
+    pub next_before_seq: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Actions starting with this (`auth.`, `secret.put`).
     action: Option<String>,
     actor: Option<String>,
+    /// `allow`, `deny` or `info`.
     decision: Option<String>,
+    /// RFC 3339, a date, or a duration back from now (`24h`, `7d`).
     since: Option<String>,
+    /// As `since`.
     until: Option<String>,
+    /// Only events before this `seq` (paging).
     before_seq: Option<i64>,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
+/// The tenant's audit log, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(ListQuery),
+    responses((status = 200, description = "A page of events", body = AuditPage)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    Query(q): Query<ListQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
     // The route requires `audit.read` (admins and owners), checked by the
     // route table; the tenant is always the caller's own.
     let now = exoclaw_gateway::runtime::approval::now_ms();
@@ -86,10 +146,10 @@ pub async fn list(
     let next = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
-    Ok(Json(json!({
-        "events": events.iter().map(event_json).collect::<Vec<_>>(),
-        "next_before_seq": next,
-    })))
+    Ok(Json(AuditPage {
+        events: events.iter().map(AuditEventView::from).collect(),
+        next_before_seq: next,
+    }))
 }
 
 /// Where an authentication happened.

@@ -2,7 +2,7 @@
 //! Tokens are compared as SHA-256 digests with a constant-time equality, so
 //! neither content nor length leaks through timing.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
@@ -56,13 +56,13 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            AuthFailure::Missing | AuthFailure::Invalid => "auth.unauthorized",
-            AuthFailure::Expired => "auth.key_expired",
-            AuthFailure::Revoked => "auth.key_revoked",
-            AuthFailure::Disabled => "auth.user_disabled",
-            AuthFailure::Unavailable => "store.unavailable",
+            AuthFailure::Missing | AuthFailure::Invalid => ErrorCode::AuthUnauthorized,
+            AuthFailure::Expired => ErrorCode::AuthKeyExpired,
+            AuthFailure::Revoked => ErrorCode::AuthKeyRevoked,
+            AuthFailure::Disabled => ErrorCode::AuthUserDisabled,
+            AuthFailure::Unavailable => ErrorCode::StoreUnavailable,
         }
     }
 
@@ -94,19 +94,9 @@ impl AuthFailure {
         matches!(self, AuthFailure::Missing | AuthFailure::Invalid)
     }
 
+    /// `401` with the failure's code (`503` when the store is unavailable).
     pub fn into_error(self) -> ApiError {
-        match self {
-            AuthFailure::Unavailable => ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                self.code(),
-                self.message(),
-            ),
-            _ => ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                self.code(),
-                self.message(),
-            ),
-        }
+        ApiError::new(self.code(), self.message())
     }
 }
 
@@ -221,8 +211,7 @@ pub fn has_ambiguous_credentials(headers: &axum::http::HeaderMap) -> bool {
 /// `400 auth.ambiguous` (see [`has_ambiguous_credentials`]).
 pub fn ambiguous_credentials() -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        "auth.ambiguous",
+        ErrorCode::AuthAmbiguous,
         "more than one Authorization header; send exactly one",
     )
 }

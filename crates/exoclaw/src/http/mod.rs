@@ -10,12 +10,16 @@ pub mod server;
 pub use audit::event_json as audit_event_json;
 pub mod auth;
 pub mod error;
+mod extract;
 mod health;
 pub mod limit;
+mod metrics;
 mod openai;
+pub mod openapi;
 pub mod pairing;
 mod providers;
 pub mod routes;
+mod schema;
 mod secrets;
 mod sessions;
 pub mod state;
@@ -224,7 +228,8 @@ pub fn api_routes() -> routes::Routes {
             users::create_tenant,
         )
         .add(&get, "/ws", SelfAuth, ws::upgrade)
-        .add(&get, "/metrics", Perm(P::MetricsRead), metrics)
+        .add(&get, "/metrics", Perm(P::MetricsRead), metrics::metrics)
+        .add(&get, "/v1/openapi.json", Perm(P::Status), openapi::serve)
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -259,12 +264,8 @@ async fn refuse_large_body(max: usize, req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
-        return error::ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "request.too_large",
-            format!("request body is larger than {max} bytes"),
-        )
-        .into_response();
+        return error::ApiError::too_large(format!("request body is larger than {max} bytes"))
+            .into_response();
     }
     next.run(req).await
 }
@@ -305,41 +306,6 @@ async fn tag_route(req: Request, next: Next) -> Response {
         resp.extensions_mut().insert(RouteTag(r));
     }
     resp
-}
-
-/// `GET /metrics` (authenticated): OpenMetrics text.
-async fn metrics(State(state): State<AppState>) -> Response {
-    let m = &state.runtime.metrics;
-    m.runs_active
-        .set(i64::try_from(state.runtime.runs.active()).unwrap_or(i64::MAX));
-    let (authenticated, unauthenticated) = state.conns.counts();
-    for (label, n) in [
-        ("authenticated", authenticated),
-        ("unauthenticated", unauthenticated),
-    ] {
-        m.connections
-            .get_or_create(&exoclaw_gateway::metrics::ConnStateLabels {
-                state: label.to_owned(),
-            })
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    m.refresh_budgets(
-        &state.runtime.settings.config.budgets,
-        state.runtime.usage().as_ref(),
-        now,
-    )
-    .await;
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        m.encode(),
-    )
-        .into_response()
 }
 
 /// Give every request an id (always ours: a client-sent id is ignored), run

@@ -3,46 +3,188 @@
 //! server-side) and `GET /v1/models` (the agents). Works with the official
 //! `openai` SDKs, streaming or not.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::extract::Body;
 use super::state::{AppState, RequestId};
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use exoclaw_core::AgentId;
 use exoclaw_core::agent::{AgentEvent, Finish, RunOutcome};
 use exoclaw_gateway::access::Principal;
 use exoclaw_gateway::runtime::{StartError, Turn, TurnEnd};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// An OpenAI chat completion request. Fields the gateway does not use
+/// (`temperature`, `tools`, ...) are accepted and ignored: the agent's
+/// configuration decides.
+#[derive(Deserialize, ToSchema)]
 pub struct CompletionRequest {
+    /// The agent's id (`GET /v1/models`).
+    #[schema(example = "default")]
     model: String,
+    /// Only the newest `user` message is read: the history lives in the
+    /// gateway's session.
+    #[schema(example = json!([{"role": "user", "content": "hello"}]))]
     messages: Vec<InMessage>,
+    /// Answer as server-sent events (`text/event-stream`).
     #[serde(default)]
     stream: bool,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    /// Scopes the session (one per agent and user); at most 256 characters.
     #[serde(default)]
+    #[schema(max_length = 256)]
     user: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct InMessage {
+#[derive(Deserialize, ToSchema)]
+pub struct InMessage {
+    /// `system`, `user`, `assistant` or `tool`.
     role: String,
+    /// A string, or content parts (their `text` is read).
     #[serde(default)]
     content: Value,
 }
 
-#[derive(Deserialize)]
-struct StreamOptions {
+#[derive(Deserialize, ToSchema)]
+pub struct StreamOptions {
+    /// Send a last chunk with the usage.
     #[serde(default)]
     include_usage: bool,
+}
+
+/// An OpenAI chat completion.
+#[derive(Serialize, ToSchema)]
+pub struct ChatCompletion {
+    /// `chatcmpl-` and the request id.
+    pub id: String,
+    #[schema(schema_with = completion_words)]
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    pub usage: CompletionUsage,
+}
+
+fn completion_words() -> utoipa::openapi::schema::Object {
+    super::schema::words(&["chat.completion"])
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    /// Always `stop`.
+    pub finish_reason: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssistantMessage {
+    /// Always `assistant`.
+    pub role: &'static str,
+    pub content: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CompletionUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PromptTokensDetails {
+    pub cached_tokens: u64,
+}
+
+/// One server-sent event of a streamed completion (the schema of each
+/// event, for the document: the stream is written by [`stream_response`]).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documents the events; never built")]
+pub struct StreamEvent {
+    /// A `chat.completion.chunk` as JSON (the last one, with
+    /// `stream_options.include_usage`, has `usage` and no choices), an
+    /// `{"error": {"message", "type", "code"}}` when the run failed, and
+    /// `[DONE]` last.
+    data: String,
+}
+
+/// One server-sent event of a streamed completion.
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<CompletionUsage>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+/// The error event that ends a failed stream (OpenAI's shape).
+#[derive(Serialize)]
+struct StreamError<'a> {
+    error: StreamErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct StreamErrorDetail<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    code: &'a str,
+}
+
+/// The agents, as OpenAI models.
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    #[schema(schema_with = list_words)]
+    pub object: &'static str,
+    pub data: Vec<ModelView>,
+}
+
+fn list_words() -> utoipa::openapi::schema::Object {
+    super::schema::words(&["list"])
+}
+
+/// An agent as an OpenAI model.
+#[derive(Serialize, ToSchema)]
+pub struct ModelView {
+    #[schema(value_type = String)]
+    pub id: AgentId,
+    #[schema(schema_with = model_words)]
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: i64,
+    pub owned_by: &'static str,
+}
+
+fn model_words() -> utoipa::openapi::schema::Object {
+    super::schema::words(&["model"])
 }
 
 /// The newest user message's text: history lives in the gateway's session.
@@ -72,37 +214,15 @@ fn input_of(messages: &[InMessage]) -> Result<String, ApiError> {
 pub fn start_error(e: StartError) -> ApiError {
     match e {
         StartError::NoAgent(id) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "model_not_found",
+            ErrorCode::ModelNotFound,
             format!("no agent {id:?}; GET /v1/models lists them"),
         ),
-        StartError::NoProvider(m) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "provider.not_configured",
-            m,
-        ),
+        StartError::NoProvider(m) => ApiError::new(ErrorCode::ProviderNotConfigured, m),
         StartError::Store(e) => e.into(),
         StartError::Workspace(m) => ApiError::internal(m),
-        e @ StartError::InjectionBlocked(_) => ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "security.injection_blocked",
-            e.to_string(),
-        ),
-    }
-}
-
-/// The HTTP status for a run that ended with `code`.
-pub fn failure_status(code: &str) -> StatusCode {
-    match code {
-        "budget.exceeded" | "provider.rate_limited" | "provider.local_rate_limit" => {
-            StatusCode::TOO_MANY_REQUESTS
+        e @ StartError::InjectionBlocked(_) => {
+            ApiError::new(ErrorCode::SecurityInjectionBlocked, e.to_string())
         }
-        "provider.timeout" | "provider.stalled" => StatusCode::GATEWAY_TIMEOUT,
-        // The egress policy refused the provider's address: the gateway's
-        // configuration, not the request, is at fault.
-        "security.ssrf_blocked" | "security.egress_denied" => StatusCode::BAD_GATEWAY,
-        c if c.starts_with("provider.") => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -112,22 +232,38 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn usage_json(o: &RunOutcome) -> Value {
-    json!({
-        "prompt_tokens": o.usage.input_tokens,
-        "completion_tokens": o.usage.output_tokens,
-        "total_tokens": o.usage.input_tokens + o.usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": o.usage.cache_read_tokens},
-    })
+fn usage_of(o: &RunOutcome) -> CompletionUsage {
+    CompletionUsage {
+        prompt_tokens: o.usage.input_tokens,
+        completion_tokens: o.usage.output_tokens,
+        total_tokens: o.usage.input_tokens + o.usage.output_tokens,
+        prompt_tokens_details: PromptTokensDetails {
+            cached_tokens: o.usage.cache_read_tokens,
+        },
+    }
 }
 
+/// Run the agent named by `model` on the newest user message, as OpenAI's
+/// chat completions (streaming or not).
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "chat", request_body = CompletionRequest,
+    responses(
+        (status = 200, description = "The agent's answer; with `stream: true`, server-sent \
+            `chat.completion.chunk` events ending with `data: [DONE]` (a failed run sends an \
+            `error` event before it)",
+            content(
+                (ChatCompletion = "application/json"),
+                (StreamEvent = "text/event-stream"),
+            )),
+        (status = 404, description = "`model` names no agent (`model_not_found`)", body = ErrorBody),
+        (status = 502, description = "The provider failed or the egress policy refused it", body = ErrorBody),
+        (status = 504, description = "The provider did not answer in time", body = ErrorBody),
+    ))]
 pub async fn completions(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
-    body: Result<Json<CompletionRequest>, JsonRejection>,
+    Body(req): Body<CompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body?;
     let input = input_of(&req.messages)?;
     let peer = req.user.clone().unwrap_or_else(|| "default".to_owned());
     if peer.len() > 256 {
@@ -155,51 +291,27 @@ pub async fn completions(
     };
     if let Finish::Failed { code, message } = &outcome.finish {
         return Err(ApiError::new(
-            failure_status(code),
-            leak(code),
+            ErrorCode::of_run_failure(code),
             message.clone(),
         ));
     }
-    Ok(Json(json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": unix_now(),
-        "model": req.model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": outcome.text},
-            "finish_reason": "stop",
+    let usage = usage_of(&outcome);
+    Ok(Json(ChatCompletion {
+        id,
+        object: "chat.completion",
+        created: unix_now(),
+        model: req.model,
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: outcome.text,
+            },
+            finish_reason: "stop",
         }],
-        "usage": usage_json(&outcome),
-    }))
+        usage,
+    })
     .into_response())
-}
-
-/// Stable codes are a small closed set; `ApiError` wants `'static`.
-fn leak(code: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "budget.exceeded",
-        "provider.rate_limited",
-        "provider.local_rate_limit",
-        "provider.timeout",
-        "provider.stalled",
-        "provider.unavailable",
-        "provider.rejected",
-        "provider.auth",
-        "provider.malformed",
-        "provider.stream_error",
-        "provider.not_configured",
-        "security.ssrf_blocked",
-        "security.egress_denied",
-        "agent.max_iterations",
-        "agent.compaction_failed",
-        "cancelled",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or("agent.failed")
 }
 
 struct StreamState {
@@ -214,17 +326,25 @@ struct StreamState {
     guard: Option<tokio_util::sync::DropGuard>,
 }
 
-fn chunk(s: &StreamState, delta: &Value, finish: Option<&str>) -> Event {
-    Event::default().data(
-        json!({
-            "id": s.id,
-            "object": "chat.completion.chunk",
-            "created": s.created,
-            "model": s.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        })
-        .to_string(),
-    )
+fn chunk(s: &StreamState, delta: Delta<'_>, finish: Option<&'static str>) -> Event {
+    data(&Chunk {
+        id: &s.id,
+        object: "chat.completion.chunk",
+        created: s.created,
+        model: &s.model,
+        choices: vec![ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish,
+        }],
+        usage: None,
+    })
+}
+
+/// An event whose data is `value` as JSON.
+fn data(value: &impl Serialize) -> Event {
+    // Serializing these types cannot fail (no maps with non-string keys).
+    Event::default().data(serde_json::to_string(value).unwrap_or_default())
 }
 
 fn stream_response(
@@ -251,13 +371,21 @@ fn stream_response(
         }
         if !s.started {
             s.started = true;
-            let first = chunk(&s, &json!({"role": "assistant", "content": ""}), None);
+            let delta = Delta {
+                role: Some("assistant"),
+                content: Some(""),
+            };
+            let first = chunk(&s, delta, None);
             return Some((vec![first], s));
         }
         loop {
             match s.turn.events.recv().await {
                 Some(AgentEvent::TextDelta(d)) => {
-                    let e = chunk(&s, &json!({"content": d}), None);
+                    let delta = Delta {
+                        role: None,
+                        content: Some(&d),
+                    };
+                    let e = chunk(&s, delta, None);
                     return Some((vec![e], s));
                 }
                 Some(_) => continue,
@@ -272,15 +400,16 @@ fn stream_response(
         match s.turn.end().await {
             TurnEnd::Ran(o) => match &o.finish {
                 Finish::Complete => {
-                    out.push(chunk(&s, &json!({}), Some("stop")));
+                    out.push(chunk(&s, Delta::default(), Some("stop")));
                     if s.include_usage {
-                        out.push(Event::default().data(
-                            json!({
-                                "id": s.id, "object": "chat.completion.chunk", "created": s.created,
-                                "model": s.model, "choices": [], "usage": usage_json(&o),
-                            })
-                            .to_string(),
-                        ));
+                        out.push(data(&Chunk {
+                            id: &s.id,
+                            object: "chat.completion.chunk",
+                            created: s.created,
+                            model: &s.model,
+                            choices: Vec::new(),
+                            usage: Some(usage_of(&o)),
+                        }));
                     }
                 }
                 Finish::Cancelled => out.push(error_event("cancelled", "the run was cancelled")),
@@ -298,40 +427,34 @@ fn stream_response(
 }
 
 fn error_event(code: &str, message: &str) -> Event {
-    Event::default().data(
-        json!({"error": {"message": message, "type": "exoclaw_error", "code": code}}).to_string(),
-    )
+    data(&StreamError {
+        error: StreamErrorDetail {
+            message,
+            kind: "exoclaw_error",
+            code,
+        },
+    })
 }
 
+/// The agents, as OpenAI models.
+#[utoipa::path(get, path = "/v1/models", tag = "chat",
+    responses((status = 200, description = "The tenant's agents", body = ModelList)))]
 pub async fn models(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ModelList>, ApiError> {
     let agents = state.store.list_agents(&who.tenant).await?;
-    let data: Vec<Value> = agents
+    let data = agents
         .into_iter()
-        .map(|a| {
-            json!({
-                "id": a.id,
-                "object": "model",
-                "created": a.created_at / 1000,
-                "owned_by": "exoclaw",
-            })
+        .map(|a| ModelView {
+            id: a.id,
+            object: "model",
+            created: a.created_at / 1000,
+            owned_by: "exoclaw",
         })
         .collect();
-    Ok(Json(json!({"object": "list", "data": data})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_provider_refused_by_the_egress_policy_is_a_bad_gateway_with_its_code() {
-        for code in ["security.ssrf_blocked", "security.egress_denied"] {
-            assert_eq!(failure_status(code), StatusCode::BAD_GATEWAY);
-            assert_eq!(leak(code), code);
-        }
-        assert_eq!(leak("security.other"), "agent.failed");
-    }
+    Ok(Json(ModelList {
+        object: "list",
+        data,
+    }))
 }

@@ -3,18 +3,18 @@
 //! A tenant with its own key uses it before the gateway's; without one it
 //! uses the gateway's providers.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Body, Path};
 use super::state::AppState;
 use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use exoclaw_core::Secret;
 use exoclaw_core::model::NewAuditEvent;
 use exoclaw_gateway::access::Principal;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use exoclaw_gateway::runtime::{PROVIDER_KEY_NAME, provider_key_owner};
 
@@ -29,45 +29,68 @@ fn known(state: &AppState, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A provider the gateway knows.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderView {
+    pub name: String,
+    /// Whether the tenant stored its own key.
+    pub tenant_key: bool,
+    /// Whether the gateway has a key of its own for it.
+    pub gateway_configured: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderList {
+    pub providers: Vec<ProviderView>,
+}
+
 /// `GET /v1/providers`: every known provider, whether the tenant stored a
 /// key for it and whether the gateway has one; never a key.
+#[utoipa::path(get, path = "/v1/providers", tag = "providers",
+    responses((status = 200, description = "The known providers", body = ProviderList)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProviderList>, ApiError> {
     let settings = &state.runtime.settings;
     let stored =
         exoclaw_gateway::runtime::stored_provider_keys(settings, Some(&state.vault), &who.tenant)
             .await;
     let gateway = state.runtime.llm().provider_names();
-    let items: Vec<Value> = exoclaw_gateway::config::providers::known_names(settings)
+    let providers = exoclaw_gateway::config::providers::known_names(settings)
         .into_iter()
-        .map(|name| {
-            json!({
-                "name": name,
-                "tenant_key": stored.contains_key(&name),
-                "gateway_configured": gateway.contains(&name),
-            })
+        .map(|name| ProviderView {
+            tenant_key: stored.contains_key(&name),
+            gateway_configured: gateway.contains(&name),
+            name,
         })
         .collect();
-    Ok(Json(json!({ "providers": items })))
+    Ok(Json(ProviderList { providers }))
 }
 
-#[derive(Deserialize)]
+/// The tenant's key for a provider.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
+    /// 1-4096 printable characters.
     api_key: String,
 }
 
 /// `PUT /v1/providers/{name}` `{"api_key"}`: store the tenant's key.
+#[utoipa::path(put, path = "/v1/providers/{name}", tag = "providers", request_body = PutBody,
+    params(("name" = String, Path, description = "A provider's name (`GET /v1/providers`)")),
+    responses(
+        (status = 204, description = "Stored; used at once"),
+        (status = 404, description = "No such provider", body = ErrorBody),
+    ))]
 pub async fn put(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-    body: Result<Json<PutBody>, JsonRejection>,
+    body: Result<Body<PutBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     known(&state, &name)?;
-    let Json(body) = body?;
+    let Body(body) = body?;
     let key = body.api_key.trim();
     if key.is_empty() || key.len() > 4096 || key.chars().any(char::is_control) {
         return Err(ApiError::invalid("api_key: 1-4096 printable characters"));
@@ -85,6 +108,12 @@ pub async fn put(
 }
 
 /// `DELETE /v1/providers/{name}`: forget the tenant's key.
+#[utoipa::path(delete, path = "/v1/providers/{name}", tag = "providers",
+    params(("name" = String, Path, description = "A provider's name (`GET /v1/providers`)")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 404, description = "No such provider, or no key stored", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -4,12 +4,12 @@
 //! routing, against the matched route) and `exoclaw routes`, which the
 //! role × route matrix test walks.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::handler::Handler;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{MethodFilter, on};
@@ -156,8 +156,7 @@ fn method_not_allowed(table: &[RouteSpec], path: &str, method: &Method) -> Respo
     let allow = allowed.join(", ");
     tracing::debug!(route = path, method = %method, "method not allowed");
     let mut resp = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "request.method_not_allowed",
+        ErrorCode::RequestMethodNotAllowed,
         format!("{method} is not allowed here; allowed: {allow}"),
     )
     .into_response();
@@ -168,9 +167,5 @@ fn method_not_allowed(table: &[RouteSpec], path: &str, method: &Method) -> Respo
 }
 
 pub fn forbidden(perm: Permission) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "auth.forbidden",
-        format!("this credential lacks the permission {perm}"),
-    )
+    ApiError::forbidden(format!("this credential lacks the permission {perm}"))
 }

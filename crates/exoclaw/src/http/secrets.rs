@@ -3,30 +3,74 @@
 //! change is audited (without the value).
 
 use super::error::ApiError;
+use super::extract::{Body, Path, Query};
 use super::state::{AppState, RequestId};
 use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use exoclaw_core::Secret;
 use exoclaw_core::model::NewAuditEvent;
 use exoclaw_gateway::access::Principal;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+/// A secret to store (the value is never returned).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
+    /// Not empty.
+    #[schema(min_length = 1)]
     value: String,
+    /// Scopes the name (default `tenant`): lowercase letters, digits and
+    /// `_ - : .`, at most 128.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_:.-]{1,128}$")]
     owner: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OwnerQuery {
+    /// The owner the secret was stored under (default `tenant`).
+    #[param(pattern = "^[a-z0-9_:.-]{1,128}$")]
     owner: Option<String>,
+}
+
+/// A stored secret's metadata (never its value).
+#[derive(Serialize, ToSchema)]
+pub struct SecretView {
+    pub owner: String,
+    pub name: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretList {
+    pub secrets: Vec<SecretView>,
+}
+
+/// Stored, with a warning.
+#[derive(Serialize, ToSchema)]
+pub struct StoredWithWarning {
+    pub warning: Warning,
+}
+
+/// Why the stored value is not scrubbed from outputs.
+#[derive(Serialize, ToSchema)]
+pub struct Warning {
+    /// `secret.not_scrubbed`.
+    #[schema(schema_with = warning_words)]
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn warning_words() -> utoipa::openapi::schema::Object {
+    super::schema::words(&["secret.not_scrubbed"])
 }
 
 pub fn is_valid_secret_name(name: &str) -> bool {
@@ -66,34 +110,44 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The tenant's secrets: names and metadata, never values.
+#[utoipa::path(get, path = "/v1/secrets", tag = "secrets",
+    responses((status = 200, description = "The secrets' metadata", body = SecretList)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretList>, ApiError> {
     let metas = state.vault.list(&who.tenant, None).await?;
-    let items: Vec<Value> = metas
+    let secrets = metas
         .into_iter()
-        .map(|m| {
-            json!({
-                "owner": m.owner,
-                "name": m.name,
-                "created_at": m.created_at,
-                "updated_at": m.updated_at,
-            })
+        .map(|m| SecretView {
+            owner: m.owner,
+            name: m.name,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
         })
         .collect();
-    Ok(Json(json!({ "secrets": items })))
+    Ok(Json(SecretList { secrets }))
 }
 
+/// Store a secret, encrypted (audited as `secret.put`, without the value).
+#[utoipa::path(put, path = "/v1/secrets/{name}", tag = "secrets", request_body = PutBody,
+    params(("name" = String, Path, description = "Letters, digits and `_ - .` (1 to 128)",
+        pattern = "^[A-Za-z0-9_.-]{1,128}$")),
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 200, description = "Stored, but the value is too short or common to be \
+            scrubbed from outputs", body = StoredWithWarning),
+    ))]
 pub async fn put(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
     Path(name): Path<String>,
-    body: Result<Json<PutBody>, JsonRejection>,
+    body: Result<Body<PutBody>, ApiError>,
 ) -> Result<axum::response::Response, ApiError> {
     check_name(&name)?;
-    let Json(body) = body?;
+    let Body(body) = body?;
     let owner = owner_of(body.owner)?;
     if body.value.is_empty() {
         return Err(ApiError::invalid("value: must not be empty"));
@@ -111,21 +165,31 @@ pub async fn put(
     reload_if_provider_key(&state, &who.tenant, &owner, &name).await;
     Ok(match registered {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(refused) => Json(json!({
-            "warning": {
-                "code": "secret.not_scrubbed",
-                "message": format!(
+        Err(refused) => Json(StoredWithWarning {
+            warning: Warning {
+                code: "secret.not_scrubbed",
+                message: format!(
                     "stored, but not scrubbed from outputs: the value is {refused}; \
                      use a long random value for a secret"
                 ),
-            }
-        }))
+            },
+        })
         .into_response(),
     })
 }
 
 pub use exoclaw_gateway::runtime::guard::scrub_name;
 
+/// Delete a secret (audited as `secret.delete`).
+#[utoipa::path(delete, path = "/v1/secrets/{name}", tag = "secrets", params(
+        ("name" = String, Path, description = "The secret's name",
+            pattern = "^[A-Za-z0-9_.-]{1,128}$"),
+        OwnerQuery,
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such secret", body = super::error::ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -116,12 +116,15 @@ pub async fn run(
 /// write side first, reading what the client still sends for at most a
 /// second, so its request does not turn the close into a reset that would
 /// discard the answer.
+/// The whole answer of a refused connection: written before any HTTP is
+/// read, so by hand; its body is an `ApiError` of `server.busy` (tested).
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+    content-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n\
+    content-length: 80\r\n\r\n\
+    {\"error\":{\"code\":\"server.busy\",\"message\":\"too many connections; retry shortly\"}}";
+
 async fn refuse(mut stream: TcpStream) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-        content-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n\
-        content-length: 80\r\n\r\n\
-        {\"error\":{\"code\":\"server.busy\",\"message\":\"too many connections; retry shortly\"}}";
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         if stream.write_all(BUSY).await.is_ok() && stream.shutdown().await.is_ok() {
             let mut sink = [0u8; 1024];
@@ -170,5 +173,20 @@ async fn serve_connection(
                 }
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::error::{ApiError, ErrorCode};
+
+    #[test]
+    fn the_busy_answer_is_the_error_body_of_server_busy() {
+        let text = std::str::from_utf8(super::BUSY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let e = ApiError::new(ErrorCode::ServerBusy, "too many connections; retry shortly");
+        assert_eq!(body, serde_json::to_string(&e.body()).unwrap());
+        assert!(head.starts_with(&format!("HTTP/1.1 {}", e.status().as_u16())));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
     }
 }

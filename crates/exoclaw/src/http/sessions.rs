@@ -1,53 +1,297 @@
 //! `/v1/sessions` and `/v1/traces`: conversation history and run traces.
 //! Owners and admins see their tenant's; everyone else only their own.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Path, Query};
 use super::state::AppState;
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use exoclaw_core::model::SessionFilter;
-use exoclaw_core::trace::TraceFilter;
-use exoclaw_core::{AgentId, SessionId};
+use exoclaw_core::model::{Message, Session, SessionFilter};
+use exoclaw_core::provider::Usage;
+use exoclaw_core::trace::{Span, SpanKind, Trace, TraceFilter};
+use exoclaw_core::{AgentId, MessageId, SessionId, TenantId, UserId};
 use exoclaw_gateway::access::Principal;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
-pub struct ListQuery {
+/// A conversation: one per agent, user and channel peer.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    #[schema(value_type = String)]
+    pub id: SessionId,
+    #[schema(value_type = String)]
+    pub tenant_id: TenantId,
+    #[schema(value_type = String)]
+    pub agent_id: AgentId,
+    #[schema(value_type = String)]
+    pub user_id: UserId,
+    /// `api`, `ws`, `cli`, or a channel's name.
+    pub channel: String,
+    /// The peer inside the channel (the OpenAI `user` field, a chat id, ...).
+    pub peer: String,
+    pub title: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        Self {
+            id: s.id,
+            tenant_id: s.tenant_id,
+            agent_id: s.agent_id,
+            user_id: s.user_id,
+            channel: s.channel,
+            peer: s.peer,
+            title: s.title,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+impl SessionList {
+    pub fn of(sessions: Vec<Session>) -> Self {
+        Self {
+            sessions: sessions.into_iter().map(SessionView::from).collect(),
+        }
+    }
+}
+
+/// One message of a session.
+#[derive(Serialize, ToSchema)]
+pub struct MessageView {
+    #[schema(value_type = String)]
+    pub id: MessageId,
+    /// 1, 2, 3, ... inside the session.
+    pub seq: i64,
+    /// `system`, `user`, `assistant`, `tool` or `summary`.
+    pub role: String,
+    /// Text, tool calls or tool results.
+    pub content: Value,
+    pub meta: Value,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// One message with its tenant and session (the WebSocket's
+/// `sessions.history`).
+#[derive(Serialize)]
+pub struct StoredMessage {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub session_id: SessionId,
+    pub seq: i64,
+    pub role: String,
+    pub content: Value,
+    pub meta: Value,
+    pub created_at: i64,
+}
+
+impl From<Message> for StoredMessage {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id,
+            tenant_id: m.tenant_id,
+            session_id: m.session_id,
+            seq: m.seq,
+            role: m.role,
+            content: m.content,
+            meta: m.meta,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A session and a page of its messages.
+#[derive(Serialize, ToSchema)]
+pub struct SessionMessages {
+    pub session: SessionView,
+    pub messages: Vec<MessageView>,
+}
+
+/// Token counts.
+#[derive(Serialize, ToSchema)]
+pub struct UsageView {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+}
+
+impl From<Usage> for UsageView {
+    fn from(u: Usage) -> Self {
+        Self {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_tokens: u.cache_read_tokens,
+            cache_write_tokens: u.cache_write_tokens,
+        }
+    }
+}
+
+/// One run of an agent (or a tool invocation).
+#[derive(Serialize, ToSchema)]
+pub struct TraceView {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub tenant_id: TenantId,
+    #[schema(value_type = Option<String>)]
+    pub agent_id: Option<AgentId>,
+    #[schema(value_type = Option<String>)]
+    pub user_id: Option<UserId>,
+    #[schema(value_type = Option<String>)]
+    pub session_id: Option<SessionId>,
+    /// What ran: `chat`, `tool.invoke`, `compaction`, ...
+    pub name: String,
+    /// `running`, `ok`, `error` or `cancelled`.
+    pub status: String,
+    pub error: Option<String>,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    /// Totals over the trace's LLM calls.
+    pub usage: UsageView,
+    /// Micro-dollars.
+    pub cost_micros: i64,
+}
+
+impl From<Trace> for TraceView {
+    fn from(t: Trace) -> Self {
+        Self {
+            id: t.id,
+            tenant_id: t.tenant_id,
+            agent_id: t.agent_id,
+            user_id: t.user_id,
+            session_id: t.session_id,
+            name: t.name,
+            status: t.status,
+            error: t.error,
+            started_at: t.started_at,
+            ended_at: t.ended_at,
+            usage: t.usage.into(),
+            cost_micros: t.cost_micros,
+        }
+    }
+}
+
+/// One LLM call or tool call of a trace.
+#[derive(Serialize, ToSchema)]
+pub struct SpanView {
+    pub id: String,
+    pub trace_id: String,
+    #[schema(value_type = String)]
+    pub tenant_id: TenantId,
+    #[schema(schema_with = super::schema::span_kind)]
+    pub kind: SpanKind,
+    /// The model (LLM calls) or the tool (tool calls).
+    pub name: String,
+    /// The provider of an LLM call.
+    pub provider: Option<String>,
+    /// `ok`, `error`, `denied` or `cancelled`.
+    pub status: String,
+    pub error: Option<String>,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub latency_ms: i64,
+    pub usage: UsageView,
+    /// Micro-dollars.
+    pub cost_micros: i64,
+    /// Detail (tool error code, stop reason, retries); no secrets.
+    pub attributes: Value,
+}
+
+impl From<Span> for SpanView {
+    fn from(s: Span) -> Self {
+        Self {
+            id: s.id,
+            trace_id: s.trace_id,
+            tenant_id: s.tenant_id,
+            kind: s.kind,
+            name: s.name,
+            provider: s.provider,
+            status: s.status,
+            error: s.error,
+            started_at: s.started_at,
+            latency_ms: s.latency_ms,
+            usage: s.usage.into(),
+            cost_micros: s.cost_micros,
+            attributes: s.attributes,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TraceList {
+    pub traces: Vec<TraceView>,
+}
+
+/// A trace and its spans.
+#[derive(Serialize, ToSchema)]
+pub struct TraceDetail {
+    pub trace: TraceView,
+    pub spans: Vec<SpanView>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionsQuery {
+    /// Only this agent's.
     agent: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TracesQuery {
+    /// Only this agent's.
+    agent: Option<String>,
+    /// Only this session's.
     session: Option<String>,
+    /// Only traces started before this (Unix milliseconds; paging).
     before: Option<i64>,
+    /// At most this many, newest first (default 50, at most 500).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
+/// Sessions: the caller's own, or the tenant's for owners and admins.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(SessionsQuery),
+    responses((status = 200, description = "The sessions", body = SessionList)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Query(q): Query<SessionsQuery>,
+) -> Result<Json<SessionList>, ApiError> {
     let filter = SessionFilter {
         agent_id: q.agent.map(AgentId::new),
         user_id: (!who.sees_all_users()).then(|| who.user.clone()),
     };
     let sessions = state.store.list_sessions(&who.tenant, &filter).await?;
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList::of(sessions)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
+    /// Only messages after this `seq`.
     after: Option<i64>,
+    /// At most this many (at most 1000; 0 or none: the store's default).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
 /// The session if `who` may see it; otherwise "not found" (existence does
 /// not leak).
-async fn visible_session(
-    state: &AppState,
-    who: &Principal,
-    id: &str,
-) -> Result<exoclaw_core::model::Session, ApiError> {
+async fn visible_session(state: &AppState, who: &Principal, id: &str) -> Result<Session, ApiError> {
     let session = state
         .store
         .get_session(&who.tenant, &SessionId::new(id))
@@ -59,12 +303,19 @@ async fn visible_session(
     Ok(session)
 }
 
+/// A session's messages.
+#[utoipa::path(get, path = "/v1/sessions/{id}/messages", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id"), MessagesQuery),
+    responses(
+        (status = 200, description = "The session and its messages", body = SessionMessages),
+        (status = 404, description = "No such session (or not the caller's)", body = ErrorBody),
+    ))]
 pub async fn messages(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Query(q): Query<MessagesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionMessages>, ApiError> {
     let session = visible_session(&state, &who, &id).await?;
     let messages = state
         .store
@@ -75,16 +326,30 @@ pub async fn messages(
             q.limit.unwrap_or(0).min(1000),
         )
         .await?;
-    let items: Vec<Value> = messages
+    let messages = messages
         .into_iter()
-        .map(|m| {
-            json!({"id": m.id, "seq": m.seq, "role": m.role, "content": m.content,
-                   "meta": m.meta, "created_at": m.created_at})
+        .map(|m| MessageView {
+            id: m.id,
+            seq: m.seq,
+            role: m.role,
+            content: m.content,
+            meta: m.meta,
+            created_at: m.created_at,
         })
         .collect();
-    Ok(Json(json!({"session": session, "messages": items})))
+    Ok(Json(SessionMessages {
+        session: session.into(),
+        messages,
+    }))
 }
 
+/// Delete a session (stopping its run, if any).
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such session (or not the caller's)", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -96,11 +361,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Traces, newest first: the caller's own, or the tenant's for owners and
+/// admins.
+#[utoipa::path(get, path = "/v1/traces", tag = "sessions", params(TracesQuery),
+    responses((status = 200, description = "The traces", body = TraceList)))]
 pub async fn traces(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Query(q): Query<TracesQuery>,
+) -> Result<Json<TraceList>, ApiError> {
     let filter = TraceFilter {
         agent_id: q.agent.map(AgentId::new),
         user_id: (!who.sees_all_users()).then(|| who.user.clone()),
@@ -113,14 +382,23 @@ pub async fn traces(
         .traces()
         .list_traces(&who.tenant, &filter)
         .await?;
-    Ok(Json(json!({ "traces": traces })))
+    Ok(Json(TraceList {
+        traces: traces.into_iter().map(TraceView::from).collect(),
+    }))
 }
 
+/// A trace and its spans.
+#[utoipa::path(get, path = "/v1/traces/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "The trace's id")),
+    responses(
+        (status = 200, description = "The trace and its spans", body = TraceDetail),
+        (status = 404, description = "No such trace (or not the caller's)", body = ErrorBody),
+    ))]
 pub async fn trace(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TraceDetail>, ApiError> {
     // Through the runtime: it waits for the rows still queued.
     let (trace, spans) = state
         .runtime
@@ -131,5 +409,8 @@ pub async fn trace(
     if !who.sees_all_users() && trace.user_id.as_ref() != Some(&who.user) {
         return Err(ApiError::not_found());
     }
-    Ok(Json(json!({ "trace": trace, "spans": spans })))
+    Ok(Json(TraceDetail {
+        trace: trace.into(),
+        spans: spans.into_iter().map(SpanView::from).collect(),
+    }))
 }

@@ -39,8 +39,7 @@ pub struct RequestId(pub String);
 pub fn rate_limited(state: &AppState, scope: &str, wait: std::time::Duration) -> Response {
     let secs = note_rate_limited(state, scope, wait);
     let mut resp = super::error::ApiError::new(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        super::error::ErrorCode::RateLimited,
         format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
     )
     .into_response();

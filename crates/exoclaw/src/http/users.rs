@@ -2,22 +2,23 @@
 //! keys (`/v1/keys`), and tenants (owners). A user or key of another tenant
 //! answers 404, like one that does not exist.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Body, Path, Query};
 use super::state::AppState;
 use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use exoclaw_core::TenantId;
 use exoclaw_core::id::is_valid_slug;
-use exoclaw_core::model::{NewAuditEvent, Role, User};
+use exoclaw_core::model::{NewAuditEvent, Role, Tenant, User};
 use exoclaw_core::store::ApiKey;
+use exoclaw_core::{TenantId, UserId};
 use exoclaw_gateway::access::Permission;
 use exoclaw_gateway::access::Principal;
 use exoclaw_gateway::users::{self, KeySpec, UserError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
@@ -25,34 +26,165 @@ impl From<UserError> for ApiError {
             UserError::Store(e) => e.into(),
             UserError::Scope(e) => ApiError::invalid(e.to_string()),
             UserError::Invalid(m) => ApiError::invalid(m),
-            UserError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "auth.forbidden", m),
+            UserError::Forbidden(m) => ApiError::forbidden(m),
         }
     }
 }
 
-pub fn user_json(u: &User, owner_ids: &[String]) -> Value {
-    json!({
-        "id": u.id,
-        "name": u.name,
-        "role": exoclaw_gateway::access::effective_role(owner_ids, u),
-        "tenant": u.tenant_id,
-        "disabled": u.disabled,
-        "created_at": u.created_at,
-    })
+/// A user.
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    #[schema(value_type = String)]
+    pub id: UserId,
+    pub name: String,
+    /// The effective role (`EXOCLAW_OWNER_IDS` makes owners).
+    #[schema(schema_with = super::schema::role)]
+    pub role: Role,
+    #[schema(value_type = String)]
+    pub tenant: TenantId,
+    pub disabled: bool,
+    /// Unix milliseconds.
+    pub created_at: i64,
 }
 
+impl UserView {
+    pub fn of(u: &User, owner_ids: &[String]) -> Self {
+        Self {
+            id: u.id.clone(),
+            name: u.name.clone(),
+            role: exoclaw_gateway::access::effective_role(owner_ids, u),
+            tenant: u.tenant_id.clone(),
+            disabled: u.disabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// The public JSON of a user (also `exoclaw users list --json`).
+pub fn user_json(u: &User, owner_ids: &[String]) -> Value {
+    serde_json::to_value(UserView::of(u, owner_ids)).unwrap_or(Value::Null)
+}
+
+/// An API key (never the key itself, only its prefix).
+#[derive(Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub user_id: UserId,
+    pub name: String,
+    /// The key's first characters, to recognise it.
+    pub prefix: String,
+    /// The permissions the key is limited to; empty: all its user's role has.
+    pub scopes: Vec<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<&ApiKey> for KeyView {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            id: k.id.clone(),
+            user_id: k.user_id.clone(),
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            scopes: k.scopes.clone(),
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+        }
+    }
+}
+
+/// The public JSON of an API key (also `exoclaw keys list --json`).
 pub fn key_json(k: &ApiKey) -> Value {
-    json!({
-        "id": k.id,
-        "user_id": k.user_id,
-        "name": k.name,
-        "prefix": k.prefix,
-        "scopes": k.scopes,
-        "created_at": k.created_at,
-        "expires_at": k.expires_at,
-        "revoked_at": k.revoked_at,
-        "last_used_at": k.last_used_at,
-    })
+    serde_json::to_value(KeyView::from(k)).unwrap_or(Value::Null)
+}
+
+/// A new key, with the key itself: shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedKey {
+    #[serde(flatten)]
+    pub key: KeyView,
+    /// The bearer token (`exo_...`); not retrievable later.
+    pub api_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyView>,
+}
+
+impl KeyList {
+    fn of(keys: &[ApiKey]) -> Self {
+        Self {
+            keys: keys.iter().map(KeyView::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+}
+
+/// A new user and their first key, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedUser {
+    #[schema(value_type = String)]
+    pub id: UserId,
+    pub name: String,
+    #[schema(schema_with = super::schema::role)]
+    pub role: Role,
+    #[schema(value_type = String)]
+    pub tenant: TenantId,
+    /// The bearer token (`exo_...`); not retrievable later.
+    pub api_key: String,
+    pub key_id: String,
+}
+
+/// Who the credential is and what it may do.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    /// `gateway-token`, `user:<id>` or `device:<id>`.
+    pub actor: String,
+    #[schema(value_type = String)]
+    pub user_id: UserId,
+    #[schema(value_type = String)]
+    pub tenant: TenantId,
+    #[schema(schema_with = super::schema::role)]
+    pub role: Role,
+    /// Every permission the credential holds (its role's, narrowed by the
+    /// key's scopes).
+    pub permissions: Vec<&'static str>,
+}
+
+/// A tenant.
+#[derive(Serialize, ToSchema)]
+pub struct TenantView {
+    #[schema(value_type = String)]
+    pub id: TenantId,
+    pub name: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantList {
+    pub tenants: Vec<TenantView>,
 }
 
 async fn audit(
@@ -67,58 +199,76 @@ async fn audit(
 }
 
 /// `GET /v1/me`: who the credential is.
-pub async fn me(Extension(who): Extension<Principal>) -> Json<Value> {
-    let perms: Vec<&str> = Permission::ALL
+#[utoipa::path(get, path = "/v1/me", tag = "users",
+    responses((status = 200, description = "The caller", body = Me)))]
+pub async fn me(Extension(who): Extension<Principal>) -> Json<Me> {
+    let permissions = Permission::ALL
         .into_iter()
         .filter(|p| who.can(*p))
         .map(Permission::as_str)
         .collect();
-    Json(json!({
-        "actor": who.actor,
-        "user_id": who.user,
-        "tenant": who.tenant,
-        "role": who.role,
-        "permissions": perms,
-    }))
+    Json(Me {
+        actor: who.actor,
+        user_id: who.user,
+        tenant: who.tenant,
+        role: who.role,
+        permissions,
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TenantQuery {
+    /// Another tenant (owners only); default the caller's.
     tenant: Option<String>,
 }
 
+/// The tenant's users.
+#[utoipa::path(get, path = "/v1/users", tag = "users", params(TenantQuery),
+    responses((status = 200, description = "The users", body = UserList)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Query(q): Query<TenantQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserList>, ApiError> {
     let tenant = users::target_tenant(&who, q.tenant.as_deref())?;
     let owners = &state.runtime.settings.owner_ids;
     let list = state.store.list_users(&tenant).await?;
-    Ok(Json(json!({
-        "users": list.iter().map(|u| user_json(u, owners)).collect::<Vec<_>>()
-    })))
+    Ok(Json(UserList {
+        users: list.iter().map(|u| UserView::of(u, owners)).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// A new user (and their first key).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// Unique in the tenant.
+    #[schema(example = "alice")]
     name: String,
+    /// Default `user`; at most the caller's own.
     #[serde(default)]
+    #[schema(schema_with = super::schema::role_or_null)]
     role: Option<Role>,
+    /// Another tenant (owners only).
     #[serde(default)]
     tenant: Option<String>,
     #[serde(default)]
     key: Option<KeyBody>,
 }
 
-#[derive(Deserialize, Default)]
+/// A new API key.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyBody {
     #[serde(default)]
     name: Option<String>,
+    /// Days until it expires; none: never.
     #[serde(default)]
+    #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
     expires_days: Option<u32>,
+    /// Permissions to limit the key to (`exoclaw routes` lists them); empty:
+    /// all its user's role has.
     #[serde(default)]
     scopes: Vec<String>,
 }
@@ -134,12 +284,16 @@ impl KeyBody {
 }
 
 /// `POST /v1/users`: the new user and their first key, shown once.
+#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser,
+    responses(
+        (status = 201, description = "The user and their key", body = CreatedUser),
+        (status = 409, description = "A user of this name exists", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    body: Result<Json<CreateUser>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body?;
+    Body(body): Body<CreateUser>,
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
     let tenant = users::target_tenant(&who, body.tenant.as_deref())?;
     let role = body.role.unwrap_or(Role::User);
     let owners = &state.runtime.settings.owner_ids;
@@ -178,14 +332,14 @@ pub async fn create(
     .await;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": user.id,
-            "name": user.name,
-            "role": exoclaw_gateway::access::effective_role(owners, &user),
-            "tenant": user.tenant_id,
-            "api_key": issued.plaintext.expose(),
-            "key_id": issued.key.id,
-        })),
+        Json(CreatedUser {
+            role: exoclaw_gateway::access::effective_role(owners, &user),
+            id: user.id,
+            name: user.name,
+            tenant: user.tenant_id,
+            api_key: issued.plaintext.expose().to_owned(),
+            key_id: issued.key.id,
+        }),
     ))
 }
 
@@ -203,31 +357,46 @@ async fn visible_user(state: &AppState, tenant: &TenantId, id: &str) -> Result<U
         .ok_or_else(ApiError::not_found)
 }
 
+/// A user, by id or name.
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "The user's id or name"), TenantQuery),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Query(q): Query<TenantQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let tenant = users::target_tenant(&who, q.tenant.as_deref())?;
     let user = visible_user(&state, &tenant, &id).await?;
-    Ok(Json(user_json(&user, &state.runtime.settings.owner_ids)))
+    Ok(Json(UserView::of(&user, &state.runtime.settings.owner_ids)))
 }
 
-#[derive(Deserialize)]
+/// The fields to change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    /// Disable (their credentials stop working at once) or enable.
     disabled: Option<bool>,
 }
 
+/// Disable or enable a user (audited).
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", request_body = UpdateUser,
+    params(("id" = String, Path, description = "The user's id or name"), TenantQuery),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Query(q): Query<TenantQuery>,
-    body: Result<Json<UpdateUser>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body?;
+    Body(body): Body<UpdateUser>,
+) -> Result<Json<UserView>, ApiError> {
     let tenant = users::target_tenant(&who, q.tenant.as_deref())?;
     let user = visible_user(&state, &tenant, &id).await?;
     check_rank(&state, &who, &user)?;
@@ -247,9 +416,16 @@ pub async fn update(
         audit(&state, &who, &tenant, action, format!("user:{}", user.id)).await;
     }
     let user = visible_user(&state, &tenant, user.id.as_str()).await?;
-    Ok(Json(user_json(&user, &state.runtime.settings.owner_ids)))
+    Ok(Json(UserView::of(&user, &state.runtime.settings.owner_ids)))
 }
 
+/// Delete a user (audited; their credentials stop working at once).
+#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "The user's id or name"), TenantQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -272,28 +448,39 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A user's API keys.
+#[utoipa::path(get, path = "/v1/users/{id}/keys", tag = "users",
+    params(("id" = String, Path, description = "The user's id or name"), TenantQuery),
+    responses(
+        (status = 200, description = "The keys", body = KeyList),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
 pub async fn user_keys(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Query(q): Query<TenantQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     let tenant = users::target_tenant(&who, q.tenant.as_deref())?;
     let user = visible_user(&state, &tenant, &id).await?;
     let keys = state.store.list_api_keys(&tenant, Some(&user.id)).await?;
-    Ok(Json(
-        json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(KeyList::of(&keys)))
 }
 
+/// A new API key for a user (audited), shown once.
+#[utoipa::path(post, path = "/v1/users/{id}/keys", tag = "users", request_body = KeyBody,
+    params(("id" = String, Path, description = "The user's id or name"), TenantQuery),
+    responses(
+        (status = 201, description = "The key", body = IssuedKey),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
 pub async fn create_user_key(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Query(q): Query<TenantQuery>,
-    body: Result<Json<KeyBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body?;
+    Body(body): Body<KeyBody>,
+) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     let tenant = users::target_tenant(&who, q.tenant.as_deref())?;
     let user = visible_user(&state, &tenant, &id).await?;
     check_rank(&state, &who, &user)?;
@@ -306,7 +493,7 @@ async fn issue(
     tenant: &TenantId,
     user: &User,
     body: KeyBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     let issued = users::issue_key(state.store.as_ref(), tenant, &user.id, &body.spec()).await?;
     audit(
         state,
@@ -316,33 +503,36 @@ async fn issue(
         format!("api_key:{}", issued.key.id),
     )
     .await;
-    let mut out = key_json(&issued.key);
-    out["api_key"] = Value::String(issued.plaintext.expose().to_owned());
+    let out = IssuedKey {
+        key: KeyView::from(&issued.key),
+        api_key: issued.plaintext.expose().to_owned(),
+    };
     Ok((StatusCode::CREATED, Json(out)))
 }
 
 /// `GET /v1/keys`: the caller's own keys.
+#[utoipa::path(get, path = "/v1/keys", tag = "users",
+    responses((status = 200, description = "The caller's keys", body = KeyList)))]
 pub async fn my_keys(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     let keys = state
         .store
         .list_api_keys(&who.tenant, Some(&who.user))
         .await?;
-    Ok(Json(
-        json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(KeyList::of(&keys)))
 }
 
 /// `POST /v1/keys`: a new key for the caller (not for the gateway token,
 /// which has no user row).
+#[utoipa::path(post, path = "/v1/keys", tag = "users", request_body = KeyBody,
+    responses((status = 201, description = "The key", body = IssuedKey)))]
 pub async fn create_my_key(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    body: Result<Json<KeyBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body?;
+    Body(body): Body<KeyBody>,
+) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     let Some(user) = state.store.get_user(&who.tenant, &who.user).await? else {
         return Err(ApiError::invalid(
             "the gateway token has no user; create a user with POST /v1/users",
@@ -353,6 +543,12 @@ pub async fn create_my_key(
 
 /// `DELETE /v1/keys/{id}`: revoke one of the caller's keys; user managers
 /// may revoke any key of their tenant.
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "users",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such key (or not the caller's)", body = ErrorBody),
+    ))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -388,24 +584,39 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn tenants(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Every tenant.
+#[utoipa::path(get, path = "/v1/tenants", tag = "users",
+    responses((status = 200, description = "The tenants", body = TenantList)))]
+pub async fn tenants(State(state): State<AppState>) -> Result<Json<TenantList>, ApiError> {
     let list = state.store.list_tenants().await?;
-    Ok(Json(json!({"tenants": list})))
+    Ok(Json(TenantList {
+        tenants: list.into_iter().map(TenantView::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// A new tenant.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    /// Lowercase letters, digits, `-` and `_` (1-64), starting with a letter
+    /// or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     id: String,
+    /// Default: the id.
     name: Option<String>,
 }
 
+/// Create a tenant (with its `default` agent; audited).
+#[utoipa::path(post, path = "/v1/tenants", tag = "users", request_body = CreateTenant,
+    responses(
+        (status = 201, description = "The tenant", body = TenantView),
+        (status = 409, description = "A tenant with this id exists", body = ErrorBody),
+    ))]
 pub async fn create_tenant(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    body: Result<Json<CreateTenant>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body?;
+    Body(body): Body<CreateTenant>,
+) -> Result<(StatusCode, Json<TenantView>), ApiError> {
     if !is_valid_slug(&body.id) {
         return Err(ApiError::invalid(
             "id: use lowercase letters, digits and '-' (1-64 characters)",
@@ -427,5 +638,5 @@ pub async fn create_tenant(
         format!("tenant:{}", t.id),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(json!(t))))
+    Ok((StatusCode::CREATED, Json(t.into())))
 }

@@ -167,19 +167,29 @@ fn every_route_and_method_enforces_its_declared_permission() {
 fn routes_are_added_only_through_the_declared_table() {
     // A route added with `.route(` elsewhere would bypass the table; the
     // router is built in one place.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name == "routes.rs" {
-            continue;
+    // The whole of src/http, subdirectories included.
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http")];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            files += 1;
+            if name == "routes.rs" {
+                continue;
+            }
+            assert!(
+                !text.contains(".route(") && !text.contains(".nest("),
+                "{name} adds a route outside routes::Routes"
+            );
         }
-        assert!(
-            !text.contains(".route(") && !text.contains(".nest("),
-            "{name} adds a route outside routes::Routes"
-        );
     }
+    assert!(files > 20, "{files}");
 }
 
 #[test]

@@ -26,6 +26,7 @@ mod inprocess;
 mod metrics;
 mod onboard;
 mod openai_sdk;
+mod openapi;
 mod otel;
 mod pairing;
 mod postgres;

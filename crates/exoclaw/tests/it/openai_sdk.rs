@@ -59,11 +59,13 @@ except openai.AuthenticationError:
 print(json.dumps(out))
 "#;
 
+/// The virtualenv's interpreter `cargo xtask test` provides; `None` (the
+/// test skips) without it, unless `REQUIRE_PYTHON=1`.
 #[expect(
     clippy::disallowed_methods,
     reason = "tests read the harness's variables"
 )]
-fn python() -> Option<String> {
+pub fn python() -> Option<String> {
     match std::env::var("EXOCLAW_TEST_PYTHON") {
         Ok(p) => Some(p),
         Err(_) => {

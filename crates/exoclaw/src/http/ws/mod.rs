@@ -1,25 +1,29 @@
 //! `GET /ws`: the WebSocket RPC (docs/protocol.md, version 1). The upgrade
 //! is refused for a foreign `Origin`; authentication is the bearer header or
 //! the `connect` frame's token; chat runs stream their events as frames.
+//! This file holds the connection (upgrade, authentication, the loop);
+//! `dispatch.rs` the methods, `frame.rs` the frames' types.
+
+mod dispatch;
+mod frame;
+
+pub use dispatch::METHODS;
 
 use super::audit;
 use super::conn::{Closing, ConnSlot};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::limit::ClientIp;
 use super::state::{AppState, RequestId};
 use axum::Extension;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use exoclaw_core::agent::{AgentEvent, Finish};
-use exoclaw_core::model::SessionFilter;
-use exoclaw_core::{AgentId, SessionId};
-use exoclaw_gateway::access::Permission;
 use exoclaw_gateway::access::Principal;
-use exoclaw_gateway::runtime::{Turn, TurnEnd};
+use frame::Request;
 use futures_util::{SinkExt as _, StreamExt as _};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -42,13 +46,21 @@ struct Peer {
     slot: Option<Arc<ConnSlot>>,
 }
 
+/// The WebSocket RPC (docs/protocol.md): upgrade, then authenticate with
+/// the bearer header or the first `connect` frame.
+#[utoipa::path(get, path = "/ws", tag = "websocket",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol (docs/protocol.md)"),
+        (status = 400, description = "Not a WebSocket upgrade, or ambiguous credentials", body = ErrorBody),
+        (status = 403, description = "The `Origin` is not in `gateway.allowed_origins`", body = ErrorBody),
+    ))]
 pub async fn upgrade(
     State(state): State<AppState>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     slot: Option<Extension<Arc<ConnSlot>>>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let peer = Peer {
         ip,
@@ -61,14 +73,21 @@ pub async fn upgrade(
         if !allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
             // audited and logged at warn as security.origin_refused
             audit::origin_refused(&state, origin, peer.ip, Some(peer.request_id)).await;
-            return super::error::ApiError::new(
-                StatusCode::FORBIDDEN,
-                "auth.origin_refused",
+            return ApiError::new(
+                ErrorCode::AuthOriginRefused,
                 "this Origin is not in gateway.allowed_origins",
             )
             .into_response();
         }
     }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => {
+            let why = r.body_text();
+            return ApiError::invalid(format!("expected a WebSocket upgrade: {why}"))
+                .into_response();
+        }
+    };
     if super::auth::has_ambiguous_credentials(&headers) {
         return super::auth::ambiguous_credentials().into_response();
     }
@@ -87,40 +106,6 @@ pub async fn upgrade(
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| serve(state, socket, header_who, peer))
-}
-
-#[derive(Deserialize)]
-struct Request {
-    #[serde(rename = "type")]
-    kind: String,
-    id: Option<Value>,
-    method: String,
-    #[serde(default)]
-    params: Value,
-}
-
-fn ok(id: &Value, result: &Value) -> Message {
-    Message::Text(
-        json!({"type": "res", "id": id, "ok": true, "result": result})
-            .to_string()
-            .into(),
-    )
-}
-
-fn err(id: &Value, code: &str, message: &str) -> Message {
-    Message::Text(
-        json!({"type": "res", "id": id, "ok": false, "error": {"code": code, "message": message}})
-            .to_string()
-            .into(),
-    )
-}
-
-fn event(name: &str, params: &Value) -> Message {
-    Message::Text(
-        json!({"type": "event", "event": name, "params": params})
-            .to_string()
-            .into(),
-    )
 }
 
 async fn serve(state: AppState, socket: WebSocket, header_who: Option<Authed>, peer: Peer) {
@@ -250,13 +235,8 @@ async fn serve_connection(
             Message::Text(t) => t,
             Message::Close(_) => break Ending::Gone,
             Message::Binary(_) => {
-                let _ = out_tx
-                    .send(err(
-                        &Value::Null,
-                        "request.invalid",
-                        "binary frames are not used",
-                    ))
-                    .await;
+                let refused = ApiError::invalid("binary frames are not used");
+                let _ = out_tx.send(frame::err(&Value::Null, refused)).await;
                 continue;
             }
             _ => continue,
@@ -264,19 +244,13 @@ async fn serve_connection(
         let req: Request = match serde_json::from_str::<Request>(&text) {
             Ok(r) if r.kind == "req" => r,
             Ok(_) => {
-                let _ = out_tx
-                    .send(err(
-                        &Value::Null,
-                        "request.invalid",
-                        "expected {\"type\": \"req\", ...}",
-                    ))
-                    .await;
+                let refused = ApiError::invalid("expected {\"type\": \"req\", ...}");
+                let _ = out_tx.send(frame::err(&Value::Null, refused)).await;
                 continue;
             }
             Err(e) => {
-                let _ = out_tx
-                    .send(err(&Value::Null, "request.invalid_json", &e.to_string()))
-                    .await;
+                let refused = ApiError::new(ErrorCode::RequestInvalidJson, e.to_string());
+                let _ = out_tx.send(frame::err(&Value::Null, refused)).await;
                 continue;
             }
         };
@@ -288,13 +262,13 @@ async fn serve_connection(
                         slot.mark_authenticated();
                     }
                     authed = Some(a);
-                    let _ = out_tx.send(ok(&id, &result)).await;
+                    let _ = out_tx.send(frame::ok(&id, &result)).await;
                 }
-                Err(Refused::Retry(code, message)) => {
-                    let _ = out_tx.send(err(&id, code, &message)).await;
+                Err(Refused::Retry(e)) => {
+                    let _ = out_tx.send(frame::err(&id, e)).await;
                 }
-                Err(Refused::Close(code, message)) => {
-                    let _ = out_tx.send(err(&id, code, message)).await;
+                Err(Refused::Close(e)) => {
+                    let _ = out_tx.send(frame::err(&id, e)).await;
                     let _ = out_tx.send(close(4401, "unauthorized")).await;
                     break Ending::Gone;
                 }
@@ -302,35 +276,29 @@ async fn serve_connection(
             continue;
         }
         let Some(a) = authed.as_mut() else {
-            let _ = out_tx
-                .send(err(&id, "auth.unauthorized", "send connect first"))
-                .await;
+            let refused = ApiError::new(ErrorCode::AuthUnauthorized, "send connect first");
+            let _ = out_tx.send(frame::err(&id, refused)).await;
             continue;
         };
         // Every method re-checks the credential (a revocation elsewhere
         // must not leave a connected socket serving) and counts against
         // the same per-user and per-address limits as HTTP requests.
         if let Err(failure) = recheck(state, a, peer).await {
-            let _ = out_tx
-                .send(err(&id, failure.code(), failure.message()))
-                .await;
+            let _ = out_tx.send(frame::err(&id, failure.into_error())).await;
             break Ending::Revoked;
         }
         if let Err((scope, wait)) = limit(state, &a.who, peer) {
             let secs = super::state::note_rate_limited(state, scope, wait);
-            let _ = out_tx
-                .send(err(
-                    &id,
-                    "rate_limited",
-                    &format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
-                ))
-                .await;
+            let refused = ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many requests (gateway.rate_limit_rpm); retry in {secs}s"),
+            );
+            let _ = out_tx.send(frame::err(&id, refused)).await;
             continue;
         }
-        let reply = match dispatch(state, &a.who, &req, &out_tx, &mut runs, &stop_runs).await {
-            Ok(result) => ok(&id, &result),
-            Err((code, message)) => err(&id, code, &message),
-        };
+        let answer =
+            dispatch::dispatch(state, &a.who, &req, &id, &out_tx, &mut runs, &stop_runs).await;
+        let reply = answer.unwrap_or_else(|e| frame::err(&id, e));
         if out_tx.send(reply).await.is_err() {
             break Ending::Gone;
         }
@@ -412,9 +380,9 @@ fn is_too_big(e: axum::Error) -> bool {
 /// A refused `connect`.
 enum Refused {
     /// The connection stays open (a protocol version it may retry).
-    Retry(&'static str, String),
+    Retry(ApiError),
     /// Close with 4401.
-    Close(&'static str, &'static str),
+    Close(ApiError),
 }
 
 /// Authenticate a `connect` frame (or accept the upgrade's header
@@ -424,7 +392,7 @@ async fn connect(
     req: &Request,
     header_who: Option<&Authed>,
     peer: &Peer,
-) -> Result<(Authed, Value), Refused> {
+) -> Result<(Authed, frame::Connected), Refused> {
     let presented = req.params.get("token").and_then(Value::as_str);
     let authenticated = match header_who {
         Some(a) => Ok(a.clone()),
@@ -447,7 +415,7 @@ async fn connect(
                 let channel = audit::Channel::WebSocket;
                 audit::auth_failure(state, channel, failure.reason(), "/ws", peer.ip, rid).await;
             }
-            return Err(Refused::Close(failure.code(), failure.message()));
+            return Err(Refused::Close(failure.into_error()));
         }
     };
     let wanted = req
@@ -456,19 +424,22 @@ async fn connect(
         .and_then(Value::as_u64)
         .unwrap_or(PROTOCOL_VERSION);
     if wanted != PROTOCOL_VERSION {
-        return Err(Refused::Retry(
-            "protocol.unsupported",
+        return Err(Refused::Retry(ApiError::new(
+            ErrorCode::ProtocolUnsupported,
             format!("this gateway speaks protocol {PROTOCOL_VERSION}"),
-        ));
+        )));
     }
     let rid = Some(peer.request_id.clone());
     let channel = audit::Channel::WebSocket;
     let credential = super::auth::digest(authed.credential.expose());
     audit::auth_success(state, channel, &authed.who, &credential, Some(peer.ip), rid).await;
-    let result = json!({
-        "protocol": PROTOCOL_VERSION,
-        "server": {"name": "exoclaw", "version": exoclaw_gateway::version::VERSION},
-    });
+    let result = frame::Connected {
+        protocol: PROTOCOL_VERSION,
+        server: frame::Server {
+            name: "exoclaw",
+            version: exoclaw_gateway::version::VERSION,
+        },
+    };
     Ok((authed, result))
 }
 
@@ -477,270 +448,4 @@ fn close(code: u16, reason: &str) -> Message {
         code,
         reason: reason.to_owned().into(),
     }))
-}
-
-type RpcResult = Result<Value, (&'static str, String)>;
-
-fn param<'a>(req: &'a Request, key: &str) -> Option<&'a str> {
-    req.params.get(key).and_then(Value::as_str)
-}
-
-fn store_err(e: exoclaw_core::store::StoreError) -> (&'static str, String) {
-    match e {
-        exoclaw_core::store::StoreError::NotFound => ("not_found", "no such resource".into()),
-        other => {
-            tracing::error!(error = %other, "store error in a WebSocket method");
-            ("internal", "internal error; see the gateway log".into())
-        }
-    }
-}
-
-/// Every WebSocket method with the permission it requires (`connect` is
-/// the authentication itself). `exoclaw routes` lists them.
-pub const METHODS: &[(&str, Permission)] = &[
-    ("ping", Permission::Status),
-    ("agents.list", Permission::AgentsRead),
-    ("sessions.list", Permission::SessionsRead),
-    ("sessions.history", Permission::SessionsRead),
-    ("sessions.reset", Permission::SessionsWrite),
-    ("chat.send", Permission::Chat),
-    ("chat.stop", Permission::Chat),
-    ("approvals.list", Permission::ApprovalsDecide),
-    ("approvals.approve", Permission::ApprovalsDecide),
-    ("approvals.deny", Permission::ApprovalsDecide),
-];
-
-fn method_permission(method: &str) -> Option<Permission> {
-    METHODS.iter().find(|(m, _)| *m == method).map(|(_, p)| *p)
-}
-
-async fn dispatch(
-    state: &AppState,
-    who: &Principal,
-    req: &Request,
-    out: &mpsc::Sender<Message>,
-    runs: &mut JoinSet<()>,
-    stop_runs: &CancellationToken,
-) -> RpcResult {
-    let Some(perm) = method_permission(&req.method) else {
-        return Err((
-            "request.unknown_method",
-            format!("no method {:?}", req.method),
-        ));
-    };
-    if !who.can(perm) {
-        tracing::warn!(
-            event = "security.forbidden",
-            actor = %who.actor,
-            permission = %perm,
-            method = %req.method,
-            "permission denied"
-        );
-        return Err((
-            "auth.forbidden",
-            format!("this credential lacks the permission {perm}"),
-        ));
-    }
-    let store = &state.store;
-    match req.method.as_str() {
-        "ping" => Ok(json!({})),
-        "agents.list" => {
-            let agents = store.list_agents(&who.tenant).await.map_err(store_err)?;
-            Ok(json!({"agents": agents.iter().map(super::agents::agent_json).collect::<Vec<_>>()}))
-        }
-        "sessions.list" => {
-            let filter = SessionFilter {
-                agent_id: param(req, "agent").map(AgentId::new),
-                user_id: Some(who.user.clone()),
-            };
-            let sessions = store
-                .list_sessions(&who.tenant, &filter)
-                .await
-                .map_err(store_err)?;
-            Ok(json!({"sessions": sessions}))
-        }
-        "sessions.history" | "sessions.reset" | "chat.stop" => {
-            let id = param(req, "session_id")
-                .ok_or(("request.invalid", "session_id: required".to_owned()))?;
-            let session = store
-                .get_session(&who.tenant, &SessionId::new(id))
-                .await
-                .map_err(store_err)?
-                .filter(|s| s.user_id == who.user)
-                .ok_or(("not_found", "no such session".to_owned()))?;
-            match req.method.as_str() {
-                "chat.stop" => Ok(json!({"stopped": state.runtime.runs.stop(&session.id)})),
-                "sessions.reset" => {
-                    state.runtime.runs.stop(&session.id);
-                    store
-                        .delete_session(&who.tenant, &session.id)
-                        .await
-                        .map_err(store_err)?;
-                    Ok(json!({}))
-                }
-                _ => {
-                    let after = req.params.get("after").and_then(Value::as_i64).unwrap_or(0);
-                    let limit = req
-                        .params
-                        .get("limit")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0)
-                        .min(1000);
-                    let messages = store
-                        .list_messages(
-                            &who.tenant,
-                            &session.id,
-                            after,
-                            u32::try_from(limit).unwrap_or(1000),
-                        )
-                        .await
-                        .map_err(store_err)?;
-                    Ok(json!({"messages": messages}))
-                }
-            }
-        }
-        "chat.send" => {
-            let message = param(req, "message")
-                .filter(|m| !m.trim().is_empty())
-                .ok_or(("request.invalid", "message: required".to_owned()))?;
-            let agent = param(req, "agent").unwrap_or("default");
-            let peer = param(req, "peer").unwrap_or("ws");
-            let turn = state
-                .runtime
-                .start_turn(who, agent, "ws", peer, message.to_owned(), None)
-                .await
-                .map_err(|e| {
-                    let api = super::openai::start_error(e);
-                    (api.code, api.message)
-                })?;
-            let run_id = new_run_id();
-            let result = json!({"session_id": turn.session.id, "run_id": run_id});
-            let cancel_on_disconnect = state.runtime.settings.config.gateway.cancel_on_disconnect;
-            runs.spawn(forward(
-                turn,
-                run_id,
-                out.clone(),
-                cancel_on_disconnect,
-                stop_runs.clone(),
-            ));
-            Ok(result)
-        }
-        "approvals.list" => {
-            let status = super::approvals::parse_status(param(req, "status"))
-                .map_err(|e| (e.code, e.message))?;
-            let deciders = super::approvals::deciders(state);
-            let items =
-                exoclaw_gateway::runtime::approval::visible(store.as_ref(), who, deciders, status)
-                    .await
-                    .map_err(store_err)?;
-            Ok(json!({"approvals": items}))
-        }
-        "approvals.approve" | "approvals.deny" => {
-            let id = param(req, "id").ok_or(("request.invalid", "id: required".to_owned()))?;
-            let to = if req.method == "approvals.approve" {
-                exoclaw_core::store::ApprovalStatus::Approved
-            } else {
-                exoclaw_core::store::ApprovalStatus::Denied
-            };
-            use exoclaw_gateway::runtime::approval::{DecideError, decide_as};
-            let deciders = super::approvals::deciders(state);
-            match decide_as(store.as_ref(), who, deciders, id, to, None).await {
-                Ok(a) => Ok(json!({"approval": a})),
-                Err(DecideError::Store(exoclaw_core::store::StoreError::Conflict(m))) => {
-                    Err(("conflict", m))
-                }
-                Err(DecideError::Store(e)) => Err(store_err(e)),
-                Err(DecideError::Forbidden(m)) => Err(("auth.forbidden", m.to_owned())),
-            }
-        }
-        other => Err(("request.unknown_method", format!("no method {other:?}"))),
-    }
-}
-
-fn new_run_id() -> String {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    hex::encode(b)
-}
-
-/// Stream one run's events to the connection, then its end. When `revoked`
-/// is cancelled (the connection's credential was revoked) the run is
-/// cancelled too.
-async fn forward(
-    mut turn: Turn,
-    run_id: String,
-    out: mpsc::Sender<Message>,
-    cancel_on_disconnect: bool,
-    revoked: CancellationToken,
-) {
-    let guard = cancel_on_disconnect.then(|| turn.cancel.clone().drop_guard());
-    let session_id = turn.session.id.clone();
-    let base = json!({"run_id": run_id, "session_id": session_id});
-    let with = |extra: Value| {
-        let mut p = base.clone();
-        if let (Value::Object(p), Value::Object(e)) = (&mut p, extra) {
-            p.extend(e);
-        }
-        p
-    };
-    loop {
-        let e = tokio::select! {
-            e = turn.events.recv() => e,
-            () = revoked.cancelled() => {
-                turn.cancel.cancel();
-                return;
-            }
-        };
-        let Some(e) = e else { break };
-        let frame = match e {
-            AgentEvent::TextDelta(text) => event("chat.delta", &with(json!({"text": text}))),
-            AgentEvent::ToolStarted { id, name } => {
-                event("tool.started", &with(json!({"call_id": id, "name": name})))
-            }
-            AgentEvent::ToolFinished {
-                id,
-                name,
-                ok,
-                error_code,
-            } => event(
-                "tool.finished",
-                &with(json!({"call_id": id, "name": name, "ok": ok, "error_code": error_code})),
-            ),
-            AgentEvent::Notice { code, message } => event(
-                "chat.notice",
-                &with(json!({"code": code, "message": message})),
-            ),
-        };
-        if out.send(frame).await.is_err() {
-            return; // connection gone: the guard (if any) cancels the run
-        }
-    }
-    let frame = match turn.end().await {
-        TurnEnd::Ran(o) => match o.finish {
-            Finish::Complete => event(
-                "chat.done",
-                &with(
-                    json!({"text": o.text, "usage": o.usage, "cost_micros": o.cost_micros, "trace_id": o.trace_id}),
-                ),
-            ),
-            Finish::Cancelled => event(
-                "chat.error",
-                &with(
-                    json!({"code": "cancelled", "message": "the run was cancelled", "trace_id": o.trace_id}),
-                ),
-            ),
-            Finish::Failed { code, message } => event(
-                "chat.error",
-                &with(json!({"code": code, "message": message, "trace_id": o.trace_id})),
-            ),
-        },
-        TurnEnd::Broken { message } => event(
-            "chat.error",
-            &with(json!({"code": "internal", "message": message})),
-        ),
-    };
-    if let Some(g) = guard {
-        g.disarm();
-    }
-    let _ = out.send(frame).await;
 }

@@ -1,0 +1,181 @@
+//! The WebSocket's frames as types (docs/protocol.md): a request
+//! `{"type": "req", "id", "method", "params"}`, its answer `{"type": "res",
+//! "id", "ok": true, "result"}` or `{"type": "res", "id", "ok": false,
+//! "error": {"code", "message"}}`, and events `{"type": "event", "event",
+//! "params"}`; and the results and event parameters of the methods.
+
+use super::super::error::{ApiError, ErrorDetail};
+use axum::extract::ws::Message;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A client's request frame.
+#[derive(Deserialize)]
+pub struct Request {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<Value>,
+    pub method: String,
+    #[serde(default)]
+    pub params: Value,
+}
+
+impl Request {
+    /// The string parameter `key`, if given as one.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params.get(key).and_then(Value::as_str)
+    }
+}
+
+#[derive(Serialize)]
+struct Answer<'a, T> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a Value,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorDetail>,
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a, T> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event: &'a str,
+    params: &'a T,
+}
+
+fn text(frame: &impl Serialize) -> Message {
+    // These types serialize to JSON whatever their values (string keys only).
+    Message::Text(serde_json::to_string(frame).unwrap_or_default().into())
+}
+
+/// The answer to request `id`: `result`.
+pub fn ok<T: Serialize>(id: &Value, result: &T) -> Message {
+    text(&Answer {
+        kind: "res",
+        id,
+        ok: true,
+        result: Some(result),
+        error: None,
+    })
+}
+
+/// The answer to request `id`: refused with `e`'s code and message.
+pub fn err(id: &Value, e: ApiError) -> Message {
+    text(&Answer::<()> {
+        kind: "res",
+        id,
+        ok: false,
+        result: None,
+        error: Some(ErrorDetail {
+            code: e.code,
+            message: e.message,
+        }),
+    })
+}
+
+/// An event with `params`.
+pub fn event<T: Serialize>(name: &str, params: &T) -> Message {
+    text(&EventFrame {
+        kind: "event",
+        event: name,
+        params,
+    })
+}
+
+/// `{}`: the result of methods that return nothing.
+#[derive(Serialize)]
+pub struct Empty {}
+
+/// The result of `connect`.
+#[derive(Serialize)]
+pub struct Connected {
+    pub protocol: u64,
+    pub server: Server,
+}
+
+#[derive(Serialize)]
+pub struct Server {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// The result of `chat.send`.
+#[derive(Serialize)]
+pub struct Started<'a> {
+    pub session_id: &'a exoclaw_core::SessionId,
+    pub run_id: &'a str,
+}
+
+/// The result of `chat.stop`: how many runs of the session were stopped.
+#[derive(Serialize)]
+pub struct Stopped {
+    pub stopped: usize,
+}
+
+/// The result of `sessions.history`.
+#[derive(Serialize)]
+pub struct History {
+    pub messages: Vec<super::super::sessions::StoredMessage>,
+}
+
+/// The parameters of a run's events: the run, its session, and the event's
+/// own fields.
+#[derive(Serialize)]
+pub struct RunEvent<'a, T> {
+    pub run_id: &'a str,
+    pub session_id: &'a exoclaw_core::SessionId,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+/// `chat.delta`.
+#[derive(Serialize)]
+pub struct Delta {
+    pub text: String,
+}
+
+/// `tool.started`.
+#[derive(Serialize)]
+pub struct ToolStarted {
+    pub call_id: String,
+    pub name: String,
+}
+
+/// `tool.finished`.
+#[derive(Serialize)]
+pub struct ToolFinished {
+    pub call_id: String,
+    pub name: String,
+    pub ok: bool,
+    pub error_code: Option<String>,
+}
+
+/// `chat.notice`.
+#[derive(Serialize)]
+pub struct Notice {
+    pub code: String,
+    pub message: String,
+}
+
+/// `chat.done`.
+#[derive(Serialize)]
+pub struct Done {
+    pub text: String,
+    pub usage: super::super::sessions::UsageView,
+    pub cost_micros: i64,
+    pub trace_id: String,
+}
+
+/// `chat.error`: the run's failure code (as the agent loop gave it) and
+/// message; `trace_id` when the run got as far as a trace.
+#[derive(Serialize)]
+pub struct Failed<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<&'a str>,
+}
