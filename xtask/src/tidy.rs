@@ -59,7 +59,7 @@ pub const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "exoclaw",
         &[
-            &["alloc", "logging", "version", "config", "cli"],
+            &["alloc", "logging", "out", "version", "config", "cli"],
             &["http"],
             &["serve"],
             &["cmd"],
