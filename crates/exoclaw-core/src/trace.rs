@@ -50,6 +50,9 @@ pub struct TraceEnd {
 pub enum SpanKind {
     Llm,
     Tool,
+    /// A run of another agent this run waited for or started (a
+    /// delegation or a spawn); its attributes name the child trace.
+    Agent,
 }
 
 impl SpanKind {
@@ -57,6 +60,7 @@ impl SpanKind {
         match self {
             SpanKind::Llm => "llm",
             SpanKind::Tool => "tool",
+            SpanKind::Agent => "agent",
         }
     }
 }

@@ -6,6 +6,7 @@
 //!   config.json          non-secret settings (0600 when exoclaw writes it)
 //!   .env                 secrets: gateway token, encryption key (0600)
 //!   exoclaw.db           the embedded SQLite store, plus -wal/-shm (0600)
+//!   instance_id          this gateway's name as the owner of its runs
 //!   workspace/           agent workspaces (per user below it)
 //!   skills/              installed skills
 //!   backups/             encrypted backups
@@ -54,6 +55,25 @@ impl Home {
     }
     pub fn db_path(&self) -> PathBuf {
         self.root.join(DB_FILE)
+    }
+
+    /// This gateway's lasting name: it owns the delegations it runs, and
+    /// a restart from the same data dir finds the ones the last run left
+    /// behind. Read from `instance_id`, made on first use.
+    pub fn instance_id(&self) -> anyhow::Result<String> {
+        let path = self.root.join("instance_id");
+        match fs::read_to_string(&path) {
+            Ok(text) if is_instance_id(text.trim()) => return Ok(text.trim().to_owned()),
+            Ok(_) => bail!(
+                "{} does not hold an instance id (32 hex characters); remove it to make a new one",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+        let id = random_hex_32()?[..32].to_owned();
+        write_private_file(&path, format!("{id}\n").as_bytes())?;
+        Ok(id)
     }
 
     /// A log file under `logs/` (the terminal chat's, for one).
@@ -250,6 +270,10 @@ pub fn update_dotenv(path: &Path, updates: &[(&str, Option<&str>)]) -> anyhow::R
     let mut text = lines.join("\n");
     text.push('\n');
     write_private_file(path, text.as_bytes())
+}
+
+fn is_instance_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// 32 random bytes as 64 lowercase hex characters.

@@ -67,6 +67,14 @@ pub struct DenialLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DelegationLabels {
+    /// `delegate` or `spawn`.
+    pub kind: String,
+    /// `done`, `failed`, `cancelled`.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LimitLabels {
     /// `ip`, `user`, `tool`.
     pub scope: String,
@@ -113,6 +121,7 @@ pub struct Metrics {
     pub llm_latency: Family<LlmLabels, Histogram>,
     pub tool_calls: Family<ToolLabels, Counter>,
     pub tool_denials: Family<DenialLabels, Counter>,
+    pub delegations: Family<DelegationLabels, Counter>,
     pub rate_limited: Family<LimitLabels, Counter>,
     pub budget_usage: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
     #[cfg(feature = "otel")]
@@ -212,6 +221,12 @@ impl Metrics {
             "Tool calls refused by policy, by tool and code",
             tool_denials.clone(),
         );
+        let delegations = Family::<DelegationLabels, Counter>::default();
+        registry.register(
+            "delegations",
+            "Delegations and subagent spawns that ended, by kind and status",
+            delegations.clone(),
+        );
         let rate_limited = Family::<LimitLabels, Counter>::default();
         registry.register(
             "rate_limit_rejections",
@@ -262,6 +277,7 @@ impl Metrics {
             llm_latency,
             tool_calls,
             tool_denials,
+            delegations,
             rate_limited,
             budget_usage,
             #[cfg(feature = "otel")]
@@ -329,6 +345,19 @@ impl Metrics {
                         })
                         .inc();
                 }
+            }
+            SpanKind::Agent => {
+                let kind = span
+                    .attributes
+                    .get("kind")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("delegate");
+                self.delegations
+                    .get_or_create(&DelegationLabels {
+                        kind: if kind == "spawn" { "spawn" } else { "delegate" }.to_owned(),
+                        status: span.status.clone(),
+                    })
+                    .inc();
             }
         }
     }

@@ -516,6 +516,18 @@ pub fn llm_or_tool_span(s: &Span) -> OtlpSpan {
             ]);
             (format!("execute_tool {}", s.name), span::SpanKind::Internal)
         }
+        SpanKind::Agent => {
+            attributes.extend([
+                string("gen_ai.operation.name", "invoke_agent"),
+                string("gen_ai.agent.name", s.name.clone()),
+            ]);
+            for key in ["kind", "mode", "delegation_id", "child_trace_id"] {
+                if let Some(v) = attr(key) {
+                    attributes.push(string(&format!("exoclaw.delegation.{key}"), v));
+                }
+            }
+            (format!("invoke_agent {}", s.name), span::SpanKind::Internal)
+        }
     };
     if let Some(c) = &code {
         attributes.push(string("error.type", c.clone()));

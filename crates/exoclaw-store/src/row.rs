@@ -226,6 +226,7 @@ fn span_kind(r: &impl Columns) -> StoreResult<SpanKind> {
     match r.text("kind")?.as_str() {
         "llm" => Ok(SpanKind::Llm),
         "tool" => Ok(SpanKind::Tool),
+        "agent" => Ok(SpanKind::Agent),
         other => Err(StoreError::Corrupt(format!(
             "column kind: unknown span kind {other:?}"
         ))),

@@ -5,6 +5,7 @@
 
 pub mod exec;
 pub mod fs;
+pub mod orchestrate;
 pub mod path;
 pub mod quota;
 pub mod registry;

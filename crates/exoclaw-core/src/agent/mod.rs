@@ -61,6 +61,11 @@ pub struct RunSpec {
     pub keep_recent_messages: usize,
     pub max_tokens: Option<u32>,
     pub tool_ctx: ToolContext,
+    /// The trace's name: `chat`, `delegate`, `spawn`, `announce`, ...
+    pub trace_name: String,
+    /// Stored with the input message (`{}` for a person's message; an
+    /// announcement says whose result it carries).
+    pub input_meta: serde_json::Value,
 }
 
 /// What the loop streams while it runs.
@@ -184,7 +189,7 @@ pub async fn run_turn(
             agent_id: Some(spec.agent.clone()),
             user_id: Some(spec.user.clone()),
             session_id: Some(spec.session.clone()),
-            name: "chat".to_owned(),
+            name: spec.trace_name.clone(),
         })
         .await?;
     spec.tool_ctx.run.set_trace(&trace.id);
@@ -255,7 +260,11 @@ async fn turn_body(
         &[ContentPart::Text {
             text: input.to_owned(),
         }],
-        json!({}),
+        if spec.input_meta.is_null() {
+            json!({})
+        } else {
+            spec.input_meta.clone()
+        },
     )
     .await?;
     hist.messages.push(ChatMessage::user(input));

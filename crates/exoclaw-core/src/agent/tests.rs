@@ -285,6 +285,8 @@ fn harness(replies: Vec<Reply>) -> Harness {
             lineage: Default::default(),
             cancel: Default::default(),
         },
+        trace_name: "chat".into(),
+        input_meta: serde_json::Value::Null,
     };
     Harness {
         provider: Scripted::new(replies),

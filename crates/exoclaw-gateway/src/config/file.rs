@@ -243,6 +243,61 @@ pub struct AgentDefaults {
     pub restrict_to_workspace: bool,
     pub sandbox: SandboxConfig,
     pub tools: ToolListConfig,
+    /// Subagents: the `spawn` tool.
+    pub subagents: SubagentConfig,
+    /// Delegation to named agents: the `delegate` tool.
+    pub delegation: DelegationConfig,
+}
+
+/// Subagents (anonymous clones of the calling agent, `spawn`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SubagentConfig {
+    /// How deep spawns may nest (1: a subagent cannot spawn).
+    pub max_depth: u32,
+    /// Subagents one run may have going at once; more wait (up to
+    /// `agents.defaults.delegation.wait_sec`), then fail. The gateway-wide
+    /// bound is `scheduler.lanes.subagent.concurrency`.
+    pub max_concurrent: u32,
+    /// Tools a subagent may not use, on top of its parent's policy.
+    pub deny: Vec<String>,
+    /// A subagent's run is stopped after this long (seconds).
+    pub timeout_sec: u64,
+}
+
+impl Default for SubagentConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 1,
+            max_concurrent: 4,
+            deny: Vec::new(),
+            timeout_sec: 600,
+        }
+    }
+}
+
+/// Delegation to named agents over permission links (`delegate`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DelegationConfig {
+    /// Hops in a chain of delegations (A → B → C is 2); a cycle stops here.
+    pub max_depth: u32,
+    /// How long a delegation waits for a free slot of its link
+    /// (`max_concurrent`) or its target (`max_delegation_load`) before it
+    /// fails (seconds).
+    pub wait_sec: u64,
+    /// A delegated run is stopped after this long (seconds).
+    pub timeout_sec: u64,
+}
+
+impl Default for DelegationConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 3,
+            wait_sec: 30,
+            timeout_sec: 600,
+        }
+    }
 }
 
 impl Default for AgentDefaults {
@@ -257,6 +312,8 @@ impl Default for AgentDefaults {
             restrict_to_workspace: true,
             sandbox: SandboxConfig::default(),
             tools: ToolListConfig::default(),
+            subagents: SubagentConfig::default(),
+            delegation: DelegationConfig::default(),
         }
     }
 }

@@ -44,6 +44,13 @@ pub struct AgentSettings {
     /// The agent's own tool lists (added to the gateway's).
     #[serde(default, skip_serializing_if = "ToolLists::is_empty")]
     pub tools: ToolLists,
+    /// Delegations this agent answers at once, over every link; more wait,
+    /// then fail. Unset: no limit of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delegation_load: Option<u32>,
+    /// A disabled agent answers nothing: no chat, no delegation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 /// Tool names or `group:<name>`.
@@ -144,6 +151,8 @@ impl AgentSettings {
         if !other.tools.is_empty() {
             self.tools = other.tools;
         }
+        self.max_delegation_load = other.max_delegation_load.or(self.max_delegation_load);
+        self.disabled |= other.disabled;
     }
 
     /// Ranges and sizes.
@@ -170,6 +179,11 @@ impl AgentSettings {
             "keep_recent_messages",
             self.keep_recent_messages.map(u64::from),
             widen(RECENT_MESSAGES),
+        )?;
+        range(
+            "max_delegation_load",
+            self.max_delegation_load.map(u64::from),
+            (1, 10_000),
         )?;
         for (field, text, max) in [
             ("system_prompt", &self.system_prompt, MAX_PROMPT),

@@ -6,23 +6,25 @@
 pub mod agent_settings;
 pub mod approval;
 pub mod context;
+pub mod delegation;
 pub mod guard;
 pub mod llm;
 pub mod runs;
 pub mod tools;
+pub mod turn;
 pub mod write_behind;
 
 use agent_settings::AgentSettings;
 
 use crate::access::Principal;
 use crate::config::Settings;
-use exoclaw_core::agent::{AgentDeps, AgentEvent, Pricing, RunOutcome, RunSpec, run_turn};
-use exoclaw_core::model::{Agent, Session, SessionScope};
+use exoclaw_core::agent::{AgentEvent, Pricing, RunOutcome};
+use exoclaw_core::model::{Agent, Session};
 use exoclaw_core::store::{Store, StoreError};
 use exoclaw_core::tool::{ToolContext, ToolError, ToolOutput};
 use exoclaw_core::{AgentId, SessionId};
 use exoclaw_store::vault::SecretVault;
-use exoclaw_tools::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry};
+use exoclaw_tools::{InvokeMode, ToolPolicy, ToolRegistry};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,9 @@ pub enum StartError {
     /// `gateway.injection_action = block` and the message matched these rules.
     #[error("the message was refused: it contains prompt-injection patterns ({})", .0.join(", "))]
     InjectionBlocked(Vec<&'static str>),
+    /// The agent's `disabled` setting is on.
+    #[error("agent {0:?} is disabled")]
+    Disabled(String),
 }
 
 /// One tool call requested through the API.
@@ -60,6 +65,8 @@ pub struct Turn {
     pub events: mpsc::Receiver<AgentEvent>,
     outcome: oneshot::Receiver<Result<Result<RunOutcome, StoreError>, String>>,
     pub cancel: CancellationToken,
+    /// The run's state (whether it read untrusted content).
+    pub run: Arc<exoclaw_core::tool::RunState>,
 }
 
 /// How a turn ended, as its callers report it.
@@ -96,6 +103,11 @@ impl Turn {
 }
 
 pub struct Runtime {
+    /// This runtime, for the delegation port its runs carry.
+    me: std::sync::Weak<Runtime>,
+    /// Delegations and subagents in flight, their limits and their
+    /// announcements.
+    pub delegations: delegation::Delegations,
     pub store: Arc<dyn Store>,
     /// The store's traces, counted into the metrics on the way.
     traces: Arc<dyn exoclaw_core::store::TraceStore>,
@@ -137,7 +149,8 @@ impl Runtime {
         metrics: Arc<crate::metrics::Metrics>,
         alerts: Option<crate::alerts::Alerts>,
         supervisor: crate::supervisor::Supervisor,
-    ) -> anyhow::Result<Self> {
+        owner: String,
+    ) -> anyhow::Result<Arc<Self>> {
         let client = crate::egress::provider_client(&settings)?;
         let default_tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
         let keys = stored_provider_keys(&settings, vault, &default_tenant).await;
@@ -210,7 +223,10 @@ impl Runtime {
                 inner: traces,
                 metrics: metrics.clone(),
             });
-        Ok(Self {
+        let delegations = delegation::Delegations::new(owner);
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            delegations,
             traces,
             writes,
             metrics,
@@ -227,7 +243,7 @@ impl Runtime {
             #[cfg(feature = "otel")]
             telemetry: std::sync::Mutex::new(telemetry),
             supervisor,
-        })
+        }))
     }
 
     /// Commit the trace, span and usage rows still queued, then send the
@@ -340,91 +356,9 @@ impl Runtime {
             .collect()
     }
 
-    /// Start one turn of `agent` for `who` on (`channel`, `peer`).
-    pub async fn start_turn(
-        &self,
-        who: &Principal,
-        agent_id: &str,
-        channel: &str,
-        peer: &str,
-        input: String,
-        request_id: Option<String>,
-    ) -> Result<Turn, StartError> {
-        let agent = self.agent(who, agent_id).await?;
-        let agent_settings = AgentSettings::from_stored(agent.id.as_str(), &agent.config);
-        let resolved = self
-            .llm_for(&who.tenant)
-            .resolve(&agent_settings)
-            .map_err(StartError::NoProvider)?;
-        let session = self
-            .store
-            .get_or_create_session(
-                &who.tenant,
-                &SessionScope {
-                    agent_id: agent.id.clone(),
-                    user_id: who.user.clone(),
-                    channel: channel.to_owned(),
-                    peer: peer.to_owned(),
-                },
-            )
-            .await?;
-        let mut tool_ctx = self.tool_context(who, &agent, Some(session.id.clone()), request_id)?;
-        // The hosts the user named may be fetched even after untrusted
-        // content entered the run.
-        tool_ctx.run = Arc::new(exoclaw_core::tool::RunState::with_seen(guard::hosts_in(
-            &input,
-        )));
-        self.screen_input(&tool_ctx, &input).await?;
-        let limits = agent_settings.limits(&self.settings.config.agents.defaults);
-        let spec = RunSpec {
-            tenant: who.tenant.clone(),
-            agent: agent.id.clone(),
-            user: who.user.clone(),
-            session: session.id.clone(),
-            provider_name: resolved.provider_name.clone(),
-            model: resolved.model.clone(),
-            system_prompt: format!(
-                "{}\n\n{}",
-                context::system_prompt(&self.home, &agent, who.user.as_str()),
-                exoclaw_guard::markers::SYSTEM_PROMPT_NOTE
-            ),
-            max_iterations: limits.max_iterations,
-            max_history_tokens: limits.max_history_tokens,
-            keep_recent_messages: limits.keep_recent_messages,
-            max_tokens: self.settings.config.agents.defaults.max_tokens,
-            tool_ctx,
-        };
-        let deps = AgentDeps {
-            provider: resolved.provider,
-            tools: Arc::new(BoundTools {
-                registry: self.tools.clone(),
-                policy: self.tool_policy(&agent),
-                tenant: who.tenant.clone(),
-                agent: agent.id.clone(),
-            }),
-            sessions: self.store.clone(),
-            traces: self.traces.clone(),
-            pricing: self.pricing.clone(),
-        };
-        let (tx, rx) = mpsc::channel(256);
-        let cancel = CancellationToken::new();
-        let token = cancel.clone();
-        let outcome = self
-            .runs
-            .spawn(session.id.clone(), cancel.clone(), async move {
-                run_turn(&deps, &spec, &input, &tx, &token).await
-            });
-        Ok(Turn {
-            session,
-            events: rx,
-            outcome,
-            cancel,
-        })
-    }
-
     /// Scan a user's message (`gateway.injection_action`): hits are logged
     /// and audited; with `block` the turn does not start.
-    async fn screen_input(
+    pub(crate) async fn screen_input(
         &self,
         ctx: &exoclaw_core::tool::ToolContext,
         input: &str,
@@ -557,6 +491,7 @@ impl Runtime {
     }
 
     pub async fn drain(&self, grace: Duration) {
+        self.delegations.begin_shutdown();
         self.runs.drain(grace).await;
     }
 }

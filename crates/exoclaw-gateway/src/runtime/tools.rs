@@ -192,6 +192,7 @@ pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
     tools.push(Arc::new(WebFetch::new(client.with_rules(rules))));
     let brave = settings.env.get("EXOCLAW_BRAVE_API_KEY").map(Secret::new);
     tools.push(Arc::new(WebSearch::new(client, brave)));
+    tools.extend(exoclaw_tools::orchestrate::tools());
 
     let audit: Arc<dyn exoclaw_core::store::AuditStore> =
         Arc::new(crate::audit::Alerting(store.clone()));

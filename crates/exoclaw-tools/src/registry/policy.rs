@@ -23,6 +23,7 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
     ("runtime", &["exec", "process"]),
     ("web", &["web_search", "web_fetch"]),
+    ("orchestration", &["spawn", "delegate", "delegate_search"]),
 ];
 
 fn entry_matches(entry: &str, tool: &str) -> bool {

@@ -113,6 +113,9 @@ pub async fn run(cmd: &AgentCommand, settings: Settings, verbose: bool) -> anyho
                     Arc::new(exoclaw_gateway::metrics::Metrics::new()),
                     None,
                     supervisor.clone(),
+                    // Its own owner: the gateway's restart must not take
+                    // this chat's delegations for its own.
+                    format!("cli-{}", std::process::id()),
                 )
                 .await?;
                 let result = chat(&runtime, agent).await;

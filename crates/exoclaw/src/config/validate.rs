@@ -476,6 +476,46 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         1,
         1000,
     );
+    for (path, value, lo, hi) in [
+        (
+            "agents.defaults.subagents.max_depth",
+            d.subagents.max_depth.into(),
+            0,
+            8,
+        ),
+        (
+            "agents.defaults.subagents.max_concurrent",
+            d.subagents.max_concurrent.into(),
+            1,
+            64,
+        ),
+        (
+            "agents.defaults.subagents.timeout_sec",
+            d.subagents.timeout_sec,
+            1,
+            86_400,
+        ),
+        (
+            "agents.defaults.delegation.max_depth",
+            d.delegation.max_depth.into(),
+            1,
+            8,
+        ),
+        (
+            "agents.defaults.delegation.wait_sec",
+            d.delegation.wait_sec,
+            0,
+            3_600,
+        ),
+        (
+            "agents.defaults.delegation.timeout_sec",
+            d.delegation.timeout_sec,
+            1,
+            86_400,
+        ),
+    ] {
+        range(&mut p, path, value, lo, hi);
+    }
     let s = &d.sandbox;
     range(
         &mut p,

@@ -223,6 +223,7 @@ pub fn start_error(e: StartError) -> ApiError {
         e @ StartError::InjectionBlocked(_) => {
             ApiError::new(ErrorCode::SecurityInjectionBlocked, e.to_string())
         }
+        e @ StartError::Disabled(_) => ApiError::new(ErrorCode::AgentDisabled, e.to_string()),
     }
 }
 

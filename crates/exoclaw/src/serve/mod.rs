@@ -140,17 +140,21 @@ impl Gateway {
         let settings = Arc::new(settings);
         let supervisor = Supervisor::new();
         let (alerts, alert_task) = start_alerts(&settings, port, &supervisor)?;
-        let runtime = Arc::new(
-            exoclaw_gateway::runtime::Runtime::build(
-                settings.clone(),
-                store.clone(),
-                Some(&vault),
-                Arc::new(exoclaw_gateway::metrics::Metrics::new()),
-                Some(alerts.clone()),
-                supervisor.clone(),
-            )
-            .await?,
-        );
+        let owner = settings.home.instance_id()?;
+        let runtime = exoclaw_gateway::runtime::Runtime::build(
+            settings.clone(),
+            store.clone(),
+            Some(&vault),
+            Arc::new(exoclaw_gateway::metrics::Metrics::new()),
+            Some(alerts.clone()),
+            supervisor.clone(),
+            owner,
+        )
+        .await?;
+        runtime
+            .recover_interrupted()
+            .await
+            .context("cannot mark the delegations of the last run interrupted")?;
         startup::raise_fd_limit(settings.config.gateway.max_connections);
         let state = AppState {
             store,

@@ -141,6 +141,35 @@ error_codes! {
     AgentCompactionFailed = "agent.compaction_failed" => INTERNAL_SERVER_ERROR,
     /// The run failed for a reason without a code of its own.
     AgentFailed = "agent.failed" => INTERNAL_SERVER_ERROR,
+    /// The agent's `disabled` setting is on: it answers nothing.
+    AgentDisabled = "agent.disabled" => FORBIDDEN,
+
+    // Delegation and subagents (tool errors of `delegate` and `spawn`).
+    /// Other agents cannot be reached from here (outside an agent run, or
+    /// while the gateway stops).
+    DelegationUnavailable = "delegation.unavailable" => SERVICE_UNAVAILABLE,
+    /// An agent asked to delegate to itself.
+    DelegationSelf = "delegation.self" => BAD_REQUEST,
+    /// The chain of delegations would be deeper than allowed.
+    DelegationDepth = "delegation.depth" => UNPROCESSABLE_ENTITY,
+    /// No such agent in the caller's tenant.
+    DelegationNoAgent = "delegation.no_agent" => NOT_FOUND,
+    /// The target agent is disabled.
+    DelegationDisabled = "delegation.disabled" => FORBIDDEN,
+    /// No permission link lets the caller reach the target.
+    DelegationNoLink = "delegation.no_link" => FORBIDDEN,
+    /// The link is not open to this user.
+    DelegationUserDenied = "delegation.user_denied" => FORBIDDEN,
+    /// Every slot of the link or target stayed taken for the whole wait.
+    DelegationBusy = "delegation.busy" => TOO_MANY_REQUESTS,
+    /// The delegated run was stopped.
+    DelegationCancelled = "delegation.cancelled" => CONFLICT,
+    /// The delegated run failed.
+    DelegationFailed = "delegation.failed" => BAD_GATEWAY,
+    /// The delegated run did not finish in time.
+    DelegationTimeout = "delegation.timeout" => GATEWAY_TIMEOUT,
+    /// A subagent may not spawn another at this depth.
+    SpawnDepth = "spawn.depth" => UNPROCESSABLE_ENTITY,
     /// The run was cancelled.
     Cancelled = "cancelled" => INTERNAL_SERVER_ERROR,
 
@@ -394,7 +423,10 @@ mod tests {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
             // Tests invent codes of their own.
-            if path.file_name().is_some_and(|n| n == "tests" || n == "tests.rs") {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "tests" || n == "tests.rs")
+            {
                 continue;
             }
             if path.is_dir() {

@@ -1,0 +1,143 @@
+//! Agent discovery: which agents a run may delegate to (its permission
+//! links, their direction and user lists, the targets that exist and are
+//! not disabled), how the system prompt lists them (up to
+//! [`INLINE_MAX`]; beyond, the agent searches with `delegate_search`), and
+//! which orchestration tools a run is not offered.
+
+use super::super::agent_settings::AgentSettings;
+use crate::config::file::SubagentConfig;
+use exoclaw_core::store::{AgentStore, LinkStore, StoreError};
+use exoclaw_core::tool::{AgentCard, Lineage};
+use exoclaw_core::{AgentId, TenantId, UserId};
+use std::collections::BTreeSet;
+
+/// Most targets the system prompt lists; with more, `delegate_search`.
+pub const INLINE_MAX: usize = 15;
+
+/// The agents `agent` may delegate to on behalf of `user`, by id.
+pub async fn reachable<S>(
+    store: &S,
+    tenant: &TenantId,
+    agent: &AgentId,
+    user: &UserId,
+) -> Result<Vec<AgentCard>, StoreError>
+where
+    S: LinkStore + AgentStore + ?Sized,
+{
+    let links = store.list_links(tenant, Some(agent)).await?;
+    let targets: BTreeSet<&AgentId> = links
+        .iter()
+        .filter(|l| l.users.admits(user))
+        .filter_map(|l| {
+            let other = if l.source == *agent {
+                &l.target
+            } else {
+                &l.source
+            };
+            l.permits(agent, other).then_some(other)
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cards: Vec<AgentCard> = store
+        .list_agents(tenant)
+        .await?
+        .into_iter()
+        .filter(|a| targets.contains(&a.id))
+        .filter_map(|a| {
+            let s = AgentSettings::from_stored(a.id.as_str(), &a.config);
+            (!s.disabled).then(|| AgentCard {
+                id: a.id,
+                name: a.display_name,
+                description: s.description.unwrap_or_default(),
+            })
+        })
+        .collect();
+    cards.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(cards)
+}
+
+/// The orchestration tools a run is not offered: `delegate` with no
+/// target, `delegate_search` while the prompt lists every target, `spawn`
+/// at the subagent depth limit.
+pub fn tools_to_hide(
+    reachable: usize,
+    lineage: &Lineage,
+    subagents: &SubagentConfig,
+) -> Vec<String> {
+    let mut hide = Vec::new();
+    if reachable == 0 {
+        hide.push("delegate".to_owned());
+    }
+    if reachable <= INLINE_MAX {
+        hide.push("delegate_search".to_owned());
+    }
+    if lineage.spawn_depth >= subagents.max_depth {
+        hide.push("spawn".to_owned());
+    }
+    hide
+}
+
+/// The system prompt's section on other agents (empty when none).
+pub fn prompt_section(cards: &[AgentCard]) -> String {
+    if cards.is_empty() {
+        return String::new();
+    }
+    if cards.len() > INLINE_MAX {
+        return format!(
+            "\n\n## Other agents\nYou can delegate tasks to {} other agents with the `delegate` tool; \
+             find the right one with `delegate_search`.",
+            cards.len()
+        );
+    }
+    let lines: Vec<String> = cards
+        .iter()
+        .map(exoclaw_tools::orchestrate::card_line)
+        .collect();
+    format!(
+        "\n\n## Other agents\nYou can delegate tasks to these agents with the `delegate` tool \
+         (`agent` is the id before the parenthesis):\n{}",
+        lines.join("\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cards(n: usize) -> Vec<AgentCard> {
+        (0..n)
+            .map(|i| AgentCard {
+                id: format!("a{i:02}").into(),
+                name: format!("A{i}"),
+                description: "helps".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn up_to_fifteen_targets_are_listed_beyond_that_searched() {
+        assert_eq!(prompt_section(&[]), "");
+        let few = prompt_section(&cards(INLINE_MAX));
+        assert!(few.contains("- a14 (A14): helps"), "{few}");
+        let many = prompt_section(&cards(INLINE_MAX + 1));
+        assert!(
+            many.contains("delegate_search") && !many.contains("a00"),
+            "{many}"
+        );
+        let cfg = SubagentConfig::default();
+        let top = Lineage::default();
+        assert_eq!(
+            tools_to_hide(0, &top, &cfg),
+            ["delegate", "delegate_search"]
+        );
+        assert_eq!(tools_to_hide(INLINE_MAX, &top, &cfg), ["delegate_search"]);
+        assert!(tools_to_hide(INLINE_MAX + 1, &top, &cfg).is_empty());
+        let child = Lineage {
+            spawn_depth: 1,
+            ..Lineage::default()
+        };
+        assert_eq!(tools_to_hide(16, &child, &cfg), ["spawn"]);
+    }
+}

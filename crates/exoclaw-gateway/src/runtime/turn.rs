@@ -1,0 +1,195 @@
+//! How every run starts: [`Launch`] says who, which agent, in which session,
+//! with what input and where in a chain of delegations; [`Runtime::launch`]
+//! resolves the provider, assembles the system prompt (context files, the
+//! agents it may delegate to) and the tool policy, and hands the run to the
+//! run owner. A person's message ([`Runtime::start_turn`]), a delegation, a
+//! subagent and an announcement all take this one path.
+
+use super::agent_settings::AgentSettings;
+use super::{Runtime, StartError, Turn, context, delegation, guard};
+use crate::access::Principal;
+use exoclaw_core::agent::{AgentDeps, RunSpec, run_turn};
+use exoclaw_core::model::{Agent, Session, SessionScope};
+use exoclaw_core::tool::{Lineage, RunState};
+use exoclaw_tools::BoundTools;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One run to start (see the module docs).
+pub(crate) struct Launch {
+    /// On whose behalf: the user the session, workspace and budgets are of.
+    pub who: Principal,
+    /// The agent that answers.
+    pub agent: Agent,
+    pub session: Session,
+    pub input: String,
+    /// Stored with the input message.
+    pub input_meta: serde_json::Value,
+    pub request_id: Option<String>,
+    pub lineage: Lineage,
+    /// The run this one serves: stopping it stops this one.
+    pub parent_cancel: Option<CancellationToken>,
+    /// The run that asked had read untrusted content: this one starts
+    /// tainted, so its side effects are gated too.
+    pub tainted: bool,
+    pub trace_name: &'static str,
+    /// A subagent: an anonymous clone of `agent`.
+    pub clone: Option<CloneOf>,
+}
+
+/// What makes a subagent differ from its parent.
+pub(crate) struct CloneOf {
+    /// Another model of the parent's provider.
+    pub model: Option<String>,
+    /// The parent's conversation, as context.
+    pub context: String,
+    /// Tools the clone may not use (on top of the parent's policy).
+    pub deny: Vec<String>,
+}
+
+impl Runtime {
+    /// Start one turn of `agent` for `who` on (`channel`, `peer`).
+    pub async fn start_turn(
+        &self,
+        who: &Principal,
+        agent_id: &str,
+        channel: &str,
+        peer: &str,
+        input: String,
+        request_id: Option<String>,
+    ) -> Result<Turn, StartError> {
+        let agent = self.agent(who, agent_id).await?;
+        let session = self
+            .store
+            .get_or_create_session(
+                &who.tenant,
+                &SessionScope {
+                    agent_id: agent.id.clone(),
+                    user_id: who.user.clone(),
+                    channel: channel.to_owned(),
+                    peer: peer.to_owned(),
+                },
+            )
+            .await?;
+        let mut ctx = self.tool_context(who, &agent, Some(session.id.clone()), None)?;
+        ctx.request_id.clone_from(&request_id);
+        self.screen_input(&ctx, &input).await?;
+        self.launch(Launch {
+            who: who.clone(),
+            agent,
+            session,
+            input,
+            input_meta: serde_json::Value::Null,
+            request_id,
+            lineage: Lineage::default(),
+            parent_cancel: None,
+            tainted: false,
+            trace_name: "chat",
+            clone: None,
+        })
+        .await
+    }
+
+    /// Start a run (see the module docs).
+    pub(crate) async fn launch(&self, l: Launch) -> Result<Turn, StartError> {
+        let mut agent_settings = AgentSettings::from_stored(l.agent.id.as_str(), &l.agent.config);
+        if agent_settings.disabled {
+            return Err(StartError::Disabled(l.agent.id.to_string()));
+        }
+        if let Some(model) = l.clone.as_ref().and_then(|c| c.model.clone()) {
+            agent_settings.model = Some(model);
+        }
+        let resolved = self
+            .llm_for(&l.who.tenant)
+            .resolve(&agent_settings)
+            .map_err(StartError::NoProvider)?;
+        let mut tool_ctx =
+            self.tool_context(&l.who, &l.agent, Some(l.session.id.clone()), l.request_id)?;
+        // The hosts the user named may be fetched even after untrusted
+        // content entered the run.
+        let run = RunState::with_seen(guard::hosts_in(&l.input));
+        if l.tainted {
+            run.taint();
+        }
+        tool_ctx.run = Arc::new(run);
+        let cancel = l
+            .parent_cancel
+            .map_or_else(CancellationToken::new, |p| p.child_token());
+        tool_ctx.cancel = cancel.clone();
+        tool_ctx.lineage = l.lineage;
+        tool_ctx.agents = Some(self.agent_calls());
+
+        let defaults = &self.settings.config.agents.defaults;
+        let reachable = delegation::directory::reachable(
+            self.store.as_ref(),
+            &l.who.tenant,
+            &l.agent.id,
+            &l.who.user,
+        )
+        .await?;
+        let mut policy = self.tool_policy(&l.agent);
+        policy.deny.extend(delegation::directory::tools_to_hide(
+            reachable.len(),
+            &tool_ctx.lineage,
+            &defaults.subagents,
+        ));
+        let base = match &l.clone {
+            Some(c) => {
+                policy.deny.extend(c.deny.iter().cloned());
+                delegation::spawn::system_prompt(&l.agent, &c.context)
+            }
+            None => context::system_prompt(&self.home, &l.agent, l.who.user.as_str()),
+        };
+        let system_prompt = format!(
+            "{base}{}\n\n{}",
+            delegation::directory::prompt_section(&reachable),
+            exoclaw_guard::markers::SYSTEM_PROMPT_NOTE
+        );
+        let limits = agent_settings.limits(defaults);
+        let spec = RunSpec {
+            tenant: l.who.tenant.clone(),
+            agent: l.agent.id.clone(),
+            user: l.who.user.clone(),
+            session: l.session.id.clone(),
+            provider_name: resolved.provider_name.clone(),
+            model: resolved.model.clone(),
+            system_prompt,
+            max_iterations: limits.max_iterations,
+            max_history_tokens: limits.max_history_tokens,
+            keep_recent_messages: limits.keep_recent_messages,
+            max_tokens: defaults.max_tokens,
+            tool_ctx,
+            trace_name: l.trace_name.to_owned(),
+            input_meta: l.input_meta,
+        };
+        let deps = AgentDeps {
+            provider: resolved.provider,
+            tools: Arc::new(BoundTools {
+                registry: self.tools.clone(),
+                policy,
+                tenant: l.who.tenant.clone(),
+                agent: l.agent.id.clone(),
+            }),
+            sessions: self.store.clone(),
+            traces: self.traces.clone(),
+            pricing: self.pricing.clone(),
+        };
+        let (tx, rx) = mpsc::channel(256);
+        let token = cancel.clone();
+        let run = spec.tool_ctx.run.clone();
+        let input = l.input;
+        let outcome = self
+            .runs
+            .spawn(l.session.id.clone(), cancel.clone(), async move {
+                run_turn(&deps, &spec, &input, &tx, &token).await
+            });
+        Ok(Turn {
+            session: l.session,
+            events: rx,
+            outcome,
+            cancel,
+            run,
+        })
+    }
+}
