@@ -7,6 +7,7 @@ pub mod agent_settings;
 pub mod approval;
 pub mod context;
 pub mod guard;
+pub mod lanes;
 pub mod llm;
 pub mod runs;
 pub mod tools;
