@@ -638,3 +638,14 @@ async fn metrics_count_by_lane_and_reason_only() {
     assert_eq!(value(&t, r#"exoclaw_lane_queued{lane="main"}"#), 0.0);
     assert_nothing_left(&lanes);
 }
+
+#[test]
+fn a_permit_and_a_waiting_admission_can_move_between_threads() {
+    fn send<T: Send>(_: &T) {}
+    fn send_static<T: Send + 'static>() {}
+    send_static::<Permit>();
+    send_static::<Lanes>();
+    let (lanes, _) = scheduler(&SchedulerConfig::default());
+    let never = CancellationToken::new();
+    send(&lanes.admit(direct("t", "s"), &never));
+}
