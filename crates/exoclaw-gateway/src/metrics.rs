@@ -101,6 +101,19 @@ pub struct BudgetLabels {
     pub window: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabels {
+    /// `main`, `subagent`, `delegate`, `cron`.
+    pub lane: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneRefusalLabels {
+    pub lane: String,
+    /// `timeout`, `cancelled`.
+    pub reason: String,
+}
+
 fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.001, 2.0, 16)
 }
@@ -124,6 +137,10 @@ pub struct Metrics {
     pub delegations: Family<DelegationLabels, Counter>,
     pub rate_limited: Family<LimitLabels, Counter>,
     pub budget_usage: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
+    pub lane_running: Family<LaneLabels, Gauge>,
+    pub lane_queued: Family<LaneLabels, Gauge>,
+    pub lane_wait: Family<LaneLabels, Histogram>,
+    pub lane_refusals: Family<LaneRefusalLabels, Counter>,
     #[cfg(feature = "otel")]
     pub telemetry: crate::telemetry::ExportCounters,
 }
@@ -239,6 +256,33 @@ impl Metrics {
             "Spend over limit per budget (1 = spent)",
             budget_usage.clone(),
         );
+        let lane_running = Family::<LaneLabels, Gauge>::default();
+        registry.register(
+            "lane_running",
+            "Agent runs holding a slot of the lane scheduler, by lane",
+            lane_running.clone(),
+        );
+        let lane_queued = Family::<LaneLabels, Gauge>::default();
+        registry.register(
+            "lane_queued",
+            "Agent runs waiting for their session or lane slot, by lane",
+            lane_queued.clone(),
+        );
+        // Up to the longest queue timeout (an hour) in factors of four.
+        let lane_wait = Family::<LaneLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 4.0, 12))
+        });
+        registry.register(
+            "lane_wait_seconds",
+            "Time an agent run waited for its slots before it was admitted, by lane",
+            lane_wait.clone(),
+        );
+        let lane_refusals = Family::<LaneRefusalLabels, Counter>::default();
+        registry.register(
+            "lane_refusals",
+            "Agent runs refused a slot, by lane and reason (timeout, cancelled)",
+            lane_refusals.clone(),
+        );
         #[cfg(feature = "otel")]
         let telemetry = {
             let t = crate::telemetry::ExportCounters::default();
@@ -280,6 +324,10 @@ impl Metrics {
             delegations,
             rate_limited,
             budget_usage,
+            lane_running,
+            lane_queued,
+            lane_wait,
+            lane_refusals,
             #[cfg(feature = "otel")]
             telemetry,
         }

@@ -33,6 +33,9 @@ pub struct FileConfig {
     /// reach the agents through them (the adapters come later; the sender
     /// policy is enforced by `channels::ChannelGate`).
     pub channels: BTreeMap<String, ChannelConfig>,
+    /// The lane scheduler: how many agent runs go at once, and how long a
+    /// run waits for its turn.
+    pub scheduler: SchedulerConfig,
 }
 
 /// The top-level sections, in the order `config validate` reports them.
@@ -50,6 +53,7 @@ pub const SECTIONS: &[&str] = &[
     "telemetry",
     "alerts",
     "channels",
+    "scheduler",
 ];
 
 /// Model aliases (fallback chains), per-model rate limits and prices.
@@ -646,5 +650,216 @@ impl Default for GroupsConfig {
             require_mention: true,
             allow: Vec::new(),
         }
+    }
+}
+
+/// The lane scheduler (`runtime::lanes`): every agent run waits for a slot
+/// of its lane and of its session before it starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SchedulerConfig {
+    pub lanes: LanesConfig,
+    /// Agent runs one group-chat session may have going at once (1 to 64);
+    /// a provider answering 429 or "overloaded" halves it for that session,
+    /// successes give it back. Direct sessions run one at a time, in order.
+    pub group_concurrency: u32,
+    /// Seconds a run waits for its slots before it is refused (1 to 3600;
+    /// a run never waits forever).
+    pub queue_timeout_sec: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            lanes: LanesConfig::default(),
+            group_concurrency: 3,
+            queue_timeout_sec: 120,
+        }
+    }
+}
+
+/// Agent runs at once per lane (each 1 to 10000). A lane left out, or
+/// given without `concurrency`, keeps its own default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RawLanes")]
+pub struct LanesConfig {
+    /// Runs a person started (HTTP, WebSocket, terminal, channels); 30.
+    pub main: LaneConfig,
+    /// Runs an agent started as its sub-agent; 50.
+    pub subagent: LaneConfig,
+    /// Runs one agent delegated to another; 100.
+    pub delegate: LaneConfig,
+    /// Scheduled runs; 30.
+    pub cron: LaneConfig,
+}
+
+impl Default for LanesConfig {
+    fn default() -> Self {
+        RawLanes::default().into()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneConfig {
+    /// Runs of the lane at once; past it a run waits, tenants served in turn.
+    pub concurrency: u32,
+}
+
+/// [`LanesConfig`] as written: each lane's default is its own.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawLanes {
+    main: RawLane,
+    subagent: RawLane,
+    delegate: RawLane,
+    cron: RawLane,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawLane {
+    concurrency: Option<u32>,
+}
+
+impl From<RawLanes> for LanesConfig {
+    fn from(raw: RawLanes) -> Self {
+        let lane = |l: RawLane, default: u32| LaneConfig {
+            concurrency: l.concurrency.unwrap_or(default),
+        };
+        Self {
+            main: lane(raw.main, 30),
+            subagent: lane(raw.subagent, 50),
+            delegate: lane(raw.delegate, 100),
+            cron: lane(raw.cron, 30),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// Range problems, each as (JSON path, what to do), all at once.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let l = &self.lanes;
+        let mut p = Vec::new();
+        let mut range = |path: &str, v: u64, min: u64, max: u64| {
+            if !(min..=max).contains(&v) {
+                p.push((
+                    path.to_owned(),
+                    format!("must be between {min} and {max} (got {v})"),
+                ));
+            }
+        };
+        for (name, lane) in [
+            ("main", l.main),
+            ("subagent", l.subagent),
+            ("delegate", l.delegate),
+            ("cron", l.cron),
+        ] {
+            range(
+                &format!("scheduler.lanes.{name}.concurrency"),
+                lane.concurrency.into(),
+                1,
+                10_000,
+            );
+        }
+        range(
+            "scheduler.group_concurrency",
+            self.group_concurrency.into(),
+            1,
+            64,
+        );
+        range(
+            "scheduler.queue_timeout_sec",
+            self.queue_timeout_sec,
+            1,
+            3600,
+        );
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduler(json: &str) -> SchedulerConfig {
+        serde_json::from_str(json).expect("a scheduler section")
+    }
+
+    #[test]
+    fn scheduler_defaults_are_goclaws() {
+        let d = FileConfig::default().scheduler;
+        assert_eq!(d, scheduler("{}"));
+        let c: Vec<u32> = [
+            d.lanes.main,
+            d.lanes.subagent,
+            d.lanes.delegate,
+            d.lanes.cron,
+        ]
+        .iter()
+        .map(|l| l.concurrency)
+        .collect();
+        assert_eq!(c, [30, 50, 100, 30]);
+        assert_eq!((d.group_concurrency, d.queue_timeout_sec), (3, 120));
+        assert!(d.problems().is_empty());
+        let whole: FileConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(whole.scheduler, d);
+        assert!(SECTIONS.contains(&"scheduler"));
+    }
+
+    #[test]
+    fn a_lane_written_in_part_keeps_its_own_default() {
+        let c = scheduler(r#"{"lanes": {"subagent": {}, "cron": {"concurrency": 5}}}"#);
+        assert_eq!(c.lanes.main.concurrency, 30);
+        assert_eq!(c.lanes.subagent.concurrency, 50, "not main's 30");
+        assert_eq!(c.lanes.delegate.concurrency, 100);
+        assert_eq!(c.lanes.cron.concurrency, 5);
+        assert_eq!(c.group_concurrency, 3);
+        // What `config show` prints reads back the same.
+        let shown = serde_json::to_value(&c).unwrap();
+        assert_eq!(shown["lanes"]["delegate"]["concurrency"], 100);
+        assert_eq!(serde_json::from_value::<SchedulerConfig>(shown).unwrap(), c);
+    }
+
+    #[test]
+    fn scheduler_problems_name_their_paths() {
+        let c = scheduler(
+            r#"{"lanes": {"main": {"concurrency": 0}, "delegate": {"concurrency": 10001}},
+                "group_concurrency": 65, "queue_timeout_sec": 0}"#,
+        );
+        let got = c.problems();
+        let want = [
+            (
+                "scheduler.lanes.main.concurrency",
+                "must be between 1 and 10000 (got 0)",
+            ),
+            (
+                "scheduler.lanes.delegate.concurrency",
+                "must be between 1 and 10000 (got 10001)",
+            ),
+            (
+                "scheduler.group_concurrency",
+                "must be between 1 and 64 (got 65)",
+            ),
+            (
+                "scheduler.queue_timeout_sec",
+                "must be between 1 and 3600 (got 0)",
+            ),
+        ];
+        let got: Vec<(&str, &str)> = got.iter().map(|(p, m)| (p.as_str(), m.as_str())).collect();
+        assert_eq!(got, want);
+
+        let edges = scheduler(
+            r#"{"lanes": {"main": {"concurrency": 1}, "cron": {"concurrency": 10000}},
+                "group_concurrency": 64, "queue_timeout_sec": 3600}"#,
+        );
+        assert!(edges.problems().is_empty(), "{:?}", edges.problems());
+        let low = scheduler(r#"{"group_concurrency": 0, "queue_timeout_sec": 3601}"#);
+        assert_eq!(
+            low.problems()
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>(),
+            ["scheduler.group_concurrency", "scheduler.queue_timeout_sec"]
+        );
     }
 }

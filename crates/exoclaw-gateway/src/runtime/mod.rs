@@ -8,6 +8,7 @@ pub mod approval;
 pub mod context;
 pub mod delegation;
 pub mod guard;
+pub mod lanes;
 pub mod llm;
 pub mod runs;
 pub mod tools;
