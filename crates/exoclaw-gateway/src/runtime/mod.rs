@@ -64,7 +64,7 @@ pub struct ToolCallRequest<'a> {
 pub struct Turn {
     pub session: Session,
     pub events: mpsc::Receiver<AgentEvent>,
-    outcome: oneshot::Receiver<Result<Result<RunOutcome, StoreError>, String>>,
+    outcome: oneshot::Receiver<runs::RunEnd<Result<RunOutcome, StoreError>>>,
     pub cancel: CancellationToken,
     /// The run's state (whether it read untrusted content).
     pub run: Arc<exoclaw_core::tool::RunState>,
@@ -76,29 +76,37 @@ pub enum TurnEnd {
     /// The agent loop ran to an end: completed, cancelled or failed as the
     /// loop saw it (`RunOutcome::finish`).
     Ran(RunOutcome),
-    /// The gateway broke the run (a store failure, a panic in the run, a
-    /// lost task). The cause is in the gateway log; `message` is what the
-    /// user may see.
-    Broken { message: String },
+    /// The run did not run to an end of its own: the scheduler refused it
+    /// (`server.busy`), it was stopped while it waited (`cancelled`), or the
+    /// gateway broke it (`internal`: a store failure, a panic, a lost task;
+    /// the cause is in the gateway log). `message` is what the user may
+    /// see.
+    Broken { code: &'static str, message: String },
 }
 
 impl Turn {
-    /// Wait for the run's end and flatten its layers (task, panic, store)
-    /// into one answer.
+    /// Wait for the run's end and flatten its layers (scheduler, task,
+    /// panic, store) into one answer.
     pub async fn end(&mut self) -> TurnEnd {
+        use runs::RunEnd;
+        let broken = |code, message: &str| TurnEnd::Broken {
+            code,
+            message: message.to_owned(),
+        };
         match (&mut self.outcome).await {
-            Ok(Ok(Ok(o))) => TurnEnd::Ran(o),
-            Ok(Ok(Err(e))) => {
+            Ok(RunEnd::Done(Ok(o))) => TurnEnd::Ran(o),
+            Ok(RunEnd::Done(Err(e))) => {
                 tracing::error!(error = %e, session = %self.session.id, "store failure during a run");
-                TurnEnd::Broken {
-                    message: "internal error; see the gateway log".into(),
-                }
+                broken("internal", "internal error; see the gateway log")
             }
             // Logged with the panic's text where it was caught (`runs`).
-            Ok(Err(message)) => TurnEnd::Broken { message },
-            Err(_) => TurnEnd::Broken {
-                message: "the run ended without a result".into(),
-            },
+            Ok(RunEnd::Panicked(message)) => broken("internal", &message),
+            Ok(RunEnd::Refused(r @ lanes::Refused::Cancelled { .. })) => broken(
+                "cancelled",
+                &format!("the run was stopped before it started ({r})"),
+            ),
+            Ok(RunEnd::Refused(r)) => broken("server.busy", &r.to_string()),
+            Err(_) => broken("internal", "the run ended without a result"),
         }
     }
 }
@@ -225,6 +233,7 @@ impl Runtime {
                 metrics: metrics.clone(),
             });
         let delegations = delegation::Delegations::new(owner);
+        let runs = runs::Runs::new(lanes::Lanes::new(&settings.config.scheduler, &metrics));
         Ok(Arc::new_cyclic(|me| Self {
             me: me.clone(),
             delegations,
@@ -237,7 +246,7 @@ impl Runtime {
             client,
             tools,
             pricing,
-            runs: runs::Runs::default(),
+            runs,
             home: settings.home.root().to_path_buf(),
             settings,
             alerts,

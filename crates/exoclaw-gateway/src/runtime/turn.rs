@@ -6,6 +6,7 @@
 //! subagent and an announcement all take this one path.
 
 use super::agent_settings::AgentSettings;
+use super::lanes::{Admission, Lane, SessionKind};
 use super::{Runtime, StartError, Turn, context, delegation, guard};
 use crate::access::Principal;
 use exoclaw_core::agent::{AgentDeps, RunSpec, run_turn};
@@ -36,6 +37,8 @@ pub(crate) struct Launch {
     pub trace_name: &'static str,
     /// A subagent: an anonymous clone of `agent`.
     pub clone: Option<CloneOf>,
+    /// The scheduler lane the run waits in.
+    pub lane: Lane,
 }
 
 /// What makes a subagent differ from its parent.
@@ -87,6 +90,7 @@ impl Runtime {
             tainted: false,
             trace_name: "chat",
             clone: None,
+            lane: Lane::Main,
         })
         .await
     }
@@ -179,11 +183,15 @@ impl Runtime {
         let token = cancel.clone();
         let run = spec.tool_ctx.run.clone();
         let input = l.input;
-        let outcome = self
-            .runs
-            .spawn(l.session.id.clone(), cancel.clone(), async move {
-                run_turn(&deps, &spec, &input, &tx, &token).await
-            });
+        let admission = Admission {
+            lane: l.lane,
+            tenant: l.who.tenant.clone(),
+            session: l.session.id.clone(),
+            kind: SessionKind::Direct,
+        };
+        let outcome = self.runs.spawn(admission, cancel.clone(), async move {
+            run_turn(&deps, &spec, &input, &tx, &token).await
+        });
         Ok(Turn {
             session: l.session,
             events: rx,

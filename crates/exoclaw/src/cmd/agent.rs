@@ -220,7 +220,7 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
                 Finish::Cancelled => eprintln!("(cancelled)"),
                 Finish::Failed { code, message } => eprintln!("error [{code}]: {message}"),
             },
-            TurnEnd::Broken { message } => eprintln!("error: {message}"),
+            TurnEnd::Broken { code, message } => eprintln!("error [{code}]: {message}"),
         }
     }
     runtime.drain(std::time::Duration::from_secs(5)).await;

@@ -82,6 +82,7 @@ pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
             "channels" => {
                 deser::<std::collections::BTreeMap<String, super::file::ChannelConfig>>(ignored)
             }
+            "scheduler" => deser::<super::file::SchedulerConfig>(ignored),
             _ => deser::<super::file::BackupConfig>(ignored),
         };
         if let Err((path, msg)) = typed {
@@ -590,6 +591,9 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
     }
     validate_telemetry(&mut p, &c.telemetry);
     validate_alerts(&mut p, &c.alerts);
+    for (path, message) in c.scheduler.problems() {
+        p.push(problem(path, message));
+    }
     p
 }
 

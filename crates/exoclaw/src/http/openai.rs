@@ -211,6 +211,15 @@ fn input_of(messages: &[InMessage]) -> Result<String, ApiError> {
     Ok(text)
 }
 
+/// A run that did not run to an end of its own, as an API error.
+fn broken(code: &str, message: String) -> ApiError {
+    match code {
+        "server.busy" => ApiError::new(ErrorCode::ServerBusy, message),
+        "cancelled" => ApiError::new(ErrorCode::Cancelled, message),
+        _ => ApiError::internal(message),
+    }
+}
+
 pub fn start_error(e: StartError) -> ApiError {
     match e {
         StartError::NoAgent(id) => ApiError::new(
@@ -288,7 +297,7 @@ pub async fn completions(
     while turn.events.recv().await.is_some() {}
     let outcome = match turn.end().await {
         TurnEnd::Ran(o) => o,
-        TurnEnd::Broken { message } => return Err(ApiError::internal(message)),
+        TurnEnd::Broken { code, message } => return Err(broken(code, message)),
     };
     if let Finish::Failed { code, message } = &outcome.finish {
         return Err(ApiError::new(
@@ -416,7 +425,7 @@ fn stream_response(
                 Finish::Cancelled => out.push(error_event("cancelled", "the run was cancelled")),
                 Finish::Failed { code, message } => out.push(error_event(code, message)),
             },
-            TurnEnd::Broken { message } => out.push(error_event("internal", &message)),
+            TurnEnd::Broken { code, message } => out.push(error_event(code, &message)),
         }
         out.push(Event::default().data("[DONE]"));
         Some((out, s))

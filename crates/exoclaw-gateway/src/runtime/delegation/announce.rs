@@ -117,6 +117,7 @@ pub async fn announce(rt: &Runtime, d: &Delegation, result: Result, tainted: boo
             tainted,
             trace_name: "announce",
             clone: None,
+            lane: super::super::lanes::Lane::Main,
         })
         .await;
     let mut turn = match launched {
@@ -129,7 +130,7 @@ pub async fn announce(rt: &Runtime, d: &Delegation, result: Result, tainted: boo
     while turn.events.recv().await.is_some() {}
     let text = match turn.end().await {
         TurnEnd::Ran(o) => o.text,
-        TurnEnd::Broken { message } => {
+        TurnEnd::Broken { message, .. } => {
             tracing::warn!(delegation = %d.id, %message, "the announcement turn broke");
             return;
         }

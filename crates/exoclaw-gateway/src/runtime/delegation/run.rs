@@ -2,6 +2,7 @@
 //! module docs of `delegation`).
 
 use super::super::agent_settings::AgentSettings;
+use super::super::lanes::Lane;
 use super::super::turn::{CloneOf, Launch};
 use super::super::{Runtime, StartError, Turn, TurnEnd};
 use super::limits::{Keyed, Slot, Wait};
@@ -150,6 +151,10 @@ pub(super) async fn call(
             tainted: ctx.run.is_tainted(),
             trace_name: kind_word,
             clone: plan.clone,
+            lane: match plan.kind {
+                DelegationKind::Delegate => Lane::Delegate,
+                DelegationKind::Spawn => Lane::Subagent,
+            },
         })
         .await;
     let turn = match launched {
@@ -479,7 +484,7 @@ async fn drive(mut turn: Turn, timeout: Duration) -> Ended {
             session,
             tainted,
         },
-        TurnEnd::Broken { message } => Ended {
+        TurnEnd::Broken { message, .. } => Ended {
             finish: Err(message),
             timed_out,
             text: String::new(),

@@ -301,13 +301,6 @@ async fn forward(
             },
         )
     };
-    let internal = |message: &str| {
-        failed(frame::Failed {
-            code: "internal",
-            message,
-            trace_id: None,
-        })
-    };
     let frame = match turn.end().await {
         TurnEnd::Ran(o) => match &o.finish {
             Finish::Complete => frame::event(
@@ -334,7 +327,11 @@ async fn forward(
                 trace_id: Some(&o.trace_id),
             }),
         },
-        TurnEnd::Broken { message } => internal(&message),
+        TurnEnd::Broken { code, message } => failed(frame::Failed {
+            code,
+            message: &message,
+            trace_id: None,
+        }),
     };
     if let Some(g) = guard {
         g.disarm();
