@@ -60,6 +60,10 @@ pub struct RecordedRequest {
 #[derive(Default)]
 struct Shared {
     replies: Mutex<VecDeque<Reply>>,
+    /// Replies for requests naming one model, before the shared queue.
+    by_model: Mutex<std::collections::HashMap<String, VecDeque<Reply>>>,
+    /// Per model: requests being answered now, and the most at once.
+    in_flight: Mutex<std::collections::HashMap<String, (usize, usize)>>,
     requests: Mutex<Vec<RecordedRequest>>,
     api_key: Mutex<Option<String>>,
     disconnects: AtomicUsize,
@@ -166,6 +170,26 @@ impl FakeProvider {
 
     pub fn push_all(&self, replies: impl IntoIterator<Item = Reply>) {
         lock(&self.shared.replies).extend(replies);
+    }
+
+    /// Queue a reply for the requests that name `model` (they take these
+    /// first, then the shared queue, then the echo): runs of several agents
+    /// at once, each on its own model, get their own scripts.
+    pub fn push_for(&self, model: &str, reply: Reply) {
+        lock(&self.shared.by_model)
+            .entry(model.to_owned())
+            .or_default()
+            .push_back(reply);
+    }
+
+    /// The most requests naming `model` that were being answered at once.
+    pub fn max_in_flight(&self, model: &str) -> usize {
+        lock(&self.shared.in_flight).get(model).map_or(0, |c| c.1)
+    }
+
+    /// Requests naming `model` being answered now.
+    pub fn in_flight(&self, model: &str) -> usize {
+        lock(&self.shared.in_flight).get(model).map_or(0, |c| c.0)
     }
 
     /// Replies still queued.
@@ -327,7 +351,17 @@ async fn handle(
     {
         return json_response(StatusCode::UNAUTHORIZED, wire::error_body(wire, 401), None);
     }
-    let reply = lock(&s.replies).pop_front().unwrap_or_else(Reply::echo);
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let flight = Flight::start(s.clone(), model.clone());
+    let reply = lock(&s.by_model)
+        .get_mut(&model)
+        .and_then(VecDeque::pop_front)
+        .or_else(|| lock(&s.replies).pop_front())
+        .unwrap_or_else(Reply::echo);
     if let Some(delay) = reply.delay {
         tokio::time::sleep(delay).await;
     }
@@ -373,7 +407,7 @@ async fn handle(
     (
         StatusCode::OK,
         headers,
-        Body::from_stream(body_stream(segments, s.clone())),
+        Body::from_stream(body_stream(segments, s.clone(), flight)),
     )
         .into_response()
 }
@@ -384,6 +418,34 @@ async fn handle(
 struct BodyGuard {
     shared: Arc<Shared>,
     done: bool,
+    _flight: Flight,
+}
+
+/// A request being answered, counted per model until dropped (the end of
+/// the handler, or of the streamed body).
+struct Flight {
+    shared: Arc<Shared>,
+    model: String,
+}
+
+impl Flight {
+    fn start(shared: Arc<Shared>, model: String) -> Self {
+        {
+            let mut map = lock(&shared.in_flight);
+            let c = map.entry(model.clone()).or_default();
+            c.0 += 1;
+            c.1 = c.1.max(c.0);
+        }
+        Self { shared, model }
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        if let Some(c) = lock(&self.shared.in_flight).get_mut(&self.model) {
+            c.0 = c.0.saturating_sub(1);
+        }
+    }
 }
 
 impl BodyGuard {
@@ -406,12 +468,14 @@ impl Drop for BodyGuard {
 fn body_stream(
     segments: Vec<Segment>,
     shared: Arc<Shared>,
+    flight: Flight,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     let state = (
         segments.into_iter(),
         BodyGuard {
             shared,
             done: false,
+            _flight: flight,
         },
     );
     futures_util::stream::unfold(state, |(mut segments, mut guard)| async move {

@@ -13,5 +13,6 @@ pub mod pairing;
 pub mod sandbox;
 pub mod secrets;
 pub mod service;
+pub mod table;
 pub mod token;
 pub mod users;

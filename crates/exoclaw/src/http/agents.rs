@@ -91,10 +91,15 @@ pub struct UpdateAgent {
     config: Option<Value>,
 }
 
+/// The agent's settings are checked like the runtime reads them
+/// (`AgentSettings`): an unknown key, a wrong type or a value out of range
+/// is refused with its field named (`config.max_iterations: ...`).
 fn check_config(config: Option<&Value>) -> Result<(), ApiError> {
     match config {
-        None | Some(Value::Object(_)) => Ok(()),
-        Some(_) => Err(ApiError::invalid("config: must be a JSON object")),
+        None => Ok(()),
+        Some(v) => exoclaw_gateway::runtime::agent_settings::AgentSettings::parse(v)
+            .map(drop)
+            .map_err(|e| ApiError::invalid(e.to_string())),
     }
 }
 

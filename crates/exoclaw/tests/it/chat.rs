@@ -327,6 +327,25 @@ fn models_and_agents_api() {
         .status,
         400
     );
+    // Settings are checked as the runtime reads them, the field named.
+    for (config, field) in [
+        (r#"{"max_iterations": 0}"#, "config.max_iterations"),
+        (r#"{"max_iteratons": 5}"#, "config.max_iteratons"),
+        (r#"{"tools": {"deny": [1]}}"#, "config.tools.deny[0]"),
+        (r#"[1]"#, "config."),
+    ] {
+        let r = request(
+            s.gw.addr,
+            "PATCH",
+            "/v1/agents/writer",
+            Some(TOKEN),
+            Some(&format!(r#"{{"config": {config}}}"#)),
+        );
+        assert_eq!(r.status, 400, "{config}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "request.invalid");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.starts_with(field), "{config}: {message}");
+    }
     let r = request(
         s.gw.addr,
         "PATCH",
@@ -335,6 +354,11 @@ fn models_and_agents_api() {
         Some(r#"{"display_name": "Pen"}"#),
     );
     assert_eq!(r.json()["display_name"], "Pen");
+    assert_eq!(
+        r.json()["config"]["model"],
+        "gpt-4o",
+        "a refused change changes nothing"
+    );
     s.fake.push(Reply::text("written"));
     assert_eq!(chat(&s.gw, ask("writer", "write")).status, 200);
     assert_eq!(
