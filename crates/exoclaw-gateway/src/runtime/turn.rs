@@ -51,7 +51,103 @@ pub(crate) struct CloneOf {
     pub deny: Vec<String>,
 }
 
+/// What an inbound message became.
+pub enum Inbound {
+    /// A turn of the agent.
+    Turn(Turn),
+    /// A chat command (`/stop`, `/stopall`) that stopped runs.
+    Stopped(Stopped),
+}
+
+/// What `/stop` or `/stopall` stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub session: exoclaw_core::SessionId,
+    /// `/stopall`: async delegations and spawns too.
+    pub all: bool,
+    /// Runs of the session (queued or going; their sync delegations and
+    /// subagents stop with them).
+    pub runs: usize,
+    /// Async delegations and spawns the session started.
+    pub delegations: usize,
+}
+
+impl Stopped {
+    /// What the person who typed the command reads.
+    pub fn message(&self) -> String {
+        match (self.runs, self.delegations) {
+            (0, 0) => "Nothing was running.".to_owned(),
+            (r, 0) => format!("Stopped {r} run(s)."),
+            (r, d) => format!("Stopped {r} run(s) and {d} delegation(s) or subagent(s)."),
+        }
+    }
+}
+
+/// `/stop` (`false`) or `/stopall` (`true`), as a whole message; a
+/// Telegram-style `/stop@bot` counts.
+pub fn chat_command(input: &str) -> Option<bool> {
+    let word = input.trim();
+    let word = word.split_once('@').map_or(word, |(w, _)| w);
+    match word {
+        "/stop" => Some(false),
+        "/stopall" => Some(true),
+        _ => None,
+    }
+}
+
 impl Runtime {
+    /// An inbound message of `who` to `agent` on (`channel`, `peer`): a
+    /// chat command, or a turn. Every inbound path (HTTP, WebSocket, the
+    /// terminal, channels) takes this one.
+    pub async fn receive(
+        &self,
+        who: &Principal,
+        agent_id: &str,
+        channel: &str,
+        peer: &str,
+        input: String,
+        request_id: Option<String>,
+    ) -> Result<Inbound, StartError> {
+        let Some(all) = chat_command(&input) else {
+            return self
+                .start_turn(who, agent_id, channel, peer, input, request_id)
+                .await
+                .map(Inbound::Turn);
+        };
+        let agent = self.agent(who, agent_id).await?;
+        let session = self
+            .store
+            .get_or_create_session(
+                &who.tenant,
+                &SessionScope {
+                    agent_id: agent.id.clone(),
+                    user_id: who.user.clone(),
+                    channel: channel.to_owned(),
+                    peer: peer.to_owned(),
+                },
+            )
+            .await?;
+        Ok(Inbound::Stopped(self.stop(&session.id, all)))
+    }
+
+    /// Stop `session`'s runs (and, with `all`, the async delegations and
+    /// subagents it started). Partial answers stay in the sessions,
+    /// marked.
+    pub fn stop(&self, session: &exoclaw_core::SessionId, all: bool) -> Stopped {
+        let runs = self.runs.stop(session);
+        let delegations = if all {
+            self.delegations.stop_pending(session)
+        } else {
+            0
+        };
+        Stopped {
+            session: session.clone(),
+            all,
+            runs,
+            delegations,
+        }
+    }
+
     /// Start one turn of `agent` for `who` on (`channel`, `peer`).
     pub async fn start_turn(
         &self,

@@ -12,6 +12,7 @@ use exoclaw_core::id::is_valid_slug;
 use exoclaw_core::model::{AgentType, NewAgent, Role};
 use exoclaw_core::{AgentId, DEFAULT_TENANT, TenantId, UserId};
 use exoclaw_gateway::db;
+use exoclaw_gateway::runtime::turn::Inbound;
 use exoclaw_gateway::runtime::{Runtime, TurnEnd};
 use std::io::{BufRead as _, Write as _};
 use std::sync::Arc;
@@ -187,10 +188,17 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
             }
             _ => {}
         }
-        let mut turn = runtime
-            .start_turn(&who, agent, "cli", "terminal", line.to_owned(), None)
+        let inbound = runtime
+            .receive(&who, agent, "cli", "terminal", line.to_owned(), None)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut turn = match inbound {
+            Inbound::Turn(t) => t,
+            Inbound::Stopped(stopped) => {
+                eprintln!("({})", stopped.message());
+                continue;
+            }
+        };
         while let Some(event) = turn.events.recv().await {
             match event {
                 AgentEvent::TextDelta(d) => {

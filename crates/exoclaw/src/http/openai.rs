@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use exoclaw_core::AgentId;
 use exoclaw_core::agent::{AgentEvent, Finish, RunOutcome};
 use exoclaw_gateway::access::Principal;
+use exoclaw_gateway::runtime::turn::Inbound;
 use exoclaw_gateway::runtime::{StartError, Turn, TurnEnd};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -279,12 +280,19 @@ pub async fn completions(
     if peer.len() > 256 {
         return Err(ApiError::invalid("user: at most 256 characters"));
     }
-    let turn = state
+    let inbound = state
         .runtime
-        .start_turn(&who, &req.model, "api", &peer, input, Some(rid.0.clone()))
+        .receive(&who, &req.model, "api", &peer, input, Some(rid.0.clone()))
         .await
         .map_err(start_error)?;
     let id = format!("chatcmpl-{}", rid.0);
+    let turn = match inbound {
+        Inbound::Turn(t) => t,
+        // `/stop`, `/stopall`: the answer says what stopped.
+        Inbound::Stopped(stopped) => {
+            return Ok(command_reply(id, req.model, req.stream, &stopped.message()));
+        }
+    };
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
         let cancel_on_disconnect = state.runtime.settings.config.gateway.cancel_on_disconnect;
@@ -322,6 +330,52 @@ pub async fn completions(
         usage,
     })
     .into_response())
+}
+
+/// The answer to a chat command: a completion (or a stream of one chunk)
+/// whose text says what happened, with no usage.
+fn command_reply(id: String, model: String, stream: bool, text: &str) -> Response {
+    let created = unix_now();
+    if stream {
+        let first = data(&Chunk {
+            id: &id,
+            object: "chat.completion.chunk",
+            created,
+            model: &model,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    role: Some("assistant"),
+                    content: Some(text),
+                },
+                finish_reason: Some("stop"),
+            }],
+            usage: None,
+        });
+        let events = [first, Event::default().data("[DONE]")].map(Ok::<_, Infallible>);
+        return Sse::new(futures_util::stream::iter(events)).into_response();
+    }
+    Json(ChatCompletion {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: text.to_owned(),
+            },
+            finish_reason: "stop",
+        }],
+        usage: CompletionUsage {
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            total_tokens: 0,
+            prompt_tokens_details: PromptTokensDetails { cached_tokens: 0 },
+        },
+    })
+    .into_response()
 }
 
 struct StreamState {

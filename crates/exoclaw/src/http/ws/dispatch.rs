@@ -11,6 +11,7 @@ use exoclaw_core::model::SessionFilter;
 use exoclaw_core::store::StoreError;
 use exoclaw_core::{AgentId, SessionId};
 use exoclaw_gateway::access::{Permission, Principal};
+use exoclaw_gateway::runtime::turn::Inbound;
 use exoclaw_gateway::runtime::{Turn, TurnEnd};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -27,6 +28,7 @@ pub const METHODS: &[(&str, Permission)] = &[
     ("sessions.reset", Permission::SessionsWrite),
     ("chat.send", Permission::Chat),
     ("chat.stop", Permission::Chat),
+    ("chat.stopall", Permission::Chat),
     ("approvals.list", Permission::ApprovalsDecide),
     ("approvals.approve", Permission::ApprovalsDecide),
     ("approvals.deny", Permission::ApprovalsDecide),
@@ -105,7 +107,7 @@ pub async fn dispatch(
                 &super::super::sessions::SessionList::of(sessions),
             ))
         }
-        "sessions.history" | "sessions.reset" | "chat.stop" => {
+        "sessions.history" | "sessions.reset" | "chat.stop" | "chat.stopall" => {
             let session_id = req
                 .param("session_id")
                 .ok_or_else(|| required("session_id"))?;
@@ -116,9 +118,17 @@ pub async fn dispatch(
                 .filter(|s| s.user_id == who.user)
                 .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such session"))?;
             match req.method.as_str() {
-                "chat.stop" => {
-                    let stopped = state.runtime.runs.stop(&session.id);
-                    Ok(frame::ok(id, &frame::Stopped { stopped }))
+                "chat.stop" | "chat.stopall" => {
+                    let all = req.method == "chat.stopall";
+                    let s = state.runtime.stop(&session.id, all);
+                    Ok(frame::ok(
+                        id,
+                        &frame::Stopped {
+                            session_id: &session.id,
+                            stopped: s.runs,
+                            delegations: s.delegations,
+                        },
+                    ))
                 }
                 "sessions.reset" => {
                     state.runtime.runs.stop(&session.id);
@@ -157,11 +167,24 @@ pub async fn dispatch(
                 .ok_or_else(|| required("message"))?;
             let agent = req.param("agent").unwrap_or("default");
             let peer = req.param("peer").unwrap_or("ws");
-            let turn = state
+            let inbound = state
                 .runtime
-                .start_turn(who, agent, "ws", peer, message.to_owned(), None)
+                .receive(who, agent, "ws", peer, message.to_owned(), None)
                 .await
                 .map_err(super::super::openai::start_error)?;
+            let turn = match inbound {
+                Inbound::Turn(t) => t,
+                Inbound::Stopped(s) => {
+                    return Ok(frame::ok(
+                        id,
+                        &frame::Stopped {
+                            session_id: &s.session,
+                            stopped: s.runs,
+                            delegations: s.delegations,
+                        },
+                    ));
+                }
+            };
             let run_id = new_run_id();
             let reply = frame::ok(
                 id,

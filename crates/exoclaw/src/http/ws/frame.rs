@@ -110,10 +110,27 @@ pub struct Started<'a> {
     pub run_id: &'a str,
 }
 
-/// The result of `chat.stop`: how many runs of the session were stopped.
+/// The result of `chat.stop` and `chat.stopall` (and of a `chat.send`
+/// whose message was `/stop` or `/stopall`): how many runs of the session
+/// were stopped, and how many async delegations and subagents it had
+/// started (`chat.stopall` only).
 #[derive(Serialize)]
-pub struct Stopped {
+pub struct Stopped<'a> {
+    pub session_id: &'a exoclaw_core::SessionId,
     pub stopped: usize,
+    pub delegations: usize,
+}
+
+/// The `chat.announce` event: an async delegation or subagent ended, its
+/// result entered the session as a turn of the agent, and this is the
+/// agent's reply.
+#[derive(Serialize)]
+pub struct Announce<'a> {
+    pub session_id: &'a exoclaw_core::SessionId,
+    pub agent: &'a exoclaw_core::AgentId,
+    pub delegation_id: &'a str,
+    pub status: &'static str,
+    pub text: &'a str,
 }
 
 /// The result of `sessions.history`.

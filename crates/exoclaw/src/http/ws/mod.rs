@@ -157,6 +157,7 @@ async fn serve_connection(
     // started stops (see `forward`).
     let stop_runs = CancellationToken::new();
     let mut revocations = state.revocations.subscribe();
+    let mut announcements = Some(state.runtime.delegations.subscribe());
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut recheck_every = tokio::time::interval(recheck_period(state));
@@ -217,6 +218,36 @@ async fn serve_connection(
                 break Ending::Gone;
             }
             Some(_) = runs.join_next(), if !runs.is_empty() => continue,
+            a = async {
+                match announcements.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            }, if authed.is_some() => {
+                use tokio::sync::broadcast::error::RecvError;
+                match a {
+                    Ok(a) if subject.as_ref().is_some_and(|(t, u)| *t == a.tenant && *u == a.user) => {
+                        let event = frame::event(
+                            "chat.announce",
+                            &frame::Announce {
+                                session_id: &a.session,
+                                agent: &a.agent,
+                                delegation_id: &a.delegation_id,
+                                status: a.status.as_str(),
+                                text: &a.text,
+                            },
+                        );
+                        let _ = out_tx.send(event).await;
+                    }
+                    Ok(_) => {}
+                    // Too slow to keep up: the replies are in the sessions.
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "a connection missed announcements");
+                    }
+                    Err(RecvError::Closed) => announcements = None,
+                }
+                continue;
+            }
         };
         let frame = match frame {
             Some(Ok(frame)) => frame,
