@@ -17,7 +17,8 @@ pub struct Trace {
     pub session_id: Option<SessionId>,
     /// What ran: `chat`, `tool.invoke`, `compaction`, ...
     pub name: String,
-    /// `running`, `ok`, `error`, `cancelled`.
+    /// `running`, `ok`, `error`, `cancelled`, `interrupted` (the gateway
+    /// stopped while it ran).
     pub status: String,
     pub error: Option<String>,
     pub started_at: UnixMillis,
@@ -25,6 +26,10 @@ pub struct Trace {
     /// Totals over the trace's LLM spans.
     pub usage: Usage,
     pub cost_micros: i64,
+    /// The gateway instance that ran it (internal: a restart marks the
+    /// instance's runs left `running` as `interrupted`).
+    #[serde(skip)]
+    pub owner: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +39,8 @@ pub struct NewTrace {
     pub user_id: Option<UserId>,
     pub session_id: Option<SessionId>,
     pub name: String,
+    /// The gateway instance running it.
+    pub owner: Option<String>,
 }
 
 /// The end of a trace.

@@ -79,6 +79,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "teams",
             up_sql: include_str!("../migrations/sqlite/0011_teams.up.sql"),
         },
+        MigrationInfo {
+            version: 12,
+            name: "run_owner",
+            up_sql: include_str!("../migrations/sqlite/0012_run_owner.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -92,6 +97,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0009_job_runs.down.sql"),
         include_str!("../migrations/sqlite/0010_orchestration.down.sql"),
         include_str!("../migrations/sqlite/0011_teams.down.sql"),
+        include_str!("../migrations/sqlite/0012_run_owner.down.sql"),
     ],
 };
 
@@ -152,6 +158,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "teams",
             up_sql: include_str!("../migrations/postgres/0011_teams.up.sql"),
         },
+        MigrationInfo {
+            version: 12,
+            name: "run_owner",
+            up_sql: include_str!("../migrations/postgres/0012_run_owner.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -165,6 +176,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0009_job_runs.down.sql"),
         include_str!("../migrations/postgres/0010_orchestration.down.sql"),
         include_str!("../migrations/postgres/0011_teams.down.sql"),
+        include_str!("../migrations/postgres/0012_run_owner.down.sql"),
     ],
 };
 

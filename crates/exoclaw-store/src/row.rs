@@ -219,6 +219,7 @@ pub(crate) fn trace(r: &impl Columns) -> StoreResult<Trace> {
         ended_at: r.opt_int("ended_at")?,
         usage: usage(r)?,
         cost_micros: r.int("cost_micros")?,
+        owner: r.opt_text("owner")?,
     })
 }
 

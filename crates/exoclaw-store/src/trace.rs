@@ -25,6 +25,7 @@ pub fn new_trace_row(trace: &NewTrace) -> StoreResult<Trace> {
         ended_at: None,
         usage: Usage::default(),
         cost_micros: 0,
+        owner: trace.owner.clone(),
     })
 }
 

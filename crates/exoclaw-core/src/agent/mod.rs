@@ -66,6 +66,8 @@ pub struct RunSpec {
     /// Stored with the input message (`{}` for a person's message; an
     /// announcement says whose result it carries).
     pub input_meta: serde_json::Value,
+    /// The gateway instance running the turn (recorded on its trace).
+    pub owner: Option<String>,
 }
 
 /// What the loop streams while it runs.
@@ -190,6 +192,7 @@ pub async fn run_turn(
             user_id: Some(spec.user.clone()),
             session_id: Some(spec.session.clone()),
             name: spec.trace_name.clone(),
+            owner: spec.owner.clone(),
         })
         .await?;
     spec.tool_ctx.run.set_trace(&trace.id);

@@ -205,6 +205,7 @@ impl TraceStore for Mem {
             ended_at: None,
             usage: Usage::default(),
             cost_micros: 0,
+            owner: t.owner.clone(),
         };
         self.traces.lock().unwrap().push(trace.clone());
         Ok(trace)
@@ -287,6 +288,7 @@ fn harness(replies: Vec<Reply>) -> Harness {
         },
         trace_name: "chat".into(),
         input_meta: serde_json::Value::Null,
+        owner: None,
     };
     Harness {
         provider: Scripted::new(replies),

@@ -229,6 +229,7 @@ pub trait Store:
     + TaskStore
     + MailStore
     + HandoffStore
+    + RecoveryStore
 {
 }
 
@@ -255,6 +256,7 @@ impl<T> Store for T where
         + TaskStore
         + MailStore
         + HandoffStore
+        + RecoveryStore
 {
 }
 
@@ -310,6 +312,19 @@ pub trait JobStore: Send + Sync {
         job: &str,
         limit: u32,
     ) -> StoreResult<Vec<JobRun>>;
+}
+
+/// Runs a stopped gateway left behind.
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
+    /// Every tenant's traces still `running` under `owner` (a gateway that
+    /// stopped or was killed while they ran), marked `interrupted` and
+    /// ended at `now`, returned oldest first.
+    async fn interrupt_running_traces(
+        &self,
+        owner: &str,
+        now: UnixMillis,
+    ) -> StoreResult<Vec<crate::trace::Trace>>;
 }
 
 /// Traces and spans of agent runs.

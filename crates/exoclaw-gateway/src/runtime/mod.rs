@@ -10,6 +10,7 @@ pub mod delegation;
 pub mod guard;
 pub mod lanes;
 pub mod llm;
+pub mod recover;
 pub mod runs;
 pub mod tools;
 pub mod turn;

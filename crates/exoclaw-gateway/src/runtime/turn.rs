@@ -262,6 +262,7 @@ impl Runtime {
             tool_ctx,
             trace_name: l.trace_name.to_owned(),
             input_meta: l.input_meta,
+            owner: Some(self.delegations.owner().to_owned()),
         };
         let deps = AgentDeps {
             provider: resolved.provider,

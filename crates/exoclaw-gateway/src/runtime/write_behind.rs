@@ -403,6 +403,7 @@ mod tests {
             user_id: Some(UserId::new("u1")),
             session_id: None,
             name: "chat".to_owned(),
+            owner: None,
         }
     }
 

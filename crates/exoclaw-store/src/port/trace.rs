@@ -24,7 +24,7 @@ macro_rules! ports {
             () => {
                 "id, tenant_id, agent_id, user_id, session_id, name, status, error, \
                  started_at, ended_at, input_tokens, output_tokens, cache_read_tokens, \
-                 cache_write_tokens, cost_micros"
+                 cache_write_tokens, cost_micros, owner"
             };
         }
 
@@ -54,7 +54,7 @@ macro_rules! ports {
         async fn insert_trace(conn: &mut $d::Conn, t: &Trace) -> StoreResult<()> {
             sqlx::query($d::sql!(
                 "INSERT INTO traces (id, tenant_id, agent_id, user_id, session_id, name, \
-                 status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                 status, started_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .bind(&t.id)
             .bind(t.tenant_id.as_str())
@@ -64,6 +64,7 @@ macro_rules! ports {
             .bind(&t.name)
             .bind(&t.status)
             .bind(t.started_at)
+            .bind(t.owner.as_deref())
             .execute(conn)
             .await
             .map_err($d::err)?;
@@ -254,6 +255,32 @@ macro_rules! ports {
                 .await
                 .map_err($d::err)?;
                 Ok(Some((trace, row::all(&rows, row::span)?)))
+            }
+        }
+
+        #[async_trait]
+        impl exoclaw_core::store::RecoveryStore for $store {
+            async fn interrupt_running_traces(
+                &self,
+                owner: &str,
+                now: UnixMillis,
+            ) -> StoreResult<Vec<Trace>> {
+                // One statement: a trace that ends meanwhile is either ended
+                // by its own finish or interrupted here.
+                let rows = sqlx::query($d::sql!(
+                    "UPDATE traces SET status = 'interrupted', ended_at = ?, \
+                     error = 'the gateway stopped while this run was going' \
+                     WHERE owner = ? AND status = 'running' RETURNING ",
+                    trace_cols!()
+                ))
+                .bind(now)
+                .bind(owner)
+                .fetch_all(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                let mut traces = row::all(&rows, row::trace)?;
+                traces.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+                Ok(traces)
             }
         }
 

@@ -54,6 +54,7 @@ async fn populate(store: &dyn Store) {
                 user_id: Some(UserId::new("alice")),
                 session_id: Some(s.id.clone()),
                 name: "chat".to_owned(),
+                owner: Some("gw-1".to_owned()),
             })
             .await
             .unwrap();

@@ -25,6 +25,7 @@ contract!(store:
     a_batch_writes_traces_spans_ends_and_usage_in_order,
     a_batch_skips_foreign_and_unstorable_writes,
     a_large_batch_writes_every_row,
+    a_restart_interrupts_only_its_own_running_traces,
 );
 contract!(db: list_traces_caps_the_page_at_500);
 contract!(fresh: migration_3_adds_and_removes_the_trace_tables);
@@ -36,6 +37,7 @@ fn new_trace(tenant: &TenantId, agent: &str, user: &str, session: &str) -> NewTr
         user_id: Some(UserId::new(user)),
         session_id: Some(SessionId::new(session)),
         name: "chat".to_owned(),
+        owner: None,
     }
 }
 
@@ -495,6 +497,28 @@ async fn migration_3_adds_and_removes_the_trace_tables(db: &TestDb) {
         .unwrap_err();
     assert!(!matches!(err, StoreError::NotFound), "no table yet: {err}");
     store.migrate_to(3).await.unwrap();
+    // Today's statements name later columns: the tables are checked as such.
+    for table in ["traces", "spans", "usage_ledger"] {
+        let count = db.raw.count(&format!("SELECT COUNT(*) FROM {table}")).await;
+        assert_eq!(count.unwrap(), 0, "{table} exists at 3");
+    }
+    assert_eq!(store.migrate_to(2).await.unwrap(), vec![2]);
+    for table in ["traces", "spans", "usage_ledger"] {
+        let count = db.raw.count(&format!("SELECT COUNT(*) FROM {table}")).await;
+        assert!(count.is_err(), "{table} is gone at 2");
+    }
+    assert!(
+        store.get_tenant(&t).await.unwrap().is_some(),
+        "the rest stays"
+    );
+    store.migrate_to(latest_version(&**store)).await.unwrap();
+    assert!(
+        store
+            .list_traces(&t, &TraceFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let trace = store
         .create_trace(&new_trace(&t, "a1", "u1", "s1"))
         .await
@@ -504,24 +528,6 @@ async fn migration_3_adds_and_removes_the_trace_tables(db: &TestDb) {
         .await
         .unwrap();
     assert!(store.get_trace(&t, &trace.id).await.unwrap().is_some());
-    assert_eq!(store.migrate_to(2).await.unwrap(), vec![2]);
-    assert!(
-        store.get_trace(&t, &trace.id).await.is_err(),
-        "tables are gone"
-    );
-    assert!(
-        store.get_tenant(&t).await.unwrap().is_some(),
-        "the rest stays"
-    );
-    store.migrate_to(latest_version(&**store)).await.unwrap();
-    assert_eq!(store.get_trace(&t, &trace.id).await.unwrap(), None);
-    assert!(
-        store
-            .list_traces(&t, &TraceFilter::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
 }
 
 fn ledger_entry(tenant: &TenantId, cost_micros: i64) -> UsageEntry {
@@ -684,4 +690,45 @@ async fn a_large_batch_writes_every_row(store: Arc<dyn Store>) {
     }
     let scope = SpendScope::Agent(AgentId::new("a1"));
     assert_eq!(store.spend_since(&a, &scope, 0).await.unwrap(), 300);
+}
+
+async fn a_restart_interrupts_only_its_own_running_traces(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    let owned = |owner: Option<&str>| NewTrace {
+        owner: owner.map(str::to_owned),
+        ..new_trace(&t, "a1", "alice", "s1")
+    };
+    let mine = store.create_trace(&owned(Some("gw-a"))).await.unwrap();
+    let done = store.create_trace(&owned(Some("gw-a"))).await.unwrap();
+    let theirs = store.create_trace(&owned(Some("gw-b"))).await.unwrap();
+    let nobody = store.create_trace(&owned(None)).await.unwrap();
+    let end = TraceEnd {
+        status: "ok".into(),
+        error: None,
+        usage: Usage::default(),
+        cost_micros: 0,
+    };
+    store.finish_trace(&t, &done.id, &end).await.unwrap();
+    let interrupted = store.interrupt_running_traces("gw-a", 42).await.unwrap();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0].id, mine.id);
+    assert_eq!(interrupted[0].status, "interrupted");
+    assert_eq!(interrupted[0].ended_at, Some(42));
+    assert!(interrupted[0].error.as_deref().unwrap().contains("stopped"));
+    let status = |id: String| {
+        let store = store.clone();
+        let t = t.clone();
+        async move { store.get_trace(&t, &id).await.unwrap().unwrap().0.status }
+    };
+    assert_eq!(status(mine.id).await, "interrupted");
+    assert_eq!(status(done.id).await, "ok");
+    assert_eq!(status(theirs.id).await, "running", "another instance's run");
+    assert_eq!(status(nobody.id).await, "running");
+    assert!(
+        store
+            .interrupt_running_traces("gw-a", 43)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
