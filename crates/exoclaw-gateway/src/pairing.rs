@@ -255,6 +255,11 @@ pub enum PairingError {
     Locked { retry_after: Duration },
     #[error("user {0} does not exist or is disabled")]
     UserUnavailable(UserId),
+    /// A browser asked for a name that is one user's name and another's id.
+    #[error(
+        "{0:?} is the name of one user and the id of another; ask the browser to pair with the id"
+    )]
+    UserAmbiguous(String),
     /// The paired user's role is above the approver's.
     #[error("a {approver} cannot approve a credential with the role {paired}")]
     Forbidden { approver: Role, paired: Role },
@@ -444,13 +449,15 @@ async fn approving_user(
         }
     };
     match (request.kind, &request.user_id) {
-        (PairingKind::Device, Some(user)) => match store.get_user(tenant, user).await? {
-            Some(u) if !u.disabled => {
-                outranks(&u)?;
-                Ok(u.id)
+        (PairingKind::Device, Some(user)) => {
+            match resolve_user(store, tenant, user.as_str()).await? {
+                Some(u) if !u.disabled => {
+                    outranks(&u)?;
+                    Ok(u.id)
+                }
+                _ => Err(PairingError::UserUnavailable(user.clone())),
             }
-            _ => Err(PairingError::UserUnavailable(user.clone())),
-        },
+        }
         (PairingKind::Channel, _) => {
             let (Some(channel), Some(sender)) = (&request.channel, &request.sender_id) else {
                 return Err(
@@ -469,6 +476,24 @@ async fn approving_user(
         (PairingKind::Device, None) => {
             Err(StoreError::Corrupt("a device request without its user".into()).into())
         }
+    }
+}
+
+/// The user a browser asked for: `handle` is a user's id or name in the
+/// tenant (people know their names); `UserAmbiguous` when it is one user's
+/// id and another's name. Resolved when an admin approves, so a request
+/// reveals nothing about which users exist.
+pub async fn resolve_user(
+    store: &(impl UserStore + ?Sized),
+    tenant: &TenantId,
+    handle: &str,
+) -> Result<Option<exoclaw_core::model::User>, PairingError> {
+    let by_id = store.get_user(tenant, &UserId::new(handle)).await?;
+    let by_name = store.find_user_by_name(tenant, handle).await?;
+    match (by_id, by_name) {
+        (Some(a), Some(b)) if a.id != b.id => Err(PairingError::UserAmbiguous(handle.to_owned())),
+        (Some(u), _) | (None, Some(u)) => Ok(Some(u)),
+        (None, None) => Ok(None),
     }
 }
 
@@ -585,6 +610,9 @@ pub async fn revoke(
 pub enum Poll {
     Pending {
         expires_at: UnixMillis,
+        /// The user the request is for, as the browser named it (an id or
+        /// a name).
+        user: String,
     },
     /// Approved just now: the credential, handed out this once.
     Approved {
@@ -615,6 +643,11 @@ pub async fn poll(
     Ok(Some(match r.status_at(now) {
         PairingStatus::Pending => Poll::Pending {
             expires_at: r.expires_at,
+            user: r
+                .user_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         },
         PairingStatus::Approved => {
             let Some(user) = r.user_id.clone() else {

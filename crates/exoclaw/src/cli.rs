@@ -239,6 +239,9 @@ pub enum ApprovalsCommand {
         /// Every approval, decided and expired ones too.
         #[arg(long)]
         all: bool,
+        /// Machine-readable output (JSON): `GET /v1/approvals`'s document.
+        #[arg(long)]
+        json: bool,
     },
     /// Let the command run (this exact command, for a day).
     Approve {
@@ -357,7 +360,8 @@ pub enum AuditCommand {
         /// At most this many events.
         #[arg(long, default_value_t = 100)]
         limit: u32,
-        /// One JSON object per line (the shape of `GET /v1/audit`'s events).
+        /// Machine-readable output (JSON): `GET /v1/audit`'s document,
+        /// `{"events", "next_before_seq"}`.
         #[arg(long)]
         json: bool,
     },
@@ -499,7 +503,11 @@ pub enum SecretsCommand {
         owner: String,
     },
     /// List secret names (never values).
-    List,
+    List {
+        /// Machine-readable output (JSON): `GET /v1/secrets`'s document.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a secret.
     Delete {
         /// The secret's name.

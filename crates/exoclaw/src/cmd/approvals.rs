@@ -20,19 +20,30 @@ pub async fn run(cmd: &ApprovalsCommand, settings: &Settings) -> anyhow::Result<
     let tenant = TenantId::new(DEFAULT_TENANT);
     let result = async {
         let (id, to) = match cmd {
-            ApprovalsCommand::List { all } => {
+            ApprovalsCommand::List { all, json } => {
                 let status = (!all).then_some(ApprovalStatus::Pending);
-                for a in store.list_approvals(&tenant, status).await? {
-                    crate::outln!(
-                        "{}\t{}\t{}\t{}\t{}\t{}",
-                        a.id,
-                        a.status.as_str(),
-                        a.rule,
-                        a.agent_id,
-                        a.user_id,
-                        a.command.replace(['\n', '\t'], " ")
-                    );
+                let items = store.list_approvals(&tenant, status).await?;
+                if *json {
+                    return crate::cmd::table::print_json(&crate::http::ApprovalList::of(items));
                 }
+                let mut table = crate::cmd::table::Table::new(&[
+                    "ID", "STATUS", "RULE", "AGENT", "USER", "COMMAND",
+                ]);
+                for a in items {
+                    table.row([
+                        a.id,
+                        a.status.as_str().to_owned(),
+                        a.rule,
+                        a.agent_id.to_string(),
+                        a.user_id.to_string(),
+                        a.command,
+                    ]);
+                }
+                table.print(if *all {
+                    "no approvals"
+                } else {
+                    "no pending approvals"
+                });
                 return Ok(());
             }
             ApprovalsCommand::Approve { id } => (id, ApprovalStatus::Approved),

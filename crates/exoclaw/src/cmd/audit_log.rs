@@ -66,12 +66,31 @@ pub async fn run(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool
                     .list_audit(&filter)
                     .await
                     .context("cannot read the audit log")?;
+                // A full page may have more behind it: say how to get it.
+                let next_before_seq = (events.len() == *limit as usize)
+                    .then(|| events.last().map(|e| e.seq))
+                    .flatten();
+                if *json {
+                    let page = crate::http::AuditPage {
+                        events: events
+                            .iter()
+                            .map(crate::http::AuditEventView::from)
+                            .collect(),
+                        next_before_seq,
+                    };
+                    crate::cmd::table::print_json(&page)?;
+                    return Ok(true);
+                }
+                let mut table = crate::cmd::table::Table::new(&[
+                    "TIME", "SEQ", "TENANT#", "ACTOR", "ACTION", "RESOURCE", "DECISION", "REASON",
+                    "REQUEST",
+                ]);
                 for e in &events {
-                    if *json {
-                        crate::outln!("{}", crate::http::audit_event_json(e));
-                    } else {
-                        crate::outln!("{}", line(e));
-                    }
+                    table.row(fields(e));
+                }
+                table.print("no audit events match");
+                if let Some(seq) = next_before_seq {
+                    eprintln!("(more: add --before-seq {seq})");
                 }
                 Ok(true)
             }
@@ -98,10 +117,8 @@ pub async fn run(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool
     result
 }
 
-/// One event as a line of tab-separated fields (tabs and newlines in the
-/// fields become spaces).
-fn line(e: &AuditEvent) -> String {
-    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+/// One event's columns.
+fn fields(e: &AuditEvent) -> [String; 9] {
     [
         crate::cmd::token::rfc3339(e.at),
         e.seq.to_string(),
@@ -111,12 +128,8 @@ fn line(e: &AuditEvent) -> String {
         e.resource.clone(),
         e.decision.clone(),
         e.reason.clone(),
-        e.request_id.clone().unwrap_or_else(|| "-".to_owned()),
+        e.request_id.clone().unwrap_or_default(),
     ]
-    .iter()
-    .map(|f| clean(f))
-    .collect::<Vec<_>>()
-    .join("\t")
 }
 
 fn print_verify(v: &AuditVerify) {

@@ -59,28 +59,32 @@ async fn dispatch(
             if *json {
                 let pending: Vec<_> = pending.iter().map(request_json).collect();
                 crate::outln!("{}", json!({"pending": pending, "devices": devices}));
-            } else {
-                for r in &pending {
-                    crate::outln!(
-                        "pending\t{}\texpires in {}s",
-                        describe(r),
-                        (r.expires_at - now).max(0) / 1000
-                    );
-                }
-                for d in &devices {
-                    crate::outln!(
-                        "device\t{}\t{}\t{}\t{}",
-                        d.id,
-                        d.user_id,
-                        if d.revoked_at.is_some() {
-                            "revoked"
-                        } else {
-                            "active"
-                        },
-                        d.label.replace(['\n', '\t'], " ")
-                    );
-                }
+                return Ok(());
             }
+            let mut table = crate::cmd::table::Table::new(&["PENDING", "FOR", "EXPIRES IN"]);
+            for r in &pending {
+                table.row([
+                    r.kind.as_str().to_owned(),
+                    who_for(store, &tenant, r).await,
+                    format!("{}s", (r.expires_at - now).max(0) / 1000),
+                ]);
+            }
+            table.print("no pending pairing requests");
+            let mut table = crate::cmd::table::Table::new(&["DEVICE", "USER", "STATE", "LABEL"]);
+            for d in &devices {
+                let state = if d.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                table.row([
+                    d.id.clone(),
+                    d.user_id.to_string(),
+                    state.to_owned(),
+                    d.label.clone(),
+                ]);
+            }
+            table.print("no paired devices");
         }
         PairingCommand::Revoke { id } => {
             match pairing::revoke(store, &tenant, id, "cli", None).await {
@@ -114,6 +118,21 @@ async fn decide(
             retry_after.as_secs()
         ),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Whom a pending request would pair: a browser's user as asked and, when
+/// it resolves, the user's name and id; a channel's sender.
+async fn who_for(store: &dyn Store, tenant: &TenantId, r: &PairingRequest) -> String {
+    match (&r.user_id, r.kind) {
+        (Some(handle), exoclaw_core::model::PairingKind::Device) => {
+            match pairing::resolve_user(store, tenant, handle.as_str()).await {
+                Ok(Some(u)) => format!("user {} (id {})", u.name, u.id),
+                Ok(None) => format!("user {handle} (no such user yet)"),
+                Err(e) => format!("user {handle} ({e})"),
+            }
+        }
+        _ => describe(r),
     }
 }
 

@@ -50,11 +50,31 @@ pub async fn run(cmd: &SecretsCommand, settings: &Settings) -> anyhow::Result<()
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 crate::outln!("stored secret {owner}/{name}");
             }
-            SecretsCommand::List => {
+            SecretsCommand::List { json } => {
                 let vault = open_vault(settings, key, &db).await?;
-                for m in vault.list(&tenant, None).await.map_err(|e| anyhow::anyhow!("{e}"))? {
-                    crate::outln!("{}/{}", m.owner, m.name);
+                let list = vault
+                    .list(&tenant, None)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if *json {
+                    let secrets = list
+                        .into_iter()
+                        .map(|m| crate::http::SecretView {
+                            owner: m.owner,
+                            name: m.name,
+                            created_at: m.created_at,
+                            updated_at: m.updated_at,
+                        })
+                        .collect();
+                    return crate::cmd::table::print_json(&crate::http::SecretList {
+                        secrets,
+                    });
                 }
+                let mut table = crate::cmd::table::Table::new(&["OWNER", "NAME", "UPDATED"]);
+                for m in list {
+                    table.row([m.owner, m.name, crate::cmd::token::rfc3339(m.updated_at)]);
+                }
+                table.print("no secrets");
             }
             SecretsCommand::Delete { name, owner } => {
                 check(name, owner)?;

@@ -96,19 +96,24 @@ pub async fn run_users(cmd: &UsersCommand, settings: &Settings) -> anyhow::Resul
         UsersCommand::List { tenant, json } => {
             let tenant = TenantId::new(tenant);
             let list = store.list_users(&tenant).await?;
+            let users: Vec<crate::http::UserView> = list
+                .iter()
+                .map(|u| crate::http::UserView::of(u, &settings.owner_ids))
+                .collect();
             if *json {
-                let items: Vec<_> = list
-                    .iter()
-                    .map(|u| crate::http::user_json(u, &settings.owner_ids))
-                    .collect();
-                crate::outln!("{}", json!({"users": items}));
-            } else {
-                for u in list {
-                    let role = exoclaw_gateway::access::effective_role(&settings.owner_ids, &u);
-                    let state = if u.disabled { "disabled" } else { "active" };
-                    crate::outln!("{}\t{}\t{}\t{}", u.id, u.name, role, state);
-                }
+                return crate::cmd::table::print_json(&crate::http::UserList { users });
             }
+            let mut table = crate::cmd::table::Table::new(&["ID", "NAME", "ROLE", "STATE"]);
+            for u in users {
+                let state = if u.disabled { "disabled" } else { "active" };
+                table.row([
+                    u.id.to_string(),
+                    u.name,
+                    u.role.as_str().to_owned(),
+                    state.to_owned(),
+                ]);
+            }
+            table.print("no users");
             Ok(())
         }
         UsersCommand::Disable { name, tenant } | UsersCommand::Enable { name, tenant } => {
@@ -184,30 +189,31 @@ pub async fn run_keys(cmd: &KeysCommand, settings: &Settings) -> anyhow::Result<
             };
             let keys = store.list_api_keys(&tenant, only.as_ref()).await?;
             if *json {
-                let items: Vec<_> = keys.iter().map(crate::http::key_json).collect();
-                crate::outln!("{}", json!({"keys": items}));
-            } else {
-                for k in keys {
-                    let state = if k.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
-                    };
-                    crate::outln!(
-                        "{}\t{}\t{}…\t{}\t{}\t{}",
-                        k.id,
-                        k.user_id,
-                        k.prefix,
-                        k.name,
-                        state,
-                        if k.scopes.is_empty() {
-                            "*".to_owned()
-                        } else {
-                            k.scopes.join(",")
-                        }
-                    );
-                }
+                return crate::cmd::table::print_json(&crate::http::KeyList::of(&keys));
             }
+            let mut table =
+                crate::cmd::table::Table::new(&["ID", "USER", "PREFIX", "NAME", "STATE", "SCOPES"]);
+            for k in keys {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                let scopes = if k.scopes.is_empty() {
+                    "*".to_owned()
+                } else {
+                    k.scopes.join(",")
+                };
+                table.row([
+                    k.id,
+                    k.user_id.to_string(),
+                    format!("{}…", k.prefix),
+                    k.name,
+                    state.to_owned(),
+                    scopes,
+                ]);
+            }
+            table.print("no keys");
             Ok(())
         }
         KeysCommand::Revoke { id, tenant } => {

@@ -7,7 +7,9 @@ mod approvals;
 mod audit;
 pub mod conn;
 pub mod server;
+pub use approvals::ApprovalList;
 pub use audit::event_json as audit_event_json;
+pub use audit::{AuditEventView, AuditPage};
 pub mod auth;
 pub mod error;
 mod extract;
@@ -27,9 +29,9 @@ mod tools;
 mod users;
 mod ws;
 
-pub use secrets::{is_valid_owner, is_valid_secret_name};
+pub use secrets::{SecretList, SecretView, is_valid_owner, is_valid_secret_name};
 pub use state::{AppState, RequestId, note_rate_limited, rate_limited};
-pub use users::{key_json, user_json};
+pub use users::{KeyList, KeyView, UserList, UserView, key_json, user_json};
 
 /// The WebSocket methods and their permissions.
 pub fn ws_methods() -> &'static [(&'static str, exoclaw_gateway::access::Permission)] {

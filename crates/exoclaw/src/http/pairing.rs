@@ -1,4 +1,5 @@
-//! `/v1/pairing`: browser pairing. A browser asks for a code for a user id,
+//! `/v1/pairing`: browser pairing. A browser asks for a code for a user (a
+//! name or an id),
 //! an admin approves the code (here or `exoclaw pairing approve CODE`), and
 //! the browser, polling its request id, receives a device credential once.
 //!
@@ -84,6 +85,9 @@ fn pairing_error(e: PairingError) -> Response {
             ),
             retry_after,
         ),
+        e @ PairingError::UserAmbiguous(_) => {
+            ApiError::new(ErrorCode::PairingUserUnavailable, e.to_string()).into_response()
+        }
         PairingError::UserUnavailable(u) => ApiError::new(
             ErrorCode::PairingUserUnavailable,
             format!(
@@ -96,13 +100,18 @@ fn pairing_error(e: PairingError) -> Response {
     }
 }
 
-/// A browser asks to be paired for a user.
+/// A browser asks to be paired for a user: `user` (the user's name or id,
+/// as people know it) or `user_id`; one of them.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
-    /// The user's id (of the `default` tenant).
-    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
-    user_id: String,
+    /// The user's name or id (of the `default` tenant); an admin's approval
+    /// resolves it (refused when it is one user's name and another's id).
+    #[schema(pattern = "^[A-Za-z0-9._:@-]{1,64}$", example = "alice")]
+    user: Option<String>,
+    /// The user's id (older clients).
+    #[schema(pattern = "^[A-Za-z0-9._:@-]{1,64}$")]
+    user_id: Option<String>,
 }
 
 /// A new pairing request: show `code` to an admin, poll `request_id`.
@@ -117,9 +126,10 @@ pub struct Created {
     pub expires_at: i64,
 }
 
-/// `POST /v1/pairing/request` `{"user_id"}` -> `201 {"request_id", "code",
-/// "expires_at"}`. Any syntactically valid user id is accepted: whether the
-/// user exists is not revealed (approval checks it).
+/// `POST /v1/pairing/request` `{"user"}` (a name or an id; `user_id` also)
+/// -> `201 {"request_id", "code", "expires_at"}`. Any syntactically valid
+/// name or id is accepted: whether the user exists is not revealed (the
+/// approval resolves and checks it).
 #[utoipa::path(post, path = "/v1/pairing/request", tag = "pairing",
     request_body = RequestBody,
     responses(
@@ -140,11 +150,18 @@ pub async fn request(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    if !exoclaw_core::id::is_valid_slug(&body.user_id) {
-        return ApiError::invalid("user_id: 1-64 characters of a-z, 0-9, '-' and '_'")
+    let handle = match (body.user, body.user_id) {
+        (Some(h), None) | (None, Some(h)) => h,
+        _ => {
+            return ApiError::invalid("give `user` (a name or an id) or `user_id`, not both")
+                .into_response();
+        }
+    };
+    if exoclaw_gateway::users::validate_name(&handle).is_err() {
+        return ApiError::invalid("user: a user name or id (1-64 letters, digits and . _ - : @)")
             .into_response();
     }
-    let user = UserId::new(body.user_id);
+    let user = UserId::new(handle);
     let who = Requester::Device { user: &user };
     match pairing::request(
         state.store.as_ref(),
@@ -190,6 +207,9 @@ pub enum PollView {
     Pending {
         /// Unix milliseconds.
         expires_at: i64,
+        /// The user the request is for, as it was asked (a name or an id):
+        /// what the admin will approve.
+        user: String,
     },
     /// Approved just now: the device credential, shown this once.
     Approved {
@@ -229,7 +249,7 @@ pub async fn status(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let body = match polled {
-        Poll::Pending { expires_at } => PollView::Pending { expires_at },
+        Poll::Pending { expires_at, user } => PollView::Pending { expires_at, user },
         Poll::Approved { token, device } => PollView::Approved {
             token: token.expose().to_owned(),
             user_id: device.user_id,

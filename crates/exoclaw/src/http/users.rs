@@ -119,7 +119,7 @@ pub struct KeyList {
 }
 
 impl KeyList {
-    fn of(keys: &[ApiKey]) -> Self {
+    pub fn of(keys: &[ApiKey]) -> Self {
         Self {
             keys: keys.iter().map(KeyView::from).collect(),
         }

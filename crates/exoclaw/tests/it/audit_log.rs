@@ -164,12 +164,14 @@ fn the_cli_lists_and_verifies_and_catches_an_edit_made_in_sqlite() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let lines: Vec<Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let page: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let lines = page["events"].as_array().unwrap();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["action"], "auth.success");
+    assert_eq!(
+        page["next_before_seq"], lines[1]["seq"],
+        "a full page says where the next starts"
+    );
     let out = run(
         &home.path,
         &[],
@@ -177,9 +179,10 @@ fn the_cli_lists_and_verifies_and_catches_an_edit_made_in_sqlite() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert_eq!(text.lines().count(), 2, "{text}");
+    assert_eq!(text.lines().count(), 3, "a header and two events: {text}");
+    assert!(text.starts_with("TIME "), "{text}");
     assert!(
-        text.lines().all(|l| l.contains("\tauth.failure\t")),
+        text.lines().skip(1).all(|l| l.contains(" auth.failure ")),
         "{text}"
     );
     let out = run(&home.path, &[], &["audit", "list", "--since", "soon"]);

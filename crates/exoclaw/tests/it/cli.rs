@@ -280,8 +280,12 @@ fn secrets_cli_reads_values_from_stdin_and_rotates_keys_without_loss() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run_with_stdin(&home.path, &[], &["secrets", "set", "empty"], "");
     assert!(!out.status.success());
-    let list = stdout(&run(&home.path, &[], &["secrets", "list"]));
-    assert_eq!(list, "tenant/api_token\nuser:alice/other\n");
+    assert_eq!(
+        secret_names(&home),
+        ["tenant/api_token", "user:alice/other"]
+    );
+    let table = stdout(&run(&home.path, &[], &["secrets", "list"]));
+    assert!(table.starts_with("OWNER "), "a header for people: {table}");
 
     let before = home.dotenv();
     let old_key = before
@@ -301,8 +305,10 @@ fn secrets_cli_reads_values_from_stdin_and_rotates_keys_without_loss() {
     assert!(!after.contains("EXOCLAW_ENCRYPTION_KEY_OLD"), "{after}");
     assert_eq!(home.mode(".env"), 0o600);
     // The store now opens with the new key alone, and nothing was lost.
-    let list = stdout(&run(&home.path, &[], &["secrets", "list"]));
-    assert_eq!(list, "tenant/api_token\nuser:alice/other\n");
+    assert_eq!(
+        secret_names(&home),
+        ["tenant/api_token", "user:alice/other"]
+    );
     let gw = Gateway::start(&home.path, &[]);
     assert_eq!(gw.get("/readyz", None).status, 200);
     drop(gw);
@@ -332,10 +338,26 @@ fn secrets_cli_reads_values_from_stdin_and_rotates_keys_without_loss() {
 
     let out = run(&home.path, &[], &["secrets", "delete", "api_token"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stdout(&run(&home.path, &[], &["secrets", "list"])),
-        "user:alice/other\n"
-    );
+    assert_eq!(secret_names(&home), ["user:alice/other"]);
+}
+
+/// `owner/name` of each secret, from `secrets list --json`.
+fn secret_names(home: &TestHome) -> Vec<String> {
+    let out = run(&home.path, &[], &["secrets", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    v["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["owner"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -539,9 +561,24 @@ fn service_install_writes_a_hardened_unit_once() {
 #[test]
 fn a_closed_stdout_pipe_ends_commands_quietly() {
     let home = started_home(&[]);
-    for args in [&["config", "show"][..], &["version"], &["audit", "list"]] {
+    let listings: &[&[&str]] = &[
+        &["config", "show"],
+        &["version"],
+        &["routes"],
+        &["audit", "list"],
+        &["agent", "list"],
+        &["users", "list"],
+        &["keys", "list"],
+        &["approvals", "list", "--all"],
+        &["pairing", "list"],
+        &["secrets", "list"],
+        &["audit", "list", "--json"],
+        &["users", "list", "--json"],
+        &["routes", "--json"],
+    ];
+    for args in listings {
         let mut child = exoclaw(&home.path, &[])
-            .args(args)
+            .args(*args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

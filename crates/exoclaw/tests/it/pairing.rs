@@ -381,3 +381,69 @@ fn bad_pairing_input_is_refused() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["error"]["code"], "request.invalid_json");
 }
+
+/// People know their user names: a browser may ask with the name (or the
+/// id); the status says whom it asked for, the admin's listing resolves it,
+/// the approval pairs the right user, and a name that is another user's id
+/// is refused as ambiguous. Whether a user exists is never revealed before
+/// an admin decides.
+#[test]
+fn a_browser_pairs_by_user_name_and_the_listing_says_for_whom() {
+    let p = start(json!({"rate_limit_rpm": 0}));
+    let alice = p.create_user("alice");
+    let r = p.post("/v1/pairing/request", None, &json!({"user": "alice"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (id, code) = (
+        r.json()["request_id"].as_str().unwrap().to_owned(),
+        r.json()["code"].as_str().unwrap().to_owned(),
+    );
+    let status = p.status(&id).json();
+    assert_eq!(status["status"], "pending");
+    assert_eq!(status["user"], "alice", "{status}");
+    let listing = stdout(&p.cli(&["pairing", "list"]));
+    assert!(
+        listing.contains(&format!("user alice (id {alice})")),
+        "{listing}"
+    );
+    assert!(listing.starts_with("PENDING "), "{listing}");
+    let out = p.cli(&["pairing", "approve", &code, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["user_id"], alice.as_str(), "the name resolved to the id");
+    let r = p.status(&id).json();
+    assert_eq!(r["user_id"], alice.as_str(), "{r}");
+
+    // An unknown name is accepted like a known one (nothing revealed);
+    // the approval says it does not exist.
+    let r = p.post("/v1/pairing/request", None, &json!({"user": "nobody"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let code = r.json()["code"].as_str().unwrap().to_owned();
+    let out = p.cli(&["pairing", "approve", &code]);
+    assert!(error_line(&out).contains("nobody"), "{}", stderr(&out));
+
+    // A name that is one user's name and another's id: refused.
+    let bob = p.create_user("bob");
+    let _twin = p.create_user(&bob);
+    let r = p.post("/v1/pairing/request", None, &json!({"user": bob}));
+    let code = r.json()["code"].as_str().unwrap().to_owned();
+    let out = p.cli(&["pairing", "approve", &code]);
+    assert!(!out.status.success());
+    assert!(
+        error_line(&out).contains("pair with the id"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_pairing_request_names_exactly_one_user() {
+    let p = start(json!({"rate_limit_rpm": 0}));
+    for body in [
+        json!({"user": "alice", "user_id": "alice"}),
+        json!({}),
+        json!({"user": "has space"}),
+    ] {
+        let r = p.post("/v1/pairing/request", None, &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+    }
+}

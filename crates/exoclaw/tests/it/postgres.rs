@@ -100,9 +100,11 @@ fn serve_on_postgres() {
     let out = run(&home.path, &env, &["upgrade"]);
     assert!(out.status.success(), "{}", stderr(&out));
     // Reverting the newest migration and upgrading again keeps the vault.
-    let out = run(&home.path, &env, &["secrets", "list"]);
+    let out = run(&home.path, &env, &["secrets", "list", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "tenant/k\n");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["secrets"][0]["owner"], "tenant");
+    assert_eq!(v["secrets"][0]["name"], "k");
 }
 
 #[test]

@@ -241,7 +241,7 @@ fn sigterm_stops_accepting_drains_in_flight_requests_and_exits_zero() {
         &[("EXOCLAW_GATEWAY_TOKEN", TOKEN)],
         &["secrets", "list"],
     );
-    assert!(stdout(&out).contains("tenant/drain"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("tenant  drain"), "{}", stdout(&out));
 }
 
 #[test]
