@@ -118,6 +118,10 @@ pub struct TraceFilter {
     pub session_id: Option<SessionId>,
     /// Only traces started before this (paging backwards).
     pub before: Option<UnixMillis>,
+    /// With `before`: traces started at exactly `before` whose id is below
+    /// this count too (the page's last row: no row is skipped when several
+    /// started in one millisecond).
+    pub before_id: Option<String>,
     /// At most this many, newest first; 0 = the store's default (50).
     pub limit: u32,
 }

@@ -51,7 +51,7 @@ pub fn new_span_row(span: &NewSpan) -> StoreResult<Span> {
 /// The page size of `list_traces` when the filter says 0.
 pub(crate) const DEFAULT_TRACE_LIMIT: u32 = 50;
 /// The largest page `list_traces` returns, whatever the filter asks for.
-pub(crate) const MAX_TRACE_LIMIT: u32 = 500;
+pub(crate) const MAX_TRACE_LIMIT: u32 = 1000;
 
 /// The `LIMIT` for a `TraceFilter::limit`.
 pub(crate) fn trace_limit(limit: u32) -> i64 {
@@ -109,9 +109,9 @@ mod tests {
     fn limits_default_and_cap() {
         assert_eq!(trace_limit(0), 50);
         assert_eq!(trace_limit(7), 7);
-        assert_eq!(trace_limit(500), 500);
-        assert_eq!(trace_limit(501), 500);
-        assert_eq!(trace_limit(u32::MAX), 500);
+        assert_eq!(trace_limit(1000), 1000);
+        assert_eq!(trace_limit(1001), 1000);
+        assert_eq!(trace_limit(u32::MAX), 1000);
     }
 
     #[test]

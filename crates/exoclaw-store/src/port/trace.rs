@@ -207,7 +207,7 @@ macro_rules! ports {
                     trace_cols!(),
                     " FROM traces WHERE tenant_id = ?1 AND (?2 IS NULL OR agent_id = ?2) \
                      AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR session_id = ?4) \
-                     AND (?5 IS NULL OR started_at < ?5) \
+                     AND (?5 IS NULL OR started_at < ?5 OR (started_at = ?5 AND id < ?7)) \
                      ORDER BY started_at DESC, id DESC LIMIT ",
                     $d::limit!("?6")
                 ))
@@ -217,6 +217,7 @@ macro_rules! ports {
                 .bind(filter.session_id.as_ref().map(SessionId::as_str))
                 .bind(filter.before)
                 .bind(trace_limit(filter.limit))
+                .bind(filter.before_id.as_deref())
                 .fetch_all(&self.pool)
                 .await
                 .map_err($d::err)?;

@@ -27,7 +27,7 @@ contract!(store:
     a_large_batch_writes_every_row,
     a_restart_interrupts_only_its_own_running_traces,
 );
-contract!(db: list_traces_caps_the_page_at_500);
+contract!(db: list_traces_caps_the_page_at_1000, paging_with_before_id_skips_no_trace_of_one_millisecond);
 contract!(fresh: migration_3_adds_and_removes_the_trace_tables);
 
 fn new_trace(tenant: &TenantId, agent: &str, user: &str, session: &str) -> NewTrace {
@@ -339,30 +339,30 @@ async fn list_traces_pages_with_before_and_limit(store: Arc<dyn Store>) {
     assert_eq!(page(None, 1).await.len(), 1);
 }
 
-async fn list_traces_caps_the_page_at_500(db: &TestDb) {
-    // 510 traces in one statement (both dialects accept this SQL)
+async fn list_traces_caps_the_page_at_1000(db: &TestDb) {
+    // 1010 traces in one statement (both dialects accept this SQL)
     let inserted = db
         .raw
         .exec(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 510) \
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1010) \
              INSERT INTO traces (id, tenant_id, name, status, started_at) \
              SELECT 'bulk-' || i, 'default', 'chat', 'ok', 1000 + i FROM n",
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 510) \
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1010) \
              INSERT INTO traces (id, tenant_id, name, status, started_at) \
              SELECT 'bulk-' || i, 'default', 'chat', 'ok', 1000 + i FROM n",
         )
         .await
         .unwrap();
-    assert_eq!(inserted, 510);
+    assert_eq!(inserted, 1010);
     let t = default_tenant();
-    for limit in [500, 501, u32::MAX] {
+    for limit in [1000, 1001, u32::MAX] {
         let filter = TraceFilter {
             limit,
             ..TraceFilter::default()
         };
         let page = db.store.list_traces(&t, &filter).await.unwrap();
-        assert_eq!(page.len(), 500, "limit {limit}");
-        assert_eq!(page[0].id, "bulk-510");
+        assert_eq!(page.len(), 1000, "limit {limit}");
+        assert_eq!(page[0].id, "bulk-1010");
         assert_eq!(page[0].usage, Usage::default(), "defaults of the columns");
     }
 }
@@ -731,4 +731,45 @@ async fn a_restart_interrupts_only_its_own_running_traces(store: Arc<dyn Store>)
             .unwrap()
             .is_empty()
     );
+}
+
+async fn paging_with_before_id_skips_no_trace_of_one_millisecond(db: &TestDb) {
+    // 25 traces, five per millisecond.
+    let inserted = db
+        .raw
+        .exec(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25) \
+             INSERT INTO traces (id, tenant_id, name, status, started_at) \
+             SELECT 'tie-' || (100 + i), 'default', 'chat', 'ok', 1000 + (i / 5) FROM n",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25) \
+             INSERT INTO traces (id, tenant_id, name, status, started_at) \
+             SELECT 'tie-' || (100 + i), 'default', 'chat', 'ok', 1000 + (i / 5) FROM n",
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, 25);
+    let t = default_tenant();
+    let mut seen = Vec::new();
+    let mut cursor: Option<(i64, String)> = None;
+    loop {
+        let filter = TraceFilter {
+            before: cursor.as_ref().map(|c| c.0),
+            before_id: cursor.as_ref().map(|c| c.1.clone()),
+            limit: 3,
+            ..TraceFilter::default()
+        };
+        let page = db.store.list_traces(&t, &filter).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        cursor = Some((last.started_at, last.id.clone()));
+        seen.extend(page.into_iter().map(|t| t.id));
+    }
+    let mut all: Vec<String> = (101..=125).map(|i| format!("tie-{i}")).collect();
+    all.sort_by(|a, b| b.cmp(a));
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen.len(), 25, "every trace exactly once: {seen:?}");
+    assert_eq!(sorted, all);
 }

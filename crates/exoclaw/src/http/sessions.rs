@@ -112,11 +112,14 @@ impl From<Message> for StoredMessage {
     }
 }
 
-/// A session and a page of its messages.
+/// A session and a page of its messages, oldest first.
 #[derive(Serialize, ToSchema)]
 pub struct SessionMessages {
     pub session: SessionView,
     pub messages: Vec<MessageView>,
+    /// Pass as `after` for the next page; `null` when this page holds the
+    /// newest message.
+    pub next_after: Option<i64>,
 }
 
 /// Token counts.
@@ -230,9 +233,12 @@ impl From<Span> for SpanView {
     }
 }
 
+/// A page of traces, newest first.
 #[derive(Serialize, ToSchema)]
 pub struct TraceList {
     pub traces: Vec<TraceView>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// A trace and its spans.
@@ -256,8 +262,11 @@ pub struct TracesQuery {
     agent: Option<String>,
     /// Only this session's.
     session: Option<String>,
-    /// Only traces started before this (Unix milliseconds; paging).
+    /// Only traces started before this (Unix milliseconds).
     before: Option<i64>,
+    /// The `next_cursor` of the previous page (paging to older traces; wins
+    /// over `before`).
+    cursor: Option<String>,
     /// At most this many, newest first (default 50, at most 500).
     #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
@@ -282,9 +291,9 @@ pub async fn list(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
-    /// Only messages after this `seq`.
+    /// Only messages after this `seq` (the previous page's `next_after`).
     after: Option<i64>,
-    /// At most this many (at most 1000; 0 or none: the store's default).
+    /// At most this many (default 500, at most 1000).
     #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
@@ -303,6 +312,10 @@ async fn visible_session(state: &AppState, who: &Principal, id: &str) -> Result<
     Ok(session)
 }
 
+/// Messages a page holds unless `limit` says otherwise, and at most.
+const MESSAGE_PAGE: u32 = 500;
+const MAX_MESSAGE_PAGE: u32 = 1000;
+
 /// A session's messages.
 #[utoipa::path(get, path = "/v1/sessions/{id}/messages", tag = "sessions",
     params(("id" = String, Path, description = "The session's id"), MessagesQuery),
@@ -317,15 +330,18 @@ pub async fn messages(
     Query(q): Query<MessagesQuery>,
 ) -> Result<Json<SessionMessages>, ApiError> {
     let session = visible_session(&state, &who, &id).await?;
-    let messages = state
+    let limit = match q.limit {
+        None | Some(0) => MESSAGE_PAGE,
+        Some(n) => n.min(MAX_MESSAGE_PAGE),
+    };
+    // One more than the page: whether a next page exists.
+    let mut messages = state
         .store
-        .list_messages(
-            &who.tenant,
-            &session.id,
-            q.after.unwrap_or(0),
-            q.limit.unwrap_or(0).min(1000),
-        )
+        .list_messages(&who.tenant, &session.id, q.after.unwrap_or(0), limit + 1)
         .await?;
+    let more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    let next_after = more.then(|| messages.last().map(|m| m.seq)).flatten();
     let messages = messages
         .into_iter()
         .map(|m| MessageView {
@@ -340,6 +356,7 @@ pub async fn messages(
     Ok(Json(SessionMessages {
         session: session.into(),
         messages,
+        next_after,
     }))
 }
 
@@ -370,20 +387,41 @@ pub async fn traces(
     Extension(who): Extension<Principal>,
     Query(q): Query<TracesQuery>,
 ) -> Result<Json<TraceList>, ApiError> {
+    let (before, before_id) = match q.cursor.as_deref() {
+        Some(c) => {
+            let (at, id) = c
+                .split_once('.')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
+                .ok_or_else(|| ApiError::invalid("cursor: pass a next_cursor as it was given"))?;
+            (Some(at), Some(id.to_owned()))
+        }
+        None => (q.before, None),
+    };
+    let limit = match q.limit {
+        None | Some(0) => 50,
+        Some(n) => n.min(500),
+    };
     let filter = TraceFilter {
         agent_id: q.agent.map(AgentId::new),
         user_id: (!who.sees_all_users()).then(|| who.user.clone()),
         session_id: q.session.map(SessionId::new),
-        before: q.before,
-        limit: q.limit.unwrap_or(50).min(500),
+        before,
+        before_id,
+        limit: limit + 1,
     };
-    let traces = state
+    let mut traces = state
         .runtime
         .traces()
         .list_traces(&who.tenant, &filter)
         .await?;
+    let more = traces.len() > limit as usize;
+    traces.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| traces.last().map(|t| format!("{}.{}", t.started_at, t.id)))
+        .flatten();
     Ok(Json(TraceList {
         traces: traces.into_iter().map(TraceView::from).collect(),
+        next_cursor,
     }))
 }
 

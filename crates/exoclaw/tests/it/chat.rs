@@ -763,3 +763,60 @@ fn a_turns_trace_and_usage_are_stored_after_sigterm_right_after_the_response() {
     assert_eq!(spans.len(), 1, "the LLM span is stored");
     assert_eq!(spend, 2000, "the usage ledger has the call");
 }
+
+/// Listings say whether more exist and how to get them: messages page with
+/// `after`/`next_after`, traces with `cursor`/`next_cursor`.
+#[test]
+fn message_and_trace_listings_page_with_cursors() {
+    let s = setup();
+    for i in 0..3 {
+        s.fake.push(Reply::text(format!("answer {i}")));
+        assert_eq!(chat(&s.gw, ask("default", &format!("q{i}"))).status, 200);
+    }
+    let sessions = s.gw.get("/v1/sessions", Some(TOKEN)).json();
+    let id = sessions["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let page =
+            s.gw.get(
+                &format!("/v1/sessions/{id}/messages?after={after}&limit=4"),
+                Some(TOKEN),
+            )
+            .json();
+        let messages = page["messages"].as_array().unwrap();
+        seqs.extend(messages.iter().map(|m| m["seq"].as_i64().unwrap()));
+        match page["next_after"].as_i64() {
+            Some(next) => {
+                assert_eq!(messages.len(), 4, "only a full page has a next one");
+                after = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        seqs,
+        (1..=6).collect::<Vec<i64>>(),
+        "every message once, in order"
+    );
+
+    let mut ids = Vec::new();
+    let mut path = "/v1/traces?limit=2".to_owned();
+    loop {
+        let page = s.gw.get(&path, Some(TOKEN)).json();
+        ids.extend(
+            page["traces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/traces?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let r = s.gw.get("/v1/traces?cursor=nonsense", Some(TOKEN));
+    assert_eq!(r.status, 400, "{}", r.body);
+}

@@ -140,23 +140,25 @@ pub async fn dispatch(
                 }
                 _ => {
                     let after = req.params.get("after").and_then(Value::as_i64).unwrap_or(0);
-                    let limit = req
-                        .params
-                        .get("limit")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0)
-                        .min(1000);
-                    let messages = store
-                        .list_messages(
-                            &who.tenant,
-                            &session.id,
-                            after,
-                            u32::try_from(limit).unwrap_or(1000),
-                        )
+                    let limit = match req.params.get("limit").and_then(Value::as_u64) {
+                        None | Some(0) => 500,
+                        Some(n) => u32::try_from(n.min(1000)).unwrap_or(1000),
+                    };
+                    let mut messages = store
+                        .list_messages(&who.tenant, &session.id, after, limit + 1)
                         .await
                         .map_err(store_err)?;
+                    let more = messages.len() > limit as usize;
+                    messages.truncate(limit as usize);
+                    let next_after = more.then(|| messages.last().map(|m| m.seq)).flatten();
                     let messages = messages.into_iter().map(Into::into).collect();
-                    Ok(frame::ok(id, &frame::History { messages }))
+                    Ok(frame::ok(
+                        id,
+                        &frame::History {
+                            messages,
+                            next_after,
+                        },
+                    ))
                 }
             }
         }

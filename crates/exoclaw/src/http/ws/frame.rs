@@ -133,10 +133,12 @@ pub struct Announce<'a> {
     pub text: &'a str,
 }
 
-/// The result of `sessions.history`.
+/// The result of `sessions.history`: a page, oldest first.
 #[derive(Serialize)]
 pub struct History {
     pub messages: Vec<super::super::sessions::StoredMessage>,
+    /// Pass as `after` for the next page; `null` on the newest.
+    pub next_after: Option<i64>,
 }
 
 /// The parameters of a run's events: the run, its session, and the event's
