@@ -8,6 +8,7 @@
 //! load generator ([`load`]).
 
 mod cpu;
+mod delegation;
 mod fake_llm;
 mod gateway;
 mod http;
@@ -52,6 +53,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "soak",
         run: soak::run,
+        in_all: false,
+    },
+    Bench {
+        name: "delegation",
+        run: delegation::run,
         in_all: false,
     },
 ];

@@ -2,6 +2,11 @@
 //! (also under `/v1`) answers at once with a short streaming answer in OpenAI's exact chunk
 //! format, so what is measured around it is HTTP, JSON and the gateway, never a model.
 //!
+//! For the delegation benchmark, a request for one of the [`SCRIPTED`] models that carries no
+//! tool result yet is answered with that model's tool call instead (a `delegate`, or a cheap
+//! `list_files` for the baseline), so one gateway turn makes the calls it would make with a
+//! real model. Announcements of async results are counted ([`FakeLlm::announcements`]).
+//!
 //! One thread per connection, HTTP/1.1 keep-alive, `Transfer-Encoding: chunked` SSE (what real
 //! providers send). The request body is read by `Content-Length` (or chunked) and discarded.
 //! Every read has a timeout, idle connections are closed after [`IDLE_CLOSE`] (longer than the
@@ -30,6 +35,24 @@ const MODEL: &str = "gpt-4o-mini";
 /// The answer, one content delta per piece.
 const DELTAS: [&str; 3] = ["Hello", " from the", " fake provider."];
 
+/// Models whose first call in a turn asks for a tool: the model, the tool, its arguments.
+pub const SCRIPTED: &[(&str, &str, &str)] = &[
+    (
+        "bench-delegate-sync",
+        "delegate",
+        r#"{\"agent\":\"bench-helper\",\"task\":\"say hi\",\"mode\":\"sync\"}"#,
+    ),
+    (
+        "bench-delegate-async",
+        "delegate",
+        r#"{\"agent\":\"bench-helper\",\"task\":\"say hi\",\"mode\":\"async\"}"#,
+    ),
+    ("bench-tool", "list_files", r#"{}"#),
+];
+
+/// What an announcement turn's input says (see the gateway's `delegation/announce.rs`).
+const ANNOUNCED: &str = "This is an automatic message, not from the user.";
+
 /// A running fake provider.
 pub struct FakeLlm {
     addr: SocketAddr,
@@ -41,6 +64,8 @@ struct Shared {
     stop: AtomicBool,
     /// Completions answered so far.
     completions: AtomicU64,
+    /// Requests that carried an announcement of an async result.
+    announcements: AtomicU64,
 }
 
 impl FakeLlm {
@@ -52,6 +77,7 @@ impl FakeLlm {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             completions: AtomicU64::new(0),
+            announcements: AtomicU64::new(0),
         });
         let accept_shared = shared.clone();
         let accept = thread::Builder::new()
@@ -76,6 +102,11 @@ impl FakeLlm {
 
     pub fn completions(&self) -> u64 {
         self.shared.completions.load(Ordering::Relaxed)
+    }
+
+    /// Requests that announced an async delegation's result to its caller.
+    pub fn announcements(&self) -> u64 {
+        self.shared.announcements.load(Ordering::Relaxed)
     }
 }
 
@@ -164,6 +195,7 @@ struct Request {
     method: String,
     path: String,
     close: bool,
+    body: Vec<u8>,
 }
 
 /// The request at the start of `buf` (body read and dropped) and its length; `None` while
@@ -181,9 +213,9 @@ fn parse_request(buf: &[u8]) -> io::Result<Option<(Request, usize)>> {
     let close = head.has_token("connection", "close")
         || (version == "HTTP/1.0" && !head.has_token("connection", "keep-alive"));
     let rest = &buf[head.len..];
-    let used = if head.has_token("transfer-encoding", "chunked") {
+    let (body, used) = if head.has_token("transfer-encoding", "chunked") {
         match dechunk(rest).map_err(invalid)? {
-            Some((_, used)) => used,
+            Some((body, used)) => (body, used),
             None => return Ok(None),
         }
     } else {
@@ -194,13 +226,14 @@ fn parse_request(buf: &[u8]) -> io::Result<Option<(Request, usize)>> {
         if rest.len() < len {
             return Ok(None);
         }
-        len
+        (rest[..len].to_vec(), len)
     };
     Ok(Some((
         Request {
             method: method.to_owned(),
             path: path.to_owned(),
             close,
+            body,
         },
         head.len + used,
     )))
@@ -227,7 +260,16 @@ fn respond(request: &Request, shared: &Shared) -> Vec<u8> {
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n{connection}\r\n"
     )
     .into_bytes();
-    for event in sse_events(&format!("chatcmpl-fake-{n}"), unix_now()) {
+    let body = String::from_utf8_lossy(&request.body);
+    if body.contains(ANNOUNCED) {
+        shared.announcements.fetch_add(1, Ordering::Relaxed);
+    }
+    let id = format!("chatcmpl-fake-{n}");
+    let events = match tool_call_of(&body) {
+        Some((name, arguments)) => tool_call_events(&id, unix_now(), n, name, arguments),
+        None => sse_events(&id, unix_now()),
+    };
+    for event in events {
         out.extend_from_slice(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes());
     }
     out.extend_from_slice(b"0\r\n\r\n");
@@ -254,6 +296,44 @@ pub fn sse_events(id: &str, created: u64) -> Vec<String> {
     data.into_iter()
         .map(|data| format!("data: {data}\n\n"))
         .collect()
+}
+
+/// The tool call a scripted model asks for: only in a turn's first call (no tool result in
+/// the request yet).
+fn tool_call_of(body: &str) -> Option<(&'static str, &'static str)> {
+    if body.contains(r#""role":"tool""#) {
+        return None;
+    }
+    SCRIPTED
+        .iter()
+        .find(|(model, _, _)| body.contains(&format!(r#""model":"{model}""#)))
+        .map(|(_, name, arguments)| (*name, *arguments))
+}
+
+/// A streamed answer that asks for one tool call, in OpenAI's chunk format.
+fn tool_call_events(id: &str, created: u64, n: u64, name: &str, arguments: &str) -> Vec<String> {
+    let chunk = |delta: &str, finish: &str| {
+        format!(
+            r#"{{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":"{MODEL}","choices":[{{"index":0,"delta":{delta},"finish_reason":{finish}}}]}}"#
+        )
+    };
+    [
+        chunk(r#"{"role":"assistant","content":null}"#, "null"),
+        chunk(
+            &format!(
+                r#"{{"tool_calls":[{{"index":0,"id":"call_{n}","type":"function","function":{{"name":"{name}","arguments":"{arguments}"}}}}]}}"#
+            ),
+            "null",
+        ),
+        chunk("{}", r#""tool_calls""#),
+        format!(
+            r#"{{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":"{MODEL}","choices":[],"usage":{{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}}}"#
+        ),
+        "[DONE]".to_owned(),
+    ]
+    .into_iter()
+    .map(|data| format!("data: {data}\n\n"))
+    .collect()
 }
 
 fn unix_now() -> u64 {

@@ -1,0 +1,352 @@
+//! `cargo xtask bench delegation`: what a delegation costs (issue 12).
+//!
+//! 1. Overhead: closed-loop turns at concurrency 1 through the release binary against the fake
+//!    provider ([`FakeLlm`], whose scripted models ask for a tool in a turn's first call): a
+//!    plain turn (one LLM call), a turn with one cheap tool call (`list_files`: two LLM calls),
+//!    and a turn with one sync delegation (`delegate` to another agent: the caller's two calls
+//!    plus the delegate's whole turn). The overhead is the delegating turn's p50 minus the plain
+//!    turn's; the tool-call turn shows how much of it any second LLM call costs.
+//! 2. Burst: 1,000 turns at once, each starting one async delegation; the bench waits until
+//!    every result was announced into its caller's session, checks the history (1,000 `done`,
+//!    each announced) and the fake's count of announcement calls (exactly 1,000, also after a
+//!    quiet while), and reads the gateway's memory before, at its peak and once idle again.
+
+use std::fs;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::fake_llm::FakeLlm;
+use super::gateway::Gateway;
+use super::http::{Conn, Response, post_json};
+use super::load::{self, Load, Outcome, delta_ms, ms3};
+use super::{Context, create_parent, mib};
+use crate::error::{Context as _, Result, bail};
+
+/// The issue's target for the overhead.
+const TARGET_OVERHEAD_P50_MS: f64 = 2.0;
+/// Async delegations started at once.
+const BURST: usize = 1000;
+/// Client threads sending the burst.
+const SENDERS: usize = 50;
+/// How long the burst may take to be announced.
+const BURST_LIMIT: Duration = Duration::from_secs(600);
+
+const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
+const API_KEY: &str = "sk-bench-0000000000000000";
+
+pub fn run(ctx: &Context) -> Result<String> {
+    let fake = FakeLlm::start()?;
+    let mut gateway = start(ctx, &fake)?;
+    let token = ctx.binary.token().to_owned();
+    setup(&gateway, &token)?;
+    let mut rows = Vec::new();
+    for (label, agent) in [
+        ("plain turn (1 LLM call)", "default"),
+        ("turn with one tool call (2 LLM calls)", "bench-tool"),
+        (
+            "turn with one sync delegation (3 LLM calls, 2 runs)",
+            "bench-sync",
+        ),
+    ] {
+        rows.push((label, measure(&gateway, &token, agent, ctx.seconds)));
+        if !gateway.is_running() {
+            bail!("the gateway died under load{}", gateway.log_tail());
+        }
+    }
+    let burst = burst(&mut gateway, &fake, &token)?;
+    gateway.stop()?;
+    Ok(report(ctx, &rows, &burst))
+}
+
+fn start(ctx: &Context, fake: &FakeLlm) -> Result<Gateway> {
+    let workdir = ctx.scratch.join("delegation");
+    let home = workdir.join("home");
+    create_parent(&home)?;
+    let config = workdir.join("config.json");
+    fs::write(&config, CONFIG).with_context(|| format!("writing {}", config.display()))?;
+    let config = config.to_str().context("the scratch path is not UTF-8")?;
+    let base_url = fake.base_url();
+    let mut env = vec![
+        ("EXOCLAW_CONFIG", config),
+        ("EXOCLAW_OPENAI_API_KEY", API_KEY),
+        ("EXOCLAW_OPENAI_BASE_URL", base_url.as_str()),
+    ];
+    env.extend(
+        ctx.gateway_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let mut gateway = ctx.binary.start_with(&home, &env)?;
+    gateway.wait_ready()?;
+    Ok(gateway)
+}
+
+/// The agents (each on its scripted model) and the links of the benchmark.
+fn setup(gateway: &Gateway, token: &str) -> Result<()> {
+    let mut conn = Conn::new(gateway.addr(), Duration::from_secs(10));
+    let mut post = |path: &str, body: &str| -> Result<()> {
+        let r = conn
+            .send(&post_json(gateway.addr(), path, Some(token), body))
+            .with_context(|| format!("POST {path}"))?;
+        if r.status != 201 {
+            bail!(
+                "POST {path}: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        Ok(())
+    };
+    for (id, model) in [
+        ("bench-helper", "gpt-4o-mini"),
+        ("bench-tool", "bench-tool"),
+        ("bench-sync", "bench-delegate-sync"),
+        ("bench-async", "bench-delegate-async"),
+    ] {
+        post(
+            "/v1/agents",
+            &format!(r#"{{"id":"{id}","config":{{"model":"{model}"}}}}"#),
+        )?;
+    }
+    for caller in ["bench-sync", "bench-async"] {
+        post(
+            &format!("/v1/agents/{caller}/links"),
+            r#"{"target":"bench-helper"}"#,
+        )?;
+    }
+    Ok(())
+}
+
+fn turn(gateway: &Gateway, token: &str, agent: &str, user: &str) -> Vec<u8> {
+    let body = format!(
+        r#"{{"model":"{agent}","messages":[{{"role":"user","content":"hi"}}],"user":"{user}"}}"#
+    );
+    post_json(gateway.addr(), "/v1/chat/completions", Some(token), &body)
+}
+
+fn check(response: &Response) -> Result<(), String> {
+    let body = String::from_utf8_lossy(&response.body);
+    if body.contains(r#""object":"chat.completion""#) {
+        Ok(())
+    } else {
+        Err(format!("not a completion: {body}"))
+    }
+}
+
+fn measure(gateway: &Gateway, token: &str, agent: &str, seconds: u64) -> Outcome {
+    // Each request a fresh user: a new session, as a new conversation.
+    let make =
+        |worker: usize, i: u64| turn(gateway, token, agent, &format!("{agent}-{worker}-{i}"));
+    eprintln!("xtask: delegation: {agent}, concurrency 1, {seconds} s");
+    let outcome = load::run(
+        &Load {
+            addr: gateway.addr(),
+            concurrency: 1,
+            warm_up: Duration::from_secs(2),
+            measure: Duration::from_secs(seconds),
+            request: &make,
+            check,
+        },
+        &mut |_| {},
+    );
+    eprintln!(
+        "xtask: delegation:   {:.0}/s, p50 {} ms, {} errors",
+        outcome.per_second(),
+        outcome
+            .latency()
+            .map_or_else(|| "-".to_owned(), |l| ms3(l.p50)),
+        outcome.errors
+    );
+    outcome
+}
+
+struct Burst {
+    /// Time to send the 1,000 turns (each answers once its delegation started).
+    started: Duration,
+    /// Time until the last announcement.
+    announced: Duration,
+    announcements: u64,
+    /// Announcement calls after a quiet while (must equal `announcements`).
+    announcements_later: u64,
+    done: usize,
+    flagged: usize,
+    errors: u64,
+    rss_before_kib: u64,
+    rss_after_kib: u64,
+    hwm_kib: u64,
+}
+
+fn burst(gateway: &mut Gateway, fake: &FakeLlm, token: &str) -> Result<Burst> {
+    // Settle, then the baseline.
+    thread::sleep(Duration::from_secs(3));
+    let rss_before_kib = gateway.rss_kib()?;
+    let announced_before = fake.announcements();
+    let errors = AtomicU64::new(0);
+    let began = Instant::now();
+    thread::scope(|s| {
+        for sender in 0..SENDERS {
+            let errors = &errors;
+            let gateway = &*gateway;
+            s.spawn(move || {
+                let mut conn = Conn::new(gateway.addr(), Duration::from_secs(120));
+                for i in 0..BURST / SENDERS {
+                    let req = turn(
+                        gateway,
+                        token,
+                        "bench-async",
+                        &format!("burst-{sender}-{i}"),
+                    );
+                    match conn.send(&req) {
+                        Ok(r) if r.status == 200 => {}
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let started = began.elapsed();
+    eprintln!(
+        "xtask: delegation: {BURST} turns sent in {started:?}; waiting for the announcements"
+    );
+    let want = announced_before + BURST as u64;
+    while fake.announcements() < want {
+        if began.elapsed() > BURST_LIMIT {
+            bail!(
+                "only {} of {BURST} async delegations were announced within {BURST_LIMIT:?}{}",
+                fake.announcements() - announced_before,
+                gateway.log_tail()
+            );
+        }
+        if !gateway.is_running() {
+            bail!("the gateway died during the burst{}", gateway.log_tail());
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let announced = began.elapsed();
+    // A quiet while: nothing is announced twice, memory settles.
+    thread::sleep(Duration::from_secs(10));
+    let announcements_later = fake.announcements() - announced_before;
+    let (done, flagged) = history(gateway, token)?;
+    let rss_after_kib = gateway.rss_kib()?;
+    let hwm_kib = gateway.status_kib("VmHWM")?;
+    Ok(Burst {
+        started,
+        announced,
+        announcements: want - announced_before,
+        announcements_later,
+        done,
+        flagged,
+        errors: errors.load(Ordering::Relaxed),
+        rss_before_kib,
+        rss_after_kib,
+        hwm_kib,
+    })
+}
+
+/// Async delegations `done`, and of those marked announced, from `GET /v1/delegations`.
+fn history(gateway: &Gateway, token: &str) -> Result<(usize, usize)> {
+    let mut conn = Conn::new(gateway.addr(), Duration::from_secs(30));
+    let mut before: Option<String> = None;
+    let (mut done, mut flagged) = (0, 0);
+    loop {
+        let path = match &before {
+            Some(b) => format!("/v1/delegations?limit=1000&before={b}"),
+            None => "/v1/delegations?limit=1000".to_owned(),
+        };
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\r\n",
+            gateway.addr()
+        );
+        let r = conn
+            .send(request.as_bytes())
+            .context("GET /v1/delegations")?;
+        if r.status != 200 {
+            bail!("GET {path}: {}", r.status);
+        }
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        // Counted textually (xtask has no JSON parser): one object per delegation.
+        for item in body.split(r#""id":"#).skip(1) {
+            if item.contains(r#""mode":"async""#) && item.contains(r#""status":"done""#) {
+                done += 1;
+                if item.contains(r#""announced":true"#) {
+                    flagged += 1;
+                }
+            }
+        }
+        match body.split(r#""next_before":"#).nth(1).map(|rest| {
+            rest.split([',', '}'])
+                .next()
+                .unwrap_or("null")
+                .trim()
+                .to_owned()
+        }) {
+            Some(next) if next != "null" => before = Some(next),
+            _ => break,
+        }
+    }
+    Ok((done, flagged))
+}
+
+fn report(ctx: &Context, rows: &[(&str, Outcome)], b: &Burst) -> String {
+    let mut out = String::new();
+    out.push_str("### Delegation\n\n");
+    out.push_str(&format!(
+        "Binary `{}`; fake provider on loopback; concurrency 1, {} s per row after a 2 s warm-up; \
+         each turn a new session on SQLite.\n\n",
+        ctx.binary.path().display(),
+        ctx.seconds
+    ));
+    out.push_str(
+        "| turn | turns/s | p50 ms | p90 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (label, o) in rows {
+        let l = o.latency();
+        let cell = |f: fn(&load::Latency) -> Duration| {
+            l.as_ref().map_or_else(|| "-".to_owned(), |l| ms3(f(l)))
+        };
+        out.push_str(&format!(
+            "| {label} | {:.0} | {} | {} | {} | {} |\n",
+            o.per_second(),
+            cell(|l| l.p50),
+            cell(|l| l.p90),
+            cell(|l| l.p99),
+            o.errors
+        ));
+    }
+    let p50 = |i: usize| rows[i].1.latency().map(|l| l.p50);
+    if let (Some(plain), Some(tool), Some(sync)) = (p50(0), p50(1), p50(2)) {
+        let overhead = delta_ms(sync, plain);
+        let met = if overhead <= TARGET_OVERHEAD_P50_MS {
+            "met"
+        } else {
+            "**missed**"
+        };
+        out.push_str(&format!(
+            "\nDelegation overhead over a plain turn, p50: **{overhead:.2} ms** (target ≤ {TARGET_OVERHEAD_P50_MS} ms: {met}); \
+             of it, a second LLM call and a tool call cost {:.2} ms (the tool-call turn), the delegate's own turn and the \
+             bookkeeping the rest ({:.2} ms).\n",
+            delta_ms(tool, plain),
+            delta_ms(sync, tool)
+        ));
+    }
+    out.push_str(&format!(
+        "\n{BURST} async delegations started at once ({SENDERS} clients): sent in {:.2} s, all announced after {:.2} s; \
+         announcement calls {} (after 10 s more: {}); history: {} done, {} announced; {} client errors. \
+         Gateway RSS before {}, peak {}, after {} ({:+.2} MiB).\n",
+        b.started.as_secs_f64(),
+        b.announced.as_secs_f64(),
+        b.announcements,
+        b.announcements_later,
+        b.done,
+        b.flagged,
+        b.errors,
+        mib(b.rss_before_kib * 1024),
+        mib(b.hwm_kib * 1024),
+        mib(b.rss_after_kib * 1024),
+        (b.rss_after_kib as f64 - b.rss_before_kib as f64) / 1024.0
+    ));
+    out
+}
