@@ -237,6 +237,10 @@ pub struct DelegationFilter {
     pub kind: Option<DelegationKind>,
     /// Only those started before this (paging backwards in time).
     pub before: Option<UnixMillis>,
+    /// With `before`: those started at exactly `before` whose id is below
+    /// this count too (the previous page's last row; nothing of one
+    /// millisecond is skipped).
+    pub before_id: Option<String>,
     /// At most this many (0: 100; never more than 1,000), newest first.
     pub limit: u32,
 }

@@ -229,7 +229,8 @@ macro_rules! ports {
                     " FROM delegations WHERE tenant_id = ?1 \
                      AND (?2 IS NULL OR caller_agent = ?2) AND (?3 IS NULL OR target_agent = ?3) \
                      AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR status = ?5) \
-                     AND (?6 IS NULL OR kind = ?6) AND (?7 IS NULL OR started_at < ?7) \
+                     AND (?6 IS NULL OR kind = ?6) \
+                     AND (?7 IS NULL OR started_at < ?7 OR (started_at = ?7 AND id < ?9)) \
                      ORDER BY started_at DESC, id DESC LIMIT ",
                     $d::limit!("?8")
                 ))
@@ -241,6 +242,7 @@ macro_rules! ports {
                 .bind(filter.kind.map(kind_word))
                 .bind(filter.before)
                 .bind(rule::page_limit(filter.limit))
+                .bind(filter.before_id.as_deref())
                 .fetch_all(&self.pool)
                 .await
                 .map_err($d::err)?;

@@ -441,6 +441,39 @@ async fn delegations_list_newest_first_with_filters(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(all.len(), 106);
+
+    // Seven in one millisecond: paging by (started_at, id) skips none.
+    let mut tied = Vec::new();
+    for _ in 0..7 {
+        tied.push(
+            start(&*store, &t, &new("tie", "coder", "gw"), T0 + 500_000)
+                .await
+                .id,
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<(i64, String)> = None;
+    loop {
+        let page = store
+            .list_delegations(
+                &t,
+                &DelegationFilter {
+                    caller_agent: Some("tie".into()),
+                    before: cursor.as_ref().map(|c| c.0),
+                    before_id: cursor.as_ref().map(|c| c.1.clone()),
+                    limit: 3,
+                    ..DelegationFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = Some((last.started_at, last.id.clone()));
+        seen.extend(page.into_iter().map(|d| d.id));
+    }
+    tied.sort();
+    seen.sort();
+    assert_eq!(seen, tied, "each once");
 }
 
 async fn announcements_are_taken_once(store: Arc<dyn Store>) {
