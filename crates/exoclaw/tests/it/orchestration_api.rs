@@ -160,9 +160,9 @@ fn links_over_http_the_websocket_and_the_cli_with_every_refusal() {
         (
             "/v1/agents/boss/links",
             json!({"target": "nobody"}),
-            404,
-            "not_found",
-            "nobody",
+            422,
+            "agent.unknown",
+            "target: no agent \"nobody\"",
         ),
         (
             "/v1/agents/nobody/links",
@@ -320,8 +320,13 @@ fn links_over_http_the_websocket_and_the_cli_with_every_refusal() {
             "itself",
         ),
         (
-            json!({"source": "research", "target": "nobody"}),
+            json!({"source": "nobody", "target": "research"}),
             "not_found",
+            "nobody",
+        ),
+        (
+            json!({"source": "research", "target": "nobody"}),
+            "agent.unknown",
             "nobody",
         ),
         (
@@ -1119,11 +1124,6 @@ fn tenant_isolation(extra_env: &[(&str, &str)]) {
             Some(json!({"target": "caller"})),
         ),
         (
-            "POST",
-            "/v1/agents/caller/links".to_owned(),
-            Some(json!({"target": "research"})),
-        ),
-        (
             "DELETE",
             "/v1/agents/caller/links/research".to_owned(),
             None,
@@ -1139,6 +1139,16 @@ fn tenant_isolation(extra_env: &[(&str, &str)]) {
         let r = req(&s, method, &path, &b_admin, body);
         assert_eq!(r.status, 404, "b-admin: {method} {path}: {}", r.body);
     }
+    // B's own `caller` linked to A's `research`: no such target in B.
+    let r = req(
+        &s,
+        "POST",
+        "/v1/agents/caller/links",
+        &b_admin,
+        Some(json!({"target": "research"})),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(code(&r), "agent.unknown");
     assert_eq!(
         req(&s, "GET", "/v1/bindings", &b_admin, None).json(),
         json!({"bindings": []})

@@ -4,8 +4,10 @@
 //! source delegates to the target; `inbound`: the target to the source;
 //! `bidirectional`: both), optionally for some users only and with a limit
 //! of its own on delegations at once. One link per ordered pair: a link
-//! from `b` to `a` is another link than one from `a` to `b`. Changes are
-//! audited as `agent.link` and `agent.unlink`.
+//! from `b` to `a` is another link than one from `a` to `b`. An unknown
+//! agent of the path is `404 not_found`; an unknown `target` (named by the
+//! body) is `422 agent.unknown`. Changes are audited as `agent.link` and
+//! `agent.unlink`.
 
 use super::super::error::{ApiError, ErrorBody, ErrorCode};
 use super::super::extract::{Body, Path};
@@ -160,8 +162,9 @@ pub fn parse_direction(field: &str, word: Option<&str>) -> Result<LinkDirection,
 
 /// Creates the link from `source` (audited as `agent.link`): `request.invalid`
 /// for a bad direction, limit or user list or a link to itself,
-/// `not_found` for an unknown agent at either end, `conflict` when the pair
-/// is linked already.
+/// `not_found` for an unknown source (the path's agent), `agent.unknown`
+/// (422) for an unknown target (the body's), `conflict` when the pair is
+/// linked already.
 pub async fn link(
     store: &dyn Store,
     actor: &Actor,
@@ -187,7 +190,15 @@ pub async fn link(
         )));
     }
     let source = existing_agent(store, &actor.tenant, source).await?;
-    let target = existing_agent(store, &actor.tenant, &body.target).await?;
+    // The path names the source: an unknown target is the body's fault.
+    let target = existing_agent(store, &actor.tenant, &body.target)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::NotFound => {
+                ApiError::new(ErrorCode::AgentUnknown, format!("target: {}", e.message))
+            }
+            _ => e,
+        })?;
     let new = NewAgentLink {
         source,
         target,
@@ -306,8 +317,9 @@ pub async fn list(
     responses(
         (status = 201, description = "The new link", body = LinkView),
         (status = 400, description = "A bad direction, limit or user list, or a link to itself", body = ErrorBody),
-        (status = 404, description = "No such agent (either end)", body = ErrorBody),
+        (status = 404, description = "No such agent (the path's, the link's source)", body = ErrorBody),
         (status = 409, description = "The pair is linked already", body = ErrorBody),
+        (status = 422, description = "No such target agent (`agent.unknown`), or not this route's shape", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
