@@ -158,24 +158,46 @@ pub const KINDS: [&str; 2] = ["delegate", "spawn"];
 /// The words of `DelegationMode`.
 pub const MODES: [&str; 2] = ["sync", "async"];
 
+/// `o` with a description (a field whose schema is `schema_with` loses its
+/// doc comment).
+fn described(mut o: Object, description: &str) -> Object {
+    o.description = Some(description.to_owned());
+    o
+}
+
+const DIRECTION_DOC: &str = "`outbound`: the source may delegate to the target; `inbound`: \
+     the target may delegate to the source; `bidirectional`: both";
+
 fn direction() -> Object {
-    super::schema::words(&DIRECTIONS)
+    described(super::schema::words(&DIRECTIONS), DIRECTION_DOC)
 }
 
 fn direction_or_null() -> Object {
-    words_or_null(&DIRECTIONS)
+    let doc = format!("{DIRECTION_DOC} (absent or null: `outbound`)");
+    described(words_or_null(&DIRECTIONS), &doc)
 }
 
 fn status() -> Object {
-    super::schema::words(&STATUSES)
+    described(
+        super::schema::words(&STATUSES),
+        "`running`, `done`, `failed`, `cancelled` or `interrupted` (the gateway running it \
+         stopped first)",
+    )
 }
 
 fn kind() -> Object {
-    super::schema::words(&KINDS)
+    described(
+        super::schema::words(&KINDS),
+        "`delegate` (to a named agent, over a link) or `spawn` (a subagent of the caller)",
+    )
 }
 
 fn mode() -> Object {
-    super::schema::words(&MODES)
+    described(
+        super::schema::words(&MODES),
+        "`sync` (the caller waited for the answer) or `async` (the answer was announced into \
+         the caller's session)",
+    )
 }
 
 #[cfg(test)]
