@@ -92,6 +92,108 @@ pub enum Command {
     Keys(KeysCommand),
     /// Every HTTP route and WebSocket method with the permission it requires.
     Routes(JsonFlag),
+    /// The history of delegations between agents and subagent spawns.
+    #[command(subcommand)]
+    Delegations(DelegationsCommand),
+    /// Bindings: which agent answers a conversation that names none.
+    #[command(subcommand)]
+    Bindings(BindingsCommand),
+}
+
+/// The words of a link's direction.
+const DIRECTIONS: [&str; 3] = ["outbound", "inbound", "bidirectional"];
+
+#[derive(Debug, Subcommand)]
+pub enum DelegationsCommand {
+    /// Delegations and spawns, newest first (a full page ends with the
+    /// `--cursor` that lists the next one).
+    List {
+        /// Only those this agent asked for.
+        #[arg(long, value_name = "AGENT")]
+        caller: Option<String>,
+        /// Only those this agent answered.
+        #[arg(long, value_name = "AGENT")]
+        target: Option<String>,
+        /// Only this user's conversations (a user id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only those in this state.
+        #[arg(long, value_parser = ["running", "done", "failed", "cancelled", "interrupted"])]
+        status: Option<String>,
+        /// Only delegations to named agents, or only subagent spawns.
+        #[arg(long, value_parser = ["delegate", "spawn"])]
+        kind: Option<String>,
+        /// Only those started before this (Unix milliseconds).
+        #[arg(long, value_name = "MS")]
+        before: Option<i64>,
+        /// The previous page's cursor (`next_cursor`; wins over `--before`).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// At most this many (1-1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Print `GET /v1/delegations`'s document: `{"delegations", "next_cursor"}`.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// One delegation, every field.
+    Show {
+        /// The delegation's id (from `delegations list`).
+        id: String,
+        /// Print `GET /v1/delegations/{id}`'s document.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BindingsCommand {
+    /// The tenant's bindings, oldest first.
+    List {
+        /// Print `GET /v1/bindings`'s document: `{"bindings": [...]}`.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Bind conversations to an agent: those matching every given field
+    /// (a field left out matches anything) go to AGENT; the most specific
+    /// binding wins (peer, then user, then account, then channel).
+    Add {
+        /// The agent that answers.
+        #[arg(long)]
+        agent: String,
+        /// A channel name (`ws`, `api`, `telegram`, ...).
+        #[arg(long)]
+        channel: Option<String>,
+        /// A channel account (one bot of several).
+        #[arg(long)]
+        account: Option<String>,
+        /// A peer or group id on the channel (for `ws`: `chat.send`'s `peer`).
+        #[arg(long)]
+        peer: Option<String>,
+        /// A user id.
+        #[arg(long)]
+        user: Option<String>,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Delete a binding.
+    Remove {
+        /// The binding's id (from `bindings list`).
+        id: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -443,6 +545,55 @@ pub enum AgentCommand {
         /// The agent (default: `default`).
         #[arg(default_value = "default")]
         agent: String,
+    },
+    /// Link two agents so that one may delegate to the other (a permission
+    /// link from SOURCE to TARGET).
+    Link {
+        /// The link's source agent.
+        source: String,
+        /// The link's target agent.
+        target: String,
+        /// `outbound`: SOURCE may delegate to TARGET; `inbound`: TARGET to
+        /// SOURCE; `bidirectional`: both.
+        #[arg(long, default_value = "outbound", value_parser = DIRECTIONS)]
+        direction: String,
+        /// At most this many delegations over the link at once (1-10000;
+        /// default: no limit of its own).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        max_concurrent: Option<i64>,
+        /// Only this user's conversations may use the link (repeatable; a
+        /// user id; default: everyone).
+        #[arg(long = "allow-user", value_name = "USER")]
+        allow_users: Vec<String>,
+        /// This user's conversations may not use the link (repeatable; a
+        /// user id).
+        #[arg(long = "deny-user", value_name = "USER")]
+        deny_users: Vec<String>,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Permission links: those an agent is the source or target of, or every
+    /// link of the tenant.
+    Links {
+        /// Only this agent's links.
+        id: Option<String>,
+        /// Print `GET /v1/agents/{id}/links`'s document: `{"links": [...]}`.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Delete the link from SOURCE to TARGET.
+    Unlink {
+        /// The link's source agent.
+        source: String,
+        /// The link's target agent.
+        target: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
     },
 }
 

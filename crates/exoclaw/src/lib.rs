@@ -101,6 +101,8 @@ async fn dispatch(
         Command::Pairing(p) => cmd::pairing::run(&p, &settings).await?,
         Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
         Command::Audit(a) => return cmd::audit_log::run(&a, &settings).await,
+        Command::Delegations(d) => cmd::orchestration::run_delegations(&d, &settings).await?,
+        Command::Bindings(b) => cmd::orchestration::run_bindings(&b, &settings).await?,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

@@ -249,11 +249,11 @@ fn burst(gateway: &mut Gateway, fake: &FakeLlm, token: &str) -> Result<Burst> {
 /// Async delegations `done`, and of those marked announced, from `GET /v1/delegations`.
 fn history(gateway: &Gateway, token: &str) -> Result<(usize, usize)> {
     let mut conn = Conn::new(gateway.addr(), Duration::from_secs(30));
-    let mut before: Option<String> = None;
+    let mut cursor: Option<String> = None;
     let (mut done, mut flagged) = (0, 0);
     loop {
-        let path = match &before {
-            Some(b) => format!("/v1/delegations?limit=1000&before={b}"),
+        let path = match &cursor {
+            Some(c) => format!("/v1/delegations?limit=1000&cursor={c}"),
             None => "/v1/delegations?limit=1000".to_owned(),
         };
         let request = format!(
@@ -276,14 +276,15 @@ fn history(gateway: &Gateway, token: &str) -> Result<(usize, usize)> {
                 }
             }
         }
-        match body.split(r#""next_before":"#).nth(1).map(|rest| {
+        match body.split(r#""next_cursor":"#).nth(1).map(|rest| {
             rest.split([',', '}'])
                 .next()
                 .unwrap_or("null")
                 .trim()
+                .trim_matches('"')
                 .to_owned()
         }) {
-            Some(next) if next != "null" => before = Some(next),
+            Some(next) if next != "null" => cursor = Some(next),
             _ => break,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod agent_settings;
 pub mod approval;
+pub mod bindings;
 pub mod context;
 pub mod delegation;
 pub mod guard;

@@ -1,4 +1,5 @@
-//! `exoclaw agent list|add|delete|chat`. `chat` runs the agent loop in this
+//! `exoclaw agent list|add|delete|chat` (and `link|links|unlink`, handed to
+//! `cmd/orchestration.rs`). `chat` runs the agent loop in this
 //! process against the same store and providers the gateway uses, as the
 //! owner, on the `cli` channel.
 
@@ -84,6 +85,11 @@ pub async fn run(cmd: &AgentCommand, settings: Settings, verbose: bool) -> anyho
                     .delete_agent(&tenant, &AgentId::new(id.clone()))
                     .await?;
                 crate::outln!("deleted agent {id} and its sessions");
+            }
+            AgentCommand::Link { .. }
+            | AgentCommand::Links { .. }
+            | AgentCommand::Unlink { .. } => {
+                super::orchestration::run_links(cmd, store.as_ref()).await?;
             }
             AgentCommand::Chat { agent } => {
                 // Log lines would land in the conversation: they go to the

@@ -9,6 +9,7 @@ pub mod config;
 pub mod doctor;
 pub mod migrate;
 pub mod onboard;
+pub mod orchestration;
 pub mod pairing;
 pub mod sandbox;
 pub mod secrets;

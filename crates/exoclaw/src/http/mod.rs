@@ -18,6 +18,7 @@ pub mod limit;
 mod metrics;
 mod openai;
 pub mod openapi;
+pub mod orchestration;
 pub mod pairing;
 mod providers;
 pub mod routes;
@@ -98,6 +99,42 @@ pub fn api_routes() -> routes::Routes {
             Perm(P::AgentsWrite),
             agents::delete,
         )
+        .add(
+            &get,
+            "/v1/agents/{id}/links",
+            Perm(P::AgentsRead),
+            orchestration::links::list,
+        )
+        .add(
+            &post,
+            "/v1/agents/{id}/links",
+            Perm(P::AgentsWrite),
+            orchestration::links::create,
+        )
+        .add(
+            &delete,
+            "/v1/agents/{id}/links/{target}",
+            Perm(P::AgentsWrite),
+            orchestration::links::delete,
+        )
+        .add(
+            &get,
+            "/v1/bindings",
+            Perm(P::AgentsRead),
+            orchestration::bindings::list,
+        )
+        .add(
+            &post,
+            "/v1/bindings",
+            Perm(P::AgentsWrite),
+            orchestration::bindings::create,
+        )
+        .add(
+            &delete,
+            "/v1/bindings/{id}",
+            Perm(P::AgentsWrite),
+            orchestration::bindings::delete,
+        )
         .add(&get, "/v1/sessions", Perm(P::SessionsRead), sessions::list)
         .add(
             &delete,
@@ -110,6 +147,18 @@ pub fn api_routes() -> routes::Routes {
             "/v1/sessions/{id}/messages",
             Perm(P::SessionsRead),
             sessions::messages,
+        )
+        .add(
+            &get,
+            "/v1/delegations",
+            Perm(P::SessionsRead),
+            orchestration::delegations::list,
+        )
+        .add(
+            &get,
+            "/v1/delegations/{id}",
+            Perm(P::SessionsRead),
+            orchestration::delegations::get,
         )
         .add(&get, "/v1/traces", Perm(P::SessionsRead), sessions::traces)
         .add(

@@ -19,6 +19,7 @@
 //! file.
 
 use super::error::{ErrorBody, ErrorCode};
+use super::orchestration::{bindings, delegations, links};
 use super::routes::{Access, RouteSpec};
 use super::{
     agents, approvals, audit, health, metrics, openai, pairing, providers, secrets, sessions,
@@ -58,9 +59,17 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         agents::get,
         agents::update,
         agents::delete,
+        links::list,
+        links::create,
+        links::delete,
+        bindings::list,
+        bindings::create,
+        bindings::delete,
         sessions::list,
         sessions::delete,
         sessions::messages,
+        delegations::list,
+        delegations::get,
         sessions::traces,
         sessions::trace,
         tools::invoke,
@@ -99,6 +108,8 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "chat", description = "The OpenAI-compatible API: agents as models"),
         (name = "agents", description = "Agents of the caller's tenant"),
         (name = "sessions", description = "Conversations and run traces"),
+        (name = "delegations", description = "The history of delegations between agents and subagent spawns"),
+        (name = "bindings", description = "Which agent answers a conversation that names none"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
         (name = "approvals", description = "Exec approvals waiting for an operator"),
         (name = "users", description = "Who you are, users, API keys and tenants"),

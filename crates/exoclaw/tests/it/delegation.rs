@@ -90,6 +90,36 @@ impl Team {
         assert_eq!(r.status, 201, "{}", r.body);
     }
 
+    /// A user of the default tenant and their API key.
+    fn user(&self, name: &str) -> (String, String) {
+        let r = self.post("/v1/users", json!({"name": name}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v = r.json();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["api_key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// One chat turn as the user of `key`.
+    fn chat_as(&self, key: &str, agent: &str, text: &str) -> String {
+        let r = request(
+            self.gw.addr,
+            "POST",
+            "/v1/chat/completions",
+            Some(key),
+            Some(
+                &json!({"model": agent, "messages": [{"role": "user", "content": text}]})
+                    .to_string(),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     fn post(&self, path: &str, body: Value) -> Response {
         request(
             self.gw.addr,
@@ -240,7 +270,7 @@ fn sync_delegation(dsn: Option<&str>) {
     assert_eq!(d["status"], "done");
     assert_eq!(d["caller_agent"], "support");
     assert_eq!(d["target_agent"], "research");
-    assert_eq!(d["user_id"], "alice");
+    assert_eq!(d["user_id"], "owner", "the gateway token acts as the owner");
     assert_eq!(d["task_digest"].as_str().unwrap().len(), 64);
     // The parent trace shows the child run as a span naming its trace.
     let parent = d["parent_trace_id"].as_str().unwrap();
@@ -276,53 +306,57 @@ fn a_sync_delegation_answers_with_the_targets_text_on_postgres() {
 fn links_decide_who_may_delegate_to_whom_and_for_which_users() {
     let t = Team::new(json!({}), None);
     t.agent("writer", "writer-m", json!({}));
-    // support → research only; writer ↔ research; research → support: no.
+    let (_, alice) = t.user("alice");
+    let (mallory_id, mallory) = t.user("mallory");
+    // support → research only, not for mallory; writer ↔ research;
+    // research → support: no link.
     t.link(
         "support",
         "research",
-        json!({"users": {"deny": ["mallory"]}}),
+        json!({"users": {"deny": [mallory_id]}}),
     );
     t.link("writer", "research", json!({"direction": "bidirectional"}));
-    let refused = |agent: &str, model: &str, user: &str, target: &str| -> String {
+    let result_of = |agent: &str, model: &str, key: &str, target: &str| -> String {
         t.fake.push_for(
             model,
             Reply::tool_calls([delegate("c", target, "x", "sync")]),
         );
         t.fake.push_for(model, Reply::text("ok"));
-        t.chat(agent, user, "go");
+        t.chat_as(key, agent, "go");
         tool_results(t.requests(model).last().unwrap())
             .pop()
             .unwrap()
     };
-    let r = refused("research", "research-m", "alice", "support");
+    // research has a link (to writer), so it is offered `delegate`; support
+    // is not its target.
+    let r = result_of("research", "research-m", &alice, "support");
     assert!(
         r.contains("delegation.no_link") && r.contains("exoclaw agent link research support"),
         "{r}"
     );
-    let r = refused("support", "support-m", "mallory", "research");
-    assert!(r.contains("delegation.user_denied"), "{r}");
-    let r = refused("support", "support-m", "alice", "support");
+    let r = result_of("support", "support-m", &alice, "support");
     assert!(r.contains("delegation.self") && r.contains("spawn"), "{r}");
-    let r = refused("support", "support-m", "alice", "nobody");
+    let r = result_of("support", "support-m", &alice, "nobody");
     assert!(r.contains("delegation.no_agent"), "{r}");
     // Allowed: research → writer over the bidirectional link.
     t.fake.push_for("writer-m", Reply::text("drafted"));
-    let r = refused("research", "research-m", "alice", "writer");
+    let r = result_of("research", "research-m", &alice, "writer");
     assert_eq!(r, "drafted");
-    // research is reachable from support, support is not from research.
     let research_prompt = system_prompt(&t.requests("research-m")[0]);
     assert!(
         research_prompt.contains("- writer (writer)"),
         "{research_prompt}"
     );
     assert!(!research_prompt.contains("- support"), "{research_prompt}");
-    // An agent with no link is offered no delegate tool.
-    t.fake.push_for("writer-m", Reply::text("hi"));
-    t.chat("support", "mallory", "hello");
+    // mallory is denied on support's only link: no target, no delegate
+    // tool, and a call anyway is refused by the policy path.
+    let r = result_of("support", "support-m", &mallory, "research");
+    assert!(r.contains("security.tool_denied"), "{r}");
     let tools = tool_names(t.requests("support-m").last().unwrap());
+    assert!(!tools.contains(&"delegate".to_owned()), "{tools:?}");
     assert!(
-        !tools.contains(&"delegate".to_owned()),
-        "mallory is denied on the only link: {tools:?}"
+        !system_prompt(t.requests("support-m").last().unwrap()).contains("- research"),
+        "not listed for mallory"
     );
 }
 
@@ -707,11 +741,6 @@ fn restart_with_pending_async(dsn: Option<&str>, signal: &str) {
         let d = &t.delegations()[0];
         d["status"] == "interrupted" && d["announced"] == true
     });
-    let told = t.requests("support-m").last().unwrap()["messages"].to_string();
-    assert!(
-        told.contains("did not finish") && told.contains("interrupted"),
-        "{told}"
-    );
     let sessions = t.get("/v1/sessions");
     let api = sessions["sessions"]
         .as_array()
@@ -727,6 +756,11 @@ fn restart_with_pending_async(dsn: Option<&str>, signal: &str) {
             .to_string()
             .contains("Sorry, research was interrupted.")
     });
+    let told = t.requests("support-m").last().unwrap()["messages"].to_string();
+    assert!(
+        told.contains("did not finish") && told.contains("interrupted"),
+        "{told}"
+    );
 }
 
 #[test]

@@ -28,6 +28,7 @@ mod metrics;
 mod onboard;
 mod openai_sdk;
 mod openapi;
+mod orchestration_api;
 mod otel;
 mod pairing;
 mod postgres;

@@ -89,6 +89,9 @@ error_codes! {
     Conflict = "conflict" => CONFLICT,
     /// `model` names no agent (`GET /v1/models` lists them).
     ModelNotFound = "model_not_found" => NOT_FOUND,
+    /// The body names an agent the tenant does not have where the path
+    /// names another (a link's `target`): `404` stays about the path's.
+    AgentUnknown = "agent.unknown" => UNPROCESSABLE_ENTITY,
 
     // The gateway.
     /// Our fault; the detail is in the gateway log under the request id.

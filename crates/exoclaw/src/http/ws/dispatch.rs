@@ -32,6 +32,14 @@ pub const METHODS: &[(&str, Permission)] = &[
     ("approvals.list", Permission::ApprovalsDecide),
     ("approvals.approve", Permission::ApprovalsDecide),
     ("approvals.deny", Permission::ApprovalsDecide),
+    ("agents.links.list", Permission::AgentsRead),
+    ("agents.links.create", Permission::AgentsWrite),
+    ("agents.links.delete", Permission::AgentsWrite),
+    ("delegations.list", Permission::SessionsRead),
+    ("delegations.get", Permission::SessionsRead),
+    ("bindings.list", Permission::AgentsRead),
+    ("bindings.create", Permission::AgentsWrite),
+    ("bindings.delete", Permission::AgentsWrite),
 ];
 
 fn method_permission(method: &str) -> Option<Permission> {
@@ -89,6 +97,9 @@ pub async fn dispatch(
     let store = &state.store;
     match req.method.as_str() {
         "ping" => Ok(frame::ok(id, &frame::Empty {})),
+        m if super::orchestration::handles(m) => {
+            super::orchestration::answer(state, who, req, id).await
+        }
         "agents.list" => {
             let agents = store.list_agents(&who.tenant).await.map_err(store_err)?;
             Ok(frame::ok(id, &super::super::agents::AgentList::of(&agents)))
@@ -167,11 +178,25 @@ pub async fn dispatch(
                 .param("message")
                 .filter(|m| !m.trim().is_empty())
                 .ok_or_else(|| required("message"))?;
-            let agent = req.param("agent").unwrap_or("default");
             let peer = req.param("peer").unwrap_or("ws");
+            // Without `agent`, the tenant's bindings decide (channel `ws`,
+            // this peer, this user); with none that matches, `default`.
+            let agent = match req.param("agent") {
+                Some(a) => AgentId::new(a),
+                None => exoclaw_gateway::runtime::bindings::resolve(
+                    store.as_ref(),
+                    &who.tenant,
+                    "ws",
+                    None,
+                    peer,
+                    &who.user,
+                )
+                .await
+                .map_err(store_err)?,
+            };
             let inbound = state
                 .runtime
-                .receive(who, agent, "ws", peer, message.to_owned(), None)
+                .receive(who, agent.as_str(), "ws", peer, message.to_owned(), None)
                 .await
                 .map_err(super::super::openai::start_error)?;
             let turn = match inbound {

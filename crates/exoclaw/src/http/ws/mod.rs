@@ -6,6 +6,7 @@
 
 mod dispatch;
 mod frame;
+mod orchestration;
 
 pub use dispatch::METHODS;
 
