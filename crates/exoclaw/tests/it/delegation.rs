@@ -683,6 +683,13 @@ fn stopall_cascades_to_async_work_and_stop_to_sync_children() {
     t.until("the child's call dropped", |t| {
         t.fake.in_flight("research-m") == 0
     });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        t.delegations()[0]["announced"],
+        false,
+        "a stopped delegation is not announced"
+    );
+    assert_eq!(t.requests("support-m").len(), 2, "no turn about it");
 
     // Sync: `/stop` (WebSocket chat.stop) stops the parent and its child.
     t.fake.push_for(

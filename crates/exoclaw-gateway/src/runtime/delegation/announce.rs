@@ -1,5 +1,6 @@
 //! Announcing async results: when an async delegation or spawn ends (or a
-//! restart finds it interrupted), its result enters the caller's session as
+//! restart finds it interrupted; one stopped by `/stopall` is not told
+//! about), its result enters the caller's session as
 //! a new turn of the caller, which may then tell the user; the caller's
 //! reply goes out to whoever listens ([`Announcement`]: the WebSocket
 //! forwards it to the session's user; channel adapters deliver it on their

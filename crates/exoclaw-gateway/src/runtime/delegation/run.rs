@@ -198,9 +198,10 @@ pub(super) async fn call(
                     return Ok(());
                 }
                 let child_session = end.session.clone();
-                if let Some(finished) =
-                    record(&waiter, &d, &end, started, Some(child_session)).await
-                {
+                let finished = record(&waiter, &d, &end, started, Some(child_session)).await;
+                // Stopped by `/stopall`: the person asked for silence, not
+                // for a turn about it. Everything else is told.
+                if let Some(finished) = finished.filter(|_| !end.stopped()) {
                     announce::announce(&waiter, &finished, end.text_for_caller(), end.tainted)
                         .await;
                 }
