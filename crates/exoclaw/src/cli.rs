@@ -516,7 +516,11 @@ pub enum TokenCommand {
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
     /// List agents.
-    List,
+    List {
+        /// Machine-readable output (JSON): `GET /v1/agents`'s document.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add an agent.
     Add {
         /// The agent's id: 1-64 lowercase letters, digits, '-' or '_'.

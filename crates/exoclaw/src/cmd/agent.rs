@@ -34,20 +34,33 @@ pub async fn run(cmd: &AgentCommand, settings: Settings, verbose: bool) -> anyho
     let tenant = TenantId::new(DEFAULT_TENANT);
     let result = async {
         match cmd {
-            AgentCommand::List => {
-                for a in store.list_agents(&tenant).await? {
-                    let model = a
-                        .config
-                        .get("model")
-                        .and_then(|m| m.as_str())
-                        .unwrap_or("(default)");
-                    crate::outln!(
-                        "{}\t{}\t{}\t{model}",
-                        a.id,
-                        a.agent_type.as_str(),
-                        a.display_name
-                    );
+            AgentCommand::List { json } => {
+                let agents = store.list_agents(&tenant).await?;
+                if *json {
+                    return crate::cmd::table::print_json(&crate::http::AgentList::of(&agents));
                 }
+                let mut table =
+                    crate::cmd::table::Table::new(&["ID", "TYPE", "NAME", "MODEL", "DESCRIPTION"]);
+                for a in &agents {
+                    let s = exoclaw_gateway::runtime::agent_settings::AgentSettings::from_stored(
+                        a.id.as_str(),
+                        &a.config,
+                    );
+                    let model = s.model.unwrap_or_else(|| "(the default)".to_owned());
+                    let description = if s.disabled {
+                        format!("[disabled] {}", s.description.unwrap_or_default())
+                    } else {
+                        s.description.unwrap_or_default()
+                    };
+                    table.row([
+                        a.id.to_string(),
+                        a.agent_type.as_str().to_owned(),
+                        a.display_name.clone(),
+                        model,
+                        description,
+                    ]);
+                }
+                table.print("no agents");
             }
             AgentCommand::Add {
                 id,

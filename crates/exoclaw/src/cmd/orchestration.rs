@@ -140,7 +140,7 @@ pub async fn run_links(cmd: &AgentCommand, store: &dyn Store) -> anyhow::Result<
                 .map_err(refused)?;
             crate::outln!("unlinked {source} -> {target}");
         }
-        AgentCommand::List
+        AgentCommand::List { .. }
         | AgentCommand::Add { .. }
         | AgentCommand::Delete { .. }
         | AgentCommand::Chat { .. } => bail!("not a link command"),

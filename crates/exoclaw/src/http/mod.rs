@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 pub mod conn;
 pub mod server;
+pub use agents::AgentList;
 pub use approvals::ApprovalList;
 pub use audit::event_json as audit_event_json;
 pub use audit::{AuditEventView, AuditPage};

@@ -406,8 +406,31 @@ fn agent_commands_and_terminal_chat() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let list = stdout(&run(&home.path, &env, &["agent", "list"]));
-    assert!(list.contains("default\topen"), "{list}");
-    assert!(list.contains("helper\topen\tHelper\tgpt-4o"), "{list}");
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("MODEL"),
+        "{list}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["helper", "open", "Helper", "gpt-4o", "-"]),
+        "{list}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&run(
+        &home.path,
+        &env,
+        &["agent", "list", "--json"],
+    )))
+    .unwrap();
+    let ids: Vec<&str> = json["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["default", "helper"], "{json}");
     let out = run(&home.path, &env, &["agent", "add", "Bad Id"]);
     assert!(!out.status.success());
 
@@ -567,6 +590,9 @@ fn a_closed_stdout_pipe_ends_commands_quietly() {
         &["routes"],
         &["audit", "list"],
         &["agent", "list"],
+        &["agent", "links"],
+        &["delegations", "list"],
+        &["bindings", "list"],
         &["users", "list"],
         &["keys", "list"],
         &["approvals", "list", "--all"],
