@@ -251,6 +251,23 @@ pub struct AgentDefaults {
     pub subagents: SubagentConfig,
     /// Delegation to named agents: the `delegate` tool.
     pub delegation: DelegationConfig,
+    /// Handoff of a conversation to another agent: the `handoff` tool.
+    pub handoff: HandoffConfig,
+}
+
+/// Handoffs (`handoff`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HandoffConfig {
+    /// A handed-over conversation with no message for this long goes back
+    /// to its original agent (seconds).
+    pub idle_sec: u64,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        Self { idle_sec: 3600 }
+    }
 }
 
 /// Subagents (anonymous clones of the calling agent, `spawn`).
@@ -318,6 +335,7 @@ impl Default for AgentDefaults {
             tools: ToolListConfig::default(),
             subagents: SubagentConfig::default(),
             delegation: DelegationConfig::default(),
+            handoff: HandoffConfig::default(),
         }
     }
 }

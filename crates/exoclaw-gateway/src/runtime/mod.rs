@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod context;
 pub mod delegation;
 pub mod guard;
+pub mod handoff;
 pub mod lanes;
 pub mod llm;
 pub mod recover;
@@ -113,6 +114,10 @@ impl Turn {
     }
 }
 
+/// The runtime, for what is built before it and needs it later (the tools
+/// that start runs): filled once the runtime exists, empty while it stops.
+pub type Late = Arc<std::sync::OnceLock<std::sync::Weak<Runtime>>>;
+
 pub struct Runtime {
     /// This runtime, for the delegation port its runs carry.
     me: std::sync::Weak<Runtime>,
@@ -195,7 +200,8 @@ impl Runtime {
             }
         }
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
-        let tools = tools::registry(&settings, store.clone())?;
+        let late: Late = Arc::default();
+        let tools = tools::registry(&settings, store.clone(), &late)?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
         let mut traces: Arc<dyn exoclaw_core::store::TraceStore> =
             Arc::new(guard::ScrubbedTraces(writes.clone()));
@@ -236,25 +242,28 @@ impl Runtime {
             });
         let delegations = delegation::Delegations::new(owner);
         let runs = runs::Runs::new(lanes::Lanes::new(&settings.config.scheduler, &metrics));
-        Ok(Arc::new_cyclic(|me| Self {
-            me: me.clone(),
-            delegations,
-            traces,
-            writes,
-            metrics,
-            store,
-            llm: std::sync::RwLock::new(Arc::new(llm)),
-            tenant_llms: std::sync::RwLock::new(tenant_llms),
-            client,
-            tools,
-            pricing,
-            runs,
-            home: settings.home.root().to_path_buf(),
-            settings,
-            alerts,
-            #[cfg(feature = "otel")]
-            telemetry: std::sync::Mutex::new(telemetry),
-            supervisor,
+        Ok(Arc::new_cyclic(|me| {
+            let _ = late.set(me.clone());
+            Self {
+                me: me.clone(),
+                delegations,
+                traces,
+                writes,
+                metrics,
+                store,
+                llm: std::sync::RwLock::new(Arc::new(llm)),
+                tenant_llms: std::sync::RwLock::new(tenant_llms),
+                client,
+                tools,
+                pricing,
+                runs,
+                home: settings.home.root().to_path_buf(),
+                settings,
+                alerts,
+                #[cfg(feature = "otel")]
+                telemetry: std::sync::Mutex::new(telemetry),
+                supervisor,
+            }
         }))
     }
 

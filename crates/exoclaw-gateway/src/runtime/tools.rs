@@ -154,7 +154,11 @@ pub fn quota_ledger(settings: &Settings) -> Arc<QuotaLedger> {
 }
 
 /// Every built-in tool, wired from the settings.
-pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Arc<ToolRegistry>> {
+pub fn registry(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    late: &super::Late,
+) -> anyhow::Result<Arc<ToolRegistry>> {
     let d = &settings.config.agents.defaults;
     let quota = quota_ledger(settings);
     let mut tools: Vec<Arc<dyn Tool>> = exoclaw_tools::fs::builtin_with_quota(
@@ -193,6 +197,10 @@ pub fn registry(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
     let brave = settings.env.get("EXOCLAW_BRAVE_API_KEY").map(Secret::new);
     tools.push(Arc::new(WebSearch::new(client, brave)));
     tools.extend(exoclaw_tools::orchestrate::tools());
+    tools.push(Arc::new(super::handoff::HandoffTool(late.clone())));
+    tools.push(Arc::new(super::delegation::evaluate::EvaluateLoop(
+        late.clone(),
+    )));
 
     let audit: Arc<dyn exoclaw_core::store::AuditStore> =
         Arc::new(crate::audit::Alerting(store.clone()));

@@ -57,6 +57,8 @@ pub enum Inbound {
     Turn(Turn),
     /// A chat command (`/stop`, `/stopall`) that stopped runs.
     Stopped(Stopped),
+    /// Another chat command (`/handoff clear`), answered in words.
+    Replied(String),
 }
 
 /// What `/stop` or `/stopall` stopped.
@@ -83,14 +85,28 @@ impl Stopped {
     }
 }
 
-/// `/stop` (`false`) or `/stopall` (`true`), as a whole message; a
-/// Telegram-style `/stop@bot` counts.
-pub fn chat_command(input: &str) -> Option<bool> {
-    let word = input.trim();
-    let word = word.split_once('@').map_or(word, |(w, _)| w);
-    match word {
-        "/stop" => Some(false),
-        "/stopall" => Some(true),
+/// A chat command: a whole message that is a command, not a turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatCommand {
+    /// `/stop`.
+    Stop,
+    /// `/stopall`.
+    StopAll,
+    /// `/handoff clear`.
+    HandoffClear,
+}
+
+/// The chat command `input` is, if any; a Telegram-style `/stop@bot`
+/// counts.
+pub fn chat_command(input: &str) -> Option<ChatCommand> {
+    let mut words = input.split_whitespace();
+    let first = words.next()?;
+    let first = first.split_once('@').map_or(first, |(w, _)| w);
+    let rest: Vec<&str> = words.collect();
+    match (first, rest.as_slice()) {
+        ("/stop", []) => Some(ChatCommand::Stop),
+        ("/stopall", []) => Some(ChatCommand::StopAll),
+        ("/handoff", ["clear"]) => Some(ChatCommand::HandoffClear),
         _ => None,
     }
 }
@@ -108,12 +124,24 @@ impl Runtime {
         input: String,
         request_id: Option<String>,
     ) -> Result<Inbound, StartError> {
-        let Some(all) = chat_command(&input) else {
+        let command = chat_command(&input);
+        if command == Some(ChatCommand::HandoffClear) {
+            let back = super::handoff::clear(self, who, channel, peer).await?;
+            return Ok(Inbound::Replied(match back {
+                Some(agent) => format!("Handed back: your messages go to {agent} again."),
+                None => "This conversation was not handed over.".to_owned(),
+            }));
+        }
+        // A handed-over conversation goes to the agent it was handed to.
+        let routed = super::handoff::route(self, who, agent_id, channel, peer).await?;
+        let agent_id = routed.as_str();
+        let Some(command) = command else {
             return self
                 .start_turn(who, agent_id, channel, peer, input, request_id)
                 .await
                 .map(Inbound::Turn);
         };
+        let all = command == ChatCommand::StopAll;
         let agent = self.agent(who, agent_id).await?;
         let session = self
             .store
@@ -239,7 +267,11 @@ impl Runtime {
                 policy.deny.extend(c.deny.iter().cloned());
                 delegation::spawn::system_prompt(&l.agent, &c.context)
             }
-            None => context::system_prompt(&self.home, &l.agent, l.who.user.as_str()),
+            None => format!(
+                "{}{}",
+                context::system_prompt(&self.home, &l.agent, l.who.user.as_str()),
+                super::handoff::context_for(self, &l.who.tenant, &l.session).await
+            ),
         };
         let system_prompt = format!(
             "{base}{}\n\n{}",

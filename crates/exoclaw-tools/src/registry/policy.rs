@@ -23,7 +23,16 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
     ("runtime", &["exec", "process"]),
     ("web", &["web_search", "web_fetch"]),
-    ("orchestration", &["spawn", "delegate", "delegate_search"]),
+    (
+        "orchestration",
+        &[
+            "spawn",
+            "delegate",
+            "delegate_search",
+            "evaluate_loop",
+            "handoff",
+        ],
+    ),
 ];
 
 fn entry_matches(entry: &str, tool: &str) -> bool {

@@ -217,6 +217,10 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
                 eprintln!("({})", stopped.message());
                 continue;
             }
+            Inbound::Replied(text) => {
+                eprintln!("({text})");
+                continue;
+            }
         };
         while let Some(event) = turn.events.recv().await {
             match event {

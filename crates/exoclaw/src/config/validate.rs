@@ -514,6 +514,12 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
             1,
             86_400,
         ),
+        (
+            "agents.defaults.handoff.idle_sec",
+            d.handoff.idle_sec,
+            60,
+            30 * 86_400,
+        ),
     ] {
         range(&mut p, path, value, lo, hi);
     }

@@ -292,6 +292,7 @@ pub async fn completions(
         Inbound::Stopped(stopped) => {
             return Ok(command_reply(id, req.model, req.stream, &stopped.message()));
         }
+        Inbound::Replied(text) => return Ok(command_reply(id, req.model, req.stream, &text)),
     };
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);

@@ -1,18 +1,84 @@
 //! Agent discovery: which agents a run may delegate to (its permission
-//! links, their direction and user lists, the targets that exist and are
-//! not disabled), how the system prompt lists them (up to
-//! [`INLINE_MAX`]; beyond, the agent searches with `delegate_search`), and
-//! which orchestration tools a run is not offered.
+//! links, their direction and user lists; a team's lead and its members
+//! reach each other without a link; the targets that exist and are not
+//! disabled), how the system prompt lists them (up to [`INLINE_MAX`];
+//! beyond, the agent searches with `delegate_search`), and which
+//! orchestration tools a run is not offered.
 
 use super::super::agent_settings::AgentSettings;
 use crate::config::file::SubagentConfig;
-use exoclaw_core::store::{AgentStore, LinkStore, StoreError};
+use exoclaw_core::store::orchestration::AgentLink;
+use exoclaw_core::store::{AgentStore, LinkStore, StoreError, TeamStore};
 use exoclaw_core::tool::{AgentCard, Lineage};
 use exoclaw_core::{AgentId, TenantId, UserId};
 use std::collections::BTreeSet;
 
 /// Most targets the system prompt lists; with more, `delegate_search`.
 pub const INLINE_MAX: usize = 15;
+
+/// How one agent may reach another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// A permission link (its `max_concurrent` applies).
+    Link(AgentLink),
+    /// A team both are in, one of them its lead.
+    Team(String),
+}
+
+/// Why one agent may not reach another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No link (and no team) lets it.
+    NoLink,
+    /// A link would, but not for this user.
+    UserDenied,
+}
+
+/// Whether `from` may delegate to `to` for `user`: a link first, then a
+/// team (a lead and its members reach each other).
+pub async fn reach<S>(
+    store: &S,
+    tenant: &TenantId,
+    from: &AgentId,
+    to: &AgentId,
+    user: &UserId,
+) -> Result<Result<Reach, Refusal>, StoreError>
+where
+    S: LinkStore + TeamStore + ?Sized,
+{
+    let links = store.list_links(tenant, Some(from)).await?;
+    let link = links.into_iter().find(|l| l.permits(from, to));
+    if let Some(l) = &link
+        && l.users.admits(user)
+    {
+        return Ok(Ok(Reach::Link(l.clone())));
+    }
+    if let Some(team) = shared_team(store, tenant, from, to).await? {
+        return Ok(Ok(Reach::Team(team)));
+    }
+    Ok(Err(if link.is_some() {
+        Refusal::UserDenied
+    } else {
+        Refusal::NoLink
+    }))
+}
+
+/// A team in which one of the two leads and the other is a member.
+async fn shared_team<S: TeamStore + ?Sized>(
+    store: &S,
+    tenant: &TenantId,
+    a: &AgentId,
+    b: &AgentId,
+) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .list_teams(tenant)
+        .await?
+        .into_iter()
+        .find(|t| {
+            (t.lead == *a && t.members.contains(b)) || (t.lead == *b && t.members.contains(a))
+        })
+        .map(|t| t.id))
+}
 
 /// The agents `agent` may delegate to on behalf of `user`, by id.
 pub async fn reachable<S>(
@@ -22,10 +88,10 @@ pub async fn reachable<S>(
     user: &UserId,
 ) -> Result<Vec<AgentCard>, StoreError>
 where
-    S: LinkStore + AgentStore + ?Sized,
+    S: LinkStore + AgentStore + TeamStore + ?Sized,
 {
     let links = store.list_links(tenant, Some(agent)).await?;
-    let targets: BTreeSet<&AgentId> = links
+    let mut targets: BTreeSet<AgentId> = links
         .iter()
         .filter(|l| l.users.admits(user))
         .filter_map(|l| {
@@ -34,9 +100,17 @@ where
             } else {
                 &l.source
             };
-            l.permits(agent, other).then_some(other)
+            l.permits(agent, other).then(|| other.clone())
         })
         .collect();
+    for team in store.list_teams(tenant).await? {
+        if team.lead == *agent {
+            targets.extend(team.members.iter().cloned());
+        } else if team.members.contains(agent) {
+            targets.insert(team.lead.clone());
+        }
+    }
+    targets.remove(agent);
     if targets.is_empty() {
         return Ok(Vec::new());
     }
@@ -58,9 +132,10 @@ where
     Ok(cards)
 }
 
-/// The orchestration tools a run is not offered: `delegate` with no
-/// target, `delegate_search` while the prompt lists every target, `spawn`
-/// at the subagent depth limit.
+/// The orchestration tools a run is not offered: `delegate`,
+/// `evaluate_loop` and `handoff` with no agent to reach, `delegate_search`
+/// while the prompt lists every target, `spawn` at the subagent depth
+/// limit.
 pub fn tools_to_hide(
     reachable: usize,
     lineage: &Lineage,
@@ -68,7 +143,7 @@ pub fn tools_to_hide(
 ) -> Vec<String> {
     let mut hide = Vec::new();
     if reachable == 0 {
-        hide.push("delegate".to_owned());
+        hide.extend(["delegate", "evaluate_loop", "handoff"].map(str::to_owned));
     }
     if reachable <= INLINE_MAX {
         hide.push("delegate_search".to_owned());

@@ -21,6 +21,7 @@
 
 pub mod announce;
 pub mod directory;
+pub mod evaluate;
 mod limits;
 mod run;
 pub mod spawn;

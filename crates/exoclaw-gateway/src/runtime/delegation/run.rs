@@ -280,32 +280,42 @@ async fn plan_delegation(
             format!("agent {target} is disabled"),
         ));
     }
-    let links = rt
-        .store
-        .list_links(&ctx.tenant, Some(&ctx.agent))
-        .await
-        .map_err(|e| store_error(&e))?;
-    let Some(link) = links.iter().find(|l| l.permits(&ctx.agent, target)) else {
-        return Err(refuse(
-            "delegation.no_link",
-            format!(
-                "no permission link lets {} delegate to {target}; an operator adds one with `exoclaw agent link {} {target}`",
-                ctx.agent, ctx.agent
-            ),
-        ));
+    let reach = super::directory::reach(
+        rt.store.as_ref(),
+        &ctx.tenant,
+        &ctx.agent,
+        target,
+        &ctx.user,
+    )
+    .await
+    .map_err(|e| store_error(&e))?;
+    let link = match reach {
+        Ok(super::directory::Reach::Link(l)) => Some(l),
+        Ok(super::directory::Reach::Team(_)) => None,
+        Err(super::directory::Refusal::NoLink) => {
+            return Err(refuse(
+                "delegation.no_link",
+                format!(
+                    "no permission link lets {} delegate to {target}; an operator adds one with `exoclaw agent link {} {target}` (or puts both in a team)",
+                    ctx.agent, ctx.agent
+                ),
+            ));
+        }
+        Err(super::directory::Refusal::UserDenied) => {
+            return Err(refuse(
+                "delegation.user_denied",
+                format!(
+                    "the link between {} and {target} is not open to user {}",
+                    ctx.agent, ctx.user
+                ),
+            ));
+        }
     };
-    if !link.users.admits(&ctx.user) {
-        return Err(refuse(
-            "delegation.user_denied",
-            format!(
-                "the link between {} and {target} is not open to user {}",
-                ctx.agent, ctx.user
-            ),
-        ));
-    }
     let wait = Duration::from_secs(cfg.wait_sec);
     let mut slots = Vec::new();
-    if let Some(max) = link.max_concurrent {
+    if let Some(link) = &link
+        && let Some(max) = link.max_concurrent
+    {
         let key = SlotKey::Link((
             ctx.tenant.clone(),
             link.source.clone(),

@@ -211,6 +211,9 @@ pub async fn dispatch(
                         },
                     ));
                 }
+                Inbound::Replied(text) => {
+                    return Ok(frame::ok(id, &frame::Replied { text: &text }));
+                }
             };
             let run_id = new_run_id();
             let reply = frame::ok(

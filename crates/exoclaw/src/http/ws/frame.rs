@@ -121,6 +121,13 @@ pub struct Stopped<'a> {
     pub delegations: usize,
 }
 
+/// The result of a `chat.send` whose message was a chat command answered
+/// in words (`/handoff clear`).
+#[derive(Serialize)]
+pub struct Replied<'a> {
+    pub text: &'a str,
+}
+
 /// The `chat.announce` event: an async delegation or subagent ended, its
 /// result entered the session as a turn of the agent, and this is the
 /// agent's reply.
