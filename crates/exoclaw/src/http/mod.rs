@@ -161,6 +161,12 @@ pub fn api_routes() -> routes::Routes {
             Perm(P::SessionsRead),
             orchestration::delegations::get,
         )
+        .add(
+            &get,
+            "/v1/handoffs",
+            Perm(P::SessionsRead),
+            orchestration::handoffs::list,
+        )
         .add(&get, "/v1/traces", Perm(P::SessionsRead), sessions::traces)
         .add(
             &get,

@@ -19,7 +19,7 @@
 //! file.
 
 use super::error::{ErrorBody, ErrorCode};
-use super::orchestration::{bindings, delegations, links};
+use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
     agents, approvals, audit, health, metrics, openai, pairing, providers, secrets, sessions,
@@ -69,6 +69,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         sessions::delete,
         sessions::messages,
         delegations::list,
+        handoffs::list,
         delegations::get,
         sessions::traces,
         sessions::trace,

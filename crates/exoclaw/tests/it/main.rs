@@ -23,6 +23,7 @@ mod chat;
 mod cli;
 mod delegation;
 mod guard;
+mod handoff;
 mod inprocess;
 mod metrics;
 mod onboard;

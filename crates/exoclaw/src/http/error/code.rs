@@ -173,6 +173,16 @@ error_codes! {
     DelegationTimeout = "delegation.timeout" => GATEWAY_TIMEOUT,
     /// A subagent may not spawn another at this depth.
     SpawnDepth = "spawn.depth" => UNPROCESSABLE_ENTITY,
+    /// A handoff cannot be recorded right now (the gateway stops).
+    HandoffUnavailable = "handoff.unavailable" => SERVICE_UNAVAILABLE,
+    /// There is no conversation to hand over (outside a session).
+    HandoffNoConversation = "handoff.no_conversation" => UNPROCESSABLE_ENTITY,
+    /// Only the agent talking to the user may hand over.
+    HandoffNotHere = "handoff.not_here" => UNPROCESSABLE_ENTITY,
+    /// A handoff to the agent itself.
+    HandoffSelf = "handoff.self" => BAD_REQUEST,
+    /// No link (or team) lets the agent hand over to the target.
+    HandoffNotAllowed = "handoff.not_allowed" => FORBIDDEN,
     /// The run was cancelled.
     Cancelled = "cancelled" => INTERNAL_SERVER_ERROR,
 

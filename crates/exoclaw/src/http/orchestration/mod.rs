@@ -10,6 +10,7 @@
 
 pub mod bindings;
 pub mod delegations;
+pub mod handoffs;
 pub mod links;
 
 use super::error::{ApiError, ErrorCode};
