@@ -34,10 +34,15 @@ fn main() {
     let order = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
         .join("link-order.txt");
     let x86_64 = std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64");
-    if linux_gnu && x86_64 && order.exists() {
+    // Linked from a copy in OUT_DIR: cargo may reuse this script's output
+    // for another checkout sharing the target dir (CI's clone, a worktree),
+    // where a path into the first checkout would not exist.
+    let copy = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_default())
+        .join("link-order.txt");
+    if linux_gnu && x86_64 && order.exists() && std::fs::copy(&order, &copy).is_ok() {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
+            copy.display()
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }

@@ -157,6 +157,9 @@ pub struct Lineage {
     pub delegation: Option<String>,
     /// How many of the hops were subagent spawns.
     pub spawn_depth: u32,
+    /// The run reviews another's output for a quality gate: its own gates
+    /// do not run (no recursion).
+    pub gate: bool,
 }
 
 impl ToolContext {

@@ -51,6 +51,74 @@ pub struct AgentSettings {
     /// A disabled agent answers nothing: no chat, no delegation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+    /// Quality gates on the agent's outputs (`runtime::gates`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateSpec>,
+}
+
+/// When a gate runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GateEvent {
+    /// An answer of the agent (the end of one of its turns).
+    #[serde(rename = "run.completed")]
+    RunCompleted,
+    /// An answer the agent got from a delegation it made.
+    #[serde(rename = "delegation.completed")]
+    DelegationCompleted,
+    /// A team task the agent completes.
+    #[serde(rename = "team_task.completed")]
+    TeamTaskCompleted,
+}
+
+impl GateEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateEvent::RunCompleted => "run.completed",
+            GateEvent::DelegationCompleted => "delegation.completed",
+            GateEvent::TeamTaskCompleted => "team_task.completed",
+        }
+    }
+}
+
+/// What checks the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateKind {
+    /// A shell command in the sandbox, the output on stdin; exit 0 passes.
+    Command,
+    /// A reviewer agent: APPROVED or REJECTED with feedback.
+    Agent,
+}
+
+/// One quality gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSpec {
+    /// What it is called in feedback and logs (default: event and position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub event: GateEvent,
+    #[serde(rename = "type")]
+    pub kind: GateKind,
+    /// For `command`: what runs (`sh -c`, cwd the user's workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// For `agent`: the reviewer's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// For `agent`: what the reviewer checks against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criteria: Option<String>,
+    /// Hold a failing output back and have the producer revise it.
+    #[serde(default)]
+    pub block_on_failure: bool,
+    /// Revisions before a held-back output fails (0-5).
+    #[serde(default = "one")]
+    pub max_retries: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Tool names or `group:<name>`.
@@ -153,6 +221,9 @@ impl AgentSettings {
         }
         self.max_delegation_load = other.max_delegation_load.or(self.max_delegation_load);
         self.disabled |= other.disabled;
+        if !other.gates.is_empty() {
+            self.gates = other.gates;
+        }
     }
 
     /// Ranges and sizes.
@@ -199,6 +270,45 @@ impl AgentSettings {
                 .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
             {
                 return Err(refuse(field, "1 to 200 characters"));
+            }
+        }
+        if self.gates.len() > 8 {
+            return Err(refuse("gates", "at most 8 gates"));
+        }
+        for (i, g) in self.gates.iter().enumerate() {
+            let field = |f: &str| format!("gates[{i}].{f}");
+            match g.kind {
+                GateKind::Command => {
+                    let ok = g.command.as_ref().is_some_and(|c| {
+                        !c.trim().is_empty() && c.len() <= 4096 && !c.contains('\0')
+                    });
+                    if !ok {
+                        return Err(refuse(
+                            &field("command"),
+                            "a command (1 to 4096 bytes) for a command gate",
+                        ));
+                    }
+                }
+                GateKind::Agent => {
+                    if !g
+                        .agent
+                        .as_deref()
+                        .is_some_and(exoclaw_core::id::is_valid_slug)
+                    {
+                        return Err(refuse(
+                            &field("agent"),
+                            "the reviewer's agent id for an agent gate",
+                        ));
+                    }
+                }
+            }
+            if g.max_retries > 5 {
+                return Err(refuse(&field("max_retries"), "at most 5"));
+            }
+            for (f, v) in [("name", &g.name), ("criteria", &g.criteria)] {
+                if v.as_ref().is_some_and(|v| v.len() > 2048) {
+                    return Err(refuse(&field(f), "at most 2048 bytes"));
+                }
             }
         }
         for (list, entries) in [("allow", &self.tools.allow), ("deny", &self.tools.deny)] {

@@ -8,6 +8,7 @@ pub mod approval;
 pub mod bindings;
 pub mod context;
 pub mod delegation;
+pub mod gates;
 pub mod guard;
 pub mod handoff;
 pub mod lanes;

@@ -318,9 +318,21 @@ impl Runtime {
             session: l.session.id.clone(),
             kind: SessionKind::Direct,
         };
-        let outcome = self.runs.spawn(admission, cancel.clone(), async move {
-            run_turn(&deps, &spec, &input, &tx, &token).await
-        });
+        let gates = if spec.tool_ctx.lineage.gate {
+            Vec::new()
+        } else {
+            super::gates::of(&l.agent, super::agent_settings::GateEvent::RunCompleted)
+        };
+        let outcome = if gates.is_empty() {
+            self.runs.spawn(admission, cancel.clone(), async move {
+                run_turn(&deps, &spec, &input, &tx, &token).await
+            })
+        } else {
+            let rt = self.me.clone();
+            self.runs.spawn(admission, cancel.clone(), async move {
+                gated_turn(rt, &deps, &spec, input, &tx, &token, &gates).await
+            })
+        };
         Ok(Turn {
             session: l.session,
             events: rx,
@@ -328,5 +340,101 @@ impl Runtime {
             cancel,
             run,
         })
+    }
+}
+
+/// A turn of an agent with `run.completed` quality gates (`gates.rs`): with
+/// a blocking gate its text is held back until the gates pass, and a
+/// failing answer is revised in the same session with the feedback, up to
+/// the gate's retries; then the turn fails (`gate.failed`). A failing
+/// non-blocking gate passes the answer on with a warning.
+async fn gated_turn(
+    rt: std::sync::Weak<Runtime>,
+    deps: &AgentDeps,
+    spec: &RunSpec,
+    first_input: String,
+    tx: &mpsc::Sender<exoclaw_core::agent::AgentEvent>,
+    token: &CancellationToken,
+    gates: &[super::agent_settings::GateSpec],
+) -> Result<exoclaw_core::agent::RunOutcome, exoclaw_core::store::StoreError> {
+    use super::gates::{Outcome, revise_with, warning};
+    use exoclaw_core::agent::{AgentEvent, Finish};
+    let hold = gates.iter().any(|g| g.block_on_failure);
+    let mut input = first_input;
+    let mut attempt = 0;
+    loop {
+        let (inner_tx, mut inner_rx) = mpsc::channel(256);
+        let forward = async {
+            while let Some(e) = inner_rx.recv().await {
+                if hold && matches!(e, AgentEvent::TextDelta(_)) {
+                    continue;
+                }
+                let _ = tx.send(e).await;
+            }
+        };
+        let (outcome, ()) = tokio::join!(
+            async {
+                let o = run_turn(deps, spec, &input, &inner_tx, token).await;
+                drop(inner_tx);
+                o
+            },
+            forward
+        );
+        let mut outcome = outcome?;
+        if outcome.finish != Finish::Complete {
+            return Ok(outcome);
+        }
+        let Some(rt) = rt.upgrade() else {
+            return Ok(outcome);
+        };
+        let verdict = rt
+            .check_gates(&spec.tenant, &spec.user, &spec.agent, gates, &outcome.text)
+            .await;
+        match verdict {
+            Outcome::Passed => {
+                if hold {
+                    let _ = tx.send(AgentEvent::TextDelta(outcome.text.clone())).await;
+                }
+                return Ok(outcome);
+            }
+            Outcome::Failed {
+                gate,
+                feedback,
+                block: false,
+                ..
+            } => {
+                let note = warning(&gate, &feedback);
+                if hold {
+                    let _ = tx.send(AgentEvent::TextDelta(outcome.text.clone())).await;
+                }
+                let _ = tx.send(AgentEvent::TextDelta(note.clone())).await;
+                outcome.text.push_str(&note);
+                return Ok(outcome);
+            }
+            Outcome::Failed {
+                gate,
+                feedback,
+                retries,
+                ..
+            } => {
+                if attempt >= retries {
+                    outcome.finish = Finish::Failed {
+                        code: "gate.failed".into(),
+                        message: format!(
+                            "the answer did not pass the quality gate {gate} after {attempt} revision(s): {feedback}"
+                        ),
+                    };
+                    return Ok(outcome);
+                }
+                attempt += 1;
+                let _ = tx
+                    .send(AgentEvent::Notice {
+                        code: "gate.revising".into(),
+                        message: format!("the answer is being revised (quality gate {gate})"),
+                    })
+                    .await;
+                input = revise_with(&gate, &feedback);
+            }
+        }
     }
 }

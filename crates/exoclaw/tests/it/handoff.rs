@@ -5,19 +5,25 @@
 //! an evaluate loop revises until the evaluator approves, or returns the
 //! last answer with a warning, each round a recorded delegation.
 
+use crate::postgres::fresh_database;
 use crate::support::*;
 use exoclaw_core::provider::ToolCall;
 use exoclaw_providers::fake::{FakeProvider, Reply};
 use serde_json::{Value, json};
 
-struct Desk {
-    fake: FakeProvider,
-    gw: Gateway,
+pub(crate) struct Desk {
+    pub(crate) fake: FakeProvider,
+    pub(crate) gw: Gateway,
     _home: TestHome,
     _cfg: tempfile::TempDir,
 }
 
-fn desk(config: Value) -> Desk {
+pub(crate) fn desk(config: Value) -> Desk {
+    desk_on(config, None)
+}
+
+/// A desk on SQLite, or on the PostgreSQL database `dsn`.
+pub(crate) fn desk_on(config: Value, dsn: Option<&str>) -> Desk {
     let (fake, base) = FakeProvider::start_in_thread().unwrap();
     let home = TestHome::new();
     let cfg = tempfile::tempdir().unwrap();
@@ -25,15 +31,17 @@ fn desk(config: Value) -> Desk {
     config["gateway"]["rate_limit_rpm"] = json!(0);
     let path = cfg.path().join("config.json");
     std::fs::write(&path, config.to_string()).unwrap();
-    let gw = Gateway::start(
-        &home.path,
-        &[
-            ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
-            ("EXOCLAW_OPENAI_API_KEY", "sk-test-fake-key-0123456789"),
-            ("EXOCLAW_OPENAI_BASE_URL", &base),
-            ("EXOCLAW_CONFIG", path.to_str().unwrap()),
-        ],
-    );
+    let mut env = vec![
+        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+        ("EXOCLAW_OPENAI_API_KEY", "sk-test-fake-key-0123456789"),
+        ("EXOCLAW_OPENAI_BASE_URL", &base),
+        ("EXOCLAW_CONFIG", path.to_str().unwrap()),
+    ];
+    if let Some(dsn) = dsn {
+        env.push(("EXOCLAW_POSTGRES_DSN", dsn));
+        env.push(("EXOCLAW_AUTO_UPGRADE", "true"));
+    }
+    let gw = Gateway::start(&home.path, &env);
     let d = Desk {
         fake,
         gw,
@@ -53,7 +61,7 @@ fn desk(config: Value) -> Desk {
 }
 
 impl Desk {
-    fn post(&self, path: &str, body: Value) -> Response {
+    pub(crate) fn post(&self, path: &str, body: Value) -> Response {
         request(
             self.gw.addr,
             "POST",
@@ -63,7 +71,7 @@ impl Desk {
         )
     }
 
-    fn link(&self, source: &str, target: &str) {
+    pub(crate) fn link(&self, source: &str, target: &str) {
         let r = self.post(
             &format!("/v1/agents/{source}/links"),
             json!({"target": target, "direction": "bidirectional"}),
@@ -72,7 +80,7 @@ impl Desk {
     }
 
     /// One message to `agent` in the conversation of peer `peer`.
-    fn say(&self, agent: &str, peer: &str, text: &str) -> String {
+    pub(crate) fn say(&self, agent: &str, peer: &str, text: &str) -> String {
         let r = self.post(
             "/v1/chat/completions",
             json!({"model": agent, "user": peer, "messages": [{"role": "user", "content": text}]}),
@@ -84,7 +92,7 @@ impl Desk {
             .to_owned()
     }
 
-    fn requests(&self, model: &str) -> Vec<Value> {
+    pub(crate) fn requests(&self, model: &str) -> Vec<Value> {
         self.fake
             .requests()
             .into_iter()
@@ -93,14 +101,14 @@ impl Desk {
             .collect()
     }
 
-    fn handoffs(&self) -> Value {
+    pub(crate) fn handoffs(&self) -> Value {
         let r = self.gw.get("/v1/handoffs", Some(TOKEN));
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
     }
 }
 
-fn call(name: &str, args: Value) -> Reply {
+pub(crate) fn call(name: &str, args: Value) -> Reply {
     Reply::tool_calls([ToolCall {
         id: "c1".into(),
         name: name.into(),
@@ -108,7 +116,7 @@ fn call(name: &str, args: Value) -> Reply {
     }])
 }
 
-fn last_tool_result(request: &Value) -> String {
+pub(crate) fn last_tool_result(request: &Value) -> String {
     request["messages"]
         .as_array()
         .unwrap()
@@ -121,7 +129,17 @@ fn last_tool_result(request: &Value) -> String {
 
 #[test]
 fn a_handed_over_conversation_goes_to_the_target_until_handed_back() {
-    let d = desk(json!({}));
+    handed_over(None);
+}
+
+#[test]
+fn a_handed_over_conversation_goes_to_the_target_until_handed_back_on_postgres() {
+    let Some(dsn) = fresh_database() else { return };
+    handed_over(Some(&dsn));
+}
+
+fn handed_over(dsn: Option<&str>) {
+    let d = desk_on(json!({}), dsn);
     d.link("front", "billing");
     d.fake
         .push_for("front-m", Reply::text("Hello! How can I help?"));
@@ -260,7 +278,17 @@ fn evaluate(rounds: Option<u32>) -> Value {
 
 #[test]
 fn the_evaluate_loop_revises_until_approved_and_records_every_round() {
-    let d = desk(json!({}));
+    evaluate_until_approved(None);
+}
+
+#[test]
+fn the_evaluate_loop_revises_until_approved_on_postgres() {
+    let Some(dsn) = fresh_database() else { return };
+    evaluate_until_approved(Some(&dsn));
+}
+
+fn evaluate_until_approved(dsn: Option<&str>) {
+    let d = desk_on(json!({}), dsn);
     d.link("front", "writer");
     d.link("front", "critic");
     d.fake

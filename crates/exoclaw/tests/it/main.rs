@@ -22,6 +22,7 @@ mod bad_input;
 mod chat;
 mod cli;
 mod delegation;
+mod gates;
 mod guard;
 mod handoff;
 mod inprocess;

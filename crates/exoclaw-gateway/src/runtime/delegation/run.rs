@@ -52,7 +52,96 @@ fn store_error(e: &StoreError) -> ToolError {
 }
 
 /// Check, record and run one call.
+/// One call, with the caller's `delegation.completed` quality gates on a
+/// sync answer: a blocking gate that fails sends the task back with its
+/// feedback, up to its retries, then fails the call (`gate.failed`); a
+/// non-blocking one passes the answer on with a warning.
 pub(super) async fn call(
+    rt: Arc<Runtime>,
+    ctx: &ToolContext,
+    call: AgentCall,
+) -> Result<AgentAnswer, ToolError> {
+    let gates = if call.mode == CallMode::Sync && !ctx.lineage.gate {
+        match rt.store.get_agent(&ctx.tenant, &ctx.agent).await {
+            Ok(Some(caller)) => super::super::gates::of(
+                &caller,
+                super::super::agent_settings::GateEvent::DelegationCompleted,
+            ),
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    if gates.is_empty() {
+        return call_once(rt, ctx, call).await;
+    }
+    let mut task = call.task.clone();
+    let mut attempt = 0;
+    loop {
+        let asked = AgentCall {
+            target: call.target.clone(),
+            task: task.clone(),
+            mode: call.mode,
+        };
+        let answer = call_once(rt.clone(), ctx, asked).await?;
+        let AgentAnswer::Done {
+            text,
+            delegation_id,
+            trace_id,
+            tainted,
+        } = answer
+        else {
+            return Ok(answer);
+        };
+        use super::super::gates::{Outcome, revise_with, warning};
+        match rt
+            .check_gates(&ctx.tenant, &ctx.user, &ctx.agent, &gates, &text)
+            .await
+        {
+            Outcome::Passed => {
+                return Ok(AgentAnswer::Done {
+                    text,
+                    delegation_id,
+                    trace_id,
+                    tainted,
+                });
+            }
+            Outcome::Failed {
+                gate,
+                feedback,
+                block: false,
+                ..
+            } => {
+                return Ok(AgentAnswer::Done {
+                    text: format!("{text}{}", warning(&gate, &feedback)),
+                    delegation_id,
+                    trace_id,
+                    tainted,
+                });
+            }
+            Outcome::Failed {
+                gate,
+                feedback,
+                retries,
+                ..
+            } => {
+                if attempt >= retries {
+                    return Err(refuse(
+                        "gate.failed",
+                        format!(
+                            "the answer did not pass the quality gate {gate} after {attempt} revision(s): {feedback}"
+                        ),
+                    ));
+                }
+                attempt += 1;
+                task = format!("{}\n\n{}", call.task, revise_with(&gate, &feedback));
+            }
+        }
+    }
+}
+
+/// One call (see the module docs of `delegation`).
+async fn call_once(
     rt: Arc<Runtime>,
     ctx: &ToolContext,
     call: AgentCall,
@@ -122,6 +211,7 @@ pub(super) async fn call(
             .collect(),
         delegation: Some(d.id.clone()),
         spawn_depth: ctx.lineage.spawn_depth + u32::from(plan.kind == DelegationKind::Spawn),
+        gate: ctx.lineage.gate,
     };
     let who = Principal {
         actor: format!("agent:{}", ctx.agent),

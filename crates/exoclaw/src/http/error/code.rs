@@ -183,6 +183,8 @@ error_codes! {
     HandoffSelf = "handoff.self" => BAD_REQUEST,
     /// No link (or team) lets the agent hand over to the target.
     HandoffNotAllowed = "handoff.not_allowed" => FORBIDDEN,
+    /// An output did not pass a blocking quality gate after its retries.
+    GateFailed = "gate.failed" => UNPROCESSABLE_ENTITY,
     /// The run was cancelled.
     Cancelled = "cancelled" => INTERNAL_SERVER_ERROR,
 
