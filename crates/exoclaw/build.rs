@@ -37,8 +37,8 @@ fn main() {
     // Linked from a copy in OUT_DIR: cargo may reuse this script's output
     // for another checkout sharing the target dir (CI's clone, a worktree),
     // where a path into the first checkout would not exist.
-    let copy = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_default())
-        .join("link-order.txt");
+    let copy =
+        std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_default()).join("link-order.txt");
     if linux_gnu && x86_64 && order.exists() && std::fs::copy(&order, &copy).is_ok() {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",

@@ -54,9 +54,14 @@ pub fn run(ctx: &Context) -> Result<String> {
             bail!("the gateway died under load{}", gateway.log_tail());
         }
     }
-    let burst = burst(&mut gateway, &fake, &token)?;
+    // Twice: the second burst shows whether what the first left resident
+    // is a plateau (caches, the allocator's retained pages) or a leak.
+    let bursts = [
+        burst(&mut gateway, &fake, &token, 1)?,
+        burst(&mut gateway, &fake, &token, 2)?,
+    ];
     gateway.stop()?;
-    Ok(report(ctx, &rows, &burst))
+    Ok(report(ctx, &rows, &bursts))
 }
 
 fn start(ctx: &Context, fake: &FakeLlm) -> Result<Gateway> {
@@ -173,14 +178,24 @@ struct Burst {
     flagged: usize,
     errors: u64,
     rss_before_kib: u64,
+    /// Of it, anonymous memory.
+    anon_before_kib: u64,
     rss_after_kib: u64,
+    /// RSS after one more period of the gateway's memory trim (30 s).
+    rss_settled_kib: u64,
+    /// Of it, anonymous memory (heaps, stacks).
+    anon_settled_kib: u64,
     hwm_kib: u64,
 }
 
-fn burst(gateway: &mut Gateway, fake: &FakeLlm, token: &str) -> Result<Burst> {
+/// Longer than the gateway's `TRIM_EVERY`.
+const TRIM_PERIOD: Duration = Duration::from_secs(32);
+
+fn burst(gateway: &mut Gateway, fake: &FakeLlm, token: &str, round: usize) -> Result<Burst> {
     // Settle, then the baseline.
     thread::sleep(Duration::from_secs(3));
     let rss_before_kib = gateway.rss_kib()?;
+    let anon_before_kib = gateway.status_kib("RssAnon")?;
     let announced_before = fake.announcements();
     let errors = AtomicU64::new(0);
     let began = Instant::now();
@@ -195,7 +210,7 @@ fn burst(gateway: &mut Gateway, fake: &FakeLlm, token: &str) -> Result<Burst> {
                         gateway,
                         token,
                         "bench-async",
-                        &format!("burst-{sender}-{i}"),
+                        &format!("burst{round}-{sender}-{i}"),
                     );
                     match conn.send(&req) {
                         Ok(r) if r.status == 200 => {}
@@ -232,7 +247,13 @@ fn burst(gateway: &mut Gateway, fake: &FakeLlm, token: &str) -> Result<Burst> {
     let (done, flagged) = history(gateway, token)?;
     let rss_after_kib = gateway.rss_kib()?;
     let hwm_kib = gateway.status_kib("VmHWM")?;
+    thread::sleep(TRIM_PERIOD);
+    let rss_settled_kib = gateway.rss_kib()?;
+    let anon_settled_kib = gateway.status_kib("RssAnon")?;
     Ok(Burst {
+        anon_before_kib,
+        rss_settled_kib,
+        anon_settled_kib,
         started,
         announced,
         announcements: want - announced_before,
@@ -291,7 +312,7 @@ fn history(gateway: &Gateway, token: &str) -> Result<(usize, usize)> {
     Ok((done, flagged))
 }
 
-fn report(ctx: &Context, rows: &[(&str, Outcome)], b: &Burst) -> String {
+fn report(ctx: &Context, rows: &[(&str, Outcome)], bursts: &[Burst]) -> String {
     let mut out = String::new();
     out.push_str("### Delegation\n\n");
     out.push_str(&format!(
@@ -333,21 +354,28 @@ fn report(ctx: &Context, rows: &[(&str, Outcome)], b: &Burst) -> String {
             delta_ms(sync, tool)
         ));
     }
-    out.push_str(&format!(
-        "\n{BURST} async delegations started at once ({SENDERS} clients): sent in {:.2} s, all announced after {:.2} s; \
-         announcement calls {} (after 10 s more: {}); history: {} done, {} announced; {} client errors. \
-         Gateway RSS before {}, peak {}, after {} ({:+.2} MiB).\n",
-        b.started.as_secs_f64(),
-        b.announced.as_secs_f64(),
-        b.announcements,
-        b.announcements_later,
-        b.done,
-        b.flagged,
-        b.errors,
-        mib(b.rss_before_kib * 1024),
-        mib(b.hwm_kib * 1024),
-        mib(b.rss_after_kib * 1024),
-        (b.rss_after_kib as f64 - b.rss_before_kib as f64) / 1024.0
-    ));
+    for (i, b) in bursts.iter().enumerate() {
+        out.push_str(&format!(
+            "\nBurst {}: {BURST} async delegations started at once ({SENDERS} clients): sent in {:.2} s, all announced after {:.2} s; \
+             announcement calls {} (after 10 s more: {}); history so far: {} done, {} announced; {} client errors. \
+             Gateway RSS before {} (anonymous {}), peak so far {}, 10 s after {} ({:+.2} MiB), after a memory-trim period {} ({:+.2} MiB; anonymous {}).\n",
+            i + 1,
+            b.started.as_secs_f64(),
+            b.announced.as_secs_f64(),
+            b.announcements,
+            b.announcements_later,
+            b.done,
+            b.flagged,
+            b.errors,
+            mib(b.rss_before_kib * 1024),
+            mib(b.anon_before_kib * 1024),
+            mib(b.hwm_kib * 1024),
+            mib(b.rss_after_kib * 1024),
+            (b.rss_after_kib as f64 - b.rss_before_kib as f64) / 1024.0,
+            mib(b.rss_settled_kib * 1024),
+            (b.rss_settled_kib as f64 - b.rss_before_kib as f64) / 1024.0,
+            mib(b.anon_settled_kib * 1024),
+        ));
+    }
     out
 }

@@ -246,6 +246,7 @@ impl Runtime {
                 trace_name: "gate",
                 clone: None,
                 lane: super::lanes::Lane::Delegate,
+                handed_over: super::turn::HandedOver::Known(None),
             })
             .await;
         let mut turn = launched.map_err(|e| format!("the reviewer cannot run: {e}"))?;

@@ -10,6 +10,7 @@
 //! the overrides are listed by `GET /v1/handoffs`.
 
 use super::delegation::{directory, spawn};
+use super::turn::HandedOver;
 use super::{Late, Runtime, StartError};
 use crate::access::Principal;
 use async_trait::async_trait;
@@ -25,24 +26,25 @@ use serde_json::{Value, json};
 const MAX_REASON: usize = 2_000;
 
 /// The agent a message to `agent` on (`channel`, `peer`) goes to: the
-/// handoff target while an override of that conversation is live, else
-/// `agent` itself. A lapsed override is cleared on the way.
+/// handoff target while an override of that conversation is live (with
+/// the override), else `agent` itself. A lapsed override is cleared on the
+/// way.
 pub(crate) async fn route(
     rt: &Runtime,
     who: &Principal,
     agent: &str,
     channel: &str,
     peer: &str,
-) -> Result<String, StartError> {
+) -> Result<(String, Option<Handoff>), StartError> {
     let Some(h) = rt
         .store
         .get_handoff(&who.tenant, channel, peer, &who.user)
         .await?
     else {
-        return Ok(agent.to_owned());
+        return Ok((agent.to_owned(), None));
     };
     if h.from_agent.as_str() != agent {
-        return Ok(agent.to_owned());
+        return Ok((agent.to_owned(), None));
     }
     let idle_ms = i64::try_from(rt.settings.config.agents.defaults.handoff.idle_sec)
         .unwrap_or(i64::MAX)
@@ -53,12 +55,12 @@ pub(crate) async fn route(
             .clear_handoff(&who.tenant, channel, peer, &who.user)
             .await?;
         tracing::info!(from = %h.from_agent, to = %h.to_agent, "a handoff lapsed after its idle time");
-        return Ok(agent.to_owned());
+        return Ok((agent.to_owned(), None));
     }
     rt.store
         .touch_handoff(&who.tenant, channel, peer, &who.user, now)
         .await?;
-    Ok(h.to_agent.to_string())
+    Ok((h.to_agent.to_string(), Some(h)))
 }
 
 /// `/handoff clear`: the conversation goes back to its original agent.
@@ -84,13 +86,23 @@ pub(crate) async fn clear(
 
 /// The instructions' section for an agent a conversation was handed to:
 /// who handed it over, why, and the conversation so far. Empty otherwise.
-pub(crate) async fn context_for(rt: &Runtime, tenant: &TenantId, session: &Session) -> String {
-    let handoff = match rt
-        .store
-        .get_handoff(tenant, &session.channel, &session.peer, &session.user_id)
-        .await
-    {
-        Ok(Some(h)) if h.to_agent == session.agent_id => h,
+pub(crate) async fn context_for(
+    rt: &Runtime,
+    tenant: &TenantId,
+    session: &Session,
+    handed_over: HandedOver,
+) -> String {
+    let handoff = match handed_over {
+        HandedOver::Known(h) => h,
+        HandedOver::Unknown => rt
+            .store
+            .get_handoff(tenant, &session.channel, &session.peer, &session.user_id)
+            .await
+            .ok()
+            .flatten(),
+    };
+    let handoff = match handoff {
+        Some(h) if h.to_agent == session.agent_id => h,
         _ => return String::new(),
     };
     let scope = exoclaw_core::model::SessionScope {

@@ -39,6 +39,17 @@ pub(crate) struct Launch {
     pub clone: Option<CloneOf>,
     /// The scheduler lane the run waits in.
     pub lane: Lane,
+    /// The handoff of the session's conversation, when the caller knows it.
+    pub handed_over: HandedOver,
+}
+
+/// Whether the conversation of a run's session was handed to its agent.
+pub(crate) enum HandedOver {
+    /// Not known: the launch looks it up (one store read).
+    Unknown,
+    /// Known: the live handoff the message was routed by, or none (a
+    /// delegate's or a reviewer's fresh session cannot be handed over).
+    Known(Option<exoclaw_core::store::teams::Handoff>),
 }
 
 /// What makes a subagent differ from its parent.
@@ -133,11 +144,11 @@ impl Runtime {
             }));
         }
         // A handed-over conversation goes to the agent it was handed to.
-        let routed = super::handoff::route(self, who, agent_id, channel, peer).await?;
+        let (routed, handoff) = super::handoff::route(self, who, agent_id, channel, peer).await?;
         let agent_id = routed.as_str();
         let Some(command) = command else {
             return self
-                .start_turn(who, agent_id, channel, peer, input, request_id)
+                .start_turn(who, agent_id, (channel, peer), input, request_id, handoff)
                 .await
                 .map(Inbound::Turn);
         };
@@ -176,15 +187,16 @@ impl Runtime {
         }
     }
 
-    /// Start one turn of `agent` for `who` on (`channel`, `peer`).
-    pub async fn start_turn(
+    /// Start one turn of `agent` for `who` on (`channel`, `peer`), whose
+    /// conversation is `handoff` (the live one it was routed by) or none.
+    async fn start_turn(
         &self,
         who: &Principal,
         agent_id: &str,
-        channel: &str,
-        peer: &str,
+        (channel, peer): (&str, &str),
         input: String,
         request_id: Option<String>,
+        handoff: Option<exoclaw_core::store::teams::Handoff>,
     ) -> Result<Turn, StartError> {
         let agent = self.agent(who, agent_id).await?;
         let session = self
@@ -215,6 +227,7 @@ impl Runtime {
             trace_name: "chat",
             clone: None,
             lane: Lane::Main,
+            handed_over: HandedOver::Known(handoff),
         })
         .await
     }
@@ -270,7 +283,7 @@ impl Runtime {
             None => format!(
                 "{}{}",
                 context::system_prompt(&self.home, &l.agent, l.who.user.as_str()),
-                super::handoff::context_for(self, &l.who.tenant, &l.session).await
+                super::handoff::context_for(self, &l.who.tenant, &l.session, l.handed_over).await
             ),
         };
         let system_prompt = format!(

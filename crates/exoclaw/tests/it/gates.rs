@@ -120,7 +120,8 @@ fn an_agent_gate_sends_a_delegated_task_back_and_its_review_is_not_gated() {
     d.fake.push_for("writer-m", Reply::text("a poem about go"));
     d.fake
         .push_for("critic-m", Reply::text("REJECTED: it must mention rust"));
-    d.fake.push_for("writer-m", Reply::text("a poem about rust"));
+    d.fake
+        .push_for("writer-m", Reply::text("a poem about rust"));
     d.fake.push_for("critic-m", Reply::text("APPROVED"));
     d.fake.push_for("front-m", Reply::text("done"));
     assert_eq!(d.say("front", "di", "a haiku please"), "done");

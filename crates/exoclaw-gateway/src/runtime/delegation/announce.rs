@@ -119,6 +119,7 @@ pub async fn announce(rt: &Runtime, d: &Delegation, result: Result, tainted: boo
             trace_name: "announce",
             clone: None,
             lane: super::super::lanes::Lane::Main,
+            handed_over: super::super::turn::HandedOver::Unknown,
         })
         .await;
     let mut turn = match launched {

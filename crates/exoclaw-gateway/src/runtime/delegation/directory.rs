@@ -90,7 +90,12 @@ pub async fn reachable<S>(
 where
     S: LinkStore + AgentStore + TeamStore + ?Sized,
 {
-    let links = store.list_links(tenant, Some(agent)).await?;
+    // Independent reads: on SQLite they run on two pooled connections.
+    let (links, teams) = tokio::join!(
+        store.list_links(tenant, Some(agent)),
+        store.list_teams(tenant)
+    );
+    let (links, teams) = (links?, teams?);
     let mut targets: BTreeSet<AgentId> = links
         .iter()
         .filter(|l| l.users.admits(user))
@@ -103,7 +108,7 @@ where
             l.permits(agent, other).then(|| other.clone())
         })
         .collect();
-    for team in store.list_teams(tenant).await? {
+    for team in teams {
         if team.lead == *agent {
             targets.extend(team.members.iter().cloned());
         } else if team.members.contains(agent) {

@@ -245,6 +245,7 @@ async fn call_once(
                 DelegationKind::Delegate => Lane::Delegate,
                 DelegationKind::Spawn => Lane::Subagent,
             },
+            handed_over: super::super::turn::HandedOver::Known(None),
         })
         .await;
     let turn = match launched {
