@@ -52,6 +52,7 @@ pub fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
         .max_blocking_threads(16)
+        .on_thread_park(alloc::collect_when_idle)
         .enable_all()
         .build()
     {

@@ -27,6 +27,9 @@ use crate::error::{Context as _, Result, bail};
 const TARGET_OVERHEAD_P50_MS: f64 = 2.0;
 /// Async delegations started at once.
 const BURST: usize = 1000;
+/// Bursts, one after the other: the later ones show whether what the first
+/// left resident is a plateau (caches, retained pages) or a leak.
+const BURSTS: usize = 4;
 /// Client threads sending the burst.
 const SENDERS: usize = 50;
 /// How long the burst may take to be announced.
@@ -54,12 +57,10 @@ pub fn run(ctx: &Context) -> Result<String> {
             bail!("the gateway died under load{}", gateway.log_tail());
         }
     }
-    // Twice: the second burst shows whether what the first left resident
-    // is a plateau (caches, the allocator's retained pages) or a leak.
-    let bursts = [
-        burst(&mut gateway, &fake, &token, 1)?,
-        burst(&mut gateway, &fake, &token, 2)?,
-    ];
+    let mut bursts = Vec::new();
+    for round in 1..=BURSTS {
+        bursts.push(burst(&mut gateway, &fake, &token, round)?);
+    }
     gateway.stop()?;
     Ok(report(ctx, &rows, &bursts))
 }

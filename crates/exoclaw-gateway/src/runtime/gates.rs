@@ -16,7 +16,6 @@
 //! passes the output on with a warning.
 
 use super::agent_settings::{AgentSettings, GateEvent, GateKind, GateSpec};
-use super::delegation::evaluate::{Verdict, verdict};
 use super::{Runtime, TurnEnd};
 use crate::access::Principal;
 use exoclaw_core::model::{Agent, Role, SessionScope};
@@ -28,6 +27,32 @@ use std::sync::Arc;
 
 /// Longest feedback a failed gate hands back, in bytes.
 const MAX_FEEDBACK: usize = 4 * 1024;
+
+/// A reviewer's (an agent gate's, the evaluate loop's evaluator's) verdict: the first word decides; the rest is feedback.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Approved,
+    Rejected(String),
+}
+
+pub(crate) fn verdict(reply: &str) -> Verdict {
+    let trimmed = reply.trim_start();
+    let word: String = trimmed
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let rest = trimmed[word.len().min(trimmed.len())..]
+        .trim_start_matches([':', '.', '-', ' ', '\n'])
+        .trim()
+        .to_owned();
+    match word.as_str() {
+        "APPROVED" => Verdict::Approved,
+        "REJECTED" => Verdict::Rejected(rest),
+        // An answer that is neither is not an approval.
+        _ => Verdict::Rejected(reply.trim().to_owned()),
+    }
+}
 
 /// What the gates of one event said.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,7 +255,7 @@ impl Runtime {
              REJECTED, say exactly what must change.\n\nCriteria: {criteria}\n\nOutput:\n{output}"
         );
         let launched = self
-            .launch(super::turn::Launch {
+            .launch(super::launch::Launch {
                 who,
                 agent,
                 session,
@@ -246,7 +271,7 @@ impl Runtime {
                 trace_name: "gate",
                 clone: None,
                 lane: super::lanes::Lane::Delegate,
-                handed_over: super::turn::HandedOver::Known(None),
+                handed_over: super::launch::HandedOver::Known(None),
             })
             .await;
         let mut turn = launched.map_err(|e| format!("the reviewer cannot run: {e}"))?;

@@ -10,7 +10,7 @@
 //! the overrides are listed by `GET /v1/handoffs`.
 
 use super::delegation::{directory, spawn};
-use super::turn::HandedOver;
+use super::launch::HandedOver;
 use super::{Late, Runtime, StartError};
 use crate::access::Principal;
 use async_trait::async_trait;

@@ -12,6 +12,7 @@ pub mod gates;
 pub mod guard;
 pub mod handoff;
 pub mod lanes;
+mod launch;
 pub mod llm;
 pub mod recover;
 pub mod runs;

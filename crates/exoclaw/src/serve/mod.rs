@@ -331,7 +331,11 @@ async fn trim_memory(stop: tokio_util::sync::CancellationToken) -> anyhow::Resul
             _ = tick.tick() => {}
             () = stop.cancelled() => return Ok(()),
         }
-        if let Err(e) = tokio::task::spawn_blocking(crate::alloc::trim).await {
+        let trim = || {
+            crate::alloc::trim();
+            crate::alloc::collect(true);
+        };
+        if let Err(e) = tokio::task::spawn_blocking(trim).await {
             tracing::warn!(error = %e, "malloc_trim failed");
         }
     }

@@ -8,7 +8,7 @@
 //! first ([`exoclaw_core::store::DelegationStore::mark_announced`]), so two
 //! gateways, or a retry, never announce one result twice.
 
-use super::super::turn::Launch;
+use super::super::launch::Launch;
 use super::super::{Runtime, TurnEnd};
 use crate::access::Principal;
 use exoclaw_core::model::Role;
@@ -119,7 +119,7 @@ pub async fn announce(rt: &Runtime, d: &Delegation, result: Result, tainted: boo
             trace_name: "announce",
             clone: None,
             lane: super::super::lanes::Lane::Main,
-            handed_over: super::super::turn::HandedOver::Unknown,
+            handed_over: super::super::launch::HandedOver::Unknown,
         })
         .await;
     let mut turn = match launched {

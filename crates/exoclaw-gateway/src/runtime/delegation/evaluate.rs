@@ -7,6 +7,7 @@
 //! agent, so links, limits, the history and the trace apply to each.
 
 use super::super::Late;
+use super::super::gates::{Verdict, verdict};
 use super::run;
 use async_trait::async_trait;
 use exoclaw_core::AgentId;
@@ -72,32 +73,6 @@ fn parse(args: &Value) -> Result<Loop, ToolError> {
         criteria: a.pass_criteria,
         rounds,
     })
-}
-
-/// An evaluator's verdict: the first word decides; the rest is feedback.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Approved,
-    Rejected(String),
-}
-
-pub(crate) fn verdict(reply: &str) -> Verdict {
-    let trimmed = reply.trim_start();
-    let word: String = trimmed
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let rest = trimmed[word.len().min(trimmed.len())..]
-        .trim_start_matches([':', '.', '-', ' ', '\n'])
-        .trim()
-        .to_owned();
-    match word.as_str() {
-        "APPROVED" => Verdict::Approved,
-        "REJECTED" => Verdict::Rejected(rest),
-        // An answer that is neither is not an approval.
-        _ => Verdict::Rejected(reply.trim().to_owned()),
-    }
 }
 
 /// The `evaluate_loop` tool (see the module docs).

@@ -3,7 +3,7 @@
 
 use super::super::agent_settings::AgentSettings;
 use super::super::lanes::Lane;
-use super::super::turn::{CloneOf, Launch};
+use super::super::launch::{CloneOf, Launch};
 use super::super::{Runtime, StartError, Turn, TurnEnd};
 use super::limits::{Keyed, Slot, Wait};
 use super::{announce, spawn};
@@ -245,7 +245,7 @@ async fn call_once(
                 DelegationKind::Delegate => Lane::Delegate,
                 DelegationKind::Spawn => Lane::Subagent,
             },
-            handed_over: super::super::turn::HandedOver::Known(None),
+            handed_over: super::super::launch::HandedOver::Known(None),
         })
         .await;
     let turn = match launched {
