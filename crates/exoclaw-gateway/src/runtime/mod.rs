@@ -14,6 +14,7 @@ pub mod lanes;
 pub mod llm;
 pub mod recover;
 pub mod runs;
+pub mod teams;
 pub mod tools;
 pub mod turn;
 pub mod write_behind;

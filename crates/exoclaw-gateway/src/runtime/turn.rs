@@ -1,7 +1,8 @@
 //! How every run starts: [`Launch`] says who, which agent, in which session,
 //! with what input and where in a chain of delegations; [`Runtime::launch`]
 //! resolves the provider, assembles the system prompt (context files, the
-//! agents it may delegate to) and the tool policy, and hands the run to the
+//! agents it may delegate to, its teams and unread team messages) and the
+//! tool policy, and hands the run to the
 //! run owner. A person's message ([`Runtime::start_turn`]), a delegation, a
 //! subagent and an announcement all take this one path.
 
@@ -268,9 +269,10 @@ impl Runtime {
                 delegation::spawn::system_prompt(&l.agent, &c.context)
             }
             None => format!(
-                "{}{}",
+                "{}{}{}",
                 context::system_prompt(&self.home, &l.agent, l.who.user.as_str()),
-                super::handoff::context_for(self, &l.who.tenant, &l.session).await
+                super::handoff::context_for(self, &l.who.tenant, &l.session).await,
+                super::teams::inbox::section(self.store.as_ref(), &l.who.tenant, &l.agent.id).await
             ),
         };
         let system_prompt = format!(
