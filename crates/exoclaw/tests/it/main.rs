@@ -36,6 +36,7 @@ mod postgres;
 mod recovery;
 mod security;
 mod serve;
+mod teams;
 mod token;
 mod tools;
 mod ws;
