@@ -528,14 +528,14 @@ impl Tool for TeamMessage {
 mod tests {
     use super::*;
 
-    fn task_op(v: Value) -> Result<TaskOp, ToolError> {
-        parse::<TaskArgs>(&v)?.op()
+    fn task_op(v: &Value) -> Result<TaskOp, ToolError> {
+        parse::<TaskArgs>(v)?.op()
     }
 
     #[test]
     fn task_arguments_are_checked_per_action() {
         assert!(matches!(
-            task_op(json!({"action": "create", "title": "t", "blocked_by": ["a"]})),
+            task_op(&json!({"action": "create", "title": "t", "blocked_by": ["a"]})),
             Ok(TaskOp::Create(_))
         ));
         for (args, want) in [
@@ -554,12 +554,12 @@ mod tests {
             (json!({"action": "list", "colour": 1}), "unknown field"),
             (json!({"title": "t"}), "missing field `action`"),
         ] {
-            let e = task_op(args.clone()).err().unwrap();
+            let e = task_op(&args).err().unwrap();
             assert_eq!(e.code, "tool.invalid_args", "{args}");
             assert!(e.message.contains(want), "{args}: {}", e.message);
         }
         let Ok(TaskOp::Finish(_, status, _)) =
-            task_op(json!({"action": "fail", "id": "x", "result": "no"}))
+            task_op(&json!({"action": "fail", "id": "x", "result": "no"}))
         else {
             panic!("fail is a finish");
         };
@@ -568,17 +568,17 @@ mod tests {
 
     #[test]
     fn message_arguments_are_checked_per_action() {
-        let op = |v: Value| parse::<MessageArgs>(&v).and_then(|a| a.op());
+        let op = |v: &Value| parse::<MessageArgs>(v).and_then(|a| a.op());
         assert!(matches!(
-            op(json!({"action": "send", "to": "bob", "text": "hi"})),
+            op(&json!({"action": "send", "to": "bob", "text": "hi"})),
             Ok(MessageOp::Send(Some(_), _))
         ));
         assert!(matches!(
-            op(json!({"action": "broadcast", "text": "hi"})),
+            op(&json!({"action": "broadcast", "text": "hi"})),
             Ok(MessageOp::Send(None, _))
         ));
         assert!(matches!(
-            op(json!({"action": "read", "limit": 1000})),
+            op(&json!({"action": "read", "limit": 1000})),
             Ok(MessageOp::Read(MAX_READ))
         ));
         for args in [
@@ -587,7 +587,7 @@ mod tests {
             json!({"action": "broadcast", "to": "bob", "text": "hi"}),
             json!({"action": "shout"}),
         ] {
-            assert_eq!(op(args.clone()).err().unwrap().code, "tool.invalid_args");
+            assert_eq!(op(&args).err().unwrap().code, "tool.invalid_args");
         }
     }
 

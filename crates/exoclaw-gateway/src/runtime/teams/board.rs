@@ -28,7 +28,7 @@ impl Board {
 }
 
 /// A refusal as the model reads it.
-fn refused(e: TeamError) -> ToolError {
+fn refused(e: &TeamError) -> ToolError {
     let code = match e.code() {
         "request.invalid" => "tool.invalid_args",
         "internal" => "tool.failed",
@@ -46,7 +46,7 @@ impl TeamBoard for Board {
         let rt = self.runtime()?;
         super::teams_of(rt.store.as_ref(), &ctx.tenant, &ctx.agent)
             .await
-            .map_err(refused)
+            .map_err(|e| refused(&e))
     }
 
     async fn create_task(
@@ -58,7 +58,7 @@ impl TeamBoard for Board {
         let rt = self.runtime()?;
         super::create_task(rt.store.as_ref(), &ctx.tenant, team, &task)
             .await
-            .map_err(refused)
+            .map_err(|e| refused(&e))
     }
 
     async fn list_tasks(
@@ -70,27 +70,27 @@ impl TeamBoard for Board {
         let rt = self.runtime()?;
         let t = super::team_of_member(rt.store.as_ref(), &ctx.tenant, team, &ctx.agent)
             .await
-            .map_err(refused)?;
+            .map_err(|e| refused(&e))?;
         super::list_tasks(rt.store.as_ref(), &ctx.tenant, &t.id, &filter)
             .await
-            .map_err(refused)
+            .map_err(|e| refused(&e))
     }
 
     async fn get_task(&self, ctx: &ToolContext, team: &str, id: &str) -> Result<Task, ToolError> {
         let rt = self.runtime()?;
         let t = super::team_of_member(rt.store.as_ref(), &ctx.tenant, team, &ctx.agent)
             .await
-            .map_err(refused)?;
+            .map_err(|e| refused(&e))?;
         super::get_task(rt.store.as_ref(), &ctx.tenant, &t.id, id)
             .await
-            .map_err(refused)
+            .map_err(|e| refused(&e))
     }
 
     async fn claim_task(&self, ctx: &ToolContext, team: &str, id: &str) -> Result<Task, ToolError> {
         let rt = self.runtime()?;
         super::claim_task(rt.store.as_ref(), &ctx.tenant, team, id, &ctx.agent)
             .await
-            .map_err(refused)
+            .map_err(|e| refused(&e))
     }
 
     async fn finish_task(
@@ -109,7 +109,7 @@ impl TeamBoard for Board {
         };
         super::finish_task(&rt, &ctx.tenant, team, id, &outcome)
             .await
-            .map_err(refused)
+            .map_err(|e| refused(&e))
     }
 
     async fn comment_task(
@@ -122,7 +122,7 @@ impl TeamBoard for Board {
         let rt = self.runtime()?;
         super::comment_task(rt.store.as_ref(), &ctx.tenant, team, id, &ctx.agent, &text)
             .await
-            .map_err(refused)
+            .map_err(|e| refused(&e))
     }
 
     async fn send_mail(
@@ -142,7 +142,7 @@ impl TeamBoard for Board {
             &text,
         )
         .await
-        .map_err(refused)
+        .map_err(|e| refused(&e))
     }
 
     async fn read_mail(
@@ -154,6 +154,6 @@ impl TeamBoard for Board {
         let rt = self.runtime()?;
         super::read_mail(rt.store.as_ref(), &ctx.tenant, team, &ctx.agent, limit)
             .await
-            .map_err(refused)
+            .map_err(|e| refused(&e))
     }
 }
