@@ -719,3 +719,95 @@ fn fifty_claimers_on_two_gateways_one_owner_every_time() {
         assert_eq!(stored["status"], "in_progress");
     }
 }
+
+#[test]
+fn the_cli_lists_creates_and_works_the_board() {
+    let c = crew(None);
+    let env: Vec<(&str, &str)> = c
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let out = run(&c.home.path, &env, &["team", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("ID"), "{text}");
+    assert!(
+        text.contains("core") && text.contains("alice,bob"),
+        "{text}"
+    );
+    let out = run(&c.home.path, &env, &["team", "list", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["teams"][0]["lead"], "lead");
+
+    let out = run(
+        &c.home.path,
+        &env,
+        &[
+            "team",
+            "create",
+            "ops",
+            "--lead",
+            "bob",
+            "--members",
+            "alice,outsider",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        &c.home.path,
+        &env,
+        &["team", "create", "ops2", "--lead", "ghost"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        error_line(&out).contains("[agent.unknown]"),
+        "{}",
+        error_line(&out)
+    );
+
+    let out = run(
+        &c.home.path,
+        &env,
+        &["team", "task", "add", "ops", "first job"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).split_whitespace().nth(2).unwrap().to_owned();
+    let out = run(
+        &c.home.path,
+        &env,
+        &["team", "task", "claim", "ops", &id, "--agent", "alice"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        &c.home.path,
+        &env,
+        &["team", "task", "claim", "ops", &id, "--agent", "outsider"],
+    );
+    assert!(
+        error_line(&out).contains("[team.task_conflict]"),
+        "{}",
+        error_line(&out)
+    );
+    let out = run(&c.home.path, &env, &["team", "tasks", "ops"]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("ID") && text.contains("in_progress") && text.contains("alice"),
+        "{text}"
+    );
+    let out = run(
+        &c.home.path,
+        &env,
+        &["team", "task", "show", "ops", &id, "--json"],
+    );
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["owner"], "alice");
+    let out = run(&c.home.path, &env, &["team", "delete", "ops"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&c.home.path, &env, &["team", "show", "ops"]);
+    assert!(
+        error_line(&out).contains("[team.not_found]"),
+        "{}",
+        error_line(&out)
+    );
+}
