@@ -205,7 +205,7 @@ mod tests {
         let top = Lineage::default();
         assert_eq!(
             tools_to_hide(0, &top, &cfg),
-            ["delegate", "delegate_search"]
+            ["delegate", "evaluate_loop", "handoff", "delegate_search"]
         );
         assert_eq!(tools_to_hide(INLINE_MAX, &top, &cfg), ["delegate_search"]);
         assert!(tools_to_hide(INLINE_MAX + 1, &top, &cfg).is_empty());
