@@ -470,6 +470,36 @@ mod tests {
     }
 
     #[test]
+    fn team_models_list_then_claim_then_complete_then_stop() {
+        let member = |tool: Option<&str>| {
+            let tool = tool.map_or_else(String::new, |c| {
+                format!(r#",{{"role":"tool","tool_call_id":"c","content":"{c}"}}"#)
+            });
+            format!(
+                r#"{{"model":"bench-team-member-1","messages":[{{"role":"user","content":"work"}}{tool}]}}"#
+            )
+        };
+        let (_, args) = team_call_of(&member(None)).unwrap();
+        assert_eq!(team_action(&args), "list");
+        let listed = r"- aa [pending] bench task\n- bb [pending] bench task";
+        let (_, args) = team_call_of(&member(Some(listed))).unwrap();
+        assert_eq!(team_action(&args), "claim");
+        assert!(
+            args.contains(r#"\"id\":\"bb\""#),
+            "member 1 takes the second: {args}"
+        );
+        let claimed = "You claimed task bb: bench task. Work on it.";
+        let (_, args) = team_call_of(&member(Some(claimed))).unwrap();
+        assert_eq!(team_action(&args), "complete");
+        assert!(args.contains(r#"\"id\":\"bb\""#), "{args}");
+        assert!(team_call_of(&member(Some("Task bb is done."))).is_none());
+        assert!(team_call_of(&member(Some("No tasks."))).is_none());
+        let lead = r#"{"model":"bench-team-lead","messages":[]}"#;
+        assert_eq!(team_action(&team_call_of(lead).unwrap().1), "create");
+        assert!(team_call_of(r#"{"model":"gpt-4o-mini"}"#).is_none());
+    }
+
+    #[test]
     fn every_event_is_valid_looking_json() {
         for event in sse_events("chatcmpl-x", 1) {
             let data = event.strip_prefix("data: ").unwrap().trim_end();
