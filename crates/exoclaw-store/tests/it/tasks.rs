@@ -5,7 +5,8 @@
 //! 30 concurrent claimers exactly one wins, also through two stores on one
 //! database; only the owner finishes, once; listings filter, search and
 //! page (by the last task of a page, none skipped); comments come back
-//! oldest first; and another tenant's or team's tasks are not found. Refused input changes nothing.
+//! oldest first; and another tenant's or team's tasks are not found.
+//! Refused input changes nothing.
 
 use crate::harness::*;
 use crate::teams::{core_team, team};

@@ -43,7 +43,7 @@ pub enum TeamError {
     Invalid(String),
     #[error("the team store cannot be reached right now; try again")]
     Unavailable,
-    /// Logged where it is made; the caller reads [`TeamError::Unavailable`]'s words.
+    /// A store failure without a meaning here (logged where it is made).
     #[error("internal error; see the gateway log")]
     Internal,
 }
