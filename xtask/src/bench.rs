@@ -17,6 +17,7 @@ mod load;
 mod proxy;
 mod soak;
 mod startup;
+mod teams;
 
 use std::fs;
 use std::io::Read;
@@ -58,6 +59,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "delegation",
         run: delegation::run,
+        in_all: false,
+    },
+    Bench {
+        name: "teams",
+        run: teams::run,
         in_all: false,
     },
 ];

@@ -5,11 +5,13 @@
 //! is only ever called through the registry's one policy path (see
 //! `exoclaw-tools`), never directly by a loop, job or endpoint.
 //!
-//! Two ports let tools reach what lives above them without depending on it:
-//! [`Approvals`] (an operator's decision, stored by the gateway) and
-//! [`AgentCalls`] (a turn of another agent, for delegation and subagents).
+//! Three ports let tools reach what lives above them without depending on
+//! it: [`Approvals`] (an operator's decision, stored by the gateway),
+//! [`AgentCalls`] (a turn of another agent, for delegation and subagents)
+//! and [`TeamBoard`] (the task boards and mailboxes of the caller's teams).
 
 use crate::provider::ToolSpec;
+use crate::store::teams::{Mail, NewTask, Task, TaskFilter, TaskStatus, Team};
 use crate::{AgentId, SessionId, TenantId, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -309,6 +311,64 @@ pub trait AgentCalls: Send + Sync {
     /// The agents `ctx`'s agent may delegate to for `ctx`'s user (links,
     /// their direction and user lists), ordered by id.
     async fn reachable(&self, ctx: &ToolContext) -> Result<Vec<AgentCard>, ToolError>;
+}
+
+/// The boards and mailboxes of the teams an agent belongs to, for the team
+/// tools, without the tools depending on the gateway. Every call acts as
+/// `ctx.agent`, and only on a team it leads or is a member of: another
+/// team is `team.not_member`, an unknown one `team.not_found`. Nothing is
+/// written when a call is refused.
+#[async_trait]
+pub trait TeamBoard: Send + Sync {
+    /// The teams `ctx`'s agent leads or is a member of, by id.
+    async fn teams_of(&self, ctx: &ToolContext) -> Result<Vec<Team>, ToolError>;
+    async fn create_task(
+        &self,
+        ctx: &ToolContext,
+        team: &str,
+        task: NewTask,
+    ) -> Result<Task, ToolError>;
+    async fn list_tasks(
+        &self,
+        ctx: &ToolContext,
+        team: &str,
+        filter: TaskFilter,
+    ) -> Result<Vec<Task>, ToolError>;
+    async fn get_task(&self, ctx: &ToolContext, team: &str, id: &str) -> Result<Task, ToolError>;
+    /// Atomic: of concurrent claimers exactly one wins.
+    async fn claim_task(&self, ctx: &ToolContext, team: &str, id: &str) -> Result<Task, ToolError>;
+    /// `status` is `Done` or `Failed`; only the owner finishes, once.
+    async fn finish_task(
+        &self,
+        ctx: &ToolContext,
+        team: &str,
+        id: &str,
+        status: TaskStatus,
+        result: String,
+    ) -> Result<Task, ToolError>;
+    async fn comment_task(
+        &self,
+        ctx: &ToolContext,
+        team: &str,
+        id: &str,
+        text: String,
+    ) -> Result<(), ToolError>;
+    /// To one member (`to`), or to every member but the sender (`None`).
+    async fn send_mail(
+        &self,
+        ctx: &ToolContext,
+        team: &str,
+        to: Option<AgentId>,
+        text: String,
+    ) -> Result<Mail, ToolError>;
+    /// The caller's unread messages of the team, oldest first, at most
+    /// `limit`; they are read from then on.
+    async fn read_mail(
+        &self,
+        ctx: &ToolContext,
+        team: &str,
+        limit: u32,
+    ) -> Result<Vec<Mail>, ToolError>;
 }
 
 /// A tool's successful result, as the model will read it.

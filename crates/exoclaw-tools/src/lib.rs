@@ -11,6 +11,7 @@ pub mod quota;
 pub mod registry;
 pub mod sandbox;
 pub mod shell;
+pub mod team;
 pub mod web;
 
 pub use registry::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry};

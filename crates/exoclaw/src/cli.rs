@@ -98,6 +98,170 @@ pub enum Command {
     /// Bindings: which agent answers a conversation that names none.
     #[command(subcommand)]
     Bindings(BindingsCommand),
+    /// Agent teams (a lead and members) and their task boards.
+    #[command(subcommand)]
+    Team(TeamCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// The tenant's teams, by id.
+    List {
+        /// Print `GET /v1/teams`'s document: `{"teams": [...]}`.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// One team.
+    Show {
+        /// The team's id.
+        id: String,
+        /// Print `GET /v1/teams/{id}`'s document.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Create a team: a lead agent and member agents.
+    Create {
+        /// The team's id (a slug, unique in the tenant).
+        id: String,
+        /// The lead agent.
+        #[arg(long)]
+        lead: String,
+        /// The member agents besides the lead, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        members: Vec<String>,
+        /// A name for people (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Change a team's name, lead or members.
+    Update {
+        /// The team's id.
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new lead agent.
+        #[arg(long)]
+        lead: Option<String>,
+        /// The whole new member list, comma-separated (`--members ""`: none).
+        #[arg(long, value_delimiter = ',')]
+        members: Option<Vec<String>>,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Delete a team with its task board and mailbox.
+    Delete {
+        /// The team's id.
+        id: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// A team's task board, oldest first (a full page ends with the
+    /// `--cursor` that lists the next one).
+    Tasks {
+        /// The team's id.
+        team: String,
+        /// Only tasks in this state.
+        #[arg(long, value_parser = ["pending", "blocked", "in_progress", "done", "failed"])]
+        status: Option<String>,
+        /// Only tasks this agent claimed.
+        #[arg(long, value_name = "AGENT")]
+        owner: Option<String>,
+        /// Words that must all occur in the title or description.
+        #[arg(long)]
+        query: Option<String>,
+        /// The previous page's cursor (`next_cursor`).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// At most this many (1-1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Print `GET /v1/teams/{id}/tasks`'s document: `{"tasks", "next_cursor"}`.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// One task of a team's board: add, show, claim or comment.
+    #[command(subcommand)]
+    Task(TaskCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Put a task on a team's board (`blocked` until its `--blocked-by`
+    /// tasks are done).
+    Add {
+        /// The team's id.
+        team: String,
+        /// A short title.
+        title: String,
+        /// Everything the task needs.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Ids of tasks of the board that must be done first, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        blocked_by: Vec<String>,
+        /// The member it is created for (default: the team's lead).
+        #[arg(long, value_name = "AGENT")]
+        created_by: Option<String>,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// One task with its comments.
+    Show {
+        /// The team's id.
+        team: String,
+        /// The task's id.
+        id: String,
+        /// Print `GET /v1/teams/{id}/tasks/{task}`'s document.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Claim a pending task for a member (atomic: one claimer wins).
+    Claim {
+        /// The team's id.
+        team: String,
+        /// The task's id.
+        id: String,
+        /// The member that takes it.
+        #[arg(long)]
+        agent: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Comment on a task for a member.
+    Comment {
+        /// The team's id.
+        team: String,
+        /// The task's id.
+        id: String,
+        /// The comment.
+        text: String,
+        /// The member that writes it.
+        #[arg(long, value_name = "AGENT")]
+        author: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
 }
 
 /// The words of a link's direction.

@@ -104,6 +104,7 @@ async fn dispatch(
         Command::Audit(a) => return cmd::audit_log::run(&a, &settings).await,
         Command::Delegations(d) => cmd::orchestration::run_delegations(&d, &settings).await?,
         Command::Bindings(b) => cmd::orchestration::run_bindings(&b, &settings).await?,
+        Command::Team(t) => cmd::team::run(&t, &settings).await?,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

@@ -66,6 +66,11 @@ struct Shared {
     completions: AtomicU64,
     /// Requests that carried an announcement of an async result.
     announcements: AtomicU64,
+    /// `team_tasks` calls the team benchmark's models asked for, by action.
+    team_creates: AtomicU64,
+    team_lists: AtomicU64,
+    team_claims: AtomicU64,
+    team_completes: AtomicU64,
 }
 
 impl FakeLlm {
@@ -78,6 +83,10 @@ impl FakeLlm {
             stop: AtomicBool::new(false),
             completions: AtomicU64::new(0),
             announcements: AtomicU64::new(0),
+            team_creates: AtomicU64::new(0),
+            team_lists: AtomicU64::new(0),
+            team_claims: AtomicU64::new(0),
+            team_completes: AtomicU64::new(0),
         });
         let accept_shared = shared.clone();
         let accept = thread::Builder::new()
@@ -107,6 +116,17 @@ impl FakeLlm {
     /// Requests that announced an async delegation's result to its caller.
     pub fn announcements(&self) -> u64 {
         self.shared.announcements.load(Ordering::Relaxed)
+    }
+
+    /// The `team_tasks` calls asked for so far: create, list, claim, complete.
+    pub fn team_calls(&self) -> [u64; 4] {
+        [
+            &self.shared.team_creates,
+            &self.shared.team_lists,
+            &self.shared.team_claims,
+            &self.shared.team_completes,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
     }
 }
 
@@ -265,9 +285,20 @@ fn respond(request: &Request, shared: &Shared) -> Vec<u8> {
         shared.announcements.fetch_add(1, Ordering::Relaxed);
     }
     let id = format!("chatcmpl-fake-{n}");
-    let events = match tool_call_of(&body) {
-        Some((name, arguments)) => tool_call_events(&id, unix_now(), n, name, arguments),
-        None => sse_events(&id, unix_now()),
+    let team_call = team_call_of(&body);
+    if let Some((_, arguments)) = &team_call {
+        let counter = match team_action(arguments) {
+            "list" => &shared.team_lists,
+            "claim" => &shared.team_claims,
+            "complete" => &shared.team_completes,
+            _ => &shared.team_creates,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    let events = match (tool_call_of(&body), team_call) {
+        (Some((name, arguments)), _) => tool_call_events(&id, unix_now(), n, name, arguments),
+        (None, Some((name, arguments))) => tool_call_events(&id, unix_now(), n, name, &arguments),
+        (None, None) => sse_events(&id, unix_now()),
     };
     for event in events {
         out.extend_from_slice(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes());
@@ -308,6 +339,70 @@ fn tool_call_of(body: &str) -> Option<(&'static str, &'static str)> {
         .iter()
         .find(|(model, _, _)| body.contains(&format!(r#""model":"{model}""#)))
         .map(|(_, name, arguments)| (*name, *arguments))
+}
+
+/// The team benchmark's lead model: each turn puts one task on the board.
+pub const TEAM_LEAD_MODEL: &str = "bench-team-lead";
+/// The team benchmark's member models, `bench-team-member-<i>`: each turn lists the pending
+/// tasks, claims the `i`-th (modulo how many are listed), completes it, and ends; a refused
+/// claim (another member was first) or an empty board ends the turn at once.
+pub const TEAM_MEMBER_MODEL: &str = "bench-team-member-";
+/// The team the benchmark's models work in.
+pub const TEAM: &str = "bench";
+
+/// The `team_tasks` call a team benchmark model asks for next, from the last tool result in
+/// the request (read textually: the bench is std only).
+fn team_call_of(body: &str) -> Option<(&'static str, String)> {
+    let args = |s: String| Some(("team_tasks", s));
+    if body.contains(&format!(r#""model":"{TEAM_LEAD_MODEL}""#)) {
+        if body.contains(r#""role":"tool""#) {
+            return None;
+        }
+        return args(format!(
+            r#"{{\"action\":\"create\",\"team\":\"{TEAM}\",\"title\":\"bench task\",\"description\":\"a task of the team benchmark\"}}"#
+        ));
+    }
+    let at = body.find(&format!(r#""model":"{TEAM_MEMBER_MODEL}"#))?;
+    let index: usize = body[at + TEAM_MEMBER_MODEL.len() + 9..]
+        .split('"')
+        .next()?
+        .parse()
+        .ok()?;
+    let Some(last) = body.rfind(r#""role":"tool""#) else {
+        return args(format!(
+            r#"{{\"action\":\"list\",\"team\":\"{TEAM}\",\"status\":\"pending\",\"limit\":10}}"#
+        ));
+    };
+    // The tool message: its content follows (or precedes) the role in the same object.
+    let message = &body[body[..last].rfind('{').unwrap_or(0)..];
+    let message = &message[..message.find('}').unwrap_or(message.len())];
+    if let Some(rest) = message.split("You claimed task ").nth(1) {
+        let id = rest.split(':').next()?;
+        return args(format!(
+            r#"{{\"action\":\"complete\",\"team\":\"{TEAM}\",\"id\":\"{id}\",\"result\":\"done by member {index}\"}}"#
+        ));
+    }
+    let pending: Vec<&str> = message
+        .split("- ")
+        .skip(1)
+        .filter(|line| line.contains(" [pending] "))
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    if pending.is_empty() {
+        return None;
+    }
+    let id = pending[index % pending.len()];
+    args(format!(
+        r#"{{\"action\":\"claim\",\"team\":\"{TEAM}\",\"id\":\"{id}\"}}"#
+    ))
+}
+
+/// The action of a `team_tasks` call's (escaped) arguments.
+fn team_action(arguments: &str) -> &'static str {
+    ["list", "claim", "complete"]
+        .into_iter()
+        .find(|a| arguments.contains(&format!(r#"action\":\"{a}\""#)))
+        .unwrap_or("create")
 }
 
 /// A streamed answer that asks for one tool call, in OpenAI's chunk format.
@@ -372,6 +467,36 @@ mod tests {
             .unwrap();
         assert_eq!(response.status, 404);
         assert_eq!((conn.connections, fake.completions()), (1, 2));
+    }
+
+    #[test]
+    fn team_models_list_then_claim_then_complete_then_stop() {
+        let member = |tool: Option<&str>| {
+            let tool = tool.map_or_else(String::new, |c| {
+                format!(r#",{{"role":"tool","tool_call_id":"c","content":"{c}"}}"#)
+            });
+            format!(
+                r#"{{"model":"bench-team-member-1","messages":[{{"role":"user","content":"work"}}{tool}]}}"#
+            )
+        };
+        let (_, args) = team_call_of(&member(None)).unwrap();
+        assert_eq!(team_action(&args), "list");
+        let listed = r"- aa [pending] bench task\n- bb [pending] bench task";
+        let (_, args) = team_call_of(&member(Some(listed))).unwrap();
+        assert_eq!(team_action(&args), "claim");
+        assert!(
+            args.contains(r#"\"id\":\"bb\""#),
+            "member 1 takes the second: {args}"
+        );
+        let claimed = "You claimed task bb: bench task. Work on it.";
+        let (_, args) = team_call_of(&member(Some(claimed))).unwrap();
+        assert_eq!(team_action(&args), "complete");
+        assert!(args.contains(r#"\"id\":\"bb\""#), "{args}");
+        assert!(team_call_of(&member(Some("Task bb is done."))).is_none());
+        assert!(team_call_of(&member(Some("No tasks."))).is_none());
+        let lead = r#"{"model":"bench-team-lead","messages":[]}"#;
+        assert_eq!(team_action(&team_call_of(lead).unwrap().1), "create");
+        assert!(team_call_of(r#"{"model":"gpt-4o-mini"}"#).is_none());
     }
 
     #[test]

@@ -165,6 +165,10 @@ pub struct TaskFilter {
     pub query: Option<String>,
     /// At most this many (0: 100; never more than 1,000), oldest first.
     pub limit: u32,
+    /// Only tasks after this one in board order (`created_at`, then id):
+    /// the last task of the previous page, to list the next one. Tasks of
+    /// one millisecond are never skipped.
+    pub after: Option<(UnixMillis, String)>,
 }
 
 /// A team's task board.

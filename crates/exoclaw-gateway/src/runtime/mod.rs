@@ -16,6 +16,7 @@ mod launch;
 pub mod llm;
 pub mod recover;
 pub mod runs;
+pub mod teams;
 pub mod tools;
 pub mod turn;
 pub mod write_behind;

@@ -198,6 +198,8 @@ pub fn registry(
     tools.push(Arc::new(WebSearch::new(client, brave)));
     tools.extend(exoclaw_tools::orchestrate::tools());
     tools.push(Arc::new(super::handoff::HandoffTool(late.clone())));
+    let board: Arc<dyn exoclaw_core::tool::TeamBoard> = Arc::new(super::teams::Board(late.clone()));
+    tools.extend(exoclaw_tools::team::tools(&board));
     tools.push(Arc::new(super::delegation::evaluate::EvaluateLoop(
         late.clone(),
     )));

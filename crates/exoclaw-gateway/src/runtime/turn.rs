@@ -1,7 +1,8 @@
 //! How every run starts: [`Launch`] says who, which agent, in which session,
 //! with what input and where in a chain of delegations; [`Runtime::launch`]
 //! resolves the provider, assembles the system prompt (context files, the
-//! agents it may delegate to) and the tool policy, and hands the run to the
+//! agents it may delegate to, its teams and unread team messages) and the
+//! tool policy, and hands the run to the
 //! run owner. A person's message ([`Runtime::start_turn`]), a delegation, a
 //! subagent and an announcement all take this one path.
 
@@ -218,11 +219,19 @@ impl Runtime {
         tool_ctx.agents = Some(self.agent_calls());
 
         let defaults = &self.settings.config.agents.defaults;
-        let reachable = delegation::directory::reachable(
+        // The tenant's teams, read once: who the agent reaches, and its
+        // teams' inboxes.
+        let (links, teams) = tokio::join!(
+            self.store.list_links(&l.who.tenant, Some(&l.agent.id)),
+            self.store.list_teams(&l.who.tenant)
+        );
+        let teams = teams?;
+        let reachable = delegation::directory::reachable_from(
             self.store.as_ref(),
             &l.who.tenant,
             &l.agent.id,
             &l.who.user,
+            (&links?, &teams),
         )
         .await?;
         let mut policy = self.tool_policy(&l.agent);
@@ -237,9 +246,16 @@ impl Runtime {
                 delegation::spawn::system_prompt(&l.agent, &c.context)
             }
             None => format!(
-                "{}{}",
+                "{}{}{}",
                 context::system_prompt(&self.home, &l.agent, l.who.user.as_str()),
-                super::handoff::context_for(self, &l.who.tenant, &l.session, l.handed_over).await
+                super::handoff::context_for(self, &l.who.tenant, &l.session, l.handed_over).await,
+                super::teams::inbox::section(
+                    self.store.as_ref(),
+                    &l.who.tenant,
+                    &l.agent.id,
+                    &teams
+                )
+                .await
             ),
         };
         let system_prompt = format!(

@@ -387,6 +387,8 @@ macro_rules! ports {
                      AND (?10 IS NULL OR t.search LIKE ?10 ESCAPE '\\') \
                      AND (?11 IS NULL OR t.search LIKE ?11 ESCAPE '\\') \
                      AND (?12 IS NULL OR t.search LIKE ?12 ESCAPE '\\') \
+                     AND (?14 IS NULL OR t.created_at > ?14 \
+                       OR (t.created_at = ?14 AND t.id > ?15)) \
                      ORDER BY t.created_at, t.id LIMIT ",
                     $d::limit!("?13"),
                     ") t",
@@ -401,6 +403,8 @@ macro_rules! ports {
                     .iter()
                     .fold(rows, |q, word| q.bind(word.as_deref()))
                     .bind(rule::page_limit(filter.limit))
+                    .bind(filter.after.as_ref().map(|(at, _)| *at))
+                    .bind(filter.after.as_ref().map(|(_, id)| id.as_str()))
                     .fetch_all(&mut *conn)
                     .await
                     .map_err($d::err)?;

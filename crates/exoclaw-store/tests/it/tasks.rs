@@ -4,8 +4,9 @@
 //! one link at a time), also for dependents created while it finishes; of
 //! 30 concurrent claimers exactly one wins, also through two stores on one
 //! database; only the owner finishes, once; listings filter, search and
-//! page; comments come back oldest first; and another tenant's or team's
-//! tasks are not found. Refused input changes nothing.
+//! page (by the last task of a page, none skipped); comments come back
+//! oldest first; and another tenant's or team's tasks are not found.
+//! Refused input changes nothing.
 
 use crate::harness::*;
 use crate::teams::{core_team, team};
@@ -602,6 +603,41 @@ async fn tasks_list_filter_and_search(store: Arc<dyn Store>) {
         ..TaskFilter::default()
     };
     assert_eq!(store.list_tasks(&t, "core", &all).await.unwrap().len(), 105);
+    // Paging by the last task of a page skips none, even of one millisecond.
+    for i in 0..5 {
+        add(&*store, &t, &format!("same ms {i}"), &[], 9_000).await;
+    }
+    let everything: Vec<String> = store
+        .list_tasks(&t, "core", &all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|task| task.id)
+        .collect();
+    assert_eq!(everything.len(), 110);
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_tasks(
+                &t,
+                "core",
+                &TaskFilter {
+                    limit: 3,
+                    after: after.clone(),
+                    ..TaskFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_at, last.id.clone()));
+        paged.extend(page.into_iter().map(|task| task.id));
+    }
+    assert_eq!(
+        paged, everything,
+        "pages in board order, none skipped or repeated"
+    );
     let err = store
         .list_tasks(&t, "nope", &TaskFilter::default())
         .await

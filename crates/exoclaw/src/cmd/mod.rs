@@ -15,5 +15,6 @@ pub mod sandbox;
 pub mod secrets;
 pub mod service;
 pub mod table;
+pub mod team;
 pub mod token;
 pub mod users;

@@ -23,20 +23,20 @@ use exoclaw_gateway::db;
 use super::table::{Table, print_json};
 
 /// A refusal of the API as the CLI's error line (the code in brackets).
-fn refused(e: ApiError) -> anyhow::Error {
+pub(super) fn refused(e: ApiError) -> anyhow::Error {
     let ApiError { code, message } = e;
     anyhow::anyhow!("{message} [{code}]")
 }
 
 /// Whether a command writes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(super) enum Access {
     Read,
     Write,
 }
 
 /// Runs `f` on the data dir's store, whose schema must be current.
-async fn with_store<T>(
+pub(super) async fn with_store<T>(
     settings: &Settings,
     access: Access,
     f: impl AsyncFnOnce(&dyn Store) -> anyhow::Result<T>,

@@ -27,6 +27,7 @@ mod schema;
 mod secrets;
 mod sessions;
 pub mod state;
+pub mod teams;
 mod tools;
 mod users;
 mod ws;
@@ -135,6 +136,68 @@ pub fn api_routes() -> routes::Routes {
             "/v1/bindings/{id}",
             Perm(P::AgentsWrite),
             orchestration::bindings::delete,
+        )
+        .add(&get, "/v1/teams", Perm(P::AgentsRead), teams::list)
+        .add(
+            &post,
+            "/v1/teams",
+            Perm(P::AgentsWrite),
+            teams::create_route,
+        )
+        .add(&get, "/v1/teams/{id}", Perm(P::AgentsRead), teams::get)
+        .add(
+            &patch,
+            "/v1/teams/{id}",
+            Perm(P::AgentsWrite),
+            teams::update_route,
+        )
+        .add(
+            &delete,
+            "/v1/teams/{id}",
+            Perm(P::AgentsWrite),
+            teams::delete,
+        )
+        .add(
+            &get,
+            "/v1/teams/{id}/tasks",
+            Perm(P::AgentsRead),
+            teams::tasks::list,
+        )
+        .add(
+            &post,
+            "/v1/teams/{id}/tasks",
+            Perm(P::AgentsWrite),
+            teams::tasks::create,
+        )
+        .add(
+            &get,
+            "/v1/teams/{id}/tasks/{task}",
+            Perm(P::AgentsRead),
+            teams::tasks::get,
+        )
+        .add(
+            &post,
+            "/v1/teams/{id}/tasks/{task}/claim",
+            Perm(P::AgentsWrite),
+            teams::tasks::claim_route,
+        )
+        .add(
+            &post,
+            "/v1/teams/{id}/tasks/{task}/complete",
+            Perm(P::AgentsWrite),
+            teams::tasks::complete,
+        )
+        .add(
+            &post,
+            "/v1/teams/{id}/tasks/{task}/fail",
+            Perm(P::AgentsWrite),
+            teams::tasks::fail,
+        )
+        .add(
+            &post,
+            "/v1/teams/{id}/tasks/{task}/comments",
+            Perm(P::AgentsWrite),
+            teams::tasks::comment_route,
         )
         .add(&get, "/v1/sessions", Perm(P::SessionsRead), sessions::list)
         .add(

@@ -23,10 +23,11 @@ use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
     agents, approvals, audit, health, metrics, openai, pairing, providers, secrets, sessions,
-    tools, users, ws,
+    teams, tools, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use teams::tasks;
 use utoipa::OpenApi as _;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::Response as Answer;
@@ -65,6 +66,18 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         bindings::list,
         bindings::create,
         bindings::delete,
+        teams::list,
+        teams::create_route,
+        teams::get,
+        teams::update_route,
+        teams::delete,
+        tasks::list,
+        tasks::create,
+        tasks::get,
+        tasks::claim_route,
+        tasks::complete,
+        tasks::fail,
+        tasks::comment_route,
         sessions::list,
         sessions::delete,
         sessions::messages,
@@ -111,6 +124,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "sessions", description = "Conversations and run traces"),
         (name = "delegations", description = "The history of delegations between agents and subagent spawns"),
         (name = "bindings", description = "Which agent answers a conversation that names none"),
+        (name = "teams", description = "Agent teams: a lead and members, their task board"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
         (name = "approvals", description = "Exec approvals waiting for an operator"),
         (name = "users", description = "Who you are, users, API keys and tenants"),

@@ -149,3 +149,75 @@ fn an_agent_gate_sends_a_delegated_task_back_and_its_review_is_not_gated() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("gates[0].agent"), "{}", r.body);
 }
+
+#[test]
+fn a_team_task_gate_refuses_a_result_until_revised_then_fails_the_task() {
+    let d = desk_on(json!({}), None);
+    let r = d.post(
+        "/v1/teams",
+        json!({"id": "core", "lead": "front", "members": ["writer"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    gate_on(
+        &d,
+        "writer",
+        json!([{"name": "says-done", "event": "team_task.completed", "type": "command",
+                "command": "grep -q DONE", "block_on_failure": true, "max_retries": 1}]),
+    );
+    let task = |title: &str| -> String {
+        let r = d.post(
+            "/v1/teams/core/tasks",
+            json!({"title": title, "created_by": "front"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let r = d.post(
+            &format!("/v1/teams/core/tasks/{id}/claim"),
+            json!({"agent": "writer"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        id
+    };
+    let complete = |id: &str, result: &str| {
+        d.post(
+            &format!("/v1/teams/core/tasks/{id}/complete"),
+            json!({"agent": "writer", "result": result}),
+        )
+    };
+    // Refused with the feedback, the task still the writer's; a revised
+    // result passes.
+    let first = task("first");
+    let r = complete(&first, "work in progress");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "gate.rejected");
+    assert!(r.body.contains("says-done"), "{}", r.body);
+    let held =
+        d.gw.get(&format!("/v1/teams/core/tasks/{first}"), Some(TOKEN));
+    let held = held.json();
+    assert_eq!(held["status"], "in_progress", "{held}");
+    assert_eq!(held["comments"][0]["author"], "quality-gate", "{held}");
+    let r = complete(&first, "DONE: all of it");
+    assert_eq!(r.json()["status"], "done", "{}", r.body);
+    assert_eq!(r.json()["result"], "DONE: all of it");
+    // Past its retries the task fails, saying why.
+    let second = task("second");
+    assert_eq!(complete(&second, "not yet").status, 422);
+    let r = complete(&second, "still not");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let failed = r.json();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("did not pass the quality gate says-done after 1 revision"),
+        "{failed}"
+    );
+    // A failure is not gated: the owner may always give up.
+    let third = task("third");
+    let r = d.post(
+        &format!("/v1/teams/core/tasks/{third}/fail"),
+        json!({"agent": "writer", "result": "cannot"}),
+    );
+    assert_eq!(r.json()["status"], "failed", "{}", r.body);
+}

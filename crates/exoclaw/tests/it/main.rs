@@ -37,6 +37,7 @@ mod postgres;
 mod recovery;
 mod security;
 mod serve;
+mod teams;
 mod token;
 mod tools;
 mod ws;

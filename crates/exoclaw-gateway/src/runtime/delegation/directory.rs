@@ -8,6 +8,7 @@
 use super::super::agent_settings::AgentSettings;
 use crate::config::file::SubagentConfig;
 use exoclaw_core::store::orchestration::AgentLink;
+use exoclaw_core::store::teams::Team;
 use exoclaw_core::store::{AgentStore, LinkStore, StoreError, TeamStore};
 use exoclaw_core::tool::{AgentCard, Lineage};
 use exoclaw_core::{AgentId, TenantId, UserId};
@@ -95,7 +96,20 @@ where
         store.list_links(tenant, Some(agent)),
         store.list_teams(tenant)
     );
-    let (links, teams) = (links?, teams?);
+    reachable_from(store, tenant, agent, user, (&links?, &teams?)).await
+}
+
+/// [`reachable`], given the agent's links and the tenant's teams.
+pub async fn reachable_from<S>(
+    store: &S,
+    tenant: &TenantId,
+    agent: &AgentId,
+    user: &UserId,
+    (links, teams): (&[AgentLink], &[Team]),
+) -> Result<Vec<AgentCard>, StoreError>
+where
+    S: AgentStore + ?Sized,
+{
     let mut targets: BTreeSet<AgentId> = links
         .iter()
         .filter(|l| l.users.admits(user))
@@ -210,7 +224,7 @@ mod tests {
         let top = Lineage::default();
         assert_eq!(
             tools_to_hide(0, &top, &cfg),
-            ["delegate", "delegate_search"]
+            ["delegate", "evaluate_loop", "handoff", "delegate_search"]
         );
         assert_eq!(tools_to_hide(INLINE_MAX, &top, &cfg), ["delegate_search"]);
         assert!(tools_to_hide(INLINE_MAX + 1, &top, &cfg).is_empty());

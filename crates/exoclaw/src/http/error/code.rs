@@ -185,6 +185,28 @@ error_codes! {
     HandoffNotAllowed = "handoff.not_allowed" => FORBIDDEN,
     /// An output did not pass a blocking quality gate after its retries.
     GateFailed = "gate.failed" => UNPROCESSABLE_ENTITY,
+    /// A blocking quality gate refused a team task's result: revise it and
+    /// complete the task again.
+    GateRejected = "gate.rejected" => UNPROCESSABLE_ENTITY,
+    /// No such team in the tenant.
+    TeamNotFound = "team.not_found" => NOT_FOUND,
+    /// The agent is neither the team's lead nor a member: it acts only for
+    /// its own teams.
+    TeamNotMember = "team.not_member" => FORBIDDEN,
+    /// A message (or a claim, a task) names an agent that is not in the
+    /// team.
+    TeamUnknownMember = "team.unknown_member" => UNPROCESSABLE_ENTITY,
+    /// No such task on the team's board.
+    TeamTaskNotFound = "team.task_not_found" => NOT_FOUND,
+    /// The task is not in a state that allows this (claimed already,
+    /// blocked, finished; finished only by its owner, once).
+    TeamTaskConflict = "team.task_conflict" => CONFLICT,
+    /// `blocked_by` names a task that is not on the team's board (so no
+    /// dependency can loop).
+    TeamInvalidDependency = "team.invalid_dependency" => UNPROCESSABLE_ENTITY,
+    /// The team board cannot be reached right now (the gateway stops, or
+    /// the store is unavailable).
+    TeamUnavailable = "team.unavailable" => SERVICE_UNAVAILABLE,
     /// The run was cancelled.
     Cancelled = "cancelled" => INTERNAL_SERVER_ERROR,
 
@@ -411,6 +433,29 @@ mod tests {
             literals.push(e.code().to_owned());
         }
         literals.extend(["security.ssrf_blocked", "security.egress_denied"].map(str::to_owned));
+        use exoclaw_gateway::runtime::teams::TeamError as T;
+        for e in [
+            T::NoTeam(String::new()),
+            T::NotMember {
+                agent: exoclaw_core::AgentId::new("a"),
+                team: String::new(),
+            },
+            T::UnknownMember {
+                agent: exoclaw_core::AgentId::new("a"),
+                team: String::new(),
+            },
+            T::NoTask {
+                task: String::new(),
+                team: String::new(),
+            },
+            T::Conflict(String::new()),
+            T::Dependency(String::new()),
+            T::Invalid(String::new()),
+            T::Unavailable,
+            T::Internal,
+        ] {
+            literals.push(e.code().to_owned());
+        }
         use exoclaw_core::provider::ProviderError as P;
         for e in [
             P::Unavailable(String::new()),

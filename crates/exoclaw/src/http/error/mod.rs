@@ -116,6 +116,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<exoclaw_gateway::runtime::teams::TeamError> for ApiError {
+    fn from(e: exoclaw_gateway::runtime::teams::TeamError) -> Self {
+        let code = ErrorCode::from_wire(e.code()).unwrap_or(ErrorCode::Internal);
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
         match e {

@@ -67,7 +67,7 @@ pub enum Surface {
 
 /// Appends the audit event of a change (a failed append is logged; the
 /// change has happened).
-async fn audit(
+pub(in crate::http) async fn audit(
     store: &dyn Store,
     actor: &Actor,
     action: &str,
@@ -116,7 +116,7 @@ async fn existing_agent(
 
 /// A name-like field (`field` as the client spells it): not blank, at most
 /// [`NAME_MAX_BYTES`], no control characters.
-fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
+pub(in crate::http) fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     if value.trim().is_empty() {
         return Err(ApiError::invalid(format!("{field}: must not be empty")));
     }

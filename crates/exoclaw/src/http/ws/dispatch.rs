@@ -40,6 +40,18 @@ pub const METHODS: &[(&str, Permission)] = &[
     ("bindings.list", Permission::AgentsRead),
     ("bindings.create", Permission::AgentsWrite),
     ("bindings.delete", Permission::AgentsWrite),
+    ("teams.list", Permission::AgentsRead),
+    ("teams.get", Permission::AgentsRead),
+    ("teams.create", Permission::AgentsWrite),
+    ("teams.update", Permission::AgentsWrite),
+    ("teams.delete", Permission::AgentsWrite),
+    ("teams.tasks.list", Permission::AgentsRead),
+    ("teams.tasks.get", Permission::AgentsRead),
+    ("teams.tasks.create", Permission::AgentsWrite),
+    ("teams.tasks.claim", Permission::AgentsWrite),
+    ("teams.tasks.complete", Permission::AgentsWrite),
+    ("teams.tasks.fail", Permission::AgentsWrite),
+    ("teams.tasks.comment", Permission::AgentsWrite),
 ];
 
 fn method_permission(method: &str) -> Option<Permission> {
@@ -100,6 +112,7 @@ pub async fn dispatch(
         m if super::orchestration::handles(m) => {
             super::orchestration::answer(state, who, req, id).await
         }
+        m if super::teams::handles(m) => super::teams::answer(state, who, req, id).await,
         "agents.list" => {
             let agents = store.list_agents(&who.tenant).await.map_err(store_err)?;
             Ok(frame::ok(id, &super::super::agents::AgentList::of(&agents)))

@@ -7,6 +7,7 @@
 mod dispatch;
 mod frame;
 mod orchestration;
+mod teams;
 
 pub use dispatch::METHODS;
 
