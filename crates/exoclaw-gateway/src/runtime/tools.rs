@@ -198,6 +198,7 @@ pub fn registry(
     tools.push(Arc::new(WebSearch::new(client, brave)));
     tools.extend(exoclaw_tools::orchestrate::tools());
     tools.push(Arc::new(super::handoff::HandoffTool(late.clone())));
+    tools.push(Arc::new(super::cron::tool::CronTool(late.clone())));
     tools.push(Arc::new(super::delegation::evaluate::EvaluateLoop(
         late.clone(),
     )));
