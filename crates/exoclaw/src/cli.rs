@@ -98,6 +98,9 @@ pub enum Command {
     /// Bindings: which agent answers a conversation that names none.
     #[command(subcommand)]
     Bindings(BindingsCommand),
+    /// Cron jobs: an agent's scheduled messages, and their runs.
+    #[command(subcommand)]
+    Cron(CronCommand),
 }
 
 /// The words of a link's direction.
@@ -190,6 +193,119 @@ pub enum BindingsCommand {
     Remove {
         /// The binding's id (from `bindings list`).
         id: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CronCommand {
+    /// The tenant's cron jobs, oldest first.
+    List {
+        /// Only this agent's jobs.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Print `GET /v1/cron`'s document: `{"jobs": [...]}`.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Schedule a message to an agent. Its answer goes to the job's own
+    /// session unless --session, --channel with --peer, or --webhook says
+    /// otherwise.
+    Add {
+        /// The agent the message goes to.
+        #[arg(long)]
+        agent: String,
+        /// When: `at 2026-05-01T09:00:00Z`, `at 2026-05-01T09:00 in
+        /// Europe/Berlin`, `every 15m`, `cron 0 9 * * MON-FRI in
+        /// Europe/Berlin` (5 or 6 fields), `@daily`.
+        #[arg(long)]
+        schedule: String,
+        /// What the agent is told at each run.
+        #[arg(long)]
+        message: String,
+        /// A short name (default: the start of the message).
+        #[arg(long)]
+        name: Option<String>,
+        /// Answer into this session of the agent and user (an id from
+        /// `GET /v1/sessions`).
+        #[arg(long, conflicts_with_all = ["channel", "webhook"])]
+        session: Option<String>,
+        /// Answer into the session of a channel peer (`telegram`, ...);
+        /// needs --peer.
+        #[arg(long, requires = "peer", conflicts_with = "webhook")]
+        channel: Option<String>,
+        /// The channel's chat id, with --channel.
+        #[arg(long, requires = "channel")]
+        peer: Option<String>,
+        /// POST the answer to this URL (public addresses only).
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Runs missed while no gateway ran: skip or run_once.
+        #[arg(long, default_value = "skip")]
+        missed: String,
+        /// Delay each run by up to this many seconds (0 to 3600).
+        #[arg(long, default_value_t = 0)]
+        jitter_sec: u64,
+        /// The user the job runs for (default: the owner).
+        #[arg(long)]
+        user: Option<String>,
+        /// Print the new job as `POST /v1/cron` answers it.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Delete a cron job (its run history stays).
+    Remove {
+        /// The job's id (from `cron list`).
+        id: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Enable a job again; it continues from its next occurrence.
+    Enable {
+        /// The job's id.
+        id: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Disable a job: it does not run until enabled.
+    Disable {
+        /// The job's id.
+        id: String,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Run a job now, in this process, and print how the run ended.
+    Run {
+        /// The job's id.
+        id: String,
+        /// Print the run as `POST /v1/cron/{id}/run` answers it.
+        #[arg(long)]
+        json: bool,
+        /// The tenant (id).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// A job's runs, newest first: status and trace id per occurrence.
+    Runs {
+        /// The job's id.
+        id: String,
+        /// The most runs to print (default 100, at most 1000).
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+        /// Print `GET /v1/cron/{id}/runs`'s document: `{"runs": [...]}`.
+        #[arg(long)]
+        json: bool,
         /// The tenant (id).
         #[arg(long, default_value = "default")]
         tenant: String,

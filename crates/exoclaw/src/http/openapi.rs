@@ -22,7 +22,7 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, health, metrics, openai, pairing, providers, secrets, sessions,
+    agents, approvals, audit, cron, health, metrics, openai, pairing, providers, secrets, sessions,
     tools, users, ws,
 };
 use axum::http::header;
@@ -71,6 +71,13 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         delegations::list,
         handoffs::list,
         delegations::get,
+        cron::list,
+        cron::create,
+        cron::get,
+        cron::update,
+        cron::delete,
+        cron::run,
+        cron::runs,
         sessions::traces,
         sessions::trace,
         tools::invoke,
@@ -111,6 +118,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "sessions", description = "Conversations and run traces"),
         (name = "delegations", description = "The history of delegations between agents and subagent spawns"),
         (name = "bindings", description = "Which agent answers a conversation that names none"),
+        (name = "cron", description = "Cron jobs: an agent's scheduled messages and their runs"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
         (name = "approvals", description = "Exec approvals waiting for an operator"),
         (name = "users", description = "Who you are, users, API keys and tenants"),

@@ -96,7 +96,7 @@ impl CronError {
             CronError::Invalid(_) => "cron.invalid",
             CronError::Limit(_) => "cron.limit",
             CronError::NotFound(_) => "cron.not_found",
-            CronError::NoAgent(_) => "agent.not_found",
+            CronError::NoAgent(_) => "agent.unknown",
             CronError::Store(_) => "internal",
         }
     }
