@@ -233,6 +233,12 @@ impl Runtime {
             .get_agent(&who.tenant, &AgentId::new(&req.agent))
             .await?
             .ok_or_else(|| CronError::NoAgent(req.agent.clone()))?;
+        if req.message.trim().is_empty() {
+            return Err(CronError::Invalid(
+                "the message must not be blank: it is what the agent is told at each run"
+                    .to_owned(),
+            ));
+        }
         let now = now_ms();
         let (schedule, next) = schedule_with_next(&req.schedule, now)?;
         let delivery = req.delivery.unwrap_or(Delivery::Session { session: None });
