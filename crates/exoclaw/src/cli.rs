@@ -216,51 +216,7 @@ pub enum CronCommand {
     /// Schedule a message to an agent. Its answer goes to the job's own
     /// session unless --session, --channel with --peer, or --webhook says
     /// otherwise.
-    Add {
-        /// The agent the message goes to.
-        #[arg(long)]
-        agent: String,
-        /// When: `at 2026-05-01T09:00:00Z`, `at 2026-05-01T09:00 in
-        /// Europe/Berlin`, `every 15m`, `cron 0 9 * * MON-FRI in
-        /// Europe/Berlin` (5 or 6 fields), `@daily`.
-        #[arg(long)]
-        schedule: String,
-        /// What the agent is told at each run.
-        #[arg(long)]
-        message: String,
-        /// A short name (default: the start of the message).
-        #[arg(long)]
-        name: Option<String>,
-        /// Answer into this session of the agent and user (an id from
-        /// `GET /v1/sessions`).
-        #[arg(long, conflicts_with_all = ["channel", "webhook"])]
-        session: Option<String>,
-        /// Answer into the session of a channel peer (`telegram`, ...);
-        /// needs --peer.
-        #[arg(long, requires = "peer", conflicts_with = "webhook")]
-        channel: Option<String>,
-        /// The channel's chat id, with --channel.
-        #[arg(long, requires = "channel")]
-        peer: Option<String>,
-        /// POST the answer to this URL (public addresses only).
-        #[arg(long)]
-        webhook: Option<String>,
-        /// Runs missed while no gateway ran: skip or run_once.
-        #[arg(long, default_value = "skip")]
-        missed: String,
-        /// Delay each run by up to this many seconds (0 to 3600).
-        #[arg(long, default_value_t = 0)]
-        jitter_sec: u64,
-        /// The user the job runs for (default: the owner).
-        #[arg(long)]
-        user: Option<String>,
-        /// Print the new job as `POST /v1/cron` answers it.
-        #[arg(long)]
-        json: bool,
-        /// The tenant (id).
-        #[arg(long, default_value = "default")]
-        tenant: String,
-    },
+    Add(Box<CronAdd>),
     /// Delete a cron job (its run history stays).
     Remove {
         /// The job's id (from `cron list`).
@@ -310,6 +266,54 @@ pub enum CronCommand {
         #[arg(long, default_value = "default")]
         tenant: String,
     },
+}
+
+/// `exoclaw cron add`.
+#[derive(Debug, Args)]
+pub struct CronAdd {
+    /// The agent the message goes to.
+    #[arg(long)]
+    pub agent: String,
+    /// When: `at 2026-05-01T09:00:00Z`, `at 2026-05-01T09:00 in
+    /// Europe/Berlin`, `every 15m`, `cron 0 9 * * MON-FRI in
+    /// Europe/Berlin` (5 or 6 fields), `@daily`.
+    #[arg(long)]
+    pub schedule: String,
+    /// What the agent is told at each run.
+    #[arg(long)]
+    pub message: String,
+    /// A short name (default: the start of the message).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Answer into this session of the agent and user (an id from
+    /// `GET /v1/sessions`).
+    #[arg(long, conflicts_with_all = ["channel", "webhook"])]
+    pub session: Option<String>,
+    /// Answer into the session of a channel peer (`telegram`, ...);
+    /// needs --peer.
+    #[arg(long, requires = "peer", conflicts_with = "webhook")]
+    pub channel: Option<String>,
+    /// The channel's chat id, with --channel.
+    #[arg(long, requires = "channel")]
+    pub peer: Option<String>,
+    /// POST the answer to this URL (public addresses only).
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// Runs missed while no gateway ran: skip or run_once.
+    #[arg(long, default_value = "skip")]
+    pub missed: String,
+    /// Delay each run by up to this many seconds (0 to 3600).
+    #[arg(long, default_value_t = 0)]
+    pub jitter_sec: u64,
+    /// The user the job runs for (default: the owner).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Print the new job as `POST /v1/cron` answers it.
+    #[arg(long)]
+    pub json: bool,
+    /// The tenant (id).
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
 }
 
 #[derive(Debug, Subcommand)]

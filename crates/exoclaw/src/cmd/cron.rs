@@ -33,8 +33,8 @@ fn refused(e: ApiError) -> anyhow::Error {
 
 fn tenant_of(cmd: &CronCommand) -> &str {
     match cmd {
+        CronCommand::Add(a) => &a.tenant,
         CronCommand::List { tenant, .. }
-        | CronCommand::Add { tenant, .. }
         | CronCommand::Remove { tenant, .. }
         | CronCommand::Enable { tenant, .. }
         | CronCommand::Disable { tenant, .. }
@@ -95,21 +95,22 @@ async fn command(rt: &Runtime, who: &Principal, cmd: &CronCommand) -> anyhow::Re
             t.print("no cron jobs");
             Ok(())
         }
-        CronCommand::Add {
-            agent,
-            schedule,
-            message,
-            name,
-            session,
-            channel,
-            peer,
-            webhook,
-            missed,
-            jitter_sec,
-            user,
-            json,
-            ..
-        } => {
+        CronCommand::Add(a) => {
+            let crate::cli::CronAdd {
+                agent,
+                schedule,
+                message,
+                name,
+                session,
+                channel,
+                peer,
+                webhook,
+                missed,
+                jitter_sec,
+                user,
+                json,
+                ..
+            } = a.as_ref();
             let missed = match missed.as_str() {
                 "skip" => MissedView::Skip,
                 "run_once" => MissedView::RunOnce,
