@@ -25,7 +25,7 @@
 //! occurrence).
 
 use super::super::Runtime;
-use exoclaw_core::schedule::jittered;
+use exoclaw_core::schedule::{Schedule, jittered};
 use exoclaw_core::store::cron::CronJob;
 use exoclaw_core::{UnixMillis, now_ms};
 use futures_util::StreamExt as _;
@@ -132,6 +132,39 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// What the scheduler does with an occurrence it found due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The occurrence to claim (and run, or record as skipped).
+    pub occurrence: UnixMillis,
+    /// The job's next occurrence after this one.
+    pub next: Option<UnixMillis>,
+    /// Set when `due` was missed while no gateway ran: how many occurrences
+    /// were (`occurrence` is the latest of them).
+    pub missed: Option<u32>,
+}
+
+/// The plan for occurrence `due` of `schedule` (a job with `jitter_ms`),
+/// found due at `now`: on time (at most [`MISSED_AFTER`] past its jittered
+/// time) it is the occurrence and the next follows it; later, the
+/// occurrences in `[due, now]` were missed, the latest stands for them and
+/// the next is the first after `now`.
+pub fn plan(schedule: &Schedule, jitter_ms: i64, due: UnixMillis, now: UnixMillis) -> Plan {
+    if now.saturating_sub(due) <= millis(MISSED_AFTER).saturating_add(jitter_ms) {
+        return Plan {
+            occurrence: due,
+            next: schedule.next_after(due),
+            missed: None,
+        };
+    }
+    let m = schedule.missed_runs(due - 1, now, MISSED_CAP);
+    Plan {
+        occurrence: m.latest.unwrap_or(due),
+        next: schedule.next_after(now),
+        missed: Some(m.count),
+    }
+}
+
 /// What to do with due occurrence `due` of `job`: claim (the occurrence, or
 /// the latest missed one), advance the job, and the run to start if this
 /// gateway won it.
@@ -152,14 +185,11 @@ async fn handle(
             return None;
         }
     };
-    let late = now - due > millis(MISSED_AFTER) + job.jitter_ms;
-    let (occurrence, next, missed) = if late {
-        let m = schedule.missed_runs(due - 1, now, MISSED_CAP);
-        let latest = m.latest.unwrap_or(due);
-        (latest, schedule.next_after(now), Some(m.count))
-    } else {
-        (due, schedule.next_after(due), None)
-    };
+    let Plan {
+        occurrence,
+        next,
+        missed,
+    } = plan(&schedule, job.jitter_ms, due, now);
     let owner = rt.delegations.owner().to_owned();
     let key = job.run_key();
     let won = match rt
@@ -219,6 +249,156 @@ async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An RFC 3339 instant in milliseconds: the fake clock of these tables
+    /// (read by the schedule parser, as `at <t>`).
+    fn ms(t: &str) -> UnixMillis {
+        match schedule(&format!("at {t}")).kind() {
+            exoclaw_core::schedule::Kind::At(at) => *at,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn schedule(text: &str) -> Schedule {
+        super::super::parse_schedule(text).unwrap()
+    }
+
+    fn check(
+        text: &str,
+        jitter_ms: i64,
+        due: &str,
+        now: &str,
+        want: (&str, Option<&str>, Option<u32>),
+    ) {
+        let got = plan(&schedule(text), jitter_ms, ms(due), ms(now));
+        let (occurrence, next, missed) = want;
+        assert_eq!(
+            got,
+            Plan {
+                occurrence: ms(occurrence),
+                next: next.map(ms),
+                missed,
+            },
+            "{text} due {due} at {now}"
+        );
+    }
+
+    #[test]
+    fn on_time_runs_are_the_occurrence_and_the_next_follows_it() {
+        // Found a few seconds late (a busy machine): still on time.
+        check(
+            "every 15m",
+            0,
+            "2026-05-01T09:00:00Z",
+            "2026-05-01T09:00:07Z",
+            ("2026-05-01T09:00:00Z", Some("2026-05-01T09:15:00Z"), None),
+        );
+        // Up to a minute plus the jitter late is on time too.
+        check(
+            "every 1h",
+            300_000,
+            "2026-05-01T09:00:00Z",
+            "2026-05-01T09:05:59Z",
+            ("2026-05-01T09:00:00Z", Some("2026-05-01T10:00:00Z"), None),
+        );
+        // A one-shot has no next.
+        check(
+            "at 2026-05-01T09:00:00Z",
+            0,
+            "2026-05-01T09:00:00Z",
+            "2026-05-01T09:00:00Z",
+            ("2026-05-01T09:00:00Z", None, None),
+        );
+    }
+
+    #[test]
+    fn downtime_across_dst_month_ends_and_leap_days_is_missed_runs() {
+        // Berlin springs forward on 2026-03-29: 02:30 does not exist that
+        // night; the fixed-time job runs once at 03:00 CEST (01:00 UTC).
+        // Down from the 28th to the 30th: the 28th and the 29th missed.
+        check(
+            "cron 30 2 * * * in Europe/Berlin",
+            0,
+            "2026-03-28T01:30:00Z",
+            "2026-03-30T12:00:00Z",
+            (
+                "2026-03-30T00:30:00Z",
+                Some("2026-03-31T00:30:00Z"),
+                Some(3),
+            ),
+        );
+        // Falling back on 2026-10-25: 02:30 happens twice, the job runs at
+        // the first only.
+        check(
+            "cron 30 2 * * * in Europe/Berlin",
+            0,
+            "2026-10-24T00:30:00Z",
+            "2026-10-25T06:00:00Z",
+            (
+                "2026-10-25T00:30:00Z",
+                Some("2026-10-26T01:30:00Z"),
+                Some(2),
+            ),
+        );
+        // The 31st, down from January to April: January and March missed
+        // (February and April have no 31st).
+        check(
+            "cron 0 9 31 * *",
+            0,
+            "2026-01-31T09:00:00Z",
+            "2026-04-01T00:00:00Z",
+            (
+                "2026-03-31T09:00:00Z",
+                Some("2026-05-31T09:00:00Z"),
+                Some(2),
+            ),
+        );
+        // The last day of the month (`L`) in a leap February.
+        check(
+            "cron 0 12 L * *",
+            0,
+            "2028-01-31T12:00:00Z",
+            "2028-03-01T00:00:00Z",
+            (
+                "2028-02-29T12:00:00Z",
+                Some("2028-03-31T12:00:00Z"),
+                Some(2),
+            ),
+        );
+        // 29 February: a day late, then four years to the next (2100 is no
+        // leap year; 2032 is).
+        check(
+            "cron 0 0 29 2 *",
+            0,
+            "2028-02-29T00:00:00Z",
+            "2028-03-01T00:00:00Z",
+            (
+                "2028-02-29T00:00:00Z",
+                Some("2032-02-29T00:00:00Z"),
+                Some(1),
+            ),
+        );
+        // An interval: the count is arithmetic, the grid is kept.
+        check(
+            "every 1h",
+            0,
+            "2026-05-01T09:00:00Z",
+            "2026-05-02T09:30:00Z",
+            (
+                "2026-05-02T09:00:00Z",
+                Some("2026-05-02T10:00:00Z"),
+                Some(25),
+            ),
+        );
+        // A one-shot missed: it stands alone, nothing follows.
+        check(
+            "at 2026-05-01T09:00:00Z",
+            0,
+            "2026-05-01T09:00:00Z",
+            "2026-05-03T00:00:00Z",
+            ("2026-05-01T09:00:00Z", None, Some(1)),
+        );
+    }
 
     #[test]
     fn jitter_is_the_same_on_every_gateway_and_within_bounds() {
