@@ -378,6 +378,74 @@ fn run_now_records_ok_and_failed_runs_and_a_channel_peer_gets_the_answer() {
     assert_eq!(r.json()["error"]["code"], "cron.not_found");
 }
 
+/// Run one SQL statement on the data dir's SQLite store.
+fn sql(home: &std::path::Path, statement: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", home.join("exoclaw.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+}
+
+/// Downtime: the gateway was stopped over several occurrences (the jobs'
+/// next occurrence is set back three hours while it is down). At start-up,
+/// `skip` records the latest as skipped with the count, `run_once` runs it
+/// once; both continue after now.
+#[test]
+fn missed_runs_after_downtime_follow_each_jobs_policy() {
+    let mut c = Cron::new(json!({}), None);
+    let skip =
+        c.create(json!({"agent": "helper", "schedule": "every 1h", "message": "skipped one"}));
+    let once = c.create(
+        json!({"agent": "helper", "schedule": "every 1h", "message": "run once",
+        "missed": "run_once"}),
+    );
+    c.gw.signal("TERM");
+    c.gw.wait_exit(Duration::from_secs(15));
+    const HOUR: i64 = 3_600_000;
+    let back = (now_ms() / HOUR - 3) * HOUR;
+    sql(
+        &c.home.path,
+        &format!("UPDATE cron_jobs SET next_run_at = {back}"),
+    );
+    c.gw = start(&c.home, &c.env);
+
+    let s_id = skip["id"].as_str().unwrap();
+    let runs = c.until_ran(s_id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let latest = runs[0]["due_at"].as_i64().unwrap();
+    assert!(latest > back && latest <= now_ms(), "{runs:?}");
+    let count = (latest - back) / HOUR + 1;
+    assert_eq!(runs[0]["status"], "skipped", "{runs:?}");
+    assert_eq!(runs[0]["error"], format!("missed:{count}"), "{runs:?}");
+    assert!(runs[0]["trace_id"].is_null());
+
+    let o_id = once["id"].as_str().unwrap();
+    let runs = c.until_ran(o_id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (&runs[0]["status"], &runs[0]["due_at"]),
+        (&json!("ok"), &json!(latest))
+    );
+    assert!(runs[0]["trace_id"].is_string());
+    let asked = c.requests("helper-m");
+    assert_eq!(asked.len(), 1, "only the run_once job ran, once");
+    assert!(asked[0]["messages"].to_string().contains("run once"));
+    for id in [s_id, o_id] {
+        let job = c.get(&format!("/v1/cron/{id}"));
+        assert_eq!(job["next_run_at"], latest + HOUR, "{job}");
+        assert_eq!(job["last_run_at"], latest, "{job}");
+    }
+}
+
 // --- refusals ----------------------------------------------------------
 
 #[test]
