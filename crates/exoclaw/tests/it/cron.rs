@@ -312,7 +312,10 @@ fn a_job_whose_agent_was_deleted_is_disabled_and_reported(dsn: Option<&str>) {
         .lines()
         .find(|l| l.starts_with("warn  cron"))
         .unwrap_or_else(|| panic!("no cron line: {report}{}", stderr(&out)));
-    assert!(line.contains(id) && line.contains("agent_deleted"), "{line}");
+    assert!(
+        line.contains(id) && line.contains("agent_deleted"),
+        "{line}"
+    );
     // It cannot be enabled while its agent is gone.
     let r = c.send("PATCH", &format!("/v1/cron/{id}"), json!({"enabled": true}));
     assert_eq!(r.status, 422, "{}", r.body);
