@@ -852,6 +852,18 @@ mod tests {
     }
 
     #[test]
+    fn cron_defaults_and_ranges() {
+        let d = FileConfig::default().cron;
+        assert_eq!((d.max_jobs_per_agent, d.rescan_sec), (50, 30));
+        assert!(d.problems().is_empty());
+        assert!(SECTIONS.contains(&"cron"));
+        let c: CronConfig =
+            serde_json::from_str(r#"{"max_jobs_per_agent": 0, "rescan_sec": 3601}"#).unwrap();
+        let paths: Vec<String> = c.problems().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["cron.max_jobs_per_agent", "cron.rescan_sec"]);
+    }
+
+    #[test]
     fn scheduler_defaults_are_goclaws() {
         let d = FileConfig::default().scheduler;
         assert_eq!(d, scheduler("{}"));

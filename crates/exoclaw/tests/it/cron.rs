@@ -556,6 +556,51 @@ fn bad_input_is_refused_with_the_reason_and_changes_nothing() {
     assert_eq!(c.get(&format!("/v1/cron/{id}"))["schedule"], "every 1h");
 }
 
+/// The WebSocket's `cron.*` methods: the HTTP operations and shapes.
+#[test]
+fn the_websocket_methods_are_the_http_operations() {
+    use crate::ws::{call, connected};
+    let c = Cron::new(json!({}), None);
+    let mut ws = connected(&c.gw);
+    let (r, _) = call(
+        &mut ws,
+        "1",
+        "cron.create",
+        json!({"agent": "helper", "schedule": "cron 0 7 * * 1 in America/New_York", "message": "weekly"}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let job = r["result"].clone();
+    assert_eq!(job["created_by"], "ws");
+    let id = job["id"].as_str().unwrap();
+    let (r, _) = call(&mut ws, "2", "cron.list", json!({"agent": "helper"}));
+    assert_eq!(r["result"], c.get("/v1/cron?agent=helper"), "{r}");
+    let (r, _) = call(
+        &mut ws,
+        "3",
+        "cron.update",
+        json!({"id": id, "enabled": false}),
+    );
+    assert_eq!(r["result"]["state"], "disabled", "{r}");
+    let (r, _) = call(&mut ws, "4", "cron.get", json!({"id": id}));
+    assert_eq!(r["result"], c.get(&format!("/v1/cron/{id}")), "{r}");
+    let (r, _) = call(&mut ws, "5", "cron.run", json!({"id": id}));
+    assert_eq!(r["result"]["status"], "ok", "{r}");
+    let (r, _) = call(&mut ws, "6", "cron.runs", json!({"id": id, "limit": 5}));
+    assert_eq!(r["result"], c.get(&format!("/v1/cron/{id}/runs")), "{r}");
+    let (r, _) = call(
+        &mut ws,
+        "7",
+        "cron.create",
+        json!({"agent": "helper", "schedule": "cron 0 7 * * 1 in Moon/Base", "message": "x"}),
+    );
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["error"]["code"], "cron.invalid_timezone", "{r}");
+    let (r, _) = call(&mut ws, "8", "cron.delete", json!({"id": id}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = call(&mut ws, "9", "cron.get", json!({"id": id}));
+    assert_eq!(r["error"]["code"], "cron.not_found", "{r}");
+}
+
 // --- the tool ----------------------------------------------------------
 
 fn cron_call(id: &str, args: Value) -> ToolCall {

@@ -28,9 +28,10 @@ use super::super::Runtime;
 use exoclaw_core::schedule::{Schedule, jittered};
 use exoclaw_core::store::cron::CronJob;
 use exoclaw_core::{UnixMillis, now_ms};
-use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt as _, StreamExt as _};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,14 +55,16 @@ type Running = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub fn start(rt: &Arc<Runtime>) -> crate::supervisor::Task {
     let weak = Arc::downgrade(rt);
     let rescan = Duration::from_secs(rt.settings.config.cron.rescan_sec);
-    rt.supervisor.start(
-        "cron.scheduler",
-        crate::supervisor::Policy::Background,
-        move |stop| async move {
-            run(weak, rescan, stop).await;
-            Ok(())
-        },
-    )
+    // Restarted (with backoff) should it ever fail or panic: occurrences
+    // it missed meanwhile are late, and their jobs' policy applies.
+    rt.supervisor
+        .start_restarting("cron.scheduler", move |stop| {
+            let weak = weak.clone();
+            async move {
+                run(weak, rescan, stop).await;
+                Ok(())
+            }
+        })
 }
 
 async fn run(rt: std::sync::Weak<Runtime>, rescan: Duration, stop: CancellationToken) {
@@ -242,7 +245,25 @@ async fn handle(
     }
     let rt = rt.clone();
     Some(Box::pin(async move {
-        super::fire::fire(&rt, &job, occurrence).await;
+        // A panic of one run is that run's failure, not the scheduler's.
+        let ran = AssertUnwindSafe(super::fire::fire(&rt, &job, occurrence))
+            .catch_unwind()
+            .await;
+        if ran.is_err() {
+            tracing::error!(job = %job.id, due_at = occurrence, "a cron run panicked");
+            let detail = super::detail(None, Some("internal"));
+            let _ = rt
+                .store
+                .finish_job_run(
+                    &job.tenant_id,
+                    &job.run_key(),
+                    occurrence,
+                    "failed",
+                    detail.as_deref(),
+                    now_ms(),
+                )
+                .await;
+        }
     }))
 }
 
