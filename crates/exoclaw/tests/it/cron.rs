@@ -457,6 +457,64 @@ fn missed_runs_after_downtime_follow_each_jobs_policy() {
     }
 }
 
+/// A channel peer that is a user's conversation (its sender mapped to that
+/// user): a job into it runs as that user, and only they or an admin may
+/// make one; a user's own jobs are theirs alone.
+#[test]
+fn a_channel_peer_of_another_user_is_theirs() {
+    let c = Cron::new(json!({}), None);
+    let user = |name: &str| {
+        let r = c.send("POST", "/v1/users", json!({"name": name}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v = r.json();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["api_key"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (bob, bob_key) = user("bob");
+    let (_, carol_key) = user("carol");
+    sql(
+        &c.home.path,
+        &format!(
+            "INSERT INTO channel_senders (tenant_id, channel, sender_id, user_id, created_at) \
+             VALUES ('default', 'telegram', '9999', '{bob}', 0)"
+        ),
+    );
+    let body = json!({"agent": "helper", "schedule": "every 1h", "message": "for bob",
+        "delivery": {"kind": "channel", "channel": "telegram", "peer": "9999"}});
+    let as_user = |key: &str, method: &str, path: &str, body: &Value| {
+        request(c.gw.addr, method, path, Some(key), Some(&body.to_string()))
+    };
+    // Carol may not write into Bob's conversation.
+    let r = as_user(&carol_key, "POST", "/v1/cron", &body);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "cron.invalid_delivery");
+    // Bob may; so may the owner, and the job is Bob's.
+    let r = as_user(&bob_key, "POST", "/v1/cron", &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let job = c.create(body.clone());
+    assert_eq!(job["user_id"], bob.as_str());
+    let id = job["id"].as_str().unwrap();
+    let r = c.send("POST", &format!("/v1/cron/{id}/run"), json!({}));
+    assert_eq!(r.json()["status"], "ok", "{}", r.body);
+    let sessions = c.get("/v1/sessions?agent=helper");
+    let s = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["channel"] == "telegram" && s["peer"] == "9999")
+        .unwrap_or_else(|| panic!("{sessions}"));
+    assert_eq!(s["user_id"], bob.as_str(), "{s}");
+    // Carol sees neither job; Bob sees his two.
+    let r = as_user(&carol_key, "GET", "/v1/cron", &json!(null));
+    assert_eq!(r.json()["jobs"], json!([]), "{}", r.body);
+    let r = as_user(&carol_key, "GET", &format!("/v1/cron/{id}"), &json!(null));
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = as_user(&bob_key, "GET", "/v1/cron", &json!(null));
+    assert_eq!(r.json()["jobs"].as_array().unwrap().len(), 2, "{}", r.body);
+}
+
 // --- refusals ----------------------------------------------------------
 
 #[test]

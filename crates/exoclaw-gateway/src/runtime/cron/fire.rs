@@ -175,7 +175,8 @@ async fn run(rt: &Runtime, job: &CronJob, due: UnixMillis) -> Outcome {
     outcome
 }
 
-/// The session the run happens in; `None` when a named one is gone.
+/// The session the run happens in; `None` when a named one is gone (or a
+/// channel peer is now another user's).
 async fn session_of(
     rt: &Runtime,
     job: &CronJob,
@@ -196,7 +197,18 @@ async fn session_of(
         Delivery::Session { session: None } | Delivery::Webhook { .. } => {
             scope(OWN_CHANNEL, &job.id)
         }
-        Delivery::Channel { channel, peer } => scope(channel, peer),
+        Delivery::Channel { channel, peer } => {
+            // The peer became another user's conversation after the job was
+            // made: the job does not write into it.
+            let mapped = rt
+                .store
+                .get_channel_sender(&job.tenant_id, channel, peer)
+                .await?;
+            if mapped.is_some_and(|m| m.user_id != job.user_id) {
+                return Ok(None);
+            }
+            scope(channel, peer)
+        }
     };
     rt.store
         .get_or_create_session(&job.tenant_id, &scope)

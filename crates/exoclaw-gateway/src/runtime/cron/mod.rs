@@ -242,13 +242,18 @@ impl Runtime {
         let now = now_ms();
         let (schedule, next) = schedule_with_next(&req.schedule, now)?;
         let delivery = req.delivery.unwrap_or(Delivery::Session { session: None });
-        self.check_delivery(who, &agent.id, &delivery).await?;
+        // A channel peer mapped to a user is that user's conversation: the
+        // job runs as them (only they, or who sees every user, may ask).
+        let user = self
+            .check_delivery(who, &agent.id, &delivery)
+            .await?
+            .unwrap_or_else(|| who.user.clone());
         let name = req
             .name
             .unwrap_or_else(|| req.message.chars().take(40).collect::<String>());
         let job = NewCronJob {
             agent_id: agent.id,
-            user_id: who.user.clone(),
+            user_id: user,
             name: name.trim().to_owned(),
             schedule: schedule.to_string(),
             message: req.message,
@@ -321,7 +326,13 @@ impl Runtime {
             update.jitter_ms = Some(jitter_ms(sec)?);
         }
         if let Some(d) = change.delivery {
-            self.check_delivery(who, &job.agent_id, &d).await?;
+            let user = self.check_delivery(who, &job.agent_id, &d).await?;
+            if user.as_ref().is_some_and(|u| *u != job.user_id) {
+                return Err(CronError::InvalidDelivery(
+                    "that channel peer is another user's conversation than this job's; create a job for it instead"
+                        .to_owned(),
+                ));
+            }
             update.delivery = Some(d);
         }
         let enabling = change.enabled == Some(true);
@@ -413,23 +424,25 @@ impl Runtime {
             .ok_or_else(|| CronError::NotFound(id.to_owned()))
     }
 
-    /// Where an answer goes must be usable by this agent and user.
+    /// Where an answer goes must be usable by this agent and user. For a
+    /// channel peer already mapped to a user, that user (the job runs as
+    /// them): refused unless it is `who` or `who` sees every user.
     async fn check_delivery(
         &self,
         who: &Principal,
         agent: &AgentId,
         d: &Delivery,
-    ) -> Result<(), CronError> {
+    ) -> Result<Option<exoclaw_core::UserId>, CronError> {
         let bad = |m: &str| Err(CronError::InvalidDelivery(m.to_owned()));
         match d {
-            Delivery::Session { session: None } => Ok(()),
+            Delivery::Session { session: None } => Ok(None),
             Delivery::Session { session: Some(id) } => {
                 let s = self
                     .store
                     .get_session(&who.tenant, &exoclaw_core::SessionId::new(id))
                     .await?;
                 match s {
-                    Some(s) if &s.agent_id == agent && s.user_id == who.user => Ok(()),
+                    Some(s) if &s.agent_id == agent && s.user_id == who.user => Ok(None),
                     _ => bad(&format!(
                         "no session {id} of yours with agent {agent}; name one of yours (GET /v1/sessions) or leave it out for the job's own session"
                     )),
@@ -444,7 +457,17 @@ impl Runtime {
                 if peer.trim().is_empty() || peer.len() > 256 {
                     return bad("the peer must be the channel's id of the chat, 1 to 256 bytes");
                 }
-                Ok(())
+                let mapped = self
+                    .store
+                    .get_channel_sender(&who.tenant, channel, peer)
+                    .await?;
+                match mapped {
+                    Some(m) if m.user_id != who.user && !who.sees_all_users() => bad(
+                        "that channel peer is another user's conversation; only they (or an admin) may schedule into it",
+                    ),
+                    Some(m) => Ok(Some(m.user_id)),
+                    None => Ok(None),
+                }
             }
             Delivery::Webhook { url } => {
                 match url::Url::parse(url) {
@@ -457,7 +480,7 @@ impl Runtime {
                         r.rule
                     )));
                 }
-                Ok(())
+                Ok(None)
             }
         }
     }
