@@ -493,7 +493,7 @@ fn a_channel_peer_of_another_user_is_theirs() {
     // Bob may; so may the owner, and the job is Bob's.
     let r = as_user(&bob_key, "POST", "/v1/cron", &body);
     assert_eq!(r.status, 201, "{}", r.body);
-    let job = c.create(body.clone());
+    let job = c.create(body);
     assert_eq!(job["user_id"], bob.as_str());
     let id = job["id"].as_str().unwrap();
     let r = c.send("POST", &format!("/v1/cron/{id}/run"), json!({}));
