@@ -309,6 +309,10 @@ pub trait JobStore: Send + Sync {
         detail: Option<&str>,
         now: UnixMillis,
     ) -> StoreResult<()>;
+    /// Every tenant's occurrences still `running` under `owner` (a gateway
+    /// stopped or killed while they ran), marked `failed` with the detail
+    /// `error=interrupted` and finished at `now`; how many.
+    async fn interrupt_job_runs(&self, owner: &str, now: UnixMillis) -> StoreResult<u64>;
     /// The newest occurrences of `job`, newest first, at most `limit`.
     async fn list_job_runs(
         &self,

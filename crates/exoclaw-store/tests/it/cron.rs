@@ -17,6 +17,7 @@ contract!(store:
     due_jobs_are_enabled_ones_of_every_tenant_soonest_first,
     cron_jobs_are_tenant_isolated,
     bad_cron_input_is_refused,
+    a_restart_marks_its_own_running_runs_interrupted,
 );
 contract!(db: the_bound_holds_for_creators_on_two_stores);
 
@@ -363,4 +364,43 @@ async fn the_bound_holds_for_creators_on_two_stores(db: &TestDb) {
         stores[0].list_cron_jobs(&t, None).await.unwrap().len(),
         BOUND as usize
     );
+}
+
+async fn a_restart_marks_its_own_running_runs_interrupted(store: Arc<dyn Store>) {
+    let (a, b) = two_tenants(&*store).await;
+    for (t, job, owner) in [
+        (&a, "cron:1", "gw-1"),
+        (&b, "cron:2", "gw-1"),
+        (&a, "cron:3", "gw-2"),
+        (&a, "cron:4", "gw-1"),
+    ] {
+        assert!(store.claim_job_run(t, job, NOW, owner, NOW).await.unwrap());
+    }
+    store
+        .finish_job_run(&a, "cron:4", NOW, "ok", Some("trace=t"), NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(store.interrupt_job_runs("gw-1", NOW + 5).await.unwrap(), 2);
+    let status = |t: &TenantId, job: &'static str| {
+        let store = store.clone();
+        let t = t.clone();
+        async move {
+            let r = store.list_job_runs(&t, job, 1).await.unwrap().remove(0);
+            (r.status, r.detail, r.finished_at)
+        }
+    };
+    let interrupted = (
+        "failed".to_owned(),
+        Some("error=interrupted".to_owned()),
+        Some(NOW + 5),
+    );
+    assert_eq!(status(&a, "cron:1").await, interrupted);
+    assert_eq!(status(&b, "cron:2").await, interrupted);
+    assert_eq!(
+        status(&a, "cron:3").await,
+        ("running".to_owned(), None, None),
+        "another instance's run is left alone"
+    );
+    assert_eq!(status(&a, "cron:4").await.0, "ok", "a finished run stays");
+    assert_eq!(store.interrupt_job_runs("gw-1", NOW + 6).await.unwrap(), 0);
 }

@@ -457,6 +457,37 @@ fn missed_runs_after_downtime_follow_each_jobs_policy() {
     }
 }
 
+/// A gateway killed while a cron run is going: at the next start its run
+/// is recorded as interrupted, and the job goes on.
+#[test]
+fn a_run_the_gateway_was_killed_in_is_recorded_as_interrupted() {
+    let mut c = Cron::new(json!({}), None);
+    c.fake.push_for(
+        "helper-m",
+        Reply::text("too late").delay(Duration::from_secs(30)),
+    );
+    let job = c.create(json!({"agent": "helper", "schedule": every_soon(1), "message": "slow"}));
+    let id = job["id"].as_str().unwrap();
+    // Bounded wait until the run is going (claimed, the provider asked).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.requests("helper-m").is_empty() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(c.runs(id)[0]["status"], "running");
+    c.gw.signal("KILL");
+    c.gw.wait_exit(Duration::from_secs(10));
+    c.gw = start(&c.home, &c.env);
+    let runs = c.until_ran(id);
+    assert_eq!(
+        (&runs[0]["status"], &runs[0]["error"]),
+        (&json!("failed"), &json!("interrupted")),
+        "{runs:?}"
+    );
+    let job = c.get(&format!("/v1/cron/{id}"));
+    assert_eq!(job["state"], "scheduled", "{job}");
+}
+
 /// A channel peer that is a user's conversation (its sender mapped to that
 /// user): a job into it runs as that user, and only they or an admin may
 /// make one; a user's own jobs are theirs alone.

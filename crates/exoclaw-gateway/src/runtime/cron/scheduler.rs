@@ -19,6 +19,9 @@
 //! missed occurrence once, now. Either way the job continues from the first
 //! occurrence after now.
 //!
+//! At start, the runs this instance left `running` (it was killed) are
+//! recorded as failed with `error=interrupted`.
+//!
 //! Jitter: an occurrence runs at a delay in `[0, jitter)` after its time,
 //! derived from the job id and the occurrence, so every gateway computes
 //! the same instant (no coordination needed, and the claim is still per
@@ -69,9 +72,25 @@ pub fn start(rt: &Arc<Runtime>) -> crate::supervisor::Task {
 
 async fn run(rt: std::sync::Weak<Runtime>, rescan: Duration, stop: CancellationToken) {
     let mut running: FuturesUnordered<Running> = FuturesUnordered::new();
-    let Some(wake) = rt.upgrade().map(|r| r.cron.wake.clone()) else {
-        return;
-    };
+    let Some(first) = rt.upgrade() else { return };
+    let wake = first.cron.wake.clone();
+    // Runs this instance left `running` (a kill, or this task's restart)
+    // will not be finished by anyone: their record says so.
+    match first
+        .store
+        .interrupt_job_runs(first.delegations.owner(), now_ms())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            runs = n,
+            "scheduled runs interrupted by the last stop were marked"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot mark the scheduled runs the last stop interrupted")
+        }
+    }
+    drop(first);
     loop {
         let Some(rt_now) = rt.upgrade() else { break };
         let wait = tick(&rt_now, &mut running, rescan).await;
