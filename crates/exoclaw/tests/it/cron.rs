@@ -325,6 +325,20 @@ fn a_job_whose_agent_was_deleted_is_disabled_and_reported(dsn: Option<&str>) {
         line.contains(id) && line.contains("agent_deleted"),
         "{line}"
     );
+    let events = c.get("/v1/audit?action=cron.disable")["events"].clone();
+    assert_eq!(
+        (
+            &events[0]["actor"],
+            &events[0]["resource"],
+            &events[0]["reason"]
+        ),
+        (
+            &json!("gateway"),
+            &json!(format!("cron/{id}")),
+            &json!("agent_deleted")
+        ),
+        "{events}"
+    );
     // It cannot be enabled while its agent is gone.
     let r = c.send("PATCH", &format!("/v1/cron/{id}"), json!({"enabled": true}));
     assert_eq!(r.status, 422, "{}", r.body);
@@ -396,6 +410,29 @@ fn run_now_records_ok_and_failed_runs_and_a_channel_peer_gets_the_answer() {
     let r = c.gw.get(&format!("/v1/cron/{id}"), Some(TOKEN));
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "cron.not_found");
+    // Each change was audited, without the message.
+    let events = c.get("/v1/audit?action=cron.")["events"].clone();
+    let mut actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"] == format!("cron/{id}"))
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "cron.create",
+            "cron.delete",
+            "cron.run",
+            "cron.run",
+            "cron.update",
+            "cron.update"
+        ],
+        "{events}"
+    );
+    assert!(!events.to_string().contains("daily report"), "{events}");
 }
 
 /// Run one SQL statement on the data dir's SQLite store.

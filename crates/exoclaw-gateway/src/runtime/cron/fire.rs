@@ -231,7 +231,18 @@ async fn disable_orphan(rt: &Runtime, job: &CronJob) {
         .await
     {
         tracing::warn!(error = %e, job = %job.id, "cannot disable a cron job");
+        return;
     }
+    let mut event = exoclaw_core::model::NewAuditEvent::new(
+        job.tenant_id.clone(),
+        "gateway",
+        "cron.disable",
+        format!("cron/{}", job.id),
+        "allow",
+    );
+    event.reason = DISABLED_AGENT_DELETED.to_owned();
+    event.agent_id = Some(job.agent_id.clone());
+    crate::audit::record(rt.store.as_ref(), &event).await;
 }
 
 /// POST `body` to the job's webhook through the egress client; the reason

@@ -276,6 +276,7 @@ impl Runtime {
             schedule = %created.schedule,
             "cron job created"
         );
+        self.audit(who, "cron.create", &created).await;
         self.cron.nudge();
         Ok(created)
     }
@@ -362,12 +363,13 @@ impl Runtime {
                 StoreError::NotFound => CronError::NotFound(id.to_owned()),
                 e => e.into(),
             })?;
+        self.audit(who, "cron.update", &changed).await;
         self.cron.nudge();
         Ok(changed)
     }
 
     pub async fn delete_cron_job(&self, who: &Principal, id: &str) -> Result<(), CronError> {
-        self.cron_job(who, id).await?;
+        let job = self.cron_job(who, id).await?;
         self.store
             .delete_cron_job(&who.tenant, id)
             .await
@@ -376,6 +378,7 @@ impl Runtime {
                 e => e.into(),
             })?;
         tracing::info!(event = "cron.deleted", tenant = %who.tenant, job = %id, "cron job deleted");
+        self.audit(who, "cron.delete", &job).await;
         Ok(())
     }
 
@@ -414,6 +417,7 @@ impl Runtime {
                 "this job was just started; try again".to_owned(),
             ));
         }
+        self.audit(who, "cron.run", &job).await;
         fire::fire(self, &job, due).await;
         self.store
             .list_job_runs(&who.tenant, &job.run_key(), 1)
@@ -422,6 +426,27 @@ impl Runtime {
             .find(|r| r.due_at == due)
             .map(RunRecord::from)
             .ok_or_else(|| CronError::NotFound(id.to_owned()))
+    }
+
+    /// The audit event of a change to a job (`cron.create`, `cron.update`,
+    /// `cron.delete`, `cron.run`): its schedule and where it answers, never
+    /// its message or a webhook's URL.
+    async fn audit(&self, who: &Principal, action: &str, job: &CronJob) {
+        let mut event = exoclaw_core::model::NewAuditEvent::new(
+            who.tenant.clone(),
+            who.actor.clone(),
+            action,
+            format!("cron/{}", job.id),
+            "allow",
+        );
+        event.agent_id = Some(job.agent_id.clone());
+        event.detail = serde_json::json!({
+            "schedule": job.schedule,
+            "delivery": job.delivery.kind(),
+            "enabled": job.enabled,
+            "user": job.user_id,
+        });
+        crate::audit::record(self.store.as_ref(), &event).await;
     }
 
     /// Where an answer goes must be usable by this agent and user. For a
