@@ -101,6 +101,18 @@ async fn run(rt: &Runtime, job: &CronJob, due: UnixMillis) -> Outcome {
         user: job.user_id.clone(),
         scopes: None,
     };
+    // The message is screened like a person's (`gateway.injection_action`).
+    let screened = match rt.tool_context(&who, &agent, Some(session.id.clone()), None) {
+        Ok(ctx) => rt.screen_input(&ctx, &job.message).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = screened {
+        tracing::warn!(error = %e, job = %job.id, "a cron run could not start");
+        return Outcome::failed(match e {
+            super::super::StartError::InjectionBlocked(_) => "security.injection_blocked",
+            _ => "internal",
+        });
+    }
     let launched = rt
         .launch(Launch {
             who,
