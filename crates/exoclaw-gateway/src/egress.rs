@@ -2,7 +2,8 @@
 //! [`EgressClient`] (clippy's `disallowed-methods` refuses any other HTTP
 //! client): the providers' client, which reaches only the providers' base
 //! URLs ([`provider_client`]), and one client per configured endpoint (the
-//! OTLP collector, the alert webhook: [`endpoint_client`]). The web tools'
+//! OTLP collector, the alert webhook: [`endpoint_client`]) and the cron jobs' webhooks
+//! ([`webhook_client`]). The web tools'
 //! client is built beside the tools (`runtime/tools.rs`).
 
 use crate::config::Settings;
@@ -74,6 +75,17 @@ pub fn endpoint_client(
         .map_err(|e| anyhow::anyhow!("{setting} is not a usable URL: {}", e.reason))?
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the egress client: {e}"))
+}
+
+/// The client of cron jobs' webhooks (`runtime::cron`): the URLs come from
+/// users and agents, so it reaches public addresses only (no explicit
+/// origins), under `egress.allow_domains`, like the web tools.
+pub fn webhook_client(settings: &Settings) -> anyhow::Result<EgressClient> {
+    EgressClient::builder()
+        .allow_domains(&settings.config.egress.allow_domains)
+        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the webhook egress client: {e}"))
 }
 
 #[cfg(test)]

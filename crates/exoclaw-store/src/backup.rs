@@ -171,6 +171,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, channel, peer, user_id",
     },
     TableSpec {
+        name: "cron_jobs",
+        order_by: "tenant_id, id",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

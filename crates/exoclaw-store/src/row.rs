@@ -371,6 +371,31 @@ pub(crate) fn job_run(r: &impl Columns) -> StoreResult<JobRun> {
     })
 }
 
+pub(crate) fn cron_job(r: &impl Columns) -> StoreResult<exoclaw_core::store::cron::CronJob> {
+    let target = r.opt_text("target")?;
+    let (delivery, missed) =
+        crate::rule::cron::parts(&r.text("delivery")?, target.as_deref(), &r.text("missed")?)?;
+    Ok(exoclaw_core::store::cron::CronJob {
+        tenant_id: r.text("tenant_id")?.into(),
+        id: r.text("id")?,
+        agent_id: r.text("agent_id")?.into(),
+        user_id: r.text("user_id")?.into(),
+        name: r.text("name")?,
+        schedule: r.text("schedule")?,
+        message: r.text("message")?,
+        delivery,
+        missed,
+        jitter_ms: r.int("jitter_ms")?,
+        enabled: r.flag("enabled")?,
+        disabled_reason: r.opt_text("disabled_reason")?,
+        next_run_at: r.opt_int("next_run_at")?,
+        last_run_at: r.opt_int("last_run_at")?,
+        created_by: r.text("created_by")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
 pub(crate) fn agent_link(r: &impl Columns) -> StoreResult<AgentLink> {
     let max_concurrent = r
         .opt_int("max_concurrent")?

@@ -105,6 +105,7 @@ async fn dispatch(
         Command::Delegations(d) => cmd::orchestration::run_delegations(&d, &settings).await?,
         Command::Bindings(b) => cmd::orchestration::run_bindings(&b, &settings).await?,
         Command::Team(t) => cmd::team::run(&t, &settings).await?,
+        Command::Cron(c) => cmd::cron::run(&c, &settings).await?,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

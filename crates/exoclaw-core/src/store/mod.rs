@@ -14,10 +14,12 @@ use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use async_trait::async_trait;
 use std::fmt;
 
+pub mod cron;
 mod error;
 pub mod orchestration;
 pub mod teams;
 
+pub use cron::CronStore;
 pub use error::{StoreError, StoreResult};
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
 pub use teams::{HandoffStore, MailStore, TaskStore, TeamStore};
@@ -229,6 +231,7 @@ pub trait Store:
     + TaskStore
     + MailStore
     + HandoffStore
+    + CronStore
     + RecoveryStore
 {
 }
@@ -256,6 +259,7 @@ impl<T> Store for T where
         + TaskStore
         + MailStore
         + HandoffStore
+        + CronStore
         + RecoveryStore
 {
 }
@@ -305,6 +309,10 @@ pub trait JobStore: Send + Sync {
         detail: Option<&str>,
         now: UnixMillis,
     ) -> StoreResult<()>;
+    /// Every tenant's occurrences still `running` under `owner` (a gateway
+    /// stopped or killed while they ran), marked `failed` with the detail
+    /// `error=interrupted` and finished at `now`; how many.
+    async fn interrupt_job_runs(&self, owner: &str, now: UnixMillis) -> StoreResult<u64>;
     /// The newest occurrences of `job`, newest first, at most `limit`.
     async fn list_job_runs(
         &self,

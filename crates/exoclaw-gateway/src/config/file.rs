@@ -36,6 +36,8 @@ pub struct FileConfig {
     /// The lane scheduler: how many agent runs go at once, and how long a
     /// run waits for its turn.
     pub scheduler: SchedulerConfig,
+    /// Cron jobs: an agent's scheduled messages.
+    pub cron: CronConfig,
 }
 
 /// The top-level sections, in the order `config validate` reports them.
@@ -54,6 +56,7 @@ pub const SECTIONS: &[&str] = &[
     "alerts",
     "channels",
     "scheduler",
+    "cron",
 ];
 
 /// Model aliases (fallback chains), per-model rate limits and prices.
@@ -671,6 +674,51 @@ impl Default for GroupsConfig {
     }
 }
 
+/// Cron jobs (`runtime::cron`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CronConfig {
+    /// Jobs one agent may have, however they were created (API, CLI, the
+    /// `cron` tool); 1 to 10000, default 50.
+    pub max_jobs_per_agent: u32,
+    /// Seconds between two looks of the scheduler at the stored jobs when
+    /// nothing is due sooner (1 to 3600, default 30): how soon a gateway
+    /// notices a job another gateway on the same database created or
+    /// changed. Jobs created or changed on this gateway wake it at once.
+    pub rescan_sec: u64,
+}
+
+impl Default for CronConfig {
+    fn default() -> Self {
+        Self {
+            max_jobs_per_agent: 50,
+            rescan_sec: 30,
+        }
+    }
+}
+
+impl CronConfig {
+    /// Range problems, each as (JSON path, what to do).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let n = self.max_jobs_per_agent;
+        if !(1..=10_000).contains(&n) {
+            p.push((
+                "cron.max_jobs_per_agent".to_owned(),
+                format!("must be between 1 and 10000 (got {n})"),
+            ));
+        }
+        let r = self.rescan_sec;
+        if !(1..=3600).contains(&r) {
+            p.push((
+                "cron.rescan_sec".to_owned(),
+                format!("must be between 1 and 3600 (got {r})"),
+            ));
+        }
+        p
+    }
+}
+
 /// The lane scheduler (`runtime::lanes`): every agent run waits for a slot
 /// of its lane and of its session before it starts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -801,6 +849,18 @@ mod tests {
 
     fn scheduler(json: &str) -> SchedulerConfig {
         serde_json::from_str(json).expect("a scheduler section")
+    }
+
+    #[test]
+    fn cron_defaults_and_ranges() {
+        let d = FileConfig::default().cron;
+        assert_eq!((d.max_jobs_per_agent, d.rescan_sec), (50, 30));
+        assert!(d.problems().is_empty());
+        assert!(SECTIONS.contains(&"cron"));
+        let c: CronConfig =
+            serde_json::from_str(r#"{"max_jobs_per_agent": 0, "rescan_sec": 3601}"#).unwrap();
+        let paths: Vec<String> = c.problems().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["cron.max_jobs_per_agent", "cron.rescan_sec"]);
     }
 
     #[test]

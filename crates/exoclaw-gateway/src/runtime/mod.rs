@@ -7,6 +7,7 @@ pub mod agent_settings;
 pub mod approval;
 pub mod bindings;
 pub mod context;
+pub mod cron;
 pub mod delegation;
 pub mod gates;
 pub mod guard;
@@ -154,6 +155,8 @@ pub struct Runtime {
     telemetry: std::sync::Mutex<Option<crate::telemetry::ExportTask>>,
     /// The owner of the gateway's background tasks.
     pub supervisor: crate::supervisor::Supervisor,
+    /// Cron jobs' scheduler wake-up and webhook client.
+    pub cron: cron::CronState,
 }
 
 impl Runtime {
@@ -245,6 +248,7 @@ impl Runtime {
             });
         let delegations = delegation::Delegations::new(owner);
         let runs = runs::Runs::new(lanes::Lanes::new(&settings.config.scheduler, &metrics));
+        let cron = cron::CronState::new(&settings)?;
         Ok(Arc::new_cyclic(|me| {
             let _ = late.set(me.clone());
             Self {
@@ -266,6 +270,7 @@ impl Runtime {
                 #[cfg(feature = "otel")]
                 telemetry: std::sync::Mutex::new(telemetry),
                 supervisor,
+                cron,
             }
         }))
     }

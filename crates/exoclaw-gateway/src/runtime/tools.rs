@@ -200,6 +200,7 @@ pub fn registry(
     tools.push(Arc::new(super::handoff::HandoffTool(late.clone())));
     let board: Arc<dyn exoclaw_core::tool::TeamBoard> = Arc::new(super::teams::Board(late.clone()));
     tools.extend(exoclaw_tools::team::tools(&board));
+    tools.push(Arc::new(super::cron::tool::CronTool(late.clone())));
     tools.push(Arc::new(super::delegation::evaluate::EvaluateLoop(
         late.clone(),
     )));

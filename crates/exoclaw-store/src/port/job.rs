@@ -2,7 +2,8 @@
 //! [`crate::port`]): a claim is an `INSERT ... ON CONFLICT DO NOTHING` on the
 //! primary key `(tenant_id, job, due_at)`, so exactly one claimer of an
 //! occurrence inserts its row, also across processes sharing one database;
-//! finishing updates that row; runs are listed newest occurrence first.
+//! finishing updates that row; runs are listed newest occurrence first; a
+//! restarted instance marks the runs it left `running` as interrupted.
 
 macro_rules! ports {
     ($store:ident, $d:ident) => {
@@ -62,6 +63,20 @@ macro_rules! ports {
                 .await
                 .map_err($d::err)?;
                 rule::found(done.rows_affected())
+            }
+
+            async fn interrupt_job_runs(&self, owner: &str, now: UnixMillis) -> StoreResult<u64> {
+                let done = sqlx::query($d::sql!(
+                    "UPDATE job_runs SET status = 'failed', detail = 'error=interrupted', \
+                     finished_at = ? WHERE owner = ? AND status = ?"
+                ))
+                .bind(now)
+                .bind(owner)
+                .bind(rule::JOB_RUNNING)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                Ok(done.rows_affected())
             }
 
             async fn list_job_runs(

@@ -54,6 +54,7 @@
 
 pub(crate) mod approval;
 pub(crate) mod audit;
+pub(crate) mod cron;
 pub(crate) mod data;
 pub(crate) mod job;
 pub(crate) mod key;
@@ -105,6 +106,10 @@ macro_rules! expand {
         mod pairing_ports {
             use super::{dialect, $store};
             $crate::port::pairing::ports!($store, dialect);
+        }
+        mod cron_ports {
+            use super::{dialect, $store};
+            $crate::port::cron::ports!($store, dialect);
         }
         mod job_ports {
             use super::{dialect, $store};

@@ -104,6 +104,25 @@ async fn populate(store: &dyn Store) {
             .await
             .unwrap();
         populate_orchestration(store, t).await;
+        let job = exoclaw_core::store::cron::NewCronJob {
+            agent_id: "default".into(),
+            user_id: "admin".into(),
+            name: "news".to_owned(),
+            schedule: "cron 0 9 * * * in Europe/Berlin".to_owned(),
+            message: "the news".to_owned(),
+            delivery: exoclaw_core::store::cron::Delivery::Webhook {
+                url: "https://example.com/hook".to_owned(),
+            },
+            missed: exoclaw_core::store::cron::MissedPolicy::RunOnce,
+            jitter_ms: 5_000,
+            next_run_at: Some(due),
+            created_by: "api".to_owned(),
+        };
+        let created = store.create_cron_job(t, &job, 10, due).await.unwrap();
+        store
+            .disable_cron_job(t, &created.id, "agent_deleted", due + 1)
+            .await
+            .unwrap();
     }
     store
         .set_vault_check(&VaultCheck {
@@ -271,8 +290,9 @@ async fn dump(store: &dyn Store) -> String {
             ));
         }
         out.push_str(&format!(
-            "{:?}\n",
-            store.list_job_runs(t, "backup.daily", 0).await.unwrap()
+            "{:?}\n{:?}\n",
+            store.list_job_runs(t, "backup.daily", 0).await.unwrap(),
+            store.list_cron_jobs(t, None).await.unwrap()
         ));
         out.push_str(&format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n",
@@ -389,6 +409,7 @@ async fn postgres_export_and_import_round_trip() {
         ("team_mail", 4),
         ("team_mail_reads", 2),
         ("handoffs", 2),
+        ("cron_jobs", 2),
     ] {
         assert_eq!(summary.rows[table], rows, "{table}");
     }

@@ -33,6 +33,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "handoff",
         ],
     ),
+    ("automation", &["cron"]),
 ];
 
 fn entry_matches(entry: &str, tool: &str) -> bool {

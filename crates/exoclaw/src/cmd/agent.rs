@@ -112,32 +112,7 @@ pub async fn run(cmd: &AgentCommand, settings: Settings, verbose: bool) -> anyho
                     crate::logging::to_file(&path)?;
                     eprintln!("(logs: {})", path.display());
                 }
-                // Provider keys stored in the vault need the vault key.
-                let vault = match &settings.secrets.encryption_key {
-                    Some(hex) => {
-                        let key = exoclaw_store::vault::VaultKey::from_hex(hex.expose())
-                            .map_err(|e| anyhow::anyhow!("{e}"))?;
-                        let old = crate::serve::old_key(&settings)?;
-                        Some(exoclaw_store::vault::SecretVault::new(
-                            store.clone(),
-                            exoclaw_store::vault::Vault::new(key, old),
-                        ))
-                    }
-                    None => None,
-                };
-                let supervisor = exoclaw_gateway::supervisor::Supervisor::new();
-                let runtime = Runtime::build(
-                    Arc::new(settings.clone()),
-                    store.clone(),
-                    vault.as_ref(),
-                    Arc::new(exoclaw_gateway::metrics::Metrics::new()),
-                    None,
-                    supervisor.clone(),
-                    // Its own owner: the gateway's restart must not take
-                    // this chat's delegations for its own.
-                    format!("cli-{}", std::process::id()),
-                )
-                .await?;
+                let (runtime, supervisor) = local_runtime(&settings, store.clone()).await?;
                 let result = chat(&runtime, agent).await;
                 runtime.flush_queues(Duration::from_secs(5)).await;
                 supervisor.shutdown(Duration::from_secs(1)).await;
@@ -149,6 +124,41 @@ pub async fn run(cmd: &AgentCommand, settings: Settings, verbose: bool) -> anyho
     .await;
     db.close().await;
     result
+}
+
+/// A runtime in this process on the data dir's store, with the providers
+/// the gateway uses (keys stored in the vault need the vault key) and an
+/// owner of its own (`cli-<pid>`: the gateway's restart must not take this
+/// process's runs for its own). Flush its queues and shut the supervisor
+/// down when done.
+pub(crate) async fn local_runtime(
+    settings: &Settings,
+    store: Arc<dyn exoclaw_core::store::Store>,
+) -> anyhow::Result<(Arc<Runtime>, exoclaw_gateway::supervisor::Supervisor)> {
+    let vault = match &settings.secrets.encryption_key {
+        Some(hex) => {
+            let key = exoclaw_store::vault::VaultKey::from_hex(hex.expose())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let old = crate::serve::old_key(settings)?;
+            Some(exoclaw_store::vault::SecretVault::new(
+                store.clone(),
+                exoclaw_store::vault::Vault::new(key, old),
+            ))
+        }
+        None => None,
+    };
+    let supervisor = exoclaw_gateway::supervisor::Supervisor::new();
+    let runtime = Runtime::build(
+        Arc::new(settings.clone()),
+        store,
+        vault.as_ref(),
+        Arc::new(exoclaw_gateway::metrics::Metrics::new()),
+        None,
+        supervisor.clone(),
+        format!("cli-{}", std::process::id()),
+    )
+    .await?;
+    Ok((runtime, supervisor))
 }
 
 async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {

@@ -73,6 +73,7 @@ pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
                         "schema",
                         &format!("version {} (current)", s.current),
                     );
+                    check_cron(&mut r, &settings).await;
                 }
                 Ok(_) if inspection.exists && s.is_fresh() => r.line(
                     Level::Fail,
@@ -99,6 +100,42 @@ pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
         Err(e) => r.line(Level::Fail, "store", &format!("{e:#}")),
     }
     Ok(!r.failed)
+}
+
+/// Cron jobs the gateway disabled (their agent was deleted), as a warning
+/// naming them; the store is opened read-only.
+async fn check_cron(r: &mut Report, settings: &Settings) {
+    let disabled = async {
+        let db = db::open_read_only(settings).await?;
+        let store = db.store();
+        let mut found = Vec::new();
+        for tenant in store.list_tenants().await? {
+            for j in store.list_cron_jobs(&tenant.id, None).await? {
+                if let Some(reason) = j.disabled_reason {
+                    found.push(format!(
+                        "{}/{} ({reason}, agent {})",
+                        tenant.id, j.id, j.agent_id
+                    ));
+                }
+            }
+        }
+        db.close().await;
+        anyhow::Ok(found)
+    }
+    .await;
+    match disabled {
+        Ok(found) if found.is_empty() => {}
+        Ok(found) => r.line(
+            Level::Warn,
+            "cron",
+            &format!(
+                "{} cron job(s) disabled by the gateway: {}; delete them (`exoclaw cron remove`) or recreate their agent and enable them",
+                found.len(),
+                found.join(", ")
+            ),
+        ),
+        Err(e) => r.line(Level::Warn, "cron", &format!("cannot read the cron jobs: {e:#}")),
+    }
 }
 
 /// Every security default this configuration turned off, as a warning

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod audit_log;
 pub mod backup;
 pub mod config;
+pub mod cron;
 pub mod doctor;
 pub mod migrate;
 pub mod onboard;

@@ -83,6 +83,7 @@ pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
                 deser::<std::collections::BTreeMap<String, super::file::ChannelConfig>>(ignored)
             }
             "scheduler" => deser::<super::file::SchedulerConfig>(ignored),
+            "cron" => deser::<super::file::CronConfig>(ignored),
             _ => deser::<super::file::BackupConfig>(ignored),
         };
         if let Err((path, msg)) = typed {
@@ -597,7 +598,7 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
     }
     validate_telemetry(&mut p, &c.telemetry);
     validate_alerts(&mut p, &c.alerts);
-    for (path, message) in c.scheduler.problems() {
+    for (path, message) in c.scheduler.problems().into_iter().chain(c.cron.problems()) {
         p.push(problem(path, message));
     }
     p

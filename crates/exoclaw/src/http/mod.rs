@@ -6,6 +6,7 @@ mod agents;
 mod approvals;
 mod audit;
 pub mod conn;
+pub mod cron;
 pub mod server;
 pub use agents::AgentList;
 pub use approvals::ApprovalList;
@@ -229,6 +230,18 @@ pub fn api_routes() -> routes::Routes {
             "/v1/handoffs",
             Perm(P::SessionsRead),
             orchestration::handoffs::list,
+        )
+        .add(&get, "/v1/cron", Perm(P::SessionsRead), cron::list)
+        .add(&post, "/v1/cron", Perm(P::Chat), cron::create)
+        .add(&get, "/v1/cron/{id}", Perm(P::SessionsRead), cron::get)
+        .add(&patch, "/v1/cron/{id}", Perm(P::Chat), cron::update)
+        .add(&delete, "/v1/cron/{id}", Perm(P::Chat), cron::delete)
+        .add(&post, "/v1/cron/{id}/run", Perm(P::Chat), cron::run)
+        .add(
+            &get,
+            "/v1/cron/{id}/runs",
+            Perm(P::SessionsRead),
+            cron::runs,
         )
         .add(&get, "/v1/traces", Perm(P::SessionsRead), sessions::traces)
         .add(

@@ -22,7 +22,7 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, health, metrics, openai, pairing, providers, secrets, sessions,
+    agents, approvals, audit, cron, health, metrics, openai, pairing, providers, secrets, sessions,
     teams, tools, users, ws,
 };
 use axum::http::header;
@@ -84,6 +84,13 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         delegations::list,
         handoffs::list,
         delegations::get,
+        cron::list,
+        cron::create,
+        cron::get,
+        cron::update,
+        cron::delete,
+        cron::run,
+        cron::runs,
         sessions::traces,
         sessions::trace,
         tools::invoke,
@@ -125,6 +132,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "delegations", description = "The history of delegations between agents and subagent spawns"),
         (name = "bindings", description = "Which agent answers a conversation that names none"),
         (name = "teams", description = "Agent teams: a lead and members, their task board"),
+        (name = "cron", description = "Cron jobs: an agent's scheduled messages and their runs"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
         (name = "approvals", description = "Exec approvals waiting for an operator"),
         (name = "users", description = "Who you are, users, API keys and tenants"),

@@ -102,6 +102,7 @@ pub struct Gateway {
     backups: Option<exoclaw_gateway::backup::schedule::ScheduledBackups>,
     trim: Task,
     proxy: Option<Task>,
+    cron: Task,
 }
 
 impl Gateway {
@@ -193,6 +194,7 @@ impl Gateway {
                 &supervisor,
             )
         });
+        let cron = exoclaw_gateway::runtime::cron::scheduler::start(&state.runtime);
         let trim = supervisor.start("memory.trim", Policy::Background, trim_memory);
         let proxy = exoclaw_gateway::runtime::tools::bind_egress_proxy(&settings, db.store())?.map(
             |proxy| {
@@ -210,6 +212,7 @@ impl Gateway {
             backups,
             trim,
             proxy,
+            cron,
         })
     }
 
@@ -298,8 +301,13 @@ impl Gateway {
     /// [`FLUSH_GRACE`] each), then the store closes.
     pub async fn close(self, deadline: tokio::time::Instant) {
         let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
-        // Runs whose clients went away keep going until done or the deadline.
-        self.state.runtime.drain(left()).await;
+        // Runs whose clients went away keep going until done or the
+        // deadline; the cron scheduler starts no more and records the ends
+        // of its runs as they drain.
+        tokio::join!(
+            self.state.runtime.drain(left()),
+            self.cron.stop(left().max(FLUSH_GRACE))
+        );
         if let Some(proxy) = self.proxy {
             proxy.stop(Duration::from_secs(2)).await;
             let _ = std::fs::remove_file(exoclaw_gateway::runtime::tools::proxy_socket(

@@ -21,6 +21,7 @@ mod backup;
 mod bad_input;
 mod chat;
 mod cli;
+mod cron;
 mod delegation;
 mod gates;
 mod guard;

@@ -207,6 +207,22 @@ error_codes! {
     /// The team board cannot be reached right now (the gateway stops, or
     /// the store is unavailable).
     TeamUnavailable = "team.unavailable" => SERVICE_UNAVAILABLE,
+    /// A cron schedule that is not a schedule (the message says why).
+    CronInvalidSchedule = "cron.invalid_schedule" => BAD_REQUEST,
+    /// A cron schedule naming a time zone that does not exist.
+    CronInvalidTimezone = "cron.invalid_timezone" => BAD_REQUEST,
+    /// A cron schedule with no occurrence after now (an `at` in the past).
+    CronNoNextRun = "cron.no_next_run" => BAD_REQUEST,
+    /// A cron job's delivery (session, channel peer, webhook) is not usable.
+    CronInvalidDelivery = "cron.invalid_delivery" => BAD_REQUEST,
+    /// Other cron job input (name, message, jitter).
+    CronInvalid = "cron.invalid" => BAD_REQUEST,
+    /// The agent has `cron.max_jobs_per_agent` jobs already.
+    CronLimit = "cron.limit" => CONFLICT,
+    /// No such cron job (or not one the caller may see).
+    CronNotFound = "cron.not_found" => NOT_FOUND,
+    /// The cron tool cannot reach the runtime (the gateway stops).
+    CronUnavailable = "cron.unavailable" => SERVICE_UNAVAILABLE,
     /// The run was cancelled.
     Cancelled = "cancelled" => INTERNAL_SERVER_ERROR,
 

@@ -52,6 +52,13 @@ pub const METHODS: &[(&str, Permission)] = &[
     ("teams.tasks.complete", Permission::AgentsWrite),
     ("teams.tasks.fail", Permission::AgentsWrite),
     ("teams.tasks.comment", Permission::AgentsWrite),
+    ("cron.list", Permission::SessionsRead),
+    ("cron.get", Permission::SessionsRead),
+    ("cron.runs", Permission::SessionsRead),
+    ("cron.create", Permission::Chat),
+    ("cron.update", Permission::Chat),
+    ("cron.delete", Permission::Chat),
+    ("cron.run", Permission::Chat),
 ];
 
 fn method_permission(method: &str) -> Option<Permission> {
@@ -113,6 +120,7 @@ pub async fn dispatch(
             super::orchestration::answer(state, who, req, id).await
         }
         m if super::teams::handles(m) => super::teams::answer(state, who, req, id).await,
+        m if super::cron::handles(m) => super::cron::answer(state, who, req, id).await,
         "agents.list" => {
             let agents = store.list_agents(&who.tenant).await.map_err(store_err)?;
             Ok(frame::ok(id, &super::super::agents::AgentList::of(&agents)))

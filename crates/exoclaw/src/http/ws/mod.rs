@@ -4,6 +4,7 @@
 //! This file holds the connection (upgrade, authentication, the loop);
 //! `dispatch.rs` the methods, `frame.rs` the frames' types.
 
+mod cron;
 mod dispatch;
 mod frame;
 mod orchestration;

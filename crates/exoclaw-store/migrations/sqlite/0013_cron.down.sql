@@ -1,0 +1,3 @@
+-- Reverts exoclaw schema 13.
+
+DROP TABLE IF EXISTS cron_jobs;
