@@ -29,6 +29,8 @@ pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 pub const MAX_BLOCKED_BY: usize = 50;
 /// Most messages one `read` returns.
 pub const MAX_READ: u32 = 50;
+/// The names of the team tools, which only an agent in a team is offered.
+pub const TOOL_NAMES: [&str; 2] = ["team_tasks", "team_message"];
 
 /// The two tools, over `board`.
 pub fn tools(board: &Arc<dyn TeamBoard>) -> Vec<Arc<dyn Tool>> {

@@ -240,6 +240,13 @@ impl Runtime {
             &tool_ctx.lineage,
             &defaults.subagents,
         ));
+        // The team tools, only to an agent in a team: a schema fewer in
+        // every other agent's requests.
+        if !teams.iter().any(|t| t.includes(&l.agent.id)) {
+            policy
+                .deny
+                .extend(exoclaw_tools::team::TOOL_NAMES.map(str::to_owned));
+        }
         let base = match &l.clone {
             Some(c) => {
                 policy.deny.extend(c.deny.iter().cloned());
