@@ -84,6 +84,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "run_owner",
             up_sql: include_str!("../migrations/sqlite/0012_run_owner.up.sql"),
         },
+        MigrationInfo {
+            version: 13,
+            name: "tool_sources",
+            up_sql: include_str!("../migrations/sqlite/0013_tool_sources.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -98,6 +103,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0010_orchestration.down.sql"),
         include_str!("../migrations/sqlite/0011_teams.down.sql"),
         include_str!("../migrations/sqlite/0012_run_owner.down.sql"),
+        include_str!("../migrations/sqlite/0013_tool_sources.down.sql"),
     ],
 };
 
@@ -163,6 +169,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "run_owner",
             up_sql: include_str!("../migrations/postgres/0012_run_owner.up.sql"),
         },
+        MigrationInfo {
+            version: 13,
+            name: "tool_sources",
+            up_sql: include_str!("../migrations/postgres/0013_tool_sources.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -177,6 +188,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0010_orchestration.down.sql"),
         include_str!("../migrations/postgres/0011_teams.down.sql"),
         include_str!("../migrations/postgres/0012_run_owner.down.sql"),
+        include_str!("../migrations/postgres/0013_tool_sources.down.sql"),
     ],
 };
 

@@ -17,10 +17,12 @@ use std::fmt;
 mod error;
 pub mod orchestration;
 pub mod teams;
+pub mod tool_sources;
 
 pub use error::{StoreError, StoreResult};
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
 pub use teams::{HandoffStore, MailStore, TaskStore, TeamStore};
+pub use tool_sources::{ToolGrant, ToolSource, ToolSourceKind, ToolSourceStore};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -230,6 +232,7 @@ pub trait Store:
     + MailStore
     + HandoffStore
     + RecoveryStore
+    + ToolSourceStore
 {
 }
 
@@ -257,6 +260,7 @@ impl<T> Store for T where
         + MailStore
         + HandoffStore
         + RecoveryStore
+        + ToolSourceStore
 {
 }
 
