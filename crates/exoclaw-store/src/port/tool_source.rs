@@ -6,12 +6,12 @@
 
 macro_rules! ports {
     ($store:ident, $d:ident) => {
-        use $crate::row;
         use async_trait::async_trait;
         use exoclaw_core::store::{
             StoreError, StoreResult, ToolGrant, ToolSource, ToolSourceKind, ToolSourceStore,
         };
         use exoclaw_core::{TenantId, UnixMillis};
+        use $crate::row;
 
         fn spec_text(source: &ToolSource) -> StoreResult<String> {
             serde_json::to_string(&source.spec)

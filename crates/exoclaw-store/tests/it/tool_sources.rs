@@ -113,7 +113,9 @@ async fn sources_replace_list_and_delete(store: Arc<dyn Store>) {
 async fn grants_follow_their_source(store: Arc<dyn Store>) {
     let (a, b) = two_tenants(store.as_ref()).await;
     assert!(matches!(
-        store.put_tool_grant(&grant(&a, "grep", "default", None), 1).await,
+        store
+            .put_tool_grant(&grant(&a, "grep", "default", None), 1)
+            .await,
         Err(StoreError::NotFound)
     ));
     store

@@ -213,11 +213,58 @@ impl Sandbox {
     ) -> Result<Running, SandboxError> {
         let timeout = timeout.min(policy.timeout);
         if !policy.mode.applies_to(role) {
-            return spawn_host(policy, command, timeout);
+            let argv = ["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()];
+            return spawn_host(
+                policy,
+                &argv,
+                &command_env(policy, Placement::Host),
+                timeout,
+            );
         }
         let argv = vec!["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()];
         let spec = spec(policy, argv, timeout, Task::Command)?;
         self.spawn_spec(&spec, policy.max_output_bytes).await
+    }
+
+    /// Start `argv` as it is, without a shell (no word is ever parsed
+    /// again), with `extra_env` added to the allowlisted environment: for
+    /// commands built from a template whose arguments come from a model.
+    pub async fn spawn_argv(
+        &self,
+        policy: &SandboxPolicy,
+        role: AgentRole,
+        argv: &[String],
+        extra_env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Running, SandboxError> {
+        let timeout = timeout.min(policy.timeout);
+        if argv.is_empty() {
+            return Err(SandboxError::Spawn("empty argv".into()));
+        }
+        let mut env = command_env(policy, Placement::Host);
+        if !policy.mode.applies_to(role) {
+            env.extend(extra_env.iter().cloned());
+            return spawn_host(policy, argv, &env, timeout);
+        }
+        let mut spec = spec(policy, argv.to_vec(), timeout, Task::Command)?;
+        spec.env.extend(extra_env.iter().cloned());
+        self.spawn_spec(&spec, policy.max_output_bytes).await
+    }
+
+    /// [`Sandbox::spawn_argv`] and wait for the end, collecting output.
+    pub async fn run_argv(
+        &self,
+        policy: &SandboxPolicy,
+        role: AgentRole,
+        argv: &[String],
+        extra_env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Finished, SandboxError> {
+        let running = self
+            .spawn_argv(policy, role, argv, extra_env, timeout)
+            .await?;
+        let sink = OutputSink::new(policy.max_output_bytes);
+        running.finish(&sink).await
     }
 
     /// [`Sandbox::spawn`] and wait for the end, collecting output.
@@ -381,14 +428,17 @@ pub(crate) fn probe_spec(
 /// group, with the allowlisted environment and cwd = workspace.
 fn spawn_host(
     policy: &SandboxPolicy,
-    command: &str,
+    argv: &[String],
+    env: &[(String, String)],
     timeout: Duration,
 ) -> Result<Running, SandboxError> {
-    let mut child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| SandboxError::Spawn("empty argv".into()))?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
         .env_clear()
-        .envs(command_env(policy, Placement::Host))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&policy.workspace)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
