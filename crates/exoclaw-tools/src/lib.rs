@@ -14,4 +14,4 @@ pub mod sandbox;
 pub mod shell;
 pub mod web;
 
-pub use registry::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry};
+pub use registry::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry, is_builtin_name};

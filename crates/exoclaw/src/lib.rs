@@ -103,6 +103,7 @@ async fn dispatch(
         Command::Audit(a) => return cmd::audit_log::run(&a, &settings).await,
         Command::Delegations(d) => cmd::orchestration::run_delegations(&d, &settings).await?,
         Command::Bindings(b) => cmd::orchestration::run_bindings(&b, &settings).await?,
+        Command::Tools(t) => cmd::tools::run(&t, &settings).await?,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

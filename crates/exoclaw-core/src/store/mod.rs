@@ -22,7 +22,7 @@ pub mod tool_sources;
 pub use error::{StoreError, StoreResult};
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
 pub use teams::{HandoffStore, MailStore, TaskStore, TeamStore};
-pub use tool_sources::{ToolGrant, ToolSource, ToolSourceKind, ToolSourceStore};
+pub use tool_sources::{EVERY_AGENT, ToolGrant, ToolSource, ToolSourceKind, ToolSourceStore};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

@@ -7,6 +7,7 @@ pub mod agent_settings;
 pub mod approval;
 pub mod bindings;
 pub mod context;
+pub mod custom_tools;
 pub mod delegation;
 pub mod guard;
 pub mod handoff;
@@ -140,6 +141,8 @@ pub struct Runtime {
     /// The providers' egress client (see `crate::egress::provider_client`).
     client: exoclaw_egress::EgressClient,
     pub tools: Arc<ToolRegistry>,
+    /// Tools tenants define at run time (`/v1/tools/custom`).
+    pub custom_tools: custom_tools::CustomTools,
     pub pricing: Arc<dyn Pricing>,
     pub runs: runs::Runs,
     pub home: PathBuf,
@@ -201,7 +204,12 @@ impl Runtime {
         }
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
         let late: Late = Arc::default();
-        let tools = tools::registry(&settings, store.clone(), &late)?;
+        let (tools, runner) = tools::registry(&settings, store.clone(), &late)?;
+        let custom_tools = custom_tools::CustomTools::new(store.clone(), tools.clone(), runner);
+        let loaded = custom_tools.load(vault).await;
+        if loaded > 0 {
+            tracing::info!(tools = loaded, "custom tools offered");
+        }
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
         let mut traces: Arc<dyn exoclaw_core::store::TraceStore> =
             Arc::new(guard::ScrubbedTraces(writes.clone()));
@@ -255,6 +263,7 @@ impl Runtime {
                 tenant_llms: std::sync::RwLock::new(tenant_llms),
                 client,
                 tools,
+                custom_tools,
                 pricing,
                 runs,
                 home: settings.home.root().to_path_buf(),

@@ -16,4 +16,5 @@ pub mod secrets;
 pub mod service;
 pub mod table;
 pub mod token;
+pub mod tools;
 pub mod users;

@@ -6,6 +6,7 @@ mod agents;
 mod approvals;
 mod audit;
 pub mod conn;
+pub mod custom_tools;
 pub mod server;
 pub use agents::AgentList;
 pub use approvals::ApprovalList;
@@ -179,6 +180,24 @@ pub fn api_routes() -> routes::Routes {
             "/v1/tools/invoke",
             Perm(P::ToolsInvoke),
             tools::invoke,
+        )
+        .add(
+            &get,
+            "/v1/tools/custom",
+            Perm(P::AgentsRead),
+            custom_tools::list,
+        )
+        .add(
+            &post,
+            "/v1/tools/custom",
+            Perm(P::AgentsWrite),
+            custom_tools::put,
+        )
+        .add(
+            &delete,
+            "/v1/tools/custom/{name}",
+            Perm(P::AgentsWrite),
+            custom_tools::delete,
         )
         .add(
             &get,

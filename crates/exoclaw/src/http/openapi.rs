@@ -22,8 +22,8 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, health, metrics, openai, pairing, providers, secrets, sessions,
-    tools, users, ws,
+    agents, approvals, audit, custom_tools, health, metrics, openai, pairing, providers, secrets,
+    sessions, tools, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -74,6 +74,9 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         sessions::traces,
         sessions::trace,
         tools::invoke,
+        custom_tools::list,
+        custom_tools::put,
+        custom_tools::delete,
         approvals::list,
         approvals::approve,
         approvals::deny,

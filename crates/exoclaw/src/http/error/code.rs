@@ -241,6 +241,8 @@ error_codes! {
     /// A tool registered at run time declares a parameter schema that is
     /// not a valid JSON Schema.
     ToolBadSchema = "tool.bad_schema" => BAD_REQUEST,
+    /// A custom tool's definition was refused (`/v1/tools/custom`).
+    ToolInvalidDefinition = "tool.invalid_definition" => BAD_REQUEST,
     /// A web tool's answer was larger than allowed.
     EgressTooLarge = "egress.too_large" => UNPROCESSABLE_ENTITY,
     /// A web tool met too many redirects.
