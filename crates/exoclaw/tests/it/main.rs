@@ -21,6 +21,7 @@ mod backup;
 mod bad_input;
 mod chat;
 mod cli;
+mod custom_tools;
 mod delegation;
 mod guard;
 mod handoff;
