@@ -143,6 +143,8 @@ pub struct Runtime {
     pub tools: Arc<ToolRegistry>,
     /// Tools tenants define at run time (`/v1/tools/custom`).
     pub custom_tools: custom_tools::CustomTools,
+    /// MCP servers as tool sources (`/v1/mcp/servers`).
+    pub mcp: crate::mcp::McpServers,
     pub pricing: Arc<dyn Pricing>,
     pub runs: runs::Runs,
     pub home: PathBuf,
@@ -210,6 +212,21 @@ impl Runtime {
         if loaded > 0 {
             tracing::info!(tools = loaded, "custom tools offered");
         }
+        let (sandbox, policy) = tools::sandbox(&settings)?;
+        let mcp = crate::mcp::McpServers::new(
+            store.clone(),
+            tools.clone(),
+            crate::mcp::StdioLauncher {
+                sandbox: Arc::new(sandbox),
+                policy,
+            },
+            supervisor.clone(),
+            settings.home.root(),
+        );
+        let servers = mcp.load(vault).await;
+        if servers > 0 {
+            tracing::info!(servers, "mcp servers starting");
+        }
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
         let mut traces: Arc<dyn exoclaw_core::store::TraceStore> =
             Arc::new(guard::ScrubbedTraces(writes.clone()));
@@ -264,6 +281,7 @@ impl Runtime {
                 client,
                 tools,
                 custom_tools,
+                mcp,
                 pricing,
                 runs,
                 home: settings.home.root().to_path_buf(),

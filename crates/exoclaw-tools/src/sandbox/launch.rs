@@ -267,6 +267,42 @@ impl Sandbox {
         running.finish(&sink).await
     }
 
+    /// Start `argv` (no shell) as a long-lived process that talks over its
+    /// stdin and stdout (an MCP stdio server): the same sandbox as
+    /// [`Sandbox::spawn_argv`], with `policy.timeout` as its lifetime.
+    /// Dropping the [`Interactive`] kills it with its whole tree.
+    pub async fn spawn_interactive(
+        &self,
+        policy: &SandboxPolicy,
+        role: AgentRole,
+        argv: &[String],
+        extra_env: &[(String, String)],
+    ) -> Result<Interactive, SandboxError> {
+        if argv.is_empty() {
+            return Err(SandboxError::Spawn("empty argv".into()));
+        }
+        if !policy.mode.applies_to(role) {
+            let mut env = command_env(policy, Placement::Host);
+            env.extend(extra_env.iter().cloned());
+            let mut running = spawn_host_with(policy, argv, &env, policy.timeout, true)?;
+            let stdin = running
+                .child
+                .stdin
+                .take()
+                .ok_or_else(|| SandboxError::Spawn("no stdin".into()))?;
+            return Interactive::of(running, Box::pin(stdin));
+        }
+        let mut spec = spec(policy, argv.to_vec(), policy.timeout, Task::Command)?;
+        spec.env.extend(extra_env.iter().cloned());
+        spec.stdin = true;
+        let mut running = self.spawn_spec(&spec, policy.max_output_bytes).await?;
+        let stdin = running
+            ._events_w
+            .take()
+            .ok_or_else(|| SandboxError::Spawn("no stdin".into()))?;
+        Interactive::of(running, Box::pin(stdin))
+    }
+
     /// [`Sandbox::spawn`] and wait for the end, collecting output.
     pub async fn run(
         &self,
@@ -308,11 +344,14 @@ impl Sandbox {
         if self.fail_at.is_some() {
             spec.fail_at.clone_from(&self.fail_at);
         }
-        let body = serde_json::to_vec(&spec)
+        let mut body = serde_json::to_vec(&spec)
             .map_err(|e| SandboxError::unavailable("sandbox spec", e.to_string()))?;
+        body.push(b'\n');
         // An init that died at once closes the socket; its event says why.
         let _ = write.write_all(&body).await;
-        let _ = write.shutdown().await;
+        if !spec.stdin {
+            let _ = write.shutdown().await;
+        }
         let mut events = BufReader::new(read).lines();
         let ready = tokio::time::timeout(SETUP_TIMEOUT, async {
             loop {
@@ -401,6 +440,7 @@ fn spec(
         proxy,
         task,
         fail_at: None,
+        stdin: false,
     })
 }
 
@@ -432,6 +472,16 @@ fn spawn_host(
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<Running, SandboxError> {
+    spawn_host_with(policy, argv, env, timeout, false)
+}
+
+fn spawn_host_with(
+    policy: &SandboxPolicy,
+    argv: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+    stdin: bool,
+) -> Result<Running, SandboxError> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| SandboxError::Spawn("empty argv".into()))?;
@@ -440,7 +490,7 @@ fn spawn_host(
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&policy.workspace)
-        .stdin(Stdio::null())
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -612,5 +662,48 @@ mod tests {
         }
         let t = c.text();
         assert!(t.starts_with("aaaa") && t.ends_with("dddd"), "{t}");
+    }
+}
+
+/// A long-lived sandboxed process and its three streams
+/// ([`Sandbox::spawn_interactive`]). Dropping it kills the process tree;
+/// dropping only `stdin` ends its input.
+pub struct Interactive {
+    pub stdin: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub stdout: ChildStdout,
+    pub stderr: ChildStderr,
+    /// Holds the process (and the sandbox) alive.
+    pub running: Running,
+}
+
+impl Interactive {
+    fn of(
+        mut running: Running,
+        stdin: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    ) -> Result<Self, SandboxError> {
+        let stdout = running
+            .stdout
+            .take()
+            .ok_or_else(|| SandboxError::Spawn("no stdout".into()))?;
+        let stderr = running
+            .stderr
+            .take()
+            .ok_or_else(|| SandboxError::Spawn("no stderr".into()))?;
+        Ok(Self {
+            stdin,
+            stdout,
+            stderr,
+            running,
+        })
+    }
+
+    /// Whether the process has exited (`Some` with its exit code, or
+    /// `Some(None)` when killed by a signal).
+    pub fn try_exit(&mut self) -> Option<Option<i32>> {
+        match self.running.child.try_wait() {
+            Ok(Some(status)) => Some(status.code()),
+            Ok(None) => None,
+            Err(_) => Some(None),
+        }
     }
 }
