@@ -101,6 +101,50 @@ pub enum Command {
     /// Tools added at run time (custom tools).
     #[command(subcommand)]
     Tools(ToolsCommand),
+    /// MCP servers as tool sources.
+    #[command(subcommand)]
+    Mcp(McpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Create or replace an MCP server from the JSON document
+    /// `POST /v1/mcp/servers` takes. A running gateway starts it after its
+    /// next start; its tools are offered once granted (`/v1/mcp/grants`).
+    Add {
+        /// The document's file, or `-` for standard input (keeps secret
+        /// values out of argv and of files).
+        #[arg(long)]
+        file: String,
+        /// The tenant it belongs to.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// List the MCP servers (never secret values).
+    List {
+        /// Machine-readable output (JSON): `GET /v1/mcp/servers`'s document.
+        #[arg(long)]
+        json: bool,
+        /// The tenant whose servers to list.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Delete an MCP server, its grants and its secret values.
+    Remove {
+        /// The server's name.
+        name: String,
+        /// The tenant it belongs to.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Connect to a stored server once and list its tools.
+    Test {
+        /// The server's name.
+        name: String,
+        /// The tenant it belongs to.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -104,6 +104,7 @@ async fn dispatch(
         Command::Delegations(d) => cmd::orchestration::run_delegations(&d, &settings).await?,
         Command::Bindings(b) => cmd::orchestration::run_bindings(&b, &settings).await?,
         Command::Tools(t) => cmd::tools::run(&t, &settings).await?,
+        Command::Mcp(m) => cmd::mcp::run(&m, &settings).await?,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

@@ -87,8 +87,11 @@ pub(super) async fn connect(
             if !policy.network_enabled {
                 policy.proxy = None;
             }
-            let mut env: Vec<(String, String)> =
-                def.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut env: Vec<(String, String)> = def
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             env.extend(
                 secrets
                     .iter()
@@ -115,9 +118,9 @@ pub(super) async fn connect(
                 _process: Some(running),
             })
         }
-        Transport::Http => Err(
-            "transport http is not available in this build yet; use a stdio server".to_owned(),
-        ),
+        Transport::Http => {
+            Err("transport http is not available in this build yet; use a stdio server".to_owned())
+        }
     }
 }
 

@@ -66,7 +66,10 @@ fn is_env_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit()
-        && !matches!(name, "PATH" | "HOME" | "USER" | "TMPDIR" | "LANG" | "LC_ALL")
+        && !matches!(
+            name,
+            "PATH" | "HOME" | "USER" | "TMPDIR" | "LANG" | "LC_ALL"
+        )
         && !name.starts_with("LD_")
         && !name.starts_with("EXOCLAW_")
         && !name.ends_with("_PROXY")
@@ -109,7 +112,11 @@ impl McpServerDef {
                 if self.command.is_empty() || self.command.len() > 64 {
                     return Err("command: the program and its arguments (1-64 words)".into());
                 }
-                if self.command.iter().any(|w| w.contains('\0') || w.len() > 4096) {
+                if self
+                    .command
+                    .iter()
+                    .any(|w| w.contains('\0') || w.len() > 4096)
+                {
                     return Err("command: a word has a NUL byte or is too long".into());
                 }
                 if self.url.is_some() || !self.headers.is_empty() || !self.secret_headers.is_empty()
@@ -167,7 +174,9 @@ impl McpServerDef {
         }
         let secrets: Vec<&String> = self.secret_env.iter().chain(&self.secret_headers).collect();
         for (i, s) in secrets.iter().enumerate() {
-            if secrets[..i].contains(s) || self.env.contains_key(*s) || self.headers.contains_key(*s)
+            if secrets[..i].contains(s)
+                || self.env.contains_key(*s)
+                || self.headers.contains_key(*s)
             {
                 return Err(format!("{s:?} is set twice"));
             }

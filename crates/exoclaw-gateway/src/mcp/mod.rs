@@ -17,9 +17,7 @@ pub use def::{McpServerDef, Transport};
 
 use crate::supervisor::{Supervisor, Task};
 use exoclaw_core::provider::ToolSpec;
-use exoclaw_core::store::{
-    EVERY_AGENT, Store, StoreError, ToolGrant, ToolSource, ToolSourceKind,
-};
+use exoclaw_core::store::{EVERY_AGENT, Store, StoreError, ToolGrant, ToolSource, ToolSourceKind};
 use exoclaw_core::tool::ToolContext;
 use exoclaw_core::{Secret, TenantId, UnixMillis};
 use exoclaw_store::vault::{SecretVault, VaultError};
@@ -55,7 +53,8 @@ pub struct ServerStatus {
     pub state: ServerState,
     /// Why it is down (scrubbed).
     pub error: Option<String>,
-    /// Its tools as registered (`<server>__<tool>`).
+    /// Its tools as discovered (`<server>__<tool>`); offered to the agents
+    /// its grants name.
     pub tools: Vec<String>,
 }
 
@@ -459,7 +458,10 @@ impl McpServers {
         now: UnixMillis,
     ) -> Result<ServerView, McpError> {
         def.validate().map_err(McpError::Invalid)?;
-        if let Some(extra) = secrets.keys().find(|k| !def.secret_names().any(|n| n == *k)) {
+        if let Some(extra) = secrets
+            .keys()
+            .find(|k| !def.secret_names().any(|n| n == *k))
+        {
             return Err(McpError::Invalid(format!(
                 "secrets: {extra:?} is not in secret_env or secret_headers"
             )));
@@ -607,7 +609,11 @@ impl McpServers {
                     grant.agent.as_str()
                 )));
             }
-            match self.store.put_tool_grant(grant, exoclaw_core::now_ms()).await {
+            match self
+                .store
+                .put_tool_grant(grant, exoclaw_core::now_ms())
+                .await
+            {
                 Err(StoreError::NotFound) => {
                     return Err(McpError::NotFound(grant.source.clone()));
                 }
@@ -627,7 +633,10 @@ impl McpServers {
             &self.shared,
             running.get(&(grant.tenant_id.clone(), grant.source.clone())),
         ) {
-            *r.server.grants.write().unwrap_or_else(PoisonError::into_inner) = grants;
+            *r.server
+                .grants
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = grants;
             // Re-register what the server offers now under the new scopes.
             r.server.changed.notify_one();
             if r.server.peer().is_none() {
@@ -668,8 +677,15 @@ impl McpServers {
             tenant: tenant.as_str().to_owned(),
             server: name.to_owned(),
         };
-        let c = match conn::connect(&def, &secrets, launcher, &dir, Arc::new(Notify::new()), &log)
-            .await
+        let c = match conn::connect(
+            &def,
+            &secrets,
+            launcher,
+            &dir,
+            Arc::new(Notify::new()),
+            &log,
+        )
+        .await
         {
             Ok(c) => c,
             Err(why) => return Ok(Err(why)),
@@ -699,7 +715,10 @@ async fn stop(shared: &Shared, mut r: Running) {
         task.stop(Duration::from_secs(5)).await;
     }
     unregister(shared, &r.server);
-    *r.server.peer.write().unwrap_or_else(PoisonError::into_inner) = None;
+    *r.server
+        .peer
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = None;
 }
 
 async fn read_secrets(

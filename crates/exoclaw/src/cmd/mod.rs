@@ -7,6 +7,7 @@ pub mod audit_log;
 pub mod backup;
 pub mod config;
 pub mod doctor;
+pub mod mcp;
 pub mod migrate;
 pub mod onboard;
 pub mod orchestration;

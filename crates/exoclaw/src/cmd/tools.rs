@@ -44,7 +44,7 @@ pub async fn run(cmd: &ToolsCommand, settings: &Settings) -> anyhow::Result<()> 
     result
 }
 
-async fn open_vault(settings: &Settings, db: &db::Db) -> anyhow::Result<SecretVault> {
+pub async fn open_vault(settings: &Settings, db: &db::Db) -> anyhow::Result<SecretVault> {
     let Some(key_hex) = &settings.secrets.encryption_key else {
         bail!(
             "EXOCLAW_ENCRYPTION_KEY is not set; start `exoclaw serve` once to generate it into the data dir's .env, or set it"
@@ -59,6 +59,7 @@ async fn open_vault(settings: &Settings, db: &db::Db) -> anyhow::Result<SecretVa
     Ok(vault)
 }
 
+/// Runs with the store open and its schema current.
 async fn custom(cmd: &CustomToolsCommand, settings: &Settings, db: &db::Db) -> anyhow::Result<()> {
     let tools = CustomTools::offline(db.store());
     match cmd {
@@ -137,7 +138,7 @@ async fn custom(cmd: &CustomToolsCommand, settings: &Settings, db: &db::Db) -> a
 }
 
 /// What is wrong with a document, without quoting it (it may hold secrets).
-fn json_problem(e: &serde_json::Error) -> &'static str {
+pub fn json_problem(e: &serde_json::Error) -> &'static str {
     match e.classify() {
         serde_json::error::Category::Io => "cannot read it",
         serde_json::error::Category::Syntax => "not valid JSON",

@@ -17,6 +17,7 @@ pub mod error;
 mod extract;
 mod health;
 pub mod limit;
+pub mod mcp;
 mod metrics;
 mod openai;
 pub mod openapi;
@@ -199,6 +200,17 @@ pub fn api_routes() -> routes::Routes {
             Perm(P::AgentsWrite),
             custom_tools::delete,
         )
+        .add(&get, "/v1/mcp/servers", Perm(P::AgentsRead), mcp::list)
+        .add(&post, "/v1/mcp/servers", Perm(P::AgentsWrite), mcp::put)
+        .add(
+            &delete,
+            "/v1/mcp/servers/{name}",
+            Perm(P::AgentsWrite),
+            mcp::delete,
+        )
+        .add(&get, "/v1/mcp/grants", Perm(P::AgentsRead), mcp::grants)
+        .add(&post, "/v1/mcp/grants", Perm(P::AgentsWrite), mcp::grant)
+        .add(&delete, "/v1/mcp/grants", Perm(P::AgentsWrite), mcp::revoke)
         .add(
             &get,
             "/v1/approvals",

@@ -22,8 +22,8 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, custom_tools, health, metrics, openai, pairing, providers, secrets,
-    sessions, tools, users, ws,
+    agents, approvals, audit, custom_tools, health, mcp, metrics, openai, pairing, providers,
+    secrets, sessions, tools, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -77,6 +77,12 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         custom_tools::list,
         custom_tools::put,
         custom_tools::delete,
+        mcp::list,
+        mcp::put,
+        mcp::delete,
+        mcp::grants,
+        mcp::grant,
+        mcp::revoke,
         approvals::list,
         approvals::approve,
         approvals::deny,
@@ -115,6 +121,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "delegations", description = "The history of delegations between agents and subagent spawns"),
         (name = "bindings", description = "Which agent answers a conversation that names none"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
+        (name = "mcp", description = "MCP servers as tool sources, and who may use their tools"),
         (name = "approvals", description = "Exec approvals waiting for an operator"),
         (name = "users", description = "Who you are, users, API keys and tenants"),
         (name = "secrets", description = "Write-only secrets in the encrypted vault"),

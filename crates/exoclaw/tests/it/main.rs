@@ -26,6 +26,7 @@ mod delegation;
 mod guard;
 mod handoff;
 mod inprocess;
+mod mcp;
 mod metrics;
 mod onboard;
 mod openai_sdk;

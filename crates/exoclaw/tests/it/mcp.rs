@@ -1,0 +1,312 @@
+//! exoclaw as an MCP client, through the real gateway, against the in-tree
+//! fault server (`mcp/fault_server.py`, run by python3 in the sandbox):
+//! tools are discovered and namespaced, offered only once granted (per
+//! agent, per user), refreshed when the list changes; a hung call times
+//! out, a huge output is cut, a crashed server is restarted; its stderr
+//! reaches the log scrubbed; an unreachable server is marked down without
+//! holding up start-up.
+
+use crate::support::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const SCRIPT: &str = include_str!("mcp/fault_server.py");
+const SECRET: &str = "fault-token-9c8b7a6d5e4f3a2b1c0d";
+
+struct Setup {
+    home: TestHome,
+    gw: Gateway,
+    env: Vec<(String, String)>,
+    _fake: exoclaw_providers::fake::FakeProvider,
+    _cfg: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let (fake, base) = exoclaw_providers::fake::FakeProvider::start_in_thread().unwrap();
+        let home = TestHome::new();
+        let cfg = tempfile::tempdir().unwrap();
+        let cfg_path = cfg.path().join("config.json");
+        std::fs::write(&cfg_path, r#"{"gateway": {"rate_limit_rpm": 0}}"#).unwrap();
+        let env = vec![
+            ("EXOCLAW_GATEWAY_TOKEN".to_owned(), TOKEN.to_owned()),
+            (
+                "EXOCLAW_OPENAI_API_KEY".to_owned(),
+                "sk-test-fake-key-0123456789".to_owned(),
+            ),
+            ("EXOCLAW_OPENAI_BASE_URL".to_owned(), base),
+            (
+                "EXOCLAW_CONFIG".to_owned(),
+                cfg_path.to_str().unwrap().to_owned(),
+            ),
+        ];
+        let gw = Gateway::start(&home.path, &pairs(&env));
+        Self {
+            home,
+            gw,
+            env,
+            _fake: fake,
+            _cfg: cfg,
+        }
+    }
+
+    fn restart(&mut self) {
+        self.gw.signal("TERM");
+        self.gw.wait_exit(Duration::from_secs(20));
+        self.gw = Gateway::start(&self.home.path, &pairs(&self.env));
+    }
+
+    fn send(&self, method: &str, path: &str, body: &Value) -> Response {
+        request(
+            self.gw.addr,
+            method,
+            path,
+            Some(TOKEN),
+            Some(&body.to_string()),
+        )
+    }
+
+    fn invoke(&self, tool: &str, args: Value) -> Response {
+        self.send(
+            "POST",
+            "/v1/tools/invoke",
+            &json!({"tool": tool, "args": args}),
+        )
+    }
+
+    fn server(&self, name: &str) -> Value {
+        let list = self.gw.get("/v1/mcp/servers", Some(TOKEN)).json();
+        list["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Wait (bounded) until the server `name` satisfies `done`.
+    fn wait_server(&self, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.server(name);
+            if done(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{name} never {what}: {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait (bounded) until invoking `tool` answers other than `not_found`.
+    fn wait_tool(&self, tool: &str, args: &Value) -> Response {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.invoke(tool, args.clone());
+            if r.json()["error"]["code"] != "tool.not_found" {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "{tool} never appeared");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+fn fault_server() -> Value {
+    json!({
+        "name": "fault",
+        "transport": "stdio",
+        "command": ["python3", "-c", SCRIPT],
+        "secret_env": {"FAULT_TOKEN": SECRET},
+        "timeout_sec": 2
+    })
+}
+
+fn is_up(s: &Value) -> bool {
+    s["state"] == "up"
+}
+
+#[test]
+fn stdio_server_tools_are_granted_namespaced_refreshed_and_survive_faults() {
+    let s = Setup::new();
+    let r = s.send("POST", "/v1/mcp/servers", &fault_server());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains(SECRET));
+    let up = s.wait_server("fault", "came up", is_up);
+    assert_eq!(up["secrets"], json!(["FAULT_TOKEN"]));
+    // Discovered and namespaced, but offered to nobody before a grant.
+    let tools = up["tools"].as_array().unwrap();
+    assert!(tools.contains(&json!("fault__echo")), "{up}");
+    let r = s.invoke("fault__echo", json!({"text": "hi"}));
+    assert_eq!(r.json()["error"]["code"], "tool.not_found", "{}", r.body);
+
+    let grant = json!({"server": "fault", "agent": "default"});
+    let r = s.send("POST", "/v1/mcp/grants", &grant);
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.wait_tool("fault__echo", &json!({"text": "hi"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["output"], "echo: hi");
+    // The server's schema is checked by the policy path.
+    let r = s.invoke("fault__echo", json!({}));
+    assert_eq!(r.json()["error"]["code"], "tool.invalid_args", "{}", r.body);
+
+    // A hung call times out; the server still answers afterwards.
+    let r = s.invoke("fault__hang", json!({}));
+    assert_eq!(r.json()["error"]["code"], "tool.timeout", "{}", r.body);
+    // A huge output is cut to the policy's cap.
+    let r = s.invoke("fault__huge", json!({"bytes": 3_000_000}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = r.json()["output"].as_str().unwrap().len();
+    assert!(out < 200_000, "output of {out} bytes was not cut");
+
+    // The tool list changes: the new tool appears.
+    let r = s.invoke("fault__add_tool", json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.wait_tool("fault__extra", &json!({}));
+    assert_eq!(r.json()["output"], "extra", "{}", r.body);
+
+    // A crash: the server is restarted (with backoff) and answers again.
+    let r = s.invoke("fault__crash", json!({}));
+    assert_ne!(r.status, 200, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = s.invoke("fault__echo", json!({"text": "back"}));
+        if r.status == 200 {
+            assert_eq!(r.json()["output"], "echo: back");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never restarted: {}", r.body);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Its stderr reached the log, scrubbed of its secret.
+    let logs = s.gw.log_lines();
+    let stderr: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("mcp server stderr"))
+        .collect();
+    assert!(
+        stderr.iter().any(|l| l.contains("fault server starting")),
+        "{stderr:?}"
+    );
+    assert!(
+        logs.iter().all(|l| !l.contains(SECRET)),
+        "a secret in the log"
+    );
+
+    // Granted to another user only: refused for this one; revoked: gone.
+    let r = request(
+        s.gw.addr,
+        "DELETE",
+        "/v1/mcp/grants?server=fault&agent=default",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let only = json!({"server": "fault", "agent": "default", "user": "someone-else"});
+    assert_eq!(s.send("POST", "/v1/mcp/grants", &only).status, 204);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = s.invoke("fault__echo", json!({"text": "x"}));
+        if r.json()["error"]["code"] == "security.tool_denied" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still allowed: {}", r.body);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let grants = s.gw.get("/v1/mcp/grants", Some(TOKEN)).json();
+    assert_eq!(grants, json!({"grants": [only]}));
+
+    // Deleted: stopped and no longer offered.
+    let r = request(
+        s.gw.addr,
+        "DELETE",
+        "/v1/mcp/servers/fault",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.invoke("fault__echo", json!({"text": "x"}));
+    assert_eq!(r.json()["error"]["code"], "tool.not_found", "{}", r.body);
+    assert_eq!(
+        s.gw.get("/v1/mcp/grants", Some(TOKEN)).json(),
+        json!({"grants": []})
+    );
+}
+
+#[test]
+fn bad_servers_are_refused_and_unreachable_ones_do_not_block_start_up() {
+    let mut s = Setup::new();
+    for (body, why) in [
+        (
+            json!({"name": "a__b", "transport": "stdio", "command": ["x"]}),
+            "name",
+        ),
+        (json!({"name": "x", "transport": "stdio"}), "command"),
+        (json!({"name": "x", "transport": "http"}), "url"),
+        (
+            json!({"name": "x", "transport": "stdio", "command": ["x"], "env": {"LD_PRELOAD": "y"}}),
+            "env",
+        ),
+    ] {
+        let r = s.send("POST", "/v1/mcp/servers", &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "mcp.invalid_server");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(msg.contains(why), "{msg:?} does not say {why:?}");
+    }
+    let r = s.send(
+        "POST",
+        "/v1/mcp/grants",
+        &json!({"server": "nope", "agent": "default"}),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    let gone =
+        json!({"name": "gone", "transport": "stdio", "command": ["/nonexistent/mcp-server"]});
+    assert_eq!(s.send("POST", "/v1/mcp/servers", &gone).status, 200);
+    let down = s.wait_server("gone", "went down", |v| v["state"] == "down");
+    assert!(down["error"].as_str().is_some(), "{down}");
+    // Start-up does not wait for it, and it is still there, down.
+    s.restart();
+    let down = s.wait_server("gone", "went down", |v| v["state"] == "down");
+    assert!(down["tools"].as_array().unwrap().is_empty());
+    // The CLI sees it and removes it.
+    let env = pairs(&s.env);
+    let out = run(&s.home.path, &env, &["mcp", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("NAME"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("gone"));
+    let out = run(&s.home.path, &env, &["mcp", "test", "gone"]);
+    assert!(!out.status.success());
+    assert!(error_line(&out).contains("down"), "{}", error_line(&out));
+    let out = run(&s.home.path, &env, &["mcp", "remove", "gone"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&s.home.path, &env, &["mcp", "list", "--json"]);
+    let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(listed, json!({"servers": []}));
+}
+
+#[test]
+fn the_cli_adds_and_tests_a_stdio_server() {
+    let s = Setup::new();
+    let env = pairs(&s.env);
+    let out = run_with_stdin(
+        &s.home.path,
+        &env,
+        &["mcp", "add", "--file", "-"],
+        &fault_server().to_string(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&s.home.path, &env, &["mcp", "test", "fault"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("fault: up") && text.contains("fault__echo"),
+        "{text}"
+    );
+}
