@@ -1,3 +1,6 @@
+//! Custom tool definitions: refusals with the reason, arguments as single
+//! words, option injection refused, the quoted form, the environment.
+
 use super::*;
 use serde_json::json;
 

@@ -630,41 +630,6 @@ fn host_status(st: std::process::ExitStatus) -> ExitStatus {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Capture;
-
-    #[test]
-    fn capture_keeps_head_and_tail() {
-        let mut c = Capture::new(10);
-        c.push(b"0123456789abcdefghij");
-        assert!(c.is_truncated());
-        assert_eq!(c.total(), 20);
-        let t = c.text();
-        assert!(t.starts_with("01234"), "{t}");
-        assert!(t.ends_with("fghij"), "{t}");
-        assert!(t.contains("10 bytes of output dropped"), "{t}");
-        let mut small = Capture::new(10);
-        small.push(b"abc");
-        small.push(b"def");
-        assert_eq!(small.text(), "abcdef");
-        assert!(!small.is_truncated());
-        let (text, truncated) = c.take();
-        assert!(truncated && !text.is_empty());
-        assert_eq!(c.total(), 0);
-    }
-
-    #[test]
-    fn capture_tail_slides_over_many_pushes() {
-        let mut c = Capture::new(8);
-        for chunk in [b"aaaa", b"bbbb", b"cccc", b"dddd"] {
-            c.push(chunk);
-        }
-        let t = c.text();
-        assert!(t.starts_with("aaaa") && t.ends_with("dddd"), "{t}");
-    }
-}
-
 /// A long-lived sandboxed process and its three streams
 /// ([`Sandbox::spawn_interactive`]). Dropping it kills the process tree;
 /// dropping only `stdin` ends its input.
@@ -705,5 +670,40 @@ impl Interactive {
             Ok(None) => None,
             Err(_) => Some(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Capture;
+
+    #[test]
+    fn capture_keeps_head_and_tail() {
+        let mut c = Capture::new(10);
+        c.push(b"0123456789abcdefghij");
+        assert!(c.is_truncated());
+        assert_eq!(c.total(), 20);
+        let t = c.text();
+        assert!(t.starts_with("01234"), "{t}");
+        assert!(t.ends_with("fghij"), "{t}");
+        assert!(t.contains("10 bytes of output dropped"), "{t}");
+        let mut small = Capture::new(10);
+        small.push(b"abc");
+        small.push(b"def");
+        assert_eq!(small.text(), "abcdef");
+        assert!(!small.is_truncated());
+        let (text, truncated) = c.take();
+        assert!(truncated && !text.is_empty());
+        assert_eq!(c.total(), 0);
+    }
+
+    #[test]
+    fn capture_tail_slides_over_many_pushes() {
+        let mut c = Capture::new(8);
+        for chunk in [b"aaaa", b"bbbb", b"cccc", b"dddd"] {
+            c.push(chunk);
+        }
+        let t = c.text();
+        assert!(t.starts_with("aaaa") && t.ends_with("dddd"), "{t}");
     }
 }

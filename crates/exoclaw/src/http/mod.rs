@@ -211,6 +211,7 @@ pub fn api_routes() -> routes::Routes {
         .add(&get, "/v1/mcp/grants", Perm(P::AgentsRead), mcp::grants)
         .add(&post, "/v1/mcp/grants", Perm(P::AgentsWrite), mcp::grant)
         .add(&delete, "/v1/mcp/grants", Perm(P::AgentsWrite), mcp::revoke)
+        .add(&post, "/mcp", Perm(P::Status), mcp::server::handle)
         .add(
             &get,
             "/v1/approvals",

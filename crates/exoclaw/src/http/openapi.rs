@@ -83,6 +83,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         mcp::grants,
         mcp::grant,
         mcp::revoke,
+        mcp::server::handle,
         approvals::list,
         approvals::approve,
         approvals::deny,

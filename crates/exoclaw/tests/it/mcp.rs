@@ -310,3 +310,50 @@ fn the_cli_adds_and_tests_a_stdio_server() {
         "{text}"
     );
 }
+
+/// The official Python MCP client against `/mcp`: it initializes, lists the
+/// agents as `chat_with_<agent>` and the tools, asks the agent (the fake
+/// provider answers), calls a tool through the policy path; without a
+/// credential it is refused.
+#[test]
+fn the_python_mcp_client_uses_the_gateway_as_a_server() {
+    let Some(py) = crate::openai_sdk::python() else {
+        return;
+    };
+    let s = crate::chat::setup();
+    s.fake
+        .push(exoclaw_providers::fake::Reply::text("hi from the agent"));
+    let out = std::process::Command::new(&py)
+        .args([
+            "-c",
+            include_str!("mcp/client.py"),
+            &format!("http://{}/mcp", s.gw.addr),
+            TOKEN,
+        ])
+        .output()
+        .expect("run python");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "python failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    assert_eq!(v["server"], "exoclaw");
+    let tools: Vec<&str> = v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"chat_with_default"), "{tools:?}");
+    assert!(
+        tools.contains(&"list_files") && tools.contains(&"exec"),
+        "{tools:?}"
+    );
+    assert_eq!(v["chat"], "hi from the agent");
+    assert_eq!(v["chat_error"], false);
+    assert_eq!(v["list_files_error"], false, "{v}");
+    assert_eq!(v["missing_error"], true);
+    assert!(
+        v["missing"].as_str().unwrap().starts_with("tool.not_found"),
+        "{v}"
+    );
+    assert_eq!(v["anonymous"], 401);
+}

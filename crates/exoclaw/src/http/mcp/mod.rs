@@ -5,6 +5,8 @@
 //! tools (`<server>__<tool>`) are offered to nobody until granted. Every
 //! change is audited.
 
+pub mod server;
+
 use super::error::{ApiError, ErrorCode};
 use super::extract::{Body, Path, Query};
 use super::state::{AppState, RequestId};
