@@ -386,6 +386,17 @@ pub struct ToolsConfig {
     pub untrusted_content_policy: UntrustedContentPolicy,
     pub web_fetch: DomainListConfig,
     pub workspace_quota: WorkspaceQuotaConfig,
+    pub mcp: McpConfig,
+}
+
+/// MCP servers over HTTP go through the egress client: public addresses
+/// only, unless their origin is listed here.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct McpConfig {
+    /// Origins (`scheme://host[:port]`) of MCP servers on loopback or a
+    /// private network that tenants may connect to.
+    pub allow_private_origins: Vec<String>,
 }
 
 /// How much the workspaces may hold, enforced by the file tools and for
@@ -424,6 +435,7 @@ impl Default for ToolsConfig {
             untrusted_content_policy: UntrustedContentPolicy::Ask,
             web_fetch: DomainListConfig::default(),
             workspace_quota: WorkspaceQuotaConfig::default(),
+            mcp: McpConfig::default(),
         }
     }
 }

@@ -33,11 +33,13 @@ impl ClientHandler for Handler {
     }
 }
 
-/// Where a stdio server runs: the sandbox and the policy template.
+/// How servers are reached: stdio ones run in the sandbox under the policy
+/// template, HTTP ones through the egress client.
 #[derive(Clone)]
-pub struct StdioLauncher {
+pub struct Launcher {
     pub sandbox: Arc<Sandbox>,
     pub policy: SandboxPolicy,
+    pub egress: exoclaw_egress::EgressClient,
 }
 
 /// A connected server.
@@ -70,7 +72,7 @@ pub(super) fn describe(e: &impl std::fmt::Display) -> String {
 pub(super) async fn connect(
     def: &McpServerDef,
     secrets: &[(String, Secret)],
-    launcher: &StdioLauncher,
+    launcher: &Launcher,
     dir: &std::path::Path,
     changed: Arc<Notify>,
     log: &StderrLog,
@@ -119,7 +121,33 @@ pub(super) async fn connect(
             })
         }
         Transport::Http => {
-            Err("transport http is not available in this build yet; use a stdio server".to_owned())
+            let url = def.url.clone().unwrap_or_default();
+            let mut headers: Vec<(String, Secret)> = def
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Secret::new(v.clone())))
+                .collect();
+            headers.extend(
+                secrets
+                    .iter()
+                    .filter(|(k, _)| def.secret_headers.contains(k))
+                    .cloned(),
+            );
+            let client = super::http::EgressMcpClient::new(launcher.egress.clone(), headers);
+            let config =
+                rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                    url,
+                );
+            let transport =
+                rmcp::transport::StreamableHttpClientTransport::with_client(client, config);
+            let service = tokio::time::timeout(CONNECT_TIMEOUT, handler.serve(transport))
+                .await
+                .map_err(|_| "the server did not answer initialize in time".to_owned())?
+                .map_err(|e| describe(&e))?;
+            Ok(Connection {
+                service,
+                _process: None,
+            })
         }
     }
 }

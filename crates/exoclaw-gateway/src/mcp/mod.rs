@@ -10,9 +10,10 @@
 
 pub mod conn;
 pub mod def;
+pub mod http;
 mod tool;
 
-pub use conn::StdioLauncher;
+pub use conn::Launcher;
 pub use def::{McpServerDef, Transport};
 
 use crate::supervisor::{Supervisor, Task};
@@ -122,7 +123,7 @@ impl Server {
 /// Everything a server's task needs besides the server.
 struct Shared {
     registry: Arc<ToolRegistry>,
-    launcher: StdioLauncher,
+    launcher: Launcher,
     supervisor: Supervisor,
     /// `<data dir>/mcp`: a directory per tenant and stdio server, its
     /// `/workspace`.
@@ -336,7 +337,7 @@ impl McpServers {
     pub fn new(
         store: Arc<dyn Store>,
         registry: Arc<ToolRegistry>,
-        launcher: StdioLauncher,
+        launcher: Launcher,
         supervisor: Supervisor,
         data_dir: &std::path::Path,
     ) -> Self {
@@ -653,7 +654,7 @@ impl McpServers {
         vault: Option<&SecretVault>,
         tenant: &TenantId,
         name: &str,
-        launcher: &StdioLauncher,
+        launcher: &Launcher,
         data_dir: &std::path::Path,
         supervisor: &Supervisor,
     ) -> Result<Result<Vec<String>, String>, McpError> {

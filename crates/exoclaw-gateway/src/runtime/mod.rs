@@ -216,9 +216,10 @@ impl Runtime {
         let mcp = crate::mcp::McpServers::new(
             store.clone(),
             tools.clone(),
-            crate::mcp::StdioLauncher {
+            crate::mcp::Launcher {
                 sandbox: Arc::new(sandbox),
                 policy,
+                egress: crate::egress::mcp_client(&settings)?,
             },
             supervisor.clone(),
             settings.home.root(),

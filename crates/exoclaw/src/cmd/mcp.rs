@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use exoclaw_core::TenantId;
 use exoclaw_core::model::NewAuditEvent;
 use exoclaw_gateway::db;
-use exoclaw_gateway::mcp::{McpServers, StdioLauncher};
+use exoclaw_gateway::mcp::{Launcher, McpServers};
 use std::io::Read as _;
 use std::sync::Arc;
 
@@ -118,9 +118,10 @@ async fn servers(cmd: &McpCommand, settings: &Settings, db: &db::Db) -> anyhow::
         McpCommand::Test { name, tenant } => {
             let vault = open_vault(settings, db).await.ok();
             let (sandbox, policy) = exoclaw_gateway::runtime::tools::sandbox(settings)?;
-            let launcher = StdioLauncher {
+            let launcher = Launcher {
                 sandbox: Arc::new(sandbox),
                 policy,
+                egress: exoclaw_gateway::egress::mcp_client(settings)?,
             };
             let supervisor = exoclaw_gateway::supervisor::Supervisor::new();
             let result = servers

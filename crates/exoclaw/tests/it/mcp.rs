@@ -357,3 +357,87 @@ fn the_python_mcp_client_uses_the_gateway_as_a_server() {
     );
     assert_eq!(v["anonymous"], 401);
 }
+
+/// exoclaw as a client of a streamable HTTP MCP server: a second gateway's
+/// `/mcp`, reached through the egress client (its loopback origin allowed
+/// by `tools.mcp.allow_private_origins`), the bearer token a secret header
+/// from the vault. Without the allowance the egress policy refuses it.
+#[test]
+fn an_http_server_is_reached_through_the_egress_client_with_a_vault_token() {
+    let upstream = crate::chat::setup();
+    upstream
+        .fake
+        .push(exoclaw_providers::fake::Reply::text("hello from upstream"));
+    let origin = format!("http://{}", upstream.gw.addr);
+    let config = json!({"tools": {"mcp": {"allow_private_origins": [origin]}}}).to_string();
+    let s = crate::chat::setup_with(&config, &[]);
+    let server = json!({
+        "name": "up",
+        "transport": "http",
+        "url": format!("{origin}/mcp"),
+        "secret_headers": {"Authorization": format!("Bearer {TOKEN}")},
+        "timeout_sec": 20
+    });
+    let send = |method: &str, path: &str, body: &Value| {
+        request(
+            s.gw.addr,
+            method,
+            path,
+            Some(TOKEN),
+            Some(&body.to_string()),
+        )
+    };
+    let r = send("POST", "/v1/mcp/servers", &server);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("Bearer"));
+    let r = send(
+        "POST",
+        "/v1/mcp/grants",
+        &json!({"server": "up", "agent": "*"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        let r = send(
+            "POST",
+            "/v1/tools/invoke",
+            &json!({"tool": "up__chat_with_default", "args": {"message": "hi"}}),
+        );
+        if r.json()["error"]["code"] != "tool.not_found" {
+            break r;
+        }
+        let list = s.gw.get("/v1/mcp/servers", Some(TOKEN)).json();
+        assert!(
+            Instant::now() < deadline,
+            "the server's tools never appeared: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["output"], "hello from upstream");
+
+    // Without the allowance the egress policy refuses loopback: down.
+    let plain = crate::chat::setup();
+    let r = request(
+        plain.gw.addr,
+        "POST",
+        "/v1/mcp/servers",
+        Some(TOKEN),
+        Some(&server.to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = plain.gw.get("/v1/mcp/servers", Some(TOKEN)).json();
+        let st = &list["servers"][0];
+        if st["state"] == "down" {
+            assert!(
+                st["error"].as_str().unwrap_or_default().contains("egress"),
+                "{st}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never marked down: {list}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
