@@ -54,6 +54,7 @@ fn text_result(text: &str, is_error: bool) -> Value {
     responses(
         (status = 200, description = "The JSON-RPC response", body = Object),
         (status = 202, description = "A notification or response was accepted"),
+        (status = 400, description = "Not a JSON-RPC message (an object)", body = super::super::error::ErrorBody),
     ))]
 pub async fn handle(
     State(state): State<AppState>,
@@ -61,6 +62,11 @@ pub async fn handle(
     Extension(rid): Extension<RequestId>,
     Body(msg): Body<Value>,
 ) -> Result<Response, ApiError> {
+    if !msg.is_object() {
+        return Err(ApiError::invalid(
+            "a JSON-RPC message is a JSON object (batches are not supported)",
+        ));
+    }
     let Some(method) = msg.get("method").and_then(Value::as_str) else {
         // A response to something we never asked: accepted, ignored.
         return Ok(StatusCode::ACCEPTED.into_response());
