@@ -14,6 +14,7 @@ mod gateway;
 mod http;
 mod layout;
 mod load;
+mod mcp;
 mod proxy;
 mod soak;
 mod startup;
@@ -58,6 +59,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "delegation",
         run: delegation::run,
+        in_all: false,
+    },
+    Bench {
+        name: "mcp",
+        run: mcp::run,
         in_all: false,
     },
 ];
