@@ -52,7 +52,7 @@ pub fn run(ctx: &Context) -> Result<String> {
          p50 over 300 calls each. \"Server\" is the server's own round trip without the \
          gateway; \"through the gateway\" is `POST /v1/tools/invoke` of the namespaced tool \
          (the whole policy path; stdio server in the sandbox, HTTP through the egress client).\n\n\
-         | transport | server p50 | through the gateway p50 | added by the gateway |\n|---|---|---|---|\n",
+         | transport | server p50 (ms) | through the gateway p50 (ms) | added by the gateway (ms) |\n|---|---|---|---|\n",
     );
     for (name, own, gw) in [
         ("stdio", &stdio_own, &stdio),
@@ -222,6 +222,14 @@ fn start(ctx: &Context, modules: &std::path::Path, upstream: SocketAddr) -> Resu
     // The stdio server sees only its own directory (`/workspace`): the packages go there.
     let dir = home.join("mcp/default/everything");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // The gateway refuses a data dir others can read.
+        for d in [&home, &home.join("mcp"), &home.join("mcp/default"), &dir] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("chmod {}", d.display()))?;
+        }
+    }
     let copied = Command::new("cp")
         .arg("-r")
         .arg(modules)
