@@ -120,7 +120,7 @@ pub(super) async fn connect(
                 _process: Some(running),
             })
         }
-        Transport::Http => {
+        Transport::Http | Transport::Sse => {
             let url = def.url.clone().unwrap_or_default();
             let mut headers: Vec<(String, Secret)> = def
                 .headers
@@ -134,6 +134,17 @@ pub(super) async fn connect(
                     .cloned(),
             );
             let client = super::http::EgressMcpClient::new(launcher.egress.clone(), headers);
+            if def.transport == Transport::Sse {
+                let transport = super::http::LegacySse::connect(client, &url).await?;
+                let service = tokio::time::timeout(CONNECT_TIMEOUT, handler.serve(transport))
+                    .await
+                    .map_err(|_| "the server did not answer initialize in time".to_owned())?
+                    .map_err(|e| describe(&e))?;
+                return Ok(Connection {
+                    service,
+                    _process: None,
+                });
+            }
             let config =
                 rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
                     url,

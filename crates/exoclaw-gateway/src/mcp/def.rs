@@ -22,6 +22,9 @@ pub enum Transport {
     Stdio,
     /// Streamable HTTP, through the egress client.
     Http,
+    /// The legacy HTTP+SSE transport (2024-11-05): `url` is the SSE
+    /// endpoint; through the egress client.
+    Sse,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,7 +124,9 @@ impl McpServerDef {
                 }
                 if self.url.is_some() || !self.headers.is_empty() || !self.secret_headers.is_empty()
                 {
-                    return Err("url, headers and secret_headers are for transport http".into());
+                    return Err(
+                        "url, headers and secret_headers are for transports http and sse".into(),
+                    );
                 }
                 for name in self.env.keys().chain(&self.secret_env) {
                     if !is_env_name(name) {
@@ -139,9 +144,9 @@ impl McpServerDef {
                     return Err("memory_mb: 64-65536".into());
                 }
             }
-            Transport::Http => {
+            Transport::Http | Transport::Sse => {
                 let Some(url) = &self.url else {
-                    return Err("url: required for transport http".into());
+                    return Err("url: required for transports http and sse".into());
                 };
                 let parsed = url::Url::parse(url).map_err(|e| format!("url: {e}"))?;
                 if !matches!(parsed.scheme(), "http" | "https") || !parsed.username().is_empty() {

@@ -228,3 +228,104 @@ impl StreamableHttpClient for EgressMcpClient {
         }
     }
 }
+
+/// The legacy HTTP+SSE transport (protocol 2024-11-05): `GET` the SSE
+/// endpoint, whose `endpoint` event names where to `POST` messages (it must
+/// stay on the same origin); answers come back as `message` events.
+pub struct LegacySse {
+    client: EgressMcpClient,
+    post_to: Arc<str>,
+    events: BoxedSseResponse,
+}
+
+/// Longest wait for the `endpoint` event.
+const ENDPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl LegacySse {
+    /// Open the event stream at `url` and wait for its `endpoint` event.
+    pub async fn connect(client: EgressMcpClient, url: &str) -> Result<Self, String> {
+        let base = url::Url::parse(url).map_err(|e| format!("url: {e}"))?;
+        let resp = client
+            .request(Method::GET, url, None, None, HashMap::new())
+            .map_err(|e| e.to_string())?
+            .header(ACCEPT, EVENT_STREAM)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("GET {url}: HTTP {}", resp.status()));
+        }
+        let mut events = sse(resp);
+        let endpoint = tokio::time::timeout(ENDPOINT_WAIT, async {
+            while let Some(ev) = events.next().await {
+                let ev = ev.map_err(|e| e.to_string())?;
+                if ev.event.as_deref() == Some("endpoint") {
+                    return ev
+                        .data
+                        .ok_or_else(|| "an endpoint event without data".to_owned());
+                }
+            }
+            Err("the event stream ended before its endpoint event".to_owned())
+        })
+        .await
+        .map_err(|_| "no endpoint event in time".to_owned())??;
+        let post_to = base
+            .join(endpoint.trim())
+            .map_err(|e| format!("the endpoint event: {e}"))?;
+        if post_to.origin() != base.origin() {
+            return Err("the endpoint event names another origin; refused".to_owned());
+        }
+        Ok(Self {
+            client,
+            post_to: post_to.as_str().into(),
+            events,
+        })
+    }
+}
+
+impl rmcp::transport::Transport<rmcp::service::RoleClient> for LegacySse {
+    type Error = HttpError;
+
+    fn send(
+        &mut self,
+        item: ClientJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), HttpError>> + Send + 'static {
+        let request = self
+            .client
+            .request(Method::POST, &self.post_to, None, None, HashMap::new())
+            .map_err(|e| HttpError(e.to_string()));
+        async move {
+            let body = serde_json::to_vec(&item).map_err(|e| HttpError(e.to_string()))?;
+            let resp = request?
+                .header(CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| HttpError(e.to_string()))?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(HttpError(format!("POST: HTTP {}", resp.status())))
+            }
+        }
+    }
+
+    async fn receive(&mut self) -> Option<ServerJsonRpcMessage> {
+        while let Some(ev) = self.events.next().await {
+            let Ok(ev) = ev else { return None };
+            if !matches!(ev.event.as_deref(), None | Some("message")) {
+                continue;
+            }
+            let Some(data) = ev.data else { continue };
+            match serde_json::from_str(&data) {
+                Ok(msg) => return Some(msg),
+                Err(e) => tracing::debug!(error = %e, "an SSE message that is not JSON-RPC"),
+            }
+        }
+        None
+    }
+
+    async fn close(&mut self) -> Result<(), HttpError> {
+        Ok(())
+    }
+}

@@ -478,7 +478,8 @@ fn install_for(home: &std::path::Path, name: &str, modules: &std::path::Path) {
 }
 
 /// The reference servers from npm: `server-everything` over stdio (in the
-/// sandbox) and over streamable HTTP (through the egress client), and
+/// sandbox), over streamable HTTP and over the legacy HTTP+SSE transport
+/// (both through the egress client), and
 /// `server-filesystem` confined to its sandbox: it sees its own
 /// `/workspace` and nothing of the gateway's data dir.
 #[test]
@@ -491,7 +492,7 @@ fn the_reference_servers_work_over_stdio_and_http() {
         .local_addr()
         .unwrap()
         .port();
-    let mut upstream = std::process::Command::new("node")
+    let upstream = std::process::Command::new("node")
         .arg(&everything)
         .arg("streamableHttp")
         .env("PORT", port.to_string())
@@ -500,7 +501,23 @@ fn the_reference_servers_work_over_stdio_and_http() {
         .spawn()
         .expect("node");
     let origin = format!("http://127.0.0.1:{port}");
-    let config = json!({"tools": {"mcp": {"allow_private_origins": [origin]}}}).to_string();
+    // The legacy HTTP+SSE transport, another process on another port.
+    let sse_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let legacy = std::process::Command::new("node")
+        .arg(&everything)
+        .arg("sse")
+        .env("PORT", sse_port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node");
+    let sse_origin = format!("http://127.0.0.1:{sse_port}");
+    let config =
+        json!({"tools": {"mcp": {"allow_private_origins": [origin, sse_origin]}}}).to_string();
     let s = crate::chat::setup_with(&config, &[]);
     install_for(&s.home.path, "everything", &modules);
     install_for(&s.home.path, "files", &modules);
@@ -524,6 +541,7 @@ fn the_reference_servers_work_over_stdio_and_http() {
         json!({"name": "files", "transport": "stdio",
                "command": ["node", "/workspace/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", "/workspace"]}),
         json!({"name": "remote", "transport": "http", "url": format!("{origin}/mcp"), "timeout_sec": 20}),
+        json!({"name": "legacy", "transport": "sse", "url": format!("{sse_origin}/sse"), "timeout_sec": 20}),
     ];
     for server in &servers {
         let r = send("POST", "/v1/mcp/servers", server);
@@ -551,7 +569,7 @@ fn the_reference_servers_work_over_stdio_and_http() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    for prefix in ["everything", "remote"] {
+    for prefix in ["everything", "remote", "legacy"] {
         let r = call(&format!("{prefix}__echo"), json!({"message": "over mcp"}));
         assert_eq!(r.status, 200, "{prefix}: {}", r.body);
         assert!(
@@ -584,6 +602,8 @@ fn the_reference_servers_work_over_stdio_and_http() {
     );
     let out = r.body.clone();
     assert!(!out.contains("EXOCLAW_"), "the data dir leaked: {out}");
-    let _ = upstream.kill();
-    let _ = upstream.wait();
+    for mut child in [upstream, legacy] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

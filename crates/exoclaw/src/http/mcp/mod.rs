@@ -32,6 +32,7 @@ pub struct ServerBody {
     /// most 24, no `__`).
     #[schema(example = "files")]
     name: String,
+    /// `stdio`, `http` (streamable HTTP) or `sse` (the legacy HTTP+SSE).
     #[schema(value_type = String, example = "stdio")]
     transport: Transport,
     /// stdio: the program and its arguments (no shell), run in the sandbox
@@ -51,13 +52,13 @@ pub struct ServerBody {
     /// stdio: address-space limit (default 4096).
     #[serde(default)]
     memory_mb: Option<u64>,
-    /// http: the streamable HTTP endpoint.
+    /// http: the streamable HTTP endpoint; sse: the legacy SSE endpoint.
     #[serde(default)]
     url: Option<String>,
-    /// http: request headers (not secrets).
+    /// http, sse: request headers (not secrets).
     #[serde(default)]
     headers: BTreeMap<String, String>,
-    /// http: headers with secret values such as `Authorization` (stored
+    /// http, sse: headers with secret values such as `Authorization` (stored
     /// encrypted, never returned; `""` keeps the stored value).
     #[serde(default)]
     secret_headers: BTreeMap<String, String>,
