@@ -142,6 +142,9 @@ pub struct McpServers {
     store: Arc<dyn Store>,
     shared: Option<Arc<Shared>>,
     running: tokio::sync::Mutex<HashMap<(TenantId, String), Running>>,
+    /// One change (put, remove) at a time: a server's old tools leave the
+    /// registry before its new ones arrive.
+    changing: tokio::sync::Mutex<()>,
 }
 
 /// A server as listed: its definition, its grants and (when this process
@@ -350,6 +353,7 @@ impl McpServers {
                 root: data_dir.join("mcp"),
             })),
             running: tokio::sync::Mutex::new(HashMap::new()),
+            changing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -359,6 +363,7 @@ impl McpServers {
             store,
             shared: None,
             running: tokio::sync::Mutex::new(HashMap::new()),
+            changing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -412,6 +417,13 @@ impl McpServers {
     ) {
         let Some(shared) = &self.shared else { return };
         let name = def.name.clone();
+        let key = (tenant.clone(), name);
+        // The old connection goes first: its tools leave the registry
+        // before the new one's arrive under the same names.
+        let old = self.running.lock().await.remove(&key);
+        if let Some(old) = old {
+            stop(shared, old).await;
+        }
         let server = Arc::new(Server {
             tenant: tenant.clone(),
             def,
@@ -435,15 +447,16 @@ impl McpServers {
                     serve(shared.clone(), server.clone(), stop)
                 })
         };
-        let old = self.running.lock().await.insert(
-            (tenant.clone(), name),
+        let replaced = self.running.lock().await.insert(
+            key,
             Running {
                 server,
                 task: Some(task),
             },
         );
-        if let Some(old) = old {
-            stop(shared, old).await;
+        if let Some(replaced) = replaced {
+            // Started concurrently by another change of the same server.
+            stop(shared, replaced).await;
         }
     }
 
@@ -459,6 +472,7 @@ impl McpServers {
         now: UnixMillis,
     ) -> Result<ServerView, McpError> {
         def.validate().map_err(McpError::Invalid)?;
+        let _one = self.changing.lock().await;
         if let Some(extra) = secrets
             .keys()
             .find(|k| !def.secret_names().any(|n| n == *k))
@@ -552,6 +566,7 @@ impl McpServers {
         tenant: &TenantId,
         name: &str,
     ) -> Result<(), McpError> {
+        let _one = self.changing.lock().await;
         let Some(source) = self
             .store
             .get_tool_source(tenant, ToolSourceKind::Mcp, name)
