@@ -36,6 +36,9 @@ pub fn secret_owner(server: &str) -> String {
     format!("mcp:{server}")
 }
 
+/// Servers one tenant may have (each may hold a process and a connection).
+pub const MAX_SERVERS_PER_TENANT: usize = 16;
+
 /// How often a live connection is checked for a server that went away.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
 
@@ -481,6 +484,22 @@ impl McpServers {
                 "secrets: {extra:?} is not in secret_env or secret_headers"
             )));
         }
+        let old = self
+            .store
+            .get_tool_source(tenant, ToolSourceKind::Mcp, &def.name)
+            .await?;
+        if old.is_none()
+            && self
+                .store
+                .list_tool_sources(Some(tenant), ToolSourceKind::Mcp)
+                .await?
+                .len()
+                >= MAX_SERVERS_PER_TENANT
+        {
+            return Err(McpError::Invalid(format!(
+                "a tenant has at most {MAX_SERVERS_PER_TENANT} MCP servers; remove one first"
+            )));
+        }
         let owner = secret_owner(&def.name);
         for name in def.secret_names() {
             if !secrets.contains_key(name) && vault.get(tenant, &owner, name).await?.is_none() {
@@ -495,10 +514,6 @@ impl McpServers {
                 value.expose(),
             );
         }
-        let old = self
-            .store
-            .get_tool_source(tenant, ToolSourceKind::Mcp, &def.name)
-            .await?;
         let source = ToolSource {
             tenant_id: tenant.clone(),
             kind: ToolSourceKind::Mcp,

@@ -18,6 +18,9 @@ use exoclaw_tools::registry::Scope;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Custom tools one tenant may have.
+pub const MAX_PER_TENANT: usize = 64;
+
 /// The vault owner of a custom tool's secret environment.
 pub fn secret_owner(tool: &str) -> String {
     format!("custom_tool:{tool}")
@@ -223,6 +226,15 @@ impl CustomTools {
             }
         }
         let _one = self.changing.lock().await;
+        let existing = self
+            .store
+            .list_tool_sources(Some(tenant), ToolSourceKind::Custom)
+            .await?;
+        if existing.len() >= MAX_PER_TENANT && !existing.iter().any(|s| s.name == def.name) {
+            return Err(CustomToolError::Invalid(format!(
+                "a tenant has at most {MAX_PER_TENANT} custom tools; remove one first"
+            )));
+        }
         let owner = secret_owner(&def.name);
         for name in &def.secret_env {
             if !secrets.contains_key(name) && vault.get(tenant, &owner, name).await?.is_none() {

@@ -289,6 +289,20 @@ fn bad_servers_are_refused_and_unreachable_ones_do_not_block_start_up() {
     let out = run(&s.home.path, &env, &["mcp", "list", "--json"]);
     let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(listed, json!({"servers": []}));
+
+    // A tenant's servers are bounded (each may hold a process).
+    for i in 0..16 {
+        let body =
+            json!({"name": format!("s{i}"), "transport": "http", "url": "http://127.0.0.1:9/mcp"});
+        assert_eq!(s.send("POST", "/v1/mcp/servers", &body).status, 200);
+    }
+    let more = json!({"name": "s16", "transport": "http", "url": "http://127.0.0.1:9/mcp"});
+    let r = s.send("POST", "/v1/mcp/servers", &more);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("at most 16"), "{}", r.body);
+    // Replacing one is not adding one.
+    let again = json!({"name": "s3", "transport": "http", "url": "http://127.0.0.1:10/mcp"});
+    assert_eq!(s.send("POST", "/v1/mcp/servers", &again).status, 200);
 }
 
 #[test]
@@ -600,7 +614,7 @@ fn the_reference_servers_work_over_stdio_and_http() {
         "files__read_text_file",
         json!({"path": data_dir.to_str().unwrap()}),
     );
-    let out = r.body.clone();
+    let out = r.body;
     assert!(!out.contains("EXOCLAW_"), "the data dir leaked: {out}");
     for mut child in [upstream, legacy] {
         let _ = child.kill();
