@@ -397,6 +397,9 @@ pub struct McpConfig {
     /// Origins (`scheme://host[:port]`) of MCP servers on loopback or a
     /// private network that tenants may connect to.
     pub allow_private_origins: Vec<String>,
+    /// MCP servers of the default tenant, stored and granted at every
+    /// start (secret values go in the vault: owner `mcp:<server>`).
+    pub servers: Vec<super::mcp_server::ConfiguredServer>,
 }
 
 /// How much the workspaces may hold, enforced by the file tools and for

@@ -373,7 +373,12 @@ impl McpServers {
     /// Start every tenant's servers (start-up): each connects in its own
     /// task, so an unreachable one is marked down without holding anything
     /// up. Returns how many were started.
-    pub async fn load(&self, vault: Option<&SecretVault>) -> usize {
+    pub async fn load(
+        &self,
+        vault: Option<&SecretVault>,
+        configured: &[def::ConfiguredServer],
+    ) -> usize {
+        self.store_configured(configured).await;
         let (sources, grants) = match tokio::try_join!(
             self.store.list_tool_sources(None, ToolSourceKind::Mcp),
             self.store.list_tool_grants(None, ToolSourceKind::Mcp)
@@ -409,6 +414,52 @@ impl McpServers {
             started += 1;
         }
         started
+    }
+
+    /// Store the servers of `tools.mcp.servers` for the default tenant and
+    /// grant them to their agents (a bad one is logged and skipped).
+    async fn store_configured(&self, configured: &[def::ConfiguredServer]) {
+        let tenant = TenantId::new(exoclaw_core::DEFAULT_TENANT);
+        let now = exoclaw_core::now_ms();
+        for c in configured {
+            let name = c.server.name.clone();
+            let stored = async {
+                c.server.validate().map_err(McpError::Invalid)?;
+                let old = self
+                    .store
+                    .get_tool_source(&tenant, ToolSourceKind::Mcp, &name)
+                    .await?;
+                let spec = serde_json::to_value(&c.server)
+                    .map_err(|e| McpError::Invalid(e.to_string()))?;
+                if old.as_ref().map(|o| &o.spec) != Some(&spec) {
+                    self.store
+                        .put_tool_source(&ToolSource {
+                            tenant_id: tenant.clone(),
+                            kind: ToolSourceKind::Mcp,
+                            name: name.clone(),
+                            spec,
+                            created_at: old.as_ref().map_or(now, |o| o.created_at),
+                            updated_at: now,
+                        })
+                        .await?;
+                }
+                for agent in &c.agents {
+                    let grant = ToolGrant {
+                        tenant_id: tenant.clone(),
+                        kind: ToolSourceKind::Mcp,
+                        source: name.clone(),
+                        agent: exoclaw_core::AgentId::from(agent.as_str()),
+                        user: None,
+                    };
+                    self.store.put_tool_grant(&grant, now).await?;
+                }
+                Ok::<(), McpError>(())
+            }
+            .await;
+            if let Err(e) = stored {
+                tracing::warn!(server = %name, error = %e, "tools.mcp.servers: server not stored");
+            }
+        }
     }
 
     async fn start(

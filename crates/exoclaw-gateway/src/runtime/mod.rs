@@ -224,7 +224,7 @@ impl Runtime {
             supervisor.clone(),
             settings.home.root(),
         );
-        let servers = mcp.load(vault).await;
+        let servers = mcp.load(vault, &settings.config.tools.mcp.servers).await;
         if servers > 0 {
             tracing::info!(servers, "mcp servers starting");
         }

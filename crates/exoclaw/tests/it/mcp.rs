@@ -621,3 +621,48 @@ fn the_reference_servers_work_over_stdio_and_http() {
         let _ = child.wait();
     }
 }
+
+/// Servers in `tools.mcp.servers` (the default tenant's) are stored and
+/// granted at start-up; a bad one is a configuration problem with its path.
+#[test]
+fn configured_servers_are_started_and_granted() {
+    let server =
+        json!({"name": "conf", "transport": "stdio", "command": ["python3", "-c", SCRIPT]});
+    let config =
+        json!({"tools": {"mcp": {"servers": [{"server": server, "agents": ["default"]}]}}});
+    let s = crate::chat::setup_with(&config.to_string(), &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = request(
+            s.gw.addr,
+            "POST",
+            "/v1/tools/invoke",
+            Some(TOKEN),
+            Some(&json!({"tool": "conf__echo", "args": {"text": "configured"}}).to_string()),
+        );
+        if r.status == 200 {
+            assert_eq!(r.json()["output"], "echo: configured");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never offered: {}", r.body);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bad = json!({"tools": {"mcp": {"servers": [{"server": {"name": "a__b", "transport": "stdio", "command": ["x"]}}],
+        "allow_private_origins": ["not a url"]}}});
+    let home = TestHome::new();
+    let cfg = home.path.with_extension("json");
+    std::fs::write(&cfg, bad.to_string()).unwrap();
+    let out = run(
+        &home.path,
+        &[("EXOCLAW_CONFIG", cfg.to_str().unwrap())],
+        &["config", "validate"],
+    );
+    assert!(!out.status.success());
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("tools.mcp.servers[0].server"), "{text}");
+    assert!(
+        text.contains("tools.mcp.allow_private_origins[0]"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&cfg);
+}
