@@ -80,7 +80,15 @@ impl Tool for McpTool {
                         ),
                     )
                 })?
-                .map_err(|e| ToolError::failed(format!("the MCP call failed: {}", super::conn::describe(&e))))?,
+                .or_else(|e| match e {
+                    // The server's own words: screened as untrusted output
+                    // like a result, never passed on as an error message.
+                    rmcp::ServiceError::McpError(data) => Ok((data.message.into_owned(), true)),
+                    other => Err(ToolError::failed(format!(
+                        "the MCP call failed: {}",
+                        super::conn::describe(&other)
+                    ))),
+                })?,
             () = ctx.cancel.cancelled() => {
                 return Err(ToolError::new("cancelled", "the run was stopped"));
             }
