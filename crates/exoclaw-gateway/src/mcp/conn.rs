@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::Notify;
 
+/// Lines of a server's stderr logged per process (a chatty or hostile
+/// server cannot flood the log; the rest is read and dropped).
+const MAX_STDERR_LINES: usize = 1000;
 /// Longest stderr line logged (the rest is cut).
 const MAX_STDERR_LINE: usize = 2048;
 /// How long the server has to answer `initialize`.
@@ -176,7 +179,15 @@ fn forward_stderr(stderr: tokio::process::ChildStderr, log: &StderrLog) {
     let (tenant, server) = (log.tenant.clone(), log.server.clone());
     log.supervisor.detach("mcp.stderr", async move {
         let mut lines = BufReader::new(stderr).lines();
+        let mut logged = 0usize;
         while let Ok(Some(mut line)) = lines.next_line().await {
+            logged += 1;
+            if logged > MAX_STDERR_LINES {
+                if logged == MAX_STDERR_LINES + 1 {
+                    tracing::warn!(tenant = %tenant, server = %server, "mcp server stderr: more lines dropped until it restarts");
+                }
+                continue;
+            }
             if line.len() > MAX_STDERR_LINE {
                 let mut cut = MAX_STDERR_LINE;
                 while !line.is_char_boundary(cut) {
