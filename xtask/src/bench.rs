@@ -14,6 +14,7 @@ mod gateway;
 mod http;
 mod layout;
 mod load;
+mod mcp;
 mod proxy;
 mod soak;
 mod startup;
@@ -64,6 +65,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "teams",
         run: teams::run,
+        in_all: false,
+    },
+    Bench {
+        name: "mcp",
+        run: mcp::run,
         in_all: false,
     },
 ];

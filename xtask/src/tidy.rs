@@ -53,7 +53,7 @@ pub const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "db",
                 "egress",
             ],
-            &["users", "pairing", "channels", "runtime", "backup"],
+            &["users", "pairing", "channels", "mcp", "runtime", "backup"],
         ],
     ),
     (

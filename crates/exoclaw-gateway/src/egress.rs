@@ -88,6 +88,26 @@ pub fn webhook_client(settings: &Settings) -> anyhow::Result<EgressClient> {
         .map_err(|e| anyhow::anyhow!("cannot build the webhook egress client: {e}"))
 }
 
+/// The client of MCP servers over HTTP: public addresses within
+/// `egress.allow_domains`, and the private origins listed in
+/// `tools.mcp.allow_private_origins`.
+pub fn mcp_client(settings: &Settings) -> anyhow::Result<EgressClient> {
+    let mut builder = EgressClient::builder()
+        .allow_domains(&settings.config.egress.allow_domains)
+        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?;
+    for origin in &settings.config.tools.mcp.allow_private_origins {
+        builder = builder.allow_origin(origin).map_err(|e| {
+            anyhow::anyhow!(
+                "tools.mcp.allow_private_origins: {origin:?} is not a usable origin: {}",
+                e.reason
+            )
+        })?;
+    }
+    builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the MCP egress client: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     //! The providers' client as the settings build it: configured base URLs

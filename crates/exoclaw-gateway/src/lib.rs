@@ -24,6 +24,7 @@ pub mod credentials;
 pub mod db;
 pub mod egress;
 pub mod home;
+pub mod mcp;
 pub mod metrics;
 pub mod pairing;
 pub mod revocation;

@@ -175,6 +175,14 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, id",
     },
     TableSpec {
+        name: "tool_sources",
+        order_by: "tenant_id, kind, name",
+    },
+    TableSpec {
+        name: "tool_grants",
+        order_by: "tenant_id, kind, source, agent_id, user_id",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

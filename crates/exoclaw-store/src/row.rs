@@ -560,3 +560,31 @@ pub(crate) fn handoff(r: &impl Columns) -> StoreResult<Handoff> {
         last_active_at: r.int("last_active_at")?,
     })
 }
+
+fn tool_source_kind(r: &impl Columns) -> StoreResult<exoclaw_core::store::ToolSourceKind> {
+    let kind = r.text("kind")?;
+    exoclaw_core::store::ToolSourceKind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("column kind holds {kind:?}")))
+}
+
+pub(crate) fn tool_source(r: &impl Columns) -> StoreResult<exoclaw_core::store::ToolSource> {
+    Ok(exoclaw_core::store::ToolSource {
+        tenant_id: r.text("tenant_id")?.into(),
+        kind: tool_source_kind(r)?,
+        name: r.text("name")?,
+        spec: r.json("spec")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn tool_grant(r: &impl Columns) -> StoreResult<exoclaw_core::store::ToolGrant> {
+    let user = r.text("user_id")?;
+    Ok(exoclaw_core::store::ToolGrant {
+        tenant_id: r.text("tenant_id")?.into(),
+        kind: tool_source_kind(r)?,
+        source: r.text("source")?,
+        agent: r.text("agent_id")?.into(),
+        user: (!user.is_empty()).then(|| user.into()),
+    })
+}

@@ -595,9 +595,23 @@ impl Tool for Exec {
             .await
             .map_err(|e| e.to_tool_error())?;
         drop(guard);
-        let note = settle(self.0.ledger(), ctx)
+        self.0.report(ctx, &policy, &finished, timeout).await
+    }
+}
+
+impl CommandRunner {
+    /// What a finished command answers: its output as JSON, or
+    /// `tool.timeout` with the last output; with a quota note.
+    async fn report(
+        &self,
+        ctx: &ToolContext,
+        policy: &SandboxPolicy,
+        finished: &Finished,
+        timeout: Duration,
+    ) -> Result<ToolOutput, ToolError> {
+        let note = settle(self.ledger(), ctx)
             .await
-            .or_else(|| file_size_note(finished.status, quota_fsize(&policy)));
+            .or_else(|| file_size_note(finished.status, quota_fsize(policy)));
         if finished.status == ExitStatus::TimedOut {
             let note = note.map(|n| format!("\n{n}")).unwrap_or_default();
             return Err(ToolError::new(
@@ -610,11 +624,49 @@ impl Tool for Exec {
                 ),
             ));
         }
-        let mut out = finished_json(&finished);
+        let mut out = finished_json(finished);
         if let Some(note) = note {
             out["quota"] = json!(note);
         }
         Ok(ToolOutput::text(out.to_string()))
+    }
+
+    /// The policy decision on a command run as an argv (no shell): the
+    /// shell policy sees `shown`, the argv quoted as a shell would need it,
+    /// so its rules apply to the program and each word as they will run.
+    pub async fn check_argv(
+        &self,
+        ctx: &ToolContext,
+        shown: &str,
+        timeout_sec: Option<u64>,
+    ) -> Result<Check, ToolError> {
+        self.validate(ctx, shown, timeout_sec, CheckStage::DryRun)
+            .await
+            .map(|(_, _, _, check)| check)
+    }
+
+    /// Run `argv` without a shell, in the sandbox as `exec` would (the
+    /// shell policy on `shown`, the quotas, the output caps), with
+    /// `extra_env` added to the allowlisted environment.
+    pub async fn run_argv(
+        &self,
+        ctx: &ToolContext,
+        argv: &[String],
+        extra_env: &[(String, String)],
+        shown: &str,
+        timeout_sec: Option<u64>,
+    ) -> Result<ToolOutput, ToolError> {
+        let (policy, role, timeout, _) = self
+            .validate(ctx, shown, timeout_sec, CheckStage::BeforeSpawn)
+            .await?;
+        let guard = self.started(ctx);
+        let finished = self
+            .sandbox
+            .run_argv(&policy, role, argv, extra_env, timeout)
+            .await
+            .map_err(|e| e.to_tool_error())?;
+        drop(guard);
+        self.report(ctx, &policy, &finished, timeout).await
     }
 }
 

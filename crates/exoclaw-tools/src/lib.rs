@@ -3,6 +3,7 @@
 //! channels): lookup, allow/deny policy, argument checks, per-session rate
 //! limit, timeout, output truncation, audit event and trace span.
 
+pub mod custom;
 pub mod exec;
 pub mod fs;
 pub mod orchestrate;
@@ -14,4 +15,4 @@ pub mod shell;
 pub mod team;
 pub mod web;
 
-pub use registry::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry};
+pub use registry::{BoundTools, InvokeMode, ToolPolicy, ToolRegistry, is_builtin_name};

@@ -107,6 +107,94 @@ pub enum Command {
     /// Agent teams (a lead and members) and their task boards.
     #[command(subcommand)]
     Team(TeamCommand),
+    /// Tools added at run time (custom tools).
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+    /// MCP servers as tool sources.
+    #[command(subcommand)]
+    Mcp(McpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Create or replace an MCP server from the JSON document
+    /// `POST /v1/mcp/servers` takes. A running gateway starts it after its
+    /// next start; its tools are offered once granted (`/v1/mcp/grants`).
+    Add {
+        /// The document's file, or `-` for standard input (keeps secret
+        /// values out of argv and of files).
+        #[arg(long)]
+        file: String,
+        /// The tenant it belongs to.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// List the MCP servers (never secret values).
+    List {
+        /// Machine-readable output (JSON): `GET /v1/mcp/servers`'s document.
+        #[arg(long)]
+        json: bool,
+        /// The tenant whose servers to list.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Delete an MCP server, its grants and its secret values.
+    Remove {
+        /// The server's name.
+        name: String,
+        /// The tenant it belongs to.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Connect to a stored server once and list its tools.
+    Test {
+        /// The server's name.
+        name: String,
+        /// The tenant it belongs to.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// Custom tools: a command template run in the sandbox.
+    #[command(subcommand)]
+    Custom(CustomToolsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomToolsCommand {
+    /// Create or replace a custom tool from the JSON document
+    /// `POST /v1/tools/custom` takes (name, description, parameters,
+    /// command, env, secret_env, timeout_sec, agents). A running gateway
+    /// offers it after its next start.
+    Add {
+        /// The document's file, or `-` for standard input (keeps secret
+        /// values out of argv and of files).
+        #[arg(long)]
+        file: String,
+        /// The tenant it belongs to.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// List the custom tools (never secret values).
+    List {
+        /// Machine-readable output (JSON): `GET /v1/tools/custom`'s document.
+        #[arg(long)]
+        json: bool,
+        /// The tenant whose tools to list.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Delete a custom tool, its grants and its secret values.
+    Remove {
+        /// The tool's name.
+        name: String,
+        /// The tenant it belongs to.
+        #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,11 +18,13 @@ pub mod cron;
 mod error;
 pub mod orchestration;
 pub mod teams;
+pub mod tool_sources;
 
 pub use cron::CronStore;
 pub use error::{StoreError, StoreResult};
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
 pub use teams::{HandoffStore, MailStore, TaskStore, TeamStore};
+pub use tool_sources::{EVERY_AGENT, ToolGrant, ToolSource, ToolSourceKind, ToolSourceStore};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -233,6 +235,7 @@ pub trait Store:
     + HandoffStore
     + CronStore
     + RecoveryStore
+    + ToolSourceStore
 {
 }
 
@@ -261,6 +264,7 @@ impl<T> Store for T where
         + HandoffStore
         + CronStore
         + RecoveryStore
+        + ToolSourceStore
 {
 }
 

@@ -389,6 +389,20 @@ pub struct ToolsConfig {
     pub untrusted_content_policy: UntrustedContentPolicy,
     pub web_fetch: DomainListConfig,
     pub workspace_quota: WorkspaceQuotaConfig,
+    pub mcp: McpConfig,
+}
+
+/// MCP servers over HTTP go through the egress client: public addresses
+/// only, unless their origin is listed here.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct McpConfig {
+    /// Origins (`scheme://host[:port]`) of MCP servers on loopback or a
+    /// private network that tenants may connect to.
+    pub allow_private_origins: Vec<String>,
+    /// MCP servers of the default tenant, stored and granted at every
+    /// start (secret values go in the vault: owner `mcp:<server>`).
+    pub servers: Vec<super::mcp_server::ConfiguredServer>,
 }
 
 /// How much the workspaces may hold, enforced by the file tools and for
@@ -427,6 +441,7 @@ impl Default for ToolsConfig {
             untrusted_content_policy: UntrustedContentPolicy::Ask,
             web_fetch: DomainListConfig::default(),
             workspace_quota: WorkspaceQuotaConfig::default(),
+            mcp: McpConfig::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod env;
 pub mod file;
+pub mod mcp_server;
 pub mod providers;
 
 use crate::home::Home;

@@ -8,6 +8,7 @@ pub mod approval;
 pub mod bindings;
 pub mod context;
 pub mod cron;
+pub mod custom_tools;
 pub mod delegation;
 pub mod gates;
 pub mod guard;
@@ -144,6 +145,10 @@ pub struct Runtime {
     /// The providers' egress client (see `crate::egress::provider_client`).
     client: exoclaw_egress::EgressClient,
     pub tools: Arc<ToolRegistry>,
+    /// Tools tenants define at run time (`/v1/tools/custom`).
+    pub custom_tools: custom_tools::CustomTools,
+    /// MCP servers as tool sources (`/v1/mcp/servers`).
+    pub mcp: crate::mcp::McpServers,
     pub pricing: Arc<dyn Pricing>,
     pub runs: runs::Runs,
     pub home: PathBuf,
@@ -207,7 +212,28 @@ impl Runtime {
         }
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
         let late: Late = Arc::default();
-        let tools = tools::registry(&settings, store.clone(), &late)?;
+        let (tools, runner) = tools::registry(&settings, store.clone(), &late)?;
+        let custom_tools = custom_tools::CustomTools::new(store.clone(), tools.clone(), runner);
+        let loaded = custom_tools.load(vault).await;
+        if loaded > 0 {
+            tracing::info!(tools = loaded, "custom tools offered");
+        }
+        let (sandbox, policy) = tools::sandbox(&settings)?;
+        let mcp = crate::mcp::McpServers::new(
+            store.clone(),
+            tools.clone(),
+            crate::mcp::Launcher {
+                sandbox: Arc::new(sandbox),
+                policy,
+                egress: crate::egress::mcp_client(&settings)?,
+            },
+            supervisor.clone(),
+            settings.home.root(),
+        );
+        let servers = mcp.load(vault, &settings.config.tools.mcp.servers).await;
+        if servers > 0 {
+            tracing::info!(servers, "mcp servers starting");
+        }
         tracing::info!(providers = ?llm.provider_names(), "LLM providers configured");
         let mut traces: Arc<dyn exoclaw_core::store::TraceStore> =
             Arc::new(guard::ScrubbedTraces(writes.clone()));
@@ -262,6 +288,8 @@ impl Runtime {
                 tenant_llms: std::sync::RwLock::new(tenant_llms),
                 client,
                 tools,
+                custom_tools,
+                mcp,
                 pricing,
                 runs,
                 home: settings.home.root().to_path_buf(),

@@ -153,12 +153,13 @@ pub fn quota_ledger(settings: &Settings) -> Arc<QuotaLedger> {
     ))
 }
 
-/// Every built-in tool, wired from the settings.
+/// Every built-in tool, wired from the settings, and the command runner
+/// `exec` uses (custom tools run through it too).
 pub fn registry(
     settings: &Settings,
     store: Arc<dyn Store>,
     late: &super::Late,
-) -> anyhow::Result<Arc<ToolRegistry>> {
+) -> anyhow::Result<(Arc<ToolRegistry>, Arc<CommandRunner>)> {
     let d = &settings.config.agents.defaults;
     let quota = quota_ledger(settings);
     let mut tools: Vec<Arc<dyn Tool>> = exoclaw_tools::fs::builtin_with_quota(
@@ -221,7 +222,8 @@ pub fn registry(
         approvals: Some(Arc::new(super::approval::StoreApprovals(store))),
         approval_wait: APPROVAL_WAIT,
     };
-    Ok(Arc::new(
-        ToolRegistry::new(tools, Some(audit)).with_guards(guards),
+    Ok((
+        Arc::new(ToolRegistry::new(tools, Some(audit)).with_guards(guards)),
+        runner,
     ))
 }

@@ -65,6 +65,7 @@ pub(crate) mod schema;
 pub(crate) mod secret;
 pub(crate) mod team;
 pub(crate) mod token;
+pub(crate) mod tool_source;
 pub(crate) mod trace;
 
 pub(crate) use data::MessageRow;
@@ -122,6 +123,10 @@ macro_rules! expand {
         mod team_ports {
             use super::{dialect, $store};
             $crate::port::team::ports!($store, dialect);
+        }
+        mod tool_source_ports {
+            use super::{dialect, $store};
+            $crate::port::tool_source::ports!($store, dialect);
         }
         mod mail_ports {
             use super::team_ports::require_team;

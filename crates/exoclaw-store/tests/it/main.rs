@@ -81,6 +81,7 @@ mod sqlite_file;
 mod tasks;
 mod teams;
 mod tokens;
+mod tool_sources;
 mod traces;
 mod usage;
 mod users;

@@ -29,7 +29,7 @@ mod policy;
 mod schema;
 mod screen;
 
-pub use policy::{Guards, InjectionMode, ToolPolicy, UntrustedPolicy};
+pub use policy::{Guards, InjectionMode, ToolPolicy, UntrustedPolicy, is_builtin_name};
 pub use screen::injection_rules;
 
 use async_trait::async_trait;
@@ -148,6 +148,12 @@ impl ToolRegistry {
             .or_default()
             .insert(name, Arc::new(Entry::new(tool)));
         Ok(())
+    }
+
+    /// Whether `name` is a built-in tool (no tool added at run time may
+    /// take its name).
+    pub fn is_builtin(&self, name: &str) -> bool {
+        self.builtin.contains_key(name)
     }
 
     /// Stop offering `name` in `scope`; `false` when it was not there.

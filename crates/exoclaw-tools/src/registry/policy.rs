@@ -36,6 +36,12 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("automation", &["cron"]),
 ];
 
+/// Whether `name` belongs to a tool group: every built-in tool does, so
+/// where no registry is at hand (the CLI) this says a name is taken.
+pub fn is_builtin_name(name: &str) -> bool {
+    GROUPS.iter().any(|(_, members)| members.contains(&name))
+}
+
 fn entry_matches(entry: &str, tool: &str) -> bool {
     if entry == tool || entry == "*" {
         return true;

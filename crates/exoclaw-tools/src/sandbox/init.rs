@@ -88,11 +88,22 @@ pub fn init_main() -> ExitCode {
 }
 
 fn read_spec(status: &Status) -> Result<InitSpec, Failure> {
+    // One line (the gateway writes no raw newline inside the JSON), read a
+    // byte at a time: what follows it is the command's stdin, not ours.
     let mut buf = Vec::new();
-    (&status.0)
-        .take(1 << 20)
-        .read_to_end(&mut buf)
-        .map_err(|e| fail("read the sandbox spec", e))?;
+    let mut byte = [0u8; 1];
+    loop {
+        match (&status.0).read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => buf.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail("read the sandbox spec", e)),
+        }
+        if buf.len() > 1 << 20 {
+            return Err(fail("read the sandbox spec", "longer than 1 MiB"));
+        }
+    }
     serde_json::from_slice(&buf).map_err(|e| fail("read the sandbox spec", e))
 }
 
@@ -101,10 +112,12 @@ fn watch(status: &Status) -> Result<u8, Failure> {
     sys::cloexec_from_3().map_err(|e| fail("close inherited fds", e))?;
     let spec = read_spec(status)?;
     maybe_fail(&spec, "start")?;
-    let null = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| fail("stdin", e))?;
-    rustix::stdio::dup2_stdin(&null).map_err(|e| fail("stdin", e))?;
-    drop(null);
+    if !spec.stdin {
+        let null = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| fail("stdin", e))?;
+        rustix::stdio::dup2_stdin(&null).map_err(|e| fail("stdin", e))?;
+        drop(null);
+    }
 
     let is_root = rustix::process::geteuid().is_root();
     let (uid, gid) = if is_root {

@@ -213,11 +213,94 @@ impl Sandbox {
     ) -> Result<Running, SandboxError> {
         let timeout = timeout.min(policy.timeout);
         if !policy.mode.applies_to(role) {
-            return spawn_host(policy, command, timeout);
+            let argv = ["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()];
+            return spawn_host(
+                policy,
+                &argv,
+                &command_env(policy, Placement::Host),
+                timeout,
+            );
         }
         let argv = vec!["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()];
         let spec = spec(policy, argv, timeout, Task::Command)?;
         self.spawn_spec(&spec, policy.max_output_bytes).await
+    }
+
+    /// Start `argv` as it is, without a shell (no word is ever parsed
+    /// again), with `extra_env` added to the allowlisted environment: for
+    /// commands built from a template whose arguments come from a model.
+    pub async fn spawn_argv(
+        &self,
+        policy: &SandboxPolicy,
+        role: AgentRole,
+        argv: &[String],
+        extra_env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Running, SandboxError> {
+        let timeout = timeout.min(policy.timeout);
+        if argv.is_empty() {
+            return Err(SandboxError::Spawn("empty argv".into()));
+        }
+        let mut env = command_env(policy, Placement::Host);
+        if !policy.mode.applies_to(role) {
+            env.extend(extra_env.iter().cloned());
+            return spawn_host(policy, argv, &env, timeout);
+        }
+        let mut spec = spec(policy, argv.to_vec(), timeout, Task::Command)?;
+        spec.env.extend(extra_env.iter().cloned());
+        self.spawn_spec(&spec, policy.max_output_bytes).await
+    }
+
+    /// [`Sandbox::spawn_argv`] and wait for the end, collecting output.
+    pub async fn run_argv(
+        &self,
+        policy: &SandboxPolicy,
+        role: AgentRole,
+        argv: &[String],
+        extra_env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Finished, SandboxError> {
+        let running = self
+            .spawn_argv(policy, role, argv, extra_env, timeout)
+            .await?;
+        let sink = OutputSink::new(policy.max_output_bytes);
+        running.finish(&sink).await
+    }
+
+    /// Start `argv` (no shell) as a long-lived process that talks over its
+    /// stdin and stdout (an MCP stdio server): the same sandbox as
+    /// [`Sandbox::spawn_argv`], with `policy.timeout` as its lifetime.
+    /// Dropping the [`Interactive`] kills it with its whole tree.
+    pub async fn spawn_interactive(
+        &self,
+        policy: &SandboxPolicy,
+        role: AgentRole,
+        argv: &[String],
+        extra_env: &[(String, String)],
+    ) -> Result<Interactive, SandboxError> {
+        if argv.is_empty() {
+            return Err(SandboxError::Spawn("empty argv".into()));
+        }
+        if !policy.mode.applies_to(role) {
+            let mut env = command_env(policy, Placement::Host);
+            env.extend(extra_env.iter().cloned());
+            let mut running = spawn_host_with(policy, argv, &env, policy.timeout, true)?;
+            let stdin = running
+                .child
+                .stdin
+                .take()
+                .ok_or_else(|| SandboxError::Spawn("no stdin".into()))?;
+            return Interactive::of(running, Box::pin(stdin));
+        }
+        let mut spec = spec(policy, argv.to_vec(), policy.timeout, Task::Command)?;
+        spec.env.extend(extra_env.iter().cloned());
+        spec.stdin = true;
+        let mut running = self.spawn_spec(&spec, policy.max_output_bytes).await?;
+        let stdin = running
+            ._events_w
+            .take()
+            .ok_or_else(|| SandboxError::Spawn("no stdin".into()))?;
+        Interactive::of(running, Box::pin(stdin))
     }
 
     /// [`Sandbox::spawn`] and wait for the end, collecting output.
@@ -261,11 +344,14 @@ impl Sandbox {
         if self.fail_at.is_some() {
             spec.fail_at.clone_from(&self.fail_at);
         }
-        let body = serde_json::to_vec(&spec)
+        let mut body = serde_json::to_vec(&spec)
             .map_err(|e| SandboxError::unavailable("sandbox spec", e.to_string()))?;
+        body.push(b'\n');
         // An init that died at once closes the socket; its event says why.
         let _ = write.write_all(&body).await;
-        let _ = write.shutdown().await;
+        if !spec.stdin {
+            let _ = write.shutdown().await;
+        }
         let mut events = BufReader::new(read).lines();
         let ready = tokio::time::timeout(SETUP_TIMEOUT, async {
             loop {
@@ -354,6 +440,7 @@ fn spec(
         proxy,
         task,
         fail_at: None,
+        stdin: false,
     })
 }
 
@@ -381,16 +468,29 @@ pub(crate) fn probe_spec(
 /// group, with the allowlisted environment and cwd = workspace.
 fn spawn_host(
     policy: &SandboxPolicy,
-    command: &str,
+    argv: &[String],
+    env: &[(String, String)],
     timeout: Duration,
 ) -> Result<Running, SandboxError> {
-    let mut child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
+    spawn_host_with(policy, argv, env, timeout, false)
+}
+
+fn spawn_host_with(
+    policy: &SandboxPolicy,
+    argv: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+    stdin: bool,
+) -> Result<Running, SandboxError> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| SandboxError::Spawn("empty argv".into()))?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
         .env_clear()
-        .envs(command_env(policy, Placement::Host))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&policy.workspace)
-        .stdin(Stdio::null())
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -527,6 +627,49 @@ fn host_status(st: std::process::ExitStatus) -> ExitStatus {
         (Some(code), _) => ExitStatus::Exited(code),
         (None, Some(sig)) => ExitStatus::Signaled(sig),
         (None, None) => ExitStatus::Exited(-1),
+    }
+}
+
+/// A long-lived sandboxed process and its three streams
+/// ([`Sandbox::spawn_interactive`]). Dropping it kills the process tree;
+/// dropping only `stdin` ends its input.
+pub struct Interactive {
+    pub stdin: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub stdout: ChildStdout,
+    pub stderr: ChildStderr,
+    /// Holds the process (and the sandbox) alive.
+    pub running: Running,
+}
+
+impl Interactive {
+    fn of(
+        mut running: Running,
+        stdin: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    ) -> Result<Self, SandboxError> {
+        let stdout = running
+            .stdout
+            .take()
+            .ok_or_else(|| SandboxError::Spawn("no stdout".into()))?;
+        let stderr = running
+            .stderr
+            .take()
+            .ok_or_else(|| SandboxError::Spawn("no stderr".into()))?;
+        Ok(Self {
+            stdin,
+            stdout,
+            stderr,
+            running,
+        })
+    }
+
+    /// Whether the process has exited (`Some` with its exit code, or
+    /// `Some(None)` when killed by a signal).
+    pub fn try_exit(&mut self) -> Option<Option<i32>> {
+        match self.running.child.try_wait() {
+            Ok(Some(status)) => Some(status.code()),
+            Ok(None) => None,
+            Err(_) => Some(None),
+        }
     }
 }
 

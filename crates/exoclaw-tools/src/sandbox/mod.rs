@@ -65,7 +65,9 @@ mod sys;
 
 pub use explain::{ExplainLine, explain};
 pub use init::{ROOT_SANDBOX_HOST_ID, init_main};
-pub use launch::{Capture, ExitStatus, Finished, Isolation, OutputSink, Running, Sandbox};
+pub use launch::{
+    Capture, ExitStatus, Finished, Interactive, Isolation, OutputSink, Running, Sandbox,
+};
 
 use exoclaw_core::tool::ToolError;
 use std::ffi::OsString;

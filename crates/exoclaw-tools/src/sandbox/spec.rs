@@ -30,6 +30,11 @@ pub(crate) struct InitSpec {
     /// Fail on purpose at the named setup step (tests of the fail-closed path).
     #[serde(default)]
     pub fail_at: Option<String>,
+    /// The command reads what the gateway writes on the status socket after
+    /// the spec line (a long-lived stdio server); else its stdin is
+    /// `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
 }
 
 /// Resource limits applied with `setrlimit` to the command.

@@ -584,6 +584,19 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         "tools.web_fetch.deny_domains",
         &c.tools.web_fetch.deny_domains,
     );
+    for (i, s) in c.tools.mcp.servers.iter().enumerate() {
+        if let Err(m) = s.server.validate() {
+            p.push(problem(format!("tools.mcp.servers[{i}].server"), m));
+        }
+    }
+    for (i, origin) in c.tools.mcp.allow_private_origins.iter().enumerate() {
+        if let Err(e) = exoclaw_egress::EgressClient::builder().allow_origin(origin) {
+            p.push(problem(
+                format!("tools.mcp.allow_private_origins[{i}]"),
+                e.reason.to_string(),
+            ));
+        }
+    }
     range(
         &mut p,
         "backup.keep_days",

@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 pub mod conn;
 pub mod cron;
+pub mod custom_tools;
 pub mod server;
 pub use agents::AgentList;
 pub use approvals::ApprovalList;
@@ -17,6 +18,7 @@ pub mod error;
 mod extract;
 mod health;
 pub mod limit;
+pub mod mcp;
 mod metrics;
 mod openai;
 pub mod openapi;
@@ -256,6 +258,36 @@ pub fn api_routes() -> routes::Routes {
             Perm(P::ToolsInvoke),
             tools::invoke,
         )
+        .add(
+            &get,
+            "/v1/tools/custom",
+            Perm(P::AgentsRead),
+            custom_tools::list,
+        )
+        .add(
+            &post,
+            "/v1/tools/custom",
+            Perm(P::AgentsWrite),
+            custom_tools::put,
+        )
+        .add(
+            &delete,
+            "/v1/tools/custom/{name}",
+            Perm(P::AgentsWrite),
+            custom_tools::delete,
+        )
+        .add(&get, "/v1/mcp/servers", Perm(P::AgentsRead), mcp::list)
+        .add(&post, "/v1/mcp/servers", Perm(P::AgentsWrite), mcp::put)
+        .add(
+            &delete,
+            "/v1/mcp/servers/{name}",
+            Perm(P::AgentsWrite),
+            mcp::delete,
+        )
+        .add(&get, "/v1/mcp/grants", Perm(P::AgentsRead), mcp::grants)
+        .add(&post, "/v1/mcp/grants", Perm(P::AgentsWrite), mcp::grant)
+        .add(&delete, "/v1/mcp/grants", Perm(P::AgentsWrite), mcp::revoke)
+        .add(&post, "/mcp", Perm(P::Status), mcp::server::handle)
         .add(
             &get,
             "/v1/approvals",

@@ -22,8 +22,8 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, cron, health, metrics, openai, pairing, providers, secrets, sessions,
-    teams, tools, users, ws,
+    agents, approvals, audit, cron, custom_tools, health, mcp, metrics, openai, pairing, providers,
+    secrets, sessions, teams, tools, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -94,6 +94,16 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         sessions::traces,
         sessions::trace,
         tools::invoke,
+        custom_tools::list,
+        custom_tools::put,
+        custom_tools::delete,
+        mcp::list,
+        mcp::put,
+        mcp::delete,
+        mcp::grants,
+        mcp::grant,
+        mcp::revoke,
+        mcp::server::handle,
         approvals::list,
         approvals::approve,
         approvals::deny,
@@ -134,6 +144,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "teams", description = "Agent teams: a lead and members, their task board"),
         (name = "cron", description = "Cron jobs: an agent's scheduled messages and their runs"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
+        (name = "mcp", description = "MCP servers as tool sources, and who may use their tools"),
         (name = "approvals", description = "Exec approvals waiting for an operator"),
         (name = "users", description = "Who you are, users, API keys and tenants"),
         (name = "secrets", description = "Write-only secrets in the encrypted vault"),

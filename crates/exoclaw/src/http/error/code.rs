@@ -281,6 +281,12 @@ error_codes! {
     /// A tool registered at run time declares a parameter schema that is
     /// not a valid JSON Schema.
     ToolBadSchema = "tool.bad_schema" => BAD_REQUEST,
+    /// A custom tool's definition was refused (`/v1/tools/custom`).
+    ToolInvalidDefinition = "tool.invalid_definition" => BAD_REQUEST,
+    /// An MCP server's definition or grant was refused (`/v1/mcp/*`).
+    McpInvalidServer = "mcp.invalid_server" => BAD_REQUEST,
+    /// The MCP server a tool belongs to is down (it is being restarted).
+    McpServerDown = "mcp.server_down" => SERVICE_UNAVAILABLE,
     /// A web tool's answer was larger than allowed.
     EgressTooLarge = "egress.too_large" => UNPROCESSABLE_ENTITY,
     /// A web tool met too many redirects.
