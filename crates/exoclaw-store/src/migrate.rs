@@ -89,6 +89,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "cron",
             up_sql: include_str!("../migrations/sqlite/0013_cron.up.sql"),
         },
+        MigrationInfo {
+            version: 14,
+            name: "channels",
+            up_sql: include_str!("../migrations/sqlite/0014_channels.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -104,6 +109,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0011_teams.down.sql"),
         include_str!("../migrations/sqlite/0012_run_owner.down.sql"),
         include_str!("../migrations/sqlite/0013_cron.down.sql"),
+        include_str!("../migrations/sqlite/0014_channels.down.sql"),
     ],
 };
 
@@ -174,6 +180,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "cron",
             up_sql: include_str!("../migrations/postgres/0013_cron.up.sql"),
         },
+        MigrationInfo {
+            version: 14,
+            name: "channels",
+            up_sql: include_str!("../migrations/postgres/0014_channels.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -189,6 +200,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0011_teams.down.sql"),
         include_str!("../migrations/postgres/0012_run_owner.down.sql"),
         include_str!("../migrations/postgres/0013_cron.down.sql"),
+        include_str!("../migrations/postgres/0014_channels.down.sql"),
     ],
 };
 

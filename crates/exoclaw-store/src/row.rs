@@ -560,3 +560,23 @@ pub(crate) fn handoff(r: &impl Columns) -> StoreResult<Handoff> {
         last_active_at: r.int("last_active_at")?,
     })
 }
+
+pub(crate) fn outbox_message(
+    r: &impl Columns,
+) -> StoreResult<exoclaw_core::store::channel::OutboxMessage> {
+    Ok(exoclaw_core::store::channel::OutboxMessage {
+        tenant_id: r.text("tenant_id")?.into(),
+        id: r.text("id")?,
+        channel: r.text("channel")?,
+        peer: r.text("peer")?,
+        text: r.text("text")?,
+        idempotency_key: r.text("idempotency_key")?,
+        status: crate::rule::channel::status(&r.text("status")?)?,
+        attempts: r.int("attempts")?,
+        next_attempt_at: r.int("next_attempt_at")?,
+        last_error: r.opt_text("last_error")?,
+        platform_id: r.opt_text("platform_id")?,
+        created_at: r.int("created_at")?,
+        sent_at: r.opt_int("sent_at")?,
+    })
+}

@@ -14,11 +14,13 @@ use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use async_trait::async_trait;
 use std::fmt;
 
+pub mod channel;
 pub mod cron;
 mod error;
 pub mod orchestration;
 pub mod teams;
 
+pub use channel::ChannelStore;
 pub use cron::CronStore;
 pub use error::{StoreError, StoreResult};
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
@@ -232,6 +234,7 @@ pub trait Store:
     + MailStore
     + HandoffStore
     + CronStore
+    + ChannelStore
     + RecoveryStore
 {
 }
@@ -260,6 +263,7 @@ impl<T> Store for T where
         + MailStore
         + HandoffStore
         + CronStore
+        + ChannelStore
         + RecoveryStore
 {
 }
