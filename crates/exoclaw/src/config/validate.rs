@@ -629,6 +629,9 @@ fn channels(
                 }
             }
         }
+        for (path, message) in c.adapter_problems() {
+            p.push(problem(format!("channels.{name}.{path}"), message));
+        }
         if c.dm_policy == DmPolicy::Allowlist && c.allow_from.is_empty() {
             p.push(problem(
                 format!("channels.{name}.allow_from"),

@@ -1,0 +1,121 @@
+//! The adapter half of a channel's configuration (`channels.<name>.type`
+//! and its section); the sender policy beside it is
+//! [`super::file::ChannelConfig`]. A channel without a `type` only sets the
+//! sender policy.
+
+use serde::{Deserialize, Serialize};
+
+/// Which adapter runs a channel: one closed enum, one arm per platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// `POST /v1/channels/webhook/{name}`, signed (see `channels::webhook`).
+    Webhook,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+        }
+    }
+}
+
+/// `channels.<name>.webhook`: a generic signed webhook. Its secret is the
+/// vault's `webhook_secret` of owner `channel:<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookChannelConfig {
+    /// Where replies are POSTed (signed the same way) instead of in the
+    /// response; through the egress client.
+    pub callback_url: Option<String>,
+    /// The most a request's timestamp may differ from the gateway's clock
+    /// (1 to 3600, default 300).
+    pub max_skew_sec: u64,
+    /// The largest body accepted (1 to 1048576, default 65536).
+    pub max_body_bytes: usize,
+    /// How long a synchronous reply is waited for (1 to 600, default 120).
+    pub reply_timeout_sec: u64,
+}
+
+impl Default for WebhookChannelConfig {
+    fn default() -> Self {
+        Self {
+            callback_url: None,
+            max_skew_sec: 300,
+            max_body_bytes: 64 * 1024,
+            reply_timeout_sec: 120,
+        }
+    }
+}
+
+/// `channels.<name>.outbox`: how outbound messages are retried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboxConfig {
+    /// Failed deliveries before a message is dead-lettered (1 to 100,
+    /// default 8).
+    pub max_attempts: u32,
+    /// The first wait after a failure in milliseconds, doubled each time up
+    /// to `backoff_max_ms` (default 1000 and 300000).
+    pub backoff_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            backoff_ms: 1_000,
+            backoff_max_ms: 300_000,
+        }
+    }
+}
+
+impl super::file::ChannelConfig {
+    /// Every problem of the adapter settings, with its path under
+    /// `channels.<name>`.
+    pub fn adapter_problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut range = |path: &str, v: u64, min: u64, max: u64| {
+            if v < min || v > max {
+                p.push((path.to_owned(), format!("must be between {min} and {max}")));
+            }
+        };
+        range("webhook.max_skew_sec", self.webhook.max_skew_sec, 1, 3600);
+        range(
+            "webhook.max_body_bytes",
+            u64::try_from(self.webhook.max_body_bytes).unwrap_or(u64::MAX),
+            1,
+            1 << 20,
+        );
+        range(
+            "webhook.reply_timeout_sec",
+            self.webhook.reply_timeout_sec,
+            1,
+            600,
+        );
+        range(
+            "outbox.max_attempts",
+            u64::from(self.outbox.max_attempts),
+            1,
+            100,
+        );
+        range("outbox.backoff_ms", self.outbox.backoff_ms, 1, 3_600_000);
+        range(
+            "outbox.backoff_max_ms",
+            self.outbox.backoff_max_ms,
+            1,
+            86_400_000,
+        );
+        if let Some(url) = &self.webhook.callback_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            p.push((
+                "webhook.callback_url".to_owned(),
+                "must be an http(s) URL".to_owned(),
+            ));
+        }
+        p
+    }
+}
