@@ -241,12 +241,15 @@ impl Channels {
                 return Handled::Failed("internal");
             }
         }
-        entry.state.inbound(now_ms());
-        self.admitted(channel, msg).await
+        self.handle_seen(channel, msg).await
     }
 
-    /// After dedup: the gate, bindings and the runtime.
-    pub(crate) async fn admitted(&self, channel: &str, msg: InboundMessage) -> Handled {
+    /// [`Channels::handle`] after dedup (for a receiver that checked
+    /// [`Channels::first_seen`] itself): the gate, bindings and the runtime.
+    pub async fn handle_seen(&self, channel: &str, msg: InboundMessage) -> Handled {
+        if let Some(e) = self.entries.get(channel) {
+            e.state.inbound(now_ms());
+        }
         let gate_msg = Inbound {
             channel: channel.to_owned(),
             sender_id: msg.sender_id.clone(),
@@ -340,7 +343,7 @@ impl Channels {
 }
 
 /// An adapter's sink: each message is handled on its own task and its
-/// answer queued in the outbox (idempotency key `reply:<platform id>`).
+/// answer queued in the outbox.
 struct Sink {
     channels: Weak<Channels>,
     name: String,
@@ -349,18 +352,36 @@ struct Sink {
 #[async_trait::async_trait]
 impl InboundSink for Sink {
     async fn deliver(&self, msg: InboundMessage) {
-        let Some(channels) = self.channels.upgrade() else {
-            return;
-        };
-        let name = self.name.clone();
-        channels
-            .runtime
+        if let Some(channels) = self.channels.upgrade() {
+            channels.answer_later(&self.name, msg, Dedup::Check);
+        }
+    }
+}
+
+/// Whether [`Channels::answer_later`] still deduplicates the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dedup {
+    Check,
+    /// The receiver checked [`Channels::first_seen`] itself.
+    Done,
+}
+
+impl Channels {
+    /// Handle `msg` on its own task and queue its answer to its peer
+    /// (idempotency key `reply:<platform id>`).
+    pub fn answer_later(self: &Arc<Self>, channel: &str, msg: InboundMessage, dedup: Dedup) {
+        let channels = self.clone();
+        let name = channel.to_owned();
+        self.runtime
             .supervisor
-            .clone()
             .detach("channel.inbound", async move {
                 let key = format!("reply:{}", msg.platform_id);
                 let peer = msg.peer.clone();
-                if let Handled::Reply(text) = channels.handle(&name, msg).await
+                let handled = match dedup {
+                    Dedup::Check => channels.handle(&name, msg).await,
+                    Dedup::Done => channels.handle_seen(&name, msg).await,
+                };
+                if let Handled::Reply(text) = handled
                     && !text.is_empty()
                 {
                     channels.queue(&name, &peer, &text, &key).await?;

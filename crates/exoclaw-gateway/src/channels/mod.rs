@@ -14,7 +14,7 @@ mod policy;
 mod state;
 pub mod webhook;
 
-pub use hub::{Channels, Handled};
+pub use hub::{Channels, Dedup, Handled};
 pub use policy::{Admission, ChannelGate, IgnoreReason};
 pub use state::{ChannelState, ChannelStatus};
 

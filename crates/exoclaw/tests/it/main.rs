@@ -19,6 +19,7 @@ mod audit;
 mod audit_log;
 mod backup;
 mod bad_input;
+mod channels;
 mod chat;
 mod cli;
 mod cron;
