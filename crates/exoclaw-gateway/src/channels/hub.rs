@@ -64,7 +64,7 @@ impl Channels {
     /// One adapter per configured channel with a `type` (none started yet).
     pub fn build(
         runtime: Arc<Runtime>,
-        vault: Option<Arc<SecretVault>>,
+        vault: Option<&Arc<SecretVault>>,
         alerts: Option<Alerts>,
     ) -> anyhow::Result<Arc<Self>> {
         let settings = runtime.settings.clone();
@@ -86,7 +86,7 @@ impl Channels {
                         name,
                         tenant.clone(),
                         config.webhook.clone(),
-                        vault.clone(),
+                        vault.cloned(),
                         client,
                     ));
                     (w.clone(), Some(w))

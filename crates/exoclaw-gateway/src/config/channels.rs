@@ -1,6 +1,5 @@
 //! The adapter half of a channel's configuration (`channels.<name>.type`
-//! and its section); the sender policy beside it is
-//! [`super::file::ChannelConfig`]. A channel without a `type` only sets the
+//! and its section); the sender policy beside it is `file::ChannelConfig`. A channel without a `type` only sets the
 //! sender policy.
 
 use serde::{Deserialize, Serialize};
@@ -72,50 +71,48 @@ impl Default for OutboxConfig {
     }
 }
 
-impl super::file::ChannelConfig {
-    /// Every problem of the adapter settings, with its path under
-    /// `channels.<name>`.
-    pub fn adapter_problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let mut range = |path: &str, v: u64, min: u64, max: u64| {
-            if v < min || v > max {
-                p.push((path.to_owned(), format!("must be between {min} and {max}")));
-            }
-        };
-        range("webhook.max_skew_sec", self.webhook.max_skew_sec, 1, 3600);
-        range(
-            "webhook.max_body_bytes",
-            u64::try_from(self.webhook.max_body_bytes).unwrap_or(u64::MAX),
-            1,
-            1 << 20,
-        );
-        range(
-            "webhook.reply_timeout_sec",
-            self.webhook.reply_timeout_sec,
-            1,
-            600,
-        );
-        range(
-            "outbox.max_attempts",
-            u64::from(self.outbox.max_attempts),
-            1,
-            100,
-        );
-        range("outbox.backoff_ms", self.outbox.backoff_ms, 1, 3_600_000);
-        range(
-            "outbox.backoff_max_ms",
-            self.outbox.backoff_max_ms,
-            1,
-            86_400_000,
-        );
-        if let Some(url) = &self.webhook.callback_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            p.push((
-                "webhook.callback_url".to_owned(),
-                "must be an http(s) URL".to_owned(),
-            ));
+/// Every problem of a channel's adapter settings, with its path under
+/// `channels.<name>`.
+pub fn problems(webhook: &WebhookChannelConfig, outbox: &OutboxConfig) -> Vec<(String, String)> {
+    let mut p = Vec::new();
+    let mut range = |path: &str, v: u64, min: u64, max: u64| {
+        if v < min || v > max {
+            p.push((path.to_owned(), format!("must be between {min} and {max}")));
         }
-        p
+    };
+    range("webhook.max_skew_sec", webhook.max_skew_sec, 1, 3600);
+    range(
+        "webhook.max_body_bytes",
+        u64::try_from(webhook.max_body_bytes).unwrap_or(u64::MAX),
+        1,
+        1 << 20,
+    );
+    range(
+        "webhook.reply_timeout_sec",
+        webhook.reply_timeout_sec,
+        1,
+        600,
+    );
+    range(
+        "outbox.max_attempts",
+        u64::from(outbox.max_attempts),
+        1,
+        100,
+    );
+    range("outbox.backoff_ms", outbox.backoff_ms, 1, 3_600_000);
+    range(
+        "outbox.backoff_max_ms",
+        outbox.backoff_max_ms,
+        1,
+        86_400_000,
+    );
+    if let Some(url) = &webhook.callback_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        p.push((
+            "webhook.callback_url".to_owned(),
+            "must be an http(s) URL".to_owned(),
+        ));
     }
+    p
 }

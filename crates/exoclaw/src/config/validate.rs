@@ -629,7 +629,7 @@ fn channels(
                 }
             }
         }
-        for (path, message) in c.adapter_problems() {
+        for (path, message) in exoclaw_gateway::config::channels::problems(&c.webhook, &c.outbox) {
             p.push(problem(format!("channels.{name}.{path}"), message));
         }
         if c.dm_policy == DmPolicy::Allowlist && c.allow_from.is_empty() {

@@ -159,7 +159,7 @@ impl Gateway {
         startup::raise_fd_limit(settings.config.gateway.max_connections);
         let channels = exoclaw_gateway::channels::Channels::build(
             runtime.clone(),
-            Some(vault.clone()),
+            Some(&vault),
             Some(alerts.clone()),
         )
         .context("cannot set up the channels")?;
