@@ -41,6 +41,20 @@ pub enum Handled {
     Failed(&'static str),
 }
 
+/// The answer to `/start` and `/help` (an admitted sender's; an unknown
+/// one's `/start` gets the pairing flow like any first message).
+const HELP: &str = "Hi! Write to me and the assistant answers here. Commands: /stop stops \
+                    the answer being written, /stopall also stops the work it started, /help \
+                    shows this.";
+
+/// `/start` or `/help`, also as `/help@bot`.
+fn is_help_command(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    let first = first.split_once('@').map_or(first, |(w, _)| w);
+    matches!(first, "/start" | "/help") && words.next().is_none()
+}
+
 struct Entry {
     adapter: Arc<dyn Channel>,
     webhook: Option<Arc<WebhookChannel>>,
@@ -90,6 +104,27 @@ impl Channels {
                         client,
                     ));
                     (w.clone(), Some(w))
+                }
+                ChannelKind::Telegram => {
+                    let client = crate::egress::endpoint_client(
+                        &settings,
+                        &format!("channels.{name}.telegram.api_base"),
+                        &config.telegram.api_base,
+                    )?;
+                    let env_token = settings
+                        .env
+                        .get(super::telegram::TOKEN_VAR)
+                        .map(|t| exoclaw_core::Secret::new(t.to_owned()));
+                    let t: Arc<dyn Channel> = Arc::new(super::telegram::TelegramChannel::new(
+                        name,
+                        tenant.clone(),
+                        config.telegram.clone(),
+                        runtime.store.clone(),
+                        env_token,
+                        vault.cloned(),
+                        client,
+                    ));
+                    (t, None)
                 }
             };
             entries.insert(
@@ -284,6 +319,9 @@ impl Channels {
                 return Handled::Failed("internal");
             }
         };
+        if is_help_command(&msg.text) {
+            return Handled::Reply(HELP.to_owned());
+        }
         let store = self.runtime.store.as_ref();
         let agent = match bindings::resolve(
             store,
@@ -352,8 +390,20 @@ struct Sink {
 #[async_trait::async_trait]
 impl InboundSink for Sink {
     async fn deliver(&self, msg: InboundMessage) {
-        if let Some(channels) = self.channels.upgrade() {
-            channels.answer_later(&self.name, msg, Dedup::Check);
+        let Some(channels) = self.channels.upgrade() else {
+            return;
+        };
+        // Noted as seen before the adapter moves past it (its cursor): a
+        // restart then neither repeats nor skips it.
+        match channels.first_seen(&self.name, &msg.platform_id).await {
+            Ok(true) => channels.answer_later(&self.name, msg, Dedup::Done),
+            Ok(false) => {
+                if let Some(e) = channels.entries.get(&self.name) {
+                    e.state.duplicate();
+                }
+            }
+            // Not noted: handled with the check (a repeat is still caught).
+            Err(_) => channels.answer_later(&self.name, msg, Dedup::Check),
         }
     }
 }

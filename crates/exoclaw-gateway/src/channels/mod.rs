@@ -6,12 +6,15 @@
 //! `allow_from`, `groups`), which decides whether a message is delivered
 //! (and as which user), answered with a pairing code, or ignored; then
 //! bindings pick the agent and the runtime receives it. Adapters:
-//! `webhook.rs` (signed generic webhook).
+//! `webhook.rs` (signed generic webhook), `telegram.rs` (Bot API, long
+//! polling; `telegram_format.rs` Markdown to Telegram HTML).
 
 mod hub;
 mod outbox;
 mod policy;
 mod state;
+pub mod telegram;
+mod telegram_format;
 pub mod webhook;
 
 pub use hub::{Channels, Dedup, Handled};

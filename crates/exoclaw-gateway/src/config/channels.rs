@@ -10,12 +10,15 @@ use serde::{Deserialize, Serialize};
 pub enum ChannelKind {
     /// `POST /v1/channels/webhook/{name}`, signed (see `channels::webhook`).
     Webhook,
+    /// The Telegram Bot API, long polling (see `channels::telegram`).
+    Telegram,
 }
 
 impl ChannelKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Webhook => "webhook",
+            ChannelKind::Telegram => "telegram",
         }
     }
 }
@@ -48,6 +51,29 @@ impl Default for WebhookChannelConfig {
     }
 }
 
+/// `channels.<name>.telegram`: a Telegram bot, long polling. Its token is
+/// `EXOCLAW_TELEGRAM_BOT_TOKEN`, else the vault's `bot_token` of owner
+/// `channel:<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelegramChannelConfig {
+    /// The Bot API (a self-hosted Bot API server, a test server).
+    pub api_base: String,
+    /// Seconds one `getUpdates` long poll waits (1 to 50, default 30); a
+    /// poll silent for 15 seconds longer is abandoned and the receiver
+    /// restarted.
+    pub poll_timeout_sec: u64,
+}
+
+impl Default for TelegramChannelConfig {
+    fn default() -> Self {
+        Self {
+            api_base: "https://api.telegram.org".to_owned(),
+            poll_timeout_sec: 30,
+        }
+    }
+}
+
 /// `channels.<name>.outbox`: how outbound messages are retried.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -73,13 +99,29 @@ impl Default for OutboxConfig {
 
 /// Every problem of a channel's adapter settings, with its path under
 /// `channels.<name>`.
-pub fn problems(webhook: &WebhookChannelConfig, outbox: &OutboxConfig) -> Vec<(String, String)> {
+pub fn problems(
+    webhook: &WebhookChannelConfig,
+    telegram: &TelegramChannelConfig,
+    outbox: &OutboxConfig,
+) -> Vec<(String, String)> {
     let mut p = Vec::new();
+    if !(telegram.api_base.starts_with("https://") || telegram.api_base.starts_with("http://")) {
+        p.push((
+            "telegram.api_base".to_owned(),
+            "must be an http(s) URL".to_owned(),
+        ));
+    }
     let mut range = |path: &str, v: u64, min: u64, max: u64| {
         if v < min || v > max {
             p.push((path.to_owned(), format!("must be between {min} and {max}")));
         }
     };
+    range(
+        "telegram.poll_timeout_sec",
+        telegram.poll_timeout_sec,
+        1,
+        50,
+    );
     range("webhook.max_skew_sec", webhook.max_skew_sec, 1, 3600);
     range(
         "webhook.max_body_bytes",

@@ -56,6 +56,7 @@ pub const SECRET_VARS: &[&str] = &[
     "EXOCLAW_POSTGRES_DSN",
     "EXOCLAW_BACKUP_KEY",
     "EXOCLAW_BRAVE_API_KEY",
+    "EXOCLAW_TELEGRAM_BOT_TOKEN",
 ];
 
 impl Settings {
