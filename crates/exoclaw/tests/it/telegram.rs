@@ -125,7 +125,7 @@ fn telegram_messages_are_answered_in_html_and_a_restart_resumes_at_the_offset() 
     let c = t.channel();
     assert_eq!(
         (c["kind"].clone(), c["sent"].clone(), c["inbound"].clone()),
-        (json!("telegram"), json!(3), json!(3)),
+        (json!("telegram"), json!(3), json!(4)),
         "{c}"
     );
     assert_eq!(c["queue_depth"], 0, "{c}");
