@@ -93,7 +93,7 @@ fn telegram_messages_are_answered_in_html_and_a_restart_resumes_at_the_offset() 
         json!({"ok": false, "error_code": 429, "description": "Too Many Requests",
             "parameters": {"retry_after": 1}}),
     );
-    let first = t.tg.push_message(dm("hi"));
+    t.tg.push_message(dm("hi"));
     let got = sends(&t.tg.wait_sent(1, Duration::from_secs(30)));
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["chat_id"], "42");
