@@ -107,6 +107,28 @@ pub enum Command {
     /// Agent teams (a lead and members) and their task boards.
     #[command(subcommand)]
     Team(TeamCommand),
+    /// Messaging channels: the configured ones, and the running gateway's
+    /// state of each.
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// The configured channels: type, direct-message policy, queued
+    /// outbound messages.
+    List {
+        /// Print `{"channels": [{"name", "kind", "dm_policy", "queued"}]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running gateway's channels: running, last inbound and outbound,
+    /// queue depth, restarts, counters (`GET /v1/channels`).
+    Status {
+        /// Print the `GET /v1/channels` JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

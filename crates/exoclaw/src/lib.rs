@@ -106,6 +106,7 @@ async fn dispatch(
         Command::Bindings(b) => cmd::orchestration::run_bindings(&b, &settings).await?,
         Command::Team(t) => cmd::team::run(&t, &settings).await?,
         Command::Cron(c) => cmd::cron::run(&c, &settings).await?,
+        Command::Channels(c) => cmd::channels::run(&c, &settings).await?,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

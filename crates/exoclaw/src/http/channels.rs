@@ -33,7 +33,7 @@ pub fn is_public(path: &str) -> bool {
 }
 
 /// One channel's state.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ChannelView {
     pub name: String,
     /// The adapter: `webhook`, ...
@@ -79,7 +79,7 @@ impl From<ChannelStatus> for ChannelView {
     }
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ChannelList {
     pub channels: Vec<ChannelView>,
 }

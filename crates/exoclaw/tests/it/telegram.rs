@@ -129,6 +129,34 @@ fn telegram_messages_are_answered_in_html_and_a_restart_resumes_at_the_offset() 
         "{c}"
     );
     assert_eq!(c["queue_depth"], 0, "{c}");
+    // The CLI shows the same: the live state from the gateway, the
+    // configuration and queue from the store.
+    let port = t.gw.addr.port().to_string();
+    let path = t.cfg.path().join("config.json");
+    let env = [
+        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+        ("EXOCLAW_CONFIG", path.to_str().unwrap()),
+        ("EXOCLAW_PORT", port.as_str()),
+    ];
+    let out = run(&t.home.path, &env, &["channels", "status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (
+            v["channels"][0]["name"].clone(),
+            v["channels"][0]["sent"].clone()
+        ),
+        (json!("tg"), json!(3))
+    );
+    let out = run(&t.home.path, &env, &["channels", "status"]);
+    assert!(stdout(&out).starts_with("NAME"), "{}", stdout(&out));
+    let out = run(&t.home.path, &env, &["channels", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v,
+        json!({"channels": [{"name": "tg", "kind": "telegram", "dm_policy": "open", "queued": 0}]})
+    );
     let llm_calls = t.fake.requests().len();
     assert_eq!(
         llm_calls, 2,
