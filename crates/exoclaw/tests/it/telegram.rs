@@ -157,6 +157,15 @@ fn telegram_messages_are_answered_in_html_and_a_restart_resumes_at_the_offset() 
         v,
         json!({"channels": [{"name": "tg", "kind": "telegram", "dm_policy": "open", "queued": 0}]})
     );
+    let metrics = t.gw.get("/metrics", Some(TOKEN)).body;
+    for line in [
+        r#"exoclaw_channel_messages{channel="tg",what="sent"} 3"#,
+        r#"exoclaw_channel_messages{channel="tg",what="failed"} 1"#,
+        r#"exoclaw_channel_state{channel="tg",what="queued"} 0"#,
+        r#"exoclaw_channel_state{channel="tg",what="up"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
     let llm_calls = t.fake.requests().len();
     assert_eq!(
         llm_calls, 2,
