@@ -19,6 +19,7 @@ const SECRET: &str = "webhook-secret-7f3a9c2e5b1d4086";
 
 struct Hook {
     home: TestHome,
+    dsn: Option<String>,
     _fake: FakeProvider,
     fake_base: String,
     cfg: tempfile::TempDir,
@@ -44,14 +45,20 @@ fn config(hook: Value) -> Value {
 
 impl Hook {
     fn new(hook: Value, replies: Vec<Reply>) -> Self {
+        Self::on(hook, replies, None)
+    }
+
+    /// With `dsn`, on that PostgreSQL database.
+    fn on(hook: Value, replies: Vec<Reply>, dsn: Option<String>) -> Self {
         let (fake, base) = FakeProvider::start_in_thread().unwrap();
         fake.push_all(replies);
         let cfg = tempfile::tempdir().unwrap();
         std::fs::write(cfg.path().join("config.json"), config(hook).to_string()).unwrap();
         let home = TestHome::new();
-        let gw = Self::start(&home, &cfg, &base);
+        let gw = Self::start(&home, &cfg, &base, dsn.as_deref());
         let h = Self {
             home,
+            dsn,
             _fake: fake,
             fake_base: base,
             cfg,
@@ -66,17 +73,19 @@ impl Hook {
         h
     }
 
-    fn start(home: &TestHome, cfg: &tempfile::TempDir, base: &str) -> Gateway {
+    fn start(home: &TestHome, cfg: &tempfile::TempDir, base: &str, dsn: Option<&str>) -> Gateway {
         let path = cfg.path().join("config.json");
-        Gateway::start(
-            &home.path,
-            &[
-                ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
-                ("EXOCLAW_OPENAI_API_KEY", "sk-test-fake-key-0123456789"),
-                ("EXOCLAW_OPENAI_BASE_URL", base),
-                ("EXOCLAW_CONFIG", path.to_str().unwrap()),
-            ],
-        )
+        let mut env = vec![
+            ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+            ("EXOCLAW_OPENAI_API_KEY", "sk-test-fake-key-0123456789"),
+            ("EXOCLAW_OPENAI_BASE_URL", base),
+            ("EXOCLAW_CONFIG", path.to_str().unwrap()),
+        ];
+        if let Some(dsn) = dsn {
+            env.push(("EXOCLAW_POSTGRES_DSN", dsn));
+            env.push(("EXOCLAW_AUTO_UPGRADE", "true"));
+        }
+        Gateway::start(&home.path, &env)
     }
 
     fn restart(&mut self, hook: Value) {
@@ -85,7 +94,7 @@ impl Hook {
             config(hook).to_string(),
         )
         .unwrap();
-        self.gw = Self::start(&self.home, &self.cfg, &self.fake_base);
+        self.gw = Self::start(&self.home, &self.cfg, &self.fake_base, self.dsn.as_deref());
     }
 
     fn send(&self, method: &str, path: &str, body: Value) -> Response {
@@ -241,6 +250,18 @@ fn the_webhook_answers_signed_messages_and_refuses_forged_stale_replayed_and_ove
 
 #[test]
 fn callback_replies_survive_a_kill_and_are_delivered_exactly_once() {
+    callback_replies_survive_a_kill(None);
+}
+
+#[test]
+fn callback_replies_survive_a_kill_and_are_delivered_exactly_once_on_postgres() {
+    let Some(dsn) = crate::postgres::fresh_database() else {
+        return;
+    };
+    callback_replies_survive_a_kill(Some(dsn));
+}
+
+fn callback_replies_survive_a_kill(dsn: Option<String>) {
     let down = Receiver::start(503);
     let hook = |url: String| {
         json!({
@@ -250,9 +271,10 @@ fn callback_replies_survive_a_kill_and_are_delivered_exactly_once() {
             "outbox": {"backoff_ms": 50, "backoff_max_ms": 200, "max_attempts": 100},
         })
     };
-    let mut h = Hook::new(
+    let mut h = Hook::on(
         hook(down.url("/cb")),
         vec![Reply::text("one"), Reply::text("two"), Reply::text("three")],
+        dsn,
     );
     for (i, text) in ["a", "b", "c"].iter().enumerate() {
         let r = h.signed(&json!({
