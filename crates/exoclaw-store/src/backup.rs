@@ -175,6 +175,18 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, id",
     },
     TableSpec {
+        name: "channel_outbox",
+        order_by: "tenant_id, id",
+    },
+    TableSpec {
+        name: "channel_inbound",
+        order_by: "tenant_id, channel, platform_id",
+    },
+    TableSpec {
+        name: "channel_cursors",
+        order_by: "tenant_id, channel",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },
