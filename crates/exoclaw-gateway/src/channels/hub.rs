@@ -55,6 +55,17 @@ fn is_help_command(text: &str) -> bool {
     matches!(first, "/start" | "/help") && words.next().is_none()
 }
 
+/// The stable code of a receiver's failure, for `alert.channel_failure`.
+fn failure_code(e: &exoclaw_core::channel::ChannelError) -> &'static str {
+    use exoclaw_core::channel::ChannelError as E;
+    match e {
+        E::Auth => "receiver.auth",
+        E::RateLimited { .. } => "receiver.rate_limited",
+        E::Unavailable(_) => "receiver.unavailable",
+        E::Rejected(_) | E::Unsupported => "receiver.rejected",
+    }
+}
+
 struct Entry {
     adapter: Arc<dyn Channel>,
     webhook: Option<Arc<WebhookChannel>>,
@@ -180,14 +191,19 @@ impl Channels {
                 name: name.clone(),
             });
             let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let alerts = self.alerts.clone();
             tasks.push(sup.start_restarting("channel.receive", move |stop| {
                 let (adapter, state, sink) = (adapter.clone(), state.clone(), sink.clone());
+                let alerts = alerts.clone();
                 let first = first.swap(false, std::sync::atomic::Ordering::Relaxed);
                 async move {
                     state.started(first);
                     let ended = adapter.run(sink.as_ref(), stop).await;
                     state.ended(ended.as_ref().err().map(ToString::to_string));
                     let name = &adapter.info().name;
+                    if let (Err(e), Some(a)) = (&ended, &alerts) {
+                        a.channel_failure(name, failure_code(e));
+                    }
                     ended.map_err(|e| anyhow::anyhow!("channel {name} stopped: {e}"))
                 }
             }));

@@ -215,4 +215,17 @@ fn a_wrong_telegram_token_is_reported_and_the_gateway_keeps_serving() {
         "the token never reaches the log"
     );
     assert!(logs.contains("channel tg stopped"), "the channel is named");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !t
+        .gw
+        .log_lines()
+        .join("\n")
+        .contains("alert.channel_failure")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alert.channel_failure"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
