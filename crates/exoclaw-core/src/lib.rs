@@ -5,6 +5,7 @@
 //! database or vendor crate. Everything here is plain data and traits.
 
 pub mod agent;
+pub mod channel;
 pub mod id;
 pub mod model;
 pub mod provider;

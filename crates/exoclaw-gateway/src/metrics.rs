@@ -87,6 +87,16 @@ pub struct ConnLimitLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    /// The configured channel name.
+    pub channel: String,
+    /// `inbound`, `duplicate`, `sent`, `failed`, `dead` (for
+    /// `channel_messages`); `queued`, `restarts`, `up` (for
+    /// `channel_state`).
+    pub what: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnStateLabels {
     /// `authenticated`, `unauthenticated`.
     pub state: String,
@@ -124,6 +134,10 @@ pub struct Metrics {
     pub http_duration: Family<RouteLabels, Histogram>,
     pub ws_connections: Gauge,
     pub connections: Family<ConnStateLabels, Gauge>,
+    /// Messages of each channel since start, set at each scrape.
+    pub channel_messages: Family<ChannelLabels, Gauge>,
+    /// Each channel's queue depth, receiver restarts and whether it runs.
+    pub channel_state: Family<ChannelLabels, Gauge>,
     pub connections_refused: Family<ConnLimitLabels, Counter>,
     pub connections_displaced: Family<ConnLimitLabels, Counter>,
     pub runs_active: Gauge,
@@ -179,6 +193,18 @@ impl Metrics {
             "connections",
             "Open client connections by state (authenticated or not yet)",
             connections.clone(),
+        );
+        let channel_messages = Family::<ChannelLabels, Gauge>::default();
+        registry.register(
+            "channel_messages",
+            "Messages of each channel since start: inbound, duplicate, sent, failed, dead",
+            channel_messages.clone(),
+        );
+        let channel_state = Family::<ChannelLabels, Gauge>::default();
+        registry.register(
+            "channel_state",
+            "Each channel's outbox queue depth (queued), receiver restarts and up (1 running)",
+            channel_state.clone(),
         );
         let connections_refused = Family::<ConnLimitLabels, Counter>::default();
         registry.register(
@@ -311,6 +337,8 @@ impl Metrics {
             http_duration,
             ws_connections,
             connections,
+            channel_messages,
+            channel_state,
             connections_refused,
             connections_displaced,
             runs_active,
@@ -330,6 +358,24 @@ impl Metrics {
             lane_refusals,
             #[cfg(feature = "otel")]
             telemetry,
+        }
+    }
+
+    /// Set one channel's `channel_messages` and `channel_state` (at a
+    /// scrape, from the channel's status).
+    pub fn set_channel(&self, channel: &str, messages: &[(&str, i64)], state: &[(&str, i64)]) {
+        for (family, values) in [
+            (&self.channel_messages, messages),
+            (&self.channel_state, state),
+        ] {
+            for (what, v) in values {
+                family
+                    .get_or_create(&ChannelLabels {
+                        channel: channel.to_owned(),
+                        what: (*what).to_owned(),
+                    })
+                    .set(*v);
+            }
         }
     }
 

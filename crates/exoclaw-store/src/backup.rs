@@ -183,6 +183,18 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, kind, source, agent_id, user_id",
     },
     TableSpec {
+        name: "channel_outbox",
+        order_by: "tenant_id, id",
+    },
+    TableSpec {
+        name: "channel_inbound",
+        order_by: "tenant_id, channel, platform_id",
+    },
+    TableSpec {
+        name: "channel_cursors",
+        order_by: "tenant_id, channel",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

@@ -94,6 +94,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "tool_sources",
             up_sql: include_str!("../migrations/sqlite/0014_tool_sources.up.sql"),
         },
+        MigrationInfo {
+            version: 15,
+            name: "channels",
+            up_sql: include_str!("../migrations/sqlite/0015_channels.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -110,6 +115,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0012_run_owner.down.sql"),
         include_str!("../migrations/sqlite/0013_cron.down.sql"),
         include_str!("../migrations/sqlite/0014_tool_sources.down.sql"),
+        include_str!("../migrations/sqlite/0015_channels.down.sql"),
     ],
 };
 
@@ -185,6 +191,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "tool_sources",
             up_sql: include_str!("../migrations/postgres/0014_tool_sources.up.sql"),
         },
+        MigrationInfo {
+            version: 15,
+            name: "channels",
+            up_sql: include_str!("../migrations/postgres/0015_channels.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -201,6 +212,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0012_run_owner.down.sql"),
         include_str!("../migrations/postgres/0013_cron.down.sql"),
         include_str!("../migrations/postgres/0014_tool_sources.down.sql"),
+        include_str!("../migrations/postgres/0015_channels.down.sql"),
     ],
 };
 

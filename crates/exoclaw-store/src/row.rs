@@ -588,3 +588,23 @@ pub(crate) fn tool_grant(r: &impl Columns) -> StoreResult<exoclaw_core::store::T
         user: (!user.is_empty()).then(|| user.into()),
     })
 }
+
+pub(crate) fn outbox_message(
+    r: &impl Columns,
+) -> StoreResult<exoclaw_core::store::channel::OutboxMessage> {
+    Ok(exoclaw_core::store::channel::OutboxMessage {
+        tenant_id: r.text("tenant_id")?.into(),
+        id: r.text("id")?,
+        channel: r.text("channel")?,
+        peer: r.text("peer")?,
+        text: r.text("text")?,
+        idempotency_key: r.text("idempotency_key")?,
+        status: crate::rule::channel::status(&r.text("status")?)?,
+        attempts: r.int("attempts")?,
+        next_attempt_at: r.int("next_attempt_at")?,
+        last_error: r.opt_text("last_error")?,
+        platform_id: r.opt_text("platform_id")?,
+        created_at: r.int("created_at")?,
+        sent_at: r.opt_int("sent_at")?,
+    })
+}

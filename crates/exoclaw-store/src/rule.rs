@@ -6,6 +6,7 @@
 //! (`crate::port`) call these before or after their statements; nothing
 //! here touches a database.
 
+pub(crate) mod channel;
 pub(crate) mod cron;
 pub(crate) mod orchestration;
 

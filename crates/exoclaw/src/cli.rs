@@ -113,6 +113,10 @@ pub enum Command {
     /// MCP servers as tool sources.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Messaging channels: the configured ones, and the running gateway's
+    /// state of each.
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +198,24 @@ pub enum CustomToolsCommand {
         /// The tenant it belongs to.
         #[arg(long, default_value = exoclaw_core::DEFAULT_TENANT)]
         tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// The configured channels: type, direct-message policy, queued
+    /// outbound messages.
+    List {
+        /// Print `{"channels": [{"name", "kind", "dm_policy", "queued"}]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running gateway's channels: running, last inbound and outbound,
+    /// queue depth, restarts, counters (`GET /v1/channels`).
+    Status {
+        /// Print the `GET /v1/channels` JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -14,12 +14,14 @@ use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
 use async_trait::async_trait;
 use std::fmt;
 
+pub mod channel;
 pub mod cron;
 mod error;
 pub mod orchestration;
 pub mod teams;
 pub mod tool_sources;
 
+pub use channel::ChannelStore;
 pub use cron::CronStore;
 pub use error::{StoreError, StoreResult};
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
@@ -234,6 +236,7 @@ pub trait Store:
     + MailStore
     + HandoffStore
     + CronStore
+    + ChannelStore
     + RecoveryStore
     + ToolSourceStore
 {
@@ -263,6 +266,7 @@ impl<T> Store for T where
         + MailStore
         + HandoffStore
         + CronStore
+        + ChannelStore
         + RecoveryStore
         + ToolSourceStore
 {

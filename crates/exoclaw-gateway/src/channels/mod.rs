@@ -1,13 +1,25 @@
-//! Messaging channels. The adapters (Telegram, Discord, ...) come later; what
-//! is here is what every adapter will pass each inbound message through
-//! first: [`ChannelGate`], the per-channel sender policy (`channels.<name>`
-//! in `config.json`: `dm_policy`, `allow_from`, `groups`), which decides
-//! whether a message is delivered (and as which user), answered with a
-//! pairing code, or ignored.
+//! Messaging channels. [`Channels`] (`hub.rs`) runs the configured
+//! adapters (`channels.<name>.type`; the port is `exoclaw_core::channel`)
+//! under the supervisor, each with its outbox sender (`outbox.rs`), and is
+//! the one inbound path: dedup, then [`ChannelGate`], the per-channel
+//! sender policy (`channels.<name>` in `config.json`: `dm_policy`,
+//! `allow_from`, `groups`), which decides whether a message is delivered
+//! (and as which user), answered with a pairing code, or ignored; then
+//! bindings pick the agent and the runtime receives it. Adapters:
+//! `webhook.rs` (signed generic webhook), `telegram.rs` (Bot API, long
+//! polling; `telegram_format.rs` Markdown to Telegram HTML).
 
+mod hub;
+mod outbox;
 mod policy;
+mod state;
+pub mod telegram;
+mod telegram_format;
+pub mod webhook;
 
+pub use hub::{Channels, Dedup, Handled};
 pub use policy::{Admission, ChannelGate, IgnoreReason};
+pub use state::{ChannelState, ChannelStatus};
 
 /// Where a message was written.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -65,6 +65,7 @@ fn policy(dm_policy: DmPolicy, allow_from: &[&str]) -> ChannelConfig {
         dm_policy,
         allow_from: allow_from.iter().map(|s| (*s).to_owned()).collect(),
         groups: GroupsConfig::default(),
+        ..ChannelConfig::default()
     }
 }
 

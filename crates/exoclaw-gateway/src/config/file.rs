@@ -645,6 +645,12 @@ pub struct ChannelConfig {
     /// `allowlist`); `"*"` admits everyone.
     pub allow_from: Vec<String>,
     pub groups: GroupsConfig,
+    /// The adapter that runs it (`webhook`, `telegram`); none: the sender policy only.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<super::channels::ChannelKind>,
+    pub webhook: super::channels::WebhookChannelConfig,
+    pub telegram: super::channels::TelegramChannelConfig,
+    pub outbox: super::channels::OutboxConfig,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! Reading and validating it (the file, the process environment, `.env`)
 //! is the binary's job; nothing here reads a file or the environment.
 
+pub mod channels;
 pub mod env;
 pub mod file;
 pub mod mcp_server;
@@ -56,6 +57,7 @@ pub const SECRET_VARS: &[&str] = &[
     "EXOCLAW_POSTGRES_DSN",
     "EXOCLAW_BACKUP_KEY",
     "EXOCLAW_BRAVE_API_KEY",
+    "EXOCLAW_TELEGRAM_BOT_TOKEN",
 ];
 
 impl Settings {

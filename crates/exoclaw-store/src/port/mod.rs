@@ -54,6 +54,7 @@
 
 pub(crate) mod approval;
 pub(crate) mod audit;
+pub(crate) mod channel;
 pub(crate) mod cron;
 pub(crate) mod data;
 pub(crate) mod job;
@@ -107,6 +108,10 @@ macro_rules! expand {
         mod pairing_ports {
             use super::{dialect, $store};
             $crate::port::pairing::ports!($store, dialect);
+        }
+        mod channel_ports {
+            use super::{dialect, $store};
+            $crate::port::channel::ports!($store, dialect);
         }
         mod cron_ports {
             use super::{dialect, $store};

@@ -65,6 +65,7 @@ mod approvals;
 mod audit;
 mod audit_chain;
 mod backup;
+mod channels;
 mod cron;
 mod delegations;
 mod harness;

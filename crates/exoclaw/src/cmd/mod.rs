@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod audit;
 pub mod audit_log;
 pub mod backup;
+pub mod channels;
 pub mod config;
 pub mod cron;
 pub mod doctor;

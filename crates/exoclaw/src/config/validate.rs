@@ -642,6 +642,11 @@ fn channels(
                 }
             }
         }
+        for (path, message) in
+            exoclaw_gateway::config::channels::problems(&c.webhook, &c.telegram, &c.outbox)
+        {
+            p.push(problem(format!("channels.{name}.{path}"), message));
+        }
         if c.dm_policy == DmPolicy::Allowlist && c.allow_from.is_empty() {
             p.push(problem(
                 format!("channels.{name}.allow_from"),

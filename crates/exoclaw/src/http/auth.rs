@@ -238,6 +238,7 @@ pub async fn require_auth(
     if PUBLIC_PATHS.contains(&path.as_str())
         || SELF_AUTHENTICATING_PATHS.contains(&path.as_str())
         || super::pairing::is_public(&path)
+        || super::channels::is_public(&path)
     {
         return next.run(req).await;
     }

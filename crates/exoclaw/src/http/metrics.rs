@@ -24,6 +24,24 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             })
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
+    for c in state.channels.status().await {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        m.set_channel(
+            &c.name,
+            &[
+                ("inbound", n(c.inbound)),
+                ("duplicate", n(c.duplicates)),
+                ("sent", n(c.sent)),
+                ("failed", n(c.failed)),
+                ("dead", n(c.dead)),
+            ],
+            &[
+                ("queued", c.queue_depth),
+                ("restarts", n(c.restarts)),
+                ("up", i64::from(c.running)),
+            ],
+        );
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

@@ -5,6 +5,7 @@
 mod agents;
 mod approvals;
 mod audit;
+pub mod channels;
 pub mod conn;
 pub mod cron;
 pub mod custom_tools;
@@ -392,6 +393,13 @@ pub fn api_routes() -> routes::Routes {
             "/v1/tenants",
             Perm(P::TenantsManage),
             users::create_tenant,
+        )
+        .add(&get, "/v1/channels", Perm(P::MetricsRead), channels::list)
+        .add(
+            &post,
+            "/v1/channels/webhook/{name}",
+            Public,
+            channels::webhook,
         )
         .add(&get, "/ws", SelfAuth, ws::upgrade)
         .add(&get, "/metrics", Perm(P::MetricsRead), metrics::metrics)

@@ -22,8 +22,8 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, cron, custom_tools, health, mcp, metrics, openai, pairing, providers,
-    secrets, sessions, teams, tools, users, ws,
+    agents, approvals, audit, channels, cron, custom_tools, health, mcp, metrics, openai, pairing,
+    providers, secrets, sessions, teams, tools, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -91,6 +91,8 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         cron::delete,
         cron::run,
         cron::runs,
+        channels::list,
+        channels::webhook,
         sessions::traces,
         sessions::trace,
         tools::invoke,
@@ -142,6 +144,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "delegations", description = "The history of delegations between agents and subagent spawns"),
         (name = "bindings", description = "Which agent answers a conversation that names none"),
         (name = "teams", description = "Agent teams: a lead and members, their task board"),
+        (name = "channels", description = "Messaging channels: their state, and the signed generic webhook"),
         (name = "cron", description = "Cron jobs: an agent's scheduled messages and their runs"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
         (name = "mcp", description = "MCP servers as tool sources, and who may use their tools"),

@@ -29,6 +29,8 @@ pub struct AppState {
     /// Every open client connection (limits, and the counts `/metrics`
     /// shows).
     pub conns: Arc<super::conn::ConnTable>,
+    /// The running messaging channels.
+    pub channels: Arc<exoclaw_gateway::channels::Channels>,
 }
 
 /// The id of the request being served, for handlers that record it.

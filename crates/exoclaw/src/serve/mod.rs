@@ -157,7 +157,15 @@ impl Gateway {
             .await
             .context("cannot mark the delegations of the last run interrupted")?;
         startup::raise_fd_limit(settings.config.gateway.max_connections);
+        let channels = exoclaw_gateway::channels::Channels::build(
+            runtime.clone(),
+            Some(&vault),
+            Some(alerts.clone()),
+        )
+        .context("cannot set up the channels")?;
+        channels.start();
         let state = AppState {
+            channels,
             store,
             vault,
             tokens,
@@ -306,7 +314,8 @@ impl Gateway {
         // of its runs as they drain.
         tokio::join!(
             self.state.runtime.drain(left()),
-            self.cron.stop(left().max(FLUSH_GRACE))
+            self.cron.stop(left().max(FLUSH_GRACE)),
+            self.state.channels.stop(FLUSH_GRACE)
         );
         if let Some(proxy) = self.proxy {
             proxy.stop(Duration::from_secs(2)).await;

@@ -223,6 +223,15 @@ error_codes! {
     CronNotFound = "cron.not_found" => NOT_FOUND,
     /// The cron tool cannot reach the runtime (the gateway stops).
     CronUnavailable = "cron.unavailable" => SERVICE_UNAVAILABLE,
+    /// No channel of that name (or not a webhook channel).
+    ChannelUnknown = "channel.unknown" => NOT_FOUND,
+    /// A webhook request whose signature, timestamp or their headers do
+    /// not verify (audited).
+    ChannelSignatureInvalid = "channel.signature_invalid" => UNAUTHORIZED,
+    /// A webhook event id seen before (audited).
+    ChannelReplay = "channel.replay" => CONFLICT,
+    /// The channel cannot take messages yet (no webhook secret stored).
+    ChannelNotReady = "channel.not_ready" => SERVICE_UNAVAILABLE,
     /// The run was cancelled.
     Cancelled = "cancelled" => INTERNAL_SERVER_ERROR,
 

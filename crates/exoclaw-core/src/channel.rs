@@ -1,0 +1,140 @@
+//! The channel port: a messaging platform (Telegram, a signed webhook, ...)
+//! as the gateway sees it. An adapter runs until stopped, handing every
+//! inbound message to an [`InboundSink`], and sends, edits and reacts on
+//! request; what it can do beyond sending is data ([`ChannelInfo`]), not
+//! extra methods. Providers know nothing of channels and channels nothing
+//! of providers: they meet in the gateway's runtime.
+//!
+//! Every outbound message reaches [`Channel::send`] through the gateway's
+//! outbox, which retries by the [`ChannelError`] an adapter returns.
+
+use async_trait::async_trait;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What an adapter is and can do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The configured name (`channels.<name>`).
+    pub name: String,
+    /// The platform: `webhook`, `telegram`, ...
+    pub kind: &'static str,
+    /// It can replace the text of a message it sent (streaming by edits).
+    pub can_edit: bool,
+    /// It can put a reaction on a message.
+    pub can_react: bool,
+}
+
+/// Where a message was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatKind {
+    /// A direct (one-to-one) conversation with the bot.
+    Direct,
+    /// A group chat, by the platform's group id.
+    Group { id: String },
+}
+
+/// One inbound message as an adapter hands it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundMessage {
+    /// The platform's id of this message (deduplicated by the gateway).
+    pub platform_id: String,
+    /// The sender's stable id on the platform (not the display name).
+    pub sender_id: String,
+    pub sender_name: String,
+    pub chat: ChatKind,
+    /// Where replies go and which session it belongs to (a chat id, a chat
+    /// and a forum topic, a webhook's conversation id).
+    pub peer: String,
+    /// The bot account it reached, where a channel has several.
+    pub account: Option<String>,
+    /// Whether it mentions (or replies to) the bot.
+    pub mentioned: bool,
+    pub text: String,
+}
+
+/// A message to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub peer: String,
+    pub text: String,
+    /// The outbox's idempotency key (a platform that supports one gets it).
+    pub idempotency_key: String,
+}
+
+/// A message the platform accepted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// The platform's id of it (to edit it later), where there is one.
+    pub platform_id: Option<String>,
+}
+
+/// Why a platform call failed, by what the caller can do.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// Try again after this long (HTTP 429 `retry_after`).
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    /// The platform is down or unreachable (5xx, a dropped connection);
+    /// retry with backoff.
+    #[error("platform unavailable: {0}")]
+    Unavailable(String),
+    /// The platform refused this message (4xx); retrying will not help.
+    #[error("refused by the platform: {0}")]
+    Rejected(String),
+    /// The credential is wrong or revoked.
+    #[error("the platform refused the credential")]
+    Auth,
+    /// The adapter cannot do this (no edits, no reactions).
+    #[error("not supported by this channel")]
+    Unsupported,
+}
+
+impl ChannelError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ChannelError::RateLimited { .. } | ChannelError::Unavailable(_)
+        )
+    }
+}
+
+/// Where an adapter hands its inbound messages (the gateway: dedup, the
+/// sender gate, bindings, a turn). It returns once the message is accepted
+/// for handling, not once it is answered.
+#[async_trait]
+pub trait InboundSink: Send + Sync {
+    async fn deliver(&self, msg: InboundMessage);
+}
+
+/// A messaging platform (see the module docs).
+#[async_trait]
+pub trait Channel: Send + Sync {
+    fn info(&self) -> &ChannelInfo;
+
+    /// Receive until `stop` is cancelled, handing each message to `sink`.
+    /// An error ends this run; the gateway starts it again with backoff.
+    /// A channel that receives elsewhere (a webhook) waits for `stop`.
+    async fn run(
+        &self,
+        sink: &dyn InboundSink,
+        stop: CancellationToken,
+    ) -> Result<(), ChannelError>;
+
+    async fn send(&self, msg: &Outgoing) -> Result<Sent, ChannelError>;
+
+    /// Replace the text of a sent message (if [`ChannelInfo::can_edit`]).
+    async fn edit(&self, _peer: &str, _platform_id: &str, _text: &str) -> Result<(), ChannelError> {
+        Err(ChannelError::Unsupported)
+    }
+
+    /// Put `emoji` on a message (if [`ChannelInfo::can_react`]).
+    async fn react(
+        &self,
+        _peer: &str,
+        _platform_id: &str,
+        _emoji: &str,
+    ) -> Result<(), ChannelError> {
+        Err(ChannelError::Unsupported)
+    }
+}

@@ -1,0 +1,169 @@
+//! Messaging channels' durable state ([`ChannelStore`]): the outbox every
+//! outbound message is written to before it is sent, the platform ids of
+//! inbound messages already handled (so a redelivered update or a replayed
+//! webhook event is seen once), and each channel's cursor (Telegram's
+//! `getUpdates` offset), so a restart neither repeats nor skips.
+//!
+//! An outbox message is `pending` until a sender delivers it (`sent`) or it
+//! failed too often (`dead`); its idempotency key is unique per tenant and
+//! channel, so writing the same reply twice queues it once.
+
+use super::error::StoreResult;
+use crate::{TenantId, UnixMillis};
+use async_trait::async_trait;
+
+/// The longest text one outbox message holds.
+pub const MAX_OUTBOX_TEXT_BYTES: usize = 64 * 1024;
+/// The longest idempotency key, peer, platform id or cursor.
+pub const MAX_KEY_BYTES: usize = 512;
+
+/// Where an outbox message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxStatus {
+    Pending,
+    Sent,
+    /// Failed `max_attempts` times; not tried again.
+    Dead,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(OutboxStatus::Pending),
+            "sent" => Some(OutboxStatus::Sent),
+            "dead" => Some(OutboxStatus::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A message to queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewOutbound {
+    /// The configured channel name.
+    pub channel: String,
+    /// The chat it goes to, as the adapter names it.
+    pub peer: String,
+    pub text: String,
+    /// Unique per tenant and channel: a second message with the same key is
+    /// the first one (not queued again).
+    pub idempotency_key: String,
+}
+
+/// A queued message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub tenant_id: TenantId,
+    pub id: String,
+    pub channel: String,
+    pub peer: String,
+    pub text: String,
+    pub idempotency_key: String,
+    pub status: OutboxStatus,
+    /// Failed deliveries so far.
+    pub attempts: i64,
+    /// Not tried before this time (backoff, a platform's `retry_after`).
+    pub next_attempt_at: UnixMillis,
+    /// The last failure, short and without secrets.
+    pub last_error: Option<String>,
+    /// The platform's id of the delivered message.
+    pub platform_id: Option<String>,
+    pub created_at: UnixMillis,
+    pub sent_at: Option<UnixMillis>,
+}
+
+/// A failed delivery: try again at `retry_at`, or give up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    Retry { retry_at: UnixMillis, error: String },
+    Dead { error: String },
+}
+
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Queue `msg` (pending, due at `now`); `false` with the stored message
+    /// when its idempotency key was queued before.
+    async fn enqueue_outbound(
+        &self,
+        tenant: &TenantId,
+        msg: &NewOutbound,
+        now: UnixMillis,
+    ) -> StoreResult<(OutboxMessage, bool)>;
+
+    /// Pending messages of `channel` due at `now`, oldest first, at most
+    /// `limit`.
+    async fn due_outbound(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        now: UnixMillis,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>>;
+
+    /// The soonest `next_attempt_at` of `channel`'s pending messages.
+    async fn next_outbound_at(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+    ) -> StoreResult<Option<UnixMillis>>;
+
+    /// Pending messages of `channel`.
+    async fn count_pending_outbound(&self, tenant: &TenantId, channel: &str) -> StoreResult<i64>;
+
+    /// Mark a pending message sent; `false` when it was not pending.
+    async fn mark_outbound_sent(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        platform_id: Option<&str>,
+        now: UnixMillis,
+    ) -> StoreResult<bool>;
+
+    /// Record a failed delivery of a pending message (one more attempt);
+    /// `false` when it was not pending.
+    async fn mark_outbound_failed(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        failure: &Failure,
+    ) -> StoreResult<bool>;
+
+    async fn get_outbound(&self, tenant: &TenantId, id: &str)
+    -> StoreResult<Option<OutboxMessage>>;
+
+    /// Note inbound message `platform_id` of `channel`: `true` the first
+    /// time, `false` for a repeat.
+    async fn record_inbound(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        platform_id: &str,
+        now: UnixMillis,
+    ) -> StoreResult<bool>;
+
+    /// Forget inbound ids noted before `before` (replays older than the
+    /// skew limit are refused by their timestamp anyway).
+    async fn prune_inbound(&self, tenant: &TenantId, before: UnixMillis) -> StoreResult<u64>;
+
+    async fn get_channel_cursor(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+    ) -> StoreResult<Option<String>>;
+
+    async fn set_channel_cursor(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        cursor: &str,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
+}

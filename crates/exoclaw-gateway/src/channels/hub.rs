@@ -1,0 +1,458 @@
+//! [`Channels`]: the running channels of a gateway. Built from config (one
+//! adapter per `channels.<name>` with a `type`), started under the
+//! supervisor (each adapter's receiver and its outbox sender, restarted
+//! with backoff when they fail), and the one inbound path of every adapter
+//! ([`Channels::handle`]): dedup by platform id, the sender gate, bindings,
+//! then `Runtime::receive` (chat commands or a turn) in the session of
+//! (channel, account, peer).
+
+use super::outbox::Sender;
+use super::state::{ChannelState, ChannelStatus};
+use super::webhook::WebhookChannel;
+use super::{Admission, ChannelGate, Chat, IgnoreReason, Inbound};
+use crate::access::Principal;
+use crate::alerts::Alerts;
+use crate::config::channels::ChannelKind;
+use crate::config::file::ChannelConfig;
+use crate::runtime::{self, Runtime, TurnEnd, bindings};
+use crate::supervisor::Task;
+use exoclaw_core::channel::{Channel, ChatKind, InboundMessage, InboundSink};
+use exoclaw_core::model::Role;
+use exoclaw_core::store::channel::NewOutbound;
+use exoclaw_core::{TenantId, now_ms};
+use exoclaw_store::vault::SecretVault;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// What became of an inbound message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Its platform id was handled before.
+    Duplicate,
+    /// The sender gate dropped it.
+    Ignored(IgnoreReason),
+    /// The answer to send back (a turn's answer, a command's, a pairing
+    /// code).
+    Reply(String),
+    /// The gateway could not handle it (`code` is stable; the cause is in
+    /// the log).
+    Failed(&'static str),
+}
+
+/// The answer to `/start` and `/help` (an admitted sender's; an unknown
+/// one's `/start` gets the pairing flow like any first message).
+const HELP: &str = "Hi! Write to me and the assistant answers here. Commands: /stop stops \
+                    the answer being written, /stopall also stops the work it started, /help \
+                    shows this.";
+
+/// `/start` or `/help`, also as `/help@bot`.
+fn is_help_command(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    let first = first.split_once('@').map_or(first, |(w, _)| w);
+    matches!(first, "/start" | "/help") && words.next().is_none()
+}
+
+/// The stable code of a receiver's failure, for `alert.channel_failure`.
+fn failure_code(e: &exoclaw_core::channel::ChannelError) -> &'static str {
+    use exoclaw_core::channel::ChannelError as E;
+    match e {
+        E::Auth => "receiver.auth",
+        E::RateLimited { .. } => "receiver.rate_limited",
+        E::Unavailable(_) => "receiver.unavailable",
+        E::Rejected(_) | E::Unsupported => "receiver.rejected",
+    }
+}
+
+struct Entry {
+    adapter: Arc<dyn Channel>,
+    webhook: Option<Arc<WebhookChannel>>,
+    config: ChannelConfig,
+    state: Arc<ChannelState>,
+    wake: Arc<Notify>,
+}
+
+/// The gateway's channels (see the module docs).
+pub struct Channels {
+    me: Weak<Channels>,
+    runtime: Arc<Runtime>,
+    tenant: TenantId,
+    gate: ChannelGate,
+    alerts: Option<Alerts>,
+    entries: BTreeMap<String, Entry>,
+    tasks: Mutex<Vec<Task>>,
+}
+
+impl Channels {
+    /// One adapter per configured channel with a `type` (none started yet).
+    pub fn build(
+        runtime: Arc<Runtime>,
+        vault: Option<&Arc<SecretVault>>,
+        alerts: Option<Alerts>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let settings = runtime.settings.clone();
+        let tenant = TenantId::new(exoclaw_core::DEFAULT_TENANT);
+        let mut entries = BTreeMap::new();
+        for (name, config) in &settings.config.channels {
+            let Some(kind) = config.kind else { continue };
+            let (adapter, webhook): (Arc<dyn Channel>, _) = match kind {
+                ChannelKind::Webhook => {
+                    let client = match &config.webhook.callback_url {
+                        Some(url) => Some(crate::egress::endpoint_client(
+                            &settings,
+                            &format!("channels.{name}.webhook.callback_url"),
+                            url,
+                        )?),
+                        None => None,
+                    };
+                    let w = Arc::new(WebhookChannel::new(
+                        name,
+                        tenant.clone(),
+                        config.webhook.clone(),
+                        vault.cloned(),
+                        client,
+                    ));
+                    (w.clone(), Some(w))
+                }
+                ChannelKind::Telegram => {
+                    let client = crate::egress::endpoint_client(
+                        &settings,
+                        &format!("channels.{name}.telegram.api_base"),
+                        &config.telegram.api_base,
+                    )?;
+                    let env_token = settings
+                        .env
+                        .get(super::telegram::TOKEN_VAR)
+                        .map(|t| exoclaw_core::Secret::new(t.to_owned()));
+                    let t: Arc<dyn Channel> = Arc::new(super::telegram::TelegramChannel::new(
+                        name,
+                        tenant.clone(),
+                        config.telegram.clone(),
+                        runtime.store.clone(),
+                        env_token,
+                        vault.cloned(),
+                        client,
+                    ));
+                    (t, None)
+                }
+            };
+            entries.insert(
+                name.clone(),
+                Entry {
+                    adapter,
+                    webhook,
+                    config: config.clone(),
+                    state: Arc::default(),
+                    wake: Arc::default(),
+                },
+            );
+        }
+        let gate = ChannelGate::new(
+            runtime.store.clone(),
+            tenant.clone(),
+            settings.config.channels.clone(),
+            Duration::from_secs(settings.config.gateway.pairing_ttl_sec),
+        );
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            runtime,
+            tenant,
+            gate,
+            alerts,
+            entries,
+            tasks: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Start every channel's receiver and outbox sender.
+    pub fn start(&self) {
+        let sup = self.runtime.supervisor.clone();
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, e) in &self.entries {
+            let sender = Arc::new(Sender {
+                store: self.runtime.store.clone(),
+                tenant: self.tenant.clone(),
+                adapter: e.adapter.clone(),
+                state: e.state.clone(),
+                wake: e.wake.clone(),
+                config: e.config.outbox.clone(),
+                alerts: self.alerts.clone(),
+            });
+            tasks.push(sup.start_restarting("channel.outbox", move |stop| {
+                let sender = sender.clone();
+                async move { sender.run(stop).await }
+            }));
+            let adapter = e.adapter.clone();
+            let state = e.state.clone();
+            let sink: Arc<dyn InboundSink> = Arc::new(Sink {
+                channels: self.me.clone(),
+                name: name.clone(),
+            });
+            let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let alerts = self.alerts.clone();
+            tasks.push(sup.start_restarting("channel.receive", move |stop| {
+                let (adapter, state, sink) = (adapter.clone(), state.clone(), sink.clone());
+                let alerts = alerts.clone();
+                let first = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    state.started(first);
+                    let ended = adapter.run(sink.as_ref(), stop).await;
+                    state.ended(ended.as_ref().err().map(ToString::to_string));
+                    let name = &adapter.info().name;
+                    if let (Err(e), Some(a)) = (&ended, &alerts) {
+                        a.channel_failure(name, failure_code(e));
+                    }
+                    ended.map_err(|e| anyhow::anyhow!("channel {name} stopped: {e}"))
+                }
+            }));
+        }
+    }
+
+    /// Stop the receivers and senders (a message being sent is finished or
+    /// left pending for the next start).
+    pub async fn stop(&self, grace: Duration) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for t in tasks {
+            t.stop(grace).await;
+        }
+    }
+
+    /// The webhook adapter named `name`, if that channel is one.
+    pub fn webhook(&self, name: &str) -> Option<Arc<WebhookChannel>> {
+        self.entries.get(name).and_then(|e| e.webhook.clone())
+    }
+
+    /// Every channel's state, by name.
+    pub async fn status(&self) -> Vec<ChannelStatus> {
+        let mut out = Vec::with_capacity(self.entries.len());
+        for (name, e) in &self.entries {
+            let depth = self
+                .runtime
+                .store
+                .count_pending_outbound(&self.tenant, name)
+                .await
+                .unwrap_or(-1);
+            out.push(e.state.snapshot(name, e.adapter.info().kind, depth));
+        }
+        out
+    }
+
+    /// Queue `text` to `peer` on `channel` (once per `key`) and wake its
+    /// sender.
+    pub async fn queue(
+        &self,
+        channel: &str,
+        peer: &str,
+        text: &str,
+        key: &str,
+    ) -> Result<(), exoclaw_core::store::StoreError> {
+        let msg = NewOutbound {
+            channel: channel.to_owned(),
+            peer: peer.to_owned(),
+            text: text.to_owned(),
+            idempotency_key: key.to_owned(),
+        };
+        self.runtime
+            .store
+            .enqueue_outbound(&self.tenant, &msg, now_ms())
+            .await?;
+        if let Some(e) = self.entries.get(channel) {
+            e.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Note an inbound platform id of `channel`: `false` for a repeat.
+    pub async fn first_seen(
+        &self,
+        channel: &str,
+        platform_id: &str,
+    ) -> Result<bool, exoclaw_core::store::StoreError> {
+        self.runtime
+            .store
+            .record_inbound(&self.tenant, channel, platform_id, now_ms())
+            .await
+    }
+
+    /// The one inbound path (see the module docs); waits for the answer.
+    pub async fn handle(&self, channel: &str, msg: InboundMessage) -> Handled {
+        let Some(entry) = self.entries.get(channel) else {
+            return Handled::Ignored(IgnoreReason::ChannelNotConfigured);
+        };
+        match self.first_seen(channel, &msg.platform_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                entry.state.duplicate();
+                return Handled::Duplicate;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "cannot record an inbound message");
+                return Handled::Failed("internal");
+            }
+        }
+        self.handle_seen(channel, msg).await
+    }
+
+    /// [`Channels::handle`] after dedup (for a receiver that checked
+    /// [`Channels::first_seen`] itself): the gate, bindings and the runtime.
+    pub async fn handle_seen(&self, channel: &str, msg: InboundMessage) -> Handled {
+        if let Some(e) = self.entries.get(channel) {
+            e.state.inbound(now_ms());
+        }
+        let gate_msg = Inbound {
+            channel: channel.to_owned(),
+            sender_id: msg.sender_id.clone(),
+            sender_name: msg.sender_name.clone(),
+            chat: match &msg.chat {
+                ChatKind::Direct => Chat::Direct,
+                ChatKind::Group { id } => Chat::Group { id: id.clone() },
+            },
+            mentioned: msg.mentioned,
+            text: msg.text.clone(),
+        };
+        let (user, tenant) = match self.gate.admit(&gate_msg).await {
+            Ok(Admission::Deliver { user, tenant }) => (user, tenant),
+            Ok(Admission::PairingCode { code, .. }) => {
+                let code = code.expose();
+                return Handled::Reply(format!(
+                    "To talk to this assistant, ask its admin to approve pairing code {code} \
+                     (exoclaw pairing approve {code})."
+                ));
+            }
+            Ok(Admission::PairingPending { .. }) => {
+                return Handled::Reply(
+                    "Your pairing request is waiting for the admin's approval.".to_owned(),
+                );
+            }
+            Ok(Admission::Ignore { reason }) => {
+                tracing::debug!(channel, ?reason, "an inbound message was ignored");
+                return Handled::Ignored(reason);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "the sender gate failed");
+                return Handled::Failed("internal");
+            }
+        };
+        if is_help_command(&msg.text) {
+            return Handled::Reply(HELP.to_owned());
+        }
+        let store = self.runtime.store.as_ref();
+        let agent = match bindings::resolve(
+            store,
+            &tenant,
+            channel,
+            msg.account.as_deref(),
+            &msg.peer,
+            &user,
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "cannot resolve the agent of a channel message");
+                return Handled::Failed("internal");
+            }
+        };
+        let who = Principal {
+            actor: format!("channel:{channel}"),
+            role: Role::User,
+            tenant,
+            user,
+            scopes: None,
+        };
+        let peer = match &msg.account {
+            Some(a) => format!("{a}:{}", msg.peer),
+            None => msg.peer.clone(),
+        };
+        let got = self
+            .runtime
+            .receive(&who, agent.as_str(), channel, &peer, msg.text, None)
+            .await;
+        match got {
+            Ok(runtime::turn::Inbound::Turn(mut turn)) => {
+                while turn.events.recv().await.is_some() {}
+                match turn.end().await {
+                    TurnEnd::Ran(o) => Handled::Reply(o.text),
+                    TurnEnd::Broken { code, message } => {
+                        tracing::warn!(channel, code, "a channel turn broke");
+                        Handled::Reply(message)
+                    }
+                }
+            }
+            Ok(runtime::turn::Inbound::Stopped(s)) => Handled::Reply(s.message()),
+            Ok(runtime::turn::Inbound::Replied(text)) => Handled::Reply(text),
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "a channel message could not start a turn");
+                Handled::Failed(match e {
+                    runtime::StartError::InjectionBlocked(_) => "security.injection_blocked",
+                    runtime::StartError::Disabled(_) => "agent.disabled",
+                    runtime::StartError::NoAgent(_) => "agent.not_found",
+                    _ => "internal",
+                })
+            }
+        }
+    }
+}
+
+/// An adapter's sink: each message is handled on its own task and its
+/// answer queued in the outbox.
+struct Sink {
+    channels: Weak<Channels>,
+    name: String,
+}
+
+#[async_trait::async_trait]
+impl InboundSink for Sink {
+    async fn deliver(&self, msg: InboundMessage) {
+        let Some(channels) = self.channels.upgrade() else {
+            return;
+        };
+        // Noted as seen before the adapter moves past it (its cursor): a
+        // restart then neither repeats nor skips it.
+        match channels.first_seen(&self.name, &msg.platform_id).await {
+            Ok(true) => channels.answer_later(&self.name, msg, Dedup::Done),
+            Ok(false) => {
+                if let Some(e) = channels.entries.get(&self.name) {
+                    e.state.duplicate();
+                }
+            }
+            // Not noted: handled with the check (a repeat is still caught).
+            Err(_) => channels.answer_later(&self.name, msg, Dedup::Check),
+        }
+    }
+}
+
+/// Whether [`Channels::answer_later`] still deduplicates the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dedup {
+    Check,
+    /// The receiver checked [`Channels::first_seen`] itself.
+    Done,
+}
+
+impl Channels {
+    /// Handle `msg` on its own task and queue its answer to its peer
+    /// (idempotency key `reply:<platform id>`).
+    pub fn answer_later(self: &Arc<Self>, channel: &str, msg: InboundMessage, dedup: Dedup) {
+        let channels = self.clone();
+        let name = channel.to_owned();
+        self.runtime
+            .supervisor
+            .detach("channel.inbound", async move {
+                let key = format!("reply:{}", msg.platform_id);
+                let peer = msg.peer.clone();
+                let handled = match dedup {
+                    Dedup::Check => channels.handle(&name, msg).await,
+                    Dedup::Done => channels.handle_seen(&name, msg).await,
+                };
+                if let Handled::Reply(text) = handled
+                    && !text.is_empty()
+                {
+                    channels.queue(&name, &peer, &text, &key).await?;
+                }
+                Ok(())
+            });
+    }
+}

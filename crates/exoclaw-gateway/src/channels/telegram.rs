@@ -1,0 +1,391 @@
+//! The Telegram adapter (Bot API, long polling). `getMe` first (a wrong
+//! token ends the receiver with `Auth`, logged with the channel's name;
+//! other channels are unaffected and the supervisor retries with backoff),
+//! then `getUpdates` from the stored offset (`ChannelStore` cursor): each
+//! update is noted as seen (its `update_id`) and handed to the sink before
+//! the offset moves past it, so a restart neither repeats nor skips one.
+//! A poll that stays silent longer than its timeout plus a margin is
+//! abandoned and the receiver restarted (a stalled connection).
+//!
+//! Private chats are direct; groups and supergroups are groups, mentioned
+//! when the text names `@<bot username>` or replies to the bot; a forum
+//! topic is its own peer (`<chat>:<topic>`). Answers are sent as HTML
+//! rendered from Markdown (`telegram_format`), split at 4,096 characters,
+//! and as plain text when Telegram refuses the markup.
+//!
+//! The token is in every URL: no URL and no transport error text is ever
+//! logged or returned.
+
+use super::telegram_format;
+use crate::config::channels::TelegramChannelConfig;
+use exoclaw_core::channel::{
+    Channel, ChannelError, ChannelInfo, ChatKind, InboundMessage, InboundSink, Outgoing, Sent,
+};
+use exoclaw_core::store::Store;
+use exoclaw_core::{Secret, TenantId, now_ms};
+use exoclaw_store::vault::SecretVault;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The token's variable, read through the settings' environment snapshot.
+pub const TOKEN_VAR: &str = "EXOCLAW_TELEGRAM_BOT_TOKEN";
+/// The vault name of a bot token (owner `channel:<name>`).
+pub const TOKEN_SECRET: &str = "bot_token";
+/// How much longer than its timeout a long poll may stay silent.
+const POLL_MARGIN: Duration = Duration::from_secs(15);
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TelegramChannel {
+    info: ChannelInfo,
+    tenant: TenantId,
+    config: TelegramChannelConfig,
+    store: Arc<dyn Store>,
+    env_token: Option<Secret>,
+    vault: Option<Arc<SecretVault>>,
+    client: exoclaw_egress::EgressClient,
+}
+
+/// The bot itself, from `getMe`.
+struct Me {
+    id: i64,
+    username: String,
+}
+
+impl TelegramChannel {
+    pub fn new(
+        name: &str,
+        tenant: TenantId,
+        config: TelegramChannelConfig,
+        store: Arc<dyn Store>,
+        env_token: Option<Secret>,
+        vault: Option<Arc<SecretVault>>,
+        client: exoclaw_egress::EgressClient,
+    ) -> Self {
+        Self {
+            info: ChannelInfo {
+                name: name.to_owned(),
+                kind: "telegram",
+                can_edit: true,
+                can_react: true,
+            },
+            tenant,
+            config,
+            store,
+            env_token,
+            vault,
+            client,
+        }
+    }
+
+    async fn token(&self) -> Result<Secret, ChannelError> {
+        if let Some(t) = &self.env_token {
+            return Ok(t.clone());
+        }
+        let Some(v) = &self.vault else {
+            return Err(ChannelError::Auth);
+        };
+        match v
+            .get(
+                &self.tenant,
+                &super::webhook::secret_owner(&self.info.name),
+                TOKEN_SECRET,
+            )
+            .await
+        {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(ChannelError::Auth),
+            Err(_) => Err(ChannelError::Unavailable(
+                "cannot read the bot token".to_owned(),
+            )),
+        }
+    }
+
+    /// One Bot API call: its `result`, or the error by what to do.
+    async fn call(
+        &self,
+        method: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, ChannelError> {
+        let token = self.token().await?;
+        let url = format!(
+            "{}/bot{}/{method}",
+            self.config.api_base.trim_end_matches('/'),
+            token.expose()
+        );
+        let request = self
+            .client
+            .request(exoclaw_egress::Method::POST, &url)
+            .map_err(|r| {
+                ChannelError::Rejected(format!("refused by the egress policy ({})", r.rule))
+            })?;
+        let resp = request
+            .header(exoclaw_egress::header::CONTENT_TYPE, "application/json")
+            .timeout(timeout)
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                ChannelError::Unavailable(if e.is_timeout() {
+                    format!("{method} timed out")
+                } else {
+                    format!("cannot reach the Telegram API ({method})")
+                })
+            })?;
+        let status = resp.status().as_u16();
+        let v: Value = match resp.bytes().await {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        if v["ok"] == true {
+            return Ok(v["result"].clone());
+        }
+        let description = v["description"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>();
+        match v["error_code"]
+            .as_u64()
+            .map_or(status, |c| u16::try_from(c).unwrap_or(status))
+        {
+            429 => Err(ChannelError::RateLimited {
+                retry_after: Duration::from_secs(
+                    v["parameters"]["retry_after"]
+                        .as_u64()
+                        .unwrap_or(1)
+                        .min(3600),
+                ),
+            }),
+            401 | 404 => Err(ChannelError::Auth),
+            400..=499 => Err(ChannelError::Rejected(format!("{method}: {description}"))),
+            _ => Err(ChannelError::Unavailable(format!(
+                "{method} answered {status}"
+            ))),
+        }
+    }
+
+    async fn me(&self) -> Result<Me, ChannelError> {
+        let r = self.call("getMe", &json!({}), CALL_TIMEOUT).await?;
+        Ok(Me {
+            id: r["id"].as_i64().unwrap_or_default(),
+            username: r["username"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    async fn offset(&self) -> Result<i64, ChannelError> {
+        let c = self
+            .store
+            .get_channel_cursor(&self.tenant, &self.info.name)
+            .await
+            .map_err(|e| ChannelError::Unavailable(format!("store: {e}")))?;
+        Ok(c.and_then(|c| c.parse().ok()).unwrap_or(0))
+    }
+
+    /// `chat_id` and the forum topic of a peer.
+    fn target(peer: &str) -> Value {
+        match peer.split_once(':') {
+            Some((chat, topic)) => {
+                json!({"chat_id": chat, "message_thread_id": topic.parse::<i64>().ok()})
+            }
+            None => json!({"chat_id": peer}),
+        }
+    }
+
+    async fn send_part(&self, peer: &str, md: &str, html: &str) -> Result<Value, ChannelError> {
+        let mut body = Self::target(peer);
+        body["text"] = json!(html);
+        body["parse_mode"] = json!("HTML");
+        match self.call("sendMessage", &body, CALL_TIMEOUT).await {
+            Err(ChannelError::Rejected(why)) if why.contains("parse") => {
+                tracing::debug!(channel = %self.info.name, "Telegram refused the markup; sending plain text");
+                let mut plain = Self::target(peer);
+                plain["text"] = json!(md);
+                self.call("sendMessage", &plain, CALL_TIMEOUT).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// An update as an inbound message, if it is a text message.
+fn parse(u: &Value, me: &Me) -> Option<InboundMessage> {
+    let m = u.get("message").or_else(|| u.get("edited_message"))?;
+    let text = m["text"]
+        .as_str()
+        .or_else(|| m["caption"].as_str())?
+        .to_owned();
+    let chat_id = m["chat"]["id"].as_i64()?;
+    let from = &m["from"];
+    let sender_id = from["id"].as_i64()?.to_string();
+    let sender_name = from["username"]
+        .as_str()
+        .or_else(|| from["first_name"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let private = m["chat"]["type"] == "private";
+    let peer = match (
+        m["is_topic_message"] == true,
+        m["message_thread_id"].as_i64(),
+    ) {
+        (true, Some(topic)) => format!("{chat_id}:{topic}"),
+        _ => chat_id.to_string(),
+    };
+    let mention = !me.username.is_empty() && text.contains(&format!("@{}", me.username));
+    let reply_to_bot = m["reply_to_message"]["from"]["id"].as_i64() == Some(me.id);
+    Some(InboundMessage {
+        platform_id: u["update_id"].as_i64()?.to_string(),
+        sender_id,
+        sender_name,
+        chat: if private {
+            ChatKind::Direct
+        } else {
+            ChatKind::Group {
+                id: chat_id.to_string(),
+            }
+        },
+        peer,
+        account: None,
+        mentioned: mention || reply_to_bot,
+        text,
+    })
+}
+
+#[async_trait::async_trait]
+impl Channel for TelegramChannel {
+    fn info(&self) -> &ChannelInfo {
+        &self.info
+    }
+
+    async fn run(
+        &self,
+        sink: &dyn InboundSink,
+        stop: CancellationToken,
+    ) -> Result<(), ChannelError> {
+        let me = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            me = self.me() => me?,
+        };
+        tracing::info!(channel = %self.info.name, bot = %me.username, "telegram channel polling");
+        let poll = Duration::from_secs(self.config.poll_timeout_sec);
+        loop {
+            let offset = self.offset().await?;
+            let body = json!({"offset": offset, "timeout": self.config.poll_timeout_sec,
+                "allowed_updates": ["message", "edited_message"]});
+            let updates = tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                r = self.call("getUpdates", &body, poll + POLL_MARGIN) => r?,
+            };
+            let Some(updates) = updates.as_array() else {
+                tracing::warn!(channel = %self.info.name, "getUpdates answered no list; skipped");
+                continue;
+            };
+            for u in updates {
+                let Some(id) = u["update_id"].as_i64() else {
+                    tracing::warn!(channel = %self.info.name, "an update without an id; skipped");
+                    continue;
+                };
+                if id < offset {
+                    continue;
+                }
+                match parse(u, &me) {
+                    Some(msg) => sink.deliver(msg).await,
+                    None => {
+                        tracing::debug!(channel = %self.info.name, update = id, "a non-text update; skipped")
+                    }
+                }
+                self.store
+                    .set_channel_cursor(
+                        &self.tenant,
+                        &self.info.name,
+                        &(id + 1).to_string(),
+                        now_ms(),
+                    )
+                    .await
+                    .map_err(|e| ChannelError::Unavailable(format!("store: {e}")))?;
+            }
+        }
+    }
+
+    async fn send(&self, msg: &Outgoing) -> Result<Sent, ChannelError> {
+        let mut last = None;
+        for (md, html) in telegram_format::split(&msg.text, 3000)
+            .iter()
+            .flat_map(|p| {
+                telegram_format::render(p)
+                    .into_iter()
+                    .map(move |h| (p.clone(), h))
+            })
+        {
+            let r = self.send_part(&msg.peer, &md, &html).await?;
+            last = r["message_id"].as_i64();
+        }
+        Ok(Sent {
+            platform_id: last.map(|id| id.to_string()),
+        })
+    }
+
+    async fn edit(&self, peer: &str, platform_id: &str, text: &str) -> Result<(), ChannelError> {
+        let mut body = Self::target(peer);
+        body["message_id"] = json!(platform_id.parse::<i64>().unwrap_or_default());
+        body["text"] = json!(telegram_format::to_html(text));
+        body["parse_mode"] = json!("HTML");
+        self.call("editMessageText", &body, CALL_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+
+    async fn react(&self, peer: &str, platform_id: &str, emoji: &str) -> Result<(), ChannelError> {
+        let mut body = Self::target(peer);
+        body["message_id"] = json!(platform_id.parse::<i64>().unwrap_or_default());
+        body["reaction"] = json!([{"type": "emoji", "emoji": emoji}]);
+        self.call("setMessageReaction", &body, CALL_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_become_messages_with_mentions_groups_and_topics() {
+        let me = Me {
+            id: 9,
+            username: "exo_bot".to_owned(),
+        };
+        let dm = json!({"update_id": 5, "message": {"message_id": 1, "text": "hi",
+            "chat": {"id": 42, "type": "private"}, "from": {"id": 42, "username": "ann"}}});
+        let m = parse(&dm, &me).unwrap();
+        assert_eq!(
+            (
+                m.platform_id.as_str(),
+                m.peer.as_str(),
+                m.sender_id.as_str()
+            ),
+            ("5", "42", "42")
+        );
+        assert_eq!((m.chat, m.mentioned), (ChatKind::Direct, false));
+        let group = json!({"update_id": 6, "message": {"message_id": 2, "text": "@exo_bot hi",
+            "chat": {"id": -100, "type": "supergroup"}, "from": {"id": 42},
+            "is_topic_message": true, "message_thread_id": 7}});
+        let m = parse(&group, &me).unwrap();
+        assert_eq!(
+            m.chat,
+            ChatKind::Group {
+                id: "-100".to_owned()
+            }
+        );
+        assert_eq!((m.peer.as_str(), m.mentioned), ("-100:7", true));
+        let reply = json!({"update_id": 7, "message": {"text": "yes", "chat": {"id": -1, "type": "group"},
+            "from": {"id": 3}, "reply_to_message": {"from": {"id": 9}}}});
+        assert!(parse(&reply, &me).unwrap().mentioned);
+        let sticker = json!({"update_id": 8, "message": {"chat": {"id": 1, "type": "private"}, "from": {"id": 1}}});
+        assert!(parse(&sticker, &me).is_none());
+        assert!(parse(&json!({"update_id": "x"}), &me).is_none());
+    }
+}

@@ -1,0 +1,160 @@
+//! The adapter half of a channel's configuration (`channels.<name>.type`
+//! and its section); the sender policy beside it is `file::ChannelConfig`. A channel without a `type` only sets the
+//! sender policy.
+
+use serde::{Deserialize, Serialize};
+
+/// Which adapter runs a channel: one closed enum, one arm per platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// `POST /v1/channels/webhook/{name}`, signed (see `channels::webhook`).
+    Webhook,
+    /// The Telegram Bot API, long polling (see `channels::telegram`).
+    Telegram,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Telegram => "telegram",
+        }
+    }
+}
+
+/// `channels.<name>.webhook`: a generic signed webhook. Its secret is the
+/// vault's `webhook_secret` of owner `channel:<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookChannelConfig {
+    /// Where replies are POSTed (signed the same way) instead of in the
+    /// response; through the egress client.
+    pub callback_url: Option<String>,
+    /// The most a request's timestamp may differ from the gateway's clock
+    /// (1 to 3600, default 300).
+    pub max_skew_sec: u64,
+    /// The largest body accepted (1 to 1048576, default 65536).
+    pub max_body_bytes: usize,
+    /// How long a synchronous reply is waited for (1 to 600, default 120).
+    pub reply_timeout_sec: u64,
+}
+
+impl Default for WebhookChannelConfig {
+    fn default() -> Self {
+        Self {
+            callback_url: None,
+            max_skew_sec: 300,
+            max_body_bytes: 64 * 1024,
+            reply_timeout_sec: 120,
+        }
+    }
+}
+
+/// `channels.<name>.telegram`: a Telegram bot, long polling. Its token is
+/// `EXOCLAW_TELEGRAM_BOT_TOKEN`, else the vault's `bot_token` of owner
+/// `channel:<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelegramChannelConfig {
+    /// The Bot API (a self-hosted Bot API server, a test server).
+    pub api_base: String,
+    /// Seconds one `getUpdates` long poll waits (1 to 50, default 30); a
+    /// poll silent for 15 seconds longer is abandoned and the receiver
+    /// restarted.
+    pub poll_timeout_sec: u64,
+}
+
+impl Default for TelegramChannelConfig {
+    fn default() -> Self {
+        Self {
+            api_base: "https://api.telegram.org".to_owned(),
+            poll_timeout_sec: 30,
+        }
+    }
+}
+
+/// `channels.<name>.outbox`: how outbound messages are retried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboxConfig {
+    /// Failed deliveries before a message is dead-lettered (1 to 100,
+    /// default 8).
+    pub max_attempts: u32,
+    /// The first wait after a failure in milliseconds, doubled each time up
+    /// to `backoff_max_ms` (default 1000 and 300000).
+    pub backoff_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            backoff_ms: 1_000,
+            backoff_max_ms: 300_000,
+        }
+    }
+}
+
+/// Every problem of a channel's adapter settings, with its path under
+/// `channels.<name>`.
+pub fn problems(
+    webhook: &WebhookChannelConfig,
+    telegram: &TelegramChannelConfig,
+    outbox: &OutboxConfig,
+) -> Vec<(String, String)> {
+    let mut p = Vec::new();
+    if !(telegram.api_base.starts_with("https://") || telegram.api_base.starts_with("http://")) {
+        p.push((
+            "telegram.api_base".to_owned(),
+            "must be an http(s) URL".to_owned(),
+        ));
+    }
+    let mut range = |path: &str, v: u64, min: u64, max: u64| {
+        if v < min || v > max {
+            p.push((path.to_owned(), format!("must be between {min} and {max}")));
+        }
+    };
+    range(
+        "telegram.poll_timeout_sec",
+        telegram.poll_timeout_sec,
+        1,
+        50,
+    );
+    range("webhook.max_skew_sec", webhook.max_skew_sec, 1, 3600);
+    range(
+        "webhook.max_body_bytes",
+        u64::try_from(webhook.max_body_bytes).unwrap_or(u64::MAX),
+        1,
+        1 << 20,
+    );
+    range(
+        "webhook.reply_timeout_sec",
+        webhook.reply_timeout_sec,
+        1,
+        600,
+    );
+    range(
+        "outbox.max_attempts",
+        u64::from(outbox.max_attempts),
+        1,
+        100,
+    );
+    range("outbox.backoff_ms", outbox.backoff_ms, 1, 3_600_000);
+    range(
+        "outbox.backoff_max_ms",
+        outbox.backoff_max_ms,
+        1,
+        86_400_000,
+    );
+    if let Some(url) = &webhook.callback_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        p.push((
+            "webhook.callback_url".to_owned(),
+            "must be an http(s) URL".to_owned(),
+        ));
+    }
+    p
+}

@@ -1,0 +1,275 @@
+//! Messaging channels' state, written once for both backends (see
+//! [`crate::port`]): the outbox (queued once per idempotency key; a
+//! delivery is marked only while the message is still pending, so two
+//! senders cannot both mark it), inbound ids seen, and channel cursors.
+//! Rules (sizes) are in `crate::rule::channel`.
+
+macro_rules! ports {
+    ($store:ident, $d:ident) => {
+        use async_trait::async_trait;
+        use exoclaw_core::store::channel::{Failure, NewOutbound, OutboxMessage};
+        use exoclaw_core::store::{ChannelStore, StoreResult};
+        use exoclaw_core::{TenantId, UnixMillis};
+        use $crate::{new_id, row, rule};
+
+        /// The columns of a `channel_outbox` row, in insert order.
+        macro_rules! outbox_cols {
+            () => {
+                "tenant_id, id, channel, peer, text, idempotency_key, status, attempts, \
+                 next_attempt_at, last_error, platform_id, created_at, sent_at"
+            };
+        }
+
+        #[async_trait]
+        impl ChannelStore for $store {
+            async fn enqueue_outbound(
+                &self,
+                tenant: &TenantId,
+                msg: &NewOutbound,
+                now: UnixMillis,
+            ) -> StoreResult<(OutboxMessage, bool)> {
+                rule::channel::check_new(msg)?;
+                let id = new_id()?;
+                let mut conn = self.write_conn().await?;
+                let inserted = sqlx::query($d::sql!(
+                    "INSERT INTO channel_outbox (",
+                    outbox_cols!(),
+                    ") VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, NULL) \
+                     ON CONFLICT (tenant_id, channel, idempotency_key) DO NOTHING RETURNING ",
+                    outbox_cols!()
+                ))
+                .bind(tenant.as_str())
+                .bind(&id)
+                .bind(&msg.channel)
+                .bind(&msg.peer)
+                .bind(&msg.text)
+                .bind(&msg.idempotency_key)
+                .bind(now)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err($d::err)?;
+                if let Some(r) = inserted {
+                    return Ok((row::outbox_message(&r)?, true));
+                }
+                let r = sqlx::query($d::sql!(
+                    "SELECT ",
+                    outbox_cols!(),
+                    " FROM channel_outbox WHERE tenant_id = ? AND channel = ? \
+                     AND idempotency_key = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(&msg.channel)
+                .bind(&msg.idempotency_key)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err($d::err)?;
+                Ok((row::outbox_message(&r)?, false))
+            }
+
+            async fn due_outbound(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+                now: UnixMillis,
+                limit: u32,
+            ) -> StoreResult<Vec<OutboxMessage>> {
+                let rows = sqlx::query($d::sql!(
+                    "SELECT ",
+                    outbox_cols!(),
+                    " FROM channel_outbox WHERE tenant_id = ?1 AND channel = ?2 \
+                     AND status = 'pending' AND next_attempt_at <= ?3 \
+                     ORDER BY next_attempt_at, created_at, id LIMIT ",
+                    $d::limit!("?4")
+                ))
+                .bind(tenant.as_str())
+                .bind(channel)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($d::err)?;
+                row::all(&rows, row::outbox_message)
+            }
+
+            async fn next_outbound_at(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+            ) -> StoreResult<Option<UnixMillis>> {
+                sqlx::query_scalar($d::sql!(
+                    "SELECT MIN(next_attempt_at) FROM channel_outbox WHERE tenant_id = ? \
+                     AND channel = ? AND status = 'pending'"
+                ))
+                .bind(tenant.as_str())
+                .bind(channel)
+                .fetch_one(&self.pool)
+                .await
+                .map_err($d::err)
+            }
+
+            async fn count_pending_outbound(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+            ) -> StoreResult<i64> {
+                sqlx::query_scalar($d::sql!(
+                    "SELECT COUNT(*) FROM channel_outbox WHERE tenant_id = ? AND channel = ? \
+                     AND status = 'pending'"
+                ))
+                .bind(tenant.as_str())
+                .bind(channel)
+                .fetch_one(&self.pool)
+                .await
+                .map_err($d::err)
+            }
+
+            async fn mark_outbound_sent(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+                platform_id: Option<&str>,
+                now: UnixMillis,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query($d::sql!(
+                    "UPDATE channel_outbox SET status = 'sent', platform_id = ?, sent_at = ? \
+                     WHERE tenant_id = ? AND id = ? AND status = 'pending'"
+                ))
+                .bind(platform_id)
+                .bind(now)
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn mark_outbound_failed(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+                failure: &Failure,
+            ) -> StoreResult<bool> {
+                let (status, retry_at) = match failure {
+                    Failure::Retry { retry_at, .. } => ("pending", Some(*retry_at)),
+                    Failure::Dead { .. } => ("dead", None),
+                };
+                let done = sqlx::query($d::sql!(
+                    "UPDATE channel_outbox SET status = ?1, attempts = attempts + 1, \
+                     next_attempt_at = COALESCE(?2, next_attempt_at), last_error = ?3 \
+                     WHERE tenant_id = ?4 AND id = ?5 AND status = 'pending'"
+                ))
+                .bind(status)
+                .bind(retry_at)
+                .bind(rule::channel::error_text(failure))
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn get_outbound(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+            ) -> StoreResult<Option<OutboxMessage>> {
+                sqlx::query($d::sql!(
+                    "SELECT ",
+                    outbox_cols!(),
+                    " FROM channel_outbox WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?
+                .as_ref()
+                .map(row::outbox_message)
+                .transpose()
+            }
+
+            async fn record_inbound(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+                platform_id: &str,
+                now: UnixMillis,
+            ) -> StoreResult<bool> {
+                rule::channel::check_key("channel", channel)?;
+                rule::channel::check_key("platform_id", platform_id)?;
+                let done = sqlx::query($d::sql!(
+                    "INSERT INTO channel_inbound (tenant_id, channel, platform_id, seen_at) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, channel, platform_id) DO NOTHING"
+                ))
+                .bind(tenant.as_str())
+                .bind(channel)
+                .bind(platform_id)
+                .bind(now)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn prune_inbound(
+                &self,
+                tenant: &TenantId,
+                before: UnixMillis,
+            ) -> StoreResult<u64> {
+                let done = sqlx::query($d::sql!(
+                    "DELETE FROM channel_inbound WHERE tenant_id = ? AND seen_at < ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(before)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn get_channel_cursor(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+            ) -> StoreResult<Option<String>> {
+                sqlx::query_scalar($d::sql!(
+                    "SELECT cursor FROM channel_cursors WHERE tenant_id = ? AND channel = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(channel)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)
+            }
+
+            async fn set_channel_cursor(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+                cursor: &str,
+                now: UnixMillis,
+            ) -> StoreResult<()> {
+                rule::channel::check_key("channel", channel)?;
+                rule::channel::check_key("cursor", cursor)?;
+                sqlx::query($d::sql!(
+                    "INSERT INTO channel_cursors (tenant_id, channel, cursor, updated_at) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, channel) \
+                     DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at"
+                ))
+                .bind(tenant.as_str())
+                .bind(channel)
+                .bind(cursor)
+                .bind(now)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use ports;

@@ -1,0 +1,231 @@
+//! Telegram through the real binary, the fake provider and the fake Bot
+//! API: a private message is answered with the agent's Markdown as
+//! Telegram HTML (after a 429 with `retry_after`, from the outbox); a
+//! group message is heard only when it mentions the bot; `/help` answers
+//! without a turn; a restart resumes at the stored offset (nothing
+//! repeated, nothing skipped); a wrong token leaves the gateway serving.
+
+use crate::fake_telegram::{BOT_NAME, FakeTelegram};
+use crate::support::*;
+use exoclaw_providers::fake::{FakeProvider, Reply};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const BOT_TOKEN: &str = "123456:TEST-bot-token-abcdefghijklmnop";
+
+struct Tg {
+    home: TestHome,
+    cfg: tempfile::TempDir,
+    fake: FakeProvider,
+    base: String,
+    tg: FakeTelegram,
+    gw: Gateway,
+}
+
+impl Tg {
+    fn new(token: &str) -> Self {
+        let (fake, base) = FakeProvider::start_in_thread().unwrap();
+        let tg = FakeTelegram::start(BOT_TOKEN);
+        let cfg = tempfile::tempdir().unwrap();
+        let config = json!({
+            "gateway": {"rate_limit_rpm": 0, "shutdown_grace_sec": 1},
+            "channels": {"tg": {
+                "type": "telegram",
+                "dm_policy": "open",
+                "groups": {"allow": ["*"]},
+                "telegram": {"api_base": tg.base(), "poll_timeout_sec": 1},
+                "outbox": {"backoff_ms": 50, "backoff_max_ms": 200},
+            }},
+        });
+        std::fs::write(cfg.path().join("config.json"), config.to_string()).unwrap();
+        let home = TestHome::new();
+        let gw = Self::start(&home, &cfg, &base, token);
+        Self {
+            home,
+            cfg,
+            fake,
+            base,
+            tg,
+            gw,
+        }
+    }
+
+    fn start(home: &TestHome, cfg: &tempfile::TempDir, base: &str, token: &str) -> Gateway {
+        let path = cfg.path().join("config.json");
+        Gateway::start(
+            &home.path,
+            &[
+                ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+                ("EXOCLAW_OPENAI_API_KEY", "sk-test-fake-key-0123456789"),
+                ("EXOCLAW_OPENAI_BASE_URL", base),
+                ("EXOCLAW_CONFIG", path.to_str().unwrap()),
+                ("EXOCLAW_TELEGRAM_BOT_TOKEN", token),
+            ],
+        )
+    }
+
+    fn channel(&self) -> Value {
+        let r = self.gw.get("/v1/channels", Some(TOKEN));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["channels"][0].clone()
+    }
+}
+
+fn dm(text: &str) -> Value {
+    json!({"message_id": 1, "text": text, "chat": {"id": 42, "type": "private"},
+        "from": {"id": 42, "first_name": "Ann"}})
+}
+
+fn sends(got: &[(String, Value)]) -> Vec<Value> {
+    got.iter()
+        .filter(|(m, _)| m == "sendMessage")
+        .map(|(_, b)| b.clone())
+        .collect()
+}
+
+#[test]
+fn telegram_messages_are_answered_in_html_and_a_restart_resumes_at_the_offset() {
+    let mut t = Tg::new(BOT_TOKEN);
+    t.fake.push(Reply::text("**hello** <there>"));
+    // The first delivery is rate limited: the outbox waits and sends again.
+    t.tg.fail_next_send(
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests",
+            "parameters": {"retry_after": 1}}),
+    );
+    t.tg.push_message(dm("hi"));
+    let got = sends(&t.tg.wait_sent(1, Duration::from_secs(30)));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["chat_id"], "42");
+    assert_eq!(got[0]["parse_mode"], "HTML");
+    assert_eq!(got[0]["text"], "<b>hello</b> &lt;there&gt;");
+
+    // In a group: heard only when the bot is mentioned.
+    let group = |text: &str| {
+        json!({"message_id": 2, "text": text, "chat": {"id": -5, "type": "group"},
+            "from": {"id": 42, "first_name": "Ann"}})
+    };
+    t.tg.push_message(group("just chatting"));
+    t.fake.push(Reply::text("at your service"));
+    t.tg.push_message(group(&format!("@{BOT_NAME} help me")));
+    let got = sends(&t.tg.wait_sent(2, Duration::from_secs(30)));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        (got[1]["chat_id"].clone(), got[1]["text"].clone()),
+        (json!("-5"), json!("at your service"))
+    );
+    // `/help` is answered by the gateway, not the agent.
+    let help = t.tg.push_message(dm("/help"));
+    let got = sends(&t.tg.wait_sent(3, Duration::from_secs(30)));
+    assert!(
+        got[2]["text"].as_str().unwrap().contains("/stopall"),
+        "{got:?}"
+    );
+    t.tg.wait_offset(help + 1, Duration::from_secs(30));
+    let c = t.channel();
+    assert_eq!(
+        (c["kind"].clone(), c["sent"].clone(), c["inbound"].clone()),
+        (json!("telegram"), json!(3), json!(4)),
+        "{c}"
+    );
+    assert_eq!(c["queue_depth"], 0, "{c}");
+    // The CLI shows the same: the live state from the gateway, the
+    // configuration and queue from the store.
+    let port = t.gw.addr.port().to_string();
+    let path = t.cfg.path().join("config.json");
+    let env = [
+        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+        ("EXOCLAW_CONFIG", path.to_str().unwrap()),
+        ("EXOCLAW_PORT", port.as_str()),
+    ];
+    let out = run(&t.home.path, &env, &["channels", "status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (
+            v["channels"][0]["name"].clone(),
+            v["channels"][0]["sent"].clone()
+        ),
+        (json!("tg"), json!(3))
+    );
+    let out = run(&t.home.path, &env, &["channels", "status"]);
+    assert!(stdout(&out).starts_with("NAME"), "{}", stdout(&out));
+    let out = run(&t.home.path, &env, &["channels", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v,
+        json!({"channels": [{"name": "tg", "kind": "telegram", "dm_policy": "open", "queued": 0}]})
+    );
+    let metrics = t.gw.get("/metrics", Some(TOKEN)).body;
+    for line in [
+        r#"exoclaw_channel_messages{channel="tg",what="sent"} 3"#,
+        r#"exoclaw_channel_messages{channel="tg",what="failed"} 1"#,
+        r#"exoclaw_channel_state{channel="tg",what="queued"} 0"#,
+        r#"exoclaw_channel_state{channel="tg",what="up"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+    let llm_calls = t.fake.requests().len();
+    assert_eq!(
+        llm_calls, 2,
+        "the ignored group message and /help start no turn"
+    );
+
+    // Restart: the next poll starts after the last update, so none repeats.
+    t.gw.signal("TERM");
+    t.gw.wait_exit(Duration::from_secs(20));
+    let before = t.tg.offsets().len();
+    t.gw = Tg::start(&t.home, &t.cfg, &t.base, BOT_TOKEN);
+    t.fake.push(Reply::text("welcome back"));
+    let next = t.tg.push_message(dm("again"));
+    assert_eq!(next, help + 1);
+    let got = sends(&t.tg.wait_sent(4, Duration::from_secs(30)));
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[3]["text"], "welcome back");
+    let offsets = t.tg.wait_offset(next + 1, Duration::from_secs(30));
+    assert_eq!(offsets.get(before), Some(&(help + 1)), "{offsets:?}");
+    assert!(offsets[before..].iter().all(|o| *o > help), "{offsets:?}");
+    assert_eq!(t.fake.requests().len(), 3, "nothing was answered twice");
+}
+
+#[test]
+fn a_wrong_telegram_token_is_reported_and_the_gateway_keeps_serving() {
+    let t = Tg::new("999:wrong-token-0000000000000000");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = t.channel();
+        if c["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("credential"))
+        {
+            assert!(
+                !c["last_error"].as_str().unwrap().contains("wrong-token"),
+                "{c}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reported: {c}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(t.gw.get("/healthz", None).status, 200);
+    let logs = t.gw.log_lines().join("\n");
+    assert!(
+        !logs.contains("wrong-token"),
+        "the token never reaches the log"
+    );
+    assert!(logs.contains("channel tg stopped"), "the channel is named");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !t
+        .gw
+        .log_lines()
+        .join("\n")
+        .contains("alert.channel_failure")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alert.channel_failure"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
