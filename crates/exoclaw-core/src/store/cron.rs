@@ -36,8 +36,8 @@ pub enum Delivery {
         session: Option<String>,
     },
     /// Into the session a channel peer has with the agent (channel and peer
-    /// as a channel adapter names them); the answer is stored there, and an
-    /// adapter delivers it once channels run.
+    /// as a channel adapter names them); the answer is stored there and,
+    /// when the channel runs in the gateway, queued in its durable outbox.
     Channel { channel: String, peer: String },
     /// The run happens in the job's own session; its answer is POSTed to
     /// this URL (through the egress policy).

@@ -177,6 +177,7 @@ impl Channels {
                 adapter: e.adapter.clone(),
                 state: e.state.clone(),
                 wake: e.wake.clone(),
+                queued: self.runtime.outbox_queued.clone(),
                 config: e.config.outbox.clone(),
                 alerts: self.alerts.clone(),
             });

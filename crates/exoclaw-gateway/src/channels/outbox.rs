@@ -34,6 +34,8 @@ pub(crate) struct Sender {
     pub adapter: Arc<dyn Channel>,
     pub state: Arc<ChannelState>,
     pub wake: Arc<Notify>,
+    /// The runtime's `outbox_queued`.
+    pub queued: Arc<Notify>,
     pub config: OutboxConfig,
     pub alerts: Option<Alerts>,
 }
@@ -72,6 +74,7 @@ impl Sender {
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
                 () = self.wake.notified() => {}
+                () = self.queued.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }

@@ -162,6 +162,9 @@ pub struct Runtime {
     pub supervisor: crate::supervisor::Supervisor,
     /// Cron jobs' scheduler wake-up and webhook client.
     pub cron: cron::CronState,
+    /// Notified when something outside a channel (a cron job) queued an
+    /// outbound message: the channels' senders look at once.
+    pub outbox_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Runtime {
@@ -299,6 +302,7 @@ impl Runtime {
                 telemetry: std::sync::Mutex::new(telemetry),
                 supervisor,
                 cron,
+                outbox_queued: Arc::default(),
             }
         }))
     }

@@ -229,3 +229,38 @@ fn a_wrong_telegram_token_is_reported_and_the_gateway_keeps_serving() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A cron job that answers into a Telegram chat: run now, its answer is
+/// queued in the durable outbox and sent to that chat, once.
+#[test]
+fn a_cron_job_for_a_telegram_chat_is_sent_there() {
+    let t = Tg::new(BOT_TOKEN);
+    let post = |path: &str, body: Value| {
+        request(
+            t.gw.addr,
+            "POST",
+            path,
+            Some(TOKEN),
+            Some(&body.to_string()),
+        )
+    };
+    let r = post(
+        "/v1/cron",
+        json!({"agent": "default", "schedule": "cron 0 9 * * MON-FRI in Europe/Berlin",
+               "message": "the daily report", "delivery": {"kind": "channel", "channel": "tg", "peer": "42"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    t.fake.push(Reply::text("**all** green"));
+    let r = post(&format!("/v1/cron/{id}/run"), json!({}));
+    assert_eq!(r.json()["status"], "ok", "{}", r.body);
+    let got = sends(&t.tg.wait_sent(1, Duration::from_secs(30)));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0]["chat_id"].clone(), got[0]["text"].clone()),
+        (json!("42"), json!("<b>all</b> green"))
+    );
+    // Sent once: nothing more arrives.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sends(&t.tg.sent()).len(), 1);
+}

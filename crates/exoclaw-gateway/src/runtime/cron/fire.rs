@@ -185,7 +185,58 @@ async fn run(rt: &Runtime, job: &CronJob, due: UnixMillis) -> Outcome {
             outcome.error = Some("cron.webhook_failed".to_owned());
         }
     }
+    if let Delivery::Channel { channel, peer } = &job.delivery
+        && outcome.status == "ok"
+        && !ran.text.is_empty()
+        && let Err(reason) = to_channel(rt, job, due, channel, peer, &ran.text).await
+    {
+        tracing::warn!(
+            event = "cron.channel_failed",
+            job = %job.id,
+            channel = %channel,
+            reason = %reason,
+            "cannot queue a cron job's answer to its channel"
+        );
+        outcome.status = "failed";
+        outcome.error = Some("cron.channel_failed".to_owned());
+    }
     outcome
+}
+
+/// Queue the answer to the channel peer in the durable outbox (once per
+/// job and occurrence), when the channel runs here: channels are the
+/// default tenant's, configured with a `type`. Otherwise the answer stays
+/// in the peer's session only.
+async fn to_channel(
+    rt: &Runtime,
+    job: &CronJob,
+    due: i64,
+    channel: &str,
+    peer: &str,
+    text: &str,
+) -> Result<(), String> {
+    let runs_here = job.tenant_id.as_str() == exoclaw_core::DEFAULT_TENANT
+        && rt
+            .settings
+            .config
+            .channels
+            .get(channel)
+            .is_some_and(|c| c.kind.is_some());
+    if !runs_here {
+        return Ok(());
+    }
+    let msg = exoclaw_core::store::channel::NewOutbound {
+        channel: channel.to_owned(),
+        peer: peer.to_owned(),
+        text: text.to_owned(),
+        idempotency_key: format!("cron:{}:{due}", job.id),
+    };
+    rt.store
+        .enqueue_outbound(&job.tenant_id, &msg, exoclaw_core::now_ms())
+        .await
+        .map_err(|e| e.to_string())?;
+    rt.outbox_queued.notify_waiters();
+    Ok(())
 }
 
 /// The session the run happens in; `None` when a named one is gone (or a
