@@ -11,7 +11,6 @@
 //!    each announced) and the fake's count of announcement calls (exactly 1,000, also after a
 //!    quiet while), and reads the gateway's memory before, at its peak and once idle again.
 
-use std::fs;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use super::fake_llm::FakeLlm;
 use super::gateway::Gateway;
 use super::http::{Conn, Response, post_json};
 use super::load::{self, Load, Outcome, delta_ms, ms3};
-use super::{Context, create_parent, mib};
+use super::{Context, mib};
 use crate::error::{Context as _, Result, bail};
 
 /// The issue's target for the overhead.
@@ -35,12 +34,9 @@ const SENDERS: usize = 50;
 /// How long the burst may take to be announced.
 const BURST_LIMIT: Duration = Duration::from_secs(600);
 
-const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
-const API_KEY: &str = "sk-bench-0000000000000000";
-
 pub fn run(ctx: &Context) -> Result<String> {
     let fake = FakeLlm::start()?;
-    let mut gateway = start(ctx, &fake)?;
+    let mut gateway = super::fake_llm::start_gateway(ctx, &fake, "delegation")?;
     let token = ctx.binary.token().to_owned();
     setup(&gateway, &token)?;
     let mut rows = Vec::new();
@@ -65,44 +61,11 @@ pub fn run(ctx: &Context) -> Result<String> {
     Ok(report(ctx, &rows, &bursts))
 }
 
-fn start(ctx: &Context, fake: &FakeLlm) -> Result<Gateway> {
-    let workdir = ctx.scratch.join("delegation");
-    let home = workdir.join("home");
-    create_parent(&home)?;
-    let config = workdir.join("config.json");
-    fs::write(&config, CONFIG).with_context(|| format!("writing {}", config.display()))?;
-    let config = config.to_str().context("the scratch path is not UTF-8")?;
-    let base_url = fake.base_url();
-    let mut env = vec![
-        ("EXOCLAW_CONFIG", config),
-        ("EXOCLAW_OPENAI_API_KEY", API_KEY),
-        ("EXOCLAW_OPENAI_BASE_URL", base_url.as_str()),
-    ];
-    env.extend(
-        ctx.gateway_env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    let mut gateway = ctx.binary.start_with(&home, &env)?;
-    gateway.wait_ready()?;
-    Ok(gateway)
-}
-
 /// The agents (each on its scripted model) and the links of the benchmark.
 fn setup(gateway: &Gateway, token: &str) -> Result<()> {
     let mut conn = Conn::new(gateway.addr(), Duration::from_secs(10));
-    let mut post = |path: &str, body: &str| -> Result<()> {
-        let r = conn
-            .send(&post_json(gateway.addr(), path, Some(token), body))
-            .with_context(|| format!("POST {path}"))?;
-        if r.status != 201 {
-            bail!(
-                "POST {path}: {} {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            );
-        }
-        Ok(())
+    let mut post = |path: &str, body: &str| {
+        super::fake_llm::post_created(&mut conn, gateway, token, path, body)
     };
     for (id, model) in [
         ("bench-helper", "gpt-4o-mini"),

@@ -437,6 +437,68 @@ fn unix_now() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
+/// The config of a gateway benchmarked against [`FakeLlm`]: no rate limits,
+/// the fake's model by default.
+const GATEWAY_CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
+/// The provider key the gateway sends to the fake.
+const API_KEY: &str = "sk-bench-0000000000000000";
+
+/// The gateway of benchmark `name` (data dir and config under the
+/// scratch dir), pointed at `fake`, ready.
+pub fn start_gateway(
+    ctx: &super::Context,
+    fake: &FakeLlm,
+    name: &str,
+) -> Result<super::gateway::Gateway> {
+    let workdir = ctx.scratch.join(name);
+    let home = workdir.join("home");
+    super::create_parent(&home)?;
+    let config = workdir.join("config.json");
+    std::fs::write(&config, GATEWAY_CONFIG)
+        .with_context(|| format!("writing {}", config.display()))?;
+    let config = config.to_str().context("the scratch path is not UTF-8")?;
+    let base_url = fake.base_url();
+    let mut env = vec![
+        ("EXOCLAW_CONFIG", config),
+        ("EXOCLAW_OPENAI_API_KEY", API_KEY),
+        ("EXOCLAW_OPENAI_BASE_URL", base_url.as_str()),
+    ];
+    env.extend(
+        ctx.gateway_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let mut gateway = ctx.binary.start_with(&home, &env)?;
+    gateway.wait_ready()?;
+    Ok(gateway)
+}
+
+/// `POST path` with a JSON `body` that must answer `201 Created`.
+pub fn post_created(
+    conn: &mut super::http::Conn,
+    gateway: &super::gateway::Gateway,
+    token: &str,
+    path: &str,
+    body: &str,
+) -> Result<()> {
+    let r = conn
+        .send(&super::http::post_json(
+            gateway.addr(),
+            path,
+            Some(token),
+            body,
+        ))
+        .with_context(|| format!("POST {path}"))?;
+    if r.status != 201 {
+        crate::error::bail!(
+            "POST {path}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::http::{Conn, post_json};

@@ -12,12 +12,10 @@
 //! makes one board operation (2 store operations), and each turn's prompt reads the agent's
 //! teams and takes its unread mail (2 more).
 
-use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Context;
-use super::create_parent;
 use super::fake_llm::{FakeLlm, TEAM, TEAM_LEAD_MODEL, TEAM_MEMBER_MODEL};
 use super::gateway::Gateway;
 use super::http::{Conn, post_json};
@@ -30,12 +28,9 @@ const MEMBERS: usize = 5;
 /// Turns one member may take before the bench gives up (a task a turn, plus lost claims).
 const MAX_TURNS_PER_MEMBER: usize = TASKS * 4;
 
-const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
-const API_KEY: &str = "sk-bench-0000000000000000";
-
 pub fn run(ctx: &Context) -> Result<String> {
     let fake = FakeLlm::start()?;
-    let mut gateway = start(ctx, &fake)?;
+    let mut gateway = super::fake_llm::start_gateway(ctx, &fake, "teams")?;
     let token = ctx.binary.token().to_owned();
     setup(&gateway, &token)?;
 
@@ -158,44 +153,11 @@ fn work(gateway: &Gateway, token: &str, member: usize) -> Result<usize> {
     bail!("{agent} took {MAX_TURNS_PER_MEMBER} turns and tasks are still pending")
 }
 
-fn start(ctx: &Context, fake: &FakeLlm) -> Result<Gateway> {
-    let workdir = ctx.scratch.join("teams");
-    let home = workdir.join("home");
-    create_parent(&home)?;
-    let config = workdir.join("config.json");
-    fs::write(&config, CONFIG).with_context(|| format!("writing {}", config.display()))?;
-    let config = config.to_str().context("the scratch path is not UTF-8")?;
-    let base_url = fake.base_url();
-    let mut env = vec![
-        ("EXOCLAW_CONFIG", config),
-        ("EXOCLAW_OPENAI_API_KEY", API_KEY),
-        ("EXOCLAW_OPENAI_BASE_URL", base_url.as_str()),
-    ];
-    env.extend(
-        ctx.gateway_env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    let mut gateway = ctx.binary.start_with(&home, &env)?;
-    gateway.wait_ready()?;
-    Ok(gateway)
-}
-
 /// The lead and the members (each on its scripted model) and the team.
 fn setup(gateway: &Gateway, token: &str) -> Result<()> {
     let mut conn = Conn::new(gateway.addr(), Duration::from_secs(10));
-    let mut post = |path: &str, body: &str| -> Result<()> {
-        let r = conn
-            .send(&post_json(gateway.addr(), path, Some(token), body))
-            .with_context(|| format!("POST {path}"))?;
-        if r.status != 201 {
-            bail!(
-                "POST {path}: {} {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            );
-        }
-        Ok(())
+    let mut post = |path: &str, body: &str| {
+        super::fake_llm::post_created(&mut conn, gateway, token, path, body)
     };
     post(
         "/v1/agents",

@@ -12,7 +12,6 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use exoclaw_core::model::NewAuditEvent;
 use exoclaw_core::{AgentId, Secret};
 use exoclaw_gateway::access::Principal;
 use exoclaw_gateway::runtime::custom_tools::{CustomToolError, CustomToolView as View};
@@ -212,17 +211,13 @@ async fn audit(
     name: &str,
     agents: &[String],
 ) {
-    let event = NewAuditEvent {
-        tenant_id: who.tenant.clone(),
-        actor: who.actor.clone(),
-        action: action.to_owned(),
-        resource: format!("tool:custom/{name}"),
-        decision: "allow".to_owned(),
-        reason: String::new(),
-        request_id: Some(rid.0.clone()),
-        agent_id: None,
-        session_id: None,
-        detail: json!({ "agents": agents }),
-    };
-    exoclaw_gateway::audit::record(state.store.as_ref(), &event).await;
+    super::orchestration::audit(
+        state.store.as_ref(),
+        &super::orchestration::Actor::of(who, Some(rid.0.clone())),
+        action,
+        format!("tool:custom/{name}"),
+        None,
+        json!({ "agents": agents }),
+    )
+    .await;
 }

@@ -14,7 +14,6 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use exoclaw_core::model::NewAuditEvent;
 use exoclaw_core::store::{ToolGrant, ToolSourceKind};
 use exoclaw_core::{AgentId, Secret, TenantId, UserId};
 use exoclaw_gateway::access::Principal;
@@ -320,17 +319,13 @@ async fn audit(
     name: &str,
     detail: serde_json::Value,
 ) {
-    let event = NewAuditEvent {
-        tenant_id: who.tenant.clone(),
-        actor: who.actor.clone(),
-        action: action.to_owned(),
-        resource: format!("mcp:{name}"),
-        decision: "allow".to_owned(),
-        reason: String::new(),
-        request_id: Some(rid.0.clone()),
-        agent_id: None,
-        session_id: None,
+    super::orchestration::audit(
+        state.store.as_ref(),
+        &super::orchestration::Actor::of(who, Some(rid.0.clone())),
+        action,
+        format!("mcp:{name}"),
+        None,
         detail,
-    };
-    exoclaw_gateway::audit::record(state.store.as_ref(), &event).await;
+    )
+    .await;
 }
