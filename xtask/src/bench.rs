@@ -11,6 +11,7 @@ mod cpu;
 mod delegation;
 mod fake_llm;
 mod gateway;
+mod history;
 mod http;
 mod layout;
 mod load;
@@ -66,6 +67,11 @@ const BENCHES: &[Bench] = &[
         name: "teams",
         run: teams::run,
         in_all: false,
+    },
+    Bench {
+        name: "history",
+        run: history::run,
+        in_all: true,
     },
     Bench {
         name: "mcp",

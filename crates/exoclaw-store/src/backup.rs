@@ -42,6 +42,11 @@ pub(crate) struct TableSpec {
     pub(crate) order_by: &'static str,
 }
 
+/// Tables of the schema that hold only what the store derives from other
+/// tables by itself (schema 16's directory versions, kept by triggers): not
+/// exported, and rebuilt by the import as the rows they follow come in.
+pub(crate) const DERIVED: &[&str] = &["directory_versions"];
+
 /// Every table of the schema, parents before children (the order rows are
 /// exported and imported in). A table the schema has and this list lacks
 /// makes an export fail, so a new migration cannot be silently left out.
@@ -546,7 +551,7 @@ mod tests {
             for word in info.up_sql.split("CREATE TABLE ").skip(1) {
                 let name = word.split_whitespace().next().unwrap_or_default();
                 assert!(
-                    TABLES.iter().any(|t| t.name == name),
+                    TABLES.iter().any(|t| t.name == name) || DERIVED.contains(&name),
                     "migration {} creates {name}, which the backup export does not list",
                     info.version
                 );

@@ -3,6 +3,7 @@
 
 use crate::model::Message;
 use crate::provider::{ChatMessage, ChatRole, ContentPart, ToolSpec};
+use serde::Deserialize;
 
 /// Stored role of a compaction summary.
 pub const SUMMARY_ROLE: &str = "summary";
@@ -17,42 +18,71 @@ pub struct History {
     pub messages: Vec<ChatMessage>,
 }
 
+/// The last `seq` a summary stored at `seq` with `meta` replaces: the
+/// messages after it are what the model sees.
+pub fn covered_by(seq: i64, meta: &serde_json::Value) -> i64 {
+    meta.get("compacted_through")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(seq)
+}
+
 /// Build the history from stored messages (oldest first).
 pub fn from_stored(stored: &[Message]) -> History {
     let mut h = History::default();
     let mut covered = 0;
     if let Some(s) = stored.iter().rev().find(|m| m.role == SUMMARY_ROLE) {
-        covered = s
-            .meta
-            .get("compacted_through")
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(s.seq);
+        covered = covered_by(s.seq, &s.meta);
         h.summary = Some(text_of(&s.content));
     }
     for m in stored.iter().filter(|m| m.seq > covered) {
-        let role = match m.role.as_str() {
-            "user" => ChatRole::User,
-            "assistant" => ChatRole::Assistant,
-            "tool" => ChatRole::Tool,
-            _ => continue,
-        };
-        let content: Vec<ContentPart> =
-            serde_json::from_value(m.content.clone()).unwrap_or_else(|_| {
-                vec![ContentPart::Text {
-                    text: text_of(&m.content),
-                }]
-            });
-        if content.is_empty() {
-            continue;
-        }
-        h.seqs.push(m.seq);
-        h.messages.push(ChatMessage { role, content });
+        h.push_stored(m);
     }
     h
 }
 
+impl History {
+    /// Add messages stored after the ones this history holds (oldest
+    /// first). False, and nothing added, when they include a summary: then
+    /// the history must be read again ([`from_stored`]).
+    pub fn extend_stored(&mut self, newer: &[Message]) -> bool {
+        if newer.iter().any(|m| m.role == SUMMARY_ROLE) {
+            return false;
+        }
+        for m in newer {
+            self.push_stored(m);
+        }
+        true
+    }
+
+    fn push_stored(&mut self, m: &Message) {
+        let role = match m.role.as_str() {
+            "user" => ChatRole::User,
+            "assistant" => ChatRole::Assistant,
+            "tool" => ChatRole::Tool,
+            _ => return,
+        };
+        let content: Vec<ContentPart> =
+            Vec::<ContentPart>::deserialize(&m.content).unwrap_or_else(|_| {
+                vec![ContentPart::Text {
+                    text: text_of(&m.content),
+                }]
+            });
+        self.push(m.seq, role, content);
+    }
+
+    /// Add one message as the model sees it: empty ones are left out, as
+    /// they are when read back from the store.
+    pub fn push(&mut self, seq: i64, role: ChatRole, content: Vec<ContentPart>) {
+        if content.is_empty() {
+            return;
+        }
+        self.seqs.push(seq);
+        self.messages.push(ChatMessage { role, content });
+    }
+}
+
 fn text_of(content: &serde_json::Value) -> String {
-    match serde_json::from_value::<Vec<ContentPart>>(content.clone()) {
+    match Vec::<ContentPart>::deserialize(content) {
         Ok(parts) => ChatMessage {
             role: ChatRole::User,
             content: parts,

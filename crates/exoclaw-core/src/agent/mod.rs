@@ -9,6 +9,7 @@
 //! persisted and marked. Only a store failure is `Err`.
 
 pub mod history;
+pub mod window;
 
 use crate::model::NewMessage;
 use crate::provider::{
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use window::{Window, Windows};
 
 /// Prices an LLM call (implemented by the providers' pricing table).
 pub trait Pricing: Send + Sync {
@@ -40,6 +42,8 @@ pub struct AgentDeps {
     pub sessions: Arc<dyn SessionStore>,
     pub traces: Arc<dyn TraceStore>,
     pub pricing: Arc<dyn Pricing>,
+    /// Hot sessions' windows between turns ([`window`]).
+    pub windows: Arc<Windows>,
 }
 
 /// One turn's settings, resolved by the caller from agent and config.
@@ -124,6 +128,11 @@ struct Turn<'a> {
     usage: Usage,
     cost: i64,
     text: String,
+    /// The highest `seq` the history holds or skipped, and whether the
+    /// messages this turn kept followed one another with nobody else writing
+    /// in between (else the window is not cached: see [`window`]).
+    last_seq: i64,
+    intact: bool,
 }
 
 impl Turn<'_> {
@@ -137,7 +146,7 @@ impl Turn<'_> {
         role: &str,
         content: &[ContentPart],
         meta: serde_json::Value,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let message = NewMessage {
             role: role.to_owned(),
             content: serde_json::to_value(content)
@@ -148,7 +157,35 @@ impl Turn<'_> {
             .sessions
             .append_message(&self.spec.tenant, &self.spec.session, &message)
             .await
-            .map(|_| ())
+            .map(|m| m.seq)
+    }
+
+    /// Append a message the model sees from now on, and add it to `hist`.
+    async fn keep(
+        &mut self,
+        hist: &mut History,
+        role: ChatRole,
+        content: Vec<ContentPart>,
+        meta: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let stored_role = match role {
+            ChatRole::User => "user",
+            ChatRole::Assistant => "assistant",
+            ChatRole::Tool => "tool",
+        };
+        let seq = self.append(stored_role, &content, meta).await?;
+        self.seen(seq);
+        hist.push(seq, role, content);
+        Ok(())
+    }
+
+    /// This turn stored `seq` and the history holds (or deliberately
+    /// skips) it.
+    fn seen(&mut self, seq: i64) {
+        if seq != self.last_seq + 1 {
+            self.intact = false;
+        }
+        self.last_seq = self.last_seq.max(seq);
     }
 
     /// A span of this trace, started at `started`, finished now.
@@ -204,6 +241,8 @@ pub async fn run_turn(
         usage: Usage::default(),
         cost: 0,
         text: String::new(),
+        last_seq: 0,
+        intact: false,
     };
     let result = turn_body(&mut turn, input, cancel).await;
     let (finish, iterations) = match result {
@@ -246,21 +285,61 @@ pub async fn run_turn(
     })
 }
 
+/// The session's window: the cached one brought up to date, or read from
+/// the store.
+async fn load_window(t: &mut Turn<'_>) -> Result<History, StoreError> {
+    let spec = t.spec;
+    let sessions = &t.deps.sessions;
+    if let Some(Window {
+        mut history,
+        last_seq,
+    }) = t.deps.windows.take(&spec.session)
+    {
+        let newer = sessions
+            .list_messages(&spec.tenant, &spec.session, last_seq, 0)
+            .await?;
+        if history.extend_stored(&newer) {
+            t.last_seq = newer.last().map_or(last_seq, |m| m.seq);
+            t.intact = true;
+            return Ok(history);
+        }
+    }
+    let stored = sessions.list_window(&spec.tenant, &spec.session).await?;
+    t.last_seq = stored.last().map_or(0, |m| m.seq);
+    t.intact = true;
+    Ok(history::from_stored(&stored))
+}
+
 async fn turn_body(
     t: &mut Turn<'_>,
     input: &str,
     cancel: &CancellationToken,
 ) -> Result<(Finish, u32), StoreError> {
+    let mut hist = load_window(t).await?;
+    let result = turn_steps(t, &mut hist, input, cancel).await;
+    if result.is_ok() && t.intact {
+        t.deps.windows.put(
+            t.spec.session.clone(),
+            Window {
+                history: hist,
+                last_seq: t.last_seq,
+            },
+        );
+    }
+    result
+}
+
+async fn turn_steps(
+    t: &mut Turn<'_>,
+    hist: &mut History,
+    input: &str,
+    cancel: &CancellationToken,
+) -> Result<(Finish, u32), StoreError> {
     let spec = t.spec;
-    let stored = t
-        .deps
-        .sessions
-        .list_messages(&spec.tenant, &spec.session, 0, 0)
-        .await?;
-    let mut hist = history::from_stored(&stored);
-    t.append(
-        "user",
-        &[ContentPart::Text {
+    t.keep(
+        hist,
+        ChatRole::User,
+        vec![ContentPart::Text {
             text: input.to_owned(),
         }],
         if spec.input_meta.is_null() {
@@ -270,12 +349,10 @@ async fn turn_body(
         },
     )
     .await?;
-    hist.messages.push(ChatMessage::user(input));
-    hist.seqs.push(i64::MAX);
     let tools: Arc<[ToolSpec]> = t.deps.tools.specs().into();
 
     if estimate_tokens(&spec.system_prompt, &hist.messages, &tools) > spec.max_history_tokens
-        && let Err(finish) = compact(t, &mut hist).await?
+        && let Err(finish) = compact(t, hist).await?
     {
         return Ok((finish, 0));
     }
@@ -353,13 +430,13 @@ async fn turn_body(
             parts.push(ContentPart::Text { text });
         }
         parts.extend(calls.iter().cloned().map(ContentPart::ToolCall));
-        t.append("assistant", &parts, json!({"model": spec.model}))
-            .await?;
-        hist.messages.push(ChatMessage {
-            role: ChatRole::Assistant,
-            content: parts,
-        });
-        hist.seqs.push(i64::MAX);
+        t.keep(
+            hist,
+            ChatRole::Assistant,
+            parts,
+            json!({"model": spec.model}),
+        )
+        .await?;
         if calls.is_empty() {
             return Ok((Finish::Complete, iteration));
         }
@@ -367,12 +444,7 @@ async fn turn_body(
             return Ok((Finish::Cancelled, iteration));
         }
         let results = act(t, &calls).await;
-        t.append("tool", &results, json!({})).await?;
-        hist.messages.push(ChatMessage {
-            role: ChatRole::Tool,
-            content: results,
-        });
-        hist.seqs.push(i64::MAX);
+        t.keep(hist, ChatRole::Tool, results, json!({})).await?;
     }
 }
 
@@ -526,12 +598,7 @@ async fn compact(t: &mut Turn<'_>, hist: &mut History) -> Result<Result<(), Fini
         return Ok(Ok(()));
     };
     let old = &hist.messages[..split];
-    let through = hist.seqs[..split]
-        .iter()
-        .copied()
-        .filter(|s| *s != i64::MAX)
-        .max()
-        .unwrap_or(0);
+    let through = hist.seqs[..split].iter().copied().max().unwrap_or(0);
     let mut request = ChatRequest::new(
         spec.model.clone(),
         vec![ChatMessage::user(transcript(hist.summary.as_deref(), old))],
@@ -562,14 +629,16 @@ async fn compact(t: &mut Turn<'_>, hist: &mut History) -> Result<Result<(), Fini
     t.record(span).await;
     match result {
         Ok(r) if !r.text.trim().is_empty() => {
-            t.append(
-                SUMMARY_ROLE,
-                &[ContentPart::Text {
-                    text: r.text.clone(),
-                }],
-                json!({"compacted_through": through}),
-            )
-            .await?;
+            let seq = t
+                .append(
+                    SUMMARY_ROLE,
+                    &[ContentPart::Text {
+                        text: r.text.clone(),
+                    }],
+                    json!({"compacted_through": through}),
+                )
+                .await?;
+            t.seen(seq);
             hist.summary = Some(r.text);
             hist.messages.drain(..split);
             hist.seqs.drain(..split);

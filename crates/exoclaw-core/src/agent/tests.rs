@@ -258,6 +258,7 @@ struct Harness {
     tools: Arc<Tools>,
     mem: Arc<Mem>,
     spec: RunSpec,
+    windows: Arc<Windows>,
 }
 
 fn harness(replies: Vec<Reply>) -> Harness {
@@ -295,6 +296,7 @@ fn harness(replies: Vec<Reply>) -> Harness {
         tools: Arc::default(),
         mem: Arc::default(),
         spec,
+        windows: Arc::new(Windows::new(1 << 20, std::time::Duration::from_secs(600))),
     }
 }
 
@@ -306,6 +308,7 @@ impl Harness {
             sessions: self.mem.clone(),
             traces: self.mem.clone(),
             pricing: Arc::new(FlatPrice),
+            windows: self.windows.clone(),
         }
     }
 
@@ -539,6 +542,69 @@ async fn a_failed_compaction_is_reported_and_not_retried_in_a_loop() {
         ["user", "assistant", "user"],
         "nothing deleted or reset"
     );
+}
+
+/// A conversation with tool calls, a cancelled turn and a compaction: the
+/// model gets the same requests whether the windows are cached or read from
+/// the store every turn, and a message another writer stored between turns
+/// reaches the cached window.
+#[tokio::test]
+async fn cached_windows_give_the_model_what_the_store_would() {
+    let script = || {
+        vec![
+            answer("a1"),
+            tools(&[("c1", "read_file", json!({"path": "x"}))]),
+            answer("read it"),
+            Reply::Hang(vec![StreamEvent::TextDelta("half an ans".into())]),
+            answer("a3"),
+            answer("SUMMARY: files were read"),
+            answer("a4"),
+            answer("a5"),
+        ]
+    };
+    let mut runs = Vec::new();
+    for cached in [false, true] {
+        let mut h = harness(script());
+        if !cached {
+            h.windows = Arc::new(Windows::disabled());
+        }
+        h.turn("first").await;
+        h.turn("read x").await;
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            stop.cancel();
+        });
+        h.turn_with("interrupted", &cancel).await;
+        // Another writer (an announcement, another gateway) adds a message.
+        h.mem
+            .append_message(
+                &h.spec.tenant,
+                &h.spec.session,
+                &NewMessage {
+                    role: "user".into(),
+                    content: json!([{"type": "text", "text": "from elsewhere"}]),
+                    meta: json!({}),
+                },
+            )
+            .await
+            .unwrap();
+        h.turn("third").await;
+        h.spec.max_history_tokens = 10;
+        h.spec.keep_recent_messages = 2;
+        h.turn("compact now").await;
+        h.spec.max_history_tokens = 100_000;
+        h.turn("after").await;
+        assert_eq!(h.windows.usage().0, usize::from(cached));
+        runs.push(h.provider.requests());
+    }
+    assert_eq!(runs[0].len(), 8);
+    assert_eq!(runs[0], runs[1], "cached and uncached windows differ");
+    let third = &runs[1][4];
+    let texts: Vec<String> = third.messages.iter().map(ChatMessage::text).collect();
+    assert!(texts.iter().any(|t| t == "from elsewhere"), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("half an ans")), "{texts:?}");
 }
 
 /// Trace fixtures: `fixtures/*.json`, each a script of model replies and

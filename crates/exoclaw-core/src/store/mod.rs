@@ -120,6 +120,15 @@ pub trait UserStore: Send + Sync {
 pub trait AgentStore: Send + Sync {
     async fn create_agent(&self, tenant: &TenantId, agent: &NewAgent) -> StoreResult<Agent>;
     async fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<Option<Agent>>;
+    /// A number that changes whenever the tenant's agents, agent links,
+    /// teams, team members or handoffs (set or cleared) change, whoever
+    /// changes them: a reader may keep those rows while it stays the same.
+    /// `None` when the backend keeps no such number (then nothing may be
+    /// kept).
+    async fn directory_version(&self, tenant: &TenantId) -> StoreResult<Option<i64>> {
+        let _ = tenant;
+        Ok(None)
+    }
     async fn list_agents(&self, tenant: &TenantId) -> StoreResult<Vec<Agent>>;
     async fn update_agent(
         &self,
@@ -165,6 +174,18 @@ pub trait SessionStore: Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
+    /// What the model sees of the session, oldest first: the messages after
+    /// the point its latest compaction summary covers (`compacted_through`
+    /// in the summary's meta), the summary among them; all of them when
+    /// there is none. Errors as [`Self::list_messages`]. The default reads
+    /// everything; the backends read only the window.
+    async fn list_window(
+        &self,
+        tenant: &TenantId,
+        session: &SessionId,
+    ) -> StoreResult<Vec<Message>> {
+        self.list_messages(tenant, session, 0, 0).await
+    }
 }
 
 /// Ciphertext storage for the secret vault. Plaintext never reaches a store.

@@ -297,6 +297,12 @@ pub trait HandoffStore: Send + Sync {
     /// either agent does not exist in the tenant; `Invalid` for a handoff
     /// to the agent itself.
     async fn set_handoff(&self, handoff: &Handoff) -> StoreResult<()>;
+    /// Whether any conversation of the tenant is handed over (true when
+    /// the backend cannot tell cheaply).
+    async fn any_handoff(&self, tenant: &TenantId) -> StoreResult<bool> {
+        let _ = tenant;
+        Ok(true)
+    }
     /// The handoff of a conversation, if any.
     async fn get_handoff(
         &self,

@@ -224,10 +224,22 @@ pub enum SqliteSynchronous {
     Full,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AgentsConfig {
     pub defaults: AgentDefaults,
+    /// Memory for hot sessions' history windows kept between turns, in MiB
+    /// (0: read every turn's window from the store).
+    pub window_cache_mib: u64,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        Self {
+            defaults: AgentDefaults::default(),
+            window_cache_mib: 32,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -272,6 +272,7 @@ impl Runtime {
                 clone: None,
                 lane: super::lanes::Lane::Delegate,
                 handed_over: super::launch::HandedOver::Known(None),
+                directory: None,
             })
             .await;
         let mut turn = launched.map_err(|e| format!("the reviewer cannot run: {e}"))?;

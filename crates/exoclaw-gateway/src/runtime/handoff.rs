@@ -31,11 +31,15 @@ const MAX_REASON: usize = 2_000;
 /// way.
 pub(crate) async fn route(
     rt: &Runtime,
+    dir: &super::directory::Directory,
     who: &Principal,
     agent: &str,
     channel: &str,
     peer: &str,
 ) -> Result<(String, Option<Handoff>), StartError> {
+    if !dir.any_handoff().await? {
+        return Ok((agent.to_owned(), None));
+    }
     let Some(h) = rt
         .store
         .get_handoff(&who.tenant, channel, peer, &who.user)
@@ -88,12 +92,14 @@ pub(crate) async fn clear(
 /// who handed it over, why, and the conversation so far. Empty otherwise.
 pub(crate) async fn context_for(
     rt: &Runtime,
+    dir: &super::directory::Directory,
     tenant: &TenantId,
     session: &Session,
     handed_over: HandedOver,
 ) -> String {
     let handoff = match handed_over {
         HandedOver::Known(h) => h,
+        HandedOver::Unknown if !dir.any_handoff().await.unwrap_or(true) => None,
         HandedOver::Unknown => rt
             .store
             .get_handoff(tenant, &session.channel, &session.peer, &session.user_id)

@@ -33,6 +33,9 @@ pub(crate) struct Launch {
     pub lane: Lane,
     /// The handoff of the session's conversation, when the caller knows it.
     pub handed_over: HandedOver,
+    /// The tenant's directory the caller already checked (else the launch
+    /// checks it: one store read).
+    pub directory: Option<super::directory::Directory>,
 }
 
 /// Whether the conversation of a run's session was handed to its agent.

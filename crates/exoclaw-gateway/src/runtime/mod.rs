@@ -10,6 +10,7 @@ pub mod context;
 pub mod cron;
 pub mod custom_tools;
 pub mod delegation;
+pub mod directory;
 pub mod gates;
 pub mod guard;
 pub mod handoff;
@@ -123,6 +124,9 @@ impl Turn {
 /// that start runs): filled once the runtime exists, empty while it stops.
 pub type Late = Arc<std::sync::OnceLock<std::sync::Weak<Runtime>>>;
 
+/// How long a session's window stays cached without a turn.
+const WINDOW_IDLE: Duration = Duration::from_secs(600);
+
 pub struct Runtime {
     /// This runtime, for the delegation port its runs carry.
     me: std::sync::Weak<Runtime>,
@@ -150,6 +154,10 @@ pub struct Runtime {
     /// MCP servers as tool sources (`/v1/mcp/servers`).
     pub mcp: crate::mcp::McpServers,
     pub pricing: Arc<dyn Pricing>,
+    /// The tenants' agents, links and teams as of their directory version.
+    directories: directory::Directories,
+    /// Hot sessions' history windows (`agents.window_cache_mib`).
+    pub windows: Arc<exoclaw_core::agent::window::Windows>,
     pub runs: runs::Runs,
     pub home: PathBuf,
     pub settings: Arc<Settings>,
@@ -278,6 +286,17 @@ impl Runtime {
         let delegations = delegation::Delegations::new(owner);
         let runs = runs::Runs::new(lanes::Lanes::new(&settings.config.scheduler, &metrics));
         let cron = cron::CronState::new(&settings)?;
+        let windows = Arc::new(exoclaw_core::agent::window::Windows::new(
+            usize::try_from(
+                settings
+                    .config
+                    .agents
+                    .window_cache_mib
+                    .saturating_mul(1 << 20),
+            )
+            .unwrap_or(usize::MAX),
+            WINDOW_IDLE,
+        ));
         Ok(Arc::new_cyclic(|me| {
             let _ = late.set(me.clone());
             Self {
@@ -294,6 +313,8 @@ impl Runtime {
                 custom_tools,
                 mcp,
                 pricing,
+                windows,
+                directories: directory::Directories::default(),
                 runs,
                 home: settings.home.root().to_path_buf(),
                 settings,
@@ -394,6 +415,14 @@ impl Runtime {
             .get_agent(&who.tenant, &AgentId::new(id))
             .await?
             .ok_or_else(|| StartError::NoAgent(id.to_owned()))
+    }
+
+    /// The tenant's directory as of now (see [`directory`]).
+    pub async fn directory(
+        &self,
+        tenant: &exoclaw_core::TenantId,
+    ) -> Result<directory::Directory, exoclaw_core::store::StoreError> {
+        self.directories.current(&self.store, tenant).await
     }
 
     /// The models `agent` would call (its model, or each route of its

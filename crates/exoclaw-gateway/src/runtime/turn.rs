@@ -100,17 +100,22 @@ impl Runtime {
                 None => "This conversation was not handed over.".to_owned(),
             }));
         }
+        let dir = self.directory(&who.tenant).await?;
         // A handed-over conversation goes to the agent it was handed to.
-        let (routed, handoff) = super::handoff::route(self, who, agent_id, channel, peer).await?;
+        let (routed, handoff) =
+            super::handoff::route(self, &dir, who, agent_id, channel, peer).await?;
         let agent_id = routed.as_str();
+        let agent = dir
+            .agent(&exoclaw_core::AgentId::new(agent_id))
+            .await?
+            .ok_or_else(|| StartError::NoAgent(agent_id.to_owned()))?;
         let Some(command) = command else {
             return self
-                .start_turn(who, agent_id, (channel, peer), input, request_id, handoff)
+                .start_turn(dir, who, agent, (channel, peer), input, request_id, handoff)
                 .await
                 .map(Inbound::Turn);
         };
         let all = command == ChatCommand::StopAll;
-        let agent = self.agent(who, agent_id).await?;
         let session = self
             .store
             .get_or_create_session(
@@ -146,16 +151,17 @@ impl Runtime {
 
     /// Start one turn of `agent` for `who` on (`channel`, `peer`), whose
     /// conversation is `handoff` (the live one it was routed by) or none.
+    #[allow(clippy::too_many_arguments, reason = "one call site, receive")]
     async fn start_turn(
         &self,
+        dir: super::directory::Directory,
         who: &Principal,
-        agent_id: &str,
+        agent: exoclaw_core::model::Agent,
         (channel, peer): (&str, &str),
         input: String,
         request_id: Option<String>,
         handoff: Option<exoclaw_core::store::teams::Handoff>,
     ) -> Result<Turn, StartError> {
-        let agent = self.agent(who, agent_id).await?;
         let session = self
             .store
             .get_or_create_session(
@@ -185,6 +191,7 @@ impl Runtime {
             clone: None,
             lane: Lane::Main,
             handed_over: HandedOver::Known(handoff),
+            directory: Some(dir),
         })
         .await
     }
@@ -221,10 +228,11 @@ impl Runtime {
         let defaults = &self.settings.config.agents.defaults;
         // The tenant's teams, read once: who the agent reaches, and its
         // teams' inboxes.
-        let (links, teams) = tokio::join!(
-            self.store.list_links(&l.who.tenant, Some(&l.agent.id)),
-            self.store.list_teams(&l.who.tenant)
-        );
+        let dir = match l.directory {
+            Some(dir) => dir,
+            None => self.directory(&l.who.tenant).await?,
+        };
+        let (links, teams) = tokio::join!(dir.links(&l.agent.id), dir.teams());
         let teams = teams?;
         let reachable = delegation::directory::reachable_from(
             self.store.as_ref(),
@@ -255,7 +263,8 @@ impl Runtime {
             None => format!(
                 "{}{}{}",
                 context::system_prompt(&self.home, &l.agent, l.who.user.as_str()),
-                super::handoff::context_for(self, &l.who.tenant, &l.session, l.handed_over).await,
+                super::handoff::context_for(self, &dir, &l.who.tenant, &l.session, l.handed_over)
+                    .await,
                 super::teams::inbox::section(
                     self.store.as_ref(),
                     &l.who.tenant,
@@ -299,6 +308,7 @@ impl Runtime {
             sessions: self.store.clone(),
             traces: self.traces.clone(),
             pricing: self.pricing.clone(),
+            windows: self.windows.clone(),
         };
         let (tx, rx) = mpsc::channel(256);
         let token = cancel.clone();

@@ -307,6 +307,21 @@ macro_rules! ports {
                 .transpose()
             }
 
+            async fn directory_version(&self, tenant: &TenantId) -> StoreResult<Option<i64>> {
+                // Kept by triggers (schema 16); no row yet is version 0.
+                let version = sqlx::query($d::sql!(
+                    "SELECT version FROM directory_versions WHERE tenant_id = ?"
+                ))
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?;
+                Ok(Some(match version {
+                    Some(r) => r.int("version")?,
+                    None => 0,
+                }))
+            }
+
             async fn list_agents(&self, tenant: &TenantId) -> StoreResult<Vec<Agent>> {
                 let rows = sqlx::query($d::sql!(
                     "SELECT ",
@@ -551,6 +566,33 @@ macro_rules! ports {
                     }
                 }
                 Ok(messages)
+            }
+
+            async fn list_window(
+                &self,
+                tenant: &TenantId,
+                session: &SessionId,
+            ) -> StoreResult<Vec<Message>> {
+                // The literal role lets both planners use the partial index
+                // of summaries (schema 16).
+                let summary = sqlx::query($d::sql!(
+                    "SELECT seq, ",
+                    $d::json_col!("meta"),
+                    " FROM messages WHERE tenant_id = ?1 AND session_id = ?2 \
+                     AND role = 'summary' ORDER BY seq DESC LIMIT 1"
+                ))
+                .bind(tenant.as_str())
+                .bind(session.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?;
+                let covered = match summary {
+                    Some(r) => {
+                        exoclaw_core::agent::history::covered_by(r.int("seq")?, &r.json("meta")?)
+                    }
+                    None => 0,
+                };
+                self.list_messages(tenant, session, covered, 0).await
             }
         }
     };

@@ -182,6 +182,17 @@ macro_rules! ports {
                 Ok(())
             }
 
+            async fn any_handoff(&self, tenant: &TenantId) -> StoreResult<bool> {
+                let any = sqlx::query($d::sql!(
+                    "SELECT 1 AS one FROM handoffs WHERE tenant_id = ? LIMIT 1"
+                ))
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?;
+                Ok(any.is_some())
+            }
+
             async fn get_handoff(
                 &self,
                 tenant: &TenantId,

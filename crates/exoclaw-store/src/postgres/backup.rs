@@ -10,7 +10,8 @@
 
 use super::{PgStore, read_version};
 use crate::backup::{
-    ExportReader, ExportSummary, Line, MAX_LINE_BYTES, TABLES, TableSpec, VERSION_TABLE, line_text,
+    DERIVED, ExportReader, ExportSummary, Line, MAX_LINE_BYTES, TABLES, TableSpec, VERSION_TABLE,
+    line_text,
 };
 use crate::error;
 use crate::migrate::POSTGRES;
@@ -69,7 +70,7 @@ impl PgStore {
         let present = schema_tables(&mut tx).await?;
         if let Some(stray) = present
             .iter()
-            .find(|t| !TABLES.iter().any(|s| s.name == *t))
+            .find(|t| !TABLES.iter().any(|s| s.name == *t) && !DERIVED.contains(&t.as_str()))
         {
             return Err(StoreError::Schema(format!(
                 "table {stray} is in the database but not in the backup's table list; this \

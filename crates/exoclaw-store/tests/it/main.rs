@@ -68,6 +68,7 @@ mod backup;
 mod channels;
 mod cron;
 mod delegations;
+mod directory;
 mod harness;
 mod inspect;
 mod jobs;

@@ -17,6 +17,7 @@ contract!(store:
     concurrent_appends_to_a_missing_session_fail_alone,
     messages_round_trip_and_bump_the_session,
     list_messages_pages,
+    list_window_starts_after_the_latest_summary,
     list_sessions_newest_first_with_filters,
     delete_session_removes_its_messages,
     sessions_are_tenant_isolated,
@@ -247,6 +248,76 @@ async fn list_messages_pages(store: Arc<dyn Store>) {
     assert_eq!(texts, ["m5", "m6"]);
     let err = store
         .list_messages(&t, &SessionId::new("missing"), 0, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err}");
+}
+
+async fn list_window_starts_after_the_latest_summary(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    store.create_agent(&t, &new_agent("a1")).await.unwrap();
+    let s = store
+        .get_or_create_session(&t, &scope("a1", "u", "p"))
+        .await
+        .unwrap();
+    let window = |store: Arc<dyn Store>, t: exoclaw_core::TenantId, id: SessionId| async move {
+        store
+            .list_window(&t, &id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.seq, m.role))
+            .collect::<Vec<_>>()
+    };
+    let append = |role: &'static str, meta: serde_json::Value| {
+        let (store, t, id) = (store.clone(), t.clone(), s.id.clone());
+        async move {
+            let m = NewMessage {
+                role: role.into(),
+                content: serde_json::json!([{"type": "text", "text": role}]),
+                meta,
+            };
+            store.append_message(&t, &id, &m).await.unwrap().seq
+        }
+    };
+    // No summary: the whole session (and an empty one is empty, not missing).
+    assert!(
+        window(store.clone(), t.clone(), s.id.clone())
+            .await
+            .is_empty()
+    );
+    for _ in 0..4 {
+        append("user", serde_json::json!({})).await;
+    }
+    assert_eq!(
+        window(store.clone(), t.clone(), s.id.clone()).await.len(),
+        4
+    );
+    // A summary of 1..=3 stored at 5: the window is 4 and the summary on.
+    append("summary", serde_json::json!({"compacted_through": 3})).await;
+    append("user", serde_json::json!({})).await;
+    let seqs: Vec<i64> = window(store.clone(), t.clone(), s.id.clone())
+        .await
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(seqs, [4, 5, 6]);
+    // A later summary (of 1..=5) wins; the older one stays out of the way.
+    append("summary", serde_json::json!({"compacted_through": 5})).await;
+    let got = window(store.clone(), t.clone(), s.id.clone()).await;
+    assert_eq!(
+        got,
+        [(6, "user".to_owned()), (7, "summary".to_owned())],
+        "{got:?}"
+    );
+    // Another tenant's session and a missing one read as not found.
+    let err = store
+        .list_window(&two_tenants(store.as_ref()).await.1, &s.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err}");
+    let err = store
+        .list_window(&t, &SessionId::new("missing"))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err}");

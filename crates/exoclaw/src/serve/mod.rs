@@ -203,7 +203,10 @@ impl Gateway {
             )
         });
         let cron = exoclaw_gateway::runtime::cron::scheduler::start(&state.runtime);
-        let trim = supervisor.start("memory.trim", Policy::Background, trim_memory);
+        let windows = state.runtime.windows.clone();
+        let trim = supervisor.start("memory.trim", Policy::Background, move |stop| {
+            trim_memory(windows, stop)
+        });
         let proxy = exoclaw_gateway::runtime::tools::bind_egress_proxy(&settings, db.store())?.map(
             |proxy| {
                 supervisor.start("egress.proxy", Policy::Background, |stop| async move {
@@ -338,8 +341,12 @@ impl Gateway {
     }
 }
 
-/// Every [`TRIM_EVERY`], `malloc_trim` on a blocking thread, until stopped.
-async fn trim_memory(stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+/// Every [`TRIM_EVERY`], drop idle sessions' windows, then `malloc_trim` on
+/// a blocking thread, until stopped.
+async fn trim_memory(
+    windows: Arc<exoclaw_core::agent::window::Windows>,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(TRIM_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -348,6 +355,7 @@ async fn trim_memory(stop: tokio_util::sync::CancellationToken) -> anyhow::Resul
             _ = tick.tick() => {}
             () = stop.cancelled() => return Ok(()),
         }
+        windows.expire();
         let trim = || {
             crate::alloc::trim();
             crate::alloc::collect(true);

@@ -128,6 +128,7 @@ async fn run(rt: &Runtime, job: &CronJob, due: UnixMillis) -> Outcome {
             clone: None,
             lane: Lane::Cron,
             handed_over: HandedOver::Unknown,
+            directory: None,
         })
         .await;
     let mut turn = match launched {

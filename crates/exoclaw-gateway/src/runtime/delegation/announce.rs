@@ -120,6 +120,7 @@ pub async fn announce(rt: &Runtime, d: &Delegation, result: Result, tainted: boo
             clone: None,
             lane: super::super::lanes::Lane::Main,
             handed_over: super::super::launch::HandedOver::Unknown,
+            directory: None,
         })
         .await;
     let mut turn = match launched {

@@ -246,6 +246,7 @@ async fn call_once(
                 DelegationKind::Spawn => Lane::Subagent,
             },
             handed_over: super::super::launch::HandedOver::Known(None),
+            directory: None,
         })
         .await;
     let turn = match launched {

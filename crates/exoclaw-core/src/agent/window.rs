@@ -1,0 +1,244 @@
+//! Hot sessions' windows, kept between turns so a turn's cost does not grow
+//! with the session: what the model saw last time (the latest summary and the
+//! messages after it, already decoded) and the last stored `seq` it covers.
+//!
+//! A turn takes its session's window out ([`Windows::take`]), reads only the
+//! messages stored after `last_seq` (normally none: another gateway or an
+//! announcement may have added some), and puts the window back when it ends
+//! ([`Windows::put`]). Messages are append-only, so "after `last_seq`" is the
+//! whole difference. A window is only put back when every message the turn
+//! appended followed the one before it (`seq` = `last_seq` + 1): a gap means
+//! someone else wrote to the session meanwhile, and the next turn reads the
+//! window from the store instead. A store error drops the window the same way.
+//!
+//! Bounded by bytes (an estimate of the decoded text), least recently used
+//! out first; [`Windows::expire`] drops windows idle for longer than the TTL so
+//! an idle gateway gives the memory back.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hashlink::LinkedHashMap;
+
+use super::history::History;
+use crate::SessionId;
+use crate::provider::ContentPart;
+
+/// Per message, what a decoded message costs beyond its text.
+const MESSAGE_OVERHEAD: usize = 96;
+
+/// One session's window.
+#[derive(Debug)]
+pub struct Window {
+    pub history: History,
+    /// The highest stored `seq` the window has seen (also of messages it
+    /// skipped, such as summaries and notices).
+    pub last_seq: i64,
+}
+
+impl Window {
+    fn bytes(&self) -> usize {
+        let text = |p: &ContentPart| match p {
+            ContentPart::Text { text } => text.len(),
+            ContentPart::ToolCall(c) => c.id.len() + c.name.len() + 64,
+            ContentPart::ToolResult {
+                call_id, content, ..
+            } => call_id.len() + content.len(),
+        };
+        let messages: usize = self
+            .history
+            .messages
+            .iter()
+            .map(|m| MESSAGE_OVERHEAD + m.content.iter().map(text).sum::<usize>())
+            .sum();
+        messages + self.history.summary.as_ref().map_or(0, String::len)
+    }
+}
+
+struct Entry {
+    window: Window,
+    bytes: usize,
+    used: Instant,
+}
+
+struct Inner {
+    map: LinkedHashMap<SessionId, Entry>,
+    bytes: usize,
+}
+
+/// The cache. `Windows::new(0)` keeps nothing (every turn reads its window).
+pub struct Windows {
+    budget: usize,
+    ttl: Duration,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Windows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (sessions, bytes) = self.usage();
+        f.debug_struct("Windows")
+            .field("budget", &self.budget)
+            .field("sessions", &sessions)
+            .field("bytes", &bytes)
+            .finish()
+    }
+}
+
+impl Windows {
+    /// At most `budget` bytes of windows, each dropped after `ttl` unused.
+    pub fn new(budget: usize, ttl: Duration) -> Self {
+        Self {
+            budget,
+            ttl,
+            inner: Mutex::new(Inner {
+                map: LinkedHashMap::new(),
+                bytes: 0,
+            }),
+        }
+    }
+
+    /// A cache that keeps nothing.
+    pub fn disabled() -> Self {
+        Self::new(0, Duration::ZERO)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves a consistent map (every
+        // method updates `bytes` with the map): keep using it.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The session's window, removed from the cache while its turn runs.
+    pub fn take(&self, session: &SessionId) -> Option<Window> {
+        if self.budget == 0 {
+            return None;
+        }
+        let mut inner = self.lock();
+        let entry = inner.map.remove(session)?;
+        inner.bytes -= entry.bytes;
+        Some(entry.window)
+    }
+
+    /// Keep `window` for the session's next turn (unless it alone is over
+    /// the budget), evicting the least recently used.
+    pub fn put(&self, session: SessionId, window: Window) {
+        let bytes = window.bytes();
+        if bytes > self.budget {
+            return;
+        }
+        let mut inner = self.lock();
+        if let Some(old) = inner.map.remove(&session) {
+            inner.bytes -= old.bytes;
+        }
+        while inner.bytes + bytes > self.budget {
+            let Some((_, old)) = inner.map.pop_front() else {
+                break;
+            };
+            inner.bytes -= old.bytes;
+        }
+        inner.bytes += bytes;
+        inner.map.insert(
+            session,
+            Entry {
+                window,
+                bytes,
+                used: Instant::now(),
+            },
+        );
+    }
+
+    /// Forget the session's window (the session was deleted or reset).
+    pub fn forget(&self, session: &SessionId) {
+        let mut inner = self.lock();
+        if let Some(old) = inner.map.remove(session) {
+            inner.bytes -= old.bytes;
+        }
+    }
+
+    /// Drop the windows unused for longer than the TTL.
+    pub fn expire(&self) {
+        let mut inner = self.lock();
+        while let Some((_, front)) = inner.map.front() {
+            if front.used.elapsed() <= self.ttl {
+                break;
+            }
+            if let Some((_, old)) = inner.map.pop_front() {
+                inner.bytes -= old.bytes;
+            }
+        }
+        if inner.map.is_empty() {
+            inner.map.shrink_to_fit();
+        }
+    }
+
+    /// (sessions, bytes) held now.
+    pub fn usage(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.map.len(), inner.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ChatMessage;
+
+    fn window(text: &str, last_seq: i64) -> Window {
+        Window {
+            history: History {
+                summary: None,
+                seqs: vec![last_seq],
+                messages: vec![ChatMessage::user(text)],
+            },
+            last_seq,
+        }
+    }
+
+    fn id(s: &str) -> SessionId {
+        SessionId::from(s.to_owned())
+    }
+
+    #[test]
+    fn a_window_is_taken_once_and_put_back() {
+        let w = Windows::new(1 << 20, Duration::from_secs(60));
+        assert!(w.take(&id("s")).is_none());
+        w.put(id("s"), window("hello", 2));
+        assert_eq!(w.usage().0, 1);
+        let got = w.take(&id("s")).expect("cached");
+        assert_eq!(got.last_seq, 2);
+        assert!(w.take(&id("s")).is_none(), "taken windows are not shared");
+        assert_eq!(w.usage(), (0, 0));
+    }
+
+    #[test]
+    fn the_budget_evicts_the_least_recently_used() {
+        let one = window(&"x".repeat(400), 1).bytes();
+        let w = Windows::new(one * 2, Duration::from_secs(60));
+        w.put(id("a"), window(&"x".repeat(400), 1));
+        w.put(id("b"), window(&"x".repeat(400), 1));
+        w.put(id("c"), window(&"x".repeat(400), 1));
+        assert!(w.take(&id("a")).is_none(), "the oldest went");
+        assert!(w.take(&id("b")).is_some());
+        assert!(w.take(&id("c")).is_some());
+        // A window bigger than the whole budget is not kept.
+        w.put(id("big"), window(&"x".repeat(4000), 1));
+        assert_eq!(w.usage(), (0, 0));
+    }
+
+    #[test]
+    fn disabled_and_expired_windows_are_gone() {
+        let off = Windows::disabled();
+        off.put(id("s"), window("hi", 1));
+        assert!(off.take(&id("s")).is_none());
+        let w = Windows::new(1 << 20, Duration::ZERO);
+        w.put(id("s"), window("hi", 1));
+        std::thread::sleep(Duration::from_millis(2));
+        w.expire();
+        assert_eq!(w.usage(), (0, 0));
+        w.put(id("t"), window("hi", 1));
+        w.forget(&id("t"));
+        assert_eq!(w.usage(), (0, 0));
+    }
+}

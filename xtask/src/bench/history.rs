@@ -1,0 +1,355 @@
+//! `cargo xtask bench history`: a turn's cost as sessions grow (issue 17, point 8).
+//!
+//! The proxy benchmark's setup (std fake provider, the release gateway on SQLite, closed-loop
+//! load over keep-alive connections), but every request continues an existing session (the
+//! OpenAI API's `user` field names it) instead of opening a fresh one. The store is filled
+//! through the gateway itself, then each case is measured at concurrency 1 and 64 against a fresh
+//! session per request as the baseline:
+//!
+//! - 1,024 sessions of 10 turns;
+//! - 1,000 sessions of 100 turns (100,000 stored turns across 1,000 sessions);
+//! - 64 sessions of 1,000 turns.
+//!
+//! The measured requests add turns too, so the report gives each case's session length at the
+//! start and at the end of its measurements. Added latency is the case's p50 minus the direct
+//! p50 of the fake provider (the same request the gateway makes for a fresh session).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::fake_llm::FakeLlm;
+use super::gateway::Gateway;
+use super::http::{Conn, post_json};
+use super::load::{self, Latency, Load, Outcome, delta_ms, ms3};
+use super::proxy::{WARM_UP, check_completion, check_sse, completion_request, start_gateway};
+use super::{Context, cpu, mib};
+use crate::error::{Context as _, Result, bail};
+
+/// (turns per session, sessions) of each case.
+const CASES: [(u64, usize); 3] = [(10, 1024), (100, 1000), (1000, 64)];
+const CONCURRENCY: [usize; 2] = [1, 64];
+/// Threads that fill the store.
+const FILLERS: usize = 64;
+/// The issue's targets.
+const TARGET_ADDED_P50_MS: f64 = 1.0;
+const TARGET_PER_SECOND: f64 = 2000.0;
+const TARGET_RATE_VS_FRESH: f64 = 0.9;
+const API_KEY: &str = "sk-bench-0000000000000000";
+
+pub fn run(ctx: &Context) -> Result<String> {
+    let fake = FakeLlm::start()?;
+    let mut gateway = start_gateway(ctx, &fake, "history")?;
+    let pid = gateway.pid().context("the gateway is not running")?;
+    let token = ctx.binary.token().to_owned();
+    let rss_ready = gateway.rss_kib()?;
+
+    let mut direct = Vec::new();
+    for c in CONCURRENCY {
+        direct.push(measure_direct(&fake, c, ctx.seconds));
+    }
+    let mut rows = Vec::new();
+    for c in CONCURRENCY {
+        let make =
+            |w: usize, i: u64| completion_request(&gateway, &token, &format!("fresh{c}"), w, i);
+        let before = cpu::Snapshot::take(pid)?;
+        let outcome = measure(&gateway, c, ctx.seconds, &make, "fresh sessions");
+        let after = cpu::Snapshot::take(pid)?;
+        rows.push(Row {
+            case: "fresh session per request".to_owned(),
+            turns: None,
+            outcome,
+            cpu: after.since(&before),
+        });
+    }
+
+    let mut fill_report = Vec::new();
+    for (turns, sessions) in CASES {
+        let tag = format!("n{turns}");
+        let started = Instant::now();
+        fill(&gateway, &token, &tag, sessions, turns)?;
+        fill_report.push((turns, sessions, started.elapsed()));
+        if !gateway.is_running() {
+            bail!("the gateway died while filling{}", gateway.log_tail());
+        }
+        let sent = AtomicU64::new(0);
+        for c in CONCURRENCY {
+            // Worker w of c takes sessions w, w + c, w + 2c, ... in turn, so no two workers
+            // share a session (one turn at a time per session would make them queue).
+            let per_worker = (sessions / c).max(1);
+            let make = |w: usize, i: u64| {
+                sent.fetch_add(1, Ordering::Relaxed);
+                let session = w + c * (i as usize % per_worker);
+                session_request(&gateway, &token, &tag, session)
+            };
+            let before = cpu::Snapshot::take(pid)?;
+            let outcome = measure(
+                &gateway,
+                c,
+                ctx.seconds,
+                &make,
+                &format!("{sessions} sessions of {turns} turns"),
+            );
+            let after = cpu::Snapshot::take(pid)?;
+            rows.push(Row {
+                case: format!("{sessions} sessions of {turns} turns"),
+                turns: Some((
+                    turns,
+                    turns + sent.load(Ordering::Relaxed).div_ceil(sessions as u64),
+                )),
+                outcome,
+                cpu: after.since(&before),
+            });
+        }
+        if !gateway.is_running() {
+            bail!("the gateway died under load{}", gateway.log_tail());
+        }
+    }
+    let rss_after = gateway.rss_kib()?;
+    let hwm = gateway.status_kib("VmHWM")?;
+    gateway.stop()?;
+    Ok(report(
+        ctx,
+        &direct,
+        &rows,
+        &fill_report,
+        [rss_ready, rss_after, hwm],
+    ))
+}
+
+/// A turn in session `session` of case `tag`.
+fn session_request(gateway: &Gateway, token: &str, tag: &str, session: usize) -> Vec<u8> {
+    let body = format!(
+        r#"{{"model":"default","messages":[{{"role":"user","content":"hi"}}],"user":"hist-{tag}-{session}"}}"#
+    );
+    post_json(gateway.addr(), "/v1/chat/completions", Some(token), &body)
+}
+
+/// `turns` turns in each of `sessions` sessions, through the gateway, by [`FILLERS`] threads
+/// (each session is filled by one thread, so its turns run one after another).
+fn fill(gateway: &Gateway, token: &str, tag: &str, sessions: usize, turns: u64) -> Result<()> {
+    eprintln!("xtask: history: filling {sessions} sessions with {turns} turns each");
+    let failures = AtomicU64::new(0);
+    let first_error = std::sync::Mutex::new(None::<String>);
+    thread::scope(|scope| {
+        for filler in 0..FILLERS {
+            let (failures, first_error) = (&failures, &first_error);
+            scope.spawn(move || {
+                let mut conn = Conn::new(gateway.addr(), load::REQUEST_TIMEOUT);
+                for session in (filler..sessions).step_by(FILLERS) {
+                    let request = session_request(gateway, token, tag, session);
+                    for _ in 0..turns {
+                        let outcome =
+                            conn.send(&request)
+                                .map_err(|e| e.to_string())
+                                .and_then(|response| {
+                                    if response.status == 200 {
+                                        check_completion(&response)
+                                    } else {
+                                        Err(format!("status {}", response.status))
+                                    }
+                                });
+                        if let Err(e) = outcome {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(mut first) = first_error.lock() {
+                                first.get_or_insert(e);
+                            }
+                            conn = Conn::new(gateway.addr(), load::REQUEST_TIMEOUT);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let failed = failures.load(Ordering::Relaxed);
+    if failed > 0 {
+        let first = first_error
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or_default();
+        bail!("{failed} turns failed while filling the store, first: {first}");
+    }
+    Ok(())
+}
+
+fn measure(
+    gateway: &Gateway,
+    concurrency: usize,
+    seconds: u64,
+    request: &(dyn Fn(usize, u64) -> Vec<u8> + Sync),
+    label: &str,
+) -> Outcome {
+    eprintln!("xtask: history: {label}, concurrency {concurrency}, {seconds} s");
+    let outcome = load::run(
+        &Load {
+            addr: gateway.addr(),
+            concurrency,
+            warm_up: WARM_UP,
+            measure: Duration::from_secs(seconds),
+            request,
+            check: check_completion,
+        },
+        &mut |_| {},
+    );
+    eprintln!(
+        "xtask: history:   {:.0}/s, p50 {} ms, {} errors",
+        outcome.per_second(),
+        outcome
+            .latency()
+            .map_or_else(|| "-".to_owned(), |l| ms3(l.p50)),
+        outcome.errors
+    );
+    outcome
+}
+
+fn measure_direct(fake: &FakeLlm, concurrency: usize, seconds: u64) -> Outcome {
+    let addr = fake.addr();
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+    let request = post_json(addr, "/v1/chat/completions", Some(API_KEY), body);
+    let make = move |_w: usize, _i: u64| request.clone();
+    eprintln!("xtask: history: direct, concurrency {concurrency}, {seconds} s");
+    load::run(
+        &Load {
+            addr,
+            concurrency,
+            warm_up: WARM_UP,
+            measure: Duration::from_secs(seconds),
+            request: &make,
+            check: check_sse,
+        },
+        &mut |_| {},
+    )
+}
+
+struct Row {
+    case: String,
+    /// Session length (turns) at the start and the end of the case's measurements.
+    turns: Option<(u64, u64)>,
+    outcome: Outcome,
+    cpu: cpu::Usage,
+}
+
+fn report(
+    ctx: &Context,
+    direct: &[Outcome],
+    rows: &[Row],
+    fills: &[(u64, usize, Duration)],
+    [ready, after, hwm]: [u64; 3],
+) -> String {
+    let mut text = String::from("### A turn's cost as sessions grow\n\n");
+    text.push_str(&format!(
+        "The proxy benchmark's fake provider, load generator and gateway (SQLite under the scratch \
+         dir), but each request continues an existing session (`user` names it): `POST \
+         /v1/chat/completions`, non-streaming, no tools, {} s warm-up then {} s measured per row. \
+         The store is filled through the gateway first ({} threads, each session by one of them); \
+         the measured requests add turns as well, so the session length is given at the start and \
+         end of each case. Added p50 is the row's p50 minus the direct p50 at the same \
+         concurrency (direct: {}). **Load generator, fake provider and gateway share the same \
+         {} cores.**\n\n",
+        WARM_UP.as_secs(),
+        ctx.seconds,
+        FILLERS,
+        direct
+            .iter()
+            .map(|o| format!(
+                "c={} p50 {} ms",
+                o.concurrency,
+                o.latency().map_or_else(|| "-".to_owned(), |l| ms3(l.p50))
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        std::thread::available_parallelism().map_or(0, usize::from),
+    ));
+    text.push_str(
+        "| case | turns per session | concurrency | p50 | p99 | added p50 | completions/s | vs fresh | gateway CPU per turn | errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let fresh_rate = |c: usize| {
+        rows.iter()
+            .find(|r| r.turns.is_none() && r.outcome.concurrency == c)
+            .map_or(0.0, |r| r.outcome.per_second())
+    };
+    let direct_p50 = |c: usize| {
+        direct
+            .iter()
+            .find(|o| o.concurrency == c)
+            .and_then(Outcome::latency)
+    };
+    let mut verdicts = Vec::new();
+    for row in rows {
+        let o = &row.outcome;
+        let c = o.concurrency;
+        let latency = o.latency();
+        let added = match (latency, direct_p50(c)) {
+            (Some(g), Some(d)) => Some(delta_ms(g.p50, d.p50)),
+            _ => None,
+        };
+        let ratio = o.per_second() / fresh_rate(c).max(1e-9);
+        let turns = row
+            .turns
+            .map_or_else(|| "0".to_owned(), |(a, b)| format!("{a} → {b}"));
+        text.push_str(&format!(
+            "| {} | {turns} | {c} | {} | {} | {} | {:.0} | {} | {:.3} ms | {} |\n",
+            row.case,
+            cell(latency, |l| l.p50),
+            cell(latency, |l| l.p99),
+            added.map_or_else(|| "-".to_owned(), |a| format!("{a:+.3}")),
+            o.per_second(),
+            if row.turns.is_some() {
+                format!("{:.0}%", ratio * 100.0)
+            } else {
+                "-".to_owned()
+            },
+            row.cpu.gateway.as_secs_f64() * 1000.0 / (o.requests.max(1) as f64),
+            o.errors,
+        ));
+        if c == 1 {
+            verdicts.push((
+                format!("added p50 ≤ 1 ms, {}", row.case),
+                added.is_some_and(|a| a <= TARGET_ADDED_P50_MS) && o.errors == 0,
+                added.map_or_else(|| "-".to_owned(), |a| format!("{a:+.3} ms")),
+            ));
+        } else {
+            verdicts.push((
+                format!("≥ 2,000 completions/s at c=64, {}", row.case),
+                o.per_second() >= TARGET_PER_SECOND && o.errors == 0,
+                format!("{:.0}/s", o.per_second()),
+            ));
+            if row.turns.is_some() {
+                verdicts.push((
+                    format!("completions/s within 10% of fresh at c=64, {}", row.case),
+                    ratio >= TARGET_RATE_VS_FRESH,
+                    format!("{:.0}%", ratio * 100.0),
+                ));
+            }
+        }
+    }
+    text.push_str("\n| filling | time | turns/s |\n|---|---:|---:|\n");
+    for (turns, sessions, took) in fills {
+        let total = *turns as f64 * *sessions as f64;
+        text.push_str(&format!(
+            "| {sessions} sessions × {turns} turns | {:.1} s | {:.0} |\n",
+            took.as_secs_f64(),
+            total / took.as_secs_f64().max(1e-9)
+        ));
+    }
+    text.push_str("\n| target (issue 17.8, 2 cores) | result | |\n|---|---|---|\n");
+    for (what, met, result) in verdicts {
+        text.push_str(&format!(
+            "| {what} | {result} | {} |\n",
+            if met { "met" } else { "**missed**" }
+        ));
+    }
+    text.push_str(&format!(
+        "\n| gateway memory | value |\n|---|---:|\n| RSS after ready | {} |\n| RSS after the load | {} |\n| peak RSS (VmHWM) | {} |\n",
+        mib(ready * 1024),
+        mib(after * 1024),
+        mib(hwm * 1024)
+    ));
+    text
+}
+
+fn cell(l: Option<Latency>, pick: fn(&Latency) -> Duration) -> String {
+    l.map_or_else(|| "-".to_owned(), |l| ms3(pick(&l)))
+}
