@@ -403,11 +403,29 @@ macro_rules! ports {
                 tenant: &TenantId,
                 scope: &SessionScope,
             ) -> StoreResult<Session> {
+                // An existing session (the common case: every turn but a
+                // conversation's first) is one read, no write.
+                let existing = sqlx::query($d::sql!(
+                    "SELECT ",
+                    session_cols!(),
+                    " FROM sessions WHERE tenant_id = ? AND agent_id = ? AND user_id = ? \
+                     AND channel = ? AND peer = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(scope.agent_id.as_str())
+                .bind(scope.user_id.as_str())
+                .bind(&scope.channel)
+                .bind(&scope.peer)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?;
+                if let Some(r) = existing {
+                    return row::session(&r);
+                }
                 let now = now_millis();
                 // A unique index on the scope makes racing creators agree: the
                 // losers' inserts do nothing, and everyone reads the winner's
-                // row. The winner gets it back from the insert (one statement
-                // for a new session).
+                // row. The winner gets it back from the insert.
                 let inserted = sqlx::query($d::sql!(
                     "INSERT INTO sessions (id, tenant_id, agent_id, user_id, channel, peer, \
                      title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?) \
@@ -573,26 +591,38 @@ macro_rules! ports {
                 tenant: &TenantId,
                 session: &SessionId,
             ) -> StoreResult<Vec<Message>> {
-                // The literal role lets both planners use the partial index
-                // of summaries (schema 16).
-                let summary = sqlx::query($d::sql!(
-                    "SELECT seq, ",
-                    $d::json_col!("meta"),
-                    " FROM messages WHERE tenant_id = ?1 AND session_id = ?2 \
-                     AND role = 'summary' ORDER BY seq DESC LIMIT 1"
+                // `list_messages` after what the latest summary covers, in one
+                // statement; the literal role lets both planners use the
+                // partial index of summaries (schema 16).
+                let rows = sqlx::query($d::sql!(
+                    "SELECT m.id, m.tenant_id, m.session_id, m.seq, m.role, ",
+                    $d::json_col!("m.", "content"),
+                    ", ",
+                    $d::json_col!("m.", "meta"),
+                    ", m.created_at FROM sessions s LEFT JOIN messages m \
+                     ON m.tenant_id = s.tenant_id AND m.session_id = s.id AND m.seq > \
+                     COALESCE((SELECT ",
+                    $d::summary_covered!(),
+                    " FROM messages x WHERE x.tenant_id = s.tenant_id \
+                     AND x.session_id = s.id AND x.role = 'summary' ORDER BY x.seq DESC \
+                     LIMIT 1), 0) \
+                     WHERE s.tenant_id = ?1 AND s.id = ?2 ORDER BY m.seq"
                 ))
                 .bind(tenant.as_str())
                 .bind(session.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_all(&self.pool)
                 .await
                 .map_err($d::err)?;
-                let covered = match summary {
-                    Some(r) => {
-                        exoclaw_core::agent::history::covered_by(r.int("seq")?, &r.json("meta")?)
+                if rows.is_empty() {
+                    return Err(StoreError::NotFound);
+                }
+                let mut messages = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    if r.opt_text("id")?.is_some() {
+                        messages.push(row::message(r)?);
                     }
-                    None => 0,
-                };
-                self.list_messages(tenant, session, covered, 0).await
+                }
+                Ok(messages)
             }
         }
     };

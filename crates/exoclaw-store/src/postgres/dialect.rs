@@ -72,6 +72,16 @@ macro_rules! sql {
 }
 
 /// A JSONB column as selected: as text, under its own name.
+/// The last `seq` the summary message `x` replaces: `compacted_through` in
+/// its meta when that is a number, else its own `seq` (as
+/// `exoclaw_core::agent::history::covered_by`).
+macro_rules! summary_covered {
+    () => {
+        "COALESCE(CASE WHEN jsonb_typeof(x.meta -> 'compacted_through') = 'number' \
+         THEN (x.meta ->> 'compacted_through')::numeric::bigint END, x.seq)"
+    };
+}
+
 macro_rules! json_col {
     ($col:literal) => {
         concat!($col, "::text AS ", $col)
@@ -102,4 +112,4 @@ macro_rules! for_update {
     };
 }
 
-pub(crate) use {for_update, json_arg, json_col, limit, sql};
+pub(crate) use {for_update, json_arg, json_col, limit, sql, summary_covered};

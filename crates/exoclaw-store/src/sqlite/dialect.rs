@@ -70,6 +70,16 @@ macro_rules! json_col {
     };
 }
 
+/// The last `seq` the summary message `x` replaces: `compacted_through` in
+/// its meta when that is an integer, else its own `seq` (as
+/// `exoclaw_core::agent::history::covered_by`).
+macro_rules! summary_covered {
+    () => {
+        "COALESCE(CASE WHEN json_type(x.meta, '$.compacted_through') = 'integer' \
+         THEN json_extract(x.meta, '$.compacted_through') END, x.seq)"
+    };
+}
+
 /// A JSON parameter: bound as text.
 macro_rules! json_arg {
     ($param:literal) => {
@@ -93,4 +103,4 @@ macro_rules! for_update {
     };
 }
 
-pub(crate) use {for_update, json_arg, json_col, limit, sql};
+pub(crate) use {for_update, json_arg, json_col, limit, sql, summary_covered};
