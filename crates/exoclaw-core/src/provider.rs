@@ -108,7 +108,10 @@ pub struct ChatRequest {
     pub model: String,
     /// The system prompt (stable across a session: a cache breakpoint).
     pub system: Option<String>,
-    pub messages: Vec<ChatMessage>,
+    /// Shared with the turn's history: a request costs a pointer, not a
+    /// copy of the conversation (the history copies on write only while a
+    /// request still holds it).
+    pub messages: Arc<Vec<ChatMessage>>,
     /// Shared: every iteration of a turn and every decorator's copy of the
     /// request (retry, budget, fallback) points at the same definitions.
     pub tools: Arc<[ToolSpec]>,
@@ -126,7 +129,7 @@ impl ChatRequest {
         Self {
             model: model.into(),
             system: None,
-            messages,
+            messages: Arc::new(messages),
             tools: Arc::from([]),
             max_tokens: None,
             temperature: None,

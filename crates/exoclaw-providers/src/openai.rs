@@ -176,7 +176,7 @@ fn messages(request: &ChatRequest) -> Vec<Value> {
     if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
         out.push(json!({"role": "system", "content": system}));
     }
-    for message in &request.messages {
+    for message in request.messages.iter() {
         push_message(message, &mut out);
     }
     out

@@ -15,7 +15,8 @@ pub struct History {
     pub summary: Option<String>,
     /// Stored `seq` of each message in `messages`.
     pub seqs: Vec<i64>,
-    pub messages: Vec<ChatMessage>,
+    /// Shared with the requests made from it (see `ChatRequest::messages`).
+    pub messages: std::sync::Arc<Vec<ChatMessage>>,
 }
 
 /// The last `seq` a summary stored at `seq` with `meta` replaces: the
@@ -77,7 +78,7 @@ impl History {
             return;
         }
         self.seqs.push(seq);
-        self.messages.push(ChatMessage { role, content });
+        std::sync::Arc::make_mut(&mut self.messages).push(ChatMessage { role, content });
     }
 }
 

@@ -640,7 +640,7 @@ async fn compact(t: &mut Turn<'_>, hist: &mut History) -> Result<Result<(), Fini
                 .await?;
             t.seen(seq);
             hist.summary = Some(r.text);
-            hist.messages.drain(..split);
+            Arc::make_mut(&mut hist.messages).drain(..split);
             hist.seqs.drain(..split);
             t.emit(AgentEvent::Notice {
                 code: "agent.compacted".into(),

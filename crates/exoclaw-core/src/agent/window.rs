@@ -24,8 +24,11 @@ use super::history::History;
 use crate::SessionId;
 use crate::provider::ContentPart;
 
-/// Per message, what a decoded message costs beyond its text.
-const MESSAGE_OVERHEAD: usize = 96;
+/// Per message, what a decoded message costs beyond its text: the
+/// `ChatMessage` and its `seq` (40 bytes, up to twice that in a growing
+/// `Vec`), the parts' allocation (an 88-byte `ContentPart`, in a 96-byte size
+/// class) and the text's own allocation's rounding.
+const MESSAGE_OVERHEAD: usize = 200;
 
 /// One session's window.
 #[derive(Debug)]
@@ -184,13 +187,14 @@ impl Windows {
 mod tests {
     use super::*;
     use crate::provider::ChatMessage;
+    use std::sync::Arc;
 
     fn window(text: &str, last_seq: i64) -> Window {
         Window {
             history: History {
                 summary: None,
                 seqs: vec![last_seq],
-                messages: vec![ChatMessage::user(text)],
+                messages: Arc::new(vec![ChatMessage::user(text)]),
             },
             last_seq,
         }
@@ -198,6 +202,13 @@ mod tests {
 
     fn id(s: &str) -> SessionId {
         SessionId::from(s.to_owned())
+    }
+
+    /// The per-message estimate holds for the types as they are.
+    #[test]
+    fn the_estimate_covers_a_message() {
+        assert!(std::mem::size_of::<ContentPart>() <= 96);
+        assert!(std::mem::size_of::<crate::provider::ChatMessage>() + 8 <= 40);
     }
 
     #[test]

@@ -185,7 +185,7 @@ fn describe(limit: ModelRate) -> String {
 /// token, plus `max_tokens` when set.
 pub fn estimate_request_tokens(request: &ChatRequest) -> u64 {
     let mut chars = request.system.as_ref().map_or(0, String::len);
-    for message in &request.messages {
+    for message in request.messages.iter() {
         for part in &message.content {
             chars += match part {
                 ContentPart::Text { text } => text.len(),
