@@ -11,9 +11,14 @@
 //! someone else wrote to the session meanwhile, and the next turn reads the
 //! window from the store instead. A store error drops the window the same way.
 //!
-//! Bounded by bytes (an estimate of the decoded text), least recently used
-//! out first; [`Windows::expire`] drops windows idle for longer than the TTL so
-//! an idle gateway gives the memory back.
+//! Bounded by bytes (an estimate of the decoded text). A window out with its
+//! turn keeps its place. A session new to the cache takes free room, or the
+//! room of the least recently used windows that have been idle for a minute
+//! ([`GIVE_WAY`]); when every window is busier than that it is not kept, so a
+//! stream of sessions larger than the budget (every one visited in turn) still
+//! finds most of its windows instead of evicting each before its next turn.
+//! [`Windows::expire`] drops windows idle for longer than the TTL so an idle
+//! gateway gives the memory back.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,6 +28,10 @@ use hashlink::LinkedHashMap;
 use super::history::History;
 use crate::SessionId;
 use crate::provider::ContentPart;
+
+/// How long a window must have been idle before a new session's window may
+/// take its room.
+pub const GIVE_WAY: Duration = Duration::from_secs(60);
 
 /// Per message, what a decoded message costs beyond its text: the
 /// `ChatMessage` and its `seq` (40 bytes, up to twice that in a growing
@@ -59,7 +68,9 @@ impl Window {
 }
 
 struct Entry {
-    window: Window,
+    /// `None` while the window is out with its turn (its room stays
+    /// reserved).
+    window: Option<Window>,
     bytes: usize,
     used: Instant,
 }
@@ -73,6 +84,7 @@ struct Inner {
 pub struct Windows {
     budget: usize,
     ttl: Duration,
+    give_way: Duration,
     inner: Mutex<Inner>,
 }
 
@@ -90,9 +102,15 @@ impl std::fmt::Debug for Windows {
 impl Windows {
     /// At most `budget` bytes of windows, each dropped after `ttl` unused.
     pub fn new(budget: usize, ttl: Duration) -> Self {
+        Self::with_give_way(budget, ttl, GIVE_WAY)
+    }
+
+    /// [`Self::new`] with another idle time before a window gives way.
+    pub fn with_give_way(budget: usize, ttl: Duration, give_way: Duration) -> Self {
         Self {
             budget,
             ttl,
+            give_way,
             inner: Mutex::new(Inner {
                 map: LinkedHashMap::new(),
                 bytes: 0,
@@ -113,39 +131,48 @@ impl Windows {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The session's window, removed from the cache while its turn runs.
+    /// The session's window, out of the cache while its turn runs (its room
+    /// stays reserved until [`Self::put`]).
     pub fn take(&self, session: &SessionId) -> Option<Window> {
         if self.budget == 0 {
             return None;
         }
         let mut inner = self.lock();
-        let entry = inner.map.remove(session)?;
-        inner.bytes -= entry.bytes;
-        Some(entry.window)
+        let entry = inner.map.to_back(session)?;
+        entry.used = Instant::now();
+        entry.window.take()
     }
 
-    /// Keep `window` for the session's next turn (unless it alone is over
-    /// the budget), evicting the least recently used.
+    /// Keep `window` for the session's next turn: in its reserved room, in
+    /// free room, or in the room of windows idle for [`GIVE_WAY`]; else (or
+    /// when it alone is over the budget) it is not kept.
     pub fn put(&self, session: SessionId, window: Window) {
         let bytes = window.bytes();
+        let mut inner = self.lock();
+        let reserved = inner.map.remove(&session).map(|old| {
+            inner.bytes -= old.bytes;
+        });
         if bytes > self.budget {
             return;
         }
-        let mut inner = self.lock();
-        if let Some(old) = inner.map.remove(&session) {
-            inner.bytes -= old.bytes;
-        }
         while inner.bytes + bytes > self.budget {
-            let Some((_, old)) = inner.map.pop_front() else {
+            let Some((_, front)) = inner.map.front() else {
                 break;
             };
-            inner.bytes -= old.bytes;
+            // A session that had a room may push the least recently used
+            // out; a new one only those idle long enough.
+            if reserved.is_none() && front.used.elapsed() < self.give_way {
+                return;
+            }
+            if let Some((_, old)) = inner.map.pop_front() {
+                inner.bytes -= old.bytes;
+            }
         }
         inner.bytes += bytes;
         inner.map.insert(
             session,
             Entry {
-                window,
+                window: Some(window),
                 bytes,
                 used: Instant::now(),
             },
@@ -216,26 +243,56 @@ mod tests {
         let w = Windows::new(1 << 20, Duration::from_secs(60));
         assert!(w.take(&id("s")).is_none());
         w.put(id("s"), window("hello", 2));
-        assert_eq!(w.usage().0, 1);
+        let held = w.usage();
+        assert_eq!(held.0, 1);
         let got = w.take(&id("s")).expect("cached");
         assert_eq!(got.last_seq, 2);
         assert!(w.take(&id("s")).is_none(), "taken windows are not shared");
-        assert_eq!(w.usage(), (0, 0));
+        assert_eq!(w.usage(), held, "its room stays reserved while it is out");
+        w.put(id("s"), got);
+        assert!(w.take(&id("s")).is_some());
     }
 
     #[test]
-    fn the_budget_evicts_the_least_recently_used() {
+    fn new_sessions_take_only_free_or_idle_room() {
         let one = window(&"x".repeat(400), 1).bytes();
-        let w = Windows::new(one * 2, Duration::from_secs(60));
+        let busy = Windows::new(one * 2, Duration::from_secs(60));
+        busy.put(id("a"), window(&"x".repeat(400), 1));
+        busy.put(id("b"), window(&"x".repeat(400), 1));
+        busy.put(id("c"), window(&"x".repeat(400), 1));
+        assert!(
+            busy.take(&id("c")).is_none(),
+            "busy windows keep their room"
+        );
+        assert!(busy.take(&id("a")).is_some());
+        assert!(busy.take(&id("b")).is_some());
+        let idle = Windows::with_give_way(one * 2, Duration::from_secs(60), Duration::ZERO);
+        idle.put(id("a"), window(&"x".repeat(400), 1));
+        idle.put(id("b"), window(&"x".repeat(400), 1));
+        idle.put(id("c"), window(&"x".repeat(400), 1));
+        assert!(
+            idle.take(&id("a")).is_none(),
+            "the least recently used gave way"
+        );
+        assert!(idle.take(&id("c")).is_some());
+    }
+
+    #[test]
+    fn a_returning_window_pushes_the_least_recently_used_out() {
+        let one = window(&"x".repeat(400), 1).bytes();
+        let w = Windows::new(one * 2 + 100, Duration::from_secs(60));
         w.put(id("a"), window(&"x".repeat(400), 1));
         w.put(id("b"), window(&"x".repeat(400), 1));
-        w.put(id("c"), window(&"x".repeat(400), 1));
-        assert!(w.take(&id("a")).is_none(), "the oldest went");
-        assert!(w.take(&id("b")).is_some());
-        assert!(w.take(&id("c")).is_some());
+        let b = w.take(&id("b")).expect("cached");
+        assert_eq!(b.last_seq, 1);
+        // b grew by a turn: it keeps its room and a (least recent) goes.
+        w.put(id("b"), window(&"x".repeat(600), 2));
+        assert!(w.take(&id("a")).is_none());
+        assert_eq!(w.take(&id("b")).map(|b| b.last_seq), Some(2));
         // A window bigger than the whole budget is not kept.
         w.put(id("big"), window(&"x".repeat(4000), 1));
-        assert_eq!(w.usage(), (0, 0));
+        assert!(w.take(&id("big")).is_none());
+        assert_eq!(w.usage().0, 1, "only b's room");
     }
 
     #[test]
