@@ -10,6 +10,8 @@ pub mod conn;
 pub mod cron;
 pub mod custom_tools;
 pub mod server;
+mod stall;
+pub mod quota;
 pub use agents::AgentList;
 pub use approvals::ApprovalList;
 pub use audit::event_json as audit_event_json;
