@@ -19,6 +19,7 @@ mod proxy;
 mod soak;
 mod startup;
 mod teams;
+mod ws;
 
 use std::fs;
 use std::io::Read;
@@ -70,6 +71,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "mcp",
         run: mcp::run,
+        in_all: false,
+    },
+    Bench {
+        name: "ws",
+        run: ws::run,
         in_all: false,
     },
 ];
