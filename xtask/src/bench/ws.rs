@@ -85,7 +85,10 @@ pub fn run(ctx: &Context) -> Result<String> {
     settle();
     let after_ws = gateway.rss_kib()?;
     if !gateway.is_running() {
-        bail!("the gateway died under the idle clients{}", gateway.log_tail());
+        bail!(
+            "the gateway died under the idle clients{}",
+            gateway.log_tail()
+        );
     }
 
     eprintln!("xtask: ws: {STREAMS} concurrent streamed chats");
@@ -181,10 +184,7 @@ fn settle() {
 }
 
 /// `n` connections opened by [`OPENERS`] threads, all kept open.
-fn open_many(
-    n: usize,
-    open: impl Fn(usize) -> Result<TcpStream> + Sync,
-) -> Result<Vec<TcpStream>> {
+fn open_many(n: usize, open: impl Fn(usize) -> Result<TcpStream> + Sync) -> Result<Vec<TcpStream>> {
     let open = &open;
     thread::scope(|s| {
         let workers: Vec<_> = (0..OPENERS)
@@ -341,17 +341,20 @@ fn stream_sse(addr: SocketAddr, token: &str, i: usize) -> Result<()> {
         request.len() - body.len() - 2..request.len() - body.len() - 2,
         b"Connection: close\r\n".iter().copied(),
     );
-    stream.write_all(&request).context("POST /v1/chat/completions")?;
-    let mut all = Vec::new();
     stream
-        .read_to_end(&mut all)
-        .context("reading the stream")?;
+        .write_all(&request)
+        .context("POST /v1/chat/completions")?;
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).context("reading the stream")?;
     let text = String::from_utf8_lossy(&all);
     if !text.starts_with("HTTP/1.1 200") || !text.contains("data: [DONE]") {
         bail!("stream {i}: {}", text.chars().take(300).collect::<String>());
     }
     if text.contains("exoclaw_error") {
-        bail!("stream {i} failed: {}", text.chars().take(600).collect::<String>());
+        bail!(
+            "stream {i} failed: {}",
+            text.chars().take(600).collect::<String>()
+        );
     }
     Ok(())
 }

@@ -301,17 +301,15 @@ pub async fn completions(
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
         let cancel_on_disconnect = state.runtime.settings.config.gateway.cancel_on_disconnect;
-        return Ok(
-            stream_response(
-                turn,
-                id,
-                req.model,
-                include_usage,
-                cancel_on_disconnect,
-                run_place,
-            )
-            .into_response(),
-        );
+        return Ok(stream_response(
+            turn,
+            id,
+            req.model,
+            include_usage,
+            cancel_on_disconnect,
+            run_place,
+        )
+        .into_response());
     }
     let mut turn = turn;
     while turn.events.recv().await.is_some() {}

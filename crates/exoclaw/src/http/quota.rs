@@ -136,6 +136,9 @@ mod tests {
         drop(b);
         drop(_c);
         assert_eq!(q.held("a"), 0);
-        assert!(q.held.lock().unwrap().is_empty(), "empty keys are forgotten");
+        assert!(
+            q.held.lock().unwrap().is_empty(),
+            "empty keys are forgotten"
+        );
     }
 }

@@ -71,7 +71,11 @@ impl<T> StallGuard<T> {
         }
     }
 
-    fn progressed<R>(&mut self, r: Poll<io::Result<R>>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+    fn progressed<R>(
+        &mut self,
+        r: Poll<io::Result<R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<R>> {
         match r {
             Poll::Pending => self.blocked(cx),
             ready => {

@@ -335,7 +335,12 @@ async fn serve_connection(
                             None => {
                                 let refused = super::state::quota_refused(state, quota);
                                 let _ = out_tx.send(frame::err(&id, refused)).await;
-                                let _ = out_tx.send(close(1013, "too many WebSocket connections for this user")).await;
+                                let _ = out_tx
+                                    .send(close(
+                                        1013,
+                                        "too many WebSocket connections for this user",
+                                    ))
+                                    .await;
                                 break Ending::Gone;
                             }
                         }
