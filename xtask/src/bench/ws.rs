@@ -50,11 +50,13 @@ const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0,
  "scheduler": {"lanes": {"main": {"concurrency": 2000}}, "queue_timeout_sec": 600},
  "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
 const API_KEY: &str = "sk-bench-0000000000000000";
+/// Past the gateway's 30 s memory trim.
+const TRIM_WAIT: Duration = Duration::from_secs(30);
 const IO_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn run(ctx: &Context) -> Result<String> {
     let fake = FakeLlm::start()?;
-    let mut gateway = start_gateway(ctx, &fake)?;
+    let mut gateway = start_gateway(ctx, &fake, "ws")?;
     let token = ctx.binary.token().to_owned();
     let addr = gateway.addr();
     // Warm up what the first connection of each kind initialises once.
@@ -91,13 +93,38 @@ pub fn run(ctx: &Context) -> Result<String> {
         );
     }
 
+    // Freed memory goes back to the OS as the allocator purges, not at once: wait past the
+    // gateway's 30 s trim (`mi_collect(true)`, `malloc_trim`).
+    thread::sleep(TRIM_WAIT);
+    let later_ws = gateway.rss_kib()?;
+    let open_after = open_counts(addr, &token)?;
+    // A second round: memory the first one freed is reused, not added to.
+    let again = open_many(IDLE_WS, |_| ws_connect(addr, Some(&token)))?;
+    let during_again = gateway.rss_kib()?;
+    drop(again);
+    settle();
+    let after_again = gateway.rss_kib()?;
+    gateway.stop()?;
+
+    // The streams on a fresh gateway, so that its baseline is not the idle clients' high
+    // water mark.
     eprintln!("xtask: ws: {STREAMS} concurrent streamed chats");
+    let mut gateway = start_gateway(ctx, &fake, "ws-streams")?;
+    let addr = gateway.addr();
+    stream_sse(addr, &token, 0)?;
+    stream_ws(addr, &token, 1)?;
+    settle();
     let before_streams = gateway.rss_kib()?;
     let streams = run_streams(&gateway, addr, &token)?;
     settle();
     let after_streams = gateway.rss_kib()?;
+    thread::sleep(TRIM_WAIT);
+    let later_streams = gateway.rss_kib()?;
     let hwm = gateway.status_kib("VmHWM")?;
     let log = gateway.log_lines(10);
+    if !gateway.is_running() {
+        bail!("the gateway died under the streams{}", gateway.log_tail());
+    }
     gateway.stop()?;
     if streams.completed != STREAMS {
         bail!(
@@ -120,8 +147,9 @@ pub fn run(ctx: &Context) -> Result<String> {
          | HTTP keep-alive (after one `GET /readyz`) | {IDLE_OTHER} | {:.1} MiB | {:.1} KiB | |\n\
          | WebSocket upgraded, not authenticated | {IDLE_OTHER} | {:.1} MiB | {:.1} KiB | |\n\
          | WebSocket authenticated (`connect`) | {IDLE_WS} | {ws_total_mib:.1} MiB | {ws_per:.1} KiB | ≤ {TARGET_PER_WS_KIB} KiB, ≤ {TARGET_IDLE_WS_MIB} MiB in all: {} |\n\n\
-         {IDLE_WS} authenticated clients connected in {:.1} s; RSS after they closed: {:.1} MiB \
-         ({:+.1} MiB against the baseline).\n\n",
+         {IDLE_WS} authenticated clients connected in {:.1} s; RSS 3 s after they closed: \
+         {:.1} MiB ({:+.1} MiB against the baseline), after a trim period (33 s): {:.1} MiB ({:+.1} MiB); `/metrics` then: {open_after}. A second round of {IDLE_WS}: {:.1} MiB while open, \
+         {:.1} MiB after.\n\n",
         base as f64 / 1024.0,
         (http_kib.saturating_sub(base)) as f64 / 1024.0,
         per(http_kib, base, IDLE_OTHER),
@@ -135,12 +163,17 @@ pub fn run(ctx: &Context) -> Result<String> {
         open_time.as_secs_f64(),
         after_ws as f64 / 1024.0,
         (after_ws as f64 - base as f64) / 1024.0,
+        later_ws as f64 / 1024.0,
+        (later_ws as f64 - base as f64) / 1024.0,
+        during_again as f64 / 1024.0,
+        after_again as f64 / 1024.0,
     ));
     text.push_str(&format!(
-        "{STREAMS} concurrent streamed chats ({} SSE, {} WebSocket `chat.send`), each answer \
-         streamed by the fake provider in 10 pieces 100 ms apart: {} completed in {:.1} s. \
-         RSS before {:.1} MiB, peak {:.1} MiB ({:.1} KiB per stream), after {:.1} MiB \
-         ({:+.1} MiB against before); VmHWM {:.1} MiB.\n",
+        "{STREAMS} concurrent streamed chats ({} SSE, {} WebSocket `chat.send`, each on its own \
+         connection and session) on a fresh gateway, each answer streamed by the fake provider \
+         in 10 pieces 100 ms apart: {} completed in {:.1} s. RSS before {:.1} MiB, peak {:.1} MiB ({:.1} KiB per stream), 3 s after {:.1} MiB \
+         ({:+.1} MiB against before), after a trim period (33 s) {:.1} MiB ({:+.1} MiB); VmHWM \
+         {:.1} MiB.\n",
         STREAMS / 2,
         STREAMS - STREAMS / 2,
         streams.completed,
@@ -150,13 +183,15 @@ pub fn run(ctx: &Context) -> Result<String> {
         per(streams.peak_kib, before_streams, STREAMS),
         after_streams as f64 / 1024.0,
         (after_streams as f64 - before_streams as f64) / 1024.0,
+        later_streams as f64 / 1024.0,
+        (later_streams as f64 - before_streams as f64) / 1024.0,
         hwm as f64 / 1024.0,
     ));
     Ok(text)
 }
 
-fn start_gateway(ctx: &Context, fake: &FakeLlm) -> Result<Gateway> {
-    let workdir = ctx.scratch.join("ws");
+fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str) -> Result<Gateway> {
+    let workdir = ctx.scratch.join(name);
     let home = workdir.join("home");
     create_parent(&home)?;
     let config = workdir.join("config.json");
@@ -328,6 +363,29 @@ fn read_text(stream: &mut TcpStream) -> Result<String> {
             _ => {}
         }
     }
+}
+
+/// The connection gauges of `/metrics` (`exoclaw_websocket_connections`,
+/// `exoclaw_connections{state=...}`), as one line.
+fn open_counts(addr: SocketAddr, token: &str) -> Result<String> {
+    let mut stream = connect(addr)?;
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .context("GET /metrics")?;
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).context("reading /metrics")?;
+    let text = String::from_utf8_lossy(&all);
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.starts_with("exoclaw_websocket_connections ") || l.starts_with("exoclaw_connections{")
+        })
+        .map(|l| format!("`{l}`"))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 /// One streamed chat completion over SSE, read to `[DONE]`.

@@ -65,7 +65,10 @@ fn connection_checks(g: &crate::config::file::GatewayConfig) -> Vec<Finding> {
     let unbounded: Vec<&str> = [
         ("gateway.max_connections_per_ip", g.max_connections_per_ip),
         ("gateway.max_unauthenticated", g.max_unauthenticated),
-        ("gateway.max_unauthenticated_per_ip", g.max_unauthenticated_per_ip),
+        (
+            "gateway.max_unauthenticated_per_ip",
+            g.max_unauthenticated_per_ip,
+        ),
         ("gateway.max_ws_per_user", g.max_ws_per_user),
         ("gateway.max_ws_per_ip", g.max_ws_per_ip),
         ("gateway.max_requests_per_tenant", g.max_requests_per_tenant),
