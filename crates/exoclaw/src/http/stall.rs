@@ -158,17 +158,19 @@ mod tests {
         use tokio::io::AsyncReadExt as _;
         let (client, mut reader) = tokio::io::duplex(64);
         let metrics = Arc::new(Metrics::new());
-        let mut w = StallGuard::new(client, Duration::from_secs(60), metrics.clone());
-        let drain = tokio::spawn(async move {
+        // The whole write takes longer than the limit (128 reads 20 ms
+        // apart), each wait far less: the timer restarts on progress.
+        let mut w = StallGuard::new(client, Duration::from_secs(1), metrics.clone());
+        let drain = async move {
             let mut total = 0;
             let mut buf = [0u8; 16];
-            while total < 4096 {
-                tokio::task::yield_now().await;
+            while total < 2048 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 total += reader.read(&mut buf).await.unwrap();
             }
-        });
-        w.write_all(&[7u8; 4096]).await.unwrap();
-        drain.await.unwrap();
+        };
+        let (written, ()) = tokio::join!(w.write_all(&[7u8; 2048]), drain);
+        written.unwrap();
         assert!(!metrics.encode().contains("write_stall"));
     }
 }
