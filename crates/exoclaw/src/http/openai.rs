@@ -266,6 +266,8 @@ fn usage_of(o: &RunOutcome) -> CompletionUsage {
                 (StreamEvent = "text/event-stream"),
             )),
         (status = 404, description = "`model` names no agent (`model_not_found`)", body = ErrorBody),
+        (status = 429, description = "The tenant has `gateway.max_requests_per_tenant` requests or \
+            `gateway.max_runs_per_tenant` runs in progress (`tenant.busy`, `Retry-After: 1`)", body = ErrorBody),
         (status = 502, description = "The provider failed or the egress policy refused it", body = ErrorBody),
         (status = 504, description = "The provider did not answer in time", body = ErrorBody),
     ))]

@@ -68,6 +68,7 @@ struct Peer {
         (status = 101, description = "Switching to the WebSocket protocol (docs/protocol.md)"),
         (status = 400, description = "Not a WebSocket upgrade, or ambiguous credentials", body = ErrorBody),
         (status = 403, description = "The `Origin` is not in `gateway.allowed_origins`", body = ErrorBody),
+        (status = 429, description = "The address holds `gateway.max_ws_per_ip` WebSocket connections (`connection.limit`)", body = ErrorBody),
     ))]
 pub async fn upgrade(
     State(state): State<AppState>,
