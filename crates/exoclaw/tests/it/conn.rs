@@ -293,3 +293,29 @@ fn shutdown_tells_websockets_going_away_and_drains_the_runs_in_flight() {
     let status = s.gw.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn unauthenticated_upgrades_past_the_per_address_limit_displace_the_oldest_with_1013() {
+    let s = setup_with(r#"{"gateway": {"max_unauthenticated_per_ip": 3}}"#, &[]);
+    // An authenticated socket is never displaced.
+    let mut authed = connected(&s.gw);
+    let mut strangers: Vec<_> = (0..3).map(|_| open(&s.gw, &[]).unwrap()).collect();
+    // One more upgrade (and the HTTP request that makes it) is admitted by
+    // closing the oldest stranger.
+    let _newest = open(&s.gw, &[]).unwrap();
+    assert_eq!(recv(&mut strangers[0])["closed"], 1013);
+    // Under the limit: the rest stay open and can still authenticate.
+    let (r, _) = call(
+        &mut strangers[2],
+        "c",
+        "connect",
+        json!({"token": TOKEN, "protocol": 1}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = call(&mut authed, "p", "ping", json!({}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        metrics(&s)
+            .contains("exoclaw_connections_displaced_total{limit=\"unauthenticated_per_ip\"}")
+    );
+}
