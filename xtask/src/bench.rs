@@ -20,6 +20,7 @@ mod proxy;
 mod soak;
 mod startup;
 mod teams;
+mod ws;
 
 use std::fs;
 use std::io::Read;
@@ -76,6 +77,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "mcp",
         run: mcp::run,
+        in_all: false,
+    },
+    Bench {
+        name: "ws",
+        run: ws::run,
         in_all: false,
     },
 ];

@@ -82,7 +82,9 @@ pub struct LimitLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnLimitLabels {
-    /// `total`, `per_ip`, `unauthenticated`, `unauthenticated_per_ip`.
+    /// `total`, `per_ip`, `unauthenticated`, `unauthenticated_per_ip`;
+    /// refusals only: `ws_per_user`, `ws_per_ip`, `requests_per_tenant`,
+    /// `runs_per_tenant`, `write_stall` (a client that stopped reading).
     pub limit: String,
 }
 
@@ -209,7 +211,7 @@ impl Metrics {
         let connections_refused = Family::<ConnLimitLabels, Counter>::default();
         registry.register(
             "connections_refused",
-            "Connections refused because authenticated connections filled a limit",
+            "Connections or requests refused (or closed) because a limit was reached",
             connections_refused.clone(),
         );
         let connections_displaced = Family::<ConnLimitLabels, Counter>::default();

@@ -51,6 +51,11 @@ pub const SCRIPTED: &[(&str, &str, &str)] = &[
 ];
 
 /// What an announcement turn's input says (see the gateway's `delegation/announce.rs`).
+/// A request whose body holds this is answered slowly: the response is written in
+/// [`SLOW_PIECES`] pieces [`SLOW_STEP`] apart (`cargo xtask bench ws`'s streams).
+pub const SLOW_MARKER: &str = "stream-slowly";
+const SLOW_PIECES: usize = 10;
+const SLOW_STEP: Duration = Duration::from_millis(100);
 const ANNOUNCED: &str = "This is an automatic message, not from the user.";
 
 /// A running fake provider.
@@ -173,7 +178,14 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
         if let Some((request, used)) = parse_request(&buf)? {
             buf.drain(..used);
             let response = respond(&request, shared);
-            stream.write_all(&response)?;
+            if String::from_utf8_lossy(&request.body).contains(SLOW_MARKER) {
+                for piece in response.chunks(response.len().div_ceil(SLOW_PIECES).max(1)) {
+                    stream.write_all(piece)?;
+                    thread::sleep(SLOW_STEP);
+                }
+            } else {
+                stream.write_all(&response)?;
+            }
             last_activity = Instant::now();
             if request.close {
                 break;

@@ -198,7 +198,7 @@ pub fn dechunk(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, String> {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
         .windows(needle.len())
         .position(|window| window == needle)

@@ -151,6 +151,21 @@ pub struct GatewayConfig {
     /// Largest request head (request line and headers), in bytes; `431`
     /// beyond it.
     pub max_header_bytes: usize,
+    /// Seconds a write to a client may stay blocked (the client stopped
+    /// reading) before the connection is closed; bounds what a streamed
+    /// answer or a WebSocket holds for a client that does not read.
+    pub write_stall_timeout_sec: u64,
+    /// Open WebSocket connections per user (counted from `connect`).
+    pub max_ws_per_user: usize,
+    /// Open WebSocket connections per client address (a trusted proxy is
+    /// exempt).
+    pub max_ws_per_ip: usize,
+    /// Authenticated HTTP requests and WebSocket method calls in progress
+    /// per tenant.
+    pub max_requests_per_tenant: usize,
+    /// Agent runs in progress per tenant that HTTP and WebSocket clients
+    /// started (a streamed run counts until its stream ends).
+    pub max_runs_per_tenant: usize,
 }
 
 impl Default for GatewayConfig {
@@ -174,6 +189,11 @@ impl Default for GatewayConfig {
             max_unauthenticated_per_ip: 100,
             header_timeout_sec: 10,
             max_header_bytes: 32 * 1024,
+            write_stall_timeout_sec: 30,
+            max_ws_per_user: 100,
+            max_ws_per_ip: 500,
+            max_requests_per_tenant: 500,
+            max_runs_per_tenant: 200,
         }
     }
 }

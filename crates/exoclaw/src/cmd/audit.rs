@@ -56,6 +56,75 @@ fn finding(
     }
 }
 
+/// The connection limits of issue 19: each must bound something (a
+/// per-address, per-user or per-tenant limit as high as the total bounds
+/// nothing the total does not), and the timeouts must be short enough to
+/// bound what stalled clients hold. Zero is refused when the config loads.
+fn connection_checks(g: &crate::config::file::GatewayConfig) -> Vec<Finding> {
+    let total = g.max_connections;
+    let unbounded: Vec<&str> = [
+        ("gateway.max_connections_per_ip", g.max_connections_per_ip),
+        ("gateway.max_unauthenticated", g.max_unauthenticated),
+        (
+            "gateway.max_unauthenticated_per_ip",
+            g.max_unauthenticated_per_ip,
+        ),
+        ("gateway.max_ws_per_user", g.max_ws_per_user),
+        ("gateway.max_ws_per_ip", g.max_ws_per_ip),
+        ("gateway.max_requests_per_tenant", g.max_requests_per_tenant),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v >= total)
+    .map(|(k, _)| k)
+    .collect();
+    let limits = if unbounded.is_empty() {
+        pass(
+            "gateway.connection_limits",
+            format!(
+                "{total} connections; per address {}, unauthenticated {} ({} per address), \
+                 WebSockets {} per user and {} per address, {} requests and {} runs per tenant",
+                g.max_connections_per_ip,
+                g.max_unauthenticated,
+                g.max_unauthenticated_per_ip,
+                g.max_ws_per_user,
+                g.max_ws_per_ip,
+                g.max_requests_per_tenant,
+                g.max_runs_per_tenant
+            ),
+        )
+    } else {
+        finding(
+            "gateway.connection_limits",
+            Severity::Warn,
+            format!(
+                "{} at or above gateway.max_connections ({total}): one client, user or tenant can take every slot",
+                unbounded.join(", ")
+            ),
+            "lower them below gateway.max_connections (defaults: docs/configuration.md)",
+        )
+    };
+    let timeouts = if g.header_timeout_sec <= 60 && g.write_stall_timeout_sec <= 300 {
+        pass(
+            "gateway.connection_timeouts",
+            format!(
+                "request heads within {} s, blocked writes closed after {} s",
+                g.header_timeout_sec, g.write_stall_timeout_sec
+            ),
+        )
+    } else {
+        finding(
+            "gateway.connection_timeouts",
+            Severity::Warn,
+            format!(
+                "gateway.header_timeout_sec {} (over 60) or gateway.write_stall_timeout_sec {} (over 300): stalled clients hold connections that long",
+                g.header_timeout_sec, g.write_stall_timeout_sec
+            ),
+            "set gateway.header_timeout_sec to at most 60 (default 10) and gateway.write_stall_timeout_sec to at most 300 (default 30)",
+        )
+    };
+    vec![limits, timeouts]
+}
+
 /// Who may message the agents through each channel: `open` (or an
 /// `allow_from` of `"*"`) lets anyone on the channel in, each as a new user.
 fn channel_checks(c: &crate::config::file::FileConfig) -> Vec<Finding> {
@@ -183,6 +252,7 @@ pub fn config_checks(s: &Settings) -> Vec<Finding> {
         ),
         InjectionAction::Block => pass("gateway.injection", "prompt injection is blocked"),
     });
+    out.extend(connection_checks(g));
     out.extend(channel_checks(c));
     out.push(match c.tools.exec_approval.security {
         ExecSecurity::Full => pass("tools.exec_approval", "denied command groups are refused"),

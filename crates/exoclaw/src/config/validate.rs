@@ -431,6 +431,13 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
             "gateway.max_unauthenticated_per_ip",
             c.gateway.max_unauthenticated_per_ip,
         ),
+        ("gateway.max_ws_per_user", c.gateway.max_ws_per_user),
+        ("gateway.max_ws_per_ip", c.gateway.max_ws_per_ip),
+        (
+            "gateway.max_requests_per_tenant",
+            c.gateway.max_requests_per_tenant,
+        ),
+        ("gateway.max_runs_per_tenant", c.gateway.max_runs_per_tenant),
     ] {
         range(&mut p, path, value as u64, 1, 1_000_000);
     }
@@ -440,6 +447,13 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         c.gateway.header_timeout_sec,
         1,
         300,
+    );
+    range(
+        &mut p,
+        "gateway.write_stall_timeout_sec",
+        c.gateway.write_stall_timeout_sec,
+        1,
+        3600,
     );
     range(
         &mut p,

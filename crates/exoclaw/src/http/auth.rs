@@ -268,6 +268,13 @@ pub async fn require_auth(
             if let Some(slot) = req.extensions().get::<Arc<super::conn::ConnSlot>>() {
                 slot.mark_authenticated();
             }
+            let Some(_in_flight) = state
+                .quotas
+                .requests_per_tenant
+                .try_hold(who.tenant.as_str())
+            else {
+                return super::state::quota_response(&state, &state.quotas.requests_per_tenant);
+            };
             let tenant = who.tenant.clone();
             req.extensions_mut().insert(who);
             super::error::SCRUB_TENANT

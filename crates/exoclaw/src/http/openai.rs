@@ -266,6 +266,8 @@ fn usage_of(o: &RunOutcome) -> CompletionUsage {
                 (StreamEvent = "text/event-stream"),
             )),
         (status = 404, description = "`model` names no agent (`model_not_found`)", body = ErrorBody),
+        (status = 429, description = "The tenant has `gateway.max_requests_per_tenant` requests or \
+            `gateway.max_runs_per_tenant` runs in progress (`tenant.busy`, `Retry-After: 1`)", body = ErrorBody),
         (status = 502, description = "The provider failed or the egress policy refused it", body = ErrorBody),
         (status = 504, description = "The provider did not answer in time", body = ErrorBody),
     ))]
@@ -280,6 +282,10 @@ pub async fn completions(
     if peer.len() > 256 {
         return Err(ApiError::invalid("user: at most 256 characters"));
     }
+    let quota = &state.quotas.runs_per_tenant;
+    let run_place = quota
+        .try_hold(who.tenant.as_str())
+        .ok_or_else(|| super::state::quota_refused(&state, quota))?;
     let inbound = state
         .runtime
         .receive(&who, &req.model, "api", &peer, input, Some(rid.0.clone()))
@@ -297,14 +303,21 @@ pub async fn completions(
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
         let cancel_on_disconnect = state.runtime.settings.config.gateway.cancel_on_disconnect;
-        return Ok(
-            stream_response(turn, id, req.model, include_usage, cancel_on_disconnect)
-                .into_response(),
-        );
+        return Ok(stream_response(
+            turn,
+            id,
+            req.model,
+            include_usage,
+            cancel_on_disconnect,
+            run_place,
+        )
+        .into_response());
     }
     let mut turn = turn;
     while turn.events.recv().await.is_some() {}
-    let outcome = match turn.end().await {
+    let ended = turn.end().await;
+    drop(run_place);
+    let outcome = match ended {
         TurnEnd::Ran(o) => o,
         TurnEnd::Broken { code, message } => return Err(broken(code, message)),
     };
@@ -389,6 +402,9 @@ struct StreamState {
     finished: bool,
     /// Cancels the run if the client goes away before the end.
     guard: Option<tokio_util::sync::DropGuard>,
+    /// The run's place under `gateway.max_runs_per_tenant`, freed when the
+    /// stream ends (or its client goes).
+    run_place: Option<super::quota::Held>,
 }
 
 fn chunk(s: &StreamState, delta: Delta<'_>, finish: Option<&'static str>) -> Event {
@@ -418,6 +434,7 @@ fn stream_response(
     model: String,
     include_usage: bool,
     cancel_on_disconnect: bool,
+    run_place: super::quota::Held,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let guard = cancel_on_disconnect.then(|| turn.cancel.clone().drop_guard());
     let state = StreamState {
@@ -429,6 +446,7 @@ fn stream_response(
         started: false,
         finished: false,
         guard,
+        run_place: Some(run_place),
     };
     let events = futures_util::stream::unfold(state, |mut s| async move {
         if s.finished {
@@ -462,7 +480,9 @@ fn stream_response(
             g.disarm();
         }
         let mut out = Vec::new();
-        match s.turn.end().await {
+        let ended = s.turn.end().await;
+        s.run_place = None;
+        match ended {
             TurnEnd::Ran(o) => match &o.finish {
                 Finish::Complete => {
                     out.push(chunk(&s, Delta::default(), Some("stop")));

@@ -28,6 +28,9 @@ use tower::ServiceExt as _;
 pub struct ConnConfig {
     pub header_timeout: Duration,
     pub max_header_bytes: usize,
+    /// How long a write may stay blocked before the connection is closed
+    /// (see [`StallGuard`](super::stall::StallGuard)).
+    pub write_stall_timeout: Duration,
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves (see the module docs).
@@ -99,6 +102,7 @@ pub async fn run(
             slot,
             app.clone(),
             config.clone(),
+            metrics.clone(),
         ));
     }
     drop(listener);
@@ -140,7 +144,9 @@ async fn serve_connection(
     slot: Arc<ConnSlot>,
     app: Router,
     config: ConnConfig,
+    metrics: Arc<exoclaw_gateway::metrics::Metrics>,
 ) {
+    let stream = super::stall::StallGuard::new(stream, config.write_stall_timeout, metrics);
     let holder = slot.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));

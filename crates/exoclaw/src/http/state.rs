@@ -31,6 +31,8 @@ pub struct AppState {
     pub conns: Arc<super::conn::ConnTable>,
     /// The running messaging channels.
     pub channels: Arc<exoclaw_gateway::channels::Channels>,
+    /// What a user, address or tenant may hold at once.
+    pub quotas: Arc<super::quota::Quotas>,
 }
 
 /// The id of the request being served, for handlers that record it.
@@ -71,4 +73,62 @@ pub fn note_rate_limited(state: &AppState, scope: &str, wait: std::time::Duratio
         "rate limit reached"
     );
     secs
+}
+
+/// `429` for a full quota (`connection.limit` or `tenant.busy`), with
+/// `Retry-After: 1`, counted and logged.
+pub fn quota_refused(state: &AppState, quota: &super::quota::Quota) -> super::error::ApiError {
+    note_quota_refused(state, quota);
+    let (code, message) = quota_error(quota);
+    super::error::ApiError::new(code, message)
+}
+
+/// The code and message of a full quota.
+pub fn quota_error(quota: &super::quota::Quota) -> (super::error::ErrorCode, String) {
+    use super::error::ErrorCode;
+    match quota.name() {
+        "ws_per_user" => (
+            ErrorCode::ConnectionLimit,
+            "too many WebSocket connections for this user (gateway.max_ws_per_user)".to_owned(),
+        ),
+        "ws_per_ip" => (
+            ErrorCode::ConnectionLimit,
+            "too many WebSocket connections from this address (gateway.max_ws_per_ip)".to_owned(),
+        ),
+        "runs_per_tenant" => (
+            ErrorCode::TenantBusy,
+            "too many runs in progress for this tenant (gateway.max_runs_per_tenant); retry when one ends".to_owned(),
+        ),
+        _ => (
+            ErrorCode::TenantBusy,
+            "too many requests in progress for this tenant (gateway.max_requests_per_tenant); retry shortly".to_owned(),
+        ),
+    }
+}
+
+/// Count and log a refusal by a quota.
+pub fn note_quota_refused(state: &AppState, quota: &super::quota::Quota) {
+    state
+        .runtime
+        .metrics
+        .connections_refused
+        .get_or_create(&exoclaw_gateway::metrics::ConnLimitLabels {
+            limit: quota.name().to_owned(),
+        })
+        .inc();
+    tracing::warn!(
+        event = "security.quota_refused",
+        limit = quota.name(),
+        "a concurrency quota is full"
+    );
+}
+
+/// A [`quota_refused`] answer with `Retry-After: 1`.
+pub fn quota_response(state: &AppState, quota: &super::quota::Quota) -> Response {
+    let mut resp = quota_refused(state, quota).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from_static("1"),
+    );
+    resp
 }

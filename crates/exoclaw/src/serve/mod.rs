@@ -180,6 +180,7 @@ impl Gateway {
             pairing_limit: Arc::new(crate::http::limit::RequestLimit::new()),
             revocations: Arc::default(),
             conns: crate::http::conn::ConnTable::new(startup::conn_limits(&settings)),
+            quotas: Arc::new(crate::http::quota::Quotas::new(&settings.config.gateway)),
         };
         if !settings.config_file_exists
             && let Some(p) = exoclaw_providers::detect_default(|v| settings.env.get(v).is_some())
@@ -258,6 +259,9 @@ impl Gateway {
         let conn_config = crate::http::server::ConnConfig {
             header_timeout: Duration::from_secs(self.settings.config.gateway.header_timeout_sec),
             max_header_bytes: self.settings.config.gateway.max_header_bytes,
+            write_stall_timeout: Duration::from_secs(
+                self.settings.config.gateway.write_stall_timeout_sec,
+            ),
         };
         let app = self.router();
         let conns = self.state.conns.clone();

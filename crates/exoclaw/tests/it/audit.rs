@@ -77,6 +77,24 @@ fn every_check_fires_on_its_fixture_and_clears_by_default() {
             "fail",
         ),
         (
+            "gateway.connection_limits",
+            json!({"gateway": {"max_ws_per_user": 10000}}),
+            &[],
+            "warn",
+        ),
+        (
+            "gateway.connection_limits",
+            json!({"gateway": {"max_connections": 500}}),
+            &[],
+            "warn",
+        ),
+        (
+            "gateway.connection_timeouts",
+            json!({"gateway": {"write_stall_timeout_sec": 3600}}),
+            &[],
+            "warn",
+        ),
+        (
             "channels.dm_open",
             json!({"channels": {"telegram": {"dm_policy": "open"}}}),
             &[],

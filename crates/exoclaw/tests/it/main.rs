@@ -22,6 +22,7 @@ mod bad_input;
 mod channels;
 mod chat;
 mod cli;
+mod conn;
 mod cron;
 mod custom_tools;
 mod delegation;

@@ -102,6 +102,13 @@ error_codes! {
     VaultUnavailable = "vault.unavailable" => INTERNAL_SERVER_ERROR,
     /// Every connection slot is taken (answered before HTTP is read).
     ServerBusy = "server.busy" => SERVICE_UNAVAILABLE,
+    /// The user or address holds as many WebSocket connections as
+    /// `gateway.max_ws_per_user` / `gateway.max_ws_per_ip` allow.
+    ConnectionLimit = "connection.limit" => TOO_MANY_REQUESTS,
+    /// The tenant has as many requests or runs in progress as
+    /// `gateway.max_requests_per_tenant` / `gateway.max_runs_per_tenant`
+    /// allow; retry when one ends.
+    TenantBusy = "tenant.busy" => TOO_MANY_REQUESTS,
 
     // Pairing.
     /// No pending pairing request has this code.

@@ -215,6 +215,10 @@ pub async fn dispatch(
                 .await
                 .map_err(store_err)?,
             };
+            let quota = &state.quotas.runs_per_tenant;
+            let run_place = quota
+                .try_hold(who.tenant.as_str())
+                .ok_or_else(|| super::super::state::quota_refused(state, quota))?;
             let inbound = state
                 .runtime
                 .receive(who, agent.as_str(), "ws", peer, message.to_owned(), None)
@@ -251,6 +255,7 @@ pub async fn dispatch(
                 out.clone(),
                 cancel_on_disconnect,
                 stop_runs.clone(),
+                run_place,
             ));
             Ok(reply)
         }
@@ -306,6 +311,7 @@ async fn forward(
     out: mpsc::Sender<Message>,
     cancel_on_disconnect: bool,
     revoked: CancellationToken,
+    run_place: super::super::quota::Held,
 ) {
     use frame::RunEvent;
     let guard = cancel_on_disconnect.then(|| turn.cancel.clone().drop_guard());
@@ -375,7 +381,9 @@ async fn forward(
             },
         )
     };
-    let frame = match turn.end().await {
+    let ended = turn.end().await;
+    drop(run_place);
+    let frame = match ended {
         TurnEnd::Ran(o) => match &o.finish {
             Finish::Complete => frame::event(
                 "chat.done",

@@ -35,6 +35,18 @@ use tokio_util::sync::CancellationToken;
 
 pub const PROTOCOL_VERSION: u64 = exoclaw_gateway::version::PROTOCOL_VERSION as u64;
 const MAX_FRAME: usize = 512 * 1024;
+/// The read buffer a connection starts with: the common frame (a request,
+/// a ping) fits; a bigger one grows it on demand, up to [`MAX_FRAME`].
+/// tungstenite's default (128 KiB, allocated and zeroed eagerly) was most
+/// of an idle connection's memory (issue 19).
+const READ_BUFFER: usize = 4 * 1024;
+/// Frames are written as they are sent (no batching buffer kept per
+/// connection); what a peer that stops reading leaves unwritten is bounded
+/// by this (a full frame and a half), then the send fails and the
+/// connection closes.
+const MAX_WRITE_BUFFER: usize = MAX_FRAME + MAX_FRAME / 2;
+/// Frames queued for a connection's writer, at most.
+const OUT_QUEUE: usize = 32;
 const AUTH_WINDOW: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(90);
@@ -56,6 +68,7 @@ struct Peer {
         (status = 101, description = "Switching to the WebSocket protocol (docs/protocol.md)"),
         (status = 400, description = "Not a WebSocket upgrade, or ambiguous credentials", body = ErrorBody),
         (status = 403, description = "The `Origin` is not in `gateway.allowed_origins`", body = ErrorBody),
+        (status = 429, description = "The address holds `gateway.max_ws_per_ip` WebSocket connections (`connection.limit`)", body = ErrorBody),
     ))]
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -106,15 +119,30 @@ pub async fn upgrade(
             }),
         None => None,
     };
+    // Counted from the upgrade, for the connection's life.
+    let quota = &state.quotas.ws_per_ip;
+    let Some(ip_place) = quota.try_hold(&peer.ip.to_string()) else {
+        return super::state::quota_response(&state, quota);
+    };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(state, socket, header_who, peer))
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .on_upgrade(move |socket| serve(state, socket, header_who, peer, ip_place))
 }
 
-async fn serve(state: AppState, socket: WebSocket, header_who: Option<Authed>, peer: Peer) {
+async fn serve(
+    state: AppState,
+    socket: WebSocket,
+    header_who: Option<Authed>,
+    peer: Peer,
+    ip_place: super::quota::Held,
+) {
     state.runtime.metrics.ws_connections.inc();
     serve_connection(&state, socket, header_who, &peer).await;
     state.runtime.metrics.ws_connections.dec();
+    drop(ip_place);
 }
 
 /// An authenticated connection: who, and the credential they presented,
@@ -140,7 +168,10 @@ async fn serve_connection(
     peer: &Peer,
 ) {
     let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
+    // Frames waiting for the writer: a small bound, so a client that stops
+    // reading holds back the runs it follows (their events wait in their
+    // own bounded channels) until the write-stall timeout closes it.
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUT_QUEUE);
     #[expect(
         clippy::disallowed_methods,
         reason = "the connection's writer: awaited when the connection ends"
@@ -155,6 +186,8 @@ async fn serve_connection(
         let _ = sink.close().await;
     });
     let mut authed: Option<Authed> = None;
+    // The connection's place under `gateway.max_ws_per_user`, from connect.
+    let mut user_place: Option<super::quota::Held> = None;
     let mut runs = JoinSet::new();
     // Cancelled when the credential is revoked: every run this connection
     // started stops (see `forward`).
@@ -221,6 +254,9 @@ async fn serve_connection(
                 break Ending::Gone;
             }
             Some(_) = runs.join_next(), if !runs.is_empty() => continue,
+            // The writer ended (the socket failed, or the client stopped
+            // reading past gateway.write_stall_timeout_sec).
+            () = out_tx.closed() => break Ending::Gone,
             a = async {
                 match announcements.as_mut() {
                     Some(rx) => rx.recv().await,
@@ -292,6 +328,24 @@ async fn serve_connection(
         if req.method == "connect" {
             match connect(state, &req, header_who.as_ref(), peer).await {
                 Ok((a, result)) => {
+                    if user_place.is_none() {
+                        let quota = &state.quotas.ws_per_user;
+                        let key = format!("{}/{}", a.who.tenant, a.who.user);
+                        match quota.try_hold(&key) {
+                            Some(place) => user_place = Some(place),
+                            None => {
+                                let refused = super::state::quota_refused(state, quota);
+                                let _ = out_tx.send(frame::err(&id, refused)).await;
+                                let _ = out_tx
+                                    .send(close(
+                                        1013,
+                                        "too many WebSocket connections for this user",
+                                    ))
+                                    .await;
+                                break Ending::Gone;
+                            }
+                        }
+                    }
                     if let Some(slot) = &peer.slot {
                         slot.mark_authenticated();
                     }
@@ -330,8 +384,15 @@ async fn serve_connection(
             let _ = out_tx.send(frame::err(&id, refused)).await;
             continue;
         }
+        let quota = &state.quotas.requests_per_tenant;
+        let Some(in_flight) = quota.try_hold(a.who.tenant.as_str()) else {
+            let refused = super::state::quota_refused(state, quota);
+            let _ = out_tx.send(frame::err(&id, refused)).await;
+            continue;
+        };
         let answer =
             dispatch::dispatch(state, &a.who, &req, &id, &out_tx, &mut runs, &stop_runs).await;
+        drop(in_flight);
         let reply = answer.unwrap_or_else(|e| frame::err(&id, e));
         if out_tx.send(reply).await.is_err() {
             break Ending::Gone;
@@ -355,6 +416,7 @@ async fn serve_connection(
     runs.abort_all();
     drop(out_tx);
     let _ = writer.await;
+    drop(user_place);
 }
 
 /// How often an open connection re-checks its credential.

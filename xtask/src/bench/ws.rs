@@ -1,0 +1,518 @@
+//! `cargo xtask bench ws`: many connected clients (issue 19), from this process against the
+//! release binary on loopback.
+//!
+//! 1. Gateway RSS per idle connection of each kind: HTTP keep-alive (after one `GET /readyz`),
+//!    an upgraded WebSocket that has not authenticated, and an authenticated WebSocket (bearer
+//!    header and `connect`) — [`IDLE_WS`] of those, the issue's 10,000.
+//! 2. [`STREAMS`] concurrent streamed chats, half SSE (`POST /v1/chat/completions`,
+//!    `stream: true`) and half `chat.send` over a WebSocket, against the fake provider streaming
+//!    each answer in ten pieces 100 ms apart: all must complete; RSS before, at the peak, after.
+//!
+//! All clients come from 127.0.0.1 as the gateway token's user, so the bench config raises the
+//! per-address, per-user and per-tenant limits and the main lane (see [`CONFIG`]) instead of
+//! spreading clients over several source addresses (std cannot bind before connecting).
+//! The WebSocket client is just enough RFC 6455 for this: a handshake, masked text frames out,
+//! unmasked frames in.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::fake_llm::{FakeLlm, SLOW_MARKER};
+use super::gateway::Gateway;
+use super::http::{find, post_json};
+use super::{Context, create_parent};
+use crate::error::{Context as _, Result, bail};
+
+/// Idle authenticated WebSocket clients (the issue's figure).
+const IDLE_WS: usize = 10_000;
+/// Idle HTTP keep-alive connections and unauthenticated upgrades measured.
+const IDLE_OTHER: usize = 1_000;
+/// Concurrent streamed chats, half SSE, half WebSocket.
+const STREAMS: usize = 1_000;
+/// Threads opening the idle connections.
+const OPENERS: usize = 8;
+/// The issue's targets.
+const TARGET_PER_WS_KIB: f64 = 20.0;
+const TARGET_IDLE_WS_MIB: f64 = 200.0;
+
+/// Limits raised for clients that all share one address and one user; the main lane holds
+/// every stream at once; idle keep-alive connections are not timed out during the measurement.
+const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0,
+  "max_connections": 30000, "max_connections_per_ip": 30000,
+  "max_unauthenticated": 20000, "max_unauthenticated_per_ip": 20000,
+  "max_ws_per_user": 20000, "max_ws_per_ip": 20000,
+  "max_requests_per_tenant": 5000, "max_runs_per_tenant": 5000,
+  "header_timeout_sec": 300},
+ "scheduler": {"lanes": {"main": {"concurrency": 2000}}, "queue_timeout_sec": 600},
+ "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
+const API_KEY: &str = "sk-bench-0000000000000000";
+/// Past the gateway's 30 s memory trim.
+const TRIM_WAIT: Duration = Duration::from_secs(30);
+const IO_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn run(ctx: &Context) -> Result<String> {
+    let fake = FakeLlm::start()?;
+    let mut gateway = start_gateway(ctx, &fake, "ws")?;
+    let token = ctx.binary.token().to_owned();
+    let addr = gateway.addr();
+    // Warm up what the first connection of each kind initialises once.
+    drop(ws_connect(addr, Some(&token))?);
+    stream_sse(addr, &token, 0)?;
+    settle();
+    let base = gateway.rss_kib()?;
+
+    eprintln!("xtask: ws: {IDLE_OTHER} idle HTTP keep-alive connections");
+    let http = open_many(IDLE_OTHER, |_| http_keep_alive(addr))?;
+    let http_kib = gateway.rss_kib()?;
+    drop(http);
+    settle();
+
+    eprintln!("xtask: ws: {IDLE_OTHER} unauthenticated upgrades");
+    let unauth = open_many(IDLE_OTHER, |_| ws_upgrade(addr, None))?;
+    let unauth_kib = gateway.rss_kib()?;
+    drop(unauth);
+    settle();
+
+    eprintln!("xtask: ws: {IDLE_WS} idle authenticated WebSocket clients");
+    let before_ws = gateway.rss_kib()?;
+    let started = Instant::now();
+    let idle = open_many(IDLE_WS, |_| ws_connect(addr, Some(&token)))?;
+    let open_time = started.elapsed();
+    let during_ws = gateway.rss_kib()?;
+    drop(idle);
+    settle();
+    let after_ws = gateway.rss_kib()?;
+    if !gateway.is_running() {
+        bail!(
+            "the gateway died under the idle clients{}",
+            gateway.log_tail()
+        );
+    }
+
+    // Freed memory goes back to the OS as the allocator purges, not at once: wait past the
+    // gateway's 30 s trim (`mi_collect(true)`, `malloc_trim`).
+    thread::sleep(TRIM_WAIT);
+    let later_ws = gateway.rss_kib()?;
+    let open_after = open_counts(addr, &token)?;
+    // A second round: memory the first one freed is reused, not added to.
+    let again = open_many(IDLE_WS, |_| ws_connect(addr, Some(&token)))?;
+    let during_again = gateway.rss_kib()?;
+    drop(again);
+    settle();
+    let after_again = gateway.rss_kib()?;
+    gateway.stop()?;
+
+    // The streams on a fresh gateway, so that its baseline is not the idle clients' high
+    // water mark.
+    eprintln!("xtask: ws: {STREAMS} concurrent streamed chats");
+    let mut gateway = start_gateway(ctx, &fake, "ws-streams")?;
+    let addr = gateway.addr();
+    stream_sse(addr, &token, 0)?;
+    stream_ws(addr, &token, 1)?;
+    settle();
+    let before_streams = gateway.rss_kib()?;
+    let streams = run_streams(&gateway, addr, &token)?;
+    settle();
+    let after_streams = gateway.rss_kib()?;
+    thread::sleep(TRIM_WAIT);
+    let later_streams = gateway.rss_kib()?;
+    let hwm = gateway.status_kib("VmHWM")?;
+    let log = gateway.log_lines(10);
+    if !gateway.is_running() {
+        bail!("the gateway died under the streams{}", gateway.log_tail());
+    }
+    gateway.stop()?;
+    if streams.completed != STREAMS {
+        bail!(
+            "{} of {STREAMS} streams completed ({} failed: {}){log}",
+            streams.completed,
+            STREAMS - streams.completed,
+            streams.first_error
+        );
+    }
+
+    let per = |kib: u64, from: u64, n: usize| (kib.saturating_sub(from)) as f64 / n as f64;
+    let ws_per = per(during_ws, before_ws, IDLE_WS);
+    let ws_total_mib = (during_ws.saturating_sub(before_ws)) as f64 / 1024.0;
+    let mut text = String::from("## ws: many connected clients (issue 19)\n\n");
+    text.push_str(&format!(
+        "Gateway RSS (VmRSS) from outside; clients in the xtask process on 127.0.0.1. Idle \
+         baseline after warm-up: {:.1} MiB.\n\n\
+         | idle connections | count | RSS over baseline | per connection | target |\n\
+         |---|---:|---:|---:|---|\n\
+         | HTTP keep-alive (after one `GET /readyz`) | {IDLE_OTHER} | {:.1} MiB | {:.1} KiB | |\n\
+         | WebSocket upgraded, not authenticated | {IDLE_OTHER} | {:.1} MiB | {:.1} KiB | |\n\
+         | WebSocket authenticated (`connect`) | {IDLE_WS} | {ws_total_mib:.1} MiB | {ws_per:.1} KiB | ≤ {TARGET_PER_WS_KIB} KiB, ≤ {TARGET_IDLE_WS_MIB} MiB in all: {} |\n\n\
+         {IDLE_WS} authenticated clients connected in {:.1} s; RSS 3 s after they closed: \
+         {:.1} MiB ({:+.1} MiB against the baseline), after a trim period (33 s): {:.1} MiB ({:+.1} MiB); `/metrics` then: {open_after}. A second round of {IDLE_WS}: {:.1} MiB while open, \
+         {:.1} MiB after.\n\n",
+        base as f64 / 1024.0,
+        (http_kib.saturating_sub(base)) as f64 / 1024.0,
+        per(http_kib, base, IDLE_OTHER),
+        (unauth_kib.saturating_sub(base)) as f64 / 1024.0,
+        per(unauth_kib, base, IDLE_OTHER),
+        if ws_per <= TARGET_PER_WS_KIB && ws_total_mib <= TARGET_IDLE_WS_MIB {
+            "met"
+        } else {
+            "missed"
+        },
+        open_time.as_secs_f64(),
+        after_ws as f64 / 1024.0,
+        (after_ws as f64 - base as f64) / 1024.0,
+        later_ws as f64 / 1024.0,
+        (later_ws as f64 - base as f64) / 1024.0,
+        during_again as f64 / 1024.0,
+        after_again as f64 / 1024.0,
+    ));
+    text.push_str(&format!(
+        "{STREAMS} concurrent streamed chats ({} SSE, {} WebSocket `chat.send`, each on its own \
+         connection and session) on a fresh gateway, each answer streamed by the fake provider \
+         in 10 pieces 100 ms apart: {} completed in {:.1} s. RSS before {:.1} MiB, peak {:.1} MiB ({:.1} KiB per stream), 3 s after {:.1} MiB \
+         ({:+.1} MiB against before), after a trim period (33 s) {:.1} MiB ({:+.1} MiB); VmHWM \
+         {:.1} MiB.\n",
+        STREAMS / 2,
+        STREAMS - STREAMS / 2,
+        streams.completed,
+        streams.elapsed.as_secs_f64(),
+        before_streams as f64 / 1024.0,
+        streams.peak_kib as f64 / 1024.0,
+        per(streams.peak_kib, before_streams, STREAMS),
+        after_streams as f64 / 1024.0,
+        (after_streams as f64 - before_streams as f64) / 1024.0,
+        later_streams as f64 / 1024.0,
+        (later_streams as f64 - before_streams as f64) / 1024.0,
+        hwm as f64 / 1024.0,
+    ));
+    Ok(text)
+}
+
+fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str) -> Result<Gateway> {
+    let workdir = ctx.scratch.join(name);
+    let home = workdir.join("home");
+    create_parent(&home)?;
+    let config = workdir.join("config.json");
+    fs::write(&config, CONFIG).with_context(|| format!("writing {}", config.display()))?;
+    let config = config.to_str().context("the scratch path is not UTF-8")?;
+    let base_url = fake.base_url();
+    let mut env = vec![
+        ("EXOCLAW_CONFIG", config),
+        ("EXOCLAW_OPENAI_API_KEY", API_KEY),
+        ("EXOCLAW_OPENAI_BASE_URL", base_url.as_str()),
+    ];
+    env.extend(
+        ctx.gateway_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let mut gateway = ctx.binary.start_with(&home, &env)?;
+    gateway.wait_ready()?;
+    Ok(gateway)
+}
+
+/// Time for closed connections' tasks to end and the allocator to settle.
+fn settle() {
+    thread::sleep(Duration::from_secs(3));
+}
+
+/// `n` connections opened by [`OPENERS`] threads, all kept open.
+fn open_many(n: usize, open: impl Fn(usize) -> Result<TcpStream> + Sync) -> Result<Vec<TcpStream>> {
+    let open = &open;
+    thread::scope(|s| {
+        let workers: Vec<_> = (0..OPENERS)
+            .map(|w| {
+                s.spawn(move || {
+                    (w..n)
+                        .step_by(OPENERS)
+                        .map(open)
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(n);
+        for w in workers {
+            match w.join() {
+                Ok(conns) => all.extend(conns?),
+                Err(_) => bail!("an opener thread panicked"),
+            }
+        }
+        Ok(all)
+    })
+}
+
+fn connect(addr: SocketAddr) -> Result<TcpStream> {
+    let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true).context("TCP_NODELAY")?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .context("read timeout")?;
+    Ok(stream)
+}
+
+/// A keep-alive connection that has been answered one `GET /readyz`.
+fn http_keep_alive(addr: SocketAddr) -> Result<TcpStream> {
+    let mut stream = connect(addr)?;
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .context("GET /readyz")?;
+    let head = read_head(&mut stream)?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("GET /readyz: {head}");
+    }
+    Ok(stream)
+}
+
+/// The head of a response (its body, if any, is left unread: it is small and the connection is
+/// only held).
+fn read_head(stream: &mut TcpStream) -> Result<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 512];
+    while find(&buf, b"\r\n\r\n").is_none() {
+        let n = stream.read(&mut byte).context("reading a response head")?;
+        if n == 0 {
+            bail!("the gateway closed the connection before answering");
+        }
+        buf.extend_from_slice(&byte[..n]);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// An upgraded WebSocket, authenticated by header when `bearer` is given (not yet `connect`ed).
+fn ws_upgrade(addr: SocketAddr, bearer: Option<&str>) -> Result<TcpStream> {
+    let mut stream = connect(addr)?;
+    let auth = bearer.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n"
+    );
+    stream.write_all(request.as_bytes()).context("upgrading")?;
+    let head = read_head(&mut stream)?;
+    if !head.starts_with("HTTP/1.1 101") {
+        bail!("GET /ws: {}", head.lines().next().unwrap_or_default());
+    }
+    Ok(stream)
+}
+
+/// An authenticated WebSocket: upgraded with the bearer header, `connect` answered.
+fn ws_connect(addr: SocketAddr, bearer: Option<&str>) -> Result<TcpStream> {
+    let mut stream = ws_upgrade(addr, bearer)?;
+    send_text(
+        &mut stream,
+        r#"{"type":"req","id":"c","method":"connect","params":{"protocol":1}}"#,
+    )?;
+    loop {
+        let text = read_text(&mut stream)?;
+        if text.contains(r#""type":"res""#) {
+            if !text.contains(r#""ok":true"#) {
+                bail!("connect refused: {text}");
+            }
+            return Ok(stream);
+        }
+    }
+}
+
+/// One masked text frame.
+fn send_text(stream: &mut TcpStream, text: &str) -> Result<()> {
+    let payload = text.as_bytes();
+    let mask = [0x5a, 0x13, 0xc4, 0x7e];
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame).context("sending a frame")
+}
+
+/// The next text frame's payload (pings and other control frames skipped; a close is an error).
+fn read_text(stream: &mut TcpStream) -> Result<String> {
+    loop {
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).context("reading a frame")?;
+        let opcode = head[0] & 0x0f;
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                stream.read_exact(&mut b).context("reading a frame")?;
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                stream.read_exact(&mut b).context("reading a frame")?;
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        let len = usize::try_from(len).context("frame length")?;
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).context("reading a frame")?;
+        match opcode {
+            0x1 => return Ok(String::from_utf8_lossy(&payload).into_owned()),
+            0x8 => bail!("closed: {}", String::from_utf8_lossy(&payload)),
+            _ => {}
+        }
+    }
+}
+
+/// The connection gauges of `/metrics` (`exoclaw_websocket_connections`,
+/// `exoclaw_connections{state=...}`), as one line.
+fn open_counts(addr: SocketAddr, token: &str) -> Result<String> {
+    let mut stream = connect(addr)?;
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .context("GET /metrics")?;
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).context("reading /metrics")?;
+    let text = String::from_utf8_lossy(&all);
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.starts_with("exoclaw_websocket_connections ") || l.starts_with("exoclaw_connections{")
+        })
+        .map(|l| format!("`{l}`"))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// One streamed chat completion over SSE, read to `[DONE]`.
+fn stream_sse(addr: SocketAddr, token: &str, i: usize) -> Result<()> {
+    let mut stream = connect(addr)?;
+    let body = format!(
+        r#"{{"model":"default","stream":true,"user":"sse-{i}","messages":[{{"role":"user","content":"{SLOW_MARKER} {i}"}}]}}"#
+    );
+    let mut request = post_json(addr, "/v1/chat/completions", Some(token), &body);
+    request.splice(
+        request.len() - body.len() - 2..request.len() - body.len() - 2,
+        b"Connection: close\r\n".iter().copied(),
+    );
+    stream
+        .write_all(&request)
+        .context("POST /v1/chat/completions")?;
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).context("reading the stream")?;
+    let text = String::from_utf8_lossy(&all);
+    if !text.starts_with("HTTP/1.1 200") || !text.contains("data: [DONE]") {
+        bail!("stream {i}: {}", text.chars().take(300).collect::<String>());
+    }
+    if text.contains("exoclaw_error") {
+        bail!(
+            "stream {i} failed: {}",
+            text.chars().take(600).collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+/// One `chat.send` over its own WebSocket, read to `chat.done`.
+fn stream_ws(addr: SocketAddr, token: &str, i: usize) -> Result<()> {
+    let mut stream = ws_connect(addr, Some(token))?;
+    send_text(
+        &mut stream,
+        &format!(
+            r#"{{"type":"req","id":"s","method":"chat.send","params":{{"agent":"default","peer":"ws-{i}","message":"{SLOW_MARKER} {i}"}}}}"#
+        ),
+    )?;
+    loop {
+        let text = read_text(&mut stream)?;
+        if text.contains(r#""chat.done""#) {
+            return Ok(());
+        }
+        if text.contains(r#""chat.error""#) || text.contains(r#""ok":false"#) {
+            bail!("stream {i}: {text}");
+        }
+    }
+}
+
+struct Streams {
+    completed: usize,
+    elapsed: Duration,
+    peak_kib: u64,
+    first_error: String,
+}
+
+fn run_streams(gateway: &Gateway, addr: SocketAddr, token: &str) -> Result<Streams> {
+    let done = AtomicU64::new(0);
+    let finished = AtomicBool::new(false);
+    let first_error = std::sync::Mutex::new(String::new());
+    let pid = gateway.pid().context("the gateway is not running")?;
+    let started = Instant::now();
+    let peak = thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = 0;
+            while !finished.load(Ordering::Relaxed) {
+                if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status"))
+                    && let Some(kib) = super::proc_kib(&status, "VmRSS")
+                {
+                    peak = peak.max(kib);
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        });
+        let clients: Vec<_> = (0..STREAMS)
+            .map(|i| {
+                let (done, first_error) = (&done, &first_error);
+                thread::Builder::new()
+                    .stack_size(128 * 1024)
+                    .spawn_scoped(s, move || {
+                        let r = if i % 2 == 0 {
+                            stream_sse(addr, token, i)
+                        } else {
+                            stream_ws(addr, token, i)
+                        };
+                        match r {
+                            Ok(()) => {
+                                done.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                let mut first = first_error
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                                if first.is_empty() {
+                                    *first = e.to_string();
+                                }
+                            }
+                        }
+                    })
+            })
+            .collect();
+        for c in clients.into_iter().flatten() {
+            let _ = c.join();
+        }
+        finished.store(true, Ordering::Relaxed);
+        sampler.join().unwrap_or(0)
+    });
+    let first_error = first_error
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(Streams {
+        completed: usize::try_from(done.load(Ordering::Relaxed)).unwrap_or(0),
+        elapsed: started.elapsed(),
+        peak_kib: peak,
+        first_error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bench_config_is_json_with_the_raised_limits() {
+        let c = super::CONFIG;
+        assert!(c.contains(r#""max_ws_per_user": 20000"#));
+        assert_eq!(c.matches('{').count(), c.matches('}').count());
+    }
+}
