@@ -53,7 +53,9 @@ pub const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "db",
                 "egress",
             ],
-            &["users", "pairing", "channels", "mcp", "runtime", "backup"],
+            &[
+                "users", "pairing", "channels", "mcp", "memory", "runtime", "backup",
+            ],
         ],
     ),
     (

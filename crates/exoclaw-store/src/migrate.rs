@@ -99,6 +99,16 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "channels",
             up_sql: include_str!("../migrations/sqlite/0015_channels.up.sql"),
         },
+        MigrationInfo {
+            version: 16,
+            name: "reserved",
+            up_sql: include_str!("../migrations/sqlite/0016_reserved.up.sql"),
+        },
+        MigrationInfo {
+            version: 17,
+            name: "memory",
+            up_sql: include_str!("../migrations/sqlite/0017_memory.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -116,6 +126,8 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0013_cron.down.sql"),
         include_str!("../migrations/sqlite/0014_tool_sources.down.sql"),
         include_str!("../migrations/sqlite/0015_channels.down.sql"),
+        include_str!("../migrations/sqlite/0016_reserved.down.sql"),
+        include_str!("../migrations/sqlite/0017_memory.down.sql"),
     ],
 };
 
@@ -196,6 +208,16 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "channels",
             up_sql: include_str!("../migrations/postgres/0015_channels.up.sql"),
         },
+        MigrationInfo {
+            version: 16,
+            name: "reserved",
+            up_sql: include_str!("../migrations/postgres/0016_reserved.up.sql"),
+        },
+        MigrationInfo {
+            version: 17,
+            name: "memory",
+            up_sql: include_str!("../migrations/postgres/0017_memory.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -213,6 +235,8 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0013_cron.down.sql"),
         include_str!("../migrations/postgres/0014_tool_sources.down.sql"),
         include_str!("../migrations/postgres/0015_channels.down.sql"),
+        include_str!("../migrations/postgres/0016_reserved.down.sql"),
+        include_str!("../migrations/postgres/0017_memory.down.sql"),
     ],
 };
 

@@ -611,7 +611,13 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
     }
     validate_telemetry(&mut p, &c.telemetry);
     validate_alerts(&mut p, &c.alerts);
-    for (path, message) in c.scheduler.problems().into_iter().chain(c.cron.problems()) {
+    for (path, message) in c
+        .scheduler
+        .problems()
+        .into_iter()
+        .chain(c.cron.problems())
+        .chain(c.memory.problems())
+    {
         p.push(problem(path, message));
     }
     p
