@@ -253,21 +253,59 @@ impl MemoryBank {
 }
 
 /// The embedder `memory.embedder` names, built over the providers' egress
-/// client; `None` for `none` (full-text search alone).
+/// client; `None` for `none` (full-text search alone), and for `local` in
+/// a build without the `local-embedder` feature (with a warning).
 pub fn embedder(
     settings: &crate::config::Settings,
     client: &exoclaw_egress::EgressClient,
 ) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
     use crate::config::memory::EmbedderConfig;
-    let _ = client;
     match &settings.config.memory.embedder {
         EmbedderConfig::None => Ok(None),
-        EmbedderConfig::Local { .. } | EmbedderConfig::Openai { .. } => {
+        #[cfg(feature = "local-embedder")]
+        EmbedderConfig::Local { model_dir } => {
+            let e = exoclaw_embed::LocalEmbedder::new(model_dir)
+                .map_err(|e| anyhow::anyhow!("memory.embedder.model_dir: {e}"))?;
+            Ok(Some(Arc::new(e)))
+        }
+        #[cfg(not(feature = "local-embedder"))]
+        EmbedderConfig::Local { .. } => {
             tracing::warn!(
-                "memory.embedder is configured but this build has no embedder; memory search \
-                 uses full text alone"
+                "memory.embedder is local but this build has no local embedder (feature \
+                 local-embedder); memory search uses full text alone"
             );
             Ok(None)
+        }
+        EmbedderConfig::Openai { provider, model } => {
+            let base = crate::config::providers::configured_base_url(settings, provider)
+                .map(|b| b.url)
+                .or_else(|| {
+                    exoclaw_providers::PRESETS
+                        .iter()
+                        .find(|p| p.name == provider)
+                        .map(|p| p.base_url.to_owned())
+                })
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "memory.embedder.provider {provider:?} has no base URL: set \
+                         providers.{provider}.base_url"
+                    )
+                })?;
+            let key = settings
+                .env
+                .get(&format!(
+                    "EXOCLAW_{}_API_KEY",
+                    crate::config::providers::env_name(provider)
+                ))
+                .map(exoclaw_core::Secret::new);
+            Ok(Some(Arc::new(exoclaw_embed::OpenAiEmbedder::new(
+                client.clone(),
+                provider,
+                &base,
+                key,
+                model,
+            ))))
         }
     }
 }
