@@ -17,6 +17,8 @@ const ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(250);
 /// Per request.
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 /// Texts per request.
 pub const MAX_BATCH: usize = 256;
 
@@ -81,7 +83,19 @@ impl OpenAiEmbedder {
                 retry,
             ));
         }
-        let v: serde_json::Value = resp.json().await.map_err(|e| {
+        let body = resp.bytes().await.map_err(|e| {
+            (
+                EmbedError::Unavailable(format!("unreadable answer: {e}")),
+                true,
+            )
+        })?;
+        if body.len() > MAX_ANSWER_BYTES {
+            return Err((
+                EmbedError::Unavailable(format!("an answer over {MAX_ANSWER_BYTES} bytes")),
+                false,
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
             (
                 EmbedError::Unavailable(format!("unreadable answer: {e}")),
                 false,

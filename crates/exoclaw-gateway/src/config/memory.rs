@@ -16,32 +16,62 @@ pub struct MemoryConfig {
     /// on first use) or `{"type": "openai", "provider": "openai", "model":
     /// "text-embedding-3-small"}` (an OpenAI-compatible `/v1/embeddings`
     /// of a configured provider, with its key and base URL).
-    pub embedder: EmbedderConfig,
+    pub embedder: EmbedderSection,
     pub retention: RetentionConfig,
     /// Automatic recall: before each turn, the memories most relevant to
     /// the user's message go into the system prompt.
     pub recall: RecallConfig,
 }
 
-/// Which embedder (see [`MemoryConfig::embedder`]).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EmbedderConfig {
-    #[default]
-    None,
-    Local {
-        model_dir: PathBuf,
-    },
-    Openai {
-        /// A preset or `providers.<name>` (its key and base URL are used).
-        #[serde(default = "default_provider")]
-        provider: String,
-        model: String,
-    },
+/// Which embedder (see [`MemoryConfig::embedder`]): a flat object with
+/// `type` and the fields of that type.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmbedderSection {
+    #[serde(rename = "type")]
+    pub kind: EmbedderKind,
+    /// `local`: the model directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_dir: Option<PathBuf>,
+    /// `openai`: a preset or `providers.<name>` (default `openai`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// `openai`: the embedding model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
-fn default_provider() -> String {
-    "openai".to_owned()
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbedderKind {
+    #[default]
+    None,
+    Local,
+    Openai,
+}
+
+/// The embedder as the gateway builds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmbedderConfig {
+    None,
+    Local { model_dir: PathBuf },
+    Openai { provider: String, model: String },
+}
+
+impl EmbedderSection {
+    /// The embedder it names (checked by [`MemoryConfig::problems`]).
+    pub fn resolve(&self) -> EmbedderConfig {
+        match self.kind {
+            EmbedderKind::None => EmbedderConfig::None,
+            EmbedderKind::Local => EmbedderConfig::Local {
+                model_dir: self.model_dir.clone().unwrap_or_default(),
+            },
+            EmbedderKind::Openai => EmbedderConfig::Openai {
+                provider: self.provider.clone().unwrap_or_else(|| "openai".to_owned()),
+                model: self.model.clone().unwrap_or_default(),
+            },
+        }
+    }
 }
 
 /// How long and how many memories each namespace (an agent's user, or
@@ -116,7 +146,7 @@ impl MemoryConfig {
         );
         range("memory.recall.top_k", self.recall.top_k, 1, 20);
         range("memory.recall.max_tokens", self.recall.max_tokens, 50, 8000);
-        match &self.embedder {
+        match &self.embedder.resolve() {
             EmbedderConfig::Local { model_dir } if model_dir.as_os_str().is_empty() => p.push((
                 "memory.embedder.model_dir".to_owned(),
                 "name the directory with model.safetensors, tokenizer.json and config.json"
@@ -143,7 +173,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(
-            c.embedder,
+            c.embedder.resolve(),
             EmbedderConfig::Local {
                 model_dir: PathBuf::from("/m")
             }
@@ -153,11 +183,14 @@ mod tests {
             serde_json::from_str(r#"{"embedder": {"type": "openai", "model": "e3"}}"#)
                 .expect("valid");
         assert!(
-            matches!(c.embedder, EmbedderConfig::Openai { ref provider, .. } if provider == "openai")
+            matches!(c.embedder.resolve(), EmbedderConfig::Openai { ref provider, .. } if provider == "openai")
         );
         assert!(
             serde_json::from_str::<MemoryConfig>(r#"{"embedder": {"type": "magic"}}"#).is_err()
         );
+        let c: MemoryConfig =
+            serde_json::from_str(r#"{"embedder": {"type": "local"}}"#).expect("valid");
+        assert_eq!(c.problems().len(), 1);
         let mut c = MemoryConfig::default();
         c.recall.top_k = 0;
         assert_eq!(c.problems().len(), 1);

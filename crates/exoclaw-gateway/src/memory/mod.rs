@@ -260,11 +260,11 @@ pub fn embedder(
     client: &exoclaw_egress::EgressClient,
 ) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
     use crate::config::memory::EmbedderConfig;
-    match &settings.config.memory.embedder {
+    match settings.config.memory.embedder.resolve() {
         EmbedderConfig::None => Ok(None),
         #[cfg(feature = "local-embedder")]
         EmbedderConfig::Local { model_dir } => {
-            let e = exoclaw_embed::LocalEmbedder::new(model_dir)
+            let e = exoclaw_embed::LocalEmbedder::new(&model_dir)
                 .map_err(|e| anyhow::anyhow!("memory.embedder.model_dir: {e}"))?;
             Ok(Some(Arc::new(e)))
         }
@@ -277,12 +277,12 @@ pub fn embedder(
             Ok(None)
         }
         EmbedderConfig::Openai { provider, model } => {
-            let base = crate::config::providers::configured_base_url(settings, provider)
+            let base = crate::config::providers::configured_base_url(settings, &provider)
                 .map(|b| b.url)
                 .or_else(|| {
                     exoclaw_providers::PRESETS
                         .iter()
-                        .find(|p| p.name == provider)
+                        .find(|p| p.name == provider.as_str())
                         .map(|p| p.base_url.to_owned())
                 })
                 .filter(|u| !u.is_empty())
@@ -296,15 +296,15 @@ pub fn embedder(
                 .env
                 .get(&format!(
                     "EXOCLAW_{}_API_KEY",
-                    crate::config::providers::env_name(provider)
+                    crate::config::providers::env_name(&provider)
                 ))
                 .map(exoclaw_core::Secret::new);
             Ok(Some(Arc::new(exoclaw_embed::OpenAiEmbedder::new(
                 client.clone(),
-                provider,
+                &provider,
                 &base,
                 key,
-                model,
+                &model,
             ))))
         }
     }

@@ -107,7 +107,7 @@ pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
 /// memory works, ranked by full text alone.
 fn check_memory(r: &mut Report, settings: &Settings) {
     use exoclaw_gateway::config::memory::EmbedderConfig;
-    match &settings.config.memory.embedder {
+    match settings.config.memory.embedder.resolve() {
         EmbedderConfig::None => r.line(
             Level::Warn,
             "memory",

@@ -84,6 +84,7 @@ pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
             }
             "scheduler" => deser::<super::file::SchedulerConfig>(ignored),
             "cron" => deser::<super::file::CronConfig>(ignored),
+            "memory" => deser::<exoclaw_gateway::config::memory::MemoryConfig>(ignored),
             _ => deser::<super::file::BackupConfig>(ignored),
         };
         if let Err((path, msg)) = typed {

@@ -341,3 +341,38 @@ fn the_api_and_the_cli_list_search_forget_and_report() {
     let out = b.cli(&["doctor"]);
     assert!(stdout(&out).contains("memory.embedder"), "{}", stdout(&out));
 }
+
+#[test]
+fn an_embedder_that_is_down_degrades_to_full_text() {
+    // The fake provider has no /embeddings: every embedding call fails.
+    let b = bench(
+        None,
+        json!({"gateway": {"rate_limit_rpm": 0},
+               "memory": {"embedder": {"type": "openai", "provider": "openai", "model": "embed-3"}}}),
+    );
+    let r = b.send(
+        "POST",
+        "/v1/memory",
+        Some(json!({"agent": "helper", "content": "the backup window is at 3am"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.json()["memory"]["embedder"].is_null());
+    b.turn(
+        "p",
+        "when is the backup?",
+        vec![tool("memory_search", json!({"query": "backup window"}))],
+    );
+    let found = &b.results()[0];
+    assert!(
+        found.contains("3am") && found.contains("keywords only"),
+        "{found}"
+    );
+    let r = b.send("GET", "/v1/memory/status", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let s = r.json();
+    assert_eq!(s["embedder"], "openai:embed-3");
+    assert_eq!(
+        (s["total"].as_u64(), s["embedded"].as_u64()),
+        (Some(1), Some(0))
+    );
+}
