@@ -14,7 +14,7 @@ pub(crate) const MAX_QUERY_WORDS: usize = 32;
 /// Word-set overlap (Jaccard) at or above which two texts are one memory.
 pub(crate) const NEAR_DUPLICATE_WORDS: f64 = 0.8;
 /// Cosine similarity at or above which two texts are one memory.
-pub(crate) const NEAR_DUPLICATE_COSINE: f32 = 0.95;
+pub(crate) const NEAR_DUPLICATE_COSINE: f32 = 0.97;
 /// Full-text candidates looked at for a near duplicate.
 pub(crate) const DUPLICATE_CANDIDATES: i64 = 5;
 /// Most hits one search returns.
@@ -79,21 +79,45 @@ pub(crate) fn content_key(text: &str) -> String {
     hex::encode(sha2::Sha256::digest(words(text).join(" ").as_bytes()))
 }
 
+/// English words too common to rank by (PostgreSQL's `english`
+/// configuration drops them too; SQLite's FTS5 does not, so they are left
+/// out of the query on both).
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but",
+    "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her",
+    "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of",
+    "on", "or", "our", "s", "she", "should", "so", "t", "than", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "to", "us", "was", "we", "were", "what", "when",
+    "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
+];
+
 /// The distinct query words for the full-text index (at most
-/// [`MAX_QUERY_WORDS`], in first-seen order); only letters and digits, so
-/// no word is an operator of either dialect's query syntax.
+/// [`MAX_QUERY_WORDS`], in first-seen order, stop words left out); only
+/// letters and digits, so no word is an operator of either dialect's query
+/// syntax.
 pub(crate) fn query_words(text: &str) -> Vec<String> {
     let mut seen = BTreeSet::new();
     words(text)
         .into_iter()
-        .filter(|w| seen.insert(w.clone()))
+        .filter(|w| !STOP_WORDS.contains(&w.as_str()) && seen.insert(w.clone()))
         .take(MAX_QUERY_WORDS)
         .collect()
 }
 
 /// Whether `a` and `b` say the same: most of their words are shared, or
-/// their vectors (of one embedder) point the same way.
+/// their vectors (of one embedder) point the same way; and the words with
+/// digits (ids, amounts, dates, versions) are the same, since two memories
+/// that differ only in one are two facts.
 pub(crate) fn is_near_duplicate(a: &str, b: &str, vectors: Option<(&[f32], &[f32])>) -> bool {
+    let numbers = |t: &str| -> BTreeSet<String> {
+        words(t)
+            .into_iter()
+            .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+            .collect()
+    };
+    if numbers(a) != numbers(b) {
+        return false;
+    }
     if let Some((x, y)) = vectors
         && cosine(x, y) >= NEAR_DUPLICATE_COSINE
     {
@@ -145,8 +169,8 @@ mod tests {
     #[test]
     fn query_words_are_plain_and_distinct() {
         assert_eq!(
-            query_words("\"Rex\" OR (dog) NEAR/2 rex* -cat"),
-            ["rex", "or", "dog", "near", "2", "cat"]
+            query_words("\"Rex\" OR (dog) NEAR/2 rex* -cat, the"),
+            ["rex", "dog", "near", "2", "cat"]
         );
     }
 
