@@ -15,8 +15,8 @@
 )]
 
 use exoclaw_core::embed::Embedder;
-use exoclaw_core::store::Store;
 use exoclaw_core::store::memory::{Embedding, MemoryQuery, NewMemory, Retention};
+use exoclaw_core::store::{MemoryStore, SchemaStore};
 use exoclaw_core::{AgentId, TenantId};
 use exoclaw_store::{SqliteOptions, SqliteStore};
 use std::collections::HashMap;
