@@ -141,7 +141,7 @@ pub(crate) fn encode_vector(v: &[f32]) -> Vec<u8> {
 
 /// A stored vector; `Corrupt` when its length is not a multiple of 4.
 pub(crate) fn decode_vector(bytes: &[u8]) -> StoreResult<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!(
             "a stored vector has {} bytes, not a multiple of 4",
             bytes.len()
