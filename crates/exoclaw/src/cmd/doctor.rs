@@ -103,13 +103,14 @@ pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
     Ok(!r.failed)
 }
 
-/// Which embedder memory search uses; none configured is a warning:
-/// memory works, ranked by full text alone.
+/// Which embedder memory search uses; none configured is said (not a
+/// warning: the default install has none, and memory works, ranked by
+/// full text alone).
 fn check_memory(r: &mut Report, settings: &Settings) {
     use exoclaw_gateway::config::memory::EmbedderConfig;
     match settings.config.memory.embedder.resolve() {
         EmbedderConfig::None => r.line(
-            Level::Warn,
+            Level::Ok,
             "memory",
             "no embedder configured (memory.embedder): memory search is full-text only",
         ),
