@@ -29,6 +29,7 @@ pub const CRATE_LAYERS: &[(&str, usize)] = &[
     ("exoclaw-egress", 1),
     ("exoclaw-guard", 1),
     ("exoclaw-providers", 2),
+    ("exoclaw-embed", 2),
     ("exoclaw-tools", 2),
     ("exoclaw-store", 2),
     ("exoclaw-gateway", 3),
@@ -53,7 +54,9 @@ pub const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "db",
                 "egress",
             ],
-            &["users", "pairing", "channels", "mcp", "runtime", "backup"],
+            &[
+                "users", "pairing", "channels", "mcp", "memory", "runtime", "backup",
+            ],
         ],
     ),
     (

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod channel;
+pub mod embed;
 pub mod id;
 pub mod model;
 pub mod provider;

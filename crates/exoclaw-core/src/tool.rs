@@ -7,8 +7,9 @@
 //!
 //! Three ports let tools reach what lives above them without depending on
 //! it: [`Approvals`] (an operator's decision, stored by the gateway),
-//! [`AgentCalls`] (a turn of another agent, for delegation and subagents)
-//! and [`TeamBoard`] (the task boards and mailboxes of the caller's teams).
+//! [`AgentCalls`] (a turn of another agent, for delegation and subagents),
+//! [`TeamBoard`] (the task boards and mailboxes of the caller's teams) and
+//! [`Memories`] (the caller's long-term memory).
 
 use crate::provider::ToolSpec;
 use crate::store::teams::{Mail, NewTask, Task, TaskFilter, TaskStatus, Team};
@@ -369,6 +370,48 @@ pub trait TeamBoard: Send + Sync {
         team: &str,
         limit: u32,
     ) -> Result<Vec<Mail>, ToolError>;
+}
+
+/// What a memory search found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemorySearch {
+    pub hits: Vec<crate::store::memory::MemoryHit>,
+    /// Ranked by full text alone: no embedder is configured, or it did not
+    /// answer (a warning is logged; the search still answers).
+    pub full_text_only: bool,
+}
+
+/// The long-term memory of `ctx`'s agent as `ctx`'s user sees it (their
+/// own memories and the agent's shared ones), for the memory tools, without
+/// the tools depending on the gateway. Content is scrubbed of secrets
+/// before it is stored; a memory saved by a run that read untrusted content
+/// is stored as untrusted.
+#[async_trait]
+pub trait Memories: Send + Sync {
+    /// Saves (or merges into a duplicate); `shared` makes it the agent's,
+    /// seen by every user. Oversized content is `tool.invalid_args` with
+    /// the limit named.
+    async fn save(
+        &self,
+        ctx: &ToolContext,
+        content: String,
+        shared: bool,
+        importance: i64,
+    ) -> Result<crate::store::memory::SavedMemory, ToolError>;
+    async fn search(
+        &self,
+        ctx: &ToolContext,
+        query: String,
+        limit: u32,
+    ) -> Result<MemorySearch, ToolError>;
+    /// `memory.not_found` for a memory the user cannot see.
+    async fn get(
+        &self,
+        ctx: &ToolContext,
+        id: &str,
+    ) -> Result<crate::store::memory::Memory, ToolError>;
+    /// `memory.not_found` for a memory the user cannot see.
+    async fn forget(&self, ctx: &ToolContext, id: &str) -> Result<(), ToolError>;
 }
 
 /// A tool's successful result, as the model will read it.

@@ -11,7 +11,7 @@
 //! 1. `clock`, `version`, `config`, `home`, `access`
 //! 2. `supervisor`, `credentials`, `telemetry`, `metrics`, `audit`, `alerts`,
 //!    `revocation`, `db`, `egress`
-//! 3. `users`, `pairing`, `channels`, `runtime`, `backup`
+//! 3. `users`, `pairing`, `channels`, `memory`, `runtime`, `backup`
 
 pub mod access;
 pub mod alerts;
@@ -25,6 +25,7 @@ pub mod db;
 pub mod egress;
 pub mod home;
 pub mod mcp;
+pub mod memory;
 pub mod metrics;
 pub mod pairing;
 pub mod revocation;

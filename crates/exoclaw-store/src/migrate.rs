@@ -104,6 +104,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "turn_reads",
             up_sql: include_str!("../migrations/sqlite/0016_turn_reads.up.sql"),
         },
+        MigrationInfo {
+            version: 17,
+            name: "memory",
+            up_sql: include_str!("../migrations/sqlite/0017_memory.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -122,6 +127,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0014_tool_sources.down.sql"),
         include_str!("../migrations/sqlite/0015_channels.down.sql"),
         include_str!("../migrations/sqlite/0016_turn_reads.down.sql"),
+        include_str!("../migrations/sqlite/0017_memory.down.sql"),
     ],
 };
 
@@ -207,6 +213,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "turn_reads",
             up_sql: include_str!("../migrations/postgres/0016_turn_reads.up.sql"),
         },
+        MigrationInfo {
+            version: 17,
+            name: "memory",
+            up_sql: include_str!("../migrations/postgres/0017_memory.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -225,6 +236,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0014_tool_sources.down.sql"),
         include_str!("../migrations/postgres/0015_channels.down.sql"),
         include_str!("../migrations/postgres/0016_turn_reads.down.sql"),
+        include_str!("../migrations/postgres/0017_memory.down.sql"),
     ],
 };
 

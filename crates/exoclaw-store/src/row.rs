@@ -26,6 +26,7 @@ pub(crate) trait Columns {
     fn opt_int(&self, col: &'static str) -> StoreResult<Option<i64>>;
     fn flag(&self, col: &'static str) -> StoreResult<bool>;
     fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>>;
+    fn opt_bytes(&self, col: &'static str) -> StoreResult<Option<Vec<u8>>>;
 
     /// A JSON column (stored as text, or selected as `col::text`).
     fn json(&self, col: &'static str) -> StoreResult<serde_json::Value> {
@@ -68,6 +69,9 @@ macro_rules! impl_columns {
                 self.try_get(col).map_err(|e| decode_error(col, &e))
             }
             fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>> {
+                self.try_get(col).map_err(|e| decode_error(col, &e))
+            }
+            fn opt_bytes(&self, col: &'static str) -> StoreResult<Option<Vec<u8>>> {
                 self.try_get(col).map_err(|e| decode_error(col, &e))
             }
         }
@@ -607,4 +611,30 @@ pub(crate) fn outbox_message(
         created_at: r.int("created_at")?,
         sent_at: r.opt_int("sent_at")?,
     })
+}
+
+pub(crate) fn memory(r: &impl Columns) -> StoreResult<exoclaw_core::store::memory::Memory> {
+    Ok(exoclaw_core::store::memory::Memory {
+        tenant_id: r.text("tenant_id")?.into(),
+        id: r.text("id")?,
+        agent_id: r.text("agent_id")?.into(),
+        user_id: r.opt_text("user_id")?.map(Into::into),
+        content: r.text("content")?,
+        untrusted: r.flag("untrusted")?,
+        importance: r.int("importance")?,
+        embedder: r.opt_text("embedder")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+/// A memory row selected with its `embedding`: the memory and its vector.
+pub(crate) fn memory_with_vector(
+    r: &impl Columns,
+) -> StoreResult<(exoclaw_core::store::memory::Memory, Option<Vec<f32>>)> {
+    let vector = r
+        .opt_bytes("embedding")?
+        .map(|b| crate::rule::memory::decode_vector(&b))
+        .transpose()?;
+    Ok((memory(r)?, vector))
 }

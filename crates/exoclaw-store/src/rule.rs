@@ -8,6 +8,7 @@
 
 pub(crate) mod channel;
 pub(crate) mod cron;
+pub(crate) mod memory;
 pub(crate) mod orchestration;
 
 use crate::DEFAULT_AUDIT_LIMIT;

@@ -6,6 +6,7 @@
 pub mod custom;
 pub mod exec;
 pub mod fs;
+pub mod memory;
 pub mod orchestrate;
 pub mod path;
 pub mod quota;

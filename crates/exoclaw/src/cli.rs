@@ -4,7 +4,9 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+mod memory;
 mod orchestration;
+pub use memory::MemoryCommand;
 pub use orchestration::*;
 
 #[derive(Debug, Parser)]
@@ -104,6 +106,9 @@ pub enum Command {
     /// Cron jobs: an agent's scheduled messages, and their runs.
     #[command(subcommand)]
     Cron(CronCommand),
+    /// Long-term memory: list, search, forget, status.
+    #[command(subcommand)]
+    Memory(MemoryCommand),
     /// Agent teams (a lead and members) and their task boards.
     #[command(subcommand)]
     Team(TeamCommand),

@@ -17,6 +17,7 @@ use std::fmt;
 pub mod channel;
 pub mod cron;
 mod error;
+pub mod memory;
 pub mod orchestration;
 pub mod teams;
 pub mod tool_sources;
@@ -24,6 +25,7 @@ pub mod tool_sources;
 pub use channel::ChannelStore;
 pub use cron::CronStore;
 pub use error::{StoreError, StoreResult};
+pub use memory::MemoryStore;
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
 pub use teams::{HandoffStore, MailStore, TaskStore, TeamStore};
 pub use tool_sources::{EVERY_AGENT, ToolGrant, ToolSource, ToolSourceKind, ToolSourceStore};
@@ -260,6 +262,7 @@ pub trait Store:
     + ChannelStore
     + RecoveryStore
     + ToolSourceStore
+    + MemoryStore
 {
 }
 
@@ -290,6 +293,7 @@ impl<T> Store for T where
         + ChannelStore
         + RecoveryStore
         + ToolSourceStore
+        + MemoryStore
 {
 }
 

@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub scheduler: SchedulerConfig,
     /// Cron jobs: an agent's scheduled messages.
     pub cron: CronConfig,
+    /// Long-term memory: embedder, retention, recall.
+    pub memory: super::memory::MemoryConfig,
 }
 
 /// The top-level sections, in the order `config validate` reports them.
@@ -57,6 +59,7 @@ pub const SECTIONS: &[&str] = &[
     "channels",
     "scheduler",
     "cron",
+    "memory",
 ];
 
 /// Model aliases (fallback chains), per-model rate limits and prices.

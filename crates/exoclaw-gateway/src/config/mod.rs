@@ -8,6 +8,7 @@ pub mod channels;
 pub mod env;
 pub mod file;
 pub mod mcp_server;
+pub mod memory;
 pub mod providers;
 
 use crate::home::Home;

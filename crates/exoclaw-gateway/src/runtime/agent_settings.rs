@@ -51,6 +51,9 @@ pub struct AgentSettings {
     /// A disabled agent answers nothing: no chat, no delegation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+    /// Automatic memory recall for this agent (unset: `memory.recall.enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_recall: Option<bool>,
     /// Quality gates on the agent's outputs (`runtime::gates`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateSpec>,

@@ -173,6 +173,8 @@ pub struct Runtime {
     /// Notified when something outside a channel (a cron job) queued an
     /// outbound message: the channels' senders look at once.
     pub outbox_queued: Arc<tokio::sync::Notify>,
+    /// Long-term memory (the memory tools, recall, `/v1/memory`).
+    pub memory: Arc<crate::memory::MemoryBank>,
 }
 
 impl Runtime {
@@ -223,7 +225,15 @@ impl Runtime {
         }
         let pricing: Arc<dyn Pricing> = Arc::new(llm::Prices(llm.prices.clone()));
         let late: Late = Arc::default();
-        let (tools, runner) = tools::registry(&settings, store.clone(), &late)?;
+        let memory = crate::memory::MemoryBank::new(
+            store.clone(),
+            crate::memory::embedder(&settings, &client)?,
+            settings.config.memory.clone(),
+        );
+        if crate::memory::reembed::start(&memory, &supervisor) {
+            tracing::info!("memory re-embedding job started");
+        }
+        let (tools, runner) = tools::registry(&settings, store.clone(), &late, &memory)?;
         let custom_tools = custom_tools::CustomTools::new(store.clone(), tools.clone(), runner);
         let loaded = custom_tools.load(vault).await;
         if loaded > 0 {
@@ -324,6 +334,7 @@ impl Runtime {
                 supervisor,
                 cron,
                 outbox_queued: Arc::default(),
+                memory,
             }
         }))
     }
@@ -347,6 +358,29 @@ impl Runtime {
         }
         #[cfg(not(feature = "otel"))]
         let _ = grace;
+    }
+
+    /// The memory recall section of `agent`'s prompt for `input`, when
+    /// the agent recalls (its `memory_recall`, else `memory.recall.enabled`).
+    pub(crate) async fn recall(
+        &self,
+        who: &Principal,
+        agent: &AgentId,
+        settings: &AgentSettings,
+        input: &str,
+    ) -> String {
+        let on = settings
+            .memory_recall
+            .unwrap_or(self.settings.config.memory.recall.enabled);
+        if !on {
+            return String::new();
+        }
+        let reader = crate::memory::Reader {
+            tenant: &who.tenant,
+            agent,
+            user: Some(&who.user),
+        };
+        crate::memory::recall::section(&self.memory, &reader, input).await
     }
 
     /// The tool policy for `agent`: gateway and agent-default lists from the

@@ -159,6 +159,7 @@ pub fn registry(
     settings: &Settings,
     store: Arc<dyn Store>,
     late: &super::Late,
+    memory: &Arc<crate::memory::MemoryBank>,
 ) -> anyhow::Result<(Arc<ToolRegistry>, Arc<CommandRunner>)> {
     let d = &settings.config.agents.defaults;
     let quota = quota_ledger(settings);
@@ -202,6 +203,7 @@ pub fn registry(
     let board: Arc<dyn exoclaw_core::tool::TeamBoard> = Arc::new(super::teams::Board(late.clone()));
     tools.extend(exoclaw_tools::team::tools(&board));
     tools.push(Arc::new(super::cron::tool::CronTool(late.clone())));
+    tools.extend(exoclaw_tools::memory::tools(&memory.port()));
     tools.push(Arc::new(super::delegation::evaluate::EvaluateLoop(
         late.clone(),
     )));

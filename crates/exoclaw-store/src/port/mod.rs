@@ -60,6 +60,7 @@ pub(crate) mod data;
 pub(crate) mod job;
 pub(crate) mod key;
 pub(crate) mod mail;
+pub(crate) mod memory;
 pub(crate) mod orchestration;
 pub(crate) mod pairing;
 pub(crate) mod schema;
@@ -128,6 +129,10 @@ macro_rules! expand {
         mod team_ports {
             use super::{dialect, $store};
             $crate::port::team::ports!($store, dialect);
+        }
+        mod memory_ports {
+            use super::{dialect, $store};
+            $crate::port::memory::ports!($store, dialect);
         }
         mod tool_source_ports {
             use super::{dialect, $store};

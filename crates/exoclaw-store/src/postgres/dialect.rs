@@ -112,4 +112,26 @@ macro_rules! for_update {
     };
 }
 
-pub(crate) use {for_update, json_arg, json_col, limit, sql, summary_covered};
+/// Memories matching the full-text query `?1` (`to_tsquery`, over the
+/// expression index on `to_tsvector('english', content)`), aliased `m`, for
+/// `WHERE` to go on with `AND`.
+macro_rules! fts_from {
+    () => {
+        "memories m WHERE to_tsvector('english', m.content) @@ to_tsquery('english', ?1)"
+    };
+}
+
+/// Best full-text match first.
+macro_rules! fts_order {
+    () => {
+        "ts_rank_cd(to_tsvector('english', m.content), to_tsquery('english', ?1)) DESC"
+    };
+}
+
+/// The `to_tsquery` text for `words` (letters and digits only, so none
+/// is an operator): any of them.
+pub(crate) fn fts_query(words: &[String]) -> String {
+    words.join(" | ")
+}
+
+pub(crate) use {for_update, fts_from, fts_order, json_arg, json_col, limit, sql, summary_covered};

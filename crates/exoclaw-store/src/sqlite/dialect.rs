@@ -103,4 +103,29 @@ macro_rules! for_update {
     };
 }
 
-pub(crate) use {for_update, json_arg, json_col, limit, sql, summary_covered};
+/// Memories matching the full-text query `?1` (FTS5 over `memories_fts`,
+/// aliased `m`), for `WHERE` to go on with `AND`.
+macro_rules! fts_from {
+    () => {
+        "memories_fts JOIN memories m ON m.num = memories_fts.rowid WHERE memories_fts MATCH ?1"
+    };
+}
+
+/// Best full-text match first (BM25, lower is better).
+macro_rules! fts_order {
+    () => {
+        "bm25(memories_fts)"
+    };
+}
+
+/// The FTS5 query for `words` (letters and digits only): any of them,
+/// each quoted so that none is an operator.
+pub(crate) fn fts_query(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{w}\""))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+pub(crate) use {for_update, fts_from, fts_order, json_arg, json_col, limit, sql, summary_covered};

@@ -75,6 +75,7 @@ mod jobs;
 mod keys;
 mod links;
 mod mail;
+mod memory;
 mod pairing;
 mod schema;
 mod secrets;

@@ -53,6 +53,7 @@ pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
     check_home(&mut r, &settings);
     check_secrets(&mut r, &settings);
     check_security_defaults(&mut r, &settings);
+    check_memory(&mut r, &settings);
     match db::inspect(&settings).await {
         Ok(inspection) => {
             let backend = db::backend_name(&settings);
@@ -100,6 +101,48 @@ pub async fn run(config_flag: Option<&Path>, env: Env) -> anyhow::Result<bool> {
         Err(e) => r.line(Level::Fail, "store", &format!("{e:#}")),
     }
     Ok(!r.failed)
+}
+
+/// Which embedder memory search uses; none configured is said (not a
+/// warning: the default install has none, and memory works, ranked by
+/// full text alone).
+fn check_memory(r: &mut Report, settings: &Settings) {
+    use exoclaw_gateway::config::memory::EmbedderConfig;
+    match settings.config.memory.embedder.resolve() {
+        EmbedderConfig::None => r.line(
+            Level::Ok,
+            "memory",
+            "no embedder configured (memory.embedder): memory search is full-text only",
+        ),
+        EmbedderConfig::Local { model_dir } => {
+            let missing: Vec<&str> = ["model.safetensors", "tokenizer.json", "config.json"]
+                .into_iter()
+                .filter(|f| !model_dir.join(f).is_file())
+                .collect();
+            if missing.is_empty() {
+                r.line(
+                    Level::Ok,
+                    "memory",
+                    &format!("local embedder, model in {}", model_dir.display()),
+                );
+            } else {
+                r.line(
+                    Level::Fail,
+                    "memory",
+                    &format!(
+                        "memory.embedder.model_dir {} lacks {}",
+                        model_dir.display(),
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
+        EmbedderConfig::Openai { provider, model } => r.line(
+            Level::Ok,
+            "memory",
+            &format!("embedder {model} of provider {provider}"),
+        ),
+    }
 }
 
 /// Cron jobs the gateway disabled (their agent was deleted), as a warning

@@ -10,6 +10,7 @@ pub mod config;
 pub mod cron;
 pub mod doctor;
 pub mod mcp;
+pub mod memory;
 pub mod migrate;
 pub mod onboard;
 pub mod orchestration;

@@ -84,6 +84,7 @@ pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
             }
             "scheduler" => deser::<super::file::SchedulerConfig>(ignored),
             "cron" => deser::<super::file::CronConfig>(ignored),
+            "memory" => deser::<exoclaw_gateway::config::memory::MemoryConfig>(ignored),
             _ => deser::<super::file::BackupConfig>(ignored),
         };
         if let Err((path, msg)) = typed {
@@ -625,7 +626,13 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
     }
     validate_telemetry(&mut p, &c.telemetry);
     validate_alerts(&mut p, &c.alerts);
-    for (path, message) in c.scheduler.problems().into_iter().chain(c.cron.problems()) {
+    for (path, message) in c
+        .scheduler
+        .problems()
+        .into_iter()
+        .chain(c.cron.problems())
+        .chain(c.memory.problems())
+    {
         p.push(problem(path, message));
     }
     p

@@ -22,6 +22,7 @@ mod extract;
 mod health;
 pub mod limit;
 pub mod mcp;
+pub mod memory;
 mod metrics;
 mod openai;
 pub mod openapi;
@@ -247,6 +248,20 @@ pub fn api_routes() -> routes::Routes {
             "/v1/cron/{id}/runs",
             Perm(P::SessionsRead),
             cron::runs,
+        )
+        .add(&get, "/v1/memory", Perm(P::SessionsRead), memory::list)
+        .add(&post, "/v1/memory", Perm(P::Chat), memory::save)
+        .add(
+            &get,
+            "/v1/memory/status",
+            Perm(P::SessionsRead),
+            memory::status,
+        )
+        .add(
+            &delete,
+            "/v1/memory/{id}",
+            Perm(P::SessionsWrite),
+            memory::forget,
         )
         .add(&get, "/v1/traces", Perm(P::SessionsRead), sessions::traces)
         .add(

@@ -22,8 +22,8 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, channels, cron, custom_tools, health, mcp, metrics, openai, pairing,
-    providers, secrets, sessions, teams, tools, users, ws,
+    agents, approvals, audit, channels, cron, custom_tools, health, mcp, memory, metrics, openai,
+    pairing, providers, secrets, sessions, teams, tools, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -91,6 +91,10 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         cron::delete,
         cron::run,
         cron::runs,
+        memory::list,
+        memory::save,
+        memory::forget,
+        memory::status,
         channels::list,
         channels::webhook,
         sessions::traces,
@@ -146,6 +150,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "teams", description = "Agent teams: a lead and members, their task board"),
         (name = "channels", description = "Messaging channels: their state, and the signed generic webhook"),
         (name = "cron", description = "Cron jobs: an agent's scheduled messages and their runs"),
+        (name = "memory", description = "Long-term memory: agents' saved facts, hybrid search"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
         (name = "mcp", description = "MCP servers as tool sources, and who may use their tools"),
         (name = "approvals", description = "Exec approvals waiting for an operator"),

@@ -32,6 +32,7 @@ mod guard;
 mod handoff;
 mod inprocess;
 mod mcp;
+mod memory;
 mod metrics;
 mod onboard;
 mod openai_sdk;

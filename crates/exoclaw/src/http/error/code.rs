@@ -230,6 +230,11 @@ error_codes! {
     CronNotFound = "cron.not_found" => NOT_FOUND,
     /// The cron tool cannot reach the runtime (the gateway stops).
     CronUnavailable = "cron.unavailable" => SERVICE_UNAVAILABLE,
+    /// Memory input the gateway refuses: empty, oversized (the limit
+    /// named), importance out of range, a search without an agent.
+    MemoryInvalid = "memory.invalid" => BAD_REQUEST,
+    /// No such memory (or not one the caller may see).
+    MemoryNotFound = "memory.not_found" => NOT_FOUND,
     /// No channel of that name (or not a webhook channel).
     ChannelUnknown = "channel.unknown" => NOT_FOUND,
     /// A webhook request whose signature, timestamp or their headers do

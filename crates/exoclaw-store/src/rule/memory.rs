@@ -1,0 +1,202 @@
+//! The rules of long-term memory above the SQL: what a memory may hold
+//! (refused as `Invalid`, the limit named), the digest that finds exact
+//! duplicates, the words a full-text query is built from, what counts as a
+//! near duplicate, and the stored form of a vector.
+
+use exoclaw_core::embed::cosine;
+use exoclaw_core::store::memory::{MAX_CONTENT_BYTES, MAX_IMPORTANCE, MemoryQuery, NewMemory};
+use exoclaw_core::store::{StoreError, StoreResult};
+use sha2::Digest as _;
+use std::collections::BTreeSet;
+
+/// Most words of a query that reach the full-text index.
+pub(crate) const MAX_QUERY_WORDS: usize = 32;
+/// Word-set overlap (Jaccard) at or above which two texts are one memory.
+pub(crate) const NEAR_DUPLICATE_WORDS: f64 = 0.8;
+/// Cosine similarity at or above which two texts are one memory.
+pub(crate) const NEAR_DUPLICATE_COSINE: f32 = 0.97;
+/// Full-text candidates looked at for a near duplicate.
+pub(crate) const DUPLICATE_CANDIDATES: i64 = 5;
+/// Most hits one search returns.
+pub(crate) const MAX_HITS: u32 = 100;
+
+/// A memory to save: not blank, within the size limit, a known agent id,
+/// importance in range.
+pub(crate) fn check_new(m: &NewMemory) -> StoreResult<()> {
+    super::check_slug("agent", m.agent_id.as_str())?;
+    if m.content.trim().is_empty() {
+        return Err(StoreError::Invalid("a memory must not be empty".to_owned()));
+    }
+    if m.content.len() > MAX_CONTENT_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "a memory is at most {MAX_CONTENT_BYTES} bytes (this one is {})",
+            m.content.len()
+        )));
+    }
+    if !(0..=MAX_IMPORTANCE).contains(&m.importance) {
+        return Err(StoreError::Invalid(format!(
+            "importance runs from 0 to {MAX_IMPORTANCE} (got {})",
+            m.importance
+        )));
+    }
+    if let Some(e) = &m.embedding {
+        check_vector(&e.vector)?;
+    }
+    Ok(())
+}
+
+/// A query: a limit in range.
+pub(crate) fn check_query(q: &MemoryQuery) -> StoreResult<i64> {
+    if q.limit == 0 || q.limit > MAX_HITS {
+        return Err(StoreError::Invalid(format!(
+            "a search returns 1 to {MAX_HITS} memories (asked for {})",
+            q.limit
+        )));
+    }
+    Ok(i64::from(q.limit))
+}
+
+fn check_vector(v: &[f32]) -> StoreResult<()> {
+    if v.is_empty() || v.len() > 8192 || v.iter().any(|x| !x.is_finite()) {
+        return Err(StoreError::Invalid(
+            "a memory's vector must have 1 to 8192 finite numbers".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The lower-case words of `text` (letters and digits), in order.
+pub(crate) fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The digest exact duplicates share: the words, in order, lower case
+/// (so case, punctuation and spacing do not make a second memory).
+pub(crate) fn content_key(text: &str) -> String {
+    hex::encode(sha2::Sha256::digest(words(text).join(" ").as_bytes()))
+}
+
+/// English words too common to rank by (PostgreSQL's `english`
+/// configuration drops them too; SQLite's FTS5 does not, so they are left
+/// out of the query on both).
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but",
+    "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her",
+    "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of",
+    "on", "or", "our", "s", "she", "should", "so", "t", "than", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "to", "us", "was", "we", "were", "what", "when",
+    "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
+];
+
+/// The distinct query words for the full-text index (at most
+/// [`MAX_QUERY_WORDS`], in first-seen order, stop words left out); only
+/// letters and digits, so no word is an operator of either dialect's query
+/// syntax.
+pub(crate) fn query_words(text: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    words(text)
+        .into_iter()
+        .filter(|w| !STOP_WORDS.contains(&w.as_str()) && seen.insert(w.clone()))
+        .take(MAX_QUERY_WORDS)
+        .collect()
+}
+
+/// Whether `a` and `b` say the same: most of their words are shared, or
+/// their vectors (of one embedder) point the same way; and the words with
+/// digits (ids, amounts, dates, versions) are the same, since two memories
+/// that differ only in one are two facts.
+pub(crate) fn is_near_duplicate(a: &str, b: &str, vectors: Option<(&[f32], &[f32])>) -> bool {
+    let numbers = |t: &str| -> BTreeSet<String> {
+        words(t)
+            .into_iter()
+            .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+            .collect()
+    };
+    if numbers(a) != numbers(b) {
+        return false;
+    }
+    if let Some((x, y)) = vectors
+        && cosine(x, y) >= NEAR_DUPLICATE_COSINE
+    {
+        return true;
+    }
+    let wa: BTreeSet<String> = words(a).into_iter().collect();
+    let wb: BTreeSet<String> = words(b).into_iter().collect();
+    let union = wa.union(&wb).count();
+    if union == 0 {
+        return false;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "word counts are small")]
+    let overlap = wa.intersection(&wb).count() as f64 / union as f64;
+    overlap >= NEAR_DUPLICATE_WORDS
+}
+
+/// A vector as stored: little-endian `f32`s.
+pub(crate) fn encode_vector(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A stored vector; `Corrupt` when its length is not a multiple of 4.
+pub(crate) fn decode_vector(bytes: &[u8]) -> StoreResult<Vec<f32>> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(StoreError::Corrupt(format!(
+            "a stored vector has {} bytes, not a multiple of 4",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_duplicates_ignore_case_and_punctuation() {
+        assert_eq!(
+            content_key("The user's dog is  called Rex."),
+            content_key("the user s dog is called rex")
+        );
+        assert_ne!(content_key("rex"), content_key("max"));
+    }
+
+    #[test]
+    fn query_words_are_plain_and_distinct() {
+        assert_eq!(
+            query_words("\"Rex\" OR (dog) NEAR/2 rex* -cat, the"),
+            ["rex", "dog", "near", "2", "cat"]
+        );
+    }
+
+    #[test]
+    fn near_duplicates_by_words_or_vectors() {
+        assert!(is_near_duplicate(
+            "the user prefers tea over coffee in the morning",
+            "The user prefers tea over coffee in the morning!",
+            None
+        ));
+        assert!(!is_near_duplicate(
+            "the user likes tea",
+            "the user hates rain",
+            None
+        ));
+        assert!(is_near_duplicate(
+            "a",
+            "b",
+            Some((&[1.0, 0.0], &[0.99, 0.01]))
+        ));
+    }
+
+    #[test]
+    fn vectors_round_trip() {
+        let v = [0.5f32, -1.25, 3.0];
+        assert_eq!(decode_vector(&encode_vector(&v)).unwrap(), v);
+        assert!(decode_vector(&[0, 1, 2]).is_err());
+    }
+}
