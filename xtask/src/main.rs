@@ -19,6 +19,7 @@ mod bench;
 mod ci;
 mod command;
 mod error;
+mod model;
 mod npm;
 mod pg;
 mod pyenv;

@@ -195,6 +195,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, channel",
     },
     TableSpec {
+        name: "budget_reservations",
+        order_by: "tenant_id, id",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

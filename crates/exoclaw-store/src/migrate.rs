@@ -99,6 +99,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "channels",
             up_sql: include_str!("../migrations/sqlite/0015_channels.up.sql"),
         },
+        MigrationInfo {
+            version: 16,
+            name: "budget_reservations",
+            up_sql: include_str!("../migrations/sqlite/0016_budget_reservations.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -116,6 +121,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0013_cron.down.sql"),
         include_str!("../migrations/sqlite/0014_tool_sources.down.sql"),
         include_str!("../migrations/sqlite/0015_channels.down.sql"),
+        include_str!("../migrations/sqlite/0016_budget_reservations.down.sql"),
     ],
 };
 
@@ -196,6 +202,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "channels",
             up_sql: include_str!("../migrations/postgres/0015_channels.up.sql"),
         },
+        MigrationInfo {
+            version: 16,
+            name: "budget_reservations",
+            up_sql: include_str!("../migrations/postgres/0016_budget_reservations.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -213,6 +224,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0013_cron.down.sql"),
         include_str!("../migrations/postgres/0014_tool_sources.down.sql"),
         include_str!("../migrations/postgres/0015_channels.down.sql"),
+        include_str!("../migrations/postgres/0016_budget_reservations.down.sql"),
     ],
 };
 

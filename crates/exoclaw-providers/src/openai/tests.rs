@@ -76,7 +76,8 @@ async fn parallel_tool_calls_assembled_by_index() {
                 input_tokens: 176,
                 output_tokens: 30,
                 cache_read_tokens: 1024,
-                cache_write_tokens: 0
+                cache_write_tokens: 0,
+                estimated: false
             }),
             StreamEvent::Done(StopReason::ToolUse),
         ]

@@ -35,6 +35,7 @@ fn entry(
             output_tokens: 20,
             cache_read_tokens: 5,
             cache_write_tokens: 1,
+            estimated: false,
         },
         cost_micros: cost,
     }

@@ -1,0 +1,3 @@
+-- Reverts exoclaw schema 16.
+
+DROP TABLE IF EXISTS budget_reservations;
