@@ -12,8 +12,16 @@ use exoclaw_providers::fake::Reply;
 use serde_json::{Value, json};
 
 fn ask(text: &str, stream: bool) -> Value {
-    json!({"model": "default", "stream": stream, "user": "alice",
-           "messages": [{"role": "user", "content": text}]})
+    ask_agent("default", text, stream)
+}
+
+fn ask_agent(agent: &str, text: &str, stream: bool) -> Value {
+    let mut body = json!({"model": agent, "stream": stream, "user": "alice",
+                          "messages": [{"role": "user", "content": text}]});
+    if stream {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
 }
 
 /// The spans of the newest trace.
@@ -21,7 +29,7 @@ fn newest_spans(gw: &Gateway) -> (Value, Vec<Value>) {
     let traces = gw.get("/v1/traces", Some(TOKEN)).json();
     let id = traces["traces"][0]["id"].as_str().unwrap().to_owned();
     let t = gw.get(&format!("/v1/traces/{id}"), Some(TOKEN)).json();
-    (t.clone(), t["spans"].as_array().unwrap().clone())
+    (t["trace"].clone(), t["spans"].as_array().unwrap().clone())
 }
 
 #[test]
@@ -29,10 +37,18 @@ fn a_llama_cpp_python_like_server_gets_estimated_usage_and_tool_turns_without_st
     let s = setup_with(r#"{"retry": {"max_attempts": 1}}"#, &[]);
     s.fake.llama_cpp_python_like();
 
-    // A plain chat: the server reports usage in JSON answers only when not
-    // streaming; the gateway streams, so the usage is its estimate.
+    // A plain chat (an agent without tools): the server reports usage in
+    // JSON answers only, the gateway streams, so the usage is its estimate.
+    let r = request(
+        s.gw.addr,
+        "POST",
+        "/v1/agents",
+        Some(TOKEN),
+        Some(&json!({"id": "plain", "config": {"tools": {"deny": ["*"]}}}).to_string()),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
     s.fake.push(Reply::text("Hello from a small local model."));
-    let r = chat(&s.gw, ask("say hello", false));
+    let r = chat(&s.gw, ask_agent("plain", "say hello", false));
     assert_eq!(r.status, 200, "{}", r.body);
     let usage = &r.json()["usage"];
     assert_eq!(usage["estimated"], true, "{usage}");
@@ -46,9 +62,9 @@ fn a_llama_cpp_python_like_server_gets_estimated_usage_and_tool_turns_without_st
     // Streamed to the client: the last chunk's usage says estimated too.
     s.fake
         .push(Reply::text("streamed words from the model").deltas(3));
-    let r = chat(&s.gw, ask("stream please", true));
+    let r = chat(&s.gw, ask_agent("plain", "stream please", true));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("streamed words"), "{}", r.body);
+    assert!(r.body.contains("the model"), "{}", r.body);
     assert!(r.body.contains(r#""estimated":true"#), "{}", r.body);
 
     // A tool turn: the streamed call with tool_choice "auto" gets an empty
@@ -156,7 +172,6 @@ fn a_local_server_that_fails_gives_a_provider_error_and_a_failed_span() {
         r#"{"retry": {"max_attempts": 1}, "providers": {"openai": {"stall_timeout_sec": 2}}}"#,
         &[],
     );
-    s.fake.llama_cpp_python_like();
     let cases = [
         (
             "html",
