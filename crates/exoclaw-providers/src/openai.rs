@@ -377,12 +377,10 @@ fn push_message(message: &ChatMessage, out: &mut Vec<Value>) {
             if calls.is_empty() {
                 m.insert("content".into(), json!(text));
             } else {
-                let content = if text.is_empty() {
-                    Value::Null
-                } else {
-                    json!(text)
-                };
-                m.insert("content".into(), content);
+                // An empty string rather than `null` beside tool calls: the
+                // API allows both, llama-cpp-python (its request schema and
+                // its chat templates) only a string.
+                m.insert("content".into(), json!(text));
                 m.insert("tool_calls".into(), Value::Array(calls));
             }
             out.push(Value::Object(m));

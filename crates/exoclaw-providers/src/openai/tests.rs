@@ -231,7 +231,7 @@ fn request_mapping() {
             "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "weather?"},
-                {"role": "assistant", "content": null, "tool_calls": [
+                {"role": "assistant", "content": "", "tool_calls": [
                     {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}},
                     {"id": "call_2", "type": "function", "function": {"name": "weather", "arguments": "{raw"}},
                 ]},
