@@ -9,7 +9,7 @@ use std::process::{Command, ExitCode};
 
 use crate::command::{cargo, describe, exit_code, run, status, succeeds};
 use crate::error::Result;
-use crate::{model, npm, pg, pyenv};
+use crate::{llama, model, npm, pg, pyenv};
 
 /// `cargo xtask test [-- ARGS]`: ARGS go to the test runner.
 pub fn test(extra: &[String]) -> Result<ExitCode> {
@@ -17,7 +17,11 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
     if crate::tidy::run()? != ExitCode::SUCCESS {
         return Ok(ExitCode::FAILURE);
     }
-    let python = pyenv::ensure(pyenv::TEST_PACKAGES)?;
+    let python = pyenv::ensure(&[pyenv::TEST_PACKAGES, llama::LLAMA_PACKAGES].concat())?;
+    let llama_model = match &python {
+        Some(py) => Some(llama::ensure(py)?),
+        None => None,
+    };
     let npm = npm::ensure()?;
     let postgres = pg::provision()?;
     // The PostgreSQL source may have created the virtualenv just now.
@@ -53,6 +57,12 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
         runner
             .env("EXOCLAW_TEST_PYTHON", python)
             .env("REQUIRE_PYTHON", "1");
+    }
+    if let Some(gguf) = &llama_model {
+        // The real small model's test (llama-cpp-python's server) must fail, not skip.
+        runner
+            .env("EXOCLAW_TEST_LLAMA_MODEL", gguf)
+            .env("REQUIRE_LLAMA", "1");
     }
     eprintln!("xtask: $ {}", describe(&runner));
     let mut outcome = status(&mut runner);

@@ -19,6 +19,7 @@ mod bench;
 mod ci;
 mod command;
 mod error;
+mod llama;
 mod model;
 mod npm;
 mod pg;

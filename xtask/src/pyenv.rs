@@ -129,17 +129,24 @@ fn create() -> Result<()> {
 fn install(requirements: &[&str]) -> Result<()> {
     eprintln!("xtask: pip install {} into {DIR}", requirements.join(" "));
     let started = Instant::now();
-    let mut pip = command(
-        python(),
-        [
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-input",
-            "--disable-pip-version-check",
-        ],
-    );
+    // Under `nice`: llama-cpp-python compiles llama.cpp (minutes on 2 cores), and the machine is
+    // shared with the builds.
+    let mut pip = match find_program("nice") {
+        Some(nice) => {
+            let mut cmd = command(nice, ["-n", "19"]);
+            cmd.arg(python());
+            cmd
+        }
+        None => command(python(), std::iter::empty::<&str>()),
+    };
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-input",
+        "--disable-pip-version-check",
+    ]);
     pip.args(requirements);
     run(&mut pip).context("installing python packages (needs access to PyPI or PIP_INDEX_URL)")?;
     // PostgreSQL runs as an unprivileged user when we are root: it must be able to read the tree.

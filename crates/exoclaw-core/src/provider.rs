@@ -147,6 +147,10 @@ pub struct Usage {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    /// The provider reported no usage: the counts are the gateway's own
+    /// estimate (`exoclaw_providers::estimate`), still counted by budgets.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 impl Usage {
@@ -155,6 +159,7 @@ impl Usage {
         self.output_tokens += other.output_tokens;
         self.cache_read_tokens += other.cache_read_tokens;
         self.cache_write_tokens += other.cache_write_tokens;
+        self.estimated |= other.estimated;
     }
 }
 
@@ -355,6 +360,7 @@ pub fn merge_usage(into: &mut Usage, update: Usage) {
     into.output_tokens = pick(into.output_tokens, update.output_tokens);
     into.cache_read_tokens = pick(into.cache_read_tokens, update.cache_read_tokens);
     into.cache_write_tokens = pick(into.cache_write_tokens, update.cache_write_tokens);
+    into.estimated |= update.estimated;
 }
 
 /// `StreamExt::next` without depending on futures-util.

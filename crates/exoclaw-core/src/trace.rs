@@ -165,4 +165,50 @@ pub enum SpendScope {
     Model(String),
     Agent(AgentId),
     User(UserId),
+    /// Every call of the tenant.
+    Tenant,
+}
+
+/// What a budget limit counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BudgetUnit {
+    /// Cost in micro-dollars.
+    Micros,
+    /// Input plus output tokens (reported or estimated).
+    Tokens,
+}
+
+/// One limit a reservation must fit in: the scope's ledger entries at or
+/// after `since`, plus its live reservations, plus the new one, must not
+/// pass `limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetWindow {
+    pub scope: SpendScope,
+    pub since: UnixMillis,
+    pub unit: BudgetUnit,
+    pub limit: i64,
+}
+
+/// The worst-case cost of a call, held against its budgets until the call
+/// is settled (or `expires_at` passes: a gateway that died mid-call).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReservation {
+    pub tenant_id: TenantId,
+    pub model: String,
+    pub agent_id: Option<AgentId>,
+    pub user_id: Option<UserId>,
+    pub cost_micros: i64,
+    pub tokens: i64,
+    pub at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
+/// The answer to a reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reserved {
+    /// Held under this id until settled.
+    Held(String),
+    /// `windows[window]` has `used` (ledger plus live reservations) and the
+    /// reservation does not fit; nothing was written.
+    Refused { window: usize, used: i64 },
 }

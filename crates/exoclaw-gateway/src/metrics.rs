@@ -145,6 +145,9 @@ pub struct Metrics {
     pub runs_active: Gauge,
     pub llm_calls: Family<LlmCallLabels, Counter>,
     pub llm_tokens: Family<TokenLabels, Counter>,
+    /// The part of `llm_tokens` the gateway estimated (the provider
+    /// reported no usage).
+    pub llm_tokens_estimated: Family<TokenLabels, Counter>,
     pub llm_cache_hits: Family<LlmLabels, Counter>,
     pub llm_cost: Family<LlmLabels, Counter<f64, AtomicU64>>,
     pub llm_latency: Family<LlmLabels, Histogram>,
@@ -237,6 +240,12 @@ impl Metrics {
             "llm_tokens",
             "LLM tokens by provider, model and kind",
             llm_tokens.clone(),
+        );
+        let llm_tokens_estimated = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "llm_tokens_estimated",
+            "LLM tokens the gateway estimated because the provider reported no usage (also counted in llm_tokens)",
+            llm_tokens_estimated.clone(),
         );
         let llm_cache_hits = Family::<LlmLabels, Counter>::default();
         registry.register(
@@ -346,6 +355,7 @@ impl Metrics {
             runs_active,
             llm_calls,
             llm_tokens,
+            llm_tokens_estimated,
             llm_cache_hits,
             llm_cost,
             llm_latency,
@@ -466,13 +476,15 @@ impl Metrics {
             ("cache_write", u.cache_write_tokens),
         ] {
             if n > 0 {
-                self.llm_tokens
-                    .get_or_create(&TokenLabels {
-                        provider: provider.to_owned(),
-                        model: model.to_owned(),
-                        kind: kind.to_owned(),
-                    })
-                    .inc_by(n);
+                let labels = TokenLabels {
+                    provider: provider.to_owned(),
+                    model: model.to_owned(),
+                    kind: kind.to_owned(),
+                };
+                if u.estimated {
+                    self.llm_tokens_estimated.get_or_create(&labels).inc_by(n);
+                }
+                self.llm_tokens.get_or_create(&labels).inc_by(n);
             }
         }
     }

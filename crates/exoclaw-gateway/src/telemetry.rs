@@ -636,6 +636,7 @@ mod tests {
                 output_tokens: 5,
                 cache_read_tokens: 3,
                 cache_write_tokens: 2,
+                estimated: false,
             },
             cost_micros: 42,
             attributes,

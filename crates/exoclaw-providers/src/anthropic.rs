@@ -306,6 +306,7 @@ fn usage(v: &Value) -> Usage {
         output_tokens: n("output_tokens"),
         cache_read_tokens: n("cache_read_input_tokens"),
         cache_write_tokens: n("cache_creation_input_tokens"),
+        estimated: false,
     }
 }
 

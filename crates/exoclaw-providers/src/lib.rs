@@ -32,10 +32,10 @@ pub mod fake;
 pub use anthropic::AnthropicProvider;
 pub use decorate::{
     Budget, BudgetConfig, BudgetLimits, BudgetObserver, BudgetPolicy, BudgetReading, Budgets,
-    ChainBuilder, Fallback, Jitter, ModelRate, RateLimit, RateLimiter, Retry, RetryPolicy, Route,
-    TimeoutPolicy, Timeouts,
+    ChainBuilder, DEFAULT_RESERVED_OUTPUT, Estimate, Fallback, Jitter, ModelRate, RateLimit,
+    RateLimiter, Retry, RetryPolicy, Route, TimeoutPolicy, Timeouts,
 };
-pub use openai::{MaxTokensField, OpenAiCompatProvider};
+pub use openai::{Compat, MaxTokensField, OpenAiCompatProvider, ToolStreaming};
 pub use preset::{PRESETS, Preset, Wire, detect_default, preset};
 pub use pricing::{ConfigProblem, ModelPrice, PriceConfig, PriceTable, cost_micros};
 

@@ -5,6 +5,19 @@
 //! Usage is normalised to Anthropic's meaning so one price table fits all:
 //! `input_tokens` counts only uncached prompt tokens, `cache_read_tokens` the
 //! cached ones (OpenAI's `prompt_tokens` includes both).
+//!
+//! Compatibility with servers that speak the format partly ([`Compat`]):
+//! `tool_choice: "auto"` is sent whenever tools are offered (some servers,
+//! llama-cpp-python's among them, treat tools as unavailable without it);
+//! a tool turn whose streamed call the server rejects (an error naming
+//! streamed tool use, or a stream that ends before any event, as
+//! llama-cpp-python's "Automatic streaming tool choice is not supported"
+//! does) is sent again without streaming, and the provider remembers to
+//! send its tool turns that way, with one log line. Answers may lack tool
+//! call ids (`call_<n>` is used), carry a legacy `function_call` beside or
+//! instead of `tool_calls`, invent ids, or send arguments that are not JSON
+//! (passed on as a string: the tool layer answers the model with
+//! `tool.invalid_args`).
 
 use crate::ConfigError;
 use crate::http::{self, Decoder};
@@ -33,6 +46,38 @@ pub enum MaxTokensField {
     MaxCompletionTokens,
 }
 
+/// How a provider sends turns that offer tools.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ToolStreaming {
+    /// Stream; when the server rejects a streamed tool turn, send it again
+    /// without streaming and keep doing so for this provider.
+    #[default]
+    Auto,
+    /// Always stream (never fall back).
+    Always,
+    /// Never stream tool turns (the answer is streamed to the client from
+    /// the collected result).
+    Never,
+}
+
+/// Compatibility settings of one OpenAI-compatible server
+/// (`providers.<name>.compat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compat {
+    /// Send `tool_choice: "auto"` when tools are offered.
+    pub tool_choice_auto: bool,
+    pub tool_streaming: ToolStreaming,
+}
+
+impl Default for Compat {
+    fn default() -> Self {
+        Self {
+            tool_choice_auto: true,
+            tool_streaming: ToolStreaming::Auto,
+        }
+    }
+}
+
 /// A client of one OpenAI-compatible endpoint.
 pub struct OpenAiCompatProvider {
     name: String,
@@ -41,6 +86,9 @@ pub struct OpenAiCompatProvider {
     url: String,
     api_key: Option<Secret>,
     max_tokens_field: MaxTokensField,
+    compat: Compat,
+    /// The server rejected a streamed tool turn: tool turns go unstreamed.
+    tools_unstreamed: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for OpenAiCompatProvider {
@@ -72,7 +120,20 @@ impl OpenAiCompatProvider {
             base_url,
             api_key,
             max_tokens_field: MaxTokensField::default(),
+            compat: Compat::default(),
+            tools_unstreamed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    pub fn with_compat(mut self, compat: Compat) -> Self {
+        self.compat = compat;
+        if compat.tool_streaming == ToolStreaming::Never {
+            tracing::info!(provider = %self.name, "compat: tool turns are sent without streaming (providers.{}.compat.stream_tools = never)", self.name);
+        }
+        if !compat.tool_choice_auto {
+            tracing::info!(provider = %self.name, "compat: tool_choice is not sent (providers.{}.compat.tool_choice = omit)", self.name);
+        }
+        self
     }
 
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
@@ -96,9 +157,60 @@ impl Provider for OpenAiCompatProvider {
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ProviderError> {
+        use std::sync::atomic::Ordering;
         tracing::debug!(provider = %self.name, model = %request.model, messages = request.messages.len(), "openai-compatible call");
-        let body = serde_json::to_vec(&request_body(&request, self.max_tokens_field))
-            .map_err(|e| ProviderError::Malformed(format!("cannot encode the request: {e}")))?;
+        let offers_tools = !request.tools.is_empty();
+        let mut body = request_body(&request, self.max_tokens_field);
+        if offers_tools && self.compat.tool_choice_auto {
+            body["tool_choice"] = json!("auto");
+        }
+        if offers_tools
+            && (self.compat.tool_streaming == ToolStreaming::Never
+                || self.tools_unstreamed.load(Ordering::Relaxed))
+        {
+            return self.unstreamed(body).await;
+        }
+        if !offers_tools || self.compat.tool_streaming == ToolStreaming::Always {
+            return self.streamed(&body).await;
+        }
+        let first = match self.streamed(&body).await {
+            Ok(stream) => crate::decorate::first_event(stream).await,
+            Err(e) => Err(e),
+        };
+        match first {
+            Err(e) if rejects_streamed_tools(&e) => {
+                if !self.tools_unstreamed.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(provider = %self.name, error = %e, "compat: the server rejected a streamed tool turn; this provider's tool turns are now sent without streaming (set providers.{}.compat.stream_tools = \"never\" to skip the first try)", self.name);
+                }
+                self.unstreamed(body).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether a streamed tool turn failed because the server does not stream
+/// tool use: it says so, or its stream ended before any event.
+fn rejects_streamed_tools(e: &ProviderError) -> bool {
+    let message = match e {
+        ProviderError::Rejected { message, .. }
+        | ProviderError::Stream(message)
+        | ProviderError::Unavailable(message) => message.to_ascii_lowercase(),
+        _ => return false,
+    };
+    message.contains(EMPTY_STREAM)
+        || (message.contains("stream")
+            && (message.contains("tool") || message.contains("function")))
+}
+
+/// What [`OpenAiDecoder::end`] says of a stream that ended before it finished.
+const EMPTY_STREAM: &str = "the stream ended before a finish_reason";
+
+impl OpenAiCompatProvider {
+    fn headers(
+        &self,
+    ) -> Result<Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>, ProviderError>
+    {
         let mut headers = Vec::new();
         if let Some(key) = &self.api_key {
             headers.push((
@@ -106,19 +218,29 @@ impl Provider for OpenAiCompatProvider {
                 http::secret_header(&format!("Bearer {}", key.expose()))?,
             ));
         }
+        Ok(headers)
+    }
+
+    async fn streamed(&self, body: &Value) -> Result<ChatStream, ProviderError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ProviderError::Malformed(format!("cannot encode the request: {e}")))?;
         let response = http::post_json(
             &self.client,
             &self.url,
-            headers,
-            body,
+            self.headers()?,
+            bytes,
             self.api_key.as_ref(),
         )
         .await?;
-        let is_json = response
+        let content_type = response
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+            .unwrap_or("");
+        if content_type.starts_with("text/html") {
+            return Err(html_answer());
+        }
+        let is_json = content_type.starts_with("application/json");
         if is_json {
             // A server that ignored `"stream": true`.
             let text = http::read_limited(response, MAX_JSON_BODY).await;
@@ -132,6 +254,45 @@ impl Provider for OpenAiCompatProvider {
             OpenAiDecoder::new(self.api_key.clone()),
         ))
     }
+
+    /// The call without streaming; its answer comes back as one burst of
+    /// events (the agent loop streams the text on from there).
+    async fn unstreamed(&self, mut body: Value) -> Result<ChatStream, ProviderError> {
+        if let Value::Object(m) = &mut body {
+            m.insert("stream".into(), json!(false));
+            m.remove("stream_options");
+        }
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| ProviderError::Malformed(format!("cannot encode the request: {e}")))?;
+        let response = http::post_json(
+            &self.client,
+            &self.url,
+            self.headers()?,
+            bytes,
+            self.api_key.as_ref(),
+        )
+        .await?;
+        let is_html = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"));
+        if is_html {
+            return Err(html_answer());
+        }
+        let text = http::read_limited(response, MAX_JSON_BODY).await;
+        let events = decode_completion(&http::parse_json(&text)?, self.api_key.as_ref())?;
+        Ok(Box::pin(futures_util::stream::iter(
+            events.into_iter().map(Ok),
+        )))
+    }
+}
+
+/// A web page where the API should be (a wrong base URL, a proxy's page).
+fn html_answer() -> ProviderError {
+    ProviderError::Malformed(
+        "the server answered with an HTML page, not the chat-completions API: check the provider's base_url (OpenAI-compatible servers usually end in /v1)".into(),
+    )
 }
 
 /// The chat-completions body for a request (always streaming, with usage).
@@ -216,12 +377,10 @@ fn push_message(message: &ChatMessage, out: &mut Vec<Value>) {
             if calls.is_empty() {
                 m.insert("content".into(), json!(text));
             } else {
-                let content = if text.is_empty() {
-                    Value::Null
-                } else {
-                    json!(text)
-                };
-                m.insert("content".into(), content);
+                // An empty string rather than `null` beside tool calls: the
+                // API allows both, llama-cpp-python (its request schema and
+                // its chat templates) only a string.
+                m.insert("content".into(), json!(text));
                 m.insert("tool_calls".into(), Value::Array(calls));
             }
             out.push(Value::Object(m));
@@ -248,6 +407,7 @@ fn usage(v: &Value) -> Usage {
         output_tokens: n("/completion_tokens"),
         cache_read_tokens: cached,
         cache_write_tokens: 0,
+        estimated: false,
     }
 }
 
@@ -293,6 +453,8 @@ pub(crate) struct OpenAiDecoder {
     last_index: Option<u64>,
     stop: Option<StopReason>,
     saw_tool_call: bool,
+    /// The stream used `tool_calls`: a legacy `function_call` is a repeat.
+    saw_tool_calls_field: bool,
 }
 
 impl OpenAiDecoder {
@@ -303,6 +465,7 @@ impl OpenAiDecoder {
             last_index: None,
             stop: None,
             saw_tool_call: false,
+            saw_tool_calls_field: false,
         }
     }
 
@@ -403,6 +566,12 @@ impl Decoder for OpenAiDecoder {
                 for tc in calls {
                     self.tool_call_delta(tc);
                 }
+                self.saw_tool_calls_field = true;
+            } else if let Some(f) = delta.get("function_call").filter(|f| f.is_object())
+                && !self.saw_tool_calls_field
+            {
+                // The legacy form, from servers that send no `tool_calls`.
+                self.tool_call_delta(&json!({"index": 0, "function": f}));
             }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
                 self.stop = Some(stop_reason(reason));
@@ -424,9 +593,7 @@ impl Decoder for OpenAiDecoder {
             // Finished but without `data: [DONE]`: accept it.
             return self.done(out);
         }
-        Err(ProviderError::Unavailable(
-            "the stream ended before a finish_reason".into(),
-        ))
+        Err(ProviderError::Unavailable(EMPTY_STREAM.into()))
     }
 }
 
@@ -446,7 +613,13 @@ fn decode_completion(v: &Value, key: Option<&Secret>) -> Result<Vec<StreamEvent>
     {
         out.push_back(StreamEvent::TextDelta(text.to_owned()));
     }
-    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+    let calls = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty());
+    if let Some(calls) = calls {
+        // A legacy `function_call` beside them repeats the first (and may
+        // name it differently): the tool calls win.
         for (i, tc) in calls.iter().enumerate() {
             let mut tc = tc.clone();
             if let Value::Object(m) = &mut tc {
@@ -454,6 +627,8 @@ fn decode_completion(v: &Value, key: Option<&Secret>) -> Result<Vec<StreamEvent>
             }
             decoder.tool_call_delta(&tc);
         }
+    } else if let Some(f) = message.get("function_call").filter(|f| f.is_object()) {
+        decoder.tool_call_delta(&json!({"index": 0, "function": f}));
     }
     decoder.stop = Some(stop_reason(
         choice

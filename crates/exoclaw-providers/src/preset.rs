@@ -194,6 +194,18 @@ impl Preset {
         base_url: Option<&str>,
         api_key: Option<Secret>,
     ) -> Result<Arc<dyn Provider>, ConfigError> {
+        self.provider_with(client, base_url, api_key, crate::openai::Compat::default())
+    }
+
+    /// [`Preset::provider`] with the compatibility settings of an
+    /// OpenAI-compatible server (ignored for the Anthropic wire).
+    pub fn provider_with(
+        &self,
+        client: EgressClient,
+        base_url: Option<&str>,
+        api_key: Option<Secret>,
+        compat: crate::openai::Compat,
+    ) -> Result<Arc<dyn Provider>, ConfigError> {
         let base = match base_url.filter(|b| !b.is_empty()) {
             Some(b) => b,
             None if self.base_url.is_empty() => {
@@ -218,7 +230,8 @@ impl Preset {
             Wire::OpenAi => Arc::new(
                 OpenAiCompatProvider::new(client, base, api_key)?
                     .with_name(self.name)
-                    .with_max_tokens_field(self.max_tokens_field),
+                    .with_max_tokens_field(self.max_tokens_field)
+                    .with_compat(compat),
             ),
         })
     }

@@ -204,6 +204,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, id",
     },
     TableSpec {
+        name: "budget_reservations",
+        order_by: "tenant_id, id",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

@@ -109,6 +109,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "memory",
             up_sql: include_str!("../migrations/sqlite/0017_memory.up.sql"),
         },
+        MigrationInfo {
+            version: 18,
+            name: "budget_reservations",
+            up_sql: include_str!("../migrations/sqlite/0018_budget_reservations.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -128,6 +133,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0015_channels.down.sql"),
         include_str!("../migrations/sqlite/0016_turn_reads.down.sql"),
         include_str!("../migrations/sqlite/0017_memory.down.sql"),
+        include_str!("../migrations/sqlite/0018_budget_reservations.down.sql"),
     ],
 };
 
@@ -218,6 +224,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "memory",
             up_sql: include_str!("../migrations/postgres/0017_memory.up.sql"),
         },
+        MigrationInfo {
+            version: 18,
+            name: "budget_reservations",
+            up_sql: include_str!("../migrations/postgres/0018_budget_reservations.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -237,6 +248,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0015_channels.down.sql"),
         include_str!("../migrations/postgres/0016_turn_reads.down.sql"),
         include_str!("../migrations/postgres/0017_memory.down.sql"),
+        include_str!("../migrations/postgres/0018_budget_reservations.down.sql"),
     ],
 };
 

@@ -206,6 +206,7 @@ fn usage(r: &impl Columns) -> StoreResult<Usage> {
         output_tokens: tokens(r, "output_tokens")?,
         cache_read_tokens: tokens(r, "cache_read_tokens")?,
         cache_write_tokens: tokens(r, "cache_write_tokens")?,
+        estimated: false,
     })
 }
 

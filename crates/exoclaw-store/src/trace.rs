@@ -121,6 +121,7 @@ mod tests {
             output_tokens: 2,
             cache_read_tokens: 3,
             cache_write_tokens: i64::MAX as u64,
+            estimated: false,
         };
         let tokens = Tokens::of(&usage).unwrap();
         assert_eq!(

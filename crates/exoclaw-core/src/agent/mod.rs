@@ -522,6 +522,10 @@ async fn think(
         "stop": stop.map(|s| format!("{s:?}")),
         "error_code": error.as_ref().map(ProviderError::code),
     });
+    if usage.estimated {
+        // The provider reported no usage: the counts are the gateway's.
+        span.attributes["usage_estimated"] = json!(true);
+    }
     t.record(span).await;
     if cancelled {
         return Step::Stopped {

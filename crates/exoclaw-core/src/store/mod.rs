@@ -411,6 +411,25 @@ pub trait UsageStore: Send + Sync {
         scope: &crate::trace::SpendScope,
         since: UnixMillis,
     ) -> StoreResult<i64>;
+    /// In one transaction that excludes every other reservation of the
+    /// tenant (also from other gateways on the same database): sums each
+    /// window (ledger entries since its start plus live reservations) and,
+    /// when the new reservation fits in all of them, inserts it. Expired
+    /// reservations of the tenant are deleted on the way.
+    async fn reserve(
+        &self,
+        reservation: &crate::trace::NewReservation,
+        windows: &[crate::trace::BudgetWindow],
+    ) -> StoreResult<crate::trace::Reserved>;
+    /// Deletes the reservation `id` and, when given, records the call's
+    /// ledger entry, in one transaction (so the spend is never counted
+    /// twice nor missing in between). An unknown id only records the entry.
+    async fn settle(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        entry: Option<&crate::trace::UsageEntry>,
+    ) -> StoreResult<()>;
 }
 
 /// Trace, span and usage writes committed together (the write-behind queue

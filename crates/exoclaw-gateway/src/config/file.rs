@@ -547,6 +547,55 @@ pub struct ProviderConfig {
     pub timeout_sec: Option<u64>,
     /// Longest silence inside a stream, in seconds (default 60).
     pub stall_timeout_sec: Option<u64>,
+    /// How to speak to an OpenAI-compatible server that implements the
+    /// format partly (local servers); the defaults suit every known one.
+    pub compat: CompatConfig,
+}
+
+/// `providers.<name>.compat`: settings for OpenAI-compatible servers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompatConfig {
+    /// `auto` (default): send `tool_choice: "auto"` when tools are offered
+    /// (llama-cpp-python ignores tools without it); `omit`: never send it.
+    pub tool_choice: ToolChoiceSetting,
+    /// How turns that offer tools are sent: `auto` (default) streams and,
+    /// when the server rejects streamed tool use, sends them unstreamed from
+    /// then on (logged once); `always` streams; `never` sends them
+    /// unstreamed (the answer still streams to the client).
+    pub stream_tools: StreamToolsSetting,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoiceSetting {
+    #[default]
+    Auto,
+    Omit,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamToolsSetting {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl CompatConfig {
+    /// The provider crate's settings.
+    pub fn settings(self) -> exoclaw_providers::openai::Compat {
+        use exoclaw_providers::openai::{Compat, ToolStreaming};
+        Compat {
+            tool_choice_auto: self.tool_choice == ToolChoiceSetting::Auto,
+            tool_streaming: match self.stream_tools {
+                StreamToolsSetting::Auto => ToolStreaming::Auto,
+                StreamToolsSetting::Always => ToolStreaming::Always,
+                StreamToolsSetting::Never => ToolStreaming::Never,
+            },
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -59,6 +59,11 @@ impl Llm {
         );
         let budgets = Budgets::from_config(&c.budgets, "budgets")
             .map_err(|ps| anyhow::anyhow!("budgets: {}", join(ps)))?;
+        if !prefer_stored {
+            for problem in unenforceable_budgets(settings) {
+                tracing::warn!("{problem}");
+            }
+        }
         let limits: HashMap<String, exoclaw_providers::ModelRate> = c
             .models
             .limits
@@ -108,9 +113,11 @@ impl Llm {
             if !configured {
                 continue;
             }
+            let p = c.providers.get(&name);
+            let compat = p.map(|p| p.compat).unwrap_or_default().settings();
             let concrete: Arc<dyn Provider> = if preset.name == name {
                 preset
-                    .provider(client.clone(), base.as_deref(), key)
+                    .provider_with(client.clone(), base.as_deref(), key, compat)
                     .map_err(|e| anyhow::anyhow!("provider {name}: {e}"))?
             } else {
                 // A custom name: OpenAI-compatible at the configured URL.
@@ -118,10 +125,10 @@ impl Llm {
                 Arc::new(
                     exoclaw_providers::OpenAiCompatProvider::new(client.clone(), base, key)
                         .map_err(|e| anyhow::anyhow!("provider {name}: {e}"))?
-                        .with_name(name.clone()),
+                        .with_name(name.clone())
+                        .with_compat(compat),
                 )
             };
-            let p = c.providers.get(&name);
             let timeouts = TimeoutPolicy {
                 request: Duration::from_secs(p.and_then(|p| p.timeout_sec).unwrap_or(120)),
                 stall: Duration::from_secs(p.and_then(|p| p.stall_timeout_sec).unwrap_or(60)),
@@ -278,4 +285,43 @@ fn budget_policy(
         }
         None => policy,
     }
+}
+
+/// The USD budgets that cannot bind because a model they apply to has no
+/// price (its calls cost $0), one sentence with the fix per model. The
+/// models are those the configuration names: `agents.defaults.model`, the
+/// aliases' routes and the keys of `budgets.models`.
+pub fn unenforceable_budgets(settings: &Settings) -> Vec<String> {
+    let c = &settings.config;
+    let Ok(prices) = PriceTable::with_overrides(&c.models.pricing, "models.pricing") else {
+        return Vec::new();
+    };
+    let Ok(budgets) = Budgets::from_config(&c.budgets, "budgets") else {
+        return Vec::new();
+    };
+    let mut models: std::collections::BTreeSet<String> = c
+        .models
+        .aliases
+        .values()
+        .flatten()
+        .map(|r| r.model.clone())
+        .collect();
+    if let Some(m) = &c.agents.defaults.model
+        && !c.models.aliases.contains_key(m)
+    {
+        models.insert(m.clone());
+    }
+    models.extend(c.budgets.models.keys().filter(|k| *k != "*").cloned());
+    models
+        .into_iter()
+        .filter_map(|model| {
+            let paths = budgets.unenforceable_usd(&model, &prices);
+            (!paths.is_empty()).then(|| {
+                format!(
+                    "USD budget not enforceable for model {model}: it has no price, so its calls cost $0 against {}; set models.pricing.\"{model}\" or a token budget (daily_tokens, monthly_tokens)",
+                    paths.join(", ")
+                )
+            })
+        })
+        .collect()
 }

@@ -32,7 +32,8 @@ use crate::supervisor::{Policy, Supervisor, Task};
 use async_trait::async_trait;
 use exoclaw_core::store::{Store, StoreError, StoreResult, TraceStore, UsageStore};
 use exoclaw_core::trace::{
-    NewSpan, NewTrace, Span, SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite, UsageEntry,
+    BudgetWindow, NewReservation, NewSpan, NewTrace, Reserved, Span, SpendScope, Trace, TraceEnd,
+    TraceFilter, TraceWrite, UsageEntry,
 };
 use exoclaw_core::{TenantId, UnixMillis};
 use std::collections::HashMap;
@@ -242,6 +243,26 @@ impl UsageStore for WriteBehind {
         let stored = self.shared.store.spend_since(tenant, scope, since).await?;
         Ok(stored.saturating_add(queued))
     }
+
+    /// Straight to the store: a call under a budget reserves and settles
+    /// there, in transactions of their own (never queued), so every
+    /// gateway on the database sees the same sums.
+    async fn reserve(
+        &self,
+        reservation: &NewReservation,
+        windows: &[BudgetWindow],
+    ) -> StoreResult<Reserved> {
+        self.shared.store.reserve(reservation, windows).await
+    }
+
+    async fn settle(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        entry: Option<&UsageEntry>,
+    ) -> StoreResult<()> {
+        self.shared.store.settle(tenant, id, entry).await
+    }
 }
 
 fn in_scope(e: &UsageEntry, scope: &SpendScope) -> bool {
@@ -249,6 +270,7 @@ fn in_scope(e: &UsageEntry, scope: &SpendScope) -> bool {
         SpendScope::Model(m) => &e.model == m,
         SpendScope::Agent(a) => e.agent_id.as_ref() == Some(a),
         SpendScope::User(u) => e.user_id.as_ref() == Some(u),
+        SpendScope::Tenant => true,
     }
 }
 

@@ -57,7 +57,8 @@ async fn text_and_tool_calls() {
                 input_tokens: 25,
                 output_tokens: 1,
                 cache_read_tokens: 2000,
-                cache_write_tokens: 100
+                cache_write_tokens: 100,
+                estimated: false
             }),
             StreamEvent::TextDelta("Let me ".into()),
             StreamEvent::TextDelta("check.".into()),

@@ -1,13 +1,26 @@
-//! [`Budget`]: spend limits checked before every call, and the usage ledger
-//! written after it.
+//! [`Budget`]: spend and token limits reserved before every call, and the
+//! usage ledger written after it.
 //!
-//! Before a call, the tenant's spend since 00:00 UTC (daily) and since the
-//! 1st of the month (monthly) is summed per configured scope (the model,
-//! the agent, the user); a scope already at or over its limit refuses the
-//! call with `ProviderError::Budget`, saying what to raise or how long to
-//! wait. After the call (also when it fails after usage arrived, or is
-//! dropped mid-stream) a `UsageEntry` with the cost is recorded. A call may
-//! overshoot a limit by its own cost: we do not know it in advance.
+//! Limits are kept per scope (the model, the agent, the user, the tenant),
+//! daily (since 00:00 UTC) and monthly (since the 1st), in USD and in
+//! tokens; every limit that applies must hold, so a tenant's budget only
+//! ever narrows what the others allow. Before a call under any limit, its
+//! worst case is reserved in the store ([`UsageStore::reserve`]): the input
+//! tokens estimated ([`super::estimate::input_tokens`]) plus `max_tokens`
+//! of output (or [`DEFAULT_RESERVED_OUTPUT`] when the request leaves it
+//! open), priced. The store adds the ledger and the live reservations of
+//! every window in one locked transaction, so concurrent calls, also from
+//! other gateways on one PostgreSQL, cannot together pass a limit. A call
+//! that does not fit is refused with `ProviderError::Budget`, saying what to
+//! raise or how long to wait. After the call (also when it fails after
+//! usage arrived, or is dropped mid-stream) the reservation is replaced by
+//! the `UsageEntry` with the real (or estimated) usage and its cost, in one
+//! transaction; a call that fails before any usage releases it. A call
+//! under no limit is only recorded.
+//!
+//! The reservation bounds what a call may cost as far as its output is
+//! capped; a provider that reports more input than estimated can still
+//! overshoot by that difference.
 
 use crate::calendar;
 use crate::pricing::{ConfigProblem, PriceTable, usd_to_micros};
@@ -16,13 +29,24 @@ use exoclaw_core::provider::{
     merge_usage, next,
 };
 use exoclaw_core::store::UsageStore;
-use exoclaw_core::trace::{SpendScope, UsageEntry};
+use exoclaw_core::trace::{
+    BudgetUnit, BudgetWindow, NewReservation, Reserved, SpendScope, UsageEntry,
+};
 use exoclaw_core::{DEFAULT_TENANT, TenantId, UnixMillis};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Limits of one scope, in USD as written in `config.json`.
+/// Output tokens reserved for a call that sets no `max_tokens` (the
+/// Anthropic default cap; OpenAI-compatible servers have no fixed one).
+pub const DEFAULT_RESERVED_OUTPUT: u32 = crate::anthropic::DEFAULT_MAX_TOKENS;
+
+/// How long a reservation holds when its call is never settled (the
+/// gateway died mid-call).
+const RESERVATION_TTL_MS: i64 = 30 * 60 * 1000;
+
+/// Limits of one scope as written in `config.json`: USD and tokens (input
+/// plus output, reported or estimated), per UTC day and calendar month.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetLimits {
@@ -30,22 +54,36 @@ pub struct BudgetLimits {
     pub daily_usd: Option<f64>,
     /// Spend allowed per calendar month (UTC).
     pub monthly_usd: Option<f64>,
+    /// Tokens allowed per UTC day (binds also for models without a price).
+    pub daily_tokens: Option<u64>,
+    /// Tokens allowed per calendar month (UTC).
+    pub monthly_tokens: Option<u64>,
 }
 
-/// The `budgets` section. Keys are model names, agent ids and user ids;
-/// `"*"` applies to every model, agent or user without its own entry.
+/// The `budgets` section. Keys are model names, agent ids, user ids and
+/// tenant ids; `"*"` applies to every model, agent, user or tenant without
+/// its own entry.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
     pub models: BTreeMap<String, BudgetLimits>,
     pub agents: BTreeMap<String, BudgetLimits>,
     pub users: BTreeMap<String, BudgetLimits>,
+    pub tenants: BTreeMap<String, BudgetLimits>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Limits {
     daily: Option<i64>,
     monthly: Option<i64>,
+    daily_tokens: Option<i64>,
+    monthly_tokens: Option<i64>,
+}
+
+impl Limits {
+    fn has_usd(&self) -> bool {
+        self.daily.is_some() || self.monthly.is_some()
+    }
 }
 
 /// A validated [`BudgetConfig`]: limits in micro-dollars, and the config
@@ -56,6 +94,7 @@ pub struct Budgets {
     models: HashMap<String, Limits>,
     agents: HashMap<String, Limits>,
     users: HashMap<String, Limits>,
+    tenants: HashMap<String, Limits>,
 }
 
 fn key_path(path: &str, section: &str, key: &str) -> String {
@@ -89,13 +128,23 @@ impl Budgets {
                 };
                 let daily = convert("daily_usd", limits.daily_usd);
                 let monthly = convert("monthly_usd", limits.monthly_usd);
-                out.insert(key.clone(), Limits { daily, monthly });
+                let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+                out.insert(
+                    key.clone(),
+                    Limits {
+                        daily,
+                        monthly,
+                        daily_tokens: tokens(limits.daily_tokens),
+                        monthly_tokens: tokens(limits.monthly_tokens),
+                    },
+                );
             }
             out
         };
         let models = section("models", &config.models);
         let agents = section("agents", &config.agents);
         let users = section("users", &config.users);
+        let tenants = section("tenants", &config.tenants);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -104,6 +153,7 @@ impl Budgets {
             models,
             agents,
             users,
+            tenants,
         })
     }
 
@@ -113,12 +163,44 @@ impl Budgets {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.models.is_empty() && self.agents.is_empty() && self.users.is_empty()
+        self.models.is_empty()
+            && self.agents.is_empty()
+            && self.users.is_empty()
+            && self.tenants.is_empty()
     }
 
     /// Whether any limit applies to `model` (to warn when it has no price).
     pub fn limits_model(&self, model: &str) -> bool {
         self.models.contains_key(model) || self.models.contains_key("*")
+    }
+
+    /// The USD limits that cannot bind for `model` because it has no price
+    /// (its calls cost $0): the config paths, e.g. `budgets.models."*"`,
+    /// `budgets.agents.research`. Empty when the model is priced.
+    pub fn unenforceable_usd(&self, model: &str, prices: &PriceTable) -> Vec<String> {
+        if prices.price(model).is_some() {
+            return Vec::new();
+        }
+        let mut paths = Vec::new();
+        if let Some((key, limits)) = lookup(&self.models, model)
+            && limits.has_usd()
+        {
+            paths.push(key_path(&self.path, "models", key));
+        }
+        for (section, map) in [
+            ("agents", &self.agents),
+            ("users", &self.users),
+            ("tenants", &self.tenants),
+        ] {
+            let mut keys: Vec<&String> = map
+                .iter()
+                .filter(|(_, l)| l.has_usd())
+                .map(|(k, _)| k)
+                .collect();
+            keys.sort();
+            paths.extend(keys.into_iter().map(|k| key_path(&self.path, section, k)));
+        }
+        paths
     }
 }
 
@@ -126,6 +208,19 @@ fn lookup<'a>(map: &'a HashMap<String, Limits>, key: &'a str) -> Option<(&'a str
     map.get(key)
         .map(|l| (key, *l))
         .or_else(|| map.get("*").map(|l| ("*", *l)))
+}
+
+/// One limit's window, with what a refusal says about it.
+struct Window {
+    store: BudgetWindow,
+    /// `model gpt-4o`, `tenant acme`.
+    label: String,
+    /// The config path of the limits (`budgets.models.gpt-4o`).
+    path: String,
+    /// `daily` or `monthly`.
+    window: &'static str,
+    /// When the window starts again.
+    reset: String,
 }
 
 /// The clock budgets use: Unix milliseconds.
@@ -194,13 +289,9 @@ impl BudgetPolicy {
         self
     }
 
-    /// Refuse when any applicable scope is at or over its limit.
-    pub async fn check(&self, request: &ChatRequest) -> Result<(), ProviderError> {
-        if self.budgets.is_empty() {
-            return Ok(());
-        }
-        let tenant = tenant_of(&request.scope);
-        let now = (self.clock)();
+    /// The windows of every limit that applies to `request`, each with
+    /// what a refusal names.
+    fn windows(&self, request: &ChatRequest, tenant: &TenantId, now: UnixMillis) -> Vec<Window> {
         let b = &self.budgets;
         let mut scopes: Vec<(SpendScope, String, String, Limits)> = Vec::new();
         if let Some((key, limits)) = lookup(&b.models, &request.model) {
@@ -231,55 +322,160 @@ impl BudgetPolicy {
                 limits,
             ));
         }
-        for (scope, label, path, limits) in scopes {
-            let windows = [
-                (
-                    "daily",
-                    limits.daily,
-                    calendar::day_start(now),
-                    "00:00 UTC".to_owned(),
-                ),
-                (
-                    "monthly",
-                    limits.monthly,
-                    calendar::month_start(now),
-                    format!(
-                        "{} 00:00 UTC",
-                        calendar::format_date(calendar::next_month_start(now))
-                    ),
-                ),
-            ];
-            for (window, limit, since, reset) in windows {
+        if let Some((key, limits)) = lookup(&b.tenants, tenant.as_str()) {
+            scopes.push((
+                SpendScope::Tenant,
+                format!("tenant {tenant}"),
+                key_path(&b.path, "tenants", key),
+                limits,
+            ));
+        }
+        let day = calendar::day_start(now);
+        let month = calendar::month_start(now);
+        let next_month = format!(
+            "{} 00:00 UTC",
+            calendar::format_date(calendar::next_month_start(now))
+        );
+        let mut out = Vec::new();
+        for (scope, label, path, l) in scopes {
+            for (window, since, unit, limit) in [
+                ("daily", day, BudgetUnit::Micros, l.daily),
+                ("monthly", month, BudgetUnit::Micros, l.monthly),
+                ("daily", day, BudgetUnit::Tokens, l.daily_tokens),
+                ("monthly", month, BudgetUnit::Tokens, l.monthly_tokens),
+            ] {
                 let Some(limit) = limit else { continue };
+                out.push(Window {
+                    store: BudgetWindow {
+                        scope: scope.clone(),
+                        since,
+                        unit,
+                        limit,
+                    },
+                    label: label.clone(),
+                    path: path.clone(),
+                    window,
+                    reset: if window == "daily" {
+                        "00:00 UTC".to_owned()
+                    } else {
+                        next_month.clone()
+                    },
+                });
+            }
+        }
+        out
+    }
+
+    /// Reserve the worst case of `request` against every limit that
+    /// applies: `None` when none does, the reservation's id otherwise, or
+    /// the refusal.
+    pub async fn reserve(&self, request: &ChatRequest) -> Result<Option<String>, ProviderError> {
+        if self.budgets.is_empty() {
+            return Ok(None);
+        }
+        let tenant = tenant_of(&request.scope);
+        let now = (self.clock)();
+        let windows = self.windows(request, &tenant, now);
+        if windows.is_empty() {
+            return Ok(None);
+        }
+        if let Some(observe) = &self.observer {
+            for w in windows
+                .iter()
+                .filter(|w| w.store.unit == BudgetUnit::Micros)
+            {
                 let spent = self
                     .store
-                    .spend_since(&tenant, &scope, since)
+                    .spend_since(&tenant, &w.store.scope, w.store.since)
                     .await
                     .map_err(|e| {
                         ProviderError::Unavailable(format!(
-                            "cannot check the {window} budget for {label}: {e}"
+                            "cannot check the {} budget for {}: {e}",
+                            w.window, w.label
                         ))
                     })?;
-                if let Some(observe) = &self.observer {
-                    observe(&BudgetReading {
-                        scope: &label,
-                        path: &path,
-                        window,
-                        spent_micros: spent,
-                        limit_micros: limit,
-                    });
-                }
-                if spent >= limit {
-                    tracing::warn!(tenant = %tenant, scope = %label, window, limit, spent, "budget spent; call refused");
-                    return Err(ProviderError::Budget(format!(
-                        "{window} budget of {} for {label} is spent ({} used); raise {path}.{window}_usd or wait until {reset}",
-                        dollars(limit),
-                        dollars(spent),
-                    )));
-                }
+                observe(&BudgetReading {
+                    scope: &w.label,
+                    path: &w.path,
+                    window: w.window,
+                    spent_micros: spent,
+                    limit_micros: w.store.limit,
+                });
             }
         }
-        Ok(())
+        let output = request.max_tokens.unwrap_or(DEFAULT_RESERVED_OUTPUT);
+        let worst = Usage {
+            input_tokens: super::estimate::input_tokens(request),
+            output_tokens: u64::from(output),
+            ..Usage::default()
+        };
+        let cost_micros = self.prices.cost_micros(&request.model, &worst).unwrap_or(0);
+        let tokens = i64::try_from(worst.input_tokens + worst.output_tokens).unwrap_or(i64::MAX);
+        let reservation = NewReservation {
+            tenant_id: tenant.clone(),
+            model: request.model.clone(),
+            agent_id: request.scope.agent.clone(),
+            user_id: request.scope.user.clone(),
+            cost_micros,
+            tokens,
+            at: now,
+            expires_at: now.saturating_add(RESERVATION_TTL_MS),
+        };
+        let store_windows: Vec<BudgetWindow> = windows.iter().map(|w| w.store.clone()).collect();
+        let reserved = self
+            .store
+            .reserve(&reservation, &store_windows)
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("cannot reserve the budget: {e}")))?;
+        match reserved {
+            Reserved::Held(id) => Ok(Some(id)),
+            Reserved::Refused { window, used } => {
+                let w = windows.get(window).unwrap_or(&windows[0]);
+                let limit = w.store.limit;
+                let (unit_key, amount) = match w.store.unit {
+                    BudgetUnit::Micros => ("usd", cost_micros),
+                    BudgetUnit::Tokens => ("tokens", tokens),
+                };
+                let show = |v: i64| match w.store.unit {
+                    BudgetUnit::Micros => dollars(v),
+                    BudgetUnit::Tokens => format!("{v} tokens"),
+                };
+                tracing::warn!(tenant = %tenant, scope = %w.label, window = w.window, limit, used, amount, "budget would be exceeded; call refused");
+                let message = if used >= limit {
+                    format!(
+                        "{} budget of {} for {} is spent ({} used); raise {}.{}_{unit_key} or wait until {}",
+                        w.window,
+                        show(limit),
+                        w.label,
+                        show(used),
+                        w.path,
+                        w.window,
+                        w.reset,
+                    )
+                } else {
+                    format!(
+                        "{} budget of {} for {} has {} left ({} used, counting calls in flight) and this call may use up to {} (its input and max_tokens {output}); lower max_tokens, raise {}.{}_{unit_key} or wait until {}",
+                        w.window,
+                        show(limit),
+                        w.label,
+                        show(limit - used),
+                        show(used),
+                        show(amount),
+                        w.path,
+                        w.window,
+                        w.reset,
+                    )
+                };
+                Err(ProviderError::Budget(message))
+            }
+        }
+    }
+
+    /// Release a reservation and record `entry` in its place.
+    pub async fn settle(&self, tenant: &TenantId, id: &str, entry: Option<&UsageEntry>) {
+        if let Err(e) = self.store.settle(tenant, id, entry).await {
+            tracing::error!(error = %e, "cannot settle a budget reservation");
+        }
     }
 
     /// The ledger entry for a finished call.
@@ -347,65 +543,113 @@ impl Provider for Budget {
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ProviderError> {
-        self.policy.check(&request).await?;
+        let hold = self.policy.reserve(&request).await?;
         let provider = self.inner.info().name;
         // What the ledger entry needs, not a copy of the whole request.
         let model = request.model.clone();
         let scope = request.scope.clone();
-        let stream = self.inner.stream(request).await?;
+        let stream = match self.inner.stream(request).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                if let Some(id) = hold {
+                    self.policy.settle(&tenant_of(&scope), &id, None).await;
+                }
+                return Err(e);
+            }
+        };
         Ok(Box::pin(recording(
             stream,
             self.policy.clone(),
-            provider,
-            model,
-            scope,
+            Call {
+                provider,
+                model,
+                scope,
+                hold,
+            },
         )))
     }
 }
 
-/// Forward the stream; when it ends (done, failed or exhausted), record its
-/// usage before yielding that last item. If the consumer drops it early, the
-/// usage seen so far is recorded by a task on the current runtime.
-fn recording(
-    stream: ChatStream,
-    policy: Arc<BudgetPolicy>,
+/// What the end of a call records.
+struct Call {
     provider: String,
     model: String,
     scope: CallScope,
+    /// The reservation to settle, when a limit applied.
+    hold: Option<String>,
+}
+
+impl Call {
+    /// The ledger write for the end of the call with `usage` (none seen:
+    /// only the reservation is released); `None` when there is nothing to
+    /// write.
+    fn finish(&mut self, policy: &Arc<BudgetPolicy>, usage: Option<Usage>) -> Option<Finish> {
+        let entry = usage.map(|u| policy.entry(&self.provider, &self.model, &self.scope, u));
+        match (self.hold.take(), entry) {
+            (None, None) => None,
+            (hold, entry) => Some(Finish {
+                tenant: tenant_of(&self.scope),
+                hold,
+                entry,
+            }),
+        }
+    }
+}
+
+/// A ledger write at the end of a call.
+struct Finish {
+    tenant: TenantId,
+    hold: Option<String>,
+    entry: Option<UsageEntry>,
+}
+
+impl Finish {
+    async fn write(self, policy: &BudgetPolicy) {
+        match (self.hold, self.entry) {
+            (Some(id), entry) => policy.settle(&self.tenant, &id, entry.as_ref()).await,
+            (None, Some(entry)) => policy.record(&entry).await,
+            (None, None) => {}
+        }
+    }
+}
+
+/// Forward the stream; when it ends (done, failed or exhausted), record its
+/// usage (settling its reservation) before yielding that last item. If the
+/// consumer drops it early, the usage seen so far is recorded by a task on
+/// the current runtime.
+fn recording(
+    stream: ChatStream,
+    policy: Arc<BudgetPolicy>,
+    call: Call,
 ) -> impl futures_util::Stream<Item = Result<StreamEvent, ProviderError>> + Send {
     struct State {
         stream: ChatStream,
         policy: Arc<BudgetPolicy>,
-        provider: String,
-        model: String,
-        scope: CallScope,
-        /// `None` until usage arrives, and again once it is recorded.
+        call: Call,
+        /// `None` until usage arrives.
         usage: Option<Usage>,
         ended: bool,
     }
 
     impl State {
-        fn take_entry(&mut self) -> Option<UsageEntry> {
-            let usage = self.usage.take()?;
-            Some(
-                self.policy
-                    .entry(&self.provider, &self.model, &self.scope, usage),
-            )
+        fn take_finish(&mut self) -> Option<Finish> {
+            let usage = self.usage.take();
+            self.call.finish(&self.policy, usage)
         }
     }
 
     impl Drop for State {
         fn drop(&mut self) {
-            let Some(entry) = self.take_entry() else {
+            let Some(finish) = self.take_finish() else {
                 return;
             };
             let policy = self.policy.clone();
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => {
-                    handle.spawn(async move { policy.record(&entry).await });
+                    handle.spawn(async move { finish.write(&policy).await });
                 }
                 Err(_) => {
-                    tracing::error!(model = %entry.model, "usage of a dropped call not recorded: no runtime");
+                    tracing::error!(model = %self.call.model, "usage of a dropped call not recorded: no runtime");
                 }
             }
         }
@@ -414,9 +658,7 @@ fn recording(
     let state = State {
         stream,
         policy,
-        provider,
-        model,
-        scope,
+        call,
         usage: None,
         ended: false,
     };
@@ -433,8 +675,8 @@ fn recording(
         let terminal = matches!(item, None | Some(Err(_)) | Some(Ok(StreamEvent::Done(_))));
         if terminal {
             st.ended = true;
-            if let Some(entry) = st.take_entry() {
-                st.policy.record(&entry).await;
+            if let Some(finish) = st.take_finish() {
+                finish.write(&st.policy).await;
             }
         }
         item.map(|i| (i, st))

@@ -2,15 +2,17 @@
 //! next one. [`ChainBuilder`] stacks them for one model alias:
 //!
 //! ```text
-//! Fallback [ Retry(RateLimit(Timeouts(Budget(provider)))) , ... ]
+//! Fallback [ Retry(RateLimit(Timeouts(Budget(Estimate(provider))))) , ... ]
 //! ```
 //!
-//! Budget is innermost so every attempt (retries, fallbacks) is checked and
-//! recorded; Timeouts sits inside RateLimit so that waiting for our own
+//! Estimate is innermost so a call whose provider reports no usage is
+//! counted (and priced) like any other; Budget is next so every attempt
+//! (retries, fallbacks) is reserved and recorded; Timeouts sits inside RateLimit so that waiting for our own
 //! limiter does not eat into the provider's request timeout; Retry is
 //! outside both so each attempt is rate limited and timed on its own.
 
 mod budget;
+pub mod estimate;
 mod fallback;
 mod rate_limit;
 mod retry;
@@ -18,7 +20,9 @@ mod timeouts;
 
 pub use budget::{
     Budget, BudgetConfig, BudgetLimits, BudgetObserver, BudgetPolicy, BudgetReading, Budgets,
+    DEFAULT_RESERVED_OUTPUT,
 };
+pub use estimate::Estimate;
 pub use fallback::{Fallback, Route};
 pub use rate_limit::{ModelRate, RateLimit, RateLimiter, estimate_request_tokens};
 pub use retry::{Jitter, Retry, RetryPolicy};
@@ -144,10 +148,10 @@ impl ChainBuilder {
         self
     }
 
-    /// One route's stack: `Retry(RateLimit(Timeouts(Budget(provider))))`,
+    /// One route's stack: `Retry(RateLimit(Timeouts(Budget(Estimate(provider)))))`,
     /// leaving out the parts not configured.
     pub fn wrap(&self, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
-        let mut p = provider;
+        let mut p: Arc<dyn Provider> = Arc::new(Estimate::new(provider));
         if let Some(policy) = &self.budget {
             p = Arc::new(Budget::new(p, policy.clone()));
         }

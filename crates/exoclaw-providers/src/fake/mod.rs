@@ -10,6 +10,16 @@
 //! records every request (auth header values replaced by `***`) and counts
 //! response bodies the client dropped before the end.
 //!
+//! [`FakeProvider::llama_cpp_python_like`] makes the OpenAI side behave as
+//! llama-cpp-python's server (`--chat_format chatml-function-calling`)
+//! does: no usage in streams; a streamed request offering tools with
+//! `tool_choice: "auto"` gets `200 text/event-stream` and an empty body
+//! (the server logs "Automatic streaming tool choice is not supported");
+//! a streamed request offering tools without `tool_choice` gets the text
+//! only (the tools are ignored); a non-streamed answer invents tool-call
+//! ids (`call__0_<name>_cmpl-<n>`) and repeats the first call as a legacy
+//! `function_call` whose name has a trailing colon.
+//!
 //! [`FakeProvider::start`] runs it on the current runtime;
 //! [`FakeProvider::start_in_thread`] on a thread with its own runtime, for
 //! synchronous tests that drive the real binary.
@@ -69,6 +79,8 @@ struct Shared {
     disconnects: AtomicUsize,
     completed: AtomicUsize,
     counter: AtomicU64,
+    /// Behave as llama-cpp-python's server (see the module doc).
+    llama_cpp_python: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -164,6 +176,12 @@ impl FakeProvider {
     }
 
     /// Queue a reply.
+    /// Answer OpenAI-format requests as llama-cpp-python's server does
+    /// (see the module doc).
+    pub fn llama_cpp_python_like(&self) {
+        self.shared.llama_cpp_python.store(true, Ordering::SeqCst);
+    }
+
     pub fn push(&self, reply: Reply) {
         lock(&self.shared.replies).push_back(reply);
     }
@@ -356,6 +374,21 @@ async fn handle(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let llama = wire == WireFormat::OpenAi && s.llama_cpp_python.load(Ordering::SeqCst);
+    let streamed = body.get("stream") == Some(&Value::Bool(true));
+    let offers_tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty());
+    if llama && streamed && offers_tools && body.get("tool_choice") == Some(&Value::from("auto")) {
+        // The server raises inside the streamed body: headers, then nothing.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        return (StatusCode::OK, headers, Body::empty()).into_response();
+    }
     let flight = Flight::start(s.clone(), model.clone());
     let reply = lock(&s.by_model)
         .get_mut(&model)
@@ -379,21 +412,54 @@ async fn handle(
         let text = text
             .clone()
             .unwrap_or_else(|| wire::error_body(wire, *status));
+        if text.trim_start().starts_with('<') {
+            // A proxy's or a web server's page, not the API.
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            return (code, headers, text).into_response();
+        }
         return json_response(code, text, extra);
     }
     let n = s.counter.fetch_add(1, Ordering::SeqCst) + 1;
-    let answer = answer(wire, n, &reply, &body, raw.len());
-    if body.get("stream") != Some(&Value::Bool(true)) {
+    let mut answer = answer(wire, n, &reply, &body, raw.len());
+    if !streamed {
         let json = match wire {
             WireFormat::Anthropic => wire::anthropic_json(&answer),
+            WireFormat::OpenAi if llama => {
+                for (i, call) in answer.tool_calls.iter_mut().enumerate() {
+                    call.id = format!("call__{i}_{}_cmpl-{n}", call.name);
+                }
+                let mut json = wire::openai_json(&answer);
+                if let Some(first) = answer.tool_calls.first() {
+                    json["choices"][0]["message"]["function_call"] = serde_json::json!({
+                        "name": format!("{}:", first.name),
+                        "arguments": wire::arguments_text(first),
+                    });
+                }
+                json
+            }
             WireFormat::OpenAi => wire::openai_json(&answer),
         };
         return json_response(StatusCode::OK, json.to_string(), None);
+    }
+    if llama && !answer.tool_calls.is_empty() {
+        // Streaming without tool_choice: the tools are not offered to the model.
+        answer.tool_calls.clear();
+        answer.stop = StopReason::EndTurn;
+        if answer.text.is_empty() {
+            "I cannot use tools here.".clone_into(&mut answer.text);
+        }
     }
     let mut frames = match wire {
         WireFormat::Anthropic => wire::anthropic_frames(&answer, &reply),
         WireFormat::OpenAi => wire::openai_frames(&answer, &reply),
     };
+    if llama {
+        frames.retain(|f| !wire::is_usage_frame(f));
+    }
     if let Some((after, fault)) = &reply.fault {
         frames = wire::apply_fault(wire, frames, *after, fault);
     }
@@ -532,6 +598,7 @@ fn answer(wire: WireFormat, n: u64, reply: &Reply, body: &Value, body_len: usize
         output_tokens: crate::http::estimate_tokens(out_chars).max(1),
         cache_read_tokens: 0,
         cache_write_tokens: 0,
+        estimated: false,
     });
     let stop = reply.stop.unwrap_or(if tool_calls.is_empty() {
         StopReason::EndTurn
@@ -577,6 +644,7 @@ mod tests {
                 output_tokens: 4,
                 cache_read_tokens: 5,
                 cache_write_tokens: 6,
+                estimated: false,
             },
             stop: StopReason::ToolUse,
         };

@@ -57,7 +57,7 @@ pub(crate) fn split(text: &str, n: usize) -> Vec<String> {
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }
 
-fn arguments_text(call: &ToolCall) -> String {
+pub(crate) fn arguments_text(call: &ToolCall) -> String {
     match &call.arguments {
         Value::String(raw) => raw.clone(),
         v => v.to_string(),
@@ -217,6 +217,11 @@ pub(crate) fn openai_frames(a: &Answer, reply: &Reply) -> Vec<Frame> {
         data: "[DONE]".into(),
     });
     f
+}
+
+/// Whether a frame is the OpenAI stream's usage chunk.
+pub(crate) fn is_usage_frame(f: &Frame) -> bool {
+    matches!(f, Frame::Event { data, .. } if data.contains("\"usage\"") && data.contains("\"choices\":[]"))
 }
 
 pub(crate) fn anthropic_json(a: &Answer) -> Value {

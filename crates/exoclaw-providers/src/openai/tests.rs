@@ -76,7 +76,8 @@ async fn parallel_tool_calls_assembled_by_index() {
                 input_tokens: 176,
                 output_tokens: 30,
                 cache_read_tokens: 1024,
-                cache_write_tokens: 0
+                cache_write_tokens: 0,
+                estimated: false
             }),
             StreamEvent::Done(StopReason::ToolUse),
         ]
@@ -230,7 +231,7 @@ fn request_mapping() {
             "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "weather?"},
-                {"role": "assistant", "content": null, "tool_calls": [
+                {"role": "assistant", "content": "", "tool_calls": [
                     {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}},
                     {"id": "call_2", "type": "function", "function": {"name": "weather", "arguments": "{raw"}},
                 ]},

@@ -23,6 +23,7 @@ async fn streams_text_then_parallel_tool_calls_with_usage() {
         output_tokens: 34,
         cache_read_tokens: 1000,
         cache_write_tokens: 200,
+        estimated: false,
     };
     fake.push(
         Reply::tool_calls([

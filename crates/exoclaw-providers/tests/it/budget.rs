@@ -2,7 +2,7 @@
 //! (daily since 00:00 UTC, monthly since the 1st), recorded after it with
 //! the computed cost, also when the stream fails or is dropped.
 
-use crate::support::{DAY, Ledger, NOON, anthropic, collect, request};
+use crate::support::{DAY, Ledger, NOON, anthropic, collect, openai, request};
 use exoclaw_core::provider::{CallScope, Provider, ProviderError, StreamEvent, Usage, next};
 use exoclaw_core::trace::UsageEntry;
 use exoclaw_core::{AgentId, TenantId, UserId};
@@ -70,9 +70,11 @@ async fn refuses_before_the_call_when_the_daily_budget_is_spent() {
     assert_eq!(err.code(), "budget.exceeded");
     assert!(fake.requests().is_empty(), "refused before any request");
 
-    // under the limit (one micro-dollar less) the call goes through
+    // under the limit by more than the call's worst case ($0.06: 4,096
+    // output tokens at $15 per million, reserved when max_tokens is unset)
+    // the call goes through
     let ledger = Ledger::at(NOON);
-    ledger.seed(NOON - 1, spent("default", MODEL, None, 4_999_999));
+    ledger.seed(NOON - 1, spent("default", MODEL, None, 4_900_000));
     let budget = Budget::new(
         anthropic(&fake),
         policy(&ledger, json!({"models": {MODEL: {"daily_usd": 5}}})),
@@ -127,6 +129,7 @@ async fn records_usage_and_cost_after_the_stream() {
         output_tokens: 500,
         cache_read_tokens: 2000,
         cache_write_tokens: 100,
+        estimated: false,
     };
     fake.push(Reply::text("priced").usage(usage));
     let budget = Budget::new(anthropic(&fake), policy(&ledger, json!({})));
@@ -161,6 +164,7 @@ async fn records_usage_when_the_stream_fails_or_is_dropped() {
         output_tokens: 10,
         cache_read_tokens: 0,
         cache_write_tokens: 0,
+        estimated: false,
     };
 
     // usage arrived in message_start, then an error event
@@ -233,4 +237,106 @@ async fn every_attempt_is_checked_and_counted() {
     assert_eq!(ledger.entries().len(), 2);
     // a budget refusal is final: not retried, no fallback
     assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_call_whose_worst_case_does_not_fit_is_refused_and_says_what_to_lower() {
+    let fake = FakeProvider::start().await.unwrap();
+    let ledger = Ledger::at(NOON);
+    ledger.seed(NOON - 1, spent("default", MODEL, None, 4_999_999));
+    let budget = Budget::new(
+        anthropic(&fake),
+        policy(&ledger, json!({"models": {MODEL: {"daily_usd": 5}}})),
+    );
+    let err = budget.stream(request("x")).await.err().unwrap();
+    let ProviderError::Budget(message) = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        message.contains("has $0.000001 left") && message.contains("lower max_tokens"),
+        "{message}"
+    );
+    assert!(fake.requests().is_empty());
+    assert_eq!(ledger.live_reservations(), 0);
+}
+
+#[tokio::test]
+async fn concurrent_calls_cannot_overshoot_a_reserved_budget() {
+    let fake = FakeProvider::start().await.unwrap();
+    let ledger = Ledger::at(NOON);
+    // Each call reserves 108 tokens (its input estimated at 8: 3 to prime
+    // the reply, 4 around the message, 1 for "xxxx"; max_tokens 100) and
+    // reports exactly that; the tenant's budget holds 10 such calls.
+    let policy = policy(
+        &ledger,
+        json!({"tenants": {"acme": {"daily_tokens": 1080}}}),
+    );
+    let budget = Arc::new(Budget::new(anthropic(&fake), policy));
+    fake.push_all((0..50).map(|_| {
+        Reply::text("a")
+            .delay(Duration::from_millis(20))
+            .usage(Usage {
+                input_tokens: 8,
+                output_tokens: 100,
+                ..Usage::default()
+            })
+    }));
+    let calls = (0..50).map(|_| {
+        let budget = budget.clone();
+        async move {
+            let mut req = scoped("acme", "a", "u");
+            req.max_tokens = Some(100);
+            req.messages = vec![exoclaw_core::provider::ChatMessage::user("xxxx")].into();
+            budget.complete(req).await
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(ProviderError::Budget(_))))
+        .count();
+    assert_eq!(ok + refused, 50);
+    assert_eq!(ok, 10, "exactly the budget's worth went through");
+    assert_eq!(ledger.live_reservations(), 0, "every reservation settled");
+    let tokens: u64 = ledger
+        .entries()
+        .iter()
+        .map(|e| e.usage.input_tokens + e.usage.output_tokens)
+        .sum();
+    assert_eq!(tokens, 1080);
+}
+
+#[tokio::test]
+async fn a_failed_call_releases_its_reservation() {
+    let fake = FakeProvider::start().await.unwrap();
+    let ledger = Ledger::at(NOON);
+    let budget = Budget::new(
+        anthropic(&fake),
+        policy(&ledger, json!({"models": {"*": {"daily_tokens": 100000}}})),
+    );
+    fake.push(Reply::status(400));
+    assert!(budget.stream(request("x")).await.is_err());
+    assert_eq!(ledger.live_reservations(), 0);
+    assert!(ledger.entries().is_empty(), "nothing was used");
+}
+
+#[tokio::test]
+async fn a_provider_without_usage_is_counted_with_an_estimate() {
+    let fake = FakeProvider::start().await.unwrap();
+    fake.llama_cpp_python_like();
+    let ledger = Ledger::at(NOON);
+    let chain = ChainBuilder::new().budget(policy(
+        &ledger,
+        json!({"models": {"*": {"daily_tokens": 100000}}}),
+    ));
+    let provider = chain.build("local", [(openai(&fake), "local-model".to_owned())]);
+    fake.push(Reply::text("four words of text"));
+    let response = provider.complete(request("hello there")).await.unwrap();
+    assert!(response.usage.estimated, "{:?}", response.usage);
+    assert!(response.usage.input_tokens > 0 && response.usage.output_tokens > 0);
+    let entries = ledger.entries();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].usage.estimated);
+    assert_eq!(ledger.live_reservations(), 0);
 }

@@ -28,6 +28,7 @@ fn scripted() -> Reply {
         output_tokens: 8,
         cache_read_tokens: 7,
         cache_write_tokens: 0,
+        estimated: false,
     })
 }
 

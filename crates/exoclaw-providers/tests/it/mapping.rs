@@ -120,6 +120,7 @@ async fn openai_request_on_the_wire() {
             "temperature": 0.25,
             "stream": true,
             "stream_options": {"include_usage": true},
+            "tool_choice": "auto",
             "tools": [
                 {"type": "function", "function": {"name": "flights", "description": "search flights",
                  "parameters": {"type": "object", "properties": {"to": {"type": "string"}}}}},

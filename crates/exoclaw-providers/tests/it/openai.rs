@@ -51,6 +51,7 @@ async fn usage_with_cached_tokens_is_normalised() {
         output_tokens: 7,
         cache_read_tokens: 1024,
         cache_write_tokens: 0,
+        estimated: false,
     };
     fake.push(Reply::text("cached").usage(usage));
     let response = openai(&fake).complete(request("x")).await.unwrap();

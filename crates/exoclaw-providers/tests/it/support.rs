@@ -7,7 +7,9 @@ use exoclaw_core::provider::{
     ChatMessage, ChatRequest, ChatStream, Provider, ProviderError, StreamEvent, next,
 };
 use exoclaw_core::store::{StoreResult, UsageStore};
-use exoclaw_core::trace::{SpendScope, UsageEntry};
+use exoclaw_core::trace::{
+    BudgetUnit, BudgetWindow, NewReservation, Reserved, SpendScope, UsageEntry,
+};
 use exoclaw_core::{Secret, TenantId, UnixMillis};
 use exoclaw_egress::EgressClient;
 use exoclaw_providers::fake::FakeProvider;
@@ -79,6 +81,8 @@ pub const DAY: UnixMillis = 86_400_000;
 pub struct Ledger {
     pub clock: Arc<AtomicI64>,
     entries: Mutex<Vec<(UnixMillis, UsageEntry)>>,
+    /// Live reservations by id, and the next id.
+    reservations: Mutex<(u64, Vec<(String, NewReservation)>)>,
 }
 
 impl Ledger {
@@ -95,6 +99,11 @@ impl Ledger {
     /// Spend already made at `at`.
     pub fn seed(&self, at: UnixMillis, entry: UsageEntry) {
         self.entries.lock().unwrap().push((at, entry));
+    }
+
+    /// The reservations not yet settled.
+    pub fn live_reservations(&self) -> usize {
+        self.reservations.lock().unwrap().1.len()
     }
 
     pub fn entries(&self) -> Vec<UsageEntry> {
@@ -125,12 +134,74 @@ impl UsageStore for Ledger {
         Ok(entries
             .iter()
             .filter(|(at, e)| *at >= since && &e.tenant_id == tenant)
-            .filter(|(_, e)| match scope {
-                SpendScope::Model(m) => &e.model == m,
-                SpendScope::Agent(a) => e.agent_id.as_ref() == Some(a),
-                SpendScope::User(u) => e.user_id.as_ref() == Some(u),
-            })
+            .filter(|(_, e)| in_scope(scope, &e.model, &e.agent_id, &e.user_id))
             .map(|(_, e)| e.cost_micros)
             .sum())
+    }
+
+    async fn reserve(&self, r: &NewReservation, windows: &[BudgetWindow]) -> StoreResult<Reserved> {
+        let entries = self.entries.lock().unwrap();
+        let mut held = self.reservations.lock().unwrap();
+        for (i, w) in windows.iter().enumerate() {
+            let pick = |micros: i64, tokens: i64| match w.unit {
+                BudgetUnit::Micros => micros,
+                BudgetUnit::Tokens => tokens,
+            };
+            let spent: i64 = entries
+                .iter()
+                .filter(|(at, e)| *at >= w.since && e.tenant_id == r.tenant_id)
+                .filter(|(_, e)| in_scope(&w.scope, &e.model, &e.agent_id, &e.user_id))
+                .map(|(_, e)| {
+                    pick(
+                        e.cost_micros,
+                        (e.usage.input_tokens + e.usage.output_tokens) as i64,
+                    )
+                })
+                .sum();
+            let reserved: i64 = held
+                .1
+                .iter()
+                .filter(|(_, h)| h.tenant_id == r.tenant_id && h.at >= w.since)
+                .filter(|(_, h)| in_scope(&w.scope, &h.model, &h.agent_id, &h.user_id))
+                .map(|(_, h)| pick(h.cost_micros, h.tokens))
+                .sum();
+            let used = spent + reserved;
+            if used + pick(r.cost_micros, r.tokens) > w.limit {
+                return Ok(Reserved::Refused { window: i, used });
+            }
+        }
+        held.0 += 1;
+        let id = format!("r{}", held.0);
+        held.1.push((id.clone(), r.clone()));
+        Ok(Reserved::Held(id))
+    }
+
+    async fn settle(
+        &self,
+        _tenant: &TenantId,
+        id: &str,
+        entry: Option<&UsageEntry>,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        let mut entries = self.entries.lock().unwrap();
+        self.reservations.lock().unwrap().1.retain(|(i, _)| i != id);
+        if let Some(entry) = entry {
+            entries.push((now, entry.clone()));
+        }
+        Ok(())
+    }
+}
+
+fn in_scope(
+    scope: &SpendScope,
+    model: &str,
+    agent: &Option<exoclaw_core::AgentId>,
+    user: &Option<exoclaw_core::UserId>,
+) -> bool {
+    match scope {
+        SpendScope::Model(m) => model == m,
+        SpendScope::Agent(a) => agent.as_ref() == Some(a),
+        SpendScope::User(u) => user.as_ref() == Some(u),
+        SpendScope::Tenant => true,
     }
 }

@@ -13,8 +13,8 @@ macro_rules! ports {
             StoreError, StoreResult, TraceBatchStore, TraceStore, UsageStore,
         };
         use exoclaw_core::trace::{
-            NewSpan, NewTrace, Span, SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite,
-            UsageEntry,
+            BudgetUnit, BudgetWindow, NewReservation, NewSpan, NewTrace, Reserved, Span,
+            SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite, UsageEntry,
         };
         use exoclaw_core::{AgentId, SessionId, TenantId, UnixMillis, UserId};
         use sqlx::Connection as _;
@@ -48,6 +48,54 @@ macro_rules! ports {
                     " = ? AND at >= ?"
                 )
             };
+        }
+
+        /// What a budget window has used: ledger entries since its start plus
+        /// live reservations, as (micro-dollars, tokens). `$col` is the
+        /// scope's column (`tenant_id` again for the whole tenant).
+        macro_rules! used_sql {
+            ($col:literal) => {
+                $d::sql!(
+                    "SELECT CAST(COALESCE(SUM(m), 0) AS BIGINT), CAST(COALESCE(SUM(t), 0) AS BIGINT) \
+                     FROM (SELECT cost_micros AS m, input_tokens + output_tokens AS t \
+                     FROM usage_ledger WHERE tenant_id = ? AND ",
+                    $col,
+                    " = ? AND at >= ? UNION ALL SELECT cost_micros AS m, tokens AS t \
+                     FROM budget_reservations WHERE tenant_id = ? AND ",
+                    $col,
+                    " = ? AND at >= ? AND expires_at > ?) used"
+                )
+            };
+        }
+
+        /// The used amount of one window, inside the reserving transaction.
+        async fn window_used(
+            conn: &mut $d::Conn,
+            tenant: &TenantId,
+            window: &BudgetWindow,
+            now: UnixMillis,
+        ) -> StoreResult<i64> {
+            let (sql, key) = match &window.scope {
+                SpendScope::Model(model) => (used_sql!("model"), model.as_str()),
+                SpendScope::Agent(agent) => (used_sql!("agent_id"), agent.as_str()),
+                SpendScope::User(user) => (used_sql!("user_id"), user.as_str()),
+                SpendScope::Tenant => (used_sql!("tenant_id"), tenant.as_str()),
+            };
+            let (micros, tokens): (i64, i64) = sqlx::query_as(sql)
+                .bind(tenant.as_str())
+                .bind(key)
+                .bind(window.since)
+                .bind(tenant.as_str())
+                .bind(key)
+                .bind(window.since)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err($d::err)?;
+            Ok(match window.unit {
+                BudgetUnit::Micros => micros,
+                BudgetUnit::Tokens => tokens,
+            })
         }
 
         /// Inserts a started trace.
@@ -301,6 +349,7 @@ macro_rules! ports {
                     SpendScope::Model(model) => (spend_sql!("model"), model.as_str()),
                     SpendScope::Agent(agent) => (spend_sql!("agent_id"), agent.as_str()),
                     SpendScope::User(user) => (spend_sql!("user_id"), user.as_str()),
+                    SpendScope::Tenant => (spend_sql!("tenant_id"), tenant.as_str()),
                 };
                 sqlx::query_scalar(sql)
                     .bind(tenant.as_str())
@@ -309,6 +358,79 @@ macro_rules! ports {
                     .fetch_one(&self.pool)
                     .await
                     .map_err($d::err)
+            }
+
+            async fn reserve(
+                &self,
+                r: &NewReservation,
+                windows: &[BudgetWindow],
+            ) -> StoreResult<Reserved> {
+                let tenant = &r.tenant_id;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($d::BEGIN_WRITE).await.map_err($d::err)?;
+                // Every reservation of the tenant waits here, across gateways.
+                $d::lock(&mut tx, || format!("budget:{}", tenant.as_str())).await?;
+                sqlx::query($d::sql!(
+                    "DELETE FROM budget_reservations WHERE tenant_id = ? AND expires_at <= ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(r.at)
+                .execute(&mut *tx)
+                .await
+                .map_err($d::err)?;
+                for (i, window) in windows.iter().enumerate() {
+                    let used = window_used(&mut tx, tenant, window, r.at).await?;
+                    let amount = match window.unit {
+                        BudgetUnit::Micros => r.cost_micros,
+                        BudgetUnit::Tokens => r.tokens,
+                    };
+                    if used.saturating_add(amount) > window.limit {
+                        tx.rollback().await.map_err($d::err)?;
+                        return Ok(Reserved::Refused { window: i, used });
+                    }
+                }
+                let id = new_id()?;
+                sqlx::query($d::sql!(
+                    "INSERT INTO budget_reservations (id, tenant_id, at, expires_at, model, \
+                     agent_id, user_id, cost_micros, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ))
+                .bind(&id)
+                .bind(tenant.as_str())
+                .bind(r.at)
+                .bind(r.expires_at)
+                .bind(&r.model)
+                .bind(r.agent_id.as_ref().map(AgentId::as_str))
+                .bind(r.user_id.as_ref().map(UserId::as_str))
+                .bind(check_cost(r.cost_micros)?)
+                .bind(check_cost(r.tokens)?)
+                .execute(&mut *tx)
+                .await
+                .map_err($d::err)?;
+                tx.commit().await.map_err($d::err)?;
+                Ok(Reserved::Held(id))
+            }
+
+            async fn settle(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+                entry: Option<&UsageEntry>,
+            ) -> StoreResult<()> {
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($d::BEGIN_WRITE).await.map_err($d::err)?;
+                sqlx::query($d::sql!(
+                    "DELETE FROM budget_reservations WHERE tenant_id = ? AND id = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err($d::err)?;
+                if let Some(entry) = entry {
+                    insert_usage(&mut tx, entry, now_millis()).await?;
+                }
+                tx.commit().await.map_err($d::err)?;
+                Ok(())
             }
         }
 

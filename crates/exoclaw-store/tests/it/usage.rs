@@ -5,11 +5,14 @@
 use crate::harness::*;
 use exoclaw_core::provider::Usage;
 use exoclaw_core::store::{Store, StoreError};
-use exoclaw_core::trace::{SpendScope, UsageEntry};
+use exoclaw_core::trace::{
+    BudgetUnit, BudgetWindow, NewReservation, Reserved, SpendScope, UsageEntry,
+};
 use exoclaw_core::{AgentId, TenantId, UserId};
 use std::sync::Arc;
 
 contract!(store:
+    reservations_hold_until_settled_and_never_overshoot,
     spend_is_summed_per_scope,
     spend_counts_only_entries_since,
     usage_refuses_unstorable_values,
@@ -35,6 +38,7 @@ fn entry(
             output_tokens: 20,
             cache_read_tokens: 5,
             cache_write_tokens: 1,
+            estimated: false,
         },
         cost_micros: cost,
     }
@@ -194,4 +198,109 @@ fn now_millis() -> i64 {
         .as_millis()
         .try_into()
         .unwrap()
+}
+
+fn reservation(tenant: &TenantId, at: i64, micros: i64, tokens: i64) -> NewReservation {
+    NewReservation {
+        tenant_id: tenant.clone(),
+        model: "m1".to_owned(),
+        agent_id: Some(AgentId::new("a1")),
+        user_id: Some(UserId::new("u1")),
+        cost_micros: micros,
+        tokens,
+        at,
+        expires_at: at + 60_000,
+    }
+}
+
+/// Reservations count with the ledger in every window, are replaced by the
+/// entry when settled, released without one, lapse when expired, and
+/// concurrent reservations never pass a limit together.
+async fn reservations_hold_until_settled_and_never_overshoot(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    let now = 1_000_000;
+    let windows = [
+        BudgetWindow {
+            scope: SpendScope::Tenant,
+            since: 0,
+            unit: BudgetUnit::Tokens,
+            limit: 1_000,
+        },
+        BudgetWindow {
+            scope: model("m1"),
+            since: 0,
+            unit: BudgetUnit::Micros,
+            limit: 10_000_000,
+        },
+    ];
+    let held = |r: Reserved| match r {
+        Reserved::Held(id) => id,
+        Reserved::Refused { window, used } => panic!("refused by {window} at {used}"),
+    };
+    let a = held(
+        store
+            .reserve(&reservation(&t, now, 1, 600), &windows)
+            .await
+            .unwrap(),
+    );
+    // 600 held + 500 > 1,000 tokens: refused by the tenant window
+    assert_eq!(
+        store
+            .reserve(&reservation(&t, now, 1, 500), &windows)
+            .await
+            .unwrap(),
+        Reserved::Refused {
+            window: 0,
+            used: 600
+        }
+    );
+    // settled to its real usage (120 tokens): room again
+    let e = entry(&t, "m1", Some("a1"), Some("u1"), 7);
+    store.settle(&t, &a, Some(&e)).await.unwrap();
+    assert_eq!(
+        store.spend_since(&t, &SpendScope::Tenant, 0).await.unwrap(),
+        7
+    );
+    let b = held(
+        store
+            .reserve(&reservation(&t, now, 1, 800), &windows)
+            .await
+            .unwrap(),
+    );
+    // released without an entry: only the ledger's 120 remain
+    store.settle(&t, &b, None).await.unwrap();
+    assert_eq!(
+        store
+            .reserve(&reservation(&t, now, 1, 881), &windows)
+            .await
+            .unwrap(),
+        Reserved::Refused {
+            window: 0,
+            used: 120
+        }
+    );
+    // an expired reservation no longer counts
+    let stale = reservation(&t, now - 120_000, 1, 880);
+    let _ = held(store.reserve(&stale, &windows).await.unwrap());
+    let c = held(
+        store
+            .reserve(&reservation(&t, now, 1, 880), &windows)
+            .await
+            .unwrap(),
+    );
+    store.settle(&t, &c, None).await.unwrap();
+
+    // 20 at once, each 100 tokens, 880 left: exactly 8 are held
+    let calls = (0..20).map(|_| {
+        let store = store.clone();
+        let r = reservation(&t, now, 1, 100);
+        let windows = windows.clone();
+        async move { store.reserve(&r, &windows).await.unwrap() }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let n = results
+        .iter()
+        .filter(|r| matches!(r, Reserved::Held(_)))
+        .count();
+    assert_eq!(n, 8);
 }

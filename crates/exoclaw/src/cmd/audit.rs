@@ -376,6 +376,20 @@ pub fn config_checks(s: &Settings) -> Vec<Finding> {
     .filter(|(_, v)| *v == 0)
     .map(|(k, _)| k)
     .collect();
+    let unenforceable = exoclaw_gateway::runtime::llm::unenforceable_budgets(s);
+    out.push(if unenforceable.is_empty() {
+        pass(
+            "budgets.priced",
+            "every USD budget applies to priced models",
+        )
+    } else {
+        finding(
+            "budgets.priced",
+            Severity::Warn,
+            unenforceable.join("; "),
+            "set a price under models.pricing for each model named, or give its budgets daily_tokens/monthly_tokens",
+        )
+    });
     out.push(if off.is_empty() {
         pass(
             "workspace.quota",

@@ -100,6 +100,11 @@ pub struct CompletionUsage {
     pub completion_tokens: u64,
     pub total_tokens: u64,
     pub prompt_tokens_details: PromptTokensDetails,
+    /// Present and `true` when a provider of the run reported no usage and
+    /// the counts include the gateway's estimate (an extension: OpenAI
+    /// clients ignore it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -251,6 +256,7 @@ fn usage_of(o: &RunOutcome) -> CompletionUsage {
         prompt_tokens_details: PromptTokensDetails {
             cached_tokens: o.usage.cache_read_tokens,
         },
+        estimated: o.usage.estimated,
     }
 }
 
@@ -387,6 +393,7 @@ fn command_reply(id: String, model: String, stream: bool, text: &str) -> Respons
             completion_tokens: 0,
             total_tokens: 0,
             prompt_tokens_details: PromptTokensDetails { cached_tokens: 0 },
+            estimated: false,
         },
     })
     .into_response()

@@ -524,14 +524,16 @@ fn malformed_sse_and_stalls_end_with_an_error_not_a_hang() {
 #[test]
 fn budgets_refuse_before_the_call() {
     let config = json!({
-        "budgets": {"models": {"*": {"daily_usd": 0.000001}}},
+        // The first call reserves its worst case (about $6: its input and
+        // 4,096 output tokens at $1,000 per million) and spends $200.
+        "budgets": {"models": {"*": {"daily_usd": 50}}},
         "models": {"pricing": {"gpt-4o-mini": {"input_usd_per_mtok": 1000.0, "output_usd_per_mtok": 1000.0}}},
         "agents": {"defaults": {"model": "gpt-4o-mini"}}
     });
     let s = setup_with(&config.to_string(), &[]);
     s.fake.push(Reply::text("paid answer").usage(Usage {
-        input_tokens: 100,
-        output_tokens: 100,
+        input_tokens: 100_000,
+        output_tokens: 100_000,
         ..Usage::default()
     }));
     assert_eq!(chat(&s.gw, ask("default", "first")).status, 200);

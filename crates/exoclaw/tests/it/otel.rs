@@ -91,6 +91,7 @@ mod export {
                 output_tokens: 10,
                 cache_read_tokens: 40,
                 cache_write_tokens: 5,
+                estimated: false,
             }),
         );
         s.fake.push(Reply::text("CANARY-model-reply").usage(Usage {

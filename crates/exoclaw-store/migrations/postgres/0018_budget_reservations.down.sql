@@ -1,0 +1,3 @@
+-- Reverts exoclaw schema 18.
+
+DROP TABLE IF EXISTS budget_reservations;
