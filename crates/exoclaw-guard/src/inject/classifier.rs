@@ -99,24 +99,38 @@ impl Classifier {
     }
 
     /// The score of already-normalised text (the highest of its windows)
-    /// and the byte offset of that window.
+    /// and the byte offset of that window. Windows do not overlap: one
+    /// pass over the text, a bit set for the distinct features.
     pub fn score_normal(&self, normal: &str) -> (f64, usize) {
         let text = prefix(normal, MAX_BYTES);
         let mut best = (f64::NEG_INFINITY, 0);
-        let mut feats = Vec::with_capacity(256);
+        let mut seen = [0u64; BUCKETS / 64];
+        let mut squeezed = Vec::with_capacity(WINDOW_BYTES + 8);
         let mut start = 0;
         loop {
-            let end = boundary(text, (start + WINDOW_BYTES).min(text.len()));
-            feats.clear();
-            features(&text[start..end], &mut feats);
-            let s = self.logit(&feats);
+            let end = window_end(text, start);
+            seen.fill(0);
+            let (mut sum, mut n) = (0.0f64, 0usize);
+            for_each_feature(&text[start..end], &mut squeezed, |f| {
+                let (word, bit) = (f as usize / 64, 1u64 << (f % 64));
+                if seen[word] & bit == 0 {
+                    seen[word] |= bit;
+                    sum += self.weights[f as usize];
+                    n += 1;
+                }
+            });
+            let s = if n == 0 {
+                self.bias
+            } else {
+                self.bias + sum / (n as f64).sqrt()
+            };
             if s > best.0 {
                 best = (s, start);
             }
             if end >= text.len() {
                 break;
             }
-            start = boundary(text, start + WINDOW_BYTES / 2);
+            start = end;
         }
         best
     }
@@ -136,6 +150,16 @@ fn boundary(s: &str, mut i: usize) -> usize {
         i += 1;
     }
     i.min(s.len())
+}
+
+/// The end of the window starting at `start`: about [`WINDOW_BYTES`] on,
+/// moved forward to the next blank so no word is cut.
+fn window_end(text: &str, start: usize) -> usize {
+    let mut end = boundary(text, (start + WINDOW_BYTES).min(text.len()));
+    if let Some(blank) = text[end..].find(char::is_whitespace).filter(|b| *b < 64) {
+        end += blank;
+    }
+    end
 }
 
 fn prefix(s: &str, max: usize) -> &str {
@@ -162,19 +186,31 @@ fn bucket(h: u64) -> u32 {
 /// (`[a-z0-9_']` runs), word bigrams, and character 4-grams of the text
 /// with runs of blanks as one space.
 pub fn features(normal: &str, out: &mut Vec<u32>) {
+    let mut squeezed = Vec::with_capacity(normal.len());
+    for_each_feature(normal, &mut squeezed, |f| out.push(f));
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// Every feature bucket of `normal`, repeats included; `squeezed` is a
+/// scratch buffer.
+fn for_each_feature(normal: &str, squeezed: &mut Vec<u8>, mut emit: impl FnMut(u32)) {
+    let word_seed = fnv(FNV_OFFSET, b"w");
+    let pair_seed = fnv(FNV_OFFSET, b"b");
+    let gram_seed = fnv(FNV_OFFSET, b"c");
     let mut prev: Option<&str> = None;
     for word in normal
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\''))
         .filter(|w| !w.is_empty())
     {
-        out.push(bucket(fnv(fnv(FNV_OFFSET, b"w"), word.as_bytes())));
+        emit(bucket(fnv(word_seed, word.as_bytes())));
         if let Some(p) = prev {
-            let h = fnv(fnv(fnv(FNV_OFFSET, b"b"), p.as_bytes()), b" ");
-            out.push(bucket(fnv(h, word.as_bytes())));
+            let h = fnv(fnv(pair_seed, p.as_bytes()), b" ");
+            emit(bucket(fnv(h, word.as_bytes())));
         }
         prev = Some(word);
     }
-    let mut squeezed: Vec<u8> = Vec::with_capacity(normal.len());
+    squeezed.clear();
     for b in normal.bytes() {
         let b = if b.is_ascii_whitespace() { b' ' } else { b };
         if !(b == b' ' && squeezed.last() == Some(&b' ')) {
@@ -182,8 +218,6 @@ pub fn features(normal: &str, out: &mut Vec<u32>) {
         }
     }
     for gram in squeezed.windows(4) {
-        out.push(bucket(fnv(fnv(FNV_OFFSET, b"c"), gram)));
+        emit(bucket(fnv(gram_seed, gram)));
     }
-    out.sort_unstable();
-    out.dedup();
 }
