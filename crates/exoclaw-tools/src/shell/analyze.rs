@@ -8,7 +8,6 @@
 //! workspace and `cd`s with known targets.
 
 use super::ast::*;
-use super::misuse;
 use super::parse::parse;
 use super::render::render_word;
 use super::resolve::{Resolution, SHELLS, interpreter, program_name, resolve};
@@ -19,6 +18,7 @@ use super::tree::{
 };
 use super::value::{Tok, Val, could_match, rule_glob, values};
 use super::{Finding, ResolvedCommand, RuleId, ShellPolicyContext};
+use super::{exposure, misuse};
 use std::collections::HashMap;
 
 /// Deepest nesting of re-parsed code and function expansion.
@@ -361,6 +361,7 @@ impl Analyzer<'_> {
             self.code(text, origin);
         } else {
             self.hits(rules::code_rules(lang, text));
+            self.hits(exposure::code_rules(lang, text));
         }
     }
 
@@ -410,7 +411,7 @@ impl Analyzer<'_> {
             self.word_substs(&a.value);
             if let Ok(v) = values(&a.value, self.policy.home.as_deref()) {
                 self.word_rules(&v.posix);
-                self.hits(misuse::assignment_rules(&a.name, &v.posix));
+                self.hits(exposure::assignment_rules(&a.name, &v.posix));
             }
         }
         for r in &sc.redirects {
@@ -523,6 +524,7 @@ impl Analyzer<'_> {
                 self.run_substitution(&word_of(sc, code), CodeFrom::Eval);
             } else {
                 self.hits(rules::code_rules(lang, &code.code));
+                self.hits(exposure::code_rules(lang, &code.code));
             }
         }
         for f in &res.code_files {
@@ -694,7 +696,7 @@ impl Analyzer<'_> {
         for c in candidates {
             let abs = self.absolute(&c);
             self.hits(rules::any_word_rules(&c, abs.as_deref()));
-            self.hits(misuse::word_rules(&c, self.policy.gateway_port));
+            self.hits(exposure::word_rules(&c, self.policy.gateway_port));
             if let Some(abs) = abs {
                 self.gateway_path(&c, &abs);
             }

@@ -17,6 +17,7 @@ mod analyze;
 mod approval;
 mod ast;
 mod explain;
+mod exposure;
 pub mod gate;
 mod heredoc;
 mod misuse;

@@ -842,6 +842,5 @@ pub(crate) fn code_rules(lang: &str, code: &str) -> Vec<Hit> {
     if ["stratum+", "stratum2+"].iter().any(|s| c.contains(s)) {
         hits.push((RuleId::MinerStratum, "names a mining pool (stratum)".into()));
     }
-    hits.extend(super::misuse::code_rules(lang, code));
     hits
 }

@@ -80,7 +80,7 @@ fn shell_policy_class_figures() {
         benign >= danger_total,
         "{benign} benign cases, fewer than the {danger_total} dangerous ones"
     );
-    println!("{report}");
+    eprintln!("{report}");
     assert!(!failed, "{report}\n{}", misses.join("\n"));
 }
 
