@@ -190,7 +190,22 @@ fn main() {
         black_box(scanner.scan(black_box(text)));
         black_box(scrubber.scrub(black_box(text)));
     };
+    let model = exoclaw_guard::inject::classifier::builtin();
+    let short = exoclaw_guard::normalize(&ordinary[..500]);
+    let long = exoclaw_guard::normalize(&ordinary);
     let runs = [
+        (
+            "injection classifier alone, 500 B message",
+            measure(2000, 200, || {
+                black_box(model.score_normal(black_box(&short)));
+            }),
+        ),
+        (
+            "injection classifier alone, 4 KB message",
+            measure(2000, 200, || {
+                black_box(model.score_normal(black_box(&long)));
+            }),
+        ),
         (
             "scan + scrub, 4 KB ordinary message",
             measure(2000, 200, || both(&ordinary)),

@@ -107,6 +107,27 @@ fn is_assigned_secret(text: &str, start: usize, end: usize) -> bool {
     !(after_colon && value.bytes().all(|b| b.is_ascii_alphabetic()) && words_follow)
 }
 
+/// A URL's userinfo that holds a credential: `user:password`, or a long
+/// token as the user (`https://ghp_...@github.com`); `git@host` is a name.
+fn is_url_credential(text: &str, start: usize, end: usize) -> bool {
+    let info = &text[start..end];
+    info.contains(':')
+        || (info.bytes().any(|b| b.is_ascii_digit())
+            && info.bytes().any(|b| b.is_ascii_alphabetic()))
+}
+
+/// An environment-style secret assignment's value: anything but a
+/// reference to another variable and the non-values of
+/// [`is_assigned_secret`].
+fn is_env_secret(text: &str, start: usize, end: usize) -> bool {
+    let value = &text[start..end];
+    !value.is_empty()
+        && !value.starts_with('$')
+        && !["true", "false", "null", "none", "redacted"]
+            .iter()
+            .any(|w| value.eq_ignore_ascii_case(w))
+}
+
 /// The known formats, most specific first (on overlap the first one names
 /// the redaction). Every kind appears in [`KINDS`].
 const FORMATS: &[Format] = &[
@@ -167,10 +188,60 @@ const FORMATS: &[Format] = &[
         accept: any,
     },
     Format {
+        kind: Kind::Fixed("payment_key"),
+        anchors: &[
+            "sk_live_",
+            "rk_live_",
+            "sk_test_",
+            "rk_test_",
+            "whsec_",
+            "sq0csp-",
+            "sq0atp-",
+            "access_token$production$",
+        ],
+        // Stripe secret and restricted keys and webhook secrets (never the
+        // publishable `pk_`), Square secrets and tokens, Braintree tokens.
+        pattern: r"\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9+/=]{24,}|sq0(?:csp|atp)-[A-Za-z0-9_\-]{22,}|access_token\$production\$[a-z0-9]{16}\$[a-f0-9]{32})",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("webhook_url"),
+        anchors: &[
+            "hooks.slack.com/",
+            "/api/webhooks/",
+            ".webhook.office.com/",
+            "outlook.office.com/webhook",
+            "logic.azure.com",
+            "chat.googleapis.com/",
+        ],
+        // Incoming-webhook URLs are credentials: whoever has one posts as
+        // the integration. Host and route stay readable, the secret part
+        // goes.
+        pattern: r"(?i)(?:hooks\.slack\.com/(?:services|workflows|triggers)/|discord(?:app)?\.com/api/webhooks/|\.webhook\.office\.com/webhookb2/|outlook\.office\.com/webhook/|logic\.azure\.com(?::443)?/workflows/|chat\.googleapis\.com/v1/spaces/)([A-Za-z0-9_\-@/.%?=&]{16,})",
+        accept: any,
+    },
+    Format {
+        kind: Kind::Fixed("storage_key"),
+        anchors: &[
+            "accountkey",
+            "sharedaccesssignature",
+            "sharedaccesskey",
+            "sig=",
+        ],
+        // Azure storage, Service Bus and Event Hubs connection strings and
+        // SAS tokens: the key or signature goes, the account name stays.
+        pattern: r#"(?i)(?:\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)\s*=\s*([^;\s"'<>]+)|[?&]sig=([A-Za-z0-9%+/=]{16,}))"#,
+        accept: any,
+    },
+    Format {
         kind: Kind::Fixed("url_password"),
         anchors: &["://"],
-        pattern: r#"\b[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/?#@\[\]"'<>]*:([^\s@/?#"'<>\[\]]+)@"#,
-        accept: any,
+        // The whole userinfo (`user:password`, or a long token standing as
+        // the user): scheme, host, port and path stay readable. Greedy up
+        // to the last `@` before the host, so a password holding `@`
+        // leaks nothing.
+        pattern: r#"\b[A-Za-z][A-Za-z0-9+.\-]{0,30}://(?:([^\s:/?#@\[\]"'<>]*:[^\s/?#"'<>\[\]]*)|([A-Za-z0-9_\-.~]{20,}))@[^\s@/?#"'<>]"#,
+        accept: is_url_credential,
     },
     Format {
         kind: Kind::Fixed("bearer_token"),
@@ -183,6 +254,23 @@ const FORMATS: &[Format] = &[
         anchors: &["authorization"],
         pattern: r#"(?i)\bauthorization\\?["']?\s*[:=]\s*\\?["']?basic\s+([A-Za-z0-9+/]{8,}=*)"#,
         accept: any,
+    },
+    Format {
+        kind: Kind::ByKey,
+        anchors: &[
+            "_key",
+            "_token",
+            "_secret",
+            "_pass",
+            "_credential",
+            "_apikey",
+        ],
+        // Environment-style assignments (`EXOCLAW_VAULT_KEY=...`,
+        // `export STRIPE_TOKEN="..."`) of a name that says what it holds:
+        // the value goes whatever it is (not only registered secrets), the
+        // name stays. References (`$X`) and placeholders are kept.
+        pattern: r#"(?:^|[^A-Za-z0-9_])(?P<key>[A-Z][A-Z0-9_]*_(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PASSPHRASE|APIKEY|CREDENTIALS?))(?:\\?["'])?[ \t]*[:=][ \t]*(?:"((?:[^"\\\n]|\\[^\n])*)"|'([^'\n]*)'|([^\s"'`,;&<>(){}\[\]\\]+))"#,
+        accept: is_env_secret,
     },
     Format {
         kind: Kind::ByKey,

@@ -359,6 +359,27 @@ pub enum SandboxCommand {
         /// The agent whose sandbox to explain.
         #[arg(default_value = "default")]
         agent: String,
+        /// Instead of probing, list the shell policy's rules: id, group, why
+        /// it refuses and an example it refuses.
+        #[arg(long, conflicts_with = "rule")]
+        rules: bool,
+        /// Instead of probing, explain one shell-policy rule by its id
+        /// (`exfiltration.upload`).
+        #[arg(long)]
+        rule: Option<String>,
+        /// With `--rules` or `--rule`: print JSON (`{"rules": [...]}`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dry run of the shell policy: whether the exec tools would run
+    /// COMMAND, and every rule it breaks with its explanation; non-zero
+    /// exit when it is refused. Nothing runs.
+    Check {
+        /// The command, as the agent would send it (quote it).
+        command: String,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -178,6 +178,7 @@ pub fn registry(
             ExecSecurity::Off => ShellMode::Off,
         },
         data_dir: settings.home.root().to_path_buf(),
+        gateway_port: Some(settings.config.gateway.port),
     });
     let runner = Arc::new(
         CommandRunner::new(sandbox, policy, gate)

@@ -7,6 +7,7 @@
 use crate::markers::MARKER_PATTERN;
 
 pub(crate) const ENCODED_PAYLOAD: &str = "inject.encoded_payload";
+pub(crate) const CLASSIFIER: &str = "inject.classifier";
 
 /// Every rule: `(id, description)`. Ids are stable: logs, metrics and
 /// configuration refer to them.
@@ -42,6 +43,14 @@ pub const RULES: &[(&str, &str)] = &[
     (
         ENCODED_PAYLOAD,
         "a long base64 blob that decodes to text another rule flags",
+    ),
+    (
+        "inject.secret_request",
+        "asks the assistant for the gateway's or its own secrets and hidden setup: keys, tokens and passwords it holds or is configured with, its environment, the text before the conversation",
+    ),
+    (
+        CLASSIFIER,
+        "a linear classifier over hashed word and character n-grams (trained on labelled personas, forged turns, claimed authority, requests for hidden configuration and instructions hidden in data) scores the text as an injection",
     ),
 ];
 
@@ -112,4 +121,19 @@ pub(crate) const PATTERNS: &[(&str, &[&str])] = &[
         ],
     ),
     (ENCODED_PAYLOAD, &[]),
+    (
+        "inject.secret_request",
+        &[
+            // A secret the assistant holds: "the database password you're
+            // configured with", "the key from your environment".
+            r"\b(?:show|print|give|tell|read|reveal|share|list|dump|output|paste|send|expose|display|write|copy|spell|encode|what(?:'s|\s?is|\s?are))\b[^\n.?!]{0,40}\b(?:keys?|tokens?|passwords?|credentials|secrets|api\s?keys?)\b[^\n.?!]{0,30}\b(?:you(?:'re|\s?are)?\s?(?:use|using|configured|hold|have|were\s?given|can\s?(?:see|access|read))|from\s?(?:your|the)\s?(?:environment|env|config|configuration|vault|data\s?dir))",
+            // Named gateway secrets.
+            r"\b(?:show|print|give|tell|read|reveal|share|list|dump|output|paste|send|expose|what(?:'s|\s?is))\b[^\n.?!]{0,20}\b(?:the|your|this)\s?(?:gateway\s?token|vault\s?key|backup\s?(?:encryption\s?)?key|encryption\s?key|master\s?key|admin\s?password|provider\s?keys?|(?:anthropic|openai)\s?(?:api\s?)?key)\b",
+            // The environment as a whole, or the text before the chat.
+            r"\b(?:list|print|show|dump|give|output)\s?(?:me\s?)?(?:all\s?|every\s?)?(?:of\s?)?(?:the\s?|your\s?)?environment\s?variables?\b[^\n]{0,40}\b(?:you|your|values?)\b",
+            r"\b(?:what\s?(?:were|was)\s?you\s?told|(?:repeat|quote|copy|reproduce|print)\s?(?:everything|all|whatever)\s?(?:that\s?)?(?:came|comes|was|is)\s?before)\b",
+            r"\b(?:quote|show|print|reveal|copy|reproduce|share|output|paste|repeat|dump|tell\s?me|written\s?in|what\s?does|summari[sz]e|poem)\b[^\n.?!]{0,40}\b(?:your|the)\s?(?:context\s?window|developer\s?message|initial\s?setup\s?message|setup\s?message|preamble|private\s?guidance|confidential\s?(?:system\s?)?instructions|secret\s?instructions|raw\s?prompt|hidden\s?(?:configuration|config|setup|rules))\b",
+        ],
+    ),
+    (CLASSIFIER, &[]),
 ];

@@ -105,22 +105,22 @@ fn private_key_blocks() {
 }
 
 #[test]
-fn url_passwords_keep_scheme_user_and_host() {
+fn url_credentials_go_scheme_host_and_path_stay() {
     check(
         "postgres://app:s3cr3t-P@ss@db.internal:5432/app",
-        "postgres://app:[REDACTED:url_password]@ss@db.internal:5432/app",
+        "postgres://[REDACTED:url_password]@db.internal:5432/app",
     );
     check(
         "DATABASE_URL=mysql://root:hunter2@localhost/db",
-        "DATABASE_URL=mysql://root:[REDACTED:url_password]@localhost/db",
+        "DATABASE_URL=mysql://[REDACTED:url_password]@localhost/db",
     );
     check(
         "redis://:p%40ss@cache:6379",
-        "redis://:[REDACTED:url_password]@cache:6379",
+        "redis://[REDACTED:url_password]@cache:6379",
     );
     check(
         "https://user:tok123@github.com/o/r.git",
-        "https://user:[REDACTED:url_password]@github.com/o/r.git",
+        "https://[REDACTED:url_password]@github.com/o/r.git",
     );
 }
 
@@ -338,5 +338,6 @@ fn every_format_regex_compiles() {
     }
 }
 
+mod issue17;
 mod log_line;
 mod scopes;

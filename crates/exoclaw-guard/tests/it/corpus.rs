@@ -54,7 +54,8 @@ fn every_attack_hits_exactly_its_rules() {
         for id in &expected {
             assert!(RULES.iter().any(|(r, _)| r == id), "unknown rule {id}");
         }
-        let hits = scanner.scan(&unescape(text));
+        // The rules' own ids; the classifier is measured in classifier.rs.
+        let hits = scanner.scan_rules(&unescape(text));
         let got: BTreeSet<&str> = hits.iter().map(|h| h.rule).collect();
         for hit in &hits {
             assert!(hit.excerpt.chars().count() <= EXCERPT_MAX_CHARS);
@@ -66,7 +67,7 @@ fn every_attack_hits_exactly_its_rules() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    for (id, _) in RULES {
+    for (id, _) in RULES.iter().filter(|(id, _)| *id != "inject.classifier") {
         assert!(
             covered.contains(id),
             "no attack in the corpus exercises {id}"

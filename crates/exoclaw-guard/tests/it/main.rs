@@ -2,5 +2,6 @@
 //! ids on attacks, silence on ordinary text) and the three primitives
 //! working together the way the gateway uses them.
 
+mod classifier;
 mod corpus;
 mod pipeline;

@@ -22,7 +22,8 @@ fn a_hostile_tool_result_is_scrubbed_flagged_and_wrapped() {
         [
             "inject.ignore_previous",
             "inject.marker_forgery",
-            "inject.exfiltration"
+            "inject.exfiltration",
+            "inject.classifier"
         ]
     );
     let wrapped = wrap("web_fetch:https://evil.example/", &scrubbed);

@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         data_dir: Some("/home/u/.exoclaw".into()),
         workspace: Some("/home/u/.exoclaw/workspace/default/u".into()),
         home: None,
+        gateway_port: Some(18789),
     };
     if let Ok(parsed) = check(command, &ctx) {
         let canonical = parsed.canonical();

@@ -18,6 +18,7 @@ use super::tree::{
 };
 use super::value::{Tok, Val, could_match, rule_glob, values};
 use super::{Finding, ResolvedCommand, RuleId, ShellPolicyContext};
+use super::{exposure, misuse};
 use std::collections::HashMap;
 
 /// Deepest nesting of re-parsed code and function expansion.
@@ -360,6 +361,7 @@ impl Analyzer<'_> {
             self.code(text, origin);
         } else {
             self.hits(rules::code_rules(lang, text));
+            self.hits(exposure::code_rules(lang, text));
         }
     }
 
@@ -409,6 +411,7 @@ impl Analyzer<'_> {
             self.word_substs(&a.value);
             if let Ok(v) = values(&a.value, self.policy.home.as_deref()) {
                 self.word_rules(&v.posix);
+                self.hits(exposure::assignment_rules(&a.name, &v.posix));
             }
         }
         for r in &sc.redirects {
@@ -464,7 +467,11 @@ impl Analyzer<'_> {
     /// All rules for one argv (a simple command, or `find -exec`'s).
     fn invocation(&mut self, argv: &[Val], sc: &SimpleCommand) -> Resolution {
         let res = resolve(argv);
-        if let Some(link) = res.chain.iter().find(|l| l.name.is_none()) {
+        // A command name built by a substitution is obfuscation even when
+        // its output is known (`$(echo rm) -rf`).
+        let built =
+            |l: &&super::resolve::Link| l.name.is_none() || l.argv.first().is_some_and(|v| v.subst);
+        if let Some(link) = res.chain.iter().find(built) {
             let shown = link
                 .argv
                 .first()
@@ -480,6 +487,12 @@ impl Analyzer<'_> {
                 continue;
             };
             self.hits(rules::program_rules(name, &link.argv));
+            self.hits(misuse::permissions_root(name, &link.argv));
+            let found = misuse::program_rules(name, &link.argv, self.policy.gateway_port);
+            self.hits(found.hits);
+            for code in found.code {
+                self.code(&code, "a program given in an option");
+            }
             for t in rules::write_targets(name, &link.argv) {
                 self.write_path(&t);
             }
@@ -511,6 +524,7 @@ impl Analyzer<'_> {
                 self.run_substitution(&word_of(sc, code), CodeFrom::Eval);
             } else {
                 self.hits(rules::code_rules(lang, &code.code));
+                self.hits(exposure::code_rules(lang, &code.code));
             }
         }
         for f in &res.code_files {
@@ -520,6 +534,18 @@ impl Analyzer<'_> {
             for r in &sc.redirects {
                 self.stdin_code(lang, r);
             }
+        }
+        // `ls | xargs sh`: every line read becomes a script to run.
+        let program = res.program().unwrap_or_default();
+        if res.chain.iter().any(|l| l.name.as_deref() == Some("xargs"))
+            && (SHELLS.contains(&program) || interpreter(program).is_some())
+            && res.shell_code.is_empty()
+            && res.interp_code.is_empty()
+        {
+            self.hit(
+                RuleId::OptionExecShellRunner,
+                format!("`xargs {program}` runs what it reads as scripts"),
+            );
         }
         for exec in &res.execs {
             self.nested(|a| {
@@ -670,6 +696,7 @@ impl Analyzer<'_> {
         for c in candidates {
             let abs = self.absolute(&c);
             self.hits(rules::any_word_rules(&c, abs.as_deref()));
+            self.hits(exposure::word_rules(&c, self.policy.gateway_port));
             if let Some(abs) = abs {
                 self.gateway_path(&c, &abs);
             }
@@ -677,6 +704,7 @@ impl Analyzer<'_> {
     }
 
     fn write_path(&mut self, v: &Val) {
+        self.hits(misuse::persistence_path(v));
         if let Some(abs) = self.absolute(v) {
             self.hits(rules::write_rules(v, &abs));
             self.gateway_path(v, &abs);

@@ -27,6 +27,9 @@ pub struct ShellGate {
     pub mode: ShellMode,
     /// The gateway's data dir, which commands must not reach.
     pub data_dir: PathBuf,
+    /// The gateway's listening port, which commands must not reach on
+    /// loopback.
+    pub gateway_port: Option<u16>,
 }
 
 #[async_trait]
@@ -36,6 +39,7 @@ impl CommandCheck for ShellGate {
             data_dir: Some(self.data_dir.clone()),
             workspace: Some(ctx.workspace.clone()),
             home: Some(req.cwd.to_owned()),
+            gateway_port: self.gateway_port,
         };
         let denied = match check(req.command, &policy_ctx) {
             // What was checked is what runs: a command that normalisation

@@ -16,8 +16,11 @@
 mod analyze;
 mod approval;
 mod ast;
+mod explain;
+mod exposure;
 pub mod gate;
 mod heredoc;
+mod misuse;
 mod normalize;
 mod parse;
 mod render;
@@ -30,6 +33,7 @@ mod word;
 
 pub use approval::approval_hash;
 pub use ast::Script;
+pub use explain::{Explanation, explanations};
 
 use exoclaw_core::tool::ToolError;
 use serde::Serialize;
@@ -47,6 +51,9 @@ pub struct ShellPolicyContext {
     pub workspace: Option<PathBuf>,
     /// What `~` and `$HOME` are in the sandbox, if known.
     pub home: Option<String>,
+    /// The gateway's own listening port: a command reaching it on a
+    /// loopback address is refused (`exfiltration.gateway_port`).
+    pub gateway_port: Option<u16>,
 }
 
 /// A deny group; `ask` mode shows these to the operator.
@@ -66,6 +73,13 @@ pub enum RuleGroup {
     ContainerEscape,
     Obfuscation,
     Unparseable,
+    Interpreter,
+    OptionExec,
+    SystemControl,
+    Persistence,
+    EnvInjection,
+    EnvDump,
+    Exfiltration,
 }
 
 macro_rules! rule_ids {
@@ -134,6 +148,31 @@ rule_ids! {
     ControlCharacter = "parse.control_character" => Unparseable,
     TooLong = "parse.too_long" => Unparseable,
     TooComplex = "parse.too_complex" => Unparseable,
+    DestructivePermissionsRoot = "destructive.permissions_root" => Destructive,
+    InterpreterShell = "interpreter.shell" => Interpreter,
+    InterpreterSocket = "interpreter.socket" => Interpreter,
+    OptionExecProgram = "option_exec.program" => OptionExec,
+    OptionExecGitConfig = "option_exec.git_config" => OptionExec,
+    OptionExecShellEscape = "option_exec.shell_escape" => OptionExec,
+    OptionExecShellRunner = "option_exec.shell_runner" => OptionExec,
+    SystemControlPower = "system_control.power" => SystemControl,
+    SystemControlService = "system_control.service" => SystemControl,
+    SystemControlKillAll = "system_control.kill_all" => SystemControl,
+    SystemControlFirewall = "system_control.firewall" => SystemControl,
+    PersistenceScheduler = "persistence.scheduler" => Persistence,
+    PersistenceStartupFile = "persistence.startup_file" => Persistence,
+    PersistenceService = "persistence.service" => Persistence,
+    EnvInjectionLoader = "env_injection.loader" => EnvInjection,
+    EnvInjectionInterpreter = "env_injection.interpreter" => EnvInjection,
+    EnvInjectionProgram = "env_injection.program" => EnvInjection,
+    EnvDumpCommand = "env_dump.command" => EnvDump,
+    EnvDumpInterpreter = "env_dump.interpreter" => EnvDump,
+    ExfiltrationUpload = "exfiltration.upload" => Exfiltration,
+    ExfiltrationMetadata = "exfiltration.metadata" => Exfiltration,
+    ExfiltrationGatewayPort = "exfiltration.gateway_port" => Exfiltration,
+    ExfiltrationScan = "exfiltration.scan" => Exfiltration,
+    ExfiltrationTunnel = "exfiltration.tunnel" => Exfiltration,
+    ExfiltrationRawSocket = "exfiltration.raw_socket" => Exfiltration,
 }
 
 impl std::fmt::Display for RuleId {

@@ -384,6 +384,19 @@ fn step(name: &str, argv: &[Val], r: &mut Resolution) -> Option<usize> {
             (i < argv.len()).then_some(i)
         }
         "busybox" | "toybox" => Some(1),
+        // Package runners: the package's command runs.
+        "npx" | "bunx" | "pnpx" | "uvx" => Some(
+            operands(
+                argv,
+                1,
+                &Opts {
+                    short: "pc",
+                    long: &["package", "call", "from", "with"],
+                },
+                "",
+            )
+            .0,
+        ),
         "watch" => {
             let opts = Opts {
                 short: "ndq",

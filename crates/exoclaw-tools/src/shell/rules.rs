@@ -260,7 +260,8 @@ fn has_arg(args: &[Val], s: &str) -> bool {
 
 fn is_recursive(args: &[Val]) -> bool {
     args.iter().filter_map(Val::literal).any(|a| {
-        a == "--recursive"
+        // GNU accepts any unambiguous prefix: `--rec`, `--recur`.
+        (a.starts_with("--r") && "--recursive".starts_with(a))
             || (a.starts_with('-') && !a.starts_with("--") && (a.contains('r') || a.contains('R')))
     })
 }
@@ -703,6 +704,9 @@ pub(crate) fn any_word_rules(v: &Val, abs: Option<&[Tok]>) -> Vec<Hit> {
             format!("touches the gateway's files: {}", v.text),
         ));
     }
+    if abs.is_none() && v.toks.first() == Some(&Tok::Any) && rebuilt_secret_path(v) {
+        hits.push((RuleId::SecretReadPath, format!("reads secrets: {}", v.text)));
+    }
     if let Some(abs) = abs {
         if matches_any(abs, &SECRET_PATH_GLOBS) {
             hits.push((RuleId::SecretReadPath, format!("reads secrets: {}", v.text)));
@@ -721,6 +725,30 @@ pub(crate) fn any_word_rules(v: &Val, abs: Option<&[Tok]>) -> Vec<Hit> {
         ));
     }
     hits
+}
+
+/// `${p%passwd}shadow`: an expansion followed by text that completes a
+/// secret path. The literal tail must be a distinctive part of the rule
+/// (at least 4 characters of it), so `${f%.png}.jpg` stays allowed.
+fn rebuilt_secret_path(v: &Val) -> bool {
+    let tail: String = v
+        .toks
+        .iter()
+        .rev()
+        .take_while(|t| matches!(t, Tok::Char(_)))
+        .filter_map(|t| match t {
+            Tok::Char(c) => Some(*c),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    tail.chars().count() >= 4
+        && SECRET_PATHS
+            .iter()
+            .zip(SECRET_PATH_GLOBS.iter())
+            .any(|(text, glob)| text.contains(tail.as_str()) && could_match(&v.toks, glob))
 }
 
 /// Whether `component` is a whole path component of `path`.

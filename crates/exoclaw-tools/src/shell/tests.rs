@@ -12,8 +12,11 @@ fn ctx() -> ShellPolicyContext {
         data_dir: Some("/home/u/.exoclaw".into()),
         workspace: Some("/home/u/.exoclaw/workspace/default/alice".into()),
         home: None,
+        gateway_port: None,
     }
 }
+
+mod classes;
 
 fn corpus(text: &str) -> impl Iterator<Item = &str> {
     text.lines()

@@ -8,7 +8,7 @@
 //! Path rules compare these values with rule globs by language
 //! intersection ([`could_match`]): `/e?c/sha*` could be `/etc/shadow`.
 
-use super::ast::{Part, Word};
+use super::ast::{Command, Part, Script, Word};
 use super::render::render_word;
 
 /// Most words one brace expansion may produce before it is refused.
@@ -145,12 +145,25 @@ pub(crate) fn values(word: &Word, home: Option<&str>) -> Result<WordVals, TooMan
                     match p {
                         Part::Lit(s) => pieces.extend(s.chars().map(|c| Piece::Ch(c, true))),
                         Part::Escaped(c) => pieces.push(Piece::Ch(*c, true)),
+                        Part::CmdSubst(script) if printed_output(script, home).is_some() => {
+                            subst = true;
+                            let out = printed_output(script, home).unwrap_or_default();
+                            pieces.extend(out.chars().map(|c| Piece::Ch(c, true)));
+                        }
                         other => {
                             subst |= is_subst(other);
                             pieces.push(Piece::Unknown(render_part(other)));
                         }
                     }
                 }
+            }
+            // `$(echo /etc/sha)dow`: the output of `echo` or `printf` with
+            // literal arguments is known (unquoted, it is one field here:
+            // a path has no blanks).
+            Part::CmdSubst(script) if printed_output(script, home).is_some() => {
+                subst = true;
+                let out = printed_output(script, home).unwrap_or_default();
+                pieces.extend(out.chars().map(|c| Piece::Ch(c, true)));
             }
             other => {
                 subst |= is_subst(other);
@@ -168,6 +181,51 @@ pub(crate) fn values(word: &Word, home: Option<&str>) -> Result<WordVals, TooMan
             .collect()
     });
     Ok(WordVals { posix, bash })
+}
+
+/// What a command substitution prints when it is one `echo` or `printf`
+/// with literal arguments (trailing newlines removed, as the shell does).
+fn printed_output(script: &Script, home: Option<&str>) -> Option<String> {
+    let [item] = script.items.as_slice() else {
+        return None;
+    };
+    if !item.rest.is_empty() || item.first.commands.len() != 1 {
+        return None;
+    }
+    let Command::Simple(sc) = &item.first.commands[0] else {
+        return None;
+    };
+    if !sc.redirects.is_empty() || !sc.assignments.is_empty() {
+        return None;
+    }
+    let mut words = Vec::with_capacity(sc.words.len());
+    for w in &sc.words {
+        let v = values(w, home).ok()?.posix;
+        words.push(v.literal()?.to_owned());
+    }
+    let (name, args) = words.split_first()?;
+    let out = match name.as_str() {
+        "echo" => args
+            .iter()
+            .skip_while(|a| matches!(a.as_str(), "-n" | "-e" | "-E" | "-ne" | "-en"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+        "printf" => {
+            let (format, rest) = args.split_first()?;
+            let mut rest = rest.iter();
+            let mut out = String::new();
+            let mut parts = format.split("%s");
+            out.push_str(parts.next().unwrap_or(""));
+            for part in parts {
+                out.push_str(rest.next().map_or("", String::as_str));
+                out.push_str(part);
+            }
+            out.replace("\\n", "\n")
+        }
+        _ => return None,
+    };
+    Some(out.trim_end_matches('\n').to_owned())
 }
 
 fn render_part(p: &Part) -> String {
