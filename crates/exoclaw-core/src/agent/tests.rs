@@ -571,12 +571,11 @@ async fn cached_windows_give_the_model_what_the_store_would() {
         h.turn("first").await;
         h.turn("read x").await;
         let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
+        let stop = async {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            stop.cancel();
-        });
-        h.turn_with("interrupted", &cancel).await;
+            cancel.cancel();
+        };
+        tokio::join!(h.turn_with("interrupted", &cancel), stop);
         // Another writer (an announcement, another gateway) adds a message.
         h.mem
             .append_message(

@@ -4,6 +4,7 @@
 //! Reading and validating it (the file, the process environment, `.env`)
 //! is the binary's job; nothing here reads a file or the environment.
 
+pub mod agents;
 pub mod channels;
 pub mod env;
 pub mod file;
