@@ -72,7 +72,7 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "history",
         run: history::run,
-        in_all: true,
+        in_all: false,
     },
     Bench {
         name: "mcp",

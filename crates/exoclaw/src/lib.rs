@@ -93,7 +93,7 @@ async fn dispatch(
         Command::Agent(a) => cmd::agent::run(&a, settings, verbose).await?,
         Command::Token(t) => cmd::token::run(&t, &settings).await?,
         Command::Service(c) => cmd::service::run(&c, &settings)?,
-        Command::Onboard(a) => cmd::onboard::run(&a, &settings)?,
+        Command::Onboard(a) => cmd::onboard::run(&a, &settings).await?,
         Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
         Command::Approvals(a) => cmd::approvals::run(&a, &settings).await?,
         Command::Users(u) => cmd::users::run_users(&u, &settings).await?,

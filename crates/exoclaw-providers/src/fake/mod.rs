@@ -35,7 +35,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use exoclaw_core::provider::{StopReason, Usage};
 use script::ReplyBody;
 use serde_json::Value;
@@ -284,12 +284,31 @@ impl Drop for FakeProvider {
     }
 }
 
+/// The model id `GET /v1/models` lists.
+pub const FAKE_MODEL: &str = "fake-model";
+
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/messages", post(anthropic))
         .route("/chat/completions", post(openai))
         .route("/v1/chat/completions", post(openai))
+        .route("/models", get(models))
+        .route("/v1/models", get(models))
         .with_state(shared)
+}
+
+/// The OpenAI model list (`GET /v1/models`), as local servers answer it:
+/// the one model this fake serves.
+async fn models() -> Response {
+    json_response(
+        StatusCode::OK,
+        serde_json::json!({
+            "object": "list",
+            "data": [{"id": FAKE_MODEL, "object": "model", "owned_by": "exoclaw-fake"}],
+        })
+        .to_string(),
+        None,
+    )
 }
 
 async fn anthropic(

@@ -58,7 +58,7 @@ fn ask_secret(question: &str) -> anyhow::Result<Option<Secret>> {
     Ok((!value.is_empty()).then(|| Secret::new(value)))
 }
 
-fn collect(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<Answers> {
+async fn collect(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<Answers> {
     let env = &settings.env;
     let detected = exoclaw_providers::detect_default(|v| env.get(v).is_some()).map(|p| p.name);
     let default_provider = args
@@ -72,6 +72,10 @@ fn collect(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<Answers> {
         eprintln!("exoclaw onboard — press Enter to keep the value in brackets.");
         let names: Vec<&str> = exoclaw_providers::PRESETS.iter().map(|p| p.name).collect();
         eprintln!("providers: {}", names.join(", "));
+        eprintln!(
+            "or `local` for a model server of your own at a URL (llama.cpp, llama-cpp-python, \
+             Ollama, vLLM, LM Studio: see docs/configuration.md)"
+        );
     }
     let provider = if interactive {
         ask("LLM provider", &default_provider)?
@@ -82,17 +86,6 @@ fn collect(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<Answers> {
         bail!("provider names are lowercase letters, digits, '-' and '_'");
     }
     let preset = exoclaw_providers::preset(&provider);
-    let default_model = args
-        .model
-        .clone()
-        .or_else(|| settings.config.agents.defaults.model.clone())
-        .or_else(|| preset.and_then(|p| p.default_model).map(str::to_owned));
-    let model = if interactive {
-        let m = ask("model", default_model.as_deref().unwrap_or(""))?;
-        (!m.is_empty()).then_some(m)
-    } else {
-        default_model
-    };
     let needs_base = preset.is_none_or(|p| p.base_url.is_empty());
     let mut base_url = args.base_url.clone();
     if needs_base && base_url.is_none() {
@@ -107,6 +100,24 @@ fn collect(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<Answers> {
             )
         };
     }
+    // A server of the user's own: what it serves, and the default model
+    // from that list.
+    let served = match &base_url {
+        Some(url) => probe_models(settings, url).await,
+        None => Vec::new(),
+    };
+    let default_model = args
+        .model
+        .clone()
+        .or_else(|| settings.config.agents.defaults.model.clone())
+        .or_else(|| preset.and_then(|p| p.default_model).map(str::to_owned))
+        .or_else(|| served.first().cloned());
+    let model = if interactive {
+        let m = ask("model", default_model.as_deref().unwrap_or(""))?;
+        (!m.is_empty()).then_some(m)
+    } else {
+        default_model
+    };
     let key_var = format!("EXOCLAW_{}_API_KEY", env_name(&provider));
     let api_key = if env.get(&key_var).is_some() {
         None // already configured; not copied
@@ -175,9 +186,64 @@ fn collect(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<Answers> {
     })
 }
 
-pub fn run(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<()> {
+/// The model ids an OpenAI-compatible server lists at `GET {base_url}/models`,
+/// said on stderr; empty (with the reason said) when it does not answer: the
+/// gateway tries it again when it starts. Through an egress client that
+/// reaches exactly that origin (a local server on loopback included).
+async fn probe_models(settings: &Settings, base_url: &str) -> Vec<String> {
+    let url = format!("{}/models", base_url.trim_end_matches('/'));
+    let limits = exoclaw_egress::FetchLimits {
+        max_bytes: 1024 * 1024,
+        timeout: std::time::Duration::from_secs(5),
+        max_redirects: 0,
+    };
+    let answer = match exoclaw_gateway::egress::endpoint_client(settings, "--base-url", base_url) {
+        Ok(client) => client
+            .fetch(&url, exoclaw_egress::header::HeaderMap::new(), &limits)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let models = answer.and_then(|fetched| {
+        if !fetched.status.is_success() {
+            return Err(format!("it answered HTTP {}", fetched.status.as_u16()));
+        }
+        let body: serde_json::Value = serde_json::from_slice(&fetched.body)
+            .map_err(|_| "its answer is not JSON (is this the /v1 base URL?)".to_owned())?;
+        Ok(body["data"]
+            .as_array()
+            .map(|data| {
+                data.iter()
+                    .filter_map(|m| m["id"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default())
+    });
+    match models {
+        Ok(models) if models.is_empty() => {
+            eprintln!("the server at the base URL lists no models; name one with --model");
+            Vec::new()
+        }
+        Ok(models) => {
+            eprintln!(
+                "the server at the base URL serves {} model(s): {}",
+                models.len(),
+                models.join(", ")
+            );
+            models
+        }
+        Err(reason) => {
+            eprintln!(
+                "warning: no model list from the base URL ({reason}); the gateway tries it when it starts"
+            );
+            Vec::new()
+        }
+    }
+}
+
+pub async fn run(args: &OnboardArgs, settings: &Settings) -> anyhow::Result<()> {
     crate::serve::refuse_unsafe_home(&settings.home)?;
-    let a = collect(args, settings)?;
+    let a = collect(args, settings).await?;
     settings.home.ensure_layout()?;
 
     // config.json: merge into what is there.

@@ -136,6 +136,7 @@ pub struct MemoryQueryParams {
     /// Search for this text (hybrid: full text and vectors).
     q: Option<String>,
     /// The most memories (default 20, at most 100).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 

@@ -159,3 +159,70 @@ fn serve_without_config_auto_onboards_from_the_environment() {
         "{logs}"
     );
 }
+
+/// A local model server: onboarding probes its `/v1/models` and takes the
+/// model it serves as the default; a server that does not answer is a
+/// warning, never a failed onboarding.
+#[test]
+fn a_local_model_at_a_url_is_probed_for_its_models() {
+    let (fake, base) = exoclaw_providers::fake::FakeProvider::start_in_thread().unwrap();
+    let home = TestHome::new();
+    let out = run(
+        &home.path,
+        &[],
+        &[
+            "onboard",
+            "--non-interactive",
+            "--provider",
+            "local",
+            "--base-url",
+            &format!("{base}/v1"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("serves 1 model(s): fake-model"),
+        "{}",
+        stderr(&out)
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.file("config.json")).unwrap()).unwrap();
+    assert_eq!(config["agents"]["defaults"]["provider"], "local");
+    assert_eq!(config["agents"]["defaults"]["model"], "fake-model");
+    assert_eq!(
+        config["providers"]["local"]["base_url"],
+        format!("{base}/v1")
+    );
+    drop(fake);
+
+    // Nothing listens there now: onboarding still writes the config.
+    let home = TestHome::new();
+    let (listener, port) = occupied_port();
+    drop(listener);
+    let out = run(
+        &home.path,
+        &[],
+        &[
+            "onboard",
+            "--non-interactive",
+            "--provider",
+            "local",
+            "--base-url",
+            &format!("http://127.0.0.1:{port}/v1"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: no model list from the base URL"),
+        "{}",
+        stderr(&out)
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.file("config.json")).unwrap()).unwrap();
+    assert_eq!(config["agents"]["defaults"]["provider"], "local");
+    assert!(
+        config["agents"]["defaults"]
+            .get("model")
+            .is_none_or(serde_json::Value::is_null)
+    );
+}
