@@ -30,10 +30,17 @@ struct Loaded {
 
 /// A BERT sentence embedder over a model directory.
 pub struct LocalEmbedder {
+    id: String,
+    dims: usize,
+    /// Shared with the blocking thread each call runs on.
+    model: Arc<Model>,
+}
+
+/// The model directory and, after the first use, its weights.
+struct Model {
     dir: PathBuf,
     config: Config,
     id: String,
-    dims: usize,
     loaded: Mutex<Option<Arc<Loaded>>>,
 }
 
@@ -54,23 +61,35 @@ impl LocalEmbedder {
         let name = dir
             .file_name()
             .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
+        let id = format!("local:{name}:{dims}");
         Ok(Self {
-            dir: dir.to_path_buf(),
-            config,
-            id: format!("local:{name}:{dims}"),
+            id: id.clone(),
             dims: usize::try_from(dims).unwrap_or(0),
-            loaded: Mutex::new(None),
+            model: Arc::new(Model {
+                dir: dir.to_path_buf(),
+                config,
+                id,
+                loaded: Mutex::new(None),
+            }),
         })
     }
 
     /// Whether the weights are in memory (they are read on first use).
     pub fn is_loaded(&self) -> bool {
-        self.loaded
+        self.model
+            .loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some()
     }
 
+    /// The vectors of `texts` (blocking: the model runs on this thread).
+    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.model.embed(texts)
+    }
+}
+
+impl Model {
     fn load(&self) -> Result<Arc<Loaded>, EmbedError> {
         let mut slot = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(l) = slot.as_ref() {
@@ -100,8 +119,7 @@ impl LocalEmbedder {
         Ok(loaded)
     }
 
-    /// The vectors of `texts` (blocking: the model runs on this thread).
-    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.len() > MAX_BATCH {
             return Err(EmbedError::Invalid(format!(
                 "at most {MAX_BATCH} texts per call"
@@ -171,7 +189,13 @@ impl Embedder for LocalEmbedder {
         self.dims
     }
 
+    /// On a blocking thread: loading the weights and a forward pass take
+    /// milliseconds to seconds, which an async worker must not spend.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.embed_blocking(texts)
+        let model = self.model.clone();
+        let texts = texts.to_vec();
+        tokio::task::spawn_blocking(move || model.embed(&texts))
+            .await
+            .map_err(|e| EmbedError::Model(format!("the embedding thread failed: {e}")))?
     }
 }

@@ -22,7 +22,7 @@ use super::fake_llm::FakeLlm;
 use super::gateway::Gateway;
 use super::http::{Conn, post_json};
 use super::load::{self, Latency, Load, Outcome, delta_ms, ms3};
-use super::proxy::{WARM_UP, check_completion, check_sse, completion_request, start_gateway};
+use super::proxy::{WARM_UP, check_completion, completion_request, measure_direct, start_gateway};
 use super::{Context, cpu, mib};
 use crate::error::{Context as _, Result, bail};
 
@@ -35,7 +35,6 @@ const FILLERS: usize = 64;
 const TARGET_ADDED_P50_MS: f64 = 1.0;
 const TARGET_PER_SECOND: f64 = 2000.0;
 const TARGET_RATE_VS_FRESH: f64 = 0.9;
-const API_KEY: &str = "sk-bench-0000000000000000";
 
 pub fn run(ctx: &Context) -> Result<String> {
     let fake = FakeLlm::start()?;
@@ -201,25 +200,6 @@ fn measure(
         outcome.errors
     );
     outcome
-}
-
-fn measure_direct(fake: &FakeLlm, concurrency: usize, seconds: u64) -> Outcome {
-    let addr = fake.addr();
-    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
-    let request = post_json(addr, "/v1/chat/completions", Some(API_KEY), body);
-    let make = move |_w: usize, _i: u64| request.clone();
-    eprintln!("xtask: history: direct, concurrency {concurrency}, {seconds} s");
-    load::run(
-        &Load {
-            addr,
-            concurrency,
-            warm_up: WARM_UP,
-            measure: Duration::from_secs(seconds),
-            request: &make,
-            check: check_sse,
-        },
-        &mut |_| {},
-    )
 }
 
 struct Row {

@@ -96,7 +96,7 @@ pub fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str) -> Result<Gatewa
 }
 
 /// The load against the fake provider itself: the streaming request the gateway makes.
-fn measure_direct(fake: &FakeLlm, concurrency: usize, seconds: u64) -> Outcome {
+pub fn measure_direct(fake: &FakeLlm, concurrency: usize, seconds: u64) -> Outcome {
     let addr = fake.addr();
     let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
     let request = post_json(addr, "/v1/chat/completions", Some(API_KEY), body);

@@ -179,14 +179,6 @@ impl Windows {
         );
     }
 
-    /// Forget the session's window (the session was deleted or reset).
-    pub fn forget(&self, session: &SessionId) {
-        let mut inner = self.lock();
-        if let Some(old) = inner.map.remove(session) {
-            inner.bytes -= old.bytes;
-        }
-    }
-
     /// Drop the windows unused for longer than the TTL.
     pub fn expire(&self) {
         let mut inner = self.lock();
@@ -304,9 +296,6 @@ mod tests {
         w.put(id("s"), window("hi", 1));
         std::thread::sleep(Duration::from_millis(2));
         w.expire();
-        assert_eq!(w.usage(), (0, 0));
-        w.put(id("t"), window("hi", 1));
-        w.forget(&id("t"));
         assert_eq!(w.usage(), (0, 0));
     }
 }

@@ -151,7 +151,7 @@ impl Runtime {
 
     /// Start one turn of `agent` for `who` on (`channel`, `peer`), whose
     /// conversation is `handoff` (the live one it was routed by) or none.
-    #[allow(clippy::too_many_arguments, reason = "one call site, receive")]
+    #[expect(clippy::too_many_arguments, reason = "one call site, receive")]
     async fn start_turn(
         &self,
         dir: super::directory::Directory,
