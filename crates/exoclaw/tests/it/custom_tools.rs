@@ -37,7 +37,7 @@ impl Setup {
                 cfg_path.to_str().unwrap().to_owned(),
             ),
         ];
-        let gw = Gateway::start(&home.path, &pairs(&env));
+        let gw = Gateway::start(&home.path, &env_pairs(&env));
         Self {
             home,
             gw,
@@ -50,7 +50,7 @@ impl Setup {
     fn restart(&mut self) {
         self.gw.signal("TERM");
         self.gw.wait_exit(Duration::from_secs(20));
-        self.gw = Gateway::start(&self.home.path, &pairs(&self.env));
+        self.gw = Gateway::start(&self.home.path, &env_pairs(&self.env));
     }
 
     fn post(&self, path: &str, body: &Value) -> Response {
@@ -66,10 +66,6 @@ impl Setup {
     fn invoke(&self, tool: &str, args: Value) -> Response {
         self.post("/v1/tools/invoke", &json!({"tool": tool, "args": args}))
     }
-}
-
-fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 const SECRET: &str = "tok-6f1d0c9a8b7e4d3c2b1a0f9e8d7c6b5a";
@@ -233,7 +229,7 @@ fn a_granted_tool_runs_its_arguments_as_single_words() {
     );
     let out = stdout_of(&s.invoke("show_token", json!({})));
     assert!(out.contains("[REDACTED"), "{out}");
-    let env = pairs(&s.env);
+    let env = env_pairs(&s.env);
     let out = run(&s.home.path, &env, &["tools", "custom", "list"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -282,7 +278,7 @@ fn a_granted_tool_runs_its_arguments_as_single_words() {
 #[test]
 fn the_cli_adds_a_tool_from_standard_input() {
     let mut s = Setup::new();
-    let env = pairs(&s.env);
+    let env = env_pairs(&s.env);
     let mut body = echo_tool(json!(["default"]));
     body["command"] = json!(["printf", "<%s>", "{text}"]);
     let out = run_with_stdin(

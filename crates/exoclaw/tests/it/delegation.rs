@@ -35,22 +35,7 @@ impl Team {
         config["gateway"]["shutdown_grace_sec"] = json!(1);
         let path = cfg.path().join("config.json");
         std::fs::write(&path, config.to_string()).unwrap();
-        let mut env = vec![
-            ("EXOCLAW_GATEWAY_TOKEN".to_owned(), TOKEN.to_owned()),
-            (
-                "EXOCLAW_OPENAI_API_KEY".to_owned(),
-                "sk-test-fake-key-0123456789".to_owned(),
-            ),
-            ("EXOCLAW_OPENAI_BASE_URL".to_owned(), base),
-            (
-                "EXOCLAW_CONFIG".to_owned(),
-                path.to_str().unwrap().to_owned(),
-            ),
-        ];
-        if let Some(dsn) = dsn {
-            env.push(("EXOCLAW_POSTGRES_DSN".to_owned(), dsn.to_owned()));
-            env.push(("EXOCLAW_AUTO_UPGRADE".to_owned(), "true".to_owned()));
-        }
+        let env = fake_provider_env(base, &path, dsn);
         let gw = start(&home, &env);
         let team = Self {
             home,
@@ -183,7 +168,7 @@ impl Team {
 }
 
 fn start(home: &TestHome, env: &[(String, String)]) -> Gateway {
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs = env_pairs(env);
     Gateway::start(&home.path, &pairs)
 }
 

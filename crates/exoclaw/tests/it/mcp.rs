@@ -40,7 +40,7 @@ impl Setup {
                 cfg_path.to_str().unwrap().to_owned(),
             ),
         ];
-        let gw = Gateway::start(&home.path, &pairs(&env));
+        let gw = Gateway::start(&home.path, &env_pairs(&env));
         Self {
             home,
             gw,
@@ -53,7 +53,7 @@ impl Setup {
     fn restart(&mut self) {
         self.gw.signal("TERM");
         self.gw.wait_exit(Duration::from_secs(20));
-        self.gw = Gateway::start(&self.home.path, &pairs(&self.env));
+        self.gw = Gateway::start(&self.home.path, &env_pairs(&self.env));
     }
 
     fn send(&self, method: &str, path: &str, body: &Value) -> Response {
@@ -110,10 +110,6 @@ impl Setup {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 fn fault_server() -> Value {
@@ -283,7 +279,7 @@ fn bad_servers_are_refused_and_unreachable_ones_do_not_block_start_up() {
     let down = s.wait_server("gone", "went down", |v| v["state"] == "down");
     assert!(down["tools"].as_array().unwrap().is_empty());
     // The CLI sees it and removes it.
-    let env = pairs(&s.env);
+    let env = env_pairs(&s.env);
     let out = run(&s.home.path, &env, &["mcp", "list"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("NAME"), "{}", stdout(&out));
@@ -315,7 +311,7 @@ fn bad_servers_are_refused_and_unreachable_ones_do_not_block_start_up() {
 #[test]
 fn the_cli_adds_and_tests_a_stdio_server() {
     let s = Setup::new();
-    let env = pairs(&s.env);
+    let env = env_pairs(&s.env);
     let out = run_with_stdin(
         &s.home.path,
         &env,

@@ -26,23 +26,8 @@ fn bench(dsn: Option<&str>, config: Value) -> Bench {
     let cfg = tempfile::tempdir().unwrap();
     let path = cfg.path().join("config.json");
     std::fs::write(&path, config.to_string()).unwrap();
-    let mut env = vec![
-        ("EXOCLAW_GATEWAY_TOKEN".to_owned(), TOKEN.to_owned()),
-        (
-            "EXOCLAW_OPENAI_API_KEY".to_owned(),
-            "sk-test-fake-key-0123456789".to_owned(),
-        ),
-        ("EXOCLAW_OPENAI_BASE_URL".to_owned(), base),
-        (
-            "EXOCLAW_CONFIG".to_owned(),
-            path.to_str().unwrap().to_owned(),
-        ),
-    ];
-    if let Some(dsn) = dsn {
-        env.push(("EXOCLAW_POSTGRES_DSN".to_owned(), dsn.to_owned()));
-        env.push(("EXOCLAW_AUTO_UPGRADE".to_owned(), "true".to_owned()));
-    }
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = fake_provider_env(base, &path, dsn);
+    let pairs = env_pairs(&env);
     let gw = Gateway::start(&home.path, &pairs);
     let b = Bench {
         fake,
@@ -117,11 +102,7 @@ impl Bench {
     }
 
     fn cli(&self, args: &[&str]) -> std::process::Output {
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let env = env_pairs(&self.env);
         run(&self.home.path, &env, args)
     }
 }

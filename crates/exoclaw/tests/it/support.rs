@@ -454,3 +454,31 @@ fn serve_conn(conn: TcpStream, status: u16, sink: &Mutex<Vec<Received>>) {
         }
     }
 }
+
+/// The environment of a gateway answering through the fake provider at
+/// `base` with the config file `config` (and PostgreSQL at `dsn`, upgraded
+/// at start), owned so that a restart can start it again.
+pub fn fake_provider_env(base: String, config: &Path, dsn: Option<&str>) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("EXOCLAW_GATEWAY_TOKEN".to_owned(), TOKEN.to_owned()),
+        (
+            "EXOCLAW_OPENAI_API_KEY".to_owned(),
+            "sk-test-fake-key-0123456789".to_owned(),
+        ),
+        ("EXOCLAW_OPENAI_BASE_URL".to_owned(), base),
+        (
+            "EXOCLAW_CONFIG".to_owned(),
+            config.to_str().unwrap().to_owned(),
+        ),
+    ];
+    if let Some(dsn) = dsn {
+        env.push(("EXOCLAW_POSTGRES_DSN".to_owned(), dsn.to_owned()));
+        env.push(("EXOCLAW_AUTO_UPGRADE".to_owned(), "true".to_owned()));
+    }
+    env
+}
+
+/// `env` as the borrowed pairs [`Gateway::start`] and [`run`] take.
+pub fn env_pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}

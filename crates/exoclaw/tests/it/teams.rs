@@ -30,23 +30,8 @@ fn crew(dsn: Option<&str>) -> Crew {
     let cfg = tempfile::tempdir().unwrap();
     let path = cfg.path().join("config.json");
     std::fs::write(&path, json!({"gateway": {"rate_limit_rpm": 0}}).to_string()).unwrap();
-    let mut env = vec![
-        ("EXOCLAW_GATEWAY_TOKEN".to_owned(), TOKEN.to_owned()),
-        (
-            "EXOCLAW_OPENAI_API_KEY".to_owned(),
-            "sk-test-fake-key-0123456789".to_owned(),
-        ),
-        ("EXOCLAW_OPENAI_BASE_URL".to_owned(), base),
-        (
-            "EXOCLAW_CONFIG".to_owned(),
-            path.to_str().unwrap().to_owned(),
-        ),
-    ];
-    if let Some(dsn) = dsn {
-        env.push(("EXOCLAW_POSTGRES_DSN".to_owned(), dsn.to_owned()));
-        env.push(("EXOCLAW_AUTO_UPGRADE".to_owned(), "true".to_owned()));
-    }
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = fake_provider_env(base, &path, dsn);
+    let pairs = env_pairs(&env);
     let gw = Gateway::start(&home.path, &pairs);
     let c = Crew {
         fake,
@@ -653,11 +638,7 @@ fn fifty_claimers_on_two_gateways_one_owner_every_time() {
         .find_map(|l| l.strip_prefix("EXOCLAW_ENCRYPTION_KEY=").map(str::to_owned))
         .expect("the first gateway wrote its vault key");
     let second_home = TestHome::new();
-    let mut env: Vec<(&str, &str)> = c
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let mut env = env_pairs(&c.env);
     env.push(("EXOCLAW_ENCRYPTION_KEY", &key));
     let second = Gateway::start(&second_home.path, &env);
 
@@ -723,11 +704,7 @@ fn fifty_claimers_on_two_gateways_one_owner_every_time() {
 #[test]
 fn the_cli_lists_creates_and_works_the_board() {
     let c = crew(None);
-    let env: Vec<(&str, &str)> = c
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let env = env_pairs(&c.env);
     let out = run(&c.home.path, &env, &["team", "list"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
