@@ -5,6 +5,7 @@
 //! database or vendor crate. Everything here is plain data and traits.
 
 pub mod agent;
+pub mod canonical;
 pub mod channel;
 pub mod embed;
 pub mod id;

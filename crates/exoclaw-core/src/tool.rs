@@ -138,6 +138,11 @@ pub struct ToolContext {
     /// call ([`ApprovalNeed::binding`]): a tool that asked for approval in
     /// `check` acts only when it matches.
     pub approved: Option<String>,
+    /// The model's id for this call (echoed in its result), set by the
+    /// agent loop per call; `None` for calls made directly (`/v1/tools/invoke`).
+    /// The audit event carries it, so a receipt can be matched to the call
+    /// and the result stored in the session.
+    pub call_id: Option<String>,
     /// Turns of other agents, for tools that delegate (absent where the
     /// caller offers none).
     pub agents: Option<Arc<dyn AgentCalls>>,
@@ -177,6 +182,7 @@ impl ToolContext {
             request_id: None,
             run: Arc::new(RunState::default()),
             approved: None,
+            call_id: None,
             agents: None,
             lineage: Lineage::default(),
             cancel: tokio_util::sync::CancellationToken::new(),
@@ -195,6 +201,7 @@ impl std::fmt::Debug for ToolContext {
             .field("request_id", &self.request_id)
             .field("tainted", &self.run.is_tainted())
             .field("approved", &self.approved.is_some())
+            .field("call_id", &self.call_id)
             .field("lineage", &self.lineage)
             .finish_non_exhaustive()
     }

@@ -151,52 +151,10 @@ pub fn parse_hash(hex_text: &str) -> Option<[u8; 32]> {
     hex::decode(hex_text).ok()?.try_into().ok()
 }
 
-/// Compact JSON with sorted keys and integral numbers as integers.
+/// Compact JSON with sorted keys and integral numbers as integers
+/// ([`exoclaw_core::canonical`]).
 pub fn canonical_json(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&canonical_number(n)),
-        Value::String(s) => out.push_str(&Value::String(s.clone()).to_string()),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                if let Some(item) = map.get(k) {
-                    canonical_json(item, out);
-                }
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn canonical_number(n: &serde_json::Number) -> String {
-    if n.is_i64() || n.is_u64() {
-        return n.to_string();
-    }
-    match n.as_f64() {
-        // `as` is exact here: the value is integral and inside the range
-        Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => (f as i64).to_string(),
-        Some(f) if f.fract() == 0.0 && f > 0.0 && f < 1.8e19 => (f as u64).to_string(),
-        _ => n.to_string(),
-    }
+    exoclaw_core::canonical::write(v, out);
 }
 
 /// The event an append writes: number `tenant_seq` of its tenant, linked

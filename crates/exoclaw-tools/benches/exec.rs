@@ -73,6 +73,7 @@ fn main() {
         request_id: None,
         run: Default::default(),
         approved: None,
+        call_id: None,
         agents: None,
         lineage: Default::default(),
         cancel: Default::default(),

@@ -554,11 +554,9 @@ async fn act(t: &Turn<'_>, calls: &[ToolCall]) -> Vec<ContentPart> {
         })
         .await;
         let started = (now_ms(), Instant::now());
-        let result = t
-            .deps
-            .tools
-            .run(&t.spec.tool_ctx, &c.name, &c.arguments)
-            .await;
+        let mut ctx = t.spec.tool_ctx.clone();
+        ctx.call_id = Some(c.id.clone());
+        let result = t.deps.tools.run(&ctx, &c.name, &c.arguments).await;
         let (status, code) = match &result {
             Ok(_) => ("ok", None),
             Err(e) if e.code.starts_with("security.") => ("denied", Some(e.code.clone())),

@@ -283,6 +283,7 @@ fn harness(replies: Vec<Reply>) -> Harness {
             request_id: None,
             run: Default::default(),
             approved: None,
+            call_id: None,
             agents: None,
             lineage: Default::default(),
             cancel: Default::default(),

@@ -54,6 +54,7 @@ impl Env {
             request_id: None,
             run: Default::default(),
             approved: None,
+            call_id: None,
             agents: None,
             lineage: Default::default(),
             cancel: Default::default(),

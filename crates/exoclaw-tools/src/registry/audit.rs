@@ -1,5 +1,7 @@
 //! What the policy path writes to the audit log: one event per call (the
-//! arguments and the output as SHA-256 digests, never raw), prompt-injection
+//! arguments and the output as SHA-256 digests, never raw, and the model's
+//! call id: together a receipt `exoclaw audit export` can prove against the
+//! session), prompt-injection
 //! hits in untrusted output, and calls the provenance gate refused. Each
 //! `security.*` event is also logged at warn.
 
@@ -13,6 +15,19 @@ use std::time::Duration;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// A call's `args_sha256`: SHA-256 (hex) of the arguments in canonical JSON
+/// ([`exoclaw_core::canonical`]), so the arguments stored in the session
+/// (and exported in a receipt) digest alike on either backend.
+pub fn args_digest(args: &Value) -> String {
+    sha256_hex(exoclaw_core::canonical::to_string(args).as_bytes())
+}
+
+/// A call's `output_sha256`: SHA-256 (hex) of the output text the model got
+/// (after scrubbing and markers: what the session stores).
+pub fn output_digest(content: &str) -> String {
+    sha256_hex(content.as_bytes())
 }
 
 async fn append(store: Option<&Arc<dyn AuditStore>>, event: &NewAuditEvent) {
@@ -59,11 +74,14 @@ pub(super) async fn call(
     let mut e = event(ctx, action, format!("tool:{name}"), decision);
     e.reason = reason;
     let mut detail = json!({
-        "args_sha256": sha256_hex(args.to_string().as_bytes()),
+        "args_sha256": args_digest(args),
         "duration_ms": u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
     });
+    if let Some(id) = &ctx.call_id {
+        detail["call_id"] = Value::String(id.clone());
+    }
     if let Ok(out) = result {
-        detail["output_sha256"] = Value::String(sha256_hex(out.content.as_bytes()));
+        detail["output_sha256"] = Value::String(output_digest(&out.content));
     }
     e.detail = detail;
     append(store, &e).await;

@@ -29,6 +29,7 @@ mod policy;
 mod schema;
 mod screen;
 
+pub use audit::{args_digest, output_digest};
 pub use policy::{Guards, InjectionMode, ToolPolicy, UntrustedPolicy, is_builtin_name};
 pub use screen::injection_rules;
 

@@ -82,6 +82,7 @@ fn setup() -> (tempfile::TempDir, ToolRegistry, Arc<MemAudit>, ToolContext) {
         request_id: Some("r1".into()),
         run: Default::default(),
         approved: None,
+        call_id: None,
         agents: None,
         lineage: Default::default(),
         cancel: Default::default(),

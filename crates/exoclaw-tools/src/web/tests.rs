@@ -21,6 +21,7 @@ fn ctx() -> ToolContext {
         request_id: None,
         run: Default::default(),
         approved: None,
+        call_id: None,
         agents: None,
         lineage: Default::default(),
         cancel: Default::default(),

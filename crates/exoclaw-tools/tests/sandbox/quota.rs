@@ -53,6 +53,7 @@ fn setup(user: WorkspaceQuota) -> Setup {
         request_id: None,
         run: Default::default(),
         approved: None,
+        call_id: None,
         agents: None,
         lineage: Default::default(),
         cancel: Default::default(),

@@ -43,6 +43,7 @@ fn setup() -> Setup {
         request_id: None,
         run: Default::default(),
         approved: None,
+        call_id: None,
         agents: None,
         lineage: Default::default(),
         cancel: Default::default(),
