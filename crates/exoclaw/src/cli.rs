@@ -517,15 +517,61 @@ pub enum AuditCommand {
         json: bool,
     },
     /// Recompute every tenant's hash chain; non-zero exit naming the first
-    /// broken event when an event was edited, deleted or reordered.
+    /// broken event when an event was edited, deleted or reordered. With
+    /// `--bundle`, check an exported bundle offline instead (no store, no
+    /// config needed).
     Verify {
         /// Only this tenant's chain.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "bundle")]
         tenant: Option<String>,
+        /// A bundle written by `exoclaw audit export`: its chains, its
+        /// receipts' digests and its signature.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<std::path::PathBuf>,
+        /// With --bundle: the Ed25519 public key (hex, from `exoclaw audit
+        /// key`) the bundle must be signed with.
+        #[arg(long, value_name = "HEX", requires = "bundle")]
+        public_key: Option<String>,
         /// `{"intact", "chains": [{"tenant_id", "checked", "unchained",
-        /// "head_seq", "head_hash", "broken"}]}`.
+        /// "head_seq", "head_hash", "broken"}]}`; with --bundle the report
+        /// `{"ok", "chains", "tool_calls", "receipts_matched", "signature",
+        /// "public_key", "key_fingerprint", "problems"}`.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a verifiable bundle of the audit log (0600): each tenant's
+    /// chained events in the range, the chain head, and receipts of tool
+    /// calls (their arguments and outputs, digested in the events).
+    Export {
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// From this time (same forms as `audit list --since`).
+        #[arg(long, value_name = "DURATION|TIME")]
+        since: Option<String>,
+        /// Before this time.
+        #[arg(long, value_name = "DURATION|TIME")]
+        until: Option<String>,
+        /// The file to write (refused when it exists, unless --force).
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Sign with the gateway's Ed25519 key in the vault (created on
+        /// first use).
+        #[arg(long)]
+        sign: bool,
+        /// Leave out the receipts' contents (tool arguments and outputs):
+        /// the digests stay chained but cannot be checked against them.
+        #[arg(long)]
+        no_contents: bool,
+    },
+    /// Print the public key audit bundles are signed with (hex).
+    Key {
+        /// Create the signing key in the vault when there is none.
+        #[arg(long)]
+        create: bool,
     },
 }
 

@@ -77,6 +77,16 @@ async fn dispatch(
     if let Command::Doctor = command {
         return cmd::doctor::run(config_flag, env).await;
     }
+    if let Command::Audit(cli::AuditCommand::Verify {
+        bundle: Some(bundle),
+        public_key,
+        json,
+        ..
+    }) = &command
+    {
+        // Offline: no config, no store.
+        return cmd::audit_log::verify_bundle(bundle, public_key.as_deref(), *json);
+    }
     if let Command::Security(cli::SecurityCommand::Audit { deep, fix, json }) = command {
         let settings = crate::config::load(config_flag, env)?;
         let opts = cmd::audit::Options { deep, fix, json };

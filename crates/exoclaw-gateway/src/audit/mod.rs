@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod bundle;
+
 /// The `event` field of an alert's log line: the action when it is a
 /// `security.*` one, else a `security.*` reason (a tool refused with
 /// `security.ssrf_blocked`), else `security.` and the action with `_` for

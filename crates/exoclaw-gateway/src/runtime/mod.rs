@@ -427,6 +427,7 @@ impl Runtime {
             request_id,
             run: Default::default(),
             approved: None,
+            call_id: None,
             agents: None,
             lineage: Default::default(),
             cancel: Default::default(),

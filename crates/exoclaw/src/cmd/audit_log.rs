@@ -1,5 +1,7 @@
-//! `exoclaw audit list|verify`: read the audit log and check its hash chain
-//! from the terminal (the gateway may be running). `exoclaw security audit`
+//! `exoclaw audit list|verify|export|key`: read the audit log and check its
+//! hash chain from the terminal (the gateway may be running); export a
+//! verifiable bundle and check one offline (`audit/bundle.rs` in the gateway
+//! library holds the format). `exoclaw security audit`
 //! (`cmd/audit.rs`) is the hardening checker; it runs [`verify`] as its
 //! `audit.chain` check.
 
@@ -9,10 +11,24 @@ use crate::serve::refuse_unsafe_home;
 use anyhow::{Context as _, bail};
 use exoclaw_core::TenantId;
 use exoclaw_core::model::{AuditEvent, AuditFilter, AuditVerify};
+use exoclaw_gateway::audit::bundle;
 use exoclaw_gateway::db;
+use std::path::Path;
 
 pub async fn run(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool> {
     refuse_unsafe_home(&settings.home)?;
+    match cmd {
+        AuditCommand::Export { .. } | AuditCommand::Key { .. } => {
+            return export_or_key(cmd, settings).await;
+        }
+        AuditCommand::Verify {
+            bundle: Some(bundle),
+            public_key,
+            json,
+            ..
+        } => return verify_bundle(bundle, public_key.as_deref(), *json),
+        AuditCommand::List { .. } | AuditCommand::Verify { .. } => {}
+    }
     let inspection = db::inspect(settings).await?;
     if !inspection.exists {
         bail!("there is no store yet (start `exoclaw serve` once); no audit log to read");
@@ -94,7 +110,8 @@ pub async fn run(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool
                 }
                 Ok(true)
             }
-            AuditCommand::Verify { tenant, json } => {
+            AuditCommand::Export { .. } | AuditCommand::Key { .. } => Ok(false),
+            AuditCommand::Verify { tenant, json, .. } => {
                 let tenant = tenant.as_deref().map(TenantId::new);
                 let v = store
                     .verify_audit(tenant.as_ref())
@@ -184,4 +201,213 @@ pub async fn verify(settings: &Settings) -> anyhow::Result<Option<AuditVerify>> 
     let result = db.store().verify_audit(None).await;
     db.close().await;
     Ok(Some(result?))
+}
+
+/// `audit export` and `audit key`: they may create the signing key, so the
+/// store is opened for writing (the vault needs the encryption key).
+async fn export_or_key(cmd: &AuditCommand, settings: &Settings) -> anyhow::Result<bool> {
+    let inspection = db::inspect(settings).await?;
+    if !inspection.exists {
+        bail!("there is no store yet (start `exoclaw serve` once); no audit log to export");
+    }
+    if !inspection.status.is_current() {
+        bail!(
+            "the store schema is not current (version {} of {}); run `exoclaw upgrade` first",
+            inspection.status.current,
+            inspection.status.latest
+        );
+    }
+    let needs_key = matches!(
+        cmd,
+        AuditCommand::Key { .. } | AuditCommand::Export { sign: true, .. }
+    );
+    let db = if needs_key {
+        db::open(settings).await?
+    } else {
+        db::open_read_only(settings).await?
+    };
+    let result = async {
+        let key = if needs_key {
+            let create = matches!(
+                cmd,
+                AuditCommand::Key { create: true } | AuditCommand::Export { .. }
+            );
+            let vault = crate::cmd::secrets::vault(settings, &db).await?;
+            let key = bundle::signing_key(&vault, create).await?;
+            if let Some((k, true)) = &key {
+                eprintln!(
+                    "created the audit signing key {}/{} in the vault; public key {}",
+                    bundle::SIGNING_KEY_OWNER,
+                    bundle::SIGNING_KEY,
+                    hex::encode(k.verifying_key().as_bytes())
+                );
+            }
+            key
+        } else {
+            None
+        };
+        match cmd {
+            AuditCommand::Key { .. } => {
+                let Some((k, _)) = key else {
+                    bail!("there is no audit signing key yet; create one with `exoclaw audit key --create` (or `exoclaw audit export --sign`)");
+                };
+                crate::outln!("{}", hex::encode(k.verifying_key().as_bytes()));
+                Ok(true)
+            }
+            AuditCommand::Export {
+                tenant,
+                since,
+                until,
+                out,
+                force,
+                sign,
+                no_contents,
+            } => {
+                if out.exists() && !*force {
+                    bail!(
+                        "{} exists; choose another --out or add --force",
+                        out.display()
+                    );
+                }
+                let now = exoclaw_gateway::runtime::approval::now_ms();
+                let time = |flag: &str, v: &Option<String>| {
+                    v.as_deref()
+                        .map(|s| {
+                            exoclaw_gateway::audit::parse_time(s, now)
+                                .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+                        })
+                        .transpose()
+                };
+                let filter = bundle::ExportFilter {
+                    tenant: tenant.as_deref().map(TenantId::new),
+                    since: time("--since", since)?,
+                    until: time("--until", until)?,
+                    contents: !*no_contents,
+                };
+                let store = db.store();
+                let b = bundle::export(store.as_ref(), &filter, now)
+                    .await
+                    .context("cannot read the audit log")?;
+                let (events, receipts) = (
+                    b.chains.iter().map(|c| c.events.len()).sum::<usize>(),
+                    b.receipts.len(),
+                );
+                let file = match (&key, *sign) {
+                    (Some((k, _)), true) => bundle::sign(b, k)?,
+                    _ => bundle::BundleFile {
+                        bundle: b,
+                        signature: None,
+                    },
+                };
+                let text = serde_json::to_vec_pretty(&file)?;
+                write_private(out, &text)?;
+                crate::outln!(
+                    "wrote {} ({events} events, {receipts} receipts{})",
+                    out.display(),
+                    if file.signature.is_some() {
+                        ", signed"
+                    } else {
+                        ""
+                    }
+                );
+                Ok(true)
+            }
+            AuditCommand::List { .. } | AuditCommand::Verify { .. } => Ok(false),
+        }
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+/// Writes `data` to `path` as a new 0600 file: a temporary file beside it,
+/// synced, then renamed over it (a crash leaves the old file or none).
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("--out must name a file"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `audit verify --bundle`: offline, from the file alone.
+pub fn verify_bundle(path: &Path, public_key: Option<&str>, json: bool) -> anyhow::Result<bool> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let r = bundle::verify(&text, public_key);
+    if json {
+        let mut v = serde_json::to_value(&r)?;
+        v["ok"] = serde_json::Value::Bool(r.is_ok());
+        crate::outln!("{v}");
+        return Ok(r.is_ok());
+    }
+    for c in &r.chains {
+        match (c.first_seq, c.last_seq) {
+            (Some(a), Some(b)) => crate::outln!(
+                "tenant {}: events {a} to {b} ({}{}{})",
+                c.tenant_id,
+                if c.from_genesis {
+                    "from the first event"
+                } else {
+                    "anchored"
+                },
+                if c.to_head { ", to the head" } else { "" },
+                if c.events == 0 { ", empty" } else { "" }
+            ),
+            _ => crate::outln!("tenant {}: no events in the range", c.tenant_id),
+        }
+    }
+    crate::outln!(
+        "tool calls: {}, receipts matching their digests: {}",
+        r.tool_calls,
+        r.receipts_matched
+    );
+    match (r.signature, &r.key_fingerprint) {
+        ("valid", Some(fp)) => crate::outln!(
+            "signature: valid, key {fp}{}",
+            if public_key.is_some() {
+                " (the required key)"
+            } else {
+                " (named by the bundle: pass --public-key to require yours)"
+            }
+        ),
+        ("absent", _) => crate::outln!("signature: none"),
+        _ => crate::outln!("signature: INVALID"),
+    }
+    for p in &r.problems {
+        crate::outln!("problem: {p}");
+    }
+    crate::outln!(
+        "{}",
+        if r.is_ok() {
+            "bundle verified"
+        } else {
+            "bundle FAILED verification"
+        }
+    );
+    Ok(r.is_ok())
 }

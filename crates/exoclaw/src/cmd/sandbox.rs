@@ -46,6 +46,7 @@ pub async fn run(cmd: &SandboxCommand, settings: &Settings) -> anyhow::Result<bo
         request_id: None,
         run: Default::default(),
         approved: None,
+        call_id: None,
         agents: None,
         lineage: Default::default(),
         cancel: Default::default(),

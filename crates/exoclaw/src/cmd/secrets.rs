@@ -162,3 +162,15 @@ async fn rotate(settings: &Settings, current: VaultKey, db: &db::Db) -> anyhow::
     );
     Ok(())
 }
+
+/// The vault over `db`, for commands that keep their own secrets in it
+/// (the audit signing key): `EXOCLAW_ENCRYPTION_KEY` required.
+pub async fn vault(settings: &Settings, db: &db::Db) -> anyhow::Result<SecretVault> {
+    let Some(key_hex) = &settings.secrets.encryption_key else {
+        bail!(
+            "EXOCLAW_ENCRYPTION_KEY is not set; start `exoclaw serve` once to generate it into the data dir's .env, or set it"
+        );
+    };
+    let key = VaultKey::from_hex(key_hex.expose()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    open_vault(settings, key, db).await
+}

@@ -44,6 +44,7 @@ mod orchestration_api;
 mod otel;
 mod pairing;
 mod postgres;
+mod receipts;
 mod recovery;
 mod security;
 mod serve;
