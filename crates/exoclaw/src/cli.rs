@@ -473,9 +473,15 @@ pub enum SecurityCommand {
         /// Also probe the running gateway from outside.
         #[arg(long)]
         deep: bool,
-        /// Repair mechanical findings (permissions); never follows symlinks.
+        /// Repair file permissions (never following symlinks), then what a
+        /// safe value repairs (configuration, a missing or weak gateway
+        /// token), each after a confirmation in a terminal; lists what it
+        /// changed and what it left.
         #[arg(long)]
         fix: bool,
+        /// With --fix: apply every repair without asking.
+        #[arg(long, requires = "fix")]
+        yes: bool,
         /// `{"findings": [{"id", "severity", "reason", "fix"}], "result"}`.
         #[arg(long)]
         json: bool,

@@ -87,9 +87,20 @@ async fn dispatch(
         // Offline: no config, no store.
         return cmd::audit_log::verify_bundle(bundle, public_key.as_deref(), *json);
     }
-    if let Command::Security(cli::SecurityCommand::Audit { deep, fix, json }) = command {
+    if let Command::Security(cli::SecurityCommand::Audit {
+        deep,
+        fix,
+        yes,
+        json,
+    }) = command
+    {
         let settings = crate::config::load(config_flag, env)?;
-        let opts = cmd::audit::Options { deep, fix, json };
+        let opts = cmd::audit::Options {
+            deep,
+            fix,
+            yes,
+            json,
+        };
         return cmd::audit::run(&settings, opts).await;
     }
     let settings = crate::config::load(config_flag, env)?;

@@ -31,6 +31,19 @@ impl Env {
         Self { vars }
     }
 
+    /// Only what the process environment set (to layer a changed `.env`
+    /// under it again).
+    pub fn process_only(&self) -> Self {
+        Self {
+            vars: self
+                .vars
+                .iter()
+                .filter(|(_, (_, o))| *o == Origin::Process)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
     /// Add `key` from `.env` unless the process environment set it.
     pub fn layer_dotenv(&mut self, key: String, value: String) {
         self.vars.entry(key).or_insert((value, Origin::DotEnv));

@@ -4,57 +4,23 @@
 //! (`fail`/`warn`/`pass`), the reason and the fix. A fresh default install has
 //! no `fail`; any `fail` makes the exit status non-zero.
 //!
-//! `--fix` repairs only mechanical findings (file permissions), never
-//! follows symlinks, is idempotent, and lists what it changed and what it
-//! left. `--deep` also probes the running gateway from outside.
+//! `--fix` repairs file permissions at once (never following symlinks), and
+//! what a safe value repairs (`audit_fix.rs`: configuration, the gateway
+//! token) after confirmation or with `--yes`; it is idempotent and lists
+//! what it changed and what it left. `--deep` also probes the running
+//! gateway from outside.
 
 use crate::config::Settings;
 use crate::config::file::{ExecSecurity, InjectionAction, SandboxMode};
-use serde::Serialize;
+use anyhow::Context as _;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Pass,
-    Warn,
-    Fail,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    pub id: &'static str,
-    pub severity: Severity,
-    pub reason: String,
-    pub fix: String,
-}
-
-fn pass(id: &'static str, reason: impl Into<String>) -> Finding {
-    Finding {
-        id,
-        severity: Severity::Pass,
-        reason: reason.into(),
-        fix: String::new(),
-    }
-}
-
-fn finding(
-    id: &'static str,
-    severity: Severity,
-    reason: impl Into<String>,
-    fix: impl Into<String>,
-) -> Finding {
-    Finding {
-        id,
-        severity,
-        reason: reason.into(),
-        fix: fix.into(),
-    }
-}
+pub use super::finding::{Finding, Severity};
+use super::finding::{finding, pass};
 
 /// The connection limits of issue 19: each must bound something (a
 /// per-address, per-user or per-tenant limit as high as the total bounds
@@ -174,6 +140,8 @@ fn channel_checks(c: &crate::config::file::FileConfig) -> Vec<Finding> {
 pub struct Options {
     pub deep: bool,
     pub fix: bool,
+    /// With `fix`: apply without asking.
+    pub yes: bool,
     pub json: bool,
 }
 
@@ -199,6 +167,18 @@ pub fn config_checks(s: &Settings) -> Vec<Finding> {
             )
         },
     );
+    out.push(match &s.secrets.gateway_token {
+        Some(t) if is_weak_token(t.expose()) => finding(
+            "gateway.token",
+            Severity::Fail,
+            "the gateway token looks weak (repeated, low-entropy or a common word)",
+            "exoclaw security audit --fix (rotates it into .env) or `exoclaw token rotate`",
+        ),
+        _ => pass(
+            "gateway.token",
+            "the gateway token is not guessable by its shape",
+        ),
+    });
     out.push(if s.bind_ip.is_loopback() {
         pass("gateway.bind", format!("bound to loopback ({})", s.bind_ip))
     } else if !g.trusted_proxies.is_empty() {
@@ -431,6 +411,12 @@ pub fn defaults_turned_off(s: &Settings) -> Vec<Finding> {
         .collect()
 }
 
+/// A token is weak when its characters barely vary or it fails the
+/// scrubber's strength rules (repetition, common words).
+fn is_weak_token(t: &str) -> bool {
+    is_weak_key(t) || exoclaw_guard::scrub::check_strength(t).is_err()
+}
+
 /// A key whose bytes barely vary is weak even if it is 64 hex characters.
 fn is_weak_key(hex: &str) -> bool {
     let distinct: std::collections::BTreeSet<u8> = hex.to_ascii_lowercase().bytes().collect();
@@ -479,35 +465,33 @@ fn permission_checks(s: &Settings) -> (Vec<Finding>, Vec<(PathBuf, u32)>) {
 }
 
 pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
-    let mut findings = config_checks(settings);
-    let (perm, wrong) = permission_checks(settings);
-    findings.extend(perm);
-    findings.push(store_check(settings).await);
-    findings.push(backup_recent_check(settings, std::time::SystemTime::now()));
-    findings.push(chain_check(settings).await);
-    findings.push(owner_ids_check(settings).await);
-    if opts.deep {
-        findings.extend(deep_checks(settings));
-    }
+    let mut findings = findings(settings, opts.deep).await;
     let mut changed = Vec::new();
     let mut left = Vec::new();
     if opts.fix {
+        let (_, wrong) = permission_checks(settings);
         for (path, mode) in &wrong {
             match fix_mode(path, *mode) {
                 Ok(()) => changed.push(format!("chmod {mode:04o} {}", path.display())),
                 Err(e) => left.push(format!("{}: {e}", path.display())),
             }
         }
-        if !wrong.is_empty() {
-            // Re-check after fixing.
-            findings.retain(|f| f.id != "fs.permissions");
-            findings.extend(permission_checks(settings).0);
-        }
-        for f in findings
-            .iter()
-            .filter(|f| f.severity != Severity::Pass && f.id != "fs.permissions")
-        {
-            left.push(format!("{}: not mechanical ({})", f.id, f.fix));
+        let (remedies, not_mechanical) = super::audit_fix::plan(settings, &findings).await;
+        let confirm = super::audit_fix::Confirm::from_flags(opts.yes, opts.json);
+        let (fixed, unfixed) = super::audit_fix::apply(settings, remedies, confirm).await;
+        let reload = !fixed.is_empty();
+        changed.extend(fixed);
+        left.extend(unfixed);
+        left.extend(not_mechanical);
+        // Re-check what was fixed, with the configuration as it now loads.
+        let again = if reload {
+            crate::config::load(Some(&settings.config_path), settings.env.process_only())
+                .context("cannot reload the configuration after fixing it")?
+        } else {
+            settings.clone()
+        };
+        if reload || !wrong.is_empty() {
+            findings = self::findings(&again, opts.deep).await;
         }
     }
     let worst = findings
@@ -552,6 +536,20 @@ pub async fn run(settings: &Settings, opts: Options) -> anyhow::Result<bool> {
         );
     }
     Ok(worst != Severity::Fail)
+}
+
+/// Every check's finding.
+async fn findings(settings: &Settings, deep: bool) -> Vec<Finding> {
+    let mut findings = config_checks(settings);
+    findings.extend(permission_checks(settings).0);
+    findings.push(store_check(settings).await);
+    findings.push(backup_recent_check(settings, std::time::SystemTime::now()));
+    findings.push(chain_check(settings).await);
+    findings.push(owner_ids_check(settings).await);
+    if deep {
+        findings.extend(deep_checks(settings));
+    }
+    findings
 }
 
 /// chmod without following a symlink: open the path with O_NOFOLLOW and

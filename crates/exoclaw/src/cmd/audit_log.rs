@@ -300,7 +300,10 @@ async fn export_or_key(cmd: &AuditCommand, settings: &Settings) -> anyhow::Resul
                     },
                 };
                 let text = serde_json::to_vec_pretty(&file)?;
-                write_private(out, &text)?;
+                // Beside the file, then renamed over it (0600).
+                let path = std::path::absolute(out)
+                    .with_context(|| format!("cannot resolve {}", out.display()))?;
+                exoclaw_gateway::home::write_private_file(&path, &text)?;
                 crate::outln!(
                     "wrote {} ({events} events, {receipts} receipts{})",
                     out.display(),
@@ -318,40 +321,6 @@ async fn export_or_key(cmd: &AuditCommand, settings: &Settings) -> anyhow::Resul
     .await;
     db.close().await;
     result
-}
-
-/// Writes `data` to `path` as a new 0600 file: a temporary file beside it,
-/// synced, then renamed over it (a crash leaves the old file or none).
-fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow::anyhow!("--out must name a file"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
 }
 
 /// `audit verify --bundle`: offline, from the file alone.

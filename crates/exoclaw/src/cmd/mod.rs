@@ -3,12 +3,14 @@
 pub mod agent;
 pub mod approvals;
 pub mod audit;
+pub mod audit_fix;
 pub mod audit_log;
 pub mod backup;
 pub mod channels;
 pub mod config;
 pub mod cron;
 pub mod doctor;
+pub mod finding;
 pub mod mcp;
 pub mod memory;
 pub mod migrate;

@@ -18,6 +18,44 @@ use std::time::Duration;
 pub async fn run(cmd: &TokenCommand, settings: &Settings) -> anyhow::Result<()> {
     let TokenCommand::Rotate { grace, json } = cmd;
     let grace = parse_duration(grace)?;
+    let Rotated {
+        token,
+        old_valid_until: until,
+        in_dotenv,
+    } = rotate(settings, grace).await?;
+    let until_text = rfc3339(until);
+    if *json {
+        crate::outln!(
+            "{}",
+            serde_json::json!({"token": token.expose(), "old_valid_until": until_text})
+        );
+    } else {
+        crate::outln!(
+            "new gateway token (shown once):\n\n    {}\n\nthe old token is accepted until {until_text}{}",
+            token.expose(),
+            if in_dotenv {
+                format!("; {} was updated", settings.home.dotenv_path().display())
+            } else {
+                "; update EXOCLAW_GATEWAY_TOKEN where you set it".to_owned()
+            }
+        );
+    }
+    Ok(())
+}
+
+/// A rotation's outcome.
+pub struct Rotated {
+    pub token: Secret,
+    pub old_valid_until: exoclaw_core::UnixMillis,
+    /// The data dir's `.env` holds the new token (it did not come from the
+    /// process environment).
+    pub in_dotenv: bool,
+}
+
+/// Replaces the gateway token in the store (the old one valid for `grace`)
+/// and in `.env` unless the process environment sets it; audited as
+/// `token.rotate`. Running gateways follow the store.
+pub async fn rotate(settings: &Settings, grace: Duration) -> anyhow::Result<Rotated> {
     refuse_unsafe_home(&settings.home)?;
     let inspection = db::inspect(settings).await?;
     if !inspection.status.is_current() {
@@ -58,24 +96,11 @@ pub async fn run(cmd: &TokenCommand, settings: &Settings) -> anyhow::Result<()> 
             detail: serde_json::json!({"grace_sec": grace.as_secs(), "old_valid_until": until}),
         };
         store.append_audit(&event).await?;
-        let until_text = rfc3339(until);
-        if *json {
-            crate::outln!(
-                "{}",
-                serde_json::json!({"token": token.expose(), "old_valid_until": until_text})
-            );
-        } else {
-            crate::outln!(
-                "new gateway token (shown once):\n\n    {}\n\nthe old token is accepted until {until_text}{}",
-                token.expose(),
-                if in_dotenv {
-                    format!("; {} was updated", settings.home.dotenv_path().display())
-                } else {
-                    "; update EXOCLAW_GATEWAY_TOKEN where you set it".to_owned()
-                }
-            );
-        }
-        Ok(())
+        Ok(Rotated {
+            token,
+            old_valid_until: until,
+            in_dotenv,
+        })
     }
     .await;
     db.close().await;

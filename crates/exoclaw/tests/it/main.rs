@@ -16,6 +16,7 @@ mod support;
 mod access;
 mod alerts;
 mod audit;
+mod audit_fix;
 mod audit_log;
 mod backup;
 mod bad_input;
