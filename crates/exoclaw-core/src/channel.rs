@@ -23,6 +23,8 @@ pub struct ChannelInfo {
     pub can_edit: bool,
     /// It can put a reaction on a message.
     pub can_react: bool,
+    /// It can show that an answer is being written.
+    pub can_type: bool,
 }
 
 /// Where a message was written.
@@ -51,6 +53,10 @@ pub struct InboundMessage {
     /// Whether it mentions (or replies to) the bot.
     pub mentioned: bool,
     pub text: String,
+    /// The platform's id of the message itself where it differs from
+    /// `platform_id` (Telegram: the message id, not the update id), to react
+    /// to it; `None` where the platform has no such thing.
+    pub message_ref: Option<String>,
 }
 
 /// A message to send.
@@ -125,6 +131,12 @@ pub trait Channel: Send + Sync {
 
     /// Replace the text of a sent message (if [`ChannelInfo::can_edit`]).
     async fn edit(&self, _peer: &str, _platform_id: &str, _text: &str) -> Result<(), ChannelError> {
+        Err(ChannelError::Unsupported)
+    }
+
+    /// Show `peer` that an answer is being written, for a few seconds (if
+    /// [`ChannelInfo::can_type`]).
+    async fn typing(&self, _peer: &str) -> Result<(), ChannelError> {
         Err(ChannelError::Unsupported)
     }
 

@@ -7,6 +7,7 @@
 //! (channel, account, peer).
 
 use super::outbox::Sender;
+use super::progress::Progress;
 use super::state::{ChannelState, ChannelStatus};
 use super::webhook::WebhookChannel;
 use super::{Admission, ChannelGate, Chat, IgnoreReason, Inbound};
@@ -16,6 +17,7 @@ use crate::config::channels::ChannelKind;
 use crate::config::file::ChannelConfig;
 use crate::runtime::{self, Runtime, TurnEnd, bindings};
 use crate::supervisor::Task;
+use exoclaw_core::agent::Finish;
 use exoclaw_core::channel::{Channel, ChatKind, InboundMessage, InboundSink};
 use exoclaw_core::model::Role;
 use exoclaw_core::store::channel::NewOutbound;
@@ -373,14 +375,51 @@ impl Channels {
             .await;
         match got {
             Ok(runtime::turn::Inbound::Turn(mut turn)) => {
-                while turn.events.recv().await.is_some() {}
-                match turn.end().await {
-                    TurnEnd::Ran(o) => Handled::Reply(o.text),
-                    TurnEnd::Broken { code, message } => {
-                        tracing::warn!(channel, code, "a channel turn broke");
-                        Handled::Reply(message)
+                let mut progress = self.entries.get(channel).map(|e| {
+                    Progress::new(
+                        e.adapter.as_ref(),
+                        &e.config.progress,
+                        &msg.peer,
+                        msg.message_ref.clone(),
+                    )
+                });
+                if let Some(p) = progress.as_mut() {
+                    p.start().await;
+                }
+                loop {
+                    let event = tokio::select! {
+                        event = turn.events.recv() => event,
+                        () = tokio::time::sleep(super::progress::TYPING_EVERY) => {
+                            if let Some(p) = progress.as_mut() {
+                                p.tick().await;
+                            }
+                            continue;
+                        }
+                    };
+                    let Some(event) = event else { break };
+                    if let Some(p) = progress.as_mut() {
+                        p.event(&event).await;
                     }
                 }
+                let (text, ok) = match turn.end().await {
+                    TurnEnd::Ran(o) => match o.finish {
+                        Finish::Complete => (o.text, true),
+                        // Said in words: a chat has no error status.
+                        Finish::Failed { code, .. } if o.text.trim().is_empty() => (
+                            format!("Sorry, no answer this time ({code}). Please try again later."),
+                            false,
+                        ),
+                        _ => (o.text, false),
+                    },
+                    TurnEnd::Broken { code, message } => {
+                        tracing::warn!(channel, code, "a channel turn broke");
+                        (message, false)
+                    }
+                };
+                Handled::Reply(match progress {
+                    Some(p) => p.finish(text, ok).await,
+                    None => text,
+                })
             }
             Ok(runtime::turn::Inbound::Stopped(s)) => Handled::Reply(s.message()),
             Ok(runtime::turn::Inbound::Replied(text)) => Handled::Reply(text),

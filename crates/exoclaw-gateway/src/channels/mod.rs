@@ -5,13 +5,16 @@
 //! sender policy (`channels.<name>` in `config.json`: `dm_policy`,
 //! `allow_from`, `groups`), which decides whether a message is delivered
 //! (and as which user), answered with a pairing code, or ignored; then
-//! bindings pick the agent and the runtime receives it. Adapters:
+//! bindings pick the agent and the runtime receives it; `progress.rs` shows
+//! the person a typing indicator, status reactions and the answer streamed
+//! by edits while the turn runs. Adapters:
 //! `webhook.rs` (signed generic webhook), `telegram.rs` (Bot API, long
 //! polling; `telegram_format.rs` Markdown to Telegram HTML).
 
 mod hub;
 mod outbox;
 mod policy;
+mod progress;
 mod state;
 pub mod telegram;
 mod telegram_format;

@@ -69,6 +69,7 @@ impl TelegramChannel {
                 kind: "telegram",
                 can_edit: true,
                 can_react: true,
+                can_type: true,
             },
             tenant,
             config,
@@ -251,6 +252,7 @@ fn parse(u: &Value, me: &Me) -> Option<InboundMessage> {
         account: None,
         mentioned: mention || reply_to_bot,
         text,
+        message_ref: m["message_id"].as_i64().map(|id| id.to_string()),
     })
 }
 
@@ -334,6 +336,14 @@ impl Channel for TelegramChannel {
         body["text"] = json!(telegram_format::to_html(text));
         body["parse_mode"] = json!("HTML");
         self.call("editMessageText", &body, CALL_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+
+    async fn typing(&self, peer: &str) -> Result<(), ChannelError> {
+        let mut body = Self::target(peer);
+        body["action"] = json!("typing");
+        self.call("sendChatAction", &body, CALL_TIMEOUT)
             .await
             .map(|_| ())
     }

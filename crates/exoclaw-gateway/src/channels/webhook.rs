@@ -147,6 +147,7 @@ impl WebhookChannel {
                 kind: "webhook",
                 can_edit: false,
                 can_react: false,
+                can_type: false,
             },
             tenant,
             config,

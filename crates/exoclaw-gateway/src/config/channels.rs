@@ -74,6 +74,32 @@ impl Default for TelegramChannelConfig {
     }
 }
 
+/// `channels.<name>.progress`: what a person sees while the answer is
+/// written, on adapters that can (Telegram): a typing indicator, a reaction
+/// on their message (👀 while working, 👍 done, 👎 failed) and the answer
+/// streamed into a placeholder message by edits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProgressConfig {
+    /// Typing indicator and status reactions (default true).
+    pub status: bool,
+    /// Stream the answer by editing a placeholder (default true).
+    pub stream: bool,
+    /// At most one edit per this many milliseconds (250 to 60000, default
+    /// 1000: Telegram limits edits per chat).
+    pub edit_interval_ms: u64,
+}
+
+impl Default for ProgressConfig {
+    fn default() -> Self {
+        Self {
+            status: true,
+            stream: true,
+            edit_interval_ms: 1000,
+        }
+    }
+}
+
 /// `channels.<name>.outbox`: how outbound messages are retried.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -103,6 +129,7 @@ pub fn problems(
     webhook: &WebhookChannelConfig,
     telegram: &TelegramChannelConfig,
     outbox: &OutboxConfig,
+    progress: &ProgressConfig,
 ) -> Vec<(String, String)> {
     let mut p = Vec::new();
     if !(telegram.api_base.starts_with("https://") || telegram.api_base.starts_with("http://")) {
@@ -123,6 +150,12 @@ pub fn problems(
         50,
     );
     range("webhook.max_skew_sec", webhook.max_skew_sec, 1, 3600);
+    range(
+        "progress.edit_interval_ms",
+        progress.edit_interval_ms,
+        250,
+        60_000,
+    );
     range(
         "webhook.max_body_bytes",
         u64::try_from(webhook.max_body_bytes).unwrap_or(u64::MAX),

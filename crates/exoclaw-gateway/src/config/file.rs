@@ -564,6 +564,7 @@ pub struct ChannelConfig {
     pub webhook: super::channels::WebhookChannelConfig,
     pub telegram: super::channels::TelegramChannelConfig,
     pub outbox: super::channels::OutboxConfig,
+    pub progress: super::channels::ProgressConfig,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

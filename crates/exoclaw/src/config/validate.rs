@@ -663,9 +663,12 @@ fn channels(
                 }
             }
         }
-        for (path, message) in
-            exoclaw_gateway::config::channels::problems(&c.webhook, &c.telegram, &c.outbox)
-        {
+        for (path, message) in exoclaw_gateway::config::channels::problems(
+            &c.webhook,
+            &c.telegram,
+            &c.outbox,
+            &c.progress,
+        ) {
             p.push(problem(format!("channels.{name}.{path}"), message));
         }
         if c.dm_policy == DmPolicy::Allowlist && c.allow_from.is_empty() {

@@ -194,6 +194,7 @@ pub async fn webhook(
         account: None,
         mentioned: true,
         text: event.text,
+        message_ref: None,
     };
     if cfg.callback_url.is_some() {
         channels.answer_later(&name, msg, Dedup::Done);

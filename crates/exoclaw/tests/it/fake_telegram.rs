@@ -2,7 +2,8 @@
 //! HTTP/1.1 keep-alive): `getMe`, long-polling `getUpdates` (bounded wait,
 //! filtered by offset, every offset recorded), `sendMessage` and
 //! `editMessageText` (recorded; scripted faults such as 429 with
-//! `retry_after`, 5xx or refused markup first), and 401 for a wrong token.
+//! `retry_after`, 5xx or refused markup first), `sendChatAction` and
+//! `setMessageReaction` (recorded apart), and 401 for a wrong token.
 
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -21,6 +22,8 @@ struct State {
     next_message: i64,
     /// (method, body) of every send and edit.
     sent: Vec<(String, Value)>,
+    /// (method, body) of every typing indicator and reaction.
+    actions: Vec<(String, Value)>,
     offsets: Vec<i64>,
     /// Answers for the next sends, before any succeeds: (status, body).
     faults: VecDeque<(u16, Value)>,
@@ -88,6 +91,10 @@ impl FakeTelegram {
     /// The sends and edits so far (method, body).
     pub fn sent(&self) -> Vec<(String, Value)> {
         self.shared.state.lock().unwrap().sent.clone()
+    }
+
+    pub fn actions(&self) -> Vec<(String, Value)> {
+        self.shared.state.lock().unwrap().actions.clone()
     }
 
     pub fn offsets(&self) -> Vec<i64> {
@@ -179,6 +186,12 @@ fn answer(s: &Shared, path: &str, body: &Value) -> (u16, Value) {
                 200,
                 json!({"ok": true, "result": {"message_id": id, "chat": {"id": body["chat_id"]}}}),
             )
+        }
+        "sendChatAction" | "setMessageReaction" => {
+            let mut st = s.state.lock().unwrap();
+            st.actions.push((method.to_owned(), body.clone()));
+            s.changed.notify_all();
+            (200, json!({"ok": true, "result": true}))
         }
         _ => (200, json!({"ok": true, "result": true})),
     }

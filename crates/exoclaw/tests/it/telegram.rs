@@ -3,7 +3,9 @@
 //! Telegram HTML (after a 429 with `retry_after`, from the outbox); a
 //! group message is heard only when it mentions the bot; `/help` answers
 //! without a turn; a restart resumes at the stored offset (nothing
-//! repeated, nothing skipped); a wrong token leaves the gateway serving.
+//! repeated, nothing skipped); a wrong token leaves the gateway serving;
+//! an answer is streamed into a placeholder by edits, with a typing
+//! indicator and status reactions.
 
 use crate::fake_telegram::{BOT_NAME, FakeTelegram};
 use crate::support::*;
@@ -23,7 +25,12 @@ struct Tg {
 }
 
 impl Tg {
+    /// Streaming off: these tests look at what the outbox sends.
     fn new(token: &str) -> Self {
+        Self::with(token, json!({"stream": false}))
+    }
+
+    fn with(token: &str, progress: Value) -> Self {
         let (fake, base) = FakeProvider::start_in_thread().unwrap();
         let tg = FakeTelegram::start(BOT_TOKEN);
         let cfg = tempfile::tempdir().unwrap();
@@ -35,6 +42,7 @@ impl Tg {
                 "groups": {"allow": ["*"]},
                 "telegram": {"api_base": tg.base(), "poll_timeout_sec": 1},
                 "outbox": {"backoff_ms": 50, "backoff_max_ms": 200},
+                "progress": progress,
             }},
         });
         std::fs::write(cfg.path().join("config.json"), config.to_string()).unwrap();
@@ -270,4 +278,104 @@ fn a_cron_job_for_a_telegram_chat_is_sent_there() {
     // Sent once: nothing more arrives.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sends(&t.tg.sent()).len(), 1);
+}
+
+/// Waits (bounded) until `pred` holds over the recorded actions.
+fn wait_actions(
+    tg: &FakeTelegram,
+    pred: impl Fn(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = tg.actions();
+        if pred(&got) || std::time::Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn reactions(got: &[(String, Value)]) -> Vec<String> {
+    got.iter()
+        .filter(|(m, _)| m == "setMessageReaction")
+        .map(|(_, b)| {
+            b["reaction"][0]["emoji"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn an_answer_is_streamed_by_edits_with_typing_and_status_reactions() {
+    let t = Tg::with(BOT_TOKEN, json!({"edit_interval_ms": 250}));
+    let answer = "one two three four five six seven eight";
+    // A pause in the middle of the stream: the placeholder shows the start.
+    t.fake.push(
+        Reply::text(answer)
+            .deltas(8)
+            .stall_after(4, Duration::from_millis(1500)),
+    );
+    t.tg.push_message(dm("count"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        let got = t.tg.sent();
+        if got
+            .iter()
+            .any(|(m, b)| m == "editMessageText" && b["text"] == answer)
+            || std::time::Instant::now() > deadline
+        {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let placeholders = sends(&got);
+    assert_eq!(placeholders.len(), 1, "one message, then edits: {got:?}");
+    let first = placeholders[0]["text"].as_str().unwrap();
+    assert!(
+        first.ends_with(" …") && answer.starts_with(first.trim_end_matches(" …")),
+        "the placeholder shows the start of the answer: {first:?}"
+    );
+    assert_ne!(first.trim_end_matches(" …"), answer, "sent before the end");
+    let (method, last) = got.last().unwrap();
+    assert_eq!(method, "editMessageText");
+    assert_eq!(last["text"], answer, "the last edit is the whole answer");
+    assert_eq!(last["message_id"], 2, "the placeholder's id");
+
+    let actions = wait_actions(&t.tg, |a| reactions(a).len() >= 2);
+    assert!(
+        actions
+            .iter()
+            .any(|(m, b)| m == "sendChatAction" && b["action"] == "typing" && b["chat_id"] == "42"),
+        "{actions:?}"
+    );
+    assert_eq!(reactions(&actions), ["👀", "👍"]);
+    assert!(
+        actions
+            .iter()
+            .filter(|(m, _)| m == "setMessageReaction")
+            .all(|(_, b)| b["message_id"] == 1),
+        "on the person's message: {actions:?}"
+    );
+    // Nothing else goes out: the edit delivered the answer, not the outbox.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(sends(&t.tg.sent()).len(), 1);
+
+    // A turn that fails: the failure reaction, the error through the outbox.
+    t.fake.push(Reply::status(400));
+    let mut failed = dm("again");
+    failed["message_id"] = json!(7);
+    t.tg.push_message(failed);
+    let actions = wait_actions(&t.tg, |a| reactions(a).len() >= 4);
+    assert_eq!(reactions(&actions)[2..], ["👀", "👎"], "{actions:?}");
+    let got = sends(&t.tg.wait_sent(got.len() + 1, Duration::from_secs(30)));
+    assert_eq!(got.len(), 2, "the error message is sent: {got:?}");
+    assert!(
+        got[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no answer this time"),
+        "{got:?}"
+    );
 }
