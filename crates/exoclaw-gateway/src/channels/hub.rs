@@ -45,9 +45,29 @@ pub enum Handled {
 
 /// The answer to `/start` and `/help` (an admitted sender's; an unknown
 /// one's `/start` gets the pairing flow like any first message).
-const HELP: &str = "Hi! Write to me and the assistant answers here. Commands: /stop stops \
-                    the answer being written, /stopall also stops the work it started, /help \
-                    shows this.";
+const HELP: &str = "Hi! Write to me and the assistant answers here. Commands: /new starts a \
+                    new conversation, /stop stops the answer being written, /stopall also \
+                    stops the work it started, /help shows this.";
+
+/// The answer to `/new`.
+const NEW: &str = "Started a new conversation: the assistant no longer sees the earlier \
+                   messages (they are kept).";
+
+/// `/new` or `/reset`, also as `/new@bot`.
+fn is_new_command(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    let first = first.split_once('@').map_or(first, |(w, _)| w);
+    matches!(first, "/new" | "/reset") && words.next().is_none()
+}
+
+/// Where a conversation's generation is kept: a named position among the
+/// channel cursors, per channel, user and peer. `/new` moves it on; the
+/// session of generation `n > 0` is the peer's with `~n` appended, so the
+/// earlier sessions stay as they were.
+fn generation_key(channel: &str, user: &exoclaw_core::UserId, peer: &str) -> String {
+    format!("{channel}/new/{user}/{peer}")
+}
 
 /// `/start` or `/help`, also as `/help@bot`.
 fn is_help_command(text: &str) -> bool {
@@ -368,6 +388,30 @@ impl Channels {
         let peer = match &msg.account {
             Some(a) => format!("{a}:{}", msg.peer),
             None => msg.peer.clone(),
+        };
+        let key = generation_key(channel, &who.user, &peer);
+        let generation = match store.get_channel_cursor(&who.tenant, &key).await {
+            Ok(g) => g.and_then(|g| g.parse::<u64>().ok()).unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "cannot read a conversation's generation");
+                return Handled::Failed("internal");
+            }
+        };
+        if is_new_command(&msg.text) {
+            let next = (generation + 1).to_string();
+            if let Err(e) = store
+                .set_channel_cursor(&who.tenant, &key, &next, now_ms())
+                .await
+            {
+                tracing::warn!(error = %e, channel, "cannot start a new conversation");
+                return Handled::Failed("internal");
+            }
+            return Handled::Reply(NEW.to_owned());
+        }
+        let peer = if generation == 0 {
+            peer
+        } else {
+            format!("{peer}~{generation}")
         };
         let got = self
             .runtime

@@ -379,3 +379,51 @@ fn an_answer_is_streamed_by_edits_with_typing_and_status_reactions() {
         "{got:?}"
     );
 }
+
+#[test]
+fn new_starts_a_fresh_conversation_and_keeps_the_old_one() {
+    let t = Tg::new(BOT_TOKEN);
+    let user_texts = |body: &Value| -> Vec<String> {
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    t.fake.push(Reply::text("first answer"));
+    t.tg.push_message(dm("remember the blue door"));
+    sends(&t.tg.wait_sent(1, Duration::from_secs(30)));
+    t.fake.push(Reply::text("second answer"));
+    t.tg.push_message(dm("what door?"));
+    sends(&t.tg.wait_sent(2, Duration::from_secs(30)));
+    assert_eq!(
+        user_texts(&t.fake.last_request().unwrap().body),
+        ["remember the blue door", "what door?"],
+        "one conversation so far"
+    );
+
+    t.tg.push_message(dm("/new"));
+    let got = sends(&t.tg.wait_sent(3, Duration::from_secs(30)));
+    assert!(
+        got[2]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Started a new conversation"),
+        "{got:?}"
+    );
+    t.fake.push(Reply::text("third answer"));
+    t.tg.push_message(dm("what door?"));
+    sends(&t.tg.wait_sent(4, Duration::from_secs(30)));
+    assert_eq!(
+        user_texts(&t.fake.last_request().unwrap().body),
+        ["what door?"],
+        "the new conversation starts empty"
+    );
+    assert_eq!(t.fake.requests().len(), 3, "/new is not a turn");
+    // The earlier conversation is kept.
+    let sessions = t.gw.get("/v1/sessions", Some(TOKEN)).json();
+    let listed = sessions["sessions"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{sessions}");
+}
