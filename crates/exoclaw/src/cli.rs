@@ -222,6 +222,22 @@ pub enum ChannelsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Send a test message through a running channel (its outbox, like any
+    /// reply) and wait up to 15 s for the outcome; non-zero unless sent.
+    Test {
+        /// The channel (`channels.<name>`).
+        name: String,
+        /// The chat to send to (a Telegram chat id; `chat:topic` for a
+        /// forum topic).
+        #[arg(long)]
+        to: String,
+        /// The text (default "exoclaw test message").
+        #[arg(long)]
+        text: Option<String>,
+        /// Print `{"status", "platform_id", "attempts", "last_error"}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -130,7 +130,7 @@ async fn dispatch(
         Command::Memory(c) => cmd::memory::run(&c, &settings).await?,
         Command::Tools(t) => cmd::tools::run(&t, &settings).await?,
         Command::Mcp(m) => cmd::mcp::run(&m, &settings).await?,
-        Command::Channels(c) => cmd::channels::run(&c, &settings).await?,
+        Command::Channels(c) => return cmd::channels::run(&c, &settings).await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)

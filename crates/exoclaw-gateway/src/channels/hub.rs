@@ -20,7 +20,7 @@ use crate::supervisor::Task;
 use exoclaw_core::agent::Finish;
 use exoclaw_core::channel::{Channel, ChatKind, InboundMessage, InboundSink};
 use exoclaw_core::model::Role;
-use exoclaw_core::store::channel::NewOutbound;
+use exoclaw_core::store::channel::{NewOutbound, OutboxMessage, OutboxStatus};
 use exoclaw_core::{TenantId, now_ms};
 use exoclaw_store::vault::SecretVault;
 use std::collections::BTreeMap;
@@ -285,6 +285,42 @@ impl Channels {
             e.wake.notify_one();
         }
         Ok(())
+    }
+
+    /// `exoclaw channels test`: queue `text` to `peer` on `channel` through
+    /// the outbox like any reply, wake its sender, and wait up to `within`
+    /// for the outcome. `None` when there is no such running channel.
+    pub async fn test(
+        &self,
+        channel: &str,
+        peer: &str,
+        text: &str,
+        within: Duration,
+    ) -> Result<Option<OutboxMessage>, exoclaw_core::store::StoreError> {
+        let Some(entry) = self.entries.get(channel) else {
+            return Ok(None);
+        };
+        let key = format!("test:{}", crate::home::random_hex_32().unwrap_or_default());
+        let msg = NewOutbound {
+            channel: channel.to_owned(),
+            peer: peer.to_owned(),
+            text: text.to_owned(),
+            idempotency_key: key,
+        };
+        let store = &self.runtime.store;
+        let (queued, _) = store.enqueue_outbound(&self.tenant, &msg, now_ms()).await?;
+        entry.wake.notify_one();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let now = store.get_outbound(&self.tenant, &queued.id).await?;
+            let Some(m) = now else {
+                return Ok(Some(queued));
+            };
+            if m.status != OutboxStatus::Pending || tokio::time::Instant::now() >= deadline {
+                return Ok(Some(m));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Note an inbound platform id of `channel`: `false` for a repeat.

@@ -1,8 +1,9 @@
-//! `exoclaw channels list|status`: the configured channels from the
+//! `exoclaw channels list|status|test`: the configured channels from the
 //! configuration and the store (`list`: type, sender policy, queued
 //! outbound messages), and the running gateway's live state (`status`:
 //! `GET /v1/channels` on the configured address with the gateway token;
-//! the same JSON with `--json`).
+//! the same JSON with `--json`); `test` sends a message through a running
+//! channel (`POST /v1/channels/{name}/test`).
 
 use crate::cli::ChannelsCommand;
 use crate::config::Settings;
@@ -31,11 +32,77 @@ struct Configured {
     queued: Option<i64>,
 }
 
-pub async fn run(cmd: &ChannelsCommand, settings: &Settings) -> anyhow::Result<()> {
+pub async fn run(cmd: &ChannelsCommand, settings: &Settings) -> anyhow::Result<bool> {
     match cmd {
-        ChannelsCommand::List { json } => list(settings, *json).await,
-        ChannelsCommand::Status { json } => status(settings, *json),
+        ChannelsCommand::List { json } => list(settings, *json).await.map(|()| true),
+        ChannelsCommand::Status { json } => status(settings, *json).map(|()| true),
+        ChannelsCommand::Test {
+            name,
+            to,
+            text,
+            json,
+        } => test(settings, name, to, text.as_deref(), *json),
     }
+}
+
+/// The running gateway's address and token.
+fn gateway(settings: &Settings) -> anyhow::Result<(SocketAddr, &str)> {
+    let Some(token) = &settings.secrets.gateway_token else {
+        bail!("EXOCLAW_GATEWAY_TOKEN is not set; start `exoclaw serve` once to generate it");
+    };
+    let host = match settings.bind_ip {
+        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip => ip,
+    };
+    Ok((
+        SocketAddr::new(host, settings.config.gateway.port),
+        token.expose(),
+    ))
+}
+
+fn test(
+    settings: &Settings,
+    name: &str,
+    to: &str,
+    text: Option<&str>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let (addr, token) = gateway(settings)?;
+    let body = serde_json::json!({"to": to, "text": text}).to_string();
+    let path = format!("/v1/channels/{name}/test");
+    let (status, answer) = request(addr, "POST", &path, token, Some(&body)).with_context(|| {
+        format!("cannot ask the gateway at {addr}; is `exoclaw serve` running?")
+    })?;
+    match status.as_str() {
+        "200" => {}
+        "404" => bail!("no running channel named {name:?} (channels.<name>.type in config.json)"),
+        other => {
+            let message = serde_json::from_str::<Value>(&answer)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            bail!("the gateway answered {other}: {message}");
+        }
+    }
+    if json {
+        crate::outln!("{answer}");
+    }
+    let r: crate::http::channels::ChannelTestResult =
+        serde_json::from_str(&answer).context("an unexpected answer")?;
+    if !json {
+        match r.status.as_str() {
+            "sent" => crate::outln!(
+                "sent to {to} on {name} (message {})",
+                r.platform_id.as_deref().unwrap_or("-")
+            ),
+            other => crate::outln!(
+                "{other} after {} failed attempt(s): {}",
+                r.attempts,
+                r.last_error.as_deref().unwrap_or("no error yet")
+            ),
+        }
+    }
+    Ok(r.status == "sent")
 }
 
 async fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
@@ -80,17 +147,13 @@ async fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
 }
 
 fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let Some(token) = &settings.secrets.gateway_token else {
-        bail!("EXOCLAW_GATEWAY_TOKEN is not set; start `exoclaw serve` once to generate it");
-    };
-    let host = match settings.bind_ip {
-        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
-        ip => ip,
-    };
-    let addr = SocketAddr::new(host, settings.config.gateway.port);
-    let body = get(addr, "/v1/channels", token.expose()).with_context(|| {
+    let (addr, token) = gateway(settings)?;
+    let (code, body) = request(addr, "GET", "/v1/channels", token, None).with_context(|| {
         format!("cannot ask the gateway at {addr}; is `exoclaw serve` running?")
     })?;
+    if code != "200" {
+        bail!("the gateway answered {code}");
+    }
     if json {
         crate::outln!("{body}");
         return Ok(());
@@ -120,21 +183,26 @@ fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `GET path` on the gateway; the body of a 200.
-fn get(addr: SocketAddr, path: &str, token: &str) -> anyhow::Result<String> {
+/// One request to the gateway: the status code and the body.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(String, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )?;
     let mut raw = Vec::new();
     s.take(4 << 20).read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).unwrap_or("?");
-    if status != "200" {
-        bail!("the gateway answered {status}");
-    }
-    Ok(body.to_owned())
+    let status = head.split_whitespace().nth(1).unwrap_or("?").to_owned();
+    Ok((status, body.to_owned()))
 }

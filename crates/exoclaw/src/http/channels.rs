@@ -255,3 +255,79 @@ async fn refused(state: &AppState, name: &str, why: Refusal) -> ApiError {
         ),
     }
 }
+
+/// A test message to send.
+#[derive(Clone, Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelTest {
+    /// The chat it goes to, as the adapter names it (a Telegram chat id,
+    /// `chat:topic` for a forum topic).
+    pub to: String,
+    /// Default: "exoclaw test message".
+    pub text: Option<String>,
+}
+
+/// What became of a test message.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ChannelTestResult {
+    /// `sent`, `pending` (not delivered within 15 s: still retried by the
+    /// outbox) or `dead`.
+    pub status: String,
+    /// The platform's id of the delivered message.
+    pub platform_id: Option<String>,
+    /// Failed deliveries so far.
+    pub attempts: i64,
+    /// The last failure, short and without secrets.
+    pub last_error: Option<String>,
+}
+
+/// Send a test message through a running channel, by its outbox like any
+/// reply, and wait up to 15 s for the outcome (audited as `channel.test`).
+#[utoipa::path(post, path = "/v1/channels/{name}/test", tag = "channels",
+    params(("name" = String, Path, description = "The channel (`channels.<name>`)")),
+    request_body = ChannelTest,
+    responses(
+        (status = 200, description = "Delivered, still pending, or dead-lettered", body = ChannelTestResult),
+        (status = 400, description = "No `to`, or a text too long", body = ErrorBody),
+        (status = 403, description = "Not a gateway-level principal (`auth.forbidden`)", body = ErrorBody),
+        (status = 404, description = "No running channel of that name", body = ErrorBody),
+    ))]
+pub async fn test(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    super::extract::Body(body): super::extract::Body<ChannelTest>,
+) -> Result<Json<ChannelTestResult>, ApiError> {
+    if !who.is_gateway_level() {
+        return Err(ApiError::forbidden("channels are the gateway's"));
+    }
+    let to = body.to.trim();
+    if to.is_empty() || to.len() > exoclaw_core::store::channel::MAX_KEY_BYTES {
+        return Err(ApiError::invalid("to: the chat to send to (1-512 bytes)"));
+    }
+    let text = body
+        .text
+        .unwrap_or_else(|| "exoclaw test message".to_owned());
+    if text.trim().is_empty() || text.len() > exoclaw_core::store::channel::MAX_OUTBOX_TEXT_BYTES {
+        return Err(ApiError::invalid("text: 1 byte to 64 KiB"));
+    }
+    let m = state
+        .channels
+        .test(&name, to, &text, Duration::from_secs(15))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let event = NewAuditEvent::new(
+        who.tenant.clone(),
+        who.actor.clone(),
+        "channel.test",
+        format!("channel:{name}"),
+        "allow",
+    );
+    exoclaw_gateway::audit::record_logged(state.store.as_ref(), &event).await;
+    Ok(Json(ChannelTestResult {
+        status: m.status.as_str().to_owned(),
+        platform_id: m.platform_id,
+        attempts: m.attempts,
+        last_error: m.last_error,
+    }))
+}

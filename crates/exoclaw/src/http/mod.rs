@@ -418,6 +418,12 @@ pub fn api_routes() -> routes::Routes {
             Public,
             channels::webhook,
         )
+        .add(
+            &post,
+            "/v1/channels/{name}/test",
+            Perm(P::PairingManage),
+            channels::test,
+        )
         .add(&get, "/ws", SelfAuth, ws::upgrade)
         .add(&get, "/metrics", Perm(P::MetricsRead), metrics::metrics)
         .add(&get, "/v1/openapi.json", Perm(P::Status), openapi::serve)

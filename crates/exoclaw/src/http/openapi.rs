@@ -97,6 +97,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         memory::status,
         channels::list,
         channels::webhook,
+        channels::test,
         sessions::traces,
         sessions::trace,
         tools::invoke,

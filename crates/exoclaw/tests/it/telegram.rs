@@ -427,3 +427,90 @@ fn new_starts_a_fresh_conversation_and_keeps_the_old_one() {
     let listed = sessions["sessions"].as_array().unwrap();
     assert_eq!(listed.len(), 2, "{sessions}");
 }
+
+#[test]
+fn channels_test_sends_through_the_outbox_and_reports_failures() {
+    let t = Tg::new(BOT_TOKEN);
+    let port = t.gw.addr.port().to_string();
+    let path = t.cfg.path().join("config.json");
+    let env = [
+        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+        ("EXOCLAW_CONFIG", path.to_str().unwrap()),
+        ("EXOCLAW_PORT", port.as_str()),
+    ];
+    let out = run(
+        &t.home.path,
+        &env,
+        &[
+            "channels",
+            "test",
+            "tg",
+            "--to",
+            "42",
+            "--text",
+            "ping *from* ops",
+        ],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).starts_with("sent to 42 on tg (message "),
+        "{}",
+        stdout(&out)
+    );
+    let got = sends(&t.tg.sent());
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["chat_id"], "42");
+    assert_eq!(got[0]["text"], "ping <i>from</i> ops");
+
+    // Refused by the platform until dead-lettered: reported, non-zero.
+    for _ in 0..8 {
+        t.tg.fail_next_send(
+            400,
+            json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}),
+        );
+    }
+    let out = run(
+        &t.home.path,
+        &env,
+        &["channels", "test", "tg", "--to", "404", "--json"],
+    );
+    assert!(!out.status.success());
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_ne!(v["status"], "sent", "{v}");
+    assert!(
+        v["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("chat not found"),
+        "{v}"
+    );
+
+    // An unknown channel, and no recipient.
+    let out = run(
+        &t.home.path,
+        &env,
+        &["channels", "test", "nope", "--to", "42"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        error_line(&out).contains("no running channel named \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+    let r = request(
+        t.gw.addr,
+        "POST",
+        "/v1/channels/tg/test",
+        Some(TOKEN),
+        Some(r#"{"to": " "}"#),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = request(
+        t.gw.addr,
+        "POST",
+        "/v1/channels/tg/test",
+        None,
+        Some(r#"{"to": "42"}"#),
+    );
+    assert_eq!(r.status, 401);
+}
