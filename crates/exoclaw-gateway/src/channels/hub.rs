@@ -91,6 +91,7 @@ fn failure_code(e: &exoclaw_core::channel::ChannelError) -> &'static str {
 struct Entry {
     adapter: Arc<dyn Channel>,
     webhook: Option<Arc<WebhookChannel>>,
+    telegram: Option<Arc<super::telegram::TelegramChannel>>,
     config: ChannelConfig,
     state: Arc<ChannelState>,
     wake: Arc<Notify>,
@@ -119,7 +120,7 @@ impl Channels {
         let mut entries = BTreeMap::new();
         for (name, config) in &settings.config.channels {
             let Some(kind) = config.kind else { continue };
-            let (adapter, webhook): (Arc<dyn Channel>, _) = match kind {
+            let (adapter, webhook, telegram): (Arc<dyn Channel>, _, _) = match kind {
                 ChannelKind::Webhook => {
                     let client = match &config.webhook.callback_url {
                         Some(url) => Some(crate::egress::endpoint_client(
@@ -136,7 +137,7 @@ impl Channels {
                         vault.cloned(),
                         client,
                     ));
-                    (w.clone(), Some(w))
+                    (w.clone(), Some(w), None)
                 }
                 ChannelKind::Telegram => {
                     let client = crate::egress::endpoint_client(
@@ -148,7 +149,7 @@ impl Channels {
                         .env
                         .get(super::telegram::TOKEN_VAR)
                         .map(|t| exoclaw_core::Secret::new(t.to_owned()));
-                    let t: Arc<dyn Channel> = Arc::new(super::telegram::TelegramChannel::new(
+                    let t = Arc::new(super::telegram::TelegramChannel::new(
                         name,
                         tenant.clone(),
                         config.telegram.clone(),
@@ -157,7 +158,7 @@ impl Channels {
                         vault.cloned(),
                         client,
                     ));
-                    (t, None)
+                    (t.clone() as Arc<dyn Channel>, None, Some(t))
                 }
             };
             entries.insert(
@@ -165,6 +166,7 @@ impl Channels {
                 Entry {
                     adapter,
                     webhook,
+                    telegram,
                     config: config.clone(),
                     state: Arc::default(),
                     wake: Arc::default(),
@@ -245,6 +247,11 @@ impl Channels {
     /// The webhook adapter named `name`, if that channel is one.
     pub fn webhook(&self, name: &str) -> Option<Arc<WebhookChannel>> {
         self.entries.get(name).and_then(|e| e.webhook.clone())
+    }
+
+    /// The Telegram adapter named `name`, if that channel is one.
+    pub fn telegram(&self, name: &str) -> Option<Arc<super::telegram::TelegramChannel>> {
+        self.entries.get(name).and_then(|e| e.telegram.clone())
     }
 
     /// Every channel's state, by name.

@@ -1,4 +1,4 @@
-//! The Telegram adapter (Bot API, long polling). `getMe` first (a wrong
+//! The Telegram adapter (Bot API, long polling or a webhook). `getMe` first (a wrong
 //! token ends the receiver with `Auth`, logged with the channel's name;
 //! other channels are unaffected and the supervisor retries with backoff),
 //! then `getUpdates` from the stored offset (`ChannelStore` cursor): each
@@ -12,6 +12,15 @@
 //! topic is its own peer (`<chat>:<topic>`). Answers are sent as HTML
 //! rendered from Markdown (`telegram_format`), split at 4,096 characters,
 //! and as plain text when Telegram refuses the markup.
+//!
+//! Webhook mode (`telegram.webhook_url`): instead of polling, the receiver
+//! registers `<webhook_url>/v1/channels/telegram/<name>` with `setWebhook`
+//! and a secret token (the vault's `webhook_secret` of owner
+//! `channel:<name>`, created once, so several gateways behind one URL
+//! agree), then waits; each update reaches [`TelegramChannel::accept`] from
+//! the HTTP route, which refuses any request without the token. Polling
+//! mode deletes a webhook left from before (Telegram refuses `getUpdates`
+//! while one is set).
 //!
 //! The token is in every URL: no URL and no transport error text is ever
 //! logged or returned.
@@ -45,6 +54,25 @@ pub struct TelegramChannel {
     env_token: Option<Secret>,
     vault: Option<Arc<SecretVault>>,
     client: exoclaw_egress::EgressClient,
+    /// Webhook mode: the bot, and the token updates must carry, once the
+    /// receiver registered the webhook.
+    hook: std::sync::RwLock<Option<(Arc<Me>, Secret)>>,
+}
+
+/// The path of a Telegram channel's webhook: this prefix and the name.
+pub const HOOK_PREFIX: &str = "/v1/channels/telegram/";
+/// The header Telegram sends the secret token in.
+pub const HOOK_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// The vault name of the webhook's secret token (owner `channel:<name>`).
+const HOOK_SECRET: &str = "webhook_secret";
+
+/// Why a webhook request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookRefusal {
+    /// The receiver has not registered the webhook (yet).
+    NotReady,
+    BadSecret,
+    Malformed,
 }
 
 /// The bot itself, from `getMe`.
@@ -77,7 +105,90 @@ impl TelegramChannel {
             env_token,
             vault,
             client,
+            hook: std::sync::RwLock::new(None),
         }
+    }
+
+    /// The webhook's secret token: from the vault (created there once), or
+    /// for this process only without a vault.
+    async fn hook_secret(&self) -> Result<Secret, ChannelError> {
+        let Some(v) = &self.vault else {
+            let t = crate::home::random_hex_32()
+                .map_err(|e| ChannelError::Unavailable(e.to_string()))?;
+            return Ok(Secret::new(t));
+        };
+        let owner = super::webhook::secret_owner(&self.info.name);
+        let unavailable =
+            |_| ChannelError::Unavailable("cannot read the webhook secret".to_owned());
+        if let Some(s) = v
+            .get(&self.tenant, &owner, HOOK_SECRET)
+            .await
+            .map_err(unavailable)?
+        {
+            return Ok(s);
+        }
+        let t = Secret::new(
+            crate::home::random_hex_32().map_err(|e| ChannelError::Unavailable(e.to_string()))?,
+        );
+        v.put(&self.tenant, &owner, HOOK_SECRET, &t)
+            .await
+            .map_err(unavailable)?;
+        Ok(t)
+    }
+
+    /// One webhook request: its update as a message (`None`: not a text
+    /// message), or why it is refused. The token is compared by digest.
+    pub fn accept(
+        &self,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> Result<Option<InboundMessage>, HookRefusal> {
+        use sha2::{Digest as _, Sha256};
+        let hook = self
+            .hook
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some((me, secret)) = hook else {
+            return Err(HookRefusal::NotReady);
+        };
+        let given = Sha256::digest(token.unwrap_or_default().as_bytes());
+        if token.is_none() || given != Sha256::digest(secret.expose().as_bytes()) {
+            return Err(HookRefusal::BadSecret);
+        }
+        let update: Value = serde_json::from_slice(body).map_err(|_| HookRefusal::Malformed)?;
+        if update["update_id"].as_i64().is_none() {
+            return Err(HookRefusal::Malformed);
+        }
+        Ok(parse(&update, &me))
+    }
+
+    /// Webhook mode's receiver: register, then wait for `stop`.
+    async fn serve_hook(
+        &self,
+        url: &str,
+        me: Me,
+        stop: CancellationToken,
+    ) -> Result<(), ChannelError> {
+        let secret = self.hook_secret().await?;
+        let target = format!(
+            "{}{HOOK_PREFIX}{}",
+            url.trim_end_matches('/'),
+            self.info.name
+        );
+        let body = json!({"url": target, "secret_token": secret.expose(),
+            "allowed_updates": ["message", "edited_message"]});
+        let bot = me.username.clone();
+        // Ready before Telegram knows the URL: its first update may come
+        // before `setWebhook` answers.
+        *self
+            .hook
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Arc::new(me), secret));
+        self.call("setWebhook", &body, CALL_TIMEOUT).await?;
+        tracing::info!(channel = %self.info.name, %bot, "telegram channel on a webhook");
+        stop.cancelled().await;
+        Ok(())
     }
 
     async fn token(&self) -> Result<Secret, ChannelError> {
@@ -271,6 +382,15 @@ impl Channel for TelegramChannel {
             () = stop.cancelled() => return Ok(()),
             me = self.me() => me?,
         };
+        if let Some(url) = &self.config.webhook_url {
+            return self.serve_hook(url, me, stop).await;
+        }
+        self.call(
+            "deleteWebhook",
+            &json!({"drop_pending_updates": false}),
+            CALL_TIMEOUT,
+        )
+        .await?;
         tracing::info!(channel = %self.info.name, bot = %me.username, "telegram channel polling");
         let poll = Duration::from_secs(self.config.poll_timeout_sec);
         loop {

@@ -63,6 +63,12 @@ pub struct TelegramChannelConfig {
     /// poll silent for 15 seconds longer is abandoned and the receiver
     /// restarted.
     pub poll_timeout_sec: u64,
+    /// Webhook mode instead of long polling: the public HTTPS base URL at
+    /// which Telegram reaches this gateway (a reverse proxy in front); the
+    /// gateway registers `<webhook_url>/v1/channels/telegram/<name>` with a
+    /// secret token (kept in the vault) that every update must carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
 }
 
 impl Default for TelegramChannelConfig {
@@ -70,6 +76,7 @@ impl Default for TelegramChannelConfig {
         Self {
             api_base: "https://api.telegram.org".to_owned(),
             poll_timeout_sec: 30,
+            webhook_url: None,
         }
     }
 }
@@ -136,6 +143,14 @@ pub fn problems(
         p.push((
             "telegram.api_base".to_owned(),
             "must be an http(s) URL".to_owned(),
+        ));
+    }
+    if let Some(url) = &telegram.webhook_url
+        && (!url.starts_with("https://") || url.len() > 200 || url.contains(char::is_whitespace))
+    {
+        p.push((
+            "telegram.webhook_url".to_owned(),
+            "must be an https URL (Telegram posts updates only over HTTPS)".to_owned(),
         ));
     }
     let mut range = |path: &str, v: u64, min: u64, max: u64| {

@@ -17,6 +17,7 @@ use exoclaw_core::channel::{ChatKind, InboundMessage};
 use exoclaw_core::model::NewAuditEvent;
 use exoclaw_core::{DEFAULT_TENANT, TenantId};
 use exoclaw_gateway::access::Principal;
+use exoclaw_gateway::channels::telegram;
 use exoclaw_gateway::channels::webhook::{self, Refusal, WebhookEvent};
 use exoclaw_gateway::channels::{ChannelStatus, Dedup, Handled};
 use serde::Serialize;
@@ -25,11 +26,73 @@ use utoipa::ToSchema;
 
 const WEBHOOK_PREFIX: &str = "/v1/channels/webhook/";
 
-/// The webhook path of one channel, authenticated by its signature rather
-/// than a bearer credential.
+/// The webhook paths of a channel (signed generic webhooks, Telegram's),
+/// authenticated by a signature or a secret token rather than a bearer
+/// credential.
 pub fn is_public(path: &str) -> bool {
-    path.strip_prefix(WEBHOOK_PREFIX)
-        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+    [WEBHOOK_PREFIX, telegram::HOOK_PREFIX]
+        .iter()
+        .any(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+        })
+}
+
+/// The largest Telegram update accepted.
+const MAX_UPDATE_BYTES: usize = 1 << 20;
+
+/// An update from Telegram to a channel in webhook mode
+/// (`telegram.webhook_url`): the secret token the gateway registered must
+/// come in `X-Telegram-Bot-Api-Secret-Token`. Answered at once; the reply
+/// goes through the outbox.
+#[utoipa::path(post, path = "/v1/channels/telegram/{name}", tag = "channels",
+    params(("name" = String, Path, description = "The channel (`channels.<name>`)")),
+    request_body(content = String, description = "A Telegram `Update` object", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Taken (or a repeat, or not a text message)"),
+        (status = 400, description = "Not an update (`request.invalid`)", body = ErrorBody),
+        (status = 401, description = "No or a wrong secret token (`channel.signature_invalid`)", body = ErrorBody),
+        (status = 404, description = "No Telegram channel of that name (`channel.unknown`)", body = ErrorBody),
+        (status = 413, description = "Larger than 1 MiB (`request.too_large`)", body = ErrorBody),
+        (status = 503, description = "The webhook is not registered yet (`channel.not_ready`)", body = ErrorBody),
+    ))]
+pub async fn telegram_update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let channels = state.channels.clone();
+    let Some(tg) = channels.telegram(&name) else {
+        return Err(ApiError::new(
+            ErrorCode::ChannelUnknown,
+            "no such Telegram channel",
+        ));
+    };
+    if body.len() > MAX_UPDATE_BYTES {
+        return Err(refused(&state, &name, Refusal::TooLarge).await);
+    }
+    let token = headers
+        .get(telegram::HOOK_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let msg = match tg.accept(token, &body) {
+        Ok(Some(msg)) => msg,
+        Ok(None) => return Ok(StatusCode::OK),
+        Err(why) => {
+            let why = match why {
+                telegram::HookRefusal::NotReady => Refusal::NoSecret,
+                telegram::HookRefusal::BadSecret => Refusal::BadSignature,
+                telegram::HookRefusal::Malformed => Refusal::Malformed,
+            };
+            return Err(refused(&state, &name, why).await);
+        }
+    };
+    // Noted before answering: Telegram sends an update again until it gets
+    // a 200, and a repeat is dropped here.
+    if channels.first_seen(&name, &msg.platform_id).await? {
+        channels.answer_later(&name, msg, Dedup::Done);
+    }
+    Ok(StatusCode::OK)
 }
 
 /// One channel's state.

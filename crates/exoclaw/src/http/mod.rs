@@ -420,6 +420,12 @@ pub fn api_routes() -> routes::Routes {
         )
         .add(
             &post,
+            "/v1/channels/telegram/{name}",
+            Public,
+            channels::telegram_update,
+        )
+        .add(
+            &post,
             "/v1/channels/{name}/test",
             Perm(P::PairingManage),
             channels::test,

@@ -98,6 +98,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         channels::list,
         channels::webhook,
         channels::test,
+        channels::telegram_update,
         sessions::traces,
         sessions::trace,
         tools::invoke,

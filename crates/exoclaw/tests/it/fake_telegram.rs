@@ -3,7 +3,7 @@
 //! filtered by offset, every offset recorded), `sendMessage` and
 //! `editMessageText` (recorded; scripted faults such as 429 with
 //! `retry_after`, 5xx or refused markup first), `sendChatAction` and
-//! `setMessageReaction` (recorded apart), and 401 for a wrong token.
+//! `setMessageReaction`, `setWebhook` and `deleteWebhook` (recorded apart), and 401 for a wrong token.
 
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -187,7 +187,7 @@ fn answer(s: &Shared, path: &str, body: &Value) -> (u16, Value) {
                 json!({"ok": true, "result": {"message_id": id, "chat": {"id": body["chat_id"]}}}),
             )
         }
-        "sendChatAction" | "setMessageReaction" => {
+        "sendChatAction" | "setMessageReaction" | "setWebhook" | "deleteWebhook" => {
             let mut st = s.state.lock().unwrap();
             st.actions.push((method.to_owned(), body.clone()));
             s.changed.notify_all();

@@ -31,16 +31,25 @@ impl Tg {
     }
 
     fn with(token: &str, progress: Value) -> Self {
+        Self::configured(token, progress, json!({}))
+    }
+
+    /// `telegram`: keys added to the channel's `telegram` section.
+    fn configured(token: &str, progress: Value, telegram: Value) -> Self {
         let (fake, base) = FakeProvider::start_in_thread().unwrap();
         let tg = FakeTelegram::start(BOT_TOKEN);
         let cfg = tempfile::tempdir().unwrap();
+        let mut tg_section = json!({"api_base": tg.base(), "poll_timeout_sec": 1});
+        for (k, v) in telegram.as_object().unwrap() {
+            tg_section[k] = v.clone();
+        }
         let config = json!({
             "gateway": {"rate_limit_rpm": 0, "shutdown_grace_sec": 1},
             "channels": {"tg": {
                 "type": "telegram",
                 "dm_policy": "open",
                 "groups": {"allow": ["*"]},
-                "telegram": {"api_base": tg.base(), "poll_timeout_sec": 1},
+                "telegram": tg_section,
                 "outbox": {"backoff_ms": 50, "backoff_max_ms": 200},
                 "progress": progress,
             }},
@@ -513,4 +522,67 @@ fn channels_test_sends_through_the_outbox_and_reports_failures() {
         Some(r#"{"to": "42"}"#),
     );
     assert_eq!(r.status, 401);
+}
+
+#[test]
+fn webhook_mode_registers_a_secret_token_and_refuses_requests_without_it() {
+    let t = Tg::configured(
+        BOT_TOKEN,
+        json!({"stream": false}),
+        json!({"webhook_url": "https://bot.example.test/"}),
+    );
+    let actions = wait_actions(&t.tg, |a| a.iter().any(|(m, _)| m == "setWebhook"));
+    let (_, set) = actions.iter().find(|(m, _)| m == "setWebhook").unwrap();
+    assert_eq!(
+        set["url"],
+        "https://bot.example.test/v1/channels/telegram/tg"
+    );
+    let secret = set["secret_token"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 64);
+    let post = |token: Option<&str>, body: &str| {
+        let mut s = std::net::TcpStream::connect(t.gw.addr).unwrap();
+        let extra = token
+            .map(|t| format!("X-Telegram-Bot-Api-Secret-Token: {t}\r\n"))
+            .unwrap_or_default();
+        std::io::Write::write_all(
+            &mut s,
+            format!(
+                "POST /v1/channels/telegram/tg HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        read_response(&mut s)
+    };
+    let update = json!({"update_id": 500, "message": dm("hello over the hook")}).to_string();
+
+    // Refused: no token, a wrong one, not an update.
+    assert_eq!(post(None, &update).status, 401);
+    assert_eq!(post(Some("wrong-token"), &update).status, 401);
+    assert_eq!(post(Some(&secret), "{\"no\": 1}").status, 400);
+    assert_eq!(t.fake.requests().len(), 0, "nothing reached the agent");
+
+    t.fake.push(Reply::text("hooked"));
+    assert_eq!(post(Some(&secret), &update).status, 200);
+    let got = sends(&t.tg.wait_sent(1, Duration::from_secs(30)));
+    assert_eq!(got[0]["text"], "hooked");
+    // Telegram's retry of the same update is dropped.
+    assert_eq!(post(Some(&secret), &update).status, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(t.fake.requests().len(), 1);
+    assert!(t.tg.offsets().is_empty(), "no polling in webhook mode");
+    let audit =
+        t.gw.get("/v1/audit?action=channel.webhook_refused", Some(TOKEN))
+            .json();
+    assert!(audit["events"].as_array().unwrap().len() >= 3, "{audit}");
+    // Another channel name is not a Telegram channel.
+    let r = request(
+        t.gw.addr,
+        "POST",
+        "/v1/channels/telegram/nope",
+        None,
+        Some("{}"),
+    );
+    assert_eq!(r.status, 404);
 }
