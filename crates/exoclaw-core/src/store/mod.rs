@@ -98,6 +98,14 @@ pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, id: &TenantId, name: &str) -> StoreResult<Tenant>;
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+    /// Replace the tenant's settings (a JSON object) and bump its
+    /// `settings_version`; returns the tenant as stored. `NotFound` for an
+    /// unknown tenant, `Invalid` when `settings` is not an object.
+    async fn set_tenant_settings(
+        &self,
+        id: &TenantId,
+        settings: &serde_json::Value,
+    ) -> StoreResult<Tenant>;
 }
 
 #[async_trait]
