@@ -1,7 +1,8 @@
 //! The tools the gateway offers, wired from the configuration: the file
 //! tools (anchored at the per-user workspace, within the workspace quotas),
 //! `exec` and `process` (the native sandbox, behind the shell policy), and
-//! `web_fetch` / `web_search` (through the SSRF-safe egress client); and the
+//! `web_fetch` / `web_search` (through the SSRF-safe egress client), each
+//! narrowed per call by its tenant's own settings (`crate::tenants`); and the
 //! registry's guards (`gateway.injection_action`,
 //! `tools.untrusted_content_policy`, approvals in the store). All of them
 //! are reached only through the registry's policy path.
@@ -160,6 +161,7 @@ pub fn registry(
     store: Arc<dyn Store>,
     late: &super::Late,
     memory: &Arc<crate::memory::MemoryBank>,
+    tenant_limits: &Arc<crate::tenants::TenantLimits>,
 ) -> anyhow::Result<(Arc<ToolRegistry>, Arc<CommandRunner>)> {
     let d = &settings.config.agents.defaults;
     let quota = quota_ledger(settings);
@@ -183,7 +185,8 @@ pub fn registry(
     let runner = Arc::new(
         CommandRunner::new(sandbox, policy, gate)
             .with_roles(Arc::new(role_of))
-            .with_quota(quota),
+            .with_quota(quota)
+            .with_narrowing(tenant_limits.sandbox_narrowing()),
     );
     tools.extend(exoclaw_tools::exec::tools(&runner));
 
@@ -196,9 +199,13 @@ pub fn registry(
     let wf = &settings.config.tools.web_fetch;
     let rules = DomainRules::new("tools.web_fetch", &wf.allow_domains, &wf.deny_domains)
         .map_err(|e| anyhow::anyhow!("tools.web_fetch: {e}"))?;
-    tools.push(Arc::new(WebFetch::new(client.with_rules(rules))));
+    tools.push(Arc::new(
+        WebFetch::new(client.with_rules(rules)).with_tenant_rules(tenant_limits.egress_rules()),
+    ));
     let brave = settings.env.get("EXOCLAW_BRAVE_API_KEY").map(Secret::new);
-    tools.push(Arc::new(WebSearch::new(client, brave)));
+    tools.push(Arc::new(
+        WebSearch::new(client, brave).with_tenant_rules(tenant_limits.egress_rules()),
+    ));
     tools.extend(exoclaw_tools::orchestrate::tools());
     tools.push(Arc::new(super::handoff::HandoffTool(late.clone())));
     let board: Arc<dyn exoclaw_core::tool::TeamBoard> = Arc::new(super::teams::Board(late.clone()));
