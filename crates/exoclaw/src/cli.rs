@@ -293,6 +293,7 @@ pub enum TenantsCommand {
     },
     /// A tenant's own settings and the effective limits after narrowing.
     Show {
+        /// The tenant's id.
         id: String,
         /// Print the `GET /v1/tenants/{id}` JSON.
         #[arg(long)]
@@ -305,6 +306,7 @@ pub enum TenantsCommand {
 
 #[derive(Debug, Args)]
 pub struct TenantSetArgs {
+    /// The tenant's id.
     pub id: String,
     /// A JSON merge patch of the settings (`null` resets a field), applied
     /// before the flags below.
@@ -323,18 +325,25 @@ pub struct TenantSetArgs {
     /// on or off (on only where the gateway's sandbox has network).
     #[arg(long, value_name = "ON|OFF")]
     pub sandbox_network: Option<String>,
+    /// Address-space limit of a command, at most the gateway's.
     #[arg(long)]
     pub memory_mb: Option<u32>,
+    /// Longest a command may run, at most the gateway's.
     #[arg(long)]
     pub timeout_sec: Option<u64>,
+    /// Processes a command may have, at most the gateway's.
     #[arg(long)]
     pub max_pids: Option<u32>,
+    /// Spend per UTC day, at most `budgets.tenants.<id>.daily_usd`.
     #[arg(long, value_name = "USD")]
     pub daily_usd: Option<f64>,
+    /// Spend per calendar month, at most the configured one.
     #[arg(long, value_name = "USD")]
     pub monthly_usd: Option<f64>,
+    /// Tokens per UTC day, at most the configured ones.
     #[arg(long)]
     pub daily_tokens: Option<u64>,
+    /// Tokens per calendar month, at most the configured ones.
     #[arg(long)]
     pub monthly_tokens: Option<u64>,
     /// Reset a field to the gateway's value (`egress.allow_domains`,
