@@ -448,3 +448,86 @@ fn the_cli_sets_and_shows_settings_and_the_running_gateway_follows() {
     let out = t.cli(&["tenants", "show", "nope"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn a_change_on_one_gateway_binds_on_another_sharing_postgresql_at_the_next_call() {
+    let Some(dsn) = crate::postgres::fresh_database() else {
+        return;
+    };
+    let cfg = tempfile::tempdir().unwrap();
+    let cfg_path = cfg.path().join("config.json");
+    std::fs::write(
+        &cfg_path,
+        json!({"gateway": {"rate_limit_rpm": 0}}).to_string(),
+    )
+    .unwrap();
+    let cfg_str = cfg_path.to_str().unwrap().to_owned();
+    let env = [
+        ("EXOCLAW_POSTGRES_DSN", dsn.as_str()),
+        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+        ("EXOCLAW_CONFIG", cfg_str.as_str()),
+    ];
+    let (home_a, home_b) = (TestHome::new(), TestHome::new());
+    let a = Gateway::start(&home_a.path, &env);
+    // The second gateway shares the first one's vault key (one database).
+    let key = home_a
+        .dotenv()
+        .lines()
+        .find_map(|l| l.strip_prefix("EXOCLAW_ENCRYPTION_KEY=").map(str::to_owned))
+        .expect("the vault key of the first gateway");
+    let mut env_b = env.to_vec();
+    env_b.push(("EXOCLAW_ENCRYPTION_KEY", key.as_str()));
+    let b = Gateway::start(&home_b.path, &env_b);
+    let call = |gw: &Gateway, method: &str, path: &str, key: &str, body: Value| {
+        request(gw.addr, method, path, Some(key), Some(&body.to_string()))
+    };
+    let r = call(&a, "POST", "/v1/tenants", TOKEN, json!({"id": "acme"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let out = run(
+        &home_a.path,
+        &env,
+        &[
+            "users", "add", "ann", "--role", "admin", "--tenant", "acme", "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ann: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let ann = ann["api_key"].as_str().unwrap().to_owned();
+    let fetch = |gw: &Gateway| {
+        call(
+            gw,
+            "POST",
+            "/v1/tools/invoke",
+            &ann,
+            json!({"tool": "web_fetch", "args": {"url": "http://1.1.1.1/"}, "dry_run": true}),
+        )
+    };
+    // B has read acme's settings (none) before the change.
+    assert_eq!(fetch(&b).status, 200, "{}", fetch(&b).body);
+    let r = call(
+        &a,
+        "PATCH",
+        "/v1/tenants/acme",
+        TOKEN,
+        json!({"settings": {"egress": {"allow_domains": ["docs.example.com"]}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // No restart, no wait: B's next call sees the new directory version.
+    let r = fetch(&b);
+    assert_eq!(
+        (r.status, code(&r)),
+        (403, "security.egress_denied".into()),
+        "{}",
+        r.body
+    );
+    let r = call(
+        &a,
+        "PATCH",
+        "/v1/tenants/acme",
+        TOKEN,
+        json!({"settings": {"egress": null}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(fetch(&b).status, 200);
+    assert_eq!(fetch(&a).status, 200);
+}
