@@ -280,6 +280,10 @@ pub enum UsersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; `set` carries every settings flag"
+)]
 pub enum TenantsCommand {
     /// List the tenants.
     List(JsonFlag),

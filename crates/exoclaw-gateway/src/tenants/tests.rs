@@ -2,6 +2,11 @@
 //! the gateway's value, and the effective limits (sandbox, egress, budgets)
 //! as the tools and the budget decorator apply them.
 
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "test helpers take JSON by value for brevity"
+)]
+
 use super::*;
 use crate::config::env::Env;
 use exoclaw_egress::Host;
@@ -223,7 +228,7 @@ fn a_tenant_allowlist_is_a_layer_on_the_gateways() {
         json!({"egress": {"allow_domains": ["a.example.com"], "deny_domains": ["b.a.example.com"]}}),
     );
     assert_eq!(e.allow_domains, ["a.example.com"]);
-    let rules = e.rules.clone().unwrap();
+    let rules = e.rules.unwrap();
     let host = |n: &str| Host::Name(n.to_owned());
     assert!(rules.check(&host("a.example.com")).is_ok());
     assert_eq!(
