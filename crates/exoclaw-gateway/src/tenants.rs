@@ -353,6 +353,9 @@ pub enum UpdateError {
     NotFound(TenantId),
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// Another change came in between the read and the write.
+    #[error("the settings of tenant {0} changed meanwhile; read them again and retry")]
+    Conflict(TenantId),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -379,14 +382,20 @@ pub async fn update(
         }
         .into());
     }
+    let version = current.settings_version;
     let mut merged = current.settings;
     merge_patch(&mut merged, patch);
     let valid = validate(settings, tenant, &merged)?;
     let normal = serde_json::to_value(&valid)
         .map_err(|e| UpdateError::Store(StoreError::Invalid(e.to_string())))?;
-    match store.set_tenant_settings(tenant, &normal).await {
+    // Written only over what was read: a concurrent change is not lost.
+    match store
+        .set_tenant_settings(tenant, &normal, Some(version))
+        .await
+    {
         Ok(t) => Ok(t),
         Err(StoreError::NotFound) => Err(UpdateError::NotFound(tenant.clone())),
+        Err(StoreError::Conflict(_)) => Err(UpdateError::Conflict(tenant.clone())),
         Err(e) => Err(UpdateError::Store(e)),
     }
 }

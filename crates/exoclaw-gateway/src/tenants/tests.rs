@@ -255,6 +255,7 @@ async fn the_cache_reads_a_tenant_once_per_directory_version() {
         .set_tenant_settings(
             &acme(),
             &json!({"egress": {"allow_domains": ["example.com"]}}),
+            None,
         )
         .await
         .unwrap();
@@ -268,7 +269,7 @@ async fn the_cache_reads_a_tenant_once_per_directory_version() {
     assert!(rules(&acme()).is_some());
     // Written here: applies at once.
     let t = store
-        .set_tenant_settings(&acme(), &json!({}))
+        .set_tenant_settings(&acme(), &json!({}), None)
         .await
         .unwrap();
     limits.apply(&t).unwrap();
@@ -340,5 +341,31 @@ async fn update_merges_validates_and_changes_nothing_when_refused() {
     ));
     let after = store.get_tenant(&acme()).await.unwrap().unwrap();
     assert_eq!((after.settings, after.settings_version), (t.settings, 2));
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn an_update_that_lost_a_race_changes_nothing() {
+    let db = crate::test_store::sqlite().await;
+    let store = db.store.clone();
+    let s = settings(&json!({}));
+    store.create_tenant(&acme(), "Acme").await.unwrap();
+    // Read at version 0, written by someone else meanwhile.
+    store
+        .set_tenant_settings(&acme(), &json!({"budgets": {"daily_tokens": 9}}), Some(0))
+        .await
+        .unwrap();
+    let err = store
+        .set_tenant_settings(&acme(), &json!({}), Some(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let t = store.get_tenant(&acme()).await.unwrap().unwrap();
+    assert_eq!(t.settings, json!({"budgets": {"daily_tokens": 9}}));
+    // `update` reads the current version, so it goes through.
+    let t = update(&*store, &s, &acme(), &json!({"budgets": {"daily_usd": 1}}))
+        .await
+        .unwrap();
+    assert_eq!(t.settings_version, 2);
     db.finish().await;
 }

@@ -129,6 +129,7 @@ macro_rules! ports {
                 &self,
                 id: &TenantId,
                 settings: &serde_json::Value,
+                expected: Option<i64>,
             ) -> StoreResult<Tenant> {
                 if !settings.is_object() {
                     return Err(StoreError::Invalid(
@@ -138,18 +139,24 @@ macro_rules! ports {
                 let changed = sqlx::query($d::sql!(
                     "UPDATE tenants SET settings = ",
                     $d::json_arg!("?"),
-                    ", settings_version = settings_version + 1 WHERE id = ?"
+                    ", settings_version = settings_version + 1 \
+                     WHERE id = ? AND settings_version = COALESCE(?, settings_version)"
                 ))
                 .bind(json_text(settings)?)
                 .bind(id.as_str())
+                .bind(expected)
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err($d::err)?
                 .rows_affected();
+                let stored = self.get_tenant(id).await?.ok_or(StoreError::NotFound)?;
                 if changed == 0 {
-                    return Err(StoreError::NotFound);
+                    return Err(StoreError::Conflict(format!(
+                        "the settings of tenant {id} changed meanwhile (now version {})",
+                        stored.settings_version
+                    )));
                 }
-                self.get_tenant(id).await?.ok_or(StoreError::NotFound)
+                Ok(stored)
             }
         }
 

@@ -61,7 +61,7 @@ async fn tenant_settings_are_replaced_whole_and_versioned(store: Arc<dyn Store>)
     });
     let before = store.directory_version(&tid("acme")).await.unwrap();
     let set = store
-        .set_tenant_settings(&tid("acme"), &first)
+        .set_tenant_settings(&tid("acme"), &first, Some(0))
         .await
         .unwrap();
     // A change moves the tenant's directory version (what turns read).
@@ -77,7 +77,7 @@ async fn tenant_settings_are_replaced_whole_and_versioned(store: Arc<dyn Store>)
     // Replaced whole, not merged; every change bumps the version.
     let second = serde_json::json!({"sandbox": {"network_enabled": false}});
     let set = store
-        .set_tenant_settings(&tid("acme"), &second)
+        .set_tenant_settings(&tid("acme"), &second, None)
         .await
         .unwrap();
     assert_eq!(set.settings, second);
@@ -91,14 +91,21 @@ async fn tenant_settings_are_replaced_whole_and_versioned(store: Arc<dyn Store>)
         all.iter().find(|t| t.id == tid("acme")).unwrap().settings,
         second
     );
-    // Failures change nothing.
+    // Failures change nothing: a stale expected version,
     let err = store
-        .set_tenant_settings(&tid("nope"), &first)
+        .set_tenant_settings(&tid("acme"), &first, Some(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("version 2"), "{err}");
+    // an unknown tenant, settings that are not an object.
+    let err = store
+        .set_tenant_settings(&tid("nope"), &first, None)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err}");
     let err = store
-        .set_tenant_settings(&tid("acme"), &serde_json::json!([1]))
+        .set_tenant_settings(&tid("acme"), &serde_json::json!([1]), None)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");

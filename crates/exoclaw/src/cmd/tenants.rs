@@ -228,6 +228,7 @@ async fn set(store: &dyn Store, settings: &Settings, args: &TenantSetArgs) -> an
             UpdateError::Rejected(r) => {
                 anyhow::anyhow!("tenant {tenant}: settings refused ({}): {r}", r.code)
             }
+            e @ UpdateError::Conflict(_) => anyhow::anyhow!("{e}"),
             UpdateError::Store(e) => e.into(),
         })?;
     let mut event = NewAuditEvent::new(

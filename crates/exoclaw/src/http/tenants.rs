@@ -188,6 +188,7 @@ pub async fn show(
         (status = 400, description = "`tenant.settings_widen`: the settings would widen the gateway's (the message names each field and the gateway's value); `tenant.settings_invalid`: not the settings' shape", body = ErrorBody),
         (status = 403, description = "Only the default tenant's owners change settings", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "Another change came in meanwhile (`conflict`); retry", body = ErrorBody),
     ))]
 pub async fn update(
     State(state): State<AppState>,
@@ -207,6 +208,7 @@ pub async fn update(
         .map_err(|e| match e {
             UpdateError::NotFound(_) => ApiError::not_found(),
             UpdateError::Rejected(r) => r.into(),
+            e @ UpdateError::Conflict(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
             UpdateError::Store(e) => e.into(),
         })?;
     let effective = state.runtime.tenant_limits.apply(&t)?;
