@@ -44,9 +44,6 @@ pub const CODE_WIDENS: &str = "tenant.settings_widen";
 /// Domain patterns a list may hold.
 pub const MAX_DOMAINS: usize = 256;
 
-/// Tenants kept at most; past it the map starts over.
-const MAX_TENANTS: usize = 4096;
-
 /// A tenant's own settings as stored (every field optional: unset keeps
 /// the gateway's value).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -577,13 +574,14 @@ impl TenantLimits {
     }
 
     fn put(&self, tenant: &TenantId, directory_version: Option<i64>, limits: Arc<Effective>) {
+        // Never emptied: a turn that synced its tenant must find it for
+        // every call it makes (an entry dropped in between would apply the
+        // gateway's wider limits). One small entry per tenant an owner
+        // created.
         let mut entries = self
             .entries
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= MAX_TENANTS && !entries.contains_key(tenant) {
-            entries.clear();
-        }
         entries.insert(
             tenant.clone(),
             Entry {
