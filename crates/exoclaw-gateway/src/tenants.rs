@@ -11,9 +11,11 @@
 //! - `egress.allow_domains` must lie inside `egress.allow_domains` when the
 //!   gateway has one; at run time it is one more layer of domain rules, so a
 //!   host the gateway (or `tools.web_fetch`) refuses stays refused.
-//!   `egress.deny_domains` adds refusals. The sandbox's egress proxy is one
-//!   socket for every tenant and cannot tell them apart, so a tenant with its
-//!   own egress lists runs `exec` without network (fail closed).
+//!   `egress.deny_domains` adds refusals. A sandbox with network reaches
+//!   out only through an egress proxy; a tenant with its own egress lists
+//!   gets a proxy of its own with both layers ([`ProxyFor`], started on its
+//!   first command), and runs without network where none can be had (fail
+//!   closed).
 //! - `budgets` may only be lower than `budgets.tenants.<id>` (or `"*"`); both
 //!   apply to every call, so the effective budget is the lower of the two.
 //!
@@ -405,9 +407,17 @@ pub struct EffectiveSandbox {
     pub memory_mb: u32,
     pub timeout_sec: u64,
     pub max_pids: u32,
-    /// Why network is off although both settings allow it, if so.
+    /// How the tenant's network is policed, when not by the gateway's
+    /// proxy alone.
     pub network_note: Option<&'static str>,
 }
+
+/// The socket of an egress proxy that applies the gateway's rules and the
+/// tenant's `rules` for settings version `version` (started if needed);
+/// `None` when there can be none (the tenant's commands then run without
+/// network).
+pub type ProxyFor =
+    Arc<dyn Fn(&TenantId, i64, &DomainRules) -> Option<std::path::PathBuf> + Send + Sync>;
 
 /// A tenant's limits after narrowing: what applies to its calls.
 #[derive(Clone, Debug)]
@@ -454,7 +464,7 @@ pub fn effective(
     let wanted = g.network_enabled && s.sandbox.network_enabled != Some(false);
     let sandbox = EffectiveSandbox {
         mode,
-        network_enabled: wanted && !own_egress,
+        network_enabled: wanted,
         memory_mb: s.sandbox.memory_mb.map_or(g.memory_mb, |m| m.min(g.memory_mb)),
         timeout_sec: s
             .sandbox
@@ -462,7 +472,7 @@ pub fn effective(
             .map_or(g.timeout_sec, |t| t.min(g.timeout_sec)),
         max_pids: s.sandbox.max_pids.map_or(g.max_pids, |p| p.min(g.max_pids)),
         network_note: (wanted && own_egress).then_some(
-            "off: the sandbox's egress proxy is shared by every tenant and cannot apply this tenant's egress lists",
+            "through a proxy of the tenant's own that applies its egress lists on top of the gateway's",
         ),
     };
     let rules = if own_egress {
@@ -553,6 +563,9 @@ struct Entry {
 pub struct TenantLimits {
     settings: Arc<Settings>,
     entries: RwLock<HashMap<TenantId, Entry>>,
+    /// Tenants' own egress proxies (unset: tenants with egress lists run
+    /// commands without network).
+    proxies: std::sync::OnceLock<ProxyFor>,
 }
 
 impl TenantLimits {
@@ -560,7 +573,39 @@ impl TenantLimits {
         Arc::new(Self {
             settings,
             entries: RwLock::default(),
+            proxies: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Where tenants with egress lists of their own get their proxy.
+    pub fn set_proxies(&self, proxies: ProxyFor) {
+        let _ = self.proxies.set(proxies);
+    }
+
+    /// Narrow one command's sandbox for `tenant`: its sandbox settings and,
+    /// when it has egress lists and network, its own proxy (or no network).
+    pub fn narrow(&self, tenant: &TenantId, policy: &mut exoclaw_tools::sandbox::SandboxPolicy) {
+        let Some(l) = self.get(tenant) else {
+            return;
+        };
+        l.narrow_sandbox(policy);
+        if let Some(rules) = &l.rules
+            && policy.network_enabled
+        {
+            let own = self
+                .proxies
+                .get()
+                .and_then(|f| f(tenant, l.settings_version, rules));
+            match own {
+                Some(socket) => {
+                    policy.proxy = Some(exoclaw_tools::sandbox::EgressProxy::Unix(socket));
+                }
+                None => {
+                    policy.network_enabled = false;
+                    policy.proxy = None;
+                }
+            }
+        }
     }
 
     /// The tenant's limits as last read (`None`: none read yet, the
@@ -634,9 +679,7 @@ impl TenantLimits {
         Arc::new(
             move |ctx: &exoclaw_core::tool::ToolContext,
                   policy: &mut exoclaw_tools::sandbox::SandboxPolicy| {
-                if let Some(l) = me.get(&ctx.tenant) {
-                    l.narrow_sandbox(policy);
-                }
+                me.narrow(&ctx.tenant, policy);
             },
         )
     }

@@ -197,6 +197,13 @@ impl Runtime {
     ) -> anyhow::Result<Arc<Self>> {
         let client = crate::egress::provider_client(&settings)?;
         let tenant_limits = crate::tenants::TenantLimits::new(settings.clone());
+        if settings.config.agents.defaults.sandbox.network_enabled {
+            tenant_limits.set_proxies(tools::tenant_proxies(
+                settings.clone(),
+                store.clone(),
+                supervisor.clone(),
+            ));
+        }
         let default_tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
         let keys = stored_provider_keys(&settings, vault, &default_tenant).await;
         let writes = write_behind::WriteBehind::start(store.clone(), &supervisor);

@@ -209,15 +209,57 @@ fn a_tenant_without_network_gets_a_sandbox_without_network() {
     assert_eq!(p.timeout, Duration::from_secs(300));
 }
 
-#[test]
-fn a_tenant_with_egress_lists_runs_exec_without_network() {
-    let s = settings(&json!({"agents": {"defaults": {"sandbox": {"network_enabled": true}}}}));
-    let e = effective_of_raw(&s, json!({"egress": {"deny_domains": ["evil.com"]}}));
-    assert!(!e.sandbox.network_enabled);
+#[tokio::test]
+async fn a_tenant_with_egress_lists_gets_its_own_proxy_or_no_network() {
+    let db = crate::test_store::sqlite().await;
+    let store = db.store.clone();
+    let s = Arc::new(settings(
+        &json!({"agents": {"defaults": {"sandbox": {"network_enabled": true}}}}),
+    ));
+    store.create_tenant(&acme(), "Acme").await.unwrap();
+    store
+        .set_tenant_settings(
+            &acme(),
+            &json!({"egress": {"deny_domains": ["evil.com"]}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let limits = TenantLimits::new(s);
+    limits.sync(&*store, &acme(), None).await.unwrap();
+    let e = limits.get(&acme()).unwrap();
+    assert!(e.sandbox.network_enabled);
     assert!(e.sandbox.network_note.is_some());
+    // No proxy can be had: no network (fail closed).
     let mut p = policy();
-    e.narrow_sandbox(&mut p);
-    assert!(!p.network_enabled);
+    limits.narrow(&acme(), &mut p);
+    assert!(!p.network_enabled && p.proxy.is_none());
+    // With one: the tenant's socket, asked for with its version and rules.
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    limits.set_proxies(Arc::new(move |t: &TenantId, v: i64, r: &DomainRules| {
+        let refused = r.check(&Host::Name("evil.com".into())).is_err();
+        seen.lock().unwrap().push((t.clone(), v, refused));
+        Some("/tmp/t-acme.sock".into())
+    }));
+    let mut p = policy();
+    limits.narrow(&acme(), &mut p);
+    assert!(p.network_enabled);
+    assert_eq!(
+        p.proxy,
+        Some(exoclaw_tools::sandbox::EgressProxy::Unix(
+            "/tmp/t-acme.sock".into()
+        ))
+    );
+    assert_eq!(asked.lock().unwrap().as_slice(), [(acme(), 1, true)]);
+    // Another tenant keeps the gateway's proxy.
+    let mut p = policy();
+    limits.narrow(&TenantId::new("default"), &mut p);
+    assert_eq!(
+        p.proxy,
+        Some(exoclaw_tools::sandbox::EgressProxy::Unix("/p.sock".into()))
+    );
+    db.finish().await;
 }
 
 #[test]

@@ -101,10 +101,10 @@ fn show(d: &TenantDetail, json: bool) -> anyhow::Result<()> {
         serde_json::to_string(&d.settings)?
     );
     crate::outln!("effective limits (the narrower of the gateway's and the tenant's):");
-    let network = match (&e.sandbox.network_enabled, &e.sandbox.network_note) {
-        (true, _) => "on".to_owned(),
-        (false, Some(note)) => note.clone(),
-        (false, None) => "off".to_owned(),
+    let network = match (e.sandbox.network_enabled, &e.sandbox.network_note) {
+        (true, Some(note)) => format!("on ({note})"),
+        (true, None) => "on".to_owned(),
+        (false, _) => "off".to_owned(),
     };
     crate::outln!(
         "  sandbox: mode {}, network {}, memory {} MB, timeout {} s, {} processes",

@@ -28,7 +28,8 @@ pub struct EffectiveSandbox {
     /// `all`, `non-main` or `off`.
     pub mode: String,
     pub network_enabled: bool,
-    /// Why network is off although both settings allow it, if so.
+    /// How the tenant's network is policed, when not by the gateway's
+    /// proxy alone (its own egress lists: a proxy of its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_note: Option<String>,
     pub memory_mb: u32,

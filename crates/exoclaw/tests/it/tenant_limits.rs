@@ -165,6 +165,60 @@ fn a_tenant_whose_sandbox_forbids_network_gets_none_while_the_default_tenant_kee
     );
 }
 
+#[test]
+fn a_tenants_egress_lists_bind_inside_the_sandbox_through_its_own_proxy() {
+    let t = T::start(json!({"agents": {"defaults": {"sandbox": {"network_enabled": true}}}}));
+    let acme = t.key("ann", "admin", "acme");
+    let r = t.patch(json!({"egress": {"allow_domains": ["docs.example.com"]}}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let script = "import os,urllib.request\n\
+                  print('proxy', os.environ.get('HTTP_PROXY'))\n\
+                  try:\n  urllib.request.urlopen('http://other.example.net/',timeout=10); print('fetched')\n\
+                  except Exception as e: print('refused:', e)\n";
+    for key in [acme.as_str(), TOKEN] {
+        let r = t.invoke(
+            key,
+            "write_file",
+            json!({"path": "probe.py", "content": script}),
+            false,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let probe = json!({"command": "python3 probe.py"});
+    let r = t.invoke(&acme, "exec", probe.clone(), false);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = r.json()["output"].as_str().unwrap().to_owned();
+    assert!(out.contains("proxy http://127.0.0.1:"), "{out}");
+    assert!(out.contains("refused: HTTP Error 403"), "{out}");
+    // The tenant's rule refused it, as the audit log says.
+    let audit = t.req("GET", "/v1/audit?actor=sandbox", TOKEN, None).json();
+    assert!(
+        audit["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("the tenant's egress settings"))),
+        "{audit}"
+    );
+    let before = audit["events"].as_array().unwrap().len();
+    // The default tenant's commands still go through the gateway's proxy,
+    // where that host is not refused by any list.
+    let r = t.invoke(TOKEN, "exec", probe, false);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = r.json()["output"].as_str().unwrap().to_owned();
+    assert!(out.contains("proxy http://127.0.0.1:"), "{out}");
+    let audit = t.req("GET", "/v1/audit?actor=sandbox", TOKEN, None).json();
+    let events = audit["events"].as_array().unwrap();
+    assert!(
+        events[..events.len() - before]
+            .iter()
+            .all(|e| !e["reason"].as_str().unwrap_or("").contains("tenant's")),
+        "{audit}"
+    );
+}
+
 /// Each call is priced at exactly $1 (see `budget.rs`).
 fn dollar_a_call() -> Value {
     json!({
@@ -332,8 +386,8 @@ fn get_shows_settings_and_effective_limits_and_only_operators_change_them() {
     assert_eq!(e["budgets"]["daily_usd"], 1.5);
     assert_eq!(e["budgets"]["daily_tokens"], 100);
     assert_eq!(e["budgets"]["monthly_tokens"], 900);
-    // Own egress lists: the shared sandbox proxy cannot apply them.
-    assert_eq!(e["sandbox"]["network_enabled"], false);
+    // Own egress lists: commands go out through a proxy of the tenant's own.
+    assert_eq!(e["sandbox"]["network_enabled"], true);
     assert!(e["sandbox"]["network_note"].is_string(), "{v}");
     // An owner of acme reads its own tenant, not another, and changes none.
     let boss = t.key("boss", "owner", "acme");
