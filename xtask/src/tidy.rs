@@ -53,6 +53,7 @@ pub const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "revocation",
                 "db",
                 "egress",
+                "tenants",
             ],
             &[
                 "users", "pairing", "channels", "mcp", "memory", "runtime", "backup",

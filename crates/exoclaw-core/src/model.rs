@@ -63,6 +63,11 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub created_at: UnixMillis,
+    /// The tenant's own limits as stored (a JSON object the gateway
+    /// validates and narrows against its configuration; `{}` = none).
+    pub settings: serde_json::Value,
+    /// Bumped by every settings change (0 = never set).
+    pub settings_version: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@
 //!
 //! 1. `clock`, `version`, `config`, `home`, `access`
 //! 2. `supervisor`, `credentials`, `telemetry`, `metrics`, `audit`, `alerts`,
-//!    `revocation`, `db`, `egress`
+//!    `revocation`, `db`, `egress`, `tenants`
 //! 3. `users`, `pairing`, `channels`, `memory`, `runtime`, `backup`
 
 pub mod access;
@@ -33,6 +33,7 @@ pub mod runtime;
 pub mod supervisor;
 #[cfg(feature = "otel")]
 pub mod telemetry;
+pub mod tenants;
 #[cfg(test)]
 mod test_store;
 pub mod users;

@@ -33,7 +33,7 @@ pub use anthropic::AnthropicProvider;
 pub use decorate::{
     Budget, BudgetConfig, BudgetLimits, BudgetObserver, BudgetPolicy, BudgetReading, Budgets,
     ChainBuilder, DEFAULT_RESERVED_OUTPUT, Estimate, Fallback, Jitter, ModelRate, RateLimit,
-    RateLimiter, Retry, RetryPolicy, Route, TimeoutPolicy, Timeouts,
+    RateLimiter, Retry, RetryPolicy, Route, TenantBudgets, TimeoutPolicy, Timeouts,
 };
 pub use openai::{Compat, MaxTokensField, OpenAiCompatProvider, ToolStreaming};
 pub use preset::{PRESETS, Preset, Wire, detect_default, preset};

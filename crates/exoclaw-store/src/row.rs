@@ -86,6 +86,8 @@ pub(crate) fn tenant(r: &impl Columns) -> StoreResult<Tenant> {
         id: r.text("id")?.into(),
         name: r.text("name")?,
         created_at: r.int("created_at")?,
+        settings: r.json("settings")?,
+        settings_version: r.int("settings_version")?,
     })
 }
 

@@ -91,7 +91,12 @@ pub struct CommandRunner {
     jobs: Mutex<HashMap<String, Vec<Job>>>,
     next_job: std::sync::atomic::AtomicU64,
     quota: Option<Arc<QuotaLedger>>,
+    narrow: Option<Narrowing>,
 }
+
+/// Narrows the sandbox policy of one call (a tenant's own sandbox
+/// settings), without IO. It may only make the policy stricter.
+pub type Narrowing = Arc<dyn Fn(&ToolContext, &mut SandboxPolicy) + Send + Sync>;
 
 impl CommandRunner {
     /// Every agent is treated as non-main (sandboxed unless mode is `off`)
@@ -105,7 +110,14 @@ impl CommandRunner {
             jobs: Mutex::new(HashMap::new()),
             next_job: std::sync::atomic::AtomicU64::new(1),
             quota: None,
+            narrow: None,
         }
+    }
+
+    /// Narrow each call's sandbox policy (per tenant).
+    pub fn with_narrowing(mut self, narrow: Narrowing) -> Self {
+        self.narrow = Some(narrow);
+        self
     }
 
     pub fn with_roles(mut self, role_of: RoleOf) -> Self {
@@ -144,6 +156,9 @@ impl CommandRunner {
     fn policy_for(&self, ctx: &ToolContext) -> SandboxPolicy {
         let mut p = self.policy.clone();
         p.workspace.clone_from(&ctx.workspace);
+        if let Some(narrow) = &self.narrow {
+            narrow(ctx, &mut p);
+        }
         p
     }
 

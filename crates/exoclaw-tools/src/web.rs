@@ -8,6 +8,10 @@
 //!   configured (`X-Subscription-Token`), otherwise DuckDuckGo's HTML
 //!   endpoint parsed into title/url/snippet.
 //!
+//! A tenant's own egress lists (its settings, looked up in memory per call
+//! through [`TenantRules`]) are one more layer on the client's: they can
+//! only narrow what the process allows.
+//!
 //! Refusals answer `security.ssrf_blocked` / `security.egress_denied` with
 //! the rule. `check` (the `dry_run` of `/v1/tools/invoke`) runs the same
 //! decision as `call`, name resolution included, without connecting.
@@ -20,10 +24,11 @@ mod tests;
 
 use async_trait::async_trait;
 use exoclaw_core::Secret;
+use exoclaw_core::TenantId;
 use exoclaw_core::provider::ToolSpec;
 use exoclaw_core::tool::{Check, Provenance, Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
 use exoclaw_egress::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use exoclaw_egress::{EgressClient, EgressError, FetchLimits, Fetched, Url};
+use exoclaw_egress::{DomainRules, EgressClient, EgressError, FetchLimits, Fetched, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -118,9 +123,26 @@ impl FetchArgs {
     }
 }
 
+/// A tenant's own domain rules (`None`: the tenant has none), looked up per
+/// call without IO; added as one more layer, so they only narrow.
+pub type TenantRules = std::sync::Arc<dyn Fn(&TenantId) -> Option<DomainRules> + Send + Sync>;
+
+/// `client`, narrowed by the tenant's rules when it has any.
+fn client_for(
+    client: &EgressClient,
+    rules: Option<&TenantRules>,
+    ctx: &ToolContext,
+) -> EgressClient {
+    match rules.and_then(|f| f(&ctx.tenant)) {
+        Some(r) => client.with_rules(r),
+        None => client.clone(),
+    }
+}
+
 /// `web_fetch`: one page, as Markdown or text.
 pub struct WebFetch {
     client: EgressClient,
+    tenant_rules: Option<TenantRules>,
     timeout: Duration,
 }
 
@@ -131,8 +153,16 @@ impl WebFetch {
     pub fn new(client: EgressClient) -> Self {
         Self {
             client,
+            tenant_rules: None,
             timeout: Duration::from_secs(30),
         }
+    }
+
+    /// Narrow each call by its tenant's own rules.
+    #[must_use]
+    pub fn with_tenant_rules(mut self, rules: TenantRules) -> Self {
+        self.tenant_rules = Some(rules);
+        self
     }
 
     /// The whole call, redirects and body included (default 30 s).
@@ -184,10 +214,10 @@ impl Tool for WebFetch {
         )
     }
 
-    async fn check(&self, _ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: FetchArgs = parse_args(args)?;
         a.max_bytes()?;
-        self.client
+        client_for(&self.client, self.tenant_rules.as_ref(), ctx)
             .dry_run(a.url.trim())
             .await
             .map(|_| ())
@@ -195,7 +225,7 @@ impl Tool for WebFetch {
         Ok(Check::Allow)
     }
 
-    async fn call(&self, _ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
         let a: FetchArgs = parse_args(args)?;
         let limits = FetchLimits {
             max_bytes: a.max_bytes()?,
@@ -209,8 +239,7 @@ impl Tool for WebFetch {
                 "text/html,application/xhtml+xml,text/plain;q=0.9,text/markdown;q=0.9",
             ),
         );
-        let fetched = self
-            .client
+        let fetched = client_for(&self.client, self.tenant_rules.as_ref(), ctx)
             .fetch(a.url.trim(), headers, &limits)
             .await
             .map_err(|e| egress_error(&e))?;
@@ -296,6 +325,7 @@ struct BraveResult {
 /// `web_search`: Brave Search with a key, DuckDuckGo without.
 pub struct WebSearch {
     client: EgressClient,
+    tenant_rules: Option<TenantRules>,
     brave_key: Option<Secret>,
     brave_endpoint: String,
     ddg_endpoint: String,
@@ -307,11 +337,19 @@ impl WebSearch {
     pub fn new(client: EgressClient, brave_key: Option<Secret>) -> Self {
         Self {
             client,
+            tenant_rules: None,
             brave_key: brave_key.filter(|k| !k.is_empty()),
             brave_endpoint: BRAVE_ENDPOINT.to_owned(),
             ddg_endpoint: DDG_ENDPOINT.to_owned(),
             timeout: Duration::from_secs(20),
         }
+    }
+
+    /// Narrow each call by its tenant's own rules.
+    #[must_use]
+    pub fn with_tenant_rules(mut self, rules: TenantRules) -> Self {
+        self.tenant_rules = Some(rules);
+        self
     }
 
     /// Other endpoints (tests: loopback fakes).
@@ -403,11 +441,11 @@ impl Tool for WebSearch {
         Provenance::Untrusted
     }
 
-    async fn check(&self, _ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
+    async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
         let a: SearchArgs = parse_args(args)?;
         let (engine, url, _) = self.plan(&a)?;
         self.headers(engine)?;
-        self.client
+        client_for(&self.client, self.tenant_rules.as_ref(), ctx)
             .dry_run(&url)
             .await
             .map(|_| ())
@@ -415,7 +453,7 @@ impl Tool for WebSearch {
         Ok(Check::Allow)
     }
 
-    async fn call(&self, _ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
         let a: SearchArgs = parse_args(args)?;
         let (engine, url, count) = self.plan(&a)?;
         let limits = FetchLimits {
@@ -423,8 +461,7 @@ impl Tool for WebSearch {
             timeout: self.timeout,
             ..FetchLimits::default()
         };
-        let fetched = self
-            .client
+        let fetched = client_for(&self.client, self.tenant_rules.as_ref(), ctx)
             .fetch(&url, self.headers(engine)?, &limits)
             .await
             .map_err(|e| egress_error(&e))?;

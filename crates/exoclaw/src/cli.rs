@@ -92,6 +92,10 @@ pub enum Command {
     /// Users of a tenant and their roles.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Tenants and their own limits (sandbox, egress, budgets), which can
+    /// only narrow the gateway's configuration.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
     /// Users' API keys (stored as digests; shown once).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -289,6 +293,86 @@ pub enum UsersCommand {
         #[arg(long, default_value = "default")]
         tenant: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; `set` carries every settings flag"
+)]
+pub enum TenantsCommand {
+    /// List the tenants.
+    List(JsonFlag),
+    /// Create a tenant (with its `default` agent).
+    Create {
+        /// Lowercase letters, digits, `-` and `_`.
+        id: String,
+        /// Default: the id.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// A tenant's own settings and the effective limits after narrowing.
+    Show {
+        /// The tenant's id.
+        id: String,
+        /// Print the `GET /v1/tenants/{id}` JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a tenant's settings (merged into what is stored; the result
+    /// may only narrow the gateway's configuration).
+    Set(TenantSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TenantSetArgs {
+    /// The tenant's id.
+    pub id: String,
+    /// A JSON merge patch of the settings (`null` resets a field), applied
+    /// before the flags below.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// Hosts the tenant's web tools may reach (comma-separated patterns,
+    /// `*.example.com` for subdomains).
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub egress_allow: Option<Vec<String>>,
+    /// Hosts the tenant may never reach.
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub egress_deny: Option<Vec<String>>,
+    /// all, non-main or off (never less strict than the gateway's).
+    #[arg(long, value_name = "MODE")]
+    pub sandbox_mode: Option<String>,
+    /// on or off (on only where the gateway's sandbox has network).
+    #[arg(long, value_name = "ON|OFF")]
+    pub sandbox_network: Option<String>,
+    /// Address-space limit of a command, at most the gateway's.
+    #[arg(long)]
+    pub memory_mb: Option<u32>,
+    /// Longest a command may run, at most the gateway's.
+    #[arg(long)]
+    pub timeout_sec: Option<u64>,
+    /// Processes a command may have, at most the gateway's.
+    #[arg(long)]
+    pub max_pids: Option<u32>,
+    /// Spend per UTC day, at most `budgets.tenants.<id>.daily_usd`.
+    #[arg(long, value_name = "USD")]
+    pub daily_usd: Option<f64>,
+    /// Spend per calendar month, at most the configured one.
+    #[arg(long, value_name = "USD")]
+    pub monthly_usd: Option<f64>,
+    /// Tokens per UTC day, at most the configured ones.
+    #[arg(long)]
+    pub daily_tokens: Option<u64>,
+    /// Tokens per calendar month, at most the configured ones.
+    #[arg(long)]
+    pub monthly_tokens: Option<u64>,
+    /// Reset a field to the gateway's value (`egress.allow_domains`,
+    /// `budgets`, `sandbox.mode`, ...); repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub reset: Vec<String>,
+    /// Print the tenant as `GET /v1/tenants/{id}` does.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

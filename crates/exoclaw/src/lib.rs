@@ -118,6 +118,7 @@ async fn dispatch(
         Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
         Command::Approvals(a) => cmd::approvals::run(&a, &settings).await?,
         Command::Users(u) => cmd::users::run_users(&u, &settings).await?,
+        Command::Tenants(t) => cmd::tenants::run(&t, &settings).await?,
         Command::Keys(k) => cmd::users::run_keys(&k, &settings).await?,
         Command::Routes(j) => cmd::users::routes(j.json),
         Command::Pairing(p) => cmd::pairing::run(&p, &settings).await?,

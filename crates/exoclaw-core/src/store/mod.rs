@@ -98,6 +98,17 @@ pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, id: &TenantId, name: &str) -> StoreResult<Tenant>;
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+    /// Replace the tenant's settings (a JSON object) and bump its
+    /// `settings_version`; returns the tenant as stored. With `expected`,
+    /// only while the version is still that one (`Conflict` otherwise: a
+    /// read-modify-write that lost a race changes nothing). `NotFound` for
+    /// an unknown tenant, `Invalid` when `settings` is not an object.
+    async fn set_tenant_settings(
+        &self,
+        id: &TenantId,
+        settings: &serde_json::Value,
+        expected: Option<i64>,
+    ) -> StoreResult<Tenant>;
 }
 
 #[async_trait]

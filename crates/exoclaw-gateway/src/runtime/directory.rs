@@ -97,6 +97,12 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// The store's directory version this was read at (`None`: the
+    /// backend keeps none).
+    pub fn version(&self) -> Option<i64> {
+        self.snapshot.as_ref().map(|s| s.version)
+    }
+
     pub async fn agent(&self, id: &AgentId) -> StoreResult<Option<Agent>> {
         if let Some(s) = &self.snapshot
             && let Some(agent) = lock(&s.agents).get(id)

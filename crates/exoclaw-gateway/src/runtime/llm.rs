@@ -51,6 +51,7 @@ impl Llm {
         stored_keys: &BTreeMap<String, Secret>,
         prefer_stored: bool,
         alerts: Option<&crate::alerts::Alerts>,
+        tenant_budgets: Option<exoclaw_providers::TenantBudgets>,
     ) -> anyhow::Result<Self> {
         let c = &settings.config;
         let prices = Arc::new(
@@ -78,7 +79,13 @@ impl Llm {
                 max_retry_after: Duration::from_secs(c.retry.max_retry_after_sec),
                 jitter: Jitter::Full,
             })
-            .budget(Arc::new(budget_policy(budgets, usage, &prices, alerts)));
+            .budget(Arc::new(budget_policy(
+                budgets,
+                usage,
+                &prices,
+                alerts,
+                tenant_budgets,
+            )));
         if !limits.is_empty() {
             chain = chain.rate_limiter(Arc::new(RateLimiter::new(limits, Duration::from_secs(30))));
         }
@@ -270,14 +277,19 @@ fn join(ps: Vec<exoclaw_providers::ConfigProblem>) -> String {
         .join("; ")
 }
 
-/// The budget policy, reporting every window it reads to the alerts.
+/// The budget policy, reporting every window it reads to the alerts, and
+/// holding each call also to its tenant's own budget.
 fn budget_policy(
     budgets: Budgets,
     usage: Arc<dyn UsageStore>,
     prices: &Arc<PriceTable>,
     alerts: Option<&crate::alerts::Alerts>,
+    tenant_budgets: Option<exoclaw_providers::TenantBudgets>,
 ) -> BudgetPolicy {
-    let policy = BudgetPolicy::new(budgets, usage, prices.clone());
+    let mut policy = BudgetPolicy::new(budgets, usage, prices.clone());
+    if let Some(lookup) = tenant_budgets {
+        policy = policy.with_tenant_budgets(lookup);
+    }
     match alerts {
         Some(a) => {
             let a = a.clone();

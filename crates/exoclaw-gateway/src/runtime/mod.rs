@@ -175,6 +175,10 @@ pub struct Runtime {
     pub outbox_queued: Arc<tokio::sync::Notify>,
     /// Long-term memory (the memory tools, recall, `/v1/memory`).
     pub memory: Arc<crate::memory::MemoryBank>,
+    /// Every tenant's own limits, narrowing the configured ones (read per
+    /// call by the exec and web tools and the budget decorator; made
+    /// current by [`Self::directory`]).
+    pub tenant_limits: Arc<crate::tenants::TenantLimits>,
 }
 
 impl Runtime {
@@ -192,6 +196,14 @@ impl Runtime {
         owner: String,
     ) -> anyhow::Result<Arc<Self>> {
         let client = crate::egress::provider_client(&settings)?;
+        let tenant_limits = crate::tenants::TenantLimits::new(settings.clone());
+        if settings.config.agents.defaults.sandbox.network_enabled {
+            tenant_limits.set_proxies(tools::tenant_proxies(
+                settings.clone(),
+                store.clone(),
+                supervisor.clone(),
+            ));
+        }
         let default_tenant = exoclaw_core::TenantId::new(exoclaw_core::DEFAULT_TENANT);
         let keys = stored_provider_keys(&settings, vault, &default_tenant).await;
         let writes = write_behind::WriteBehind::start(store.clone(), &supervisor);
@@ -202,6 +214,7 @@ impl Runtime {
             &keys,
             false,
             alerts.as_ref(),
+            Some(tenant_limits.budgets()),
         )?;
         let mut tenant_llms = std::collections::HashMap::new();
         if let Some(vault) = vault {
@@ -218,6 +231,7 @@ impl Runtime {
                         &keys,
                         true,
                         alerts.as_ref(),
+                        Some(tenant_limits.budgets()),
                     )?;
                     tenant_llms.insert(tenant.id, Arc::new(own));
                 }
@@ -233,7 +247,8 @@ impl Runtime {
         if crate::memory::reembed::start(&memory, &supervisor) {
             tracing::info!("memory re-embedding job started");
         }
-        let (tools, runner) = tools::registry(&settings, store.clone(), &late, &memory)?;
+        let (tools, runner) =
+            tools::registry(&settings, store.clone(), &late, &memory, &tenant_limits)?;
         let custom_tools = custom_tools::CustomTools::new(store.clone(), tools.clone(), runner);
         let loaded = custom_tools.load(vault).await;
         if loaded > 0 {
@@ -335,6 +350,7 @@ impl Runtime {
                 cron,
                 outbox_queued: Arc::default(),
                 memory,
+                tenant_limits,
             }
         }))
     }
@@ -457,7 +473,13 @@ impl Runtime {
         &self,
         tenant: &exoclaw_core::TenantId,
     ) -> Result<directory::Directory, exoclaw_core::store::StoreError> {
-        self.directories.current(&self.store, tenant).await
+        let dir = self.directories.current(&self.store, tenant).await?;
+        // The tenant's limits move with the same version (schema 19's
+        // trigger): read again only when it changed.
+        self.tenant_limits
+            .sync(&*self.store, tenant, dir.version())
+            .await?;
+        Ok(dir)
     }
 
     /// The models `agent` would call (its model, or each route of its
@@ -512,6 +534,8 @@ impl Runtime {
         request_id: Option<String>,
     ) -> Result<Result<ToolOutput, ToolError>, StartError> {
         let agent = self.agent(who, call.agent).await?;
+        // Outside a turn: make the tenant's own limits current first.
+        self.directory(&who.tenant).await?;
         if let Some(s) = &call.session {
             let visible = self
                 .store
@@ -578,6 +602,7 @@ impl Runtime {
                 &keys,
                 true,
                 self.alerts.as_ref(),
+                Some(self.tenant_limits.budgets()),
             )?))
         };
         let mut map = self
@@ -606,6 +631,7 @@ impl Runtime {
             &keys,
             false,
             self.alerts.as_ref(),
+            Some(self.tenant_limits.budgets()),
         )?;
         tracing::info!(providers = ?llm.provider_names(), "LLM providers reloaded");
         *self

@@ -1,7 +1,8 @@
 //! The tools the gateway offers, wired from the configuration: the file
 //! tools (anchored at the per-user workspace, within the workspace quotas),
 //! `exec` and `process` (the native sandbox, behind the shell policy), and
-//! `web_fetch` / `web_search` (through the SSRF-safe egress client); and the
+//! `web_fetch` / `web_search` (through the SSRF-safe egress client), each
+//! narrowed per call by its tenant's own settings (`crate::tenants`); and the
 //! registry's guards (`gateway.injection_action`,
 //! `tools.untrusted_content_policy`, approvals in the store). All of them
 //! are reached only through the registry's policy path.
@@ -81,11 +82,25 @@ pub fn bind_egress_proxy(
     settings: &Settings,
     store: Arc<dyn Store>,
 ) -> anyhow::Result<Option<exoclaw_egress::EgressProxy>> {
-    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
     if !settings.config.agents.defaults.sandbox.network_enabled {
         return Ok(None);
     }
     let socket = proxy_socket(settings);
+    let proxy = bind_proxy_at(settings, store, &socket, None)?;
+    tracing::info!(socket = %socket.display(), "egress proxy for sandboxes listening");
+    Ok(Some(proxy))
+}
+
+/// Bind a proxy at `socket` (in the proxy directory, made private to
+/// everyone but its listing first) with `egress.allow_domains` and, for a
+/// tenant's own proxy, the tenant's rules as a second layer.
+fn bind_proxy_at(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    socket: &std::path::Path,
+    tenant_rules: Option<DomainRules>,
+) -> anyhow::Result<exoclaw_egress::EgressProxy> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
     let dir = socket
         .parent()
         .context("the proxy socket has a directory")?;
@@ -101,24 +116,77 @@ pub fn bind_egress_proxy(
         );
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
-    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(socket);
     let rules = DomainRules::new(
         "egress",
         &settings.config.egress.allow_domains,
         &[] as &[String],
     )
     .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?;
-    let policy = exoclaw_egress::EgressPolicy::new().with_rules(rules);
+    let mut policy = exoclaw_egress::EgressPolicy::new().with_rules(rules);
+    if let Some(own) = tenant_rules {
+        policy = policy.with_rules(own);
+    }
     let proxy = exoclaw_egress::EgressProxy::bind_unix(
-        &socket,
+        socket,
         exoclaw_egress::ProxyConfig::new(policy)
             .on_refusal(Arc::new(crate::audit::EgressRefusals(store))),
     )
     .with_context(|| format!("cannot listen on {}", socket.display()))?;
     // The sandbox's host uid is unprivileged; what it reaches is policed.
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
-    tracing::info!(socket = %socket.display(), "egress proxy for sandboxes listening");
-    Ok(Some(proxy))
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
+    Ok(proxy)
+}
+
+/// Tenants' own egress proxies (see `crate::tenants`): one per tenant with
+/// egress lists, for its current settings version, started under the
+/// supervisor on the tenant's first command with network and replaced
+/// (the old one stopped) when its settings change.
+pub fn tenant_proxies(
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    supervisor: crate::supervisor::Supervisor,
+) -> crate::tenants::ProxyFor {
+    type Running = (i64, PathBuf, crate::supervisor::Task);
+    let running: Arc<std::sync::Mutex<std::collections::HashMap<exoclaw_core::TenantId, Running>>> =
+        Arc::default();
+    Arc::new(move |tenant, version, rules| {
+        use sha2::Digest as _;
+        let mut map = running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((v, socket, _)) = map.get(tenant)
+            && *v == version
+        {
+            return Some(socket.clone());
+        }
+        // Short (a socket path has at most 107 bytes) and not the id itself.
+        let digest = sha2::Sha256::digest(tenant.as_str().as_bytes());
+        let socket = proxy_socket(&settings)
+            .with_file_name(format!("t-{}-{version}.sock", &hex::encode(digest)[..16]));
+        let proxy = match bind_proxy_at(&settings, store.clone(), &socket, Some(rules.clone())) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(tenant = %tenant, error = %e, "cannot start the tenant's egress proxy; its commands run without network");
+                return None;
+            }
+        };
+        let task = supervisor.start(
+            "egress.proxy.tenant",
+            crate::supervisor::Policy::Background,
+            |stop| async move {
+                proxy
+                    .run(stop)
+                    .await
+                    .context("a tenant's egress proxy failed")
+            },
+        );
+        tracing::info!(tenant = %tenant, version, socket = %socket.display(), "tenant egress proxy listening");
+        if let Some((_, _, old)) = map.insert(tenant.clone(), (version, socket.clone(), task)) {
+            old.stop_token().cancel();
+        }
+        Some(socket)
+    })
 }
 
 /// `default` is the main agent (`sandbox.mode = non-main` spares it).
@@ -160,6 +228,7 @@ pub fn registry(
     store: Arc<dyn Store>,
     late: &super::Late,
     memory: &Arc<crate::memory::MemoryBank>,
+    tenant_limits: &Arc<crate::tenants::TenantLimits>,
 ) -> anyhow::Result<(Arc<ToolRegistry>, Arc<CommandRunner>)> {
     let d = &settings.config.agents.defaults;
     let quota = quota_ledger(settings);
@@ -183,7 +252,8 @@ pub fn registry(
     let runner = Arc::new(
         CommandRunner::new(sandbox, policy, gate)
             .with_roles(Arc::new(role_of))
-            .with_quota(quota),
+            .with_quota(quota)
+            .with_narrowing(tenant_limits.sandbox_narrowing()),
     );
     tools.extend(exoclaw_tools::exec::tools(&runner));
 
@@ -196,9 +266,13 @@ pub fn registry(
     let wf = &settings.config.tools.web_fetch;
     let rules = DomainRules::new("tools.web_fetch", &wf.allow_domains, &wf.deny_domains)
         .map_err(|e| anyhow::anyhow!("tools.web_fetch: {e}"))?;
-    tools.push(Arc::new(WebFetch::new(client.with_rules(rules))));
+    tools.push(Arc::new(
+        WebFetch::new(client.with_rules(rules)).with_tenant_rules(tenant_limits.egress_rules()),
+    ));
     let brave = settings.env.get("EXOCLAW_BRAVE_API_KEY").map(Secret::new);
-    tools.push(Arc::new(WebSearch::new(client, brave)));
+    tools.push(Arc::new(
+        WebSearch::new(client, brave).with_tenant_rules(tenant_limits.egress_rules()),
+    ));
     tools.extend(exoclaw_tools::orchestrate::tools());
     tools.push(Arc::new(super::handoff::HandoffTool(late.clone())));
     let board: Arc<dyn exoclaw_core::tool::TeamBoard> = Arc::new(super::teams::Board(late.clone()));

@@ -243,9 +243,16 @@ pub struct BudgetReading<'a> {
 /// Called on the request path: it must not block.
 pub type BudgetObserver = Arc<dyn Fn(&BudgetReading<'_>) + Send + Sync>;
 
+/// A tenant's own budget (its settings), looked up per call without IO:
+/// one more limit that must hold, so it only ever narrows the configured
+/// ones. `None`: the tenant set none.
+pub type TenantBudgets = Arc<dyn Fn(&TenantId) -> Option<BudgetLimits> + Send + Sync>;
+
 /// What every [`Budget`] decorator shares: limits, the ledger, prices.
 pub struct BudgetPolicy {
     budgets: Budgets,
+    /// Tenants' own budgets (see [`TenantBudgets`]).
+    tenant_budgets: Option<TenantBudgets>,
     store: Arc<dyn UsageStore>,
     prices: Arc<PriceTable>,
     clock: Clock,
@@ -269,6 +276,7 @@ impl BudgetPolicy {
     pub fn new(budgets: Budgets, store: Arc<dyn UsageStore>, prices: Arc<PriceTable>) -> Self {
         Self {
             budgets,
+            tenant_budgets: None,
             store,
             prices,
             clock: Arc::new(calendar::now_millis),
@@ -280,6 +288,12 @@ impl BudgetPolicy {
     /// Report every window read to `observer` (before the refusal check).
     pub fn with_observer(mut self, observer: BudgetObserver) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Hold every call also to its tenant's own budget.
+    pub fn with_tenant_budgets(mut self, lookup: TenantBudgets) -> Self {
+        self.tenant_budgets = Some(lookup);
         self
     }
 
@@ -330,6 +344,26 @@ impl BudgetPolicy {
                 limits,
             ));
         }
+        if let Some(own) = self.tenant_budgets.as_ref().and_then(|f| f(tenant)) {
+            // Validated when the tenant's settings were written; a value
+            // that does not convert binds at nothing rather than at zero.
+            let usd = |v: Option<f64>| {
+                v.and_then(|v| usd_to_micros(v).ok())
+                    .map(|m| i64::try_from(m).unwrap_or(i64::MAX))
+            };
+            let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+            scopes.push((
+                SpendScope::Tenant,
+                format!("tenant {tenant} (its own settings)"),
+                format!("tenants.{tenant}.settings.budgets"),
+                Limits {
+                    daily: usd(own.daily_usd),
+                    monthly: usd(own.monthly_usd),
+                    daily_tokens: tokens(own.daily_tokens),
+                    monthly_tokens: tokens(own.monthly_tokens),
+                },
+            ));
+        }
         let day = calendar::day_start(now);
         let month = calendar::month_start(now);
         let next_month = format!(
@@ -370,7 +404,7 @@ impl BudgetPolicy {
     /// applies: `None` when none does, the reservation's id otherwise, or
     /// the refusal.
     pub async fn reserve(&self, request: &ChatRequest) -> Result<Option<String>, ProviderError> {
-        if self.budgets.is_empty() {
+        if self.budgets.is_empty() && self.tenant_budgets.is_none() {
             return Ok(None);
         }
         let tenant = tenant_of(&request.scope);

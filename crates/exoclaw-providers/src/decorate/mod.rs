@@ -20,7 +20,7 @@ mod timeouts;
 
 pub use budget::{
     Budget, BudgetConfig, BudgetLimits, BudgetObserver, BudgetPolicy, BudgetReading, Budgets,
-    DEFAULT_RESERVED_OUTPUT,
+    DEFAULT_RESERVED_OUTPUT, TenantBudgets,
 };
 pub use estimate::Estimate;
 pub use fallback::{Fallback, Route};

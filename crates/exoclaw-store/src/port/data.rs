@@ -18,6 +18,17 @@ pub(crate) struct MessageRow<'a> {
     pub(crate) now: UnixMillis,
 }
 
+/// The columns of a `tenants` row (`settings` is JSON).
+macro_rules! tenant_cols {
+    ($d:ident) => {
+        concat!(
+            "id, name, created_at, ",
+            $d::json_col!("settings"),
+            ", settings_version"
+        )
+    };
+}
+
 /// The columns of a `users` row.
 macro_rules! user_cols {
     () => {
@@ -43,7 +54,7 @@ macro_rules! session_cols {
     };
 }
 
-pub(crate) use {agent_cols, session_cols, user_cols};
+pub(crate) use {agent_cols, session_cols, tenant_cols, user_cols};
 
 macro_rules! ports {
     ($store:ident, $d:ident) => {
@@ -59,7 +70,7 @@ macro_rules! ports {
         use sqlx::Connection as _;
         use $crate::error::conflict;
         use $crate::port::data::MessageRow;
-        use $crate::port::data::{agent_cols, session_cols, user_cols};
+        use $crate::port::data::{agent_cols, session_cols, tenant_cols, user_cols};
         use $crate::row::{self, Columns as _};
         use $crate::{json_text, new_id, now_millis, rule};
 
@@ -71,6 +82,8 @@ macro_rules! ports {
                     id: id.clone(),
                     name: name.to_owned(),
                     created_at: now_millis(),
+                    settings: serde_json::json!({}),
+                    settings_version: 0,
                 };
                 sqlx::query($d::sql!(
                     "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)"
@@ -87,7 +100,9 @@ macro_rules! ports {
 
             async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
                 sqlx::query($d::sql!(
-                    "SELECT id, name, created_at FROM tenants WHERE id = ?"
+                    "SELECT ",
+                    tenant_cols!($d),
+                    " FROM tenants WHERE id = ?"
                 ))
                 .bind(id.as_str())
                 .fetch_optional(&self.pool)
@@ -100,12 +115,48 @@ macro_rules! ports {
 
             async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
                 let rows = sqlx::query($d::sql!(
-                    "SELECT id, name, created_at FROM tenants ORDER BY created_at, id"
+                    "SELECT ",
+                    tenant_cols!($d),
+                    " FROM tenants ORDER BY created_at, id"
                 ))
                 .fetch_all(&self.pool)
                 .await
                 .map_err($d::err)?;
                 row::all(&rows, row::tenant)
+            }
+
+            async fn set_tenant_settings(
+                &self,
+                id: &TenantId,
+                settings: &serde_json::Value,
+                expected: Option<i64>,
+            ) -> StoreResult<Tenant> {
+                if !settings.is_object() {
+                    return Err(StoreError::Invalid(
+                        "tenant settings must be a JSON object".to_owned(),
+                    ));
+                }
+                let changed = sqlx::query($d::sql!(
+                    "UPDATE tenants SET settings = ",
+                    $d::json_arg!("?"),
+                    ", settings_version = settings_version + 1 \
+                     WHERE id = ? AND settings_version = COALESCE(?, settings_version)"
+                ))
+                .bind(json_text(settings)?)
+                .bind(id.as_str())
+                .bind(expected)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?
+                .rows_affected();
+                let stored = self.get_tenant(id).await?.ok_or(StoreError::NotFound)?;
+                if changed == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "the settings of tenant {id} changed meanwhile (now version {})",
+                        stored.settings_version
+                    )));
+                }
+                Ok(stored)
             }
         }
 

@@ -508,8 +508,9 @@ async fn migration_3_adds_and_removes_the_trace_tables(db: &TestDb) {
         let count = db.raw.count(&format!("SELECT COUNT(*) FROM {table}")).await;
         assert!(count.is_err(), "{table} is gone at 2");
     }
+    // Today's tenant statements name schema 19's columns: count the rows.
     assert!(
-        store.get_tenant(&t).await.unwrap().is_some(),
+        db.raw.count("SELECT COUNT(*) FROM tenants").await.unwrap() > 0,
         "the rest stays"
     );
     store.migrate_to(latest_version(&**store)).await.unwrap();

@@ -10,6 +10,7 @@ use std::sync::Arc;
 contract!(store:
     default_tenant_is_seeded,
     tenants_are_created_once,
+    tenant_settings_are_replaced_whole_and_versioned,
     user_crud,
     user_names_are_unique_per_tenant,
     users_need_an_existing_tenant,
@@ -48,6 +49,69 @@ async fn tenants_are_created_once(store: Arc<dyn Store>) {
         .map(|t| t.id.to_string())
         .collect();
     assert_eq!(ids, ["default", "acme"]);
+}
+
+async fn tenant_settings_are_replaced_whole_and_versioned(store: Arc<dyn Store>) {
+    let acme = store.create_tenant(&tid("acme"), "Acme").await.unwrap();
+    assert_eq!(acme.settings, serde_json::json!({}));
+    assert_eq!(acme.settings_version, 0);
+    let first = serde_json::json!({
+        "egress": {"allow_domains": ["example.com", "*.example.org"]},
+        "budgets": {"daily_usd": 1.5, "monthly_tokens": 100000},
+    });
+    let before = store.directory_version(&tid("acme")).await.unwrap();
+    let set = store
+        .set_tenant_settings(&tid("acme"), &first, Some(0))
+        .await
+        .unwrap();
+    // A change moves the tenant's directory version (what turns read).
+    let after = store.directory_version(&tid("acme")).await.unwrap();
+    assert!(
+        after.is_some() && after != before,
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(set.settings, first);
+    assert_eq!(set.settings_version, 1);
+    assert_eq!(set.name, "Acme");
+    assert_eq!(store.get_tenant(&tid("acme")).await.unwrap(), Some(set));
+    // Replaced whole, not merged; every change bumps the version.
+    let second = serde_json::json!({"sandbox": {"network_enabled": false}});
+    let set = store
+        .set_tenant_settings(&tid("acme"), &second, None)
+        .await
+        .unwrap();
+    assert_eq!(set.settings, second);
+    assert_eq!(set.settings_version, 2);
+    // Another tenant is untouched, and listed with its own settings.
+    let all = store.list_tenants().await.unwrap();
+    let default = all.iter().find(|t| t.id == default_tenant()).unwrap();
+    assert_eq!(default.settings, serde_json::json!({}));
+    assert_eq!(default.settings_version, 0);
+    assert_eq!(
+        all.iter().find(|t| t.id == tid("acme")).unwrap().settings,
+        second
+    );
+    // Failures change nothing: a stale expected version,
+    let err = store
+        .set_tenant_settings(&tid("acme"), &first, Some(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("version 2"), "{err}");
+    // an unknown tenant, settings that are not an object.
+    let err = store
+        .set_tenant_settings(&tid("nope"), &first, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err}");
+    let err = store
+        .set_tenant_settings(&tid("acme"), &serde_json::json!([1]), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let after = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+    assert_eq!((after.settings, after.settings_version), (second, 2));
+    assert_eq!(store.get_tenant(&tid("nope")).await.unwrap(), None);
 }
 
 async fn user_crud(store: Arc<dyn Store>) {

@@ -22,6 +22,7 @@ pub mod secrets;
 pub mod service;
 pub mod table;
 pub mod team;
+pub mod tenants;
 pub mod token;
 pub mod tools;
 pub mod users;

@@ -15,7 +15,7 @@ use exoclaw_gateway::db;
 use exoclaw_gateway::users::{self, KeySpec};
 use serde_json::json;
 
-async fn with_store<T>(
+pub(crate) async fn with_store<T>(
     settings: &Settings,
     f: impl AsyncFnOnce(&dyn Store) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {

@@ -35,6 +35,7 @@ mod secrets;
 mod sessions;
 pub mod state;
 pub mod teams;
+pub mod tenants;
 mod tools;
 mod users;
 mod ws;
@@ -410,6 +411,18 @@ pub fn api_routes() -> routes::Routes {
             "/v1/tenants",
             Perm(P::TenantsManage),
             users::create_tenant,
+        )
+        .add(
+            &get,
+            "/v1/tenants/{id}",
+            Perm(P::TenantsManage),
+            tenants::show,
+        )
+        .add(
+            &patch,
+            "/v1/tenants/{id}",
+            Perm(P::TenantsManage),
+            tenants::update,
         )
         .add(&get, "/v1/channels", Perm(P::MetricsRead), channels::list)
         .add(

@@ -23,7 +23,7 @@ use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
     agents, approvals, audit, channels, cron, custom_tools, health, mcp, memory, metrics, openai,
-    pairing, providers, secrets, sessions, teams, tools, users, ws,
+    pairing, providers, secrets, sessions, teams, tenants, tools, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -137,6 +137,8 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         pairing::revoke,
         users::tenants,
         users::create_tenant,
+        tenants::show,
+        tenants::update,
         ws::upgrade,
         metrics::metrics,
         serve,

@@ -49,6 +49,14 @@ pub fn setup_with(config: &str, extra: &[(&str, &str)]) -> Setup {
     }
 }
 
+impl Setup {
+    /// The config file the gateway runs with (`EXOCLAW_CONFIG`), for CLI
+    /// commands that must see the same configuration.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._cfg.path().join("config.json")
+    }
+}
+
 pub fn setup() -> Setup {
     setup_with("{}", &[])
 }

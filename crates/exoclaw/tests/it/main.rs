@@ -51,6 +51,7 @@ mod security;
 mod serve;
 mod teams;
 mod telegram;
+mod tenant_limits;
 mod token;
 mod tools;
 mod ws;

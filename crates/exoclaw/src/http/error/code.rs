@@ -109,6 +109,13 @@ error_codes! {
     /// `gateway.max_requests_per_tenant` / `gateway.max_runs_per_tenant`
     /// allow; retry when one ends.
     TenantBusy = "tenant.busy" => TOO_MANY_REQUESTS,
+    /// Tenant settings that are not the documented shape (an unknown
+    /// field, a bad domain pattern, a negative budget).
+    TenantSettingsInvalid = "tenant.settings_invalid" => BAD_REQUEST,
+    /// Tenant settings that would widen the gateway's configuration (the
+    /// message names each field and the gateway's value): a tenant's
+    /// settings can only narrow it.
+    TenantSettingsWiden = "tenant.settings_widen" => BAD_REQUEST,
 
     // Pairing.
     /// No pending pairing request has this code.
