@@ -114,6 +114,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "budget_reservations",
             up_sql: include_str!("../migrations/sqlite/0018_budget_reservations.up.sql"),
         },
+        MigrationInfo {
+            version: 19,
+            name: "skills",
+            up_sql: include_str!("../migrations/sqlite/0019_skills.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -134,6 +139,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0016_turn_reads.down.sql"),
         include_str!("../migrations/sqlite/0017_memory.down.sql"),
         include_str!("../migrations/sqlite/0018_budget_reservations.down.sql"),
+        include_str!("../migrations/sqlite/0019_skills.down.sql"),
     ],
 };
 
@@ -229,6 +235,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "budget_reservations",
             up_sql: include_str!("../migrations/postgres/0018_budget_reservations.up.sql"),
         },
+        MigrationInfo {
+            version: 19,
+            name: "skills",
+            up_sql: include_str!("../migrations/postgres/0019_skills.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -249,6 +260,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0016_turn_reads.down.sql"),
         include_str!("../migrations/postgres/0017_memory.down.sql"),
         include_str!("../migrations/postgres/0018_budget_reservations.down.sql"),
+        include_str!("../migrations/postgres/0019_skills.down.sql"),
     ],
 };
 
