@@ -55,7 +55,7 @@ pub const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "egress",
             ],
             &[
-                "users", "pairing", "channels", "mcp", "memory", "runtime", "backup",
+                "users", "pairing", "channels", "mcp", "memory", "skills", "runtime", "backup",
             ],
         ],
     ),

@@ -141,11 +141,12 @@ pub trait SkillStore: Send + Sync {
     /// The skills `tenant` sees: its own, then the gateway's it does not
     /// shadow, by name; `None`: the gateway's only.
     async fn list_skills(&self, tenant: Option<&TenantId>) -> StoreResult<Vec<Skill>>;
-    /// The skill `name` as `tenant` sees it (its own first) with the
-    /// content of `path`; `None` when either does not exist.
+    /// The skill `name` as `tenant` sees it (its own first; `None`: the
+    /// gateway's) with the content of `path`; `None` when either does not
+    /// exist.
     async fn read_skill_file(
         &self,
-        tenant: &TenantId,
+        tenant: Option<&TenantId>,
         name: &str,
         path: &str,
     ) -> StoreResult<Option<(Skill, String)>>;

@@ -175,6 +175,8 @@ pub struct Runtime {
     pub outbox_queued: Arc<tokio::sync::Notify>,
     /// Long-term memory (the memory tools, recall, `/v1/memory`).
     pub memory: Arc<crate::memory::MemoryBank>,
+    /// Skills (the skill tools, the prompt's offer, `/v1/skills`).
+    pub skills: Arc<crate::skills::SkillLibrary>,
 }
 
 impl Runtime {
@@ -233,7 +235,18 @@ impl Runtime {
         if crate::memory::reembed::start(&memory, &supervisor) {
             tracing::info!("memory re-embedding job started");
         }
-        let (tools, runner) = tools::registry(&settings, store.clone(), &late, &memory)?;
+        let skills = crate::skills::SkillLibrary::new(
+            store.clone(),
+            memory.embedder().cloned(),
+            settings.config.skills.clone(),
+        );
+        let gateway_skills = skills
+            .load_gateway_skills(&settings.home.root().join("skills"))
+            .await;
+        if gateway_skills > 0 {
+            tracing::info!(skills = gateway_skills, "gateway skills loaded");
+        }
+        let (tools, runner) = tools::registry(&settings, store.clone(), &late, &memory, &skills)?;
         let custom_tools = custom_tools::CustomTools::new(store.clone(), tools.clone(), runner);
         let loaded = custom_tools.load(vault).await;
         if loaded > 0 {
@@ -335,6 +348,7 @@ impl Runtime {
                 cron,
                 outbox_queued: Arc::default(),
                 memory,
+                skills,
             }
         }))
     }

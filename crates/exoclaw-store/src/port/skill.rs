@@ -195,7 +195,7 @@ macro_rules! ports {
 
             async fn read_skill_file(
                 &self,
-                tenant: &TenantId,
+                tenant: Option<&TenantId>,
                 name: &str,
                 path: &str,
             ) -> StoreResult<Option<(Skill, String)>> {
@@ -207,7 +207,7 @@ macro_rules! ports {
                     visible!(),
                     " AND s.name = ?2 AND f.path = ?3"
                 ))
-                .bind(tenant.as_str())
+                .bind(tenant.map(TenantId::as_str))
                 .bind(name)
                 .bind(path)
                 .fetch_optional(&self.pool)

@@ -84,7 +84,7 @@ async fn skills_crud_replaces_whole_and_reads_files(store: Arc<dyn Store>) {
     assert_eq!(s.status, SkillStatus::Active);
     assert_eq!(s.installed_at, NOW);
     let (read, content) = store
-        .read_skill_file(&t, "pdf-tools", "scripts/run.sh")
+        .read_skill_file(Some(&t), "pdf-tools", "scripts/run.sh")
         .await
         .unwrap()
         .unwrap();
@@ -92,7 +92,7 @@ async fn skills_crud_replaces_whole_and_reads_files(store: Arc<dyn Store>) {
     assert_eq!(content, "echo hi\n");
     assert!(
         store
-            .read_skill_file(&t, "pdf-tools", "missing.md")
+            .read_skill_file(Some(&t), "pdf-tools", "missing.md")
             .await
             .unwrap()
             .is_none()
@@ -108,7 +108,7 @@ async fn skills_crud_replaces_whole_and_reads_files(store: Arc<dyn Store>) {
     assert_eq!(s2.files, ["SKILL.md"]);
     assert!(
         store
-            .read_skill_file(&t, "pdf-tools", "scripts/run.sh")
+            .read_skill_file(Some(&t), "pdf-tools", "scripts/run.sh")
             .await
             .unwrap()
             .is_none()
@@ -178,13 +178,13 @@ async fn skills_are_namespaced_per_tenant_with_gateway_skills_shared(store: Arc<
 
     // Reading: a's own shadows the gateway's; b reads the gateway's.
     let (_, text) = store
-        .read_skill_file(&a, "git-flow", "SKILL.md")
+        .read_skill_file(Some(&a), "git-flow", "SKILL.md")
         .await
         .unwrap()
         .unwrap();
     assert!(text.contains("tenant a text"));
     let (_, text) = store
-        .read_skill_file(&b, "git-flow", "SKILL.md")
+        .read_skill_file(Some(&b), "git-flow", "SKILL.md")
         .await
         .unwrap()
         .unwrap();
@@ -200,7 +200,7 @@ async fn skills_are_namespaced_per_tenant_with_gateway_skills_shared(store: Arc<
     );
     assert!(
         store
-            .read_skill_file(&b, "tenant-a-only", "SKILL.md")
+            .read_skill_file(Some(&b), "tenant-a-only", "SKILL.md")
             .await
             .unwrap()
             .is_none()
