@@ -201,7 +201,7 @@ impl SkillLibrary {
                         actor,
                         "skill.install",
                         "-",
-                        "denied",
+                        "deny",
                         &e.to_string(),
                         serde_json::json!({"code": e.code()}),
                     )
@@ -273,11 +273,7 @@ impl SkillLibrary {
                 "skill.install"
             },
             &skill.name,
-            if quarantined {
-                "quarantined"
-            } else {
-                "allowed"
-            },
+            if quarantined { "info" } else { "allow" },
             &skill.warnings.join("; "),
             serde_json::json!({
                 "sha256": skill.sha256,
@@ -343,7 +339,7 @@ impl SkillLibrary {
             actor,
             "skill.remove",
             name,
-            "allowed",
+            "allow",
             "",
             serde_json::Value::Null,
         )
@@ -380,7 +376,7 @@ impl SkillLibrary {
             actor,
             "skill.approve",
             name,
-            "allowed",
+            "allow",
             &current.warnings.join("; "),
             serde_json::json!({"sha256": skill.sha256}),
         )

@@ -118,8 +118,8 @@ async fn a_clean_skill_is_active_found_and_read() {
         assert_eq!(
             audit_actions(ts.store.as_ref()).await,
             [
-                ("skill.install".to_owned(), "allowed".to_owned()),
-                ("skill.install".to_owned(), "allowed".to_owned())
+                ("skill.install".to_owned(), "allow".to_owned()),
+                ("skill.install".to_owned(), "allow".to_owned())
             ]
         );
         ts.finish().await;
@@ -196,9 +196,9 @@ async fn a_warned_skill_is_quarantined_until_approved() {
         assert_eq!(
             actions,
             [
-                ("skill.quarantine".to_owned(), "quarantined".to_owned()),
-                ("skill.quarantine".to_owned(), "quarantined".to_owned()),
-                ("skill.approve".to_owned(), "allowed".to_owned()),
+                ("skill.quarantine".to_owned(), "info".to_owned()),
+                ("skill.quarantine".to_owned(), "info".to_owned()),
+                ("skill.approve".to_owned(), "allow".to_owned()),
             ]
         );
         ts.finish().await;
@@ -337,7 +337,7 @@ async fn hostile_and_corrupt_archives_change_nothing() {
         assert!(
             actions
                 .iter()
-                .all(|(a, d)| a == "skill.install" && d == "denied")
+                .all(|(a, d)| a == "skill.install" && d == "deny")
         );
         // The valid one still installs under the same caps.
         lib.install(Some(&t), Source::TarGz(&valid), &actor())
