@@ -320,6 +320,18 @@ pub trait AgentCalls: Send + Sync {
     /// The agents `ctx`'s agent may delegate to for `ctx`'s user (links,
     /// their direction and user lists), ordered by id.
     async fn reachable(&self, ctx: &ToolContext) -> Result<Vec<AgentCard>, ToolError>;
+    /// `cards` ranked for `query` by the gateway's hybrid search (keywords
+    /// and meaning, fused), at most `limit`, when it has an embedder that
+    /// answers; `None`: the caller ranks by keywords.
+    async fn rank(
+        &self,
+        _ctx: &ToolContext,
+        _query: &str,
+        _cards: &[AgentCard],
+        _limit: usize,
+    ) -> Option<Vec<AgentCard>> {
+        None
+    }
 }
 
 /// The boards and mailboxes of the teams an agent belongs to, for the team
