@@ -228,8 +228,18 @@ impl SkillLibrary {
             .get("SKILL.md")
             .ok_or_else(|| SkillError::Invalid("no SKILL.md".to_owned()))?;
         let m = manifest::parse(skill_md)?;
-        let warnings = check::warnings(&files);
         let sha256 = check::pin(&files);
+        // The gateway's own skills are loaded at every start: one already
+        // stored with this content (and a vector of this embedder, if any)
+        // is left as it is, approval and all, and not audited again.
+        if scope.is_none()
+            && let Some(stored) = self.store.get_skill(None, &m.name).await?
+            && stored.sha256 == sha256
+            && stored.embedder.as_deref() == self.embedder.as_ref().map(|e| e.id())
+        {
+            return Ok(stored);
+        }
+        let warnings = check::warnings(&files);
         let status = if warnings.is_empty() {
             SkillStatus::Active
         } else {

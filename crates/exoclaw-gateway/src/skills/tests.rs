@@ -393,6 +393,19 @@ async fn gateway_skills_load_from_folders_and_gone_ones_are_removed() {
     std::fs::write(two.join("SKILL.md"), GOOD.replace("pdf-tools", "linked")).expect("write");
     std::os::unix::fs::symlink("/etc/passwd", two.join("passwd")).expect("symlink");
     assert_eq!(lib.load_gateway_skills(dir.path()).await, 1);
+    // A second start with the same content writes and audits nothing.
+    let first = lib.list(None).await.expect("list");
+    assert_eq!(lib.load_gateway_skills(dir.path()).await, 1);
+    assert_eq!(lib.list(None).await.expect("list"), first);
+    let installs = audit_actions(ts.store.as_ref()).await;
+    assert_eq!(
+        installs
+            .iter()
+            .filter(|(a, _)| a == "skill.install")
+            .count(),
+        3,
+        "{installs:?}"
+    );
     let other = TenantId::new("another");
     let seen = lib.list(Some(&other)).await.expect("list");
     assert_eq!(seen.len(), 1);
