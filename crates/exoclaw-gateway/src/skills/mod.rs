@@ -95,6 +95,15 @@ pub struct Actor<'a> {
     pub request_id: Option<&'a str>,
 }
 
+/// One audit event of the library.
+struct Audit<'a> {
+    action: &'a str,
+    name: &'a str,
+    decision: &'a str,
+    reason: &'a str,
+    detail: serde_json::Value,
+}
+
 /// Skills over the store and the configured embedder.
 pub struct SkillLibrary {
     store: Arc<dyn Store>,
@@ -160,26 +169,17 @@ impl SkillLibrary {
         }
     }
 
-    async fn audit(
-        &self,
-        scope: Option<&TenantId>,
-        actor: &Actor<'_>,
-        action: &str,
-        name: &str,
-        decision: &str,
-        reason: &str,
-        detail: serde_json::Value,
-    ) {
+    async fn audit(&self, scope: Option<&TenantId>, actor: &Actor<'_>, what: Audit<'_>) {
         let mut event = NewAuditEvent::new(
             audit_tenant(scope),
             actor.name,
-            action,
-            resource(scope, name),
-            decision,
+            what.action,
+            resource(scope, what.name),
+            what.decision,
         );
-        event.reason = crate::audit::bounded(reason, 512).to_owned();
+        event.reason = crate::audit::bounded(what.reason, 512).to_owned();
         event.request_id = actor.request_id.map(str::to_owned);
-        event.detail = detail;
+        event.detail = what.detail;
         crate::audit::record(self.store.as_ref(), &event).await;
     }
 
@@ -199,11 +199,13 @@ impl SkillLibrary {
                     self.audit(
                         scope,
                         actor,
-                        "skill.install",
-                        "-",
-                        "deny",
-                        &e.to_string(),
-                        serde_json::json!({"code": e.code()}),
+                        Audit {
+                            action: "skill.install",
+                            name: "-",
+                            decision: "deny",
+                            reason: &e.to_string(),
+                            detail: serde_json::json!({"code": e.code()}),
+                        },
                     )
                     .await;
                 }
@@ -277,21 +279,23 @@ impl SkillLibrary {
         self.audit(
             scope,
             actor,
-            if quarantined {
-                "skill.quarantine"
-            } else {
-                "skill.install"
+            Audit {
+                action: if quarantined {
+                    "skill.quarantine"
+                } else {
+                    "skill.install"
+                },
+                name: &skill.name,
+                decision: if quarantined { "info" } else { "allow" },
+                reason: &skill.warnings.join("; "),
+                detail: serde_json::json!({
+                    "sha256": skill.sha256,
+                    "version": skill.version,
+                    "files": skill.files.len(),
+                    "size": skill.size,
+                    "warnings": skill.warnings.len(),
+                }),
             },
-            &skill.name,
-            if quarantined { "info" } else { "allow" },
-            &skill.warnings.join("; "),
-            serde_json::json!({
-                "sha256": skill.sha256,
-                "version": skill.version,
-                "files": skill.files.len(),
-                "size": skill.size,
-                "warnings": skill.warnings.len(),
-            }),
         )
         .await;
         Ok(skill)
@@ -347,11 +351,13 @@ impl SkillLibrary {
         self.audit(
             scope,
             actor,
-            "skill.remove",
-            name,
-            "allow",
-            "",
-            serde_json::Value::Null,
+            Audit {
+                action: "skill.remove",
+                name,
+                decision: "allow",
+                reason: "",
+                detail: serde_json::Value::Null,
+            },
         )
         .await;
         Ok(())
@@ -384,11 +390,13 @@ impl SkillLibrary {
         self.audit(
             scope,
             actor,
-            "skill.approve",
-            name,
-            "allow",
-            &current.warnings.join("; "),
-            serde_json::json!({"sha256": skill.sha256}),
+            Audit {
+                action: "skill.approve",
+                name,
+                decision: "allow",
+                reason: &current.warnings.join("; "),
+                detail: serde_json::json!({"sha256": skill.sha256}),
+            },
         )
         .await;
         Ok(skill)

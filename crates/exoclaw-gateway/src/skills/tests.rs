@@ -208,11 +208,13 @@ async fn a_warned_skill_is_quarantined_until_approved() {
 #[tokio::test]
 async fn hostile_and_corrupt_archives_change_nothing() {
     let good = GOOD.as_bytes();
-    let mut small = SkillsConfig::default();
-    small.max_files = 3;
-    small.max_file_kb = 1;
-    small.max_archive_kb = 4;
-    small.max_total_kb = 2;
+    let small = SkillsConfig {
+        max_files: 3,
+        max_file_kb: 1,
+        max_archive_kb: 4,
+        max_total_kb: 2,
+        ..SkillsConfig::default()
+    };
     let big = vec![b'a'; 2048];
     let noise: Vec<u8> = (0..20_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

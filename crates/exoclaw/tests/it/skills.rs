@@ -150,8 +150,7 @@ impl Bench {
             .requests()
             .into_iter()
             .map(|r| r.body)
-            .filter(|b| b["model"] == "helper-m")
-            .next_back()
+            .rfind(|b| b["model"] == "helper-m")
             .unwrap()
     }
 
