@@ -236,6 +236,21 @@ fn installed_skill_is_offered_searched_and_read(dsn: Option<&str>) {
     );
     b.turn("what is the weather like", vec![]);
     assert!(!b.system_prompt().contains("Skills available"));
+    // An agent that may not read skills is not offered them.
+    let r = b.send(
+        "PATCH",
+        "/v1/agents/helper",
+        Some(json!({"config": {"model": "helper-m", "tools": {"deny": ["skill_read"]}}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    b.turn("please merge these two pdf documents", vec![]);
+    assert!(!b.system_prompt().contains("Skills available"));
+    let r = b.send(
+        "PATCH",
+        "/v1/agents/helper",
+        Some(json!({"config": {"model": "helper-m"}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
 
     b.turn(
         "find a skill",
