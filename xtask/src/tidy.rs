@@ -56,7 +56,7 @@ pub const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "tenants",
             ],
             &[
-                "users", "pairing", "channels", "mcp", "memory", "runtime", "backup",
+                "users", "pairing", "channels", "mcp", "memory", "skills", "runtime", "backup",
             ],
         ],
     ),

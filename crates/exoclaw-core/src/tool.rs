@@ -8,8 +8,9 @@
 //! Three ports let tools reach what lives above them without depending on
 //! it: [`Approvals`] (an operator's decision, stored by the gateway),
 //! [`AgentCalls`] (a turn of another agent, for delegation and subagents),
-//! [`TeamBoard`] (the task boards and mailboxes of the caller's teams) and
-//! [`Memories`] (the caller's long-term memory).
+//! [`TeamBoard`] (the task boards and mailboxes of the caller's teams),
+//! [`Memories`] (the caller's long-term memory) and [`Skills`] (the skills
+//! the caller's tenant sees).
 
 use crate::provider::ToolSpec;
 use crate::store::teams::{Mail, NewTask, Task, TaskFilter, TaskStatus, Team};
@@ -319,6 +320,18 @@ pub trait AgentCalls: Send + Sync {
     /// The agents `ctx`'s agent may delegate to for `ctx`'s user (links,
     /// their direction and user lists), ordered by id.
     async fn reachable(&self, ctx: &ToolContext) -> Result<Vec<AgentCard>, ToolError>;
+    /// `cards` ranked for `query` by the gateway's hybrid search (keywords
+    /// and meaning, fused), at most `limit`, when it has an embedder that
+    /// answers; `None`: the caller ranks by keywords.
+    async fn rank(
+        &self,
+        _ctx: &ToolContext,
+        _query: &str,
+        _cards: &[AgentCard],
+        _limit: usize,
+    ) -> Option<Vec<AgentCard>> {
+        None
+    }
 }
 
 /// The boards and mailboxes of the teams an agent belongs to, for the team
@@ -419,6 +432,38 @@ pub trait Memories: Send + Sync {
     ) -> Result<crate::store::memory::Memory, ToolError>;
     /// `memory.not_found` for a memory the user cannot see.
     async fn forget(&self, ctx: &ToolContext, id: &str) -> Result<(), ToolError>;
+}
+
+/// What a skill search found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SkillSearch {
+    pub hits: Vec<crate::store::skill::SkillHit>,
+    /// Ranked by full text alone (no embedder, or it did not answer).
+    pub full_text_only: bool,
+}
+
+/// One file of a skill, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SkillDoc {
+    pub skill: crate::store::skill::Skill,
+    pub path: String,
+    pub content: String,
+}
+
+/// The active skills of `ctx`'s tenant (its own and the gateway's), for
+/// `skill_search` and `skill_read`, without the tools depending on the
+/// gateway. A quarantined skill is neither found nor read.
+#[async_trait]
+pub trait Skills: Send + Sync {
+    async fn search(
+        &self,
+        ctx: &ToolContext,
+        query: String,
+        limit: u32,
+    ) -> Result<SkillSearch, ToolError>;
+    /// `skill.not_found` for a skill (or file) the tenant does not have,
+    /// or one in quarantine.
+    async fn read(&self, ctx: &ToolContext, name: &str, path: &str) -> Result<SkillDoc, ToolError>;
 }
 
 /// A tool's successful result, as the model will read it.

@@ -11,7 +11,7 @@
 //! 1. `clock`, `version`, `config`, `home`, `access`
 //! 2. `supervisor`, `credentials`, `telemetry`, `metrics`, `audit`, `alerts`,
 //!    `revocation`, `db`, `egress`, `tenants`
-//! 3. `users`, `pairing`, `channels`, `memory`, `runtime`, `backup`
+//! 3. `users`, `pairing`, `channels`, `memory`, `skills`, `runtime`, `backup`
 
 pub mod access;
 pub mod alerts;
@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod pairing;
 pub mod revocation;
 pub mod runtime;
+pub mod skills;
 pub mod supervisor;
 #[cfg(feature = "otel")]
 pub mod telemetry;

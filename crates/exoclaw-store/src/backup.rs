@@ -208,6 +208,14 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, id",
     },
     TableSpec {
+        name: "skills",
+        order_by: "id",
+    },
+    TableSpec {
+        name: "skill_files",
+        order_by: "skill_id, path",
+    },
+    TableSpec {
         name: "schema_migrations",
         order_by: "version",
     },

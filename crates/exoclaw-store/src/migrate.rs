@@ -119,6 +119,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "tenant_settings",
             up_sql: include_str!("../migrations/sqlite/0019_tenant_settings.up.sql"),
         },
+        MigrationInfo {
+            version: 20,
+            name: "skills",
+            up_sql: include_str!("../migrations/sqlite/0020_skills.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -140,6 +145,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0017_memory.down.sql"),
         include_str!("../migrations/sqlite/0018_budget_reservations.down.sql"),
         include_str!("../migrations/sqlite/0019_tenant_settings.down.sql"),
+        include_str!("../migrations/sqlite/0020_skills.down.sql"),
     ],
 };
 
@@ -240,6 +246,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "tenant_settings",
             up_sql: include_str!("../migrations/postgres/0019_tenant_settings.up.sql"),
         },
+        MigrationInfo {
+            version: 20,
+            name: "skills",
+            up_sql: include_str!("../migrations/postgres/0020_skills.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -261,6 +272,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0017_memory.down.sql"),
         include_str!("../migrations/postgres/0018_budget_reservations.down.sql"),
         include_str!("../migrations/postgres/0019_tenant_settings.down.sql"),
+        include_str!("../migrations/postgres/0020_skills.down.sql"),
     ],
 };
 

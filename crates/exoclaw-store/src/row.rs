@@ -641,3 +641,31 @@ pub(crate) fn memory_with_vector(
         .transpose()?;
     Ok((memory(r)?, vector))
 }
+
+/// A skill (its JSON list columns decoded; without its vector).
+pub(crate) fn skill(r: &impl Columns) -> StoreResult<exoclaw_core::store::skill::Skill> {
+    use exoclaw_core::store::skill::{Skill, SkillStatus};
+    let list = |col: &'static str| -> StoreResult<Vec<String>> {
+        serde_json::from_str(&r.text(col)?)
+            .map_err(|e| StoreError::Other(format!("skills.{col} is not a JSON list: {e}")))
+    };
+    let status = r.text("status")?;
+    Ok(Skill {
+        tenant_id: r.opt_text("tenant_id")?.map(Into::into),
+        name: r.text("name")?,
+        description: r.text("description")?,
+        version: r.text("version")?,
+        tools: list("tools")?,
+        status: SkillStatus::parse(&status)
+            .ok_or_else(|| StoreError::Other(format!("unknown skill status {status:?}")))?,
+        sha256: r.text("sha256")?,
+        warnings: list("warnings")?,
+        files: list("paths")?,
+        size: r.int("size")?,
+        embedder: r.opt_text("embedder")?,
+        installed_by: r.text("installed_by")?,
+        installed_at: r.int("installed_at")?,
+        approved_by: r.opt_text("approved_by")?,
+        approved_at: r.opt_int("approved_at")?,
+    })
+}

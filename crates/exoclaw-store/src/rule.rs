@@ -10,6 +10,7 @@ pub(crate) mod channel;
 pub(crate) mod cron;
 pub(crate) mod memory;
 pub(crate) mod orchestration;
+pub(crate) mod skill;
 
 use crate::DEFAULT_AUDIT_LIMIT;
 use exoclaw_core::id::is_valid_slug;

@@ -13,6 +13,7 @@ pub mod quota;
 pub mod registry;
 pub mod sandbox;
 pub mod shell;
+pub mod skill;
 pub mod team;
 pub mod web;
 

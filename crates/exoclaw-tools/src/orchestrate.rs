@@ -1,7 +1,7 @@
 //! The orchestration tools: `spawn` (a subagent: an anonymous clone of the
 //! calling agent on a task), `delegate` (a named agent, over a permission
-//! link) and `delegate_search` (which agents are reachable, ranked by
-//! keywords). They only parse, ask the [`AgentCalls`] port the gateway puts
+//! link) and `delegate_search` (which agents are reachable, ranked by the
+//! gateway's hybrid search when it has an embedder, else by keywords). They only parse, ask the [`AgentCalls`] port the gateway puts
 //! in the [`ToolContext`], and word the answer for the model; links, limits,
 //! depth, history and announcements are the gateway's.
 //!
@@ -260,7 +260,12 @@ impl Tool for DelegateSearch {
                 "You cannot delegate to any agent (no permission link reaches one).",
             ));
         }
-        let ranked = rank(&a.query, &cards, a.limit.clamp(1, 20));
+        let limit = a.limit.clamp(1, 20);
+        let hybrid = port(ctx)?.rank(ctx, &a.query, &cards, limit).await;
+        let ranked: Vec<&AgentCard> = match &hybrid {
+            Some(found) => found.iter().collect(),
+            None => rank(&a.query, &cards, limit),
+        };
         if ranked.is_empty() {
             return Ok(ToolOutput::text(format!(
                 "No reachable agent matches {:?}; {} agents are reachable, try other words.",

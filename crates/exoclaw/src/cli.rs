@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 mod memory;
 mod orchestration;
+pub mod skills;
 pub use memory::MemoryCommand;
 pub use orchestration::*;
+pub use skills::SkillsCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -113,6 +115,10 @@ pub enum Command {
     /// Long-term memory: list, search, forget, status.
     #[command(subcommand)]
     Memory(MemoryCommand),
+    /// Skills: install (through the safety pipeline), list, show, remove,
+    /// approve a quarantined one.
+    #[command(subcommand)]
+    Skills(SkillsCommand),
     /// Agent teams (a lead and members) and their task boards.
     #[command(subcommand)]
     Team(TeamCommand),

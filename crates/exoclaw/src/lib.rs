@@ -129,6 +129,7 @@ async fn dispatch(
         Command::Team(t) => cmd::team::run(&t, &settings).await?,
         Command::Cron(c) => cmd::cron::run(&c, &settings).await?,
         Command::Memory(c) => cmd::memory::run(&c, &settings).await?,
+        Command::Skills(c) => cmd::skills::run(&c, &settings).await?,
         Command::Tools(t) => cmd::tools::run(&t, &settings).await?,
         Command::Mcp(m) => cmd::mcp::run(&m, &settings).await?,
         Command::Channels(c) => return cmd::channels::run(&c, &settings).await,

@@ -197,11 +197,56 @@ pub trait MemoryStore: Send + Sync {
 /// lists it is in; ties go to the more important, then the newer. At most
 /// `limit` hits.
 pub fn fuse(text: Vec<Memory>, vector: Vec<Memory>, limit: usize) -> Vec<MemoryHit> {
-    let mut hits: Vec<MemoryHit> = Vec::with_capacity(text.len() + vector.len());
+    fuse_by(
+        text,
+        vector,
+        |m| m.id.as_str(),
+        |a, b| {
+            b.importance
+                .cmp(&a.importance)
+                .then(b.updated_at.cmp(&a.updated_at))
+                .then(a.id.cmp(&b.id))
+        },
+        limit,
+    )
+    .into_iter()
+    .map(|f| MemoryHit {
+        memory: f.item,
+        score: f.score,
+        text_rank: f.text_rank,
+        vector_rank: f.vector_rank,
+    })
+    .collect()
+}
+
+/// One item of a [`fuse_by`] ranking.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fused<T> {
+    pub item: T,
+    /// The fused score (higher is better).
+    pub score: f64,
+    /// 1-based ranks in the full-text and vector lists, where it appeared.
+    pub text_rank: Option<u32>,
+    pub vector_rank: Option<u32>,
+}
+
+/// Reciprocal-rank fusion of any two rankings (each best first), items
+/// told apart by `key`: the score is the sum of `1 / (RRF_K + rank)` over
+/// the lists an item is in; equal scores are ordered by `tie`. At most
+/// `limit` items. Memories ([`fuse`]), skills and the delegation directory
+/// rank with it.
+pub fn fuse_by<T>(
+    text: Vec<T>,
+    vector: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    tie: impl Fn(&T, &T) -> std::cmp::Ordering,
+    limit: usize,
+) -> Vec<Fused<T>> {
+    let mut hits: Vec<Fused<T>> = Vec::with_capacity(text.len() + vector.len());
     let rank = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
     for (i, m) in text.into_iter().enumerate() {
-        hits.push(MemoryHit {
-            memory: m,
+        hits.push(Fused {
+            item: m,
             score: 1.0 / (RRF_K + f64::from(rank(i))),
             text_rank: Some(rank(i)),
             vector_rank: None,
@@ -209,26 +254,20 @@ pub fn fuse(text: Vec<Memory>, vector: Vec<Memory>, limit: usize) -> Vec<MemoryH
     }
     for (i, m) in vector.into_iter().enumerate() {
         let add = 1.0 / (RRF_K + f64::from(rank(i)));
-        match hits.iter_mut().find(|h| h.memory.id == m.id) {
+        match hits.iter_mut().find(|h| key(&h.item) == key(&m)) {
             Some(h) => {
                 h.score += add;
                 h.vector_rank = Some(rank(i));
             }
-            None => hits.push(MemoryHit {
-                memory: m,
+            None => hits.push(Fused {
+                item: m,
                 score: add,
                 text_rank: None,
                 vector_rank: Some(rank(i)),
             }),
         }
     }
-    hits.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(b.memory.importance.cmp(&a.memory.importance))
-            .then(b.memory.updated_at.cmp(&a.memory.updated_at))
-            .then(a.memory.id.cmp(&b.memory.id))
-    });
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(tie(&a.item, &b.item)));
     hits.truncate(limit);
     hits
 }

@@ -19,6 +19,7 @@ pub mod cron;
 mod error;
 pub mod memory;
 pub mod orchestration;
+pub mod skill;
 pub mod teams;
 pub mod tool_sources;
 
@@ -27,6 +28,7 @@ pub use cron::CronStore;
 pub use error::{StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
+pub use skill::SkillStore;
 pub use teams::{HandoffStore, MailStore, TaskStore, TeamStore};
 pub use tool_sources::{EVERY_AGENT, ToolGrant, ToolSource, ToolSourceKind, ToolSourceStore};
 
@@ -274,6 +276,7 @@ pub trait Store:
     + RecoveryStore
     + ToolSourceStore
     + MemoryStore
+    + SkillStore
 {
 }
 
@@ -305,6 +308,7 @@ impl<T> Store for T where
         + RecoveryStore
         + ToolSourceStore
         + MemoryStore
+        + SkillStore
 {
 }
 

@@ -44,6 +44,8 @@ pub struct FileConfig {
     pub cron: CronConfig,
     /// Long-term memory: embedder, retention, recall.
     pub memory: super::memory::MemoryConfig,
+    /// Skills: the install pipeline's caps, skills offered per turn.
+    pub skills: super::skills::SkillsConfig,
 }
 
 /// The top-level sections, in the order `config validate` reports them.
@@ -64,6 +66,7 @@ pub const SECTIONS: &[&str] = &[
     "scheduler",
     "cron",
     "memory",
+    "skills",
 ];
 
 /// Model aliases (fallback chains), per-model rate limits and prices.

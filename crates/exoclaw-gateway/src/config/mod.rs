@@ -11,6 +11,7 @@ pub mod file;
 pub mod mcp_server;
 pub mod memory;
 pub mod providers;
+pub mod skills;
 
 use crate::home::Home;
 use env::Env;

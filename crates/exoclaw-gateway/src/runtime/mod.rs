@@ -179,6 +179,8 @@ pub struct Runtime {
     /// call by the exec and web tools and the budget decorator; made
     /// current by [`Self::directory`]).
     pub tenant_limits: Arc<crate::tenants::TenantLimits>,
+    /// Skills (the skill tools, the prompt's offer, `/v1/skills`).
+    pub skills: Arc<crate::skills::SkillLibrary>,
 }
 
 impl Runtime {
@@ -247,8 +249,25 @@ impl Runtime {
         if crate::memory::reembed::start(&memory, &supervisor) {
             tracing::info!("memory re-embedding job started");
         }
-        let (tools, runner) =
-            tools::registry(&settings, store.clone(), &late, &memory, &tenant_limits)?;
+        let skills = crate::skills::SkillLibrary::new(
+            store.clone(),
+            memory.embedder().cloned(),
+            settings.config.skills.clone(),
+        );
+        let gateway_skills = skills
+            .load_gateway_skills(&settings.home.root().join("skills"))
+            .await;
+        if gateway_skills > 0 {
+            tracing::info!(skills = gateway_skills, "gateway skills loaded");
+        }
+        let (tools, runner) = tools::registry(
+            &settings,
+            store.clone(),
+            &late,
+            &memory,
+            &tenant_limits,
+            &skills,
+        )?;
         let custom_tools = custom_tools::CustomTools::new(store.clone(), tools.clone(), runner);
         let loaded = custom_tools.load(vault).await;
         if loaded > 0 {
@@ -351,6 +370,7 @@ impl Runtime {
                 outbox_queued: Arc::default(),
                 memory,
                 tenant_limits,
+                skills,
             }
         }))
     }

@@ -229,6 +229,7 @@ pub fn registry(
     late: &super::Late,
     memory: &Arc<crate::memory::MemoryBank>,
     tenant_limits: &Arc<crate::tenants::TenantLimits>,
+    skills: &Arc<crate::skills::SkillLibrary>,
 ) -> anyhow::Result<(Arc<ToolRegistry>, Arc<CommandRunner>)> {
     let d = &settings.config.agents.defaults;
     let quota = quota_ledger(settings);
@@ -279,6 +280,7 @@ pub fn registry(
     tools.extend(exoclaw_tools::team::tools(&board));
     tools.push(Arc::new(super::cron::tool::CronTool(late.clone())));
     tools.extend(exoclaw_tools::memory::tools(&memory.port()));
+    tools.extend(exoclaw_tools::skill::tools(&skills.port()));
     tools.push(Arc::new(super::delegation::evaluate::EvaluateLoop(
         late.clone(),
     )));

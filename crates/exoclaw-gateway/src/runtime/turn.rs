@@ -261,10 +261,16 @@ impl Runtime {
                 delegation::spawn::system_prompt(&l.agent, &c.context)
             }
             None => format!(
-                "{}{}{}{}",
+                "{}{}{}{}{}",
                 context::system_prompt(&self.home, &l.agent, l.who.user.as_str()),
                 self.recall(&l.who, &l.agent.id, &agent_settings, &l.input)
                     .await,
+                // Skills are offered only to an agent that may read them.
+                if policy.permits("skill_read") {
+                    crate::skills::offer::section(&self.skills, &l.who.tenant, &l.input).await
+                } else {
+                    String::new()
+                },
                 super::handoff::context_for(self, &dir, &l.who.tenant, &l.session, l.handed_over)
                     .await,
                 super::teams::inbox::section(

@@ -65,6 +65,7 @@ pub(crate) mod orchestration;
 pub(crate) mod pairing;
 pub(crate) mod schema;
 pub(crate) mod secret;
+pub(crate) mod skill;
 pub(crate) mod team;
 pub(crate) mod token;
 pub(crate) mod tool_source;
@@ -133,6 +134,10 @@ macro_rules! expand {
         mod memory_ports {
             use super::{dialect, $store};
             $crate::port::memory::ports!($store, dialect);
+        }
+        mod skill_ports {
+            use super::{dialect, $store};
+            $crate::port::skill::ports!($store, dialect);
         }
         mod tool_source_ports {
             use super::{dialect, $store};

@@ -134,4 +134,22 @@ pub(crate) fn fts_query(words: &[String]) -> String {
     words.join(" | ")
 }
 
-pub(crate) use {for_update, fts_from, fts_order, json_arg, json_col, limit, sql, summary_covered};
+/// Skills matching the full-text query `?1` (aliased `s`), for `WHERE`
+/// to go on with `AND`.
+macro_rules! skill_fts_from {
+    () => {
+        "skills s WHERE to_tsvector('english', s.search_text) @@ to_tsquery('english', ?1)"
+    };
+}
+
+/// Best full-text match of a skill first.
+macro_rules! skill_fts_order {
+    () => {
+        "ts_rank_cd(to_tsvector('english', s.search_text), to_tsquery('english', ?1)) DESC"
+    };
+}
+
+pub(crate) use {
+    for_update, fts_from, fts_order, json_arg, json_col, limit, skill_fts_from, skill_fts_order,
+    sql, summary_covered,
+};

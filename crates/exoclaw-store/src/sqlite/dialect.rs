@@ -128,4 +128,22 @@ pub(crate) fn fts_query(words: &[String]) -> String {
         .join(" OR ")
 }
 
-pub(crate) use {for_update, fts_from, fts_order, json_arg, json_col, limit, sql, summary_covered};
+/// Skills matching the full-text query `?1` (aliased `s`), for `WHERE`
+/// to go on with `AND`.
+macro_rules! skill_fts_from {
+    () => {
+        "skills_fts JOIN skills s ON s.num = skills_fts.rowid WHERE skills_fts MATCH ?1"
+    };
+}
+
+/// Best full-text match of a skill first.
+macro_rules! skill_fts_order {
+    () => {
+        "bm25(skills_fts)"
+    };
+}
+
+pub(crate) use {
+    for_update, fts_from, fts_order, json_arg, json_col, limit, skill_fts_from, skill_fts_order,
+    sql, summary_covered,
+};

@@ -80,6 +80,7 @@ mod pairing;
 mod schema;
 mod secrets;
 mod sessions;
+mod skills;
 mod sqlite_file;
 mod tasks;
 mod teams;

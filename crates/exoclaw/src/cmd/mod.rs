@@ -20,6 +20,7 @@ pub mod pairing;
 pub mod sandbox;
 pub mod secrets;
 pub mod service;
+pub mod skills;
 pub mod table;
 pub mod team;
 pub mod tenants;

@@ -85,6 +85,7 @@ pub fn parse_config_text(text: &str) -> Result<FileConfig, Vec<Problem>> {
             "scheduler" => deser::<super::file::SchedulerConfig>(ignored),
             "cron" => deser::<super::file::CronConfig>(ignored),
             "memory" => deser::<exoclaw_gateway::config::memory::MemoryConfig>(ignored),
+            "skills" => deser::<exoclaw_gateway::config::skills::SkillsConfig>(ignored),
             _ => deser::<super::file::BackupConfig>(ignored),
         };
         if let Err((path, msg)) = typed {
@@ -632,6 +633,7 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         .into_iter()
         .chain(c.cron.problems())
         .chain(c.memory.problems())
+        .chain(c.skills.problems())
     {
         p.push(problem(path, message));
     }

@@ -33,6 +33,7 @@ pub mod routes;
 mod schema;
 mod secrets;
 mod sessions;
+pub mod skills;
 pub mod state;
 pub mod teams;
 pub mod tenants;
@@ -263,6 +264,21 @@ pub fn api_routes() -> routes::Routes {
             "/v1/memory/{id}",
             Perm(P::SessionsWrite),
             memory::forget,
+        )
+        .add(&get, "/v1/skills", Perm(P::AgentsRead), skills::list)
+        .add(&post, "/v1/skills", Perm(P::AgentsWrite), skills::install)
+        .add(&get, "/v1/skills/{name}", Perm(P::AgentsRead), skills::show)
+        .add(
+            &delete,
+            "/v1/skills/{name}",
+            Perm(P::AgentsWrite),
+            skills::remove,
+        )
+        .add(
+            &post,
+            "/v1/skills/{name}/approve",
+            Perm(P::AgentsWrite),
+            skills::approve,
         )
         .add(&get, "/v1/traces", Perm(P::SessionsRead), sessions::traces)
         .add(

@@ -23,7 +23,7 @@ use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
     agents, approvals, audit, channels, cron, custom_tools, health, mcp, memory, metrics, openai,
-    pairing, providers, secrets, sessions, teams, tenants, tools, users, ws,
+    pairing, providers, secrets, sessions, skills, teams, tenants, tools, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -95,6 +95,11 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         memory::save,
         memory::forget,
         memory::status,
+        skills::list,
+        skills::show,
+        skills::install,
+        skills::remove,
+        skills::approve,
         channels::list,
         channels::webhook,
         channels::test,
@@ -155,6 +160,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "channels", description = "Messaging channels: their state, and the signed generic webhook"),
         (name = "cron", description = "Cron jobs: an agent's scheduled messages and their runs"),
         (name = "memory", description = "Long-term memory: agents' saved facts, hybrid search"),
+        (name = "skills", description = "Skills: installed know-how agents search and read; the install pipeline and quarantine"),
         (name = "tools", description = "Tool invocation through the agent's policy path"),
         (name = "mcp", description = "MCP servers as tool sources, and who may use their tools"),
         (name = "approvals", description = "Exec approvals waiting for an operator"),

@@ -49,6 +49,7 @@ mod receipts;
 mod recovery;
 mod security;
 mod serve;
+mod skills;
 mod teams;
 mod telegram;
 mod tenant_limits;

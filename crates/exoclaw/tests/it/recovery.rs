@@ -117,7 +117,11 @@ fn a_turn_killed_during_a_tool_call_gets_its_results_and_the_next_turn_works() {
         arguments: json!({"command": "sleep 30"}),
     }]));
     chat_in_background(&gw, "run the long job");
+    // The model is asked first: only then poll the API, whose per-minute
+    // limit a busy poll would use up before the turn is stored.
+    until("the model is asked", || !fake.requests().is_empty());
     until("the tool call is stored", || {
+        std::thread::sleep(Duration::from_millis(100));
         let s = gw.get("/v1/sessions", Some(TOKEN)).json();
         s["sessions"].as_array().is_some_and(|a| !a.is_empty())
             && messages(&gw).1.iter().any(|m| m["role"] == "assistant")

@@ -2,7 +2,8 @@
 //! links, their direction and user lists; a team's lead and its members
 //! reach each other without a link; the targets that exist and are not
 //! disabled), how the system prompt lists them (up to [`INLINE_MAX`];
-//! beyond, the agent searches with `delegate_search`), and which
+//! beyond, the agent searches with `delegate_search`, ranked by
+//! [`rank_hybrid`] when an embedder is configured), and which
 //! orchestration tools a run is not offered.
 
 use super::super::agent_settings::AgentSettings;
@@ -13,6 +14,57 @@ use exoclaw_core::store::{AgentStore, LinkStore, StoreError, TeamStore};
 use exoclaw_core::tool::{AgentCard, Lineage};
 use exoclaw_core::{AgentId, TenantId, UserId};
 use std::collections::BTreeSet;
+
+/// `cards` ranked for `query` the way memories and skills are: the
+/// keyword ranking (`exoclaw_tools::orchestrate::rank`) and the cosine
+/// ranking of the cards' `id (name): description` against the query, by
+/// `embedder`, fused by reciprocal rank (ties by id). `None` (the caller
+/// falls back to keywords, with a warning logged) when the embedder fails.
+pub async fn rank_hybrid(
+    embedder: &dyn exoclaw_core::embed::Embedder,
+    query: &str,
+    cards: &[AgentCard],
+    limit: usize,
+) -> Option<Vec<AgentCard>> {
+    let mut texts = Vec::with_capacity(cards.len() + 1);
+    texts.push(query.to_owned());
+    texts.extend(
+        cards
+            .iter()
+            .map(|c| format!("{} ({}): {}", c.id, c.name, c.description)),
+    );
+    let vectors = match embedder.embed(&texts).await {
+        Ok(v) if v.len() == texts.len() => v,
+        Ok(_) => {
+            tracing::warn!(
+                embedder = embedder.id(),
+                "the embedder answered with the wrong number of vectors; delegate_search by keywords"
+            );
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(embedder = embedder.id(), error = %e, "the embedder failed; delegate_search by keywords");
+            return None;
+        }
+    };
+    let (q, rest) = vectors.split_first()?;
+    let mut by_meaning: Vec<(f32, &AgentCard)> = rest
+        .iter()
+        .zip(cards)
+        .map(|(v, c)| (exoclaw_core::embed::cosine(q, v), c))
+        .collect();
+    by_meaning.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let by_meaning: Vec<&AgentCard> = by_meaning.into_iter().take(limit).map(|(_, c)| c).collect();
+    let by_keyword = exoclaw_tools::orchestrate::rank(query, cards, limit);
+    let fused = exoclaw_core::store::memory::fuse_by(
+        by_keyword,
+        by_meaning,
+        |c| c.id.as_str(),
+        |a, b| a.id.cmp(&b.id),
+        limit,
+    );
+    Some(fused.into_iter().map(|f| f.item.clone()).collect())
+}
 
 /// Most targets the system prompt lists; with more, `delegate_search`.
 pub const INLINE_MAX: usize = 15;
@@ -233,5 +285,73 @@ mod tests {
             ..Lineage::default()
         };
         assert_eq!(tools_to_hide(16, &child, &cfg), ["spawn"]);
+    }
+
+    /// Vectors by topic: money words point one way, code words another.
+    struct Topics(bool);
+
+    #[async_trait::async_trait]
+    impl exoclaw_core::embed::Embedder for Topics {
+        fn id(&self) -> &str {
+            "topics"
+        }
+        fn dims(&self) -> usize {
+            2
+        }
+        async fn embed(
+            &self,
+            texts: &[String],
+        ) -> Result<Vec<Vec<f32>>, exoclaw_core::embed::EmbedError> {
+            if !self.0 {
+                return Err(exoclaw_core::embed::EmbedError::Unavailable("down".into()));
+            }
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    let money = ["bill", "invoice", "payment", "refund"]
+                        .iter()
+                        .any(|w| t.contains(w));
+                    if money {
+                        vec![1.0, 0.0]
+                    } else {
+                        vec![0.0, 1.0]
+                    }
+                })
+                .collect())
+        }
+    }
+
+    fn card(id: &str, description: &str) -> AgentCard {
+        AgentCard {
+            id: id.into(),
+            name: id.to_owned(),
+            description: description.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn hybrid_ranking_finds_by_meaning_and_keeps_keyword_matches() {
+        let cards = vec![
+            card("accounts", "answers questions about invoices"),
+            card("coder", "writes and reviews code"),
+            card("writer", "drafts release notes"),
+        ];
+        // No keyword of the query is in any card: meaning finds it.
+        let found = rank_hybrid(&Topics(true), "a customer wants a refund", &cards, 2)
+            .await
+            .expect("ranked");
+        assert_eq!(found[0].id.as_str(), "accounts");
+        assert_eq!(found.len(), 2);
+        // A card in both lists leads.
+        let found = rank_hybrid(&Topics(true), "release notes", &cards, 3)
+            .await
+            .expect("ranked");
+        assert_eq!(found[0].id.as_str(), "writer");
+        // An embedder that is down: the caller falls back to keywords.
+        assert!(
+            rank_hybrid(&Topics(false), "refund", &cards, 2)
+                .await
+                .is_none()
+        );
     }
 }

@@ -167,4 +167,16 @@ impl AgentCalls for Port {
                 ToolError::failed("cannot read the permission links right now")
             })
     }
+
+    async fn rank(
+        &self,
+        _ctx: &ToolContext,
+        query: &str,
+        cards: &[AgentCard],
+        limit: usize,
+    ) -> Option<Vec<AgentCard>> {
+        let rt = self.runtime.upgrade()?;
+        let embedder = rt.memory.embedder()?.clone();
+        directory::rank_hybrid(embedder.as_ref(), query, cards, limit).await
+    }
 }

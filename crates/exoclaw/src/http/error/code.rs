@@ -242,6 +242,16 @@ error_codes! {
     MemoryInvalid = "memory.invalid" => BAD_REQUEST,
     /// No such memory (or not one the caller may see).
     MemoryNotFound = "memory.not_found" => NOT_FOUND,
+    /// A skill the install pipeline refuses: a corrupt or hostile archive
+    /// (a path out of the skill, a link, a device, binary content) or a
+    /// bad `SKILL.md`.
+    SkillInvalid = "skill.invalid" => BAD_REQUEST,
+    /// A skill over a `skills.*` cap (the limit named).
+    SkillTooLarge = "skill.too_large" => PAYLOAD_TOO_LARGE,
+    /// No such skill (or not the tenant's).
+    SkillNotFound = "skill.not_found" => NOT_FOUND,
+    /// The skill changed since it was reviewed (approval by `sha256`).
+    SkillConflict = "skill.conflict" => CONFLICT,
     /// No channel of that name (or not a webhook channel).
     ChannelUnknown = "channel.unknown" => NOT_FOUND,
     /// A webhook request whose signature, timestamp or their headers do

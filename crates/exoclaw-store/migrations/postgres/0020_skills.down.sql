@@ -1,0 +1,2 @@
+DROP TABLE skill_files;
+DROP TABLE skills;
