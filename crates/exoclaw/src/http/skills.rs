@@ -215,7 +215,7 @@ pub async fn show(
 /// warn about is stored quarantined (`status`, `warnings`) until approved.
 /// It replaces the tenant's skill of the same name.
 #[utoipa::path(post, path = "/v1/skills", tag = "skills",
-    request_body(content = Vec<u8>, content_type = "application/gzip", description = "The skill folder as a .tar.gz"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The skill folder as a .tar.gz (sent as application/octet-stream or application/gzip)"),
     responses(
         (status = 201, description = "Installed (`status` says whether it is active or quarantined)", body = SkillView),
         (status = 400, description = "A corrupt or hostile archive, or a bad SKILL.md (`skill.invalid`)", body = ErrorBody),
