@@ -109,7 +109,31 @@ pub struct SkillLibrary {
     store: Arc<dyn Store>,
     embedder: Option<Arc<dyn Embedder>>,
     config: SkillsConfig,
+    /// Per tenant, whether it sees any active skill, and when that was
+    /// read: a turn's offer searches only when there is something to find
+    /// (see [`SkillLibrary::has_active`]).
+    active: std::sync::Mutex<std::collections::HashMap<TenantId, (bool, std::time::Instant)>>,
 }
+
+/// Held while a skill is installed, approved or removed here: when it goes
+/// (whichever way the change ended), what [`SkillLibrary::has_active`] read
+/// is forgotten, for every tenant (the gateway's own skills concern all).
+struct Changed<'a>(&'a SkillLibrary);
+
+impl Drop for Changed<'_> {
+    fn drop(&mut self) {
+        self.0
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// How long [`SkillLibrary::has_active`] trusts what it read: a skill
+/// installed through another gateway on the same database is offered here
+/// at most this much later (at once when installed through this one).
+const ACTIVE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The audit tenant of a scope: the gateway's skills are audited under the
 /// default tenant.
@@ -136,7 +160,34 @@ impl SkillLibrary {
             store,
             embedder,
             config,
+            active: std::sync::Mutex::default(),
         })
+    }
+
+    /// Whether `tenant` sees any active skill (its own or the gateway's),
+    /// read at most once per [`ACTIVE_TTL`]: the prompt's offer skips its
+    /// search (and embedding) on every turn of a tenant without skills. A
+    /// failed read counts as yes (the search then reports it).
+    pub async fn has_active(&self, tenant: &TenantId) -> bool {
+        let now = std::time::Instant::now();
+        if let Some((known, at)) = self
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tenant)
+            && now.duration_since(*at) < ACTIVE_TTL
+        {
+            return *known;
+        }
+        let Ok(list) = self.list(Some(tenant)).await else {
+            return true;
+        };
+        let any = list.iter().any(|s| s.status == SkillStatus::Active);
+        self.active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.clone(), (any, now));
+        any
     }
 
     pub fn config(&self) -> &SkillsConfig {
@@ -192,6 +243,7 @@ impl SkillLibrary {
         source: Source<'_>,
         actor: &Actor<'_>,
     ) -> Result<Skill, SkillError> {
+        let _changed = Changed(self);
         match self.install_checked(scope, source, actor).await {
             Ok(skill) => Ok(skill),
             Err(e) => {
@@ -343,6 +395,7 @@ impl SkillLibrary {
         name: &str,
         actor: &Actor<'_>,
     ) -> Result<(), SkillError> {
+        let _changed = Changed(self);
         match self.store.delete_skill(scope, name).await {
             Ok(()) => {}
             Err(StoreError::NotFound) => return Err(SkillError::NotFound(name.to_owned())),
@@ -372,6 +425,7 @@ impl SkillLibrary {
         sha256: Option<&str>,
         actor: &Actor<'_>,
     ) -> Result<Skill, SkillError> {
+        let _changed = Changed(self);
         let current = self
             .store
             .get_skill(scope, name)

@@ -2,7 +2,9 @@
 //! skills most relevant to the user's message (the same hybrid search as
 //! `skill_search`), by name and description, at most `skills.offer_top_k`
 //! of them and within `skills.offer_max_tokens` (estimated at four bytes a
-//! token). Quarantined skills are never offered. A failed search leaves
+//! token). Quarantined skills are never offered; a tenant without any
+//! active skill costs no search (`SkillLibrary::has_active`, re-read every
+//! 10 s). A failed search leaves
 //! the section out (logged): offering never fails a turn.
 
 use super::SkillLibrary;
@@ -14,7 +16,7 @@ const BYTES_PER_TOKEN: usize = 4;
 /// The prompt section for `input` (empty when nothing is offered).
 pub async fn section(library: &SkillLibrary, tenant: &TenantId, input: &str) -> String {
     let cfg = library.config();
-    if input.trim().is_empty() || cfg.offer_top_k == 0 {
+    if input.trim().is_empty() || cfg.offer_top_k == 0 || !library.has_active(tenant).await {
         return String::new();
     }
     let found = match library.search(tenant, input, cfg.offer_top_k).await {

@@ -87,11 +87,25 @@ async fn a_clean_skill_is_active_found_and_read() {
                 b"qpdf \"$1\" --split-pages out\n",
             ),
         ]);
+        // No skill yet: the offer skips its search (remembered), and an
+        // install here is seen at once.
+        assert!(!lib.has_active(&t).await, "{}", ts.name);
+        assert!(
+            super::offer::section(&lib, &t, "merge pdf documents")
+                .await
+                .is_empty()
+        );
         let s = lib
             .install(Some(&t), Source::TarGz(&archive), &actor())
             .await
             .expect(ts.name);
         assert_eq!(s.status, SkillStatus::Active, "{:?}", s.warnings);
+        assert!(lib.has_active(&t).await, "{}", ts.name);
+        assert!(
+            super::offer::section(&lib, &t, "merge pdf documents")
+                .await
+                .contains("pdf-tools")
+        );
         assert_eq!(s.files, ["SKILL.md", "scripts/split.sh"]);
         assert_eq!(s.tools, ["exec"]);
         let found = lib
