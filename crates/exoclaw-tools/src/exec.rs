@@ -10,6 +10,7 @@
 //! than what is left (`RLIMIT_FSIZE`), and the workspace is measured again
 //! when it ends (the result says if it is now over quota).
 
+use crate::args::parse;
 use crate::quota::{CommandGuard, QuotaLedger, human_bytes};
 use crate::sandbox::{
     AgentRole, ExitStatus, Finished, OutputSink, Placement, Sandbox, SandboxPolicy, command_env,
@@ -468,10 +469,6 @@ impl JobState {
             out["quota"] = json!(note);
         }
     }
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(args: &Value) -> Result<T, ToolError> {
-    serde_json::from_value(args.clone()).map_err(|e| ToolError::invalid_args(e.to_string()))
 }
 
 #[derive(Deserialize)]

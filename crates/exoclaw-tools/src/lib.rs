@@ -3,6 +3,7 @@
 //! channels): lookup, allow/deny policy, argument checks, per-session rate
 //! limit, timeout, output truncation, audit event and trace span.
 
+mod args;
 pub mod custom;
 pub mod exec;
 pub mod fs;

@@ -8,6 +8,7 @@
 //! untrusted; a search or get that returns one comes back as untrusted
 //! output, so the policy path marks it and taints the run like a web page.
 
+use crate::args::{Query, parse};
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
 use exoclaw_core::store::memory::{MAX_CONTENT_BYTES, MAX_IMPORTANCE, Memory};
@@ -34,10 +35,6 @@ pub fn tools(port: &Arc<dyn Memories>) -> Vec<Arc<dyn Tool>> {
         Arc::new(Get(port.clone())),
         Arc::new(Forget(port.clone())),
     ]
-}
-
-fn parse<T: serde::de::DeserializeOwned>(args: &Value) -> Result<T, ToolError> {
-    serde_json::from_value(args.clone()).map_err(|e| ToolError::invalid_args(e.to_string()))
 }
 
 fn memory_id(id: &str) -> Result<&str, ToolError> {
@@ -143,29 +140,6 @@ impl Tool for Save {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchArgs {
-    query: String,
-    #[serde(default)]
-    limit: Option<u32>,
-}
-
-impl SearchArgs {
-    fn checked(args: &Value) -> Result<Self, ToolError> {
-        let a: SearchArgs = parse(args)?;
-        if a.query.trim().is_empty() {
-            return Err(ToolError::invalid_args("query: say what to look for"));
-        }
-        if a.query.len() > MAX_CONTENT_BYTES {
-            return Err(ToolError::invalid_args(format!(
-                "query: at most {MAX_CONTENT_BYTES} bytes"
-            )));
-        }
-        Ok(a)
-    }
-}
-
 struct Search(Arc<dyn Memories>);
 
 #[async_trait]
@@ -193,13 +167,13 @@ impl Tool for Search {
     }
 
     async fn check(&self, _: &ToolContext, args: &Value) -> Result<Check, ToolError> {
-        SearchArgs::checked(args)?;
+        Query::checked(args, "say what to look for", MAX_CONTENT_BYTES)?;
         Ok(Check::Allow)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let a = SearchArgs::checked(args)?;
-        let limit = a.limit.unwrap_or(5).clamp(1, MAX_RESULTS);
+        let a = Query::checked(args, "say what to look for", MAX_CONTENT_BYTES)?;
+        let limit = a.limit(MAX_RESULTS);
         let found = self.0.search(ctx, a.query.clone(), limit).await?;
         if found.hits.is_empty() {
             return Ok(ToolOutput::text(format!(

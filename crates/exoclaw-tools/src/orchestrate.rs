@@ -9,6 +9,7 @@
 //! untrusted output, so the policy path marks it and taints the caller's run
 //! like any web page.
 
+use crate::args::parse;
 use async_trait::async_trait;
 use exoclaw_core::tool::{
     AgentAnswer, AgentCall, AgentCalls, AgentCard, AgentTarget, CallMode, Check, Tool, ToolContext,
@@ -38,10 +39,6 @@ fn port(ctx: &ToolContext) -> Result<&Arc<dyn AgentCalls>, ToolError> {
             "other agents cannot be reached from here (only agent runs delegate)",
         )
     })
-}
-
-fn parse<T: serde::de::DeserializeOwned>(args: &Value) -> Result<T, ToolError> {
-    serde_json::from_value(args.clone()).map_err(|e| ToolError::invalid_args(e.to_string()))
 }
 
 fn task(text: &str) -> Result<String, ToolError> {

@@ -4,6 +4,7 @@
 //! them. Installing, checking, quarantine and ranking are the gateway's
 //! and the store's; a quarantined skill is neither found nor read.
 
+use crate::args::{Query, parse};
 use async_trait::async_trait;
 use exoclaw_core::provider::ToolSpec;
 use exoclaw_core::tool::{Check, Skills, Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
@@ -21,35 +22,6 @@ pub const TOOL_NAMES: [&str; 2] = ["skill_search", "skill_read"];
 /// The two tools, over `port`.
 pub fn tools(port: &Arc<dyn Skills>) -> Vec<Arc<dyn Tool>> {
     vec![Arc::new(Search(port.clone())), Arc::new(Read(port.clone()))]
-}
-
-fn parse<T: serde::de::DeserializeOwned>(args: &Value) -> Result<T, ToolError> {
-    serde_json::from_value(args.clone()).map_err(|e| ToolError::invalid_args(e.to_string()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchArgs {
-    query: String,
-    #[serde(default)]
-    limit: Option<u32>,
-}
-
-impl SearchArgs {
-    fn checked(args: &Value) -> Result<Self, ToolError> {
-        let a: SearchArgs = parse(args)?;
-        if a.query.trim().is_empty() {
-            return Err(ToolError::invalid_args(
-                "query: say what you need a skill for",
-            ));
-        }
-        if a.query.len() > MAX_ARG_BYTES {
-            return Err(ToolError::invalid_args(format!(
-                "query: at most {MAX_ARG_BYTES} bytes"
-            )));
-        }
-        Ok(a)
-    }
 }
 
 struct Search(Arc<dyn Skills>);
@@ -80,13 +52,13 @@ impl Tool for Search {
     }
 
     async fn check(&self, _: &ToolContext, args: &Value) -> Result<Check, ToolError> {
-        SearchArgs::checked(args)?;
+        Query::checked(args, "say what you need a skill for", MAX_ARG_BYTES)?;
         Ok(Check::Allow)
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let a = SearchArgs::checked(args)?;
-        let limit = a.limit.unwrap_or(5).clamp(1, MAX_RESULTS);
+        let a = Query::checked(args, "say what you need a skill for", MAX_ARG_BYTES)?;
+        let limit = a.limit(MAX_RESULTS);
         let found = self.0.search(ctx, a.query.clone(), limit).await?;
         if found.hits.is_empty() {
             return Ok(ToolOutput::text(format!("No skill matches {:?}.", a.query)));

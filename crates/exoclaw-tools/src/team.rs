@@ -11,6 +11,7 @@
 //! markers (they do not taint the run: agents of one team are the
 //! operator's).
 
+use crate::args::parse;
 use async_trait::async_trait;
 use exoclaw_core::AgentId;
 use exoclaw_core::id::is_valid_slug;
@@ -38,10 +39,6 @@ pub fn tools(board: &Arc<dyn TeamBoard>) -> Vec<Arc<dyn Tool>> {
         Arc::new(TeamTasks(board.clone())),
         Arc::new(TeamMessage(board.clone())),
     ]
-}
-
-fn parse<T: serde::de::DeserializeOwned>(args: &Value) -> Result<T, ToolError> {
-    serde_json::from_value(args.clone()).map_err(|e| ToolError::invalid_args(e.to_string()))
 }
 
 /// `text` of `field`: not blank, at most `max` bytes.

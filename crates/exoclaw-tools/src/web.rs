@@ -30,7 +30,6 @@ use exoclaw_core::tool::{Check, Provenance, Tool, ToolContext, ToolEffect, ToolE
 use exoclaw_egress::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use exoclaw_egress::{DomainRules, EgressClient, EgressError, FetchLimits, Fetched, Url};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -47,10 +46,6 @@ pub const DDG_ENDPOINT: &str = "https://html.duckduckgo.com/html/";
 const SEARCH_MAX_BYTES: usize = 2 * 1024 * 1024;
 const MAX_RESULTS: u64 = 20;
 const MAX_QUERY_CHARS: usize = 400;
-
-fn parse_args<T: DeserializeOwned>(args: &Value) -> Result<T, ToolError> {
-    serde_json::from_value(args.clone()).map_err(|e| ToolError::invalid_args(e.to_string()))
-}
 
 /// The tool error for an egress failure: refusals keep their security code
 /// and name the rule; the rest keep their `egress.*` code.
@@ -215,7 +210,7 @@ impl Tool for WebFetch {
     }
 
     async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
-        let a: FetchArgs = parse_args(args)?;
+        let a: FetchArgs = crate::args::parse(args)?;
         a.max_bytes()?;
         client_for(&self.client, self.tenant_rules.as_ref(), ctx)
             .dry_run(a.url.trim())
@@ -226,7 +221,7 @@ impl Tool for WebFetch {
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let a: FetchArgs = parse_args(args)?;
+        let a: FetchArgs = crate::args::parse(args)?;
         let limits = FetchLimits {
             max_bytes: a.max_bytes()?,
             timeout: self.timeout,
@@ -442,7 +437,7 @@ impl Tool for WebSearch {
     }
 
     async fn check(&self, ctx: &ToolContext, args: &Value) -> Result<Check, ToolError> {
-        let a: SearchArgs = parse_args(args)?;
+        let a: SearchArgs = crate::args::parse(args)?;
         let (engine, url, _) = self.plan(&a)?;
         self.headers(engine)?;
         client_for(&self.client, self.tenant_rules.as_ref(), ctx)
@@ -454,7 +449,7 @@ impl Tool for WebSearch {
     }
 
     async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let a: SearchArgs = parse_args(args)?;
+        let a: SearchArgs = crate::args::parse(args)?;
         let (engine, url, count) = self.plan(&a)?;
         let limits = FetchLimits {
             max_bytes: SEARCH_MAX_BYTES,
