@@ -25,6 +25,9 @@ pub struct ChannelInfo {
     pub can_react: bool,
     /// It can show that an answer is being written.
     pub can_type: bool,
+    /// It can send a file ([`Channel::send_file`]) and fetch the files that
+    /// come with inbound messages ([`Channel::fetch_file`]).
+    pub can_files: bool,
 }
 
 /// Where a message was written.
@@ -57,6 +60,62 @@ pub struct InboundMessage {
     /// `platform_id` (Telegram: the message id, not the update id), to react
     /// to it; `None` where the platform has no such thing.
     pub message_ref: Option<String>,
+    /// Files that came with it, not yet downloaded: the gateway fetches them
+    /// ([`Channel::fetch_file`]) only once the sender gate admitted the
+    /// message, and only up to its size cap.
+    pub files: Vec<InboundFile>,
+}
+
+/// What kind of file a platform says it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Photo,
+    Voice,
+    Audio,
+    Video,
+    Document,
+}
+
+impl FileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Photo => "photo",
+            FileKind::Voice => "voice",
+            FileKind::Audio => "audio",
+            FileKind::Video => "video",
+            FileKind::Document => "document",
+        }
+    }
+}
+
+/// A file announced by an inbound message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundFile {
+    pub kind: FileKind,
+    /// The platform's handle to fetch it by (Telegram: the `file_id`;
+    /// Discord: the attachment URL). Untrusted: an adapter checks it.
+    pub file_ref: String,
+    /// The name the sender gave it, if any (untrusted: never a path).
+    pub name: Option<String>,
+    /// The MIME type the platform reports, if any.
+    pub mime: Option<String>,
+    /// The size the platform announces, if it does (checked against the cap
+    /// before fetching; the fetch enforces the cap again on the bytes).
+    pub size: Option<u64>,
+}
+
+/// A file to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingFile {
+    pub peer: String,
+    /// The file name shown to the recipient (no directories).
+    pub name: String,
+    pub mime: Option<String>,
+    pub bytes: Vec<u8>,
+    /// Text sent with it, if any.
+    pub caption: Option<String>,
+    /// The outbox's idempotency key.
+    pub idempotency_key: String,
 }
 
 /// A message to send.
@@ -137,6 +196,22 @@ pub trait Channel: Send + Sync {
     /// Show `peer` that an answer is being written, for a few seconds (if
     /// [`ChannelInfo::can_type`]).
     async fn typing(&self, _peer: &str) -> Result<(), ChannelError> {
+        Err(ChannelError::Unsupported)
+    }
+
+    /// Download an inbound file, refusing (with [`ChannelError::Rejected`])
+    /// one larger than `max_bytes` without reading past the cap (if
+    /// [`ChannelInfo::can_files`]).
+    async fn fetch_file(
+        &self,
+        _file: &InboundFile,
+        _max_bytes: u64,
+    ) -> Result<Vec<u8>, ChannelError> {
+        Err(ChannelError::Unsupported)
+    }
+
+    /// Send a file (if [`ChannelInfo::can_files`]).
+    async fn send_file(&self, _file: &OutgoingFile) -> Result<Sent, ChannelError> {
         Err(ChannelError::Unsupported)
     }
 

@@ -98,6 +98,7 @@ impl TelegramChannel {
                 can_edit: true,
                 can_react: true,
                 can_type: true,
+                can_files: false,
             },
             tenant,
             config,
@@ -364,6 +365,7 @@ fn parse(u: &Value, me: &Me) -> Option<InboundMessage> {
         mentioned: mention || reply_to_bot,
         text,
         message_ref: m["message_id"].as_i64().map(|id| id.to_string()),
+        files: Vec::new(),
     })
 }
 

@@ -148,6 +148,7 @@ impl WebhookChannel {
                 can_edit: false,
                 can_react: false,
                 can_type: false,
+                can_files: false,
             },
             tenant,
             config,

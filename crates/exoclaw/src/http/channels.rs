@@ -258,6 +258,7 @@ pub async fn webhook(
         mentioned: true,
         text: event.text,
         message_ref: None,
+        files: Vec::new(),
     };
     if cfg.callback_url.is_some() {
         channels.answer_later(&name, msg, Dedup::Done);
