@@ -8,7 +8,8 @@
 //! (not resumable) identifies anew; a heartbeat without its ACK reconnects;
 //! close 4004 is reported as an auth failure while the gateway serves; a
 //! 429 with `retry_after` is sent again after it; the sender gate and
-//! `/stop` apply. The adapter itself: `fetch_file` under its cap and
+//! `/stop` apply; an answer is streamed by edits with typing and status
+//! reactions. The adapter itself: `fetch_file` under its cap and
 //! `send_file`'s multipart parts.
 
 use crate::fake_discord::{BOT_ID, FakeDiscord};
@@ -536,4 +537,61 @@ fn discord_send_file_posts_a_multipart_message() {
     bad.peer = "70/../../users/@me".to_owned();
     assert!(block_on(a.send_file(&bad)).is_err());
     assert_eq!(dc.calls().len(), 2);
+}
+
+#[test]
+fn discord_streams_an_answer_by_edits_with_typing_and_reactions() {
+    let t = Dc::start(
+        BOT_TOKEN,
+        json!({"progress": {"edit_interval_ms": 250}}),
+        false,
+        None,
+    )
+    .connected();
+    let answer = "one two three four five six seven eight";
+    t.fake.push(
+        Reply::text(answer)
+            .deltas(8)
+            .stall_after(4, Duration::from_millis(1000)),
+    );
+    let asked = t.dc.push_message(dm("70", "42", "count"));
+    assert!(asked > 0);
+    let done = |c: &Vec<crate::fake_discord::Call>| {
+        c.iter()
+            .any(|c| c.method == "PATCH" && c.body["content"] == answer)
+            && c.iter()
+                .any(|c| c.path.contains("/reactions/%F0%9F%91%8D/@me"))
+    };
+    let calls = t.dc.wait(WAIT, FakeDiscord::calls, done);
+    let posts = t.dc.sent();
+    assert_eq!(posts.len(), 1, "one placeholder, then edits: {calls:?}");
+    let first = posts[0].body["content"].as_str().unwrap();
+    assert!(
+        first.ends_with(" …") && answer.starts_with(first.trim_end_matches(" …")),
+        "the placeholder shows the start of the answer: {first:?}"
+    );
+    let last = calls.iter().rfind(|c| c.method == "PATCH").unwrap();
+    assert!(
+        last.path.starts_with("/channels/70/messages/"),
+        "{}",
+        last.path
+    );
+    assert_eq!(
+        last.body["content"], answer,
+        "the last edit is the whole answer"
+    );
+    assert!(calls.iter().any(|c| c.path == "/channels/70/typing"));
+    let reactions: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.method == "PUT")
+        .map(|c| c.path.as_str())
+        .collect();
+    assert_eq!(reactions.len(), 2, "{reactions:?}");
+    assert!(
+        reactions[0].contains("%F0%9F%91%80"),
+        "👀 first: {reactions:?}"
+    );
+    // Nothing more goes out: the edit delivered the answer, not the outbox.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(t.dc.sent().len(), 1);
 }
