@@ -16,7 +16,7 @@
 //! [`ChannelError::Rejected`]: retrying cannot help. The client closes
 //! with code 4900, never 1000 or 1001 (which would end the session).
 
-use super::DiscordChannel;
+use super::bot::DiscordChannel;
 use super::message::{self, Me};
 use exoclaw_core::channel::{ChannelError, InboundSink};
 use exoclaw_egress::{Method, header};
@@ -42,14 +42,6 @@ const MAX_MESSAGE: usize = 16 << 20;
 const CLOSE_KEEP_SESSION: u16 = 4900;
 
 type Socket = WebSocketStream<reqwest::Upgraded>;
-
-/// What is kept between connections to resume.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Session {
-    pub id: Option<String>,
-    pub resume_url: Option<String>,
-    pub seq: Option<u64>,
-}
 
 /// How a connection ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The Discord adapter: a bot on the Gateway (v10, over WebSocket:
 //! `gateway.rs`) for what comes in, and the REST API (`rest.rs`) for what
-//! goes out; `message.rs` reads messages and splits answers.
+//! goes out; `message.rs` reads messages and splits answers; `bot.rs` holds
+//! the bot's state (token, session to resume). This file is the port.
 //!
 //! The receiver connects to `discord.gateway_url` (or the URL `GET
 //! /gateway/bot` names), identifies with the intents GUILDS,
@@ -31,47 +32,28 @@
 //! owner `channel:<name>`) is only ever in a header and the IDENTIFY
 //! payload: never logged or returned.
 
+mod bot;
 mod gateway;
 mod message;
 mod rest;
 
-use crate::config::channels::DiscordChannelConfig;
+pub use bot::{DiscordChannel, TOKEN_SECRET, TOKEN_VAR};
 use exoclaw_core::channel::{
     Channel, ChannelError, ChannelInfo, InboundFile, InboundSink, Outgoing, OutgoingFile, Sent,
 };
-use exoclaw_core::{Secret, TenantId};
 use exoclaw_egress::Method;
-use exoclaw_store::vault::SecretVault;
-use gateway::{End, Session};
-use message::{MAX_CHARS, Me};
+use gateway::End;
+use message::MAX_CHARS;
 use rest::Body;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::PoisonError;
 use tokio_util::sync::CancellationToken;
 
 pub use gateway::INTENTS;
 
-/// The token's variable, read through the settings' environment snapshot.
-pub const TOKEN_VAR: &str = "EXOCLAW_DISCORD_BOT_TOKEN";
-/// The vault name of a bot token (owner `channel:<name>`).
-pub const TOKEN_SECRET: &str = "bot_token";
 /// Connections in a row that end before READY or RESUMED before the
 /// receiver gives up.
 const MAX_UNESTABLISHED: u32 = 5;
-
-pub struct DiscordChannel {
-    info: ChannelInfo,
-    tenant: TenantId,
-    config: DiscordChannelConfig,
-    env_token: Option<Secret>,
-    vault: Option<Arc<SecretVault>>,
-    client: exoclaw_egress::EgressClient,
-    session: Mutex<Session>,
-    me: RwLock<Me>,
-    /// When the last heartbeat ACK arrived (ms since the epoch, 0: never).
-    last_ack: AtomicI64,
-}
 
 /// A Discord id (a snowflake) in a URL path: digits only.
 fn snowflake<'a>(what: &str, id: &'a str) -> Result<&'a str, ChannelError> {
@@ -102,62 +84,6 @@ fn safe_mime(mime: Option<&str>) -> &str {
 }
 
 impl DiscordChannel {
-    pub fn new(
-        name: &str,
-        tenant: TenantId,
-        config: DiscordChannelConfig,
-        env_token: Option<Secret>,
-        vault: Option<Arc<SecretVault>>,
-        client: exoclaw_egress::EgressClient,
-    ) -> Self {
-        Self {
-            info: ChannelInfo {
-                name: name.to_owned(),
-                kind: "discord",
-                can_edit: true,
-                can_react: true,
-                can_type: true,
-                can_files: true,
-            },
-            tenant,
-            config,
-            env_token,
-            vault,
-            client,
-            session: Mutex::new(Session::default()),
-            me: RwLock::new(Me::default()),
-            last_ack: AtomicI64::new(0),
-        }
-    }
-
-    /// When the Gateway last acknowledged a heartbeat (ms since the epoch).
-    pub fn last_heartbeat_ack(&self) -> Option<i64> {
-        Some(self.last_ack.load(Ordering::Relaxed)).filter(|t| *t > 0)
-    }
-
-    async fn token(&self) -> Result<Secret, ChannelError> {
-        if let Some(t) = &self.env_token {
-            return Ok(t.clone());
-        }
-        let Some(v) = &self.vault else {
-            return Err(ChannelError::Auth);
-        };
-        match v
-            .get(
-                &self.tenant,
-                &super::webhook::secret_owner(&self.info.name),
-                TOKEN_SECRET,
-            )
-            .await
-        {
-            Ok(Some(t)) => Ok(t),
-            Ok(None) => Err(ChannelError::Auth),
-            Err(_) => Err(ChannelError::Unavailable(
-                "cannot read the bot token".to_owned(),
-            )),
-        }
-    }
-
     /// Where to connect without a session to resume.
     async fn gateway_url(&self) -> Result<String, ChannelError> {
         if let Some(url) = &self.config.gateway_url {
@@ -172,10 +98,6 @@ impl DiscordChannel {
                 "GET /gateway/bot named no gateway URL".to_owned(),
             )),
         }
-    }
-
-    fn forget_session(&self) {
-        *self.session.lock().unwrap_or_else(PoisonError::into_inner) = Session::default();
     }
 
     async fn post_message(&self, peer: &str, body: &Value) -> Result<Value, ChannelError> {

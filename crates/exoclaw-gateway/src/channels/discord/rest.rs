@@ -9,7 +9,7 @@
 //! text is logged or returned (an error names the call, the status and
 //! Discord's own message).
 
-use super::DiscordChannel;
+use super::bot::DiscordChannel;
 use exoclaw_core::channel::ChannelError;
 use exoclaw_egress::{EgressError, FetchLimits, Method, header};
 use serde_json::Value;
