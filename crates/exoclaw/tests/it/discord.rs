@@ -533,7 +533,7 @@ fn discord_send_file_posts_a_multipart_message() {
     assert_eq!(dc.sent().len(), 1);
     assert_eq!(dc.calls().len(), 2);
     // Refused peers never reach the API.
-    let mut bad = file.clone();
+    let mut bad = file;
     bad.peer = "70/../../users/@me".to_owned();
     assert!(block_on(a.send_file(&bad)).is_err());
     assert_eq!(dc.calls().len(), 2);

@@ -298,13 +298,11 @@ impl DiscordChannel {
                         self.session.lock().unwrap_or_else(PoisonError::into_inner).seq = Some(s);
                     }
                     match v["op"].as_u64() {
-                        Some(0) => {
-                            if self.dispatch(&v, sink).await {
-                                established = true;
-                            }
-                        }
+                        Some(0) => established |= self.dispatch(&v, sink).await,
                         Some(1) => {
-                            if self.heartbeat(&mut ws).await.is_err() {
+                            // Asked for one now.
+                            let sent = self.heartbeat(&mut ws).await;
+                            if sent.is_err() {
                                 return Ok((End::Resume, established));
                             }
                         }
