@@ -86,6 +86,12 @@ fn jitter() -> f64 {
     f64::from(u16::from_le_bytes(b)) / 65536.0
 }
 
+/// The pause before connecting again (100 to 500 ms): prompt, yet never a
+/// tight loop against a Gateway that keeps ending connections.
+pub(super) fn reconnect_pause() -> Duration {
+    Duration::from_millis(100 + (jitter() * 400.0) as u64)
+}
+
 /// Discord's wait before identifying again after op 9: 1 to 5 seconds.
 pub(super) fn invalid_session_wait() -> Duration {
     Duration::from_millis(1000 + (jitter() * 4000.0) as u64)
@@ -360,6 +366,8 @@ mod tests {
         );
         assert_eq!(with_query("ws://h/x?v=10"), "ws://h/x?v=10");
         for _ in 0..50 {
+            let p = reconnect_pause();
+            assert!(p >= Duration::from_millis(100) && p <= Duration::from_millis(500));
             let w = invalid_session_wait();
             assert!(
                 w >= Duration::from_secs(1) && w <= Duration::from_secs(5),

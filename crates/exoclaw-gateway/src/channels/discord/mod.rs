@@ -146,18 +146,21 @@ impl Channel for DiscordChannel {
                     ));
                 }
             }
-            match end {
+            let pause = match end {
                 End::Stopped => return Ok(()),
-                End::Resume => {}
+                End::Resume => gateway::reconnect_pause(),
                 End::Identify { wait } => {
                     self.forget_session();
                     if wait {
-                        tokio::select! {
-                            () = stop.cancelled() => return Ok(()),
-                            () = tokio::time::sleep(gateway::invalid_session_wait()) => {}
-                        }
+                        gateway::invalid_session_wait()
+                    } else {
+                        gateway::reconnect_pause()
                     }
                 }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }
