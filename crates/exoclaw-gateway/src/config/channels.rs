@@ -248,3 +248,33 @@ pub fn problems(
     }
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discord_urls_are_checked_and_the_defaults_pass() {
+        let check = |discord: &DiscordChannelConfig| {
+            problems(
+                &WebhookChannelConfig::default(),
+                &TelegramChannelConfig::default(),
+                discord,
+                &OutboxConfig::default(),
+                &ProgressConfig::default(),
+            )
+        };
+        assert!(check(&DiscordChannelConfig::default()).is_empty());
+        let local = DiscordChannelConfig {
+            api_base: "http://127.0.0.1:9/api/v10".to_owned(),
+            gateway_url: Some("ws://127.0.0.1:9".to_owned()),
+        };
+        assert!(check(&local).is_empty());
+        let bad = DiscordChannelConfig {
+            api_base: "ftp://discord.com".to_owned(),
+            gateway_url: Some("https://gateway.discord.gg".to_owned()),
+        };
+        let paths: Vec<String> = check(&bad).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["discord.api_base", "discord.gateway_url"]);
+    }
+}

@@ -250,6 +250,10 @@ fn discord_resumes_after_reconnects_drops_and_closes_without_losing_or_repeating
     assert!(three > two, "the sequence continues");
     let resumes = t.dc.wait(WAIT, FakeDiscord::resumes, |r| r.len() >= 2);
     assert_eq!(resumes[1].0, "session-1");
+    assert!(
+        resumes[1].1 > resumes[0].1 && resumes[1].1 >= Some(two),
+        "the bot's sequence number went on through the replay: {resumes:?}"
+    );
     assert_eq!(contents(&t.dc.wait_sent(3)), ["first", "second", "third"]);
 
     // A resumable close code resumes too.

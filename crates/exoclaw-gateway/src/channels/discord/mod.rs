@@ -147,7 +147,11 @@ impl Channel for DiscordChannel {
                 }
             }
             let pause = match end {
-                End::Stopped => return Ok(()),
+                End::Stopped => {
+                    // Closed with 1000: Discord ended the session too.
+                    self.forget_session();
+                    return Ok(());
+                }
                 End::Resume => gateway::reconnect_pause(),
                 End::Identify { wait } => {
                     self.forget_session();
