@@ -9,7 +9,8 @@
 //! close 4004 is reported as an auth failure while the gateway serves; a
 //! 429 with `retry_after` is sent again after it; the sender gate and
 //! `/stop` apply; an answer is streamed by edits with typing and status
-//! reactions. The adapter itself: `fetch_file` under its cap and
+//! reactions; a resume URL outside the egress policy is refused and the
+//! bot identifies again. The adapter itself: `fetch_file` under its cap and
 //! `send_file`'s multipart parts.
 
 use crate::fake_discord::{BOT_ID, FakeDiscord};
@@ -34,8 +35,21 @@ impl Dc {
     /// `channel`: keys merged into the channel's section; `discover`: no
     /// `gateway_url`, so it comes from `GET /gateway/bot`.
     fn start(token: &str, channel: Value, discover: bool, dsn: Option<&str>) -> Self {
+        Self::prepared(token, channel, discover, dsn, |_| {})
+    }
+
+    /// [`Dc::start`] with `prepare` run on the fake Discord before the
+    /// gateway starts.
+    fn prepared(
+        token: &str,
+        channel: Value,
+        discover: bool,
+        dsn: Option<&str>,
+        prepare: impl FnOnce(&FakeDiscord),
+    ) -> Self {
         let (fake, base) = FakeProvider::start_in_thread().unwrap();
         let dc = FakeDiscord::start(BOT_TOKEN, 300);
+        prepare(&dc);
         let cfg = tempfile::tempdir().unwrap();
         let mut discord = json!({"api_base": dc.api_base()});
         if !discover {
@@ -598,4 +612,37 @@ fn discord_streams_an_answer_by_edits_with_typing_and_reactions() {
     // Nothing more goes out: the edit delivered the answer, not the outbox.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(t.dc.sent().len(), 1);
+}
+
+#[test]
+fn discord_refuses_a_resume_url_outside_the_policy_and_identifies_again() {
+    // READY names a loopback address nobody configured to resume at.
+    let t = Dc::prepared(BOT_TOKEN, json!({}), false, None, |dc| {
+        dc.set_resume_url("ws://127.0.0.2:9");
+    })
+    .connected();
+    t.dc.reconnect();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let c = t.channel();
+        if c["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("egress policy"))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never refused: {c}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The session is dropped: the next start identifies at the configured
+    // Gateway and serves again.
+    let n = t.dc.wait(WAIT, FakeDiscord::identifies, |n| *n >= 2);
+    assert_eq!(n, 2);
+    assert!(
+        t.dc.resumes().is_empty(),
+        "the refused URL was never reached"
+    );
+    t.fake.push(Reply::text("back"));
+    t.dc.push_message(dm("70", "42", "hello"));
+    assert_eq!(contents(&t.dc.wait_sent(1)), ["back"]);
 }

@@ -65,6 +65,8 @@ struct State {
     next_id: u64,
     faults: VecDeque<(u16, Value)>,
     nonces: HashMap<String, String>,
+    /// The `resume_gateway_url` READY names (default: this fake).
+    resume_url: Option<String>,
     attachments: HashMap<String, Vec<u8>>,
 }
 
@@ -156,6 +158,11 @@ impl FakeDiscord {
 
     pub fn drop_connection(&self) {
         self.state().commands.push_back(Command::Drop);
+    }
+
+    /// Name `url` as the `resume_gateway_url` of the next READY.
+    pub fn set_resume_url(&self, url: &str) {
+        self.state().resume_url = Some(url.to_owned());
     }
 
     /// Leave the next `n` heartbeats without an ACK.
@@ -358,10 +365,11 @@ fn serve_ws(mut stream: TcpStream, key: &str, s: &Shared) {
                 st.session = Some(id.clone());
                 st.events.clear();
                 st.seq = 0;
+                let resume_url = st.resume_url.clone().unwrap_or_else(|| s.ws_url.clone());
                 dispatch(
                     &mut st,
                     "READY",
-                    json!({"v": 10, "session_id": id, "resume_gateway_url": s.ws_url,
+                    json!({"v": 10, "session_id": id, "resume_gateway_url": resume_url,
                         "user": {"id": BOT_ID, "username": BOT_NAME, "bot": true}, "guilds": []}),
                 );
                 delivered = Some(0);

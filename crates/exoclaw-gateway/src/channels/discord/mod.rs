@@ -12,7 +12,8 @@
 //! identifies anew when the session is gone, and ends with `Auth` on close
 //! code 4004 (the channel is named in the log and in `GET /v1/channels`;
 //! other channels are unaffected). The session id and sequence number
-//! outlive a receiver's restart, so a restart resumes too. Connections
+//! outlive a receiver's restart, so a restart resumes too (unless the
+//! egress policy refused the resume URL: then it identifies). Connections
 //! that end before READY five times in a row end the receiver with
 //! `Unavailable` (the supervisor starts it again with backoff).
 //!
@@ -135,7 +136,17 @@ impl Channel for DiscordChannel {
                     (url, false)
                 }
             };
-            let (end, established) = self.session(&url, resume, sink, &stop).await?;
+            let (end, established) = match self.session(&url, resume, sink, &stop).await {
+                Ok(ended) => ended,
+                Err(e) => {
+                    if resume && matches!(e, ChannelError::Rejected(_)) {
+                        // A resume URL the policy refuses: identify at the
+                        // Gateway's own URL next time.
+                        self.forget_session();
+                    }
+                    return Err(e);
+                }
+            };
             if established {
                 unestablished = 0;
             } else {
