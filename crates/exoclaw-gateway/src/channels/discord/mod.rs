@@ -152,6 +152,8 @@ impl Channel for DiscordChannel {
             } else {
                 unestablished += 1;
                 if unestablished >= MAX_UNESTABLISHED && end != End::Stopped {
+                    // Resuming does not take: the next start identifies.
+                    self.forget_session();
                     return Err(ChannelError::Unavailable(
                         "the Discord gateway keeps closing the connection".to_owned(),
                     ));
