@@ -2,8 +2,8 @@
 //! [`EgressClient`] (clippy's `disallowed-methods` refuses any other HTTP
 //! client): the providers' client, which reaches only the providers' base
 //! URLs ([`provider_client`]), and one client per configured endpoint (the
-//! OTLP collector, the alert webhook: [`endpoint_client`]) and the cron jobs' webhooks
-//! ([`webhook_client`]). The web tools'
+//! OTLP collector, the alert webhook: [`endpoint_client`]), the cron jobs' webhooks
+//! ([`webhook_client`]) and each Discord channel's ([`discord_client`]). The web tools'
 //! client is built beside the tools (`runtime/tools.rs`).
 
 use crate::config::Settings;
@@ -75,6 +75,64 @@ pub fn endpoint_client(
         .map_err(|e| anyhow::anyhow!("{setting} is not a usable URL: {}", e.reason))?
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the egress client: {e}"))
+}
+
+/// The public names a Discord channel may reach: its REST API, Gateway
+/// (including the `resume_gateway_url` READY names) and attachment CDN.
+pub const DISCORD_DOMAINS: &[&str] = &[
+    "discord.com",
+    "*.discord.com",
+    "discord.gg",
+    "*.discord.gg",
+    "discordapp.com",
+    "*.discordapp.com",
+    "discordapp.net",
+    "*.discordapp.net",
+];
+
+/// A Discord channel's client: its configured `api_base` and
+/// `gateway_url` origins are allowed explicitly (so a test server on
+/// loopback works because it was configured); anything else must be a
+/// public address of a Discord name ([`DISCORD_DOMAINS`]: the Gateway's
+/// resume URL, the attachment CDN); `egress.allow_domains` applies too.
+/// The Gateway's WebSocket is an HTTP/1.1 upgrade through this client, so
+/// its name is resolved, pinned and checked like any request's.
+/// `setting` names the channel's section in errors; URLs are never quoted.
+pub fn discord_client(
+    settings: &Settings,
+    setting: &str,
+    api_base: &str,
+    gateway_url: Option<&str>,
+) -> anyhow::Result<EgressClient> {
+    let mut builder = EgressClient::builder()
+        .allow_domains(&settings.config.egress.allow_domains)
+        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?
+        .allow_origin(api_base)
+        .map_err(|e| anyhow::anyhow!("{setting}.api_base is not a usable URL: {}", e.reason))?;
+    if let Some(url) = gateway_url {
+        builder = builder.allow_origin(&http_form(url)).map_err(|e| {
+            anyhow::anyhow!("{setting}.gateway_url is not a usable URL: {}", e.reason)
+        })?;
+    }
+    let rules = exoclaw_egress::DomainRules::allow_only("discord", DISCORD_DOMAINS)
+        .map_err(|e| anyhow::anyhow!("the Discord domains: {e}"))?;
+    Ok(builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the egress client: {e}"))?
+        .with_rules(rules))
+}
+
+/// A WebSocket URL in the form the egress client checks and requests it:
+/// `wss://` as `https://`, `ws://` as `http://` (the upgrade is an HTTP
+/// request); anything else unchanged.
+pub fn http_form(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        url.to_owned()
+    }
 }
 
 /// The client of cron jobs' webhooks (`runtime::cron`): the URLs come from

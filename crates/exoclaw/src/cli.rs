@@ -238,7 +238,7 @@ pub enum ChannelsCommand {
         /// The channel (`channels.<name>`).
         name: String,
         /// The chat to send to (a Telegram chat id; `chat:topic` for a
-        /// forum topic).
+        /// forum topic; a Discord channel or thread id).
         #[arg(long)]
         to: String,
         /// The text (default "exoclaw test message").

@@ -160,6 +160,27 @@ impl Channels {
                     ));
                     (t.clone() as Arc<dyn Channel>, None, Some(t))
                 }
+                ChannelKind::Discord => {
+                    let client = crate::egress::discord_client(
+                        &settings,
+                        &format!("channels.{name}.discord"),
+                        &config.discord.api_base,
+                        config.discord.gateway_url.as_deref(),
+                    )?;
+                    let env_token = settings
+                        .env
+                        .get(super::discord::TOKEN_VAR)
+                        .map(|t| exoclaw_core::Secret::new(t.to_owned()));
+                    let d = Arc::new(super::discord::DiscordChannel::new(
+                        name,
+                        tenant.clone(),
+                        config.discord.clone(),
+                        env_token,
+                        vault.cloned(),
+                        client,
+                    ));
+                    (d as Arc<dyn Channel>, None, None)
+                }
             };
             entries.insert(
                 name.clone(),

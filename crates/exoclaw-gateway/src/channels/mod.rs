@@ -9,8 +9,10 @@
 //! the person a typing indicator, status reactions and the answer streamed
 //! by edits while the turn runs. Adapters:
 //! `webhook.rs` (signed generic webhook), `telegram.rs` (Bot API, long
-//! polling; `telegram_format.rs` Markdown to Telegram HTML).
+//! polling; `telegram_format.rs` Markdown to Telegram HTML), `discord/`
+//! (the Gateway over WebSocket and REST).
 
+pub mod discord;
 mod hub;
 mod outbox;
 mod policy;

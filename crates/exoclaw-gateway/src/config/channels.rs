@@ -12,6 +12,9 @@ pub enum ChannelKind {
     Webhook,
     /// The Telegram Bot API, long polling (see `channels::telegram`).
     Telegram,
+    /// A Discord bot: the Gateway over WebSocket and REST (see
+    /// `channels::discord`).
+    Discord,
 }
 
 impl ChannelKind {
@@ -19,6 +22,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Webhook => "webhook",
             ChannelKind::Telegram => "telegram",
+            ChannelKind::Discord => "discord",
         }
     }
 }
@@ -81,8 +85,31 @@ impl Default for TelegramChannelConfig {
     }
 }
 
+/// `channels.<name>.discord`: a Discord bot. Its token is
+/// `EXOCLAW_DISCORD_BOT_TOKEN`, else the vault's `bot_token` of owner
+/// `channel:<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiscordChannelConfig {
+    /// The REST API (a test server otherwise).
+    pub api_base: String,
+    /// The Gateway's WebSocket URL (`wss://` or `ws://`); none (default):
+    /// asked of the REST API (`GET /gateway/bot`) at each start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_url: Option<String>,
+}
+
+impl Default for DiscordChannelConfig {
+    fn default() -> Self {
+        Self {
+            api_base: "https://discord.com/api/v10".to_owned(),
+            gateway_url: None,
+        }
+    }
+}
+
 /// `channels.<name>.progress`: what a person sees while the answer is
-/// written, on adapters that can (Telegram): a typing indicator, a reaction
+/// written, on adapters that can (Telegram, Discord): a typing indicator, a reaction
 /// on their message (👀 while working, 👍 done, 👎 failed) and the answer
 /// streamed into a placeholder message by edits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,10 +162,25 @@ impl Default for OutboxConfig {
 pub fn problems(
     webhook: &WebhookChannelConfig,
     telegram: &TelegramChannelConfig,
+    discord: &DiscordChannelConfig,
     outbox: &OutboxConfig,
     progress: &ProgressConfig,
 ) -> Vec<(String, String)> {
     let mut p = Vec::new();
+    if !(discord.api_base.starts_with("https://") || discord.api_base.starts_with("http://")) {
+        p.push((
+            "discord.api_base".to_owned(),
+            "must be an http(s) URL".to_owned(),
+        ));
+    }
+    if let Some(url) = &discord.gateway_url
+        && !(url.starts_with("wss://") || url.starts_with("ws://"))
+    {
+        p.push((
+            "discord.gateway_url".to_owned(),
+            "must be a ws(s) URL".to_owned(),
+        ));
+    }
     if !(telegram.api_base.starts_with("https://") || telegram.api_base.starts_with("http://")) {
         p.push((
             "telegram.api_base".to_owned(),
@@ -205,4 +247,34 @@ pub fn problems(
         ));
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discord_urls_are_checked_and_the_defaults_pass() {
+        let check = |discord: &DiscordChannelConfig| {
+            problems(
+                &WebhookChannelConfig::default(),
+                &TelegramChannelConfig::default(),
+                discord,
+                &OutboxConfig::default(),
+                &ProgressConfig::default(),
+            )
+        };
+        assert!(check(&DiscordChannelConfig::default()).is_empty());
+        let local = DiscordChannelConfig {
+            api_base: "http://127.0.0.1:9/api/v10".to_owned(),
+            gateway_url: Some("ws://127.0.0.1:9".to_owned()),
+        };
+        assert!(check(&local).is_empty());
+        let bad = DiscordChannelConfig {
+            api_base: "ftp://discord.com".to_owned(),
+            gateway_url: Some("https://gateway.discord.gg".to_owned()),
+        };
+        let paths: Vec<String> = check(&bad).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["discord.api_base", "discord.gateway_url"]);
+    }
 }

@@ -561,11 +561,12 @@ pub struct ChannelConfig {
     /// `allowlist`); `"*"` admits everyone.
     pub allow_from: Vec<String>,
     pub groups: GroupsConfig,
-    /// The adapter that runs it (`webhook`, `telegram`); none: the sender policy only.
+    /// The adapter that runs it (`webhook`, `telegram`, `discord`); none: the sender policy only.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<super::channels::ChannelKind>,
     pub webhook: super::channels::WebhookChannelConfig,
     pub telegram: super::channels::TelegramChannelConfig,
+    pub discord: super::channels::DiscordChannelConfig,
     pub outbox: super::channels::OutboxConfig,
     pub progress: super::channels::ProgressConfig,
 }

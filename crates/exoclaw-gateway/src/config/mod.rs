@@ -61,6 +61,7 @@ pub const SECRET_VARS: &[&str] = &[
     "EXOCLAW_BACKUP_KEY",
     "EXOCLAW_BRAVE_API_KEY",
     "EXOCLAW_TELEGRAM_BOT_TOKEN",
+    "EXOCLAW_DISCORD_BOT_TOKEN",
 ];
 
 impl Settings {

@@ -668,6 +668,7 @@ fn channels(
         for (path, message) in exoclaw_gateway::config::channels::problems(
             &c.webhook,
             &c.telegram,
+            &c.discord,
             &c.outbox,
             &c.progress,
         ) {

@@ -325,7 +325,7 @@ async fn refused(state: &AppState, name: &str, why: Refusal) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct ChannelTest {
     /// The chat it goes to, as the adapter names it (a Telegram chat id,
-    /// `chat:topic` for a forum topic).
+    /// `chat:topic` for a forum topic; a Discord channel or thread id).
     pub to: String,
     /// Default: "exoclaw test message".
     pub text: Option<String>,

@@ -28,6 +28,8 @@ mod conn;
 mod cron;
 mod custom_tools;
 mod delegation;
+mod discord;
+mod fake_discord;
 mod fake_telegram;
 mod gates;
 mod guard;
