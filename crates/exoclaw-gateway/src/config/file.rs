@@ -568,6 +568,7 @@ pub struct ChannelConfig {
     pub telegram: super::channels::TelegramChannelConfig,
     pub outbox: super::channels::OutboxConfig,
     pub progress: super::channels::ProgressConfig,
+    pub files: super::channels::FilesConfig,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -670,6 +670,7 @@ fn channels(
             &c.telegram,
             &c.outbox,
             &c.progress,
+            &c.files,
         ) {
             p.push(problem(format!("channels.{name}.{path}"), message));
         }
