@@ -52,6 +52,7 @@ mod serve;
 mod skills;
 mod teams;
 mod telegram;
+mod telegram_files;
 mod tenant_limits;
 mod token;
 mod tools;
