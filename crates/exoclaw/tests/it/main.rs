@@ -21,6 +21,7 @@ mod audit_log;
 mod backup;
 mod bad_input;
 mod budget;
+mod channel_settings;
 mod channels;
 mod chat;
 mod cli;
