@@ -38,6 +38,8 @@ struct State {
     /// The path of every download.
     downloads: Vec<String>,
     uploads: Vec<Upload>,
+    /// Paths whose download answers 404 (`getFile` still knows them).
+    gone: Vec<String>,
 }
 
 /// One `sendDocument` or `sendPhoto`.
@@ -114,6 +116,14 @@ impl FakeTelegram {
             file_id.to_owned(),
             (format!("{path}-{file_id}"), announced, bytes.to_vec()),
         );
+    }
+
+    /// Offer a file that `getFile` knows but whose download is gone (404).
+    pub fn add_file_gone(&self, file_id: &str) {
+        self.add_file(file_id, b"gone");
+        let mut st = self.shared.state.lock().unwrap();
+        let path = st.files[file_id].0.clone();
+        st.gone.push(path);
     }
 
     /// The file_id of every `getFile` so far.
@@ -207,6 +217,9 @@ fn download(s: &Shared, path: &str) -> (u16, Vec<u8>) {
     }
     let mut st = s.state.lock().unwrap();
     st.downloads.push(file_path.to_owned());
+    if st.gone.iter().any(|g| g == file_path) {
+        return (404, b"not found".to_vec());
+    }
     match st.files.values().find(|(p, _, _)| p == file_path) {
         Some((_, _, bytes)) => (200, bytes.clone()),
         None => (404, b"not found".to_vec()),

@@ -313,6 +313,28 @@ fn an_oversized_file_is_refused_the_person_is_told_and_the_text_still_answered()
     assert!(got.last().unwrap().contains("again.bin"), "{got:?}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(t.fake.requests().len(), before);
+    // A download that fails: the person is told, and the bot token (in the
+    // download URL) is in no log line and no message.
+    t.tg.add_file_gone("gone");
+    t.fake.push(Reply::text("third answer"));
+    t.tg.push_message(from(
+        42,
+        json!({"caption": "last one", "document": {"file_id": "gone", "file_name": "x.txt"}}),
+    ));
+    let got = texts(&t.tg, 7);
+    assert!(
+        got.iter()
+            .any(|m| m.contains("x.txt") && m.contains("no longer available")),
+        "{got:?}"
+    );
+    assert!(got.contains(&"third answer".to_owned()), "{got:?}");
+    let logs = t.gw.log_lines().join("\n");
+    assert!(
+        !logs.contains("TEST-bot-token"),
+        "the token never reaches the log"
+    );
+    assert!(got.iter().all(|m| !m.contains("TEST-bot-token")));
+    assert!(!t.last_user_text().contains("TEST-bot-token"));
 }
 
 #[test]
