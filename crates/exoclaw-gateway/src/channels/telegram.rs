@@ -366,7 +366,12 @@ impl TelegramChannel {
 /// files; a photo is announced in the largest size within `file_cap`.
 fn parse(u: &Value, me: &Me, file_cap: u64) -> Option<InboundMessage> {
     let m = u.get("message").or_else(|| u.get("edited_message"))?;
-    let files = telegram_files::files_of(m, file_cap);
+    // An edit (of a caption) brings no new file: the original's were taken.
+    let files = if u.get("message").is_some() {
+        telegram_files::files_of(m, file_cap)
+    } else {
+        Vec::new()
+    };
     let text = m["text"].as_str().or_else(|| m["caption"].as_str());
     if text.is_none() && files.is_empty() {
         return None;
@@ -623,6 +628,10 @@ mod tests {
             "from": {"id": 1}, "photo": [{"file_id": "p1", "file_size": 10}]}});
         let m = parse(&photo, &me, 1 << 20).unwrap();
         assert_eq!((m.text.as_str(), m.files.len()), ("", 1));
+        let edited = json!({"update_id": 10, "edited_message": {"chat": {"id": 1, "type": "private"},
+            "from": {"id": 1}, "caption": "better caption", "photo": [{"file_id": "p1"}]}});
+        let m = parse(&edited, &me, 1 << 20).unwrap();
+        assert_eq!((m.text.as_str(), m.files.len()), ("better caption", 0));
         assert!(parse(&json!({"update_id": "x"}), &me, 1 << 20).is_none());
     }
 }
