@@ -277,6 +277,19 @@ impl Runtime {
                 .deny
                 .extend(exoclaw_tools::team::TOOL_NAMES.map(str::to_owned));
         }
+        // `channel_send_file`, only in a conversation on a channel adapter
+        // (elsewhere it could only say there is no one to send to).
+        let on_channel = self
+            .settings
+            .config
+            .channels
+            .get(&l.session.channel)
+            .is_some_and(|c| c.kind.is_some());
+        if !on_channel {
+            policy
+                .deny
+                .push(exoclaw_tools::channel::TOOL_NAME.to_owned());
+        }
         let base = match &l.clone {
             Some(c) => {
                 policy.deny.extend(c.deny.iter().cloned());

@@ -399,6 +399,12 @@ fn the_agent_sends_a_file_back_and_path_escapes_are_refused() {
         .filter(|m| m["role"] == "tool")
         .map(|m| m["content"].to_string())
         .collect();
+    // Offered in a channel's conversation.
+    assert!(
+        req.body["tools"].to_string().contains("channel_send_file"),
+        "{}",
+        req.body["tools"]
+    );
     // The first turn's write_file, then this turn's four.
     assert_eq!(results.len(), 5, "{results:?}");
     assert!(results[1].contains("Queued report.txt"), "{results:?}");
@@ -422,6 +428,19 @@ fn the_agent_sends_a_file_back_and_path_escapes_are_refused() {
     );
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.body.contains("not on a messaging channel"), "{}", r.body);
+    // And not offered to the model outside one.
+    t.fake.push(Reply::text("plain"));
+    let r = crate::chat::chat(
+        &t.gw,
+        json!({"model": "default", "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let req = t.fake.last_request().unwrap();
+    assert!(
+        !req.body["tools"].to_string().contains("channel_send_file"),
+        "{}",
+        req.body["tools"]
+    );
 }
 
 #[test]
