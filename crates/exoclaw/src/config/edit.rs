@@ -7,8 +7,9 @@
 //! it as it is on disk: a patch that names the version it read is refused
 //! when the file changed since (compare-and-set).
 //!
-//! The rest of the file is rewritten as JSON of the same content (key
-//! order and values kept; whitespace becomes the pretty form).
+//! The rest of the file is rewritten as JSON of the same content: every
+//! value is kept, but the layout becomes pretty-printed JSON with the keys
+//! of each object in alphabetical order.
 
 use super::file::ChannelConfig;
 use super::validate::{Problem, parse_config_text, validate};
