@@ -466,6 +466,40 @@ pub trait Skills: Send + Sync {
     async fn read(&self, ctx: &ToolContext, name: &str, path: &str) -> Result<SkillDoc, ToolError>;
 }
 
+/// A file an agent sends to the person it talks to on a channel.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChannelFile {
+    /// The name the recipient sees (the workspace file's own name).
+    pub name: String,
+    pub mime: Option<String>,
+    pub bytes: Vec<u8>,
+    pub caption: Option<String>,
+}
+
+impl std::fmt::Debug for ChannelFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelFile")
+            .field("name", &self.name)
+            .field("mime", &self.mime)
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The messaging channel of `ctx`'s session, for `channel_send_file`,
+/// without the tools depending on the gateway. A session that is not a
+/// channel's, or a channel that cannot send files, is a clear tool error
+/// (`channel.no_channel`, `channel.files_disabled`).
+#[async_trait]
+pub trait ChannelFiles: Send + Sync {
+    /// The largest file the session's channel sends (checked before the
+    /// file is read).
+    async fn file_cap(&self, ctx: &ToolContext) -> Result<u64, ToolError>;
+    /// Queue `file` to the session's peer through the durable outbox (once
+    /// per call); what to tell the model.
+    async fn send_file(&self, ctx: &ToolContext, file: ChannelFile) -> Result<String, ToolError>;
+}
+
 /// A tool's successful result, as the model will read it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolOutput {

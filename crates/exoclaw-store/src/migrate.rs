@@ -124,6 +124,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "skills",
             up_sql: include_str!("../migrations/sqlite/0020_skills.up.sql"),
         },
+        MigrationInfo {
+            version: 21,
+            name: "outbox_files",
+            up_sql: include_str!("../migrations/sqlite/0021_outbox_files.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -146,6 +151,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0018_budget_reservations.down.sql"),
         include_str!("../migrations/sqlite/0019_tenant_settings.down.sql"),
         include_str!("../migrations/sqlite/0020_skills.down.sql"),
+        include_str!("../migrations/sqlite/0021_outbox_files.down.sql"),
     ],
 };
 
@@ -251,6 +257,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "skills",
             up_sql: include_str!("../migrations/postgres/0020_skills.up.sql"),
         },
+        MigrationInfo {
+            version: 21,
+            name: "outbox_files",
+            up_sql: include_str!("../migrations/postgres/0021_outbox_files.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -273,6 +284,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0018_budget_reservations.down.sql"),
         include_str!("../migrations/postgres/0019_tenant_settings.down.sql"),
         include_str!("../migrations/postgres/0020_skills.down.sql"),
+        include_str!("../migrations/postgres/0021_outbox_files.down.sql"),
     ],
 };
 

@@ -613,6 +613,8 @@ pub(crate) fn outbox_message(
         platform_id: r.opt_text("platform_id")?,
         created_at: r.int("created_at")?,
         sent_at: r.opt_int("sent_at")?,
+        file_name: r.opt_text("file_name")?,
+        file_mime: r.opt_text("file_mime")?,
     })
 }
 

@@ -4,6 +4,7 @@
 //! limit, timeout, output truncation, audit event and trace span.
 
 mod args;
+pub mod channel;
 pub mod custom;
 pub mod exec;
 pub mod fs;

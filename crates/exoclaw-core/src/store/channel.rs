@@ -6,7 +6,8 @@
 //!
 //! An outbox message is `pending` until a sender delivers it (`sent`) or it
 //! failed too often (`dead`); its idempotency key is unique per tenant and
-//! channel, so writing the same reply twice queues it once.
+//! channel, so writing the same reply twice queues it once. A message may
+//! carry a file (its bytes stored with it until it is sent).
 
 use super::error::StoreResult;
 use crate::{TenantId, UnixMillis};
@@ -16,6 +17,11 @@ use async_trait::async_trait;
 pub const MAX_OUTBOX_TEXT_BYTES: usize = 64 * 1024;
 /// The longest idempotency key, peer, platform id or cursor.
 pub const MAX_KEY_BYTES: usize = 512;
+/// The largest file one outbox message carries (Telegram's own limit for
+/// a bot's upload).
+pub const MAX_OUTBOX_FILE_BYTES: usize = 50 * 1024 * 1024;
+/// The longest file name or MIME type an outbox message keeps.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// Where an outbox message stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +62,29 @@ pub struct NewOutbound {
     /// Unique per tenant and channel: a second message with the same key is
     /// the first one (not queued again).
     pub idempotency_key: String,
+    /// A file sent with it (`text` is then its caption). Its bytes are
+    /// stored with the message, so a restart, or another gateway on the
+    /// same database, still delivers what was queued.
+    pub file: Option<OutboxFile>,
+}
+
+/// A file an outbox message carries.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxFile {
+    /// The name shown to the recipient (no directories).
+    pub name: String,
+    pub mime: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for OutboxFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxFile")
+            .field("name", &self.name)
+            .field("mime", &self.mime)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// A queued message.
@@ -78,6 +107,10 @@ pub struct OutboxMessage {
     pub platform_id: Option<String>,
     pub created_at: UnixMillis,
     pub sent_at: Option<UnixMillis>,
+    /// The name of the file it carries, if any (its bytes:
+    /// [`ChannelStore::outbound_file`]).
+    pub file_name: Option<String>,
+    pub file_mime: Option<String>,
 }
 
 /// A failed delivery: try again at `retry_at`, or give up.
@@ -138,6 +171,11 @@ pub trait ChannelStore: Send + Sync {
 
     async fn get_outbound(&self, tenant: &TenantId, id: &str)
     -> StoreResult<Option<OutboxMessage>>;
+
+    /// The bytes of the file a pending message carries; `None` when it
+    /// carries none or is no longer pending (a message's file is dropped
+    /// once it is sent or dead-lettered).
+    async fn outbound_file(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<Vec<u8>>>;
 
     /// Note inbound message `platform_id` of `channel`: `true` the first
     /// time, `false` for a repeat.

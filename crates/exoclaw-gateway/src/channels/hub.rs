@@ -4,7 +4,9 @@
 //! with backoff when they fail), and the one inbound path of every adapter
 //! ([`Channels::handle`]): dedup by platform id, the sender gate, bindings,
 //! then `Runtime::receive` (chat commands or a turn) in the session of
-//! (channel, account, peer).
+//! (channel, account, peer). An admitted message's files are fetched and
+//! saved in the sender's workspace first (`files.rs`); an agent's files go
+//! out through the outbox too (the `ChannelFiles` port, `file_port.rs`).
 
 use super::outbox::Sender;
 use super::progress::Progress;
@@ -88,24 +90,40 @@ fn failure_code(e: &exoclaw_core::channel::ChannelError) -> &'static str {
     }
 }
 
-struct Entry {
-    adapter: Arc<dyn Channel>,
+pub(super) struct Entry {
+    pub(super) adapter: Arc<dyn Channel>,
     webhook: Option<Arc<WebhookChannel>>,
     telegram: Option<Arc<super::telegram::TelegramChannel>>,
-    config: ChannelConfig,
+    /// The channel's settings now (the policy part replaced by
+    /// [`Channels::reconfigure`]).
+    config: std::sync::RwLock<ChannelConfig>,
     state: Arc<ChannelState>,
-    wake: Arc<Notify>,
+    pub(super) wake: Arc<Notify>,
+}
+
+impl Entry {
+    pub(super) fn config(&self) -> ChannelConfig {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The gateway's channels (see the module docs).
 pub struct Channels {
     me: Weak<Channels>,
-    runtime: Arc<Runtime>,
-    tenant: TenantId,
+    pub(super) runtime: Arc<Runtime>,
+    pub(super) tenant: TenantId,
     gate: ChannelGate,
     alerts: Option<Alerts>,
-    entries: BTreeMap<String, Entry>,
+    pub(super) entries: BTreeMap<String, Entry>,
     tasks: Mutex<Vec<Task>>,
+    /// The workspace quotas received files are saved within.
+    pub(super) quota: Arc<exoclaw_tools::quota::QuotaLedger>,
+    /// Where the answer of each running turn goes (session to the
+    /// platform's peer), for `channel_send_file`.
+    pub(super) reply_to: Mutex<std::collections::HashMap<exoclaw_core::SessionId, String>>,
 }
 
 impl Channels {
@@ -158,6 +176,7 @@ impl Channels {
                         vault.cloned(),
                         client,
                     ));
+                    t.set_file_cap(config.files.max_bytes);
                     (t.clone() as Arc<dyn Channel>, None, Some(t))
                 }
                 ChannelKind::Discord => {
@@ -188,7 +207,7 @@ impl Channels {
                     adapter,
                     webhook,
                     telegram,
-                    config: config.clone(),
+                    config: std::sync::RwLock::new(config.clone()),
                     state: Arc::default(),
                     wake: Arc::default(),
                 },
@@ -200,7 +219,8 @@ impl Channels {
             settings.config.channels.clone(),
             Duration::from_secs(settings.config.gateway.pairing_ttl_sec),
         );
-        Ok(Arc::new_cyclic(|me| Self {
+        let quota = crate::runtime::tools::quota_ledger(&settings);
+        let channels = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             runtime,
             tenant,
@@ -208,7 +228,49 @@ impl Channels {
             alerts,
             entries,
             tasks: Mutex::new(Vec::new()),
-        }))
+            quota,
+            reply_to: Mutex::default(),
+        });
+        let port: Arc<dyn exoclaw_core::tool::ChannelFiles> = channels.clone();
+        if channels
+            .runtime
+            .channel_files
+            .set(Arc::downgrade(&port))
+            .is_err()
+        {
+            tracing::warn!("the runtime's channels were set before; channel_send_file keeps those");
+        }
+        Ok(channels)
+    }
+
+    /// A channel's settings now (`GET /v1/channels/{name}`): the running
+    /// adapter's, else a policy-only channel's.
+    pub fn settings_of(&self, name: &str) -> Option<ChannelConfig> {
+        match self.entries.get(name) {
+            Some(e) => Some(e.config()),
+            None => self.gate.config(name),
+        }
+    }
+
+    /// Apply new settings of channel `name` without a restart: the sender
+    /// policy (`dm_policy`, `allow_from`, `groups`), `progress` and `files`
+    /// take effect with the next message; the adapter's own sections
+    /// (`type`, `webhook`, `telegram`, `outbox`) stay as started. `false`
+    /// when there is no such channel.
+    pub fn reconfigure(&self, name: &str, config: &ChannelConfig) -> bool {
+        let known = self.gate.set(name, config.clone());
+        if let Some(e) = self.entries.get(name) {
+            let mut live = e.config.write().unwrap_or_else(PoisonError::into_inner);
+            live.dm_policy = config.dm_policy;
+            live.allow_from.clone_from(&config.allow_from);
+            live.groups = config.groups.clone();
+            live.progress = config.progress.clone();
+            live.files = config.files.clone();
+            if let Some(t) = &e.telegram {
+                t.set_file_cap(config.files.max_bytes);
+            }
+        }
+        known
     }
 
     /// Start every channel's receiver and outbox sender.
@@ -223,7 +285,7 @@ impl Channels {
                 state: e.state.clone(),
                 wake: e.wake.clone(),
                 queued: self.runtime.outbox_queued.clone(),
-                config: e.config.outbox.clone(),
+                config: e.config().outbox.clone(),
                 alerts: self.alerts.clone(),
             });
             tasks.push(sup.start_restarting("channel.outbox", move |stop| {
@@ -304,6 +366,7 @@ impl Channels {
             peer: peer.to_owned(),
             text: text.to_owned(),
             idempotency_key: key.to_owned(),
+            file: None,
         };
         self.runtime
             .store
@@ -334,6 +397,7 @@ impl Channels {
             peer: peer.to_owned(),
             text: text.to_owned(),
             idempotency_key: key,
+            file: None,
         };
         let store = &self.runtime.store;
         let (queued, _) = store.enqueue_outbound(&self.tenant, &msg, now_ms()).await?;
@@ -477,16 +541,21 @@ impl Channels {
         } else {
             format!("{peer}~{generation}")
         };
+        let input = match self.take_files(channel, &who, &agent, &msg).await {
+            Ok(input) => input,
+            Err(reply) => return reply,
+        };
         let got = self
             .runtime
-            .receive(&who, agent.as_str(), channel, &peer, msg.text, None)
+            .receive(&who, agent.as_str(), channel, &peer, input, None)
             .await;
         match got {
             Ok(runtime::turn::Inbound::Turn(mut turn)) => {
+                let _reply_to = self.note_reply_to(&turn.session.id, &msg.peer);
                 let mut progress = self.entries.get(channel).map(|e| {
                     Progress::new(
                         e.adapter.as_ref(),
-                        &e.config.progress,
+                        &e.config().progress,
                         &msg.peer,
                         msg.message_ref.clone(),
                     )

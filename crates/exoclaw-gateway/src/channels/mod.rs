@@ -9,16 +9,20 @@
 //! the person a typing indicator, status reactions and the answer streamed
 //! by edits while the turn runs. Adapters:
 //! `webhook.rs` (signed generic webhook), `telegram.rs` (Bot API, long
-//! polling; `telegram_format.rs` Markdown to Telegram HTML), `discord/`
-//! (the Gateway over WebSocket and REST).
+//! polling; `telegram_format.rs` Markdown to Telegram HTML,
+//! `telegram_files.rs` media in and files out), `discord/` (the Gateway
+//! over WebSocket and REST).
 
 pub mod discord;
+mod file_port;
+pub mod files;
 mod hub;
 mod outbox;
 mod policy;
 mod progress;
 mod state;
 pub mod telegram;
+mod telegram_files;
 mod telegram_format;
 pub mod webhook;
 

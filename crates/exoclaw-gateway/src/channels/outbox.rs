@@ -8,11 +8,15 @@
 //! A message is marked sent after the platform accepted it: a crash between
 //! the two sends it again after the restart, with the same idempotency key
 //! (the webhook's `event_id`), so a receiver can drop the repeat.
+//!
+//! A message that carries a file (an agent's `channel_send_file`) goes out
+//! with [`Channel::send_file`], its text as the caption; its bytes are read
+//! from the store only when it is sent.
 
 use super::state::ChannelState;
 use crate::alerts::Alerts;
 use crate::config::channels::OutboxConfig;
-use exoclaw_core::channel::{Channel, ChannelError, Outgoing};
+use exoclaw_core::channel::{Channel, ChannelError, Outgoing, OutgoingFile};
 use exoclaw_core::store::Store;
 use exoclaw_core::store::channel::{Failure, OutboxMessage};
 use exoclaw_core::{TenantId, UnixMillis, now_ms};
@@ -80,13 +84,37 @@ impl Sender {
         }
     }
 
-    async fn deliver(&self, m: &OutboxMessage) -> anyhow::Result<()> {
-        let out = Outgoing {
+    /// Send `m` through the adapter: its text, or its file.
+    async fn send(
+        &self,
+        m: &OutboxMessage,
+    ) -> anyhow::Result<Result<exoclaw_core::channel::Sent, ChannelError>> {
+        let Some(name) = &m.file_name else {
+            let out = Outgoing {
+                peer: m.peer.clone(),
+                text: m.text.clone(),
+                idempotency_key: m.idempotency_key.clone(),
+            };
+            return Ok(self.adapter.send(&out).await);
+        };
+        let Some(bytes) = self.store.outbound_file(&self.tenant, &m.id).await? else {
+            return Ok(Err(ChannelError::Rejected(
+                "the file of this message is gone".to_owned(),
+            )));
+        };
+        let file = OutgoingFile {
             peer: m.peer.clone(),
-            text: m.text.clone(),
+            name: name.clone(),
+            mime: m.file_mime.clone(),
+            bytes,
+            caption: (!m.text.trim().is_empty()).then(|| m.text.clone()),
             idempotency_key: m.idempotency_key.clone(),
         };
-        match self.adapter.send(&out).await {
+        Ok(self.adapter.send_file(&file).await)
+    }
+
+    async fn deliver(&self, m: &OutboxMessage) -> anyhow::Result<()> {
+        match self.send(m).await? {
             Ok(sent) => {
                 let now = now_ms();
                 self.store

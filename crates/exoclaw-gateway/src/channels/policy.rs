@@ -59,7 +59,8 @@ pub enum IgnoreReason {
 pub struct ChannelGate {
     store: Arc<dyn Store>,
     tenant: TenantId,
-    channels: BTreeMap<String, ChannelConfig>,
+    /// Replaced whole by [`ChannelGate::set`] (`PATCH /v1/channels/{name}`).
+    channels: std::sync::RwLock<BTreeMap<String, ChannelConfig>>,
     ttl: Duration,
 }
 
@@ -82,14 +83,39 @@ impl ChannelGate {
         Self {
             store,
             tenant,
-            channels,
+            channels: std::sync::RwLock::new(channels),
             ttl,
+        }
+    }
+
+    /// The sender policy of `channel` now.
+    pub fn config(&self, channel: &str) -> Option<ChannelConfig> {
+        self.channels
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(channel)
+            .cloned()
+    }
+
+    /// Replace the policy of a configured `channel`; the next message is
+    /// admitted by it. `false` when there is no such channel.
+    pub fn set(&self, channel: &str, config: ChannelConfig) -> bool {
+        let mut map = self
+            .channels
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match map.get_mut(channel) {
+            Some(c) => {
+                *c = config;
+                true
+            }
+            None => false,
         }
     }
 
     pub async fn admit(&self, msg: &Inbound) -> Result<Admission, StoreError> {
         let ignore = |reason| Ok(Admission::Ignore { reason });
-        let Some(cfg) = self.channels.get(&msg.channel) else {
+        let Some(cfg) = self.config(&msg.channel) else {
             return ignore(IgnoreReason::ChannelNotConfigured);
         };
         if !is_valid_sender(&msg.sender_id) {

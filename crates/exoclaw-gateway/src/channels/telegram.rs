@@ -13,6 +13,12 @@
 //! rendered from Markdown (`telegram_format`), split at 4,096 characters,
 //! and as plain text when Telegram refuses the markup.
 //!
+//! Files (`telegram_files.rs`): photos, voice notes, audio, video and
+//! documents are announced with the message (the caption is its text) and
+//! downloaded only when the gateway asks ([`Channel::fetch_file`], after
+//! the sender gate), under its size cap; files go out with `sendPhoto` or
+//! `sendDocument`.
+//!
 //! Webhook mode (`telegram.webhook_url`): instead of polling, the receiver
 //! registers `<webhook_url>/v1/channels/telegram/<name>` with `setWebhook`
 //! and a secret token (the vault's `webhook_secret` of owner
@@ -25,16 +31,18 @@
 //! The token is in every URL: no URL and no transport error text is ever
 //! logged or returned.
 
-use super::telegram_format;
+use super::{telegram_files, telegram_format};
 use crate::config::channels::TelegramChannelConfig;
 use exoclaw_core::channel::{
-    Channel, ChannelError, ChannelInfo, ChatKind, InboundMessage, InboundSink, Outgoing, Sent,
+    Channel, ChannelError, ChannelInfo, ChatKind, InboundFile, InboundMessage, InboundSink,
+    Outgoing, OutgoingFile, Sent,
 };
 use exoclaw_core::store::Store;
 use exoclaw_core::{Secret, TenantId, now_ms};
 use exoclaw_store::vault::SecretVault;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +65,8 @@ pub struct TelegramChannel {
     /// Webhook mode: the bot, and the token updates must carry, once the
     /// receiver registered the webhook.
     hook: std::sync::RwLock<Option<(Arc<Me>, Secret)>>,
+    /// The channel's `files.max_bytes`: which size of a photo is announced.
+    file_cap: AtomicU64,
 }
 
 /// The path of a Telegram channel's webhook: this prefix and the name.
@@ -98,7 +108,7 @@ impl TelegramChannel {
                 can_edit: true,
                 can_react: true,
                 can_type: true,
-                can_files: false,
+                can_files: true,
             },
             tenant,
             config,
@@ -107,7 +117,18 @@ impl TelegramChannel {
             vault,
             client,
             hook: std::sync::RwLock::new(None),
+            file_cap: AtomicU64::new(crate::config::channels::FilesConfig::default().max_bytes),
         }
+    }
+
+    /// The channel's `files.max_bytes` (set at start and when the settings
+    /// change): a photo is announced in the largest size within it.
+    pub fn set_file_cap(&self, max_bytes: u64) {
+        self.file_cap.store(max_bytes, Ordering::Relaxed);
+    }
+
+    fn file_cap(&self) -> u64 {
+        self.file_cap.load(Ordering::Relaxed)
     }
 
     /// The webhook's secret token: from the vault (created there once), or
@@ -137,8 +158,8 @@ impl TelegramChannel {
         Ok(t)
     }
 
-    /// One webhook request: its update as a message (`None`: not a text
-    /// message), or why it is refused. The token is compared by digest.
+    /// One webhook request: its update as a message (`None`: neither text
+    /// nor files), or why it is refused. The token is compared by digest.
     pub fn accept(
         &self,
         token: Option<&str>,
@@ -161,7 +182,7 @@ impl TelegramChannel {
         if update["update_id"].as_i64().is_none() {
             return Err(HookRefusal::Malformed);
         }
-        Ok(parse(&update, &me))
+        Ok(parse(&update, &me, self.file_cap()))
     }
 
     /// Webhook mode's receiver: register, then wait for `stop`.
@@ -222,6 +243,23 @@ impl TelegramChannel {
         body: &Value,
         timeout: Duration,
     ) -> Result<Value, ChannelError> {
+        self.call_raw(
+            method,
+            "application/json",
+            body.to_string().into_bytes(),
+            timeout,
+        )
+        .await
+    }
+
+    /// [`Self::call`] with a body of any type (a multipart upload).
+    async fn call_raw(
+        &self,
+        method: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Value, ChannelError> {
         let token = self.token().await?;
         let url = format!(
             "{}/bot{}/{method}",
@@ -235,9 +273,9 @@ impl TelegramChannel {
                 ChannelError::Rejected(format!("refused by the egress policy ({})", r.rule))
             })?;
         let resp = request
-            .header(exoclaw_egress::header::CONTENT_TYPE, "application/json")
+            .header(exoclaw_egress::header::CONTENT_TYPE, content_type)
             .timeout(timeout)
-            .body(body.to_string())
+            .body(body)
             .send()
             .await
             .map_err(|e| {
@@ -324,13 +362,21 @@ impl TelegramChannel {
     }
 }
 
-/// An update as an inbound message, if it is a text message.
-fn parse(u: &Value, me: &Me) -> Option<InboundMessage> {
+/// An update as an inbound message, if it has text (or a caption) or
+/// files; a photo is announced in the largest size within `file_cap`.
+fn parse(u: &Value, me: &Me, file_cap: u64) -> Option<InboundMessage> {
     let m = u.get("message").or_else(|| u.get("edited_message"))?;
-    let text = m["text"]
-        .as_str()
-        .or_else(|| m["caption"].as_str())?
-        .to_owned();
+    // An edit (of a caption) brings no new file: the original's were taken.
+    let files = if u.get("message").is_some() {
+        telegram_files::files_of(m, file_cap)
+    } else {
+        Vec::new()
+    };
+    let text = m["text"].as_str().or_else(|| m["caption"].as_str());
+    if text.is_none() && files.is_empty() {
+        return None;
+    }
+    let text = text.unwrap_or_default().to_owned();
     let chat_id = m["chat"]["id"].as_i64()?;
     let from = &m["from"];
     let sender_id = from["id"].as_i64()?.to_string();
@@ -365,7 +411,7 @@ fn parse(u: &Value, me: &Me) -> Option<InboundMessage> {
         mentioned: mention || reply_to_bot,
         text,
         message_ref: m["message_id"].as_i64().map(|id| id.to_string()),
-        files: Vec::new(),
+        files,
     })
 }
 
@@ -415,10 +461,10 @@ impl Channel for TelegramChannel {
                 if id < offset {
                     continue;
                 }
-                match parse(u, &me) {
+                match parse(u, &me, self.file_cap()) {
                     Some(msg) => sink.deliver(msg).await,
                     None => {
-                        tracing::debug!(channel = %self.info.name, update = id, "a non-text update; skipped")
+                        tracing::debug!(channel = %self.info.name, update = id, "an update without text or files; skipped")
                     }
                 }
                 self.store
@@ -462,6 +508,65 @@ impl Channel for TelegramChannel {
             .map(|_| ())
     }
 
+    async fn fetch_file(
+        &self,
+        file: &InboundFile,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ChannelError> {
+        if file.size.is_some_and(|s| s > max_bytes) {
+            return Err(telegram_files::too_large(max_bytes));
+        }
+        let r = self
+            .call("getFile", &json!({"file_id": file.file_ref}), CALL_TIMEOUT)
+            .await?;
+        if r["file_size"].as_u64().is_some_and(|s| s > max_bytes) {
+            return Err(telegram_files::too_large(max_bytes));
+        }
+        let path = r["file_path"].as_str().unwrap_or_default();
+        if !telegram_files::is_safe_file_path(path) {
+            return Err(ChannelError::Rejected(
+                "getFile answered an unusable file path".to_owned(),
+            ));
+        }
+        let token = self.token().await?;
+        let url = format!(
+            "{}/file/bot{}/{path}",
+            self.config.api_base.trim_end_matches('/'),
+            token.expose()
+        );
+        telegram_files::download(&self.client, &url, max_bytes).await
+    }
+
+    async fn send_file(&self, file: &OutgoingFile) -> Result<Sent, ChannelError> {
+        let (method, field) = telegram_files::method_for(file);
+        let mut fields = Vec::new();
+        match file.peer.split_once(':') {
+            Some((chat, topic)) => {
+                fields.push(("chat_id", chat.to_owned()));
+                if let Ok(topic) = topic.parse::<i64>() {
+                    fields.push(("message_thread_id", topic.to_string()));
+                }
+            }
+            None => fields.push(("chat_id", file.peer.clone())),
+        }
+        let boundary = format!(
+            "exoclaw-{}",
+            crate::home::random_hex_32().map_err(|e| ChannelError::Unavailable(e.to_string()))?
+        );
+        let (content_type, body) = telegram_files::multipart(&fields, field, file, &boundary);
+        let r = self
+            .call_raw(
+                method,
+                &content_type,
+                body,
+                telegram_files::DOWNLOAD_TIMEOUT,
+            )
+            .await?;
+        Ok(Sent {
+            platform_id: r["message_id"].as_i64().map(|id| id.to_string()),
+        })
+    }
+
     async fn typing(&self, peer: &str) -> Result<(), ChannelError> {
         let mut body = Self::target(peer);
         body["action"] = json!("typing");
@@ -492,7 +597,7 @@ mod tests {
         };
         let dm = json!({"update_id": 5, "message": {"message_id": 1, "text": "hi",
             "chat": {"id": 42, "type": "private"}, "from": {"id": 42, "username": "ann"}}});
-        let m = parse(&dm, &me).unwrap();
+        let m = parse(&dm, &me, 1 << 20).unwrap();
         assert_eq!(
             (
                 m.platform_id.as_str(),
@@ -505,7 +610,7 @@ mod tests {
         let group = json!({"update_id": 6, "message": {"message_id": 2, "text": "@exo_bot hi",
             "chat": {"id": -100, "type": "supergroup"}, "from": {"id": 42},
             "is_topic_message": true, "message_thread_id": 7}});
-        let m = parse(&group, &me).unwrap();
+        let m = parse(&group, &me, 1 << 20).unwrap();
         assert_eq!(
             m.chat,
             ChatKind::Group {
@@ -515,9 +620,18 @@ mod tests {
         assert_eq!((m.peer.as_str(), m.mentioned), ("-100:7", true));
         let reply = json!({"update_id": 7, "message": {"text": "yes", "chat": {"id": -1, "type": "group"},
             "from": {"id": 3}, "reply_to_message": {"from": {"id": 9}}}});
-        assert!(parse(&reply, &me).unwrap().mentioned);
+        assert!(parse(&reply, &me, 1 << 20).unwrap().mentioned);
         let sticker = json!({"update_id": 8, "message": {"chat": {"id": 1, "type": "private"}, "from": {"id": 1}}});
-        assert!(parse(&sticker, &me).is_none());
-        assert!(parse(&json!({"update_id": "x"}), &me).is_none());
+        assert!(parse(&sticker, &me, 1 << 20).is_none());
+        // A photo without a caption is a message with a file and no text.
+        let photo = json!({"update_id": 9, "message": {"chat": {"id": 1, "type": "private"},
+            "from": {"id": 1}, "photo": [{"file_id": "p1", "file_size": 10}]}});
+        let m = parse(&photo, &me, 1 << 20).unwrap();
+        assert_eq!((m.text.as_str(), m.files.len()), ("", 1));
+        let edited = json!({"update_id": 10, "edited_message": {"chat": {"id": 1, "type": "private"},
+            "from": {"id": 1}, "caption": "better caption", "photo": [{"file_id": "p1"}]}});
+        let m = parse(&edited, &me, 1 << 20).unwrap();
+        assert_eq!((m.text.as_str(), m.files.len()), ("better caption", 0));
+        assert!(parse(&json!({"update_id": "x"}), &me, 1 << 20).is_none());
     }
 }

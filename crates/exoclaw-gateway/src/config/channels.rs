@@ -134,6 +134,32 @@ impl Default for ProgressConfig {
     }
 }
 
+/// `channels.<name>.files`: files both ways, on adapters that can
+/// (`ChannelInfo::can_files`: Telegram). Files that come with an admitted
+/// sender's message are saved in the sender's workspace under `inbox/`;
+/// the agent's `channel_send_file` sends one back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FilesConfig {
+    /// Receive and send files (default true).
+    pub enabled: bool,
+    /// The largest file received or sent, in bytes (1 to 52428800, default
+    /// 20971520: 20 MiB, what the public Bot API lets a bot download).
+    pub max_bytes: u64,
+}
+
+/// The largest `files.max_bytes` (Telegram's upload limit for a bot).
+pub const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
 /// `channels.<name>.outbox`: how outbound messages are retried.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -165,6 +191,7 @@ pub fn problems(
     discord: &DiscordChannelConfig,
     outbox: &OutboxConfig,
     progress: &ProgressConfig,
+    files: &FilesConfig,
 ) -> Vec<(String, String)> {
     let mut p = Vec::new();
     if !(discord.api_base.starts_with("https://") || discord.api_base.starts_with("http://")) {
@@ -232,6 +259,7 @@ pub fn problems(
         100,
     );
     range("outbox.backoff_ms", outbox.backoff_ms, 1, 3_600_000);
+    range("files.max_bytes", files.max_bytes, 1, MAX_FILE_BYTES);
     range(
         "outbox.backoff_max_ms",
         outbox.backoff_max_ms,
@@ -262,6 +290,7 @@ mod tests {
                 discord,
                 &OutboxConfig::default(),
                 &ProgressConfig::default(),
+                &FilesConfig::default(),
             )
         };
         assert!(check(&DiscordChannelConfig::default()).is_empty());

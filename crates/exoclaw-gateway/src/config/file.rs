@@ -569,6 +569,7 @@ pub struct ChannelConfig {
     pub discord: super::channels::DiscordChannelConfig,
     pub outbox: super::channels::OutboxConfig,
     pub progress: super::channels::ProgressConfig,
+    pub files: super::channels::FilesConfig,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

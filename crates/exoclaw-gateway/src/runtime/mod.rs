@@ -124,6 +124,12 @@ impl Turn {
 /// that start runs): filled once the runtime exists, empty while it stops.
 pub type Late = Arc<std::sync::OnceLock<std::sync::Weak<Runtime>>>;
 
+/// The gateway's channels as `channel_send_file` reaches them: filled once
+/// they exist (`channels::Channels::build`); empty in a gateway without
+/// channels, where the tool says there is no channel.
+pub type LateChannels =
+    Arc<std::sync::OnceLock<std::sync::Weak<dyn exoclaw_core::tool::ChannelFiles>>>;
+
 /// How long a session's window stays cached without a turn.
 const WINDOW_IDLE: Duration = Duration::from_secs(600);
 
@@ -181,6 +187,8 @@ pub struct Runtime {
     pub tenant_limits: Arc<crate::tenants::TenantLimits>,
     /// Skills (the skill tools, the prompt's offer, `/v1/skills`).
     pub skills: Arc<crate::skills::SkillLibrary>,
+    /// The channels, for `channel_send_file` (set by `Channels::build`).
+    pub channel_files: LateChannels,
 }
 
 impl Runtime {
@@ -260,6 +268,7 @@ impl Runtime {
         if gateway_skills > 0 {
             tracing::info!(skills = gateway_skills, "gateway skills loaded");
         }
+        let channel_files: LateChannels = Arc::default();
         let (tools, runner) = tools::registry(
             &settings,
             store.clone(),
@@ -267,6 +276,7 @@ impl Runtime {
             &memory,
             &tenant_limits,
             &skills,
+            &channel_files,
         )?;
         let custom_tools = custom_tools::CustomTools::new(store.clone(), tools.clone(), runner);
         let loaded = custom_tools.load(vault).await;
@@ -371,6 +381,7 @@ impl Runtime {
                 memory,
                 tenant_limits,
                 skills,
+                channel_files,
             }
         }))
     }

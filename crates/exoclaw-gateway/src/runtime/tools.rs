@@ -14,7 +14,7 @@ use crate::config::file::{
 use anyhow::Context as _;
 use exoclaw_core::Secret;
 use exoclaw_core::store::Store;
-use exoclaw_core::tool::{Tool, ToolContext};
+use exoclaw_core::tool::{ChannelFile, ChannelFiles, Tool, ToolContext, ToolError};
 use exoclaw_egress::{DomainRules, EgressClient};
 use exoclaw_tools::ToolRegistry;
 use exoclaw_tools::exec::CommandRunner;
@@ -221,6 +221,36 @@ pub fn quota_ledger(settings: &Settings) -> Arc<QuotaLedger> {
     ))
 }
 
+/// `channel_send_file`'s port before the channels exist: forwards to them
+/// once `Channels::build` filled the cell.
+struct LateChannelFiles(super::LateChannels);
+
+impl LateChannelFiles {
+    fn port(&self) -> Result<Arc<dyn ChannelFiles>, ToolError> {
+        self.0
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| {
+                ToolError::new(
+                    "channel.no_channel",
+                    "this conversation is not on a messaging channel: there is no one to send a \
+                     file to",
+                )
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl ChannelFiles for LateChannelFiles {
+    async fn file_cap(&self, ctx: &ToolContext) -> Result<u64, ToolError> {
+        self.port()?.file_cap(ctx).await
+    }
+
+    async fn send_file(&self, ctx: &ToolContext, file: ChannelFile) -> Result<String, ToolError> {
+        self.port()?.send_file(ctx, file).await
+    }
+}
+
 /// Every built-in tool, wired from the settings, and the command runner
 /// `exec` uses (custom tools run through it too).
 pub fn registry(
@@ -230,6 +260,7 @@ pub fn registry(
     memory: &Arc<crate::memory::MemoryBank>,
     tenant_limits: &Arc<crate::tenants::TenantLimits>,
     skills: &Arc<crate::skills::SkillLibrary>,
+    channel_files: &super::LateChannels,
 ) -> anyhow::Result<(Arc<ToolRegistry>, Arc<CommandRunner>)> {
     let d = &settings.config.agents.defaults;
     let quota = quota_ledger(settings);
@@ -281,6 +312,8 @@ pub fn registry(
     tools.push(Arc::new(super::cron::tool::CronTool(late.clone())));
     tools.extend(exoclaw_tools::memory::tools(&memory.port()));
     tools.extend(exoclaw_tools::skill::tools(&skills.port()));
+    let files: Arc<dyn ChannelFiles> = Arc::new(LateChannelFiles(channel_files.clone()));
+    tools.push(exoclaw_tools::channel::tool(&files));
     tools.push(Arc::new(super::delegation::evaluate::EvaluateLoop(
         late.clone(),
     )));

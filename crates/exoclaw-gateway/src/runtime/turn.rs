@@ -19,6 +19,27 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// A person's message as a turn takes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Input {
+    /// What the person wrote: screened for prompt injection, and a chat
+    /// command when it is one.
+    pub text: String,
+    /// Content the gateway attaches after the screening (a channel's notes
+    /// of received files), already inside untrusted-content markers: the
+    /// markers are the gateway's own, not a forgery.
+    pub attached: String,
+}
+
+impl From<String> for Input {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            attached: String::new(),
+        }
+    }
+}
+
 /// What an inbound message became.
 pub enum Inbound {
     /// A turn of the agent.
@@ -89,10 +110,11 @@ impl Runtime {
         agent_id: &str,
         channel: &str,
         peer: &str,
-        input: String,
+        input: impl Into<Input>,
         request_id: Option<String>,
     ) -> Result<Inbound, StartError> {
-        let command = chat_command(&input);
+        let input = input.into();
+        let command = chat_command(&input.text);
         if command == Some(ChatCommand::HandoffClear) {
             let back = super::handoff::clear(self, who, channel, peer).await?;
             return Ok(Inbound::Replied(match back {
@@ -158,7 +180,7 @@ impl Runtime {
         who: &Principal,
         agent: exoclaw_core::model::Agent,
         (channel, peer): (&str, &str),
-        input: String,
+        input: Input,
         request_id: Option<String>,
         handoff: Option<exoclaw_core::store::teams::Handoff>,
     ) -> Result<Turn, StartError> {
@@ -176,12 +198,12 @@ impl Runtime {
             .await?;
         let mut ctx = self.tool_context(who, &agent, Some(session.id.clone()), None)?;
         ctx.request_id.clone_from(&request_id);
-        self.screen_input(&ctx, &input).await?;
+        self.screen_input(&ctx, &input.text).await?;
         self.launch(Launch {
             who: who.clone(),
             agent,
             session,
-            input,
+            input: input.text + &input.attached,
             input_meta: serde_json::Value::Null,
             request_id,
             lineage: Lineage::default(),
@@ -254,6 +276,19 @@ impl Runtime {
             policy
                 .deny
                 .extend(exoclaw_tools::team::TOOL_NAMES.map(str::to_owned));
+        }
+        // `channel_send_file`, only in a conversation on a channel adapter
+        // (elsewhere it could only say there is no one to send to).
+        let on_channel = self
+            .settings
+            .config
+            .channels
+            .get(&l.session.channel)
+            .is_some_and(|c| c.kind.is_some());
+        if !on_channel {
+            policy
+                .deny
+                .push(exoclaw_tools::channel::TOOL_NAME.to_owned());
         }
         let base = match &l.clone {
             Some(c) => {

@@ -16,7 +16,8 @@ macro_rules! ports {
         macro_rules! outbox_cols {
             () => {
                 "tenant_id, id, channel, peer, text, idempotency_key, status, attempts, \
-                 next_attempt_at, last_error, platform_id, created_at, sent_at"
+                 next_attempt_at, last_error, platform_id, created_at, sent_at, file_name, \
+                 file_mime"
             };
         }
 
@@ -31,10 +32,12 @@ macro_rules! ports {
                 rule::channel::check_new(msg)?;
                 let id = new_id()?;
                 let mut conn = self.write_conn().await?;
+                let file = msg.file.as_ref();
                 let inserted = sqlx::query($d::sql!(
                     "INSERT INTO channel_outbox (",
                     outbox_cols!(),
-                    ") VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, NULL) \
+                    ", file_bytes) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, \
+                     NULL, ?, ?, ?) \
                      ON CONFLICT (tenant_id, channel, idempotency_key) DO NOTHING RETURNING ",
                     outbox_cols!()
                 ))
@@ -46,6 +49,9 @@ macro_rules! ports {
                 .bind(&msg.idempotency_key)
                 .bind(now)
                 .bind(now)
+                .bind(file.map(|f| f.name.as_str()))
+                .bind(file.and_then(|f| f.mime.as_deref()))
+                .bind(file.map(|f| f.bytes.as_slice()))
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err($d::err)?;
@@ -132,8 +138,8 @@ macro_rules! ports {
                 now: UnixMillis,
             ) -> StoreResult<bool> {
                 let done = sqlx::query($d::sql!(
-                    "UPDATE channel_outbox SET status = 'sent', platform_id = ?, sent_at = ? \
-                     WHERE tenant_id = ? AND id = ? AND status = 'pending'"
+                    "UPDATE channel_outbox SET status = 'sent', platform_id = ?, sent_at = ?, \
+                     file_bytes = NULL WHERE tenant_id = ? AND id = ? AND status = 'pending'"
                 ))
                 .bind(platform_id)
                 .bind(now)
@@ -157,7 +163,8 @@ macro_rules! ports {
                 };
                 let done = sqlx::query($d::sql!(
                     "UPDATE channel_outbox SET status = ?1, attempts = attempts + 1, \
-                     next_attempt_at = COALESCE(?2, next_attempt_at), last_error = ?3 \
+                     next_attempt_at = COALESCE(?2, next_attempt_at), last_error = ?3, \
+                     file_bytes = CASE WHEN ?1 = 'dead' THEN NULL ELSE file_bytes END \
                      WHERE tenant_id = ?4 AND id = ?5 AND status = 'pending'"
                 ))
                 .bind(status)
@@ -189,6 +196,23 @@ macro_rules! ports {
                 .as_ref()
                 .map(row::outbox_message)
                 .transpose()
+            }
+
+            async fn outbound_file(
+                &self,
+                tenant: &TenantId,
+                id: &str,
+            ) -> StoreResult<Option<Vec<u8>>> {
+                let bytes: Option<Option<Vec<u8>>> = sqlx::query_scalar($d::sql!(
+                    "SELECT file_bytes FROM channel_outbox WHERE tenant_id = ? AND id = ? \
+                     AND status = 'pending'"
+                ))
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($d::err)?;
+                Ok(bytes.flatten())
             }
 
             async fn record_inbound(

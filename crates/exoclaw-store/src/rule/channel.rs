@@ -2,7 +2,8 @@
 //! `Invalid`, naming the field) and the stored status words.
 
 use exoclaw_core::store::channel::{
-    Failure, MAX_KEY_BYTES, MAX_OUTBOX_TEXT_BYTES, NewOutbound, OutboxStatus,
+    Failure, MAX_FILE_NAME_BYTES, MAX_KEY_BYTES, MAX_OUTBOX_FILE_BYTES, MAX_OUTBOX_TEXT_BYTES,
+    NewOutbound, OutboxStatus,
 };
 use exoclaw_core::store::{StoreError, StoreResult};
 
@@ -27,6 +28,32 @@ pub(crate) fn check_new(msg: &NewOutbound) -> StoreResult<()> {
             "text is {} bytes, more than {MAX_OUTBOX_TEXT_BYTES}",
             msg.text.len()
         )));
+    }
+    if let Some(f) = &msg.file {
+        let bad_name = f.name.is_empty()
+            || f.name.len() > MAX_FILE_NAME_BYTES
+            || f.name
+                .chars()
+                .any(|c| c.is_control() || c == '/' || c == '\\');
+        if bad_name {
+            return Err(StoreError::Invalid(format!(
+                "file name must be 1-{MAX_FILE_NAME_BYTES} bytes without control characters \
+                 or path separators"
+            )));
+        }
+        if f.mime.as_ref().is_some_and(|m| {
+            m.is_empty() || m.len() > MAX_FILE_NAME_BYTES || m.chars().any(char::is_control)
+        }) {
+            return Err(StoreError::Invalid(format!(
+                "file mime must be 1-{MAX_FILE_NAME_BYTES} bytes without control characters"
+            )));
+        }
+        if f.bytes.len() > MAX_OUTBOX_FILE_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "file is {} bytes, more than {MAX_OUTBOX_FILE_BYTES}",
+                f.bytes.len()
+            )));
+        }
     }
     Ok(())
 }

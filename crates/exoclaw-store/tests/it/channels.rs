@@ -2,10 +2,10 @@
 //! lists due ones oldest first, retries with backoff, dead-letters, and a
 //! delivery is marked once (a second sender's mark is refused); inbound ids
 //! are seen once; cursors persist; tenants are separate; bad input is
-//! refused.
+//! refused; a message's file is kept until it is sent or dead-lettered.
 
 use crate::harness::*;
-use exoclaw_core::store::channel::{Failure, NewOutbound, OutboxStatus};
+use exoclaw_core::store::channel::{Failure, NewOutbound, OutboxFile, OutboxStatus};
 use exoclaw_core::store::{Store, StoreError};
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ contract!(store:
     inbound_ids_are_seen_once_and_cursors_persist,
     channel_state_is_tenant_isolated,
     bad_channel_input_is_refused,
+    outbound_files_are_kept_until_sent_or_dead,
 );
 
 const NOW: i64 = 1_800_000_000_000;
@@ -25,6 +26,94 @@ fn out(key: &str, text: &str) -> NewOutbound {
         peer: "chat-1".to_owned(),
         text: text.to_owned(),
         idempotency_key: key.to_owned(),
+        file: None,
+    }
+}
+
+fn with_file(key: &str, name: &str, bytes: &[u8]) -> NewOutbound {
+    NewOutbound {
+        file: Some(OutboxFile {
+            name: name.to_owned(),
+            mime: Some("image/png".to_owned()),
+            bytes: bytes.to_vec(),
+        }),
+        ..out(key, "a caption")
+    }
+}
+
+async fn outbound_files_are_kept_until_sent_or_dead(store: Arc<dyn Store>) {
+    let (t, other) = two_tenants(store.as_ref()).await;
+    // Every byte value survives the round trip, NUL included.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let (m, created) = store
+        .enqueue_outbound(&t, &with_file("f1", "chart.png", &bytes), NOW)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        (
+            m.file_name.as_deref(),
+            m.file_mime.as_deref(),
+            m.text.as_str()
+        ),
+        (Some("chart.png"), Some("image/png"), "a caption")
+    );
+    let due = store.due_outbound(&t, "hook", NOW, 10).await.unwrap();
+    assert_eq!(due[0].file_name.as_deref(), Some("chart.png"));
+    assert_eq!(
+        store.outbound_file(&t, &m.id).await.unwrap(),
+        Some(bytes.clone())
+    );
+    // Another tenant reads nothing.
+    assert_eq!(store.outbound_file(&other, &m.id).await.unwrap(), None);
+    // Queued again under the same key: the first one, its bytes unchanged.
+    let (again, created) = store
+        .enqueue_outbound(&t, &with_file("f1", "other.png", b"x"), NOW)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.file_name.as_deref(), Some("chart.png"));
+    assert_eq!(store.outbound_file(&t, &m.id).await.unwrap(), Some(bytes));
+    // A retry keeps the file; delivery drops its bytes (the name stays).
+    let retry = Failure::Retry {
+        retry_at: NOW + 10,
+        error: "503".to_owned(),
+    };
+    assert!(store.mark_outbound_failed(&t, &m.id, &retry).await.unwrap());
+    assert!(store.outbound_file(&t, &m.id).await.unwrap().is_some());
+    assert!(
+        store
+            .mark_outbound_sent(&t, &m.id, Some("7"), NOW + 20)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.outbound_file(&t, &m.id).await.unwrap(), None);
+    let sent = store.get_outbound(&t, &m.id).await.unwrap().unwrap();
+    assert_eq!(sent.file_name.as_deref(), Some("chart.png"));
+    // Dead-lettered: dropped too.
+    let (d, _) = store
+        .enqueue_outbound(&t, &with_file("f2", "a.txt", b"abc"), NOW)
+        .await
+        .unwrap();
+    let dead = Failure::Dead {
+        error: "400".to_owned(),
+    };
+    assert!(store.mark_outbound_failed(&t, &d.id, &dead).await.unwrap());
+    assert_eq!(store.outbound_file(&t, &d.id).await.unwrap(), None);
+    // A text message carries none.
+    let (plain, _) = store
+        .enqueue_outbound(&t, &out("p", "hi"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(plain.file_name, None);
+    assert_eq!(store.outbound_file(&t, &plain.id).await.unwrap(), None);
+    // Names that are paths, and empty names, are refused.
+    for name in ["../x", "a/b", "", "a\nb"] {
+        let e = store
+            .enqueue_outbound(&t, &with_file("bad", name, b"x"), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)), "{name:?}: {e:?}");
     }
 }
 

@@ -6,11 +6,13 @@
 //! Each tool's `check` does all argument validation and path resolution
 //! without acting (the dry run); filesystem work runs on the blocking pool.
 //! Reads are chunked and bounded (`lines.rs`); writes can be held to
-//! workspace quotas ([`crate::quota`]).
+//! workspace quotas ([`crate::quota`]). `save.rs`: the gateway's own
+//! anchored write of a channel's received file and read of one to send.
 
 mod edit;
 mod lines;
 mod read;
+mod save;
 mod search;
 mod walk;
 mod write;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 pub use edit::EditFile;
 pub use read::{ListFiles, ReadFile};
+pub use save::{read_capped, save_new};
 pub use search::{Glob, Search};
 pub use write::WriteFile;
 

@@ -119,6 +119,16 @@ impl Workspace {
     /// above the root. The kernel enforces all of this again on open; these
     /// checks only give the clearer message.
     pub fn validate(&self, given: &str) -> Result<(), ToolError> {
+        Self::validate_as(given, self.restrict)
+    }
+
+    /// [`Workspace::validate`] as a restricted workspace does it, without
+    /// opening one (a tool that always stays inside checks its arguments).
+    pub fn validate_restricted(given: &str) -> Result<(), ToolError> {
+        Self::validate_as(given, true)
+    }
+
+    fn validate_as(given: &str, restrict: bool) -> Result<(), ToolError> {
         if given.is_empty() {
             return Err(ToolError::invalid_args("path: must not be empty"));
         }
@@ -130,7 +140,7 @@ impl Workspace {
                 "path: longer than {MAX_PATH_BYTES} bytes"
             )));
         }
-        if !self.restrict {
+        if !restrict {
             return Ok(());
         }
         if given.starts_with('/') {

@@ -365,3 +365,59 @@ fn sizes_read_like_people_write_them() {
     assert_eq!(human_bytes(1536), "1.5 KiB");
     assert_eq!(human_bytes(1 << 30), "1.0 GiB");
 }
+
+#[test]
+fn a_received_file_is_saved_new_private_anchored_and_within_the_quota() {
+    use crate::fs::{read_capped, save_new};
+    use std::os::unix::fs::PermissionsExt as _;
+    let e = env(user_quota(Some(10 * KIB), None));
+    let ctx = e.ctx("t1", "u1");
+    let q = Some(e.ledger.as_ref());
+    save_new(&ctx, q, "inbox", "a.txt", b"hello").unwrap();
+    let inbox = ctx.workspace.join("inbox");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&inbox), mode(&inbox.join("a.txt"))), (0o700, 0o600));
+    assert_eq!(std::fs::read(inbox.join("a.txt")).unwrap(), b"hello");
+    // Never over an existing name.
+    assert!(save_new(&ctx, q, "inbox", "a.txt", b"other").is_err());
+    assert_eq!(std::fs::read(inbox.join("a.txt")).unwrap(), b"hello");
+    // Past the quota: refused, nothing written.
+    let big = vec![0u8; 20 * 1024];
+    let err = save_new(&ctx, q, "inbox", "big.bin", &big).unwrap_err();
+    assert_eq!(err.code, QUOTA_EXCEEDED, "{err}");
+    assert!(!inbox.join("big.bin").exists());
+    // Only plain names.
+    for (dir, name) in [
+        ("inbox", "../x"),
+        ("inbox", ".hidden"),
+        ("inbox", "a/b"),
+        ("..", "x"),
+    ] {
+        let err = save_new(&ctx, q, dir, name, b"x").unwrap_err();
+        assert_eq!(err.code, "tool.invalid_args", "{dir}/{name}");
+    }
+    // An `inbox` that is a symlink out of the workspace is not followed.
+    let other = e.ctx("t1", "u2");
+    let outside = tempfile::tempdir().unwrap();
+    symlink(outside.path(), other.workspace.join("inbox")).unwrap();
+    assert!(save_new(&other, None, "inbox", "x.txt", b"x").is_err());
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+
+    // Reading one to send: within the cap, a regular file, anchored.
+    assert_eq!(read_capped(&ctx, "inbox/a.txt", 5).unwrap(), b"hello");
+    assert_eq!(
+        read_capped(&ctx, "inbox/a.txt", 4).unwrap_err().code,
+        "tool.too_large"
+    );
+    assert!(read_capped(&ctx, "inbox", 100).is_err());
+    std::fs::write(outside.path().join("secret"), "s").unwrap();
+    symlink(outside.path().join("secret"), ctx.workspace.join("leak")).unwrap();
+    assert_eq!(
+        read_capped(&ctx, "leak", 100).unwrap_err().code,
+        "security.path_denied"
+    );
+    assert_eq!(
+        read_capped(&ctx, "../u2/inbox", 100).unwrap_err().code,
+        "security.path_denied"
+    );
+}

@@ -6,6 +6,7 @@
 //! -> environment overrides -> semantic validation. Every problem is reported
 //! at once, each with its JSON path (or the env var it came from).
 
+pub mod edit;
 pub mod env;
 mod validate;
 

@@ -671,6 +671,7 @@ fn channels(
             &c.discord,
             &c.outbox,
             &c.progress,
+            &c.files,
         ) {
             p.push(problem(format!("channels.{name}.{path}"), message));
         }

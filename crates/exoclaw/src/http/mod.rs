@@ -5,6 +5,7 @@
 mod agents;
 mod approvals;
 mod audit;
+pub mod channel_settings;
 pub mod channels;
 pub mod conn;
 pub mod cron;
@@ -441,6 +442,18 @@ pub fn api_routes() -> routes::Routes {
             tenants::update,
         )
         .add(&get, "/v1/channels", Perm(P::MetricsRead), channels::list)
+        .add(
+            &get,
+            "/v1/channels/{name}",
+            Perm(P::PairingManage),
+            channel_settings::show,
+        )
+        .add(
+            &patch,
+            "/v1/channels/{name}",
+            Perm(P::PairingManage),
+            channel_settings::update,
+        )
         .add(
             &post,
             "/v1/channels/webhook/{name}",

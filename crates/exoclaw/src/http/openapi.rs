@@ -22,8 +22,9 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, channels, cron, custom_tools, health, mcp, memory, metrics, openai,
-    pairing, providers, secrets, sessions, skills, teams, tenants, tools, users, ws,
+    agents, approvals, audit, channel_settings, channels, cron, custom_tools, health, mcp, memory,
+    metrics, openai, pairing, providers, secrets, sessions, skills, teams, tenants, tools, users,
+    ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -101,6 +102,8 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         skills::remove,
         skills::approve,
         channels::list,
+        channel_settings::show,
+        channel_settings::update,
         channels::webhook,
         channels::test,
         channels::telegram_update,

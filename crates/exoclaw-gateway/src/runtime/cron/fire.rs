@@ -231,6 +231,7 @@ async fn to_channel(
         peer: peer.to_owned(),
         text: text.to_owned(),
         idempotency_key: format!("cron:{}:{due}", job.id),
+        file: None,
     };
     rt.store
         .enqueue_outbound(&job.tenant_id, &msg, exoclaw_core::now_ms())

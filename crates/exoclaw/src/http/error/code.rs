@@ -261,6 +261,16 @@ error_codes! {
     ChannelReplay = "channel.replay" => CONFLICT,
     /// The channel cannot take messages yet (no webhook secret stored).
     ChannelNotReady = "channel.not_ready" => SERVICE_UNAVAILABLE,
+    /// A channel's settings that are not valid, or a key a `PATCH` does
+    /// not change (the message names each field).
+    ChannelSettingsInvalid = "channel.settings_invalid" => BAD_REQUEST,
+    /// `config.json` cannot be rewritten (not a regular file, not
+    /// writable): edit it by hand.
+    ChannelConfigUnwritable = "channel.config_unwritable" => CONFLICT,
+    /// `channel_send_file` outside a messaging channel's conversation.
+    ChannelNoChannel = "channel.no_channel" => UNPROCESSABLE_ENTITY,
+    /// `channel_send_file` on a channel that does not send files.
+    ChannelFilesDisabled = "channel.files_disabled" => UNPROCESSABLE_ENTITY,
     /// The run was cancelled.
     Cancelled = "cancelled" => INTERNAL_SERVER_ERROR,
 
@@ -321,6 +331,8 @@ error_codes! {
     ToolBadSchema = "tool.bad_schema" => BAD_REQUEST,
     /// A custom tool's definition was refused (`/v1/tools/custom`).
     ToolInvalidDefinition = "tool.invalid_definition" => BAD_REQUEST,
+    /// A file larger than the tool (or its channel) takes.
+    ToolTooLarge = "tool.too_large" => UNPROCESSABLE_ENTITY,
     /// An MCP server's definition or grant was refused (`/v1/mcp/*`).
     McpInvalidServer = "mcp.invalid_server" => BAD_REQUEST,
     /// The MCP server a tool belongs to is down (it is being restarted).

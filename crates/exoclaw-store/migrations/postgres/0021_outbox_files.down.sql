@@ -1,0 +1,3 @@
+ALTER TABLE channel_outbox DROP COLUMN file_bytes;
+ALTER TABLE channel_outbox DROP COLUMN file_mime;
+ALTER TABLE channel_outbox DROP COLUMN file_name;
