@@ -9,6 +9,7 @@ pub mod canonical;
 pub mod channel;
 pub mod embed;
 pub mod id;
+pub mod memo;
 pub mod model;
 pub mod provider;
 pub mod schedule;

@@ -94,6 +94,18 @@ pub struct ToolSpec {
     pub parameters: serde_json::Value,
 }
 
+/// The characters of `tools`' definitions (names, descriptions and the
+/// schemas' JSON), counted once per shared list ([`crate::memo`]).
+pub fn tools_chars(tools: &Arc<[ToolSpec]>) -> usize {
+    static MEMO: crate::memo::ListMemo<ToolSpec, usize> = crate::memo::ListMemo::new();
+    MEMO.get(tools, |tools| {
+        tools
+            .iter()
+            .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
+            .sum()
+    })
+}
+
 /// Who a call is made for: budgets, rate limits and traces key on this.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CallScope {

@@ -558,6 +558,8 @@ impl ToolError {
 
 #[async_trait]
 pub trait Tool: Send + Sync {
+    /// What the model is told of the tool. Read once, when the tool is
+    /// registered: a tool whose spec changes is registered again.
     fn spec(&self) -> ToolSpec;
 
     fn effect(&self) -> ToolEffect;
@@ -605,8 +607,9 @@ pub trait Tool: Send + Sync {
 /// Implemented by `exoclaw-tools`; the loop never holds a `Tool` directly.
 #[async_trait]
 pub trait ToolRunner: Send + Sync {
-    /// The tools this run may offer the model.
-    fn specs(&self) -> Vec<ToolSpec>;
+    /// The tools this run may offer the model (shared: every iteration and
+    /// every request points at one list).
+    fn specs(&self) -> std::sync::Arc<[ToolSpec]>;
     /// One call through the policy path.
     async fn run(
         &self,

@@ -24,12 +24,12 @@ use crate::http::{self, Decoder};
 use crate::sse::SseEvent;
 use exoclaw_core::Secret;
 use exoclaw_core::provider::{
-    ChatMessage, ChatRequest, ChatRole, ChatStream, ContentPart, Provider, ProviderError,
+    ChatRequest, ChatStream, Provider, ProviderError,
     ProviderInfo, StopReason, StreamEvent, ToolCall, Usage,
 };
 use exoclaw_egress::EgressClient;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
@@ -160,20 +160,17 @@ impl Provider for OpenAiCompatProvider {
         use std::sync::atomic::Ordering;
         tracing::debug!(provider = %self.name, model = %request.model, messages = request.messages.len(), "openai-compatible call");
         let offers_tools = !request.tools.is_empty();
-        let mut body = request_body(&request, self.max_tokens_field);
-        if offers_tools && self.compat.tool_choice_auto {
-            body["tool_choice"] = json!("auto");
-        }
+        let body = |stream| self.body(&request, stream);
         if offers_tools
             && (self.compat.tool_streaming == ToolStreaming::Never
                 || self.tools_unstreamed.load(Ordering::Relaxed))
         {
-            return self.unstreamed(body).await;
+            return self.unstreamed(body(false)?).await;
         }
         if !offers_tools || self.compat.tool_streaming == ToolStreaming::Always {
-            return self.streamed(&body).await;
+            return self.streamed(body(true)?).await;
         }
-        let first = match self.streamed(&body).await {
+        let first = match self.streamed(body(true)?).await {
             Ok(stream) => crate::decorate::first_event(stream).await,
             Err(e) => Err(e),
         };
@@ -182,7 +179,7 @@ impl Provider for OpenAiCompatProvider {
                 if !self.tools_unstreamed.swap(true, Ordering::Relaxed) {
                     tracing::warn!(provider = %self.name, error = %e, "compat: the server rejected a streamed tool turn; this provider's tool turns are now sent without streaming (set providers.{}.compat.stream_tools = \"never\" to skip the first try)", self.name);
                 }
-                self.unstreamed(body).await
+                self.unstreamed(body(false)?).await
             }
             other => other,
         }
@@ -207,6 +204,19 @@ fn rejects_streamed_tools(e: &ProviderError) -> bool {
 const EMPTY_STREAM: &str = "the stream ended before a finish_reason";
 
 impl OpenAiCompatProvider {
+    /// The request's JSON body, streaming or not.
+    fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
+        wire::encode(
+            request,
+            wire::Options {
+                max_tokens_field: self.max_tokens_field,
+                tool_choice_auto: self.compat.tool_choice_auto,
+                stream,
+            },
+        )
+        .map_err(|e| ProviderError::Malformed(format!("cannot encode the request: {e}")))
+    }
+
     fn headers(
         &self,
     ) -> Result<Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>, ProviderError>
@@ -221,9 +231,7 @@ impl OpenAiCompatProvider {
         Ok(headers)
     }
 
-    async fn streamed(&self, body: &Value) -> Result<ChatStream, ProviderError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| ProviderError::Malformed(format!("cannot encode the request: {e}")))?;
+    async fn streamed(&self, bytes: Vec<u8>) -> Result<ChatStream, ProviderError> {
         let response = http::post_json(
             &self.client,
             &self.url,
@@ -257,13 +265,7 @@ impl OpenAiCompatProvider {
 
     /// The call without streaming; its answer comes back as one burst of
     /// events (the agent loop streams the text on from there).
-    async fn unstreamed(&self, mut body: Value) -> Result<ChatStream, ProviderError> {
-        if let Value::Object(m) = &mut body {
-            m.insert("stream".into(), json!(false));
-            m.remove("stream_options");
-        }
-        let bytes = serde_json::to_vec(&body)
-            .map_err(|e| ProviderError::Malformed(format!("cannot encode the request: {e}")))?;
+    async fn unstreamed(&self, bytes: Vec<u8>) -> Result<ChatStream, ProviderError> {
         let response = http::post_json(
             &self.client,
             &self.url,
@@ -293,109 +295,6 @@ fn html_answer() -> ProviderError {
     ProviderError::Malformed(
         "the server answered with an HTML page, not the chat-completions API: check the provider's base_url (OpenAI-compatible servers usually end in /v1)".into(),
     )
-}
-
-/// The chat-completions body for a request (always streaming, with usage).
-pub fn request_body(request: &ChatRequest, max_tokens_field: MaxTokensField) -> Value {
-    let mut body = Map::new();
-    body.insert("model".into(), json!(request.model));
-    body.insert("messages".into(), Value::Array(messages(request)));
-    body.insert("stream".into(), json!(true));
-    body.insert("stream_options".into(), json!({"include_usage": true}));
-    if !request.tools.is_empty() {
-        let tools = request
-            .tools
-            .iter()
-            .map(|t| {
-                json!({
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": t.parameters,
-                    },
-                })
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
-    }
-    if let Some(max) = request.max_tokens {
-        let field = match max_tokens_field {
-            MaxTokensField::MaxTokens => "max_tokens",
-            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-        };
-        body.insert(field.into(), json!(max));
-    }
-    if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    Value::Object(body)
-}
-
-fn messages(request: &ChatRequest) -> Vec<Value> {
-    let mut out = Vec::new();
-    if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
-        out.push(json!({"role": "system", "content": system}));
-    }
-    for message in request.messages.iter() {
-        push_message(message, &mut out);
-    }
-    out
-}
-
-fn push_message(message: &ChatMessage, out: &mut Vec<Value>) {
-    // Tool results are `tool` messages wherever they appear.
-    for part in &message.content {
-        if let ContentPart::ToolResult {
-            call_id, content, ..
-        } = part
-            && message.role != ChatRole::Assistant
-        {
-            out.push(json!({"role": "tool", "tool_call_id": call_id, "content": content}));
-        }
-    }
-    let text = message.text();
-    match message.role {
-        ChatRole::User if !text.is_empty() || message.content.is_empty() => {
-            out.push(json!({"role": "user", "content": text}));
-        }
-        ChatRole::Assistant => {
-            let calls: Vec<Value> = message
-                .content
-                .iter()
-                .filter_map(|p| match p {
-                    ContentPart::ToolCall(c) => Some(json!({
-                        "id": c.id,
-                        "type": "function",
-                        "function": {"name": c.name, "arguments": arguments_text(&c.arguments)},
-                    })),
-                    _ => None,
-                })
-                .collect();
-            let mut m = Map::new();
-            m.insert("role".into(), json!("assistant"));
-            if calls.is_empty() {
-                m.insert("content".into(), json!(text));
-            } else {
-                // An empty string rather than `null` beside tool calls: the
-                // API allows both, llama-cpp-python (its request schema and
-                // its chat templates) only a string.
-                m.insert("content".into(), json!(text));
-                m.insert("tool_calls".into(), Value::Array(calls));
-            }
-            out.push(Value::Object(m));
-        }
-        ChatRole::User | ChatRole::Tool => {}
-    }
-}
-
-/// Arguments travel as a JSON string; a raw string kept from an unparsable
-/// call goes back verbatim.
-fn arguments_text(arguments: &Value) -> String {
-    match arguments {
-        Value::String(raw) => raw.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn usage(v: &Value) -> Usage {
@@ -645,3 +544,4 @@ fn decode_completion(v: &Value, key: Option<&Secret>) -> Result<Vec<StreamEvent>
 
 #[cfg(test)]
 mod tests;
+mod wire;

@@ -94,7 +94,11 @@ fn text_of(content: &serde_json::Value) -> String {
 }
 
 /// Roughly four characters per token: good enough to decide when to compact.
-pub fn estimate_tokens(system: &str, messages: &[ChatMessage], tools: &[ToolSpec]) -> usize {
+pub fn estimate_tokens(
+    system: &str,
+    messages: &[ChatMessage],
+    tools: &std::sync::Arc<[ToolSpec]>,
+) -> usize {
     let mut chars = system.len();
     for m in messages {
         for p in &m.content {
@@ -105,9 +109,7 @@ pub fn estimate_tokens(system: &str, messages: &[ChatMessage], tools: &[ToolSpec
             } + 8;
         }
     }
-    for t in tools {
-        chars += t.name.len() + t.description.len() + t.parameters.to_string().len();
-    }
+    chars += crate::provider::tools_chars(tools);
     chars / 4
 }
 

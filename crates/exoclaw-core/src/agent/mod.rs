@@ -285,29 +285,61 @@ pub async fn run_turn(
     })
 }
 
-/// The session's window: the cached one brought up to date, or read from
-/// the store.
-async fn load_window(t: &mut Turn<'_>) -> Result<History, StoreError> {
-    let spec = t.spec;
-    let sessions = &t.deps.sessions;
-    if let Some(Window {
-        mut history,
-        last_seq,
-    }) = t.deps.windows.take(&spec.session)
-    {
-        let newer = sessions
-            .list_messages(&spec.tenant, &spec.session, last_seq, 0)
-            .await?;
-        if history.extend_stored(&newer) {
-            t.last_seq = newer.last().map_or(last_seq, |m| m.seq);
-            t.intact = true;
-            return Ok(history);
-        }
-    }
-    let stored = sessions.list_window(&spec.tenant, &spec.session).await?;
-    t.last_seq = stored.last().map_or(0, |m| m.seq);
+/// The session's window as this gateway last left it: the cached one, or
+/// an empty one for a session it does not hold. Not read from the store
+/// yet: the turn's first append tells whether anything was written since
+/// ([`keep_input`]), and only then is the difference read. A session that
+/// nobody else writes to (nearly every turn) costs no read at all, a new
+/// session neither.
+fn load_window(t: &mut Turn<'_>) -> History {
+    let (history, last_seq) = match t.deps.windows.take(&t.spec.session) {
+        Some(Window { history, last_seq }) => (history, last_seq),
+        None => (History::default(), 0),
+    };
+    t.last_seq = last_seq;
     t.intact = true;
-    Ok(history::from_stored(&stored))
+    history
+}
+
+/// Append the person's message and bring `hist` up to date with it: when
+/// its `seq` does not follow the window's last one, someone wrote to the
+/// session since (another gateway, an announcement, or this gateway before
+/// it held the window) and the messages in between are read and put before
+/// it; when they include a summary, the window is read again whole.
+async fn keep_input(
+    t: &mut Turn<'_>,
+    hist: &mut History,
+    content: Vec<ContentPart>,
+    meta: serde_json::Value,
+) -> Result<(), StoreError> {
+    let seq = t.append("user", &content, meta).await?;
+    let spec = t.spec;
+    if seq != t.last_seq + 1 {
+        let sessions = &t.deps.sessions;
+        // Held: read what was written since.
+        if t.last_seq > 0 {
+            let newer = sessions
+                .list_messages(&spec.tenant, &spec.session, t.last_seq, 0)
+                .await?;
+            let before: Vec<_> = newer.into_iter().filter(|m| m.seq < seq).collect();
+            if hist.extend_stored(&before) {
+                t.last_seq = seq;
+                hist.push(seq, ChatRole::User, content);
+                return Ok(());
+            }
+        }
+        // Not held, or a summary was written meanwhile: the window is read
+        // whole. It includes this message, and maybe messages after it,
+        // which keep the window out of the cache after this turn.
+        let stored = sessions.list_window(&spec.tenant, &spec.session).await?;
+        *hist = history::from_stored(&stored);
+        t.last_seq = stored.last().map_or(seq, |m| m.seq.max(seq));
+        t.intact = t.last_seq == seq;
+        return Ok(());
+    }
+    t.last_seq = seq;
+    hist.push(seq, ChatRole::User, content);
+    Ok(())
 }
 
 async fn turn_body(
@@ -315,7 +347,7 @@ async fn turn_body(
     input: &str,
     cancel: &CancellationToken,
 ) -> Result<(Finish, u32), StoreError> {
-    let mut hist = load_window(t).await?;
+    let mut hist = load_window(t);
     let result = turn_steps(t, &mut hist, input, cancel).await;
     if result.is_ok() && t.intact {
         t.deps.windows.put(
@@ -336,9 +368,9 @@ async fn turn_steps(
     cancel: &CancellationToken,
 ) -> Result<(Finish, u32), StoreError> {
     let spec = t.spec;
-    t.keep(
+    keep_input(
+        t,
         hist,
-        ChatRole::User,
         vec![ContentPart::Text {
             text: input.to_owned(),
         }],
@@ -349,7 +381,7 @@ async fn turn_steps(
         },
     )
     .await?;
-    let tools: Arc<[ToolSpec]> = t.deps.tools.specs().into();
+    let tools: Arc<[ToolSpec]> = t.deps.tools.specs();
 
     if estimate_tokens(&spec.system_prompt, &hist.messages, &tools) > spec.max_history_tokens
         && let Err(finish) = compact(t, hist).await?

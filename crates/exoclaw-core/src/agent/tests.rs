@@ -105,12 +105,12 @@ struct Tools {
 
 #[async_trait]
 impl ToolRunner for Tools {
-    fn specs(&self) -> Vec<ToolSpec> {
-        vec![ToolSpec {
+    fn specs(&self) -> Arc<[ToolSpec]> {
+        Arc::from([ToolSpec {
             name: "read_file".into(),
             description: "read".into(),
             parameters: json!({"type": "object"}),
-        }]
+        }])
     }
     async fn run(
         &self,
@@ -133,6 +133,8 @@ impl ToolRunner for Tools {
 #[derive(Default)]
 struct Mem {
     messages: Mutex<Vec<Message>>,
+    /// Reads of messages (`list_messages`, `list_window`).
+    reads: std::sync::atomic::AtomicUsize,
     traces: Mutex<Vec<Trace>>,
     spans: Mutex<Vec<Span>>,
 }
@@ -178,6 +180,8 @@ impl SessionStore for Mem {
         after: i64,
         _: u32,
     ) -> StoreResult<Vec<Message>> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(self
             .messages
             .lock()
@@ -605,6 +609,64 @@ async fn cached_windows_give_the_model_what_the_store_would() {
     let texts: Vec<String> = third.messages.iter().map(ChatMessage::text).collect();
     assert!(texts.iter().any(|t| t == "from elsewhere"), "{texts:?}");
     assert!(texts.iter().any(|t| t.contains("half an ans")), "{texts:?}");
+}
+
+/// The store is read only when the window this gateway holds may be
+/// behind: never for a new session or a held window nobody else wrote to;
+/// once (from the window's end) after another writer added a message; and
+/// the whole window when that writer stored a summary.
+#[tokio::test]
+async fn windows_are_read_only_when_someone_else_wrote() {
+    let h = harness(vec![
+        answer("a1"),
+        answer("a2"),
+        answer("a3"),
+        answer("a4"),
+        answer("a5"),
+    ]);
+    let reads = || h.mem.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let elsewhere = |role: &str, text: &str, meta: serde_json::Value| NewMessage {
+        role: role.into(),
+        content: json!([{"type": "text", "text": text}]),
+        meta,
+    };
+    h.turn("first").await;
+    h.turn("second").await;
+    assert_eq!(reads(), 0, "a new session and a held window need no read");
+
+    h.mem
+        .append_message(&h.spec.tenant, &h.spec.session, &elsewhere("user", "from elsewhere", json!({})))
+        .await
+        .unwrap();
+    h.turn("third").await;
+    assert_eq!(reads(), 1, "one read of what was written since");
+    let texts: Vec<String> = h.provider.requests()[2].messages.iter().map(ChatMessage::text).collect();
+    assert_eq!(texts, ["first", "a1", "second", "a2", "from elsewhere", "third"]);
+
+    // Another writer compacts the session: everything up to seq 4 is
+    // summarised, and the window is read again from the summary.
+    h.mem
+        .append_message(
+            &h.spec.tenant,
+            &h.spec.session,
+            &elsewhere("summary", "SUMMARY: two greetings", json!({"compacted_through": 4})),
+        )
+        .await
+        .unwrap();
+    h.turn("fourth").await;
+    assert_eq!(reads(), 3, "the difference, then the whole window");
+    let request = &h.provider.requests()[3];
+    let texts: Vec<String> = request.messages.iter().map(ChatMessage::text).collect();
+    assert_eq!(texts, ["from elsewhere", "third", "a3", "fourth"], "{request:?}");
+    h.turn("fifth").await;
+    assert_eq!(reads(), 3, "held again after the re-read");
+
+    // A gateway that does not hold the window (restarted, evicted) reads it
+    // once, whole.
+    drop(h.windows.take(&h.spec.session));
+    h.turn("sixth").await;
+    assert_eq!(reads(), 4);
+    assert_eq!(h.windows.usage().0, 1);
 }
 
 /// Trace fixtures: `fixtures/*.json`, each a script of model replies and

@@ -34,6 +34,20 @@ const PER_REPLY: u64 = 3;
 
 /// The estimated token count of a text (see the module doc).
 pub fn text_tokens(text: &str) -> u64 {
+    if text.is_ascii() {
+        // The common case, a byte at a time (the general one below decodes
+        // every character): a long session's window is counted every turn.
+        let bytes = text.as_bytes();
+        let mut words = 0u64;
+        let mut in_word = false;
+        for &b in bytes {
+            // `char::is_whitespace` on ASCII: also the vertical tab.
+            let space = matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+            words += u64::from(!space && !in_word);
+            in_word = !space;
+        }
+        return (bytes.len() as u64).div_ceil(4).max(words);
+    }
     let mut ascii = 0u64;
     let mut other = 0u64;
     for c in text.chars() {
@@ -66,11 +80,18 @@ pub fn input_tokens(request: &ChatRequest) -> u64 {
             };
         }
     }
-    for tool in request.tools.iter() {
-        total += text_tokens(&tool.name)
-            + text_tokens(&tool.description)
-            + text_tokens(&tool.parameters.to_string());
-    }
+    static TOOLS: exoclaw_core::memo::ListMemo<exoclaw_core::provider::ToolSpec, u64> =
+        exoclaw_core::memo::ListMemo::new();
+    total += TOOLS.get(&request.tools, |tools| {
+        tools
+            .iter()
+            .map(|t| {
+                text_tokens(&t.name)
+                    + text_tokens(&t.description)
+                    + text_tokens(&t.parameters.to_string())
+            })
+            .sum()
+    });
     total
 }
 
@@ -170,5 +191,29 @@ mod tests {
         assert_eq!(text_tokens("a b c d e f"), 6);
         // Non-ASCII: one each.
         assert_eq!(text_tokens("日本語"), 3);
+    }
+
+    /// The ASCII fast path counts what the general rule counts.
+    #[test]
+    fn the_ascii_path_agrees_with_the_general_rule() {
+        fn general(text: &str) -> u64 {
+            let ascii = text.chars().filter(char::is_ascii).count() as u64;
+            let other = text.chars().count() as u64 - ascii;
+            let words = text.split_whitespace().count() as u64;
+            (ascii.div_ceil(4) + other).max(words)
+        }
+        for text in [
+            "",
+            " ",
+            "a",
+            "  lead and trail  ",
+            "tabs\tand\nnew\r\nlines",
+            "vertical\x0btab\x0cfeed",
+            "a b c d e f g h i j k l m n o p",
+            "{\"type\":\"object\",\"properties\":{}}",
+            "x\x00y\x1fz",
+        ] {
+            assert_eq!(text_tokens(text), general(text), "{text:?}");
+        }
     }
 }

@@ -194,9 +194,7 @@ pub fn estimate_request_tokens(request: &ChatRequest) -> u64 {
             };
         }
     }
-    for tool in request.tools.iter() {
-        chars += tool.name.len() + tool.description.len() + tool.parameters.to_string().len();
-    }
+    chars += exoclaw_core::provider::tools_chars(&request.tools);
     estimate_tokens(chars) + u64::from(request.max_tokens.unwrap_or(0))
 }
 

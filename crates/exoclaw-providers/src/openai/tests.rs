@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::http::drive_events;
-use exoclaw_core::provider::{ToolSpec, next};
+use exoclaw_core::provider::{ChatMessage, ChatRole, ContentPart, ToolSpec, next};
 
 #[expect(clippy::needless_pass_by_value, reason = "takes json! temporaries")]
 fn data(v: Value) -> Result<SseEvent, ProviderError> {
@@ -170,6 +170,78 @@ fn non_streaming_completion() {
     assert_eq!(got[0], StreamEvent::TextDelta("hi".into()));
     assert!(matches!(&got[2], StreamEvent::ToolCall(c) if c.name == "f"));
     assert_eq!(got.last(), Some(&StreamEvent::Done(StopReason::ToolUse)));
+}
+
+/// The body as JSON, streaming, without `tool_choice`.
+fn request_body(req: &ChatRequest, max_tokens_field: MaxTokensField) -> Value {
+    body_with(req, max_tokens_field, false, true)
+}
+
+fn body_with(req: &ChatRequest, field: MaxTokensField, tool_choice_auto: bool, stream: bool) -> Value {
+    let bytes = wire::encode(
+        req,
+        wire::Options {
+            max_tokens_field: field,
+            tool_choice_auto,
+            stream,
+        },
+    )
+    .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn unstreamed_bodies_tool_choice_and_temperature() {
+    let mut req = ChatRequest::new("m", vec![ChatMessage::user("hi")]);
+    req.temperature = Some(0.7);
+    let plain = body_with(&req, MaxTokensField::MaxTokens, true, false);
+    assert_eq!(
+        plain,
+        json!({"model": "m", "stream": false, "temperature": 0.7,
+               "messages": [{"role": "user", "content": "hi"}]}),
+        "no tools: no tool_choice; not streaming: no stream_options; f32 written as typed"
+    );
+    req.tools = vec![ToolSpec {
+        name: "t".into(),
+        description: "d".into(),
+        parameters: json!({"type": "object", "properties": {"a": {"type": "string"}}}),
+    }]
+    .into();
+    let with_tools = body_with(&req, MaxTokensField::MaxTokens, true, true);
+    assert_eq!(with_tools["tool_choice"], json!("auto"));
+    assert_eq!(with_tools["stream_options"], json!({"include_usage": true}));
+    assert_eq!(
+        with_tools["tools"][0]["function"]["parameters"]["properties"]["a"],
+        json!({"type": "string"})
+    );
+}
+
+#[test]
+fn multi_part_text_and_empty_user_messages() {
+    let req = ChatRequest::new(
+        "m",
+        vec![
+            ChatMessage {
+                role: ChatRole::User,
+                content: vec![
+                    ContentPart::Text { text: "a \"quoted\" ".into() },
+                    ContentPart::Text { text: "line\nbreak ✓".into() },
+                ],
+            },
+            ChatMessage {
+                role: ChatRole::User,
+                content: vec![],
+            },
+        ],
+    );
+    let body = request_body(&req, MaxTokensField::MaxTokens);
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": "a \"quoted\" line\nbreak ✓"},
+            {"role": "user", "content": ""},
+        ])
+    );
 }
 
 #[test]

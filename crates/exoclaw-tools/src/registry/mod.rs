@@ -27,6 +27,7 @@ mod gate;
 mod limit;
 mod policy;
 mod schema;
+mod spec_cache;
 mod screen;
 
 pub use audit::{args_digest, output_digest};
@@ -66,12 +67,15 @@ const MAX_NAME: usize = 64;
 
 struct Entry {
     tool: Arc<dyn Tool>,
+    /// The tool's spec, read once: specs are fixed for a tool's life.
+    spec: ToolSpec,
     schema: schema::ArgSchema,
 }
 
 impl Entry {
     fn new(tool: Arc<dyn Tool>) -> Self {
         Self {
+            spec: tool.spec(),
             tool,
             schema: schema::ArgSchema::default(),
         }
@@ -81,6 +85,9 @@ impl Entry {
 pub struct ToolRegistry {
     builtin: BTreeMap<String, Arc<Entry>>,
     added: RwLock<HashMap<Scope, BTreeMap<String, Arc<Entry>>>>,
+    /// The spec lists handed out, by the entries they list (see
+    /// [`spec_cache`]).
+    spec_lists: spec_cache::SpecLists,
     audit: Option<Arc<dyn AuditStore>>,
     limit: limit::SessionLimit,
     guards: Guards,
@@ -93,11 +100,15 @@ impl ToolRegistry {
     pub fn new(tools: Vec<Arc<dyn Tool>>, audit: Option<Arc<dyn AuditStore>>) -> Self {
         let builtin = tools
             .into_iter()
-            .map(|t| (t.spec().name, Arc::new(Entry::new(t))))
+            .map(|t| {
+                let entry = Entry::new(t);
+                (entry.spec.name.clone(), Arc::new(entry))
+            })
             .collect();
         Self {
             builtin,
             added: RwLock::new(HashMap::new()),
+            spec_lists: spec_cache::SpecLists::default(),
             audit,
             limit: limit::SessionLimit::default(),
             guards: Guards::default(),
@@ -148,6 +159,7 @@ impl ToolRegistry {
             .entry(scope)
             .or_default()
             .insert(name, Arc::new(Entry::new(tool)));
+        self.spec_lists.changed();
         Ok(())
     }
 
@@ -164,6 +176,7 @@ impl ToolRegistry {
         if added.get(scope).is_some_and(BTreeMap::is_empty) {
             added.remove(scope);
         }
+        self.spec_lists.changed();
         removed
     }
 
@@ -182,13 +195,14 @@ impl ToolRegistry {
     }
 
     /// Specs of the tools `tenant`'s `agent` may use under `policy`, in
-    /// name order.
+    /// name order; the same list (a pointer copy) for every run that may
+    /// use the same tools.
     pub fn specs_for(
         &self,
         tenant: &TenantId,
         agent: &AgentId,
         policy: &ToolPolicy,
-    ) -> Vec<ToolSpec> {
+    ) -> Arc<[ToolSpec]> {
         let added = self.added.read().unwrap_or_else(PoisonError::into_inner);
         let mut all: BTreeMap<&str, &Arc<Entry>> =
             self.builtin.iter().map(|(n, e)| (n.as_str(), e)).collect();
@@ -202,10 +216,12 @@ impl ToolRegistry {
                 }
             }
         }
-        all.into_iter()
+        let entries: Vec<&Arc<Entry>> = all
+            .into_iter()
             .filter(|(name, _)| policy.permits(name))
-            .map(|(_, e)| e.tool.spec())
-            .collect()
+            .map(|(_, e)| e)
+            .collect();
+        self.spec_lists.get_or_make(&entries, |e| e.spec.clone())
     }
 
     /// Specs of the built-in tools `policy` allows, in name order.
@@ -213,7 +229,7 @@ impl ToolRegistry {
         self.builtin
             .iter()
             .filter(|(name, _)| policy.permits(name))
-            .map(|(_, e)| e.tool.spec())
+            .map(|(_, e)| e.spec.clone())
             .collect()
     }
 
@@ -266,7 +282,7 @@ impl ToolRegistry {
                 format!("tool {name:?} is not allowed for this agent"),
             ));
         }
-        entry.schema.check(|| tool.spec(), args)?;
+        entry.schema.check(|| entry.spec.clone(), args)?;
         let stage = match mode {
             InvokeMode::DryRun => Stage::DryRun,
             InvokeMode::Execute => Stage::Act,
@@ -333,7 +349,7 @@ pub struct BoundTools {
 
 #[async_trait]
 impl ToolRunner for BoundTools {
-    fn specs(&self) -> Vec<ToolSpec> {
+    fn specs(&self) -> Arc<[ToolSpec]> {
         self.registry
             .specs_for(&self.tenant, &self.agent, &self.policy)
     }

@@ -119,8 +119,8 @@ async fn a_tool_registered_at_run_time_takes_the_same_path_as_the_builtins() {
     // Offered beside the built-ins, to this tenant only.
     let names: Vec<String> = reg
         .specs_for(&ctx.tenant, &ctx.agent, &p)
-        .into_iter()
-        .map(|s| s.name)
+        .iter()
+        .map(|s| s.name.clone())
         .collect();
     assert!(names.contains(&"mcp__echo".to_owned()) && names.contains(&"read_file".to_owned()));
     assert!(

@@ -137,6 +137,7 @@ async fn tools(state: &AppState, who: &Principal) -> Vec<Value> {
             .runtime
             .tools
             .specs_for(&who.tenant, &agent.id, &policy)
+            .iter()
         {
             out.push(json!({
                 "name": spec.name,
