@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod canonical;
 pub mod channel;
+pub mod derived;
 pub mod embed;
 pub mod id;
 pub mod memo;

@@ -69,12 +69,20 @@ mod tests {
         assert_eq!(memo.get(&a, sum), 6);
         assert_eq!(memo.get(&a.clone(), sum), 6);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
-        assert_eq!(memo.get(&b, sum), 6, "an equal list elsewhere is another list");
+        assert_eq!(
+            memo.get(&b, sum),
+            6,
+            "an equal list elsewhere is another list"
+        );
         assert_eq!(calls.load(Ordering::Relaxed), 2);
         for i in 0..KEPT as u32 {
             memo.get(&Arc::from([i]), sum);
         }
         memo.get(&a, sum);
-        assert_eq!(calls.load(Ordering::Relaxed), 3 + KEPT, "the oldest is forgotten");
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            3 + KEPT,
+            "the oldest is forgotten"
+        );
     }
 }

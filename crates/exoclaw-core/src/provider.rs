@@ -52,25 +52,38 @@ pub enum ContentPart {
     },
 }
 
+/// One message of a conversation. Never changed once made (see
+/// [`crate::derived`]): make a new one instead.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: ChatRole,
     pub content: Vec<ContentPart>,
+    /// What providers computed from it, kept.
+    #[serde(skip)]
+    pub derived: crate::derived::Derived,
 }
 
 impl ChatMessage {
-    pub fn user(text: impl Into<String>) -> Self {
+    pub fn new(role: ChatRole, content: Vec<ContentPart>) -> Self {
         Self {
-            role: ChatRole::User,
-            content: vec![ContentPart::Text { text: text.into() }],
+            role,
+            content,
+            derived: crate::derived::Derived::default(),
         }
     }
 
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::new(
+            ChatRole::User,
+            vec![ContentPart::Text { text: text.into() }],
+        )
+    }
+
     pub fn assistant(text: impl Into<String>) -> Self {
-        Self {
-            role: ChatRole::Assistant,
-            content: vec![ContentPart::Text { text: text.into() }],
-        }
+        Self::new(
+            ChatRole::Assistant,
+            vec![ContentPart::Text { text: text.into() }],
+        )
     }
 
     /// The concatenated text parts.

@@ -24,8 +24,8 @@ use crate::http::{self, Decoder};
 use crate::sse::SseEvent;
 use exoclaw_core::Secret;
 use exoclaw_core::provider::{
-    ChatRequest, ChatStream, Provider, ProviderError,
-    ProviderInfo, StopReason, StreamEvent, ToolCall, Usage,
+    ChatRequest, ChatStream, Provider, ProviderError, ProviderInfo, StopReason, StreamEvent,
+    ToolCall, Usage,
 };
 use exoclaw_egress::EgressClient;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};

@@ -78,17 +78,13 @@ impl History {
             return;
         }
         self.seqs.push(seq);
-        std::sync::Arc::make_mut(&mut self.messages).push(ChatMessage { role, content });
+        std::sync::Arc::make_mut(&mut self.messages).push(ChatMessage::new(role, content));
     }
 }
 
 fn text_of(content: &serde_json::Value) -> String {
     match Vec::<ContentPart>::deserialize(content) {
-        Ok(parts) => ChatMessage {
-            role: ChatRole::User,
-            content: parts,
-        }
-        .text(),
+        Ok(parts) => ChatMessage::new(ChatRole::User, parts).text(),
         Err(_) => content.as_str().map(str::to_owned).unwrap_or_default(),
     }
 }
@@ -177,22 +173,22 @@ mod tests {
 
     #[test]
     fn split_never_separates_a_tool_call_from_its_result() {
-        let call = ChatMessage {
-            role: ChatRole::Assistant,
-            content: vec![ContentPart::ToolCall(ToolCall {
+        let call = ChatMessage::new(
+            ChatRole::Assistant,
+            vec![ContentPart::ToolCall(ToolCall {
                 id: "1".into(),
                 name: "read_file".into(),
                 arguments: serde_json::json!({}),
             })],
-        };
-        let result = ChatMessage {
-            role: ChatRole::Tool,
-            content: vec![ContentPart::ToolResult {
+        );
+        let result = ChatMessage::new(
+            ChatRole::Tool,
+            vec![ContentPart::ToolResult {
                 call_id: "1".into(),
                 content: "x".into(),
                 is_error: false,
             }],
-        };
+        );
         let msgs = vec![
             user("a"),
             ChatMessage::assistant("b"),

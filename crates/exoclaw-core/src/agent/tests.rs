@@ -635,13 +635,24 @@ async fn windows_are_read_only_when_someone_else_wrote() {
     assert_eq!(reads(), 0, "a new session and a held window need no read");
 
     h.mem
-        .append_message(&h.spec.tenant, &h.spec.session, &elsewhere("user", "from elsewhere", json!({})))
+        .append_message(
+            &h.spec.tenant,
+            &h.spec.session,
+            &elsewhere("user", "from elsewhere", json!({})),
+        )
         .await
         .unwrap();
     h.turn("third").await;
     assert_eq!(reads(), 1, "one read of what was written since");
-    let texts: Vec<String> = h.provider.requests()[2].messages.iter().map(ChatMessage::text).collect();
-    assert_eq!(texts, ["first", "a1", "second", "a2", "from elsewhere", "third"]);
+    let texts: Vec<String> = h.provider.requests()[2]
+        .messages
+        .iter()
+        .map(ChatMessage::text)
+        .collect();
+    assert_eq!(
+        texts,
+        ["first", "a1", "second", "a2", "from elsewhere", "third"]
+    );
 
     // Another writer compacts the session: everything up to seq 4 is
     // summarised, and the window is read again from the summary.
@@ -649,7 +660,11 @@ async fn windows_are_read_only_when_someone_else_wrote() {
         .append_message(
             &h.spec.tenant,
             &h.spec.session,
-            &elsewhere("summary", "SUMMARY: two greetings", json!({"compacted_through": 4})),
+            &elsewhere(
+                "summary",
+                "SUMMARY: two greetings",
+                json!({"compacted_through": 4}),
+            ),
         )
         .await
         .unwrap();
@@ -657,7 +672,11 @@ async fn windows_are_read_only_when_someone_else_wrote() {
     assert_eq!(reads(), 3, "the difference, then the whole window");
     let request = &h.provider.requests()[3];
     let texts: Vec<String> = request.messages.iter().map(ChatMessage::text).collect();
-    assert_eq!(texts, ["from elsewhere", "third", "a3", "fourth"], "{request:?}");
+    assert_eq!(
+        texts,
+        ["from elsewhere", "third", "a3", "fourth"],
+        "{request:?}"
+    );
     h.turn("fifth").await;
     assert_eq!(reads(), 3, "held again after the re-read");
 

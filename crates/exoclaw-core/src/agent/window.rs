@@ -34,10 +34,12 @@ use crate::provider::ContentPart;
 pub const GIVE_WAY: Duration = Duration::from_secs(60);
 
 /// Per message, what a decoded message costs beyond its text: the
-/// `ChatMessage` and its `seq` (40 bytes, up to twice that in a growing
+/// `ChatMessage` and its `seq` (48 bytes, up to twice that in a growing
 /// `Vec`), the parts' allocation (an 88-byte `ContentPart`, in a 96-byte size
-/// class) and the text's own allocation's rounding.
-const MESSAGE_OVERHEAD: usize = 200;
+/// class), what providers keep with it (an 80-byte allocation, in a 96-byte
+/// class; its encoding is counted by its length) and the text's own
+/// allocation's rounding.
+const MESSAGE_OVERHEAD: usize = 300;
 
 /// One session's window.
 #[derive(Debug)]
@@ -61,7 +63,9 @@ impl Window {
             .history
             .messages
             .iter()
-            .map(|m| MESSAGE_OVERHEAD + m.content.iter().map(text).sum::<usize>())
+            .map(|m| {
+                MESSAGE_OVERHEAD + m.derived.bytes() + m.content.iter().map(text).sum::<usize>()
+            })
             .sum();
         messages + self.history.summary.as_ref().map_or(0, String::len)
     }
@@ -227,7 +231,7 @@ mod tests {
     #[test]
     fn the_estimate_covers_a_message() {
         assert!(std::mem::size_of::<ContentPart>() <= 96);
-        assert!(std::mem::size_of::<crate::provider::ChatMessage>() + 8 <= 40);
+        assert!(std::mem::size_of::<crate::provider::ChatMessage>() + 8 <= 56);
     }
 
     #[test]

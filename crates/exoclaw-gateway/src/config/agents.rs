@@ -26,7 +26,7 @@ impl Default for AgentsConfig {
     fn default() -> Self {
         Self {
             defaults: AgentDefaults::default(),
-            window_cache_mib: 32,
+            window_cache_mib: 96,
         }
     }
 }

@@ -186,9 +186,9 @@ fn request_mapping() {
         "claude-sonnet-4-5",
         vec![
             ChatMessage::user("what is the weather?"),
-            ChatMessage {
-                role: ChatRole::Assistant,
-                content: vec![
+            ChatMessage::new(
+                ChatRole::Assistant,
+                vec![
                     ContentPart::Text {
                         text: String::new(),
                     },
@@ -203,10 +203,10 @@ fn request_mapping() {
                         arguments: json!("{broken"),
                     }),
                 ],
-            },
-            ChatMessage {
-                role: ChatRole::Tool,
-                content: vec![
+            ),
+            ChatMessage::new(
+                ChatRole::Tool,
+                vec![
                     ContentPart::ToolResult {
                         call_id: "toolu_1".into(),
                         content: "sunny".into(),
@@ -218,7 +218,7 @@ fn request_mapping() {
                         is_error: true,
                     },
                 ],
-            },
+            ),
             ChatMessage::user("thanks, and tomorrow?"),
         ],
     );

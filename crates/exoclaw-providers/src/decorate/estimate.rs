@@ -69,16 +69,22 @@ pub fn input_tokens(request: &ChatRequest) -> u64 {
         total += PER_MESSAGE + text_tokens(system);
     }
     for message in request.messages.iter() {
-        total += PER_MESSAGE;
-        for part in &message.content {
-            total += match part {
-                ContentPart::Text { text } => text_tokens(text),
-                ContentPart::ToolCall(c) => {
-                    text_tokens(&c.name) + text_tokens(&c.arguments.to_string())
-                }
-                ContentPart::ToolResult { content, .. } => text_tokens(content),
-            };
-        }
+        // Counted once per message and kept with it: a long session's
+        // window is estimated on every call.
+        total += message.derived.tokens(|| {
+            PER_MESSAGE
+                + message
+                    .content
+                    .iter()
+                    .map(|part| match part {
+                        ContentPart::Text { text } => text_tokens(text),
+                        ContentPart::ToolCall(c) => {
+                            text_tokens(&c.name) + text_tokens(&c.arguments.to_string())
+                        }
+                        ContentPart::ToolResult { content, .. } => text_tokens(content),
+                    })
+                    .sum::<u64>()
+        });
     }
     static TOOLS: exoclaw_core::memo::ListMemo<exoclaw_core::provider::ToolSpec, u64> =
         exoclaw_core::memo::ListMemo::new();

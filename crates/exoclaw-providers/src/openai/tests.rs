@@ -177,7 +177,12 @@ fn request_body(req: &ChatRequest, max_tokens_field: MaxTokensField) -> Value {
     body_with(req, max_tokens_field, false, true)
 }
 
-fn body_with(req: &ChatRequest, field: MaxTokensField, tool_choice_auto: bool, stream: bool) -> Value {
+fn body_with(
+    req: &ChatRequest,
+    field: MaxTokensField,
+    tool_choice_auto: bool,
+    stream: bool,
+) -> Value {
     let bytes = wire::encode(
         req,
         wire::Options {
@@ -221,17 +226,18 @@ fn multi_part_text_and_empty_user_messages() {
     let req = ChatRequest::new(
         "m",
         vec![
-            ChatMessage {
-                role: ChatRole::User,
-                content: vec![
-                    ContentPart::Text { text: "a \"quoted\" ".into() },
-                    ContentPart::Text { text: "line\nbreak ✓".into() },
+            ChatMessage::new(
+                ChatRole::User,
+                vec![
+                    ContentPart::Text {
+                        text: "a \"quoted\" ".into(),
+                    },
+                    ContentPart::Text {
+                        text: "line\nbreak ✓".into(),
+                    },
                 ],
-            },
-            ChatMessage {
-                role: ChatRole::User,
-                content: vec![],
-            },
+            ),
+            ChatMessage::new(ChatRole::User, vec![]),
         ],
     );
     let body = request_body(&req, MaxTokensField::MaxTokens);
@@ -244,15 +250,43 @@ fn multi_part_text_and_empty_user_messages() {
     );
 }
 
+/// Each message's encoding is kept with it: the next turn's body copies it
+/// and comes out the same.
+#[test]
+fn message_encodings_are_kept_and_reused() {
+    let req = ChatRequest::new(
+        "m",
+        vec![ChatMessage::user("one"), ChatMessage::assistant("two")],
+    );
+    assert!(req.messages[0].derived.wire("openai-chat").is_none());
+    let first = request_body(&req, MaxTokensField::MaxTokens);
+    assert_eq!(
+        req.messages[0].derived.wire("openai-chat"),
+        Some(r#"{"role":"user","content":"one"}"#)
+    );
+    let mut next = req.clone();
+    std::sync::Arc::make_mut(&mut next.messages).push(ChatMessage::user("three"));
+    let second = request_body(&next, MaxTokensField::MaxTokens);
+    assert_eq!(
+        second["messages"].as_array().unwrap()[..2],
+        first["messages"].as_array().unwrap()[..2]
+    );
+    assert_eq!(
+        second["messages"][2],
+        json!({"role": "user", "content": "three"})
+    );
+    assert_eq!(request_body(&next, MaxTokensField::MaxTokens), second);
+}
+
 #[test]
 fn request_mapping() {
     let mut req = ChatRequest::new(
         "gpt-4o",
         vec![
             ChatMessage::user("weather?"),
-            ChatMessage {
-                role: ChatRole::Assistant,
-                content: vec![
+            ChatMessage::new(
+                ChatRole::Assistant,
+                vec![
                     ContentPart::ToolCall(ToolCall {
                         id: "call_1".into(),
                         name: "weather".into(),
@@ -264,10 +298,10 @@ fn request_mapping() {
                         arguments: json!("{raw"),
                     }),
                 ],
-            },
-            ChatMessage {
-                role: ChatRole::Tool,
-                content: vec![
+            ),
+            ChatMessage::new(
+                ChatRole::Tool,
+                vec![
                     ContentPart::ToolResult {
                         call_id: "call_1".into(),
                         content: "cold".into(),
@@ -279,7 +313,7 @@ fn request_mapping() {
                         is_error: true,
                     },
                 ],
-            },
+            ),
             ChatMessage::assistant("It is cold."),
         ],
     );

@@ -22,9 +22,15 @@ pub struct Options {
     pub stream: bool,
 }
 
-/// The JSON body of `request`.
+/// The format name message encodings are kept under ([`Derived`]).
+///
+/// [`Derived`]: exoclaw_core::derived::Derived
+const FORMAT: &str = "openai-chat";
+
+/// The JSON body of `request`. Each message's encoding is kept with the
+/// message, so a turn encodes only the messages new since the last one and
+/// copies the rest.
 pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_json::Error> {
-    // The text dominates; a small fixed cost per message for the framing.
     let estimate = request
         .messages
         .iter()
@@ -33,8 +39,93 @@ pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_
         + request.system.as_ref().map_or(0, String::len)
         + 256;
     let mut out = Vec::with_capacity(estimate);
-    serde_json::to_writer(&mut out, &Body { request, options })?;
+    out.extend_from_slice(b"{\"model\":");
+    serde_json::to_writer(&mut out, &request.model)?;
+    out.extend_from_slice(b",\"messages\":[");
+    let mut first = true;
+    if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
+        serde_json::to_writer(
+            &mut out,
+            &Plain {
+                role: "system",
+                content: system,
+            },
+        )?;
+        first = false;
+    }
+    for message in request.messages.iter() {
+        let made;
+        let fragment = match message.derived.wire(FORMAT) {
+            Some(kept) => kept,
+            None => {
+                made = fragment(message)?;
+                message
+                    .derived
+                    .keep_wire(FORMAT, made.clone().into_boxed_str());
+                made.as_str()
+            }
+        };
+        if fragment.is_empty() {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(fragment.as_bytes());
+        first = false;
+    }
+    out.push(b']');
+    serde_json::to_writer(&mut Tail(&mut out, false), &Rest { request, options })?;
     Ok(out)
+}
+
+/// The wire messages one message becomes, comma-separated (none, one, or
+/// several: tool results are a `tool` message each).
+fn fragment(message: &ChatMessage) -> Result<String, serde_json::Error> {
+    let mut w = Fragment {
+        out: Vec::new(),
+        first: true,
+    };
+    push_message(message, &mut w)?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(w.out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+struct Fragment {
+    out: Vec<u8>,
+    first: bool,
+}
+
+impl Fragment {
+    fn element<T: Serialize>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        serde_json::to_writer(&mut self.out, value)
+    }
+}
+
+/// Writes an object's fields after the ones already written: the object's
+/// opening brace becomes the comma that follows `messages` (the object is
+/// never empty: `stream` is always there).
+struct Tail<'a>(&'a mut Vec<u8>, bool);
+
+impl std::io::Write for Tail<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match buf.split_first() {
+            Some((b'{', rest)) if !self.1 => {
+                self.0.push(b',');
+                self.0.extend_from_slice(rest);
+            }
+            _ => self.0.extend_from_slice(buf),
+        }
+        self.1 = self.1 || !buf.is_empty();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn part_len(part: &ContentPart) -> usize {
@@ -47,17 +138,16 @@ fn part_len(part: &ContentPart) -> usize {
     }
 }
 
-struct Body<'a> {
+/// The fields after `messages`.
+struct Rest<'a> {
     request: &'a ChatRequest,
     options: Options,
 }
 
-impl Serialize for Body<'_> {
+impl Serialize for Rest<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.request;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("model", &r.model)?;
-        m.serialize_entry("messages", &Messages(r))?;
         m.serialize_entry("stream", &self.options.stream)?;
         if self.options.stream {
             m.serialize_entry(
@@ -92,34 +182,14 @@ struct IncludeUsage {
     include_usage: bool,
 }
 
-/// The system prompt, then every message; tool results become `tool`
-/// messages wherever they appear.
-struct Messages<'a>(&'a ChatRequest);
-
-impl Serialize for Messages<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(None)?;
-        if let Some(system) = self.0.system.as_deref().filter(|s| !s.is_empty()) {
-            seq.serialize_element(&Plain {
-                role: "system",
-                content: system,
-            })?;
-        }
-        for message in self.0.messages.iter() {
-            push_message(message, &mut seq)?;
-        }
-        seq.end()
-    }
-}
-
-fn push_message<S: SerializeSeq>(message: &ChatMessage, seq: &mut S) -> Result<(), S::Error> {
+fn push_message(message: &ChatMessage, seq: &mut Fragment) -> Result<(), serde_json::Error> {
     if message.role != ChatRole::Assistant {
         for part in &message.content {
             if let ContentPart::ToolResult {
                 call_id, content, ..
             } = part
             {
-                seq.serialize_element(&ToolMessage {
+                seq.element(&ToolMessage {
                     role: "tool",
                     tool_call_id: call_id,
                     content,
@@ -130,7 +200,7 @@ fn push_message<S: SerializeSeq>(message: &ChatMessage, seq: &mut S) -> Result<(
     let text = text_of(message);
     match message.role {
         ChatRole::User if !text.is_empty() || message.content.is_empty() => {
-            seq.serialize_element(&Plain {
+            seq.element(&Plain {
                 role: "user",
                 content: &text,
             })?;
@@ -143,7 +213,7 @@ fn push_message<S: SerializeSeq>(message: &ChatMessage, seq: &mut S) -> Result<(
             // An empty string rather than `null` beside tool calls: the API
             // allows both, llama-cpp-python (its request schema and its chat
             // templates) only a string.
-            seq.serialize_element(&Assistant {
+            seq.element(&Assistant {
                 role: "assistant",
                 content: &text,
                 tool_calls: has_calls.then_some(Calls(message)),

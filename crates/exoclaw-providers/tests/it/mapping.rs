@@ -12,9 +12,9 @@ fn conversation() -> ChatRequest {
         "model-x",
         vec![
             ChatMessage::user("find flights to Oslo"),
-            ChatMessage {
-                role: ChatRole::Assistant,
-                content: vec![
+            ChatMessage::new(
+                ChatRole::Assistant,
+                vec![
                     ContentPart::Text {
                         text: "Searching.".into(),
                     },
@@ -24,15 +24,15 @@ fn conversation() -> ChatRequest {
                         arguments: json!({"to": "OSL"}),
                     }),
                 ],
-            },
-            ChatMessage {
-                role: ChatRole::Tool,
-                content: vec![ContentPart::ToolResult {
+            ),
+            ChatMessage::new(
+                ChatRole::Tool,
+                vec![ContentPart::ToolResult {
                     call_id: "call_1".into(),
                     content: "[{\"flight\":\"SK123\"}]".into(),
                     is_error: false,
                 }],
-            },
+            ),
             ChatMessage::assistant("SK123 leaves at 9:00."),
             ChatMessage::user("book it"),
         ],

@@ -27,8 +27,8 @@ mod gate;
 mod limit;
 mod policy;
 mod schema;
-mod spec_cache;
 mod screen;
+mod spec_cache;
 
 pub use audit::{args_digest, output_digest};
 pub use policy::{Guards, InjectionMode, ToolPolicy, UntrustedPolicy, is_builtin_name};
