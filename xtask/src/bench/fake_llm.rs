@@ -76,6 +76,10 @@ struct Shared {
     team_lists: AtomicU64,
     team_claims: AtomicU64,
     team_completes: AtomicU64,
+    /// The body of the last completion request answered (moved in, not
+    /// copied), so a benchmark can send the provider exactly what the
+    /// gateway sent it.
+    last_body: std::sync::Mutex<Vec<u8>>,
 }
 
 impl FakeLlm {
@@ -92,6 +96,7 @@ impl FakeLlm {
             team_lists: AtomicU64::new(0),
             team_claims: AtomicU64::new(0),
             team_completes: AtomicU64::new(0),
+            last_body: std::sync::Mutex::new(Vec::new()),
         });
         let accept_shared = shared.clone();
         let accept = thread::Builder::new()
@@ -112,6 +117,15 @@ impl FakeLlm {
     /// The base URL a gateway is given (`/chat/completions` is appended to it).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The body of the last completion request it answered.
+    pub fn last_request_body(&self) -> Vec<u8> {
+        self.shared
+            .last_body
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default()
     }
 
     pub fn completions(&self) -> u64 {
@@ -187,7 +201,11 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 stream.write_all(&response)?;
             }
             last_activity = Instant::now();
-            if request.close {
+            let close = request.close;
+            if let Ok(mut last) = shared.last_body.lock() {
+                *last = request.body;
+            }
+            if close {
                 break;
             }
             continue;

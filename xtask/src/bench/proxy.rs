@@ -97,8 +97,18 @@ pub fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str) -> Result<Gatewa
 
 /// The load against the fake provider itself: the streaming request the gateway makes.
 pub fn measure_direct(fake: &FakeLlm, concurrency: usize, seconds: u64) -> Outcome {
-    let addr = fake.addr();
     let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+    measure_direct_with(fake, concurrency, seconds, body)
+}
+
+/// [`measure_direct`] with `body` as the request (such as the one the gateway last sent).
+pub fn measure_direct_with(
+    fake: &FakeLlm,
+    concurrency: usize,
+    seconds: u64,
+    body: &str,
+) -> Outcome {
+    let addr = fake.addr();
     let request = post_json(addr, "/v1/chat/completions", Some(API_KEY), body);
     let make = move |_worker: usize, _i: u64| request.clone();
     eprintln!("xtask: proxy: direct, concurrency {concurrency}, {seconds} s");
