@@ -67,7 +67,8 @@ mod tests {
         let a: Arc<[u32]> = Arc::from([1, 2, 3]);
         let b: Arc<[u32]> = Arc::from([1, 2, 3]);
         assert_eq!(memo.get(&a, sum), 6);
-        assert_eq!(memo.get(&a.clone(), sum), 6);
+        let same_list = Arc::clone(&a);
+        assert_eq!(memo.get(&same_list, sum), 6);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
         assert_eq!(
             memo.get(&b, sum),

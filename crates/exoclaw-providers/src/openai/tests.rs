@@ -276,6 +276,10 @@ fn message_encodings_are_kept_and_reused() {
         json!({"role": "user", "content": "three"})
     );
     assert_eq!(request_body(&next, MaxTokensField::MaxTokens), second);
+    // The first request kept its two messages (the second copied them on
+    // write, sharing what was kept).
+    assert_eq!(req.messages.len(), 2);
+    assert!(next.messages[1].derived.wire("openai-chat").is_some());
 }
 
 #[test]
