@@ -10,7 +10,9 @@
 //! 429 with `retry_after` is sent again after it; the sender gate and
 //! `/stop` apply; an answer is streamed by edits with typing and status
 //! reactions; a resume URL outside the egress policy is refused and the
-//! bot identifies again. The adapter itself: `fetch_file` under its cap and
+//! bot identifies again; attachments land in the sender's workspace through
+//! the hub (one over the cap is never fetched) and `channel_send_file`
+//! answers with a multipart message. The adapter itself: `fetch_file` under its cap and
 //! `send_file`'s multipart parts.
 
 use crate::fake_discord::{BOT_ID, FakeDiscord};
@@ -223,6 +225,100 @@ fn conversation(dsn: Option<&str>) {
         (json!("discord"), json!(true)),
         "{c}"
     );
+}
+
+/// Files through the hub, as for Telegram: a direct message's attachment is
+/// fetched under the cap into the sender's workspace `inbox/` (its hostile
+/// name made safe) and the agent sees the note; an attachment over the cap
+/// is refused by its announced size and never fetched; the agent's
+/// `channel_send_file` goes out as a multipart message.
+#[test]
+fn discord_attachments_land_in_the_workspace_and_files_go_back() {
+    let t = Dc::start(
+        BOT_TOKEN,
+        json!({"files": {"max_bytes": 1024}}),
+        false,
+        None,
+    )
+    .connected();
+    t.dc.add_attachment("notes.txt", b"hello file");
+    t.dc.add_attachment("big.bin", &[0u8; 2048]);
+    let attachment = |id: &str, name: &str, file: &str, size: u64| {
+        json!({"id": id, "filename": name, "size": size,
+            "url": t.dc.attachment_url(file), "content_type": "text/plain"})
+    };
+    let call = |id: &str, name: &str, args: Value| exoclaw_core::provider::ToolCall {
+        id: id.into(),
+        name: name.into(),
+        arguments: args,
+    };
+    t.fake.push(Reply::tool_calls([call(
+        "w1",
+        "write_file",
+        json!({"path": "out.txt", "content": "the answer file"}),
+    )]));
+    t.fake.push(Reply::tool_calls([call(
+        "s1",
+        "channel_send_file",
+        json!({"path": "out.txt", "caption": "here it is"}),
+    )]));
+    t.fake.push(Reply::text("done"));
+    let mut m = dm("70", "42", "see attached");
+    m["attachments"] = json!([
+        attachment("900", "../../notes.txt", "notes.txt", 10),
+        attachment("901", "big.bin", "big.bin", 2048),
+    ]);
+    t.dc.push_message(m);
+    let sent = t.dc.wait(WAIT, FakeDiscord::sent, |s| {
+        s.iter().any(|c| c.body["content"] == "done")
+    });
+
+    // The agent saw a note for the saved file and one for the refused one.
+    let first = &t.fake.requests()[0].body;
+    let said = user_texts(first).join("\n");
+    assert!(said.contains("see attached"), "{said}");
+    assert!(said.contains("[file saved: inbox/"), "{said}");
+    assert!(
+        said.contains("big.bin") || said.contains("refused"),
+        "{said}"
+    );
+    // Saved inside the sender's inbox under a safe name; the big one never
+    // fetched.
+    let root = t._home.path.join("workspace/default");
+    let saved: Vec<(String, Vec<u8>)> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|u| std::fs::read_dir(u.ok()?.path().join("inbox")).ok())
+        .flatten()
+        .map(|f| {
+            let f = f.unwrap();
+            (
+                f.file_name().to_string_lossy().into_owned(),
+                std::fs::read(f.path()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(
+        saved[0].0.ends_with(".txt") && !saved[0].0.contains(".."),
+        "{saved:?}"
+    );
+    assert_eq!(saved[0].1, b"hello file");
+    assert_eq!(
+        t.dc.fetched(),
+        ["notes.txt"],
+        "an attachment over the cap is not fetched"
+    );
+    assert!(!t._home.path.join("workspace/notes.txt").exists());
+
+    // The file back: a multipart message with the bytes and the caption.
+    let file = sent
+        .iter()
+        .find(|c| c.content_type.starts_with("multipart/form-data"))
+        .expect("a multipart message");
+    assert_eq!(file.path, "/channels/70/messages");
+    assert_eq!(file.body["payload_json"]["content"], "here it is");
+    assert_eq!(file.body["files"][0]["filename"], "out.txt");
+    assert_eq!(file.body["files"][0]["bytes"], "the answer file");
 }
 
 #[test]

@@ -68,6 +68,8 @@ struct State {
     /// The `resume_gateway_url` READY names (default: this fake).
     resume_url: Option<String>,
     attachments: HashMap<String, Vec<u8>>,
+    /// Attachments downloaded, by name, in order.
+    fetched: Vec<String>,
 }
 
 struct Shared {
@@ -124,6 +126,11 @@ impl FakeDiscord {
         self.state()
             .attachments
             .insert(name.to_owned(), bytes.to_vec());
+    }
+
+    /// The attachments downloaded so far, by name.
+    pub fn fetched(&self) -> Vec<String> {
+        self.state().fetched.clone()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -448,7 +455,9 @@ fn answer(
     ctype: &str,
 ) -> (u16, Value) {
     if let Some(name) = path.strip_prefix("/attachments/") {
-        return match s.state.lock().unwrap().attachments.get(name) {
+        let mut st = s.state.lock().unwrap();
+        st.fetched.push(name.to_owned());
+        return match st.attachments.get(name) {
             Some(b) => (200, Value::String(String::from_utf8_lossy(b).into_owned())),
             None => (404, json!({"message": "404: Not Found", "code": 0})),
         };
