@@ -17,7 +17,7 @@ pub struct ListMemo<T, V> {
     kept: Mutex<VecDeque<(Arc<[T]>, V)>>,
 }
 
-impl<T, V: Copy> ListMemo<T, V> {
+impl<T, V: Clone> ListMemo<T, V> {
     pub const fn new() -> Self {
         Self {
             kept: Mutex::new(VecDeque::new()),
@@ -32,7 +32,7 @@ impl<T, V: Copy> ListMemo<T, V> {
         {
             let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((_, v)) = kept.iter().find(|(l, _)| Arc::ptr_eq(l, list)) {
-                return *v;
+                return v.clone();
             }
         }
         let value = compute(list);
@@ -40,12 +40,12 @@ impl<T, V: Copy> ListMemo<T, V> {
         if kept.len() >= KEPT {
             kept.pop_front();
         }
-        kept.push_back((list.clone(), value));
+        kept.push_back((list.clone(), value.clone()));
         value
     }
 }
 
-impl<T, V: Copy> Default for ListMemo<T, V> {
+impl<T, V: Clone> Default for ListMemo<T, V> {
     fn default() -> Self {
         Self::new()
     }

@@ -6,11 +6,13 @@
 //! this is the part of a turn that grows with the session.
 
 use super::MaxTokensField;
+use exoclaw_core::memo::ListMemo;
 use exoclaw_core::provider::{ChatMessage, ChatRequest, ChatRole, ContentPart, ToolSpec};
 use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{SerializeSeq, Serializer};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// How a body is written.
 #[derive(Clone, Copy, Debug)]
@@ -75,8 +77,43 @@ pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_
         first = false;
     }
     out.push(b']');
-    serde_json::to_writer(&mut Tail(&mut out, false), &Rest { request, options })?;
+    out.extend_from_slice(if options.stream {
+        b",\"stream\":true,\"stream_options\":{\"include_usage\":true}".as_slice()
+    } else {
+        b",\"stream\":false".as_slice()
+    });
+    if !request.tools.is_empty() {
+        out.extend_from_slice(b",\"tools\":");
+        out.extend_from_slice(tools_json(&request.tools)?.as_bytes());
+        if options.tool_choice_auto {
+            out.extend_from_slice(b",\"tool_choice\":\"auto\"");
+        }
+    }
+    if let Some(max) = request.max_tokens {
+        let field = match options.max_tokens_field {
+            MaxTokensField::MaxTokens => "max_tokens",
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+        };
+        out.extend_from_slice(format!(",\"{field}\":{max}").as_bytes());
+    }
+    if let Some(t) = request.temperature {
+        out.extend_from_slice(b",\"temperature\":");
+        serde_json::to_writer(&mut out, &t)?;
+    }
+    out.push(b'}');
     Ok(out)
+}
+
+/// The tool definitions' JSON, written once per shared list: every run with
+/// the same tools sends the same list ([`exoclaw_core::memo`]).
+fn tools_json(tools: &Arc<[ToolSpec]>) -> Result<Arc<str>, serde_json::Error> {
+    static MEMO: ListMemo<ToolSpec, Option<Arc<str>>> = ListMemo::new();
+    if let Some(json) = MEMO.get(tools, |t| {
+        serde_json::to_string(&Tools(t)).ok().map(Arc::from)
+    }) {
+        return Ok(json);
+    }
+    serde_json::to_string(&Tools(tools)).map(Arc::from)
 }
 
 /// The wire messages one message becomes, comma-separated (none, one, or
@@ -106,28 +143,6 @@ impl Fragment {
     }
 }
 
-/// Writes an object's fields after the ones already written: the object's
-/// opening brace becomes the comma that follows `messages` (the object is
-/// never empty: `stream` is always there).
-struct Tail<'a>(&'a mut Vec<u8>, bool);
-
-impl std::io::Write for Tail<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match buf.split_first() {
-            Some((b'{', rest)) if !self.1 => {
-                self.0.push(b',');
-                self.0.extend_from_slice(rest);
-            }
-            _ => self.0.extend_from_slice(buf),
-        }
-        self.1 = self.1 || !buf.is_empty();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn part_len(part: &ContentPart) -> usize {
     match part {
         ContentPart::Text { text } => text.len(),
@@ -136,50 +151,6 @@ fn part_len(part: &ContentPart) -> usize {
             call_id, content, ..
         } => call_id.len() + content.len() + 48,
     }
-}
-
-/// The fields after `messages`.
-struct Rest<'a> {
-    request: &'a ChatRequest,
-    options: Options,
-}
-
-impl Serialize for Rest<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let r = self.request;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("stream", &self.options.stream)?;
-        if self.options.stream {
-            m.serialize_entry(
-                "stream_options",
-                &IncludeUsage {
-                    include_usage: true,
-                },
-            )?;
-        }
-        if !r.tools.is_empty() {
-            m.serialize_entry("tools", &Tools(&r.tools))?;
-            if self.options.tool_choice_auto {
-                m.serialize_entry("tool_choice", "auto")?;
-            }
-        }
-        if let Some(max) = r.max_tokens {
-            let field = match self.options.max_tokens_field {
-                MaxTokensField::MaxTokens => "max_tokens",
-                MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-            };
-            m.serialize_entry(field, &max)?;
-        }
-        if let Some(t) = r.temperature {
-            m.serialize_entry("temperature", &t)?;
-        }
-        m.end()
-    }
-}
-
-#[derive(Serialize)]
-struct IncludeUsage {
-    include_usage: bool,
 }
 
 fn push_message(message: &ChatMessage, seq: &mut Fragment) -> Result<(), serde_json::Error> {
