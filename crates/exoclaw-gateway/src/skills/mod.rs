@@ -81,8 +81,8 @@ impl From<StoreError> for SkillError {
 
 /// What an install is given.
 pub enum Source<'a> {
-    /// A `.tar.gz` upload, as sent.
-    TarGz(&'a [u8]),
+    /// An upload as sent: a `.tar.gz` or a `.zip` (told by its first bytes).
+    Archive(&'a [u8]),
     /// A skill folder on disk.
     Folder(&'a Path),
 }
@@ -274,7 +274,7 @@ impl SkillLibrary {
     ) -> Result<Skill, SkillError> {
         let limits = Limits::from_config(&self.config);
         let files = match source {
-            Source::TarGz(bytes) => archive::unpack_tar_gz(bytes, &limits)?,
+            Source::Archive(bytes) => archive::unpack(bytes, &limits)?,
             Source::Folder(dir) => archive::read_folder(dir, &limits)?,
         }
         .files;

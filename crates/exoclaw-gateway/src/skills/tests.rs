@@ -96,7 +96,7 @@ async fn a_clean_skill_is_active_found_and_read() {
                 .is_empty()
         );
         let s = lib
-            .install(Some(&t), Source::TarGz(&archive), &actor())
+            .install(Some(&t), Source::Archive(&archive), &actor())
             .await
             .expect(ts.name);
         assert_eq!(s.status, SkillStatus::Active, "{:?}", s.warnings);
@@ -125,7 +125,7 @@ async fn a_clean_skill_is_active_found_and_read() {
         ));
         // Reinstalling the same content gives the same pin.
         let again = lib
-            .install(Some(&t), Source::TarGz(&archive), &actor())
+            .install(Some(&t), Source::Archive(&archive), &actor())
             .await
             .expect("again");
         assert_eq!(again.sha256, s.sha256);
@@ -160,7 +160,7 @@ async fn a_warned_skill_is_quarantined_until_approved() {
             );
             let archive = tar_gz(&[Entry::File("SKILL.md", md.as_bytes())]);
             let s = lib
-                .install(Some(&t), Source::TarGz(&archive), &actor())
+                .install(Some(&t), Source::Archive(&archive), &actor())
                 .await
                 .expect(ts.name);
             assert_eq!(s.status, SkillStatus::Quarantined, "{name}");
@@ -305,7 +305,8 @@ async fn hostile_and_corrupt_archives_change_nothing() {
             "skills.max_total_kb",
         ),
         ("archive too big", noise.clone(), "skills.max_archive_kb"),
-        ("not gzip", b"PK\x03\x04 a zip".to_vec(), "gzip"),
+        ("not a zip", b"PK\x03\x04 not a zip".to_vec(), "corrupt"),
+        ("neither", b"plain text".to_vec(), ".tar.gz"),
         (
             "corrupt gzip",
             {
@@ -334,7 +335,7 @@ async fn hostile_and_corrupt_archives_change_nothing() {
         let t = TenantId::new(DEFAULT_TENANT);
         for (what, bytes, says) in &cases {
             let e = lib
-                .install(Some(&t), Source::TarGz(bytes), &actor())
+                .install(Some(&t), Source::Archive(bytes), &actor())
                 .await
                 .expect_err(what);
             assert!(
@@ -356,7 +357,7 @@ async fn hostile_and_corrupt_archives_change_nothing() {
                 .all(|(a, d)| a == "skill.install" && d == "deny")
         );
         // The valid one still installs under the same caps.
-        lib.install(Some(&t), Source::TarGz(&valid), &actor())
+        lib.install(Some(&t), Source::Archive(&valid), &actor())
             .await
             .expect("valid");
         ts.finish().await;
@@ -385,7 +386,7 @@ async fn an_embedder_that_is_down_degrades_to_full_text() {
     let t = TenantId::new(DEFAULT_TENANT);
     let archive = tar_gz(&[Entry::File("SKILL.md", GOOD.as_bytes())]);
     let s = lib
-        .install(Some(&t), Source::TarGz(&archive), &actor())
+        .install(Some(&t), Source::Archive(&archive), &actor())
         .await
         .expect("install without a vector");
     assert!(s.embedder.is_none());

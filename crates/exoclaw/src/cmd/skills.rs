@@ -123,7 +123,7 @@ async fn command(rt: &Runtime, cmd: &SkillsCommand) -> anyhow::Result<()> {
                 ops::install(rt, Some(&tenant), Source::Folder(path), &ACTOR).await
             } else {
                 let bytes = read_archive(path, rt.skills.config().max_archive_kb)?;
-                ops::install(rt, Some(&tenant), Source::TarGz(&bytes), &ACTOR).await
+                ops::install(rt, Some(&tenant), Source::Archive(&bytes), &ACTOR).await
             }
             .map_err(refused)?;
             if *json {
