@@ -6,6 +6,7 @@
 //! that is down degrades search to full text.
 
 use super::*;
+use crate::skills::reembed;
 use crate::test_store;
 use async_trait::async_trait;
 use exoclaw_core::embed::EmbedError;
@@ -431,4 +432,77 @@ async fn gateway_skills_load_from_folders_and_gone_ones_are_removed() {
     assert_eq!(lib.load_gateway_skills(dir.path()).await, 0);
     assert!(lib.list(None).await.expect("list").is_empty());
     ts.finish().await;
+}
+
+/// An embedder that answers the same vector for every text.
+struct Fixed(&'static str);
+
+#[async_trait]
+impl Embedder for Fixed {
+    fn id(&self) -> &str {
+        self.0
+    }
+    fn dims(&self) -> usize {
+        2
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(texts.iter().map(|_| vec![0.6, 0.8]).collect())
+    }
+}
+
+#[tokio::test]
+async fn skills_are_re_embedded_when_the_embedder_changes_and_found_by_text_meanwhile() {
+    for ts in test_store::all().await {
+        let t = TenantId::new(DEFAULT_TENANT);
+        let old = library(&ts.store, Some(Arc::new(Fixed("old"))));
+        let s = old
+            .install(
+                Some(&t),
+                Source::Archive(&tar_gz(&[Entry::File("SKILL.md", GOOD.as_bytes())])),
+                &actor(),
+            )
+            .await
+            .expect("install");
+        assert_eq!(s.embedder.as_deref(), Some("old"));
+        let down = library(&ts.store, Some(Arc::new(Down)));
+        let other = GOOD.replace("pdf-tools", "pdf-forms");
+        let s = down
+            .install(
+                Some(&t),
+                Source::Archive(&tar_gz(&[Entry::File("SKILL.md", other.as_bytes())])),
+                &actor(),
+            )
+            .await
+            .expect("install without a vector");
+        assert!(s.embedder.is_none());
+        // An embedder that stays down: the job waits, its error shown.
+        assert!(!reembed::pass(&down).await);
+        let p = down.reembed_progress().expect("progress");
+        assert_eq!(p.remaining, 2);
+        assert!(p.last_error.is_some());
+        assert!(library(&ts.store, None).reembed_progress().is_none());
+
+        // The configured embedder changes: until re-embedded, both skills
+        // are found by their words only, never by the old model's vector.
+        let new = library(&ts.store, Some(Arc::new(Fixed("new"))));
+        let found = new.search(&t, "split pdf", 5).await.expect("search");
+        assert!(!found.full_text_only);
+        assert_eq!(found.hits.len(), 2);
+        assert!(found.hits.iter().all(|h| h.vector_rank.is_none()));
+        assert!(reembed::pass(&new).await);
+        assert!(!reembed::pass(&new).await, "nothing left");
+        let p = new.reembed_progress().expect("progress");
+        assert_eq!((p.embedded, p.remaining, p.running), (2, 0, false));
+        assert!(p.last_error.is_none());
+        let found = new.search(&t, "split pdf", 5).await.expect("search");
+        assert!(found.hits.iter().all(|h| h.vector_rank.is_some()));
+        assert!(
+            new.list(Some(&t))
+                .await
+                .expect("list")
+                .iter()
+                .all(|s| s.embedder.as_deref() == Some("new"))
+        );
+        ts.finish().await;
+    }
 }

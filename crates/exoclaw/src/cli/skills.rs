@@ -60,6 +60,16 @@ pub enum SkillsCommand {
         #[arg(long, default_value = "default")]
         tenant: String,
     },
+    /// The embedder skills are ranked with, how many of the skills the
+    /// tenant sees (its own and the gateway's) have its vector, and the
+    /// re-embedding job (`--gateway`: every scope's skills).
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        scope: SkillScope,
+    },
     /// Approve a quarantined skill: it becomes active.
     Approve {
         /// The skill's name.

@@ -643,6 +643,16 @@ fn a_zip_installs_over_http_and_the_cli(dsn: Option<&str>) {
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["status"], "active", "{v}");
     assert_eq!(v["files"], json!(["SKILL.md"]));
+    // Without an embedder, `skills status` says search is by full text.
+    let out = b.cli(&["skills", "status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v,
+        json!({"embedder": null, "total": 1, "embedded": 0, "reembed": null})
+    );
+    let out = b.cli(&["skills", "status"]);
+    assert!(stdout(&out).contains("full-text only"), "{}", stdout(&out));
     let bad = dir.path().join("bad.zip");
     std::fs::write(
         &bad,
