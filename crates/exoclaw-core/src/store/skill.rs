@@ -115,6 +115,19 @@ pub struct SkillQuery {
     pub limit: u32,
 }
 
+/// How many skills have a vector of an embedder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SkillStats {
+    pub total: u64,
+    /// With a vector of the embedder asked about.
+    pub embedded: u64,
+}
+
+/// The text a skill's vector is of: its name and description.
+pub fn vector_text(name: &str, description: &str) -> String {
+    format!("{name}: {description}")
+}
+
 /// One search hit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SkillHit {
@@ -158,6 +171,22 @@ pub trait SkillStore: Send + Sync {
     ) -> StoreResult<Vec<SkillHit>>;
     /// `NotFound` when `scope` has no such skill.
     async fn delete_skill(&self, scope: Option<&TenantId>, name: &str) -> StoreResult<()>;
+    /// Skills of every scope (the gateway's and every tenant's, active or
+    /// quarantined) without a vector of `model`, oldest installed first, at
+    /// most `limit` (for re-embedding).
+    async fn skills_to_embed(&self, model: &str, limit: u32) -> StoreResult<Vec<Skill>>;
+    /// Stores the vector of `skill` if it is still that install (same
+    /// scope, name, content and install time) and has no vector of
+    /// `embedding.model` yet; `false` when it changed, went or was embedded
+    /// meanwhile.
+    async fn set_skill_embedding(&self, skill: &Skill, embedding: &Embedding) -> StoreResult<bool>;
+    /// Skills with and without a vector of `model`: those `tenant` sees
+    /// (its own and the gateway's), or with `None` every scope's.
+    async fn skill_stats(
+        &self,
+        tenant: Option<&TenantId>,
+        model: Option<&str>,
+    ) -> StoreResult<SkillStats>;
     /// Makes a quarantined skill active, if its content is still `sha256`
     /// (`Conflict` otherwise: it was replaced since it was reviewed).
     async fn approve_skill(

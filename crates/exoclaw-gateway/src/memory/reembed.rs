@@ -30,7 +30,7 @@ pub struct Progress {
     pub last_error: Option<String>,
 }
 
-/// The shared progress.
+/// The shared progress (also of the skills' job, `skills/reembed.rs`).
 #[derive(Clone, Default)]
 pub struct Tracker(Arc<Mutex<Progress>>);
 
@@ -42,7 +42,7 @@ impl Tracker {
             .clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut Progress)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Progress)) {
         f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
     }
 }

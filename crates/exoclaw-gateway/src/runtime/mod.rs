@@ -268,6 +268,9 @@ impl Runtime {
         if gateway_skills > 0 {
             tracing::info!(skills = gateway_skills, "gateway skills loaded");
         }
+        if crate::skills::reembed::start(&skills, &supervisor) {
+            tracing::info!("skills re-embedding job started");
+        }
         let channel_files: LateChannels = Arc::default();
         let (tools, runner) = tools::registry(
             &settings,

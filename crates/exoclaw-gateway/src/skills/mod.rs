@@ -23,6 +23,7 @@ mod check;
 pub mod manifest;
 pub mod offer;
 mod port;
+pub mod reembed;
 
 pub use archive::Limits;
 
@@ -81,8 +82,8 @@ impl From<StoreError> for SkillError {
 
 /// What an install is given.
 pub enum Source<'a> {
-    /// A `.tar.gz` upload, as sent.
-    TarGz(&'a [u8]),
+    /// An upload as sent: a `.tar.gz` or a `.zip` (told by its first bytes).
+    Archive(&'a [u8]),
     /// A skill folder on disk.
     Folder(&'a Path),
 }
@@ -113,6 +114,8 @@ pub struct SkillLibrary {
     /// read: a turn's offer searches only when there is something to find
     /// (see [`SkillLibrary::has_active`]).
     active: std::sync::Mutex<std::collections::HashMap<TenantId, (bool, std::time::Instant)>>,
+    /// The re-embedding job's progress (`reembed.rs`).
+    progress: crate::memory::reembed::Tracker,
 }
 
 /// Held while a skill is installed, approved or removed here: when it goes
@@ -161,6 +164,7 @@ impl SkillLibrary {
             embedder,
             config,
             active: std::sync::Mutex::default(),
+            progress: crate::memory::reembed::Tracker::default(),
         })
     }
 
@@ -274,7 +278,7 @@ impl SkillLibrary {
     ) -> Result<Skill, SkillError> {
         let limits = Limits::from_config(&self.config);
         let files = match source {
-            Source::TarGz(bytes) => archive::unpack_tar_gz(bytes, &limits)?,
+            Source::Archive(bytes) => archive::unpack(bytes, &limits)?,
             Source::Folder(dir) => archive::read_folder(dir, &limits)?,
         }
         .files;
@@ -300,7 +304,10 @@ impl SkillLibrary {
             SkillStatus::Quarantined
         };
         let embedding = self
-            .embed_one(&format!("{}: {}", m.name, m.description))
+            .embed_one(&exoclaw_core::store::skill::vector_text(
+                &m.name,
+                &m.description,
+            ))
             .await;
         let new = NewSkill {
             search_text: format!(

@@ -6,6 +6,7 @@
 //! that is down degrades search to full text.
 
 use super::*;
+use crate::skills::reembed;
 use crate::test_store;
 use async_trait::async_trait;
 use exoclaw_core::embed::EmbedError;
@@ -96,7 +97,7 @@ async fn a_clean_skill_is_active_found_and_read() {
                 .is_empty()
         );
         let s = lib
-            .install(Some(&t), Source::TarGz(&archive), &actor())
+            .install(Some(&t), Source::Archive(&archive), &actor())
             .await
             .expect(ts.name);
         assert_eq!(s.status, SkillStatus::Active, "{:?}", s.warnings);
@@ -125,7 +126,7 @@ async fn a_clean_skill_is_active_found_and_read() {
         ));
         // Reinstalling the same content gives the same pin.
         let again = lib
-            .install(Some(&t), Source::TarGz(&archive), &actor())
+            .install(Some(&t), Source::Archive(&archive), &actor())
             .await
             .expect("again");
         assert_eq!(again.sha256, s.sha256);
@@ -160,7 +161,7 @@ async fn a_warned_skill_is_quarantined_until_approved() {
             );
             let archive = tar_gz(&[Entry::File("SKILL.md", md.as_bytes())]);
             let s = lib
-                .install(Some(&t), Source::TarGz(&archive), &actor())
+                .install(Some(&t), Source::Archive(&archive), &actor())
                 .await
                 .expect(ts.name);
             assert_eq!(s.status, SkillStatus::Quarantined, "{name}");
@@ -305,7 +306,8 @@ async fn hostile_and_corrupt_archives_change_nothing() {
             "skills.max_total_kb",
         ),
         ("archive too big", noise.clone(), "skills.max_archive_kb"),
-        ("not gzip", b"PK\x03\x04 a zip".to_vec(), "gzip"),
+        ("not a zip", b"PK\x03\x04 not a zip".to_vec(), "corrupt"),
+        ("neither", b"plain text".to_vec(), ".tar.gz"),
         (
             "corrupt gzip",
             {
@@ -334,7 +336,7 @@ async fn hostile_and_corrupt_archives_change_nothing() {
         let t = TenantId::new(DEFAULT_TENANT);
         for (what, bytes, says) in &cases {
             let e = lib
-                .install(Some(&t), Source::TarGz(bytes), &actor())
+                .install(Some(&t), Source::Archive(bytes), &actor())
                 .await
                 .expect_err(what);
             assert!(
@@ -356,7 +358,7 @@ async fn hostile_and_corrupt_archives_change_nothing() {
                 .all(|(a, d)| a == "skill.install" && d == "deny")
         );
         // The valid one still installs under the same caps.
-        lib.install(Some(&t), Source::TarGz(&valid), &actor())
+        lib.install(Some(&t), Source::Archive(&valid), &actor())
             .await
             .expect("valid");
         ts.finish().await;
@@ -385,7 +387,7 @@ async fn an_embedder_that_is_down_degrades_to_full_text() {
     let t = TenantId::new(DEFAULT_TENANT);
     let archive = tar_gz(&[Entry::File("SKILL.md", GOOD.as_bytes())]);
     let s = lib
-        .install(Some(&t), Source::TarGz(&archive), &actor())
+        .install(Some(&t), Source::Archive(&archive), &actor())
         .await
         .expect("install without a vector");
     assert!(s.embedder.is_none());
@@ -430,4 +432,77 @@ async fn gateway_skills_load_from_folders_and_gone_ones_are_removed() {
     assert_eq!(lib.load_gateway_skills(dir.path()).await, 0);
     assert!(lib.list(None).await.expect("list").is_empty());
     ts.finish().await;
+}
+
+/// An embedder that answers the same vector for every text.
+struct Fixed(&'static str);
+
+#[async_trait]
+impl Embedder for Fixed {
+    fn id(&self) -> &str {
+        self.0
+    }
+    fn dims(&self) -> usize {
+        2
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(texts.iter().map(|_| vec![0.6, 0.8]).collect())
+    }
+}
+
+#[tokio::test]
+async fn skills_are_re_embedded_when_the_embedder_changes_and_found_by_text_meanwhile() {
+    for ts in test_store::all().await {
+        let t = TenantId::new(DEFAULT_TENANT);
+        let old = library(&ts.store, Some(Arc::new(Fixed("old"))));
+        let s = old
+            .install(
+                Some(&t),
+                Source::Archive(&tar_gz(&[Entry::File("SKILL.md", GOOD.as_bytes())])),
+                &actor(),
+            )
+            .await
+            .expect("install");
+        assert_eq!(s.embedder.as_deref(), Some("old"));
+        let down = library(&ts.store, Some(Arc::new(Down)));
+        let other = GOOD.replace("pdf-tools", "pdf-forms");
+        let s = down
+            .install(
+                Some(&t),
+                Source::Archive(&tar_gz(&[Entry::File("SKILL.md", other.as_bytes())])),
+                &actor(),
+            )
+            .await
+            .expect("install without a vector");
+        assert!(s.embedder.is_none());
+        // An embedder that stays down: the job waits, its error shown.
+        assert!(!reembed::pass(&down).await);
+        let p = down.reembed_progress().expect("progress");
+        assert_eq!(p.remaining, 2);
+        assert!(p.last_error.is_some());
+        assert!(library(&ts.store, None).reembed_progress().is_none());
+
+        // The configured embedder changes: until re-embedded, both skills
+        // are found by their words only, never by the old model's vector.
+        let new = library(&ts.store, Some(Arc::new(Fixed("new"))));
+        let found = new.search(&t, "split pdf", 5).await.expect("search");
+        assert!(!found.full_text_only);
+        assert_eq!(found.hits.len(), 2);
+        assert!(found.hits.iter().all(|h| h.vector_rank.is_none()));
+        assert!(reembed::pass(&new).await);
+        assert!(!reembed::pass(&new).await, "nothing left");
+        let p = new.reembed_progress().expect("progress");
+        assert_eq!((p.embedded, p.remaining, p.running), (2, 0, false));
+        assert!(p.last_error.is_none());
+        let found = new.search(&t, "split pdf", 5).await.expect("search");
+        assert!(found.hits.iter().all(|h| h.vector_rank.is_some()));
+        assert!(
+            new.list(Some(&t))
+                .await
+                .expect("list")
+                .iter()
+                .all(|s| s.embedder.as_deref() == Some("new"))
+        );
+        ts.finish().await;
+    }
 }

@@ -13,8 +13,9 @@ macro_rules! ports {
         use exoclaw_core::embed::cosine;
         use exoclaw_core::store::memory::fuse_by;
         use exoclaw_core::store::skill::{
-            NewSkill, Skill, SkillHit, SkillQuery, SkillStatus, SkillStore,
+            NewSkill, Skill, SkillHit, SkillQuery, SkillStats, SkillStatus, SkillStore,
         };
+        use exoclaw_core::store::memory::Embedding;
         use exoclaw_core::store::{StoreError, StoreResult};
         use exoclaw_core::{TenantId, UnixMillis};
         use sqlx::Connection as _;
@@ -324,6 +325,73 @@ macro_rules! ports {
                 }
                 tx.commit().await.map_err($d::err)?;
                 Ok(())
+            }
+
+            async fn skills_to_embed(&self, model: &str, limit: u32) -> StoreResult<Vec<Skill>> {
+                let rows = sqlx::query($d::sql!(
+                    "SELECT ",
+                    skill_cols!(),
+                    " FROM skills s WHERE s.embedder IS DISTINCT FROM ? \
+                     ORDER BY s.installed_at, s.id LIMIT ",
+                    $d::limit!("?")
+                ))
+                .bind(model)
+                .bind(i64::from(limit.clamp(1, 1000)))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($d::err)?;
+                row::all(&rows, row::skill)
+            }
+
+            async fn set_skill_embedding(
+                &self,
+                skill: &Skill,
+                embedding: &Embedding,
+            ) -> StoreResult<bool> {
+                let vector = rule::memory::encode_vector(&embedding.vector);
+                let mut conn = self.write_conn().await?;
+                let done = sqlx::query($d::sql!(
+                    "UPDATE skills SET embedder = ?, embedding = ? \
+                     WHERE tenant_id IS NOT DISTINCT FROM ? AND name = ? AND sha256 = ? \
+                     AND installed_at = ? AND embedder IS DISTINCT FROM ?"
+                ))
+                .bind(&embedding.model)
+                .bind(&vector)
+                .bind(skill.tenant_id.as_ref().map(TenantId::as_str))
+                .bind(&skill.name)
+                .bind(&skill.sha256)
+                .bind(skill.installed_at)
+                .bind(&embedding.model)
+                .execute(&mut *conn)
+                .await
+                .map_err($d::err)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn skill_stats(
+                &self,
+                tenant: Option<&TenantId>,
+                model: Option<&str>,
+            ) -> StoreResult<SkillStats> {
+                let r = sqlx::query($d::sql!(
+                    "SELECT COUNT(*) AS total, \
+                     COUNT(CASE WHEN s.embedder = ?2 THEN 1 END) AS embedded \
+                     FROM skills s WHERE (?3 OR ",
+                    visible!(),
+                    ")"
+                ))
+                .bind(tenant.map(TenantId::as_str))
+                .bind(model)
+                .bind(tenant.is_none())
+                .fetch_one(&self.pool)
+                .await
+                .map_err($d::err)?;
+                let total: i64 = r.try_get("total").map_err($d::err)?;
+                let embedded: i64 = r.try_get("embedded").map_err($d::err)?;
+                Ok(SkillStats {
+                    total: u64::try_from(total).unwrap_or(0),
+                    embedded: u64::try_from(embedded).unwrap_or(0),
+                })
             }
 
             async fn approve_skill(

@@ -3,7 +3,9 @@
 //! replaces a skill whole; search ranks active skills only (quarantined
 //! ones never come back), fusing full text and vectors; approval needs the
 //! reviewed pin, and an approved pin survives a reinstall of the same
-//! content; refused input writes nothing.
+//! content; refused input writes nothing; re-embedding finds the skills
+//! of every scope without a vector of the current embedder and never writes
+//! a vector onto a skill replaced since it was read.
 
 use crate::harness::*;
 use exoclaw_core::store::memory::Embedding;
@@ -17,6 +19,7 @@ contract!(store:
     skill_search_ranks_active_skills_by_text_and_vector,
     quarantined_skills_are_listed_but_never_searched_or_read_until_approved,
     bad_skills_are_refused_and_write_nothing,
+    skill_reembedding_finds_stale_vectors_of_every_scope_and_never_mixes_models,
 );
 
 const NOW: i64 = 1_800_000_000_000;
@@ -368,4 +371,90 @@ async fn bad_skills_are_refused_and_write_nothing(store: Arc<dyn Store>) {
         store.search_skills(&t, &q).await,
         Err(StoreError::Invalid(_))
     ));
+}
+
+async fn skill_reembedding_finds_stale_vectors_of_every_scope_and_never_mixes_models(
+    store: Arc<dyn Store>,
+) {
+    let (a, b) = two_tenants(store.as_ref()).await;
+    let old = |x, y| {
+        Some(Embedding {
+            model: "old".to_owned(),
+            vector: vector(x, y),
+        })
+    };
+    let new = |x, y| Embedding {
+        model: "new".to_owned(),
+        vector: vector(x, y),
+    };
+    store
+        .put_skill(
+            None,
+            &skill("git-flow", "Branching with git", "rebase"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let mut k8s = skill("deploy", "Deploy containers to kubernetes", "kubectl");
+    k8s.embedding = old(1.0, 0.0);
+    store.put_skill(Some(&a), &k8s, NOW + 1).await.unwrap();
+    let mut done = skill("bread", "Bake bread", "flour");
+    done.embedding = Some(new(0.0, 1.0));
+    store.put_skill(Some(&b), &done, NOW + 2).await.unwrap();
+
+    let todo = store.skills_to_embed("new", 10).await.unwrap();
+    let got: Vec<&str> = todo.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(got, ["git-flow", "deploy"], "oldest first, every scope");
+    assert_eq!(store.skills_to_embed("new", 1).await.unwrap().len(), 1);
+    let stats = store.skill_stats(None, Some("new")).await.unwrap();
+    assert_eq!((stats.total, stats.embedded), (3, 1));
+    let stats = store.skill_stats(Some(&a), Some("new")).await.unwrap();
+    assert_eq!(
+        (stats.total, stats.embedded),
+        (2, 0),
+        "its own and the gateway's"
+    );
+    let stats = store.skill_stats(Some(&a), None).await.unwrap();
+    assert_eq!((stats.total, stats.embedded), (2, 0));
+
+    // Before re-embedding, a query of the new embedder finds the skill
+    // by full text only: its old vector is never compared with it.
+    let mut q = query("kubernetes containers");
+    q.embedding = Some(new(1.0, 0.0));
+    let hits = store.search_skills(&a, &q).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].skill.name, "deploy");
+    assert_eq!((hits[0].text_rank, hits[0].vector_rank), (Some(1), None));
+
+    // A skill replaced since it was read is left to the next pass.
+    let mut replaced = k8s.clone();
+    replaced.embedding = None;
+    store.put_skill(Some(&a), &replaced, NOW + 5).await.unwrap();
+    assert!(
+        !store
+            .set_skill_embedding(&todo[1], &new(1.0, 0.0))
+            .await
+            .unwrap()
+    );
+    let todo = store.skills_to_embed("new", 10).await.unwrap();
+    assert_eq!(todo.len(), 2);
+    for s in &todo {
+        let v = if s.name == "deploy" {
+            new(1.0, 0.0)
+        } else {
+            new(0.0, 1.0)
+        };
+        assert!(store.set_skill_embedding(s, &v).await.unwrap());
+        // Once embedded, a second writer (another gateway) changes nothing.
+        assert!(!store.set_skill_embedding(s, &new(1.0, 1.0)).await.unwrap());
+    }
+    assert!(store.skills_to_embed("new", 10).await.unwrap().is_empty());
+    let stats = store.skill_stats(None, Some("new")).await.unwrap();
+    assert_eq!((stats.total, stats.embedded), (3, 3));
+    let hits = store.search_skills(&a, &q).await.unwrap();
+    assert_eq!(hits[0].skill.name, "deploy");
+    assert_eq!((hits[0].text_rank, hits[0].vector_rank), (Some(1), Some(1)));
+    assert_eq!(hits[0].skill.embedder.as_deref(), Some("new"));
+    // Another tenant's skill is never in a's search.
+    assert!(hits.iter().all(|h| h.skill.name != "bread"));
 }

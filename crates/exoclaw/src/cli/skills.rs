@@ -17,13 +17,14 @@ pub struct SkillScope {
 
 #[derive(Debug, Subcommand)]
 pub enum SkillsCommand {
-    /// Install a skill for a tenant from a folder or a `.tar.gz` of one,
+    /// Install a skill for a tenant from a folder or a `.tar.gz` or `.zip` of one,
     /// through the install pipeline (caps, paths, injection scanner, shell
     /// policy); a skill they warn about is quarantined until approved.
     /// (The gateway's own skills are folders in `skills/` of the data dir,
     /// loaded at start-up.)
     Install {
-        /// A skill folder (with `SKILL.md`) or a `.tar.gz` of one.
+        /// A skill folder (with `SKILL.md`) or a `.tar.gz` or `.zip` of one
+        /// (told apart by its first bytes, not its name).
         path: PathBuf,
         /// Print `POST /v1/skills`'s document.
         #[arg(long)]
@@ -58,6 +59,16 @@ pub enum SkillsCommand {
         /// The tenant (id).
         #[arg(long, default_value = "default")]
         tenant: String,
+    },
+    /// The embedder skills are ranked with, how many of the skills the
+    /// tenant sees (its own and the gateway's) have its vector, and the
+    /// re-embedding job (`--gateway`: every scope's skills).
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        scope: SkillScope,
     },
     /// Approve a quarantined skill: it becomes active.
     Approve {

@@ -1,4 +1,4 @@
-//! `exoclaw skills install|list|show|remove|approve`: the terminal side of
+//! `exoclaw skills install|list|show|remove|approve|status`: the terminal side of
 //! `/v1/skills` (`http::skills`: the same operations, the same JSON with
 //! `--json`). The CLI acts on the store directly as the tenant's owner (a
 //! running gateway sees the changes at once); `--gateway` lists, shows and
@@ -123,7 +123,7 @@ async fn command(rt: &Runtime, cmd: &SkillsCommand) -> anyhow::Result<()> {
                 ops::install(rt, Some(&tenant), Source::Folder(path), &ACTOR).await
             } else {
                 let bytes = read_archive(path, rt.skills.config().max_archive_kb)?;
-                ops::install(rt, Some(&tenant), Source::TarGz(&bytes), &ACTOR).await
+                ops::install(rt, Some(&tenant), Source::Archive(&bytes), &ACTOR).await
             }
             .map_err(refused)?;
             if *json {
@@ -163,6 +163,38 @@ async fn command(rt: &Runtime, cmd: &SkillsCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(refused)?;
             crate::outln!("removed skill {name}");
+            Ok(())
+        }
+        SkillsCommand::Status { json, scope } => {
+            let s = rt
+                .skills
+                .status(scope_of(scope).as_ref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if *json {
+                return print_json(&s);
+            }
+            match &s.embedder {
+                Some(e) => crate::outln!("embedder: {e}"),
+                None => crate::outln!("embedder: none (skill search is full-text only)"),
+            }
+            crate::outln!(
+                "skills: {} ({} with a vector of the current embedder; the others are found by full text until re-embedded)",
+                s.total,
+                s.embedded
+            );
+            if let Some(r) = &s.reembed {
+                crate::outln!(
+                    "re-embedding: {} ({} embedded by this process, {} remaining){}",
+                    if r.running { "running" } else { "idle" },
+                    r.embedded,
+                    r.remaining,
+                    r.last_error
+                        .as_deref()
+                        .map(|e| format!("; last error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
             Ok(())
         }
         SkillsCommand::Approve {

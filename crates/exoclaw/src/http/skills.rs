@@ -1,6 +1,6 @@
 //! Skills over HTTP: `GET /v1/skills` (the tenant's and the gateway's),
 //! `GET /v1/skills/{name}` (with its `SKILL.md`), `POST /v1/skills` (a
-//! `.tar.gz` upload through the install pipeline), `DELETE
+//! `.tar.gz` or `.zip` upload through the install pipeline), `DELETE
 //! /v1/skills/{name}` and `POST /v1/skills/{name}/approve` (a quarantined
 //! skill, pinned to the content reviewed with `?sha256=`). The shapes here
 //! are also the CLI's `--json`.
@@ -208,14 +208,15 @@ pub async fn show(
     ))
 }
 
-/// Install a skill for the tenant from a `.tar.gz` of its folder (a
-/// `SKILL.md` at the top, or in one top folder). The archive is checked
+/// Install a skill for the tenant from a `.tar.gz` or a `.zip` of its
+/// folder (told apart by the first bytes; a `SKILL.md` at the top, or in
+/// one top folder). The archive is checked
 /// whole before anything is stored: caps (`skills.*`), paths, entry kinds,
 /// text; then the injection scanner and the shell policy. A skill they
 /// warn about is stored quarantined (`status`, `warnings`) until approved.
 /// It replaces the tenant's skill of the same name.
 #[utoipa::path(post, path = "/v1/skills", tag = "skills",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The skill folder as a .tar.gz (sent as application/octet-stream or application/gzip)"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The skill folder as a .tar.gz or a .zip, recognised by its magic bytes (sent as application/octet-stream, application/gzip or application/zip)"),
     responses(
         (status = 201, description = "Installed (`status` says whether it is active or quarantined)", body = SkillView),
         (status = 400, description = "A corrupt or hostile archive, or a bad SKILL.md (`skill.invalid`)", body = ErrorBody),
@@ -234,7 +235,7 @@ pub async fn install(
     let skill = ops::install(
         &state.runtime,
         Some(&who.tenant),
-        Source::TarGz(&body),
+        Source::Archive(&body),
         &actor,
     )
     .await?;

@@ -1,6 +1,6 @@
 //! Skills against the real binary and the fake provider: a skill uploaded
-//! as a `.tar.gz` through `/v1/skills` (and installed from a folder by
-//! `exoclaw skills install`) is offered in the system prompt, found with
+//! as a `.tar.gz` or a `.zip` through `/v1/skills` (and installed from a
+//! folder or a zip by `exoclaw skills install`) is offered in the system prompt, found with
 //! `skill_search` and read with `skill_read`, on SQLite and PostgreSQL; a
 //! skill with a `curl ... | sh` block or an injection is quarantined (not
 //! offered, searched or read) until approved; hostile archives (`../`, an
@@ -55,6 +55,22 @@ fn tar_gz(entries: &[Entry<'_>]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&builder.into_inner().unwrap()).unwrap();
     gz.finish().unwrap()
+}
+
+/// A zip of `(path, bytes)`; a `None` body makes a symlink to `/etc`.
+fn zip(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default();
+    for (path, data) in entries {
+        match data {
+            Some(d) => {
+                w.start_file(*path, o).unwrap();
+                w.write_all(d).unwrap();
+            }
+            None => w.add_symlink(*path, "/etc", o).unwrap(),
+        }
+    }
+    w.finish().unwrap().into_inner()
 }
 
 fn good_archive() -> Vec<u8> {
@@ -123,8 +139,13 @@ impl Bench {
             .unwrap();
         let head = format!(
             "POST /v1/skills HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Authorization: Bearer {TOKEN}\r\nContent-Type: application/gzip\r\n\
+             Authorization: Bearer {TOKEN}\r\nContent-Type: {}\r\n\
              Content-Length: {}\r\n\r\n",
+            if archive.starts_with(b"PK") {
+                "application/zip"
+            } else {
+                "application/gzip"
+            },
             archive.len()
         );
         s.write_all(head.as_bytes()).unwrap();
@@ -564,4 +585,103 @@ fn gateway_skills_load_from_the_data_dir_and_the_cli_manages_skills() {
     // A tenant cannot remove the gateway's skill.
     let r = b.send("DELETE", "/v1/skills/git-flow", None);
     assert_eq!(r.status, 404, "{}", r.body);
+}
+
+/// A `.zip` installs like a `.tar.gz`, over HTTP and from the CLI (told by
+/// its bytes: the file's name says nothing), and a hostile one is refused
+/// and leaves nothing behind.
+fn a_zip_installs_over_http_and_the_cli(dsn: Option<&str>) {
+    let b = bench(dsn, json!({"gateway": {"rate_limit_rpm": 0}}), |_| {});
+    let before = files_besides_the_database(&b.home.path);
+    for (what, hostile, says) in [
+        (
+            "dotdot",
+            zip(&[
+                ("SKILL.md", Some(GOOD.as_bytes())),
+                ("../../escape.sh", Some(b"x")),
+            ]),
+            "`..` is not allowed",
+        ),
+        (
+            "symlink",
+            zip(&[("SKILL.md", Some(GOOD.as_bytes())), ("keys", None)]),
+            "is a link",
+        ),
+    ] {
+        let r = b.upload(&hostile);
+        assert_eq!(r.status, 400, "{what}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "skill.invalid", "{}", r.body);
+        assert!(r.body.contains(says), "{what}: {}", r.body);
+    }
+    assert_eq!(files_besides_the_database(&b.home.path), before);
+    assert!(b.skills().is_empty());
+
+    let r = b.upload(&zip(&[
+        ("pdf-tools/SKILL.md", Some(GOOD.as_bytes())),
+        (
+            "pdf-tools/scripts/merge.sh",
+            Some(b"qpdf --empty -- merged.pdf\n"),
+        ),
+    ]));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let s = r.json();
+    assert_eq!(s["status"], "active", "{s}");
+    assert_eq!(s["files"], json!(["SKILL.md", "scripts/merge.sh"]));
+    b.turn(
+        "find a skill",
+        vec![tool("skill_search", json!({"query": "compress pdf"}))],
+    );
+    assert!(b.results()[0].contains("pdf-tools"), "{:?}", b.results());
+    let r = b.send("DELETE", "/v1/skills/pdf-tools", None);
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("pdf-tools.upload");
+    std::fs::write(&archive, zip(&[("SKILL.md", Some(GOOD.as_bytes()))])).unwrap();
+    let out = b.cli(&["skills", "install", archive.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["status"], "active", "{v}");
+    assert_eq!(v["files"], json!(["SKILL.md"]));
+    // Without an embedder, `skills status` says search is by full text.
+    let out = b.cli(&["skills", "status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v,
+        json!({"embedder": null, "total": 1, "embedded": 0, "reembed": null})
+    );
+    let out = b.cli(&["skills", "status"]);
+    assert!(stdout(&out).contains("full-text only"), "{}", stdout(&out));
+    let bad = dir.path().join("bad.zip");
+    std::fs::write(
+        &bad,
+        zip(&[("SKILL.md", Some(GOOD.as_bytes())), ("l", None)]),
+    )
+    .unwrap();
+    let out = b.cli(&["skills", "install", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is a link"), "{}", stderr(&out));
+    assert_eq!(
+        b.audit_actions(),
+        [
+            "skill.install deny",
+            "skill.install deny",
+            "skill.install allow",
+            "skill.remove allow",
+            "skill.install allow",
+            "skill.install deny",
+        ]
+    );
+}
+
+#[test]
+fn a_zip_installs_over_http_and_the_cli_on_sqlite() {
+    a_zip_installs_over_http_and_the_cli(None);
+}
+
+#[test]
+fn a_zip_installs_over_http_and_the_cli_on_postgres() {
+    let Some(dsn) = fresh_database() else { return };
+    a_zip_installs_over_http_and_the_cli(Some(&dsn));
 }
