@@ -162,11 +162,11 @@ async fn concurrent_claimers_never_take_one_message_twice(store: Arc<dyn Store>)
             .await
             .unwrap();
     }
-    let mut tasks = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for g in 0..6 {
         let store = store.clone();
         let t = t.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             let holder = format!("gw-{g}");
             let mut got = Vec::new();
             loop {
@@ -188,11 +188,11 @@ async fn concurrent_claimers_never_take_one_message_twice(store: Arc<dyn Store>)
                 }
                 got.extend(keys(&batch));
             }
-        }));
+        });
     }
     let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
+    while let Some(got) = tasks.join_next().await {
+        all.extend(got.unwrap());
     }
     let unique: BTreeSet<&String> = all.iter().collect();
     assert_eq!(all.len(), N, "each message claimed exactly once: {all:?}");
