@@ -200,6 +200,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, channel",
     },
     TableSpec {
+        name: "channel_leases",
+        order_by: "tenant_id, channel",
+    },
+    TableSpec {
         name: "memories",
         order_by: "tenant_id, id",
     },

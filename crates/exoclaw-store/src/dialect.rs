@@ -16,6 +16,7 @@
 //! | `limit!("?N")` | `CAST(?N AS INTEGER)`: a parameter alone in `LIMIT` makes SQLite re-compile the statement at every binding, a cast keeps the cached one | `?N` |
 //! | `NO_LIMIT` | `Some(-1)` | `None` (`LIMIT NULL`) |
 //! | `for_update!()` | nothing (writers hold SQLite's write lock) | ` FOR UPDATE` |
+//! | `skip_locked!()` | nothing (likewise) | ` FOR UPDATE SKIP LOCKED` |
 //! | `BEGIN_WRITE` | `BEGIN IMMEDIATE` on the writer connection | `BEGIN` |
 //! | `BEGIN_SNAPSHOT` | `BEGIN` (a read transaction sees one snapshot) | `BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY` |
 //! | `lock(conn, key)` | nothing (`BEGIN IMMEDIATE` serialises writers) | `pg_advisory_xact_lock(hashtext(key))`, also across processes |

@@ -129,6 +129,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "outbox_files",
             up_sql: include_str!("../migrations/sqlite/0021_outbox_files.up.sql"),
         },
+        MigrationInfo {
+            version: 22,
+            name: "channel_claims",
+            up_sql: include_str!("../migrations/sqlite/0022_channel_claims.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -152,6 +157,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0019_tenant_settings.down.sql"),
         include_str!("../migrations/sqlite/0020_skills.down.sql"),
         include_str!("../migrations/sqlite/0021_outbox_files.down.sql"),
+        include_str!("../migrations/sqlite/0022_channel_claims.down.sql"),
     ],
 };
 
@@ -262,6 +268,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "outbox_files",
             up_sql: include_str!("../migrations/postgres/0021_outbox_files.up.sql"),
         },
+        MigrationInfo {
+            version: 22,
+            name: "channel_claims",
+            up_sql: include_str!("../migrations/postgres/0022_channel_claims.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -285,6 +296,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0019_tenant_settings.down.sql"),
         include_str!("../migrations/postgres/0020_skills.down.sql"),
         include_str!("../migrations/postgres/0021_outbox_files.down.sql"),
+        include_str!("../migrations/postgres/0022_channel_claims.down.sql"),
     ],
 };
 

@@ -615,6 +615,8 @@ pub(crate) fn outbox_message(
         sent_at: r.opt_int("sent_at")?,
         file_name: r.opt_text("file_name")?,
         file_mime: r.opt_text("file_mime")?,
+        claimed_by: r.opt_text("claimed_by")?,
+        claimed_until: r.opt_int("claimed_until")?,
     })
 }
 

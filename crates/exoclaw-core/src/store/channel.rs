@@ -5,7 +5,8 @@
 //! `getUpdates` offset), so a restart neither repeats nor skips.
 //!
 //! An outbox message is `pending` until a sender delivers it (`sent`) or it
-//! failed too often (`dead`); its idempotency key is unique per tenant and
+//! failed too often (`dead`); a sender claims it first, with a lease, so
+//! several gateways on one database send it once; its idempotency key is unique per tenant and
 //! channel, so writing the same reply twice queues it once. A message may
 //! carry a file (its bytes stored with it until it is sent).
 
@@ -111,6 +112,10 @@ pub struct OutboxMessage {
     /// [`ChannelStore::outbound_file`]).
     pub file_name: Option<String>,
     pub file_mime: Option<String>,
+    /// The gateway instance sending it (see [`ChannelStore::claim_outbound`]).
+    pub claimed_by: Option<String>,
+    /// When that claim lapses.
+    pub claimed_until: Option<UnixMillis>,
 }
 
 /// A failed delivery: try again at `retry_at`, or give up.
@@ -141,7 +146,25 @@ pub trait ChannelStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>>;
 
-    /// The soonest `next_attempt_at` of `channel`'s pending messages.
+    /// Claim up to `limit` of `channel`'s pending messages due at `now` for
+    /// `holder` (a gateway instance) until `until`, oldest first: a message
+    /// claimed by another holder whose claim has not lapsed is passed over,
+    /// so gateways sharing the database never send one message at once,
+    /// and a crashed claimer's messages are claimable again when its lease
+    /// lapses (its own, at once: a restart resumes what it held). Sent or
+    /// failed, a message's claim is cleared.
+    async fn claim_outbound(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        holder: &str,
+        now: UnixMillis,
+        until: UnixMillis,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>>;
+
+    /// The soonest time one of `channel`'s pending messages may be sent:
+    /// its `next_attempt_at`, or its claim's end if that is later.
     async fn next_outbound_at(
         &self,
         tenant: &TenantId,
@@ -190,6 +213,27 @@ pub trait ChannelStore: Send + Sync {
     /// Forget inbound ids noted before `before` (replays older than the
     /// skew limit are refused by their timestamp anyway).
     async fn prune_inbound(&self, tenant: &TenantId, before: UnixMillis) -> StoreResult<u64>;
+
+    /// Take or renew `channel`'s receive lease for `holder` until `until`:
+    /// `true` when `holder` holds it now (it was free, lapsed at `now`, or
+    /// already `holder`'s), `false` while another holder's lease runs.
+    async fn hold_channel_lease(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        holder: &str,
+        now: UnixMillis,
+        until: UnixMillis,
+    ) -> StoreResult<bool>;
+
+    /// Give up `holder`'s receive lease of `channel` (a clean stop), so
+    /// another gateway takes over at once; nothing if another holds it.
+    async fn release_channel_lease(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        holder: &str,
+    ) -> StoreResult<()>;
 
     async fn get_channel_cursor(
         &self,

@@ -167,15 +167,18 @@ impl Channels {
                         .env
                         .get(super::telegram::TOKEN_VAR)
                         .map(|t| exoclaw_core::Secret::new(t.to_owned()));
-                    let t = Arc::new(super::telegram::TelegramChannel::new(
-                        name,
-                        tenant.clone(),
-                        config.telegram.clone(),
-                        runtime.store.clone(),
-                        env_token,
-                        vault.cloned(),
-                        client,
-                    ));
+                    let t = Arc::new(
+                        super::telegram::TelegramChannel::new(
+                            name,
+                            tenant.clone(),
+                            config.telegram.clone(),
+                            runtime.store.clone(),
+                            env_token,
+                            vault.cloned(),
+                            client,
+                        )
+                        .with_holder(runtime.delegations.owner()),
+                    );
                     t.set_file_cap(config.files.max_bytes);
                     (t.clone() as Arc<dyn Channel>, None, Some(t))
                 }
@@ -287,6 +290,7 @@ impl Channels {
                 queued: self.runtime.outbox_queued.clone(),
                 config: e.config().outbox.clone(),
                 alerts: self.alerts.clone(),
+                holder: self.runtime.delegations.owner().to_owned(),
             });
             tasks.push(sup.start_restarting("channel.outbox", move |stop| {
                 let sender = sender.clone();

@@ -5,6 +5,11 @@
 //! `alert.channel_failure`. Messages written while the gateway was down (or
 //! left pending by a crash) are simply due at start.
 //!
+//! Several gateways may share one database: the sender claims the messages
+//! it sends (`ChannelStore::claim_outbound`, a lease of `outbox.lease_sec`),
+//! so no two gateways send one message; a crashed gateway's claims lapse
+//! and another sends them (its own restart takes them back at once).
+//!
 //! A message is marked sent after the platform accepted it: a crash between
 //! the two sends it again after the restart, with the same idempotency key
 //! (the webhook's `event_id`), so a receiver can drop the repeat.
@@ -25,8 +30,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Messages read per look at the outbox.
-const BATCH: u32 = 32;
+/// Messages claimed per look at the outbox.
+const BATCH: u32 = 8;
 /// The longest wait between two looks when nothing is due sooner (another
 /// gateway on the same database may have queued something).
 const IDLE: Duration = Duration::from_secs(30);
@@ -42,6 +47,8 @@ pub(crate) struct Sender {
     pub queued: Arc<Notify>,
     pub config: OutboxConfig,
     pub alerts: Option<Alerts>,
+    /// This gateway instance, the holder of its claims.
+    pub holder: String,
 }
 
 impl Sender {
@@ -54,14 +61,27 @@ impl Sender {
     pub(crate) async fn run(&self, stop: CancellationToken) -> anyhow::Result<()> {
         loop {
             let now = now_ms();
+            let lease = i64::try_from(self.config.lease_sec.saturating_mul(1000)).unwrap_or(60_000);
             let due = self
                 .store
-                .due_outbound(&self.tenant, self.name(), now, BATCH)
+                .claim_outbound(
+                    &self.tenant,
+                    self.name(),
+                    &self.holder,
+                    now,
+                    now.saturating_add(lease),
+                    BATCH,
+                )
                 .await?;
             let full = due.len() == BATCH as usize;
             for m in due {
                 if stop.is_cancelled() {
                     return Ok(());
+                }
+                // A send starts with at least half its claim left (the
+                // rest of the batch is claimed again, at once, as ours).
+                if now_ms() > m.claimed_until.unwrap_or(0).saturating_sub(lease / 2) {
+                    break;
                 }
                 self.deliver(&m).await?;
             }
@@ -185,6 +205,7 @@ mod tests {
             max_attempts: 8,
             backoff_ms: 100,
             backoff_max_ms: 1_000,
+            lease_sec: 60,
         };
         let got: Vec<u128> = (1..=6).map(|a| backoff(&c, a).as_millis()).collect();
         assert_eq!(got, [100, 200, 400, 800, 1_000, 1_000]);

@@ -5,7 +5,12 @@
 //! update is noted as seen (its `update_id`) and handed to the sink before
 //! the offset moves past it, so a restart neither repeats nor skips one.
 //! A poll that stays silent longer than its timeout plus a margin is
-//! abandoned and the receiver restarted (a stalled connection).
+//! abandoned and the receiver restarted (a stalled connection). Several
+//! gateways on one database poll one bot in turn: only the holder of the
+//! channel's receive lease (`telegram.poll_lease_sec`, renewed before each
+//! poll) calls `getUpdates`, which Telegram answers with 409 Conflict when
+//! two overlap; a standby takes over when the lease lapses (a crash) or is
+//! given up (a clean stop).
 //!
 //! Private chats are direct; groups and supergroups are groups, mentioned
 //! when the text names `@<bot username>` or replies to the bot; a forum
@@ -67,6 +72,8 @@ pub struct TelegramChannel {
     hook: std::sync::RwLock<Option<(Arc<Me>, Secret)>>,
     /// The channel's `files.max_bytes`: which size of a photo is announced.
     file_cap: AtomicU64,
+    /// This gateway instance, the holder of the channel's receive lease.
+    holder: String,
 }
 
 /// The path of a Telegram channel's webhook: this prefix and the name.
@@ -118,6 +125,133 @@ impl TelegramChannel {
             client,
             hook: std::sync::RwLock::new(None),
             file_cap: AtomicU64::new(crate::config::channels::FilesConfig::default().max_bytes),
+            holder: String::new(),
+        }
+    }
+
+    /// Poll as gateway instance `holder` (the receive lease's holder).
+    #[must_use]
+    pub fn with_holder(mut self, holder: &str) -> Self {
+        holder.clone_into(&mut self.holder);
+        self
+    }
+
+    /// Take or renew the receive lease; `false` while another gateway holds
+    /// it.
+    async fn hold_lease(&self) -> Result<bool, ChannelError> {
+        let now = now_ms();
+        let lease =
+            i64::try_from(self.config.poll_lease_sec.saturating_mul(1000)).unwrap_or(60_000);
+        self.store
+            .hold_channel_lease(
+                &self.tenant,
+                &self.info.name,
+                &self.holder,
+                now,
+                now.saturating_add(lease),
+            )
+            .await
+            .map_err(|e| ChannelError::Unavailable(format!("store: {e}")))
+    }
+
+    /// Wait until this gateway holds the receive lease (`false`: stopped
+    /// first). A standby looks again every quarter lease.
+    async fn wait_for_lease(&self, stop: &CancellationToken) -> Result<bool, ChannelError> {
+        let mut told = false;
+        loop {
+            if self.hold_lease().await? {
+                if told {
+                    tracing::info!(channel = %self.info.name, "telegram receive lease taken over: polling");
+                }
+                return Ok(true);
+            }
+            if !told {
+                tracing::info!(channel = %self.info.name, "another gateway polls this bot; standing by");
+                told = true;
+            }
+            let wait = Duration::from_millis(self.config.poll_lease_sec.saturating_mul(250));
+            tokio::select! {
+                () = stop.cancelled() => return Ok(false),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Long polling under the receive lease; the lease is given up on a
+    /// clean stop so another gateway takes over at once.
+    async fn poll(
+        &self,
+        sink: &dyn InboundSink,
+        me: &Me,
+        stop: &CancellationToken,
+    ) -> Result<(), ChannelError> {
+        let ended = self.poll_leased(sink, me, stop).await;
+        if let Err(e) = self
+            .store
+            .release_channel_lease(&self.tenant, &self.info.name, &self.holder)
+            .await
+        {
+            tracing::warn!(channel = %self.info.name, error = %e, "the receive lease was not released; it lapses");
+        }
+        ended
+    }
+
+    async fn poll_leased(
+        &self,
+        sink: &dyn InboundSink,
+        me: &Me,
+        stop: &CancellationToken,
+    ) -> Result<(), ChannelError> {
+        if !self.wait_for_lease(stop).await? {
+            return Ok(());
+        }
+        self.call(
+            "deleteWebhook",
+            &json!({"drop_pending_updates": false}),
+            CALL_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(channel = %self.info.name, bot = %me.username, "telegram channel polling");
+        let poll = Duration::from_secs(self.config.poll_timeout_sec);
+        loop {
+            if !self.wait_for_lease(stop).await? {
+                return Ok(());
+            }
+            let offset = self.offset().await?;
+            let body = json!({"offset": offset, "timeout": self.config.poll_timeout_sec,
+                "allowed_updates": ["message", "edited_message"]});
+            let updates = tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                r = self.call("getUpdates", &body, poll + POLL_MARGIN) => r?,
+            };
+            let Some(updates) = updates.as_array() else {
+                tracing::warn!(channel = %self.info.name, "getUpdates answered no list; skipped");
+                continue;
+            };
+            for u in updates {
+                let Some(id) = u["update_id"].as_i64() else {
+                    tracing::warn!(channel = %self.info.name, "an update without an id; skipped");
+                    continue;
+                };
+                if id < offset {
+                    continue;
+                }
+                match parse(u, me, self.file_cap()) {
+                    Some(msg) => sink.deliver(msg).await,
+                    None => {
+                        tracing::debug!(channel = %self.info.name, update = id, "an update without text or files; skipped")
+                    }
+                }
+                self.store
+                    .set_channel_cursor(
+                        &self.tenant,
+                        &self.info.name,
+                        &(id + 1).to_string(),
+                        now_ms(),
+                    )
+                    .await
+                    .map_err(|e| ChannelError::Unavailable(format!("store: {e}")))?;
+            }
         }
     }
 
@@ -433,51 +567,7 @@ impl Channel for TelegramChannel {
         if let Some(url) = &self.config.webhook_url {
             return self.serve_hook(url, me, stop).await;
         }
-        self.call(
-            "deleteWebhook",
-            &json!({"drop_pending_updates": false}),
-            CALL_TIMEOUT,
-        )
-        .await?;
-        tracing::info!(channel = %self.info.name, bot = %me.username, "telegram channel polling");
-        let poll = Duration::from_secs(self.config.poll_timeout_sec);
-        loop {
-            let offset = self.offset().await?;
-            let body = json!({"offset": offset, "timeout": self.config.poll_timeout_sec,
-                "allowed_updates": ["message", "edited_message"]});
-            let updates = tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                r = self.call("getUpdates", &body, poll + POLL_MARGIN) => r?,
-            };
-            let Some(updates) = updates.as_array() else {
-                tracing::warn!(channel = %self.info.name, "getUpdates answered no list; skipped");
-                continue;
-            };
-            for u in updates {
-                let Some(id) = u["update_id"].as_i64() else {
-                    tracing::warn!(channel = %self.info.name, "an update without an id; skipped");
-                    continue;
-                };
-                if id < offset {
-                    continue;
-                }
-                match parse(u, &me, self.file_cap()) {
-                    Some(msg) => sink.deliver(msg).await,
-                    None => {
-                        tracing::debug!(channel = %self.info.name, update = id, "an update without text or files; skipped")
-                    }
-                }
-                self.store
-                    .set_channel_cursor(
-                        &self.tenant,
-                        &self.info.name,
-                        &(id + 1).to_string(),
-                        now_ms(),
-                    )
-                    .await
-                    .map_err(|e| ChannelError::Unavailable(format!("store: {e}")))?;
-            }
-        }
+        self.poll(sink, &me, &stop).await
     }
 
     async fn send(&self, msg: &Outgoing) -> Result<Sent, ChannelError> {

@@ -67,6 +67,12 @@ pub struct TelegramChannelConfig {
     /// poll silent for 15 seconds longer is abandoned and the receiver
     /// restarted.
     pub poll_timeout_sec: u64,
+    /// Seconds of the receive lease a polling gateway holds (2 to 3600,
+    /// more than `poll_timeout_sec`, default 60), renewed before each
+    /// poll: with several gateways on one database only the holder polls
+    /// (Telegram refuses a second `getUpdates`), and another takes over
+    /// when a holder stops renewing.
+    pub poll_lease_sec: u64,
     /// Webhook mode instead of long polling: the public HTTPS base URL at
     /// which Telegram reaches this gateway (a reverse proxy in front); the
     /// gateway registers `<webhook_url>/v1/channels/telegram/<name>` with a
@@ -80,6 +86,7 @@ impl Default for TelegramChannelConfig {
         Self {
             api_base: "https://api.telegram.org".to_owned(),
             poll_timeout_sec: 30,
+            poll_lease_sec: 60,
             webhook_url: None,
         }
     }
@@ -171,6 +178,11 @@ pub struct OutboxConfig {
     /// to `backoff_max_ms` (default 1000 and 300000).
     pub backoff_ms: u64,
     pub backoff_max_ms: u64,
+    /// Seconds a gateway's claim on a message it sends lasts (2 to 3600,
+    /// default 60): with several gateways on one database each message is
+    /// sent by its claimer only, and a crashed claimer's messages are sent
+    /// by another once the claim lapses. Longer than a send takes.
+    pub lease_sec: u64,
 }
 
 impl Default for OutboxConfig {
@@ -179,6 +191,7 @@ impl Default for OutboxConfig {
             max_attempts: 8,
             backoff_ms: 1_000,
             backoff_max_ms: 300_000,
+            lease_sec: 60,
         }
     }
 }
@@ -233,6 +246,8 @@ pub fn problems(
         1,
         50,
     );
+    range("telegram.poll_lease_sec", telegram.poll_lease_sec, 2, 3600);
+    range("outbox.lease_sec", outbox.lease_sec, 2, 3600);
     range("webhook.max_skew_sec", webhook.max_skew_sec, 1, 3600);
     range(
         "progress.edit_interval_ms",
@@ -266,6 +281,12 @@ pub fn problems(
         1,
         86_400_000,
     );
+    if telegram.poll_lease_sec <= telegram.poll_timeout_sec {
+        p.push((
+            "telegram.poll_lease_sec".to_owned(),
+            "must be more than telegram.poll_timeout_sec".to_owned(),
+        ));
+    }
     if let Some(url) = &webhook.callback_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {

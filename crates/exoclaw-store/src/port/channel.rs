@@ -1,7 +1,9 @@
 //! Messaging channels' state, written once for both backends (see
-//! [`crate::port`]): the outbox (queued once per idempotency key; a
-//! delivery is marked only while the message is still pending, so two
-//! senders cannot both mark it), inbound ids seen, and channel cursors.
+//! [`crate::port`]): the outbox (queued once per idempotency key; claimed
+//! by one gateway at a time under a lease, `UPDATE ... WHERE` re-checked
+//! with `SKIP LOCKED` on PostgreSQL; a delivery is marked only while the
+//! message is still pending, so two senders cannot both mark it), inbound
+//! ids seen, channel cursors and receive leases.
 //! Rules (sizes) are in `crate::rule::channel`.
 
 macro_rules! ports {
@@ -17,7 +19,7 @@ macro_rules! ports {
             () => {
                 "tenant_id, id, channel, peer, text, idempotency_key, status, attempts, \
                  next_attempt_at, last_error, platform_id, created_at, sent_at, file_name, \
-                 file_mime"
+                 file_mime, claimed_by, claimed_until"
             };
         }
 
@@ -37,7 +39,7 @@ macro_rules! ports {
                     "INSERT INTO channel_outbox (",
                     outbox_cols!(),
                     ", file_bytes) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, \
-                     NULL, ?, ?, ?) \
+                     NULL, ?, ?, NULL, NULL, ?) \
                      ON CONFLICT (tenant_id, channel, idempotency_key) DO NOTHING RETURNING ",
                     outbox_cols!()
                 ))
@@ -98,13 +100,62 @@ macro_rules! ports {
                 row::all(&rows, row::outbox_message)
             }
 
+            async fn claim_outbound(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+                holder: &str,
+                now: UnixMillis,
+                until: UnixMillis,
+                limit: u32,
+            ) -> StoreResult<Vec<OutboxMessage>> {
+                rule::channel::check_key("holder", holder)?;
+                // The claimed ids are picked once (a locking CTE is not
+                // inlined; a subquery could be re-run per row on
+                // PostgreSQL), and the update re-checks the claim, so two
+                // claims never both take a message.
+                let rows = sqlx::query($d::sql!(
+                    "WITH picked AS (SELECT id FROM channel_outbox WHERE tenant_id = ?3 \
+                     AND channel = ?4 AND status = 'pending' AND next_attempt_at <= ?5 \
+                     AND (claimed_until IS NULL OR claimed_until <= ?5 OR claimed_by = ?1) \
+                     ORDER BY next_attempt_at, created_at, id LIMIT ",
+                    $d::limit!("?6"),
+                    $d::skip_locked!(),
+                    ") UPDATE channel_outbox SET claimed_by = ?1, claimed_until = ?2 \
+                     WHERE tenant_id = ?3 AND id IN (SELECT id FROM picked) \
+                     AND status = 'pending' \
+                     AND (claimed_until IS NULL OR claimed_until <= ?5 OR claimed_by = ?1) \
+                     RETURNING ",
+                    outbox_cols!()
+                ))
+                .bind(holder)
+                .bind(until)
+                .bind(tenant.as_str())
+                .bind(channel)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                let mut out = row::all(&rows, row::outbox_message)?;
+                out.sort_by(|a, b| {
+                    (a.next_attempt_at, a.created_at, &a.id).cmp(&(
+                        b.next_attempt_at,
+                        b.created_at,
+                        &b.id,
+                    ))
+                });
+                Ok(out)
+            }
+
             async fn next_outbound_at(
                 &self,
                 tenant: &TenantId,
                 channel: &str,
             ) -> StoreResult<Option<UnixMillis>> {
                 sqlx::query_scalar($d::sql!(
-                    "SELECT MIN(next_attempt_at) FROM channel_outbox WHERE tenant_id = ? \
+                    "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until \
+                     ELSE next_attempt_at END) FROM channel_outbox WHERE tenant_id = ? \
                      AND channel = ? AND status = 'pending'"
                 ))
                 .bind(tenant.as_str())
@@ -139,7 +190,7 @@ macro_rules! ports {
             ) -> StoreResult<bool> {
                 let done = sqlx::query($d::sql!(
                     "UPDATE channel_outbox SET status = 'sent', platform_id = ?, sent_at = ?, \
-                     file_bytes = NULL WHERE tenant_id = ? AND id = ? AND status = 'pending'"
+                     file_bytes = NULL, claimed_by = NULL, claimed_until = NULL WHERE tenant_id = ? AND id = ? AND status = 'pending'"
                 ))
                 .bind(platform_id)
                 .bind(now)
@@ -164,6 +215,7 @@ macro_rules! ports {
                 let done = sqlx::query($d::sql!(
                     "UPDATE channel_outbox SET status = ?1, attempts = attempts + 1, \
                      next_attempt_at = COALESCE(?2, next_attempt_at), last_error = ?3, \
+                     claimed_by = NULL, claimed_until = NULL, \
                      file_bytes = CASE WHEN ?1 = 'dead' THEN NULL ELSE file_bytes END \
                      WHERE tenant_id = ?4 AND id = ?5 AND status = 'pending'"
                 ))
@@ -252,6 +304,53 @@ macro_rules! ports {
                 .await
                 .map_err($d::err)?;
                 Ok(done.rows_affected())
+            }
+
+            async fn hold_channel_lease(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+                holder: &str,
+                now: UnixMillis,
+                until: UnixMillis,
+            ) -> StoreResult<bool> {
+                rule::channel::check_key("channel", channel)?;
+                rule::channel::check_key("holder", holder)?;
+                let done = sqlx::query($d::sql!(
+                    "INSERT INTO channel_leases (tenant_id, channel, holder, until_ms) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id, channel) DO UPDATE \
+                     SET holder = excluded.holder, until_ms = excluded.until_ms \
+                     WHERE channel_leases.holder = excluded.holder \
+                     OR channel_leases.until_ms <= ?5"
+                ))
+                .bind(tenant.as_str())
+                .bind(channel)
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn release_channel_lease(
+                &self,
+                tenant: &TenantId,
+                channel: &str,
+                holder: &str,
+            ) -> StoreResult<()> {
+                sqlx::query($d::sql!(
+                    "DELETE FROM channel_leases WHERE tenant_id = ? AND channel = ? \
+                     AND holder = ?"
+                ))
+                .bind(tenant.as_str())
+                .bind(channel)
+                .bind(holder)
+                .execute(&mut *self.write_conn().await?)
+                .await
+                .map_err($d::err)?;
+                Ok(())
             }
 
             async fn get_channel_cursor(

@@ -105,6 +105,14 @@ macro_rules! limit {
     };
 }
 
+/// Locks the selected rows, passing over rows another transaction holds
+/// (a claim by several gateways at once).
+macro_rules! skip_locked {
+    () => {
+        " FOR UPDATE SKIP LOCKED"
+    };
+}
+
 /// Locks the selected rows until the transaction ends.
 macro_rules! for_update {
     () => {
@@ -151,5 +159,5 @@ macro_rules! skill_fts_order {
 
 pub(crate) use {
     for_update, fts_from, fts_order, json_arg, json_col, limit, skill_fts_from, skill_fts_order,
-    sql, summary_covered,
+    skip_locked, sql, summary_covered,
 };

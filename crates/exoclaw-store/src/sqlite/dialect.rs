@@ -96,6 +96,13 @@ macro_rules! limit {
     };
 }
 
+/// Nothing: SQLite's writer lock serialises claims.
+macro_rules! skip_locked {
+    () => {
+        ""
+    };
+}
+
 /// No row locks in SQLite (see `BEGIN_WRITE`).
 macro_rules! for_update {
     () => {
@@ -145,5 +152,5 @@ macro_rules! skill_fts_order {
 
 pub(crate) use {
     for_update, fts_from, fts_order, json_arg, json_col, limit, skill_fts_from, skill_fts_order,
-    sql, summary_covered,
+    skip_locked, sql, summary_covered,
 };

@@ -65,6 +65,7 @@ mod approvals;
 mod audit;
 mod audit_chain;
 mod backup;
+mod channel_claims;
 mod channels;
 mod cron;
 mod delegations;

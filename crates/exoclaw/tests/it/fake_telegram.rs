@@ -4,6 +4,9 @@
 //! `editMessageText` (recorded; scripted faults such as 429 with
 //! `retry_after`, 5xx or refused markup first), `sendChatAction` and
 //! `setMessageReaction`, `setWebhook` and `deleteWebhook` (recorded apart), and 401 for a wrong token.
+//! Like the real one it answers 409 Conflict to a `getUpdates` while another
+//! is in progress (counted); sends can be held (a stalled platform), and a
+//! held send whose client hung up meanwhile is dropped unprocessed.
 //! Files: `getFile` for the files a test added (every call recorded; the
 //! announced size may lie), their download at `/file/bot<token>/<path>`
 //! (recorded), and `sendDocument` / `sendPhoto` as `multipart/form-data`
@@ -40,6 +43,14 @@ struct State {
     uploads: Vec<Upload>,
     /// Paths whose download answers 404 (`getFile` still knows them).
     gone: Vec<String>,
+    /// `getUpdates` calls being answered now.
+    polling: usize,
+    /// `getUpdates` calls answered 409 because another was in progress.
+    conflicts: usize,
+    /// Sends and edits wait while set (a stalled platform).
+    held: bool,
+    /// Sends and edits waiting now.
+    waiting: usize,
 }
 
 /// One `sendDocument` or `sendPhoto`.
@@ -150,6 +161,23 @@ impl FakeTelegram {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// `getUpdates` calls refused with 409 Conflict (two at once).
+    pub fn conflicts(&self) -> usize {
+        self.shared.state.lock().unwrap().conflicts
+    }
+
+    /// Stall sends and edits (`true`) or let them through: a held request
+    /// whose client went away meanwhile is dropped unprocessed.
+    pub fn hold_sends(&self, held: bool) {
+        self.shared.state.lock().unwrap().held = held;
+        self.shared.changed.notify_all();
+    }
+
+    /// Sends and edits held now.
+    pub fn held(&self) -> usize {
+        self.shared.state.lock().unwrap().waiting
     }
 
     /// Drop the faults not yet answered.
@@ -304,7 +332,54 @@ fn upload(s: &Shared, method: &str, content_type: &str, body: &[u8]) -> (u16, Va
     (200, json!({"ok": true, "result": {"message_id": id}}))
 }
 
-fn answer(s: &Shared, path: &str, body: &Value) -> (u16, Value) {
+/// Whether the client of `conn` hung up.
+fn hung_up(conn: &TcpStream) -> bool {
+    if conn.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let r = conn.peek(&mut [0u8; 1]);
+    let _ = conn.set_nonblocking(false);
+    match r {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+fn answer(s: &Shared, path: &str, body: &Value, conn: &TcpStream) -> Option<(u16, Value)> {
+    if path.ends_with("/sendMessage") || path.ends_with("/editMessageText") {
+        let mut st = s.state.lock().unwrap();
+        st.waiting += 1;
+        while st.held {
+            st = s.changed.wait(st).unwrap();
+        }
+        st.waiting -= 1;
+        drop(st);
+        if hung_up(conn) {
+            return None;
+        }
+    }
+    if path.ends_with("/getUpdates") {
+        {
+            let mut st = s.state.lock().unwrap();
+            if st.polling > 0 {
+                st.conflicts += 1;
+                return Some((
+                    409,
+                    json!({"ok": false, "error_code": 409, "description":
+                        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}),
+                ));
+            }
+            st.polling += 1;
+        }
+        let r = respond(s, path, body);
+        s.state.lock().unwrap().polling -= 1;
+        return Some(r);
+    }
+    Some(respond(s, path, body))
+}
+
+fn respond(s: &Shared, path: &str, body: &Value) -> (u16, Value) {
     let Some(rest) = path.strip_prefix("/bot") else {
         return (
             404,
@@ -447,7 +522,9 @@ fn serve(conn: TcpStream, s: &Shared) {
             (status, "application/json", v.to_string().into_bytes())
         } else {
             let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let (status, out) = answer(s, &path, &body);
+            let Some((status, out)) = answer(s, &path, &body, &conn) else {
+                return;
+            };
             (status, "application/json", out.to_string().into_bytes())
         };
         let head = format!(

@@ -46,6 +46,7 @@ mod openai_sdk;
 mod openapi;
 mod orchestration_api;
 mod otel;
+mod outbox;
 mod pairing;
 mod postgres;
 mod receipts;
