@@ -38,6 +38,21 @@ impl Query {
         Ok(a)
     }
 
+    /// The JSON Schema of `{query, limit}`: `query` described as `what`,
+    /// `limit` 1..=`max` (default 5). `delegate_search` offers the same
+    /// shape.
+    pub fn schema(what: &str, max: u32) -> Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": what},
+                "limit": {"type": "integer", "minimum": 1, "maximum": max, "default": 5}
+            },
+            "required": ["query"],
+            "additionalProperties": false
+        })
+    }
+
     /// How many results: the asked number (default 5) within 1..=`max`.
     pub fn limit(&self, max: u32) -> u32 {
         self.limit.unwrap_or(5).clamp(1, max)

@@ -150,15 +150,7 @@ impl Tool for Search {
             description: "Search your long-term memory (facts saved in earlier sessions) by \
                  meaning and keywords. Returns the best matches with their ids."
                 .into(),
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "query": {"type": "string", "description": "what you want to recall"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS, "default": 5}
-                },
-                "required": ["query"],
-                "additionalProperties": false
-            }),
+            parameters: Query::schema("what you want to recall", MAX_RESULTS),
         }
     }
 

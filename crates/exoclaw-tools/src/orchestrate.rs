@@ -228,15 +228,7 @@ impl Tool for DelegateSearch {
             description: "Find the agents you can delegate to that fit a need (by their \
                  descriptions). Use it before `delegate` when you do not know the agent's id."
                 .into(),
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "query": {"type": "string", "description": "what the agent should be able to do"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}
-                },
-                "required": ["query"],
-                "additionalProperties": false
-            }),
+            parameters: crate::args::Query::schema("what the agent should be able to do", 20),
         }
     }
 

@@ -35,15 +35,7 @@ impl Tool for Search {
                  and references) by meaning and keywords. Returns names and descriptions; \
                  read one with skill_read."
                 .into(),
-            parameters: json!({
-                "type": "object",
-                "properties": {
-                    "query": {"type": "string", "description": "the task you need help with"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS, "default": 5}
-                },
-                "required": ["query"],
-                "additionalProperties": false
-            }),
+            parameters: Query::schema("the task you need help with", MAX_RESULTS),
         }
     }
 

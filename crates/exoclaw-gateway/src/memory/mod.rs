@@ -126,25 +126,7 @@ impl MemoryBank {
 
     /// `text`'s vector, or `None` (and a warning) when the embedder fails.
     async fn embed_one(&self, text: &str) -> Option<Embedding> {
-        let embedder = self.embedder.as_ref()?;
-        match embedder.embed(&[text.to_owned()]).await {
-            Ok(mut v) if v.len() == 1 => Some(Embedding {
-                model: embedder.id().to_owned(),
-                vector: v.remove(0),
-            }),
-            Ok(v) => {
-                tracing::warn!(
-                    embedder = embedder.id(),
-                    vectors = v.len(),
-                    "the embedder answered with the wrong number of vectors; full-text only"
-                );
-                None
-            }
-            Err(e) => {
-                tracing::warn!(embedder = embedder.id(), error = %e, "the embedder failed; full-text only");
-                None
-            }
-        }
+        embedding_of(self.embedder.as_ref(), text, "memories").await
     }
 
     /// Saves `content` for `who` (shared when `who.user` is `None`),
@@ -249,6 +231,36 @@ impl MemoryBank {
             embedded: stats.embedded,
             reembed: self.embedder.as_ref().map(|_| self.progress.get()),
         })
+    }
+}
+
+/// `text`'s vector from `embedder`, or `None`: no embedder, or it failed
+/// (with a warning that `what` are searched by full text only). Memories and
+/// skills both embed this way: an embedder that is down never fails a save
+/// or a search.
+pub(crate) async fn embedding_of(
+    embedder: Option<&Arc<dyn Embedder>>,
+    text: &str,
+    what: &str,
+) -> Option<Embedding> {
+    let embedder = embedder?;
+    match embedder.embed(&[text.to_owned()]).await {
+        Ok(mut v) if v.len() == 1 => Some(Embedding {
+            model: embedder.id().to_owned(),
+            vector: v.remove(0),
+        }),
+        Ok(v) => {
+            tracing::warn!(
+                embedder = embedder.id(),
+                vectors = v.len(),
+                "the embedder answered with the wrong number of vectors; {what} by full text only"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(embedder = embedder.id(), error = %e, "the embedder failed; {what} by full text only");
+            None
+        }
     }
 }
 

@@ -30,6 +30,24 @@ pub struct Progress {
     pub last_error: Option<String>,
 }
 
+/// `running (3 embedded by this process, 10 remaining); last error: ...`,
+/// as `exoclaw memory status` and `exoclaw skills status` print it.
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} embedded by this process, {} remaining)",
+            if self.running { "running" } else { "idle" },
+            self.embedded,
+            self.remaining
+        )?;
+        match &self.last_error {
+            Some(e) => write!(f, "; last error: {e}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The shared progress (also of the skills' job, `skills/reembed.rs`).
 #[derive(Clone, Default)]
 pub struct Tracker(Arc<Mutex<Progress>>);

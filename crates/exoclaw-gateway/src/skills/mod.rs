@@ -204,24 +204,7 @@ impl SkillLibrary {
     }
 
     async fn embed_one(&self, text: &str) -> Option<Embedding> {
-        let embedder = self.embedder.as_ref()?;
-        match embedder.embed(&[text.to_owned()]).await {
-            Ok(mut v) if v.len() == 1 => Some(Embedding {
-                model: embedder.id().to_owned(),
-                vector: v.remove(0),
-            }),
-            Ok(_) => {
-                tracing::warn!(
-                    embedder = embedder.id(),
-                    "the embedder answered with the wrong number of vectors; skills by full text only"
-                );
-                None
-            }
-            Err(e) => {
-                tracing::warn!(embedder = embedder.id(), error = %e, "the embedder failed; skills by full text only");
-                None
-            }
-        }
+        crate::memory::embedding_of(self.embedder.as_ref(), text, "skills").await
     }
 
     async fn audit(&self, scope: Option<&TenantId>, actor: &Actor<'_>, what: Audit<'_>) {

@@ -168,14 +168,8 @@ async fn command(rt: &Runtime, who: &Principal, cmd: &MemoryCommand) -> anyhow::
             );
             if let Some(r) = &s.reembed {
                 crate::outln!(
-                    "re-embedding: {} ({} embedded by this process, {} remaining){}",
-                    if r.running { "running" } else { "idle" },
-                    r.embedded,
-                    r.remaining,
-                    r.last_error
-                        .as_deref()
-                        .map(|e| format!("; last error: {e}"))
-                        .unwrap_or_default()
+                    "re-embedding: {}",
+                    exoclaw_gateway::memory::reembed::Progress::from(r)
                 );
             }
             Ok(())

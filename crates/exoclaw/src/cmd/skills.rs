@@ -184,16 +184,7 @@ async fn command(rt: &Runtime, cmd: &SkillsCommand) -> anyhow::Result<()> {
                 s.embedded
             );
             if let Some(r) = &s.reembed {
-                crate::outln!(
-                    "re-embedding: {} ({} embedded by this process, {} remaining){}",
-                    if r.running { "running" } else { "idle" },
-                    r.embedded,
-                    r.remaining,
-                    r.last_error
-                        .as_deref()
-                        .map(|e| format!("; last error: {e}"))
-                        .unwrap_or_default()
-                );
+                crate::outln!("re-embedding: {r}");
             }
             Ok(())
         }

@@ -128,6 +128,17 @@ pub struct ReembedView {
     pub last_error: Option<String>,
 }
 
+impl From<&ReembedView> for exoclaw_gateway::memory::reembed::Progress {
+    fn from(v: &ReembedView) -> Self {
+        Self {
+            embedded: v.embedded,
+            remaining: v.remaining,
+            running: v.running,
+            last_error: v.last_error.clone(),
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MemoryQueryParams {
