@@ -222,7 +222,7 @@ impl Channels {
             settings.config.channels.clone(),
             Duration::from_secs(settings.config.gateway.pairing_ttl_sec),
         );
-        let quota = crate::runtime::tools::quota_ledger(&settings);
+        let quota = runtime.workspace_quota.clone();
         let channels = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             runtime,

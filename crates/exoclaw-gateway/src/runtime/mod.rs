@@ -155,6 +155,9 @@ pub struct Runtime {
     /// The providers' egress client (see `crate::egress::provider_client`).
     client: exoclaw_egress::EgressClient,
     pub tools: Arc<ToolRegistry>,
+    /// What the users' and tenants' workspaces hold, against their quotas:
+    /// one ledger for the file tools, `exec` and the files channels save.
+    pub workspace_quota: Arc<exoclaw_tools::quota::QuotaLedger>,
     /// Tools tenants define at run time (`/v1/tools/custom`).
     pub custom_tools: custom_tools::CustomTools,
     /// MCP servers as tool sources (`/v1/mcp/servers`).
@@ -272,7 +275,7 @@ impl Runtime {
             tracing::info!("skills re-embedding job started");
         }
         let channel_files: LateChannels = Arc::default();
-        let (tools, runner) = tools::registry(
+        let (tools, runner, workspace_quota) = tools::registry(
             &settings,
             store.clone(),
             &late,
@@ -367,6 +370,7 @@ impl Runtime {
                 tenant_llms: std::sync::RwLock::new(tenant_llms),
                 client,
                 tools,
+                workspace_quota,
                 custom_tools,
                 mcp,
                 pricing,

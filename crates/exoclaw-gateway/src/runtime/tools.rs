@@ -201,7 +201,7 @@ pub fn role_of(ctx: &ToolContext) -> AgentRole {
 /// The workspace quotas of `tools.workspace_quota` (`0` = no limit), over
 /// the layout of `context::user_workspace`: a tenant's users below
 /// `workspace/<tenant>`.
-pub fn quota_ledger(settings: &Settings) -> Arc<QuotaLedger> {
+fn quota_ledger(settings: &Settings) -> Arc<QuotaLedger> {
     let q = &settings.config.tools.workspace_quota;
     let limit = |n: u64| (n > 0).then_some(n);
     let mb = |n: u64| limit(n).map(|n| n.saturating_mul(1 << 20));
@@ -251,8 +251,9 @@ impl ChannelFiles for LateChannelFiles {
     }
 }
 
-/// Every built-in tool, wired from the settings, and the command runner
-/// `exec` uses (custom tools run through it too).
+/// Every built-in tool, wired from the settings, the command runner `exec`
+/// uses (custom tools run through it too), and the workspace quota ledger
+/// they share (files a channel saves into a workspace count on it too).
 pub fn registry(
     settings: &Settings,
     store: Arc<dyn Store>,
@@ -261,9 +262,10 @@ pub fn registry(
     tenant_limits: &Arc<crate::tenants::TenantLimits>,
     skills: &Arc<crate::skills::SkillLibrary>,
     channel_files: &super::LateChannels,
-) -> anyhow::Result<(Arc<ToolRegistry>, Arc<CommandRunner>)> {
+) -> anyhow::Result<(Arc<ToolRegistry>, Arc<CommandRunner>, Arc<QuotaLedger>)> {
     let d = &settings.config.agents.defaults;
     let quota = quota_ledger(settings);
+    let ledger = quota.clone();
     let mut tools: Vec<Arc<dyn Tool>> = exoclaw_tools::fs::builtin_with_quota(
         FsOptions {
             restrict_to_workspace: d.restrict_to_workspace,
@@ -337,5 +339,6 @@ pub fn registry(
     Ok((
         Arc::new(ToolRegistry::new(tools, Some(audit)).with_guards(guards)),
         runner,
+        ledger,
     ))
 }
