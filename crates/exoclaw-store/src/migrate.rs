@@ -134,6 +134,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "channel_claims",
             up_sql: include_str!("../migrations/sqlite/0022_channel_claims.up.sql"),
         },
+        MigrationInfo {
+            version: 23,
+            name: "dashboard_sessions",
+            up_sql: include_str!("../migrations/sqlite/0023_dashboard_sessions.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -158,6 +163,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0020_skills.down.sql"),
         include_str!("../migrations/sqlite/0021_outbox_files.down.sql"),
         include_str!("../migrations/sqlite/0022_channel_claims.down.sql"),
+        include_str!("../migrations/sqlite/0023_dashboard_sessions.down.sql"),
     ],
 };
 
@@ -273,6 +279,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "channel_claims",
             up_sql: include_str!("../migrations/postgres/0022_channel_claims.up.sql"),
         },
+        MigrationInfo {
+            version: 23,
+            name: "dashboard_sessions",
+            up_sql: include_str!("../migrations/postgres/0023_dashboard_sessions.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -297,6 +308,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0020_skills.down.sql"),
         include_str!("../migrations/postgres/0021_outbox_files.down.sql"),
         include_str!("../migrations/postgres/0022_channel_claims.down.sql"),
+        include_str!("../migrations/postgres/0023_dashboard_sessions.down.sql"),
     ],
 };
 

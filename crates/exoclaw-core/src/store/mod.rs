@@ -16,6 +16,7 @@ use std::fmt;
 
 pub mod channel;
 pub mod cron;
+pub mod dashboard;
 mod error;
 pub mod memory;
 pub mod orchestration;
@@ -25,6 +26,7 @@ pub mod tool_sources;
 
 pub use channel::ChannelStore;
 pub use cron::CronStore;
+pub use dashboard::{DashboardSession, DashboardStore};
 pub use error::{StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use orchestration::{BindingStore, DelegationStore, LinkStore};
@@ -277,6 +279,7 @@ pub trait Store:
     + ToolSourceStore
     + MemoryStore
     + SkillStore
+    + DashboardStore
 {
 }
 
@@ -309,6 +312,7 @@ impl<T> Store for T where
         + ToolSourceStore
         + MemoryStore
         + SkillStore
+        + DashboardStore
 {
 }
 

@@ -56,6 +56,7 @@ pub(crate) mod approval;
 pub(crate) mod audit;
 pub(crate) mod channel;
 pub(crate) mod cron;
+pub(crate) mod dashboard;
 pub(crate) mod data;
 pub(crate) mod job;
 pub(crate) mod key;
@@ -142,6 +143,10 @@ macro_rules! expand {
         mod tool_source_ports {
             use super::{dialect, $store};
             $crate::port::tool_source::ports!($store, dialect);
+        }
+        mod dashboard_ports {
+            use super::{dialect, $store};
+            $crate::port::dashboard::ports!($store, dialect);
         }
         mod mail_ports {
             use super::team_ports::require_team;

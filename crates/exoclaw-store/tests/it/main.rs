@@ -68,6 +68,7 @@ mod backup;
 mod channel_claims;
 mod channels;
 mod cron;
+mod dashboard;
 mod delegations;
 mod directory;
 mod harness;

@@ -1,0 +1,18 @@
+-- exoclaw schema 23 (postgres): the web dashboard's sign-ins. A browser trades a
+-- credential for a session cookie; only the SHA-256 of the cookie's secret
+-- is kept, with the kind and digest of the credential it stands for, so the
+-- credential is re-checked on every request and its revocation ends the
+-- session. Idle and absolute expiry are judged by the gateway. Keep in step
+-- with ../sqlite/0023_dashboard_sessions.up.sql.
+
+CREATE TABLE dashboard_sessions (
+    id_hash       TEXT    NOT NULL PRIMARY KEY,
+    tenant_id     TEXT    NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id       TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    credential    TEXT    NOT NULL,
+    created_at    BIGINT  NOT NULL,
+    last_seen_at  BIGINT  NOT NULL,
+    expires_at    BIGINT  NOT NULL
+);
+
+CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
