@@ -62,8 +62,13 @@ impl GatewayTokens {
 
     /// Whether `presented` is a live gateway token.
     pub async fn check(&self, presented: &str) -> bool {
-        let d = digest(presented);
-        let (ok, stale) = self.matches_cached(&d);
+        self.check_digest(&digest(presented)).await
+    }
+
+    /// Whether a token of this SHA-256 digest is live (a dashboard session
+    /// re-checks the token it was exchanged for by its digest).
+    pub async fn check_digest(&self, d: &[u8; 32]) -> bool {
+        let (ok, stale) = self.matches_cached(d);
         if ok && !stale {
             return true;
         }
@@ -91,7 +96,7 @@ impl GatewayTokens {
                 }
             }
         }
-        self.matches_cached(&d).0
+        self.matches_cached(d).0
     }
 }
 

@@ -113,7 +113,7 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
-fn is_well_formed_token(presented: &str) -> bool {
+pub fn is_well_formed_token(presented: &str) -> bool {
     presented.strip_prefix(TOKEN_PREFIX).is_some_and(|body| {
         body.len() == TOKEN_BODY_LEN
             && body
@@ -133,10 +133,16 @@ pub async fn authenticate_device(
     if !is_well_formed_token(presented) {
         return Ok(None);
     }
-    let Some(device) = store
-        .find_device_by_token_hash(&token_hash(presented))
-        .await?
-    else {
+    authenticate_device_hash(store, &token_hash(presented)).await
+}
+
+/// [`authenticate_device`] by the credential's digest ([`token_hash`]), as a
+/// dashboard session re-checks the device it was exchanged for.
+pub async fn authenticate_device_hash(
+    store: &(impl PairingStore + UserStore + AuditStore + ?Sized),
+    hash: &str,
+) -> Result<Option<(Device, exoclaw_core::model::User)>, StoreError> {
+    let Some(device) = store.find_device_by_token_hash(hash).await? else {
         return Ok(None);
     };
     if device.revoked_at.is_some() {

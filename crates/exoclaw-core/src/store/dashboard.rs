@@ -6,9 +6,9 @@
 //! disabling the user or rotating the token out ends its sessions too.
 //!
 //! Like API keys and devices, a session is found by its digest before the
-//! tenant is known (it is how the tenant becomes known); everything else
-//! about it is scoped to the tenant and user it was created for, and it
-//! goes with the user (`ON DELETE CASCADE`).
+//! tenant is known (it is how the tenant becomes known). It goes with its
+//! tenant; a deleted user's sessions fail their credential's re-check (the
+//! gateway token's act as the tenant's `owner`, who has no user row).
 
 use super::error::StoreResult;
 use crate::{TenantId, UnixMillis, UserId};
@@ -32,7 +32,8 @@ pub struct DashboardSession {
 
 #[async_trait]
 pub trait DashboardStore: Send + Sync {
-    /// Record a new sign-in (`Conflict` should the digest exist already).
+    /// Record a new sign-in (`NotFound` without such a tenant, `Conflict`
+    /// should the digest exist already).
     async fn create_dashboard_session(&self, session: &DashboardSession) -> StoreResult<()>;
 
     /// The session whose secret hashes to `id_hash`, expired or not (the

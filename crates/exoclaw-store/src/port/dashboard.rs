@@ -1,5 +1,5 @@
 //! Dashboard sign-ins, written once for both backends (see [`crate::port`]):
-//! digests only; a session is created only for a user of its tenant and is
+//! digests only; a session is created only in an existing tenant and is
 //! found by the digest of its cookie's secret.
 
 macro_rules! ports {
@@ -16,20 +16,19 @@ macro_rules! ports {
                 &self,
                 session: &DashboardSession,
             ) -> StoreResult<()> {
-                // Inserts nothing unless the user is the tenant's.
+                // Inserts nothing unless the tenant exists.
                 let inserted = sqlx::query($d::sql!(
                     "INSERT INTO dashboard_sessions (id_hash, tenant_id, user_id, credential, \
                      created_at, last_seen_at, expires_at) \
-                     SELECT ?, tenant_id, id, ?, ?, ?, ? FROM users \
-                     WHERE tenant_id = ? AND id = ?"
+                     SELECT ?, id, ?, ?, ?, ?, ? FROM tenants WHERE id = ?"
                 ))
                 .bind(&session.id_hash)
+                .bind(session.user_id.as_str())
                 .bind(&session.credential)
                 .bind(session.created_at)
                 .bind(session.last_seen_at)
                 .bind(session.expires_at)
                 .bind(session.tenant_id.as_str())
-                .bind(session.user_id.as_str())
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err($d::err)

@@ -100,9 +100,77 @@ impl AuthFailure {
     }
 }
 
+/// What a credential is, without the credential: its kind and SHA-256
+/// digest (the form every kind is stored and looked up by). A dashboard
+/// session keeps this and re-checks it on every request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Credential {
+    pub kind: CredentialKind,
+    pub digest: [u8; 32],
+}
+
+/// The three kinds of credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// The gateway token.
+    Token,
+    /// A user's API key.
+    Key,
+    /// A paired browser's device credential.
+    Device,
+}
+
+impl Credential {
+    /// Classify a presented token (malformed keys and device credentials
+    /// are refused here, before any lookup).
+    pub fn of(token: &str) -> Result<Self, AuthFailure> {
+        let kind = if let Some(rest) = token.strip_prefix(KEY_PREFIX) {
+            if rest.len() != 64 || !rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(AuthFailure::Invalid);
+            }
+            CredentialKind::Key
+        } else if token.starts_with(exoclaw_gateway::pairing::TOKEN_PREFIX) {
+            if !exoclaw_gateway::pairing::is_well_formed_token(token) {
+                return Err(AuthFailure::Invalid);
+            }
+            CredentialKind::Device
+        } else {
+            CredentialKind::Token
+        };
+        Ok(Self {
+            kind,
+            digest: digest(token),
+        })
+    }
+
+    /// `kind:hex`, as stored with a dashboard session.
+    pub fn encode(&self) -> String {
+        let kind = match self.kind {
+            CredentialKind::Token => "token",
+            CredentialKind::Key => "key",
+            CredentialKind::Device => "device",
+        };
+        format!("{kind}:{}", hex::encode(self.digest))
+    }
+
+    /// The inverse of [`Credential::encode`].
+    pub fn decode(text: &str) -> Option<Self> {
+        let (kind, hex_digest) = text.split_once(':')?;
+        let kind = match kind {
+            "token" => CredentialKind::Token,
+            "key" => CredentialKind::Key,
+            "device" => CredentialKind::Device,
+            _ => return None,
+        };
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hex_digest, &mut digest).ok()?;
+        Some(Self { kind, digest })
+    }
+}
+
 /// Establish who presents `token`: the gateway token (an owner), or a user's
 /// API key (looked up by digest; expiry, revocation and a disabled user are
-/// refused with their own codes).
+/// refused with their own codes), or a paired device.
 pub async fn authenticate(
     state: &AppState,
     token: Option<&str>,
@@ -111,50 +179,60 @@ pub async fn authenticate(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(AuthFailure::Missing);
     };
-    if let Some(rest) = token.strip_prefix(KEY_PREFIX) {
-        if rest.len() != 64 || !rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(AuthFailure::Invalid);
+    authenticate_credential(state, &Credential::of(token)?, rid).await
+}
+
+/// [`authenticate`] by what a credential is (see [`Credential`]).
+pub async fn authenticate_credential(
+    state: &AppState,
+    credential: &Credential,
+    rid: Option<&str>,
+) -> Result<Principal, AuthFailure> {
+    let hash = hex::encode(credential.digest);
+    match credential.kind {
+        CredentialKind::Key => authenticate_key(state, &hash, rid).await,
+        CredentialKind::Device => {
+            let found =
+                exoclaw_gateway::pairing::authenticate_device_hash(state.store.as_ref(), &hash)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "cannot look up a device credential");
+                        AuthFailure::Unavailable
+                    })?;
+            // Unknown, revoked or of a disabled user: the browser pairs again.
+            let Some((device, user)) = found else {
+                return Err(AuthFailure::Invalid);
+            };
+            Ok(Principal {
+                actor: format!("device:{}", device.id),
+                role: exoclaw_gateway::access::effective_role(
+                    &state.runtime.settings.owner_ids,
+                    &user,
+                ),
+                tenant: user.tenant_id,
+                user: user.id,
+                scopes: None,
+            })
         }
-        return authenticate_key(state, token, rid).await;
+        CredentialKind::Token => {
+            if state.tokens.check_digest(&credential.digest).await {
+                Ok(gateway_owner())
+            } else {
+                Err(AuthFailure::Invalid)
+            }
+        }
     }
-    if token.starts_with(exoclaw_gateway::pairing::TOKEN_PREFIX) {
-        let found = exoclaw_gateway::pairing::authenticate_device(state.store.as_ref(), token)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot look up a device credential");
-                AuthFailure::Unavailable
-            })?;
-        // Unknown, revoked or of a disabled user: the browser pairs again.
-        let Some((device, user)) = found else {
-            return Err(AuthFailure::Invalid);
-        };
-        return Ok(Principal {
-            actor: format!("device:{}", device.id),
-            role: exoclaw_gateway::access::effective_role(&state.runtime.settings.owner_ids, &user),
-            tenant: user.tenant_id,
-            user: user.id,
-            scopes: None,
-        });
-    }
-    if state.tokens.check(token).await {
-        return Ok(gateway_owner());
-    }
-    Err(AuthFailure::Invalid)
 }
 
 async fn authenticate_key(
     state: &AppState,
-    token: &str,
+    key_hash: &str,
     rid: Option<&str>,
 ) -> Result<Principal, AuthFailure> {
-    let found = state
-        .store
-        .find_api_key(&hex::encode(digest(token)))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot look up an API key");
-            AuthFailure::Unavailable
-        })?;
+    let found = state.store.find_api_key(key_hash).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot look up an API key");
+        AuthFailure::Unavailable
+    })?;
     let Some((key, user)) = found else {
         return Err(AuthFailure::Invalid);
     };
@@ -239,6 +317,7 @@ pub async fn require_auth(
         || SELF_AUTHENTICATING_PATHS.contains(&path.as_str())
         || super::pairing::is_public(&path)
         || super::channels::is_public(&path)
+        || super::ui::is_public(&path)
     {
         return next.run(req).await;
     }
@@ -249,8 +328,30 @@ pub async fn require_auth(
         .extensions()
         .get::<super::state::RequestId>()
         .map(|r| r.0.clone());
-    match authenticate(&state, bearer(req.headers()), rid.as_deref()).await {
-        Ok(who) => {
+    // A bearer token wins; without one, the dashboard's session cookie.
+    let presented = bearer(req.headers());
+    let cookie = presented
+        .is_none()
+        .then(|| super::ui::session::cookie_secret(req.headers()))
+        .flatten()
+        .map(str::to_owned);
+    let outcome = match &cookie {
+        Some(secret) => super::ui::session::resume(&state, secret, rid.as_deref())
+            .await
+            .map(|(who, credential, session)| (who, credential.digest, Some(session))),
+        None => authenticate(&state, presented, rid.as_deref())
+            .await
+            .map(|who| (who, digest(presented.unwrap_or_default()), None)),
+    };
+    match outcome {
+        Ok((who, credential, session)) => {
+            if let Some(session) = session {
+                req = match super::ui::session::check_csrf(req, &session).await {
+                    Ok(req) => req,
+                    Err(refused) => return refused,
+                };
+                req.extensions_mut().insert(session);
+            }
             if let Err(wait) = state
                 .limits
                 .check_user(&format!("{}/{}", who.tenant, who.user))
@@ -261,7 +362,6 @@ pub async fn require_auth(
                 .extensions()
                 .get::<super::limit::ClientIp>()
                 .map_or(peer.ip(), |c| c.0);
-            let credential = digest(bearer(req.headers()).unwrap_or_default());
             let channel = super::audit::Channel::Http;
             super::audit::auth_success(&state, channel, &who, &credential, Some(peer_ip), rid)
                 .await;
@@ -291,6 +391,18 @@ pub async fn require_auth(
                 let channel = super::audit::Channel::Http;
                 super::audit::auth_failure(&state, channel, failure.reason(), &path, peer, rid)
                     .await;
+            }
+            if super::ui::is_dashboard(&path) && failure != AuthFailure::Unavailable {
+                let target = req
+                    .uri()
+                    .path_and_query()
+                    .map_or(path.as_str(), |p| p.as_str());
+                let mut resp = super::ui::to_sign_in(target);
+                if cookie.is_some() {
+                    resp.headers_mut()
+                        .insert(header::SET_COOKIE, super::ui::session::cleared(false));
+                }
+                return resp;
             }
             failure.into_error().into_response()
         }

@@ -47,6 +47,12 @@ impl RateLimits {
         }
     }
 
+    /// Whether `peer` is one of `gateway.trusted_proxies` (whose
+    /// `X-Forwarded-*` headers are believed).
+    pub fn is_trusted(&self, peer: IpAddr) -> bool {
+        self.trusted.contains(&peer)
+    }
+
     /// The client's address (see the module docs).
     pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
         if !self.trusted.contains(&peer) {

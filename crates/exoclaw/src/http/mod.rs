@@ -39,6 +39,7 @@ pub mod state;
 pub mod teams;
 pub mod tenants;
 mod tools;
+pub mod ui;
 mod users;
 mod ws;
 
@@ -477,8 +478,13 @@ pub fn api_routes() -> routes::Routes {
         .add(&get, "/v1/openapi.json", Perm(P::Status), openapi::serve)
 }
 
+/// The API's routes and the dashboard's pages, in one table.
+pub fn all_routes() -> routes::Routes {
+    ui::add_routes(api_routes())
+}
+
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let (routes, _) = api_routes().finish();
+    let (routes, _) = all_routes().finish();
     routes
         .route_layer(middleware::from_fn(tag_route))
         .fallback(fallback)
@@ -491,6 +497,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), limit_by_ip))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(ui::security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

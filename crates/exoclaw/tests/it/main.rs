@@ -28,6 +28,7 @@ mod cli;
 mod conn;
 mod cron;
 mod custom_tools;
+mod dashboard;
 mod delegation;
 mod discord;
 mod fake_discord;

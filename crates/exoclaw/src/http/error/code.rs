@@ -59,6 +59,9 @@ error_codes! {
     AuthForbidden = "auth.forbidden" => FORBIDDEN,
     /// A WebSocket upgrade from an `Origin` not in `gateway.allowed_origins`.
     AuthOriginRefused = "auth.origin_refused" => FORBIDDEN,
+    /// A dashboard request that changes something without the session's
+    /// CSRF token, or from another site's `Origin`.
+    AuthCsrf = "auth.csrf" => FORBIDDEN,
 
     // The request.
     /// A parameter or field has a value the route refuses.

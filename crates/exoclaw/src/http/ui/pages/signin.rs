@@ -1,0 +1,133 @@
+//! Signing in and out. The sign-in form takes the gateway token, an API key
+//! or a paired device's credential; what it trades them for is in
+//! `session.rs`. A failed sign-in is audited like a refused bearer token.
+
+use super::super::super::audit;
+use super::super::super::error::ApiError;
+use super::super::super::limit::ClientIp;
+use super::super::super::state::{AppState, RequestId};
+use super::super::session::{self, UiSession};
+use super::super::{PREFIX, UiError, render};
+use askama::Template;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use std::net::SocketAddr;
+
+#[derive(Template)]
+#[template(path = "ui/signin.html")]
+struct Page<'a> {
+    next: &'a str,
+    error: Option<&'a str>,
+}
+
+/// Where to go after signing in: a dashboard path of ours, nothing else.
+fn safe_next(next: Option<&str>) -> &str {
+    next.filter(|n| {
+        n.starts_with(PREFIX)
+            && !n.contains("//")
+            && !n.contains('\\')
+            && !n.starts_with(super::super::SIGN_IN)
+    })
+    .unwrap_or(PREFIX)
+}
+
+fn query_next(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+}
+
+pub async fn form(uri: axum::http::Uri) -> Result<Html<String>, UiError> {
+    let next = query_next(uri.query());
+    render(&Page {
+        next: safe_next(next.as_deref()),
+        error: None,
+    })
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    if !session::origin_matches(&headers) {
+        return Err(ApiError::new(
+            super::super::super::error::ErrorCode::AuthCsrf,
+            "sign in from the dashboard's own page",
+        )
+        .into());
+    }
+    let field = |name: &str| {
+        url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let next = field("next");
+    let next = safe_next(next.as_deref()).to_owned();
+    let token = field("token").unwrap_or_default();
+    match session::sign_in(&state, &token, Some(&rid)).await {
+        Ok((who, credential)) => {
+            let secure = session::is_secure(&state, peer.ip(), &headers);
+            let cookie = session::create(&state, &who, &credential, secure).await?;
+            audit::auth_success(
+                &state,
+                audit::Channel::Http,
+                &who,
+                &credential.digest,
+                Some(ip),
+                Some(rid),
+            )
+            .await;
+            let mut resp = Redirect::to(&next).into_response();
+            resp.headers_mut().insert(header::SET_COOKIE, cookie);
+            Ok(resp)
+        }
+        Err(failure) => {
+            if failure.audited_here() {
+                let why = failure.reason();
+                audit::auth_failure(
+                    &state,
+                    audit::Channel::Http,
+                    why,
+                    "/ui/signin",
+                    ip,
+                    Some(rid),
+                )
+                .await;
+            }
+            let page = render(&Page {
+                next: &next,
+                error: Some(failure.message()),
+            })?;
+            let status = if failure == super::super::super::auth::AuthFailure::Unavailable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            Ok((status, page).into_response())
+        }
+    }
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Option<Extension<UiSession>>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    if let Some(Extension(s)) = session {
+        session::end(&state, &s).await?;
+    }
+    let mut resp = Redirect::to(super::super::SIGN_IN).into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session::cleared(session::is_secure(&state, peer.ip(), &headers)),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,364 @@
+//! The dashboard's edge, in-process (router `oneshot`): sign-in trades a
+//! credential for a cookie with the right flags, pages need a session and
+//! send the security headers, the API accepts the cookie only with the
+//! CSRF token and from our own origin, sign-out and revoking the credential
+//! end the session, and pages keep their API route's permission.
+
+use crate::support::{KEY, TOKEN, TestHome};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use exoclaw::config::env::Env;
+use exoclaw::serve::Gateway;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tower::ServiceExt as _;
+
+async fn gateway(home: &TestHome) -> Gateway {
+    let env = Env::from_pairs([
+        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
+        ("EXOCLAW_ENCRYPTION_KEY", KEY),
+        ("EXOCLAW_PORT", "0"),
+    ]);
+    let home_dir = exoclaw_gateway::home::Home::new(home.path.clone());
+    let settings =
+        exoclaw::config::from_parts(home_dir.clone(), home_dir.config_path(), "{}", false, env)
+            .unwrap();
+    Gateway::open_checked(settings).await.unwrap()
+}
+
+const HOST: &str = "127.0.0.1:8787";
+
+/// A request as a browser on our own origin sends it.
+fn req(method: &str, path: &str, cookie: Option<&str>) -> axum::http::request::Builder {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, HOST);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, format!("exoclaw_ui={c}"));
+    }
+    b
+}
+
+fn with_peer(mut r: Request<Body>) -> Request<Body> {
+    r.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1))));
+    r
+}
+
+fn form(method: &str, path: &str, cookie: Option<&str>, body: &str) -> Request<Body> {
+    with_peer(
+        req(method, path, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .body(Body::from(body.to_owned()))
+            .unwrap(),
+    )
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    with_peer(req("GET", path, cookie).body(Body::empty()).unwrap())
+}
+
+async fn text(resp: axum::response::Response) -> String {
+    let bytes = axum::body::to_bytes(resp.into_body(), 4 << 20)
+        .await
+        .unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn location(resp: &axum::response::Response) -> &str {
+    resp.headers()
+        .get(header::LOCATION)
+        .unwrap()
+        .to_str()
+        .unwrap()
+}
+
+/// Sign in with `token`: the cookie's value and the whole `Set-Cookie`.
+async fn sign_in(app: &axum::Router, token: &str) -> (String, String) {
+    let body = format!("token={}&next=%2Fui%2Fsessions", urlenc(token));
+    let r = app
+        .clone()
+        .oneshot(form("POST", "/ui/signin", None, &body))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", text(r).await);
+    assert_eq!(location(&r), "/ui/sessions");
+    let set = r
+        .headers()
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let value = set
+        .strip_prefix("exoclaw_ui=")
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    (value, set)
+}
+
+fn urlenc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The CSRF token a page carries in its `<meta name="csrf-token">`.
+async fn csrf_of(app: &axum::Router, cookie: &str) -> String {
+    let page = text(
+        app.clone()
+            .oneshot(get("/ui/", Some(cookie)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let at = page.find("name=\"csrf-token\" content=\"").unwrap() + 27;
+    page[at..at + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_session_and_carry_the_security_headers() {
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    let r = app.clone().oneshot(get("/", None)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/ui/");
+    let r = app
+        .clone()
+        .oneshot(get("/ui/sessions?agent=a", None))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/ui/signin?next=%2Fui%2Fsessions%3Fagent%3Da");
+    let r = app.clone().oneshot(get("/ui/signin", None)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers();
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+    assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(h[header::CACHE_CONTROL], "no-store");
+    let page = text(r).await;
+    assert!(!page.contains("<script>"), "no inline script");
+    let handler = page.split(" on").skip(1).any(|rest| {
+        let name: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+        !name.is_empty() && rest[name.len()..].starts_with('=')
+    });
+    assert!(!handler, "no inline event handler");
+    // Assets: cached for good, under their digest; nothing else is served.
+    let r = app
+        .clone()
+        .oneshot(get("/ui/assets/app.js", None))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let r = app
+        .clone()
+        .oneshot(get("/ui/assets/nope.js", None))
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::OK);
+    // The JSON API still answers 401, not a redirect.
+    let r = app.clone().oneshot(get("/v1/status", None)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_sets_a_strict_cookie_and_sign_out_ends_it() {
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    // A wrong credential: the form again, 401, no cookie.
+    let r = app
+        .clone()
+        .oneshot(form("POST", "/ui/signin", None, "token=wrong"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get(header::SET_COOKIE).is_none());
+    assert!(text(r).await.contains("invalid"));
+    // From another site's form: refused.
+    let mut cross = form("POST", "/ui/signin", None, &format!("token={TOKEN}"));
+    cross
+        .headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    let r = app.clone().oneshot(cross).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The gateway token.
+    let (cookie, set) = sign_in(&app, TOKEN).await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    assert!(
+        !set.contains("Secure"),
+        "plain HTTP without a trusted proxy"
+    );
+    assert!(!set.contains(TOKEN));
+    let r = app
+        .clone()
+        .oneshot(get("/ui/", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = text(r).await;
+    assert!(page.contains("Overview") && page.contains("gateway-token"));
+    assert!(!page.contains(TOKEN), "the credential is never rendered");
+    // The API takes the cookie for reads.
+    let r = app
+        .clone()
+        .oneshot(get("/v1/status", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Sign-out needs the CSRF token; with it, the session is over.
+    let r = app
+        .clone()
+        .oneshot(form("POST", "/ui/signout", Some(&cookie), "csrf=nope"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&app, &cookie).await;
+    let r = app
+        .clone()
+        .oneshot(form(
+            "POST",
+            "/ui/signout",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let r = app
+        .clone()
+        .oneshot(get("/ui/", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed out");
+    let r = app
+        .clone()
+        .oneshot(get("/v1/status", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_takes_the_cookie_only_with_the_csrf_token_from_our_origin() {
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    let (cookie, _) = sign_in(&app, TOKEN).await;
+    let csrf = csrf_of(&app, &cookie).await;
+    let call = |token: Option<&str>, origin: Option<&str>| {
+        let mut b = req("POST", "/v1/agents", Some(&cookie))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            b = b.header("x-csrf-token", t);
+        }
+        if let Some(o) = origin {
+            b = b.header(header::ORIGIN, o);
+        }
+        with_peer(
+            b.body(Body::from(r#"{"id":"helper","display_name":"Helper"}"#))
+                .unwrap(),
+        )
+    };
+    for (token, origin) in [
+        (None, None),
+        (Some("0".repeat(64)), None),
+        (Some(csrf.clone()), Some("http://evil.example")),
+    ] {
+        let r = app
+            .clone()
+            .oneshot(call(token.as_deref(), origin))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(text(r).await.contains("auth.csrf"));
+    }
+    let r = app
+        .clone()
+        .oneshot(call(Some(&csrf), Some(&format!("http://{HOST}"))))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", text(r).await);
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_the_key_ends_its_sessions_and_pages_keep_their_permissions() {
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    let create = with_peer(
+        req("POST", "/v1/users", None)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"name":"alice","key":{"scopes":["chat"]}}"#))
+            .unwrap(),
+    );
+    let r = app.clone().oneshot(create).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    let key_id = created["key_id"].as_str().unwrap().to_owned();
+    let (cookie, _) = sign_in(&app, &key).await;
+    // A chat-scoped key: the chat page, not the approvals queue.
+    let r = app
+        .clone()
+        .oneshot(get("/ui/chat", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = text(r).await;
+    assert!(
+        !page.contains("/ui/approvals"),
+        "no nav entry without the permission"
+    );
+    let r = app
+        .clone()
+        .oneshot(get("/ui/approvals", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The owner revokes the key: the session is over at its next request.
+    let revoke = with_peer(
+        req("DELETE", &format!("/v1/keys/{key_id}"), None)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    let r = app.clone().oneshot(revoke).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = app
+        .clone()
+        .oneshot(get("/ui/chat", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).starts_with("/ui/signin"));
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}
