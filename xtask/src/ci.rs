@@ -9,7 +9,7 @@ use std::process::{Command, ExitCode};
 
 use crate::command::{cargo, describe, exit_code, run, status, succeeds};
 use crate::error::Result;
-use crate::{llama, model, npm, pg, pyenv};
+use crate::{browser, llama, model, npm, pg, pyenv};
 
 /// `cargo xtask test [-- ARGS]`: ARGS go to the test runner.
 pub fn test(extra: &[String]) -> Result<ExitCode> {
@@ -27,6 +27,7 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
     // The PostgreSQL source may have created the virtualenv just now.
     let python = python.or_else(pyenv::existing_python);
     let embed_model = model::ensure()?;
+    let chromium = browser::ensure()?;
     eprintln!("xtask: {}", postgres.summary);
 
     let mut runner = if has_nextest() {
@@ -51,7 +52,10 @@ pub fn test(extra: &[String]) -> Result<ExitCode> {
         .env("REQUIRE_NPM", "1")
         // The local embedder's reference-vector test must fail, not skip.
         .env(model::DIR_VAR, &embed_model)
-        .env("REQUIRE_EMBED_MODEL", "1");
+        .env("REQUIRE_EMBED_MODEL", "1")
+        // The dashboard's browser tests must fail, not skip.
+        .env(browser::VAR, &chromium)
+        .env("REQUIRE_BROWSER", "1");
     if let Some(python) = python {
         // End-to-end tests through the Python SDKs must fail, not skip.
         runner

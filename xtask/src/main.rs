@@ -16,6 +16,7 @@
 )]
 
 mod bench;
+mod browser;
 mod ci;
 mod command;
 mod error;

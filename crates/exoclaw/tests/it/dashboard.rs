@@ -140,7 +140,7 @@ async fn pages_need_a_session_and_carry_the_security_headers() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
     assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-    assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(h[header::REFERRER_POLICY], "same-origin");
     assert_eq!(h[header::CACHE_CONTROL], "no-store");
     let page = text(r).await;
     assert!(!page.contains("<script>"), "no inline script");
@@ -180,15 +180,33 @@ async fn sign_in_sets_a_strict_cookie_and_sign_out_ends_it() {
     let home = TestHome::new();
     let gw = gateway(&home).await;
     let app = gw.router();
-    // A wrong credential: the form again, 401, no cookie.
+    // A wrong credential: back to the form, which says why; no cookie.
     let r = app
         .clone()
-        .oneshot(form("POST", "/ui/signin", None, "token=wrong"))
+        .oneshot(form(
+            "POST",
+            "/ui/signin",
+            None,
+            "token=wrong&next=%2Fui%2Fagents",
+        ))
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(r.headers().get(header::SET_COOKIE).is_none());
-    assert!(text(r).await.contains("invalid"));
+    assert_eq!(location(&r), "/ui/signin?next=%2Fui%2Fagents&error=invalid");
+    let r = app.clone().oneshot(get(location(&r), None)).await.unwrap();
+    assert!(text(r).await.contains("not a valid"));
+    // Elsewhere than a dashboard path, `next` is ignored.
+    let r = app
+        .clone()
+        .oneshot(get("/ui/signin?next=https%3A%2F%2Fevil.example%2F", None))
+        .await
+        .unwrap();
+    let page = text(r).await;
+    assert!(
+        page.contains("value=\"/ui/\"") && !page.contains("evil"),
+        "{page}"
+    );
     // From another site's form: refused.
     let mut cross = form("POST", "/ui/signin", None, &format!("token={TOKEN}"));
     cross

@@ -29,6 +29,7 @@ mod conn;
 mod cron;
 mod custom_tools;
 mod dashboard;
+mod dashboard_browser;
 mod delegation;
 mod discord;
 mod fake_discord;

@@ -1,5 +1,5 @@
-//! The dashboard's static files, embedded in the binary: one stylesheet and
-//! one script. Their URLs carry a digest of their content, so they are
+//! The dashboard's static files, embedded in the binary: one stylesheet,
+//! one script and the icon. Their URLs carry a digest of their content, so they are
 //! cached for a year and a new binary's files are fetched at once.
 
 use axum::extract::Path;
@@ -18,6 +18,11 @@ const ASSETS: &[Asset] = &[
         name: "app.css",
         mime: "text/css; charset=utf-8",
         body: include_bytes!("../../../assets/ui/app.css"),
+    },
+    Asset {
+        name: "favicon.svg",
+        mime: "image/svg+xml",
+        body: include_bytes!("../../../assets/ui/favicon.svg"),
     },
     Asset {
         name: "app.js",

@@ -13,7 +13,9 @@
 //!   something.
 //! - Every answer under `/ui/` carries the security headers
 //!   ([`security_headers`]): a CSP without inline script or eval,
-//!   `frame-ancestors 'none'`, no referrer, no sniffing.
+//!   `frame-ancestors 'none'`, no referrer to other sites (`same-origin`:
+//!   with `no-referrer` browsers send `Origin: null` on our own form posts,
+//!   which the CSRF check refuses), no sniffing.
 
 mod assets;
 mod nav;
@@ -127,7 +129,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         h.insert(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         );
         h.insert(
             header::X_CONTENT_TYPE_OPTIONS,

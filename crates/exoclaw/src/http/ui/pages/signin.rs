@@ -1,8 +1,10 @@
 //! Signing in and out. The sign-in form takes the gateway token, an API key
 //! or a paired device's credential; what it trades them for is in
-//! `session.rs`. A failed sign-in is audited like a refused bearer token.
+//! `session.rs`. A failed sign-in is audited like a refused bearer token
+//! and sent back to the form, which says why.
 
 use super::super::super::audit;
+use super::super::super::auth::AuthFailure;
 use super::super::super::error::ApiError;
 use super::super::super::limit::ClientIp;
 use super::super::super::state::{AppState, RequestId};
@@ -12,7 +14,7 @@ use askama::Template;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use std::net::SocketAddr;
 
@@ -34,17 +36,18 @@ fn safe_next(next: Option<&str>) -> &str {
     .unwrap_or(PREFIX)
 }
 
-fn query_next(query: Option<&str>) -> Option<String> {
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "next")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
 pub async fn form(uri: axum::http::Uri) -> Result<Html<String>, UiError> {
-    let next = query_next(uri.query());
+    let next = query_param(uri.query(), "next");
+    let error = query_param(uri.query(), "error");
     render(&Page {
         next: safe_next(next.as_deref()),
-        error: None,
+        error: message(error.as_deref()),
     })
 }
 
@@ -101,18 +104,30 @@ pub async fn submit(
                 )
                 .await;
             }
-            let page = render(&Page {
-                next: &next,
-                error: Some(failure.message()),
-            })?;
-            let status = if failure == super::super::super::auth::AuthFailure::Unavailable {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
-            Ok((status, page).into_response())
+            // Back to the form (post, redirect, get: a reload sends nothing
+            // again, and the browser sees no failed load).
+            let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            let to = format!(
+                "{}?next={next}&error={}",
+                super::super::SIGN_IN,
+                failure.reason()
+            );
+            Ok(Redirect::to(&to).into_response())
         }
     }
+}
+
+/// What the form says after a refused sign-in (`?error=` is one of
+/// [`AuthFailure::reason`]; anything else says nothing).
+fn message(reason: Option<&str>) -> Option<&'static str> {
+    Some(match reason? {
+        "missing" | "invalid" => "That is not a valid gateway token, API key or device credential.",
+        "expired" => AuthFailure::Expired.message(),
+        "revoked" => AuthFailure::Revoked.message(),
+        "disabled" => AuthFailure::Disabled.message(),
+        "unavailable" => AuthFailure::Unavailable.message(),
+        _ => return None,
+    })
 }
 
 pub async fn sign_out(

@@ -1,0 +1,137 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium
+against the real binary (started by dashboard_browser.rs with the fake
+provider). Prints one JSON object of what it saw; the Rust test asserts.
+
+Every page is watched for console errors, uncaught exceptions and CSP
+violations (a listener installed before any page script runs); a deliberate
+violation at the end proves the listener hears them.
+"""
+
+import json
+import sys
+
+from playwright.sync_api import sync_playwright
+
+base, token, chromium, shots = sys.argv[1:5]
+out = {"console": [], "csp": [], "steps": {}}
+
+WATCH = """
+document.addEventListener('securitypolicyviolation', (e) => {
+  (window.__csp = window.__csp || []).push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def watch(page):
+    page.on("console", lambda m: m.type == "error" and out["console"].append(f"{page.url}: {m.text}"))
+    page.on("pageerror", lambda e: out["console"].append(f"{page.url}: {e}"))
+
+
+def violations(page):
+    found = page.evaluate("window.__csp || []")
+    out["csp"].extend(f"{page.url}: {v}" for v in found)
+    return found
+
+
+def shot(page, name):
+    page.screenshot(path=f"{shots}/{name}.png", full_page=True)
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+    context = browser.new_context(viewport={"width": 1100, "height": 760})
+    context.add_init_script(WATCH)
+    page = context.new_page()
+    watch(page)
+    steps = out["steps"]
+
+    # Signed out: any page leads to the sign-in form, and back after it.
+    page.goto(f"{base}/ui/sessions")
+    steps["redirected_to"] = page.url.removeprefix(base)
+    shot(page, "signin")
+    page.fill("#token", "not-the-token")
+    page.click("button[type=submit]")
+    steps["wrong_token_error"] = page.text_content("#signin-error")
+    violations(page)
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/ui/sessions")
+    steps["after_signin"] = page.url.removeprefix(base)
+    steps["sessions_empty"] = page.text_content("main .empty")
+    violations(page)
+
+    # The overview; keyboard: the first Tab reaches the skip link.
+    page.goto(f"{base}/ui/")
+    steps["overview_h1"] = page.text_content("h1")
+    page.keyboard.press("Tab")
+    steps["first_tab"] = page.evaluate("document.activeElement.className")
+    shot(page, "overview")
+    violations(page)
+
+    # Chat: streamed answer from the fake provider.
+    page.goto(f"{base}/ui/chat")
+    page.fill("#message", "hello from the browser")
+    page.click("#send")
+    # (wait_for_function evaluates a string in the page, which the CSP forbids.)
+    for _ in range(100):
+        if page.evaluate(
+            "(document.querySelector('.msg.assistant pre')?.textContent.length ?? 0) > 0 "
+            "&& !document.querySelector('#send').disabled"
+        ):
+            break
+        page.wait_for_timeout(100)
+    steps["chat_answer"] = page.text_content(".msg.assistant pre")
+    steps["chat_status"] = page.text_content("#chat-status")
+    shot(page, "chat")
+    violations(page)
+
+    # Sessions: the chat's session, with both messages.
+    page.goto(f"{base}/ui/sessions")
+    steps["session_rows"] = page.locator("tbody tr").count()
+    page.click("tbody tr a")
+    page.wait_for_selector(".messages")
+    steps["session_roles"] = page.locator(".msg .role").all_text_contents()
+    shot(page, "session")
+    violations(page)
+
+    # Approvals and agents.
+    page.goto(f"{base}/ui/approvals")
+    steps["approvals_empty"] = page.text_content("main .empty")
+    violations(page)
+    page.goto(f"{base}/ui/agents")
+    steps["agents"] = page.locator("tbody td code").all_text_contents()
+    shot(page, "agents")
+    violations(page)
+
+    # 360 px wide: nothing wider than the screen.
+    narrow = context.new_page()
+    watch(narrow)
+    narrow.set_viewport_size({"width": 360, "height": 740})
+    narrow.goto(f"{base}/ui/")
+    steps["narrow_scroll_width"] = narrow.evaluate("document.documentElement.scrollWidth")
+    shot(narrow, "overview-360")
+    violations(narrow)
+    narrow.close()
+
+    # Sign out: the session is over.
+    page.goto(f"{base}/ui/")
+    page.click("text=Sign out")
+    page.wait_for_url(f"{base}/ui/signin")
+    page.goto(f"{base}/ui/")
+    steps["after_signout"] = page.url.removeprefix(base)
+
+    # A deliberate violation is heard (the listener works).
+    clean = len(out["csp"])
+    steps["console_before"] = list(out["console"])
+    page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=\"https://203.0.113.1/x.png\">')")
+    page.wait_for_timeout(300)
+    steps["deliberate_violation_heard"] = len(page.evaluate("window.__csp || []")) > 0
+    steps["violations_before"] = clean
+    browser.close()
+
+print(json.dumps(out))
