@@ -30,8 +30,10 @@ for (const region of document.querySelectorAll("[data-refresh]")) {
   }, seconds * 1000);
 }
 
-// The chat: POST /v1/chat/completions, streamed, with the session cookie
-// and the CSRF token; Stop aborts the request, which stops the run.
+// The chat, over the gateway's WebSocket (docs/protocol.md), which this
+// page's session cookie authenticates: the answer streams in, tool calls
+// show as they start and end, approvals the run waits for are answered
+// here, and Stop stops the session's run.
 const chat = document.getElementById("chat");
 if (chat) {
   const log = document.getElementById("log");
@@ -42,28 +44,151 @@ if (chat) {
   const status = document.getElementById("chat-status");
   const wanted = new URLSearchParams(location.search).get("agent");
   if (wanted && agent) agent.value = wanted;
-  let running = null;
 
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const scroll = () => { log.scrollTop = log.scrollHeight; };
   const line = (role, text) => {
-    const item = document.createElement("div");
-    item.className = `msg ${role}`;
-    const who = document.createElement("span");
-    who.className = "role";
-    who.textContent = role;
-    const body = document.createElement("pre");
-    body.textContent = text;
-    item.append(who, body);
+    const item = el("div", `msg ${role}`);
+    const body = el("pre", "", text);
+    item.append(el("span", "role", role), body);
     log.append(item);
-    log.scrollTop = log.scrollHeight;
-    return body;
+    scroll();
+    return { item, body };
   };
 
-  const busy = (on) => {
-    send.disabled = on;
-    stop.disabled = !on;
+  // One connection; requests are answered by id.
+  let socket = null;
+  let ready = null;
+  let nextId = 1;
+  const waiting = new Map();
+  let run = null; // { session, answer, tools: Map, shown: Set }
+
+  const connect = () => {
+    if (ready) return ready;
+    ready = new Promise((resolve, reject) => {
+      const scheme = location.protocol === "https:" ? "wss" : "ws";
+      socket = new WebSocket(`${scheme}://${location.host}/ws`);
+      socket.addEventListener("open", () => {
+        call("connect", { protocol: 1, client: { name: "exoclaw-dashboard", version: "1" } })
+          .then(resolve, reject);
+      });
+      socket.addEventListener("message", (message) => receive(JSON.parse(message.data)));
+      socket.addEventListener("close", (event) => {
+        for (const { reject: fail } of waiting.values()) fail(new Error("connection closed"));
+        waiting.clear();
+        ready = null;
+        if (event.code === 4401) location.assign("/ui/signin?next=/ui/chat");
+        if (run) finish(`Connection closed (${event.code}).`);
+      });
+    });
+    return ready;
   };
 
-  stop.addEventListener("click", () => running?.abort());
+  const call = (method, params) => new Promise((resolve, reject) => {
+    const id = String(nextId++);
+    waiting.set(id, { resolve, reject });
+    socket.send(JSON.stringify({ type: "req", id, method, params }));
+  });
+
+  const receive = (frame) => {
+    if (frame.type === "res") {
+      const request = waiting.get(frame.id);
+      if (!request) return;
+      waiting.delete(frame.id);
+      if (frame.ok) request.resolve(frame.result);
+      else request.reject(new Error(frame.error?.message ?? "refused"));
+      return;
+    }
+    if (frame.type !== "event" || !run) return;
+    const p = frame.params ?? {};
+    if (run.session && p.session_id && p.session_id !== run.session) return;
+    switch (frame.event) {
+      case "chat.delta":
+        run.answer.body.textContent += p.text;
+        scroll();
+        break;
+      case "tool.started": {
+        const tool = el("div", "tool-call", `⚙ ${p.name}: running…`);
+        run.answer.item.before(tool);
+        run.tools.set(p.call_id, tool);
+        scroll();
+        break;
+      }
+      case "tool.finished": {
+        const tool = run.tools.get(p.call_id);
+        if (tool) tool.textContent = `⚙ ${p.name}: ${p.ok ? "done" : `failed (${p.error_code})`}`;
+        break;
+      }
+      case "chat.done":
+        if (!run.answer.body.textContent) run.answer.body.textContent = p.text ?? "";
+        if (p.trace_id) {
+          const link = el("a", "trace-link", "Trace");
+          link.href = `/ui/traces/${encodeURIComponent(p.trace_id)}`;
+          run.answer.item.append(link);
+        }
+        finish("");
+        break;
+      case "chat.error":
+        finish(p.code === "cancelled" ? "Stopped." : `Error: ${p.message}`);
+        break;
+    }
+  };
+
+  // Approvals this run waits for, answered inline (polled while it runs;
+  // a credential without approvals.decide simply sees none).
+  let polling = null;
+  const pollApprovals = async () => {
+    if (!run?.session) return;
+    let list;
+    try {
+      list = await call("approvals.list", {});
+    } catch {
+      clearInterval(polling);
+      return;
+    }
+    for (const approval of list.approvals ?? []) {
+      if (approval.session_id !== run.session || run.shown.has(approval.id)) continue;
+      run.shown.add(approval.id);
+      const card = el("div", "card approval");
+      card.append(el("p", "", "The agent asks to run:"), el("pre", "command", approval.command));
+      const row = el("div", "row");
+      for (const [label, method, cls] of [["Approve", "approvals.approve", ""], ["Deny", "approvals.deny", "danger"]]) {
+        const button = el("button", cls, label);
+        button.type = "button";
+        button.addEventListener("click", async () => {
+          row.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+          try {
+            await call(method, { id: approval.id });
+            card.append(el("p", "hint", label === "Approve" ? "Approved." : "Denied."));
+          } catch (error) {
+            card.append(el("p", "error", error.message));
+          }
+        });
+        row.append(button);
+      }
+      card.append(row);
+      run.answer.item.before(card);
+      scroll();
+    }
+  };
+
+  const finish = (message) => {
+    status.textContent = message;
+    clearInterval(polling);
+    run = null;
+    send.disabled = false;
+    stop.disabled = true;
+    input.focus();
+  };
+
+  stop.addEventListener("click", () => {
+    if (run?.session) call("chat.stop", { session_id: run.session }).catch(() => {});
+  });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) chat.requestSubmit();
   });
@@ -71,60 +196,20 @@ if (chat) {
   chat.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = input.value.trim();
-    if (!text || running) return;
+    if (!text || run) return;
     line("user", text);
     input.value = "";
-    const answer = line("assistant", "");
-    running = new AbortController();
-    busy(true);
+    run = { session: null, answer: line("assistant", ""), tools: new Map(), shown: new Set() };
+    send.disabled = true;
+    stop.disabled = false;
     status.textContent = "Thinking…";
     try {
-      const response = await fetch(chat.dataset.endpoint, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify({
-          model: agent.value,
-          stream: true,
-          messages: [{ role: "user", content: text }],
-        }),
-        signal: running.signal,
-      });
-      if (!response.ok) {
-        const body = await response.json().catch(() => ({}));
-        throw new Error(body?.error?.message ?? `HTTP ${response.status}`);
-      }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const event = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          for (const row of event.split("\n")) {
-            if (!row.startsWith("data: ")) continue;
-            const data = row.slice(6);
-            if (data === "[DONE]") continue;
-            const chunk = JSON.parse(data);
-            if (chunk.error) throw new Error(chunk.error.message ?? "the run failed");
-            const delta = chunk.choices?.[0]?.delta?.content;
-            if (delta) {
-              answer.textContent += delta;
-              log.scrollTop = log.scrollHeight;
-            }
-          }
-        }
-      }
-      status.textContent = "";
+      await connect();
+      const started = await call("chat.send", { agent: agent.value, message: text, peer: "dashboard" });
+      if (run) run.session = started.session_id;
+      polling = setInterval(pollApprovals, 1000);
     } catch (error) {
-      status.textContent = error.name === "AbortError" ? "Stopped." : `Error: ${error.message}`;
-    } finally {
-      running = null;
-      busy(false);
-      input.focus();
+      finish(`Error: ${error.message}`);
     }
   });
 }

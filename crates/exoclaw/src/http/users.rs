@@ -223,6 +223,13 @@ pub struct TenantQuery {
     tenant: Option<String>,
 }
 
+impl TenantQuery {
+    /// The tenant asked for, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+}
+
 /// The tenant's users.
 #[utoipa::path(get, path = "/v1/users", tag = "users", params(TenantQuery),
     responses((status = 200, description = "The users", body = UserList)))]

@@ -2,17 +2,19 @@
 //! virtualenv) driving Debian's Chromium (`EXOCLAW_TEST_CHROMIUM`, which
 //! `cargo xtask test` installs) against the real binary with the fake
 //! provider. Sign-in (wrong token, then the token), the overview, a
-//! streamed chat, the session it made, approvals, agents, 360 px wide,
-//! keyboard focus, sign-out; no console error and no CSP violation on any
-//! page. Without the browser or the virtualenv the test skips, unless
+//! streamed chat, a tool call approved inline and its trace's waterfall,
+//! the session it made, approvals, agents, a user whose key is shown once
+//! and revoked, 360 px wide, keyboard focus, sign-out; no console error and
+//! no CSP violation on any page. Without the browser or the virtualenv the test skips, unless
 //! `REQUIRE_BROWSER=1` / `REQUIRE_PYTHON=1`.
 //!
 //! `UPDATE_SCREENSHOTS=1` writes the screenshots to `docs/screenshots/`
 //! (the README shows them); otherwise to a temporary directory.
 
-use crate::chat::setup;
+use crate::chat::setup_with;
 use crate::openai_sdk::python;
 use crate::support::*;
+use exoclaw_core::provider::ToolCall;
 use exoclaw_providers::fake::Reply;
 use std::process::Command;
 
@@ -56,9 +58,15 @@ fn the_dashboard_works_in_a_real_browser() {
     let (Some(py), Some(chromium)) = (python(), chromium()) else {
         return;
     };
-    let s = setup();
+    let s = setup_with(r#"{"tools": {"exec_approval": {"security": "ask"}}}"#, &[]);
     s.fake
         .push(Reply::text("Hello! I am the default agent, streamed to your browser.").deltas(6));
+    s.fake.push(Reply::tool_calls([ToolCall {
+        id: "c1".into(),
+        name: "exec".into(),
+        arguments: serde_json::json!({"command": "sudo -n true; echo checked"}),
+    }]));
+    s.fake.push(Reply::text("The check ran.").deltas(3));
     let (shots, _keep) = screenshot_dir();
     let out = Command::new(&py)
         .args([
@@ -102,10 +110,33 @@ fn the_dashboard_works_in_a_real_browser() {
         "Hello! I am the default agent, streamed to your browser."
     );
     assert_eq!(steps["chat_status"], "");
+    assert_eq!(steps["approval_command"], "sudo -n true; echo checked");
+    assert_eq!(steps["tool_lines"], serde_json::json!(["⚙ exec: done"]));
+    assert_eq!(steps["second_answer"], "The check ran.");
+    let kinds = steps["span_kinds"].as_array().unwrap();
+    assert!(
+        kinds.contains(&serde_json::json!("llm")) && kinds.contains(&serde_json::json!("tool")),
+        "{steps}"
+    );
+    assert_eq!(steps["new_key_prefix"], "exk_");
+    assert_eq!(steps["key_rows"], 1);
+    assert!(
+        steps["key_state"].as_str().unwrap().starts_with("revoked"),
+        "{steps}"
+    );
+    assert_eq!(steps["key_shown_again"], false, "a key is shown once");
     assert_eq!(steps["session_rows"], 1);
     assert_eq!(
         steps["session_roles"],
-        serde_json::json!(["user", "assistant"])
+        serde_json::json!([
+            "user",
+            "assistant",
+            "user",
+            "assistant",
+            "tool",
+            "assistant"
+        ]),
+        "both turns in one session, the tool call and its result between"
     );
     assert!(
         steps["approvals_empty"]

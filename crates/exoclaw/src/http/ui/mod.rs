@@ -91,6 +91,43 @@ pub fn add_routes(routes: Routes) -> Routes {
         )
         .add(
             &get,
+            "/ui/traces",
+            Perm(P::SessionsRead),
+            pages::traces::list,
+        )
+        .add(
+            &get,
+            "/ui/traces/{id}",
+            Perm(P::SessionsRead),
+            pages::traces::show,
+        )
+        .add(&get, "/ui/users", Perm(P::UsersManage), pages::users::list)
+        .add(
+            &post,
+            "/ui/users",
+            Perm(P::UsersManage),
+            pages::users::create,
+        )
+        .add(
+            &get,
+            "/ui/users/{id}",
+            Perm(P::UsersManage),
+            pages::users::show,
+        )
+        .add(
+            &post,
+            "/ui/users/{id}/keys",
+            Perm(P::UsersManage),
+            pages::users::create_key,
+        )
+        .add(
+            &post,
+            "/ui/users/{id}/keys/{key}/revoke",
+            Perm(P::KeysSelf),
+            pages::users::revoke_key,
+        )
+        .add(
+            &get,
             "/ui/approvals",
             Perm(P::ApprovalsDecide),
             pages::approvals::list,

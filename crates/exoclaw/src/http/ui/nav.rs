@@ -33,9 +33,19 @@ const ENTRIES: &[Entry] = &[
         needs: Permission::SessionsRead,
     },
     Entry {
+        href: "/ui/traces",
+        label: "Traces",
+        needs: Permission::SessionsRead,
+    },
+    Entry {
         href: "/ui/approvals",
         label: "Approvals",
         needs: Permission::ApprovalsDecide,
+    },
+    Entry {
+        href: "/ui/users",
+        label: "Users",
+        needs: Permission::UsersManage,
     },
 ];
 

@@ -86,7 +86,9 @@ pub async fn upgrade(
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
         let allowed = &state.runtime.settings.config.gateway.allowed_origins;
-        if !allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        // The dashboard's own pages (same origin) are always admitted.
+        let own = super::ui::session::origin_matches(&headers);
+        if !own && !allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
             // audited and logged at warn as security.origin_refused
             audit::origin_refused(&state, origin, peer.ip, Some(peer.request_id)).await;
             return ApiError::new(
@@ -109,15 +111,23 @@ pub async fn upgrade(
     }
     // A header credential is checked at upgrade; without one, the
     // `connect` frame must carry it.
+    // A dashboard page's connection brings its session cookie instead.
     let header_who = match super::auth::bearer(&headers) {
         Some(t) => super::auth::authenticate(&state, Some(t), Some(&peer.request_id))
             .await
             .ok()
-            .map(|who| Authed {
-                who,
-                credential: exoclaw_core::Secret::new(t.to_owned()),
-            }),
-        None => None,
+            .map(|who| Authed::token(who, t)),
+        None => match super::ui::session::cookie_secret(&headers) {
+            Some(secret) => super::ui::session::resume(&state, secret, Some(&peer.request_id))
+                .await
+                .ok()
+                .map(|(who, credential, _)| Authed {
+                    who,
+                    digest: credential.digest,
+                    presented: Presented::Dashboard(exoclaw_core::Secret::new(secret.to_owned())),
+                }),
+            None => None,
+        },
     };
     // Counted from the upgrade, for the connection's life.
     let quota = &state.quotas.ws_per_ip;
@@ -150,7 +160,29 @@ async fn serve(
 #[derive(Clone)]
 struct Authed {
     who: Principal,
-    credential: exoclaw_core::Secret,
+    presented: Presented,
+    /// The credential's SHA-256 (what the audit log's dedup keys on).
+    digest: [u8; 32],
+}
+
+/// What a connection authenticated with.
+#[derive(Clone)]
+enum Presented {
+    /// A bearer credential (header or `connect` frame).
+    Token(exoclaw_core::Secret),
+    /// A dashboard page's session cookie (its secret), re-checked as the
+    /// session (expiry, sign-out) and the credential behind it.
+    Dashboard(exoclaw_core::Secret),
+}
+
+impl Authed {
+    fn token(who: Principal, token: &str) -> Self {
+        Self {
+            who,
+            digest: super::auth::digest(token),
+            presented: Presented::Token(exoclaw_core::Secret::new(token.to_owned())),
+        }
+    }
 }
 
 /// Why the loop of a connection ends early.
@@ -441,13 +473,14 @@ async fn recheck(
     peer: &Peer,
 ) -> Result<(), super::auth::AuthFailure> {
     use super::auth::AuthFailure;
-    match super::auth::authenticate(
-        state,
-        Some(authed.credential.expose()),
-        Some(&peer.request_id),
-    )
-    .await
-    {
+    let rid = Some(peer.request_id.as_str());
+    let again = match &authed.presented {
+        Presented::Token(t) => super::auth::authenticate(state, Some(t.expose()), rid).await,
+        Presented::Dashboard(secret) => super::ui::session::resume(state, secret.expose(), rid)
+            .await
+            .map(|(who, _, _)| who),
+    };
+    match again {
         Ok(who) => {
             authed.who = who;
             Ok(())
@@ -496,10 +529,7 @@ async fn connect(
             let rid = Some(peer.request_id.as_str());
             super::auth::authenticate(state, presented, rid)
                 .await
-                .map(|who| Authed {
-                    who,
-                    credential: exoclaw_core::Secret::new(presented.unwrap_or_default().to_owned()),
-                })
+                .map(|who| Authed::token(who, presented.unwrap_or_default()))
         }
     };
     let authed = match authenticated {
@@ -527,8 +557,15 @@ async fn connect(
     }
     let rid = Some(peer.request_id.clone());
     let channel = audit::Channel::WebSocket;
-    let credential = super::auth::digest(authed.credential.expose());
-    audit::auth_success(state, channel, &authed.who, &credential, Some(peer.ip), rid).await;
+    audit::auth_success(
+        state,
+        channel,
+        &authed.who,
+        &authed.digest,
+        Some(peer.ip),
+        rid,
+    )
+    .await;
     let result = frame::Connected {
         protocol: PROTOCOL_VERSION,
         server: frame::Server {

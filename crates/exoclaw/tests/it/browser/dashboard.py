@@ -87,12 +87,35 @@ with sync_playwright() as p:
         page.wait_for_timeout(100)
     steps["chat_answer"] = page.text_content(".msg.assistant pre")
     steps["chat_status"] = page.text_content("#chat-status")
+    violations(page)
+
+    # A tool call that needs approval: answered inline, then the answer.
+    page.fill("#message", "run the check")
+    page.click("#send")
+    page.wait_for_selector(".approval button")
+    steps["approval_command"] = page.text_content(".approval .command")
+    shot(page, "chat-approval")
+    page.click(".approval button:has-text('Approve')")
+    for _ in range(150):
+        if page.evaluate("!document.querySelector('#send').disabled"):
+            break
+        page.wait_for_timeout(100)
+    steps["tool_lines"] = page.locator(".tool-call").all_text_contents()
+    steps["second_answer"] = page.locator(".msg.assistant pre").nth(1).text_content()
     shot(page, "chat")
+    violations(page)
+
+    # Its trace: the waterfall has the model calls and the tool call.
+    page.click(".trace-link >> nth=-1")
+    page.wait_for_selector("table.waterfall")
+    steps["span_kinds"] = page.locator("tr.span .kind").all_text_contents()
+    shot(page, "trace")
     violations(page)
 
     # Sessions: the chat's session, with both messages.
     page.goto(f"{base}/ui/sessions")
     steps["session_rows"] = page.locator("tbody tr").count()
+    page.wait_for_timeout(10)
     page.click("tbody tr a")
     page.wait_for_selector(".messages")
     steps["session_roles"] = page.locator(".msg .role").all_text_contents()
@@ -106,6 +129,24 @@ with sync_playwright() as p:
     page.goto(f"{base}/ui/agents")
     steps["agents"] = page.locator("tbody td code").all_text_contents()
     shot(page, "agents")
+    violations(page)
+
+    # Users: a new user's key is shown once; revoking it asks first.
+    page.goto(f"{base}/ui/users")
+    page.fill("#name", "bob")
+    page.click("text=Create user and key")
+    page.wait_for_selector("#new-key")
+    new_key = page.text_content("#new-key").strip()
+    steps["new_key_prefix"] = new_key[:4]
+    shot(page, "key-once")
+    page.click("text=Done")
+    page.wait_for_selector("table")
+    steps["key_rows"] = page.locator("tbody tr").count()
+    page.once("dialog", lambda d: d.accept())
+    page.click("text=Revoke")
+    page.wait_for_selector("td:has-text('revoked')")
+    steps["key_state"] = page.locator("tbody td").nth(4).text_content()
+    steps["key_shown_again"] = new_key in page.content()
     violations(page)
 
     # 360 px wide: nothing wider than the screen.

@@ -1,6 +1,7 @@
 //! Chat with an agent: the page lists the agents the caller may talk to;
-//! the script sends through `POST /v1/chat/completions` (streamed) with the
-//! session cookie and the CSRF token, so the same route permission holds.
+//! the script talks over the WebSocket (`chat.send` and its events, tool
+//! calls as they run, `approvals.*` inline, `chat.stop`), which the session
+//! cookie authenticates and each method's permission guards.
 
 use super::super::super::agents::{self, AgentView};
 use super::super::super::state::AppState;

@@ -7,3 +7,5 @@ pub mod chat;
 pub mod home;
 pub mod sessions;
 pub mod signin;
+pub mod traces;
+pub mod users;
