@@ -213,3 +213,21 @@ if (chat) {
     }
   });
 }
+
+// Pairing: the waiting page polls until an admin decides, then goes on.
+const pairing = document.querySelector("[data-pair-wait]");
+if (pairing) {
+  const status = document.getElementById("pair-status");
+  const timer = setInterval(async () => {
+    try {
+      const response = await fetch(pairing.dataset.pairWait, { headers: { Accept: "application/json" } });
+      const body = await response.json();
+      if (body.status === "pending") return;
+      clearInterval(timer);
+      if (body.status === "approved") location.assign("/ui/");
+      else location.assign(`/ui/signin?error=pairing_${encodeURIComponent(body.status)}`);
+    } catch {
+      status.textContent = "Cannot reach the gateway; retrying…";
+    }
+  }, 1500);
+}

@@ -4,7 +4,8 @@
 //! provider. Sign-in (wrong token, then the token), the overview, a
 //! streamed chat, a tool call approved inline and its trace's waterfall,
 //! the session it made, approvals, agents, a user whose key is shown once
-//! and revoked, 360 px wide, keyboard focus, sign-out; no console error and
+//! and revoked, a second browser signed in by pairing (and out by revoking
+//! its device), 360 px wide, keyboard focus, sign-out; no console error and
 //! no CSP violation on any page. Without the browser or the virtualenv the test skips, unless
 //! `REQUIRE_BROWSER=1` / `REQUIRE_PYTHON=1`.
 //!
@@ -125,6 +126,29 @@ fn the_dashboard_works_in_a_real_browser() {
         "{steps}"
     );
     assert_eq!(steps["key_shown_again"], false, "a key is shown once");
+    let code = steps["pair_code"].as_str().unwrap();
+    assert_eq!(
+        code.chars().filter(char::is_ascii_alphanumeric).count(),
+        8,
+        "{code}"
+    );
+    assert!(
+        steps["pair_notice"]
+            .as_str()
+            .unwrap()
+            .starts_with("Approved")
+    );
+    assert!(
+        steps["paired_as"].as_str().unwrap().starts_with("device:"),
+        "{steps}"
+    );
+    assert!(
+        steps["after_device_revoked"]
+            .as_str()
+            .unwrap()
+            .starts_with("/ui/signin"),
+        "{steps}"
+    );
     assert_eq!(steps["session_rows"], 1);
     assert_eq!(
         steps["session_roles"],

@@ -38,11 +38,15 @@ pub const PREFIX: &str = "/ui/";
 /// The sign-in page.
 pub const SIGN_IN: &str = "/ui/signin";
 
-/// Paths served without a session: the root's redirect, the sign-in page
-/// and the assets.
+/// Paths served without a session: the root's redirect, the sign-in page,
+/// pairing a browser and the assets.
 pub fn is_public(path: &str) -> bool {
-    path == "/" || path == SIGN_IN || assets::is_asset(path)
+    matches!(path, "/" | "/ui" | SIGN_IN | PAIR | PAIR_WAIT) || assets::is_asset(path)
 }
+
+/// Asking to pair this browser, and waiting for the approval.
+const PAIR: &str = "/ui/pair";
+const PAIR_WAIT: &str = "/ui/pair/wait";
 
 /// Whether a path is the dashboard's (answered with pages, and with a
 /// redirect to the sign-in page instead of a JSON 401).
@@ -66,6 +70,26 @@ pub fn add_routes(routes: Routes) -> Routes {
             "/ui/signout",
             Perm(P::Status),
             pages::signin::sign_out,
+        )
+        .add(&post, PAIR, Public, pages::pairing::request)
+        .add(&get, PAIR_WAIT, Public, pages::pairing::wait)
+        .add(
+            &get,
+            "/ui/pairing",
+            Perm(P::PairingManage),
+            pages::pairing::page,
+        )
+        .add(
+            &post,
+            "/ui/pairing/decide",
+            Perm(P::PairingManage),
+            pages::pairing::decide,
+        )
+        .add(
+            &post,
+            "/ui/pairing/devices/{id}/revoke",
+            Perm(P::PairingManage),
+            pages::pairing::revoke,
         )
         .add(&get, "/ui/assets/{name}", Public, assets::serve)
         .add(&get, PREFIX, Perm(P::Status), pages::home::page)
@@ -238,6 +262,29 @@ impl From<ApiError> for UiError {
     }
 }
 
+/// The JSON of an API handler that answers a whole `Response`, or its
+/// error (code and message as the API gave them) for the page.
+pub async fn json_of(resp: Response) -> Result<serde_json::Value, UiError> {
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading an answer: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if status.is_success() {
+        return Ok(value);
+    }
+    let code = value
+        .pointer("/error/code")
+        .and_then(|c| c.as_str())
+        .and_then(super::error::ErrorCode::from_wire)
+        .unwrap_or(super::error::ErrorCode::Internal);
+    let message = value
+        .pointer("/error/message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("the request failed");
+    Err(UiError(ApiError::new(code, message)))
+}
+
 impl From<askama::Error> for UiError {
     fn from(e: askama::Error) -> Self {
         Self(ApiError::internal(format!("rendering a page: {e}")))
@@ -314,6 +361,8 @@ mod tests {
     #[test]
     fn public_paths_are_only_the_sign_in_and_assets() {
         assert!(is_public("/ui/signin"));
+        assert!(is_public("/ui/pair") && is_public("/ui/pair/wait"));
+        assert!(!is_public("/ui/pairing"));
         assert!(is_public("/ui/assets/app.css"));
         assert!(!is_public("/ui/"));
         assert!(!is_public("/ui/sessions"));

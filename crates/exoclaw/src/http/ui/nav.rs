@@ -43,6 +43,11 @@ const ENTRIES: &[Entry] = &[
         needs: Permission::ApprovalsDecide,
     },
     Entry {
+        href: "/ui/pairing",
+        label: "Pairing",
+        needs: Permission::PairingManage,
+    },
+    Entry {
         href: "/ui/users",
         label: "Users",
         needs: Permission::UsersManage,

@@ -149,6 +149,36 @@ with sync_playwright() as p:
     steps["key_shown_again"] = new_key in page.content()
     violations(page)
 
+    # Pairing: another browser asks for bob, the admin approves its code
+    # here, it signs in by itself; revoking the device signs it out.
+    other = browser.new_context(viewport={"width": 1100, "height": 760})
+    other.add_init_script(WATCH)
+    paired = other.new_page()
+    watch(paired)
+    paired.goto(f"{base}/ui/signin")
+    paired.fill("#pair-user", "bob")
+    paired.click("text=Get a pairing code")
+    code = paired.text_content("#pair-code").strip()
+    steps["pair_code"] = code
+    shot(paired, "pair")
+    page.goto(f"{base}/ui/pairing")
+    page.fill("#code", code)
+    page.click("button[value=approve]")
+    page.wait_for_selector(".notice")
+    steps["pair_notice"] = page.text_content(".notice")
+    paired.wait_for_url(f"{base}/ui/", timeout=15000)
+    steps["paired_as"] = paired.text_content(".who span")
+    violations(paired)
+    page.goto(f"{base}/ui/pairing")
+    shot(page, "pairing")
+    page.once("dialog", lambda d: d.accept())
+    page.click("td form button:has-text('Revoke')")
+    page.wait_for_selector(".notice")
+    paired.goto(f"{base}/ui/")
+    steps["after_device_revoked"] = paired.url.removeprefix(base)
+    violations(page)
+    other.close()
+
     # 360 px wide: nothing wider than the screen.
     narrow = context.new_page()
     watch(narrow)

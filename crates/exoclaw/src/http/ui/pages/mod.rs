@@ -5,6 +5,7 @@ pub mod agents;
 pub mod approvals;
 pub mod chat;
 pub mod home;
+pub mod pairing;
 pub mod sessions;
 pub mod signin;
 pub mod traces;

@@ -126,6 +126,10 @@ fn message(reason: Option<&str>) -> Option<&'static str> {
         "revoked" => AuthFailure::Revoked.message(),
         "disabled" => AuthFailure::Disabled.message(),
         "unavailable" => AuthFailure::Unavailable.message(),
+        "pairing_denied" => "The pairing request was denied.",
+        "pairing_expired" | "pairing_issued" => {
+            "The pairing request is over (expired, or used); ask for a new code."
+        }
         _ => return None,
     })
 }
