@@ -21,8 +21,10 @@ async fn gateway(home: &TestHome) -> Gateway {
         ("EXOCLAW_PORT", "0"),
     ]);
     let home_dir = exoclaw_gateway::home::Home::new(home.path.clone());
+    // Pages are walked quickly; the rate limit has its own tests.
+    let config = r#"{"gateway": {"rate_limit_rpm": 0}}"#;
     let settings =
-        exoclaw::config::from_parts(home_dir.clone(), home_dir.config_path(), "{}", false, env)
+        exoclaw::config::from_parts(home_dir.clone(), home_dir.config_path(), config, false, env)
             .unwrap();
     Gateway::open_checked(settings).await.unwrap()
 }
@@ -377,6 +379,67 @@ async fn revoking_the_key_ends_its_sessions_and_pages_keep_their_permissions() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(location(&r).starts_with("/ui/signin"));
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}
+
+/// Every page of the dashboard (read from the route table, so a new page is
+/// covered at once): an owner gets it, with a heading and no inline style
+/// or script; a `user` gets exactly the pages its role's permissions allow
+/// (the others answer 403), and its navigation shows only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_and_keeps_its_route_permission() {
+    use exoclaw::http::routes::Access;
+    use exoclaw_gateway::access::role_allows;
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    let (_, table) = exoclaw::http::all_routes().finish();
+    let pages: Vec<(String, Access)> = table
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/ui/") && !r.path.contains('{'))
+        .filter(|r| !matches!(r.access, Access::Public))
+        .map(|r| (r.path.to_owned(), r.access))
+        .collect();
+    assert!(pages.len() >= 15, "{pages:?}");
+    let (owner, _) = sign_in(&app, TOKEN).await;
+    for (path, _) in &pages {
+        let r = app.clone().oneshot(get(path, Some(&owner))).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let page = text(r).await;
+        assert!(page.contains("<h1>"), "{path}");
+        assert!(
+            !page.contains("style=") && !page.contains("<script>"),
+            "{path}"
+        );
+    }
+    // A user's key (all of the role's permissions).
+    let create = with_peer(
+        req("POST", "/v1/users", None)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"name":"carol","role":"user"}"#))
+            .unwrap(),
+    );
+    let created: serde_json::Value =
+        serde_json::from_str(&text(app.clone().oneshot(create).await.unwrap()).await).unwrap();
+    let (user, _) = sign_in(&app, created["api_key"].as_str().unwrap()).await;
+    let home_page = text(app.clone().oneshot(get("/ui/", Some(&user))).await.unwrap()).await;
+    for (path, access) in &pages {
+        let Access::Perm(perm) = access else { continue };
+        let allowed = role_allows(exoclaw_core::model::Role::User, *perm);
+        let r = app.clone().oneshot(get(path, Some(&user))).await.unwrap();
+        let expected = if allowed {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(r.status(), expected, "{path} for a user");
+        let in_nav = home_page.contains(&format!("<a href=\"{path}\""));
+        if !allowed {
+            assert!(!in_nav, "{path} is not in a user's navigation");
+        }
+    }
     gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
         .await;
 }

@@ -21,6 +21,7 @@ mod assets;
 mod nav;
 mod pages;
 pub mod session;
+mod table;
 
 use super::error::ApiError;
 use super::routes::{Access, Routes};
@@ -124,6 +125,59 @@ pub fn add_routes(routes: Routes) -> Routes {
             "/ui/traces/{id}",
             Perm(P::SessionsRead),
             pages::traces::show,
+        )
+        .add(&get, "/ui/audit", Perm(P::AuditRead), pages::audit::list)
+        .add(&get, "/ui/teams", Perm(P::AgentsRead), pages::teams::list)
+        .add(
+            &get,
+            "/ui/teams/{id}",
+            Perm(P::AgentsRead),
+            pages::teams::board,
+        )
+        .add(
+            &get,
+            "/ui/delegations",
+            Perm(P::SessionsRead),
+            pages::delegations::list,
+        )
+        .add(
+            &get,
+            "/ui/memory",
+            Perm(P::SessionsRead),
+            pages::memory::list,
+        )
+        .add(
+            &post,
+            "/ui/memory/{id}/forget",
+            Perm(P::SessionsWrite),
+            pages::memory::forget,
+        )
+        .add(&get, "/ui/skills", Perm(P::AgentsRead), pages::skills::list)
+        .add(
+            &post,
+            "/ui/skills/{name}/approve",
+            Perm(P::AgentsWrite),
+            pages::skills::approve,
+        )
+        .add(
+            &post,
+            "/ui/skills/{name}/remove",
+            Perm(P::AgentsWrite),
+            pages::skills::remove,
+        )
+        .add(
+            &get,
+            "/ui/channels",
+            Perm(P::MetricsRead),
+            pages::channels::list,
+        )
+        .add(&get, "/ui/mcp", Perm(P::AgentsRead), pages::mcp::list)
+        .add(&get, "/ui/cron", Perm(P::SessionsRead), pages::cron::list)
+        .add(
+            &get,
+            "/ui/cron/{id}",
+            Perm(P::SessionsRead),
+            pages::cron::runs,
         )
         .add(&get, "/ui/users", Perm(P::UsersManage), pages::users::list)
         .add(

@@ -43,6 +43,41 @@ const ENTRIES: &[Entry] = &[
         needs: Permission::ApprovalsDecide,
     },
     Entry {
+        href: "/ui/teams",
+        label: "Teams",
+        needs: Permission::AgentsRead,
+    },
+    Entry {
+        href: "/ui/delegations",
+        label: "Delegations",
+        needs: Permission::SessionsRead,
+    },
+    Entry {
+        href: "/ui/memory",
+        label: "Memory",
+        needs: Permission::SessionsRead,
+    },
+    Entry {
+        href: "/ui/skills",
+        label: "Skills",
+        needs: Permission::AgentsRead,
+    },
+    Entry {
+        href: "/ui/cron",
+        label: "Cron",
+        needs: Permission::SessionsRead,
+    },
+    Entry {
+        href: "/ui/mcp",
+        label: "MCP",
+        needs: Permission::AgentsRead,
+    },
+    Entry {
+        href: "/ui/channels",
+        label: "Channels",
+        needs: Permission::MetricsRead,
+    },
+    Entry {
         href: "/ui/pairing",
         label: "Pairing",
         needs: Permission::PairingManage,
@@ -51,6 +86,11 @@ const ENTRIES: &[Entry] = &[
         href: "/ui/users",
         label: "Users",
         needs: Permission::UsersManage,
+    },
+    Entry {
+        href: "/ui/audit",
+        label: "Audit",
+        needs: Permission::AuditRead,
     },
 ];
 

@@ -3,10 +3,18 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod audit;
+pub mod channels;
 pub mod chat;
+pub mod cron;
+pub mod delegations;
 pub mod home;
+pub mod mcp;
+pub mod memory;
 pub mod pairing;
 pub mod sessions;
 pub mod signin;
+pub mod skills;
+pub mod teams;
 pub mod traces;
 pub mod users;
