@@ -74,7 +74,6 @@ fn every_other_route_requires_the_bearer_token() {
         "/nope",
         "/v1/nope",
         "/healthz/x",
-        "/",
     ] {
         for token in [None, Some(wrong.as_str()), Some("")] {
             let r = gw.get(path, token);
@@ -86,6 +85,10 @@ fn every_other_route_requires_the_bearer_token() {
             );
         }
     }
+    // The root is the dashboard's: it sends a browser to its sign-in page.
+    let r = gw.get("/", None);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.headers.get("location").map(String::as_str), Some("/ui/"));
     // A prefix of the real token, or the token with a suffix, is refused too.
     assert_eq!(
         gw.get("/v1/status", Some(&TOKEN[..TOKEN.len() - 1])).status,
