@@ -18,6 +18,7 @@ pub use approvals::ApprovalList;
 pub use audit::event_json as audit_event_json;
 pub use audit::{AuditEventView, AuditPage};
 pub mod auth;
+pub mod credential;
 pub mod error;
 mod extract;
 mod health;

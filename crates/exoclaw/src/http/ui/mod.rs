@@ -61,7 +61,7 @@ pub fn add_routes(routes: Routes) -> Routes {
     use axum::http::Method;
     use exoclaw_gateway::access::Permission as P;
     let (get, post) = (Method::GET, Method::POST);
-    let routes = routes
+    routes
         .add(&get, "/", Public, root)
         .add(&get, "/ui", Public, root)
         .add(&get, SIGN_IN, Public, pages::signin::form)
@@ -215,8 +215,7 @@ pub fn add_routes(routes: Routes) -> Routes {
             "/ui/approvals/{id}/{decision}",
             Perm(P::ApprovalsDecide),
             pages::approvals::decide,
-        );
-    routes
+        )
 }
 
 async fn root() -> Redirect {

@@ -3,7 +3,7 @@
 //! back into the credential's principal on every request.
 //!
 //! - The cookie holds 32 random bytes; the store keeps their SHA-256 and
-//!   the credential's kind and digest ([`super::super::auth::Credential`]),
+//!   the credential's kind and digest ([`super::super::credential::Credential`]),
 //!   which is re-checked on every request: revoking the key or device,
 //!   disabling the user or rotating the token out ends the session.
 //! - `HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure` when the request came
@@ -14,7 +14,7 @@
 //!   form's `csrf` field (read here, before any handler, so no handler can
 //!   forget it), and an `Origin`, when sent, naming this host.
 
-use super::super::auth::{AuthFailure, Credential, authenticate, authenticate_credential};
+use super::super::credential::{AuthFailure, Credential, authenticate, authenticate_credential};
 use super::super::error::{ApiError, ErrorCode};
 use super::super::state::AppState;
 use axum::body::Body;

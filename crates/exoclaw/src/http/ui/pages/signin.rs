@@ -4,7 +4,7 @@
 //! and sent back to the form, which says why.
 
 use super::super::super::audit;
-use super::super::super::auth::AuthFailure;
+use super::super::super::credential::AuthFailure;
 use super::super::super::error::ApiError;
 use super::super::super::limit::ClientIp;
 use super::super::super::state::{AppState, RequestId};
