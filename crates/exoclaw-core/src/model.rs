@@ -176,6 +176,13 @@ pub struct Session {
 pub struct SessionFilter {
     pub agent_id: Option<AgentId>,
     pub user_id: Option<UserId>,
+    /// Only sessions whose title or peer contains this (any case).
+    pub text: Option<String>,
+    /// Only sessions after this one in the order (newest first): its
+    /// `updated_at` and id, the previous page's last.
+    pub after: Option<(UnixMillis, SessionId)>,
+    /// At most this many.
+    pub limit: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

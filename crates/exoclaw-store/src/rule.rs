@@ -62,6 +62,21 @@ pub(crate) fn lead_conflict(agent: &AgentId, team: Option<&str>) -> StoreError {
     ))
 }
 
+/// A `LIKE ... ESCAPE '\'` pattern matching text that contains `text`
+/// (lowercased; `%`, `_` and `\` escaped): compare it with `lower(column)`.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// `NotFound` when a statement that names one row changed none.
 pub(crate) fn found(rows_affected: u64) -> StoreResult<()> {
     if rows_affected == 0 {

@@ -540,15 +540,29 @@ macro_rules! ports {
                 tenant: &TenantId,
                 filter: &SessionFilter,
             ) -> StoreResult<Vec<Session>> {
+                let text = filter.text.as_deref().map(rule::like_pattern);
+                let (after_at, after_id) = match &filter.after {
+                    Some((at, id)) => (Some(*at), Some(id.as_str())),
+                    None => (None, None),
+                };
+                let limit = filter.limit.map_or(i64::MAX, i64::from);
                 let rows = sqlx::query($d::sql!(
                     "SELECT ",
                     session_cols!(),
                     " FROM sessions WHERE tenant_id = ?1 AND (?2 IS NULL OR agent_id = ?2) \
-                     AND (?3 IS NULL OR user_id = ?3) ORDER BY updated_at DESC, id DESC"
+                     AND (?3 IS NULL OR user_id = ?3) \
+                     AND (?4 IS NULL OR lower(coalesce(title, '')) LIKE ?4 ESCAPE '\\' \
+                          OR lower(peer) LIKE ?4 ESCAPE '\\') \
+                     AND (?5 IS NULL OR updated_at < ?5 OR (updated_at = ?5 AND id < ?6)) \
+                     ORDER BY updated_at DESC, id DESC LIMIT ?7"
                 ))
                 .bind(tenant.as_str())
                 .bind(filter.agent_id.as_ref().map(AgentId::as_str))
                 .bind(filter.user_id.as_ref().map(UserId::as_str))
+                .bind(text)
+                .bind(after_at)
+                .bind(after_id)
+                .bind(limit)
                 .fetch_all(&self.pool)
                 .await
                 .map_err($d::err)?;

@@ -294,16 +294,7 @@ pub(crate) fn task_query(query: Option<&str>) -> StoreResult<[Option<String>; MA
     }
     for (slot, word) in patterns.iter_mut().zip(words) {
         check_name("task query word", word)?;
-        let mut pattern = String::with_capacity(word.len() + 2);
-        pattern.push('%');
-        for c in word.to_lowercase().chars() {
-            if matches!(c, '%' | '_' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
-        pattern.push('%');
-        *slot = Some(pattern);
+        *slot = Some(super::like_pattern(word));
     }
     Ok(patterns)
 }

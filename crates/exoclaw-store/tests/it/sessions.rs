@@ -357,6 +357,7 @@ async fn list_sessions_newest_first_with_filters(store: Arc<dyn Store>) {
     let by_agent = SessionFilter {
         agent_id: Some(AgentId::new("a1")),
         user_id: None,
+        ..Default::default()
     };
     assert_eq!(
         ids(store.list_sessions(&t, &by_agent).await.unwrap()),
@@ -365,6 +366,7 @@ async fn list_sessions_newest_first_with_filters(store: Arc<dyn Store>) {
     let by_user = SessionFilter {
         agent_id: None,
         user_id: Some(UserId::new("u1")),
+        ..Default::default()
     };
     assert_eq!(
         ids(store.list_sessions(&t, &by_user).await.unwrap()),
@@ -373,16 +375,55 @@ async fn list_sessions_newest_first_with_filters(store: Arc<dyn Store>) {
     let both = SessionFilter {
         agent_id: Some(AgentId::new("a2")),
         user_id: Some(UserId::new("u1")),
+        ..Default::default()
     };
     assert_eq!(
         ids(store.list_sessions(&t, &both).await.unwrap()),
-        vec![s2.id]
+        vec![s2.id.clone()]
     );
     let none = SessionFilter {
         agent_id: Some(AgentId::new("a2")),
         user_id: Some(UserId::new("u2")),
+        ..Default::default()
     };
     assert!(store.list_sessions(&t, &none).await.unwrap().is_empty());
+    // Pages: newest first, each after the previous page's last.
+    let first = SessionFilter {
+        limit: Some(2),
+        ..Default::default()
+    };
+    let page = store.list_sessions(&t, &first).await.unwrap();
+    assert_eq!(ids(page.clone()), [s1.id.clone(), s3.id.clone()]);
+    let last = page.last().unwrap();
+    let next = SessionFilter {
+        limit: Some(2),
+        after: Some((last.updated_at, last.id.clone())),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_sessions(&t, &next).await.unwrap()),
+        [s2.id.clone()]
+    );
+    // Text: in the peer (any case); wildcards are literal.
+    let text = |q: &str| SessionFilter {
+        text: Some(q.to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(store.list_sessions(&t, &text("P")).await.unwrap().len(), 3);
+    assert!(
+        store
+            .list_sessions(&t, &text("q"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_sessions(&t, &text("%"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn delete_session_removes_its_messages(store: Arc<dyn Store>) {

@@ -206,6 +206,7 @@ async fn chat(runtime: &Runtime, agent: &str) -> anyhow::Result<()> {
                         &exoclaw_core::model::SessionFilter {
                             agent_id: Some(AgentId::new(agent)),
                             user_id: Some(who.user.clone()),
+                            ..Default::default()
                         },
                     )
                     .await?;

@@ -57,12 +57,16 @@ impl From<Session> for SessionView {
 #[derive(Serialize, ToSchema)]
 pub struct SessionList {
     pub sessions: Vec<SessionView>,
+    /// With `limit`, when more follow: pass it back as `cursor`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 impl SessionList {
     pub fn of(sessions: Vec<Session>) -> Self {
         Self {
             sessions: sessions.into_iter().map(SessionView::from).collect(),
+            next_cursor: None,
         }
     }
 }
@@ -253,6 +257,14 @@ pub struct TraceDetail {
 pub struct SessionsQuery {
     /// Only this agent's.
     agent: Option<String>,
+    /// Only sessions whose title or peer contains this (any case).
+    q: Option<String>,
+    /// At most this many, newest first (default: all; at most 1000 when
+    /// given).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -280,12 +292,36 @@ pub async fn list(
     Extension(who): Extension<Principal>,
     Query(q): Query<SessionsQuery>,
 ) -> Result<Json<SessionList>, ApiError> {
+    let after = match q.cursor.as_deref() {
+        Some(c) => Some(
+            c.split_once(':')
+                .and_then(|(at, id)| Some((at.parse().ok()?, SessionId::new(id))))
+                .ok_or_else(|| ApiError::invalid("cursor: pass back a next_cursor"))?,
+        ),
+        None => None,
+    };
+    let limit = q.limit.map(|n| n.clamp(1, 1000));
     let filter = SessionFilter {
         agent_id: q.agent.map(AgentId::new),
         user_id: (!who.sees_all_users()).then(|| who.user.clone()),
+        text: q.q.filter(|t| !t.trim().is_empty()),
+        after,
+        // One more than the page: whether another page follows.
+        limit: limit.map(|n| n + 1),
     };
-    let sessions = state.store.list_sessions(&who.tenant, &filter).await?;
-    Ok(Json(SessionList::of(sessions)))
+    let mut sessions = state.store.list_sessions(&who.tenant, &filter).await?;
+    let next_cursor = match limit {
+        Some(n) if sessions.len() > n as usize => {
+            sessions.truncate(n as usize);
+            sessions
+                .last()
+                .map(|s| format!("{}:{}", s.updated_at, s.id))
+        }
+        _ => None,
+    };
+    let mut list = SessionList::of(sessions);
+    list.next_cursor = next_cursor;
+    Ok(Json(list))
 }
 
 #[derive(Deserialize, IntoParams)]

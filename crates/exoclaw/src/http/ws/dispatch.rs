@@ -129,6 +129,7 @@ pub async fn dispatch(
             let filter = SessionFilter {
                 agent_id: req.param("agent").map(AgentId::new),
                 user_id: Some(who.user.clone()),
+                ..Default::default()
             };
             let sessions = store
                 .list_sessions(&who.tenant, &filter)

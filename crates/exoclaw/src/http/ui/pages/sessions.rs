@@ -2,6 +2,7 @@
 //! (`GET /v1/sessions/{id}/messages`) and deleting one
 //! (`DELETE /v1/sessions/{id}`).
 
+use super::super::super::error::ApiError;
 use super::super::super::extract::{Path, Query};
 use super::super::super::sessions::{self, MessageView, MessagesQuery, SessionView, SessionsQuery};
 use super::super::super::state::AppState;
@@ -16,6 +17,8 @@ use axum::response::{Html, Redirect};
 struct ListPage {
     shell: Shell,
     sessions: Vec<SessionView>,
+    text: String,
+    older: Option<String>,
 }
 
 impl ListPage {
@@ -24,16 +27,48 @@ impl ListPage {
     }
 }
 
+/// Sessions a page shows.
+const PAGE: u32 = 100;
+
+fn param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
 pub async fn list(
     shell: Shell,
     state: State<AppState>,
-    q: Query<SessionsQuery>,
+    uri: axum::http::Uri,
 ) -> Result<Html<String>, UiError> {
-    let sessions = sessions::list(state, Extension(shell.who.clone()), q)
+    let (agent, text) = (param(uri.query(), "agent"), param(uri.query(), "q"));
+    let q: SessionsQuery = serde_json::from_value(serde_json::json!({
+        "agent": agent,
+        "q": text,
+        "limit": PAGE,
+        "cursor": param(uri.query(), "cursor"),
+    }))
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let list = sessions::list(state, Extension(shell.who.clone()), Query(q))
         .await?
-        .0
-        .sessions;
-    render(&ListPage { shell, sessions })
+        .0;
+    let older = list.next_cursor.map(|cursor| {
+        let mut next = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(a) = &agent {
+            next.append_pair("agent", a);
+        }
+        if let Some(t) = &text {
+            next.append_pair("q", t);
+        }
+        next.append_pair("cursor", &cursor).finish()
+    });
+    render(&ListPage {
+        shell,
+        sessions: list.sessions,
+        text: text.unwrap_or_default(),
+        older,
+    })
 }
 
 /// A message as the page shows it.
