@@ -8,6 +8,7 @@
 //! load generator ([`load`]).
 
 mod cpu;
+mod dashboard;
 mod delegation;
 mod fake_llm;
 mod gateway;
@@ -82,6 +83,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "ws",
         run: ws::run,
+        in_all: false,
+    },
+    Bench {
+        name: "dashboard",
+        run: dashboard::run,
         in_all: false,
     },
 ];

@@ -148,7 +148,7 @@ fn session_request(gateway: &Gateway, token: &str, tag: &str, session: usize) ->
 
 /// `turns` turns in each of `sessions` sessions, through the gateway, by [`FILLERS`] threads
 /// (each session is filled by one thread, so its turns run one after another).
-fn fill(gateway: &Gateway, token: &str, tag: &str, sessions: usize, turns: u64) -> Result<()> {
+pub fn fill(gateway: &Gateway, token: &str, tag: &str, sessions: usize, turns: u64) -> Result<()> {
     eprintln!("xtask: history: filling {sessions} sessions with {turns} turns each");
     let failures = AtomicU64::new(0);
     let first_error = std::sync::Mutex::new(None::<String>);

@@ -413,6 +413,16 @@ async fn every_page_renders_and_keeps_its_route_permission() {
             "{path}"
         );
     }
+    // Pages with a query: the chain verified, sessions searched.
+    for (path, says) in [
+        ("/ui/audit?verify=1", "The chain is intact"),
+        ("/ui/audit?action=auth.success&decision=allow", "auth.success"),
+        ("/ui/sessions?q=nothing-like-it", "No session"),
+    ] {
+        let r = app.clone().oneshot(get(path, Some(&owner))).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(text(r).await.contains(says), "{path}");
+    }
     // A user's key (all of the role's permissions).
     let create = with_peer(
         req("POST", "/v1/users", None)

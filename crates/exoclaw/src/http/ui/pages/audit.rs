@@ -60,17 +60,26 @@ pub async fn list(
     shell: Shell,
     state: State<AppState>,
     uri: axum::http::Uri,
-    q: Query<ListQuery>,
 ) -> Result<Html<String>, UiError> {
-    let page = audit::list(state.clone(), Extension(shell.who.clone()), q)
-        .await?
-        .0;
     let query = uri.query();
     let filter = Filter {
         action: param(query, "action"),
         actor: param(query, "actor"),
         decision: param(query, "decision"),
     };
+    let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    let before_seq = param(query, "before_seq");
+    let q: ListQuery = serde_json::from_value(serde_json::json!({
+        "action": some(&filter.action),
+        "actor": some(&filter.actor),
+        "decision": some(&filter.decision),
+        "before_seq": some(&before_seq).map(|b| b.parse::<i64>()).transpose()
+            .map_err(|_| ApiError::invalid("before_seq: a number"))?,
+    }))
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let page = audit::list(state.clone(), Extension(shell.who.clone()), Query(q))
+        .await?
+        .0;
     let older = page.next_before_seq.map(|seq| {
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("action", &filter.action)
