@@ -416,7 +416,10 @@ async fn every_page_renders_and_keeps_its_route_permission() {
     // Pages with a query: the chain verified, sessions searched.
     for (path, says) in [
         ("/ui/audit?verify=1", "The chain is intact"),
-        ("/ui/audit?action=auth.success&decision=allow", "auth.success"),
+        (
+            "/ui/audit?action=auth.success&decision=allow",
+            "auth.success",
+        ),
         ("/ui/sessions?q=nothing-like-it", "No session"),
     ] {
         let r = app.clone().oneshot(get(path, Some(&owner))).await.unwrap();
@@ -450,6 +453,80 @@ async fn every_page_renders_and_keeps_its_route_permission() {
             assert!(!in_nav, "{path} is not in a user's navigation");
         }
     }
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}
+
+/// Agents from the dashboard: created, their settings refused with the
+/// field named (the typed text kept on the form) or saved, then deleted;
+/// each form is the API's operation, audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_are_created_edited_and_deleted_from_their_page() {
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    let (cookie, _) = sign_in(&app, TOKEN).await;
+    let csrf = csrf_of(&app, &cookie).await;
+    let post = |path: &str, body: String| form("POST", path, Some(&cookie), &body);
+    let r = app
+        .clone()
+        .oneshot(post(
+            "/ui/agents",
+            format!("csrf={csrf}&id=scribe&display_name=Scribe"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/ui/agents/scribe");
+    let bad = format!(
+        "csrf={csrf}&display_name=Scribe&agent_type=open&config={}",
+        urlenc(r#"{"max_iterations": -5}"#)
+    );
+    let r = app
+        .clone()
+        .oneshot(post("/ui/agents/scribe", bad))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = text(r).await;
+    assert!(
+        page.contains("id=\"agent-error\"") && page.contains("max_iterations"),
+        "{page}"
+    );
+    assert!(page.contains("-5"), "what was typed stays on the form");
+    let good = format!(
+        "csrf={csrf}&display_name=Scribe+II&agent_type=predefined&config={}",
+        urlenc(r#"{"max_iterations": 7}"#)
+    );
+    let r = app
+        .clone()
+        .oneshot(post("/ui/agents/scribe", good))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let api = with_peer(
+        req("GET", "/v1/agents/scribe", None)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    let agent: serde_json::Value =
+        serde_json::from_str(&text(app.clone().oneshot(api).await.unwrap()).await).unwrap();
+    assert_eq!(agent["display_name"], "Scribe II");
+    assert_eq!(agent["agent_type"], "predefined");
+    assert_eq!(agent["config"]["max_iterations"], 7);
+    let r = app
+        .clone()
+        .oneshot(post("/ui/agents/scribe/delete", format!("csrf={csrf}")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app
+        .clone()
+        .oneshot(get("/ui/agents/scribe", Some(&cookie)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
         .await;
 }

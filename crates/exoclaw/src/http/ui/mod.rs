@@ -97,6 +97,30 @@ pub fn add_routes(routes: Routes) -> Routes {
         .add(&get, "/ui/chat", Perm(P::Chat), pages::chat::page)
         .add(&get, "/ui/agents", Perm(P::AgentsRead), pages::agents::list)
         .add(
+            &post,
+            "/ui/agents",
+            Perm(P::AgentsWrite),
+            pages::agent::create,
+        )
+        .add(
+            &get,
+            "/ui/agents/{id}",
+            Perm(P::AgentsRead),
+            pages::agent::show,
+        )
+        .add(
+            &post,
+            "/ui/agents/{id}",
+            Perm(P::AgentsWrite),
+            pages::agent::update,
+        )
+        .add(
+            &post,
+            "/ui/agents/{id}/delete",
+            Perm(P::AgentsWrite),
+            pages::agent::delete,
+        )
+        .add(
             &get,
             "/ui/sessions",
             Perm(P::SessionsRead),

@@ -1,4 +1,4 @@
-//! Agents (`GET /v1/agents`).
+//! Agents (`GET /v1/agents`), with the form that creates one (`agent.rs`).
 
 use super::super::super::agents::{self, AgentView};
 use super::super::super::state::AppState;
@@ -13,6 +13,7 @@ use axum::response::Html;
 struct Page {
     shell: Shell,
     agents: Vec<AgentView>,
+    can_write: bool,
 }
 
 impl Page {
@@ -26,5 +27,12 @@ pub async fn list(shell: Shell, state: State<AppState>) -> Result<Html<String>, 
         .await?
         .0
         .agents;
-    render(&Page { shell, agents })
+    let can_write = shell
+        .who
+        .can(exoclaw_gateway::access::Permission::AgentsWrite);
+    render(&Page {
+        shell,
+        agents,
+        can_write,
+    })
 }

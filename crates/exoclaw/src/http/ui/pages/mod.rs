@@ -1,6 +1,7 @@
 //! One module per dashboard page. Each handler calls the API handler whose
 //! permission its route declares, and renders what it returns.
 
+pub mod agent;
 pub mod agents;
 pub mod approvals;
 pub mod audit;
