@@ -88,6 +88,22 @@ struct Inner {
     dropped: AtomicU64,
     security: Mutex<VecDeque<(Instant, String)>>,
     provider_failures: Mutex<HashMap<String, u32>>,
+    /// The last [`RECENT`] alerts raised (past the throttle), newest last,
+    /// for the dashboard's overview.
+    recent: Mutex<VecDeque<Recent>>,
+}
+
+/// Alerts kept for [`Alerts::recent`].
+const RECENT: usize = 20;
+
+/// An alert as the dashboard lists it: when, what, about what.
+#[derive(Clone, Debug)]
+pub struct Recent {
+    pub at_ms: i64,
+    pub event: &'static str,
+    pub severity: &'static str,
+    pub subject: String,
+    pub summary: String,
 }
 
 /// The alert handle: cheap to clone, never blocks.
@@ -120,6 +136,7 @@ impl Alerts {
                 dropped: AtomicU64::new(0),
                 security: Mutex::new(VecDeque::new()),
                 provider_failures: Mutex::new(HashMap::new()),
+                recent: Mutex::new(VecDeque::new()),
             }),
         };
         let url = config.webhook_url.clone();
@@ -163,12 +180,39 @@ impl Alerts {
                 }
             }
         };
+        {
+            let mut recent = self
+                .inner
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(Recent {
+                at_ms: exoclaw_core::now_ms(),
+                event: alert.kind.event(),
+                severity: alert.kind.severity(),
+                subject: alert.subject.clone(),
+                summary: alert.summary.clone(),
+            });
+        }
         let dropped = self.inner.dropped.swap(0, Ordering::Relaxed);
         if let Err(mpsc::error::TrySendError::Full(_) | mpsc::error::TrySendError::Closed(_)) =
             self.inner.queue.try_send((alert, suppressed, dropped))
         {
             self.inner.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
         }
+    }
+
+    /// The alerts raised lately (past the throttle), newest first.
+    pub fn recent(&self) -> Vec<Recent> {
+        let recent = self
+            .inner
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        recent.iter().rev().cloned().collect()
     }
 
     /// A channel failed to receive or deliver: the hook for the channel
@@ -533,6 +577,7 @@ mod tests {
                 dropped: AtomicU64::new(0),
                 security: Mutex::new(VecDeque::new()),
                 provider_failures: Mutex::new(HashMap::new()),
+                recent: Mutex::new(VecDeque::new()),
             }),
         };
         (a, rx)
@@ -557,6 +602,21 @@ mod tests {
             sent[&(AlertKind::ChannelFailure, "telegram".to_owned())].1,
             2
         );
+        // The dashboard's list: what was raised past the throttle, newest first.
+        let recent: Vec<String> = a.recent().into_iter().map(|r| r.subject).collect();
+        assert_eq!(recent, ["discord", "telegram"]);
+    }
+
+    #[test]
+    fn the_recent_list_keeps_the_last_twenty() {
+        let (a, _rx) = alerts(&config());
+        for i in 0..30 {
+            a.channel_failure(&format!("channel-{i}"), "channel.unavailable");
+        }
+        let recent = a.recent();
+        assert_eq!(recent.len(), RECENT);
+        assert_eq!(recent[0].subject, "channel-29");
+        assert_eq!(recent[RECENT - 1].subject, "channel-10");
     }
 
     #[test]

@@ -195,6 +195,12 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The alerts handle, when alerts are watched (the dashboard lists the
+    /// recent ones).
+    pub fn alerts(&self) -> Option<&crate::alerts::Alerts> {
+        self.alerts.as_ref()
+    }
+
     /// Wire the runtime from settings: the providers' egress client, the providers and
     /// their decorators (keys from the environment, else from `vault`), the
     /// tool registry, and the trace store decorators (OTLP export with
