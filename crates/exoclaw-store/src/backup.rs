@@ -204,6 +204,10 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, channel",
     },
     TableSpec {
+        name: "dashboard_sessions",
+        order_by: "id_hash",
+    },
+    TableSpec {
         name: "memories",
         order_by: "tenant_id, id",
     },
