@@ -7,11 +7,14 @@
 //! proxy benchmarks add a fake provider ([`fake_llm`]), an HTTP/1.1 client ([`http`]) and a
 //! load generator ([`load`]).
 
+mod channels;
 mod cpu;
 mod delegation;
 mod fake_llm;
+mod fake_server;
 mod gateway;
 mod history;
+mod hmac;
 mod http;
 mod layout;
 mod load;
@@ -20,6 +23,7 @@ mod proxy;
 mod soak;
 mod startup;
 mod teams;
+mod telegram;
 mod ws;
 
 use std::fs;
@@ -82,6 +86,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "ws",
         run: ws::run,
+        in_all: false,
+    },
+    Bench {
+        name: "channels",
+        run: channels::run,
         in_all: false,
     },
 ];
