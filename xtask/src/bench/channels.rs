@@ -40,9 +40,7 @@ const HOOK: &str = "hook";
 pub fn run(ctx: &Context) -> Result<String> {
     let webhook = webhook(ctx)?;
     let telegram = telegram::run(ctx)?;
-    Ok(format!(
-        "### Channels (issue 15)\n\n{webhook}\n{telegram}"
-    ))
+    Ok(format!("### Channels (issue 15)\n\n{webhook}\n{telegram}"))
 }
 
 /// A callback the receiver got.
@@ -346,7 +344,11 @@ fn tally(sent: &[Sent], callbacks: &[Callback], window_start: Instant, warm: u64
         t.empty += u64::from(!c.text);
         t.wrong_conversation += u64::from(c.conversation != format!("s-{i}"));
         if let Some(due) = last_due {
-            t.drain = Some(t.drain.unwrap_or_default().max(c.at.saturating_duration_since(due)));
+            t.drain = Some(
+                t.drain
+                    .unwrap_or_default()
+                    .max(c.at.saturating_duration_since(due)),
+            );
         }
         if i >= warm {
             measured_replies += 1;
@@ -400,9 +402,18 @@ fn webhook_report(
         ("offered rate", format!("{RATE}/s")),
         ("messages sent (warm-up + measured)", t.sent.to_string()),
         ("accepted rate, measured", format!("{:.0}/s", t.accept_rate)),
-        ("accept latency p50", format!("{} ms", cell(accept, |l| l.p50))),
-        ("accept latency p99", format!("{} ms", cell(accept, |l| l.p99))),
-        ("accept latency max", format!("{} ms", cell(accept, |l| l.max))),
+        (
+            "accept latency p50",
+            format!("{} ms", cell(accept, |l| l.p50)),
+        ),
+        (
+            "accept latency p99",
+            format!("{} ms", cell(accept, |l| l.p99)),
+        ),
+        (
+            "accept latency max",
+            format!("{} ms", cell(accept, |l| l.max)),
+        ),
         (
             "generator lateness p99 (request written after its due time)",
             format!("{} ms", cell(late, |l| l.p99)),
@@ -424,7 +435,10 @@ fn webhook_report(
             "reply latency p50 (due time to callback)",
             format!("{} ms", cell(reply, |l| l.p50)),
         ),
-        ("reply latency p99", format!("{} ms", cell(reply, |l| l.p99))),
+        (
+            "reply latency p99",
+            format!("{} ms", cell(reply, |l| l.p99)),
+        ),
         (
             "last reply after the last message's due time",
             t.drain
@@ -434,7 +448,10 @@ fn webhook_report(
             "CPU while sending, gateway / bench / others (cores)",
             usage.map_or_else(|| "-".to_owned(), |u| u.split()),
         ),
-        ("gateway RSS after / peak", format!("{} / {}", mib(rss * 1024), mib(hwm * 1024))),
+        (
+            "gateway RSS after / peak",
+            format!("{} / {}", mib(rss * 1024), mib(hwm * 1024)),
+        ),
     ];
     for (name, value) in rows {
         text.push_str(&format!("| {name} | {value} |\n"));
@@ -508,8 +525,16 @@ mod tests {
         assert_eq!(t.wrong_conversation, 1);
         assert_eq!(t.reply, [Duration::from_millis(5); 2]);
         // Two accepted in 12 ms after the window's start; two replies in 15 ms.
-        assert!((t.accept_rate - 2.0 / 0.012).abs() < 1e-6, "{}", t.accept_rate);
-        assert!((t.reply_rate - 2.0 / 0.015).abs() < 1e-6, "{}", t.reply_rate);
+        assert!(
+            (t.accept_rate - 2.0 / 0.012).abs() < 1e-6,
+            "{}",
+            t.accept_rate
+        );
+        assert!(
+            (t.reply_rate - 2.0 / 0.015).abs() < 1e-6,
+            "{}",
+            t.reply_rate
+        );
         assert_eq!(t.drain, Some(Duration::ZERO));
     }
 

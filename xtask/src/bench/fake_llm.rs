@@ -80,8 +80,8 @@ struct Shared {
     /// copied), so a benchmark can send the provider exactly what the
     /// gateway sent it.
     last_body: std::sync::Mutex<Vec<u8>>,
-    /// When the last completion request had fully arrived and when its answer was written
-    /// (the provider's own time, for the channel benchmark's turns one at a time).
+    /// When the last completion request had fully arrived and when its answer was ready to
+    /// write (the provider's own time, for the channel benchmark's turns one at a time).
     last_timing: std::sync::Mutex<Option<(Instant, Instant)>>,
 }
 
@@ -132,7 +132,7 @@ impl FakeLlm {
             .unwrap_or_default()
     }
 
-    /// When the last request had fully arrived and when its whole answer was written.
+    /// When the last request had fully arrived and when its whole answer was ready to write.
     pub fn last_timing(&self) -> Option<(Instant, Instant)> {
         self.shared.last_timing.lock().ok().and_then(|t| *t)
     }
@@ -202,6 +202,10 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
             let arrived = Instant::now();
             buf.drain(..used);
             let response = respond(&request, shared);
+            // Before the write: once written, the gateway may run before this thread does.
+            if let Ok(mut timing) = shared.last_timing.lock() {
+                *timing = Some((arrived, Instant::now()));
+            }
             if String::from_utf8_lossy(&request.body).contains(SLOW_MARKER) {
                 for piece in response.chunks(response.len().div_ceil(SLOW_PIECES).max(1)) {
                     stream.write_all(piece)?;
@@ -211,9 +215,6 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 stream.write_all(&response)?;
             }
             last_activity = Instant::now();
-            if let Ok(mut timing) = shared.last_timing.lock() {
-                *timing = Some((arrived, last_activity));
-            }
             let close = request.close;
             if let Ok(mut last) = shared.last_body.lock() {
                 *last = request.body;
@@ -624,8 +625,14 @@ mod tests {
     #[test]
     fn channels_join_the_gateway_config() {
         let config = config_with_channels(r#"{"hook": {"type": "webhook"}}"#);
-        assert!(config.starts_with(GATEWAY_CONFIG.trim_end_matches('}')), "{config}");
-        assert!(config.ends_with(r#", "channels": {"hook": {"type": "webhook"}}}"#), "{config}");
+        assert!(
+            config.starts_with(GATEWAY_CONFIG.trim_end_matches('}')),
+            "{config}"
+        );
+        assert!(
+            config.ends_with(r#", "channels": {"hook": {"type": "webhook"}}}"#),
+            "{config}"
+        );
         assert_eq!(config.matches('{').count(), config.matches('}').count());
     }
 

@@ -58,11 +58,12 @@ impl FakeServer {
                     }
                     let Ok(stream) = stream else { continue };
                     let (handler, stop) = (handler.clone(), accept_stop.clone());
-                    let spawned = thread::Builder::new()
-                        .name("fake-conn".to_owned())
-                        .spawn(move || {
-                            let _ = serve(stream, handler.as_ref(), &stop);
-                        });
+                    let spawned =
+                        thread::Builder::new()
+                            .name("fake-conn".to_owned())
+                            .spawn(move || {
+                                let _ = serve(stream, handler.as_ref(), &stop);
+                            });
                     if spawned.is_err() {
                         thread::sleep(Duration::from_millis(10));
                     }
@@ -120,7 +121,11 @@ fn serve(mut stream: TcpStream, handler: &Handler, stop: &AtomicBool) -> io::Res
         match stream.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => return Err(e),
         }
     }

@@ -117,10 +117,7 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     format!(
         "sha256={}",
-        hex(&hmac_sha256(
-            secret,
-            &[timestamp.as_bytes(), b".", body]
-        ))
+        hex(&hmac_sha256(secret, &[timestamp.as_bytes(), b".", body]))
     )
 }
 
@@ -166,7 +163,10 @@ mod tests {
         );
         // Test case 2: a short key, the message in two parts.
         assert_eq!(
-            hex(&hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"])),
+            hex(&hmac_sha256(
+                b"Jefe",
+                &[b"what do ya want ", b"for nothing?"]
+            )),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         // Test case 6: a key longer than a block is hashed first.

@@ -6,8 +6,9 @@
 //! made, just before it is written), and records `sendMessage`, `editMessageText`,
 //! `sendChatAction` and `setMessageReaction` with the instant each request had fully arrived.
 //! The fake provider answers at once (its whole stream in one write) and notes when each
-//! request arrived and when its answer was written: that is the provider's own time to first
-//! token, taken per turn.
+//! request arrived and when its answer was ready to write (the write itself is left out: once
+//! written, the gateway may run before the fake's thread does): the provider's own time to
+//! first token, taken per turn.
 //!
 //! One update at a time (so each measures the gateway, not a queue): [`SAMPLES`] private chats
 //! each send a first message (a new sender: a user and a session are made), then each sends a
@@ -193,9 +194,9 @@ struct Turn {
     provider_request: Option<Duration>,
     placeholder: Option<Duration>,
     final_edit: Option<Duration>,
-    /// The provider's own time: request arrived to answer written.
+    /// The provider's own time: request arrived to answer ready.
     provider: Option<Duration>,
-    /// The provider's answer written to the placeholder's arrival.
+    /// The provider's answer ready to the placeholder's arrival.
     after_provider: Option<Duration>,
 }
 
@@ -307,7 +308,7 @@ fn report(rounds: &[Vec<Turn>; 2], usage: cpu::Usage, log: &str) -> String {
          turn ends, also not throttled; `progress.edit_interval_ms` (default 1000) only spaces \
          edits in between, of which an answer streamed at once has none. The gateway's share is \
          update → placeholder minus the provider's own time (its request fully arrived to its \
-         answer written, taken per turn at the fake). Gateway on SQLite; **fakes and gateway \
+         answer ready to write, taken per turn at the fake). Gateway on SQLite; **fakes and gateway \
          share the same {cores} cores.**\n\n"
     );
     text.push_str(
@@ -374,7 +375,10 @@ mod tests {
 
     #[test]
     fn the_bot_api_path_names_the_method_under_our_token_only() {
-        assert_eq!(method_of(&format!("/bot{TOKEN}/getUpdates")), Some("getUpdates"));
+        assert_eq!(
+            method_of(&format!("/bot{TOKEN}/getUpdates")),
+            Some("getUpdates")
+        );
         assert_eq!(method_of("/bot1:other/getUpdates"), None);
         assert_eq!(method_of("/getUpdates"), None);
         let u = update(7, 1001);
