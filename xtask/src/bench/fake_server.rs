@@ -82,7 +82,7 @@ impl FakeServer {
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 }
 

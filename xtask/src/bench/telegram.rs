@@ -25,7 +25,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::fake_llm::{FakeLlm, config_with_channels, start_gateway_with};
-use super::fake_server::{self, FakeServer, json_int, json_str};
+use super::fake_server::{self, FakeServer, json_int};
 use super::load::{Latency, ms3};
 use super::{Context, cpu};
 use crate::error::{Context as _, Result, bail};
@@ -371,6 +371,7 @@ fn report(rounds: &[Vec<Turn>; 2], usage: cpu::Usage, log: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fake_server::json_str;
     use super::*;
 
     #[test]
