@@ -7,12 +7,15 @@
 //! proxy benchmarks add a fake provider ([`fake_llm`]), an HTTP/1.1 client ([`http`]) and a
 //! load generator ([`load`]).
 
+mod channels;
 mod cpu;
 mod dashboard;
 mod delegation;
 mod fake_llm;
+mod fake_server;
 mod gateway;
 mod history;
+mod hmac;
 mod http;
 mod layout;
 mod load;
@@ -21,6 +24,7 @@ mod proxy;
 mod soak;
 mod startup;
 mod teams;
+mod telegram;
 mod ws;
 
 use std::fs;
@@ -88,6 +92,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "dashboard",
         run: dashboard::run,
+        in_all: false,
+    },
+    Bench {
+        name: "channels",
+        run: channels::run,
         in_all: false,
     },
 ];

@@ -80,6 +80,9 @@ struct Shared {
     /// copied), so a benchmark can send the provider exactly what the
     /// gateway sent it.
     last_body: std::sync::Mutex<Vec<u8>>,
+    /// When the last completion request had fully arrived and when its answer was ready to
+    /// write (the provider's own time, for the channel benchmark's turns one at a time).
+    last_timing: std::sync::Mutex<Option<(Instant, Instant)>>,
 }
 
 impl FakeLlm {
@@ -97,6 +100,7 @@ impl FakeLlm {
             team_claims: AtomicU64::new(0),
             team_completes: AtomicU64::new(0),
             last_body: std::sync::Mutex::new(Vec::new()),
+            last_timing: std::sync::Mutex::new(None),
         });
         let accept_shared = shared.clone();
         let accept = thread::Builder::new()
@@ -126,6 +130,11 @@ impl FakeLlm {
             .lock()
             .map(|b| b.clone())
             .unwrap_or_default()
+    }
+
+    /// When the last request had fully arrived and when its whole answer was ready to write.
+    pub fn last_timing(&self) -> Option<(Instant, Instant)> {
+        self.shared.last_timing.lock().ok().and_then(|t| *t)
     }
 
     pub fn completions(&self) -> u64 {
@@ -190,8 +199,13 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
     loop {
         // Parse whatever is buffered before reading more (a pipelined request may be waiting).
         if let Some((request, used)) = parse_request(&buf)? {
+            let arrived = Instant::now();
             buf.drain(..used);
             let response = respond(&request, shared);
+            // Before the write: once written, the gateway may run before this thread does.
+            if let Ok(mut timing) = shared.last_timing.lock() {
+                *timing = Some((arrived, Instant::now()));
+            }
             if String::from_utf8_lossy(&request.body).contains(SLOW_MARKER) {
                 for piece in response.chunks(response.len().div_ceil(SLOW_PIECES).max(1)) {
                     stream.write_all(piece)?;
@@ -480,19 +494,36 @@ pub fn start_gateway(
     fake: &FakeLlm,
     name: &str,
 ) -> Result<super::gateway::Gateway> {
+    start_gateway_with(ctx, fake, name, GATEWAY_CONFIG, &[])
+}
+
+/// [`GATEWAY_CONFIG`] with `channels` (a JSON object) as its `channels` section.
+pub fn config_with_channels(channels: &str) -> String {
+    let base = GATEWAY_CONFIG.strip_suffix('}').unwrap_or(GATEWAY_CONFIG);
+    format!(r#"{base}, "channels": {channels}}}"#)
+}
+
+/// [`start_gateway`] with `config` (JSON text) and more environment.
+pub fn start_gateway_with(
+    ctx: &super::Context,
+    fake: &FakeLlm,
+    name: &str,
+    config: &str,
+    extra_env: &[(&str, &str)],
+) -> Result<super::gateway::Gateway> {
     let workdir = ctx.scratch.join(name);
     let home = workdir.join("home");
     super::create_parent(&home)?;
-    let config = workdir.join("config.json");
-    std::fs::write(&config, GATEWAY_CONFIG)
-        .with_context(|| format!("writing {}", config.display()))?;
-    let config = config.to_str().context("the scratch path is not UTF-8")?;
+    let path = workdir.join("config.json");
+    std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+    let path = path.to_str().context("the scratch path is not UTF-8")?;
     let base_url = fake.base_url();
     let mut env = vec![
-        ("EXOCLAW_CONFIG", config),
+        ("EXOCLAW_CONFIG", path),
         ("EXOCLAW_OPENAI_API_KEY", API_KEY),
         ("EXOCLAW_OPENAI_BASE_URL", base_url.as_str()),
     ];
+    env.extend_from_slice(extra_env);
     env.extend(
         ctx.gateway_env
             .iter()
@@ -589,6 +620,20 @@ mod tests {
         let lead = r#"{"model":"bench-team-lead","messages":[]}"#;
         assert_eq!(team_action(&team_call_of(lead).unwrap().1), "create");
         assert!(team_call_of(r#"{"model":"gpt-4o-mini"}"#).is_none());
+    }
+
+    #[test]
+    fn channels_join_the_gateway_config() {
+        let config = config_with_channels(r#"{"hook": {"type": "webhook"}}"#);
+        assert!(
+            config.starts_with(GATEWAY_CONFIG.trim_end_matches('}')),
+            "{config}"
+        );
+        assert!(
+            config.ends_with(r#", "channels": {"hook": {"type": "webhook"}}}"#),
+            "{config}"
+        );
+        assert_eq!(config.matches('{').count(), config.matches('}').count());
     }
 
     #[test]
