@@ -16,6 +16,7 @@ mod http;
 mod layout;
 mod load;
 mod mcp;
+mod memory;
 mod proxy;
 mod soak;
 mod startup;
@@ -77,6 +78,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "mcp",
         run: mcp::run,
+        in_all: false,
+    },
+    Bench {
+        name: "memory",
+        run: memory::run,
         in_all: false,
     },
     Bench {

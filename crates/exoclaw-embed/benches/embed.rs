@@ -93,7 +93,10 @@ fn main() {
         .collect();
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-    println!("model {} ({tokens} tokens, {threads} thread)", dir.display());
+    println!(
+        "model {} ({tokens} tokens, {threads} thread)",
+        dir.display()
+    );
     println!("first use (load the weights + embed): {:.1} ms", ms(first));
     println!(
         "embed one sentence: n={RUNS} p50={:.3} ms p95={:.3} ms max={:.3} ms",

@@ -20,9 +20,10 @@
 //! and dropped; `cargo xtask pg` starts one). Arguments after `--`:
 //! `--memories N` (default 100,000), `--searches N` (default 200),
 //! `--sqlite-only`, `--seed-into PATH` (seed the SQLite database of an
-//! existing data dir instead of a temp file, for timing the release binary
-//! from outside; `--model ID` labels the vectors with that embedder's id so
-//! the gateway's own embedder ranks them).
+//! existing data dir with the agent's shared memories instead, for `cargo
+//! xtask bench memory` to time the binary from outside; `--model ID` labels
+//! the vectors with that embedder's id so the gateway's own embedder ranks
+//! them, `--queries-into PATH` writes the queries, one a line).
 
 #![allow(
     clippy::disallowed_macros,
@@ -35,8 +36,8 @@
 
 use async_trait::async_trait;
 use exoclaw_core::embed::{EmbedError, Embedder};
-use exoclaw_core::store::memory::{Embedding, MemoryQuery};
 use exoclaw_core::store::Store;
+use exoclaw_core::store::memory::{Embedding, MemoryQuery};
 use exoclaw_core::{AgentId, DEFAULT_TENANT, Secret, TenantId, UserId};
 use exoclaw_gateway::config::memory::MemoryConfig;
 use exoclaw_gateway::memory::{MemoryBank, Reader};
@@ -160,6 +161,7 @@ struct Args {
     searches: usize,
     sqlite_only: bool,
     seed_into: Option<PathBuf>,
+    queries_into: Option<PathBuf>,
     model: String,
 }
 
@@ -169,6 +171,7 @@ fn args() -> Args {
         searches: SEARCHES,
         sqlite_only: false,
         seed_into: None,
+        queries_into: None,
         model: HASHED_ID.to_owned(),
     };
     let mut it = std::env::args().skip(1);
@@ -178,6 +181,7 @@ fn args() -> Args {
             "--searches" => a.searches = it.next().and_then(|v| v.parse().ok()).unwrap(),
             "--sqlite-only" => a.sqlite_only = true,
             "--seed-into" => a.seed_into = it.next().map(PathBuf::from),
+            "--queries-into" => a.queries_into = it.next().map(PathBuf::from),
             "--model" => a.model = it.next().unwrap(),
             // `cargo bench` passes `--bench`; filters are not used.
             _ => {}
@@ -233,7 +237,9 @@ const INSERT: &str = "INSERT INTO memories (tenant_id, id, agent_id, user_id, co
      content_key, untrusted, importance, embedder, embedding, created_at, updated_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10)";
 
-async fn seed_sqlite(path: &std::path::Path, rows: &[Row], model: &str) {
+/// Seeds `rows` into the SQLite database at `path`, as `user`'s memories
+/// (`None`: the agent's shared ones).
+async fn seed_sqlite(path: &std::path::Path, rows: &[Row], model: &str, user: Option<&str>) {
     let mut conn = sqlx::SqliteConnection::connect_with(
         &sqlx::sqlite::SqliteConnectOptions::new()
             .filename(path)
@@ -247,7 +253,7 @@ async fn seed_sqlite(path: &std::path::Path, rows: &[Row], model: &str) {
             .bind(DEFAULT_TENANT)
             .bind(&r.id)
             .bind(AGENT)
-            .bind(USER)
+            .bind(user)
             .bind(&r.content)
             .bind(&r.key)
             .bind(r.importance)
@@ -360,7 +366,11 @@ async fn measure(backend: &str, store: Arc<dyn Store>, a: &Args) {
         async move {
             let found = bank.search(who, &q, LIMIT).await.unwrap();
             assert!(!found.full_text_only);
-            assert_eq!(found.hits.len(), LIMIT as usize, "every search finds {LIMIT}");
+            assert_eq!(
+                found.hits.len(),
+                LIMIT as usize,
+                "every search finds {LIMIT}"
+            );
         }
     })
     .await;
@@ -429,7 +439,7 @@ async fn run_sqlite(a: &Args, rows: &[Row]) {
     let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
     latest(&store).await;
     let start = Instant::now();
-    seed_sqlite(&path, rows, HASHED_ID).await;
+    seed_sqlite(&path, rows, HASHED_ID, Some(USER)).await;
     println!(
         "sqlite     seeded {} memories in {:.1} s",
         rows.len(),
@@ -492,7 +502,11 @@ fn main() {
     );
     rt.block_on(async {
         if let Some(path) = &a.seed_into {
-            seed_sqlite(path, &rows, &a.model).await;
+            // Shared memories: whoever the gateway's caller is sees them.
+            seed_sqlite(path, &rows, &a.model, None).await;
+            if let Some(out) = &a.queries_into {
+                std::fs::write(out, queries(a.searches).join("\n")).unwrap();
+            }
             println!(
                 "seeded {} memories (embedder {:?}) into {}",
                 rows.len(),
