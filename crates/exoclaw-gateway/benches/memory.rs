@@ -18,8 +18,8 @@
 //! SQLite always (a temp file); PostgreSQL too when
 //! `EXOCLAW_TEST_POSTGRES_DSN` names a superuser DSN (a database is created
 //! and dropped; `cargo xtask pg` starts one). Arguments after `--`:
-//! `--memories N` (default 100,000), `--searches N` (default 200),
-//! `--sqlite-only`, `--seed-into PATH` (seed the SQLite database of an
+//! `--memories N` (default 100,000), `--searches N` (default 50),
+//! `--sqlite-only`, `--postgres-only`, `--seed-into PATH` (seed the SQLite database of an
 //! existing data dir with the agent's shared memories instead, for `cargo
 //! xtask bench memory` to time the binary from outside; `--model ID` labels
 //! the vectors with that embedder's id so the gateway's own embedder ranks
@@ -48,8 +48,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MEMORIES: usize = 100_000;
-const SEARCHES: usize = 200;
-const WARMUP: usize = 20;
+const SEARCHES: usize = 50;
+const WARMUP: usize = 5;
 const DIMS: usize = 384;
 const VOCABULARY: usize = 5_000;
 const AGENT: &str = "bench";
@@ -160,6 +160,7 @@ struct Args {
     memories: usize,
     searches: usize,
     sqlite_only: bool,
+    postgres_only: bool,
     seed_into: Option<PathBuf>,
     queries_into: Option<PathBuf>,
     model: String,
@@ -170,6 +171,7 @@ fn args() -> Args {
         memories: MEMORIES,
         searches: SEARCHES,
         sqlite_only: false,
+        postgres_only: false,
         seed_into: None,
         queries_into: None,
         model: HASHED_ID.to_owned(),
@@ -180,6 +182,7 @@ fn args() -> Args {
             "--memories" => a.memories = it.next().and_then(|v| v.parse().ok()).unwrap(),
             "--searches" => a.searches = it.next().and_then(|v| v.parse().ok()).unwrap(),
             "--sqlite-only" => a.sqlite_only = true,
+            "--postgres-only" => a.postgres_only = true,
             "--seed-into" => a.seed_into = it.next().map(PathBuf::from),
             "--queries-into" => a.queries_into = it.next().map(PathBuf::from),
             "--model" => a.model = it.next().unwrap(),
@@ -515,7 +518,9 @@ fn main() {
             );
             return;
         }
-        run_sqlite(&a, &rows).await;
+        if !a.postgres_only {
+            run_sqlite(&a, &rows).await;
+        }
         match postgres_dsn() {
             Some(dsn) if !a.sqlite_only => run_postgres(&a, &rows, &dsn).await,
             _ => println!("postgres   skipped: EXOCLAW_TEST_POSTGRES_DSN is not set"),

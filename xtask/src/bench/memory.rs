@@ -22,7 +22,7 @@ use crate::command::{cargo, run as run_command};
 use crate::error::{Context as _, Result, bail};
 
 const IDLE_WAIT: Duration = Duration::from_secs(5);
-const SEARCHES: usize = 200;
+const SEARCHES: usize = 50;
 const MEMORIES: usize = 100_000;
 /// Mappings listed by resident size.
 const TOP_MAPPINGS: usize = 8;
@@ -30,9 +30,10 @@ const TOP_MAPPINGS: usize = 8;
 pub fn run(ctx: &Context) -> Result<String> {
     let model_dir = crate::model::ensure()?;
     let model = model_dir.to_str().context("the model path is not UTF-8")?;
-    let local =
-        format!(r#"{{"memory": {{"embedder": {{"type": "local", "model_dir": "{model}"}}}}}}"#);
-    let openai = r#"{"memory": {"embedder": {"type": "openai", "provider": "openai", "model": "text-embedding-3-small"}}}"#;
+    let local = format!(
+        r#"{{"gateway": {{"rate_limit_rpm": 0}}, "memory": {{"embedder": {{"type": "local", "model_dir": "{model}"}}}}}}"#
+    );
+    let openai = r#"{"gateway": {"rate_limit_rpm": 0}, "memory": {"embedder": {"type": "openai", "provider": "openai", "model": "text-embedding-3-small"}}}"#;
     let mut text = String::from("### Memory: idle RSS by embedder, search from outside\n\n");
     text.push_str(&format!("Binary `{}`.\n\n", ctx.binary.path().display()));
     text.push_str("| `memory.embedder` | idle RSS | after one search |\n|---|---:|---:|\n");
