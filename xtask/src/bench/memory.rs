@@ -150,7 +150,7 @@ fn by_mapping(gateway: &Gateway) -> Result<String> {
             }
         }
     }
-    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
     let total: u64 = sizes.iter().map(|(_, k)| k).sum();
     let mut text = format!(
         "| mapping | RSS |\n|---|---:|\n| all ({} mappings) | {} |\n",
