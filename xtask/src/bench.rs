@@ -20,6 +20,7 @@ mod http;
 mod layout;
 mod load;
 mod mcp;
+mod memory;
 mod proxy;
 mod soak;
 mod startup;
@@ -82,6 +83,11 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "mcp",
         run: mcp::run,
+        in_all: false,
+    },
+    Bench {
+        name: "memory",
+        run: memory::run,
         in_all: false,
     },
     Bench {

@@ -44,7 +44,9 @@ commands:
                         build and benchmark the release binary, print Markdown for
                         BENCHMARKS.md. NAME: startup, proxy, all (= startup proxy, the
                         default), soak (memory under load; not in all), delegation,
-                        mcp (an MCP tool call's overhead, stdio and HTTP; not in all). OPTIONS:
+                        mcp (an MCP tool call's overhead, stdio and HTTP; not in all),
+                        memory (idle RSS by embedder, memory search over 100,000
+                        memories from outside; not in all). OPTIONS:
                         --runs N (startup, default 30), --seconds S (proxy, per measurement,
                         default 10), --minutes M (soak, default 10), --gateway-env
                         EXOCLAW_K=V (more env for gateways under load), --binary PATH

@@ -26,7 +26,6 @@ pub(crate) trait Columns {
     fn opt_int(&self, col: &'static str) -> StoreResult<Option<i64>>;
     fn flag(&self, col: &'static str) -> StoreResult<bool>;
     fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>>;
-    fn opt_bytes(&self, col: &'static str) -> StoreResult<Option<Vec<u8>>>;
 
     /// A JSON column (stored as text, or selected as `col::text`).
     fn json(&self, col: &'static str) -> StoreResult<serde_json::Value> {
@@ -69,9 +68,6 @@ macro_rules! impl_columns {
                 self.try_get(col).map_err(|e| decode_error(col, &e))
             }
             fn bytes(&self, col: &'static str) -> StoreResult<Vec<u8>> {
-                self.try_get(col).map_err(|e| decode_error(col, &e))
-            }
-            fn opt_bytes(&self, col: &'static str) -> StoreResult<Option<Vec<u8>>> {
                 self.try_get(col).map_err(|e| decode_error(col, &e))
             }
         }
@@ -633,17 +629,6 @@ pub(crate) fn memory(r: &impl Columns) -> StoreResult<exoclaw_core::store::memor
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
     })
-}
-
-/// A memory row selected with its `embedding`: the memory and its vector.
-pub(crate) fn memory_with_vector(
-    r: &impl Columns,
-) -> StoreResult<(exoclaw_core::store::memory::Memory, Option<Vec<f32>>)> {
-    let vector = r
-        .opt_bytes("embedding")?
-        .map(|b| crate::rule::memory::decode_vector(&b))
-        .transpose()?;
-    Ok((memory(r)?, vector))
 }
 
 /// A skill (its JSON list columns decoded; without its vector).

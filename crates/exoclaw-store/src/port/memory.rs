@@ -7,14 +7,16 @@
 //! row; then the namespace's retention deletes what is too old or beyond
 //! the count (least important and oldest first, never the memory just
 //! saved). Vector ranking is by cosine over the namespace's vectors of the
-//! query's embedder; the two lists are fused by
+//! query's embedder: a scan (no vector index yet; BENCHMARKS.md, issue 14)
+//! of ids and vectors only, streamed, the best kept as it goes, the
+//! winners read whole after; the two lists are fused by
 //! [`exoclaw_core::store::memory::fuse`]. Rules are in
 //! `crate::rule::memory`.
 
 macro_rules! ports {
     ($store:ident, $d:ident) => {
         use async_trait::async_trait;
-        use exoclaw_core::embed::cosine;
+        use futures_util::TryStreamExt as _;
         use exoclaw_core::store::memory::{
             Embedding, Memory, MemoryFilter, MemoryHit, MemoryQuery, MemoryStats, NewMemory,
             Retention, SavedMemory, fuse,
@@ -300,10 +302,14 @@ macro_rules! ports {
                 let vector = match &q.embedding {
                     None => Vec::new(),
                     Some(e) => {
-                        let rows = sqlx::query($d::sql!(
-                            "SELECT ",
-                            memory_cols!(),
-                            ", m.embedding FROM memories m WHERE m.tenant_id = ?1 \
+                        // Only ids and vectors are read for the scan (no
+                        // row of text per memory), each vector scored where
+                        // it lies, the best `pool` kept; then the few
+                        // winners are read whole.
+                        let pool = usize::try_from(pool_size(limit)).unwrap_or(usize::MAX);
+                        let mut best = rule::memory::Best::new(pool);
+                        let mut rows = sqlx::query($d::sql!(
+                            "SELECT m.id, m.embedding FROM memories m WHERE m.tenant_id = ?1 \
                              AND m.agent_id = ?2 AND (m.user_id IS NULL OR m.user_id = ?3) \
                              AND m.embedder = ?4"
                         ))
@@ -311,18 +317,25 @@ macro_rules! ports {
                         .bind(q.agent.as_str())
                         .bind(user)
                         .bind(&e.model)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err($d::err)?;
-                        let mut scored = Vec::with_capacity(rows.len());
-                        for r in &rows {
-                            if let (m, Some(v)) = row::memory_with_vector(r)? {
-                                scored.push((cosine(&e.vector, &v), m));
+                        .fetch(&self.pool);
+                        while let Some(r) = rows.try_next().await.map_err($d::err)? {
+                            let stored: Option<&[u8]> = r.try_get("embedding").map_err($d::err)?;
+                            if let Some(b) = stored {
+                                let score = rule::memory::cosine_stored(&e.vector, b)?;
+                                if best.admits(score) {
+                                    best.push(score, r.try_get("id").map_err($d::err)?);
+                                }
                             }
                         }
-                        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-                        scored.truncate(usize::try_from(pool_size(limit)).unwrap_or(usize::MAX));
-                        scored.into_iter().map(|(_, m)| m).collect()
+                        drop(rows);
+                        let mut found = Vec::new();
+                        for id in best.into_sorted() {
+                            // Gone since the scan: left out.
+                            if let Some(m) = self.get_memory(tenant, &id).await? {
+                                found.push(m);
+                            }
+                        }
+                        found
                     }
                 };
                 Ok(fuse(text, vector, usize::try_from(limit).unwrap_or(0)))

@@ -153,9 +153,100 @@ pub(crate) fn decode_vector(bytes: &[u8]) -> StoreResult<Vec<f32>> {
         .collect())
 }
 
+/// The cosine similarity of `query` and a stored vector (little-endian
+/// `f32`s), read where it lies; 0 when the lengths differ, like
+/// [`cosine`].
+pub(crate) fn cosine_stored(query: &[f32], stored: &[u8]) -> StoreResult<f32> {
+    if !stored.len().is_multiple_of(4) {
+        return Err(StoreError::Corrupt(format!(
+            "a stored vector has {} bytes, not a multiple of 4",
+            stored.len()
+        )));
+    }
+    if stored.len() / 4 != query.len() {
+        return Ok(0.0);
+    }
+    let (mut dot, mut nq, mut ns) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, c) in query.iter().zip(stored.chunks_exact(4)) {
+        let y = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        dot += x * y;
+        nq += x * x;
+        ns += y * y;
+    }
+    if nq == 0.0 || ns == 0.0 {
+        return Ok(0.0);
+    }
+    Ok(dot / (nq.sqrt() * ns.sqrt()))
+}
+
+/// The `n` best-scored ids of a scan, kept as it goes (best first; an
+/// equal score ranks after those already kept).
+pub(crate) struct Best {
+    n: usize,
+    kept: Vec<(f32, String)>,
+}
+
+impl Best {
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            n,
+            kept: Vec::with_capacity(n.min(128) + 1),
+        }
+    }
+
+    /// Whether `score` would be kept (so the id need not be read otherwise).
+    pub(crate) fn admits(&self, score: f32) -> bool {
+        self.kept.len() < self.n || self.kept.last().is_some_and(|(s, _)| score > *s)
+    }
+
+    pub(crate) fn push(&mut self, score: f32, id: String) {
+        if !self.admits(score) {
+            return;
+        }
+        let at = self.kept.partition_point(|(s, _)| *s >= score);
+        self.kept.insert(at, (score, id));
+        self.kept.truncate(self.n);
+    }
+
+    /// The ids, best first.
+    pub(crate) fn into_sorted(self) -> Vec<String> {
+        self.kept.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_vector_scores_like_the_decoded_one() {
+        let q = [0.6f32, 0.8, 0.0];
+        let v = [0.0f32, 0.6, 0.8];
+        let stored = encode_vector(&v);
+        let s = cosine_stored(&q, &stored).unwrap();
+        assert!((s - cosine(&q, &v)).abs() < 1e-6);
+        assert_eq!(cosine_stored(&q, &encode_vector(&[1.0, 0.0])).unwrap(), 0.0);
+        assert!(cosine_stored(&q, &stored[..5]).is_err());
+    }
+
+    #[test]
+    fn best_keeps_the_top_n_in_order_and_ties_in_arrival() {
+        let mut best = Best::new(3);
+        for (s, id) in [
+            (0.1, "a"),
+            (0.9, "b"),
+            (0.5, "c"),
+            (0.5, "d"),
+            (0.95, "e"),
+            (0.2, "f"),
+        ] {
+            best.push(s, id.to_owned());
+        }
+        assert!(!best.admits(0.5));
+        assert!(best.admits(0.51));
+        assert_eq!(best.into_sorted(), ["e", "b", "c"]);
+        assert!(Best::new(0).into_sorted().is_empty());
+    }
 
     #[test]
     fn exact_duplicates_ignore_case_and_punctuation() {
