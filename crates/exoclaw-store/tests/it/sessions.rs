@@ -402,7 +402,7 @@ async fn list_sessions_newest_first_with_filters(store: Arc<dyn Store>) {
     };
     assert_eq!(
         ids(store.list_sessions(&t, &next).await.unwrap()),
-        [s2.id.clone()]
+        vec![s2.id.clone()]
     );
     // Text: in the peer (any case); wildcards are literal.
     let text = |q: &str| SessionFilter {
