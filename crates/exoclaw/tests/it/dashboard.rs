@@ -4,29 +4,18 @@
 //! CSRF token and from our own origin, sign-out and revoking the credential
 //! end the session, and pages keep their API route's permission.
 
-use crate::support::{KEY, TOKEN, TestHome};
+use crate::support::{TOKEN, TestHome};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use exoclaw::config::env::Env;
 use exoclaw::serve::Gateway;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tower::ServiceExt as _;
 
 async fn gateway(home: &TestHome) -> Gateway {
-    let env = Env::from_pairs([
-        ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
-        ("EXOCLAW_ENCRYPTION_KEY", KEY),
-        ("EXOCLAW_PORT", "0"),
-    ]);
-    let home_dir = exoclaw_gateway::home::Home::new(home.path.clone());
     // Pages are walked quickly; the rate limit has its own tests.
-    let config = r#"{"gateway": {"rate_limit_rpm": 0}}"#;
-    let settings =
-        exoclaw::config::from_parts(home_dir.clone(), home_dir.config_path(), config, false, env)
-            .unwrap();
-    Gateway::open_checked(settings).await.unwrap()
+    crate::inprocess::gateway_with(home, r#"{"gateway": {"rate_limit_rpm": 0}}"#).await
 }
 
 const HOST: &str = "127.0.0.1:8787";

@@ -14,6 +14,12 @@ use std::time::Duration;
 use tower::ServiceExt as _;
 
 async fn gateway(home: &TestHome) -> Gateway {
+    gateway_with(home, "{}").await
+}
+
+/// The gateway of `home` with `config` (a `config.json` text), opened
+/// in-process with the test token and key.
+pub async fn gateway_with(home: &TestHome, config: &str) -> Gateway {
     let env = Env::from_pairs([
         ("EXOCLAW_GATEWAY_TOKEN", TOKEN),
         ("EXOCLAW_ENCRYPTION_KEY", KEY),
@@ -21,7 +27,7 @@ async fn gateway(home: &TestHome) -> Gateway {
     ]);
     let home_dir = exoclaw_gateway::home::Home::new(home.path.clone());
     let settings =
-        exoclaw::config::from_parts(home_dir.clone(), home_dir.config_path(), "{}", false, env)
+        exoclaw::config::from_parts(home_dir.clone(), home_dir.config_path(), config, false, env)
             .unwrap();
     Gateway::open_checked(settings).await.unwrap()
 }

@@ -18,6 +18,7 @@
 //!   which the CSRF check refuses), no sniffing.
 
 mod assets;
+mod form;
 mod nav;
 mod pages;
 pub mod session;
@@ -380,13 +381,9 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
         let body = self.0.body();
-        let code = serde_json::to_value(body.error.code)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         let page = ErrorPage {
             status: status.as_u16(),
-            code: &code,
+            code: body.error.code.as_str(),
             message: &body.error.message,
         };
         match page.render() {

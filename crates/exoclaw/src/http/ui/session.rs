@@ -21,6 +21,8 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse as _, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use exoclaw_core::now_ms;
 use exoclaw_core::store::DashboardSession;
 use exoclaw_gateway::access::Principal;
@@ -53,22 +55,26 @@ fn csrf_of(secret: &str) -> String {
     sha256_hex(&format!("exoclaw-ui-csrf\0{secret}"))
 }
 
-/// The session cookie's value, if the request carries one of the right
-/// shape (43 base64url characters).
-pub fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
-        .filter(|v| {
-            v.len() == 43
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+}
+
+/// The session cookie's value, if the request carries one of the right
+/// shape (43 base64url characters).
+pub fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE).filter(|v| {
+        v.len() == 43
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Who the session cookie `secret` stands for, re-checking its credential.
@@ -205,7 +211,7 @@ pub async fn create(
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|_| ApiError::internal("the system's random source failed"))?;
-    let secret = base64url(&bytes);
+    let secret = URL_SAFE_NO_PAD.encode(bytes);
     state
         .store
         .create_dashboard_session(&DashboardSession {
@@ -265,22 +271,6 @@ pub async fn end(state: &AppState, session: &UiSession) -> Result<(), ApiError> 
     Ok(())
 }
 
-fn base64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,7 +285,7 @@ mod tests {
 
     #[test]
     fn the_cookie_is_found_among_others_and_must_be_well_formed() {
-        let secret = base64url(&[7u8; 32]);
+        let secret = URL_SAFE_NO_PAD.encode([7u8; 32]);
         assert_eq!(secret.len(), 43);
         let good = headers(&[("cookie", &format!("a=b; {COOKIE}={secret}; c=d"))]);
         assert_eq!(cookie_secret(&good), Some(secret.as_str()));

@@ -6,10 +6,10 @@
 //! is shown on the form, which keeps what was typed.
 
 use super::super::super::agents::{self, AgentView, CreateAgent, UpdateAgent};
-use super::super::super::error::ApiError;
 use super::super::super::extract::{Body, Path};
 use super::super::super::orchestration::links;
 use super::super::super::state::{AppState, RequestId};
+use super::super::form::{api, field};
 use super::super::table::{Section, section, seg};
 use super::super::{Shell, UiError, render};
 use askama::Template;
@@ -19,13 +19,6 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use exoclaw_gateway::access::Permission;
 use serde_json::{Value, json};
-
-fn field(body: &Bytes, name: &str) -> String {
-    url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
 
 #[derive(Template)]
 #[template(path = "ui/agent.html")]
@@ -116,12 +109,11 @@ pub async fn update(
     let outcome = match config_of(&typed) {
         Err(e) => Err(e),
         Ok(config) => {
-            let change: UpdateAgent = serde_json::from_value(json!({
-                "display_name": field(&body, "display_name").trim(),
+            let change: UpdateAgent = api(json!({
+                "display_name": field(&body, "display_name"),
                 "agent_type": if field(&body, "agent_type") == "predefined" { "predefined" } else { "open" },
                 "config": config,
-            }))
-            .map_err(|e| ApiError::invalid(e.to_string()))?;
+            }))?;
             agents::update(
                 state.clone(),
                 who.clone(),
@@ -150,12 +142,11 @@ pub async fn create(
     rid: Extension<RequestId>,
     body: Bytes,
 ) -> Result<Redirect, UiError> {
-    let id = field(&body, "id").trim().to_owned();
-    let new: CreateAgent = serde_json::from_value(json!({
+    let id = field(&body, "id");
+    let new: CreateAgent = api(json!({
         "id": id,
-        "display_name": Some(field(&body, "display_name").trim().to_owned()).filter(|n| !n.is_empty()),
-    }))
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
+        "display_name": Some(field(&body, "display_name")).filter(|n| !n.is_empty()),
+    }))?;
     let _created = agents::create(state, Extension(shell.who), rid, Body(new)).await?;
     Ok(Redirect::to(&format!("/ui/agents/{}", seg(&id))))
 }

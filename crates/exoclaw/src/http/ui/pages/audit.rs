@@ -6,6 +6,7 @@ use super::super::super::audit::{self, AuditEventView, ListQuery};
 use super::super::super::error::ApiError;
 use super::super::super::extract::Query;
 use super::super::super::state::AppState;
+use super::super::form::{api, param};
 use super::super::{Shell, UiError, render};
 use askama::Template;
 use axum::Extension;
@@ -49,34 +50,32 @@ impl Page {
     }
 }
 
-fn param(query: Option<&str>, name: &str) -> String {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
 pub async fn list(
     shell: Shell,
     state: State<AppState>,
     uri: axum::http::Uri,
 ) -> Result<Html<String>, UiError> {
     let query = uri.query();
+    let (action, actor, decision) = (
+        param(query, "action"),
+        param(query, "actor"),
+        param(query, "decision"),
+    );
+    let before_seq = param(query, "before_seq")
+        .map(|b| b.parse::<i64>())
+        .transpose()
+        .map_err(|_| ApiError::invalid("before_seq: a number"))?;
+    let q: ListQuery = api(serde_json::json!({
+        "action": action,
+        "actor": actor,
+        "decision": decision,
+        "before_seq": before_seq,
+    }))?;
     let filter = Filter {
-        action: param(query, "action"),
-        actor: param(query, "actor"),
-        decision: param(query, "decision"),
+        action: action.unwrap_or_default(),
+        actor: actor.unwrap_or_default(),
+        decision: decision.unwrap_or_default(),
     };
-    let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
-    let before_seq = param(query, "before_seq");
-    let q: ListQuery = serde_json::from_value(serde_json::json!({
-        "action": some(&filter.action),
-        "actor": some(&filter.actor),
-        "decision": some(&filter.decision),
-        "before_seq": some(&before_seq).map(|b| b.parse::<i64>()).transpose()
-            .map_err(|_| ApiError::invalid("before_seq: a number"))?,
-    }))
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
     let page = audit::list(state.clone(), Extension(shell.who.clone()), Query(q))
         .await?
         .0;
@@ -88,7 +87,7 @@ pub async fn list(
             .append_pair("before_seq", &seq.to_string())
             .finish()
     });
-    let verified = if param(query, "verify") == "1" {
+    let verified = if param(query, "verify").as_deref() == Some("1") {
         let v = state
             .store
             .verify_audit(Some(&shell.who.tenant))

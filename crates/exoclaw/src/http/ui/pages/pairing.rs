@@ -17,6 +17,7 @@ use super::super::super::extract::{Body, Path};
 use super::super::super::limit::ClientIp;
 use super::super::super::pairing::{self, CodeBody, DeviceView, RequestBody, RequestView};
 use super::super::super::state::{AppState, RequestId};
+use super::super::form::{api, field};
 use super::super::session;
 use super::super::{SIGN_IN, Shell, UiError, json_of, render, when};
 use askama::Template;
@@ -31,27 +32,10 @@ use std::net::SocketAddr;
 /// The cookie holding the waiting request's id and code.
 const COOKIE: &str = "exoclaw_pair";
 
-fn field(body: &Bytes, name: &str) -> String {
-    url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn from_form<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| ApiError::invalid(e.to_string()))
-}
-
 /// The waiting request (`id.code`) from its cookie.
 fn waiting(headers: &HeaderMap) -> Option<(String, String)> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .and_then(|(_, v)| v.split_once('.'))
+    session::cookie(headers, COOKIE)
+        .and_then(|v| v.split_once('.'))
         .filter(|(id, code)| {
             id.len() == 32
                 && id.bytes().all(|b| b.is_ascii_hexdigit())
@@ -86,7 +70,7 @@ pub async fn request(
             ApiError::new(ErrorCode::AuthCsrf, "pair from the dashboard's own page").into(),
         );
     }
-    let ask: RequestBody = from_form(json!({ "user": field(&body, "user") }))?;
+    let ask: RequestBody = api(json!({ "user": field(&body, "user") }))?;
     let created = json_of(pairing::request(state, Some(ip), Ok(Body(ask))).await).await?;
     let (Some(id), Some(code), Some(expires)) = (
         created["request_id"].as_str(),
@@ -241,7 +225,7 @@ pub async fn decide(
     rid: Extension<RequestId>,
     body: Bytes,
 ) -> Result<Redirect, UiError> {
-    let code: CodeBody = from_form(json!({ "code": field(&body, "code") }))?;
+    let code: CodeBody = api(json!({ "code": field(&body, "code") }))?;
     let who = Extension(shell.who);
     let (resp, done) = if field(&body, "verdict") == "deny" {
         (

@@ -2,10 +2,10 @@
 //! (`GET /v1/sessions/{id}/messages`) and deleting one
 //! (`DELETE /v1/sessions/{id}`).
 
-use super::super::super::error::ApiError;
 use super::super::super::extract::{Path, Query};
 use super::super::super::sessions::{self, MessageView, MessagesQuery, SessionView, SessionsQuery};
 use super::super::super::state::AppState;
+use super::super::form::{api, param};
 use super::super::{Shell, UiError, render, when};
 use askama::Template;
 use axum::Extension;
@@ -30,26 +30,18 @@ impl ListPage {
 /// Sessions a page shows.
 const PAGE: u32 = 100;
 
-fn param(query: Option<&str>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .filter(|v| !v.is_empty())
-}
-
 pub async fn list(
     shell: Shell,
     state: State<AppState>,
     uri: axum::http::Uri,
 ) -> Result<Html<String>, UiError> {
     let (agent, text) = (param(uri.query(), "agent"), param(uri.query(), "q"));
-    let q: SessionsQuery = serde_json::from_value(serde_json::json!({
+    let q: SessionsQuery = api(serde_json::json!({
         "agent": agent,
         "q": text,
         "limit": PAGE,
         "cursor": param(uri.query(), "cursor"),
-    }))
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    }))?;
     let list = sessions::list(state, Extension(shell.who.clone()), Query(q))
         .await?
         .0;

@@ -8,6 +8,7 @@ use super::super::super::credential::AuthFailure;
 use super::super::super::error::ApiError;
 use super::super::super::limit::ClientIp;
 use super::super::super::state::{AppState, RequestId};
+use super::super::form::{field, param};
 use super::super::session::{self, UiSession};
 use super::super::{PREFIX, UiError, render};
 use askama::Template;
@@ -36,15 +37,9 @@ fn safe_next(next: Option<&str>) -> &str {
     .unwrap_or(PREFIX)
 }
 
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
 pub async fn form(uri: axum::http::Uri) -> Result<Html<String>, UiError> {
-    let next = query_param(uri.query(), "next");
-    let error = query_param(uri.query(), "error");
+    let next = param(uri.query(), "next");
+    let error = param(uri.query(), "error");
     render(&Page {
         next: safe_next(next.as_deref()),
         error: message(error.as_deref()),
@@ -66,14 +61,9 @@ pub async fn submit(
         )
         .into());
     }
-    let field = |name: &str| {
-        url::form_urlencoded::parse(&body)
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    let next = field("next");
-    let next = safe_next(next.as_deref()).to_owned();
-    let token = field("token").unwrap_or_default();
+    let next = field(&body, "next");
+    let next = safe_next(Some(&next)).to_owned();
+    let token = field(&body, "token");
     match session::sign_in(&state, &token, Some(&rid)).await {
         Ok((who, credential)) => {
             let secure = session::is_secure(&state, peer.ip(), &headers);

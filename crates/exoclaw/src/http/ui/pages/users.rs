@@ -3,10 +3,10 @@
 //! answers its creation (never stored, never cached: pages are `no-store`),
 //! as the CLI does.
 
-use super::super::super::error::ApiError;
 use super::super::super::extract::{Body, Path, Query};
 use super::super::super::state::AppState;
 use super::super::super::users::{self, CreateUser, KeyBody, KeyView, TenantQuery, UserView};
+use super::super::form::{api, field};
 use super::super::{Shell, UiError, render, when};
 use askama::Template;
 use axum::Extension;
@@ -14,19 +14,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{Html, Redirect};
 use serde_json::json;
-
-/// A form's fields (the CSRF field was checked before the handler).
-fn field(body: &Bytes, name: &str) -> String {
-    url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// An API body built from a form, refused the way the API refuses it.
-fn from_form<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| ApiError::invalid(e.to_string()))
-}
 
 #[derive(Template)]
 #[template(path = "ui/users.html")]
@@ -69,7 +56,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Html<String>, UiError> {
     let role = field(&body, "role");
-    let request: CreateUser = from_form(json!({
+    let request: CreateUser = api(json!({
         "name": field(&body, "name"),
         "role": if role.is_empty() { serde_json::Value::Null } else { json!(role) },
         "key": { "name": "dashboard" },
@@ -138,7 +125,7 @@ pub async fn show(
     q: Query<TenantQuery>,
 ) -> Result<Html<String>, UiError> {
     let who = Extension(shell.who.clone());
-    let tenant: TenantQuery = from_form(json!({ "tenant": q.0.tenant() }))?;
+    let tenant: TenantQuery = api(json!({ "tenant": q.0.tenant() }))?;
     let user = users::get(state.clone(), who.clone(), Path(id.0.clone()), q)
         .await?
         .0;
@@ -165,7 +152,7 @@ pub async fn create_key(
         .map(str::to_owned)
         .collect();
     let name = field(&body, "name");
-    let request: KeyBody = from_form(json!({ "name": name, "scopes": scopes }))?;
+    let request: KeyBody = api(json!({ "name": name, "scopes": scopes }))?;
     let user_id = id.0.clone();
     let (_, issued) =
         users::create_user_key(state, Extension(shell.who.clone()), id, q, Body(request)).await?;
