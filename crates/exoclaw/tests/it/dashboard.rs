@@ -519,3 +519,41 @@ async fn agents_are_created_edited_and_deleted_from_their_page() {
     gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
         .await;
 }
+
+/// Behind a TLS proxy listed in `gateway.trusted_proxies` that says so, the
+/// cookie is `Secure`; the same header from anyone else changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cookie_is_secure_behind_a_trusted_tls_proxy_only() {
+    let home = TestHome::new();
+    let config = r#"{"gateway": {"rate_limit_rpm": 0, "trusted_proxies": ["127.0.0.1"]}}"#;
+    let gw = crate::inprocess::gateway_with(&home, config).await;
+    let app = gw.router();
+    let sign_in_from = |peer: [u8; 4]| {
+        let mut r = req("POST", "/ui/signin", None)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .header("x-forwarded-proto", "https")
+            .body(Body::from(format!("token={TOKEN}")))
+            .unwrap();
+        r.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((peer, 1))));
+        r
+    };
+    let r = app
+        .clone()
+        .oneshot(sign_in_from([127, 0, 0, 1]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.ends_with("; Secure"), "{set}");
+    let r = app
+        .clone()
+        .oneshot(sign_in_from([127, 0, 0, 2]))
+        .await
+        .unwrap();
+    let set = r.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(!set.contains("Secure"), "an untrusted peer's header: {set}");
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}

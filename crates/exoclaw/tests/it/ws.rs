@@ -266,3 +266,55 @@ fn oversized_frames_close_the_connection() {
     // The gateway is fine.
     assert_eq!(s.gw.get("/healthz", None).status, 200);
 }
+
+/// A dashboard page's WebSocket: the gateway's own origin is admitted
+/// without being listed, and the page's session cookie authenticates the
+/// upgrade (no token in `connect`); a foreign origin is refused with the
+/// same cookie, and a cookie that is no session authenticates nothing.
+#[test]
+fn a_dashboard_page_connects_with_its_session_cookie_from_its_own_origin() {
+    use std::io::{Read as _, Write as _};
+    let s = setup_with("{}", &[]);
+    let addr = s.gw.addr;
+    let own = format!("http://{addr}");
+    // Sign in as the form does; the answer sets the cookie.
+    let body = format!("token={TOKEN}&next=%2Fui%2F");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /ui/signin HTTP/1.1\r\nHost: {addr}\r\nOrigin: {own}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let cookie = raw
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: exoclaw_ui="))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let session = format!("exoclaw_ui={cookie}");
+
+    let mut ws = open(&s.gw, &[("Origin", &own), ("Cookie", &session)])
+        .expect("the gateway's own origin is admitted");
+    let (r, _) = call(&mut ws, "1", "connect", json!({"protocol": 1}));
+    assert_eq!(r["result"]["protocol"], 1, "{r}");
+    let (r, _) = call(&mut ws, "2", "agents.list", json!({}));
+    assert_eq!(r["ok"], true, "{r}");
+
+    // Another origin with the same cookie is still refused.
+    match open(
+        &s.gw,
+        &[("Origin", "http://evil.example"), ("Cookie", &session)],
+    ) {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("a foreign origin was not refused: {other:?}"),
+    }
+    // A cookie of the right shape that is no session authenticates nothing.
+    let forged = format!("exoclaw_ui={}", "A".repeat(43));
+    let mut other = open(&s.gw, &[("Origin", &own), ("Cookie", &forged)]).unwrap();
+    let (r, _) = call(&mut other, "1", "connect", json!({"protocol": 1}));
+    assert_eq!(r["error"]["code"], "auth.unauthorized", "{r}");
+}
