@@ -126,6 +126,43 @@ pub struct TraceFilter {
     pub limit: u32,
 }
 
+/// What a usage report groups each day's calls by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UsageGroup {
+    Model,
+    Agent,
+    User,
+}
+
+/// A usage report's range and grouping: calls at or after `since` and
+/// before `until`, summed per UTC day and per key of `by`, optionally only
+/// one user's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageQuery {
+    pub since: UnixMillis,
+    pub until: UnixMillis,
+    pub by: UsageGroup,
+    pub user: Option<UserId>,
+}
+
+/// The calls of one UTC day and one key (`None`: calls without an agent or
+/// user), summed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageBucket {
+    /// The day's start (00:00 UTC), Unix milliseconds.
+    pub day: UnixMillis,
+    pub key: Option<String>,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cost_micros: i64,
+}
+
+/// One day in milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
 /// One LLM call in the usage ledger.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UsageEntry {

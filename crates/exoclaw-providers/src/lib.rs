@@ -31,9 +31,10 @@ pub mod fake;
 
 pub use anthropic::AnthropicProvider;
 pub use decorate::{
-    Budget, BudgetConfig, BudgetLimits, BudgetObserver, BudgetPolicy, BudgetReading, Budgets,
-    ChainBuilder, DEFAULT_RESERVED_OUTPUT, Estimate, Fallback, Jitter, ModelRate, RateLimit,
-    RateLimiter, Retry, RetryPolicy, Route, TenantBudgets, TimeoutPolicy, Timeouts,
+    Budget, BudgetConfig, BudgetLimits, BudgetLine, BudgetObserver, BudgetPolicy, BudgetReading,
+    Budgets, ChainBuilder, DEFAULT_RESERVED_OUTPUT, Estimate, Fallback, Jitter, ModelRate,
+    RateLimit, RateLimiter, Retry, RetryPolicy, Route, SeenKeys, TenantBudgets, TimeoutPolicy,
+    Timeouts,
 };
 pub use openai::{Compat, MaxTokensField, OpenAiCompatProvider, ToolStreaming};
 pub use preset::{PRESETS, Preset, Wire, detect_default, preset};

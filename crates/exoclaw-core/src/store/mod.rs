@@ -260,6 +260,7 @@ pub trait Store:
     + AuditStore
     + TraceStore
     + UsageStore
+    + UsageReportStore
     + TraceBatchStore
     + GatewayTokenStore
     + ApprovalStore
@@ -293,6 +294,7 @@ impl<T> Store for T where
         + AuditStore
         + TraceStore
         + UsageStore
+        + UsageReportStore
         + TraceBatchStore
         + GatewayTokenStore
         + ApprovalStore
@@ -449,6 +451,27 @@ pub trait UsageStore: Send + Sync {
         id: &str,
         entry: Option<&crate::trace::UsageEntry>,
     ) -> StoreResult<()>;
+}
+
+/// Reports over the usage ledger (the dashboard's usage page and
+/// `GET /v1/usage`, `GET /v1/budgets`).
+#[async_trait]
+pub trait UsageReportStore: Send + Sync {
+    /// The calls of `q`'s range summed per UTC day and key, by day then key.
+    async fn usage_by_day(
+        &self,
+        tenant: &TenantId,
+        q: &crate::trace::UsageQuery,
+    ) -> StoreResult<Vec<crate::trace::UsageBucket>>;
+    /// What `window` has used at `now`: ledger entries since its start plus
+    /// live reservations, in the window's unit (what
+    /// [`UsageStore::reserve`] checks against its limit).
+    async fn budget_used(
+        &self,
+        tenant: &TenantId,
+        window: &crate::trace::BudgetWindow,
+        now: UnixMillis,
+    ) -> StoreResult<i64>;
 }
 
 /// Trace, span and usage writes committed together (the write-behind queue

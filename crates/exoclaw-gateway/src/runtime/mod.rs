@@ -505,6 +505,11 @@ impl Runtime {
         self.writes.clone()
     }
 
+    /// Usage reports, with what is still queued committed first.
+    pub fn usage_report(&self) -> Arc<dyn exoclaw_core::store::UsageReportStore> {
+        self.writes.clone()
+    }
+
     pub async fn agent(&self, who: &Principal, id: &str) -> Result<Agent, StartError> {
         self.store
             .get_agent(&who.tenant, &AgentId::new(id))

@@ -30,10 +30,12 @@
 
 use crate::supervisor::{Policy, Supervisor, Task};
 use async_trait::async_trait;
-use exoclaw_core::store::{Store, StoreError, StoreResult, TraceStore, UsageStore};
+use exoclaw_core::store::{
+    Store, StoreError, StoreResult, TraceStore, UsageReportStore, UsageStore,
+};
 use exoclaw_core::trace::{
     BudgetWindow, NewReservation, NewSpan, NewTrace, Reserved, Span, SpendScope, Trace, TraceEnd,
-    TraceFilter, TraceWrite, UsageEntry,
+    TraceFilter, TraceWrite, UsageBucket, UsageEntry, UsageQuery,
 };
 use exoclaw_core::{TenantId, UnixMillis};
 use std::collections::HashMap;
@@ -275,6 +277,29 @@ fn in_scope(e: &UsageEntry, scope: &SpendScope) -> bool {
 }
 
 /// Takes batches off the queue until stopped, then commits what is left.
+/// Reports read what is queued too: the queue is committed first.
+#[async_trait]
+impl UsageReportStore for WriteBehind {
+    async fn usage_by_day(
+        &self,
+        tenant: &TenantId,
+        q: &UsageQuery,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        self.flush().await;
+        self.shared.store.usage_by_day(tenant, q).await
+    }
+
+    async fn budget_used(
+        &self,
+        tenant: &TenantId,
+        window: &BudgetWindow,
+        now: UnixMillis,
+    ) -> StoreResult<i64> {
+        self.flush().await;
+        self.shared.store.budget_used(tenant, window, now).await
+    }
+}
+
 async fn flusher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Op>, stop: CancellationToken) {
     let mut ops = Vec::with_capacity(MAX_BATCH);
     loop {

@@ -272,6 +272,178 @@ fn dollars(micros: i64) -> String {
     }
 }
 
+/// A scope's limits as [`expand`] takes them: the scope, its label, its
+/// config path, its limits.
+type Scoped = (SpendScope, String, String, Limits);
+
+/// A tenant's own budget (its settings) as one more scope. Validated when
+/// the settings were written; a value that does not convert binds at
+/// nothing rather than at zero.
+fn own_scope(tenant: &TenantId, own: &BudgetLimits) -> Scoped {
+    let usd = |v: Option<f64>| {
+        v.and_then(|v| usd_to_micros(v).ok())
+            .map(|m| i64::try_from(m).unwrap_or(i64::MAX))
+    };
+    let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    (
+        SpendScope::Tenant,
+        format!("tenant {tenant} (its own settings)"),
+        format!("tenants.{tenant}.settings.budgets"),
+        Limits {
+            daily: usd(own.daily_usd),
+            monthly: usd(own.monthly_usd),
+            daily_tokens: tokens(own.daily_tokens),
+            monthly_tokens: tokens(own.monthly_tokens),
+        },
+    )
+}
+
+/// Every limit of `scopes` as a window of the day or month of `now`.
+fn expand(scopes: Vec<Scoped>, now: UnixMillis) -> Vec<Window> {
+    let day = calendar::day_start(now);
+    let month = calendar::month_start(now);
+    let next_month = format!(
+        "{} 00:00 UTC",
+        calendar::format_date(calendar::next_month_start(now))
+    );
+    let mut out = Vec::new();
+    for (scope, label, path, l) in scopes {
+        for (window, since, unit, limit) in [
+            ("daily", day, BudgetUnit::Micros, l.daily),
+            ("monthly", month, BudgetUnit::Micros, l.monthly),
+            ("daily", day, BudgetUnit::Tokens, l.daily_tokens),
+            ("monthly", month, BudgetUnit::Tokens, l.monthly_tokens),
+        ] {
+            let Some(limit) = limit else { continue };
+            out.push(Window {
+                store: BudgetWindow {
+                    scope: scope.clone(),
+                    since,
+                    unit,
+                    limit,
+                },
+                label: label.clone(),
+                path: path.clone(),
+                window,
+                reset: if window == "daily" {
+                    "00:00 UTC".to_owned()
+                } else {
+                    next_month.clone()
+                },
+            });
+        }
+    }
+    out
+}
+
+/// The keys of a tenant's calls this month (from its usage), which
+/// `"*"` budget entries are reported for.
+#[derive(Clone, Debug, Default)]
+pub struct SeenKeys {
+    pub models: Vec<String>,
+    pub agents: Vec<String>,
+    pub users: Vec<String>,
+}
+
+/// One configured limit as it applies to one key of one tenant: what a
+/// budget report shows (`GET /v1/budgets`), with the window the store
+/// sums for it ([`exoclaw_core::store::UsageReportStore::budget_used`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetLine {
+    /// `model gpt-4o`, `agent default`, `tenant acme (its own settings)`.
+    pub label: String,
+    /// The config path of the limit (`budgets.models.gpt-4o`).
+    pub path: String,
+    /// `daily` or `monthly`.
+    pub window: &'static str,
+    /// When the window starts again.
+    pub reset: String,
+    pub store: BudgetWindow,
+}
+
+impl Budgets {
+    /// Every limit that applies to `tenant` at `now`: each entry of the
+    /// configuration (a `"*"` entry once per key of `seen` without its own
+    /// entry, or once as `*` when there is none), then the tenant's own
+    /// budget.
+    pub fn lines(
+        &self,
+        tenant: &TenantId,
+        own: Option<&BudgetLimits>,
+        seen: &SeenKeys,
+        now: UnixMillis,
+    ) -> Vec<BudgetLine> {
+        let mut scopes: Vec<Scoped> = Vec::new();
+        let mut section = |name: &str,
+                           map: &HashMap<String, Limits>,
+                           seen: &[String],
+                           scope: &dyn Fn(&str) -> SpendScope| {
+            let mut keys: Vec<&String> = map.keys().filter(|k| *k != "*").collect();
+            keys.sort();
+            for key in keys {
+                scopes.push((
+                    scope(key),
+                    format!("{name} {key}"),
+                    key_path(&self.path, &format!("{name}s"), key),
+                    map[key],
+                ));
+            }
+            if let Some(any) = map.get("*") {
+                let mut others: Vec<&String> =
+                    seen.iter().filter(|k| !map.contains_key(*k)).collect();
+                others.sort();
+                others.dedup();
+                if others.is_empty() {
+                    scopes.push((
+                        scope("*"),
+                        format!("every {name} (none used this month)"),
+                        key_path(&self.path, &format!("{name}s"), "*"),
+                        *any,
+                    ));
+                }
+                for key in others {
+                    scopes.push((
+                        scope(key),
+                        format!("{name} {key}"),
+                        key_path(&self.path, &format!("{name}s"), "*"),
+                        *any,
+                    ));
+                }
+            }
+        };
+        section("model", &self.models, &seen.models, &|k| {
+            SpendScope::Model(k.to_owned())
+        });
+        section("agent", &self.agents, &seen.agents, &|k| {
+            SpendScope::Agent(exoclaw_core::AgentId::new(k))
+        });
+        section("user", &self.users, &seen.users, &|k| {
+            SpendScope::User(exoclaw_core::UserId::new(k))
+        });
+        if let Some((key, limits)) = lookup(&self.tenants, tenant.as_str()) {
+            scopes.push((
+                SpendScope::Tenant,
+                format!("tenant {tenant}"),
+                key_path(&self.path, "tenants", key),
+                limits,
+            ));
+        }
+        if let Some(own) = own {
+            scopes.push(own_scope(tenant, own));
+        }
+        expand(scopes, now)
+            .into_iter()
+            .map(|w| BudgetLine {
+                label: w.label,
+                path: w.path,
+                window: w.window,
+                reset: w.reset,
+                store: w.store,
+            })
+            .collect()
+    }
+}
+
 impl BudgetPolicy {
     pub fn new(budgets: Budgets, store: Arc<dyn UsageStore>, prices: Arc<PriceTable>) -> Self {
         Self {
@@ -345,59 +517,9 @@ impl BudgetPolicy {
             ));
         }
         if let Some(own) = self.tenant_budgets.as_ref().and_then(|f| f(tenant)) {
-            // Validated when the tenant's settings were written; a value
-            // that does not convert binds at nothing rather than at zero.
-            let usd = |v: Option<f64>| {
-                v.and_then(|v| usd_to_micros(v).ok())
-                    .map(|m| i64::try_from(m).unwrap_or(i64::MAX))
-            };
-            let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-            scopes.push((
-                SpendScope::Tenant,
-                format!("tenant {tenant} (its own settings)"),
-                format!("tenants.{tenant}.settings.budgets"),
-                Limits {
-                    daily: usd(own.daily_usd),
-                    monthly: usd(own.monthly_usd),
-                    daily_tokens: tokens(own.daily_tokens),
-                    monthly_tokens: tokens(own.monthly_tokens),
-                },
-            ));
+            scopes.push(own_scope(tenant, &own));
         }
-        let day = calendar::day_start(now);
-        let month = calendar::month_start(now);
-        let next_month = format!(
-            "{} 00:00 UTC",
-            calendar::format_date(calendar::next_month_start(now))
-        );
-        let mut out = Vec::new();
-        for (scope, label, path, l) in scopes {
-            for (window, since, unit, limit) in [
-                ("daily", day, BudgetUnit::Micros, l.daily),
-                ("monthly", month, BudgetUnit::Micros, l.monthly),
-                ("daily", day, BudgetUnit::Tokens, l.daily_tokens),
-                ("monthly", month, BudgetUnit::Tokens, l.monthly_tokens),
-            ] {
-                let Some(limit) = limit else { continue };
-                out.push(Window {
-                    store: BudgetWindow {
-                        scope: scope.clone(),
-                        since,
-                        unit,
-                        limit,
-                    },
-                    label: label.clone(),
-                    path: path.clone(),
-                    window,
-                    reset: if window == "daily" {
-                        "00:00 UTC".to_owned()
-                    } else {
-                        next_month.clone()
-                    },
-                });
-            }
-        }
-        out
+        expand(scopes, now)
     }
 
     /// Reserve the worst case of `request` against every limit that
@@ -720,6 +842,60 @@ fn recording(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_list_every_limit_and_expand_wildcards_per_key_used() {
+        let config: BudgetConfig = serde_json::from_value(serde_json::json!({
+            "models": {"gpt-4o": {"daily_usd": 1.5}, "*": {"monthly_tokens": 1000}},
+            "agents": {"*": {"daily_usd": 2.0}},
+            "tenants": {"acme": {"monthly_usd": 10.0}},
+        }))
+        .unwrap();
+        let budgets = Budgets::from_config(&config, "budgets").unwrap();
+        let acme = TenantId::new("acme");
+        let seen = SeenKeys {
+            models: vec!["gpt-4o".into(), "small".into(), "small".into()],
+            agents: Vec::new(),
+            users: vec!["u1".into()],
+        };
+        let own = BudgetLimits {
+            daily_tokens: Some(500),
+            ..BudgetLimits::default()
+        };
+        let now = 1_764_979_200_000 + 3_600_000; // 2025-12-06 01:00 UTC
+        let lines = budgets.lines(&acme, Some(&own), &seen, now);
+        let got: Vec<(&str, &str, &str, i64)> = lines
+            .iter()
+            .map(|l| (l.label.as_str(), l.path.as_str(), l.window, l.store.limit))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("model gpt-4o", "budgets.models.gpt-4o", "daily", 1_500_000),
+                ("model small", "budgets.models.\"*\"", "monthly", 1000),
+                (
+                    "every agent (none used this month)",
+                    "budgets.agents.\"*\"",
+                    "daily",
+                    2_000_000
+                ),
+                ("tenant acme", "budgets.tenants.acme", "monthly", 10_000_000),
+                (
+                    "tenant acme (its own settings)",
+                    "tenants.acme.settings.budgets",
+                    "daily",
+                    500
+                ),
+            ]
+        );
+        assert_eq!(lines[0].store.scope, SpendScope::Model("gpt-4o".into()));
+        assert_eq!(lines[0].store.since, 1_764_979_200_000);
+        assert_eq!(lines[1].store.unit, BudgetUnit::Tokens);
+        assert_eq!(lines[1].reset, "2026-01-01 00:00 UTC");
+        // Another tenant gets no tenant line.
+        let other = budgets.lines(&TenantId::new("b"), None, &SeenKeys::default(), now);
+        assert_eq!(other.len(), 3);
+    }
 
     #[test]
     fn dollar_formatting() {

@@ -19,8 +19,8 @@ mod retry;
 mod timeouts;
 
 pub use budget::{
-    Budget, BudgetConfig, BudgetLimits, BudgetObserver, BudgetPolicy, BudgetReading, Budgets,
-    DEFAULT_RESERVED_OUTPUT, TenantBudgets,
+    Budget, BudgetConfig, BudgetLimits, BudgetLine, BudgetObserver, BudgetPolicy, BudgetReading,
+    Budgets, DEFAULT_RESERVED_OUTPUT, SeenKeys, TenantBudgets,
 };
 pub use estimate::Estimate;
 pub use fallback::{Fallback, Route};

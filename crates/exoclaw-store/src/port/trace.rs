@@ -10,12 +10,14 @@ macro_rules! ports {
         use $crate::{json_text, new_id, now_millis, row};
         use async_trait::async_trait;
         use exoclaw_core::store::{
-            StoreError, StoreResult, TraceBatchStore, TraceStore, UsageStore,
+            StoreError, StoreResult, TraceBatchStore, TraceStore, UsageReportStore, UsageStore,
         };
         use exoclaw_core::trace::{
-            BudgetUnit, BudgetWindow, NewReservation, NewSpan, NewTrace, Reserved, Span,
-            SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite, UsageEntry,
+            BudgetUnit, BudgetWindow, DAY_MS, NewReservation, NewSpan, NewTrace, Reserved, Span,
+            SpendScope, Trace, TraceEnd, TraceFilter, TraceWrite, UsageBucket, UsageEntry,
+            UsageGroup, UsageQuery,
         };
+        use sqlx::Row as _;
         use exoclaw_core::{AgentId, SessionId, TenantId, UnixMillis, UserId};
         use sqlx::Connection as _;
 
@@ -64,6 +66,26 @@ macro_rules! ports {
                      FROM budget_reservations WHERE tenant_id = ? AND ",
                     $col,
                     " = ? AND at >= ? AND expires_at > ?) used"
+                )
+            };
+        }
+
+        /// A usage report's statement: `$col` is the grouping column. One
+        /// static statement per grouping. Sums are cast (PostgreSQL sums
+        /// `BIGINT`s into `NUMERIC`).
+        macro_rules! by_day_sql {
+            ($col:literal) => {
+                $d::sql!(
+                    "SELECT (at / ?5) * ?5 AS day, ",
+                    $col,
+                    " AS k, CAST(COUNT(*) AS BIGINT) AS calls, \
+                     CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
+                     CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
+                     CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
+                     CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
+                     CAST(SUM(cost_micros) AS BIGINT) AS cost_micros \
+                     FROM usage_ledger WHERE tenant_id = ?1 AND at >= ?2 AND at < ?3 \
+                     AND (?4 IS NULL OR user_id = ?4) GROUP BY 1, 2"
                 )
             };
         }
@@ -431,6 +453,59 @@ macro_rules! ports {
                 }
                 tx.commit().await.map_err($d::err)?;
                 Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl UsageReportStore for $store {
+            async fn usage_by_day(
+                &self,
+                tenant: &TenantId,
+                q: &UsageQuery,
+            ) -> StoreResult<Vec<UsageBucket>> {
+                let sql = match q.by {
+                    UsageGroup::Model => by_day_sql!("model"),
+                    UsageGroup::Agent => by_day_sql!("agent_id"),
+                    UsageGroup::User => by_day_sql!("user_id"),
+                };
+                let rows = sqlx::query(sql)
+                    .bind(tenant.as_str())
+                    .bind(q.since)
+                    .bind(q.until)
+                    .bind(q.user.as_ref().map(UserId::as_str))
+                    .bind(DAY_MS)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($d::err)?;
+                let mut out = rows
+                    .iter()
+                    .map(|r| -> Result<UsageBucket, sqlx::Error> {
+                        Ok(UsageBucket {
+                            day: r.try_get("day")?,
+                            key: r.try_get("k")?,
+                            calls: r.try_get("calls")?,
+                            input_tokens: r.try_get("input_tokens")?,
+                            output_tokens: r.try_get("output_tokens")?,
+                            cache_read_tokens: r.try_get("cache_read_tokens")?,
+                            cache_write_tokens: r.try_get("cache_write_tokens")?,
+                            cost_micros: r.try_get("cost_micros")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err($d::err)?;
+                // The dialects order NULLs differently: sorted here.
+                out.sort_by(|a, b| (a.day, &a.key).cmp(&(b.day, &b.key)));
+                Ok(out)
+            }
+
+            async fn budget_used(
+                &self,
+                tenant: &TenantId,
+                window: &BudgetWindow,
+                now: UnixMillis,
+            ) -> StoreResult<i64> {
+                let mut conn = self.pool.acquire().await.map_err($d::err)?;
+                window_used(&mut conn, tenant, window, now).await
             }
         }
 

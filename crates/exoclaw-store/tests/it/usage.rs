@@ -6,7 +6,8 @@ use crate::harness::*;
 use exoclaw_core::provider::Usage;
 use exoclaw_core::store::{Store, StoreError};
 use exoclaw_core::trace::{
-    BudgetUnit, BudgetWindow, NewReservation, Reserved, SpendScope, UsageEntry,
+    BudgetUnit, BudgetWindow, DAY_MS, NewReservation, Reserved, SpendScope, TraceWrite,
+    UsageBucket, UsageEntry, UsageGroup, UsageQuery,
 };
 use exoclaw_core::{AgentId, TenantId, UserId};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ contract!(store:
     spend_counts_only_entries_since,
     usage_refuses_unstorable_values,
     spend_is_tenant_isolated,
+    usage_is_reported_per_day_and_key,
+    budget_use_counts_the_ledger_and_live_reservations,
 );
 contract!(db: the_since_bound_is_inclusive_and_sums_are_exact);
 
@@ -303,4 +306,169 @@ async fn reservations_hold_until_settled_and_never_overshoot(store: Arc<dyn Stor
         .filter(|r| matches!(r, Reserved::Held(_)))
         .count();
     assert_eq!(n, 8);
+}
+
+async fn usage_is_reported_per_day_and_key(store: Arc<dyn Store>) {
+    let (t, other) = two_tenants(&*store).await;
+    let day = 20_000 * DAY_MS;
+    let at = |d: i64, ms: i64| day + d * DAY_MS + ms;
+    let writes: Vec<TraceWrite> = [
+        (entry(&t, "m1", Some("a1"), Some("u1"), 1_000), at(0, 5)),
+        (
+            entry(&t, "m1", Some("a2"), Some("u2"), 2_000),
+            at(0, DAY_MS - 1),
+        ),
+        (entry(&t, "m2", None, None, 30_000), at(0, 7)),
+        (entry(&t, "m1", Some("a1"), Some("u1"), 400_000), at(1, 0)),
+        // Outside the range on both sides, and another tenant's.
+        (
+            entry(&t, "m1", Some("a1"), Some("u1"), 9),
+            at(-1, DAY_MS - 1),
+        ),
+        (entry(&t, "m1", Some("a1"), Some("u1"), 9), at(2, 0)),
+        (entry(&other, "m1", Some("a1"), Some("u1"), 9), at(0, 9)),
+    ]
+    .into_iter()
+    .map(|(entry, at)| TraceWrite::Usage { entry, at })
+    .collect();
+    assert_eq!(store.write_traces(&writes).await.unwrap(), 0);
+    let q = |by, user: Option<&str>| UsageQuery {
+        since: day,
+        until: day + 2 * DAY_MS,
+        by,
+        user: user.map(UserId::new),
+    };
+    let bucket = |d: i64, key: Option<&str>, calls: i64, cost: i64| UsageBucket {
+        day: day + d * DAY_MS,
+        key: key.map(str::to_owned),
+        calls,
+        input_tokens: 100 * calls,
+        output_tokens: 20 * calls,
+        cache_read_tokens: 5 * calls,
+        cache_write_tokens: calls,
+        cost_micros: cost,
+    };
+    assert_eq!(
+        store
+            .usage_by_day(&t, &q(UsageGroup::Model, None))
+            .await
+            .unwrap(),
+        vec![
+            bucket(0, Some("m1"), 2, 3_000),
+            bucket(0, Some("m2"), 1, 30_000),
+            bucket(1, Some("m1"), 1, 400_000),
+        ]
+    );
+    assert_eq!(
+        store
+            .usage_by_day(&t, &q(UsageGroup::Agent, None))
+            .await
+            .unwrap(),
+        vec![
+            bucket(0, None, 1, 30_000),
+            bucket(0, Some("a1"), 1, 1_000),
+            bucket(0, Some("a2"), 1, 2_000),
+            bucket(1, Some("a1"), 1, 400_000),
+        ],
+        "calls without an agent are their own key, sorted first"
+    );
+    assert_eq!(
+        store
+            .usage_by_day(&t, &q(UsageGroup::User, Some("u1")))
+            .await
+            .unwrap(),
+        vec![
+            bucket(0, Some("u1"), 1, 1_000),
+            bucket(1, Some("u1"), 1, 400_000)
+        ],
+        "one user's calls only"
+    );
+    assert_eq!(
+        store
+            .usage_by_day(&other, &q(UsageGroup::Model, None))
+            .await
+            .unwrap(),
+        vec![bucket(0, Some("m1"), 1, 9)],
+        "tenants are apart"
+    );
+    let empty = UsageQuery {
+        since: day + 3 * DAY_MS,
+        until: day + 4 * DAY_MS,
+        by: UsageGroup::Model,
+        user: None,
+    };
+    assert!(store.usage_by_day(&t, &empty).await.unwrap().is_empty());
+}
+
+async fn budget_use_counts_the_ledger_and_live_reservations(store: Arc<dyn Store>) {
+    let t = default_tenant();
+    let now = now_millis();
+    store
+        .record_usage(&entry(&t, "m1", Some("a1"), Some("u1"), 5_000))
+        .await
+        .unwrap();
+    let window = |unit| BudgetWindow {
+        scope: model("m1"),
+        since: now - 60_000,
+        unit,
+        limit: 1_000_000,
+    };
+    assert_eq!(
+        store
+            .budget_used(&t, &window(BudgetUnit::Micros), now)
+            .await
+            .unwrap(),
+        5_000
+    );
+    assert_eq!(
+        store
+            .budget_used(&t, &window(BudgetUnit::Tokens), now)
+            .await
+            .unwrap(),
+        120
+    );
+    let held = store
+        .reserve(
+            &NewReservation {
+                tenant_id: t.clone(),
+                model: "m1".to_owned(),
+                agent_id: None,
+                user_id: None,
+                cost_micros: 700,
+                tokens: 50,
+                at: now,
+                expires_at: now + 60_000,
+            },
+            &[window(BudgetUnit::Micros)],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(held, Reserved::Held(_)));
+    assert_eq!(
+        store
+            .budget_used(&t, &window(BudgetUnit::Micros), now)
+            .await
+            .unwrap(),
+        5_700
+    );
+    assert_eq!(
+        store
+            .budget_used(&t, &window(BudgetUnit::Tokens), now)
+            .await
+            .unwrap(),
+        170
+    );
+    assert_eq!(
+        store
+            .budget_used(&t, &window(BudgetUnit::Micros), now + 60_000)
+            .await
+            .unwrap(),
+        5_000,
+        "an expired reservation no longer counts"
+    );
+    let other_model = BudgetWindow {
+        scope: model("m2"),
+        ..window(BudgetUnit::Micros)
+    };
+    assert_eq!(store.budget_used(&t, &other_model, now).await.unwrap(), 0);
 }

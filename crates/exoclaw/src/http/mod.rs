@@ -41,6 +41,7 @@ pub mod teams;
 pub mod tenants;
 mod tools;
 pub mod ui;
+mod usage;
 mod users;
 mod ws;
 
@@ -283,6 +284,8 @@ pub fn api_routes() -> routes::Routes {
             Perm(P::AgentsWrite),
             skills::approve,
         )
+        .add(&get, "/v1/usage", Perm(P::SessionsRead), usage::report)
+        .add(&get, "/v1/budgets", Perm(P::MetricsRead), usage::budgets)
         .add(&get, "/v1/traces", Perm(P::SessionsRead), sessions::traces)
         .add(
             &get,

@@ -23,8 +23,8 @@ use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
     agents, approvals, audit, channel_settings, channels, cron, custom_tools, health, mcp, memory,
-    metrics, openai, pairing, providers, secrets, sessions, skills, teams, tenants, tools, users,
-    ws,
+    metrics, openai, pairing, providers, secrets, sessions, skills, teams, tenants, tools, usage,
+    users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -109,6 +109,8 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         channels::telegram_update,
         sessions::traces,
         sessions::trace,
+        usage::report,
+        usage::budgets,
         tools::invoke,
         custom_tools::list,
         custom_tools::put,
@@ -157,6 +159,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         (name = "chat", description = "The OpenAI-compatible API: agents as models"),
         (name = "agents", description = "Agents of the caller's tenant"),
         (name = "sessions", description = "Conversations and run traces"),
+        (name = "usage", description = "The usage ledger per day, and budgets against their limits"),
         (name = "delegations", description = "The history of delegations between agents and subagent spawns"),
         (name = "bindings", description = "Which agent answers a conversation that names none"),
         (name = "teams", description = "Agent teams: a lead and members, their task board"),

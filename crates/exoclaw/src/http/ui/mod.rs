@@ -151,6 +151,7 @@ pub fn add_routes(routes: Routes) -> Routes {
             Perm(P::SessionsRead),
             pages::traces::show,
         )
+        .add(&get, "/ui/usage", Perm(P::SessionsRead), pages::usage::page)
         .add(&get, "/ui/audit", Perm(P::AuditRead), pages::audit::list)
         .add(&get, "/ui/teams", Perm(P::AgentsRead), pages::teams::list)
         .add(

@@ -38,6 +38,11 @@ const ENTRIES: &[Entry] = &[
         needs: Permission::SessionsRead,
     },
     Entry {
+        href: "/ui/usage",
+        label: "Usage",
+        needs: Permission::SessionsRead,
+    },
+    Entry {
         href: "/ui/approvals",
         label: "Approvals",
         needs: Permission::ApprovalsDecide,

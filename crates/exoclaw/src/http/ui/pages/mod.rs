@@ -18,4 +18,5 @@ pub mod signin;
 pub mod skills;
 pub mod teams;
 pub mod traces;
+pub mod usage;
 pub mod users;
