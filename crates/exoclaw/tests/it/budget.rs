@@ -150,3 +150,75 @@ fn a_token_budget_binds_for_a_model_without_a_price_and_a_usd_budget_there_is_re
     assert!(message.contains("daily_tokens"), "{message}");
     assert_eq!(s.fake.requests().len(), 2);
 }
+
+/// `GET /v1/usage` sums the ledger per day and model (a member sees only
+/// their own calls, an admin the tenant's), `GET /v1/budgets` shows each
+/// limit against what it used, and bad parameters are named.
+#[test]
+fn usage_and_budgets_report_what_the_ledger_holds() {
+    let config = dollar_a_call(json!({"tenants": {"*": {"daily_usd": 10}}}));
+    let s = setup_with(&config.to_string(), &[]);
+    s.fake.push_all((0..12).map(|_| dollar_reply()));
+    let (ok, refused, other) = burst(&[&s.gw], 12);
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!((ok, refused), (10, 2));
+    let today = exoclaw_providers::calendar::format_date(exoclaw_providers::calendar::now_millis());
+
+    let r = s.gw.get("/v1/usage?days=7", Some(TOKEN));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let u = r.json();
+    assert_eq!(u["by"], "model");
+    assert_eq!(u["scope"], "tenant");
+    assert_eq!(u["to"], today);
+    assert_eq!(u["totals"].as_array().unwrap().len(), 1, "{u}");
+    assert_eq!(u["totals"][0]["key"], "gpt-4o-mini");
+    assert_eq!(u["totals"][0]["calls"], 10, "refused calls cost nothing");
+    assert_eq!(u["totals"][0]["cost_micros"], 10_000_000);
+    assert_eq!(u["totals"][0]["output_tokens"], 1000);
+    assert_eq!(u["days"][0]["date"], today);
+    // The ledger's user is the caller (the gateway token's owner), not the
+    // request's `user` field.
+    let r = s.gw.get("/v1/usage?by=user", Some(TOKEN));
+    assert_eq!(r.json()["totals"][0]["key"], "owner", "{}", r.body);
+    assert_eq!(r.json()["totals"][0]["calls"], 10, "{}", r.body);
+
+    let r = s.gw.get("/v1/budgets", Some(TOKEN));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    assert_eq!(b["budgets"].as_array().unwrap().len(), 1, "{b}");
+    assert_eq!(b["budgets"][0]["scope"], "tenant default");
+    assert_eq!(b["budgets"][0]["path"], "budgets.tenants.\"*\"");
+    assert_eq!(b["budgets"][0]["window"], "daily");
+    assert_eq!(b["budgets"][0]["unit"], "usd");
+    assert_eq!(b["budgets"][0]["limit"], 10_000_000);
+    assert_eq!(b["budgets"][0]["used"], 10_000_000);
+
+    for (path, says) in [
+        ("/v1/usage?days=0", "days"),
+        ("/v1/usage?days=400", "days"),
+        ("/v1/usage?by=tenant", "by"),
+    ] {
+        let r = s.gw.get(path, Some(TOKEN));
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{}",
+            r.body
+        );
+    }
+
+    // A member with a key: their own calls only, and no budgets.
+    let body = json!({"name": "mallory", "key": {}}).to_string();
+    let r = request(s.gw.addr, "POST", "/v1/users", Some(TOKEN), Some(&body));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let key = r.json()["api_key"].as_str().unwrap().to_owned();
+    let r = s.gw.get("/v1/usage", Some(&key));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["scope"], "own");
+    assert_eq!(r.json()["totals"], json!([]), "{}", r.body);
+    let r = s.gw.get("/v1/budgets", Some(&key));
+    assert_eq!(r.status, 403, "{}", r.body);
+}

@@ -557,3 +557,96 @@ async fn the_cookie_is_secure_behind_a_trusted_tls_proxy_only() {
     gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
         .await;
 }
+
+/// The usage page draws each day's cost stacked per model, lists the
+/// totals, and shows every budget limit against its use to those who may
+/// read budgets (not to a user).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_page_charts_the_ledger_and_budgets_against_their_limits() {
+    use exoclaw_core::provider::Usage;
+    use exoclaw_core::trace::UsageEntry;
+    let home = TestHome::new();
+    let gw = crate::inprocess::gateway_with(
+        &home,
+        r#"{"gateway": {"rate_limit_rpm": 0},
+            "budgets": {"models": {"m1": {"daily_usd": 1}}}}"#,
+    )
+    .await;
+    let app = gw.router();
+    let (owner, _) = sign_in(&app, TOKEN).await;
+    let r = app
+        .clone()
+        .oneshot(get("/ui/usage", Some(&owner)))
+        .await
+        .unwrap();
+    let page = text(r).await;
+    assert!(page.contains("No model calls in this range"), "{page}");
+    assert!(page.contains("model m1"), "a limit shows before any use");
+    let usage = gw.state().runtime.usage();
+    for (model, cost) in [("m1", 250_000), ("m1", 250_000), ("m2", 40_000)] {
+        usage
+            .record_usage(&UsageEntry {
+                tenant_id: exoclaw_core::TenantId::new("default"),
+                provider: "openai".to_owned(),
+                model: model.to_owned(),
+                agent_id: Some(exoclaw_core::AgentId::new("default")),
+                user_id: Some(exoclaw_core::UserId::new("owner")),
+                usage: Usage {
+                    input_tokens: 10,
+                    output_tokens: 5,
+                    ..Usage::default()
+                },
+                cost_micros: cost,
+            })
+            .await
+            .unwrap();
+    }
+    let r = app
+        .clone()
+        .oneshot(get("/ui/usage?days=7", Some(&owner)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = text(r).await;
+    assert!(page.contains(r#"<rect class="s0""#), "m1's bar: {page}");
+    assert!(page.contains(r#"<rect class="s1""#), "m2's bar");
+    assert!(page.contains("the tallest day is $0.54"), "{page}");
+    assert!(
+        page.contains("<td>m1</td><td>2</td><td>20 / 10</td>"),
+        "{page}"
+    );
+    assert!(page.contains("$0.50"), "m1's use against its limit");
+    assert!(page.contains("50 %"), "{page}");
+    assert!(page.contains(r#"<meter min="0" max="1000000""#), "{page}");
+    assert!(!page.contains("style="));
+    let r = app
+        .clone()
+        .oneshot(get("/ui/usage?days=0", Some(&owner)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(text(r).await.contains("days"));
+    // A user: their own calls (none), no budgets.
+    let create = with_peer(
+        req("POST", "/v1/users", None)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"name":"dora","role":"user"}"#))
+            .unwrap(),
+    );
+    let created: serde_json::Value =
+        serde_json::from_str(&text(app.clone().oneshot(create).await.unwrap()).await).unwrap();
+    let (user, _) = sign_in(&app, created["api_key"].as_str().unwrap()).await;
+    let page = text(
+        app.clone()
+            .oneshot(get("/ui/usage", Some(&user)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(page.contains("your own calls"), "{page}");
+    assert!(page.contains("No model calls in this range"));
+    assert!(!page.contains("Budgets"), "budgets need metrics.read");
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}

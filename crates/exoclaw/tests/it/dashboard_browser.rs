@@ -59,7 +59,11 @@ fn the_dashboard_works_in_a_real_browser() {
     let (Some(py), Some(chromium)) = (python(), chromium()) else {
         return;
     };
-    let s = setup_with(r#"{"tools": {"exec_approval": {"security": "ask"}}}"#, &[]);
+    let s = setup_with(
+        r#"{"tools": {"exec_approval": {"security": "ask"}},
+            "budgets": {"tenants": {"*": {"daily_tokens": 100000}}}}"#,
+        &[],
+    );
     s.fake
         .push(Reply::text("Hello! I am the default agent, streamed to your browser.").deltas(6));
     s.fake.push(Reply::tool_calls([ToolCall {
@@ -169,6 +173,15 @@ fn the_dashboard_works_in_a_real_browser() {
             .contains("Nothing waits")
     );
     assert_eq!(steps["agents"], serde_json::json!(["default"]));
+    assert!(steps["usage_bars"].as_u64().unwrap() >= 1, "{steps}");
+    assert!(
+        steps["usage_caption"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cost per day, per model"),
+        "{steps}"
+    );
+    assert_eq!(steps["budget_rows"], 1, "the tenant's token budget");
     assert!(
         steps["narrow_scroll_width"].as_u64().unwrap() <= 360,
         "{steps}"

@@ -122,6 +122,16 @@ with sync_playwright() as p:
     shot(page, "session")
     violations(page)
 
+    # Usage: the chat's model calls drawn per day (their cost: the default
+    # model has a price), and the tenant's token budget against its use.
+    page.goto(f"{base}/ui/usage")
+    page.wait_for_selector(".usage-chart svg rect")
+    steps["usage_bars"] = page.locator(".usage-chart svg rect").count()
+    steps["usage_caption"] = page.text_content(".usage-chart figcaption")
+    steps["budget_rows"] = page.locator("meter").count()
+    shot(page, "usage")
+    violations(page)
+
     # Approvals and agents.
     page.goto(f"{base}/ui/approvals")
     steps["approvals_empty"] = page.text_content("main .empty")
