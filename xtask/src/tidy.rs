@@ -64,6 +64,7 @@ pub const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         "exoclaw",
         &[
             &["alloc", "logging", "out", "version", "config", "cli"],
+            &["security"],
             &["http"],
             &["serve"],
             &["cmd"],

@@ -14,6 +14,7 @@ pub mod config;
 pub mod http;
 pub(crate) mod logging;
 pub mod out;
+pub mod security;
 pub mod serve;
 pub mod version;
 

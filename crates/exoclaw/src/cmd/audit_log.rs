@@ -190,17 +190,7 @@ fn print_verify(v: &AuditVerify) {
 /// Verifies every chain, for `exoclaw security audit`: `None` when there
 /// is no store or its schema is not current (other checks report that).
 pub async fn verify(settings: &Settings) -> anyhow::Result<Option<AuditVerify>> {
-    if !settings.home.exists() && settings.secrets.postgres_dsn.is_none() {
-        return Ok(None);
-    }
-    let inspection = db::inspect(settings).await?;
-    if !inspection.exists || !inspection.status.is_current() {
-        return Ok(None);
-    }
-    let db = db::open_read_only(settings).await?;
-    let result = db.store().verify_audit(None).await;
-    db.close().await;
-    Ok(Some(result?))
+    crate::security::checks::verify_chain(settings).await
 }
 
 /// `audit export` and `audit key`: they may create the signing key, so the

@@ -184,7 +184,7 @@ async fn check_cron(r: &mut Report, settings: &Settings) {
 /// Every security default this configuration turned off, as a warning
 /// with its fix; `security audit` holds the full list of checks.
 fn check_security_defaults(r: &mut Report, settings: &Settings) {
-    let off = crate::cmd::audit::defaults_turned_off(settings);
+    let off = crate::security::checks::defaults_turned_off(settings);
     if off.is_empty() {
         r.line(
             Level::Ok,

@@ -10,7 +10,6 @@ pub mod channels;
 pub mod config;
 pub mod cron;
 pub mod doctor;
-pub mod finding;
 pub mod mcp;
 pub mod memory;
 pub mod migrate;

@@ -184,17 +184,5 @@ fn check(command: &str, json: bool, settings: &Settings) -> anyhow::Result<bool>
 /// `settings`, probed in a scratch workspace (for `security audit --fix`
 /// before it turns the sandbox on): `Err` names the first that does not.
 pub async fn probe(settings: &Settings) -> Result<(), String> {
-    let (sandbox, mut policy) = sandbox(settings).map_err(|e| format!("{e:#}"))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("exoclaw-probe-")
-        .tempdir()
-        .map_err(|e| format!("no scratch workspace: {e}"))?;
-    policy.workspace = scratch.path().to_path_buf();
-    let lines =
-        exoclaw_tools::sandbox::explain(&sandbox, &policy, exoclaw_tools::sandbox::AgentRole::Main)
-            .await;
-    match lines.iter().find(|l| !l.ok) {
-        Some(l) => Err(format!("{}: {}", l.guarantee, l.detail)),
-        None => Ok(()),
-    }
+    crate::security::plan::probe_sandbox(settings).await
 }
