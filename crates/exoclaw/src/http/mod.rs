@@ -34,6 +34,7 @@ mod providers;
 pub mod routes;
 mod schema;
 mod secrets;
+pub mod security;
 mod sessions;
 pub mod skills;
 pub mod state;
@@ -426,6 +427,12 @@ pub fn api_routes() -> routes::Routes {
             "/v1/pairing/devices/{id}",
             Perm(P::PairingManage),
             pairing::revoke,
+        )
+        .add(
+            &get,
+            "/v1/security/audit",
+            Perm(P::TenantsManage),
+            security::audit,
         )
         .add(&get, "/v1/tenants", Perm(P::TenantsManage), users::tenants)
         .add(

@@ -23,8 +23,8 @@ use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
     agents, approvals, audit, channel_settings, channels, cron, custom_tools, health, mcp, memory,
-    metrics, openai, pairing, providers, secrets, sessions, skills, teams, tenants, tools, usage,
-    users, ws,
+    metrics, openai, pairing, providers, secrets, security, sessions, skills, teams, tenants,
+    tools, usage, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -145,6 +145,7 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         pairing::approve,
         pairing::deny,
         pairing::revoke,
+        security::audit,
         users::tenants,
         users::create_tenant,
         tenants::show,

@@ -1,10 +1,10 @@
 //! A hardening finding: what `exoclaw security audit` reports and what
-//! `--fix` (`audit_fix.rs`) repairs, with a stable id, a severity, the reason
+//! `--fix` ([`super::plan`]) repairs, with a stable id, a severity, the reason
 //! and the fix.
 
 use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Pass,
@@ -12,8 +12,11 @@ pub enum Severity {
     Fail,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// One check's result.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Finding {
+    /// Stable, e.g. `gateway.rate_limit`.
+    #[schema(value_type = String)]
     pub id: &'static str,
     pub severity: Severity,
     pub reason: String,

@@ -117,6 +117,15 @@ impl Gateway {
     ) -> anyhow::Result<Self> {
         settings.home.ensure_layout()?;
         let (token, key) = startup::first_start_secrets(&settings, checked.key_plan)?;
+        // What was just generated is the running gateway's too (the
+        // scrubber knows it, the security audit sees it set).
+        let mut settings = settings;
+        if settings.secrets.gateway_token.is_none() {
+            settings.secrets.gateway_token = Some(token.clone());
+        }
+        if settings.secrets.encryption_key.is_none() {
+            settings.secrets.encryption_key = Some(key.to_hex());
+        }
         let db = db::open(&settings).await?;
         let store = db.store();
         match checked.plan {

@@ -321,3 +321,73 @@ fn in_a_terminal_each_repair_is_confirmed_or_declined() {
     assert_eq!(after["tools"]["rate_limit_per_hour"], 150, "confirmed");
     assert_eq!(dotenv_token(&home).len(), 64, "confirmed");
 }
+
+/// `GET /v1/security/audit` on a running gateway: the CLI's findings, and
+/// the plan `--fix` would apply, with nothing changed on disk; owners
+/// only. The dashboard's security page shows the same.
+#[test]
+fn the_running_gateway_reports_the_audit_and_the_fix_plan_without_fixing() {
+    let home = TestHome::new();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("config.json");
+    let text = json!({"gateway": {"injection_action": "off", "rate_limit_rpm": 0}}).to_string();
+    std::fs::write(&cfg, &text).unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let env = [("EXOCLAW_GATEWAY_TOKEN", TOKEN), ("EXOCLAW_CONFIG", cfg_s)];
+    let gw = Gateway::start(&home.path, &env);
+    let r = gw.get("/v1/security/audit", Some(TOKEN));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(severity(&v, "gateway.injection"), "fail");
+    assert_eq!(severity(&v, "gateway.auth"), "pass");
+    let fixes: Vec<String> = v["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["id"].as_str().unwrap(),
+                f["change"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        fixes.contains(&"gateway.injection: set gateway.injection_action to warn".to_owned()),
+        "{fixes:?}"
+    );
+    assert!(
+        fixes
+            .iter()
+            .any(|f| f.starts_with("gateway.rate_limit: set gateway.rate_limit_rpm to")),
+        "{fixes:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        text,
+        "nothing is fixed"
+    );
+    // The CLI on the same data dir and config finds the same checks.
+    let (_, cli, _) = audit_at(&home, &cfg, &[("EXOCLAW_GATEWAY_TOKEN", TOKEN)], &[]);
+    let ids = |v: &Value| -> Vec<(String, String)> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_owned(),
+                    f["severity"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids(&cli), ids(&v));
+    assert_eq!(cli["result"], v["result"]);
+    // Not for an admin of a tenant: the audit describes the whole gateway.
+    let body = json!({"name": "ada", "role": "admin"}).to_string();
+    let r = request(gw.addr, "POST", "/v1/users", Some(TOKEN), Some(&body));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let key = r.json()["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(gw.get("/v1/security/audit", Some(&key)).status, 403);
+}

@@ -183,6 +183,14 @@ fn the_dashboard_works_in_a_real_browser() {
     );
     assert_eq!(steps["budget_rows"], 1, "the tenant's token budget");
     assert!(
+        steps["security_result"]
+            .as_str()
+            .unwrap()
+            .starts_with("Result: "),
+        "{steps}"
+    );
+    assert!(steps["security_checks"].as_u64().unwrap() >= 20, "{steps}");
+    assert!(
         steps["narrow_scroll_width"].as_u64().unwrap() <= 360,
         "{steps}"
     );

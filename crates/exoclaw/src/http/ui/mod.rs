@@ -152,6 +152,12 @@ pub fn add_routes(routes: Routes) -> Routes {
             pages::traces::show,
         )
         .add(&get, "/ui/usage", Perm(P::SessionsRead), pages::usage::page)
+        .add(
+            &get,
+            "/ui/security",
+            Perm(P::TenantsManage),
+            pages::security::page,
+        )
         .add(&get, "/ui/audit", Perm(P::AuditRead), pages::audit::list)
         .add(&get, "/ui/teams", Perm(P::AgentsRead), pages::teams::list)
         .add(

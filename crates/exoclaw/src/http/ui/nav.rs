@@ -97,6 +97,11 @@ const ENTRIES: &[Entry] = &[
         label: "Audit",
         needs: Permission::AuditRead,
     },
+    Entry {
+        href: "/ui/security",
+        label: "Security",
+        needs: Permission::TenantsManage,
+    },
 ];
 
 /// An entry as a page shows it.

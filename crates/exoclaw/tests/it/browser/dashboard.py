@@ -132,6 +132,13 @@ with sync_playwright() as p:
     shot(page, "usage")
     violations(page)
 
+    # The security audit: the CLI's checks and what --fix would change.
+    page.goto(f"{base}/ui/security")
+    steps["security_result"] = page.text_content("#audit-result")
+    steps["security_checks"] = page.locator("tbody tr").count()
+    shot(page, "security")
+    violations(page)
+
     # Approvals and agents.
     page.goto(f"{base}/ui/approvals")
     steps["approvals_empty"] = page.text_content("main .empty")

@@ -13,6 +13,7 @@ pub mod home;
 pub mod mcp;
 pub mod memory;
 pub mod pairing;
+pub mod security;
 pub mod sessions;
 pub mod signin;
 pub mod skills;
