@@ -115,7 +115,7 @@ pub async fn list(
 }
 
 /// Audits a change to agent `id`.
-async fn audit(
+pub(super) async fn audit(
     state: &AppState,
     who: &Principal,
     rid: RequestId,

@@ -2,6 +2,7 @@
 //! authentication, and the handlers. Only this module knows the public JSON
 //! shapes.
 
+mod agent_files;
 mod agents;
 mod approvals;
 mod audit;
@@ -102,6 +103,30 @@ pub fn api_routes() -> routes::Routes {
         )
         .add(&get, "/v1/agents", Perm(P::AgentsRead), agents::list)
         .add(&post, "/v1/agents", Perm(P::AgentsWrite), agents::create)
+        .add(
+            &get,
+            "/v1/agents/{id}/files",
+            Perm(P::AgentsRead),
+            agent_files::list,
+        )
+        .add(
+            &get,
+            "/v1/agents/{id}/files/{name}",
+            Perm(P::AgentsRead),
+            agent_files::read,
+        )
+        .add(
+            &put,
+            "/v1/agents/{id}/files/{name}",
+            Perm(P::AgentsWrite),
+            agent_files::write,
+        )
+        .add(
+            &delete,
+            "/v1/agents/{id}/files/{name}",
+            Perm(P::AgentsWrite),
+            agent_files::delete,
+        )
         .add(&get, "/v1/agents/{id}", Perm(P::AgentsRead), agents::get)
         .add(
             &patch,

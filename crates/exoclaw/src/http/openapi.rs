@@ -22,9 +22,9 @@ use super::error::{ErrorBody, ErrorCode};
 use super::orchestration::{bindings, delegations, handoffs, links};
 use super::routes::{Access, RouteSpec};
 use super::{
-    agents, approvals, audit, channel_settings, channels, cron, custom_tools, health, mcp, memory,
-    metrics, openai, pairing, providers, secrets, security, sessions, skills, teams, tenants,
-    tools, usage, users, ws,
+    agent_files, agents, approvals, audit, channel_settings, channels, cron, custom_tools, health,
+    mcp, memory, metrics, openai, pairing, providers, secrets, security, sessions, skills, teams,
+    tenants, tools, usage, users, ws,
 };
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -61,6 +61,10 @@ use utoipa::openapi::{Content, OpenApi, RefOr};
         agents::get,
         agents::update,
         agents::delete,
+        agent_files::list,
+        agent_files::read,
+        agent_files::write,
+        agent_files::delete,
         links::list,
         links::create,
         links::delete,

@@ -650,3 +650,80 @@ async fn the_usage_page_charts_the_ledger_and_budgets_against_their_limits() {
     gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
         .await;
 }
+
+/// An agent's context files from its page: saved from a form (a browser's
+/// CRLF line ends stored as LF), shown, refused over the cap with the
+/// reason, removed; the forms need the session's CSRF token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn context_files_are_edited_from_the_agent_page() {
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    let (cookie, _) = sign_in(&app, TOKEN).await;
+    let csrf = csrf_of(&app, &cookie).await;
+    let page = text(
+        app.clone()
+            .oneshot(get("/ui/agents/default", Some(&cookie)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(page.contains("<h2>Context files</h2>"), "{page}");
+    assert!(page.contains(r#"<details id="file-TOOLS.md">"#), "{page}");
+    let save = |body: String| {
+        form(
+            "POST",
+            "/ui/agents/default/files/SOUL.md",
+            Some(&cookie),
+            &body,
+        )
+    };
+    let r = app
+        .clone()
+        .oneshot(save("content=Be%20brief.%0D%0ANo%20emoji.".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let r = app
+        .clone()
+        .oneshot(save(format!(
+            "csrf={csrf}&content=Be%20brief.%0D%0ANo%20emoji."
+        )))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/ui/agents/default#file-SOUL.md");
+    let on_disk = std::fs::read_to_string(home.path.join("agents/default/SOUL.md")).unwrap();
+    assert_eq!(on_disk, "Be brief.\nNo emoji.\n");
+    let page = text(
+        app.clone()
+            .oneshot(get("/ui/agents/default", Some(&cookie)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(page.contains("Be brief.\nNo emoji.\n</textarea>"), "{page}");
+    assert!(page.contains(r#"<details id="file-SOUL.md" open>"#));
+    let big = "x".repeat(70_000);
+    let r = app
+        .clone()
+        .oneshot(save(format!("csrf={csrf}&content={big}")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(text(r).await.contains("at most 65536 bytes"));
+    let r = app
+        .clone()
+        .oneshot(form(
+            "POST",
+            "/ui/agents/default/files/SOUL.md/delete",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(!home.path.join("agents/default/SOUL.md").exists());
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}

@@ -14,6 +14,7 @@
 mod support;
 
 mod access;
+mod agent_files;
 mod alerts;
 mod audit;
 mod audit_fix;

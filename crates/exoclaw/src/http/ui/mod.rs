@@ -122,6 +122,18 @@ pub fn add_routes(routes: Routes) -> Routes {
             pages::agent::delete,
         )
         .add(
+            &post,
+            "/ui/agents/{id}/files/{name}",
+            Perm(P::AgentsWrite),
+            pages::agent::write_file,
+        )
+        .add(
+            &post,
+            "/ui/agents/{id}/files/{name}/delete",
+            Perm(P::AgentsWrite),
+            pages::agent::delete_file,
+        )
+        .add(
             &get,
             "/ui/sessions",
             Perm(P::SessionsRead),

@@ -3,8 +3,11 @@
 //! permission links (`GET /v1/agents/{id}/links`), deleting it (`DELETE
 //! /v1/agents/{id}`); and creating one (`POST /v1/agents`). The forms post
 //! here; the API's refusal (a setting out of range, with its field named)
-//! is shown on the form, which keeps what was typed.
+//! is shown on the form, which keeps what was typed. Its context files
+//! (`/v1/agents/{id}/files`): each shown, replaced or removed from its own
+//! form.
 
+use super::super::super::agent_files::{self, PutFile};
 use super::super::super::agents::{self, AgentView, CreateAgent, UpdateAgent};
 use super::super::super::extract::{Body, Path};
 use super::super::super::orchestration::links;
@@ -31,6 +34,16 @@ struct Page {
     error: String,
     links: Section,
     can_write: bool,
+    files: Vec<FileRow>,
+    max_bytes: usize,
+}
+
+/// A context file on the page.
+struct FileRow {
+    name: String,
+    exists: bool,
+    bytes: u64,
+    content: String,
 }
 
 async fn page(
@@ -41,13 +54,38 @@ async fn page(
     error: String,
 ) -> Result<Html<String>, UiError> {
     let list = links::list(
-        state,
+        state.clone(),
         Extension(shell.who.clone()),
         Path(agent.id.to_string()),
     )
     .await?
     .0;
     let list = serde_json::to_value(&list).unwrap_or_default();
+    let who = Extension(shell.who.clone());
+    let listed = agent_files::list(state.clone(), who.clone(), Path(agent.id.to_string()))
+        .await?
+        .0;
+    let mut files = Vec::new();
+    for f in listed.files {
+        let content = if f.exists {
+            agent_files::read(
+                state.clone(),
+                who.clone(),
+                Path((agent.id.to_string(), f.name.clone())),
+            )
+            .await
+            .map(|t| t.0.content)
+            .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        files.push(FileRow {
+            name: f.name,
+            exists: f.exists,
+            bytes: f.bytes,
+            content,
+        });
+    }
     let links = section(
         "Permission links",
         "No links: this agent delegates to no one, and no one to it \
@@ -68,6 +106,8 @@ async fn page(
         config,
         error,
         links,
+        files,
+        max_bytes: listed.max_bytes,
         shell,
     })
 }
@@ -159,6 +199,44 @@ pub async fn delete(
 ) -> Result<Redirect, UiError> {
     agents::delete(state, Extension(shell.who), rid, id).await?;
     Ok(Redirect::to("/ui/agents"))
+}
+
+/// Replaces a context file with the form's text (browsers send CRLF line
+/// ends; the file gets LF and a final newline).
+pub async fn write_file(
+    shell: Shell,
+    state: State<AppState>,
+    rid: Extension<RequestId>,
+    Path((id, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Redirect, UiError> {
+    let mut content = field(&body, "content").replace("\r\n", "\n");
+    if !content.is_empty() {
+        content.push('\n');
+    }
+    let _written = agent_files::write(
+        state,
+        Extension(shell.who),
+        rid,
+        Path((id.clone(), name.clone())),
+        Body(PutFile { content }),
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/ui/agents/{}#file-{}",
+        seg(&id),
+        seg(&name)
+    )))
+}
+
+pub async fn delete_file(
+    shell: Shell,
+    state: State<AppState>,
+    rid: Extension<RequestId>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Redirect, UiError> {
+    agent_files::delete(state, Extension(shell.who), rid, Path((id.clone(), name))).await?;
+    Ok(Redirect::to(&format!("/ui/agents/{}", seg(&id))))
 }
 
 #[cfg(test)]
