@@ -533,9 +533,31 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), limit_by_ip))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(catch_panics())
         .layer(middleware::from_fn(ui::security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// A panic in a handler or a middleware inside it answers `500 internal`
+/// (the panic logged, the client told only that it was our fault) instead
+/// of dropping the connection; the security headers and the request log
+/// still see the answer.
+fn catch_panics()
+-> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the signature CatchPanicLayer::custom calls"
+    )]
+    fn answer(panic: Box<dyn std::any::Any + Send>) -> Response {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        error::ApiError::internal(format!("a handler panicked: {what}")).into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer as fn(_) -> Response)
 }
 
 async fn fallback() -> error::ApiError {
@@ -646,4 +668,40 @@ fn new_request_id() -> String {
     // A failing CSPRNG only costs uniqueness of a log id, not security.
     let _ = getrandom::fill(&mut b);
     hex::encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_next_request_is_served() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        async fn fine() -> &'static str {
+            "fine"
+        }
+        let app = Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/fine", axum::routing::get(fine))
+            .layer(catch_panics());
+        let get = |p: &str| {
+            axum::http::Request::get(p)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let r = app.clone().oneshot(get("/boom")).await.unwrap();
+        assert_eq!(r.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("boom"),
+            "the panic stays in the log"
+        );
+        let r = app.oneshot(get("/fine")).await.unwrap();
+        assert_eq!(r.status(), axum::http::StatusCode::OK);
+    }
 }
