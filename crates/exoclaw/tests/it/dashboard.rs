@@ -727,3 +727,82 @@ async fn context_files_are_edited_from_the_agent_page() {
     gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
         .await;
 }
+
+/// A session ends after 30 idle minutes and after 12 hours whatever its
+/// use: the next page leads to the sign-in form and the stored session is
+/// gone; a session in use within the idle time keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_when_idle_and_at_their_absolute_end() {
+    use exoclaw::http::ui::session::{ABSOLUTE_MS, IDLE_MS};
+    use sha2::Digest as _;
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    let store = gw.state().store.clone();
+    let now = exoclaw_providers::calendar::now_millis();
+    let digest = |c: &str| hex::encode(sha2::Sha256::digest(c.as_bytes()));
+    // The stored session of `cookie` moved back in time (activity only
+    // ever moves forward through the store's own calls).
+    let age = |cookie: String, created: i64, last_seen: i64| {
+        let store = store.clone();
+        let id = digest(&cookie);
+        async move {
+            let mut s = store.dashboard_session(&id).await.unwrap().unwrap();
+            assert_eq!(s.expires_at - s.created_at, ABSOLUTE_MS);
+            assert!(store.delete_dashboard_session(&id).await.unwrap());
+            s.created_at = created;
+            s.expires_at = created + ABSOLUTE_MS;
+            s.last_seen_at = last_seen;
+            store.create_dashboard_session(&s).await.unwrap();
+        }
+    };
+    let status = |cookie: String| {
+        let app = app.clone();
+        async move {
+            let r = app.oneshot(get("/ui/agents", Some(&cookie))).await.unwrap();
+            (
+                r.status(),
+                r.headers()
+                    .get(header::LOCATION)
+                    .map(|l| l.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+
+    // Used 29 minutes ago: still in.
+    let (fresh, _) = sign_in(&app, TOKEN).await;
+    age(fresh.clone(), now - 3_600_000, now - IDLE_MS + 60_000).await;
+    assert_eq!(status(fresh.clone()).await.0, StatusCode::OK);
+
+    // Idle for 30 minutes: out, and forgotten.
+    let (idle, _) = sign_in(&app, TOKEN).await;
+    age(idle.clone(), now - 3_600_000, now - IDLE_MS - 1).await;
+    let (code, to) = status(idle.clone()).await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert!(to.unwrap().starts_with("/ui/signin"));
+    assert!(
+        store
+            .dashboard_session(&digest(&idle))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Used a minute ago but 12 hours old: out.
+    let (old, _) = sign_in(&app, TOKEN).await;
+    age(old.clone(), now - ABSOLUTE_MS - 1, now - 60_000).await;
+    let (code, to) = status(old.clone()).await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert!(to.unwrap().starts_with("/ui/signin"));
+    assert!(
+        store
+            .dashboard_session(&digest(&old))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The fresh one was not touched by the others' ends.
+    assert_eq!(status(fresh).await.0, StatusCode::OK);
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}
