@@ -10,7 +10,7 @@
 
 use super::outbox::Sender;
 use super::progress::Progress;
-use super::state::{ChannelState, ChannelStatus};
+use super::state::{ChannelState, ChannelStatus, Pending};
 use super::webhook::WebhookChannel;
 use super::{Admission, ChannelGate, Chat, IgnoreReason, Inbound};
 use crate::access::Principal;
@@ -657,11 +657,36 @@ impl Channels {
     /// Handle `msg` on its own task and queue its answer to its peer
     /// (idempotency key `reply:<platform id>`).
     pub fn answer_later(self: &Arc<Self>, channel: &str, msg: InboundMessage, dedup: Dedup) {
+        // Counted while it is handled (the pushing receivers are not
+        // bounded here: they wait for their own sends).
+        let held = self
+            .entries
+            .get(channel)
+            .and_then(|e| e.state.try_pending(u64::MAX));
+        self.answer_held(channel, msg, dedup, held);
+    }
+
+    /// A place among `channel`'s pending messages, unless `max` are
+    /// pending already (a webhook refuses the request then): see
+    /// `webhook.max_pending`.
+    pub fn admit(&self, channel: &str, max: u64) -> Option<Pending> {
+        self.entries.get(channel)?.state.try_pending(max)
+    }
+
+    /// [`Self::answer_later`] for a message [`Self::admit`] counted.
+    pub fn answer_held(
+        self: &Arc<Self>,
+        channel: &str,
+        msg: InboundMessage,
+        dedup: Dedup,
+        held: Option<Pending>,
+    ) {
         let channels = self.clone();
         let name = channel.to_owned();
         self.runtime
             .supervisor
             .detach("channel.inbound", async move {
+                let _held = held;
                 let key = format!("reply:{}", msg.platform_id);
                 let peer = msg.peer.clone();
                 let handled = match dedup {

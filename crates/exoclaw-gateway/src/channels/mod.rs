@@ -28,7 +28,7 @@ pub mod webhook;
 
 pub use hub::{Channels, Dedup, Handled};
 pub use policy::{Admission, ChannelGate, IgnoreReason};
-pub use state::{ChannelState, ChannelStatus};
+pub use state::{ChannelState, ChannelStatus, Pending};
 
 /// Where a message was written.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,7 +18,21 @@ pub struct ChannelState {
     sent: AtomicU64,
     failed: AtomicU64,
     dead: AtomicU64,
+    /// Messages being handled now (accepted, not yet answered).
+    pending: AtomicU64,
+    /// Messages refused because `pending` was at its bound.
+    busy: AtomicU64,
     last_error: Mutex<Option<String>>,
+}
+
+/// A message counted in [`ChannelState`]'s pending messages until dropped.
+#[derive(Debug)]
+pub struct Pending(std::sync::Arc<ChannelState>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A snapshot for `GET /v1/channels`, `exoclaw channels status` and
@@ -40,6 +54,10 @@ pub struct ChannelStatus {
     pub sent: u64,
     pub failed: u64,
     pub dead: u64,
+    /// Messages being handled now.
+    pub pending: u64,
+    /// Messages refused because too many were pending.
+    pub busy: u64,
     /// The last failure, short (no secrets, no message text).
     pub last_error: Option<String>,
 }
@@ -67,6 +85,22 @@ impl ChannelState {
     pub(crate) fn inbound(&self, at: i64) {
         self.inbound.fetch_add(1, Ordering::Relaxed);
         self.last_inbound_at.store(at, Ordering::Relaxed);
+    }
+    /// Counts one more message as pending unless `max` are already; the
+    /// refusal is counted.
+    pub(crate) fn try_pending(self: &std::sync::Arc<Self>, max: u64) -> Option<Pending> {
+        let admitted = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok();
+        if admitted {
+            Some(Pending(self.clone()))
+        } else {
+            self.busy.fetch_add(1, Ordering::Relaxed);
+            None
+        }
     }
     pub(crate) fn duplicate(&self) {
         self.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -105,6 +139,8 @@ impl ChannelState {
             sent: self.sent.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             dead: self.dead.load(Ordering::Relaxed),
+            pending: self.pending.load(Ordering::Relaxed),
+            busy: self.busy.load(Ordering::Relaxed),
             last_error: self
                 .last_error
                 .lock()

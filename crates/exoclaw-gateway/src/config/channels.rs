@@ -42,6 +42,11 @@ pub struct WebhookChannelConfig {
     pub max_body_bytes: usize,
     /// How long a synchronous reply is waited for (1 to 600, default 120).
     pub reply_timeout_sec: u64,
+    /// The most messages accepted and not yet answered at once (1 to
+    /// 100000, default 1000); past it a request is refused with `503
+    /// server.busy` and `Retry-After` before it is noted as seen, so the
+    /// sender's retry is taken later. Bounds what a burst holds in memory.
+    pub max_pending: u64,
 }
 
 impl Default for WebhookChannelConfig {
@@ -51,6 +56,7 @@ impl Default for WebhookChannelConfig {
             max_skew_sec: 300,
             max_body_bytes: 64 * 1024,
             reply_timeout_sec: 120,
+            max_pending: 1000,
         }
     }
 }
@@ -267,6 +273,7 @@ pub fn problems(
         1,
         600,
     );
+    range("webhook.max_pending", webhook.max_pending, 1, 100_000);
     range(
         "outbox.max_attempts",
         u64::from(outbox.max_attempts),

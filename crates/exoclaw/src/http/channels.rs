@@ -119,6 +119,10 @@ pub struct ChannelView {
     pub failed: u64,
     /// Messages dead-lettered after `outbox.max_attempts` failures.
     pub dead: u64,
+    /// Inbound messages being handled now.
+    pub pending: u64,
+    /// Webhook requests refused because `webhook.max_pending` were pending.
+    pub busy: u64,
     pub last_error: Option<String>,
 }
 
@@ -137,6 +141,8 @@ impl From<ChannelStatus> for ChannelView {
             sent: s.sent,
             failed: s.failed,
             dead: s.dead,
+            pending: s.pending,
+            busy: s.busy,
             last_error: s.last_error,
         }
     }
@@ -240,6 +246,17 @@ pub async fn webhook(
     if event.event_id.is_empty() || event.event_id.len() > 256 {
         return Err(refuse(Refusal::Malformed).await);
     }
+    // Bounded before it is noted as seen: a refused event is taken when
+    // the sender retries it.
+    let Some(held) = channels.admit(&name, cfg.max_pending) else {
+        return Err(ApiError::new(
+            ErrorCode::ServerBusy,
+            format!(
+                "{} messages of this channel are being handled (webhook.max_pending); retry shortly",
+                cfg.max_pending
+            ),
+        ));
+    };
     match channels.first_seen(&name, &event.event_id).await {
         Ok(true) => {}
         Ok(false) => return Err(refuse(Refusal::Replay).await),
@@ -261,11 +278,13 @@ pub async fn webhook(
         files: Vec::new(),
     };
     if cfg.callback_url.is_some() {
-        channels.answer_later(&name, msg, Dedup::Done);
+        channels.answer_held(&name, msg, Dedup::Done, Some(held));
         return Ok((StatusCode::ACCEPTED, Json(reply("accepted", None))));
     }
     let wait = Duration::from_secs(cfg.reply_timeout_sec);
-    match tokio::time::timeout(wait, channels.handle_seen(&name, msg)).await {
+    let answered = tokio::time::timeout(wait, channels.handle_seen(&name, msg)).await;
+    drop(held);
+    match answered {
         Ok(Handled::Reply(text)) => Ok((StatusCode::OK, Json(reply("replied", Some(text))))),
         Ok(Handled::Ignored(_) | Handled::Duplicate) => {
             Ok((StatusCode::OK, Json(reply("ignored", None))))

@@ -34,9 +34,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                 ("sent", n(c.sent)),
                 ("failed", n(c.failed)),
                 ("dead", n(c.dead)),
+                ("busy", n(c.busy)),
             ],
             &[
                 ("queued", c.queue_depth),
+                ("pending", n(c.pending)),
                 ("restarts", n(c.restarts)),
                 ("up", i64::from(c.running)),
             ],

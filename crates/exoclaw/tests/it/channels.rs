@@ -248,6 +248,51 @@ fn the_webhook_answers_signed_messages_and_refuses_forged_stale_replayed_and_ove
     assert_eq!(r.status, 401);
 }
 
+/// `webhook.max_pending`: past the bound a request is refused with `503
+/// server.busy` and `Retry-After` before it is noted as seen, so the same
+/// event is taken when retried; under it, accepted. Counted in `busy`.
+#[test]
+fn a_webhook_burst_past_max_pending_is_refused_and_taken_on_retry() {
+    let cb = Receiver::start(200);
+    let slow = || Reply::text("slow answer").delay(Duration::from_millis(1500));
+    let h = Hook::new(
+        json!({"type": "webhook", "dm_policy": "open",
+               "webhook": {"callback_url": cb.url("/cb"), "max_pending": 2}}),
+        vec![slow(), slow(), slow()],
+    );
+    let ev = |i: usize| json!({"event_id": format!("burst-{i}"), "sender_id": format!("u-{i}"), "text": "hi"});
+    assert_eq!(h.signed(&ev(0)).status, 202);
+    assert_eq!(h.signed(&ev(1)).status, 202);
+    let r = h.signed(&ev(2));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "server.busy");
+    assert!(r.body.contains("webhook.max_pending"), "{}", r.body);
+    assert_eq!(r.headers.get("retry-after").map(String::as_str), Some("1"));
+    let c = h.channel();
+    assert_eq!(
+        (c["pending"].as_u64(), c["busy"].as_u64()),
+        (Some(2), Some(1)),
+        "{c}"
+    );
+    // Once the two are answered, the refused event is taken (not a replay).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while h.channel()["pending"] != 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", h.channel());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = h.signed(&ev(2));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cb.received().len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} callbacks",
+            cb.received().len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn callback_replies_survive_a_kill_and_are_delivered_exactly_once() {
     callback_replies_survive_a_kill(None);
