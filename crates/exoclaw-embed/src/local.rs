@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use exoclaw_core::embed::{EmbedError, Embedder};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
@@ -89,6 +90,24 @@ impl LocalEmbedder {
     }
 }
 
+/// `t` in F32, and a linear layer's weight (`[out, in]`, every 2-D
+/// `*.weight` but the embedding tables) stored transposed: the same
+/// values, `[out, in]` to the model, in memory `[in, out]` row by row.
+///
+/// A linear layer multiplies by the weight's transpose; with the weight as
+/// the file lays it out, gemm repacks the whole matrix on every call, an
+/// element at a time (the larger part of a sentence's time, BENCHMARKS.md);
+/// laid out this way, the transpose is the contiguous matrix gemm reads in
+/// place. The products and their sums are the same.
+fn with_linear_layout(name: &str, t: Tensor) -> Result<Tensor, candle_core::Error> {
+    let t = t.to_dtype(DType::F32)?;
+    if t.rank() == 2 && name.ends_with(".weight") && !name.contains("embeddings") {
+        t.t()?.contiguous()?.t()
+    } else {
+        Ok(t)
+    }
+}
+
 impl Model {
     fn load(&self) -> Result<Arc<Loaded>, EmbedError> {
         let mut slot = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
@@ -109,8 +128,15 @@ impl Model {
         }));
         let weights = std::fs::read(self.dir.join("model.safetensors"))
             .map_err(|e| model_error("cannot read model.safetensors", e))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+        let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
             .map_err(|e| model_error("model.safetensors", e))?;
+        drop(weights);
+        let tensors = tensors
+            .into_iter()
+            .map(|(name, t)| Ok((name.clone(), with_linear_layout(&name, t)?)))
+            .collect::<Result<HashMap<_, _>, candle_core::Error>>()
+            .map_err(|e| model_error("model.safetensors", e))?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let model = BertModel::load(vb, &self.config)
             .map_err(|e| model_error("model.safetensors does not fit config.json", e))?;
         let loaded = Arc::new(Loaded { model, tokenizer });
