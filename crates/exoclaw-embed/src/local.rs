@@ -8,12 +8,12 @@
 //! pooling) and the average scaled to unit length: what
 //! sentence-transformers does for these models.
 
+mod bert;
+
 use async_trait::async_trait;
+use bert::{Bert, Config};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use exoclaw_core::embed::{EmbedError, Embedder};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
@@ -25,7 +25,7 @@ pub const MAX_TOKENS: usize = 256;
 pub const MAX_BATCH: usize = 64;
 
 struct Loaded {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
 }
 
@@ -56,16 +56,14 @@ impl LocalEmbedder {
             .map_err(|e| model_error(&format!("cannot read {}/config.json", dir.display()), e))?;
         let config: Config = serde_json::from_str(&text)
             .map_err(|e| model_error("config.json is not a BERT configuration", e))?;
-        let raw: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| model_error("config.json is not JSON", e))?;
-        let dims = raw["hidden_size"].as_u64().unwrap_or(0);
+        let dims = config.hidden_size;
         let name = dir
             .file_name()
             .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
         let id = format!("local:{name}:{dims}");
         Ok(Self {
             id: id.clone(),
-            dims: usize::try_from(dims).unwrap_or(0),
+            dims,
             model: Arc::new(Model {
                 dir: dir.to_path_buf(),
                 config,
@@ -87,24 +85,6 @@ impl LocalEmbedder {
     /// The vectors of `texts` (blocking: the model runs on this thread).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.model.embed(texts)
-    }
-}
-
-/// `t` in F32, and a linear layer's weight (`[out, in]`, every 2-D
-/// `*.weight` but the embedding tables) stored transposed: the same
-/// values, `[out, in]` to the model, in memory `[in, out]` row by row.
-///
-/// A linear layer multiplies by the weight's transpose; with the weight as
-/// the file lays it out, gemm repacks the whole matrix on every call, an
-/// element at a time (the larger part of a sentence's time, BENCHMARKS.md);
-/// laid out this way, the transpose is the contiguous matrix gemm reads in
-/// place. The products and their sums are the same.
-fn with_linear_layout(name: &str, t: Tensor) -> Result<Tensor, candle_core::Error> {
-    let t = t.to_dtype(DType::F32)?;
-    if t.rank() == 2 && name.ends_with(".weight") && !name.contains("embeddings") {
-        t.t()?.contiguous()?.t()
-    } else {
-        Ok(t)
     }
 }
 
@@ -131,13 +111,7 @@ impl Model {
         let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
             .map_err(|e| model_error("model.safetensors", e))?;
         drop(weights);
-        let tensors = tensors
-            .into_iter()
-            .map(|(name, t)| Ok((name.clone(), with_linear_layout(&name, t)?)))
-            .collect::<Result<HashMap<_, _>, candle_core::Error>>()
-            .map_err(|e| model_error("model.safetensors", e))?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let model = BertModel::load(vb, &self.config)
+        let model = Bert::load(tensors, &self.config)
             .map_err(|e| model_error("model.safetensors does not fit config.json", e))?;
         let loaded = Arc::new(Loaded { model, tokenizer });
         *slot = Some(loaded.clone());
@@ -171,7 +145,7 @@ impl Model {
         let ids = rows(tokenizers::Encoding::get_ids)?;
         let types = rows(tokenizers::Encoding::get_type_ids)?;
         let mask = rows(tokenizers::Encoding::get_attention_mask)?;
-        let hidden = l.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
+        let hidden = l.model.forward(&ids, &types, &mask).map_err(run)?;
         // Mean pooling under the mask, then unit length.
         let mask = mask
             .to_dtype(DType::F32)
