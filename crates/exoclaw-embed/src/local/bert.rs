@@ -187,7 +187,11 @@ impl Bert {
                 let s = format!("{p}.attention.self");
                 Ok(Layer {
                     qkv: w.linear(
-                        &[format!("{s}.query"), format!("{s}.key"), format!("{s}.value")],
+                        &[
+                            format!("{s}.query"),
+                            format!("{s}.key"),
+                            format!("{s}.value"),
+                        ],
                         h,
                         h,
                     )?,
@@ -238,10 +242,7 @@ impl Bert {
             let q = heads(qkv.narrow(1, 0, h)?)?;
             let k = heads(qkv.narrow(1, h, h)?)?;
             let v = heads(qkv.narrow(1, 2 * h, h)?)?;
-            #[expect(
-                clippy::cast_precision_loss,
-                reason = "a head's width, far below 2^52"
-            )]
+            #[expect(clippy::cast_precision_loss, reason = "a head's width, far below 2^52")]
             let scale = (d as f64).sqrt();
             let scores = (q.matmul(&k.t()?)? / scale)?.broadcast_add(&mask)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
@@ -273,21 +274,16 @@ impl Bert {
 fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
-    let mut p = -2.726_142_3e-10_f32;
-    for c in [
-        2.770_681_4e-8,
-        -2.101_024e-6,
-        -5.692_506_4e-5,
-        -7.349_906_3e-4,
-        -2.954_6e-3,
-        -1.609_603_3e-2,
-    ] {
-        p = p.mul_add(x2, c);
-    }
-    let mut q = -1.456_607_2e-5_f32;
-    for c in [-2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2] {
-        q = q.mul_add(x2, c);
-    }
+    let p = (-2.726_142_3e-10_f32).mul_add(x2, 2.770_681_4e-8);
+    let p = p.mul_add(x2, -2.101_024e-6);
+    let p = p.mul_add(x2, -5.692_506_4e-5);
+    let p = p.mul_add(x2, -7.349_906_3e-4);
+    let p = p.mul_add(x2, -2.954_6e-3);
+    let p = p.mul_add(x2, -1.609_603_3e-2);
+    let q = (-1.456_607_2e-5_f32).mul_add(x2, -2.133_740_6e-4);
+    let q = q.mul_add(x2, -1.682_827e-3);
+    let q = q.mul_add(x2, -7.373_329e-3);
+    let q = q.mul_add(x2, -1.426_474e-2);
     x * p / q
 }
 
