@@ -166,7 +166,7 @@ impl Bert {
         let mut w = Weights { tensors, prefix };
         let h = config.hidden_size;
         let heads = config.num_attention_heads;
-        if heads == 0 || h % heads != 0 {
+        if heads == 0 || !h.is_multiple_of(heads) {
             bail!("hidden_size {h} is not a multiple of num_attention_heads {heads}");
         }
         let inner = config.intermediate_size;
