@@ -1,7 +1,7 @@
 //! The BERT encoder [`super::LocalEmbedder`] runs, on candle's tensors:
-//! the computation of candle-transformers' `BertModel` (absolute positions, post-norm layers,
-//! the attention mask as `f32::MIN` on padded keys) written for one CPU
-//! core's speed (BENCHMARKS.md, issue 14):
+//! the computation of candle-transformers' `BertModel` (absolute
+//! positions, post-norm layers, the attention mask as `f32::MIN` on padded
+//! keys) written for one CPU core's speed (BENCHMARKS.md, issue 14):
 //!
 //! - each linear layer's weight is kept transposed (`[in, out]`, contiguous),
 //!   the matrix gemm reads in place; laid out as the file has it (`[out,
