@@ -8,10 +8,11 @@
 //! pooling) and the average scaled to unit length: what
 //! sentence-transformers does for these models.
 
+mod bert;
+
 use async_trait::async_trait;
+use bert::{Bert, Config};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use exoclaw_core::embed::{EmbedError, Embedder};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,7 +25,7 @@ pub const MAX_TOKENS: usize = 256;
 pub const MAX_BATCH: usize = 64;
 
 struct Loaded {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
 }
 
@@ -55,16 +56,14 @@ impl LocalEmbedder {
             .map_err(|e| model_error(&format!("cannot read {}/config.json", dir.display()), e))?;
         let config: Config = serde_json::from_str(&text)
             .map_err(|e| model_error("config.json is not a BERT configuration", e))?;
-        let raw: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| model_error("config.json is not JSON", e))?;
-        let dims = raw["hidden_size"].as_u64().unwrap_or(0);
+        let dims = config.hidden_size;
         let name = dir
             .file_name()
             .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
         let id = format!("local:{name}:{dims}");
         Ok(Self {
             id: id.clone(),
-            dims: usize::try_from(dims).unwrap_or(0),
+            dims,
             model: Arc::new(Model {
                 dir: dir.to_path_buf(),
                 config,
@@ -109,9 +108,10 @@ impl Model {
         }));
         let weights = std::fs::read(self.dir.join("model.safetensors"))
             .map_err(|e| model_error("cannot read model.safetensors", e))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+        let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
             .map_err(|e| model_error("model.safetensors", e))?;
-        let model = BertModel::load(vb, &self.config)
+        drop(weights);
+        let model = Bert::load(tensors, &self.config)
             .map_err(|e| model_error("model.safetensors does not fit config.json", e))?;
         let loaded = Arc::new(Loaded { model, tokenizer });
         *slot = Some(loaded.clone());
@@ -145,7 +145,7 @@ impl Model {
         let ids = rows(tokenizers::Encoding::get_ids)?;
         let types = rows(tokenizers::Encoding::get_type_ids)?;
         let mask = rows(tokenizers::Encoding::get_attention_mask)?;
-        let hidden = l.model.forward(&ids, &types, Some(&mask)).map_err(run)?;
+        let hidden = l.model.forward(&ids, &types, &mask).map_err(run)?;
         // Mean pooling under the mask, then unit length.
         let mask = mask
             .to_dtype(DType::F32)
