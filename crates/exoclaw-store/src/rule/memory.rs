@@ -19,6 +19,82 @@ pub(crate) const NEAR_DUPLICATE_COSINE: f32 = 0.97;
 pub(crate) const DUPLICATE_CANDIDATES: i64 = 5;
 /// Most hits one search returns.
 pub(crate) const MAX_HITS: u32 = 100;
+/// A query word that matches at least this many memories of the namespace
+/// is common: left out of the full-text query while a rarer word is in it
+/// (so the list ranks a bounded set, not every memory with "project").
+pub(crate) const COMMON_WORD_MATCHES: i64 = 200;
+/// Most full-text matches ranked for one list: the namespace's newest
+/// matches of the query, when there are more.
+pub(crate) const TEXT_CANDIDATES: i64 = 400;
+/// Vector-index candidates (by the sign bits' Hamming distance on SQLite,
+/// by HNSW on PostgreSQL) per hit asked, and at least, that are then
+/// ordered by the exact cosine.
+pub(crate) const VECTOR_OVERSAMPLING: i64 = 20;
+pub(crate) const MIN_VECTOR_CANDIDATES: i64 = 200;
+
+/// Which memories a full-text list may return: a namespace's (tenant,
+/// agent, and the user's own), and the agent's shared ones when `shared`
+/// (a search by a user sees both; a save compares with its own namespace
+/// only, where the shared one is the one of no user).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scope<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) agent: &'a str,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) shared: bool,
+}
+
+impl Scope<'_> {
+    /// The namespace tokens SQLite's `memories_fts.ns` holds for the
+    /// memories in scope (schema 24: `'n' || hex(tenant) || 'x' ||
+    /// hex(agent) || 'x' || hex(user or '')`).
+    pub(crate) fn tokens(&self) -> Vec<String> {
+        let token = |user: &str| {
+            format!(
+                "n{}x{}x{}",
+                hex::encode_upper(self.tenant),
+                hex::encode_upper(self.agent),
+                hex::encode_upper(user)
+            )
+        };
+        let mut out = Vec::with_capacity(2);
+        if let Some(u) = self.user {
+            out.push(token(u));
+        }
+        if self.shared || self.user.is_none() {
+            out.push(token(""));
+        }
+        out
+    }
+
+    /// Whether the shared memories (no user) are in scope.
+    pub(crate) fn has_shared(&self) -> bool {
+        self.shared || self.user.is_none()
+    }
+}
+
+/// Vector candidates for a list of `pool`.
+pub(crate) fn vector_candidates(pool: i64) -> i64 {
+    (pool * VECTOR_OVERSAMPLING).max(MIN_VECTOR_CANDIDATES)
+}
+
+/// The words a full-text list is built from, given each word's matches in
+/// the scope (counted up to [`COMMON_WORD_MATCHES`]): the rare ones, any
+/// of them; when every word is common, all of them together. `true` when
+/// all must match.
+pub(crate) fn text_terms(words: &[String], matches: &[i64]) -> (Vec<String>, bool) {
+    let rare: Vec<String> = words
+        .iter()
+        .zip(matches)
+        .filter(|(_, n)| **n < COMMON_WORD_MATCHES)
+        .map(|(w, _)| w.clone())
+        .collect();
+    if rare.is_empty() {
+        (words.to_vec(), true)
+    } else {
+        (rare, false)
+    }
+}
 
 /// A memory to save: not blank, within the size limit, a known agent id,
 /// importance in range.
@@ -282,6 +358,31 @@ mod tests {
             "b",
             Some((&[1.0, 0.0], &[0.99, 0.01]))
         ));
+    }
+
+    #[test]
+    fn common_words_leave_the_query_while_a_rare_one_is_in_it() {
+        let w = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let words = w(&["project", "ora", "deploy"]);
+        let many = COMMON_WORD_MATCHES;
+        assert_eq!(
+            text_terms(&words, &[many, 3, many - 1]),
+            (w(&["ora", "deploy"]), false)
+        );
+        assert_eq!(text_terms(&words, &[many, many, many]), (words.clone(), true));
+    }
+
+    #[test]
+    fn a_scope_names_its_namespace_tokens() {
+        let s = Scope {
+            tenant: "t",
+            agent: "a",
+            user: Some("u"),
+            shared: true,
+        };
+        assert_eq!(s.tokens(), ["n74x61x75", "n74x61x"]);
+        assert_eq!(Scope { shared: false, ..s }.tokens(), ["n74x61x75"]);
+        assert_eq!(Scope { user: None, shared: false, ..s }.tokens(), ["n74x61x"]);
     }
 
     #[test]
