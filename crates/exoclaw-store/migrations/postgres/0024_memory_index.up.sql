@@ -34,8 +34,8 @@ $$;
 CREATE FUNCTION memory_vector(b BYTEA) RETURNS vector
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT array_agg(
-        CASE WHEN e = 0 THEN m * 2.0 ^ -149
-             ELSE (1 + m / 8388608.0) * 2.0 ^ (e - 127) END
+        CASE WHEN e = 0 THEN m * power(2::float8, -149)
+             ELSE (1 + m / 8388608) * power(2::float8, e - 127) END
         * CASE WHEN s = 1 THEN -1 ELSE 1 END
         ORDER BY i)::real[]::vector
     FROM (

@@ -59,11 +59,6 @@ CREATE VIRTUAL TABLE memories_vec_384 USING vec0 (
     chunk_size = 256
 );
 
-INSERT INTO memories_vec_384 (rowid, tenant_id, agent_id, owner, embedder, bits)
-    SELECT num, tenant_id, agent_id, coalesce('u:' || user_id, ''), coalesce(embedder, ''),
-           vec_quantize_binary(vec_f32(embedding))
-    FROM memories WHERE length(embedding) = 1536;
-
 CREATE TRIGGER memories_vec_384_insert AFTER INSERT ON memories WHEN length(new.embedding) = 1536 BEGIN
     INSERT INTO memories_vec_384 (rowid, tenant_id, agent_id, owner, embedder, bits) VALUES (new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''),
         vec_quantize_binary(vec_f32(new.embedding)));
@@ -73,12 +68,16 @@ CREATE TRIGGER memories_vec_384_delete AFTER DELETE ON memories WHEN length(old.
     DELETE FROM memories_vec_384 WHERE rowid = old.num;
 END;
 
-CREATE TRIGGER memories_vec_384_update AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id ON memories
-WHEN length(old.embedding) = 1536 OR length(new.embedding) = 1536 BEGIN
+CREATE TRIGGER memories_vec_384_update AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id
+ON memories WHEN length(new.embedding) = 1536 BEGIN
+    DELETE FROM memories_vec_384 WHERE rowid = new.num;
+    INSERT INTO memories_vec_384 (rowid, tenant_id, agent_id, owner, embedder, bits) VALUES (new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''),
+        vec_quantize_binary(vec_f32(new.embedding)));
+END;
+
+CREATE TRIGGER memories_vec_384_unset AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id
+ON memories WHEN length(old.embedding) = 1536 AND length(new.embedding) IS NOT 1536 BEGIN
     DELETE FROM memories_vec_384 WHERE rowid = old.num;
-    INSERT INTO memories_vec_384 (rowid, tenant_id, agent_id, owner, embedder, bits)
-        SELECT new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''), vec_quantize_binary(vec_f32(new.embedding))
-        WHERE length(new.embedding) = 1536;
 END;
 
 CREATE VIRTUAL TABLE memories_vec_768 USING vec0 (
@@ -90,11 +89,6 @@ CREATE VIRTUAL TABLE memories_vec_768 USING vec0 (
     chunk_size = 256
 );
 
-INSERT INTO memories_vec_768 (rowid, tenant_id, agent_id, owner, embedder, bits)
-    SELECT num, tenant_id, agent_id, coalesce('u:' || user_id, ''), coalesce(embedder, ''),
-           vec_quantize_binary(vec_f32(embedding))
-    FROM memories WHERE length(embedding) = 3072;
-
 CREATE TRIGGER memories_vec_768_insert AFTER INSERT ON memories WHEN length(new.embedding) = 3072 BEGIN
     INSERT INTO memories_vec_768 (rowid, tenant_id, agent_id, owner, embedder, bits) VALUES (new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''),
         vec_quantize_binary(vec_f32(new.embedding)));
@@ -104,12 +98,16 @@ CREATE TRIGGER memories_vec_768_delete AFTER DELETE ON memories WHEN length(old.
     DELETE FROM memories_vec_768 WHERE rowid = old.num;
 END;
 
-CREATE TRIGGER memories_vec_768_update AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id ON memories
-WHEN length(old.embedding) = 3072 OR length(new.embedding) = 3072 BEGIN
+CREATE TRIGGER memories_vec_768_update AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id
+ON memories WHEN length(new.embedding) = 3072 BEGIN
+    DELETE FROM memories_vec_768 WHERE rowid = new.num;
+    INSERT INTO memories_vec_768 (rowid, tenant_id, agent_id, owner, embedder, bits) VALUES (new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''),
+        vec_quantize_binary(vec_f32(new.embedding)));
+END;
+
+CREATE TRIGGER memories_vec_768_unset AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id
+ON memories WHEN length(old.embedding) = 3072 AND length(new.embedding) IS NOT 3072 BEGIN
     DELETE FROM memories_vec_768 WHERE rowid = old.num;
-    INSERT INTO memories_vec_768 (rowid, tenant_id, agent_id, owner, embedder, bits)
-        SELECT new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''), vec_quantize_binary(vec_f32(new.embedding))
-        WHERE length(new.embedding) = 3072;
 END;
 
 CREATE VIRTUAL TABLE memories_vec_1024 USING vec0 (
@@ -121,11 +119,6 @@ CREATE VIRTUAL TABLE memories_vec_1024 USING vec0 (
     chunk_size = 256
 );
 
-INSERT INTO memories_vec_1024 (rowid, tenant_id, agent_id, owner, embedder, bits)
-    SELECT num, tenant_id, agent_id, coalesce('u:' || user_id, ''), coalesce(embedder, ''),
-           vec_quantize_binary(vec_f32(embedding))
-    FROM memories WHERE length(embedding) = 4096;
-
 CREATE TRIGGER memories_vec_1024_insert AFTER INSERT ON memories WHEN length(new.embedding) = 4096 BEGIN
     INSERT INTO memories_vec_1024 (rowid, tenant_id, agent_id, owner, embedder, bits) VALUES (new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''),
         vec_quantize_binary(vec_f32(new.embedding)));
@@ -135,12 +128,16 @@ CREATE TRIGGER memories_vec_1024_delete AFTER DELETE ON memories WHEN length(old
     DELETE FROM memories_vec_1024 WHERE rowid = old.num;
 END;
 
-CREATE TRIGGER memories_vec_1024_update AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id ON memories
-WHEN length(old.embedding) = 4096 OR length(new.embedding) = 4096 BEGIN
+CREATE TRIGGER memories_vec_1024_update AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id
+ON memories WHEN length(new.embedding) = 4096 BEGIN
+    DELETE FROM memories_vec_1024 WHERE rowid = new.num;
+    INSERT INTO memories_vec_1024 (rowid, tenant_id, agent_id, owner, embedder, bits) VALUES (new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''),
+        vec_quantize_binary(vec_f32(new.embedding)));
+END;
+
+CREATE TRIGGER memories_vec_1024_unset AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id
+ON memories WHEN length(old.embedding) = 4096 AND length(new.embedding) IS NOT 4096 BEGIN
     DELETE FROM memories_vec_1024 WHERE rowid = old.num;
-    INSERT INTO memories_vec_1024 (rowid, tenant_id, agent_id, owner, embedder, bits)
-        SELECT new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''), vec_quantize_binary(vec_f32(new.embedding))
-        WHERE length(new.embedding) = 4096;
 END;
 
 CREATE VIRTUAL TABLE memories_vec_1536 USING vec0 (
@@ -152,11 +149,6 @@ CREATE VIRTUAL TABLE memories_vec_1536 USING vec0 (
     chunk_size = 256
 );
 
-INSERT INTO memories_vec_1536 (rowid, tenant_id, agent_id, owner, embedder, bits)
-    SELECT num, tenant_id, agent_id, coalesce('u:' || user_id, ''), coalesce(embedder, ''),
-           vec_quantize_binary(vec_f32(embedding))
-    FROM memories WHERE length(embedding) = 6144;
-
 CREATE TRIGGER memories_vec_1536_insert AFTER INSERT ON memories WHEN length(new.embedding) = 6144 BEGIN
     INSERT INTO memories_vec_1536 (rowid, tenant_id, agent_id, owner, embedder, bits) VALUES (new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''),
         vec_quantize_binary(vec_f32(new.embedding)));
@@ -166,10 +158,19 @@ CREATE TRIGGER memories_vec_1536_delete AFTER DELETE ON memories WHEN length(old
     DELETE FROM memories_vec_1536 WHERE rowid = old.num;
 END;
 
-CREATE TRIGGER memories_vec_1536_update AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id ON memories
-WHEN length(old.embedding) = 6144 OR length(new.embedding) = 6144 BEGIN
-    DELETE FROM memories_vec_1536 WHERE rowid = old.num;
-    INSERT INTO memories_vec_1536 (rowid, tenant_id, agent_id, owner, embedder, bits)
-        SELECT new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''), vec_quantize_binary(vec_f32(new.embedding))
-        WHERE length(new.embedding) = 6144;
+CREATE TRIGGER memories_vec_1536_update AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id
+ON memories WHEN length(new.embedding) = 6144 BEGIN
+    DELETE FROM memories_vec_1536 WHERE rowid = new.num;
+    INSERT INTO memories_vec_1536 (rowid, tenant_id, agent_id, owner, embedder, bits) VALUES (new.num, new.tenant_id, new.agent_id, coalesce('u:' || new.user_id, ''), coalesce(new.embedder, ''),
+        vec_quantize_binary(vec_f32(new.embedding)));
 END;
+
+CREATE TRIGGER memories_vec_1536_unset AFTER UPDATE OF embedding, embedder, tenant_id, agent_id, user_id
+ON memories WHEN length(old.embedding) = 6144 AND length(new.embedding) IS NOT 6144 BEGIN
+    DELETE FROM memories_vec_1536 WHERE rowid = old.num;
+END;
+
+-- The memories stored before: each update fires the triggers above (one
+-- row at a time, as `vec0` needs: its bit vectors must come straight from
+-- `vec_quantize_binary`, which an INSERT ... SELECT does not keep).
+UPDATE memories SET embedding = embedding WHERE embedding IS NOT NULL;

@@ -251,6 +251,6 @@ macro_rules! skill_fts_order {
 }
 
 pub(crate) use {
-    for_update, json_arg, json_col, limit, skill_fts_from, skill_fts_order, text_candidates, vector_knn,
-    skip_locked, sql, summary_covered,
+    for_update, json_arg, json_col, limit, skill_fts_from, skill_fts_order, skip_locked, sql,
+    summary_covered, text_candidates, vector_knn,
 };

@@ -369,7 +369,10 @@ mod tests {
             text_terms(&words, &[many, 3, many - 1]),
             (w(&["ora", "deploy"]), false)
         );
-        assert_eq!(text_terms(&words, &[many, many, many]), (words.clone(), true));
+        assert_eq!(
+            text_terms(&words, &[many, many, many]),
+            (words.clone(), true)
+        );
     }
 
     #[test]
@@ -382,7 +385,15 @@ mod tests {
         };
         assert_eq!(s.tokens(), ["n74x61x75", "n74x61x"]);
         assert_eq!(Scope { shared: false, ..s }.tokens(), ["n74x61x75"]);
-        assert_eq!(Scope { user: None, shared: false, ..s }.tokens(), ["n74x61x"]);
+        assert_eq!(
+            Scope {
+                user: None,
+                shared: false,
+                ..s
+            }
+            .tokens(),
+            ["n74x61x"]
+        );
     }
 
     #[test]

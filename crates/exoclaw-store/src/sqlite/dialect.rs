@@ -116,7 +116,10 @@ macro_rules! for_update {
 /// when `all`.
 pub(crate) fn fts_query(words: &[String], all: bool, tokens: &[String]) -> String {
     let join = |parts: Vec<String>, op: &str| format!("({})", parts.join(op));
-    let ns = join(tokens.iter().map(|t| format!("ns : \"{t}\"")).collect(), " OR ");
+    let ns = join(
+        tokens.iter().map(|t| format!("ns : \"{t}\"")).collect(),
+        " OR ",
+    );
     let words = join(
         words.iter().map(|w| format!("content : \"{w}\"")).collect(),
         if all { " AND " } else { " OR " },
