@@ -540,3 +540,47 @@ async fn a_postgres_import_searches_the_same() {
     source.finish().await;
     target.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_pgvector_the_migration_stops_naming_it() {
+    let Some(db) = TestDb::postgres("memory_index_no_pgvector", false).await else {
+        return;
+    };
+    // A role that may create tables but not the extension (pgvector is not
+    // a trusted extension): as on a server where it is not installed, the
+    // `CREATE EXTENSION` fails, and the migration must say what to do.
+    let role = format!("exoclaw_noext_{}", std::process::id());
+    let name: String = match &db.raw {
+        Raw::Postgres(pool) => sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        Raw::Sqlite(_) => unreachable!(),
+    };
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT CONNECT, CREATE ON DATABASE {name} TO {role}"),
+        format!("GRANT ALL ON SCHEMA public TO {role}"),
+    ] {
+        db.raw.exec_sql(&sql).await.unwrap();
+    }
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test cluster's DSN, as the harness reads it"
+    )]
+    let admin = std::env::var("EXOCLAW_TEST_POSTGRES_DSN").unwrap();
+    let dsn = with_database(&admin.replacen("://postgres@", &format!("://{role}@"), 1), &name);
+    let store = PgStore::connect(exoclaw_store::PgOptions::new(exoclaw_core::Secret::new(dsn)))
+        .await
+        .unwrap();
+    let err = store.migrate_to(latest_version(&store)).await.unwrap_err().to_string();
+    assert!(err.contains("pgvector") && err.contains("0.8"), "{err}");
+    assert_eq!(store.schema_status().await.unwrap().current, 23, "nothing of 24 stays");
+    store.close().await;
+    db.raw
+        .exec_sql(&format!("DROP OWNED BY {role}"))
+        .await
+        .unwrap();
+    db.raw.exec_sql(&format!("DROP ROLE {role}")).await.unwrap();
+    db.finish().await;
+}
