@@ -343,13 +343,22 @@ macro_rules! ports {
                             Some(sql) => {
                                 let mut tx = self.pool.begin().await.map_err($d::err)?;
                                 $d::prepare_vector_search(&mut tx).await?;
+                                let candidates = $d::vector_candidates(
+                                    &mut tx,
+                                    e.vector.len(),
+                                    &scope,
+                                    &e.model,
+                                    &e.vector,
+                                    rule::memory::vector_candidates(pool),
+                                )
+                                .await?;
                                 let rows = sqlx::query(sql)
                                     .bind($d::vector_param(&e.vector))
                                     .bind(tenant.as_str())
                                     .bind(q.agent.as_str())
                                     .bind(user)
                                     .bind(&e.model)
-                                    .bind(rule::memory::vector_candidates(pool))
+                                    .bind(candidates)
                                     .bind(pool)
                                     .fetch_all(&mut *tx)
                                     .await

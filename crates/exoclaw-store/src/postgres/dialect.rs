@@ -201,6 +201,19 @@ pub(crate) async fn prepare_vector_search(conn: &mut Conn) -> StoreResult<()> {
     Ok(())
 }
 
+/// The candidates of a vector list: on PostgreSQL the HNSW scan takes
+/// them in the statement, `k` of them.
+pub(crate) async fn vector_candidates(
+    _conn: &mut Conn,
+    _dims: usize,
+    _scope: &crate::rule::memory::Scope<'_>,
+    _model: &str,
+    _v: &[f32],
+    k: i64,
+) -> StoreResult<i64> {
+    Ok(k)
+}
+
 /// A vector list through the HNSW index of dimension `$dims`: the `?6`
 /// nearest (cosine) memories of tenant `?2`, agent `?3`, user `?4` or
 /// shared, embedder `?5`, to `?1` (relaxed order), ordered exactly, `?7` of

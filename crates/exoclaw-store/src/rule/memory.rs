@@ -255,6 +255,85 @@ pub(crate) fn cosine_stored(query: &[f32], stored: &[u8]) -> StoreResult<f32> {
     Ok(dot / (nq.sqrt() * ns.sqrt()))
 }
 
+/// A vector's sign bits as sqlite-vec's `vec_quantize_binary` writes them:
+/// bit `i % 8` of byte `i / 8` is set when element `i` is above 0.
+pub(crate) fn sign_bits(v: &[f32]) -> Vec<u8> {
+    let mut out = vec![0u8; v.len().div_ceil(8)];
+    for (i, x) in v.iter().enumerate() {
+        if *x > 0.0 {
+            out[i / 8] |= 1 << (i % 8);
+        }
+    }
+    out
+}
+
+/// The `k` rowids nearest to a query's sign bits by Hamming distance, kept
+/// as chunks of a sqlite-vec table are read (its `validity` bitmap, `rowids`
+/// as native-endian `i64`s and the packed bit `vectors`, one slot each).
+pub(crate) struct Nearest {
+    query: Vec<u8>,
+    k: usize,
+    heap: std::collections::BinaryHeap<(u32, i64)>,
+}
+
+impl Nearest {
+    pub(crate) fn new(query: &[f32], k: usize) -> Self {
+        Self {
+            query: sign_bits(query),
+            k,
+            heap: std::collections::BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Scores the valid slots of one chunk; `Corrupt` when its parts do
+    /// not fit together.
+    pub(crate) fn scan_chunk(
+        &mut self,
+        validity: &[u8],
+        rowids: &[u8],
+        vectors: &[u8],
+    ) -> StoreResult<()> {
+        let width = self.query.len();
+        let slots = validity.len() * 8;
+        if width == 0 || rowids.len() != slots * 8 || vectors.len() != slots * width {
+            return Err(StoreError::Corrupt(
+                "a chunk of the memory vector index does not fit its table".to_owned(),
+            ));
+        }
+        for (slot, bits) in vectors.chunks_exact(width).enumerate() {
+            if validity[slot / 8] >> (slot % 8) & 1 == 0 {
+                continue;
+            }
+            let d: u32 = bits
+                .iter()
+                .zip(&self.query)
+                .map(|(a, b)| (a ^ b).count_ones())
+                .sum();
+            if self.heap.len() == self.k && self.heap.peek().is_some_and(|(top, _)| d >= *top) {
+                continue;
+            }
+            let at = slot * 8;
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&rowids[at..at + 8]);
+            self.heap.push((d, i64::from_ne_bytes(id)));
+            if self.heap.len() > self.k {
+                self.heap.pop();
+            }
+        }
+        Ok(())
+    }
+
+    /// The rowids kept, as a JSON array (for `json_each`).
+    pub(crate) fn into_json(self) -> String {
+        let ids: Vec<String> = self
+            .heap
+            .into_iter()
+            .map(|(_, id)| id.to_string())
+            .collect();
+        format!("[{}]", ids.join(","))
+    }
+}
+
 /// The `n` best-scored ids of a scan, kept as it goes (best first; an
 /// equal score ranks after those already kept).
 pub(crate) struct Best {
@@ -394,6 +473,30 @@ mod tests {
             .tokens(),
             ["n74x61x"]
         );
+    }
+
+    #[test]
+    fn nearest_keeps_the_k_closest_valid_slots() {
+        assert_eq!(
+            sign_bits(&[1.0, -1.0, 1.0, -1.0, -1.0, -1.0, -1.0, 1.0]),
+            [0b1000_0101]
+        );
+        let mut n = Nearest::new(&[1.0; 8], 2);
+        // Four slots: bits 0xFF (0 away), 0x00 (8), 0x0F (4), 0xFE (1);
+        // the last is not valid.
+        let rowids: Vec<u8> = [10i64, 11, 12, 13]
+            .iter()
+            .flat_map(|r| r.to_ne_bytes())
+            .collect();
+        let mut rows = rowids;
+        rows.extend([0u8; 32]);
+        assert!(n.scan_chunk(&[0b0111], &rows, &[0xFF; 7]).is_err());
+        let validity = [0b0000_0111];
+        n.scan_chunk(&validity, &rows, &[0xFF, 0x00, 0x0F, 0xFE, 0, 0, 0, 0])
+            .unwrap();
+        let mut kept: Vec<i64> = serde_json::from_str(&n.into_json()).unwrap();
+        kept.sort_unstable();
+        assert_eq!(kept, [10, 12]);
     }
 
     #[test]

@@ -149,7 +149,9 @@ pub(crate) async fn count_matches(
 /// namespace's newest `?6` matches of the FTS5 query `?1`, best (BM25 of
 /// the content; the `ns` column weighs nothing) first, `?7` of them. The
 /// scope again on the rows: tenant `?2`, agent `?3`, user `?4`, the shared
-/// ones when `?5`.
+/// ones when `?5`. `CROSS JOIN`: SQLite then keeps the candidates as the
+/// outer loop (else it may walk the namespace's index of `memories` and
+/// probe the candidates, which reads the namespace).
 macro_rules! text_candidates {
     ($($cols:tt)+) => {
         concat!(
@@ -157,7 +159,7 @@ macro_rules! text_candidates {
             $($cols)+,
             " FROM (SELECT rowid AS num, bm25(memories_fts, 1.0, 0.0) AS score \
              FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?6) f \
-             JOIN memories m ON m.num = f.num WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
+             CROSS JOIN memories m ON m.num = f.num WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
              AND (m.user_id = ?4 OR (?5 AND m.user_id IS NULL)) \
              ORDER BY f.score, m.importance DESC, m.updated_at DESC LIMIT ?7"
         )
@@ -174,27 +176,80 @@ pub(crate) async fn prepare_vector_search(_conn: &mut Conn) -> StoreResult<()> {
     Ok(())
 }
 
-/// A vector list through the sqlite-vec table of dimension `$dims`: the
-/// `?6` nearest by the sign bits' Hamming distance among the user's (`?4`)
-/// and among the shared memories of tenant `?2`, agent `?3` and embedder
-/// `?5` (two partitions), ordered by the exact cosine distance of the
-/// stored vectors to `?1`, `?7` of them; the memory columns `$cols`
-/// (aliased `m`).
+/// The candidates of a vector list through the sqlite-vec table of
+/// dimension `dims`, as a JSON array of `memories.num`: the `k` nearest to
+/// `v` by the sign bits' Hamming distance among the user's and the shared
+/// memories of the tenant, agent and embedder (two partitions). Read from
+/// the table's chunks and scored here rather than by its `MATCH`: sqlite-vec
+/// 0.1.9 picks a chunk's best `k` by `k` passes over the chunk, so its
+/// search costs (memories x k), about 60 ms for 100,000 memories and 200
+/// candidates, where this heap costs (memories x log k). The chunk layout
+/// (`<table>_chunks`: `partition00..03`, `validity`, `rowids`;
+/// `<table>_vector_chunks00`: `vectors`) is that of the pinned version.
+pub(crate) async fn vector_candidates(
+    conn: &mut Conn,
+    dims: usize,
+    scope: &crate::rule::memory::Scope<'_>,
+    model: &str,
+    v: &[f32],
+    k: i64,
+) -> StoreResult<String> {
+    use futures_util::TryStreamExt as _;
+    use sqlx::Row as _;
+    macro_rules! chunks {
+        ($dims:literal) => {
+            concat!(
+                "SELECT c.validity, c.rowids, v.vectors FROM memories_vec_",
+                $dims,
+                "_chunks c JOIN memories_vec_",
+                $dims,
+                "_vector_chunks00 v ON v.rowid = c.chunk_id WHERE c.partition00 = ?1 \
+                 AND c.partition01 = ?2 AND c.partition02 IN (coalesce('u:' || ?3, ''), '') \
+                 AND c.partition03 = ?4"
+            )
+        };
+    }
+    let sql = match dims {
+        384 => chunks!(384),
+        768 => chunks!(768),
+        1024 => chunks!(1024),
+        1536 => chunks!(1536),
+        _ => {
+            return Err(StoreError::Invalid(format!(
+                "no vector index for {dims} dimensions"
+            )));
+        }
+    };
+    let mut nearest = crate::rule::memory::Nearest::new(v, usize::try_from(k).unwrap_or(0));
+    let mut rows = sqlx::query(sql)
+        .bind(scope.tenant)
+        .bind(scope.agent)
+        .bind(scope.user)
+        .bind(model)
+        .fetch(conn);
+    while let Some(r) = rows.try_next().await.map_err(err)? {
+        let validity: &[u8] = r.try_get("validity").map_err(err)?;
+        let rowids: &[u8] = r.try_get("rowids").map_err(err)?;
+        let vectors: &[u8] = r.try_get("vectors").map_err(err)?;
+        nearest.scan_chunk(validity, rowids, vectors)?;
+    }
+    Ok(nearest.into_json())
+}
+
+/// A vector list of dimension `$dims`: the candidates `?6` (a JSON array
+/// of `memories.num`, from [`vector_candidates`]) of tenant `?2`, agent
+/// `?3`, user `?4` or shared, embedder `?5`, ordered by the exact cosine
+/// distance of the stored vectors to `?1`, `?7` of them; the memory columns
+/// `$cols` (aliased `m`). `CROSS JOIN` keeps the candidates the outer loop,
+/// as in `text_candidates!`. (`$dims` is the caller's dispatch; the
+/// candidates carry it.)
 macro_rules! vector_knn {
     ($dims:literal, $($cols:tt)+) => {
         concat!(
             "SELECT ",
             $($cols)+,
-            " FROM (SELECT rowid AS num FROM memories_vec_",
-            $dims,
-            " WHERE bits MATCH vec_quantize_binary(vec_f32(?1)) AND k = ?6 \
-             AND tenant_id = ?2 AND agent_id = ?3 AND owner = coalesce('u:' || ?4, '') \
-             AND embedder = ?5 \
-             UNION SELECT rowid AS num FROM memories_vec_",
-            $dims,
-            " WHERE bits MATCH vec_quantize_binary(vec_f32(?1)) AND k = ?6 \
-             AND tenant_id = ?2 AND agent_id = ?3 AND owner = '' AND embedder = ?5) c \
-             JOIN memories m ON m.num = c.num WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
+            " FROM (SELECT value AS num FROM json_each(?6)) c \
+             CROSS JOIN memories m ON m.num = c.num WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
              AND (m.user_id IS NULL OR m.user_id = ?4) AND m.embedder = ?5 \
              ORDER BY vec_distance_cosine(m.embedding, ?1), m.id LIMIT ?7"
         )

@@ -569,13 +569,26 @@ async fn without_pgvector_the_migration_stops_naming_it() {
         reason = "the test cluster's DSN, as the harness reads it"
     )]
     let admin = std::env::var("EXOCLAW_TEST_POSTGRES_DSN").unwrap();
-    let dsn = with_database(&admin.replacen("://postgres@", &format!("://{role}@"), 1), &name);
-    let store = PgStore::connect(exoclaw_store::PgOptions::new(exoclaw_core::Secret::new(dsn)))
+    let dsn = with_database(
+        &admin.replacen("://postgres@", &format!("://{role}@"), 1),
+        &name,
+    );
+    let store = PgStore::connect(exoclaw_store::PgOptions::new(exoclaw_core::Secret::new(
+        dsn,
+    )))
+    .await
+    .unwrap();
+    let err = store
+        .migrate_to(latest_version(&store))
         .await
-        .unwrap();
-    let err = store.migrate_to(latest_version(&store)).await.unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("pgvector") && err.contains("0.8"), "{err}");
-    assert_eq!(store.schema_status().await.unwrap().current, 23, "nothing of 24 stays");
+    assert_eq!(
+        store.schema_status().await.unwrap().current,
+        23,
+        "nothing of 24 stays"
+    );
     store.close().await;
     db.raw
         .exec_sql(&format!("DROP OWNED BY {role}"))
