@@ -267,6 +267,27 @@ pub(crate) fn sign_bits(v: &[f32]) -> Vec<u8> {
     out
 }
 
+/// The Hamming distance of two bit strings of one length, eight bytes at
+/// a time.
+fn hamming(a: &[u8], b: &[u8]) -> u32 {
+    let word = |c: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        u64::from_ne_bytes(w)
+    };
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: u32 = wa
+        .remainder()
+        .iter()
+        .zip(wb.remainder())
+        .map(|(x, y)| (x ^ y).count_ones())
+        .sum();
+    wa.zip(wb)
+        .map(|(x, y)| (word(x) ^ word(y)).count_ones())
+        .sum::<u32>()
+        + tail
+}
+
 /// The `k` rowids nearest to a query's sign bits by Hamming distance, kept
 /// as chunks of a sqlite-vec table are read (its `validity` bitmap, `rowids`
 /// as native-endian `i64`s and the packed bit `vectors`, one slot each).
@@ -304,11 +325,7 @@ impl Nearest {
             if validity[slot / 8] >> (slot % 8) & 1 == 0 {
                 continue;
             }
-            let d: u32 = bits
-                .iter()
-                .zip(&self.query)
-                .map(|(a, b)| (a ^ b).count_ones())
-                .sum();
+            let d = hamming(bits, &self.query);
             if self.heap.len() == self.k && self.heap.peek().is_some_and(|(top, _)| d >= *top) {
                 continue;
             }
@@ -473,6 +490,15 @@ mod tests {
             .tokens(),
             ["n74x61x"]
         );
+    }
+
+    #[test]
+    fn hamming_counts_differing_bits_past_whole_words() {
+        let a = [0xFFu8; 12];
+        let mut b = a;
+        b[0] = 0xFE;
+        b[11] = 0x0F;
+        assert_eq!(hamming(&a, &b), 5);
     }
 
     #[test]
