@@ -420,6 +420,20 @@ async fn the_migration_indexes_stored_memories(db: &TestDb) {
     }
     store.migrate_to(latest_version(store)).await.unwrap();
     assert_eq!(out_of_step(db).await, 0);
+    if let Raw::Postgres(_) = db.raw {
+        // The SQL decoding of the stored little-endian floats is exact.
+        let text: Vec<String> = v.iter().map(f32::to_string).collect();
+        let differ = db
+            .raw
+            .count(&format!(
+                "SELECT count(*) FROM memories WHERE id = 'm1' \
+                 AND embedding_v IS DISTINCT FROM '[{}]'::vector",
+                text.join(",")
+            ))
+            .await
+            .unwrap();
+        assert_eq!(differ, 0);
+    }
     let hits = found(store, &by_vector("a1", Some("u"), v.clone(), 5)).await;
     assert_eq!(hits, ["legacy memory stored before the index"]);
     let hits = found(store, &by_text("a1", Some("u"), "legacy", 5)).await;
