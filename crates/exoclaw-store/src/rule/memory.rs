@@ -267,25 +267,34 @@ pub(crate) fn sign_bits(v: &[f32]) -> Vec<u8> {
     out
 }
 
-/// The Hamming distance of two bit strings of one length, eight bytes at
-/// a time.
-fn hamming(a: &[u8], b: &[u8]) -> u32 {
-    let word = |c: &[u8]| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        u64::from_ne_bytes(w)
-    };
-    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: u32 = wa
-        .remainder()
-        .iter()
-        .zip(wb.remainder())
-        .map(|(x, y)| (x ^ y).count_ones())
-        .sum();
-    wa.zip(wb)
-        .map(|(x, y)| (word(x) ^ word(y)).count_ones())
-        .sum::<u32>()
-        + tail
+/// The Hamming distance of a bit string to `words` (the query's, as
+/// native-endian `u64`s with the last one zero-padded), eight bytes at a
+/// time.
+fn hamming(bits: &[u8], words: &[u64]) -> u32 {
+    let mut d = 0;
+    let mut chunks = bits.chunks_exact(8);
+    for (c, w) in (&mut chunks).zip(words) {
+        let x = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+        d += (x ^ w).count_ones();
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let mut last = [0u8; 8];
+        last[..tail.len()].copy_from_slice(tail);
+        d += (u64::from_ne_bytes(last) ^ words.last().copied().unwrap_or(0)).count_ones();
+    }
+    d
+}
+
+/// `bits` as native-endian `u64`s, the last zero-padded.
+fn words64(bits: &[u8]) -> Vec<u64> {
+    bits.chunks(8)
+        .map(|c| {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            u64::from_ne_bytes(w)
+        })
+        .collect()
 }
 
 /// The `k` rowids nearest to a query's sign bits by Hamming distance, kept
@@ -293,14 +302,17 @@ fn hamming(a: &[u8], b: &[u8]) -> u32 {
 /// as native-endian `i64`s and the packed bit `vectors`, one slot each).
 pub(crate) struct Nearest {
     query: Vec<u8>,
+    words: Vec<u64>,
     k: usize,
     heap: std::collections::BinaryHeap<(u32, i64)>,
 }
 
 impl Nearest {
     pub(crate) fn new(query: &[f32], k: usize) -> Self {
+        let bits = sign_bits(query);
         Self {
-            query: sign_bits(query),
+            words: words64(&bits),
+            query: bits,
             k,
             heap: std::collections::BinaryHeap::with_capacity(k + 1),
         }
@@ -325,7 +337,7 @@ impl Nearest {
             if validity[slot / 8] >> (slot % 8) & 1 == 0 {
                 continue;
             }
-            let d = hamming(bits, &self.query);
+            let d = hamming(bits, &self.words);
             if self.heap.len() == self.k && self.heap.peek().is_some_and(|(top, _)| d >= *top) {
                 continue;
             }
@@ -498,7 +510,8 @@ mod tests {
         let mut b = a;
         b[0] = 0xFE;
         b[11] = 0x0F;
-        assert_eq!(hamming(&a, &b), 5);
+        assert_eq!(hamming(&a, &words64(&b)), 5);
+        assert_eq!(hamming(&a[..8], &words64(&b[..8])), 1);
     }
 
     #[test]
