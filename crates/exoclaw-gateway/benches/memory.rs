@@ -2,7 +2,8 @@
 //! `cargo bench -p exoclaw-gateway --bench memory`. Seeds one namespace
 //! (the default tenant, agent `bench`, user `u1`) with [`MEMORIES`]
 //! memories in bulk (one transaction of plain `INSERT`s, the store's own
-//! triggers and indexes doing their work; not 100,000 saves), then times
+//! triggers and indexes doing their work: FTS, and schema 24's vector
+//! index, filled by triggers on both backends; not 100,000 saves), then times
 //! `MemoryBank::search` as the `memory_search` tool calls it (limit 5:
 //! embed the query, full-text list, vector list, fusion) and, apart, the
 //! store's `search_memories` alone and the full-text and vector parts.
@@ -505,8 +506,12 @@ fn main() {
     );
     rt.block_on(async {
         if let Some(path) = &a.seed_into {
+            // Opening the store registers sqlite-vec, which the index's
+            // triggers (schema 24) call on every insert.
+            let store = SqliteStore::open(SqliteOptions::new(path)).await.unwrap();
             // Shared memories: whoever the gateway's caller is sees them.
             seed_sqlite(path, &rows, &a.model, None).await;
+            store.close().await;
             if let Some(out) = &a.queries_into {
                 std::fs::write(out, queries(a.searches).join("\n")).unwrap();
             }

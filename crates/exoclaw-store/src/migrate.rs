@@ -139,6 +139,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "dashboard_sessions",
             up_sql: include_str!("../migrations/sqlite/0023_dashboard_sessions.up.sql"),
         },
+        MigrationInfo {
+            version: 24,
+            name: "memory_index",
+            up_sql: include_str!("../migrations/sqlite/0024_memory_index.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -164,6 +169,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0021_outbox_files.down.sql"),
         include_str!("../migrations/sqlite/0022_channel_claims.down.sql"),
         include_str!("../migrations/sqlite/0023_dashboard_sessions.down.sql"),
+        include_str!("../migrations/sqlite/0024_memory_index.down.sql"),
     ],
 };
 
@@ -284,6 +290,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "dashboard_sessions",
             up_sql: include_str!("../migrations/postgres/0023_dashboard_sessions.up.sql"),
         },
+        MigrationInfo {
+            version: 24,
+            name: "memory_index",
+            up_sql: include_str!("../migrations/postgres/0024_memory_index.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -309,6 +320,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0021_outbox_files.down.sql"),
         include_str!("../migrations/postgres/0022_channel_claims.down.sql"),
         include_str!("../migrations/postgres/0023_dashboard_sessions.down.sql"),
+        include_str!("../migrations/postgres/0024_memory_index.down.sql"),
     ],
 };
 

@@ -1,17 +1,21 @@
 //! Long-term memory, written once for both backends (see [`crate::port`]).
-//! What differs is the full-text match (`$d::fts_from!`, `$d::fts_order!`,
-//! `$d::fts_query`: SQLite FTS5 and BM25, PostgreSQL `tsvector` and
-//! `ts_rank_cd`). A save runs in one writing transaction under a lock on
-//! its namespace: the exact duplicate (same `content_key`), else a near
-//! duplicate among the best full-text matches, is updated instead of a new
-//! row; then the namespace's retention deletes what is too old or beyond
-//! the count (least important and oldest first, never the memory just
-//! saved). Vector ranking is by cosine over the namespace's vectors of the
-//! query's embedder: a scan (no vector index yet; BENCHMARKS.md, issue 14)
-//! of ids and vectors only, streamed, the best kept as it goes, the
-//! winners read whole after; the two lists are fused by
-//! [`exoclaw_core::store::memory::fuse`]. Rules are in
-//! `crate::rule::memory`.
+//! A save runs in one writing transaction under a lock on its namespace:
+//! the exact duplicate (same `content_key`), else a near duplicate among
+//! the best full-text matches, is updated instead of a new row; then the
+//! namespace's retention deletes what is too old or beyond the count
+//! (least important and oldest first, never the memory just saved).
+//!
+//! A search fuses two lists with [`exoclaw_core::store::memory::fuse`],
+//! each answered by an index (schema 24) without reading the namespace:
+//! full text over a bounded set (a query word matching many memories of
+//! the namespace is left out while a rarer one is in the query, and only
+//! the namespace's newest matches are ranked: `$d::text_candidates!`;
+//! SQLite FTS5 and BM25, PostgreSQL's stored `tsvector` and `ts_rank_cd`),
+//! and vectors through `$d::vector_knn!` for the indexed dimensions
+//! (sqlite-vec sign bits re-scored by the exact cosine; pgvector HNSW with
+//! an iterative scan); a vector of another dimension is found by a scan of
+//! the namespace's vectors, streamed, the best kept as it goes. Rules are
+//! in `crate::rule::memory`.
 
 macro_rules! ports {
     ($store:ident, $d:ident) => {
@@ -42,6 +46,51 @@ macro_rules! ports {
         /// with 20 of each).
         fn pool_size(limit: i64) -> i64 {
             limit
+        }
+
+        /// A full-text list for `words` in `scope`, best first, `limit`
+        /// of them, with each memory's stored vector: each word's matches
+        /// counted up to `COMMON_WORD_MATCHES` first, the common words left
+        /// out (`rule::memory::text_terms`), then the namespace's newest
+        /// `TEXT_CANDIDATES` matches ranked.
+        async fn text_list(
+            conn: &mut $d::Conn,
+            scope: &rule::memory::Scope<'_>,
+            words: &[String],
+            limit: i64,
+        ) -> StoreResult<Vec<(Memory, Option<Vec<u8>>)>> {
+            if words.is_empty() {
+                return Ok(Vec::new());
+            }
+            let tokens = scope.tokens();
+            let mut matches = Vec::with_capacity(words.len());
+            if words.len() > 1 {
+                for w in words {
+                    let one = $d::fts_query(std::slice::from_ref(w), true, &tokens);
+                    let cap = rule::memory::COMMON_WORD_MATCHES;
+                    matches.push($d::count_matches(&mut *conn, &one, scope, cap).await?);
+                }
+            } else {
+                matches.push(0);
+            }
+            let (terms, all) = rule::memory::text_terms(words, &matches);
+            let rows = sqlx::query($d::sql!($d::text_candidates!(
+                memory_cols!(),
+                ", m.embedding"
+            )))
+            .bind($d::fts_query(&terms, all, &tokens))
+            .bind(scope.tenant)
+            .bind(scope.agent)
+            .bind(scope.user)
+            .bind(scope.has_shared())
+            .bind(rule::memory::TEXT_CANDIDATES)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err($d::err)?;
+            rows.iter()
+                .map(|r| Ok((row::memory(r)?, r.try_get("embedding").map_err($d::err)?)))
+                .collect()
         }
 
         #[async_trait]
@@ -83,31 +132,19 @@ macro_rules! ports {
                 .await
                 .map_err($d::err)?;
                 if same.is_none() && !words.is_empty() {
-                    let rows = sqlx::query($d::sql!(
-                        "SELECT m.id, m.content, m.embedder, m.embedding FROM ",
-                        $d::fts_from!(),
-                        " AND m.tenant_id = ?2 AND m.agent_id = ?3 \
-                         AND m.user_id IS NOT DISTINCT FROM ?4 ORDER BY ",
-                        $d::fts_order!(),
-                        " LIMIT ",
-                        $d::limit!("?5")
-                    ))
-                    .bind($d::fts_query(&words))
-                    .bind(tenant.as_str())
-                    .bind(agent)
-                    .bind(user)
-                    .bind(rule::memory::DUPLICATE_CANDIDATES)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err($d::err)?;
-                    for r in &rows {
-                        let content: String = r.try_get("content").map_err($d::err)?;
-                        let theirs: Option<String> = r.try_get("embedder").map_err($d::err)?;
-                        let stored: Option<Vec<u8>> =
-                            r.try_get("embedding").map_err($d::err)?;
-                        let theirs = match (&new.embedding, theirs, stored) {
-                            (Some(e), Some(m), Some(b)) if m == e.model => {
-                                Some(rule::memory::decode_vector(&b)?)
+                    let scope = rule::memory::Scope {
+                        tenant: tenant.as_str(),
+                        agent,
+                        user,
+                        shared: false,
+                    };
+                    let candidates =
+                        text_list(&mut tx, &scope, &words, rule::memory::DUPLICATE_CANDIDATES)
+                            .await?;
+                    for (m, stored) in &candidates {
+                        let theirs = match (&new.embedding, &m.embedder, stored) {
+                            (Some(e), Some(model), Some(b)) if *model == e.model => {
+                                Some(rule::memory::decode_vector(b)?)
                             }
                             _ => None,
                         };
@@ -115,8 +152,8 @@ macro_rules! ports {
                             (Some(e), Some(t)) => Some((e.vector.as_slice(), t.as_slice())),
                             _ => None,
                         };
-                        if rule::memory::is_near_duplicate(&new.content, &content, vectors) {
-                            same = Some(r.try_get("id").map_err($d::err)?);
+                        if rule::memory::is_near_duplicate(&new.content, &m.content, vectors) {
+                            same = Some(m.id.clone());
                             break;
                         }
                     }
@@ -275,67 +312,62 @@ macro_rules! ports {
                 let limit = rule::memory::check_query(q)?;
                 let words = rule::memory::query_words(&q.text);
                 let user = q.user.as_ref().map(UserId::as_str);
+                let pool = pool_size(limit);
+                let scope = rule::memory::Scope {
+                    tenant: tenant.as_str(),
+                    agent: q.agent.as_str(),
+                    user,
+                    shared: true,
+                };
                 let text = if words.is_empty() {
                     Vec::new()
                 } else {
-                    let rows = sqlx::query($d::sql!(
-                        "SELECT ",
-                        memory_cols!(),
-                        " FROM ",
-                        $d::fts_from!(),
-                        " AND m.tenant_id = ?2 AND m.agent_id = ?3 \
-                         AND (m.user_id IS NULL OR m.user_id = ?4) ORDER BY ",
-                        $d::fts_order!(),
-                        ", m.importance DESC, m.updated_at DESC LIMIT ",
-                        $d::limit!("?5")
-                    ))
-                    .bind($d::fts_query(&words))
-                    .bind(tenant.as_str())
-                    .bind(q.agent.as_str())
-                    .bind(user)
-                    .bind(pool_size(limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err($d::err)?;
-                    row::all(&rows, row::memory)?
+                    let mut conn = self.pool.acquire().await.map_err($d::err)?;
+                    text_list(&mut conn, &scope, &words, pool)
+                        .await?
+                        .into_iter()
+                        .map(|(m, _)| m)
+                        .collect()
                 };
                 let vector = match &q.embedding {
                     None => Vec::new(),
                     Some(e) => {
-                        // Only ids and vectors are read for the scan (no
-                        // row of text per memory), each vector scored where
-                        // it lies, the best `pool` kept; then the few
-                        // winners are read whole.
-                        let pool = usize::try_from(pool_size(limit)).unwrap_or(usize::MAX);
-                        let mut best = rule::memory::Best::new(pool);
-                        let mut rows = sqlx::query($d::sql!(
-                            "SELECT m.id, m.embedding FROM memories m WHERE m.tenant_id = ?1 \
-                             AND m.agent_id = ?2 AND (m.user_id IS NULL OR m.user_id = ?3) \
-                             AND m.embedder = ?4"
-                        ))
-                        .bind(tenant.as_str())
-                        .bind(q.agent.as_str())
-                        .bind(user)
-                        .bind(&e.model)
-                        .fetch(&self.pool);
-                        while let Some(r) = rows.try_next().await.map_err($d::err)? {
-                            let stored: Option<&[u8]> = r.try_get("embedding").map_err($d::err)?;
-                            if let Some(b) = stored {
-                                let score = rule::memory::cosine_stored(&e.vector, b)?;
-                                if best.admits(score) {
-                                    best.push(score, r.try_get("id").map_err($d::err)?);
-                                }
+                        let knn = match e.vector.len() {
+                            384 => Some($d::sql!($d::vector_knn!(384, memory_cols!()))),
+                            768 => Some($d::sql!($d::vector_knn!(768, memory_cols!()))),
+                            1024 => Some($d::sql!($d::vector_knn!(1024, memory_cols!()))),
+                            1536 => Some($d::sql!($d::vector_knn!(1536, memory_cols!()))),
+                            _ => None,
+                        };
+                        match knn {
+                            Some(sql) => {
+                                let mut tx = self.pool.begin().await.map_err($d::err)?;
+                                $d::prepare_vector_search(&mut tx).await?;
+                                let candidates = $d::vector_candidates(
+                                    &mut tx,
+                                    e.vector.len(),
+                                    &scope,
+                                    &e.model,
+                                    &e.vector,
+                                    rule::memory::vector_candidates(pool),
+                                )
+                                .await?;
+                                let rows = sqlx::query(sql)
+                                    .bind($d::vector_param(&e.vector))
+                                    .bind(tenant.as_str())
+                                    .bind(q.agent.as_str())
+                                    .bind(user)
+                                    .bind(&e.model)
+                                    .bind(candidates)
+                                    .bind(pool)
+                                    .fetch_all(&mut *tx)
+                                    .await
+                                    .map_err($d::err)?;
+                                tx.rollback().await.map_err($d::err)?;
+                                row::all(&rows, row::memory)?
                             }
+                            None => self.scan_vectors(tenant, q, e, pool).await?,
                         }
-                        drop(rows);
-                        let mut found = Vec::new();
-                        for id in best.into_sorted() {
-                            // Gone since the scan: left out.
-                            if let Some(m) = self.get_memory(tenant, &id).await? {
-                                found.push(m);
-                            }
-                        }
-                        found
                     }
                 };
                 Ok(fuse(text, vector, usize::try_from(limit).unwrap_or(0)))
@@ -417,6 +449,51 @@ macro_rules! ports {
                 .await
                 .map_err($d::err)?;
                 Ok(done.rows_affected() > 0)
+            }
+        }
+
+        impl $store {
+            /// The vector list for a dimension without an index: a scan of
+            /// the namespace's ids and vectors of the query's embedder
+            /// (no row of text per memory), each vector scored where it
+            /// lies, the best `pool` kept; then the winners read whole.
+            async fn scan_vectors(
+                &self,
+                tenant: &TenantId,
+                q: &MemoryQuery,
+                e: &Embedding,
+                pool: i64,
+            ) -> StoreResult<Vec<Memory>> {
+                let pool = usize::try_from(pool).unwrap_or(usize::MAX);
+                let mut best = rule::memory::Best::new(pool);
+                let mut rows = sqlx::query($d::sql!(
+                    "SELECT m.id, m.embedding FROM memories m WHERE m.tenant_id = ?1 \
+                     AND m.agent_id = ?2 AND (m.user_id IS NULL OR m.user_id = ?3) \
+                     AND m.embedder = ?4"
+                ))
+                .bind(tenant.as_str())
+                .bind(q.agent.as_str())
+                .bind(q.user.as_ref().map(UserId::as_str))
+                .bind(&e.model)
+                .fetch(&self.pool);
+                while let Some(r) = rows.try_next().await.map_err($d::err)? {
+                    let stored: Option<&[u8]> = r.try_get("embedding").map_err($d::err)?;
+                    if let Some(b) = stored {
+                        let score = rule::memory::cosine_stored(&e.vector, b)?;
+                        if best.admits(score) {
+                            best.push(score, r.try_get("id").map_err($d::err)?);
+                        }
+                    }
+                }
+                drop(rows);
+                let mut found = Vec::new();
+                for id in best.into_sorted() {
+                    // Gone since the scan: left out.
+                    if let Some(m) = self.get_memory(tenant, &id).await? {
+                        found.push(m);
+                    }
+                }
+                Ok(found)
             }
         }
     };

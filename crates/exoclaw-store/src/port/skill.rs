@@ -245,7 +245,7 @@ macro_rules! ports {
                         ", s.name LIMIT ",
                         $d::limit!("?3")
                     ))
-                    .bind($d::fts_query(&words))
+                    .bind($d::skill_fts_query(&words))
                     .bind(tenant.as_str())
                     .bind(limit)
                     .fetch_all(&self.pool)

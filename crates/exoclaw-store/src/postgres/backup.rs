@@ -97,8 +97,10 @@ impl PgStore {
         };
         for spec in tables {
             let sql = format!(
-                "SELECT row_to_json(t)::text FROM {} AS t ORDER BY {}",
-                spec.name, spec.order_by
+                "SELECT {} FROM {} AS t ORDER BY {}",
+                crate::backup::export_row_json(spec.name),
+                spec.name,
+                spec.order_by
             );
             let prefix = format!("{{\"table\":\"{}\",\"row\":", spec.name);
             let mut count = 0u64;

@@ -120,25 +120,131 @@ macro_rules! for_update {
     };
 }
 
-/// Memories matching the full-text query `?1` (`to_tsquery`, over the
-/// expression index on `to_tsvector('english', content)`), aliased `m`, for
-/// `WHERE` to go on with `AND`.
-macro_rules! fts_from {
-    () => {
-        "memories m WHERE to_tsvector('english', m.content) @@ to_tsquery('english', ?1)"
-    };
-}
-
-/// Best full-text match first.
-macro_rules! fts_order {
-    () => {
-        "ts_rank_cd(to_tsvector('english', m.content), to_tsquery('english', ?1)) DESC"
-    };
-}
-
 /// The `to_tsquery` text for `words` (letters and digits only, so none
-/// is an operator): any of them.
-pub(crate) fn fts_query(words: &[String]) -> String {
+/// is an operator): any of them, or all when `all`. The namespace is in
+/// the statements (`_tokens` are SQLite's).
+pub(crate) fn fts_query(words: &[String], all: bool, _tokens: &[String]) -> String {
+    words.join(if all { " & " } else { " | " })
+}
+
+/// How many memories of `scope` match the `to_tsquery` text `query`,
+/// counted up to `cap`.
+pub(crate) async fn count_matches(
+    conn: &mut Conn,
+    query: &str,
+    scope: &crate::rule::memory::Scope<'_>,
+    cap: i64,
+) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM memories m \
+         WHERE m.tsv @@ to_tsquery('english', $1) AND m.tenant_id = $2 AND m.agent_id = $3 \
+         AND (m.user_id = $4 OR ($5 AND m.user_id IS NULL)) LIMIT $6) c",
+    )
+    .bind(query)
+    .bind(scope.tenant)
+    .bind(scope.agent)
+    .bind(scope.user)
+    .bind(scope.has_shared())
+    .bind(cap)
+    .fetch_one(conn)
+    .await
+    .map_err(err)
+}
+
+/// A full-text list: the memory columns `$cols` (aliased `m`) of the
+/// newest `?6` memories matching the `to_tsquery` text `?1` in tenant
+/// `?2`, agent `?3`, user `?4` (the shared ones when `?5`), best
+/// (`ts_rank_cd` over the stored `tsv`) first, `?7` of them.
+macro_rules! text_candidates {
+    ($($cols:tt)+) => {
+        concat!(
+            "SELECT ",
+            $($cols)+,
+            " FROM (SELECT ",
+            $($cols)+,
+            ", m.tsv FROM memories m WHERE m.tsv @@ to_tsquery('english', ?1) \
+             AND m.tenant_id = ?2 AND m.agent_id = ?3 \
+             AND (m.user_id = ?4 OR (?5 AND m.user_id IS NULL)) \
+             ORDER BY m.updated_at DESC LIMIT ?6) m \
+             ORDER BY ts_rank_cd(m.tsv, to_tsquery('english', ?1)) DESC, m.importance DESC, \
+             m.updated_at DESC LIMIT ?7"
+        )
+    };
+}
+
+/// A query vector as bound: pgvector's text form, cast in the statement.
+pub(crate) fn vector_param(v: &[f32]) -> String {
+    let mut out = String::with_capacity(v.len() * 12 + 2);
+    out.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&x.to_string());
+    }
+    out.push(']');
+    out
+}
+
+/// In the search's transaction: let the HNSW scan go on past its first
+/// `ef_search` candidates until the namespace filters leave enough rows
+/// (pgvector 0.8's iterative scan), and look at more candidates at first.
+pub(crate) async fn prepare_vector_search(conn: &mut Conn) -> StoreResult<()> {
+    sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    sqlx::query("SET LOCAL hnsw.ef_search = 200")
+        .execute(conn)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The candidates of a vector list: on PostgreSQL the HNSW scan takes
+/// them in the statement, `k` of them.
+pub(crate) async fn vector_candidates(
+    _conn: &mut Conn,
+    _dims: usize,
+    _scope: &crate::rule::memory::Scope<'_>,
+    _model: &str,
+    _v: &[f32],
+    k: i64,
+) -> StoreResult<i64> {
+    Ok(k)
+}
+
+/// A vector list through the HNSW index of dimension `$dims`: the `?6`
+/// nearest (cosine) memories of tenant `?2`, agent `?3`, user `?4` or
+/// shared, embedder `?5`, to `?1` (relaxed order), ordered exactly, `?7` of
+/// them; the memory columns `$cols` (aliased `m`).
+macro_rules! vector_knn {
+    ($dims:literal, $($cols:tt)+) => {
+        concat!(
+            "SELECT ",
+            $($cols)+,
+            " FROM (SELECT ",
+            $($cols)+,
+            ", m.embedding_v::vector(",
+            $dims,
+            ") <=> ?1::vector(",
+            $dims,
+            ") AS distance FROM memories m WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
+             AND (m.user_id IS NULL OR m.user_id = ?4) AND m.embedder = ?5 \
+             AND vector_dims(m.embedding_v) = ",
+            $dims,
+            " ORDER BY m.embedding_v::vector(",
+            $dims,
+            ") <=> ?1::vector(",
+            $dims,
+            ") LIMIT ?6) m ORDER BY m.distance, m.id LIMIT ?7"
+        )
+    };
+}
+
+/// The `to_tsquery` text for a skill search's `words` (letters and digits
+/// only, so none is an operator): any of them.
+pub(crate) fn skill_fts_query(words: &[String]) -> String {
     words.join(" | ")
 }
 
@@ -158,6 +264,6 @@ macro_rules! skill_fts_order {
 }
 
 pub(crate) use {
-    for_update, fts_from, fts_order, json_arg, json_col, limit, skill_fts_from, skill_fts_order,
-    skip_locked, sql, summary_covered,
+    for_update, json_arg, json_col, limit, skill_fts_from, skill_fts_order, skip_locked, sql,
+    summary_covered, text_candidates, vector_knn,
 };

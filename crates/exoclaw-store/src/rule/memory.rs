@@ -19,6 +19,82 @@ pub(crate) const NEAR_DUPLICATE_COSINE: f32 = 0.97;
 pub(crate) const DUPLICATE_CANDIDATES: i64 = 5;
 /// Most hits one search returns.
 pub(crate) const MAX_HITS: u32 = 100;
+/// A query word that matches at least this many memories of the namespace
+/// is common: left out of the full-text query while a rarer word is in it
+/// (so the list ranks a bounded set, not every memory with "project").
+pub(crate) const COMMON_WORD_MATCHES: i64 = 200;
+/// Most full-text matches ranked for one list: the namespace's newest
+/// matches of the query, when there are more.
+pub(crate) const TEXT_CANDIDATES: i64 = 400;
+/// Vector-index candidates (by the sign bits' Hamming distance on SQLite,
+/// by HNSW on PostgreSQL) per hit asked, and at least, that are then
+/// ordered by the exact cosine.
+pub(crate) const VECTOR_OVERSAMPLING: i64 = 20;
+pub(crate) const MIN_VECTOR_CANDIDATES: i64 = 200;
+
+/// Which memories a full-text list may return: a namespace's (tenant,
+/// agent, and the user's own), and the agent's shared ones when `shared`
+/// (a search by a user sees both; a save compares with its own namespace
+/// only, where the shared one is the one of no user).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scope<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) agent: &'a str,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) shared: bool,
+}
+
+impl Scope<'_> {
+    /// The namespace tokens SQLite's `memories_fts.ns` holds for the
+    /// memories in scope (schema 24: `'n' || hex(tenant) || 'x' ||
+    /// hex(agent) || 'x' || hex(user or '')`).
+    pub(crate) fn tokens(&self) -> Vec<String> {
+        let token = |user: &str| {
+            format!(
+                "n{}x{}x{}",
+                hex::encode_upper(self.tenant),
+                hex::encode_upper(self.agent),
+                hex::encode_upper(user)
+            )
+        };
+        let mut out = Vec::with_capacity(2);
+        if let Some(u) = self.user {
+            out.push(token(u));
+        }
+        if self.shared || self.user.is_none() {
+            out.push(token(""));
+        }
+        out
+    }
+
+    /// Whether the shared memories (no user) are in scope.
+    pub(crate) fn has_shared(&self) -> bool {
+        self.shared || self.user.is_none()
+    }
+}
+
+/// Vector candidates for a list of `pool`.
+pub(crate) fn vector_candidates(pool: i64) -> i64 {
+    (pool * VECTOR_OVERSAMPLING).max(MIN_VECTOR_CANDIDATES)
+}
+
+/// The words a full-text list is built from, given each word's matches in
+/// the scope (counted up to [`COMMON_WORD_MATCHES`]): the rare ones, any
+/// of them; when every word is common, all of them together. `true` when
+/// all must match.
+pub(crate) fn text_terms(words: &[String], matches: &[i64]) -> (Vec<String>, bool) {
+    let rare: Vec<String> = words
+        .iter()
+        .zip(matches)
+        .filter(|(_, n)| **n < COMMON_WORD_MATCHES)
+        .map(|(w, _)| w.clone())
+        .collect();
+    if rare.is_empty() {
+        (words.to_vec(), true)
+    } else {
+        (rare, false)
+    }
+}
 
 /// A memory to save: not blank, within the size limit, a known agent id,
 /// importance in range.
@@ -179,6 +255,114 @@ pub(crate) fn cosine_stored(query: &[f32], stored: &[u8]) -> StoreResult<f32> {
     Ok(dot / (nq.sqrt() * ns.sqrt()))
 }
 
+/// A vector's sign bits as sqlite-vec's `vec_quantize_binary` writes them:
+/// bit `i % 8` of byte `i / 8` is set when element `i` is above 0.
+pub(crate) fn sign_bits(v: &[f32]) -> Vec<u8> {
+    let mut out = vec![0u8; v.len().div_ceil(8)];
+    for (i, x) in v.iter().enumerate() {
+        if *x > 0.0 {
+            out[i / 8] |= 1 << (i % 8);
+        }
+    }
+    out
+}
+
+/// The Hamming distance of a bit string to `words` (the query's, as
+/// native-endian `u64`s with the last one zero-padded), eight bytes at a
+/// time.
+fn hamming(bits: &[u8], words: &[u64]) -> u32 {
+    let mut d = 0;
+    let mut chunks = bits.chunks_exact(8);
+    for (c, w) in (&mut chunks).zip(words) {
+        let x = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+        d += (x ^ w).count_ones();
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let mut last = [0u8; 8];
+        last[..tail.len()].copy_from_slice(tail);
+        d += (u64::from_ne_bytes(last) ^ words.last().copied().unwrap_or(0)).count_ones();
+    }
+    d
+}
+
+/// `bits` as native-endian `u64`s, the last zero-padded.
+fn words64(bits: &[u8]) -> Vec<u64> {
+    bits.chunks(8)
+        .map(|c| {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            u64::from_ne_bytes(w)
+        })
+        .collect()
+}
+
+/// The `k` rowids nearest to a query's sign bits by Hamming distance, kept
+/// as chunks of a sqlite-vec table are read (its `validity` bitmap, `rowids`
+/// as native-endian `i64`s and the packed bit `vectors`, one slot each).
+pub(crate) struct Nearest {
+    query: Vec<u8>,
+    words: Vec<u64>,
+    k: usize,
+    heap: std::collections::BinaryHeap<(u32, i64)>,
+}
+
+impl Nearest {
+    pub(crate) fn new(query: &[f32], k: usize) -> Self {
+        let bits = sign_bits(query);
+        Self {
+            words: words64(&bits),
+            query: bits,
+            k,
+            heap: std::collections::BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Scores the valid slots of one chunk; `Corrupt` when its parts do
+    /// not fit together.
+    pub(crate) fn scan_chunk(
+        &mut self,
+        validity: &[u8],
+        rowids: &[u8],
+        vectors: &[u8],
+    ) -> StoreResult<()> {
+        let width = self.query.len();
+        let slots = validity.len() * 8;
+        if width == 0 || rowids.len() != slots * 8 || vectors.len() != slots * width {
+            return Err(StoreError::Corrupt(
+                "a chunk of the memory vector index does not fit its table".to_owned(),
+            ));
+        }
+        for (slot, bits) in vectors.chunks_exact(width).enumerate() {
+            if validity[slot / 8] >> (slot % 8) & 1 == 0 {
+                continue;
+            }
+            let d = hamming(bits, &self.words);
+            if self.heap.len() == self.k && self.heap.peek().is_some_and(|(top, _)| d >= *top) {
+                continue;
+            }
+            let at = slot * 8;
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&rowids[at..at + 8]);
+            self.heap.push((d, i64::from_ne_bytes(id)));
+            if self.heap.len() > self.k {
+                self.heap.pop();
+            }
+        }
+        Ok(())
+    }
+
+    /// The rowids kept, as a JSON array (for `json_each`).
+    pub(crate) fn into_json(self) -> String {
+        let ids: Vec<String> = self
+            .heap
+            .into_iter()
+            .map(|(_, id)| id.to_string())
+            .collect();
+        format!("[{}]", ids.join(","))
+    }
+}
+
 /// The `n` best-scored ids of a scan, kept as it goes (best first; an
 /// equal score ranks after those already kept).
 pub(crate) struct Best {
@@ -282,6 +466,76 @@ mod tests {
             "b",
             Some((&[1.0, 0.0], &[0.99, 0.01]))
         ));
+    }
+
+    #[test]
+    fn common_words_leave_the_query_while_a_rare_one_is_in_it() {
+        let w = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let words = w(&["project", "ora", "deploy"]);
+        let many = COMMON_WORD_MATCHES;
+        assert_eq!(
+            text_terms(&words, &[many, 3, many - 1]),
+            (w(&["ora", "deploy"]), false)
+        );
+        assert_eq!(
+            text_terms(&words, &[many, many, many]),
+            (words.clone(), true)
+        );
+    }
+
+    #[test]
+    fn a_scope_names_its_namespace_tokens() {
+        let s = Scope {
+            tenant: "t",
+            agent: "a",
+            user: Some("u"),
+            shared: true,
+        };
+        assert_eq!(s.tokens(), ["n74x61x75", "n74x61x"]);
+        assert_eq!(Scope { shared: false, ..s }.tokens(), ["n74x61x75"]);
+        assert_eq!(
+            Scope {
+                user: None,
+                shared: false,
+                ..s
+            }
+            .tokens(),
+            ["n74x61x"]
+        );
+    }
+
+    #[test]
+    fn hamming_counts_differing_bits_past_whole_words() {
+        let a = [0xFFu8; 12];
+        let mut b = a;
+        b[0] = 0xFE;
+        b[11] = 0x0F;
+        assert_eq!(hamming(&a, &words64(&b)), 5);
+        assert_eq!(hamming(&a[..8], &words64(&b[..8])), 1);
+    }
+
+    #[test]
+    fn nearest_keeps_the_k_closest_valid_slots() {
+        assert_eq!(
+            sign_bits(&[1.0, -1.0, 1.0, -1.0, -1.0, -1.0, -1.0, 1.0]),
+            [0b1000_0101]
+        );
+        let mut n = Nearest::new(&[1.0; 8], 2);
+        // Four slots: bits 0xFF (0 away), 0x00 (8), 0x0F (4), 0xFE (1);
+        // the last is not valid.
+        let rowids: Vec<u8> = [10i64, 11, 12, 13]
+            .iter()
+            .flat_map(|r| r.to_ne_bytes())
+            .collect();
+        let mut rows = rowids;
+        rows.extend([0u8; 32]);
+        assert!(n.scan_chunk(&[0b0111], &rows, &[0xFF; 7]).is_err());
+        let validity = [0b0000_0111];
+        n.scan_chunk(&validity, &rows, &[0xFF, 0x00, 0x0F, 0xFE, 0, 0, 0, 0])
+            .unwrap();
+        let mut kept: Vec<i64> = serde_json::from_str(&n.into_json()).unwrap();
+        kept.sort_unstable();
+        assert_eq!(kept, [10, 12]);
     }
 
     #[test]

@@ -110,24 +110,155 @@ macro_rules! for_update {
     };
 }
 
-/// Memories matching the full-text query `?1` (FTS5 over `memories_fts`,
-/// aliased `m`), for `WHERE` to go on with `AND`.
-macro_rules! fts_from {
-    () => {
-        "memories_fts JOIN memories m ON m.num = memories_fts.rowid WHERE memories_fts MATCH ?1"
+/// The FTS5 query over `memories_fts` for `words` (letters and digits
+/// only, each quoted so that none is an operator) in the namespaces of
+/// `tokens` (see `rule::memory::Scope::tokens`): any word, or every word
+/// when `all`.
+pub(crate) fn fts_query(words: &[String], all: bool, tokens: &[String]) -> String {
+    let join = |parts: Vec<String>, op: &str| format!("({})", parts.join(op));
+    let ns = join(
+        tokens.iter().map(|t| format!("ns : \"{t}\"")).collect(),
+        " OR ",
+    );
+    let words = join(
+        words.iter().map(|w| format!("content : \"{w}\"")).collect(),
+        if all { " AND " } else { " OR " },
+    );
+    format!("{ns} AND {words}")
+}
+
+/// How many memories match the FTS5 query `query` (namespace included),
+/// counted up to `cap` (FTS5 stops there).
+pub(crate) async fn count_matches(
+    conn: &mut Conn,
+    query: &str,
+    _scope: &crate::rule::memory::Scope<'_>,
+    cap: i64,
+) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ?1 LIMIT ?2)",
+    )
+    .bind(query)
+    .bind(cap)
+    .fetch_one(conn)
+    .await
+    .map_err(err)
+}
+
+/// A full-text list: the memory columns `$cols` (aliased `m`) of the
+/// namespace's newest `?6` matches of the FTS5 query `?1`, best (BM25 of
+/// the content; the `ns` column weighs nothing) first, `?7` of them. The
+/// scope again on the rows: tenant `?2`, agent `?3`, user `?4`, the shared
+/// ones when `?5`. `CROSS JOIN`: SQLite then keeps the candidates as the
+/// outer loop (else it may walk the namespace's index of `memories` and
+/// probe the candidates, which reads the namespace).
+macro_rules! text_candidates {
+    ($($cols:tt)+) => {
+        concat!(
+            "SELECT ",
+            $($cols)+,
+            " FROM (SELECT rowid AS num, bm25(memories_fts, 1.0, 0.0) AS score \
+             FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?6) f \
+             CROSS JOIN memories m ON m.num = f.num WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
+             AND (m.user_id = ?4 OR (?5 AND m.user_id IS NULL)) \
+             ORDER BY f.score, m.importance DESC, m.updated_at DESC LIMIT ?7"
+        )
     };
 }
 
-/// Best full-text match first (BM25, lower is better).
-macro_rules! fts_order {
-    () => {
-        "bm25(memories_fts)"
+/// A query vector as bound: little-endian `f32`s (what `vec_f32` reads).
+pub(crate) fn vector_param(v: &[f32]) -> Vec<u8> {
+    crate::rule::memory::encode_vector(v)
+}
+
+/// Nothing to set before a vector search on SQLite.
+pub(crate) async fn prepare_vector_search(_conn: &mut Conn) -> StoreResult<()> {
+    Ok(())
+}
+
+/// The candidates of a vector list through the sqlite-vec table of
+/// dimension `dims`, as a JSON array of `memories.num`: the `k` nearest to
+/// `v` by the sign bits' Hamming distance among the user's and the shared
+/// memories of the tenant, agent and embedder (two partitions). Read from
+/// the table's chunks and scored here rather than by its `MATCH`: sqlite-vec
+/// 0.1.9 picks a chunk's best `k` by `k` passes over the chunk, so its
+/// search costs (memories x k), about 60 ms for 100,000 memories and 200
+/// candidates, where this heap costs (memories x log k). The chunk layout
+/// (`<table>_chunks`: `partition00..03`, `validity`, `rowids`;
+/// `<table>_vector_chunks00`: `vectors`) is that of the pinned version.
+pub(crate) async fn vector_candidates(
+    conn: &mut Conn,
+    dims: usize,
+    scope: &crate::rule::memory::Scope<'_>,
+    model: &str,
+    v: &[f32],
+    k: i64,
+) -> StoreResult<String> {
+    use futures_util::TryStreamExt as _;
+    use sqlx::Row as _;
+    macro_rules! chunks {
+        ($dims:literal) => {
+            concat!(
+                "SELECT c.validity, c.rowids, v.vectors FROM memories_vec_",
+                $dims,
+                "_chunks c JOIN memories_vec_",
+                $dims,
+                "_vector_chunks00 v ON v.rowid = c.chunk_id WHERE c.partition00 = ?1 \
+                 AND c.partition01 = ?2 AND c.partition02 IN (coalesce('u:' || ?3, ''), '') \
+                 AND c.partition03 = ?4"
+            )
+        };
+    }
+    let sql = match dims {
+        384 => chunks!(384),
+        768 => chunks!(768),
+        1024 => chunks!(1024),
+        1536 => chunks!(1536),
+        _ => {
+            return Err(StoreError::Invalid(format!(
+                "no vector index for {dims} dimensions"
+            )));
+        }
+    };
+    let mut nearest = crate::rule::memory::Nearest::new(v, usize::try_from(k).unwrap_or(0));
+    let mut rows = sqlx::query(sql)
+        .bind(scope.tenant)
+        .bind(scope.agent)
+        .bind(scope.user)
+        .bind(model)
+        .fetch(conn);
+    while let Some(r) = rows.try_next().await.map_err(err)? {
+        let validity: &[u8] = r.try_get("validity").map_err(err)?;
+        let rowids: &[u8] = r.try_get("rowids").map_err(err)?;
+        let vectors: &[u8] = r.try_get("vectors").map_err(err)?;
+        nearest.scan_chunk(validity, rowids, vectors)?;
+    }
+    Ok(nearest.into_json())
+}
+
+/// A vector list of dimension `$dims`: the candidates `?6` (a JSON array
+/// of `memories.num`, from [`vector_candidates`]) of tenant `?2`, agent
+/// `?3`, user `?4` or shared, embedder `?5`, ordered by the exact cosine
+/// distance of the stored vectors to `?1`, `?7` of them; the memory columns
+/// `$cols` (aliased `m`). `CROSS JOIN` keeps the candidates the outer loop,
+/// as in `text_candidates!`. (`$dims` is the caller's dispatch; the
+/// candidates carry it.)
+macro_rules! vector_knn {
+    ($dims:literal, $($cols:tt)+) => {
+        concat!(
+            "SELECT ",
+            $($cols)+,
+            " FROM (SELECT value AS num FROM json_each(?6)) c \
+             CROSS JOIN memories m ON m.num = c.num WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
+             AND (m.user_id IS NULL OR m.user_id = ?4) AND m.embedder = ?5 \
+             ORDER BY vec_distance_cosine(m.embedding, ?1), m.id LIMIT ?7"
+        )
     };
 }
 
-/// The FTS5 query for `words` (letters and digits only): any of them,
-/// each quoted so that none is an operator.
-pub(crate) fn fts_query(words: &[String]) -> String {
+/// The FTS5 query for a skill search's `words` (letters and digits only):
+/// any of them, each quoted so that none is an operator.
+pub(crate) fn skill_fts_query(words: &[String]) -> String {
     words
         .iter()
         .map(|w| format!("\"{w}\""))
@@ -151,6 +282,6 @@ macro_rules! skill_fts_order {
 }
 
 pub(crate) use {
-    for_update, fts_from, fts_order, json_arg, json_col, limit, skill_fts_from, skill_fts_order,
-    skip_locked, sql, summary_covered,
+    for_update, json_arg, json_col, limit, skill_fts_from, skill_fts_order, skip_locked, sql,
+    summary_covered, text_candidates, vector_knn,
 };

@@ -78,6 +78,7 @@ mod keys;
 mod links;
 mod mail;
 mod memory;
+mod memory_index;
 mod pairing;
 mod schema;
 mod secrets;

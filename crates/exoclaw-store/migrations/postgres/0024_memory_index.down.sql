@@ -1,0 +1,10 @@
+DROP INDEX memories_vec_384;
+DROP INDEX memories_vec_768;
+DROP INDEX memories_vec_1024;
+DROP INDEX memories_vec_1536;
+DROP INDEX memories_tsv;
+CREATE INDEX memories_tsv ON memories USING GIN (to_tsvector('english', content));
+DROP TRIGGER memories_derive ON memories;
+ALTER TABLE memories DROP COLUMN embedding_v, DROP COLUMN tsv;
+DROP FUNCTION memories_derive();
+DROP FUNCTION memory_vector(BYTEA);
