@@ -686,7 +686,7 @@ mod tests {
                 .body(axum::body::Body::empty())
                 .unwrap()
         };
-        let r = service.clone().oneshot(get("/boom")).await.unwrap();
+        let r = service.oneshot(get("/boom")).await.unwrap();
         assert_eq!(r.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
         let body = axum::body::to_bytes(axum::body::Body::new(r.into_body()), 1 << 16)
             .await
