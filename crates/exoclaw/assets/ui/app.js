@@ -11,6 +11,40 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
   });
 }
 
+// Forms that send one file as an API request's body: <form data-upload="/v1/...">.
+// The session cookie authenticates it, the CSRF token goes in its header.
+for (const form of document.querySelectorAll("form[data-upload]")) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = form.querySelector('input[type="file"]').files[0];
+    const status = form.querySelector('[role="status"]');
+    if (!file) return;
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    status.className = "";
+    status.textContent = `Sending ${file.name}…`;
+    try {
+      const response = await fetch(form.dataset.upload, {
+        method: "POST",
+        body: file,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/octet-stream", "X-CSRF-Token": csrf },
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (response.ok) {
+        location.reload();
+        return;
+      }
+      status.className = "error";
+      status.textContent = answer.error?.message ?? `Refused (${response.status}).`;
+    } catch (error) {
+      status.className = "error";
+      status.textContent = `Not sent: ${error.message}`;
+    }
+    button.disabled = false;
+  });
+}
+
 // Regions that refresh themselves: <div data-refresh="seconds">, replaced by
 // the same region of the page fetched again, while the tab is visible.
 for (const region of document.querySelectorAll("[data-refresh]")) {

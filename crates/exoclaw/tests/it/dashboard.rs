@@ -806,3 +806,42 @@ async fn sessions_expire_when_idle_and_at_their_absolute_end() {
     gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
         .await;
 }
+
+/// The skills page offers installing to those who may change agents only
+/// (the API refuses the others anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_skill_upload_is_offered_to_agent_writers_only() {
+    let home = TestHome::new();
+    let gw = gateway(&home).await;
+    let app = gw.router();
+    let (owner, _) = sign_in(&app, TOKEN).await;
+    let page = text(
+        app.clone()
+            .oneshot(get("/ui/skills", Some(&owner)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(page.contains(r#"data-upload="/v1/skills""#), "{page}");
+    let create = with_peer(
+        req("POST", "/v1/users", None)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"name":"erin","role":"user"}"#))
+            .unwrap(),
+    );
+    let created: serde_json::Value =
+        serde_json::from_str(&text(app.clone().oneshot(create).await.unwrap()).await).unwrap();
+    let (user, _) = sign_in(&app, created["api_key"].as_str().unwrap()).await;
+    let page = text(
+        app.clone()
+            .oneshot(get("/ui/skills", Some(&user)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(page.contains("<h1>Skills</h1>"), "{page}");
+    assert!(!page.contains("data-upload"), "{page}");
+    gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+}

@@ -190,6 +190,19 @@ fn the_dashboard_works_in_a_real_browser() {
         "{steps}"
     );
     assert!(steps["security_checks"].as_u64().unwrap() >= 20, "{steps}");
+    let skills = steps["skill_rows"].to_string();
+    assert!(
+        skills.contains("weather") && skills.contains("active"),
+        "{steps}"
+    );
+    assert!(
+        !steps["skill_refused"].as_str().unwrap().is_empty()
+            && !steps["skill_refused"]
+                .as_str()
+                .unwrap()
+                .starts_with("Sending"),
+        "{steps}"
+    );
     assert!(
         steps["narrow_scroll_width"].as_u64().unwrap() <= 360,
         "{steps}"

@@ -141,6 +141,20 @@ pub struct TablesPage {
     pub sections: Vec<Section>,
     /// Refresh the tables every few seconds (state that moves by itself).
     pub live: bool,
+    /// A file sent as the body of an API request (the page's script does
+    /// it, with the session's CSRF token), shown above the tables.
+    pub upload: Option<Upload>,
+}
+
+/// A form that sends one file to an API route as its body.
+pub struct Upload {
+    /// The button's text.
+    pub label: &'static str,
+    /// The API route the file is POSTed to.
+    pub endpoint: &'static str,
+    /// The file picker's `accept`.
+    pub accept: &'static str,
+    pub hint: &'static str,
 }
 
 #[cfg(test)]

@@ -7,8 +7,11 @@ violations (a listener installed before any page script runs); a deliberate
 violation at the end proves the listener hears them.
 """
 
+import io
 import json
+import os
 import sys
+import tarfile
 
 from playwright.sync_api import sync_playwright
 
@@ -130,6 +133,40 @@ with sync_playwright() as p:
     steps["usage_caption"] = page.text_content(".usage-chart figcaption")
     steps["budget_rows"] = page.locator("meter").count()
     shot(page, "usage")
+    violations(page)
+
+    # Skills: a .tar.gz installed from the page (the file sent by its script
+    # with the session's CSRF token), then a corrupt one refused with why.
+    def tar_gz(path, files):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, text in files.items():
+                data = text.encode()
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        with open(path, "wb") as f:
+            f.write(buf.getvalue())
+    archive = os.path.join(shots, "upload-skill.tar.gz")
+    tar_gz(archive, {"weather/SKILL.md": "---\nname: weather\ndescription: Read the forecast for a city\nversion: 1.0.0\n---\n# Weather\nAsk the forecast service.\n"})
+    page.goto(f"{base}/ui/skills")
+    page.set_input_files("#upload-file", archive)
+    page.click("form[data-upload] button[type=submit]")
+    page.wait_for_selector("text=weather")
+    steps["skill_rows"] = page.locator("tbody tr").all_text_contents()
+    with open(archive, "wb") as f:
+        f.write(b"not an archive at all")
+    page.set_input_files("#upload-file", archive)
+    page.click("form[data-upload] button[type=submit]")
+    page.wait_for_selector("#upload-status.error")
+    steps["skill_refused"] = page.text_content("#upload-status")
+    # Chromium logs the refusal (400) as a failed resource: expected here,
+    # and only this one.
+    expected = f"{base}/ui/skills: Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    steps["refusal_logged"] = expected in out["console"]
+    out["console"] = [c for c in out["console"] if c != expected]
+    os.remove(archive)
+    shot(page, "skills")
     violations(page)
 
     # The security audit: the CLI's checks and what --fix would change.

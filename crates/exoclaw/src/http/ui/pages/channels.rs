@@ -37,5 +37,6 @@ pub async fn list(shell: Shell, state: State<AppState>) -> Result<Html<String>, 
         intro: String::new(),
         sections: vec![table],
         live: true,
+        upload: None,
     })
 }

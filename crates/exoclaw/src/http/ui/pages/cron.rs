@@ -40,6 +40,7 @@ pub async fn list(
         intro: String::new(),
         sections: vec![table],
         live: true,
+        upload: None,
     })
 }
 
@@ -79,5 +80,6 @@ pub async fn runs(
         intro: String::new(),
         sections: vec![table],
         live: true,
+        upload: None,
     })
 }

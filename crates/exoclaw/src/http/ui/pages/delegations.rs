@@ -45,5 +45,6 @@ pub async fn list(
             .to_owned(),
         sections: vec![table],
         live: true,
+        upload: None,
     })
 }

@@ -40,5 +40,6 @@ pub async fn list(shell: Shell, state: State<AppState>) -> Result<Html<String>, 
         intro: String::new(),
         sections: vec![servers, grants],
         live: true,
+        upload: None,
     })
 }

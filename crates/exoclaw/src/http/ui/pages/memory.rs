@@ -59,6 +59,7 @@ pub async fn list(
         ),
         sections: vec![table],
         live: false,
+        upload: None,
     })
 }
 

@@ -1,18 +1,22 @@
 //! Skills (`GET /v1/skills`): installed, pinned by their SHA-256, active or
 //! quarantined; approving a quarantined one (`POST /v1/skills/{name}/approve`)
-//! and removing one (`DELETE /v1/skills/{name}`). Installing stays with the
-//! CLI and the API (an archive upload).
+//! and removing one (`DELETE /v1/skills/{name}`); installing one from a
+//! `.tar.gz` or `.zip` (`POST /v1/skills`, the file sent by the page's
+//! script) for those who may change agents.
 
 use super::super::super::extract::{Path, Query};
 use super::super::super::skills;
 use super::super::super::state::{AppState, RequestId};
-use super::super::table::{Action, TablesPage, section, seg};
+use super::super::table::{Action, TablesPage, Upload, section, seg};
 use super::super::{Shell, UiError, render};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{Html, Redirect};
 
 pub async fn list(shell: Shell, state: State<AppState>) -> Result<Html<String>, UiError> {
+    let can_install = shell
+        .who
+        .can(exoclaw_gateway::access::Permission::AgentsWrite);
     let list = skills::list(state, Extension(shell.who.clone())).await?.0;
     let list = serde_json::to_value(&list).unwrap_or_default();
     let items = list["skills"].as_array().cloned().unwrap_or_default();
@@ -55,6 +59,14 @@ pub async fn list(shell: Shell, state: State<AppState>) -> Result<Html<String>, 
             .to_owned(),
         sections: vec![table],
         live: false,
+        upload: can_install.then_some(Upload {
+            label: "Install a skill",
+            endpoint: "/v1/skills",
+            accept: ".tar.gz,.tgz,.zip,application/gzip,application/zip",
+            hint: "A skill folder (SKILL.md and its files) as a .tar.gz or a .zip. It is \
+                   checked before anything is stored; one the scanners flag waits here, \
+                   quarantined, until approved.",
+        }),
     })
 }
 

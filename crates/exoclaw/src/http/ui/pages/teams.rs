@@ -37,6 +37,7 @@ pub async fn list(shell: Shell, state: State<AppState>) -> Result<Html<String>, 
         intro: String::new(),
         sections: vec![table],
         live: false,
+        upload: None,
     })
 }
 
@@ -86,5 +87,6 @@ pub async fn board(
         intro: "Tasks move from pending (or blocked) to in progress when a member claims one, then to done or failed.".to_owned(),
         sections,
         live: true,
+        upload: None,
     })
 }
