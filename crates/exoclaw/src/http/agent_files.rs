@@ -63,25 +63,26 @@ impl From<FileError> for ApiError {
     }
 }
 
-/// The agent, which must be the caller's tenant's (else 404).
-async fn agent_of(state: &AppState, who: &Principal, id: &str) -> Result<AgentId, ApiError> {
-    let id = AgentId::new(id);
+/// Runs `f` over the data dir, the tenant and the agent `id` (which must
+/// be the caller's tenant's, else 404) on a blocking thread (file IO).
+async fn with_agent<T: Send + 'static>(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    f: impl FnOnce(&std::path::Path, &str, &str) -> Result<T, FileError> + Send + 'static,
+) -> Result<(AgentId, T), ApiError> {
+    let agent = AgentId::new(id);
     state
         .store
-        .get_agent(&who.tenant, &id)
+        .get_agent(&who.tenant, &agent)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(id)
-}
-
-/// Runs `f` on a blocking thread (file IO).
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, FileError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    let home = state.runtime.home.clone();
+    let (tenant, a) = (who.tenant.clone(), agent.clone());
+    let out = tokio::task::spawn_blocking(move || f(&home, tenant.as_str(), a.as_str()))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
+        .map_err(ApiError::internal)??;
+    Ok((agent, out))
 }
 
 /// The agent's context files.
@@ -96,11 +97,10 @@ pub async fn list(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<FileList>, ApiError> {
-    let agent = agent_of(&state, &who, &id).await?;
-    let home = state.runtime.home.clone();
-    let tenant = who.tenant.clone();
-    let files =
-        blocking(move || Ok(context::list_files(&home, tenant.as_str(), agent.as_str()))).await?;
+    let (_, files) = with_agent(&state, &who, &id, |home, tenant, agent| {
+        Ok(context::list_files(home, tenant, agent))
+    })
+    .await?;
     Ok(Json(FileList {
         files: files
             .into_iter()
@@ -129,13 +129,12 @@ pub async fn read(
     Extension(who): Extension<Principal>,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Json<FileText>, ApiError> {
-    let agent = agent_of(&state, &who, &id).await?;
-    let home = state.runtime.home.clone();
-    let tenant = who.tenant.clone();
     let n = name.clone();
-    let content = blocking(move || context::read_file(&home, tenant.as_str(), agent.as_str(), &n))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let (_, content) = with_agent(&state, &who, &id, move |home, tenant, agent| {
+        context::read_file(home, tenant, agent, &n)
+    })
+    .await?;
+    let content = content.ok_or_else(ApiError::not_found)?;
     Ok(Json(FileText { name, content }))
 }
 
@@ -156,14 +155,13 @@ pub async fn write(
     Path((id, name)): Path<(String, String)>,
     Body(b): Body<PutFile>,
 ) -> Result<Json<FileView>, ApiError> {
-    let agent = agent_of(&state, &who, &id).await?;
-    let home = state.runtime.home.clone();
-    let tenant = who.tenant.clone();
     let bytes = b.content.len();
     let digest = hex::encode(sha2::Sha256::digest(b.content.as_bytes()));
-    let (a, n) = (agent.clone(), name.clone());
-    blocking(move || context::write_file(&home, tenant.as_str(), a.as_str(), &n, &b.content))
-        .await?;
+    let n = name.clone();
+    let (agent, ()) = with_agent(&state, &who, &id, move |home, tenant, agent| {
+        context::write_file(home, tenant, agent, &n, &b.content)
+    })
+    .await?;
     let detail = json!({"file": name, "bytes": bytes, "sha256": digest});
     audit(&state, &who, rid, "agent.file.write", &agent, detail).await;
     Ok(Json(FileView {
@@ -189,12 +187,11 @@ pub async fn delete(
     Extension(rid): Extension<RequestId>,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let agent = agent_of(&state, &who, &id).await?;
-    let home = state.runtime.home.clone();
-    let tenant = who.tenant.clone();
-    let (a, n) = (agent.clone(), name.clone());
-    let removed =
-        blocking(move || context::delete_file(&home, tenant.as_str(), a.as_str(), &n)).await?;
+    let n = name.clone();
+    let (agent, removed) = with_agent(&state, &who, &id, move |home, tenant, agent| {
+        context::delete_file(home, tenant, agent, &n)
+    })
+    .await?;
     if !removed {
         return Err(ApiError::not_found());
     }
