@@ -34,6 +34,13 @@ pub struct UsageParams {
 pub struct UsageDay {
     /// `YYYY-MM-DD` (UTC).
     pub date: String,
+    #[serde(flatten)]
+    pub usage: UsageTotal,
+}
+
+/// One key's calls (over a day, or the whole range), summed.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct UsageTotal {
     /// The model, agent or user; `null` for calls without an agent or user.
     pub key: Option<String>,
     pub calls: i64,
@@ -44,16 +51,25 @@ pub struct UsageDay {
     pub cost_micros: i64,
 }
 
-/// One key's calls over the whole range.
-#[derive(Clone, Debug, Default, Serialize, ToSchema)]
-pub struct UsageTotal {
-    pub key: Option<String>,
-    pub calls: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_write_tokens: i64,
-    pub cost_micros: i64,
+impl UsageTotal {
+    /// Adds the bucket's calls (its key is not looked at).
+    fn add(&mut self, b: &UsageBucket) {
+        self.calls += b.calls;
+        self.input_tokens += b.input_tokens;
+        self.output_tokens += b.output_tokens;
+        self.cache_read_tokens += b.cache_read_tokens;
+        self.cache_write_tokens += b.cache_write_tokens;
+        self.cost_micros += b.cost_micros;
+    }
+
+    fn of(b: &UsageBucket) -> Self {
+        let mut t = Self {
+            key: b.key.clone(),
+            ..Self::default()
+        };
+        t.add(b);
+        t
+    }
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -99,18 +115,10 @@ fn range(days: Option<u32>, now: i64) -> Result<(i64, i64), ApiError> {
 fn totals(buckets: &[UsageBucket]) -> Vec<UsageTotal> {
     let mut by_key: BTreeMap<Option<&str>, UsageTotal> = BTreeMap::new();
     for b in buckets {
-        let t = by_key
+        by_key
             .entry(b.key.as_deref())
-            .or_insert_with(|| UsageTotal {
-                key: b.key.clone(),
-                ..UsageTotal::default()
-            });
-        t.calls += b.calls;
-        t.input_tokens += b.input_tokens;
-        t.output_tokens += b.output_tokens;
-        t.cache_read_tokens += b.cache_read_tokens;
-        t.cache_write_tokens += b.cache_write_tokens;
-        t.cost_micros += b.cost_micros;
+            .and_modify(|t| t.add(b))
+            .or_insert_with(|| UsageTotal::of(b));
     }
     let mut out: Vec<UsageTotal> = by_key.into_values().collect();
     out.sort_by(|a, b| {
@@ -156,16 +164,10 @@ pub async fn report(
         scope: if own { "own" } else { "tenant" }.to_owned(),
         totals: totals(&buckets),
         days: buckets
-            .into_iter()
+            .iter()
             .map(|b| UsageDay {
                 date: calendar::format_date(b.day),
-                key: b.key,
-                calls: b.calls,
-                input_tokens: b.input_tokens,
-                output_tokens: b.output_tokens,
-                cache_read_tokens: b.cache_read_tokens,
-                cache_write_tokens: b.cache_write_tokens,
-                cost_micros: b.cost_micros,
+                usage: UsageTotal::of(b),
             })
             .collect(),
     }))

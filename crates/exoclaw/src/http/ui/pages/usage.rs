@@ -132,14 +132,15 @@ fn chart(report: &UsageReport, days: u32, tokens: bool) -> (Vec<Series>, Vec<Pie
         let Some(stack) = usize::try_from(slot).ok().and_then(|s| stacks.get_mut(s)) else {
             continue;
         };
-        let idx = class_of.get(&d.key.as_deref()).copied().unwrap_or(SERIES);
-        let v = value(d.cost_micros, d.input_tokens, d.output_tokens);
+        let u = &d.usage;
+        let idx = class_of.get(&u.key.as_deref()).copied().unwrap_or(SERIES);
+        let v = value(u.cost_micros, u.input_tokens, u.output_tokens);
         let what = if tokens {
-            format!("{} tokens", d.input_tokens + d.output_tokens)
+            format!("{} tokens", u.input_tokens + u.output_tokens)
         } else {
-            dollars(d.cost_micros)
+            dollars(u.cost_micros)
         };
-        let title = format!("{} {}: {what}", d.date, key_label(d.key.as_deref()));
+        let title = format!("{} {}: {what}", d.date, key_label(u.key.as_deref()));
         match stack.iter_mut().find(|(i, _, _)| *i == idx) {
             Some(e) => {
                 e.1 += v;
