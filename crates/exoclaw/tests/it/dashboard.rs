@@ -92,6 +92,21 @@ async fn sign_in(app: &axum::Router, token: &str) -> (String, String) {
     (value, set)
 }
 
+/// A new user (role `user`) created with the gateway token, signed in with
+/// their first key: the session cookie.
+async fn user_session(app: &axum::Router, name: &str) -> String {
+    let create = with_peer(
+        req("POST", "/v1/users", None)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(format!(r#"{{"name":"{name}","role":"user"}}"#)))
+            .unwrap(),
+    );
+    let created: serde_json::Value =
+        serde_json::from_str(&text(app.clone().oneshot(create).await.unwrap()).await).unwrap();
+    sign_in(app, created["api_key"].as_str().unwrap()).await.0
+}
+
 fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -416,16 +431,7 @@ async fn every_page_renders_and_keeps_its_route_permission() {
         assert!(text(r).await.contains(says), "{path}");
     }
     // A user's key (all of the role's permissions).
-    let create = with_peer(
-        req("POST", "/v1/users", None)
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(r#"{"name":"carol","role":"user"}"#))
-            .unwrap(),
-    );
-    let created: serde_json::Value =
-        serde_json::from_str(&text(app.clone().oneshot(create).await.unwrap()).await).unwrap();
-    let (user, _) = sign_in(&app, created["api_key"].as_str().unwrap()).await;
+    let user = user_session(&app, "carol").await;
     let home_page = text(app.clone().oneshot(get("/ui/", Some(&user))).await.unwrap()).await;
     for (path, access) in &pages {
         let Access::Perm(perm) = access else { continue };
@@ -627,16 +633,7 @@ async fn the_usage_page_charts_the_ledger_and_budgets_against_their_limits() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(text(r).await.contains("days"));
     // A user: their own calls (none), no budgets.
-    let create = with_peer(
-        req("POST", "/v1/users", None)
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(r#"{"name":"dora","role":"user"}"#))
-            .unwrap(),
-    );
-    let created: serde_json::Value =
-        serde_json::from_str(&text(app.clone().oneshot(create).await.unwrap()).await).unwrap();
-    let (user, _) = sign_in(&app, created["api_key"].as_str().unwrap()).await;
+    let user = user_session(&app, "dora").await;
     let page = text(
         app.clone()
             .oneshot(get("/ui/usage", Some(&user)))
@@ -823,16 +820,7 @@ async fn the_skill_upload_is_offered_to_agent_writers_only() {
     )
     .await;
     assert!(page.contains(r#"data-upload="/v1/skills""#), "{page}");
-    let create = with_peer(
-        req("POST", "/v1/users", None)
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(r#"{"name":"erin","role":"user"}"#))
-            .unwrap(),
-    );
-    let created: serde_json::Value =
-        serde_json::from_str(&text(app.clone().oneshot(create).await.unwrap()).await).unwrap();
-    let (user, _) = sign_in(&app, created["api_key"].as_str().unwrap()).await;
+    let user = user_session(&app, "erin").await;
     let page = text(
         app.clone()
             .oneshot(get("/ui/skills", Some(&user)))
