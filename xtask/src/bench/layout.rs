@@ -34,6 +34,9 @@ use crate::error::{Context as _, Result, bail};
 /// Long enough for the idle timers (write-behind flush, memory trim) to run once.
 const IDLE: Duration = Duration::from_secs(6);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest functions a bare restart runs, listed: the first places to look for a smaller
+/// idle footprint.
+const LARGEST: usize = 40;
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
     if let Some(arg) = args.first() {
@@ -110,10 +113,18 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let fns = executed(&sections, &text);
         eprintln!(
-            "xtask: layout: {phase}: {} functions, {} KiB",
+            "xtask: layout: {phase}: {} functions, {} KiB; most by crate: {}",
             fns.len(),
-            fns.iter().map(|s| s.size).sum::<u64>() / 1024
+            fns.iter().map(|s| s.size).sum::<u64>() / 1024,
+            by_crate(&fns, 12)
         );
+        if *phase == "bare-restart" {
+            let mut largest = fns.clone();
+            largest.sort_by(|a, b| b.size.cmp(&a.size));
+            for f in largest.iter().take(LARGEST) {
+                eprintln!("xtask: layout:   {:>6} {}", f.size, f.symbol);
+            }
+        }
         for section in fns {
             if seen.insert(section.symbol) {
                 order.push(section.symbol);
@@ -305,6 +316,42 @@ fn executed<'a>(sections: &'a [Section<'a>], callgrind: &str) -> Vec<&'a Section
     hit.into_values().collect()
 }
 
+/// The `top` crates with the most executed code, as `crate KiB, ...`: where start-up's
+/// resident `.text` comes from.
+fn by_crate(fns: &[&Section<'_>], top: usize) -> String {
+    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in fns {
+        *sizes.entry(crate_of(f.symbol)).or_default() += f.size;
+    }
+    let mut sizes: Vec<_> = sizes.into_iter().collect();
+    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes
+        .iter()
+        .take(top)
+        .map(|(name, size)| format!("{name} {}", size / 1024))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The crate a legacy-mangled Rust symbol belongs to (`_ZN5tokio7runtime...` is `tokio`; an
+/// impl block `_ZN..._$LT$alloc..vec..Vec...` is its self type's crate); `C` for anything
+/// else (SQLite, mimalloc, ring's assembly).
+fn crate_of(symbol: &str) -> &str {
+    let Some(rest) = symbol.strip_prefix("_ZN") else {
+        return "C";
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let Ok(len) = rest[..digits].parse::<usize>() else {
+        return "C";
+    };
+    let first = rest.get(digits..digits + len).unwrap_or("C");
+    let first = first.strip_prefix("_$LT$").unwrap_or(first);
+    let end = first
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(first.len());
+    &first[..end]
+}
+
 fn relative(path: &Path) -> PathBuf {
     path.strip_prefix(workspace_root())
         .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
@@ -386,5 +433,19 @@ calls=1 0x0
             .map(|s| s.symbol)
             .collect();
         assert_eq!(hit, ["_ZN1x4mainE"]);
+    }
+
+    #[test]
+    fn crate_of_reads_the_first_path_component() {
+        assert_eq!(
+            crate_of("_ZN5tokio7runtime4park17h0123456789abcdefE"),
+            "tokio"
+        );
+        assert_eq!(
+            crate_of("_ZN61_$LT$alloc..vec..Vec$LT$T$GT$$u20$as$u20$core..ops..Drop$GT$4drop17h0E"),
+            "alloc"
+        );
+        assert_eq!(crate_of("sqlite3VdbeExec"), "C");
+        assert_eq!(crate_of("_ZN99short"), "C");
     }
 }
