@@ -49,6 +49,9 @@ use tokio_util::sync::CancellationToken;
 pub const QUEUE_CAPACITY: usize = 8192;
 /// Writes committed in one transaction, at most.
 pub const MAX_BATCH: usize = 1024;
+/// The batch buffer kept between bursts, at most (in `Op`s); a larger one is
+/// released when the queue runs empty.
+const IDLE_BATCH_CAPACITY: usize = 64;
 /// How long the flusher waits for more writes after the first of a batch:
 /// the longest a row stays only in memory when nobody reads it.
 pub const LINGER: Duration = Duration::from_millis(5);
@@ -301,7 +304,9 @@ impl UsageReportStore for WriteBehind {
 }
 
 async fn flusher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Op>, stop: CancellationToken) {
-    let mut ops = Vec::with_capacity(MAX_BATCH);
+    // Grown as a burst fills it, and dropped again once the queue is empty: a
+    // full batch of `Op`s is about 300 KiB an idle gateway need not hold.
+    let mut ops = Vec::new();
     loop {
         let stopping = tokio::select! {
             biased;
@@ -339,6 +344,9 @@ async fn flusher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Op>, stop: Cancella
             }
         }
         apply(&shared, &mut ops).await;
+        if rx.is_empty() && ops.capacity() > IDLE_BATCH_CAPACITY {
+            ops = Vec::new();
+        }
     }
 }
 
