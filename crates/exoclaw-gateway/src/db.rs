@@ -27,6 +27,14 @@ impl Db {
         }
     }
 
+    /// Gives back what the store's idle connections hold (SQLite: see
+    /// `SqliteStore::release_memory`; PostgreSQL's pool keeps its own).
+    pub async fn release_memory(&self) {
+        if let Db::Sqlite(s) = self {
+            s.release_memory().await;
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Db::Sqlite(s) => s.close().await,

@@ -231,6 +231,41 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Gives back what idle connections hold: every idle reading connection
+    /// but one is closed (start-up's reads, or a burst, may have opened
+    /// several: a connection handed back is checked on another thread
+    /// before it is idle again, so a read right after another opens a new
+    /// one), and SQLite frees the page caches of the one kept and of the
+    /// writer when nobody holds it. Busy connections are left alone. For an
+    /// idle gateway's memory trim; the next burst reopens what it needs.
+    pub async fn release_memory(&self) {
+        let mut idle = Vec::new();
+        while let Some(conn) = self.pool.try_acquire() {
+            idle.push(conn);
+        }
+        let kept = idle.pop();
+        tracing::debug!(
+            open = self.pool.size(),
+            closing = idle.len(),
+            "releasing idle SQLite connections"
+        );
+        for conn in idle {
+            let _ = conn.close().await;
+        }
+        if let Some(mut conn) = kept {
+            let _ = sqlx::query("PRAGMA shrink_memory")
+                .execute(&mut *conn)
+                .await;
+        }
+        self.writer.release_memory().await;
+    }
+
+    /// Reading connections open now, idle or busy (the writer's is not
+    /// counted).
+    pub fn reading_connections(&self) -> u32 {
+        self.pool.size()
+    }
+
     /// Closes every connection (checkpointing the WAL); later calls fail with
     /// `Unavailable`.
     pub async fn close(&self) {

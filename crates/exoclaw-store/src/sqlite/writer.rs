@@ -94,6 +94,17 @@ impl Writer {
         }
     }
 
+    /// Has SQLite free the writer's page cache, unless someone holds the
+    /// writer (then it is busy and keeps it).
+    pub(crate) async fn release_memory(&self) {
+        let Ok(mut slot) = self.conn.try_lock() else {
+            return;
+        };
+        if let Some(conn) = slot.as_mut() {
+            let _ = sqlx::query("PRAGMA shrink_memory").execute(conn).await;
+        }
+    }
+
     fn touch(&self) {
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_used_ms.store(now, Ordering::Relaxed);

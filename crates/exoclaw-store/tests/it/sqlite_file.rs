@@ -1,5 +1,6 @@
 //! SQLite-only behaviour of `SqliteStore::open`: the file's mode, no
-//! migration on open, and a damaged file refused as `Corrupt`.
+//! migration on open, and a damaged file refused as `Corrupt`; and
+//! `release_memory`, which closes idle reading connections but one.
 
 use exoclaw_core::store::{SchemaStore, StoreError, TenantStore};
 use exoclaw_store::{SqliteOptions, SqliteStore, Synchronous};
@@ -73,4 +74,42 @@ async fn open_in_a_missing_directory_is_a_clear_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no-such-dir"), "{err}");
+}
+
+/// Concurrent reads open several reading connections; `release_memory`
+/// closes the idle ones but one, and the store still reads and writes (the
+/// next burst opens what it needs again).
+#[tokio::test]
+async fn release_memory_keeps_one_idle_reading_connection_and_the_store_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("exoclaw.db")))
+        .await
+        .unwrap();
+    let latest = store.schema_status().await.unwrap().latest;
+    store.migrate_to(latest).await.unwrap();
+    store.create_tenant(&"acme".into(), "Acme").await.unwrap();
+    burst(&store).await;
+    // A connection handed back is checked before it is idle again.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        store.reading_connections() > 1,
+        "the burst opened {} reading connections",
+        store.reading_connections()
+    );
+    store.release_memory().await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(store.reading_connections(), 1);
+    store.create_tenant(&"beta".into(), "Beta").await.unwrap();
+    assert!(store.get_tenant(&"beta".into()).await.unwrap().is_some());
+    burst(&store).await;
+    store.close().await;
+}
+
+/// 16 concurrent reads.
+async fn burst(store: &SqliteStore) {
+    let acme = exoclaw_core::TenantId::new("acme");
+    let reads = (0..16).map(|_| store.get_tenant(&acme));
+    for found in futures_util::future::join_all(reads).await {
+        assert!(found.unwrap().is_some());
+    }
 }

@@ -37,6 +37,10 @@ const BACKUP_STOP_GRACE: Duration = Duration::from_secs(5);
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
 /// How often free heap memory goes back to the OS (see `crate::alloc`).
 const TRIM_EVERY: Duration = Duration::from_secs(30);
+/// The first trim, this long after start-up: what start-up's loads used
+/// (extra database connections, page caches, parse buffers) goes back
+/// before the gateway sits idle.
+const FIRST_TRIM_AFTER: Duration = Duration::from_secs(1);
 
 /// `exoclaw serve`: check, bind, open, serve until SIGTERM or SIGINT.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -214,8 +218,9 @@ impl Gateway {
         });
         let cron = exoclaw_gateway::runtime::cron::scheduler::start(&state.runtime);
         let windows = state.runtime.windows.clone();
+        let trim_db = db.clone();
         let trim = supervisor.start("memory.trim", Policy::Background, move |stop| {
-            trim_memory(windows, stop)
+            trim_memory(windows, trim_db, stop)
         });
         let proxy = exoclaw_gateway::runtime::tools::bind_egress_proxy(&settings, db.store())?.map(
             |proxy| {
@@ -354,21 +359,25 @@ impl Gateway {
     }
 }
 
-/// Every [`TRIM_EVERY`], drop idle sessions' windows, then `malloc_trim` on
-/// a blocking thread, until stopped.
+/// [`FIRST_TRIM_AFTER`] start-up and then every [`TRIM_EVERY`]: drop idle
+/// sessions' windows, have the store give back what its idle connections
+/// hold, then `malloc_trim` and `mi_collect` on a blocking thread, until
+/// stopped.
 async fn trim_memory(
     windows: Arc<exoclaw_core::agent::window::Windows>,
+    db: Db,
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(TRIM_EVERY);
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + FIRST_TRIM_AFTER, TRIM_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return Ok(()),
         }
         windows.expire();
+        db.release_memory().await;
         let trim = || {
             crate::alloc::trim();
             crate::alloc::collect(true);
