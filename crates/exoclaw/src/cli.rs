@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 mod memory;
 mod orchestration;
+mod serve;
 pub mod skills;
 pub use memory::MemoryCommand;
 pub use orchestration::*;
+pub use serve::{parse, parse_from};
 pub use skills::SkillsCommand;
 
 #[derive(Debug, Parser)]

@@ -18,8 +18,7 @@ pub mod security;
 pub mod serve;
 pub mod version;
 
-use clap::Parser as _;
-use cli::{Cli, Command};
+use cli::Command;
 use config::env::Env;
 use std::process::ExitCode;
 
@@ -35,7 +34,7 @@ pub fn main() -> ExitCode {
         return exoclaw_tools::sandbox::init_main();
     }
     alloc::tune();
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let env = crate::config::env::from_process();
     let command = cli.command.unwrap_or(Command::Serve);
     let default_level = if matches!(command, Command::Serve) {
@@ -76,7 +75,7 @@ async fn dispatch(
     env: Env,
 ) -> anyhow::Result<bool> {
     if let Command::Doctor = command {
-        return cmd::doctor::run(config_flag, env).await;
+        return boxed(cmd::doctor::run(config_flag, env)).await;
     }
     if let Command::Audit(cli::AuditCommand::Verify {
         bundle: Some(bundle),
@@ -102,41 +101,53 @@ async fn dispatch(
             yes,
             json,
         };
-        return cmd::audit::run(&settings, opts).await;
+        return boxed(cmd::audit::run(&settings, opts)).await;
     }
     let settings = crate::config::load(config_flag, env)?;
     exoclaw_gateway::runtime::guard::register_settings_secrets(&settings);
+    // Each command's future is boxed behind `dyn Future`: inlined, every
+    // command's state machine was one function of ~180 KiB that `serve`
+    // ran through (and kept resident) at every start.
     match command {
-        Command::Serve => serve::run(settings).await?,
+        Command::Serve => boxed(serve::run(settings)).await?,
         Command::Config(c) => cmd::config::run(&c, &settings)?,
-        Command::Upgrade(args) => cmd::migrate::upgrade(&args, &settings).await?,
-        Command::Migrate(m) => cmd::migrate::run(&m, &settings).await?,
-        Command::Secrets(s) => cmd::secrets::run(&s, &settings).await?,
-        Command::Agent(a) => cmd::agent::run(&a, settings, verbose).await?,
-        Command::Token(t) => cmd::token::run(&t, &settings).await?,
+        Command::Upgrade(args) => boxed(cmd::migrate::upgrade(&args, &settings)).await?,
+        Command::Migrate(m) => boxed(cmd::migrate::run(&m, &settings)).await?,
+        Command::Secrets(s) => boxed(cmd::secrets::run(&s, &settings)).await?,
+        Command::Agent(a) => boxed(cmd::agent::run(&a, settings, verbose)).await?,
+        Command::Token(t) => boxed(cmd::token::run(&t, &settings)).await?,
         Command::Service(c) => cmd::service::run(&c, &settings)?,
-        Command::Onboard(a) => cmd::onboard::run(&a, &settings).await?,
-        Command::Backup(b) => cmd::backup::run(&b, &settings).await?,
-        Command::Approvals(a) => cmd::approvals::run(&a, &settings).await?,
-        Command::Users(u) => cmd::users::run_users(&u, &settings).await?,
-        Command::Tenants(t) => cmd::tenants::run(&t, &settings).await?,
-        Command::Keys(k) => cmd::users::run_keys(&k, &settings).await?,
+        Command::Onboard(a) => boxed(cmd::onboard::run(&a, &settings)).await?,
+        Command::Backup(b) => boxed(cmd::backup::run(&b, &settings)).await?,
+        Command::Approvals(a) => boxed(cmd::approvals::run(&a, &settings)).await?,
+        Command::Users(u) => boxed(cmd::users::run_users(&u, &settings)).await?,
+        Command::Tenants(t) => boxed(cmd::tenants::run(&t, &settings)).await?,
+        Command::Keys(k) => boxed(cmd::users::run_keys(&k, &settings)).await?,
         Command::Routes(j) => cmd::users::routes(j.json),
-        Command::Pairing(p) => cmd::pairing::run(&p, &settings).await?,
-        Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).await,
-        Command::Audit(a) => return cmd::audit_log::run(&a, &settings).await,
-        Command::Delegations(d) => cmd::orchestration::run_delegations(&d, &settings).await?,
-        Command::Bindings(b) => cmd::orchestration::run_bindings(&b, &settings).await?,
-        Command::Team(t) => cmd::team::run(&t, &settings).await?,
-        Command::Cron(c) => cmd::cron::run(&c, &settings).await?,
-        Command::Memory(c) => cmd::memory::run(&c, &settings).await?,
-        Command::Skills(c) => cmd::skills::run(&c, &settings).await?,
-        Command::Tools(t) => cmd::tools::run(&t, &settings).await?,
-        Command::Mcp(m) => cmd::mcp::run(&m, &settings).await?,
-        Command::Channels(c) => return cmd::channels::run(&c, &settings).await,
+        Command::Pairing(p) => boxed(cmd::pairing::run(&p, &settings)).await?,
+        Command::Sandbox(c) => return boxed(cmd::sandbox::run(&c, &settings)).await,
+        Command::Audit(a) => return boxed(cmd::audit_log::run(&a, &settings)).await,
+        Command::Delegations(d) => {
+            boxed(cmd::orchestration::run_delegations(&d, &settings)).await?
+        }
+        Command::Bindings(b) => boxed(cmd::orchestration::run_bindings(&b, &settings)).await?,
+        Command::Team(t) => boxed(cmd::team::run(&t, &settings)).await?,
+        Command::Cron(c) => boxed(cmd::cron::run(&c, &settings)).await?,
+        Command::Memory(c) => boxed(cmd::memory::run(&c, &settings)).await?,
+        Command::Skills(c) => boxed(cmd::skills::run(&c, &settings)).await?,
+        Command::Tools(t) => boxed(cmd::tools::run(&t, &settings)).await?,
+        Command::Mcp(m) => boxed(cmd::mcp::run(&m, &settings)).await?,
+        Command::Channels(c) => return boxed(cmd::channels::run(&c, &settings)).await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)
+}
+
+/// `f` behind a pointer, so that its state machine stays its own code.
+fn boxed<'a, T>(
+    f: impl std::future::Future<Output = T> + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
+    Box::pin(f)
 }
 
 /// One clear line on stderr, then a non-zero exit.

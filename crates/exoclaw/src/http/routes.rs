@@ -12,7 +12,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::{MethodFilter, on};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use exoclaw_gateway::access::{Permission, Principal};
 use serde::Serialize;
 use std::sync::Arc;
@@ -62,13 +62,7 @@ impl Routes {
     }
 
     /// Route `method path` to `handler`, requiring `access`.
-    pub fn add<H, T>(
-        mut self,
-        method: &Method,
-        path: &'static str,
-        access: Access,
-        handler: H,
-    ) -> Self
+    pub fn add<H, T>(self, method: &Method, path: &'static str, access: Access, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
@@ -76,7 +70,22 @@ impl Routes {
         // Every method used here has a filter; an unknown one is a bug in
         // this file, caught by the route-table test at once.
         let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::TRACE);
-        self.router = self.router.route(path, on(filter, handler));
+        self.add_boxed(method, path, access, on(filter, handler))
+    }
+
+    /// The part of [`Self::add`] that is the same for every handler, kept out
+    /// of line: inlined into each of the ~160 copies of `add`, it made the
+    /// route table's construction a few hundred KiB of code that every start
+    /// runs (and keeps resident).
+    #[inline(never)]
+    fn add_boxed(
+        mut self,
+        method: &Method,
+        path: &'static str,
+        access: Access,
+        route: MethodRouter<AppState>,
+    ) -> Self {
+        self.router = self.router.route(path, route);
         self.specs.push(RouteSpec {
             method: method.as_str().to_owned(),
             path,
