@@ -37,6 +37,9 @@ const BACKUP_STOP_GRACE: Duration = Duration::from_secs(5);
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
 /// How often free heap memory goes back to the OS (see `crate::alloc`).
 const TRIM_EVERY: Duration = Duration::from_secs(30);
+/// Empty tasks spawned after a trim so that idle workers wake, park again
+/// and collect their heaps (more than the runtime's workers, at most 4).
+const WAKE_WORKERS: usize = 8;
 /// The first trim, this long after start-up: what start-up's loads used
 /// (extra database connections, page caches, parse buffers) goes back
 /// before the gateway sits idle.
@@ -385,6 +388,14 @@ async fn trim_memory(
         if let Err(e) = tokio::task::spawn_blocking(trim).await {
             tracing::warn!(error = %e, "malloc_trim failed");
         }
+        // The workers' own heaps: each collects when it next parks; a few
+        // empty tasks wake the idle ones so that they do.
+        crate::alloc::request_collect();
+        let mut wake = tokio::task::JoinSet::new();
+        for _ in 0..WAKE_WORKERS {
+            wake.spawn(async {});
+        }
+        while wake.join_next().await.is_some() {}
     }
 }
 
