@@ -120,7 +120,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         );
         if *phase == "bare-restart" {
             let mut largest = fns.clone();
-            largest.sort_by(|a, b| b.size.cmp(&a.size));
+            largest.sort_by_key(|f| std::cmp::Reverse(f.size));
             for f in largest.iter().take(LARGEST) {
                 eprintln!("xtask: layout:   {:>6} {}", f.size, f.symbol);
             }
@@ -324,7 +324,7 @@ fn by_crate(fns: &[&Section<'_>], top: usize) -> String {
         *sizes.entry(crate_of(f.symbol)).or_default() += f.size;
     }
     let mut sizes: Vec<_> = sizes.into_iter().collect();
-    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
     sizes
         .iter()
         .take(top)

@@ -115,24 +115,31 @@ pub fn run(ctx: &Context) -> Result<String> {
     stream_ws(addr, &token, 1)?;
     settle();
     let before_streams = gateway.rss_kib()?;
-    let streams = run_streams(&gateway, addr, &token)?;
+    let streams = run_streams(&gateway, addr, &token, 2)?;
     settle();
     let after_streams = gateway.rss_kib()?;
     thread::sleep(TRIM_WAIT);
     let later_streams = gateway.rss_kib()?;
     let hwm = gateway.status_kib("VmHWM")?;
+    // A second round on new sessions: what the first left behind is reused (the allocator's
+    // retention) or added to (a leak).
+    let again = run_streams(&gateway, addr, &token, 2 + STREAMS)?;
+    thread::sleep(TRIM_WAIT);
+    let later_again = gateway.rss_kib()?;
     let log = gateway.log_lines(10);
     if !gateway.is_running() {
         bail!("the gateway died under the streams{}", gateway.log_tail());
     }
     gateway.stop()?;
-    if streams.completed != STREAMS {
-        bail!(
-            "{} of {STREAMS} streams completed ({} failed: {}){log}",
-            streams.completed,
-            STREAMS - streams.completed,
-            streams.first_error
-        );
+    for round in [&streams, &again] {
+        if round.completed != STREAMS {
+            bail!(
+                "{} of {STREAMS} streams completed ({} failed: {}){log}",
+                round.completed,
+                STREAMS - round.completed,
+                round.first_error
+            );
+        }
     }
 
     let per = |kib: u64, from: u64, n: usize| (kib.saturating_sub(from)) as f64 / n as f64;
@@ -173,7 +180,8 @@ pub fn run(ctx: &Context) -> Result<String> {
          connection and session) on a fresh gateway, each answer streamed by the fake provider \
          in 10 pieces 100 ms apart: {} completed in {:.1} s. RSS before {:.1} MiB, peak {:.1} MiB ({:.1} KiB per stream), 3 s after {:.1} MiB \
          ({:+.1} MiB against before), after a trim period (33 s) {:.1} MiB ({:+.1} MiB); VmHWM \
-         {:.1} MiB.\n",
+         {:.1} MiB. A second round of {STREAMS} on new sessions: peak {:.1} MiB, after a trim \
+         period {:.1} MiB ({:+.1} MiB against before the first).\n",
         STREAMS / 2,
         STREAMS - STREAMS / 2,
         streams.completed,
@@ -186,6 +194,9 @@ pub fn run(ctx: &Context) -> Result<String> {
         later_streams as f64 / 1024.0,
         (later_streams as f64 - before_streams as f64) / 1024.0,
         hwm as f64 / 1024.0,
+        again.peak_kib as f64 / 1024.0,
+        later_again as f64 / 1024.0,
+        (later_again as f64 - before_streams as f64) / 1024.0,
     ));
     Ok(text)
 }
@@ -444,7 +455,8 @@ struct Streams {
     first_error: String,
 }
 
-fn run_streams(gateway: &Gateway, addr: SocketAddr, token: &str) -> Result<Streams> {
+/// [`STREAMS`] streams at once, the `i`th on session `first + i`.
+fn run_streams(gateway: &Gateway, addr: SocketAddr, token: &str, first: usize) -> Result<Streams> {
     let done = AtomicU64::new(0);
     let finished = AtomicBool::new(false);
     let first_error = std::sync::Mutex::new(String::new());
@@ -470,9 +482,9 @@ fn run_streams(gateway: &Gateway, addr: SocketAddr, token: &str) -> Result<Strea
                     .stack_size(128 * 1024)
                     .spawn_scoped(s, move || {
                         let r = if i % 2 == 0 {
-                            stream_sse(addr, token, i)
+                            stream_sse(addr, token, first + i)
                         } else {
-                            stream_ws(addr, token, i)
+                            stream_ws(addr, token, first + i)
                         };
                         match r {
                             Ok(()) => {
