@@ -25,7 +25,7 @@ contract!(store:
 
 const NOW: i64 = 1_800_000_000_000;
 
-fn mem(agent: &str, user: Option<&str>, content: &str) -> NewMemory {
+pub(super) fn mem(agent: &str, user: Option<&str>, content: &str) -> NewMemory {
     NewMemory {
         agent_id: AgentId::new(agent),
         user_id: user.map(UserId::new),
@@ -36,7 +36,7 @@ fn mem(agent: &str, user: Option<&str>, content: &str) -> NewMemory {
     }
 }
 
-fn query(agent: &str, user: Option<&str>, text: &str) -> MemoryQuery {
+pub(super) fn query(agent: &str, user: Option<&str>, text: &str) -> MemoryQuery {
     MemoryQuery {
         agent: AgentId::new(agent),
         user: user.map(UserId::new),
@@ -46,7 +46,8 @@ fn query(agent: &str, user: Option<&str>, text: &str) -> MemoryQuery {
     }
 }
 
-async fn contents(store: &dyn Store, q: &MemoryQuery) -> Vec<String> {
+/// The contents of what `q` finds, best first.
+pub(super) async fn contents(store: &dyn Store, q: &MemoryQuery) -> Vec<String> {
     store
         .search_memories(&default_tenant(), q)
         .await

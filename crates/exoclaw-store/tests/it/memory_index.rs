@@ -7,9 +7,10 @@
 //! unbound the full-text list, and a restored backup searches the same.
 
 use crate::harness::*;
+use crate::memory::{contents, mem, query};
+use exoclaw_core::AgentId;
 use exoclaw_core::store::memory::{Embedding, MemoryQuery, NewMemory, Retention};
 use exoclaw_core::store::{SchemaStore as _, Store};
-use exoclaw_core::{AgentId, UserId};
 use exoclaw_store::{PgStore, SqliteOptions, SqliteStore};
 
 contract!(db:
@@ -43,51 +44,33 @@ fn vector(seed: u64, dims: usize) -> Vec<f32> {
     v
 }
 
+fn embedding(v: Vec<f32>) -> Option<Embedding> {
+    Some(Embedding {
+        model: MODEL.to_owned(),
+        vector: v,
+    })
+}
+
 fn embedded(agent: &str, user: Option<&str>, content: &str, v: Vec<f32>) -> NewMemory {
     NewMemory {
-        agent_id: AgentId::new(agent),
-        user_id: user.map(UserId::new),
-        content: content.to_owned(),
-        untrusted: false,
-        importance: 5,
-        embedding: Some(Embedding {
-            model: MODEL.to_owned(),
-            vector: v,
-        }),
+        embedding: embedding(v),
+        ..mem(agent, user, content)
     }
 }
 
 fn by_vector(agent: &str, user: Option<&str>, v: Vec<f32>, limit: u32) -> MemoryQuery {
     MemoryQuery {
-        agent: AgentId::new(agent),
-        user: user.map(UserId::new),
-        text: String::new(),
-        embedding: Some(Embedding {
-            model: MODEL.to_owned(),
-            vector: v,
-        }),
+        embedding: embedding(v),
         limit,
+        ..query(agent, user, "")
     }
 }
 
 fn by_text(agent: &str, user: Option<&str>, text: &str, limit: u32) -> MemoryQuery {
     MemoryQuery {
-        agent: AgentId::new(agent),
-        user: user.map(UserId::new),
-        text: text.to_owned(),
-        embedding: None,
         limit,
+        ..query(agent, user, text)
     }
-}
-
-async fn found(store: &dyn Store, q: &MemoryQuery) -> Vec<String> {
-    store
-        .search_memories(&default_tenant(), q)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|h| h.memory.content)
-        .collect()
 }
 
 /// Index entries that do not match their memory (or memories of an
@@ -136,20 +119,20 @@ async fn indexed_vectors_keep_namespaces(db: &TestDb) {
             .unwrap();
     }
     // Bob's own vector, asked by alice: the nearest she may see, never his.
-    let hits = found(store, &by_vector("a1", Some("alice"), vector(2, DIMS), 10)).await;
+    let hits = contents(store, &by_vector("a1", Some("alice"), vector(2, DIMS), 10)).await;
     assert_eq!(hits.len(), 2, "{hits:?}");
     assert!(!hits.iter().any(|h| h.contains("bob")), "{hits:?}");
     assert!(hits.contains(&"the office opens at nine".to_owned()));
     // Her own vector: her memory first, then the shared one.
-    let hits = found(store, &by_vector("a1", Some("alice"), vector(1, DIMS), 10)).await;
+    let hits = contents(store, &by_vector("a1", Some("alice"), vector(1, DIMS), 10)).await;
     assert_eq!(hits, ["alice likes green tea", "the office opens at nine"]);
     // Bob sees his and the shared one; no user sees only the shared one.
-    let hits = found(store, &by_vector("a1", Some("bob"), vector(2, DIMS), 10)).await;
+    let hits = contents(store, &by_vector("a1", Some("bob"), vector(2, DIMS), 10)).await;
     assert_eq!(hits, ["bob likes black coffee", "the office opens at nine"]);
-    let hits = found(store, &by_vector("a1", None, vector(1, DIMS), 10)).await;
+    let hits = contents(store, &by_vector("a1", None, vector(1, DIMS), 10)).await;
     assert_eq!(hits, ["the office opens at nine"]);
     // Full text keeps the same namespaces.
-    let hits = found(
+    let hits = contents(
         store,
         &by_text("a1", Some("alice"), "coffee tea office", 10),
     )
@@ -176,7 +159,7 @@ async fn indexed_vectors_keep_namespaces(db: &TestDb) {
         )
         .await
         .unwrap();
-    let hits = found(store, &by_vector("a1", Some("alice"), vector(1, DIMS), 10)).await;
+    let hits = contents(store, &by_vector("a1", Some("alice"), vector(1, DIMS), 10)).await;
     assert_eq!(hits.len(), 2, "{hits:?}");
     // The nearest of many: a near copy of one vector among 300 is first.
     for i in 0..300u64 {
@@ -194,7 +177,7 @@ async fn indexed_vectors_keep_namespaces(db: &TestDb) {
     near.iter_mut()
         .zip(vector(7, DIMS))
         .for_each(|(a, b)| *a += 0.2 * b);
-    let hits = found(store, &by_vector("a3", None, near, 3)).await;
+    let hits = contents(store, &by_vector("a3", None, near, 3)).await;
     assert_eq!(hits[0], "filler 123", "{hits:?}");
     assert_eq!(out_of_step(db).await, 0);
 }
@@ -218,7 +201,7 @@ async fn the_index_follows_every_write(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        found(store, &by_vector("a1", Some("u"), vector(1, DIMS), 5))
+        contents(store, &by_vector("a1", Some("u"), vector(1, DIMS), 5))
             .await
             .len(),
         1
@@ -252,19 +235,22 @@ async fn the_index_follows_every_write(db: &TestDb) {
             .unwrap()
     );
     assert!(
-        found(store, &by_vector("a1", Some("u"), vector(2, DIMS), 5))
+        contents(store, &by_vector("a1", Some("u"), vector(2, DIMS), 5))
             .await
             .is_empty()
     );
     let mut q = by_vector("a1", Some("u"), vector(3, DIMS), 5);
     q.embedding = Some(e);
-    assert_eq!(found(store, &q).await, ["The deploy key rotates monthly!"]);
+    assert_eq!(
+        contents(store, &q).await,
+        ["The deploy key rotates monthly!"]
+    );
     assert_eq!(out_of_step(db).await, 0);
     // Delete: gone from both lists.
     store.delete_memory(&t, &first.memory.id).await.unwrap();
-    assert!(found(store, &q).await.is_empty());
+    assert!(contents(store, &q).await.is_empty());
     assert!(
-        found(store, &by_text("a1", Some("u"), "deploy key", 5))
+        contents(store, &by_text("a1", Some("u"), "deploy key", 5))
             .await
             .is_empty()
     );
@@ -286,9 +272,9 @@ async fn the_index_follows_every_write(db: &TestDb) {
             .await
             .unwrap();
     }
-    let hits = found(store, &by_vector("a1", Some("u"), vector(10, DIMS), 10)).await;
+    let hits = contents(store, &by_vector("a1", Some("u"), vector(10, DIMS), 10)).await;
     assert_eq!(hits.len(), 2, "{hits:?}");
-    let hits = found(store, &by_text("a1", Some("u"), "rotation note", 10)).await;
+    let hits = contents(store, &by_text("a1", Some("u"), "rotation note", 10)).await;
     assert_eq!(hits.len(), 2, "{hits:?}");
     assert_eq!(out_of_step(db).await, 0);
     // A tenant's deletion cascades into the index.
@@ -333,7 +319,7 @@ async fn a_vector_of_another_dimension_is_found(db: &TestDb) {
             .unwrap();
     }
     for (i, dims) in [(2, 100), (3, 768), (4, 1536), (5, 3072)] {
-        let hits = found(store, &by_vector("a1", None, vector(i, dims), 5)).await;
+        let hits = contents(store, &by_vector("a1", None, vector(i, dims), 5)).await;
         assert_eq!(hits[0], format!("memory {i} of {dims} numbers"), "{dims}");
         // Through an index only vectors of its own dimension are
         // candidates (a scan scores the others 0, ranked after).
@@ -377,10 +363,10 @@ async fn common_words_do_not_unbound_full_text(db: &TestDb) {
             .await
             .unwrap();
     }
-    let hits = found(store, &by_text("a1", None, "project ora snapshot", 5)).await;
+    let hits = contents(store, &by_text("a1", None, "project ora snapshot", 5)).await;
     assert_eq!(hits[0], "project ORA-01555 snapshot too old", "{hits:?}");
     // Only common words: still a full list, from the newest matches.
-    let hits = found(store, &by_text("a1", None, "project status", 5)).await;
+    let hits = contents(store, &by_text("a1", None, "project status", 5)).await;
     assert_eq!(hits.len(), 5, "{hits:?}");
     assert!(hits.iter().all(|h| h.starts_with("project status")));
     assert_eq!(out_of_step(db).await, 0);
@@ -434,19 +420,19 @@ async fn the_migration_indexes_stored_memories(db: &TestDb) {
             .unwrap();
         assert_eq!(differ, 0);
     }
-    let hits = found(store, &by_vector("a1", Some("u"), v.clone(), 5)).await;
+    let hits = contents(store, &by_vector("a1", Some("u"), v.clone(), 5)).await;
     assert_eq!(hits, ["legacy memory stored before the index"]);
-    let hits = found(store, &by_text("a1", Some("u"), "legacy", 5)).await;
+    let hits = contents(store, &by_text("a1", Some("u"), "legacy", 5)).await;
     assert_eq!(hits.len(), 2, "{hits:?}");
     // Down and up again: the index is rebuilt.
     store.migrate_to(23).await.unwrap();
     store.migrate_to(latest_version(store)).await.unwrap();
     assert_eq!(
-        found(store, &by_vector("a1", None, v, 5)).await,
+        contents(store, &by_vector("a1", None, v, 5)).await,
         ["legacy memory stored before the index"]
     );
     assert_eq!(
-        found(store, &by_text("a1", Some("u"), "note", 5)).await,
+        contents(store, &by_text("a1", Some("u"), "note", 5)).await,
         ["a user's legacy note"]
     );
 }
