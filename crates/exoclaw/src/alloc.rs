@@ -81,9 +81,10 @@ static COLLECT_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 /// parks. Each worker's heap can only be collected by the worker itself, and
 /// [`collect_when_idle`]'s rate limit skips the park that ends a burst when
 /// the worker collected less than a second before; a worker that then sleeps
-/// kept the burst's freed pages (tens of MiB after 1,000 streamed chats) until
-/// its next burst. The memory trim calls this, then gives the workers
-/// something to wake up for.
+/// keeps what it freed until its next burst. The memory trim calls this,
+/// then gives the workers something to wake up for. (It did not move the
+/// memory left after 1,000 streamed chats, which is held by live objects:
+/// BENCHMARKS.md, issue 19.)
 pub fn request_collect() {
     COLLECT_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
