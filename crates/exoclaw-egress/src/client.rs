@@ -25,6 +25,15 @@ use url::Url;
 /// Most redirects [`EgressClient::fetch`] ever follows.
 pub const MAX_REDIRECTS: u8 = 5;
 
+/// Idle keep-alive connections a client keeps per host by default: enough
+/// for 64 concurrent calls to one provider to reuse theirs, while a larger
+/// burst's extra connections are closed when their calls end instead of
+/// staying resident (about 12 KiB each) until the idle timeout.
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 64;
+
+/// How long an idle keep-alive connection is kept by default (reqwest's).
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// Builds an [`EgressClient`].
 pub struct EgressClientBuilder {
     policy: EgressPolicy,
@@ -45,8 +54,8 @@ impl EgressClientBuilder {
             resolver: Arc::new(SystemResolver),
             connect_timeout: Duration::from_secs(10),
             dns_timeout: Duration::from_secs(10),
-            pool_idle_timeout: Duration::from_secs(90),
-            pool_max_idle_per_host: usize::MAX,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
             user_agent: concat!("exoclaw/", env!("CARGO_PKG_VERSION")).to_owned(),
             #[cfg(feature = "testing")]
             dial: std::collections::HashMap::new(),
@@ -108,12 +117,20 @@ impl EgressClientBuilder {
         self
     }
 
-    /// Idle connections kept per host (default: no limit). `0` keeps
-    /// none, so no pool timers run: paused-time tests see only the timers
-    /// under test.
+    /// Idle connections kept per host (default
+    /// [`DEFAULT_POOL_MAX_IDLE_PER_HOST`]). `0` keeps none, so no pool
+    /// timers run: paused-time tests see only the timers under test.
     #[must_use]
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
         self.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// How long an idle connection is kept (default
+    /// [`DEFAULT_POOL_IDLE_TIMEOUT`]).
+    #[must_use]
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
         self
     }
 

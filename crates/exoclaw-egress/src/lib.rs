@@ -58,7 +58,8 @@ pub mod testing;
 
 pub use classify::{Host, Target, classify};
 pub use client::{
-    Decision, EgressClient, EgressClientBuilder, FetchLimits, Fetched, MAX_REDIRECTS, Vetted,
+    DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST, Decision, EgressClient,
+    EgressClientBuilder, FetchLimits, Fetched, MAX_REDIRECTS, Vetted,
 };
 pub use domain::{DomainPattern, DomainRules, PatternError};
 pub use error::{EgressError, Refusal, RefusalKind};

@@ -4,10 +4,22 @@
 //! URLs ([`provider_client`]), and one client per configured endpoint (the
 //! OTLP collector, the alert webhook: [`endpoint_client`]), the cron jobs' webhooks
 //! ([`webhook_client`]) and each Discord channel's ([`discord_client`]). The web tools'
-//! client is built beside the tools (`runtime/tools.rs`).
+//! client is built beside the tools (`runtime/tools.rs`). Each starts from
+//! [`builder`].
 
 use crate::config::Settings;
 use exoclaw_egress::{EgressClient, EgressClientBuilder};
+
+/// Every client's start: `egress.allow_domains` and the keep-alive pool's
+/// bounds (`egress.pool_max_idle_per_host`, `egress.pool_idle_timeout_sec`).
+pub fn builder(settings: &Settings) -> anyhow::Result<EgressClientBuilder> {
+    let egress = &settings.config.egress;
+    Ok(EgressClient::builder()
+        .allow_domains(&egress.allow_domains)
+        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?
+        .pool_max_idle_per_host(egress.pool_max_idle_per_host)
+        .pool_idle_timeout(std::time::Duration::from_secs(egress.pool_idle_timeout_sec)))
+}
 
 /// The providers' client. It reaches only the providers' base URLs (the
 /// provider profile): every preset's default, or the base URL configured
@@ -41,9 +53,7 @@ pub(crate) fn provider_client_builder(settings: &Settings) -> anyhow::Result<Egr
             }
         }
     }
-    let mut builder = EgressClient::builder()
-        .allow_domains(&settings.config.egress.allow_domains)
-        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?;
+    let mut builder = builder(settings)?;
     for (setting, url) in &explicit {
         // The reason names the host at most, never the URL (it may carry
         // credentials).
@@ -67,9 +77,7 @@ pub fn endpoint_client(
     setting: &str,
     url: &str,
 ) -> anyhow::Result<EgressClient> {
-    EgressClient::builder()
-        .allow_domains(&settings.config.egress.allow_domains)
-        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?
+    builder(settings)?
         .allow_origin(url)
         .and_then(|b| b.provider_profile(&[url]))
         .map_err(|e| anyhow::anyhow!("{setting} is not a usable URL: {}", e.reason))?
@@ -104,9 +112,7 @@ pub fn discord_client(
     api_base: &str,
     gateway_url: Option<&str>,
 ) -> anyhow::Result<EgressClient> {
-    let mut builder = EgressClient::builder()
-        .allow_domains(&settings.config.egress.allow_domains)
-        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?
+    let mut builder = builder(settings)?
         .allow_origin(api_base)
         .map_err(|e| anyhow::anyhow!("{setting}.api_base is not a usable URL: {}", e.reason))?;
     if let Some(url) = gateway_url {
@@ -139,9 +145,7 @@ pub fn http_form(url: &str) -> String {
 /// users and agents, so it reaches public addresses only (no explicit
 /// origins), under `egress.allow_domains`, like the web tools.
 pub fn webhook_client(settings: &Settings) -> anyhow::Result<EgressClient> {
-    EgressClient::builder()
-        .allow_domains(&settings.config.egress.allow_domains)
-        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?
+    builder(settings)?
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the webhook egress client: {e}"))
 }
@@ -150,9 +154,7 @@ pub fn webhook_client(settings: &Settings) -> anyhow::Result<EgressClient> {
 /// `egress.allow_domains`, and the private origins listed in
 /// `tools.mcp.allow_private_origins`.
 pub fn mcp_client(settings: &Settings) -> anyhow::Result<EgressClient> {
-    let mut builder = EgressClient::builder()
-        .allow_domains(&settings.config.egress.allow_domains)
-        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?;
+    let mut builder = builder(settings)?;
     for origin in &settings.config.tools.mcp.allow_private_origins {
         builder = builder.allow_origin(origin).map_err(|e| {
             anyhow::anyhow!(

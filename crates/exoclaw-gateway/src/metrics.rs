@@ -143,6 +143,10 @@ pub struct Metrics {
     pub connections_refused: Family<ConnLimitLabels, Counter>,
     pub connections_displaced: Family<ConnLimitLabels, Counter>,
     pub runs_active: Gauge,
+    /// The history window cache (`agents.window_cache_mib`), set at each
+    /// scrape: sessions held and their estimated bytes.
+    pub window_cache_sessions: Gauge,
+    pub window_cache_bytes: Gauge,
     pub llm_calls: Family<LlmCallLabels, Counter>,
     pub llm_tokens: Family<TokenLabels, Counter>,
     /// The part of `llm_tokens` the gateway estimated (the provider
@@ -222,6 +226,18 @@ impl Metrics {
             "connections_displaced",
             "Unauthenticated connections closed to make room under a limit",
             connections_displaced.clone(),
+        );
+        let window_cache_sessions = Gauge::default();
+        registry.register(
+            "window_cache_sessions",
+            "Sessions whose history window the cache holds between turns",
+            window_cache_sessions.clone(),
+        );
+        let window_cache_bytes = Gauge::default();
+        registry.register(
+            "window_cache_bytes",
+            "Estimated bytes of the history windows the cache holds (bounded by agents.window_cache_mib, dropped after agents.window_cache_idle_sec idle)",
+            window_cache_bytes.clone(),
         );
         let runs_active = Gauge::default();
         registry.register(
@@ -353,6 +369,8 @@ impl Metrics {
             connections_refused,
             connections_displaced,
             runs_active,
+            window_cache_sessions,
+            window_cache_bytes,
             llm_calls,
             llm_tokens,
             llm_tokens_estimated,

@@ -52,11 +52,13 @@ const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0,
 const API_KEY: &str = "sk-bench-0000000000000000";
 /// Past the gateway's 30 s memory trim.
 const TRIM_WAIT: Duration = Duration::from_secs(30);
+/// `agents.window_cache_idle_sec` of the streams' gateway.
+const WINDOW_IDLE: Duration = Duration::from_secs(60);
 const IO_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn run(ctx: &Context) -> Result<String> {
     let fake = FakeLlm::start()?;
-    let mut gateway = start_gateway(ctx, &fake, "ws")?;
+    let mut gateway = start_gateway(ctx, &fake, "ws", CONFIG)?;
     let token = ctx.binary.token().to_owned();
     let addr = gateway.addr();
     // Warm up what the first connection of each kind initialises once.
@@ -97,7 +99,11 @@ pub fn run(ctx: &Context) -> Result<String> {
     // gateway's 30 s trim (`mi_collect(true)`, `malloc_trim`).
     thread::sleep(TRIM_WAIT);
     let later_ws = gateway.rss_kib()?;
-    let open_after = open_counts(addr, &token)?;
+    let open_after = open_counts(addr, &token)?
+        .iter()
+        .map(|l| format!("`{l}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     // A second round: memory the first one freed is reused, not added to.
     let again = open_many(IDLE_WS, |_| ws_connect(addr, Some(&token)))?;
     let during_again = gateway.rss_kib()?;
@@ -109,7 +115,17 @@ pub fn run(ctx: &Context) -> Result<String> {
     // The streams on a fresh gateway, so that its baseline is not the idle clients' high
     // water mark.
     eprintln!("xtask: ws: {STREAMS} concurrent streamed chats");
-    let mut gateway = start_gateway(ctx, &fake, "ws-streams")?;
+    // Windows of finished sessions' history stay cached for their next turn (up to
+    // `agents.window_cache_mib`) until idle for `agents.window_cache_idle_sec`: a minute here
+    // (10 by default), so that the last sample is taken after they are dropped.
+    let streams_config = CONFIG.replace(
+        r#""agents": {"#,
+        &format!(
+            r#""agents": {{"window_cache_idle_sec": {}, "#,
+            WINDOW_IDLE.as_secs()
+        ),
+    );
+    let mut gateway = start_gateway(ctx, &fake, "ws-streams", &streams_config)?;
     let addr = gateway.addr();
     stream_sse(addr, &token, 0)?;
     stream_ws(addr, &token, 1)?;
@@ -120,12 +136,18 @@ pub fn run(ctx: &Context) -> Result<String> {
     let after_streams = gateway.rss_kib()?;
     thread::sleep(TRIM_WAIT);
     let later_streams = gateway.rss_kib()?;
+    let windows_first = window_cache(addr, &token)?;
     let hwm = gateway.status_kib("VmHWM")?;
     // A second round on new sessions: what the first left behind is reused (the allocator's
     // retention) or added to (a leak).
     let again = run_streams(&gateway, addr, &token, 2 + STREAMS)?;
     thread::sleep(TRIM_WAIT);
     let later_again = gateway.rss_kib()?;
+    let windows_again = window_cache(addr, &token)?;
+    // Past the windows' idle time and the trim that drops them.
+    thread::sleep(WINDOW_IDLE);
+    let windows_gone = window_cache(addr, &token)?;
+    let later_windows = gateway.rss_kib()?;
     let log = gateway.log_lines(10);
     if !gateway.is_running() {
         bail!("the gateway died under the streams{}", gateway.log_tail());
@@ -180,8 +202,11 @@ pub fn run(ctx: &Context) -> Result<String> {
          connection and session) on a fresh gateway, each answer streamed by the fake provider \
          in 10 pieces 100 ms apart: {} completed in {:.1} s. RSS before {:.1} MiB, peak {:.1} MiB ({:.1} KiB per stream), 3 s after {:.1} MiB \
          ({:+.1} MiB against before), after a trim period (33 s) {:.1} MiB ({:+.1} MiB); VmHWM \
-         {:.1} MiB. A second round of {STREAMS} on new sessions: peak {:.1} MiB, after a trim \
-         period {:.1} MiB ({:+.1} MiB against before the first).\n",
+         {:.1} MiB; the window cache then held {}. A second round of {STREAMS} on new \
+         sessions: peak {:.1} MiB, after a trim period {:.1} MiB ({:+.1} MiB against before the \
+         first; window cache {}). {} s later, the windows idle for longer than \
+         `agents.window_cache_idle_sec` ({} s here) dropped (window cache {}): {:.1} MiB ({:+.1} MiB \
+         against before the first).\n",
         STREAMS / 2,
         STREAMS - STREAMS / 2,
         streams.completed,
@@ -194,19 +219,26 @@ pub fn run(ctx: &Context) -> Result<String> {
         later_streams as f64 / 1024.0,
         (later_streams as f64 - before_streams as f64) / 1024.0,
         hwm as f64 / 1024.0,
+        windows_first,
         again.peak_kib as f64 / 1024.0,
         later_again as f64 / 1024.0,
         (later_again as f64 - before_streams as f64) / 1024.0,
+        windows_again,
+        WINDOW_IDLE.as_secs(),
+        WINDOW_IDLE.as_secs(),
+        windows_gone,
+        later_windows as f64 / 1024.0,
+        (later_windows as f64 - before_streams as f64) / 1024.0,
     ));
     Ok(text)
 }
 
-fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str) -> Result<Gateway> {
+fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str, config_json: &str) -> Result<Gateway> {
     let workdir = ctx.scratch.join(name);
     let home = workdir.join("home");
     create_parent(&home)?;
     let config = workdir.join("config.json");
-    fs::write(&config, CONFIG).with_context(|| format!("writing {}", config.display()))?;
+    fs::write(&config, config_json).with_context(|| format!("writing {}", config.display()))?;
     let config = config.to_str().context("the scratch path is not UTF-8")?;
     let base_url = fake.base_url();
     let mut env = vec![
@@ -377,8 +409,42 @@ fn read_text(stream: &mut TcpStream) -> Result<String> {
 }
 
 /// The connection gauges of `/metrics` (`exoclaw_websocket_connections`,
-/// `exoclaw_connections{state=...}`), as one line.
-fn open_counts(addr: SocketAddr, token: &str) -> Result<String> {
+/// `exoclaw_connections{state=...}`).
+fn open_counts(addr: SocketAddr, token: &str) -> Result<Vec<String>> {
+    metric_lines(
+        addr,
+        token,
+        &["exoclaw_websocket_connections ", "exoclaw_connections{"],
+    )
+}
+
+/// The window cache's gauges, as "N sessions, X MiB".
+fn window_cache(addr: SocketAddr, token: &str) -> Result<String> {
+    let lines = metric_lines(
+        addr,
+        token,
+        &[
+            "exoclaw_window_cache_sessions ",
+            "exoclaw_window_cache_bytes ",
+        ],
+    )?;
+    let value = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .with_context(|| format!("no {name} in /metrics"))
+    };
+    Ok(format!(
+        "{} sessions, {:.1} MiB",
+        value("exoclaw_window_cache_sessions ")?,
+        value("exoclaw_window_cache_bytes ")? / 1_048_576.0
+    ))
+}
+
+/// The lines of `/metrics` that start with one of `prefixes`, each in backticks.
+fn metric_lines(addr: SocketAddr, token: &str, prefixes: &[&str]) -> Result<Vec<String>> {
     let mut stream = connect(addr)?;
     let request = format!(
         "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
@@ -391,12 +457,9 @@ fn open_counts(addr: SocketAddr, token: &str) -> Result<String> {
     let text = String::from_utf8_lossy(&all);
     Ok(text
         .lines()
-        .filter(|l| {
-            l.starts_with("exoclaw_websocket_connections ") || l.starts_with("exoclaw_connections{")
-        })
-        .map(|l| format!("`{l}`"))
-        .collect::<Vec<_>>()
-        .join(", "))
+        .filter(|l| prefixes.iter().any(|p| l.starts_with(p)))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// One streamed chat completion over SSE, read to `[DONE]`.

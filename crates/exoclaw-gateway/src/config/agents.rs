@@ -20,6 +20,9 @@ pub struct AgentsConfig {
     /// Memory for hot sessions' history windows kept between turns, in MiB
     /// (0: read every turn's window from the store).
     pub window_cache_mib: u64,
+    /// Seconds a session's window stays cached without a turn before it is
+    /// dropped (its memory given back).
+    pub window_cache_idle_sec: u64,
 }
 
 impl Default for AgentsConfig {
@@ -27,6 +30,7 @@ impl Default for AgentsConfig {
         Self {
             defaults: AgentDefaults::default(),
             window_cache_mib: 96,
+            window_cache_idle_sec: 600,
         }
     }
 }

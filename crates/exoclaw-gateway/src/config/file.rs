@@ -430,12 +430,29 @@ impl CompatConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EgressConfig {
     /// Domains any outbound call may reach; empty means no domain allowlist
     /// (SSRF rules still apply).
     pub allow_domains: Vec<String>,
+    /// Idle keep-alive connections each client keeps per host for the next
+    /// request. A burst of concurrent calls opens one connection each; past
+    /// this many, a connection is closed when its call ends instead of
+    /// being kept (each kept one holds about 12 KiB of buffers).
+    pub pool_max_idle_per_host: usize,
+    /// Seconds an idle keep-alive connection is kept before it is closed.
+    pub pool_idle_timeout_sec: u64,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            allow_domains: Vec::new(),
+            pool_max_idle_per_host: exoclaw_egress::DEFAULT_POOL_MAX_IDLE_PER_HOST,
+            pool_idle_timeout_sec: exoclaw_egress::DEFAULT_POOL_IDLE_TIMEOUT.as_secs(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

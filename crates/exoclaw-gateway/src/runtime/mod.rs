@@ -130,9 +130,6 @@ pub type Late = Arc<std::sync::OnceLock<std::sync::Weak<Runtime>>>;
 pub type LateChannels =
     Arc<std::sync::OnceLock<std::sync::Weak<dyn exoclaw_core::tool::ChannelFiles>>>;
 
-/// How long a session's window stays cached without a turn.
-const WINDOW_IDLE: Duration = Duration::from_secs(600);
-
 pub struct Runtime {
     /// This runtime, for the delegation port its runs carry.
     me: std::sync::Weak<Runtime>,
@@ -361,7 +358,7 @@ impl Runtime {
                     .saturating_mul(1 << 20),
             )
             .unwrap_or(usize::MAX),
-            WINDOW_IDLE,
+            Duration::from_secs(settings.config.agents.window_cache_idle_sec),
         ));
         Ok(Arc::new_cyclic(|me| {
             let _ = late.set(me.clone());

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use exoclaw_core::Secret;
 use exoclaw_core::store::Store;
 use exoclaw_core::tool::{ChannelFile, ChannelFiles, Tool, ToolContext, ToolError};
-use exoclaw_egress::{DomainRules, EgressClient};
+use exoclaw_egress::DomainRules;
 use exoclaw_tools::ToolRegistry;
 use exoclaw_tools::exec::CommandRunner;
 use exoclaw_tools::fs::FsOptions;
@@ -291,10 +291,7 @@ pub fn registry(
     );
     tools.extend(exoclaw_tools::exec::tools(&runner));
 
-    let egress = &settings.config.egress;
-    let client = EgressClient::builder()
-        .allow_domains(&egress.allow_domains)
-        .map_err(|e| anyhow::anyhow!("egress.allow_domains: {e}"))?
+    let client = crate::egress::builder(settings)?
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the egress client: {e}"))?;
     let wf = &settings.config.tools.web_fetch;

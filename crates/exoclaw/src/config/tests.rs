@@ -98,8 +98,9 @@ fn range_and_format_rules() {
         r#"{
           "gateway": {"host": "example.com", "allowed_origins": ["*", "https://a.example/path"],
                       "trusted_proxies": ["nope"], "shutdown_grace_sec": 99999},
-          "agents": {"defaults": {"sandbox": {"cpus": 0}}},
-          "egress": {"allow_domains": ["Bad_Domain", "https://x.com"]},
+          "agents": {"defaults": {"sandbox": {"cpus": 0}}, "window_cache_idle_sec": 0},
+          "egress": {"allow_domains": ["Bad_Domain", "https://x.com"],
+                     "pool_max_idle_per_host": 10001, "pool_idle_timeout_sec": 0},
           "providers": {"x": {"base_url": "ftp://x"}},
           "backup": {"schedule": "25:00", "keep_days": 0}
         }"#,
@@ -114,6 +115,9 @@ fn range_and_format_rules() {
         "agents.defaults.sandbox.cpus",
         "egress.allow_domains[0]",
         "egress.allow_domains[1]",
+        "agents.window_cache_idle_sec",
+        "egress.pool_max_idle_per_host",
+        "egress.pool_idle_timeout_sec",
         "providers.x.base_url",
         "backup.schedule",
         "backup.keep_days",

@@ -590,6 +590,27 @@ pub fn validate(c: &FileConfig) -> Vec<Problem> {
         }
     }
     domain_list(&mut p, "egress.allow_domains", &c.egress.allow_domains);
+    range(
+        &mut p,
+        "agents.window_cache_idle_sec",
+        c.agents.window_cache_idle_sec,
+        1,
+        86_400,
+    );
+    range(
+        &mut p,
+        "egress.pool_max_idle_per_host",
+        c.egress.pool_max_idle_per_host as u64,
+        0,
+        10_000,
+    );
+    range(
+        &mut p,
+        "egress.pool_idle_timeout_sec",
+        c.egress.pool_idle_timeout_sec,
+        1,
+        3_600,
+    );
     domain_list(
         &mut p,
         "tools.web_fetch.allow_domains",

@@ -44,6 +44,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             ],
         );
     }
+    let (sessions, bytes) = state.runtime.windows.usage();
+    m.window_cache_sessions
+        .set(i64::try_from(sessions).unwrap_or(i64::MAX));
+    m.window_cache_bytes
+        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

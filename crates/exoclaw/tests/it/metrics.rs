@@ -1,5 +1,5 @@
-//! `GET /metrics`: authenticated OpenMetrics text with HTTP, LLM, tool and
-//! budget metrics under the `exoclaw_` prefix.
+//! `GET /metrics`: authenticated OpenMetrics text with HTTP, LLM, tool,
+//! budget and window cache metrics under the `exoclaw_` prefix.
 
 use crate::chat::{chat, setup_with};
 use crate::support::*;
@@ -121,8 +121,25 @@ fn metrics_cover_requests_llm_calls_tools_and_budgets() {
     assert!(t.contains("exoclaw_build_info{"));
     assert!(t.contains("exoclaw_websocket_connections"));
     assert!(t.contains("exoclaw_agent_runs_active"));
+    // The finished turn's session window stays cached for the next turn.
+    assert_eq!(value(&t, "exoclaw_window_cache_sessions "), 1.0);
+    assert!(value(&t, "exoclaw_window_cache_bytes ") > 0.0);
     assert!(
         !t.contains(TOKEN) && !t.contains("sk-test"),
         "no secrets in metrics"
     );
+}
+
+#[test]
+fn with_the_window_cache_off_no_window_is_kept() {
+    let config = json!({
+        "agents": {"defaults": {"model": "gpt-4o-mini"}, "window_cache_mib": 0}
+    });
+    let s = setup_with(&config.to_string(), &[]);
+    s.fake.push(Reply::text("done"));
+    let body = json!({"model": "default", "messages": [{"role": "user", "content": "go"}]});
+    assert_eq!(chat(&s.gw, body).status, 200);
+    let t = s.gw.get("/metrics", Some(TOKEN)).body;
+    assert_eq!(value(&t, "exoclaw_window_cache_sessions "), 0.0);
+    assert_eq!(value(&t, "exoclaw_window_cache_bytes "), 0.0);
 }
