@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::fake_llm::FakeLlm;
-use super::gateway::Gateway;
+use super::gateway::{Gateway, window_cache};
 use super::http::{Conn, Response, post_json};
 use super::load::{self, Load, Outcome, delta_ms, ms3};
 use super::{Context, mib};
@@ -36,7 +36,8 @@ const BURST_LIMIT: Duration = Duration::from_secs(600);
 
 pub fn run(ctx: &Context) -> Result<String> {
     let fake = FakeLlm::start()?;
-    let mut gateway = super::fake_llm::start_gateway(ctx, &fake, "delegation")?;
+    let config = super::fake_llm::config_with_window_idle(WINDOW_IDLE.as_secs());
+    let mut gateway = super::fake_llm::start_gateway_with(ctx, &fake, "delegation", &config, &[])?;
     let token = ctx.binary.token().to_owned();
     setup(&gateway, &token)?;
     let mut rows = Vec::new();
@@ -53,12 +54,31 @@ pub fn run(ctx: &Context) -> Result<String> {
             bail!("the gateway died under load{}", gateway.log_tail());
         }
     }
+    // The timed rows' sessions' windows expire first, so that the bursts' baseline holds none.
+    thread::sleep(WINDOW_IDLE);
     let mut bursts = Vec::new();
     for round in 1..=BURSTS {
         bursts.push(burst(&mut gateway, &fake, &token, round)?);
     }
+    // Past the windows' idle time (and the trim that drops them).
+    thread::sleep(WINDOW_IDLE);
+    let end = End {
+        rss_kib: gateway.rss_kib()?,
+        anon_kib: gateway.status_kib("RssAnon")?,
+        windows: window_cache(gateway.addr(), &token)?,
+    };
     gateway.stop()?;
-    Ok(report(ctx, &rows, &bursts))
+    Ok(report(ctx, &rows, &bursts, &end))
+}
+
+/// `agents.window_cache_idle_sec` of the benchmark's gateway: a minute (10 by default).
+const WINDOW_IDLE: Duration = Duration::from_secs(60);
+
+/// The gateway once every burst's session windows have expired.
+struct End {
+    rss_kib: u64,
+    anon_kib: u64,
+    windows: String,
 }
 
 /// The agents (each on its scripted model) and the links of the benchmark.
@@ -149,6 +169,8 @@ struct Burst {
     rss_settled_kib: u64,
     /// Of it, anonymous memory (heaps, stacks).
     anon_settled_kib: u64,
+    /// The history window cache then (`/metrics`).
+    windows: String,
     hwm_kib: u64,
 }
 
@@ -214,7 +236,9 @@ fn burst(gateway: &mut Gateway, fake: &FakeLlm, token: &str, round: usize) -> Re
     thread::sleep(TRIM_PERIOD);
     let rss_settled_kib = gateway.rss_kib()?;
     let anon_settled_kib = gateway.status_kib("RssAnon")?;
+    let windows = window_cache(gateway.addr(), token)?;
     Ok(Burst {
+        windows,
         anon_before_kib,
         rss_settled_kib,
         anon_settled_kib,
@@ -276,7 +300,7 @@ fn history(gateway: &Gateway, token: &str) -> Result<(usize, usize)> {
     Ok((done, flagged))
 }
 
-fn report(ctx: &Context, rows: &[(&str, Outcome)], bursts: &[Burst]) -> String {
+fn report(ctx: &Context, rows: &[(&str, Outcome)], bursts: &[Burst], end: &End) -> String {
     let mut out = String::new();
     out.push_str("### Delegation\n\n");
     out.push_str(&format!(
@@ -322,7 +346,7 @@ fn report(ctx: &Context, rows: &[(&str, Outcome)], bursts: &[Burst]) -> String {
         out.push_str(&format!(
             "\nBurst {}: {BURST} async delegations started at once ({SENDERS} clients): sent in {:.2} s, all announced after {:.2} s; \
              announcement calls {} (after 10 s more: {}); history so far: {} done, {} announced; {} client errors. \
-             Gateway RSS before {} (anonymous {}), peak so far {}, 10 s after {} ({:+.2} MiB), after a memory-trim period {} ({:+.2} MiB; anonymous {}).\n",
+             Gateway RSS before {} (anonymous {}), peak so far {}, 10 s after {} ({:+.2} MiB), after a memory-trim period {} ({:+.2} MiB; anonymous {}; window cache {}).\n",
             i + 1,
             b.started.as_secs_f64(),
             b.announced.as_secs_f64(),
@@ -339,6 +363,21 @@ fn report(ctx: &Context, rows: &[(&str, Outcome)], bursts: &[Burst]) -> String {
             mib(b.rss_settled_kib * 1024),
             (b.rss_settled_kib as f64 - b.rss_before_kib as f64) / 1024.0,
             mib(b.anon_settled_kib * 1024),
+            b.windows,
+        ));
+    }
+    if let Some(first) = bursts.first() {
+        out.push_str(&format!(
+            "\n{} s after the last burst, its sessions' windows idle for longer than \
+             `agents.window_cache_idle_sec` ({} s here; window cache {}): RSS {} ({:+.2} MiB against \
+             before the first burst), anonymous {} ({:+.2} MiB).\n",
+            WINDOW_IDLE.as_secs(),
+            WINDOW_IDLE.as_secs(),
+            end.windows,
+            mib(end.rss_kib * 1024),
+            (end.rss_kib as f64 - first.rss_before_kib as f64) / 1024.0,
+            mib(end.anon_kib * 1024),
+            (end.anon_kib as f64 - first.anon_before_kib as f64) / 1024.0,
         ));
     }
     out

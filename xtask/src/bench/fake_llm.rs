@@ -497,6 +497,16 @@ pub fn start_gateway(
     start_gateway_with(ctx, fake, name, GATEWAY_CONFIG, &[])
 }
 
+/// [`GATEWAY_CONFIG`] with `agents.window_cache_idle_sec` set: sessions' cached history
+/// windows dropped after that long idle (10 minutes by default), so a benchmark can sample
+/// memory after they are gone.
+pub fn config_with_window_idle(seconds: u64) -> String {
+    GATEWAY_CONFIG.replace(
+        r#""agents": {"#,
+        &format!(r#""agents": {{"window_cache_idle_sec": {seconds}, "#),
+    )
+}
+
 /// [`GATEWAY_CONFIG`] with `channels` (a JSON object) as its `channels` section.
 pub fn config_with_channels(channels: &str) -> String {
     let base = GATEWAY_CONFIG.strip_suffix('}').unwrap_or(GATEWAY_CONFIG);

@@ -237,6 +237,53 @@ impl Drop for Gateway {
 
 /// The status code `GET /readyz` answers with, waiting at most `timeout` for the answer
 /// (a listener bound before the server accepts holds the connection in its backlog).
+/// The lines of the gateway's `/metrics` that start with one of `prefixes`.
+pub fn metric_lines(addr: SocketAddr, token: &str, prefixes: &[&str]) -> Result<Vec<String>> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .context("read timeout")?;
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .context("GET /metrics")?;
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).context("reading /metrics")?;
+    let text = String::from_utf8_lossy(&all);
+    Ok(text
+        .lines()
+        .filter(|l| prefixes.iter().any(|p| l.starts_with(p)))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The history window cache's gauges, as "N sessions, X MiB".
+pub fn window_cache(addr: SocketAddr, token: &str) -> Result<String> {
+    let lines = metric_lines(
+        addr,
+        token,
+        &[
+            "exoclaw_window_cache_sessions ",
+            "exoclaw_window_cache_bytes ",
+        ],
+    )?;
+    let value = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .with_context(|| format!("no {name} in /metrics"))
+    };
+    Ok(format!(
+        "{} sessions, {:.1} MiB",
+        value("exoclaw_window_cache_sessions ")?,
+        value("exoclaw_window_cache_bytes ")? / 1_048_576.0
+    ))
+}
+
 fn readyz_status(addr: SocketAddr, timeout: Duration) -> io::Result<u16> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;

@@ -131,23 +131,25 @@ pub fn run(ctx: &Context) -> Result<String> {
     stream_ws(addr, &token, 1)?;
     settle();
     let before_streams = gateway.rss_kib()?;
+    let anon_before = gateway.status_kib("RssAnon")?;
     let streams = run_streams(&gateway, addr, &token, 2)?;
     settle();
     let after_streams = gateway.rss_kib()?;
     thread::sleep(TRIM_WAIT);
     let later_streams = gateway.rss_kib()?;
-    let windows_first = window_cache(addr, &token)?;
+    let windows_first = super::gateway::window_cache(addr, &token)?;
     let hwm = gateway.status_kib("VmHWM")?;
     // A second round on new sessions: what the first left behind is reused (the allocator's
     // retention) or added to (a leak).
     let again = run_streams(&gateway, addr, &token, 2 + STREAMS)?;
     thread::sleep(TRIM_WAIT);
     let later_again = gateway.rss_kib()?;
-    let windows_again = window_cache(addr, &token)?;
+    let windows_again = super::gateway::window_cache(addr, &token)?;
     // Past the windows' idle time and the trim that drops them.
     thread::sleep(WINDOW_IDLE);
-    let windows_gone = window_cache(addr, &token)?;
+    let windows_gone = super::gateway::window_cache(addr, &token)?;
     let later_windows = gateway.rss_kib()?;
+    let anon_after = gateway.status_kib("RssAnon")?;
     let log = gateway.log_lines(10);
     if !gateway.is_running() {
         bail!("the gateway died under the streams{}", gateway.log_tail());
@@ -206,7 +208,9 @@ pub fn run(ctx: &Context) -> Result<String> {
          sessions: peak {:.1} MiB, after a trim period {:.1} MiB ({:+.1} MiB against before the \
          first; window cache {}). {} s later, the windows idle for longer than \
          `agents.window_cache_idle_sec` ({} s here) dropped (window cache {}): {:.1} MiB ({:+.1} MiB \
-         against before the first).\n",
+         against before the first); of it anonymous memory (RssAnon, the rest being the binary's \
+         and libraries' pages from the page cache) {:.1} MiB against {:.1} MiB before the first \
+         ({:+.1} MiB).\n",
         STREAMS / 2,
         STREAMS - STREAMS / 2,
         streams.completed,
@@ -229,6 +233,9 @@ pub fn run(ctx: &Context) -> Result<String> {
         windows_gone,
         later_windows as f64 / 1024.0,
         (later_windows as f64 - before_streams as f64) / 1024.0,
+        anon_after as f64 / 1024.0,
+        anon_before as f64 / 1024.0,
+        (anon_after as f64 - anon_before as f64) / 1024.0,
     ));
     Ok(text)
 }
@@ -411,55 +418,11 @@ fn read_text(stream: &mut TcpStream) -> Result<String> {
 /// The connection gauges of `/metrics` (`exoclaw_websocket_connections`,
 /// `exoclaw_connections{state=...}`).
 fn open_counts(addr: SocketAddr, token: &str) -> Result<Vec<String>> {
-    metric_lines(
+    super::gateway::metric_lines(
         addr,
         token,
         &["exoclaw_websocket_connections ", "exoclaw_connections{"],
     )
-}
-
-/// The window cache's gauges, as "N sessions, X MiB".
-fn window_cache(addr: SocketAddr, token: &str) -> Result<String> {
-    let lines = metric_lines(
-        addr,
-        token,
-        &[
-            "exoclaw_window_cache_sessions ",
-            "exoclaw_window_cache_bytes ",
-        ],
-    )?;
-    let value = |name: &str| {
-        lines
-            .iter()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .with_context(|| format!("no {name} in /metrics"))
-    };
-    Ok(format!(
-        "{} sessions, {:.1} MiB",
-        value("exoclaw_window_cache_sessions ")?,
-        value("exoclaw_window_cache_bytes ")? / 1_048_576.0
-    ))
-}
-
-/// The lines of `/metrics` that start with one of `prefixes`, each in backticks.
-fn metric_lines(addr: SocketAddr, token: &str, prefixes: &[&str]) -> Result<Vec<String>> {
-    let mut stream = connect(addr)?;
-    let request = format!(
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .context("GET /metrics")?;
-    let mut all = Vec::new();
-    stream.read_to_end(&mut all).context("reading /metrics")?;
-    let text = String::from_utf8_lossy(&all);
-    Ok(text
-        .lines()
-        .filter(|l| prefixes.iter().any(|p| l.starts_with(p)))
-        .map(str::to_owned)
-        .collect())
 }
 
 /// One streamed chat completion over SSE, read to `[DONE]`.

@@ -147,18 +147,22 @@ pub(crate) async fn count_matches(
 
 /// A full-text list: the memory columns `$cols` (aliased `m`) of the
 /// namespace's newest `?6` matches of the FTS5 query `?1`, best (BM25 of
-/// the content; the `ns` column weighs nothing) first, `?7` of them. The
-/// scope again on the rows: tenant `?2`, agent `?3`, user `?4`, the shared
-/// ones when `?5`. `CROSS JOIN`: SQLite then keeps the candidates as the
-/// outer loop (else it may walk the namespace's index of `memories` and
-/// probe the candidates, which reads the namespace).
+/// the content; the `ns` column weighs nothing) first, `?7` of them. Only
+/// the best `?7 * 4` by score are read from `memories` (for the scope and
+/// the tie-breakers: importance, then recency), not every candidate: each
+/// row read costs its content and vector. The scope again on the rows:
+/// tenant `?2`, agent `?3`, user `?4`, the shared ones when `?5`. `CROSS
+/// JOIN`: SQLite then keeps the candidates as the outer loop (else it may
+/// walk the namespace's index of `memories` and probe the candidates,
+/// which reads the namespace).
 macro_rules! text_candidates {
     ($($cols:tt)+) => {
         concat!(
             "SELECT ",
             $($cols)+,
-            " FROM (SELECT rowid AS num, bm25(memories_fts, 1.0, 0.0) AS score \
-             FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?6) f \
+            " FROM (SELECT num, score FROM (SELECT rowid AS num, \
+             bm25(memories_fts, 1.0, 0.0) AS score FROM memories_fts \
+             WHERE memories_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?6) ORDER BY score LIMIT ?7 * 4) f \
              CROSS JOIN memories m ON m.num = f.num WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
              AND (m.user_id = ?4 OR (?5 AND m.user_id IS NULL)) \
              ORDER BY f.score, m.importance DESC, m.updated_at DESC LIMIT ?7"
