@@ -319,20 +319,17 @@ macro_rules! ports {
                     user,
                     shared: true,
                 };
-                // The two lists on two connections at once: a search takes
-                // the longer of the two, not their sum.
-                let text = async {
-                    if words.is_empty() {
-                        return Ok(Vec::new());
-                    }
+                let text = if words.is_empty() {
+                    Vec::new()
+                } else {
                     let mut conn = self.pool.acquire().await.map_err($d::err)?;
-                    Ok(text_list(&mut conn, &scope, &words, pool)
+                    text_list(&mut conn, &scope, &words, pool)
                         .await?
                         .into_iter()
                         .map(|(m, _)| m)
-                        .collect())
+                        .collect()
                 };
-                let vector = async { Ok(match &q.embedding {
+                let vector = match &q.embedding {
                     None => Vec::new(),
                     Some(e) => {
                         let knn = match e.vector.len() {
@@ -372,9 +369,7 @@ macro_rules! ports {
                             None => self.scan_vectors(tenant, q, e, pool).await?,
                         }
                     }
-                }) };
-                let (text, vector): (Vec<Memory>, Vec<Memory>) =
-                    futures_util::future::try_join(text, vector).await?;
+                };
                 Ok(fuse(text, vector, usize::try_from(limit).unwrap_or(0)))
             }
 
