@@ -88,49 +88,33 @@ pub enum Refusal {
 }
 
 /// Whether `from` may delegate to `to` for `user`: a link first, then a
-/// team (a lead and its members reach each other).
-pub async fn reach<S>(
-    store: &S,
-    tenant: &TenantId,
+/// team (a lead and its members reach each other). Read through the turn's
+/// directory (rows unchanged since an earlier turn come from memory); the
+/// teams only when no link admits the user.
+pub async fn reach(
+    dir: &crate::runtime::directory::Directory,
     from: &AgentId,
     to: &AgentId,
     user: &UserId,
-) -> Result<Result<Reach, Refusal>, StoreError>
-where
-    S: LinkStore + TeamStore + ?Sized,
-{
-    let links = store.list_links(tenant, Some(from)).await?;
+) -> Result<Result<Reach, Refusal>, StoreError> {
+    let links = dir.links(from).await?;
     let link = links.into_iter().find(|l| l.permits(from, to));
     if let Some(l) = &link
         && l.users.admits(user)
     {
         return Ok(Ok(Reach::Link(l.clone())));
     }
-    if let Some(team) = shared_team(store, tenant, from, to).await? {
-        return Ok(Ok(Reach::Team(team)));
+    let team = dir.teams().await?.into_iter().find(|t| {
+        (t.lead == *from && t.members.contains(to)) || (t.lead == *to && t.members.contains(from))
+    });
+    if let Some(team) = team {
+        return Ok(Ok(Reach::Team(team.id)));
     }
     Ok(Err(if link.is_some() {
         Refusal::UserDenied
     } else {
         Refusal::NoLink
     }))
-}
-
-/// A team in which one of the two leads and the other is a member.
-async fn shared_team<S: TeamStore + ?Sized>(
-    store: &S,
-    tenant: &TenantId,
-    a: &AgentId,
-    b: &AgentId,
-) -> Result<Option<String>, StoreError> {
-    Ok(store
-        .list_teams(tenant)
-        .await?
-        .into_iter()
-        .find(|t| {
-            (t.lead == *a && t.members.contains(b)) || (t.lead == *b && t.members.contains(a))
-        })
-        .map(|t| t.id))
 }
 
 /// The agents `agent` may delegate to on behalf of `user`, by id.

@@ -40,6 +40,9 @@ struct Plan {
     target: Agent,
     clone: Option<CloneOf>,
     timeout: Duration,
+    /// The tenant's directory the plan was checked against, handed to the
+    /// launch so it does not read the version again.
+    directory: Option<crate::runtime::directory::Directory>,
 }
 
 fn refuse(code: &str, message: impl Into<String>) -> ToolError {
@@ -246,7 +249,7 @@ async fn call_once(
                 DelegationKind::Spawn => Lane::Subagent,
             },
             handed_over: super::super::launch::HandedOver::Known(None),
-            directory: None,
+            directory: plan.directory.clone(),
         })
         .await;
     let turn = match launched {
@@ -359,9 +362,12 @@ async fn plan_delegation(
             ),
         )
     };
-    let agent = rt
-        .store
-        .get_agent(&ctx.tenant, target)
+    let dir = rt
+        .directory(&ctx.tenant)
+        .await
+        .map_err(|e| store_error(&e))?;
+    let agent = dir
+        .agent(target)
         .await
         .map_err(|e| store_error(&e))?
         .ok_or_else(no_agent)?;
@@ -372,15 +378,9 @@ async fn plan_delegation(
             format!("agent {target} is disabled"),
         ));
     }
-    let reach = super::directory::reach(
-        rt.store.as_ref(),
-        &ctx.tenant,
-        &ctx.agent,
-        target,
-        &ctx.user,
-    )
-    .await
-    .map_err(|e| store_error(&e))?;
+    let reach = super::directory::reach(&dir, &ctx.agent, target, &ctx.user)
+        .await
+        .map_err(|e| store_error(&e))?;
     let link = match reach {
         Ok(super::directory::Reach::Link(l)) => Some(l),
         Ok(super::directory::Reach::Team(_)) => None,
@@ -435,6 +435,7 @@ async fn plan_delegation(
             target: agent,
             clone: None,
             timeout: Duration::from_secs(cfg.timeout_sec),
+            directory: Some(dir),
         },
         slots,
     ))
@@ -501,6 +502,7 @@ async fn plan_spawn(
                 deny: cfg.deny.clone(),
             }),
             timeout: Duration::from_secs(cfg.timeout_sec),
+            directory: None,
         },
         vec![slot],
     ))
