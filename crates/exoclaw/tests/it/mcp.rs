@@ -533,6 +533,16 @@ fn the_reference_servers_work_over_stdio_and_http() {
         .spawn()
         .expect("node");
     let sse_origin = format!("http://127.0.0.1:{sse_port}");
+    // Registered only once both listen: a server that is not up yet is
+    // retried with the supervisor's backoff (1, 2, 4 … 32 s), which on a
+    // loaded machine can outlast the calls' deadline below.
+    for p in [port, sse_port] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+            assert!(Instant::now() < deadline, "node never listened on {p}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     let config =
         json!({"tools": {"mcp": {"allow_private_origins": [origin, sse_origin]}}}).to_string();
     let s = crate::chat::setup_with(&config, &[]);
