@@ -20,6 +20,7 @@ pub mod version;
 
 use cli::Command;
 use config::env::Env;
+use futures_util::FutureExt as _;
 use std::process::ExitCode;
 
 /// The `exoclaw` command: parse the command line, read the configuration
@@ -75,7 +76,7 @@ async fn dispatch(
     env: Env,
 ) -> anyhow::Result<bool> {
     if let Command::Doctor = command {
-        return boxed(cmd::doctor::run(config_flag, env)).await;
+        return cmd::doctor::run(config_flag, env).boxed_local().await;
     }
     if let Command::Audit(cli::AuditCommand::Verify {
         bundle: Some(bundle),
@@ -101,7 +102,7 @@ async fn dispatch(
             yes,
             json,
         };
-        return boxed(cmd::audit::run(&settings, opts)).await;
+        return cmd::audit::run(&settings, opts).boxed_local().await;
     }
     let settings = crate::config::load(config_flag, env)?;
     exoclaw_gateway::runtime::guard::register_settings_secrets(&settings);
@@ -109,45 +110,48 @@ async fn dispatch(
     // command's state machine was one function of ~180 KiB that `serve`
     // ran through (and kept resident) at every start.
     match command {
-        Command::Serve => boxed(serve::run(settings)).await?,
+        Command::Serve => serve::run(settings).boxed_local().await?,
         Command::Config(c) => cmd::config::run(&c, &settings)?,
-        Command::Upgrade(args) => boxed(cmd::migrate::upgrade(&args, &settings)).await?,
-        Command::Migrate(m) => boxed(cmd::migrate::run(&m, &settings)).await?,
-        Command::Secrets(s) => boxed(cmd::secrets::run(&s, &settings)).await?,
-        Command::Agent(a) => boxed(cmd::agent::run(&a, settings, verbose)).await?,
-        Command::Token(t) => boxed(cmd::token::run(&t, &settings)).await?,
-        Command::Service(c) => cmd::service::run(&c, &settings)?,
-        Command::Onboard(a) => boxed(cmd::onboard::run(&a, &settings)).await?,
-        Command::Backup(b) => boxed(cmd::backup::run(&b, &settings)).await?,
-        Command::Approvals(a) => boxed(cmd::approvals::run(&a, &settings)).await?,
-        Command::Users(u) => boxed(cmd::users::run_users(&u, &settings)).await?,
-        Command::Tenants(t) => boxed(cmd::tenants::run(&t, &settings)).await?,
-        Command::Keys(k) => boxed(cmd::users::run_keys(&k, &settings)).await?,
-        Command::Routes(j) => cmd::users::routes(j.json),
-        Command::Pairing(p) => boxed(cmd::pairing::run(&p, &settings)).await?,
-        Command::Sandbox(c) => return boxed(cmd::sandbox::run(&c, &settings)).await,
-        Command::Audit(a) => return boxed(cmd::audit_log::run(&a, &settings)).await,
-        Command::Delegations(d) => {
-            boxed(cmd::orchestration::run_delegations(&d, &settings)).await?
+        Command::Upgrade(args) => {
+            cmd::migrate::upgrade(&args, &settings)
+                .boxed_local()
+                .await?
         }
-        Command::Bindings(b) => boxed(cmd::orchestration::run_bindings(&b, &settings)).await?,
-        Command::Team(t) => boxed(cmd::team::run(&t, &settings)).await?,
-        Command::Cron(c) => boxed(cmd::cron::run(&c, &settings)).await?,
-        Command::Memory(c) => boxed(cmd::memory::run(&c, &settings)).await?,
-        Command::Skills(c) => boxed(cmd::skills::run(&c, &settings)).await?,
-        Command::Tools(t) => boxed(cmd::tools::run(&t, &settings)).await?,
-        Command::Mcp(m) => boxed(cmd::mcp::run(&m, &settings)).await?,
-        Command::Channels(c) => return boxed(cmd::channels::run(&c, &settings)).await,
+        Command::Migrate(m) => cmd::migrate::run(&m, &settings).boxed_local().await?,
+        Command::Secrets(s) => cmd::secrets::run(&s, &settings).boxed_local().await?,
+        Command::Agent(a) => cmd::agent::run(&a, settings, verbose).boxed_local().await?,
+        Command::Token(t) => cmd::token::run(&t, &settings).boxed_local().await?,
+        Command::Service(c) => cmd::service::run(&c, &settings)?,
+        Command::Onboard(a) => cmd::onboard::run(&a, &settings).boxed_local().await?,
+        Command::Backup(b) => cmd::backup::run(&b, &settings).boxed_local().await?,
+        Command::Approvals(a) => cmd::approvals::run(&a, &settings).boxed_local().await?,
+        Command::Users(u) => cmd::users::run_users(&u, &settings).boxed_local().await?,
+        Command::Tenants(t) => cmd::tenants::run(&t, &settings).boxed_local().await?,
+        Command::Keys(k) => cmd::users::run_keys(&k, &settings).boxed_local().await?,
+        Command::Routes(j) => cmd::users::routes(j.json),
+        Command::Pairing(p) => cmd::pairing::run(&p, &settings).boxed_local().await?,
+        Command::Sandbox(c) => return cmd::sandbox::run(&c, &settings).boxed_local().await,
+        Command::Audit(a) => return cmd::audit_log::run(&a, &settings).boxed_local().await,
+        Command::Delegations(d) => {
+            cmd::orchestration::run_delegations(&d, &settings)
+                .boxed_local()
+                .await?
+        }
+        Command::Bindings(b) => {
+            cmd::orchestration::run_bindings(&b, &settings)
+                .boxed_local()
+                .await?
+        }
+        Command::Team(t) => cmd::team::run(&t, &settings).boxed_local().await?,
+        Command::Cron(c) => cmd::cron::run(&c, &settings).boxed_local().await?,
+        Command::Memory(c) => cmd::memory::run(&c, &settings).boxed_local().await?,
+        Command::Skills(c) => cmd::skills::run(&c, &settings).boxed_local().await?,
+        Command::Tools(t) => cmd::tools::run(&t, &settings).boxed_local().await?,
+        Command::Mcp(m) => cmd::mcp::run(&m, &settings).boxed_local().await?,
+        Command::Channels(c) => return cmd::channels::run(&c, &settings).boxed_local().await,
         Command::Version(_) | Command::Doctor | Command::Security(_) => {}
     }
     Ok(true)
-}
-
-/// `f` behind a pointer, so that its state machine stays its own code.
-fn boxed<'a, T>(
-    f: impl std::future::Future<Output = T> + 'a,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
-    Box::pin(f)
 }
 
 /// One clear line on stderr, then a non-zero exit.
