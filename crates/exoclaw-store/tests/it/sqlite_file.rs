@@ -81,14 +81,10 @@ async fn open_in_a_missing_directory_is_a_clear_error() {
 /// next burst opens what it needs again).
 #[tokio::test]
 async fn release_memory_keeps_one_idle_reading_connection_and_the_store_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("exoclaw.db")))
-        .await
-        .unwrap();
-    let latest = store.schema_status().await.unwrap().latest;
-    store.migrate_to(latest).await.unwrap();
+    let db = crate::harness::TestDb::sqlite(true).await;
+    let store = db.sqlite_store().unwrap();
     store.create_tenant(&"acme".into(), "Acme").await.unwrap();
-    burst(&store).await;
+    burst(store).await;
     // A connection handed back is checked before it is idle again.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(
@@ -101,8 +97,8 @@ async fn release_memory_keeps_one_idle_reading_connection_and_the_store_works() 
     assert_eq!(store.reading_connections(), 1);
     store.create_tenant(&"beta".into(), "Beta").await.unwrap();
     assert!(store.get_tenant(&"beta".into()).await.unwrap().is_some());
-    burst(&store).await;
-    store.close().await;
+    burst(store).await;
+    db.finish().await;
 }
 
 /// 16 concurrent reads.

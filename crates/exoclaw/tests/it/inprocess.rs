@@ -99,3 +99,38 @@ async fn serve_runs_on_a_given_listener_until_told_to_stop() {
         .unwrap()
         .unwrap();
 }
+
+/// `agents.window_cache_idle_sec` reaches the history window cache: a
+/// window idle for longer is dropped when the trim expires windows, one
+/// within the default 10 minutes is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_cache_drops_windows_idle_past_the_configured_time() {
+    use exoclaw_core::agent::history::History;
+    use exoclaw_core::agent::window::Window;
+    for (config, kept) in [
+        (r#"{"agents": {"window_cache_idle_sec": 1}}"#, 0),
+        ("{}", 1),
+    ] {
+        let home = TestHome::new();
+        let gw = gateway_with(&home, config).await;
+        let windows = &gw.state().runtime.windows;
+        let history = History {
+            summary: None,
+            seqs: Vec::new(),
+            messages: std::sync::Arc::new(Vec::new()),
+        };
+        windows.put(
+            exoclaw_core::SessionId::new("s1"),
+            Window {
+                history,
+                last_seq: 0,
+            },
+        );
+        assert_eq!(windows.usage().0, 1);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        windows.expire();
+        assert_eq!(windows.usage().0, kept, "{config}");
+        gw.close(tokio::time::Instant::now() + Duration::from_secs(5))
+            .await;
+    }
+}
