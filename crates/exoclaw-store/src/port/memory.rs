@@ -63,31 +63,33 @@ macro_rules! ports {
                 return Ok(Vec::new());
             }
             let tokens = scope.tokens();
-            let mut matches = Vec::with_capacity(words.len());
-            if words.len() > 1 {
-                for w in words {
-                    let one = $d::fts_query(std::slice::from_ref(w), true, &tokens);
-                    let cap = rule::memory::COMMON_WORD_MATCHES;
-                    matches.push($d::count_matches(&mut *conn, &one, scope, cap).await?);
-                }
+            let matches = if words.len() > 1 {
+                let each: Vec<String> = words
+                    .iter()
+                    .map(|w| $d::fts_query(std::slice::from_ref(w), true, &tokens))
+                    .collect();
+                let cap = rule::memory::COMMON_WORD_MATCHES;
+                $d::count_matches(&mut *conn, &each, scope, cap).await?
             } else {
-                matches.push(0);
-            }
+                vec![0]
+            };
             let (terms, all) = rule::memory::text_terms(words, &matches);
-            let rows = sqlx::query($d::sql!($d::text_candidates!(
-                memory_cols!(),
-                ", m.embedding"
-            )))
-            .bind($d::fts_query(&terms, all, &tokens))
-            .bind(scope.tenant)
-            .bind(scope.agent)
-            .bind(scope.user)
-            .bind(scope.has_shared())
-            .bind(rule::memory::TEXT_CANDIDATES)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err($d::err)?;
+            let sql = if words.len() > 1 && rule::memory::fit_candidates(&matches, all) {
+                $d::sql!($d::text_candidates!(any; memory_cols!(), ", m.embedding"))
+            } else {
+                $d::sql!($d::text_candidates!(newest; memory_cols!(), ", m.embedding"))
+            };
+            let rows = sqlx::query(sql)
+                .bind($d::fts_query(&terms, all, &tokens))
+                .bind(scope.tenant)
+                .bind(scope.agent)
+                .bind(scope.user)
+                .bind(scope.has_shared())
+                .bind(rule::memory::TEXT_CANDIDATES)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err($d::err)?;
             rows.iter()
                 .map(|r| Ok((row::memory(r)?, r.try_get("embedding").map_err($d::err)?)))
                 .collect()
@@ -319,17 +321,18 @@ macro_rules! ports {
                     user,
                     shared: true,
                 };
-                let text = if words.is_empty() {
-                    Vec::new()
-                } else {
+                let text = async {
+                    if words.is_empty() {
+                        return Ok(Vec::new());
+                    }
                     let mut conn = self.pool.acquire().await.map_err($d::err)?;
-                    text_list(&mut conn, &scope, &words, pool)
+                    StoreResult::Ok(text_list(&mut conn, &scope, &words, pool)
                         .await?
                         .into_iter()
                         .map(|(m, _)| m)
-                        .collect()
+                        .collect())
                 };
-                let vector = match &q.embedding {
+                let vector = async { StoreResult::Ok(match &q.embedding {
                     None => Vec::new(),
                     Some(e) => {
                         let knn = match e.vector.len() {
@@ -369,7 +372,8 @@ macro_rules! ports {
                             None => self.scan_vectors(tenant, q, e, pool).await?,
                         }
                     }
-                };
+                })};
+                let (text, vector) = futures_util::future::try_join(text, vector).await?;
                 Ok(fuse(text, vector, usize::try_from(limit).unwrap_or(0)))
             }
 

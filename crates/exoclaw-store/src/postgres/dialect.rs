@@ -127,26 +127,27 @@ pub(crate) fn fts_query(words: &[String], all: bool, _tokens: &[String]) -> Stri
     words.join(if all { " & " } else { " | " })
 }
 
-/// How many memories of `scope` match the `to_tsquery` text `query`,
-/// counted up to `cap`.
+/// How many memories of `scope` match each `to_tsquery` text of
+/// `queries`, each counted up to `cap`, in one statement.
 pub(crate) async fn count_matches(
     conn: &mut Conn,
-    query: &str,
+    queries: &[String],
     scope: &crate::rule::memory::Scope<'_>,
     cap: i64,
-) -> StoreResult<i64> {
+) -> StoreResult<Vec<i64>> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM memories m \
-         WHERE m.tsv @@ to_tsquery('english', $1) AND m.tenant_id = $2 AND m.agent_id = $3 \
-         AND (m.user_id = $4 OR ($5 AND m.user_id IS NULL)) LIMIT $6) c",
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM memories m \
+         WHERE m.tsv @@ to_tsquery('english', u.q) AND m.tenant_id = $2 AND m.agent_id = $3 \
+         AND (m.user_id = $4 OR ($5 AND m.user_id IS NULL)) LIMIT $6) c) \
+         FROM unnest($1::text[]) WITH ORDINALITY AS u (q, i) ORDER BY u.i",
     )
-    .bind(query)
+    .bind(queries)
     .bind(scope.tenant)
     .bind(scope.agent)
     .bind(scope.user)
     .bind(scope.has_shared())
     .bind(cap)
-    .fetch_one(conn)
+    .fetch_all(conn)
     .await
     .map_err(err)
 }
@@ -154,9 +155,10 @@ pub(crate) async fn count_matches(
 /// A full-text list: the memory columns `$cols` (aliased `m`) of the
 /// newest `?6` memories matching the `to_tsquery` text `?1` in tenant
 /// `?2`, agent `?3`, user `?4` (the shared ones when `?5`), best
-/// (`ts_rank_cd` over the stored `tsv`) first, `?7` of them.
+/// (`ts_rank_cd` over the stored `tsv`) first, `?7` of them. The same
+/// statement for `newest;` and `any;` (see SQLite's).
 macro_rules! text_candidates {
-    ($($cols:tt)+) => {
+    ($order:ident; $($cols:tt)+) => {
         concat!(
             "SELECT ",
             $($cols)+,

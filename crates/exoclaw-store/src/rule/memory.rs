@@ -96,6 +96,18 @@ pub(crate) fn text_terms(words: &[String], matches: &[i64]) -> (Vec<String>, boo
     }
 }
 
+/// Whether the rare words' matches (counted, as for [`text_terms`]) are
+/// at most [`TEXT_CANDIDATES`] together, so that a full-text list of any
+/// of them needs no order to stop at the newest: never when all words
+/// must match (`all`: they are all common).
+pub(crate) fn fit_candidates(matches: &[i64], all: bool) -> bool {
+    !all && matches
+        .iter()
+        .filter(|n| **n < COMMON_WORD_MATCHES)
+        .sum::<i64>()
+        <= TEXT_CANDIDATES
+}
+
 /// A memory to save: not blank, within the size limit, a known agent id,
 /// importance in range.
 pub(crate) fn check_new(m: &NewMemory) -> StoreResult<()> {
@@ -269,7 +281,9 @@ pub(crate) fn sign_bits(v: &[f32]) -> Vec<u8> {
 
 /// The Hamming distance of a bit string to `words` (the query's, as
 /// native-endian `u64`s with the last one zero-padded), eight bytes at a
-/// time.
+/// time. Inlined into each scan, so that `count_ones` is the `popcnt`
+/// instruction where the scan is compiled with it.
+#[inline(always)]
 fn hamming(bits: &[u8], words: &[u64]) -> u32 {
     let mut d = 0;
     let mut chunks = bits.chunks_exact(8);
@@ -333,6 +347,36 @@ impl Nearest {
                 "a chunk of the memory vector index does not fit its table".to_owned(),
             ));
         }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU has the `popcnt` instruction (checked just
+            // above), the only feature the function is compiled with.
+            #[allow(
+                unsafe_code,
+                reason = "a call to a function compiled for a CPU feature detected at run time"
+            )]
+            unsafe {
+                self.scan_with_popcnt(validity, rowids, vectors, width);
+            }
+            return Ok(());
+        }
+        self.scan(validity, rowids, vectors, width);
+        Ok(())
+    }
+
+    /// [`Self::scan`] with the `popcnt` instruction for the bit counts
+    /// (without it, `count_ones` is a dozen instructions: the scan took
+    /// 15% of a search's time, BENCHMARKS.md).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    fn scan_with_popcnt(&mut self, validity: &[u8], rowids: &[u8], vectors: &[u8], width: usize) {
+        self.scan(validity, rowids, vectors, width);
+    }
+
+    /// Keeps the chunk's valid slots nearest to the query (sizes checked
+    /// by the caller).
+    #[inline(always)]
+    fn scan(&mut self, validity: &[u8], rowids: &[u8], vectors: &[u8], width: usize) {
         for (slot, bits) in vectors.chunks_exact(width).enumerate() {
             if validity[slot / 8] >> (slot % 8) & 1 == 0 {
                 continue;
@@ -349,7 +393,6 @@ impl Nearest {
                 self.heap.pop();
             }
         }
-        Ok(())
     }
 
     /// The rowids kept, as a JSON array (for `json_each`).

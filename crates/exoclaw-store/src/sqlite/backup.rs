@@ -41,7 +41,7 @@ impl SqliteStore {
 /// `PRAGMA integrity_check`, `PRAGMA foreign_key_check`, and a schema version
 /// this build knows that is not dirty. Creates and changes nothing.
 pub async fn check_sqlite_snapshot(path: &Path) -> StoreResult<SnapshotInfo> {
-    super::vec::register()?;
+    super::extensions::register()?;
     let what = format!("the database copy {}", path.display());
     let connect = SqliteConnectOptions::new()
         .filename(path)

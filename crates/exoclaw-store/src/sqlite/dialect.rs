@@ -113,7 +113,8 @@ macro_rules! for_update {
 /// The FTS5 query over `memories_fts` for `words` (letters and digits
 /// only, each quoted so that none is an operator) in the namespaces of
 /// `tokens` (see `rule::memory::Scope::tokens`): any word, or every word
-/// when `all`.
+/// when `all`. The namespace phrases come first: `text_candidates!`'s
+/// `exoclaw_bm25` leaves them out of the score by their position.
 pub(crate) fn fts_query(words: &[String], all: bool, tokens: &[String]) -> String {
     let join = |parts: Vec<String>, op: &str| format!("({})", parts.join(op));
     let ns = join(
@@ -127,27 +128,36 @@ pub(crate) fn fts_query(words: &[String], all: bool, tokens: &[String]) -> Strin
     format!("{ns} AND {words}")
 }
 
-/// How many memories match the FTS5 query `query` (namespace included),
-/// counted up to `cap` (FTS5 stops there).
+/// How many memories match each FTS5 query of `queries` (namespace
+/// included), each counted up to `cap` (FTS5 stops there), in one
+/// statement: one round trip to the connection's thread for all of them.
 pub(crate) async fn count_matches(
     conn: &mut Conn,
-    query: &str,
+    queries: &[String],
     _scope: &crate::rule::memory::Scope<'_>,
     cap: i64,
-) -> StoreResult<i64> {
+) -> StoreResult<Vec<i64>> {
+    let queries = serde_json::to_string(queries)
+        .map_err(|e| StoreError::Invalid(format!("a full-text query: {e}")))?;
     sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ?1 LIMIT ?2)",
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM memories_fts \
+         WHERE memories_fts MATCH q.value LIMIT ?2)) FROM json_each(?1) q ORDER BY q.key",
     )
-    .bind(query)
+    .bind(queries)
     .bind(cap)
-    .fetch_one(conn)
+    .fetch_all(conn)
     .await
     .map_err(err)
 }
 
 /// A full-text list: the memory columns `$cols` (aliased `m`) of the
 /// namespace's newest `?6` matches of the FTS5 query `?1`, best (BM25 of
-/// the content; the `ns` column weighs nothing) first, `?7` of them. Only
+/// the content: `exoclaw_bm25`, which leaves out the query's first phrases,
+/// the namespace tokens, one for the user when `?4` is set and one for the
+/// shared memories when `?5`: see [`fts_query`]) first, `?7` of them.
+/// `any;` instead of `newest;` when the matches are known to be at most
+/// `?6`: the same rows, without walking FTS5's lists backwards (which
+/// reads each list's pages from its start). Only
 /// the best `?7 * 4` by score are read from `memories` (for the scope and
 /// the tie-breakers: importance, then recency), not every candidate: each
 /// row read costs its content and vector. The scope again on the rows:
@@ -156,13 +166,21 @@ pub(crate) async fn count_matches(
 /// walk the namespace's index of `memories` and probe the candidates,
 /// which reads the namespace).
 macro_rules! text_candidates {
-    ($($cols:tt)+) => {
+    (newest; $($cols:tt)+) => {
+        $crate::sqlite::dialect::text_candidates!(@ "ORDER BY rowid DESC "; $($cols)+)
+    };
+    (any; $($cols:tt)+) => {
+        $crate::sqlite::dialect::text_candidates!(@ ""; $($cols)+)
+    };
+    (@ $order:literal; $($cols:tt)+) => {
         concat!(
             "SELECT ",
             $($cols)+,
             " FROM (SELECT num, score FROM (SELECT rowid AS num, \
-             bm25(memories_fts, 1.0, 0.0) AS score FROM memories_fts \
-             WHERE memories_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?6) ORDER BY score LIMIT ?7 * 4) f \
+             exoclaw_bm25(memories_fts, (?4 IS NOT NULL) + ?5) AS score FROM memories_fts \
+             WHERE memories_fts MATCH ?1 ",
+            $order,
+            "LIMIT ?6) ORDER BY score LIMIT ?7 * 4) f \
              CROSS JOIN memories m ON m.num = f.num WHERE m.tenant_id = ?2 AND m.agent_id = ?3 \
              AND (m.user_id = ?4 OR (?5 AND m.user_id IS NULL)) \
              ORDER BY f.score, m.importance DESC, m.updated_at DESC LIMIT ?7"

@@ -15,7 +15,8 @@
 mod appends;
 mod backup;
 mod dialect;
-pub(crate) mod vec;
+pub(crate) mod extensions;
+mod rank;
 mod writer;
 
 crate::port::expand!(SqliteStore);
@@ -121,7 +122,7 @@ impl SqliteStore {
     /// [`exoclaw_core::store::SchemaStore::migrate_to`] as the caller sees
     /// fit.
     pub async fn open(options: SqliteOptions) -> StoreResult<Self> {
-        vec::register()?;
+        extensions::register()?;
         let path = options.path.clone();
         create_private_file(&path)?;
         let connect = SqliteConnectOptions::new()
@@ -178,7 +179,7 @@ impl SqliteStore {
     /// [`inspect_sqlite`]): for checks such as `exoclaw security audit`.
     /// Every write through this store fails.
     pub async fn open_read_only(path: impl AsRef<Path>) -> StoreResult<Self> {
-        vec::register()?;
+        extensions::register()?;
         let path = path.as_ref().to_path_buf();
         let has_wal = sibling(&path, "-wal").exists();
         let connect = SqliteConnectOptions::new()
@@ -403,7 +404,7 @@ pub async fn inspect_sqlite(path: impl AsRef<Path>) -> StoreResult<Inspection> {
     }
     let has_wal = sibling(path, "-wal").exists();
     check_header(path, meta.len(), has_wal)?;
-    vec::register()?;
+    extensions::register()?;
     let connect = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)

@@ -1,8 +1,10 @@
+//! What every connection of ours has beside SQLite's own, registered as
+//! auto-extensions once per process, before any of our connections opens:
 //! sqlite-vec, compiled in (the `sqlite-vec` crate builds its C source
-//! against the SQLite that sqlx links) and registered as an auto-extension
-//! once per process, before any of our connections opens: every connection
-//! then has `vec0` tables and the `vec_*` functions, which the memory
-//! index's triggers (schema 24) call on every write to `memories`.
+//! against the SQLite that sqlx links), whose `vec0` tables and `vec_*`
+//! functions the memory index's triggers (schema 24) call on every write
+//! to `memories`; and the FTS5 ranking function `exoclaw_bm25`
+//! ([`super::rank`]), which the memory search ranks with.
 
 use exoclaw_core::store::{StoreError, StoreResult};
 use std::ffi::{c_char, c_int};
@@ -15,19 +17,33 @@ type EntryPoint = unsafe extern "C" fn(
     *const libsqlite3_sys::sqlite3_api_routines,
 ) -> c_int;
 
-/// Registers sqlite-vec for every connection opened after this call (once
-/// per process; later calls return the first outcome). Called by every
-/// path that opens a SQLite connection, before it opens it.
+/// Registers sqlite-vec and `exoclaw_bm25` for every connection opened
+/// after this call (once per process; later calls return the first
+/// outcome). Called by every path that opens a SQLite connection, before it
+/// opens it.
 pub(crate) fn register() -> StoreResult<()> {
-    static DONE: OnceLock<c_int> = OnceLock::new();
-    let rc = *DONE.get_or_init(auto_extension);
-    if rc == libsqlite3_sys::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(StoreError::Unavailable(format!(
-            "cannot register the sqlite-vec extension with SQLite (code {rc})"
-        )))
+    static DONE: OnceLock<(c_int, c_int)> = OnceLock::new();
+    let (vec, rank) = *DONE.get_or_init(|| (auto_extension(), rank_extension()));
+    for (rc, what) in [(vec, "the sqlite-vec extension"), (rank, "exoclaw_bm25")] {
+        if rc != libsqlite3_sys::SQLITE_OK {
+            return Err(StoreError::Unavailable(format!(
+                "cannot register {what} with SQLite (code {rc})"
+            )));
+        }
     }
+    Ok(())
+}
+
+/// `sqlite3_auto_extension(rank::init)`: SQLite's result code.
+#[allow(
+    unsafe_code,
+    reason = "the one FFI call that registers the ranking function"
+)]
+fn rank_extension() -> c_int {
+    // SAFETY: `rank::init` has the entry point's signature (`EntryPoint`);
+    // `sqlite3_auto_extension` is thread-safe and only records the pointer,
+    // a static function valid for the life of the process.
+    unsafe { libsqlite3_sys::sqlite3_auto_extension(Some(super::rank::init as EntryPoint)) }
 }
 
 /// `sqlite3_auto_extension(sqlite3_vec_init)`: SQLite's result code.
@@ -76,5 +92,27 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(bits, vec![0b1000_0101]);
+    }
+
+    /// The bundled SQLite is built as `.cargo/config.toml` asks: without
+    /// the shared page-cache LRU and without memory statistics.
+    #[tokio::test]
+    async fn sqlite_is_built_without_its_process_wide_mutexes() {
+        let mut conn = sqlx::sqlite::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(options.iter().any(|o| o == "ENABLE_FTS5"), "{options:?}");
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
     }
 }
