@@ -317,20 +317,40 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn report(backend: &str, what: &str, times: &mut [Duration]) {
+fn report(backend: &str, what: &str, (times, cpu): &mut (Vec<Duration>, Duration)) {
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     println!(
-        "{backend:<10} {what:<44} n={:<5} p50={:>8.3} ms p95={:>8.3} ms max={:>8.3} ms",
+        "{backend:<10} {what:<44} n={:<5} p50={:>8.3} ms p95={:>8.3} ms max={:>8.3} ms \
+         cpu/search={:>7.3} ms",
         times.len(),
         ms(at(0.50)),
         ms(at(0.95)),
         ms(at(1.0)),
+        ms(*cpu) / times.len() as f64,
     );
 }
 
-/// Times `search` over the queries (after a warm-up of [`WARMUP`]).
-async fn time<F, Fut>(queries: &[String], mut search: F) -> Vec<Duration>
+/// This process's CPU time so far (user and system, every thread), from
+/// `/proc/self/stat` in clock ticks (100 a second on Linux); zero where
+/// there is no `/proc`. PostgreSQL's own CPU is not in it.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and
+    // stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Times `search` over the queries (after a warm-up of [`WARMUP`]), with
+/// the process's CPU time over them all.
+async fn time<F, Fut>(queries: &[String], mut search: F) -> (Vec<Duration>, Duration)
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -339,12 +359,13 @@ where
         search(q.clone()).await;
     }
     let mut times = Vec::with_capacity(queries.len());
+    let cpu = cpu_time();
     for q in queries {
         let start = Instant::now();
         search(q.clone()).await;
         times.push(start.elapsed());
     }
-    times
+    (times, cpu_time().saturating_sub(cpu))
 }
 
 async fn measure(backend: &str, store: Arc<dyn Store>, a: &Args) {
