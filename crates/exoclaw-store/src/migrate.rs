@@ -144,6 +144,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "memory_index",
             up_sql: include_str!("../migrations/sqlite/0024_memory_index.up.sql"),
         },
+        MigrationInfo {
+            version: 25,
+            name: "memory_generation",
+            up_sql: include_str!("../migrations/sqlite/0025_memory_generation.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -170,6 +175,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0022_channel_claims.down.sql"),
         include_str!("../migrations/sqlite/0023_dashboard_sessions.down.sql"),
         include_str!("../migrations/sqlite/0024_memory_index.down.sql"),
+        include_str!("../migrations/sqlite/0025_memory_generation.down.sql"),
     ],
 };
 
@@ -295,6 +301,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "memory_index",
             up_sql: include_str!("../migrations/postgres/0024_memory_index.up.sql"),
         },
+        MigrationInfo {
+            version: 25,
+            name: "memory_generation",
+            up_sql: include_str!("../migrations/postgres/0025_memory_generation.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -321,6 +332,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0022_channel_claims.down.sql"),
         include_str!("../migrations/postgres/0023_dashboard_sessions.down.sql"),
         include_str!("../migrations/postgres/0024_memory_index.down.sql"),
+        include_str!("../migrations/postgres/0025_memory_generation.down.sql"),
     ],
 };
 

@@ -347,6 +347,7 @@ macro_rules! ports {
                                 let mut tx = self.pool.begin().await.map_err($d::err)?;
                                 $d::prepare_vector_search(&mut tx).await?;
                                 let candidates = $d::vector_candidates(
+                                    self,
                                     &mut tx,
                                     e.vector.len(),
                                     &scope,

@@ -206,6 +206,7 @@ pub(crate) async fn prepare_vector_search(conn: &mut Conn) -> StoreResult<()> {
 /// The candidates of a vector list: on PostgreSQL the HNSW scan takes
 /// them in the statement, `k` of them.
 pub(crate) async fn vector_candidates(
+    _store: &super::PgStore,
     _conn: &mut Conn,
     _dims: usize,
     _scope: &crate::rule::memory::Scope<'_>,

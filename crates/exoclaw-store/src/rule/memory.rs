@@ -311,9 +311,70 @@ fn words64(bits: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-/// The `k` rowids nearest to a query's sign bits by Hamming distance, kept
-/// as chunks of a sqlite-vec table are read (its `validity` bitmap, `rowids`
-/// as native-endian `i64`s and the packed bit `vectors`, one slot each).
+/// A namespace's sign bits as read from a sqlite-vec table's chunks (each
+/// a `validity` bitmap, `rowids` as native-endian `i64`s and the packed bit
+/// `vectors`, one slot each): the valid slots' rowids and bits, `width`
+/// bytes a vector, packed for scans and for the store's cache.
+#[derive(Debug)]
+pub(crate) struct Packed {
+    width: usize,
+    rowids: Vec<i64>,
+    bits: Vec<u8>,
+}
+
+impl Packed {
+    pub(crate) fn new(width: usize) -> Self {
+        Self {
+            width,
+            rowids: Vec::new(),
+            bits: Vec::new(),
+        }
+    }
+
+    /// Appends the valid slots of one chunk; `Corrupt` when its parts do
+    /// not fit together.
+    pub(crate) fn push_chunk(
+        &mut self,
+        validity: &[u8],
+        rowids: &[u8],
+        vectors: &[u8],
+    ) -> StoreResult<()> {
+        let width = self.width;
+        let slots = validity.len() * 8;
+        if width == 0 || rowids.len() != slots * 8 || vectors.len() != slots * width {
+            return Err(StoreError::Corrupt(
+                "a chunk of the memory vector index does not fit its table".to_owned(),
+            ));
+        }
+        for (slot, (bits, id)) in vectors
+            .chunks_exact(width)
+            .zip(rowids.chunks_exact(8))
+            .enumerate()
+        {
+            if validity[slot / 8] >> (slot % 8) & 1 == 1 {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(id);
+                self.rowids.push(i64::from_ne_bytes(b));
+                self.bits.extend_from_slice(bits);
+            }
+        }
+        Ok(())
+    }
+
+    /// Done reading: the spare capacity given back.
+    pub(crate) fn finish(mut self) -> Self {
+        self.rowids.shrink_to_fit();
+        self.bits.shrink_to_fit();
+        self
+    }
+
+    /// The bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.rowids.len() * 8 + self.bits.len()
+    }
+}
+
+/// The `k` rowids nearest to a query's sign bits by Hamming distance.
 pub(crate) struct Nearest {
     query: Vec<u8>,
     words: Vec<u64>,
@@ -332,19 +393,12 @@ impl Nearest {
         }
     }
 
-    /// Scores the valid slots of one chunk; `Corrupt` when its parts do
-    /// not fit together.
-    pub(crate) fn scan_chunk(
-        &mut self,
-        validity: &[u8],
-        rowids: &[u8],
-        vectors: &[u8],
-    ) -> StoreResult<()> {
-        let width = self.query.len();
-        let slots = validity.len() * 8;
-        if width == 0 || rowids.len() != slots * 8 || vectors.len() != slots * width {
+    /// Scores every vector of `packed`; `Corrupt` when its vectors are not
+    /// the query's width.
+    pub(crate) fn scan(&mut self, packed: &Packed) -> StoreResult<()> {
+        if packed.width != self.query.len() {
             return Err(StoreError::Corrupt(
-                "a chunk of the memory vector index does not fit its table".to_owned(),
+                "the memory vector index's bits are not the query's width".to_owned(),
             ));
         }
         #[cfg(target_arch = "x86_64")]
@@ -356,39 +410,33 @@ impl Nearest {
                 reason = "a call to a function compiled for a CPU feature detected at run time"
             )]
             unsafe {
-                self.scan_with_popcnt(validity, rowids, vectors, width);
+                self.scan_with_popcnt(packed);
             }
             return Ok(());
         }
-        self.scan(validity, rowids, vectors, width);
+        self.scan_packed(packed);
         Ok(())
     }
 
-    /// [`Self::scan`] with the `popcnt` instruction for the bit counts
-    /// (without it, `count_ones` is a dozen instructions: the scan took
-    /// 15% of a search's time, BENCHMARKS.md).
+    /// [`Self::scan_packed`] with the `popcnt` instruction for the bit
+    /// counts (without it, `count_ones` is a dozen instructions: the scan
+    /// took 15% of a search's time, BENCHMARKS.md).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "popcnt")]
-    fn scan_with_popcnt(&mut self, validity: &[u8], rowids: &[u8], vectors: &[u8], width: usize) {
-        self.scan(validity, rowids, vectors, width);
+    fn scan_with_popcnt(&mut self, packed: &Packed) {
+        self.scan_packed(packed);
     }
 
-    /// Keeps the chunk's valid slots nearest to the query (sizes checked
-    /// by the caller).
+    /// Keeps the vectors nearest to the query (width checked by the
+    /// caller).
     #[inline(always)]
-    fn scan(&mut self, validity: &[u8], rowids: &[u8], vectors: &[u8], width: usize) {
-        for (slot, bits) in vectors.chunks_exact(width).enumerate() {
-            if validity[slot / 8] >> (slot % 8) & 1 == 0 {
-                continue;
-            }
+    fn scan_packed(&mut self, packed: &Packed) {
+        for (bits, id) in packed.bits.chunks_exact(packed.width).zip(&packed.rowids) {
             let d = hamming(bits, &self.words);
             if self.heap.len() == self.k && self.heap.peek().is_some_and(|(top, _)| d >= *top) {
                 continue;
             }
-            let at = slot * 8;
-            let mut id = [0u8; 8];
-            id.copy_from_slice(&rowids[at..at + 8]);
-            self.heap.push((d, i64::from_ne_bytes(id)));
+            self.heap.push((d, *id));
             if self.heap.len() > self.k {
                 self.heap.pop();
             }
@@ -572,10 +620,16 @@ mod tests {
             .collect();
         let mut rows = rowids;
         rows.extend([0u8; 32]);
-        assert!(n.scan_chunk(&[0b0111], &rows, &[0xFF; 7]).is_err());
+        let mut packed = Packed::new(1);
+        assert!(packed.push_chunk(&[0b0111], &rows, &[0xFF; 7]).is_err());
         let validity = [0b0000_0111];
-        n.scan_chunk(&validity, &rows, &[0xFF, 0x00, 0x0F, 0xFE, 0, 0, 0, 0])
+        packed
+            .push_chunk(&validity, &rows, &[0xFF, 0x00, 0x0F, 0xFE, 0, 0, 0, 0])
             .unwrap();
+        let packed = packed.finish();
+        assert_eq!(packed.bytes(), 3 * 9);
+        assert!(Nearest::new(&[1.0; 16], 2).scan(&packed).is_err());
+        n.scan(&packed).unwrap();
         let mut kept: Vec<i64> = serde_json::from_str(&n.into_json()).unwrap();
         kept.sort_unstable();
         assert_eq!(kept, [10, 12]);

@@ -201,14 +201,18 @@ pub(crate) async fn prepare_vector_search(_conn: &mut Conn) -> StoreResult<()> {
 /// The candidates of a vector list through the sqlite-vec table of
 /// dimension `dims`, as a JSON array of `memories.num`: the `k` nearest to
 /// `v` by the sign bits' Hamming distance among the user's and the shared
-/// memories of the tenant, agent and embedder (two partitions). Read from
-/// the table's chunks and scored here rather than by its `MATCH`: sqlite-vec
-/// 0.1.9 picks a chunk's best `k` by `k` passes over the chunk, so its
-/// search costs (memories x k), about 60 ms for 100,000 memories and 200
-/// candidates, where this heap costs (memories x log k). The chunk layout
+/// memories of the tenant, agent and embedder (two partitions). Scored
+/// here rather than by the table's `MATCH`: sqlite-vec 0.1.9 picks a
+/// chunk's best `k` by `k` passes over the chunk, so its search costs
+/// (memories x k), about 60 ms for 100,000 memories and 200 candidates,
+/// where this heap costs (memories x log k). The bits come from the
+/// store's [`super::vectors::VectorCache`] when the agent's generation
+/// (schema 25, read in this same transaction) is the copy's; else from the
+/// table's chunks, kept for the next search. The chunk layout
 /// (`<table>_chunks`: `partition00..03`, `validity`, `rowids`;
 /// `<table>_vector_chunks00`: `vectors`) is that of the pinned version.
 pub(crate) async fn vector_candidates(
+    store: &super::SqliteStore,
     conn: &mut Conn,
     dims: usize,
     scope: &crate::rule::memory::Scope<'_>,
@@ -216,6 +220,7 @@ pub(crate) async fn vector_candidates(
     v: &[f32],
     k: i64,
 ) -> StoreResult<String> {
+    use crate::rule::memory::{Nearest, Packed};
     use futures_util::TryStreamExt as _;
     use sqlx::Row as _;
     macro_rules! chunks {
@@ -242,19 +247,45 @@ pub(crate) async fn vector_candidates(
             )));
         }
     };
-    let mut nearest = crate::rule::memory::Nearest::new(v, usize::try_from(k).unwrap_or(0));
-    let mut rows = sqlx::query(sql)
-        .bind(scope.tenant)
-        .bind(scope.agent)
-        .bind(scope.user)
-        .bind(model)
-        .fetch(conn);
-    while let Some(r) = rows.try_next().await.map_err(err)? {
-        let validity: &[u8] = r.try_get("validity").map_err(err)?;
-        let rowids: &[u8] = r.try_get("rowids").map_err(err)?;
-        let vectors: &[u8] = r.try_get("vectors").map_err(err)?;
-        nearest.scan_chunk(validity, rowids, vectors)?;
-    }
+    let generation: i64 = sqlx::query_scalar(
+        "SELECT coalesce((SELECT generation FROM memory_generations \
+         WHERE tenant_id = ?1 AND agent_id = ?2), 0)",
+    )
+    .bind(scope.tenant)
+    .bind(scope.agent)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(err)?;
+    let key = super::vectors::Key {
+        tenant: scope.tenant.to_owned(),
+        agent: scope.agent.to_owned(),
+        user: scope.user.map(str::to_owned),
+        model: model.to_owned(),
+        dims,
+    };
+    let packed = match store.vectors.get(&key, generation) {
+        Some(p) => p,
+        None => {
+            let mut packed = Packed::new(dims.div_ceil(8));
+            let mut rows = sqlx::query(sql)
+                .bind(scope.tenant)
+                .bind(scope.agent)
+                .bind(scope.user)
+                .bind(model)
+                .fetch(conn);
+            while let Some(r) = rows.try_next().await.map_err(err)? {
+                let validity: &[u8] = r.try_get("validity").map_err(err)?;
+                let rowids: &[u8] = r.try_get("rowids").map_err(err)?;
+                let vectors: &[u8] = r.try_get("vectors").map_err(err)?;
+                packed.push_chunk(validity, rowids, vectors)?;
+            }
+            let packed = std::sync::Arc::new(packed.finish());
+            store.vectors.put(key, generation, packed.clone());
+            packed
+        }
+    };
+    let mut nearest = Nearest::new(v, usize::try_from(k).unwrap_or(0));
+    nearest.scan(&packed)?;
     Ok(nearest.into_json())
 }
 

@@ -17,6 +17,7 @@ mod backup;
 mod dialect;
 pub(crate) mod extensions;
 mod rank;
+mod vectors;
 mod writer;
 
 crate::port::expand!(SqliteStore);
@@ -104,6 +105,8 @@ pub struct SqliteStore {
     pub(crate) writer: Arc<writer::Writer>,
     /// Message appends, committed in batches through `writer`.
     pub(crate) appender: appends::Appender,
+    /// Namespaces' vector sign bits between searches.
+    pub(crate) vectors: Arc<vectors::VectorCache>,
     path: PathBuf,
 }
 
@@ -170,6 +173,7 @@ impl SqliteStore {
             pool,
             writer,
             appender,
+            vectors: Arc::default(),
             path,
         })
     }
@@ -198,6 +202,7 @@ impl SqliteStore {
         let writer = writer::Writer::new(connect, Duration::from_secs(5), IDLE_TIMEOUT);
         Ok(Self {
             appender: appends::Appender::start(writer.clone()),
+            vectors: Arc::default(),
             writer,
             pool,
             path,
@@ -259,6 +264,14 @@ impl SqliteStore {
                 .await;
         }
         self.writer.release_memory().await;
+        self.vectors.release_idle();
+    }
+
+    /// Vector searches answered from the store's copy of their namespace's
+    /// sign bits, and those that read the index's table (for tests and
+    /// benchmarks).
+    pub fn vector_cache_counts(&self) -> (u64, u64) {
+        self.vectors.counts()
     }
 
     /// Reading connections open now, idle or busy (the writer's is not

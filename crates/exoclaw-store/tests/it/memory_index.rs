@@ -597,3 +597,98 @@ async fn without_pgvector_the_migration_stops_naming_it() {
     db.raw.exec_sql(&format!("DROP ROLE {role}")).await.unwrap();
     db.finish().await;
 }
+
+/// SQLite keeps a namespace's sign bits between vector searches (schema
+/// 25's generations say when the copy is stale): a second search reads no
+/// chunks; a save, a forget or a re-embedding in the agent's memories
+/// makes the next search read them again and find what changed; another
+/// agent's writes leave the copy in use; another user's search is another
+/// copy. 300 memories, so that the 200 candidates are a choice and a
+/// stale copy would miss the memory saved last.
+#[tokio::test]
+async fn sqlite_keeps_a_namespaces_vectors_until_the_agent_writes() {
+    let db = TestDb::sqlite(true).await;
+    let sqlite = db.sqlite_store().unwrap();
+    let store = db.store.as_ref();
+    let t = default_tenant();
+    let none = Retention::default();
+    for i in 0..300u64 {
+        store
+            .save_memory(
+                &t,
+                &embedded(
+                    "a1",
+                    Some("u"),
+                    &format!("note {i} zq{i}"),
+                    vector(100 + i, DIMS),
+                ),
+                &none,
+                NOW + i64::try_from(i).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let counts = |expected: (u64, u64), why: &str| {
+        assert_eq!(sqlite.vector_cache_counts(), expected, "{why}");
+    };
+    let target = vector(7, DIMS);
+    let q = by_vector("a1", Some("u"), target.clone(), 1);
+    let first = contents(store, &q).await;
+    counts((0, 1), "the first search reads the chunks");
+    assert_eq!(contents(store, &q).await, first);
+    counts((1, 1), "the second uses the copy");
+    // The agent's new memory, the query's own vector: found at once.
+    let saved = store
+        .save_memory(
+            &t,
+            &embedded("a1", Some("u"), "the newest one", target.clone()),
+            &none,
+            NOW + 1_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(contents(store, &q).await, ["the newest one"]);
+    counts((1, 2), "a save makes the copy stale");
+    assert_eq!(contents(store, &q).await, ["the newest one"]);
+    counts((2, 2), "and the new copy serves the next");
+    // Another agent's write leaves a1's copy in use.
+    store
+        .save_memory(
+            &t,
+            &embedded("a2", None, "elsewhere", target.clone()),
+            &none,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(contents(store, &q).await, ["the newest one"]);
+    counts((3, 2), "another agent's save");
+    // Another user: another copy (their own memories and the shared ones).
+    assert!(
+        contents(store, &by_vector("a1", Some("v"), target.clone(), 1))
+            .await
+            .is_empty()
+    );
+    counts((3, 3), "another user's search");
+    // Re-embedding and forgetting change the copy too.
+    let other = vector(8, DIMS);
+    store
+        .set_memory_embedding(
+            &saved.memory,
+            &Embedding {
+                model: MODEL.to_owned(),
+                vector: other.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        contents(store, &by_vector("a1", Some("u"), other, 1)).await,
+        ["the newest one"]
+    );
+    counts((3, 4), "a re-embedding");
+    store.delete_memory(&t, &saved.memory.id).await.unwrap();
+    assert_eq!(contents(store, &q).await, first);
+    counts((3, 5), "a forget");
+    db.finish().await;
+}
