@@ -63,7 +63,10 @@ macro_rules! ports {
                 return Ok(Vec::new());
             }
             let tokens = scope.tokens();
-            let matches = if words.len() > 1 {
+            // One word is not counted: it is the query whether rare or not
+            // (its 0 below is a placeholder, not a count).
+            let counted = words.len() > 1;
+            let matches = if counted {
                 let each: Vec<String> = words
                     .iter()
                     .map(|w| $d::fts_query(std::slice::from_ref(w), true, &tokens))
@@ -74,7 +77,7 @@ macro_rules! ports {
                 vec![0]
             };
             let (terms, all) = rule::memory::text_terms(words, &matches);
-            let sql = if words.len() > 1 && rule::memory::fit_candidates(&matches, all) {
+            let sql = if counted && rule::memory::fit_candidates(&matches, all) {
                 $d::sql!($d::text_candidates!(any; memory_cols!(), ", m.embedding"))
             } else {
                 $d::sql!($d::text_candidates!(newest; memory_cols!(), ", m.embedding"))

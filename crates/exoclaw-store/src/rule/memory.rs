@@ -575,6 +575,17 @@ mod tests {
     }
 
     #[test]
+    fn candidates_fit_when_the_rare_words_matches_are_few_enough() {
+        let many = COMMON_WORD_MATCHES;
+        // The common word's matches do not count: it is left out.
+        assert!(fit_candidates(&[many, 150, many - 1], false));
+        assert!(fit_candidates(&[150, 150, TEXT_CANDIDATES - 300], false));
+        assert!(!fit_candidates(&[150, 150, TEXT_CANDIDATES - 299], false));
+        // All common: every word must match, how many is not known.
+        assert!(!fit_candidates(&[many, many], true));
+    }
+
+    #[test]
     fn a_scope_names_its_namespace_tokens() {
         let s = Scope {
             tenant: "t",
