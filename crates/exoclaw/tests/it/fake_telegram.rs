@@ -47,8 +47,9 @@ struct State {
     polling: usize,
     /// `getUpdates` calls answered 409 because another was in progress.
     conflicts: usize,
-    /// Sends and edits wait while set (a stalled platform).
-    held: bool,
+    /// How many more sends and edits may pass; the rest wait (a stalled
+    /// platform). `None`: no limit.
+    allowance: Option<usize>,
     /// Sends and edits waiting now.
     waiting: usize,
 }
@@ -171,7 +172,15 @@ impl FakeTelegram {
     /// Stall sends and edits (`true`) or let them through: a held request
     /// whose client went away meanwhile is dropped unprocessed.
     pub fn hold_sends(&self, held: bool) {
-        self.shared.state.lock().unwrap().held = held;
+        self.shared.state.lock().unwrap().allowance = held.then_some(0);
+        self.shared.changed.notify_all();
+    }
+
+    /// Let `n` more sends or edits through, then hold the rest again.
+    pub fn let_through(&self, n: usize) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.allowance = Some(st.allowance.unwrap_or(0) + n);
+        drop(st);
         self.shared.changed.notify_all();
     }
 
@@ -350,8 +359,11 @@ fn answer(s: &Shared, path: &str, body: &Value, conn: &TcpStream) -> Option<(u16
     if path.ends_with("/sendMessage") || path.ends_with("/editMessageText") {
         let mut st = s.state.lock().unwrap();
         st.waiting += 1;
-        while st.held {
+        while st.allowance == Some(0) {
             st = s.changed.wait(st).unwrap();
+        }
+        if let Some(n) = st.allowance.as_mut() {
+            *n -= 1;
         }
         st.waiting -= 1;
         drop(st);
