@@ -43,9 +43,10 @@ pub(crate) struct TableSpec {
 }
 
 /// Tables of the schema that hold only what the store derives from other
-/// tables by itself (schema 16's directory versions, kept by triggers): not
-/// exported, and rebuilt by the import as the rows they follow come in.
-pub(crate) const DERIVED: &[&str] = &["directory_versions"];
+/// tables by itself (schema 16's directory versions and schema 26's memory
+/// term counts, kept by triggers): not exported, and rebuilt by the import as
+/// the rows they follow come in.
+pub(crate) const DERIVED: &[&str] = &["directory_versions", "memory_terms"];
 
 /// Columns the store derives from other columns of their row by itself
 /// (schema 24's `memories.tsv` and `memories.embedding_v`, set by a trigger

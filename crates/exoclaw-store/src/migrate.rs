@@ -149,6 +149,11 @@ pub(crate) static SQLITE: Migrations = Migrations {
             name: "memory_generation",
             up_sql: include_str!("../migrations/sqlite/0025_memory_generation.up.sql"),
         },
+        MigrationInfo {
+            version: 26,
+            name: "memory_terms",
+            up_sql: include_str!("../migrations/sqlite/0026_memory_terms.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/sqlite/0001_init.down.sql"),
@@ -176,6 +181,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
         include_str!("../migrations/sqlite/0023_dashboard_sessions.down.sql"),
         include_str!("../migrations/sqlite/0024_memory_index.down.sql"),
         include_str!("../migrations/sqlite/0025_memory_generation.down.sql"),
+        include_str!("../migrations/sqlite/0026_memory_terms.down.sql"),
     ],
 };
 
@@ -306,6 +312,11 @@ pub(crate) static POSTGRES: Migrations = Migrations {
             name: "memory_generation",
             up_sql: include_str!("../migrations/postgres/0025_memory_generation.up.sql"),
         },
+        MigrationInfo {
+            version: 26,
+            name: "memory_terms",
+            up_sql: include_str!("../migrations/postgres/0026_memory_terms.up.sql"),
+        },
     ],
     downs: &[
         include_str!("../migrations/postgres/0001_init.down.sql"),
@@ -333,6 +344,7 @@ pub(crate) static POSTGRES: Migrations = Migrations {
         include_str!("../migrations/postgres/0023_dashboard_sessions.down.sql"),
         include_str!("../migrations/postgres/0024_memory_index.down.sql"),
         include_str!("../migrations/postgres/0025_memory_generation.down.sql"),
+        include_str!("../migrations/postgres/0026_memory_terms.down.sql"),
     ],
 };
 

@@ -128,7 +128,11 @@ pub(crate) fn fts_query(words: &[String], all: bool, _tokens: &[String]) -> Stri
 }
 
 /// How many memories of `scope` match each `to_tsquery` text of
-/// `queries`, each counted up to `cap`, in one statement.
+/// `queries` (one word each), each counted up to `cap`, in one statement:
+/// read from schema 26's per-namespace lexeme counts, not the GIN index
+/// (which builds a bitmap of all of a common word's matches to count
+/// them). A word that is several lexemes counts as its rarest; a stop word
+/// matches nothing.
 pub(crate) async fn count_matches(
     conn: &mut Conn,
     queries: &[String],
@@ -136,9 +140,11 @@ pub(crate) async fn count_matches(
     cap: i64,
 ) -> StoreResult<Vec<i64>> {
     sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM (SELECT 1 FROM memories m \
-         WHERE m.tsv @@ to_tsquery('english', u.q) AND m.tenant_id = $2 AND m.agent_id = $3 \
-         AND (m.user_id = $4 OR ($5 AND m.user_id IS NULL)) LIMIT $6) c) \
+        "SELECT least(coalesce((SELECT min(c.n) FROM (SELECT coalesce(sum(t.n), 0) AS n \
+         FROM unnest(tsvector_to_array(to_tsvector('english', u.q))) AS l (lexeme) \
+         LEFT JOIN memory_terms t ON t.tenant_id = $2 AND t.agent_id = $3 \
+         AND (t.user_key = $4 OR ($5 AND t.user_key = '')) AND t.lexeme = l.lexeme \
+         GROUP BY l.lexeme) c), 0), $6)::bigint \
          FROM unnest($1::text[]) WITH ORDINALITY AS u (q, i) ORDER BY u.i",
     )
     .bind(queries)
