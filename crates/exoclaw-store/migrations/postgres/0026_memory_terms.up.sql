@@ -8,8 +8,9 @@
 -- Kept by statement-level triggers on `memories` (so a bulk insert updates
 -- each lexeme once), whoever writes: this gateway, another, the CLI, an
 -- import. `user_key` is the memory's user, '' for an agent's shared ones.
--- Rows are taken in key order by every writer, so two writers never wait on
--- each other in a circle. Derived: not exported by a backup, rebuilt by the
+-- Every upsert takes its rows in key order, so two never wait on each other
+-- in a circle; the counts a delete brings to 0 are then dropped (rows its
+-- own upsert holds already). Derived: not exported by a backup, rebuilt by the
 -- import's inserts. SQLite counts through FTS5 and needs none; its schema 26
 -- is empty (../sqlite/0026_memory_terms.up.sql).
 
