@@ -310,7 +310,7 @@ async fn seed_postgres(dsn: &str, rows: &[Row], model: &str) {
     tx.commit().await.unwrap();
     // What autovacuum does to a table that grew by saves, done now: a bulk
     // load leaves no visibility map and no hint bits, and a search right
-    // after it paid for both (21 ms p50 full text, 1.3 ms after).
+    // after it paid for both (15.7 ms p50 full text, 1.3 ms after: BENCHMARKS.md).
     sqlx::query("VACUUM (ANALYZE) memories, memory_terms")
         .execute(&mut conn)
         .await

@@ -95,7 +95,7 @@ mod tests {
     }
 
     /// The bundled SQLite is built as `.cargo/config.toml` asks: without
-    /// the shared page-cache LRU and without memory statistics.
+    /// the shared page-cache LRU, memory statistics and STAT4.
     #[tokio::test]
     async fn sqlite_is_built_without_its_process_wide_mutexes() {
         let mut conn = sqlx::sqlite::SqliteConnection::connect("sqlite::memory:")
@@ -114,5 +114,6 @@ mod tests {
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
             "{options:?}"
         );
+        assert!(!options.iter().any(|o| o == "ENABLE_STAT4"), "{options:?}");
     }
 }
