@@ -66,6 +66,20 @@ macro_rules! ports {
             }
 
             async fn interrupt_job_runs(&self, owner: &str, now: UnixMillis) -> StoreResult<u64> {
+                // A restart with nothing left running writes nothing: the
+                // check reads, so the write connection stays closed.
+                let running: i64 = sqlx::query_scalar($d::sql!(
+                    "SELECT count(*) FROM (SELECT 1 FROM job_runs WHERE owner = ? \
+                     AND status = ? LIMIT 1) AS running"
+                ))
+                .bind(owner)
+                .bind(rule::JOB_RUNNING)
+                .fetch_one(&self.pool)
+                .await
+                .map_err($d::err)?;
+                if running == 0 {
+                    return Ok(0);
+                }
                 let done = sqlx::query($d::sql!(
                     "UPDATE job_runs SET status = 'failed', detail = 'error=interrupted', \
                      finished_at = ? WHERE owner = ? AND status = ?"

@@ -276,6 +276,19 @@ macro_rules! ports {
                 now: UnixMillis,
             ) -> StoreResult<Vec<Delegation>> {
                 orch::check_name("delegation owner", owner)?;
+                // A restart with nothing left running writes nothing: the
+                // check reads, so the write connection stays closed.
+                let running: i64 = sqlx::query_scalar($d::sql!(
+                    "SELECT count(*) FROM (SELECT 1 FROM delegations WHERE owner = ? \
+                     AND status = 'running' LIMIT 1) AS running"
+                ))
+                .bind(owner)
+                .fetch_one(&self.pool)
+                .await
+                .map_err($d::err)?;
+                if running == 0 {
+                    return Ok(Vec::new());
+                }
                 // One statement: a delegation ending meanwhile is either
                 // ended by its own finish (and not returned) or interrupted
                 // here (and its finish gets `Conflict`).

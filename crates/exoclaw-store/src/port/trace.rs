@@ -336,6 +336,19 @@ macro_rules! ports {
                 owner: &str,
                 now: UnixMillis,
             ) -> StoreResult<Vec<Trace>> {
+                // A restart with nothing left running writes nothing: the
+                // check reads, so the write connection stays closed.
+                let running: i64 = sqlx::query_scalar($d::sql!(
+                    "SELECT count(*) FROM (SELECT 1 FROM traces WHERE owner = ? \
+                     AND status = 'running' LIMIT 1) AS running"
+                ))
+                .bind(owner)
+                .fetch_one(&self.pool)
+                .await
+                .map_err($d::err)?;
+                if running == 0 {
+                    return Ok(Vec::new());
+                }
                 // One statement: a trace that ends meanwhile is either ended
                 // by its own finish or interrupted here.
                 let rows = sqlx::query($d::sql!(

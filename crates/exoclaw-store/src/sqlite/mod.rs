@@ -280,6 +280,12 @@ impl SqliteStore {
         self.pool.size()
     }
 
+    /// Whether the write connection is open (it opens at the first write
+    /// and closes after a minute unused).
+    pub fn writing_connection_open(&self) -> bool {
+        self.writer.is_open()
+    }
+
     /// Closes every connection (checkpointing the WAL); later calls fail with
     /// `Unavailable`.
     pub async fn close(&self) {

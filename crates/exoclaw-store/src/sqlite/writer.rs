@@ -94,6 +94,12 @@ impl Writer {
         }
     }
 
+    /// Whether the write connection is open now (`false` while a write is
+    /// under way counts as open).
+    pub(crate) fn is_open(&self) -> bool {
+        self.conn.try_lock().map_or(true, |slot| slot.is_some())
+    }
+
     /// Has SQLite free the writer's page cache, unless someone holds the
     /// writer (then it is busy and keeps it).
     pub(crate) async fn release_memory(&self) {

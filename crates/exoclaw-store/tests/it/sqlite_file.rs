@@ -1,8 +1,12 @@
 //! SQLite-only behaviour of `SqliteStore::open`: the file's mode, no
 //! migration on open, and a damaged file refused as `Corrupt`; and
-//! `release_memory`, which closes idle reading connections but one.
+//! `release_memory`, which closes idle reading connections but one; and a
+//! restart's recovery, which opens no write connection when nothing was
+//! left running.
 
-use exoclaw_core::store::{SchemaStore, StoreError, TenantStore};
+use exoclaw_core::store::{
+    DelegationStore, JobStore, RecoveryStore, SchemaStore, StoreError, TenantStore, TraceStore,
+};
 use exoclaw_store::{SqliteOptions, SqliteStore, Synchronous};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -108,4 +112,57 @@ async fn burst(store: &SqliteStore) {
     for found in futures_util::future::join_all(reads).await {
         assert!(found.unwrap().is_some());
     }
+}
+
+#[tokio::test]
+async fn a_restart_with_nothing_running_opens_no_write_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exoclaw.db");
+    let store = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+    let latest = store.schema_status().await.unwrap().latest;
+    store.migrate_to(latest).await.unwrap();
+    store.close().await;
+
+    let restarted = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+    assert!(!restarted.writing_connection_open());
+    assert!(
+        restarted
+            .interrupt_running_traces("gw", 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        restarted
+            .interrupt_running("gw", 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(restarted.interrupt_job_runs("gw", 1).await.unwrap(), 0);
+    assert!(
+        !restarted.writing_connection_open(),
+        "nothing to interrupt, nothing written"
+    );
+
+    // A run left going is still interrupted (which writes).
+    let tenant = exoclaw_core::TenantId::from("default");
+    let trace = restarted
+        .create_trace(&exoclaw_core::trace::NewTrace {
+            tenant_id: tenant,
+            agent_id: None,
+            user_id: None,
+            session_id: None,
+            name: "chat".to_owned(),
+            owner: Some("gw".to_owned()),
+        })
+        .await
+        .unwrap();
+    restarted.close().await;
+    let again = SqliteStore::open(SqliteOptions::new(&path)).await.unwrap();
+    let interrupted = again.interrupt_running_traces("gw", 2).await.unwrap();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0].id, trace.id);
+    assert!(again.writing_connection_open());
+    again.close().await;
 }
