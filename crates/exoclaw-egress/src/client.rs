@@ -151,7 +151,7 @@ impl EgressClientBuilder {
     }
 
     pub fn build(self) -> Result<EgressClient, EgressError> {
-        let tls = tls_config()?;
+        let tls = crate::tls::client_config()?;
         let pinner = Pinner::new(
             self.resolver,
             self.policy.explicit_names(),
@@ -183,35 +183,6 @@ impl EgressClientBuilder {
             pinner,
         })
     }
-}
-
-/// The TLS settings of every client: reqwest's own choice (the platform
-/// verifier, ring, TLS 1.2 and 1.3, HTTP/1.1 by ALPN), built once per process.
-/// Built per client, each copy held its own parse of the root store and its
-/// own session cache, about 100 KiB a client, and start-up builds several.
-fn tls_config() -> Result<rustls::ClientConfig, EgressError> {
-    static TLS: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
-    if let Some(config) = TLS.get() {
-        return Ok(config.clone());
-    }
-    // An error means a provider is already installed, which is what we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let provider = rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-    let unavailable = |e: &dyn std::fmt::Display| {
-        EgressError::Unavailable(format!("cannot set up TLS for the HTTP client: {e}"))
-    };
-    let verifier =
-        rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| unavailable(&e))?;
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| unavailable(&e))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TLS.get_or_init(|| config).clone())
 }
 
 /// Limits for one [`EgressClient::fetch`].

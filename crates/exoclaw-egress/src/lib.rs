@@ -55,6 +55,7 @@ mod proxy;
 pub mod resolve;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 pub use classify::{Host, Target, classify};
 pub use client::{
