@@ -1,6 +1,6 @@
-//! Sets the binary's link options (packed relocations, function order). The
-//! commit `exoclaw version` names is recorded by the gateway library's build
-//! script.
+//! Sets the binary's link options (packed relocations, function and data
+//! order). The commit `exoclaw version` names is recorded by the gateway
+//! library's build script.
 
 // A build script reads cargo's environment; the "only config reads env vars"
 // rule is about the gateway.
@@ -45,6 +45,25 @@ fn main() {
             copy.display()
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
+    // The same for read-only data: the constants start-up reads (strings,
+    // tables, jump tables), listed by `cargo xtask layout` as `.rodata` input
+    // sections, go into one output section before `.rodata` (a linker script
+    // that only inserts: lld keeps its default layout for the rest). Sections
+    // not in this build match nothing. Release builds only: the names are
+    // those of the fat-LTO object, and matching 10,000 patterns against a
+    // debug build's many more sections would slow every test build's link.
+    println!("cargo:rerun-if-changed=rodata-order.ld");
+    let rodata = order.with_file_name("rodata-order.ld");
+    let rodata_copy = copy.with_file_name("rodata-order.ld");
+    let release = std::env::var("PROFILE").as_deref() == Ok("release");
+    if linux_gnu
+        && x86_64
+        && release
+        && rodata.exists()
+        && std::fs::copy(&rodata, &rodata_copy).is_ok()
+    {
+        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", rodata_copy.display());
     }
     // `cargo xtask layout` asks for a link map to name the functions that
     // start-up and the request path execute.

@@ -18,6 +18,7 @@ mod history;
 mod hmac;
 mod http;
 mod layout;
+mod layout_rodata;
 mod load;
 mod mcp;
 mod memory;

@@ -8,11 +8,11 @@
 //!
 //! How: build the release binary with a link map (`EXOCLAW_LINK_MAP`, the same profile, so the
 //! same symbol names as every release build), run it under `valgrind --tool=callgrind` through
-//! two starts (a restart on an existing data dir, idle, stop; and a first start on a new data dir
-//! with the requests a client makes: models, a chat completion plain and streamed, a refused
-//! token), and map every executed instruction address to the `.text.SYMBOL` input section that
-//! holds it. Restart functions come first, then those only the first start and the requests
-//! ran. A name that no longer exists after a code change is skipped by the linker, so a stale
+//! four starts (a bare restart on an existing data dir, idle, stop; restarts with a provider and
+//! with the local embedder configured; and a first start on a new data dir with the requests a
+//! client makes: models, a chat completion plain and streamed, a refused token), and map every
+//! executed instruction address to the `.text.SYMBOL` input section that holds it. Restart
+//! functions come first, then those only the first start and the requests ran. A name that no longer exists after a code change is skipped by the linker, so a stale
 //! file costs memory, never correctness; re-run this after larger changes or a toolchain update.
 
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ use super::fake_llm::FakeLlm;
 use super::gateway::GatewayBinary;
 use super::http::{Conn, post_json};
 use super::proxy::{check_completion, check_sse, completion_request, start_gateway};
-use super::{Context, Scratch, target_dir};
+use super::{Context, Scratch, layout_rodata, target_dir};
 use crate::command::{cargo, find_program, run as run_command, workspace_root};
 use crate::error::{Context as _, Result, bail};
 
@@ -64,7 +64,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         bail!("no .text input sections with symbols in {}", map.display());
     }
 
-    let outputs = ["bare-restart", "restart", "first-start"].map(|phase| {
+    let model_dir = crate::model::ensure()?;
+    let outputs = ["bare-restart", "embedder-restart", "restart", "first-start"].map(|phase| {
         let mut flag = OsString::from("--callgrind-out-file=");
         flag.push(scratch.dir.join(format!("callgrind.{phase}")));
         (phase, flag)
@@ -91,7 +92,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     };
     let fake = FakeLlm::start()?;
     eprintln!("xtask: layout: first start with a provider, requests, idle");
-    first_start(&ctx(&outputs[2].1, "info"), &fake)?;
+    first_start(&ctx(&outputs[3].1, "info"), &fake)?;
     eprintln!("xtask: layout: bare restart (no provider), idle");
     let bare = ctx(&outputs[0].1, "warn");
     let mut gateway = bare.binary.start(&scratch.dir.join("layout/home"))?;
@@ -99,12 +100,32 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     sleep(IDLE);
     gateway.stop()?;
     eprintln!("xtask: layout: restart with a provider, idle");
-    let gateway = start_gateway(&ctx(&outputs[1].1, "info"), &fake, "layout")?;
+    let gateway = start_gateway(&ctx(&outputs[2].1, "info"), &fake, "layout")?;
+    sleep(IDLE);
+    gateway.stop()?;
+    // `memory.embedder` set, as issue 14's idle figure has it: the config file's own sections
+    // and the embedder's set-up (it reads the model's `config.json`; the weights load at the
+    // first search).
+    eprintln!("xtask: layout: restart with the local embedder configured, idle");
+    let embedder = ctx(&outputs[1].1, "warn");
+    let config = scratch.dir.join("embedder-config.json");
+    let dir = model_dir.to_str().context("the model path is not UTF-8")?;
+    let dir = dir.replace('\\', "\\\\").replace('"', "\\\"");
+    let text =
+        format!(r#"{{"memory": {{"embedder": {{"type": "local", "model_dir": "{dir}"}}}}}}"#);
+    fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    let config = config.to_str().context("the scratch path is not UTF-8")?;
+    let mut gateway = embedder.binary.start_with(
+        &scratch.dir.join("layout/home"),
+        &[("EXOCLAW_CONFIG", config)],
+    )?;
+    gateway.wait_ready()?;
     sleep(IDLE);
     gateway.stop()?;
 
-    // Bare restart first (the idle footprint), then what a provider adds, then what only the
-    // first start and the requests ran.
+    // Bare restart first (the idle footprint), then what a configured embedder adds (a config
+    // file read: its functions are most of what a provider adds too), then what a provider adds,
+    // then what only the first start and the requests ran.
     let mut order: Vec<&str> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (phase, _) in &outputs {
@@ -152,8 +173,56 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         text_bytes / 1024,
         relative(&out).display()
     );
+    rodata(&binary, &scratch.dir, &map_text, config)?;
     eprintln!("xtask: rebuild (cargo build --release) to link with it");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `crates/exoclaw/rodata-order.ld` from what a bare restart and a restart with the
+/// embedder configured read of `.rodata` (see `layout_rodata`), natively, not under valgrind.
+fn rodata(binary: &GatewayBinary, scratch: &Path, map: &str, embedder_config: &str) -> Result<()> {
+    let out = workspace_root().join("crates/exoclaw/rodata-order.ld");
+    layout_rodata::check_tools()?;
+    let sections = layout_rodata::data_sections(map);
+    let (Some(first), Some(last)) = (sections.first(), sections.last()) else {
+        bail!("no .rodata input sections in the link map");
+    };
+    let (start, end) = (first.address, last.address + last.size);
+    let Some(cold) = layout_rodata::ColdCache::start(binary.path())? else {
+        eprintln!(
+            "xtask: layout: cannot turn the disk's read-ahead off (not root?); {} kept",
+            relative(&out).display()
+        );
+        return Ok(());
+    };
+    let home = scratch.join("layout/home");
+    let mut touched = std::collections::BTreeSet::new();
+    let plain: &[(&str, &str)] = &[];
+    for extra in [plain, &[("EXOCLAW_CONFIG", embedder_config)]] {
+        cold.drop_file(binary.path())?;
+        let mut gateway = binary.start_with(&home, extra)?;
+        gateway.wait_ready()?;
+        sleep(IDLE);
+        let pid = gateway.pid().context("the gateway is not running")?;
+        touched.extend(layout_rodata::present_pages(
+            pid,
+            binary.path(),
+            start,
+            end,
+        )?);
+        gateway.stop()?;
+    }
+    drop(cold);
+    let (text, count, bytes) = layout_rodata::script(&sections, &touched);
+    fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "xtask: layout: .rodata: start-up read {} KiB in {} pages; {count} sections ({} KiB) listed; wrote {}",
+        touched.len() * 4,
+        touched.len(),
+        bytes / 1024,
+        relative(&out).display()
+    );
+    Ok(())
 }
 
 const HEADER: &str = "\
