@@ -3,7 +3,9 @@
 //! - start to ready: from spawn to the first 200 on `/readyz`, N times with a new data dir each
 //!   (first start: creates files, runs migrations) and N times on one existing data dir (after a
 //!   warm-up start that created it);
-//! - idle RSS: `VmRSS` / `VmHWM` from `/proc/PID/status` 5 s after ready;
+//! - idle RSS: `VmRSS` / `VmHWM` from `/proc/PID/status` 5 s after ready, on the existing data
+//!   dir, bare and with `memory.embedder` set to the local embedder (issue 14's figure: the model
+//!   is not loaded until the first search);
 //! - binary size: the release binary, and what `strip --strip-all` would still remove.
 
 use std::fs;
@@ -20,7 +22,12 @@ const IDLE_WAIT: Duration = Duration::from_secs(5);
 pub fn run(ctx: &Context) -> Result<String> {
     let new_dir = time_new_data_dir(ctx)?;
     let existing_dir = time_existing_data_dir(ctx)?;
-    let idle = idle_memory(ctx)?;
+    let idle = idle_memory(ctx, &[])?;
+    let embedder_config = embedder_config(ctx)?;
+    let config = embedder_config
+        .to_str()
+        .context("the scratch path is not UTF-8")?;
+    let idle_embedder = idle_memory(ctx, &[("EXOCLAW_CONFIG", config)])?;
     let size = binary_size(ctx.binary.path(), &ctx.scratch)?;
 
     let mut text = String::from("### Startup and footprint\n\n");
@@ -54,6 +61,11 @@ pub fn run(ctx: &Context) -> Result<String> {
     text.push_str(&format!(
         "| peak RSS (VmHWM) until then | {} |\n",
         mib(idle.hwm_kib * 1024)
+    ));
+    text.push_str(&format!(
+        "| idle RSS, {} s after ready, local embedder configured | {} |\n",
+        IDLE_WAIT.as_secs(),
+        mib(idle_embedder.rss_kib * 1024)
     ));
     text.push_str(&format!("| binary size | {} |\n", mib(size.bytes)));
     text.push_str(&format!(
@@ -115,9 +127,22 @@ struct IdleMemory {
     hwm_kib: u64,
 }
 
-fn idle_memory(ctx: &Context) -> Result<IdleMemory> {
+/// A `config.json` that sets `memory.embedder` to the local embedder (the model from
+/// `crate::model`, downloaded on first use).
+fn embedder_config(ctx: &Context) -> Result<std::path::PathBuf> {
+    let model = crate::model::ensure()?;
+    let dir = model.to_str().context("the model path is not UTF-8")?;
+    let dir = dir.replace('\\', "\\\\").replace('"', "\\\"");
+    let path = ctx.scratch.join("embedder-config.json");
+    let text =
+        format!(r#"{{"memory": {{"embedder": {{"type": "local", "model_dir": "{dir}"}}}}}}"#);
+    fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn idle_memory(ctx: &Context, env: &[(&str, &str)]) -> Result<IdleMemory> {
     let home = existing_home(ctx)?;
-    let mut gateway = ctx.binary.start(&home)?;
+    let mut gateway = ctx.binary.start_with(&home, env)?;
     gateway.wait_ready()?;
     sleep(IDLE_WAIT);
     let pid = gateway.pid().context("the gateway is not running")?;
