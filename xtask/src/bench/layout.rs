@@ -12,8 +12,13 @@
 //! with the local embedder configured; and a first start on a new data dir with the requests a
 //! client makes: models, a chat completion plain and streamed, a refused token), and map every
 //! executed instruction address to the `.text.SYMBOL` input section that holds it. Restart
-//! functions come first, then those only the first start and the requests ran. A name that no longer exists after a code change is skipped by the linker, so a stale
-//! file costs memory, never correctness; re-run this after larger changes or a toolchain update.
+//! functions come first, then those only the first start and the requests ran. Then two native
+//! starts with read-ahead off (`layout_rodata`) add what valgrind cannot show: the functions
+//! that run only on the real CPU (SHA-NI and other feature-selected paths), found from the
+//! `.text` pages they read, and the `.rodata` input sections start-up reads
+//! (`crates/exoclaw/rodata-order.ld`). A name that no longer exists after a code change is
+//! skipped by the linker, so a stale file costs memory, never correctness; re-run this after
+//! larger changes or a toolchain update.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -128,6 +133,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     // then what only the first start and the requests ran.
     let mut order: Vec<&str> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut bare_end = 0;
     for (phase, _) in &outputs {
         let path = scratch.dir.join(format!("callgrind.{phase}"));
         let text =
@@ -151,6 +157,31 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 order.push(section.symbol);
             }
         }
+        if *phase == "bare-restart" {
+            bare_end = order.len();
+        }
+    }
+    // What native starts ran and callgrind could not see (valgrind hides CPU features, so the
+    // SHA-NI and other feature-selected paths run only natively): the functions on `.text`
+    // pages a native start read that hold no function callgrind saw, after the bare restart's.
+    let text_range = match (sections.first(), sections.last()) {
+        (Some(first), Some(last)) => (first.address, last.address + last.size),
+        _ => (0, 0),
+    };
+    if let Some(pages) = native(&binary, &scratch.dir, &map_text, config, text_range)? {
+        let extra = native_only(&sections, &seen, &pages);
+        eprintln!(
+            "xtask: layout: native starts ran {} functions ({} KiB) callgrind did not see",
+            extra.len(),
+            extra.iter().map(|s| s.size).sum::<u64>() / 1024
+        );
+        let tail = order.split_off(bare_end);
+        for section in extra {
+            if seen.insert(section.symbol) {
+                order.push(section.symbol);
+            }
+        }
+        order.extend(tail);
     }
     let executed_bytes: u64 = sections
         .iter()
@@ -173,14 +204,44 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         text_bytes / 1024,
         relative(&out).display()
     );
-    rodata(&binary, &scratch.dir, &map_text, config)?;
     eprintln!("xtask: rebuild (cargo build --release) to link with it");
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes `crates/exoclaw/rodata-order.ld` from what a bare restart and a restart with the
-/// embedder configured read of `.rodata` (see `layout_rodata`), natively, not under valgrind.
-fn rodata(binary: &GatewayBinary, scratch: &Path, map: &str, embedder_config: &str) -> Result<()> {
+/// The sections of `.text` on pages in `pages` where no section callgrind saw lies.
+fn native_only<'a>(
+    sections: &'a [Section<'a>],
+    seen: &std::collections::HashSet<&str>,
+    pages: &std::collections::BTreeSet<u64>,
+) -> Vec<&'a Section<'a>> {
+    const PAGE: u64 = 4096;
+    let page_range = |s: &Section<'_>| {
+        let first = s.address & !(PAGE - 1);
+        let last = (s.address + s.size.max(1) - 1) & !(PAGE - 1);
+        (first..=last).step_by(4096)
+    };
+    let mut seen_pages = std::collections::BTreeSet::new();
+    for section in sections.iter().filter(|s| seen.contains(s.symbol)) {
+        seen_pages.extend(page_range(section));
+    }
+    sections
+        .iter()
+        .filter(|s| !seen.contains(s.symbol))
+        .filter(|s| page_range(s).any(|p| pages.contains(&p) && !seen_pages.contains(&p)))
+        .collect()
+}
+
+/// Runs a bare restart and a restart with the embedder configured natively (not under valgrind)
+/// with the binary out of the page cache and read-ahead off (see `layout_rodata`); writes
+/// `crates/exoclaw/rodata-order.ld` from the `.rodata` pages they read and returns the `.text`
+/// pages in `text_range` they ran. `None` when read-ahead cannot be turned off (not root).
+fn native(
+    binary: &GatewayBinary,
+    scratch: &Path,
+    map: &str,
+    embedder_config: &str,
+    text_range: (u64, u64),
+) -> Result<Option<std::collections::BTreeSet<u64>>> {
     let out = workspace_root().join("crates/exoclaw/rodata-order.ld");
     layout_rodata::check_tools()?;
     let sections = layout_rodata::data_sections(map);
@@ -193,10 +254,11 @@ fn rodata(binary: &GatewayBinary, scratch: &Path, map: &str, embedder_config: &s
             "xtask: layout: cannot turn the disk's read-ahead off (not root?); {} kept",
             relative(&out).display()
         );
-        return Ok(());
+        return Ok(None);
     };
     let home = scratch.join("layout/home");
     let mut touched = std::collections::BTreeSet::new();
+    let mut text_pages = std::collections::BTreeSet::new();
     let plain: &[(&str, &str)] = &[];
     for extra in [plain, &[("EXOCLAW_CONFIG", embedder_config)]] {
         cold.drop_file(binary.path())?;
@@ -210,6 +272,12 @@ fn rodata(binary: &GatewayBinary, scratch: &Path, map: &str, embedder_config: &s
             start,
             end,
         )?);
+        text_pages.extend(layout_rodata::present_pages(
+            pid,
+            binary.path(),
+            text_range.0,
+            text_range.1,
+        )?);
         gateway.stop()?;
     }
     drop(cold);
@@ -222,7 +290,7 @@ fn rodata(binary: &GatewayBinary, scratch: &Path, map: &str, embedder_config: &s
         bytes / 1024,
         relative(&out).display()
     );
-    Ok(())
+    Ok(Some(text_pages))
 }
 
 const HEADER: &str = "\
@@ -475,6 +543,29 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn native_only_takes_the_unseen_functions_of_pages_no_seen_function_is_on() {
+        let section = |address, size, symbol| Section {
+            address,
+            size,
+            symbol,
+        };
+        let sections = [
+            section(0x1000, 0x100, "seen"),
+            section(0x1100, 0x100, "neighbour_of_seen"),
+            section(0x5000, 0x80, "sha_ni"),
+            section(0x5080, 0x80, "sha_ni_neighbour"),
+            section(0x9000, 0x80, "never_read"),
+        ];
+        let seen = std::collections::HashSet::from(["seen"]);
+        let pages = std::collections::BTreeSet::from([0x1000, 0x5000]);
+        let extra: Vec<&str> = native_only(&sections, &seen, &pages)
+            .iter()
+            .map(|s| s.symbol)
+            .collect();
+        assert_eq!(extra, ["sha_ni", "sha_ni_neighbour"]);
     }
 
     #[test]
