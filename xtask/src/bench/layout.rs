@@ -69,7 +69,6 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         bail!("no .text input sections with symbols in {}", map.display());
     }
 
-    let model_dir = crate::model::ensure()?;
     let outputs = ["bare-restart", "embedder-restart", "restart", "first-start"].map(|phase| {
         let mut flag = OsString::from("--callgrind-out-file=");
         flag.push(scratch.dir.join(format!("callgrind.{phase}")));
@@ -114,11 +113,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     eprintln!("xtask: layout: restart with the local embedder configured, idle");
     let embedder = ctx(&outputs[1].1, "warn");
     let config = scratch.dir.join("embedder-config.json");
-    let dir = model_dir.to_str().context("the model path is not UTF-8")?;
-    let dir = dir.replace('\\', "\\\\").replace('"', "\\\"");
-    let text =
-        format!(r#"{{"memory": {{"embedder": {{"type": "local", "model_dir": "{dir}"}}}}}}"#);
-    fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    crate::model::write_embedder_config(&config)?;
     let config = config.to_str().context("the scratch path is not UTF-8")?;
     let mut gateway = embedder.binary.start_with(
         &scratch.dir.join("layout/home"),
@@ -363,9 +358,8 @@ struct Section<'a> {
     symbol: &'a str,
 }
 
-/// The input sections of `.text` in an lld link map (`-Map`), each named by the first symbol it
-/// defines, by address. Map lines are `VMA LMA Size Align` then the output section (indented 1),
-/// an input section (indented 9, `file:(section)`) or a symbol it defines (indented 17). The
+/// The input sections of `.text` in an lld link map (`-Map`, lines as in
+/// [`layout_rodata::MapLine`]), each named by the first symbol it defines, by address. The
 /// first symbol is what the ordering file names: for Rust's `.text.SYMBOL` and
 /// `.text.unlikely.SYMBOL` it is SYMBOL, and it also names C and assembly objects' plain
 /// `.text` (sqlite, ring), which hold many functions.
@@ -373,36 +367,19 @@ fn text_sections(map: &str) -> Vec<Section<'_>> {
     let mut in_text = false;
     let mut sections = Vec::new();
     let mut pending: Option<(u64, u64)> = None;
-    for line in map.lines() {
-        let mut rest = line;
-        let mut numbers = [0u64; 4];
-        let mut ok = true;
-        for (i, number) in numbers.iter_mut().enumerate() {
-            let trimmed = rest.trim_start();
-            let end = trimmed.find(' ').unwrap_or(trimmed.len());
-            let radix = if i == 3 { 10 } else { 16 };
-            match u64::from_str_radix(&trimmed[..end], radix) {
-                Ok(n) => *number = n,
-                Err(_) => ok = false,
-            }
-            rest = &trimmed[end..];
-        }
-        if !ok {
-            continue;
-        }
-        let name = rest.trim_start();
-        match rest.len() - name.len() {
+    for line in map.lines().filter_map(layout_rodata::map_line) {
+        match line.indent {
             1 => {
-                in_text = name == ".text";
+                in_text = line.name == ".text";
                 pending = None;
             }
-            9 => pending = (in_text && numbers[2] > 0).then_some((numbers[0], numbers[2])),
+            9 => pending = (in_text && line.size > 0).then_some((line.address, line.size)),
             17 => {
                 if let Some((address, size)) = pending.take() {
                     sections.push(Section {
                         address,
                         size,
-                        symbol: name,
+                        symbol: line.name,
                     });
                 }
             }

@@ -38,40 +38,52 @@ pub struct DataSection<'a> {
     pub name: &'a str,
 }
 
-/// The input sections of `.rodata` and [`HOT`] in an lld link map, by address (map lines as in
-/// `layout::text_sections`: `VMA LMA Size Align`, then an output section indented 1 or an input
-/// section `file:(section)` indented 9).
+/// One line of an lld link map (`-Map`): `VMA LMA Size Align`, then an output section (indented
+/// 1), an input section (indented 9, `file:(section)`) or a symbol it defines (indented 17).
+pub struct MapLine<'a> {
+    pub address: u64,
+    pub size: u64,
+    /// 1, 9 or 17, as above.
+    pub indent: usize,
+    pub name: &'a str,
+}
+
+/// `line` read as a [`MapLine`]; `None` for the header and anything else.
+pub fn map_line(line: &str) -> Option<MapLine<'_>> {
+    let mut rest = line;
+    let mut numbers = [0u64; 4];
+    for (i, number) in numbers.iter_mut().enumerate() {
+        let trimmed = rest.trim_start();
+        let end = trimmed.find(' ').unwrap_or(trimmed.len());
+        let radix = if i == 3 { 10 } else { 16 };
+        *number = u64::from_str_radix(&trimmed[..end], radix).ok()?;
+        rest = &trimmed[end..];
+    }
+    let name = rest.trim_start();
+    Some(MapLine {
+        address: numbers[0],
+        size: numbers[2],
+        indent: rest.len() - name.len(),
+        name,
+    })
+}
+
+/// The input sections of `.rodata` and [`HOT`] in an lld link map, by address.
 pub fn data_sections(map: &str) -> Vec<DataSection<'_>> {
     let mut inside = false;
     let mut sections = Vec::new();
-    for line in map.lines() {
-        let mut rest = line;
-        let mut numbers = [0u64; 4];
-        let mut ok = true;
-        for (i, number) in numbers.iter_mut().enumerate() {
-            let trimmed = rest.trim_start();
-            let end = trimmed.find(' ').unwrap_or(trimmed.len());
-            let radix = if i == 3 { 10 } else { 16 };
-            match u64::from_str_radix(&trimmed[..end], radix) {
-                Ok(n) => *number = n,
-                Err(_) => ok = false,
-            }
-            rest = &trimmed[end..];
-        }
-        if !ok {
-            continue;
-        }
-        let name = rest.trim_start();
-        match rest.len() - name.len() {
+    for line in map.lines().filter_map(map_line) {
+        let name = line.name;
+        match line.indent {
             1 => inside = name == ".rodata" || name == HOT,
-            9 if inside && numbers[2] > 0 => {
+            9 if inside && line.size > 0 => {
                 if let Some(section) = name
                     .rsplit_once(":(")
                     .and_then(|(_, s)| s.strip_suffix(')'))
                 {
                     sections.push(DataSection {
-                        address: numbers[0],
-                        size: numbers[2],
+                        address: line.address,
+                        size: line.size,
                         name: section,
                     });
                 }

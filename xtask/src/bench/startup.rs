@@ -127,16 +127,10 @@ struct IdleMemory {
     hwm_kib: u64,
 }
 
-/// A `config.json` that sets `memory.embedder` to the local embedder (the model from
-/// `crate::model`, downloaded on first use).
+/// A `config.json` in the scratch dir that sets `memory.embedder` to the local embedder.
 fn embedder_config(ctx: &Context) -> Result<std::path::PathBuf> {
-    let model = crate::model::ensure()?;
-    let dir = model.to_str().context("the model path is not UTF-8")?;
-    let dir = dir.replace('\\', "\\\\").replace('"', "\\\"");
     let path = ctx.scratch.join("embedder-config.json");
-    let text =
-        format!(r#"{{"memory": {{"embedder": {{"type": "local", "model_dir": "{dir}"}}}}}}"#);
-    fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    crate::model::write_embedder_config(&path)?;
     Ok(path)
 }
 
