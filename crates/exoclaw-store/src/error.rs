@@ -44,6 +44,23 @@ pub(crate) fn sqlite_in(what: &str, err: sqlx::Error) -> StoreError {
         .code()
         .and_then(|c| c.parse::<i64>().ok())
         .map_or(0, |c| c & 0xff);
+    sqlite_primary(what, primary, &message)
+}
+
+/// Maps a result code (extended or primary) and message straight from
+/// SQLite's C API, as [`sqlite`] maps the driver's.
+pub(crate) fn sqlite_code(code: i64, message: String) -> StoreError {
+    const CONSTRAINT_PRIMARYKEY: i64 = 1555;
+    const CONSTRAINT_UNIQUE: i64 = 2067;
+    const CONSTRAINT_FOREIGNKEY: i64 = 787;
+    match code {
+        CONSTRAINT_PRIMARYKEY | CONSTRAINT_UNIQUE => StoreError::Conflict(message),
+        CONSTRAINT_FOREIGNKEY => StoreError::NotFound,
+        _ => sqlite_primary(SQLITE_DATABASE, code & 0xff, &message),
+    }
+}
+
+fn sqlite_primary(what: &str, primary: i64, message: &str) -> StoreError {
     match primary {
         SQLITE_BUSY | SQLITE_LOCKED => {
             StoreError::Unavailable(format!("the SQLite database is busy: {message}"))
@@ -51,7 +68,7 @@ pub(crate) fn sqlite_in(what: &str, err: sqlx::Error) -> StoreError {
         SQLITE_NOMEM | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN => {
             StoreError::Unavailable(format!("SQLite: {message}"))
         }
-        SQLITE_CORRUPT | SQLITE_NOTADB => StoreError::Corrupt(damaged(what, &message)),
+        SQLITE_CORRUPT | SQLITE_NOTADB => StoreError::Corrupt(damaged(what, message)),
         _ => StoreError::Other(format!("SQLite: {message}")),
     }
 }

@@ -10,6 +10,15 @@
 //! version is first recorded as dirty and cleared only when the step succeeds,
 //! so a failure half-way is visible and blocks further migrations until an
 //! operator repairs the database and runs `exoclaw migrate force N`.
+//!
+//! A new SQLite database (version 0, migrated to the latest version, as on a
+//! gateway's first start) is made in one step instead: the squashed schema in
+//! `migrations/sqlite/schema.sql` is what every migration applied in order
+//! leaves behind, generated from them and checked against them by a test
+//! (`sqlite::squashed_tests`), so both paths give the same database. Each
+//! migration step costs its own transaction and, for the `ALTER TABLE`s and
+//! table rebuilds, a re-read of the whole schema; the one script costs a
+//! third of the time (BENCHMARKS.md, issue 11).
 
 use exoclaw_core::store::{MigrationInfo, SchemaStatus, StoreError, StoreResult};
 
@@ -19,10 +28,14 @@ pub(crate) const NO_TRANSACTION: &str = "-- exoclaw:no-transaction";
 /// A backend's migrations: `infos[i]` is version `i + 1`, `downs[i]` reverts it.
 pub(crate) struct Migrations {
     pub(crate) infos: &'static [MigrationInfo],
-    downs: &'static [&'static str],
+    pub(crate) downs: &'static [&'static str],
+    /// The schema at [`Migrations::latest`] in one transactional script, for
+    /// a database at version 0 migrated all the way up.
+    pub(crate) squashed: Option<&'static str>,
 }
 
 pub(crate) static SQLITE: Migrations = Migrations {
+    squashed: Some(include_str!("../migrations/sqlite/schema.sql")),
     infos: &[
         MigrationInfo {
             version: 1,
@@ -186,6 +199,7 @@ pub(crate) static SQLITE: Migrations = Migrations {
 };
 
 pub(crate) static POSTGRES: Migrations = Migrations {
+    squashed: None,
     infos: &[
         MigrationInfo {
             version: 1,
@@ -348,7 +362,8 @@ pub(crate) static POSTGRES: Migrations = Migrations {
     ],
 };
 
-/// One step from `from` to `to` (adjacent versions, either direction).
+/// One step from `from` to `to`: adjacent versions, either direction, or
+/// from 0 to the latest version through the squashed schema.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Step {
     pub(crate) from: i64,
@@ -374,6 +389,13 @@ impl Step {
             "reverting"
         };
         let version = self.from.max(self.to);
+        if self.to - self.from > 1 {
+            return StoreError::Schema(format!(
+                "creating the schema of version {} ({}) failed, the database was left at version \
+                 {}: {err}",
+                self.to, self.name, self.from
+            ));
+        }
         if self.is_transactional() {
             StoreError::Schema(format!(
                 "{verb} migration {version} ({}) failed, the schema was left at version {}: {err}",
@@ -390,13 +412,30 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The versions this step reaches, in order (every version of the
+    /// squashed schema's step, as if applied one by one).
+    pub(crate) fn versions(&self) -> Vec<i64> {
+        if self.to > self.from {
+            (self.from + 1..=self.to).collect()
+        } else {
+            vec![self.to]
+        }
+    }
+}
+
 impl Migrations {
+    /// Migrations applied one by one, with no squashed schema.
     #[cfg(test)]
     pub(crate) const fn for_tests(
         infos: &'static [MigrationInfo],
         downs: &'static [&'static str],
     ) -> Self {
-        Self { infos, downs }
+        Self {
+            infos,
+            downs,
+            squashed: None,
+        }
     }
 
     /// The newest version (0 when there are none).
@@ -431,6 +470,16 @@ impl Migrations {
         }
         if current > self.latest() || current < 0 {
             return Err(newer_error(current, self.latest()));
+        }
+        if let (0, Some(sql)) = (current, self.squashed)
+            && target == self.latest()
+        {
+            return Ok(Some(Step {
+                from: 0,
+                to: target,
+                name: "squashed schema",
+                sql,
+            }));
         }
         let (from, to, index) = if current < target {
             (current, current + 1, current)

@@ -221,7 +221,7 @@ impl PgStore {
                 write_version(&mut tx, step.to, false).await?;
                 tx.commit().await.map_err(error::postgres)?;
             }
-            passed.push(step.to);
+            passed.extend(step.versions());
         }
     }
 }

@@ -17,6 +17,9 @@ mod backup;
 mod dialect;
 pub(crate) mod extensions;
 mod rank;
+mod script;
+#[cfg(test)]
+mod squashed_tests;
 mod vectors;
 mod writer;
 
@@ -318,10 +321,9 @@ impl SqliteStore {
                 "sqlite migration"
             );
             if step.is_transactional() {
-                sqlx::raw_sql(step.sql)
-                    .execute(&mut *tx)
+                script::run(&mut tx, step.sql)
                     .await
-                    .map_err(|e| step.failed(error::sqlite(e)))?;
+                    .map_err(|e| step.failed(e))?;
                 write_version(&mut tx, step.to, false).await?;
                 tx.commit()
                     .await
@@ -332,10 +334,9 @@ impl SqliteStore {
                 // The step runs outside a transaction: let go of the writer
                 // first (the step takes it again).
                 drop(writer);
-                sqlx::raw_sql(step.sql)
-                    .execute(&mut *self.writer.acquire().await?)
+                script::run(&mut *self.writer.acquire().await?, step.sql)
                     .await
-                    .map_err(|e| step.failed(error::sqlite(e)))?;
+                    .map_err(|e| step.failed(e))?;
                 let mut writer = self.writer.acquire().await?;
                 let mut tx = writer
                     .begin_with("BEGIN IMMEDIATE")
@@ -344,7 +345,7 @@ impl SqliteStore {
                 write_version(&mut tx, step.to, false).await?;
                 tx.commit().await.map_err(error::sqlite)?;
             }
-            passed.push(step.to);
+            passed.extend(step.versions());
         }
     }
 }
