@@ -17,8 +17,9 @@
 //! leaves behind, generated from them and checked against them by a test
 //! (`sqlite::squashed_tests`), so both paths give the same database. Each
 //! migration step costs its own transaction and, for the `ALTER TABLE`s and
-//! table rebuilds, a re-read of the whole schema; the one script costs a
-//! third of the time (BENCHMARKS.md, issue 11).
+//! table rebuilds, a re-read of the whole schema; with the one script a
+//! gateway's first start is ready in 19–20 ms instead of 30–36 ms
+//! (BENCHMARKS.md, issue 11).
 
 use exoclaw_core::store::{MigrationInfo, SchemaStatus, StoreError, StoreResult};
 
@@ -383,12 +384,6 @@ impl Step {
         if err.is_retryable() {
             return err;
         }
-        let verb = if self.to > self.from {
-            "applying"
-        } else {
-            "reverting"
-        };
-        let version = self.from.max(self.to);
         if self.to - self.from > 1 {
             return StoreError::Schema(format!(
                 "creating the schema of version {} ({}) failed, the database was left at version \
@@ -396,6 +391,12 @@ impl Step {
                 self.to, self.name, self.from
             ));
         }
+        let verb = if self.to > self.from {
+            "applying"
+        } else {
+            "reverting"
+        };
+        let version = self.from.max(self.to);
         if self.is_transactional() {
             StoreError::Schema(format!(
                 "{verb} migration {version} ({}) failed, the schema was left at version {}: {err}",
@@ -410,9 +411,7 @@ impl Step {
             ))
         }
     }
-}
 
-impl Step {
     /// The versions this step reaches, in order (every version of the
     /// squashed schema's step, as if applied one by one).
     pub(crate) fn versions(&self) -> Vec<i64> {
