@@ -18,6 +18,33 @@ pub(crate) struct MessageRow<'a> {
     pub(crate) now: UnixMillis,
 }
 
+/// A session to insert; the backend's `insert_session` returns its row, or
+/// `None` when a session of the same scope exists (then it inserts nothing).
+pub(crate) struct SessionRow {
+    pub(crate) id: String,
+    pub(crate) tenant: String,
+    pub(crate) agent: String,
+    pub(crate) user: String,
+    pub(crate) channel: String,
+    pub(crate) peer: String,
+    pub(crate) now: UnixMillis,
+}
+
+/// Inserts a session (8 parameters, [`SessionRow`]'s fields in order, `now`
+/// twice); a unique index on the scope makes racing creators agree: the
+/// losers' inserts do nothing (and return no row).
+macro_rules! insert_session_sql {
+    () => {
+        concat!(
+            "INSERT INTO sessions (id, tenant_id, agent_id, user_id, channel, peer, \
+             title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?) \
+             ON CONFLICT (tenant_id, agent_id, user_id, channel, peer) DO NOTHING \
+             RETURNING ",
+            $crate::port::data::session_cols!()
+        )
+    };
+}
+
 /// The columns of a `tenants` row (`settings` is JSON).
 macro_rules! tenant_cols {
     ($d:ident) => {
@@ -54,7 +81,7 @@ macro_rules! session_cols {
     };
 }
 
-pub(crate) use {agent_cols, session_cols, tenant_cols, user_cols};
+pub(crate) use {agent_cols, insert_session_sql, session_cols, tenant_cols, user_cols};
 
 macro_rules! ports {
     ($store:ident, $d:ident) => {
@@ -69,7 +96,7 @@ macro_rules! ports {
         use exoclaw_core::{AgentId, SessionId, TenantId, UserId};
         use sqlx::Connection as _;
         use $crate::error::conflict;
-        use $crate::port::data::MessageRow;
+        use $crate::port::data::{MessageRow, SessionRow};
         use $crate::port::data::{agent_cols, session_cols, tenant_cols, user_cols};
         use $crate::row::{self, Columns as _};
         use $crate::{json_text, new_id, now_millis, rule};
@@ -473,30 +500,22 @@ macro_rules! ports {
                 if let Some(r) = existing {
                     return row::session(&r);
                 }
+                // The winner of racing creators gets its row back from the
+                // insert; the others read the winner's.
                 let now = now_millis();
-                // A unique index on the scope makes racing creators agree: the
-                // losers' inserts do nothing, and everyone reads the winner's
-                // row. The winner gets it back from the insert.
-                let inserted = sqlx::query($d::sql!(
-                    "INSERT INTO sessions (id, tenant_id, agent_id, user_id, channel, peer, \
-                     title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?) \
-                     ON CONFLICT (tenant_id, agent_id, user_id, channel, peer) DO NOTHING \
-                     RETURNING ",
-                    session_cols!()
-                ))
-                .bind(new_id()?)
-                .bind(tenant.as_str())
-                .bind(scope.agent_id.as_str())
-                .bind(scope.user_id.as_str())
-                .bind(&scope.channel)
-                .bind(&scope.peer)
-                .bind(now)
-                .bind(now)
-                .fetch_optional(&mut *self.write_conn().await?)
-                .await
-                .map_err($d::err)?;
-                if let Some(r) = inserted {
-                    return row::session(&r);
+                let inserted = self
+                    .insert_session(SessionRow {
+                        id: new_id()?,
+                        tenant: tenant.as_str().to_owned(),
+                        agent: scope.agent_id.as_str().to_owned(),
+                        user: scope.user_id.as_str().to_owned(),
+                        channel: scope.channel.clone(),
+                        peer: scope.peer.clone(),
+                        now,
+                    })
+                    .await?;
+                if let Some(session) = inserted {
+                    return Ok(session);
                 }
                 let r = sqlx::query($d::sql!(
                     "SELECT ",

@@ -76,7 +76,8 @@ pub(crate) use data::MessageRow;
 
 /// Implements every port for `$store`, in the backend module that invokes
 /// it; that module must have a `dialect` module, and `$store` must have
-/// `pool`, `write_conn()` and `insert_message()`. The mail ports call the
+/// `pool`, `write_conn()`, `insert_message()`, `insert_session()` and
+/// `write_traces_at_once()`. The mail ports call the
 /// team ports' `require_team`, imported here.
 macro_rules! expand {
     ($store:ident) => {

@@ -528,6 +528,10 @@ macro_rules! ports {
                 if writes.is_empty() {
                     return Ok(0);
                 }
+                // The backend's one-round-trip batch, where it has one.
+                if let Some(skipped) = self.write_traces_at_once(writes).await? {
+                    return Ok(skipped);
+                }
                 let mut conn = self.write_conn().await?;
                 let mut tx = conn.begin_with($d::BEGIN_WRITE).await.map_err($d::err)?;
                 let mut skipped = 0;

@@ -15,7 +15,9 @@ use crate::Inspection;
 use crate::error::{self, scrub};
 use crate::migrate::{Migrations, POSTGRES, dirty_error};
 use crate::port::MessageRow;
+use crate::port::data::SessionRow;
 use exoclaw_core::Secret;
+use exoclaw_core::model::Session;
 use exoclaw_core::store::{StoreError, StoreResult};
 use sqlx::Connection;
 use sqlx::pool::PoolConnection;
@@ -132,6 +134,36 @@ impl PgStore {
     /// A connection to write with (any pooled one).
     pub(crate) async fn write_conn(&self) -> StoreResult<PoolConnection<Postgres>> {
         self.pool.acquire().await.map_err(error::postgres)
+    }
+
+    /// `None`: the port writes a trace batch statement by statement, in one
+    /// transaction (SQLite's one-round-trip batch reads JSON arrays with
+    /// `json_each`; here each statement is a trip to the server, but not on
+    /// a single writer every turn waits for).
+    pub(crate) async fn write_traces_at_once(
+        &self,
+        _writes: &[exoclaw_core::trace::TraceWrite],
+    ) -> StoreResult<Option<usize>> {
+        Ok(None)
+    }
+
+    /// Inserts a session unless one of its scope exists (then `None`).
+    pub(crate) async fn insert_session(&self, s: SessionRow) -> StoreResult<Option<Session>> {
+        sqlx::query(dialect::sql!(crate::port::data::insert_session_sql!()))
+            .bind(&s.id)
+            .bind(&s.tenant)
+            .bind(&s.agent)
+            .bind(&s.user)
+            .bind(&s.channel)
+            .bind(&s.peer)
+            .bind(s.now)
+            .bind(s.now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::postgres)?
+            .as_ref()
+            .map(crate::row::session)
+            .transpose()
     }
 
     /// Appends a message with `seq` = `max(seq) + 1` of its session: locking

@@ -1,35 +1,41 @@
-//! Group commit of message appends: concurrent turns' appends are queued to
-//! one task, which writes everything queued so far in a single transaction
-//! and a single round trip to the writer connection.
+//! Group commit of message appends and new sessions: concurrent turns'
+//! writes are queued to one task, which writes everything queued so far in a
+//! single transaction and a single round trip to the writer connection.
 //!
 //! Every turn appends its user message and its answer through the one
-//! writer connection; one at a time, each append paid its own transaction,
-//! its own trips between the async tasks and the connection's thread, and
-//! its own turn in the writer's queue, and at concurrency 64 that queue
-//! limited completions per second (`cargo xtask bench proxy`). A batch is
-//! `BEGIN IMMEDIATE; (INSERT .. RETURNING; UPDATE ..) x N; COMMIT`: each
-//! message still gets `max(seq) + 1` of its session in order, an append to a
-//! missing session still inserts nothing (`NotFound` for that caller only),
-//! and when a batch fails as a whole it is rolled back and every append in
-//! it runs again on its own, so one caller's error is never another's.
+//! writer connection, and a conversation's first turn creates its session
+//! there too; one at a time, each write paid its own transaction, its own
+//! trips between the async tasks and the connection's thread, and its own
+//! turn in the writer's queue, and at concurrency 64 that queue limited
+//! completions per second (`cargo xtask bench proxy`). A batch is
+//! `BEGIN IMMEDIATE; (INSERT session .. RETURNING) x S; (INSERT message ..
+//! RETURNING; UPDATE ..) x A; COMMIT`: each message still gets `max(seq) + 1`
+//! of its session in order, an append to a missing session still inserts
+//! nothing (`NotFound` for that caller only), a session whose scope exists
+//! already inserts nothing (`None`: the caller reads the existing one), and
+//! when a batch fails as a whole it is rolled back and every write in it
+//! runs again on its own, so one caller's error is never another's.
 //!
 //! The task owns the batch: a caller that goes away cannot leave a
 //! transaction half-done on the connection.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use exoclaw_core::UnixMillis;
+use exoclaw_core::model::Session;
 use exoclaw_core::store::{StoreError, StoreResult};
-use sqlx::sqlite::SqliteConnection;
+use sqlx::Row as _;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use tokio::sync::{mpsc, oneshot};
 
 use super::writer::Writer;
 use crate::error;
+use crate::port::data::{SessionRow, insert_session_sql};
 
-/// Appends written together at most (10 parameters each).
+/// Writes in one batch at most (10 parameters per append, 8 per session).
 const MAX_BATCH: usize = 16;
-/// Appends waiting for the task at most; callers beyond wait to enqueue.
+/// Writes waiting for the task at most; callers beyond wait to enqueue.
 const QUEUE: usize = 1024;
 
 /// One message to append, and where its `seq` goes.
@@ -43,9 +49,15 @@ pub(crate) struct Append {
     pub session: String,
 }
 
-struct Job {
-    append: Append,
-    reply: oneshot::Sender<StoreResult<i64>>,
+enum Job {
+    Append {
+        append: Append,
+        reply: oneshot::Sender<StoreResult<i64>>,
+    },
+    Session {
+        session: SessionRow,
+        reply: oneshot::Sender<StoreResult<Option<Session>>>,
+    },
 }
 
 /// The handle the store keeps (clones share the task); the task ends when
@@ -71,62 +83,138 @@ impl Appender {
     /// not exist (in that tenant).
     pub(crate) async fn append(&self, append: Append) -> StoreResult<i64> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { append, reply })
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is closed".to_owned()))?;
+        self.send(Job::Append { append, reply }).await?;
         answer
             .await
             .map_err(|_| StoreError::Other("the message append task stopped".to_owned()))?
+    }
+
+    /// Inserts a session; the row, or `None` when a session of its scope
+    /// exists already (nothing is written then).
+    pub(crate) async fn insert_session(&self, session: SessionRow) -> StoreResult<Option<Session>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Session { session, reply }).await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other("the message append task stopped".to_owned()))?
+    }
+
+    async fn send(&self, job: Job) -> StoreResult<()> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".to_owned()))
     }
 }
 
 async fn run(writer: Arc<Writer>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let appends: Vec<&Append> = jobs.iter().map(|j| &j.append).collect();
-        let results = write(&writer, &appends).await;
-        for (job, result) in jobs.drain(..).zip(results) {
-            let _ = job.reply.send(result);
+        // Sessions first: the statement text depends only on the counts.
+        jobs.sort_by_key(|j| matches!(j, Job::Append { .. }));
+        let mut work = Work::default();
+        for job in &jobs {
+            match job {
+                Job::Session { session, .. } => work.sessions.push(session),
+                Job::Append { append, .. } => work.appends.push(append),
+            }
+        }
+        let mut rows = write(&writer, &work).await;
+        drop(work);
+        for job in jobs.drain(..) {
+            match job {
+                Job::Session { session, reply } => {
+                    let _ = reply.send(
+                        take(&mut rows, &session.id)
+                            .and_then(|row| row.map(|r| crate::row::session(&r)).transpose()),
+                    );
+                }
+                Job::Append { append, reply } => {
+                    let _ = reply.send(take(&mut rows, &append.id).and_then(|row| {
+                        row.ok_or(StoreError::NotFound)?
+                            .try_get::<i64, _>(1)
+                            .map_err(error::sqlite)
+                    }));
+                }
+            }
         }
     }
 }
 
-/// The `seq` of each append, in order.
-async fn write(writer: &Writer, appends: &[&Append]) -> Vec<StoreResult<i64>> {
-    if appends.len() > 1 {
+/// One batch's writes, sessions before appends.
+#[derive(Default)]
+struct Work<'a> {
+    sessions: Vec<&'a SessionRow>,
+    appends: Vec<&'a Append>,
+}
+
+/// What the writes of a batch returned, by the id each write inserted: the
+/// row, or nothing when the write inserted nothing; or the error of the
+/// write (when it was written alone).
+type Outcomes = HashMap<String, StoreResult<Option<SqliteRow>>>;
+
+/// The outcome of the write that inserts `id`.
+fn take(rows: &mut Outcomes, id: &str) -> StoreResult<Option<SqliteRow>> {
+    rows.remove(id).unwrap_or(Ok(None))
+}
+
+/// Writes `work` in one transaction; when that fails, each write alone.
+async fn write(writer: &Writer, work: &Work<'_>) -> Outcomes {
+    if work.sessions.len() + work.appends.len() > 1 {
         match writer.acquire().await {
-            Ok(mut conn) => match batch(&mut conn, appends).await {
-                Ok(seqs) => return seqs,
+            Ok(mut conn) => match batch(&mut conn, &work.sessions, &work.appends).await {
+                Ok(rows) => return rows.into_iter().map(|(id, r)| (id, Ok(Some(r)))).collect(),
                 Err(e) => {
-                    tracing::debug!(error = %e, appends = appends.len(), "batched append failed; appending one by one");
+                    tracing::debug!(error = %e, sessions = work.sessions.len(), appends = work.appends.len(), "batched write failed; writing one by one");
                 }
             },
             Err(e) => {
-                tracing::debug!(error = %e, "writer unavailable for a batch; appending one by one");
+                tracing::debug!(error = %e, "writer unavailable for a batch; writing one by one");
             }
         }
     }
-    let mut out = Vec::with_capacity(appends.len());
-    for append in appends {
-        out.push(match writer.acquire().await {
-            Ok(mut conn) => batch(&mut conn, &[append]).await.and_then(|mut seqs| {
-                seqs.pop()
-                    .unwrap_or_else(|| Err(StoreError::Other("no append result".to_owned())))
-            }),
-            Err(e) => Err(e),
-        });
+    let mut out = Outcomes::new();
+    for s in &work.sessions {
+        out.insert(s.id.clone(), alone(writer, &[s], &[], &s.id).await);
+    }
+    for a in &work.appends {
+        out.insert(a.id.clone(), alone(writer, &[], &[a], &a.id).await);
     }
     out
 }
 
-/// One transaction for all of `appends`; rolled back when any statement
-/// fails (then the error is the batch's).
+/// One write in a transaction of its own: the row it returned, if any.
+async fn alone(
+    writer: &Writer,
+    sessions: &[&SessionRow],
+    appends: &[&Append],
+    id: &str,
+) -> StoreResult<Option<SqliteRow>> {
+    let mut conn = writer.acquire().await?;
+    Ok(batch(&mut conn, sessions, appends).await?.remove(id))
+}
+
+/// One transaction for all of `sessions` and `appends`; rolled back when
+/// any statement fails (then the error is the batch's). The rows returned,
+/// by their first column (the id each write inserted).
 async fn batch(
     conn: &mut SqliteConnection,
+    sessions: &[&SessionRow],
     appends: &[&Append],
-) -> StoreResult<Vec<StoreResult<i64>>> {
-    let mut query = sqlx::query_as::<_, (String, i64)>(batch_sql(appends.len()));
+) -> StoreResult<HashMap<String, SqliteRow>> {
+    let sql = batch_sql(sessions.len(), appends.len());
+    let mut query = sqlx::query(sql);
+    for s in sessions {
+        query = query
+            .bind(&s.id)
+            .bind(&s.tenant)
+            .bind(&s.agent)
+            .bind(&s.user)
+            .bind(&s.channel)
+            .bind(&s.peer)
+            .bind(s.now)
+            .bind(s.now);
+    }
     for a in appends {
         query = query
             .bind(&a.id)
@@ -141,13 +229,10 @@ async fn batch(
             .bind(&a.session);
     }
     match query.fetch_all(&mut *conn).await {
-        Ok(rows) => {
-            let seqs: HashMap<String, i64> = rows.into_iter().collect();
-            Ok(appends
-                .iter()
-                .map(|a| seqs.get(&a.id).copied().ok_or(StoreError::NotFound))
-                .collect())
-        }
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| Ok((r.try_get::<String, _>(0).map_err(error::sqlite)?, r)))
+            .collect(),
         Err(e) => {
             // Whatever ran of it is undone before the connection is reused.
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
@@ -156,19 +241,26 @@ async fn batch(
     }
 }
 
-/// The statement text for `n` appends, built once per size.
-fn batch_sql(n: usize) -> &'static str {
-    static SQL: OnceLock<Vec<String>> = OnceLock::new();
-    let all = SQL.get_or_init(|| (1..=MAX_BATCH).map(build_sql).collect());
-    all.get(n.clamp(1, MAX_BATCH) - 1)
-        .map_or("", String::as_str)
+/// The statement text for `sessions` new sessions and `appends` appends,
+/// built once per pair of counts and kept for the process's life (at most
+/// one per pair whose sum is at most `MAX_BATCH`: 152 texts).
+fn batch_sql(sessions: usize, appends: usize) -> &'static str {
+    static SQL: OnceLock<Mutex<HashMap<(usize, usize), &'static str>>> = OnceLock::new();
+    let mut built = SQL
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    built
+        .entry((sessions, appends))
+        .or_insert_with(|| build_sql(sessions, appends).leak())
 }
 
-/// Plain `?` parameters, bound in order (10 per append): sqlx numbers
-/// `?NNN` per statement, and a statement whose first parameter is not ?1
-/// would be bound wrongly.
-fn build_sql(n: usize) -> String {
-    const ONE: &str = " INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, \
+/// Plain `?` parameters, bound in order (8 per session, 10 per append):
+/// sqlx numbers `?NNN` per statement, and a statement whose first parameter
+/// is not ?1 would be bound wrongly.
+fn build_sql(sessions: usize, appends: usize) -> String {
+    const SESSION: &str = concat!(" ", insert_session_sql!(), ";");
+    const APPEND: &str = " INSERT INTO messages (id, tenant_id, session_id, seq, role, content, meta, \
          created_at) \
          SELECT ?, s.tenant_id, s.id, \
          COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.session_id = s.id), 0) + 1, \
@@ -176,8 +268,11 @@ fn build_sql(n: usize) -> String {
          RETURNING id, seq; \
          UPDATE sessions SET updated_at = ? WHERE tenant_id = ? AND id = ?;";
     let mut sql = String::from("BEGIN IMMEDIATE;");
-    for _ in 0..n {
-        sql.push_str(ONE);
+    for _ in 0..sessions {
+        sql.push_str(SESSION);
+    }
+    for _ in 0..appends {
+        sql.push_str(APPEND);
     }
     sql.push_str(" COMMIT;");
     sql
@@ -194,11 +289,13 @@ mod tests {
             .create_if_missing(true);
         let w = Writer::new(options, Duration::from_secs(5), Duration::from_secs(60));
         sqlx::raw_sql(
-            "CREATE TABLE sessions (tenant_id TEXT, id TEXT, updated_at INTEGER); \
+            "CREATE TABLE sessions (id TEXT PRIMARY KEY, tenant_id TEXT, agent_id TEXT, \
+             user_id TEXT, channel TEXT, peer TEXT, title TEXT, created_at INTEGER, \
+             updated_at INTEGER, UNIQUE (tenant_id, agent_id, user_id, channel, peer)); \
              CREATE TABLE messages (id TEXT PRIMARY KEY, tenant_id TEXT, session_id TEXT, \
              seq INTEGER, role TEXT, content TEXT, meta TEXT, created_at INTEGER, \
              UNIQUE (session_id, seq)); \
-             INSERT INTO sessions VALUES ('t', 's', 0);",
+             INSERT INTO sessions VALUES ('s', 't', 'a', 'u', 'api', 'p0', NULL, 0, 0);",
         )
         .execute(&mut *w.acquire().await.unwrap())
         .await
@@ -218,19 +315,53 @@ mod tests {
         }
     }
 
+    fn session(id: &str, peer: &str) -> SessionRow {
+        SessionRow {
+            id: id.to_owned(),
+            tenant: "t".to_owned(),
+            agent: "a".to_owned(),
+            user: "u".to_owned(),
+            channel: "api".to_owned(),
+            peer: peer.to_owned(),
+            now: 5,
+        }
+    }
+
+    fn seq(outcome: StoreResult<Option<SqliteRow>>) -> Option<i64> {
+        outcome.unwrap().map(|r| r.try_get(1).unwrap())
+    }
+
     #[tokio::test]
-    async fn a_batch_gives_each_append_its_own_outcome() {
+    async fn a_batch_gives_each_write_its_own_outcome() {
         let dir = tempfile::tempdir().unwrap();
         let w = writer_with_schema(&dir).await;
+        let (new, taken) = (session("s1", "p1"), session("s2", "p0"));
         let (a, b, c) = (
             append("m1", "s"),
             append("m2", "missing"),
             append("m3", "s"),
         );
-        let out = write(&w, &[&a, &b, &c]).await;
-        assert!(matches!(out[0], Ok(1)), "{:?}", out[0]);
-        assert!(matches!(out[1], Err(StoreError::NotFound)), "{:?}", out[1]);
-        assert!(matches!(out[2], Ok(2)), "{:?}", out[2]);
+        let work = Work {
+            sessions: vec![&new, &taken],
+            appends: vec![&a, &b, &c],
+        };
+        let mut out = write(&w, &work).await;
+        let row = take(&mut out, "s1")
+            .unwrap()
+            .expect("the new session's row");
+        let created = crate::row::session(&row).unwrap();
+        assert_eq!((created.id.as_str(), created.peer.as_str()), ("s1", "p1"));
+        assert_eq!(created.created_at, 5);
+        // Its scope is session `s`'s: nothing inserted, no row.
+        assert!(take(&mut out, "s2").unwrap().is_none());
+        assert_eq!(seq(take(&mut out, "m1")), Some(1));
+        assert_eq!(seq(take(&mut out, "m2")), None);
+        assert_eq!(seq(take(&mut out, "m3")), Some(2));
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+            .fetch_one(&mut *w.acquire().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
     }
 
     #[tokio::test]
@@ -238,32 +369,65 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = writer_with_schema(&dir).await;
         // The same id twice: the batch fails on the primary key, is rolled
-        // back, and each append runs alone: only the duplicate fails.
+        // back, and each write runs alone: only the duplicate fails.
+        let new = session("s1", "p1");
         let (a, dup, c) = (append("m1", "s"), append("m1", "s"), append("m3", "s"));
-        let out = write(&w, &[&a, &dup, &c]).await;
-        assert!(matches!(out[0], Ok(1)), "{:?}", out[0]);
-        assert!(out[1].is_err(), "{:?}", out[1]);
-        assert!(matches!(out[2], Ok(2)), "{:?}", out[2]);
+        let work = Work {
+            sessions: vec![&new],
+            appends: vec![&a, &dup, &c],
+        };
+        let mut out = write(&w, &work).await;
+        assert!(take(&mut out, "s1").unwrap().is_some());
+        assert_eq!(seq(take(&mut out, "m3")), Some(2));
         let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, seq FROM messages ORDER BY seq")
             .fetch_all(&mut *w.acquire().await.unwrap())
             .await
             .unwrap();
         assert_eq!(rows, [("m1".to_owned(), 1), ("m3".to_owned(), 2)]);
-        let updated: i64 = sqlx::query_scalar("SELECT updated_at FROM sessions")
+        let updated: i64 = sqlx::query_scalar("SELECT updated_at FROM sessions WHERE id = 's'")
             .fetch_one(&mut *w.acquire().await.unwrap())
             .await
             .unwrap();
         assert_eq!(updated, 7);
     }
 
+    #[tokio::test]
+    async fn racing_creators_through_the_task_get_one_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let appender = Appender::start(writer_with_schema(&dir).await);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let appender = appender.clone();
+            tasks.spawn(async move {
+                appender
+                    .insert_session(session(&format!("n{i}"), "same"))
+                    .await
+                    .unwrap()
+            });
+        }
+        let mut won = 0;
+        while let Some(done) = tasks.join_next().await {
+            won += usize::from(done.unwrap().is_some());
+        }
+        assert_eq!(won, 1);
+        assert_eq!(appender.append(append("m1", "s")).await.unwrap(), 1);
+        assert!(matches!(
+            appender.append(append("m2", "missing")).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
     #[test]
-    fn batch_sql_has_ten_parameters_per_append() {
-        let sql = batch_sql(2);
+    fn batch_sql_has_the_parameters_of_each_write() {
+        let sql = batch_sql(1, 2);
         assert!(sql.starts_with("BEGIN IMMEDIATE;") && sql.ends_with(" COMMIT;"));
+        assert_eq!(sql.matches("INSERT INTO sessions").count(), 1);
         assert_eq!(sql.matches("INSERT INTO messages").count(), 2);
-        assert_eq!(sql.matches('?').count(), 20);
+        assert_eq!(sql.matches('?').count(), 8 + 20);
+        assert!(sql.find("INSERT INTO sessions") < sql.find("INSERT INTO messages"));
+        assert!(std::ptr::eq(sql, batch_sql(1, 2)), "built once");
         assert_eq!(
-            batch_sql(MAX_BATCH).matches("RETURNING id, seq").count(),
+            batch_sql(0, MAX_BATCH).matches("RETURNING id, seq").count(),
             MAX_BATCH
         );
     }

@@ -20,6 +20,7 @@ mod rank;
 mod script;
 #[cfg(test)]
 mod squashed_tests;
+mod traces;
 mod vectors;
 mod writer;
 
@@ -30,7 +31,9 @@ pub use backup::check_sqlite_snapshot;
 
 use crate::migrate::{Migrations, SQLITE, dirty_error};
 use crate::port::MessageRow;
+use crate::port::data::SessionRow;
 use crate::{Inspection, error};
+use exoclaw_core::model::Session;
 use exoclaw_core::store::{StoreError, StoreResult};
 use sqlx::Connection;
 use sqlx::sqlite::{
@@ -106,7 +109,8 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     /// Writes: one connection, so writers queue here in order.
     pub(crate) writer: Arc<writer::Writer>,
-    /// Message appends, committed in batches through `writer`.
+    /// Message appends and new sessions, committed in batches through
+    /// `writer`.
     pub(crate) appender: appends::Appender,
     /// Namespaces' vector sign bits between searches.
     pub(crate) vectors: Arc<vectors::VectorCache>,
@@ -233,6 +237,23 @@ impl SqliteStore {
                 session: m.session.as_str().to_owned(),
             })
             .await
+    }
+
+    /// Inserts a session unless one of its scope exists: batched with
+    /// other turns' writes (see `appends`).
+    pub(crate) async fn insert_session(&self, s: SessionRow) -> StoreResult<Option<Session>> {
+        self.appender.insert_session(s).await
+    }
+
+    /// A write-behind batch of trace rows in one round trip (see `traces`);
+    /// always `Some`: the port's statement-by-statement loop is not needed.
+    pub(crate) async fn write_traces_at_once(
+        &self,
+        writes: &[exoclaw_core::trace::TraceWrite],
+    ) -> StoreResult<Option<usize>> {
+        Ok(Some(
+            traces::write(&mut *self.write_conn().await?, writes).await?,
+        ))
     }
 
     /// The database file.

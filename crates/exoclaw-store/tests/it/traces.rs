@@ -25,6 +25,7 @@ contract!(store:
     a_batch_writes_traces_spans_ends_and_usage_in_order,
     a_batch_skips_foreign_and_unstorable_writes,
     a_large_batch_writes_every_row,
+    a_trace_ended_twice_in_a_batch_keeps_the_later_end,
     a_restart_interrupts_only_its_own_running_traces,
 );
 contract!(db: list_traces_caps_the_page_at_1000, paging_with_before_id_skips_no_trace_of_one_millisecond);
@@ -653,8 +654,8 @@ async fn a_batch_skips_foreign_and_unstorable_writes(store: Arc<dyn Store>) {
     assert_eq!(store.spend_since(&b, &scope, 0).await.unwrap(), 0);
 }
 
-/// More rows than one round trip takes (the SQLite store sends them in
-/// groups), foreign ones spread through.
+/// Many rows of every kind (the SQLite store sends each kind as one
+/// array), foreign ones spread through.
 async fn a_large_batch_writes_every_row(store: Arc<dyn Store>) {
     let (a, b) = two_tenants(&*store).await;
     let mut writes = Vec::new();
@@ -692,6 +693,29 @@ async fn a_large_batch_writes_every_row(store: Arc<dyn Store>) {
     }
     let scope = SpendScope::Agent(AgentId::new("a1"));
     assert_eq!(store.spend_since(&a, &scope, 0).await.unwrap(), 300);
+}
+
+/// As two ends written one after the other: the later one stays, and a
+/// foreign tenant's two ends are both skipped.
+async fn a_trace_ended_twice_in_a_batch_keeps_the_later_end(store: Arc<dyn Store>) {
+    let (a, b) = two_tenants(&*store).await;
+    let t = exoclaw_store::new_trace_row(&new_trace(&a, "a1", "u1", "s1")).unwrap();
+    let end = |tenant: &TenantId, cost, ended_at| TraceWrite::Finish {
+        tenant_id: tenant.clone(),
+        id: t.id.clone(),
+        end: ok_end(cost),
+        ended_at,
+    };
+    let writes = vec![
+        TraceWrite::Start(t.clone()),
+        end(&a, 1, 10),
+        end(&b, 2, 20),
+        end(&a, 3, 30),
+        end(&b, 4, 40),
+    ];
+    assert_eq!(store.write_traces(&writes).await.unwrap(), 2);
+    let (got, _) = store.get_trace(&a, &t.id).await.unwrap().unwrap();
+    assert_eq!((got.cost_micros, got.ended_at), (3, Some(30)));
 }
 
 async fn a_restart_interrupts_only_its_own_running_traces(store: Arc<dyn Store>) {
