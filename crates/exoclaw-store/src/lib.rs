@@ -67,10 +67,25 @@ pub fn migrations(backend: Backend) -> &'static [MigrationInfo] {
 /// The page size of `list_audit` when the filter says 0.
 pub(crate) const DEFAULT_AUDIT_LIMIT: u32 = 100;
 
-/// A fresh random id: 32 lowercase hex characters (128 bits).
+/// A fresh id: 32 lowercase hex characters (128 bits), the time of its
+/// making in Unix milliseconds (48 bits) and then 80 random bits.
+///
+/// Time first, so that new rows go to the end of each primary-key index
+/// (and of indexes that lead with another such id, as `messages
+/// (session_id, seq)` does) instead of to a random page of it: with random
+/// ids, every row a commit wrote dirtied a page of its own in each such
+/// index, and as the tables grew the writer spent its time writing those
+/// pages to the WAL, checkpointing them and reading them back in (`cargo
+/// xtask bench proxy`, BENCHMARKS.md). 80 random bits keep ids unguessable
+/// and unique; no id is a secret (tokens and codes are stored hashed, and
+/// every lookup also checks the tenant and the caller's rights), and when
+/// it was made is in the row anyway.
 pub(crate) fn new_id() -> StoreResult<String> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
+    let millis = u64::try_from(now_millis()).unwrap_or(0).to_be_bytes();
+    let (time, random) = bytes.split_at_mut(6);
+    time.copy_from_slice(&millis[2..]);
+    getrandom::fill(random)
         .map_err(|e| StoreError::Other(format!("the OS random number generator failed: {e}")))?;
     Ok(hex::encode(bytes))
 }
@@ -101,6 +116,20 @@ mod tests {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_start_with_the_time_so_later_ones_sort_after() {
+        let before = now_millis();
+        let a = new_id().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id().unwrap();
+        let at = i64::from_str_radix(&a[..12], 16).unwrap();
+        assert!(at >= before && at <= now_millis(), "{at} vs {before}");
+        assert!(a < b, "{a} then {b}");
+        // 80 random bits after the time: two ids of one millisecond differ.
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_id().unwrap()).collect();
+        assert_eq!(ids.len(), 1000);
     }
 
     #[test]
