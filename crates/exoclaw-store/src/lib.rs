@@ -76,16 +76,25 @@ pub(crate) const DEFAULT_AUDIT_LIMIT: u32 = 100;
 /// ids, every row a commit wrote dirtied a page of its own in each such
 /// index, and as the tables grew the writer spent its time writing those
 /// pages to the WAL, checkpointing them and reading them back in (`cargo
-/// xtask bench proxy`, BENCHMARKS.md). 80 random bits keep ids unguessable
-/// and unique; no id is a secret (tokens and codes are stored hashed, and
-/// every lookup also checks the tenant and the caller's rights), and when
-/// it was made is in the row anyway.
+/// xtask bench proxy`, BENCHMARKS.md). 80 random bits keep ids unique and
+/// unguessable, and when a row was made is in the row anyway; an id that is
+/// itself the secret of a request comes from [`new_secret_id`].
 pub(crate) fn new_id() -> StoreResult<String> {
     let mut bytes = [0u8; 16];
     let millis = u64::try_from(now_millis()).unwrap_or(0).to_be_bytes();
     let (time, random) = bytes.split_at_mut(6);
     time.copy_from_slice(&millis[2..]);
     getrandom::fill(random)
+        .map_err(|e| StoreError::Other(format!("the OS random number generator failed: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// A fresh id of 128 random bits (32 lowercase hex characters), for an id
+/// that is a bearer secret, such as the pairing request id a browser polls
+/// with: nothing in it says when it was made.
+pub(crate) fn new_secret_id() -> StoreResult<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
         .map_err(|e| StoreError::Other(format!("the OS random number generator failed: {e}")))?;
     Ok(hex::encode(bytes))
 }
@@ -116,6 +125,16 @@ mod tests {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn secret_ids_are_128_random_bits() {
+        let ids: Vec<String> = (0..64).map(|_| new_secret_id().unwrap()).collect();
+        assert!(ids.iter().all(|id| id.len() == 32));
+        // No time prefix: 64 ids do not share their first 12 characters
+        // (random ones collide there with probability about 2^-36).
+        let prefixes: std::collections::HashSet<&str> = ids.iter().map(|id| &id[..12]).collect();
+        assert_eq!(prefixes.len(), 64);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 macro_rules! ports {
     ($store:ident, $d:ident) => {
         use $crate::row::{self, Columns as _};
-        use $crate::{error, new_id, rule};
+        use $crate::{error, new_id, new_secret_id, rule};
         use async_trait::async_trait;
         use exoclaw_core::model::{
             ChannelSender, Device, NewDevice, NewPairingRequest, PairingCreated,
@@ -107,7 +107,8 @@ macro_rules! ports {
                     tx.commit().await.map_err($d::err)?;
                     return Ok(PairingCreated::TooManyPending { oldest });
                 }
-                let id = new_id()?;
+                // The browser polls with this id: a secret, all random.
+                let id = new_secret_id()?;
                 sqlx::query($d::sql!(
                     "INSERT INTO pairing_requests (",
                     request_cols!(),
