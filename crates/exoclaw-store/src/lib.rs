@@ -84,8 +84,7 @@ pub(crate) fn new_id() -> StoreResult<String> {
     let millis = u64::try_from(now_millis()).unwrap_or(0).to_be_bytes();
     let (time, random) = bytes.split_at_mut(6);
     time.copy_from_slice(&millis[2..]);
-    getrandom::fill(random)
-        .map_err(|e| StoreError::Other(format!("the OS random number generator failed: {e}")))?;
+    fill_random(random)?;
     Ok(hex::encode(bytes))
 }
 
@@ -94,9 +93,13 @@ pub(crate) fn new_id() -> StoreResult<String> {
 /// with: nothing in it says when it was made.
 pub(crate) fn new_secret_id() -> StoreResult<String> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::Other(format!("the OS random number generator failed: {e}")))?;
+    fill_random(&mut bytes)?;
     Ok(hex::encode(bytes))
+}
+
+fn fill_random(bytes: &mut [u8]) -> StoreResult<()> {
+    getrandom::fill(bytes)
+        .map_err(|e| StoreError::Other(format!("the OS random number generator failed: {e}")))
 }
 
 /// Now, in Unix milliseconds.

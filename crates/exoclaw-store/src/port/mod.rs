@@ -72,7 +72,7 @@ pub(crate) mod token;
 pub(crate) mod tool_source;
 pub(crate) mod trace;
 
-pub(crate) use data::MessageRow;
+pub(crate) use data::{MessageRow, SessionRow};
 
 /// Implements every port for `$store`, in the backend module that invokes
 /// it; that module must have a `dialect` module, and `$store` must have

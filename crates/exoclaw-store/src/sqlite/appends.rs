@@ -31,7 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::writer::Writer;
 use crate::error;
-use crate::port::data::{SessionRow, insert_session_sql};
+use crate::port::SessionRow;
+use crate::port::data::insert_session_sql;
 
 /// Writes in one batch at most (10 parameters per append, 8 per session).
 const MAX_BATCH: usize = 16;
@@ -82,28 +83,29 @@ impl Appender {
     /// Appends one message; its `seq`, or `NotFound` when the session does
     /// not exist (in that tenant).
     pub(crate) async fn append(&self, append: Append) -> StoreResult<i64> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Append { append, reply }).await?;
-        answer
-            .await
-            .map_err(|_| StoreError::Other("the message append task stopped".to_owned()))?
+        self.ask(|reply| Job::Append { append, reply }).await
     }
 
     /// Inserts a session; the row, or `None` when a session of its scope
     /// exists already (nothing is written then).
     pub(crate) async fn insert_session(&self, session: SessionRow) -> StoreResult<Option<Session>> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Session { session, reply }).await?;
-        answer
-            .await
-            .map_err(|_| StoreError::Other("the message append task stopped".to_owned()))?
+        self.ask(|reply| Job::Session { session, reply }).await
     }
 
-    async fn send(&self, job: Job) -> StoreResult<()> {
+    /// Queues the job `make` builds around its reply channel, and waits for
+    /// the reply.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> Job,
+    ) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(job)
+            .send(make(reply))
             .await
-            .map_err(|_| StoreError::Unavailable("the store is closed".to_owned()))
+            .map_err(|_| StoreError::Unavailable("the store is closed".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other("the store's batched-write task stopped".to_owned()))?
     }
 }
 

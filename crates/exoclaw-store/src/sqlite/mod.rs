@@ -30,8 +30,7 @@ crate::port::schema::version_table!(SqliteStore, dialect);
 pub use backup::check_sqlite_snapshot;
 
 use crate::migrate::{Migrations, SQLITE, dirty_error};
-use crate::port::MessageRow;
-use crate::port::data::SessionRow;
+use crate::port::{MessageRow, SessionRow};
 use crate::{Inspection, error};
 use exoclaw_core::model::Session;
 use exoclaw_core::store::{StoreError, StoreResult};
@@ -251,9 +250,8 @@ impl SqliteStore {
         &self,
         writes: &[exoclaw_core::trace::TraceWrite],
     ) -> StoreResult<Option<usize>> {
-        Ok(Some(
-            traces::write(&mut *self.write_conn().await?, writes).await?,
-        ))
+        let batch = traces::prepare(writes)?;
+        Ok(Some(batch.write(&mut *self.write_conn().await?).await?))
     }
 
     /// The database file.

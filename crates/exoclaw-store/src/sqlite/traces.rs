@@ -123,11 +123,16 @@ struct Rows<'a> {
     unstorable: usize,
 }
 
-/// Writes `writes` in one transaction; how many were skipped.
-pub(crate) async fn write(
-    conn: &mut SqliteConnection,
-    writes: &[TraceWrite],
-) -> StoreResult<usize> {
+/// A batch ready to send: its four JSON arrays and what is needed to count
+/// the writes skipped. Built before the writer is taken, so the writer is
+/// held only for the round trip.
+pub(crate) struct Prepared<'a> {
+    rows: Rows<'a>,
+    params: [String; 4],
+}
+
+/// Sorts and encodes `writes`.
+pub(crate) fn prepare(writes: &[TraceWrite]) -> StoreResult<Prepared<'_>> {
     let rows = rows(writes)?;
     let params = [
         json(&rows.starts)?,
@@ -135,37 +140,47 @@ pub(crate) async fn write(
         json(&rows.ends.iter().map(|(end, _)| end).collect::<Vec<_>>())?,
         json(&rows.usage)?,
     ];
-    let mut query = sqlx::query(SQL);
-    for param in params {
-        query = query.bind(param);
-    }
-    let returned = match query.fetch_all(&mut *conn).await {
-        Ok(returned) => returned,
-        Err(e) => {
-            // Whatever ran of it is undone before the connection is reused.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(error::sqlite(e));
+    Ok(Prepared { rows, params })
+}
+
+impl Prepared<'_> {
+    /// Writes the batch in one transaction; how many writes were skipped.
+    pub(crate) async fn write(self, conn: &mut SqliteConnection) -> StoreResult<usize> {
+        let Prepared { rows, params } = self;
+        let mut query = sqlx::query(SQL);
+        for param in params {
+            query = query.bind(param);
         }
-    };
-    let mut spans_written = 0;
-    let mut ended = HashSet::new();
-    for row in &returned {
-        let tag: i64 = row.try_get(0).map_err(error::sqlite)?;
-        if tag == 0 {
-            spans_written += 1;
-        } else {
-            let tenant: String = row.try_get(1).map_err(error::sqlite)?;
-            let id: String = row.try_get(2).map_err(error::sqlite)?;
-            ended.insert((tenant, id));
+        let returned = match query.fetch_all(&mut *conn).await {
+            Ok(returned) => returned,
+            Err(e) => {
+                // Whatever ran of it is undone before the connection is reused.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(error::sqlite(e));
+            }
+        };
+        let mut spans_written = 0;
+        let mut ended = HashSet::new();
+        for row in &returned {
+            let tag: i64 = row.try_get(0).map_err(error::sqlite)?;
+            if tag == 0 {
+                spans_written += 1;
+            } else {
+                let tenant: String = row.try_get(1).map_err(error::sqlite)?;
+                let id: String = row.try_get(2).map_err(error::sqlite)?;
+                ended.insert((tenant, id));
+            }
         }
+        let ends_skipped: usize = rows
+            .ends
+            .iter()
+            .filter(|((.., tenant, id), _)| {
+                !ended.contains(&((*tenant).to_owned(), (*id).to_owned()))
+            })
+            .map(|(_, n)| n)
+            .sum();
+        Ok(rows.unstorable + rows.spans.len().saturating_sub(spans_written) + ends_skipped)
     }
-    let ends_skipped: usize = rows
-        .ends
-        .iter()
-        .filter(|((.., tenant, id), _)| !ended.contains(&((*tenant).to_owned(), (*id).to_owned())))
-        .map(|(_, n)| n)
-        .sum();
-    Ok(rows.unstorable + rows.spans.len().saturating_sub(spans_written) + ends_skipped)
 }
 
 fn json<T: Serialize>(rows: &T) -> StoreResult<String> {
