@@ -98,6 +98,13 @@ const JOURNAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
 /// lets one checkpoint copy each of them once, and checkpoints (two `fsync`s
 /// each, under the write lock) come 4 times less often.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
+/// Prepared statements the writer connection keeps (a reading connection
+/// keeps 32). Every write goes through the one writer, so it runs every
+/// kind of write statement, and the appender's batches add one text per
+/// pair of counts that occurs (`appends`); with 32 kept, a busy gateway's
+/// writer prepared the same texts again and again, each batch text's dozens
+/// of statements on the thread every write waits for.
+const WRITER_STATEMENTS: usize = 512;
 /// Close connections idle for this long, so an idle gateway holds none.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -164,7 +171,7 @@ impl SqliteStore {
         // bounds that wait like `busy_timeout` bounds a wait for SQLite's
         // lock.
         let writer = writer::Writer::new(
-            connect,
+            connect.statement_cache_capacity(WRITER_STATEMENTS),
             options.busy_timeout + Duration::from_secs(5),
             IDLE_TIMEOUT,
         );
