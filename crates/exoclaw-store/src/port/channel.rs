@@ -6,22 +6,25 @@
 //! ids seen, channel cursors and receive leases.
 //! Rules (sizes) are in `crate::rule::channel`.
 
+/// The columns of a `channel_outbox` row, in insert order.
+macro_rules! outbox_cols {
+    () => {
+        "tenant_id, id, channel, peer, text, idempotency_key, status, attempts, \
+         next_attempt_at, last_error, platform_id, created_at, sent_at, file_name, \
+         file_mime, claimed_by, claimed_until"
+    };
+}
+pub(crate) use outbox_cols;
+
 macro_rules! ports {
     ($store:ident, $d:ident) => {
         use async_trait::async_trait;
         use exoclaw_core::store::channel::{Failure, NewOutbound, OutboxMessage};
         use exoclaw_core::store::{ChannelStore, StoreResult};
         use exoclaw_core::{TenantId, UnixMillis};
+        use $crate::port::channel::outbox_cols;
+        use $crate::port::grouped::Small;
         use $crate::{new_id, row, rule};
-
-        /// The columns of a `channel_outbox` row, in insert order.
-        macro_rules! outbox_cols {
-            () => {
-                "tenant_id, id, channel, peer, text, idempotency_key, status, attempts, \
-                 next_attempt_at, last_error, platform_id, created_at, sent_at, file_name, \
-                 file_mime, claimed_by, claimed_until"
-            };
-        }
 
         #[async_trait]
         impl ChannelStore for $store {
@@ -33,6 +36,36 @@ macro_rules! ports {
             ) -> StoreResult<(OutboxMessage, bool)> {
                 rule::channel::check_new(msg)?;
                 let id = new_id()?;
+                if msg.file.is_none()
+                    && let Some(done) = self
+                        .write_grouped(|| Small::Outbox {
+                            tenant: tenant.as_str().to_owned(),
+                            id: id.clone(),
+                            channel: msg.channel.clone(),
+                            peer: msg.peer.clone(),
+                            text: msg.text.clone(),
+                            idempotency_key: msg.idempotency_key.clone(),
+                            now,
+                        })
+                        .await?
+                {
+                    if let Some(queued) = done.outbox()? {
+                        return Ok((queued, true));
+                    }
+                    let r = sqlx::query($d::sql!(
+                        "SELECT ",
+                        outbox_cols!(),
+                        " FROM channel_outbox WHERE tenant_id = ? AND channel = ? \
+                         AND idempotency_key = ?"
+                    ))
+                    .bind(tenant.as_str())
+                    .bind(&msg.channel)
+                    .bind(&msg.idempotency_key)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($d::err)?;
+                    return Ok((row::outbox_message(&r)?, false));
+                }
                 let mut conn = self.write_conn().await?;
                 let file = msg.file.as_ref();
                 let inserted = sqlx::query($d::sql!(
@@ -188,6 +221,17 @@ macro_rules! ports {
                 platform_id: Option<&str>,
                 now: UnixMillis,
             ) -> StoreResult<bool> {
+                if let Some(done) = self
+                    .write_grouped(|| Small::Sent {
+                        tenant: tenant.as_str().to_owned(),
+                        id: id.to_owned(),
+                        platform_id: platform_id.map(str::to_owned),
+                        now,
+                    })
+                    .await?
+                {
+                    return done.sent();
+                }
                 let done = sqlx::query($d::sql!(
                     "UPDATE channel_outbox SET status = 'sent', platform_id = ?, sent_at = ?, \
                      file_bytes = NULL, claimed_by = NULL, claimed_until = NULL WHERE tenant_id = ? AND id = ? AND status = 'pending'"
@@ -276,6 +320,17 @@ macro_rules! ports {
             ) -> StoreResult<bool> {
                 rule::channel::check_key("channel", channel)?;
                 rule::channel::check_key("platform_id", platform_id)?;
+                if let Some(done) = self
+                    .write_grouped(|| Small::Inbound {
+                        tenant: tenant.as_str().to_owned(),
+                        channel: channel.to_owned(),
+                        platform_id: platform_id.to_owned(),
+                        now,
+                    })
+                    .await?
+                {
+                    return done.inbound();
+                }
                 let done = sqlx::query($d::sql!(
                     "INSERT INTO channel_inbound (tenant_id, channel, platform_id, seen_at) \
                      VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, channel, platform_id) DO NOTHING"

@@ -199,6 +199,25 @@ macro_rules! ports {
                     disabled: false,
                     created_at: now_millis(),
                 };
+                if let Some(done) = self
+                    .write_grouped(|| $crate::port::grouped::Small::User {
+                        id: created.id.as_str().to_owned(),
+                        tenant: tenant.as_str().to_owned(),
+                        name: created.name.clone(),
+                        role: created.role.as_str().to_owned(),
+                        now: created.created_at,
+                    })
+                    .await?
+                {
+                    return if done.user()? {
+                        Ok(created)
+                    } else {
+                        Err(StoreError::Conflict(format!(
+                            "user {:?} in tenant {tenant}",
+                            user.name
+                        )))
+                    };
+                }
                 sqlx::query($d::sql!(
                     "INSERT INTO users (id, tenant_id, name, role, disabled, created_at) \
                      VALUES (?, ?, ?, ?, FALSE, ?)"

@@ -58,6 +58,7 @@ pub(crate) mod channel;
 pub(crate) mod cron;
 pub(crate) mod dashboard;
 pub(crate) mod data;
+pub(crate) mod grouped;
 pub(crate) mod job;
 pub(crate) mod key;
 pub(crate) mod mail;
@@ -76,8 +77,8 @@ pub(crate) use data::{MessageRow, SessionRow};
 
 /// Implements every port for `$store`, in the backend module that invokes
 /// it; that module must have a `dialect` module, and `$store` must have
-/// `pool`, `write_conn()`, `insert_message()`, `insert_session()` and
-/// `write_traces_at_once()`. The mail ports call the
+/// `pool`, `write_conn()`, `insert_message()`, `insert_session()`,
+/// `write_grouped()` (see [`grouped`]) and `write_traces_at_once()`. The mail ports call the
 /// team ports' `require_team`, imported here.
 macro_rules! expand {
     ($store:ident) => {

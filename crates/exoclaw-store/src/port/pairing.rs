@@ -429,15 +429,28 @@ macro_rules! ports {
                 user: &UserId,
                 now: UnixMillis,
             ) -> StoreResult<ChannelSender> {
-                sqlx::query(map_sender_sql!())
-                    .bind(tenant.as_str())
-                    .bind(channel)
-                    .bind(sender_id)
-                    .bind(user.as_str())
-                    .bind(now)
-                    .execute(&mut *self.write_conn().await?)
-                    .await
-                    .map_err($d::err)?;
+                if let Some(done) = self
+                    .write_grouped(|| $crate::port::grouped::Small::Sender {
+                        tenant: tenant.as_str().to_owned(),
+                        channel: channel.to_owned(),
+                        sender_id: sender_id.to_owned(),
+                        user: user.as_str().to_owned(),
+                        now,
+                    })
+                    .await?
+                {
+                    done.sender()?;
+                } else {
+                    sqlx::query(map_sender_sql!())
+                        .bind(tenant.as_str())
+                        .bind(channel)
+                        .bind(sender_id)
+                        .bind(user.as_str())
+                        .bind(now)
+                        .execute(&mut *self.write_conn().await?)
+                        .await
+                        .map_err($d::err)?;
+                }
                 self.get_channel_sender(tenant, channel, sender_id)
                     .await?
                     .ok_or(StoreError::NotFound)

@@ -146,6 +146,16 @@ impl PgStore {
         Ok(None)
     }
 
+    /// `None`: the port runs its own statement (`port::grouped`; here each
+    /// write is a trip to the server on any pooled connection, not a turn
+    /// on one writer).
+    pub(crate) async fn write_grouped(
+        &self,
+        _write: impl FnOnce() -> crate::port::grouped::Small + Send,
+    ) -> StoreResult<Option<crate::port::grouped::Done>> {
+        Ok(None)
+    }
+
     /// Inserts a session unless one of its scope exists (then `None`).
     pub(crate) async fn insert_session(&self, s: SessionRow) -> StoreResult<Option<Session>> {
         sqlx::query(dialect::sql!(crate::port::data::insert_session_sql!()))

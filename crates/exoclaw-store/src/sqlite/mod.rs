@@ -16,6 +16,7 @@ mod appends;
 mod backup;
 mod dialect;
 pub(crate) mod extensions;
+mod grouped;
 mod rank;
 mod script;
 #[cfg(test)]
@@ -118,6 +119,8 @@ pub struct SqliteStore {
     /// Message appends and new sessions, committed in batches through
     /// `writer`.
     pub(crate) appender: appends::Appender,
+    /// Channels' small writes, committed in groups through `writer`.
+    pub(crate) grouped: grouped::Grouped,
     /// Namespaces' vector sign bits between searches.
     pub(crate) vectors: Arc<vectors::VectorCache>,
     path: PathBuf,
@@ -182,10 +185,12 @@ impl SqliteStore {
             .await
             .map_err(|e| at_path(&path, e))?;
         let appender = appends::Appender::start(writer.clone());
+        let grouped = grouped::Grouped::start(writer.clone());
         Ok(Self {
             pool,
             writer,
             appender,
+            grouped,
             vectors: Arc::default(),
             path,
         })
@@ -215,6 +220,7 @@ impl SqliteStore {
         let writer = writer::Writer::new(connect, Duration::from_secs(5), IDLE_TIMEOUT);
         Ok(Self {
             appender: appends::Appender::start(writer.clone()),
+            grouped: grouped::Grouped::start(writer.clone()),
             vectors: Arc::default(),
             writer,
             pool,
@@ -249,6 +255,15 @@ impl SqliteStore {
     /// other turns' writes (see `appends`).
     pub(crate) async fn insert_session(&self, s: SessionRow) -> StoreResult<Option<Session>> {
         self.appender.insert_session(s).await
+    }
+
+    /// A small write committed with the others queued at the same moment
+    /// (see `grouped`); always `Some`.
+    pub(crate) async fn write_grouped(
+        &self,
+        write: impl FnOnce() -> crate::port::grouped::Small + Send,
+    ) -> StoreResult<Option<crate::port::grouped::Done>> {
+        self.grouped.write(write()).await.map(Some)
     }
 
     /// A write-behind batch of trace rows in one round trip (see `traces`);
