@@ -17,6 +17,64 @@ pub struct History {
     pub seqs: Vec<i64>,
     /// Shared with the requests made from it (see `ChatRequest::messages`).
     pub messages: std::sync::Arc<Vec<ChatMessage>>,
+    /// Sums over the messages counted so far ([`History::tally`]).
+    pub(crate) tally: Tally,
+}
+
+/// What [`History::tally`] counted: sums over `messages[..n]`, still valid
+/// while the message it ended at is at index `n - 1` (kept here, so its
+/// allocation cannot be another message's). A turn counts only the
+/// messages appended since; a compaction, which drops the oldest, moves
+/// that message and the next count starts over.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tally {
+    n: usize,
+    last: Option<crate::derived::Derived>,
+    sums: Sums,
+}
+
+/// Per message, what a decoded message costs beyond its text (counted
+/// twice: the decoded text and the wire encoding providers keep): the
+/// `ChatMessage` and its `seq` (48 bytes, up to twice that in a growing
+/// `Vec`), the parts' allocation (an 88-byte `ContentPart`, in a 96-byte size
+/// class), what providers keep with it (an 80-byte allocation, in a 96-byte
+/// class; its encoding is counted as the text once more) and the text's own
+/// allocation's rounding.
+const MESSAGE_OVERHEAD: usize = 300;
+
+/// Sums over a window's messages.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sums {
+    /// Characters as [`History::estimate_tokens`] counts them.
+    pub(crate) chars: usize,
+    /// Bytes as the window cache estimates them (`window.rs`).
+    pub(crate) bytes: usize,
+}
+
+impl Sums {
+    fn of(m: &ChatMessage) -> Self {
+        let mut s = Self {
+            chars: 0,
+            bytes: MESSAGE_OVERHEAD,
+        };
+        for p in &m.content {
+            s.chars += 8 + match p {
+                ContentPart::Text { text } => text.len(),
+                ContentPart::ToolCall(c) => c.name.len() + c.arguments.to_string().len(),
+                ContentPart::ToolResult { content, .. } => content.len(),
+            };
+            // The decoded text, and its wire encoding (kept with the
+            // message once sent) about as long again.
+            s.bytes += 2 * match p {
+                ContentPart::Text { text } => text.len(),
+                ContentPart::ToolCall(c) => c.id.len() + c.name.len() + 64,
+                ContentPart::ToolResult {
+                    call_id, content, ..
+                } => call_id.len() + content.len(),
+            };
+        }
+        s
+    }
 }
 
 /// The last `seq` a summary stored at `seq` with `meta` replaces: the
@@ -42,6 +100,35 @@ pub fn from_stored(stored: &[Message]) -> History {
 }
 
 impl History {
+    /// Roughly four characters per token: good enough to decide when to
+    /// compact. Counts only the messages added since it was last asked.
+    pub fn estimate_tokens(&mut self, system: &str, tools: &std::sync::Arc<[ToolSpec]>) -> usize {
+        (system.len() + self.tally().chars + crate::provider::tools_chars(tools)) / 4
+    }
+
+    /// The sums over every message, counting only those added since the
+    /// last call (all of them after a compaction).
+    pub(crate) fn tally(&mut self) -> Sums {
+        let messages = &self.messages;
+        let t = &mut self.tally;
+        let still = t.n == 0
+            || (t.n <= messages.len()
+                && t.last
+                    .as_ref()
+                    .is_some_and(|d| messages[t.n - 1].derived.is(d)));
+        if !still {
+            *t = Tally::default();
+        }
+        for m in &messages[t.n..] {
+            let s = Sums::of(m);
+            t.sums.chars += s.chars;
+            t.sums.bytes += s.bytes;
+        }
+        t.n = messages.len();
+        t.last = messages.last().map(|m| m.derived.clone());
+        t.sums
+    }
+
     /// Add messages stored after the ones this history holds (oldest
     /// first). False, and nothing added, when they include a summary: then
     /// the history must be read again ([`from_stored`]).
@@ -87,26 +174,6 @@ fn text_of(content: &serde_json::Value) -> String {
         Ok(parts) => ChatMessage::new(ChatRole::User, parts).text(),
         Err(_) => content.as_str().map(str::to_owned).unwrap_or_default(),
     }
-}
-
-/// Roughly four characters per token: good enough to decide when to compact.
-pub fn estimate_tokens(
-    system: &str,
-    messages: &[ChatMessage],
-    tools: &std::sync::Arc<[ToolSpec]>,
-) -> usize {
-    let mut chars = system.len();
-    for m in messages {
-        for p in &m.content {
-            chars += match p {
-                ContentPart::Text { text } => text.len(),
-                ContentPart::ToolCall(c) => c.name.len() + c.arguments.to_string().len(),
-                ContentPart::ToolResult { content, .. } => content.len(),
-            } + 8;
-        }
-    }
-    chars += crate::provider::tools_chars(tools);
-    chars / 4
 }
 
 /// Where to split for compaction: the index of the first message to keep, so
@@ -201,5 +268,64 @@ mod tests {
         assert_eq!(split_point(&msgs, 3), Some(2));
         assert_eq!(split_point(&msgs, 6), None);
         assert_eq!(split_point(&msgs[..2], 1), None);
+    }
+
+    /// The sums over `h`'s messages counted from scratch.
+    fn recount(h: &History) -> Sums {
+        h.messages
+            .iter()
+            .map(Sums::of)
+            .fold(Sums::default(), |a, s| Sums {
+                chars: a.chars + s.chars,
+                bytes: a.bytes + s.bytes,
+            })
+    }
+
+    #[test]
+    fn the_tally_counts_new_messages_and_starts_over_after_a_compaction() {
+        let mut h = History::default();
+        for i in 0..10 {
+            h.push(
+                i,
+                ChatRole::User,
+                vec![ContentPart::Text {
+                    text: "x".repeat(i as usize),
+                }],
+            );
+        }
+        assert_eq!(h.tally(), recount(&h));
+        assert_eq!(h.tally.n, 10);
+        h.push(
+            10,
+            ChatRole::Assistant,
+            vec![ContentPart::Text {
+                text: "answer".into(),
+            }],
+        );
+        assert_eq!(h.tally(), recount(&h), "one message added");
+        // A compaction drops the oldest: the message the tally ended at is
+        // no longer at its index, so it counts again from scratch.
+        std::sync::Arc::make_mut(&mut h.messages).drain(..4);
+        h.seqs.drain(..4);
+        assert_eq!(h.tally(), recount(&h));
+        // Dropped back to the same length with other messages: still
+        // recounted (the last counted message is not at its index).
+        std::sync::Arc::make_mut(&mut h.messages).drain(..3);
+        for i in 0..3 {
+            h.push(
+                20 + i,
+                ChatRole::User,
+                vec![ContentPart::Text {
+                    text: "y".repeat(50),
+                }],
+            );
+        }
+        assert_eq!(h.messages.len(), 7);
+        assert_eq!(h.tally(), recount(&h));
+        let tools: std::sync::Arc<[ToolSpec]> = std::sync::Arc::from([]);
+        assert_eq!(
+            h.estimate_tokens("sys!", &tools),
+            (4 + recount(&h).chars) / 4
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::store::{SessionStore, StoreError, TraceStore};
 use crate::tool::{ToolContext, ToolRunner};
 use crate::trace::{NewSpan, NewTrace, SpanKind, TraceEnd};
 use crate::{AgentId, SessionId, TenantId, UnixMillis, UserId};
-use history::{History, SUMMARY_ROLE, estimate_tokens, split_point, transcript};
+use history::{History, SUMMARY_ROLE, split_point, transcript};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -383,7 +383,7 @@ async fn turn_steps(
     .await?;
     let tools: Arc<[ToolSpec]> = t.deps.tools.specs();
 
-    if estimate_tokens(&spec.system_prompt, &hist.messages, &tools) > spec.max_history_tokens
+    if hist.estimate_tokens(&spec.system_prompt, &tools) > spec.max_history_tokens
         && let Err(finish) = compact(t, hist).await?
     {
         return Ok((finish, 0));

@@ -27,19 +27,10 @@ use hashlink::LinkedHashMap;
 
 use super::history::History;
 use crate::SessionId;
-use crate::provider::ContentPart;
 
 /// How long a window must have been idle before a new session's window may
 /// take its room.
 pub const GIVE_WAY: Duration = Duration::from_secs(60);
-
-/// Per message, what a decoded message costs beyond its text: the
-/// `ChatMessage` and its `seq` (48 bytes, up to twice that in a growing
-/// `Vec`), the parts' allocation (an 88-byte `ContentPart`, in a 96-byte size
-/// class), what providers keep with it (an 80-byte allocation, in a 96-byte
-/// class; its encoding is counted by its length) and the text's own
-/// allocation's rounding.
-const MESSAGE_OVERHEAD: usize = 300;
 
 /// One session's window.
 #[derive(Debug)]
@@ -51,23 +42,11 @@ pub struct Window {
 }
 
 impl Window {
-    fn bytes(&self) -> usize {
-        let text = |p: &ContentPart| match p {
-            ContentPart::Text { text } => text.len(),
-            ContentPart::ToolCall(c) => c.id.len() + c.name.len() + 64,
-            ContentPart::ToolResult {
-                call_id, content, ..
-            } => call_id.len() + content.len(),
-        };
-        let messages: usize = self
-            .history
-            .messages
-            .iter()
-            .map(|m| {
-                MESSAGE_OVERHEAD + m.derived.bytes() + m.content.iter().map(text).sum::<usize>()
-            })
-            .sum();
-        messages + self.history.summary.as_ref().map_or(0, String::len)
+    /// The estimate of what the window holds, counting only the messages
+    /// added since it was last estimated (`History::tally`): a long
+    /// session's window is put back after every turn.
+    fn bytes(&mut self) -> usize {
+        self.history.tally().bytes + self.history.summary.as_ref().map_or(0, String::len)
     }
 }
 
@@ -150,7 +129,7 @@ impl Windows {
     /// Keep `window` for the session's next turn: in its reserved room, in
     /// free room, or in the room of windows idle for [`GIVE_WAY`]; else (or
     /// when it alone is over the budget) it is not kept.
-    pub fn put(&self, session: SessionId, window: Window) {
+    pub fn put(&self, session: SessionId, mut window: Window) {
         let bytes = window.bytes();
         let mut inner = self.lock();
         let reserved = inner.map.remove(&session).map(|old| {
@@ -218,6 +197,7 @@ mod tests {
                 summary: None,
                 seqs: vec![last_seq],
                 messages: Arc::new(vec![ChatMessage::user(text)]),
+                ..History::default()
             },
             last_seq,
         }
@@ -230,7 +210,7 @@ mod tests {
     /// The per-message estimate holds for the types as they are.
     #[test]
     fn the_estimate_covers_a_message() {
-        assert!(std::mem::size_of::<ContentPart>() <= 96);
+        assert!(std::mem::size_of::<crate::provider::ContentPart>() <= 96);
         assert!(std::mem::size_of::<crate::provider::ChatMessage>() + 8 <= 56);
     }
 

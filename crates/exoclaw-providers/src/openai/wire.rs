@@ -33,11 +33,29 @@ const FORMAT: &str = "openai-chat";
 /// message, so a turn encodes only the messages new since the last one and
 /// copies the rest.
 pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_json::Error> {
-    let estimate = request
-        .messages
-        .iter()
-        .map(|m| 48 + m.content.iter().map(part_len).sum::<usize>())
-        .sum::<usize>()
+    // Each message's fragment (kept with it once made), in one pass over
+    // the messages: a long session's window is sent whole every turn.
+    let mut made = Vec::new();
+    let mut fragments = Vec::with_capacity(request.messages.len());
+    for message in request.messages.iter() {
+        match message.derived.wire(FORMAT) {
+            Some(kept) => fragments.push(Ok(kept)),
+            None => {
+                let fragment = fragment(message)?;
+                message
+                    .derived
+                    .keep_wire(FORMAT, fragment.clone().into_boxed_str());
+                fragments.push(Err(made.len()));
+                made.push(fragment);
+            }
+        }
+    }
+    let fragments: Vec<&str> = fragments
+        .into_iter()
+        .map(|f| f.unwrap_or_else(|i| made[i].as_str()))
+        .filter(|f| !f.is_empty())
+        .collect();
+    let estimate = fragments.iter().map(|f| f.len() + 1).sum::<usize>()
         + request.system.as_ref().map_or(0, String::len)
         + 256;
     let mut out = Vec::with_capacity(estimate);
@@ -55,21 +73,7 @@ pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_
         )?;
         first = false;
     }
-    for message in request.messages.iter() {
-        let made;
-        let fragment = match message.derived.wire(FORMAT) {
-            Some(kept) => kept,
-            None => {
-                made = fragment(message)?;
-                message
-                    .derived
-                    .keep_wire(FORMAT, made.clone().into_boxed_str());
-                made.as_str()
-            }
-        };
-        if fragment.is_empty() {
-            continue;
-        }
+    for fragment in fragments {
         if !first {
             out.push(b',');
         }
@@ -140,16 +144,6 @@ impl Fragment {
         }
         self.first = false;
         serde_json::to_writer(&mut self.out, value)
-    }
-}
-
-fn part_len(part: &ContentPart) -> usize {
-    match part {
-        ContentPart::Text { text } => text.len(),
-        ContentPart::ToolCall(c) => c.id.len() + c.name.len() + 64,
-        ContentPart::ToolResult {
-            call_id, content, ..
-        } => call_id.len() + content.len() + 48,
     }
 }
 

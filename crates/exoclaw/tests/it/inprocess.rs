@@ -114,11 +114,7 @@ async fn the_window_cache_drops_windows_idle_past_the_configured_time() {
         let home = TestHome::new();
         let gw = gateway_with(&home, config).await;
         let windows = &gw.state().runtime.windows;
-        let history = History {
-            summary: None,
-            seqs: Vec::new(),
-            messages: std::sync::Arc::new(Vec::new()),
-        };
+        let history = History::default();
         windows.put(
             exoclaw_core::SessionId::new("s1"),
             Window {
