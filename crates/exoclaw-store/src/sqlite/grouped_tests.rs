@@ -192,3 +192,37 @@ async fn many_callers_at_once_lose_nothing() {
     assert!(seen[..200].iter().all(|new| *new));
     assert_eq!(seen[200..].iter().filter(|new| **new).count(), 1);
 }
+
+#[tokio::test]
+async fn text_goes_through_the_json_array_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir).await;
+    let t = tenant();
+    let texts = [
+        "plain",
+        "quotes \" and \\ backslashes, a tab\tand a newline\n",
+        "non-ASCII: héllo, 日本語, 🙂 and a NUL \u{0} inside",
+        "[\"looks\", \"like\", \"json\"]",
+        "",
+    ];
+    let messages: Vec<NewOutbound> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| outbound(&format!("key-{i}-\u{e9}\"'"), text))
+        .collect();
+    let queued = join_all(messages.iter().map(|m| s.enqueue_outbound(&t, m, 1))).await;
+    for (q, text) in queued.into_iter().zip(texts) {
+        let (q, inserted) = q.unwrap();
+        assert!(inserted);
+        assert_eq!(q.text, text, "as returned");
+        let stored = s.get_outbound(&t, &q.id).await.unwrap().unwrap();
+        assert_eq!(stored.text, text, "as stored");
+        assert_eq!(stored.idempotency_key, q.idempotency_key);
+    }
+    let ids = ["é\"x", "id with spaces", "🙂"];
+    let seen = join_all(ids.iter().map(|id| s.record_inbound(&t, "hook", id, 2))).await;
+    assert!(seen.into_iter().all(|new| new.unwrap()));
+    for id in ids {
+        assert!(!s.record_inbound(&t, "hook", id, 3).await.unwrap(), "{id}");
+    }
+}
