@@ -36,63 +36,56 @@ macro_rules! ports {
             ) -> StoreResult<(OutboxMessage, bool)> {
                 rule::channel::check_new(msg)?;
                 let id = new_id()?;
-                if msg.file.is_none()
-                    && let Some(done) = self
-                        .write_grouped(|| Small::Outbox {
-                            tenant: tenant.as_str().to_owned(),
-                            id: id.clone(),
-                            channel: msg.channel.clone(),
-                            peer: msg.peer.clone(),
-                            text: msg.text.clone(),
-                            idempotency_key: msg.idempotency_key.clone(),
-                            now,
-                        })
-                        .await?
-                {
-                    if let Some(queued) = done.outbox()? {
-                        return Ok((queued, true));
+                let grouped = if msg.file.is_none() {
+                    self.write_grouped(|| Small::Outbox {
+                        tenant: tenant.as_str().to_owned(),
+                        id: id.clone(),
+                        channel: msg.channel.clone(),
+                        peer: msg.peer.clone(),
+                        text: msg.text.clone(),
+                        idempotency_key: msg.idempotency_key.clone(),
+                        now,
+                    })
+                    .await?
+                } else {
+                    None
+                };
+                let inserted = match grouped {
+                    Some(done) => done.outbox()?,
+                    None => {
+                        let file = msg.file.as_ref();
+                        sqlx::query($d::sql!(
+                            "INSERT INTO channel_outbox (",
+                            outbox_cols!(),
+                            ", file_bytes) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, \
+                             ?, NULL, ?, ?, NULL, NULL, ?) \
+                             ON CONFLICT (tenant_id, channel, idempotency_key) DO NOTHING \
+                             RETURNING ",
+                            outbox_cols!()
+                        ))
+                        .bind(tenant.as_str())
+                        .bind(&id)
+                        .bind(&msg.channel)
+                        .bind(&msg.peer)
+                        .bind(&msg.text)
+                        .bind(&msg.idempotency_key)
+                        .bind(now)
+                        .bind(now)
+                        .bind(file.map(|f| f.name.as_str()))
+                        .bind(file.and_then(|f| f.mime.as_deref()))
+                        .bind(file.map(|f| f.bytes.as_slice()))
+                        .fetch_optional(&mut *self.write_conn().await?)
+                        .await
+                        .map_err($d::err)?
+                        .as_ref()
+                        .map(row::outbox_message)
+                        .transpose()?
                     }
-                    let r = sqlx::query($d::sql!(
-                        "SELECT ",
-                        outbox_cols!(),
-                        " FROM channel_outbox WHERE tenant_id = ? AND channel = ? \
-                         AND idempotency_key = ?"
-                    ))
-                    .bind(tenant.as_str())
-                    .bind(&msg.channel)
-                    .bind(&msg.idempotency_key)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err($d::err)?;
-                    return Ok((row::outbox_message(&r)?, false));
+                };
+                if let Some(queued) = inserted {
+                    return Ok((queued, true));
                 }
-                let mut conn = self.write_conn().await?;
-                let file = msg.file.as_ref();
-                let inserted = sqlx::query($d::sql!(
-                    "INSERT INTO channel_outbox (",
-                    outbox_cols!(),
-                    ", file_bytes) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, \
-                     NULL, ?, ?, NULL, NULL, ?) \
-                     ON CONFLICT (tenant_id, channel, idempotency_key) DO NOTHING RETURNING ",
-                    outbox_cols!()
-                ))
-                .bind(tenant.as_str())
-                .bind(&id)
-                .bind(&msg.channel)
-                .bind(&msg.peer)
-                .bind(&msg.text)
-                .bind(&msg.idempotency_key)
-                .bind(now)
-                .bind(now)
-                .bind(file.map(|f| f.name.as_str()))
-                .bind(file.and_then(|f| f.mime.as_deref()))
-                .bind(file.map(|f| f.bytes.as_slice()))
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err($d::err)?;
-                if let Some(r) = inserted {
-                    return Ok((row::outbox_message(&r)?, true));
-                }
+                // Queued before under this key (committed: read anywhere).
                 let r = sqlx::query($d::sql!(
                     "SELECT ",
                     outbox_cols!(),
@@ -102,7 +95,7 @@ macro_rules! ports {
                 .bind(tenant.as_str())
                 .bind(&msg.channel)
                 .bind(&msg.idempotency_key)
-                .fetch_one(&mut *conn)
+                .fetch_one(&self.pool)
                 .await
                 .map_err($d::err)?;
                 Ok((row::outbox_message(&r)?, false))
