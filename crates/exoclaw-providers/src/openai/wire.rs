@@ -35,26 +35,22 @@ const FORMAT: &str = "openai-chat";
 pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_json::Error> {
     // Each message's fragment (kept with it once made), in one pass over
     // the messages: a long session's window is sent whole every turn.
-    let mut made = Vec::new();
     let mut fragments = Vec::with_capacity(request.messages.len());
     for message in request.messages.iter() {
-        match message.derived.wire(FORMAT) {
-            Some(kept) => fragments.push(Ok(kept)),
+        let fragment = match message.derived.wire(FORMAT) {
+            Some(kept) => Cow::Borrowed(kept),
             None => {
-                let fragment = fragment(message)?;
+                let made = fragment(message)?;
                 message
                     .derived
-                    .keep_wire(FORMAT, fragment.clone().into_boxed_str());
-                fragments.push(Err(made.len()));
-                made.push(fragment);
+                    .keep_wire(FORMAT, made.clone().into_boxed_str());
+                Cow::Owned(made)
             }
+        };
+        if !fragment.is_empty() {
+            fragments.push(fragment);
         }
     }
-    let fragments: Vec<&str> = fragments
-        .into_iter()
-        .map(|f| f.unwrap_or_else(|i| made[i].as_str()))
-        .filter(|f| !f.is_empty())
-        .collect();
     let estimate = fragments.iter().map(|f| f.len() + 1).sum::<usize>()
         + request.system.as_ref().map_or(0, String::len)
         + 256;

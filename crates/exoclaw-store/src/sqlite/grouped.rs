@@ -256,54 +256,35 @@ fn row_of(write: &Small) -> (usize, Value) {
 }
 
 /// What each of `writes` did, given the rows their statements returned:
-/// a returned key goes to the first write of that key, in order.
+/// a returned key (the row's text columns, its kind first) goes to the
+/// first write of that key, in order.
 fn outcomes(writes: &[&Small], rows: Vec<SqliteRow>) -> Vec<StoreResult<Done>> {
-    let mut keys: HashSet<(String, String, String)> = HashSet::new();
+    let mut returned: HashSet<Vec<String>> = HashSet::new();
     let mut outbox: HashMap<String, SqliteRow> = HashMap::new();
-    let mut decode_error = None;
     for r in rows {
-        let kind: String = match r.try_get("kind") {
-            Ok(k) => k,
-            Err(e) => {
-                decode_error.get_or_insert_with(|| error::sqlite(e));
-                continue;
-            }
-        };
         let text = |i: usize| r.try_get::<String, _>(i).map_err(error::sqlite);
-        let key = match kind.as_str() {
-            "inbound" => (text(1), text(2), text(3)),
-            "user" => (Ok(String::new()), Ok(String::new()), text(1)),
-            "sent" => (text(1), text(2), Ok(String::new())),
-            "outbox" => {
-                match text(2) {
-                    Ok(id) => {
-                        outbox.insert(id, r);
-                    }
-                    Err(e) => {
-                        decode_error.get_or_insert(e);
-                    }
-                }
-                continue;
-            }
-            _ => continue,
+        let read = match text(0) {
+            Ok(kind) if kind == "outbox" => text(2).map(|id| {
+                outbox.insert(id, r);
+            }),
+            Ok(_) => (0..r.len())
+                .map(text)
+                .collect::<StoreResult<Vec<_>>>()
+                .map(|key| {
+                    returned.insert(key);
+                }),
+            Err(e) => Err(e),
         };
-        match key {
-            (Ok(a), Ok(b), Ok(c)) => {
-                keys.insert((format!("{kind}:{a}"), b, c));
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                decode_error.get_or_insert(e);
-            }
+        if let Err(e) = read {
+            let message = e.to_string();
+            return writes
+                .iter()
+                .map(|_| Err(StoreError::Other(message.clone())))
+                .collect();
         }
     }
-    if let Some(e) = decode_error {
-        let message = e.to_string();
-        return writes
-            .iter()
-            .map(|_| Err(StoreError::Other(message.clone())))
-            .collect();
-    }
-    let mut take = |key: (String, String, String)| keys.remove(&key);
+    let mut take =
+        |key: &[&str]| returned.remove(&key.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>());
     writes
         .iter()
         .map(|w| match w {
@@ -312,27 +293,20 @@ fn outcomes(writes: &[&Small], rows: Vec<SqliteRow>) -> Vec<StoreResult<Done>> {
                 channel,
                 platform_id,
                 ..
-            } => Ok(Done::Inbound(take((
-                format!("inbound:{tenant}"),
-                channel.clone(),
-                platform_id.clone(),
-            )))),
-            Small::User { id, .. } => Ok(Done::User(take((
-                "user:".to_owned(),
-                String::new(),
-                id.clone(),
-            )))),
+            } => Ok(Done::Inbound(take(&[
+                "inbound",
+                tenant,
+                channel,
+                platform_id,
+            ]))),
+            Small::User { id, .. } => Ok(Done::User(take(&["user", id]))),
             Small::Sender { .. } => Ok(Done::Sender),
             Small::Outbox { id, .. } => outbox
                 .remove(id)
                 .map(|r| crate::row::outbox_message(&r).map(Box::new))
                 .transpose()
                 .map(Done::Outbox),
-            Small::Sent { tenant, id, .. } => Ok(Done::Sent(take((
-                format!("sent:{tenant}"),
-                id.clone(),
-                String::new(),
-            )))),
+            Small::Sent { tenant, id, .. } => Ok(Done::Sent(take(&["sent", tenant, id]))),
         })
         .collect()
 }
