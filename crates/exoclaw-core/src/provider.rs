@@ -63,6 +63,12 @@ pub struct ChatMessage {
     pub derived: crate::derived::Derived,
 }
 
+impl crate::derived::Holder for ChatMessage {
+    fn derived(&self) -> &crate::derived::Derived {
+        &self.derived
+    }
+}
+
 impl ChatMessage {
     pub fn new(role: ChatRole, content: Vec<ContentPart>) -> Self {
         Self {
@@ -147,6 +153,11 @@ pub struct ChatRequest {
     /// as after the system prompt and the tool definitions.
     pub cache_prefix_len: usize,
     pub scope: CallScope,
+    /// What providers keep about the leading `messages` between calls:
+    /// shared with the history the request was made from, so its next
+    /// turn's request finds it ([`crate::derived::Prefix`]).
+    #[serde(skip)]
+    pub prefix: crate::derived::Prefix,
 }
 
 impl ChatRequest {
@@ -160,6 +171,7 @@ impl ChatRequest {
             temperature: None,
             cache_prefix_len: 0,
             scope: CallScope::default(),
+            prefix: crate::derived::Prefix::default(),
         }
     }
 }

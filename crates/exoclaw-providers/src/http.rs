@@ -73,7 +73,7 @@ pub(crate) async fn post_json(
     client: &EgressClient,
     url: &str,
     headers: Vec<(HeaderName, HeaderValue)>,
-    body: Vec<u8>,
+    body: impl Into<reqwest::Body>,
     key: Option<&Secret>,
 ) -> Result<reqwest::Response, ProviderError> {
     let mut request = client

@@ -22,6 +22,7 @@
 use crate::ConfigError;
 use crate::http::{self, Decoder};
 use crate::sse::SseEvent;
+use bytes::Bytes;
 use exoclaw_core::Secret;
 use exoclaw_core::provider::{
     ChatRequest, ChatStream, Provider, ProviderError, ProviderInfo, StopReason, StreamEvent,
@@ -205,7 +206,7 @@ const EMPTY_STREAM: &str = "the stream ended before a finish_reason";
 
 impl OpenAiCompatProvider {
     /// The request's JSON body, streaming or not.
-    fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
+    fn body(&self, request: &ChatRequest, stream: bool) -> Result<Bytes, ProviderError> {
         wire::encode(
             request,
             wire::Options {
@@ -231,7 +232,7 @@ impl OpenAiCompatProvider {
         Ok(headers)
     }
 
-    async fn streamed(&self, bytes: Vec<u8>) -> Result<ChatStream, ProviderError> {
+    async fn streamed(&self, bytes: Bytes) -> Result<ChatStream, ProviderError> {
         let response = http::post_json(
             &self.client,
             &self.url,
@@ -265,7 +266,7 @@ impl OpenAiCompatProvider {
 
     /// The call without streaming; its answer comes back as one burst of
     /// events (the agent loop streams the text on from there).
-    async fn unstreamed(&self, bytes: Vec<u8>) -> Result<ChatStream, ProviderError> {
+    async fn unstreamed(&self, bytes: Bytes) -> Result<ChatStream, ProviderError> {
         let response = http::post_json(
             &self.client,
             &self.url,

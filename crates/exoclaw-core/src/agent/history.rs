@@ -19,6 +19,9 @@ pub struct History {
     pub messages: std::sync::Arc<Vec<ChatMessage>>,
     /// Sums over the messages counted so far ([`History::tally`]).
     pub(crate) tally: Tally,
+    /// What providers keep about the leading messages, handed to every
+    /// request made from this history (cleared when it drops messages).
+    pub prefix: crate::derived::Prefix,
 }
 
 /// What [`History::tally`] counted: sums over `messages[..n]`, still valid
@@ -34,11 +37,11 @@ pub(crate) struct Tally {
 }
 
 /// Per message, what a decoded message costs beyond its text (counted
-/// twice: the decoded text and the wire encoding providers keep): the
-/// `ChatMessage` and its `seq` (48 bytes, up to twice that in a growing
-/// `Vec`), the parts' allocation (an 88-byte `ContentPart`, in a 96-byte size
-/// class), what providers keep with it (an 80-byte allocation, in a 96-byte
-/// class; its encoding is counted as the text once more) and the text's own
+/// twice: the decoded text and the wire encoding a provider keeps in the
+/// history's [`Prefix`](crate::derived::Prefix)): the `ChatMessage` and its
+/// `seq` (48 bytes, up to twice that in a growing `Vec`), the parts'
+/// allocation (an 88-byte `ContentPart`, in a 96-byte size class), what
+/// providers keep with it (a 32-byte allocation) and the text's own
 /// allocation's rounding.
 const MESSAGE_OVERHEAD: usize = 300;
 
@@ -156,6 +159,13 @@ impl History {
                 }]
             });
         self.push(m.seq, role, content);
+    }
+
+    /// Drop the oldest `n` messages (a compaction summarised them).
+    pub fn drop_oldest(&mut self, n: usize) {
+        std::sync::Arc::make_mut(&mut self.messages).drain(..n);
+        self.seqs.drain(..n);
+        self.prefix.clear();
     }
 
     /// Add one message as the model sees it: empty ones are left out, as
@@ -305,8 +315,7 @@ mod tests {
         assert_eq!(h.tally(), recount(&h), "one message added");
         // A compaction drops the oldest: the message the tally ended at is
         // no longer at its index, so it counts again from scratch.
-        std::sync::Arc::make_mut(&mut h.messages).drain(..4);
-        h.seqs.drain(..4);
+        h.drop_oldest(4);
         assert_eq!(h.tally(), recount(&h));
         // Dropped back to the same length with other messages: still
         // recounted (the last counted message is not at its index).

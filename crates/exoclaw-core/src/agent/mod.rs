@@ -431,6 +431,7 @@ async fn turn_steps(
                 agent: Some(spec.agent.clone()),
                 user: Some(spec.user.clone()),
             },
+            prefix: hist.prefix.clone(),
         };
         let step = think(t, request, cancel, iteration).await;
         let step = match step {
@@ -674,8 +675,7 @@ async fn compact(t: &mut Turn<'_>, hist: &mut History) -> Result<Result<(), Fini
                 .await?;
             t.seen(seq);
             hist.summary = Some(r.text);
-            Arc::make_mut(&mut hist.messages).drain(..split);
-            hist.seqs.drain(..split);
+            hist.drop_oldest(split);
             t.emit(AgentEvent::Notice {
                 code: "agent.compacted".into(),
                 message: format!(

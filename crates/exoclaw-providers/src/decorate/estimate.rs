@@ -61,6 +61,9 @@ pub fn text_tokens(text: &str) -> u64 {
     (ascii.div_ceil(4) + other).max(words)
 }
 
+/// The key the messages' summed estimate is kept under with a history.
+const PREFIX_KEY: &str = "estimate-input-tokens";
+
 /// The estimated input tokens of a request: system prompt, messages with
 /// their template overhead, and tool definitions.
 pub fn input_tokens(request: &ChatRequest) -> u64 {
@@ -68,10 +71,16 @@ pub fn input_tokens(request: &ChatRequest) -> u64 {
     if let Some(system) = &request.system {
         total += PER_MESSAGE + text_tokens(system);
     }
-    for message in request.messages.iter() {
-        // Counted once per message and kept with it: a long session's
-        // window is estimated on every call.
-        total += message.derived.tokens(|| {
+    // The sum over the messages counted at the history's last call is kept
+    // with it (and each message's count with the message): a long
+    // session's window is estimated on every call, twice (budget, usage).
+    let messages = request.messages.as_slice();
+    let (from, mut sum) = request
+        .prefix
+        .get::<u64, _>(PREFIX_KEY, messages)
+        .map_or((0, 0), |(n, sum)| (n, *sum));
+    for message in &messages[from..] {
+        sum += message.derived.tokens(|| {
             PER_MESSAGE
                 + message
                     .content
@@ -86,6 +95,10 @@ pub fn input_tokens(request: &ChatRequest) -> u64 {
                     .sum::<u64>()
         });
     }
+    if from < messages.len() {
+        request.prefix.keep(PREFIX_KEY, messages, sum);
+    }
+    total += sum;
     static TOOLS: exoclaw_core::memo::ListMemo<exoclaw_core::provider::ToolSpec, u64> =
         exoclaw_core::memo::ListMemo::new();
     total += TOOLS.get(&request.tools, |tools| {
@@ -187,6 +200,37 @@ impl futures_util::Stream for Estimating {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exoclaw_core::provider::ChatMessage;
+
+    /// The sum kept with the history counts only new messages and agrees
+    /// with a count from scratch.
+    #[test]
+    fn message_sums_are_kept_with_the_history() {
+        let mut req = ChatRequest::new(
+            "m",
+            vec![
+                ChatMessage::user("one two"),
+                ChatMessage::assistant("three"),
+            ],
+        );
+        let first = input_tokens(&req);
+        assert_eq!(
+            req.prefix
+                .get::<u64, _>(PREFIX_KEY, &req.messages)
+                .map(|(n, _)| n),
+            Some(2)
+        );
+        Arc::make_mut(&mut req.messages).push(ChatMessage::user("a longer message here"));
+        let second = input_tokens(&req);
+        assert_eq!(
+            second,
+            first + PER_MESSAGE + text_tokens("a longer message here")
+        );
+        let mut fresh = req.clone();
+        fresh.prefix = exoclaw_core::derived::Prefix::default();
+        assert_eq!(input_tokens(&fresh), second);
+        assert_eq!(input_tokens(&req), second);
+    }
 
     #[test]
     fn text_estimates() {

@@ -250,36 +250,64 @@ fn multi_part_text_and_empty_user_messages() {
     );
 }
 
-/// Each message's encoding is kept with it: the next turn's body copies it
-/// and comes out the same.
+/// The messages' encoding is kept with the request's history: the next
+/// turn's body encodes only its new messages and comes out the same as a
+/// body encoded from scratch.
 #[test]
 fn message_encodings_are_kept_and_reused() {
-    let req = ChatRequest::new(
+    use exoclaw_core::derived::Prefix;
+    let mut req = ChatRequest::new(
         "m",
         vec![ChatMessage::user("one"), ChatMessage::assistant("two")],
     );
-    assert!(req.messages[0].derived.wire("openai-chat").is_none());
+    req.system = Some("be brief".into());
     let first = request_body(&req, MaxTokensField::MaxTokens);
+    let (n, kept) = req
+        .prefix
+        .get::<bytes::Bytes, _>("openai-chat", &req.messages)
+        .unwrap();
+    assert_eq!(n, 2);
     assert_eq!(
-        req.messages[0].derived.wire("openai-chat"),
-        Some(r#"{"role":"user","content":"one"}"#)
+        &kept[..],
+        br#"{"role":"user","content":"one"},{"role":"assistant","content":"two"}"#
     );
     let mut next = req.clone();
     std::sync::Arc::make_mut(&mut next.messages).push(ChatMessage::user("three"));
     let second = request_body(&next, MaxTokensField::MaxTokens);
     assert_eq!(
-        second["messages"].as_array().unwrap()[..2],
-        first["messages"].as_array().unwrap()[..2]
+        second["messages"].as_array().unwrap()[..3],
+        first["messages"].as_array().unwrap()[..3]
     );
     assert_eq!(
-        second["messages"][2],
+        second["messages"][3],
         json!({"role": "user", "content": "three"})
     );
+    assert_eq!(
+        next.prefix
+            .get::<bytes::Bytes, _>("openai-chat", &next.messages)
+            .map(|(n, _)| n),
+        Some(3)
+    );
+    // Encoded again from nothing: the same body.
+    let mut fresh = next.clone();
+    fresh.prefix = Prefix::default();
+    assert_eq!(request_body(&fresh, MaxTokensField::MaxTokens), second);
     assert_eq!(request_body(&next, MaxTokensField::MaxTokens), second);
     // The first request kept its two messages (the second copied them on
-    // write, sharing what was kept).
+    // write).
     assert_eq!(req.messages.len(), 2);
-    assert!(next.messages[1].derived.wire("openai-chat").is_some());
+    // Messages that encode to nothing (no parts) are left out without a
+    // stray comma, kept or not.
+    let mut empty = ChatRequest::new("m", vec![ChatMessage::new(ChatRole::Tool, vec![])]);
+    assert_eq!(
+        request_body(&empty, MaxTokensField::MaxTokens)["messages"],
+        json!([])
+    );
+    std::sync::Arc::make_mut(&mut empty.messages).push(ChatMessage::user("hi"));
+    assert_eq!(
+        request_body(&empty, MaxTokensField::MaxTokens)["messages"],
+        json!([{"role": "user", "content": "hi"}])
+    );
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! message's text is copied once (into the body), not three times (into a
 //! `Value`, its map's keys, then the body), and a tool's schema is not
 //! cloned per call. A long session sends its whole window on every turn, so
-//! this is the part of a turn that grows with the session.
+//! this is the part of a turn that grows with the session: the messages'
+//! encoding is kept with the history and copied as one piece.
 
 use super::MaxTokensField;
+use bytes::Bytes;
 use exoclaw_core::memo::ListMemo;
 use exoclaw_core::provider::{ChatMessage, ChatRequest, ChatRole, ContentPart, ToolSpec};
 use serde::Serialize;
@@ -24,34 +26,25 @@ pub struct Options {
     pub stream: bool,
 }
 
-/// The format name message encodings are kept under ([`Derived`]).
-///
-/// [`Derived`]: exoclaw_core::derived::Derived
+/// The key the encoding of a history's messages is kept under
+/// ([`Prefix`](exoclaw_core::derived::Prefix)).
 const FORMAT: &str = "openai-chat";
 
-/// The JSON body of `request`. Each message's encoding is kept with the
-/// message, so a turn encodes only the messages new since the last one and
-/// copies the rest.
-pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_json::Error> {
-    // Each message's fragment (kept with it once made), in one pass over
-    // the messages: a long session's window is sent whole every turn.
-    let mut fragments = Vec::with_capacity(request.messages.len());
-    for message in request.messages.iter() {
-        let fragment = match message.derived.wire(FORMAT) {
-            Some(kept) => Cow::Borrowed(kept),
-            None => {
-                let made = fragment(message)?;
-                message
-                    .derived
-                    .keep_wire(FORMAT, made.clone().into_boxed_str());
-                Cow::Owned(made)
-            }
-        };
-        if !fragment.is_empty() {
-            fragments.push(fragment);
-        }
-    }
-    let estimate = fragments.iter().map(|f| f.len() + 1).sum::<usize>()
+/// The JSON body of `request`. The encoding of its messages is kept with the
+/// history it came from (a slice of this body), so the next turn encodes
+/// only the messages new since and copies the rest as one piece.
+pub fn encode(request: &ChatRequest, options: Options) -> Result<Bytes, serde_json::Error> {
+    let messages = request.messages.as_slice();
+    let (from, kept) = match request.prefix.get::<Bytes, _>(FORMAT, messages) {
+        Some((n, kept)) => (n, Some(kept)),
+        None => (0, None),
+    };
+    let fragments = messages[from..]
+        .iter()
+        .map(fragment)
+        .collect::<Result<Vec<_>, _>>()?;
+    let estimate = kept.as_ref().map_or(0, |k| k.len())
+        + fragments.iter().map(|f| f.len() + 1).sum::<usize>()
         + request.system.as_ref().map_or(0, String::len)
         + 256;
     let mut out = Vec::with_capacity(estimate);
@@ -69,13 +62,22 @@ pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_
         )?;
         first = false;
     }
-    for fragment in fragments {
+    // The messages' part of the body, kept for the next turn.
+    let mut part_start = None;
+    let pieces = kept
+        .as_deref()
+        .map(|k| &k[..])
+        .into_iter()
+        .chain(fragments.iter().map(String::as_bytes));
+    for piece in pieces.filter(|p| !p.is_empty()) {
         if !first {
             out.push(b',');
         }
-        out.extend_from_slice(fragment.as_bytes());
+        part_start.get_or_insert(out.len());
+        out.extend_from_slice(piece);
         first = false;
     }
+    let part = part_start.map_or(0..0, |start| start..out.len());
     out.push(b']');
     out.extend_from_slice(if options.stream {
         b",\"stream\":true,\"stream_options\":{\"include_usage\":true}".as_slice()
@@ -101,7 +103,11 @@ pub fn encode(request: &ChatRequest, options: Options) -> Result<Vec<u8>, serde_
         serde_json::to_writer(&mut out, &t)?;
     }
     out.push(b'}');
-    Ok(out)
+    let body = Bytes::from(out);
+    if from < messages.len() {
+        request.prefix.keep(FORMAT, messages, body.slice(part));
+    }
+    Ok(body)
 }
 
 /// The tool definitions' JSON, written once per shared list: every run with
