@@ -14,7 +14,7 @@
 //! kept. Equality, `Debug` and serde ignore both: they are caches, not part
 //! of the message or the request.
 
-use std::any::Any;
+use bytes::Bytes;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 #[derive(Clone, Default)]
@@ -56,73 +56,85 @@ pub trait Holder {
     fn derived(&self) -> &Derived;
 }
 
-/// Values computed over the leading messages of one history's requests,
-/// each under its own key. A value kept for `messages[..n]` is found again
-/// while `messages[n - 1]` is still the message it ended at (its
-/// [`Derived`] is kept here, so its allocation cannot become another
-/// message's): a history only appends, and drops its oldest messages only
-/// when it compacts, which also [clears](Self::clear) this.
+/// What providers computed over the leading messages of one history's
+/// requests: a provider's encoding of them and their token count. A value
+/// kept for `messages[..n]` is found again while `messages[n - 1]` is still
+/// the message it ended at (its [`Derived`] is kept here, so its allocation
+/// cannot become another message's): a history only appends, and drops its
+/// oldest messages only when it compacts, which also [clears](Self::clear)
+/// this. One allocation per history, and the encoding's own: every cached
+/// window holds one, and small long-lived allocations are what a burst of
+/// sessions leaves behind in the allocator's pages.
 #[derive(Clone, Default)]
-pub struct Prefix(Arc<Mutex<Vec<Slot>>>);
+pub struct Prefix(Arc<Mutex<Kept>>);
 
-struct Slot {
-    key: &'static str,
+#[derive(Default)]
+struct Kept {
+    /// The encoding's format and its bytes.
+    wire: Option<Covered<(&'static str, Bytes)>>,
+    tokens: Option<Covered<u64>>,
+}
+
+struct Covered<T> {
     n: usize,
     last: Derived,
-    value: Arc<dyn Any + Send + Sync>,
+    value: T,
+}
+
+impl<T: Clone> Covered<T> {
+    fn new<M: Holder>(messages: &[M], value: T) -> Option<Self> {
+        let last = messages.last()?.derived().clone();
+        Some(Self {
+            n: messages.len(),
+            last,
+            value,
+        })
+    }
+
+    /// The value and how many leading `messages` it covers, while still theirs.
+    fn of<M: Holder>(&self, messages: &[M]) -> Option<(usize, T)> {
+        let still = self.n <= messages.len() && messages[self.n - 1].derived().is(&self.last);
+        still.then(|| (self.n, self.value.clone()))
+    }
 }
 
 impl Prefix {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
-        // Every method replaces whole slots: a panic cannot leave one half
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        // Every method replaces whole values: a panic cannot leave one half
         // written.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The value kept under `key` and how many leading `messages` it
-    /// covers, while still theirs.
-    pub fn get<T: Any + Send + Sync, M: Holder>(
-        &self,
-        key: &'static str,
-        messages: &[M],
-    ) -> Option<(usize, Arc<T>)> {
-        let slots = self.lock();
-        let slot = slots.iter().find(|s| s.key == key)?;
-        let still = slot.n <= messages.len() && messages[slot.n - 1].derived().is(&slot.last);
-        if !still {
-            return None;
-        }
-        let value = Arc::clone(&slot.value).downcast::<T>().ok()?;
-        Some((slot.n, value))
+    /// The encoding in `format` of the leading messages kept, and how many
+    /// it covers.
+    pub fn wire<M: Holder>(&self, format: &'static str, messages: &[M]) -> Option<(usize, Bytes)> {
+        let kept = self.lock();
+        let (n, (kept_format, bytes)) = kept.wire.as_ref()?.of(messages)?;
+        (kept_format == format).then_some((n, bytes))
     }
 
-    /// Keep `value` under `key`, as computed over all of `messages`
-    /// (nothing is kept for none).
-    pub fn keep<T: Any + Send + Sync, M: Holder>(
-        &self,
-        key: &'static str,
-        messages: &[M],
-        value: T,
-    ) {
-        let Some(last) = messages.last() else {
-            return;
-        };
-        let slot = Slot {
-            key,
-            n: messages.len(),
-            last: last.derived().clone(),
-            value: Arc::new(value),
-        };
-        let mut slots = self.lock();
-        match slots.iter_mut().find(|s| s.key == key) {
-            Some(kept) => *kept = slot,
-            None => slots.push(slot),
+    /// Keep `bytes` as the encoding in `format` of all of `messages`.
+    pub fn keep_wire<M: Holder>(&self, format: &'static str, messages: &[M], bytes: Bytes) {
+        if let Some(wire) = Covered::new(messages, (format, bytes)) {
+            self.lock().wire = Some(wire);
+        }
+    }
+
+    /// The token count of the leading messages kept, and how many it covers.
+    pub fn tokens<M: Holder>(&self, messages: &[M]) -> Option<(usize, u64)> {
+        self.lock().tokens.as_ref()?.of(messages)
+    }
+
+    /// Keep `sum` as the token count of all of `messages`.
+    pub fn keep_tokens<M: Holder>(&self, messages: &[M], sum: u64) {
+        if let Some(tokens) = Covered::new(messages, sum) {
+            self.lock().tokens = Some(tokens);
         }
     }
 
     /// Forget everything: the history dropped messages from its start.
     pub fn clear(&self) {
-        self.lock().clear();
+        *self.lock() = Kept::default();
     }
 }
 
@@ -167,45 +179,35 @@ mod tests {
     fn a_prefix_value_holds_while_its_last_message_stays_in_place() {
         let p = Prefix::default();
         let mut ms = messages(3);
-        assert!(p.get::<u64, _>("sum", &ms).is_none());
-        p.keep("sum", &ms, 30_u64);
-        p.keep("text", &ms, String::from("abc"));
+        assert!(p.tokens(&ms).is_none());
+        p.keep_tokens(&ms, 30);
+        p.keep_wire("fmt", &ms, Bytes::from_static(b"abc"));
         // Appended to: still covers the first three.
         ms.extend(messages(2));
-        assert_eq!(
-            p.get::<u64, _>("sum", &ms).map(|(n, v)| (n, *v)),
-            Some((3, 30))
-        );
-        assert_eq!(
-            p.get::<String, _>("text", &ms)
-                .map(|(n, v)| (n, (*v).clone())),
-            Some((3, "abc".to_owned()))
-        );
-        // Another type under the key is not found.
-        assert!(p.get::<u32, _>("sum", &ms).is_none());
+        assert_eq!(p.tokens(&ms), Some((3, 30)));
+        assert_eq!(p.wire("fmt", &ms), Some((3, Bytes::from_static(b"abc"))));
+        // Another format is not found.
+        assert!(p.wire("other", &ms).is_none());
         // A clone shares it.
         let shared = p.clone();
-        shared.keep("other", &ms, 1_u64);
-        assert!(p.get::<u64, _>("other", &ms).is_some());
-        // Kept again over more messages: replaces the key's value only.
-        p.keep("sum", &ms, 50_u64);
-        assert_eq!(p.get::<u64, _>("sum", &ms).map(|(n, _)| n), Some(5));
-        assert_eq!(p.get::<String, _>("text", &ms).map(|(n, _)| n), Some(3));
+        shared.keep_tokens(&ms, 50);
+        assert_eq!(p.tokens(&ms), Some((5, 50)));
+        assert_eq!(p.wire("fmt", &ms).map(|(n, _)| n), Some(3));
         // The oldest dropped and one more appended: as many messages as it
         // covers, but the one it ended at moved.
         ms.remove(0);
         ms.extend(messages(1));
-        assert!(p.get::<u64, _>("sum", &ms).is_none());
-        assert!(p.get::<String, _>("text", &ms).is_none());
+        assert!(p.tokens(&ms).is_none());
+        assert!(p.wire("fmt", &ms).is_none());
         // Fewer messages than it covers, or others of the same length.
-        p.keep("sum", &ms, 60_u64);
-        assert!(p.get::<u64, _>("sum", &ms[..4]).is_none());
-        assert!(p.get::<u64, _>("sum", &messages(5)).is_none());
-        assert!(p.get::<u64, _>("sum", &ms).is_some());
+        p.keep_tokens(&ms, 60);
+        assert!(p.tokens(&ms[..4]).is_none());
+        assert!(p.tokens(&messages(5)).is_none());
+        assert!(p.tokens(&ms).is_some());
         p.clear();
-        assert!(p.get::<u64, _>("sum", &ms).is_none());
+        assert!(p.tokens(&ms).is_none());
         // Nothing is kept for no messages.
-        p.keep("sum", &messages(0), 1_u64);
-        assert!(p.get::<u64, _>("sum", &messages(0)).is_none());
+        p.keep_tokens(&messages(0), 1);
+        assert!(p.tokens(&messages(0)).is_none());
     }
 }

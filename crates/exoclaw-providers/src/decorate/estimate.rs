@@ -61,9 +61,6 @@ pub fn text_tokens(text: &str) -> u64 {
     (ascii.div_ceil(4) + other).max(words)
 }
 
-/// The key the messages' summed estimate is kept under with a history.
-const PREFIX_KEY: &str = "estimate-input-tokens";
-
 /// The estimated input tokens of a request: system prompt, messages with
 /// their template overhead, and tool definitions.
 pub fn input_tokens(request: &ChatRequest) -> u64 {
@@ -75,10 +72,7 @@ pub fn input_tokens(request: &ChatRequest) -> u64 {
     // with it (and each message's count with the message): a long
     // session's window is estimated on every call, twice (budget, usage).
     let messages = request.messages.as_slice();
-    let (from, mut sum) = request
-        .prefix
-        .get::<u64, _>(PREFIX_KEY, messages)
-        .map_or((0, 0), |(n, sum)| (n, *sum));
+    let (from, mut sum) = request.prefix.tokens(messages).unwrap_or((0, 0));
     for message in &messages[from..] {
         sum += message.derived.tokens(|| {
             PER_MESSAGE
@@ -96,7 +90,7 @@ pub fn input_tokens(request: &ChatRequest) -> u64 {
         });
     }
     if from < messages.len() {
-        request.prefix.keep(PREFIX_KEY, messages, sum);
+        request.prefix.keep_tokens(messages, sum);
     }
     total += sum;
     static TOOLS: exoclaw_core::memo::ListMemo<exoclaw_core::provider::ToolSpec, u64> =
@@ -214,12 +208,7 @@ mod tests {
             ],
         );
         let first = input_tokens(&req);
-        assert_eq!(
-            req.prefix
-                .get::<u64, _>(PREFIX_KEY, &req.messages)
-                .map(|(n, _)| n),
-            Some(2)
-        );
+        assert_eq!(req.prefix.tokens(&req.messages).map(|(n, _)| n), Some(2));
         Arc::make_mut(&mut req.messages).push(ChatMessage::user("a longer message here"));
         let second = input_tokens(&req);
         assert_eq!(

@@ -262,10 +262,7 @@ fn message_encodings_are_kept_and_reused() {
     );
     req.system = Some("be brief".into());
     let first = request_body(&req, MaxTokensField::MaxTokens);
-    let (n, kept) = req
-        .prefix
-        .get::<bytes::Bytes, _>("openai-chat", &req.messages)
-        .unwrap();
+    let (n, kept) = req.prefix.wire("openai-chat", &req.messages).unwrap();
     assert_eq!(n, 2);
     assert_eq!(
         &kept[..],
@@ -284,7 +281,7 @@ fn message_encodings_are_kept_and_reused() {
     );
     assert_eq!(
         next.prefix
-            .get::<bytes::Bytes, _>("openai-chat", &next.messages)
+            .wire("openai-chat", &next.messages)
             .map(|(n, _)| n),
         Some(3)
     );

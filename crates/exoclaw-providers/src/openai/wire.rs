@@ -35,7 +35,7 @@ const FORMAT: &str = "openai-chat";
 /// only the messages new since and copies the rest as one piece.
 pub fn encode(request: &ChatRequest, options: Options) -> Result<Bytes, serde_json::Error> {
     let messages = request.messages.as_slice();
-    let (from, kept) = match request.prefix.get::<Bytes, _>(FORMAT, messages) {
+    let (from, kept) = match request.prefix.wire(FORMAT, messages) {
         Some((n, kept)) => (n, Some(kept)),
         None => (0, None),
     };
@@ -66,7 +66,6 @@ pub fn encode(request: &ChatRequest, options: Options) -> Result<Bytes, serde_js
     let mut part_start = None;
     let pieces = kept
         .as_deref()
-        .map(|k| &k[..])
         .into_iter()
         .chain(fragments.iter().map(String::as_bytes));
     for piece in pieces.filter(|p| !p.is_empty()) {
@@ -105,9 +104,24 @@ pub fn encode(request: &ChatRequest, options: Options) -> Result<Bytes, serde_js
     out.push(b'}');
     let body = Bytes::from(out);
     if from < messages.len() {
-        request.prefix.keep(FORMAT, messages, body.slice(part));
+        request
+            .prefix
+            .keep_wire(FORMAT, messages, kept_part(&body, part));
     }
     Ok(body)
+}
+
+/// The messages' part of `body`, to keep with the history: a slice when
+/// it is most of the body (a long session's), else a copy, so that a short
+/// session's window does not keep the system prompt and the tool
+/// definitions alive with it (a thousand cached windows of one turn each
+/// held 16 MiB more as slices).
+fn kept_part(body: &Bytes, part: std::ops::Range<usize>) -> Bytes {
+    if part.len() * 2 >= body.len() {
+        body.slice(part)
+    } else {
+        Bytes::copy_from_slice(&body[part])
+    }
 }
 
 /// The tool definitions' JSON, written once per shared list: every run with
@@ -301,4 +315,24 @@ struct ToolFunction<'a> {
     name: &'a str,
     description: &'a str,
     parameters: &'a Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_part_is_a_slice_only_when_it_is_most_of_the_body() {
+        let body = Bytes::from(b"head-head-[long messages part]}".to_vec());
+        let within = |kept: &Bytes| {
+            let range = body.as_ptr_range();
+            range.contains(&kept.as_ptr())
+        };
+        let long = kept_part(&body, 10..30);
+        assert_eq!(&long[..], b"[long messages part]");
+        assert!(within(&long), "shares the body");
+        let short = kept_part(&body, 10..15);
+        assert_eq!(&short[..], b"[long");
+        assert!(!within(&short), "a copy of its own");
+    }
 }
