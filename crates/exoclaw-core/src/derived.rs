@@ -75,14 +75,19 @@ struct Kept {
     tokens: Option<Covered<u64>>,
 }
 
-struct Covered<T> {
-    n: usize,
+/// A value computed over `messages[..n]`, kept with the message it ended
+/// at: [`Prefix`]'s values, and the history's own tally
+/// (`agent::history`).
+#[derive(Debug)]
+pub(crate) struct Covered<T> {
+    pub(crate) n: usize,
     last: Derived,
     value: T,
 }
 
 impl<T: Clone> Covered<T> {
-    fn new<M: Holder>(messages: &[M], value: T) -> Option<Self> {
+    /// `value` as computed over all of `messages` (none for no messages).
+    pub(crate) fn new<M: Holder>(messages: &[M], value: T) -> Option<Self> {
         let last = messages.last()?.derived().clone();
         Some(Self {
             n: messages.len(),
@@ -92,7 +97,7 @@ impl<T: Clone> Covered<T> {
     }
 
     /// The value and how many leading `messages` it covers, while still theirs.
-    fn of<M: Holder>(&self, messages: &[M]) -> Option<(usize, T)> {
+    pub(crate) fn of<M: Holder>(&self, messages: &[M]) -> Option<(usize, T)> {
         let still = self.n <= messages.len() && messages[self.n - 1].derived().is(&self.last);
         still.then(|| (self.n, self.value.clone()))
     }

@@ -1,6 +1,7 @@
 //! Session history as the model sees it: stored messages -> chat messages,
 //! honouring the latest compaction summary, and a cheap token estimate.
 
+use crate::derived::Covered;
 use crate::model::Message;
 use crate::provider::{ChatMessage, ChatRole, ContentPart, ToolSpec};
 use serde::Deserialize;
@@ -17,23 +18,13 @@ pub struct History {
     pub seqs: Vec<i64>,
     /// Shared with the requests made from it (see `ChatRequest::messages`).
     pub messages: std::sync::Arc<Vec<ChatMessage>>,
-    /// Sums over the messages counted so far ([`History::tally`]).
-    pub(crate) tally: Tally,
+    /// Sums over the messages counted so far ([`History::tally`]): a turn
+    /// counts only the messages appended since; after a compaction, which
+    /// moves the message it ended at, the count starts over.
+    pub(crate) tally: Option<Covered<Sums>>,
     /// What providers keep about the leading messages, handed to every
     /// request made from this history (cleared when it drops messages).
     pub prefix: crate::derived::Prefix,
-}
-
-/// What [`History::tally`] counted: sums over `messages[..n]`, still valid
-/// while the message it ended at is at index `n - 1` (kept here, so its
-/// allocation cannot be another message's). A turn counts only the
-/// messages appended since; a compaction, which drops the oldest, moves
-/// that message and the next count starts over.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Tally {
-    n: usize,
-    last: Option<crate::derived::Derived>,
-    sums: Sums,
 }
 
 /// Per message, what a decoded message costs beyond its text (counted
@@ -67,7 +58,7 @@ impl Sums {
                 ContentPart::ToolResult { content, .. } => content.len(),
             };
             // The decoded text, and its wire encoding (kept with the
-            // message once sent) about as long again.
+            // history once sent) about as long again.
             s.bytes += 2 * match p {
                 ContentPart::Text { text } => text.len(),
                 ContentPart::ToolCall(c) => c.id.len() + c.name.len() + 64,
@@ -112,24 +103,21 @@ impl History {
     /// The sums over every message, counting only those added since the
     /// last call (all of them after a compaction).
     pub(crate) fn tally(&mut self) -> Sums {
-        let messages = &self.messages;
-        let t = &mut self.tally;
-        let still = t.n == 0
-            || (t.n <= messages.len()
-                && t.last
-                    .as_ref()
-                    .is_some_and(|d| messages[t.n - 1].derived.is(d)));
-        if !still {
-            *t = Tally::default();
-        }
-        for m in &messages[t.n..] {
+        let messages = self.messages.as_slice();
+        let (from, mut sums) = self
+            .tally
+            .as_ref()
+            .and_then(|t| t.of(messages))
+            .unwrap_or_default();
+        for m in &messages[from..] {
             let s = Sums::of(m);
-            t.sums.chars += s.chars;
-            t.sums.bytes += s.bytes;
+            sums.chars += s.chars;
+            sums.bytes += s.bytes;
         }
-        t.n = messages.len();
-        t.last = messages.last().map(|m| m.derived.clone());
-        t.sums
+        if from < messages.len() {
+            self.tally = Covered::new(messages, sums);
+        }
+        sums
     }
 
     /// Add messages stored after the ones this history holds (oldest
@@ -304,7 +292,7 @@ mod tests {
             );
         }
         assert_eq!(h.tally(), recount(&h));
-        assert_eq!(h.tally.n, 10);
+        assert_eq!(h.tally.as_ref().map(|t| t.n), Some(10));
         h.push(
             10,
             ChatRole::Assistant,

@@ -31,8 +31,8 @@ pub struct Options {
 const FORMAT: &str = "openai-chat";
 
 /// The JSON body of `request`. The encoding of its messages is kept with the
-/// history it came from (a slice of this body), so the next turn encodes
-/// only the messages new since and copies the rest as one piece.
+/// history it came from ([`kept_part`]), so the next turn encodes only the
+/// messages new since and copies the rest as one piece.
 pub fn encode(request: &ChatRequest, options: Options) -> Result<Bytes, serde_json::Error> {
     let messages = request.messages.as_slice();
     let (from, kept) = match request.prefix.wire(FORMAT, messages) {
@@ -115,7 +115,7 @@ pub fn encode(request: &ChatRequest, options: Options) -> Result<Bytes, serde_js
 /// it is most of the body (a long session's), else a copy, so that a short
 /// session's window does not keep the system prompt and the tool
 /// definitions alive with it (a thousand cached windows of one turn each
-/// held 16 MiB more as slices).
+/// held 12 MiB more as slices, BENCHMARKS.md).
 fn kept_part(body: &Bytes, part: std::ops::Range<usize>) -> Bytes {
     if part.len() * 2 >= body.len() {
         body.slice(part)
