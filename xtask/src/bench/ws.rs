@@ -54,6 +54,10 @@ const API_KEY: &str = "sk-bench-0000000000000000";
 const TRIM_WAIT: Duration = Duration::from_secs(30);
 /// `agents.window_cache_idle_sec` of the streams' gateway.
 const WINDOW_IDLE: Duration = Duration::from_secs(60);
+/// `egress.pool_idle_timeout_sec` of the streams' gateway: the pool's reaper runs at this
+/// interval, so an idle provider connection is closed 30 to 60 s after its last use, before
+/// the last sample ([`TRIM_WAIT`] + [`WINDOW_IDLE`] after the second round).
+const POOL_IDLE: Duration = Duration::from_secs(30);
 const IO_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn run(ctx: &Context) -> Result<String> {
@@ -115,16 +119,7 @@ pub fn run(ctx: &Context) -> Result<String> {
     // The streams on a fresh gateway, so that its baseline is not the idle clients' high
     // water mark.
     eprintln!("xtask: ws: {STREAMS} concurrent streamed chats");
-    // Windows of finished sessions' history stay cached for their next turn (up to
-    // `agents.window_cache_mib`) until idle for `agents.window_cache_idle_sec`: a minute here
-    // (10 by default), so that the last sample is taken after they are dropped.
-    let streams_config = CONFIG.replace(
-        r#""agents": {"#,
-        &format!(
-            r#""agents": {{"window_cache_idle_sec": {}, "#,
-            WINDOW_IDLE.as_secs()
-        ),
-    );
+    let streams_config = streams_config();
     let mut gateway = start_gateway(ctx, &fake, "ws-streams", &streams_config)?;
     let addr = gateway.addr();
     stream_sse(addr, &token, 0)?;
@@ -207,8 +202,9 @@ pub fn run(ctx: &Context) -> Result<String> {
          {:.1} MiB; the window cache then held {}. A second round of {STREAMS} on new \
          sessions: peak {:.1} MiB, after a trim period {:.1} MiB ({:+.1} MiB against before the \
          first; window cache {}). {} s later, the windows idle for longer than \
-         `agents.window_cache_idle_sec` ({} s here) dropped (window cache {}): {:.1} MiB ({:+.1} MiB \
-         against before the first); of it anonymous memory (RssAnon, the rest being the binary's \
+         `agents.window_cache_idle_sec` ({} s here) dropped (window cache {}) and the provider \
+         connections idle for longer than `egress.pool_idle_timeout_sec` ({} s here) closed: \
+         {:.1} MiB ({:+.1} MiB against before the first); of it anonymous memory (RssAnon, the rest being the binary's \
          and libraries' pages from the page cache) {:.1} MiB against {:.1} MiB before the first \
          ({:+.1} MiB).\n",
         STREAMS / 2,
@@ -231,6 +227,7 @@ pub fn run(ctx: &Context) -> Result<String> {
         WINDOW_IDLE.as_secs(),
         WINDOW_IDLE.as_secs(),
         windows_gone,
+        POOL_IDLE.as_secs(),
         later_windows as f64 / 1024.0,
         (later_windows as f64 - before_streams as f64) / 1024.0,
         anon_after as f64 / 1024.0,
@@ -238,6 +235,24 @@ pub fn run(ctx: &Context) -> Result<String> {
         (anon_after as f64 - anon_before as f64) / 1024.0,
     ));
     Ok(text)
+}
+
+/// The streams' gateway: [`CONFIG`] with short idle times for what a burst leaves cached.
+fn streams_config() -> String {
+    // Windows of finished sessions' history stay cached for their next turn (up to
+    // `agents.window_cache_mib`) until idle for `agents.window_cache_idle_sec`: a minute here
+    // (10 by default), so that the last sample is taken after they are dropped.
+    // Idle keep-alive connections to the provider stay pooled (at most
+    // `egress.pool_max_idle_per_host`, 64) for `egress.pool_idle_timeout_sec`: 30 s here (90 by
+    // default), for the same reason.
+    CONFIG.replace(
+        r#""agents": {"#,
+        &format!(
+            r#""egress": {{"pool_idle_timeout_sec": {}}}, "agents": {{"window_cache_idle_sec": {}, "#,
+            POOL_IDLE.as_secs(),
+            WINDOW_IDLE.as_secs()
+        ),
+    )
 }
 
 fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str, config_json: &str) -> Result<Gateway> {
@@ -552,5 +567,9 @@ mod tests {
         let c = super::CONFIG;
         assert!(c.contains(r#""max_ws_per_user": 20000"#));
         assert_eq!(c.matches('{').count(), c.matches('}').count());
+        let streams = super::streams_config();
+        assert!(streams.contains(r#""egress": {"pool_idle_timeout_sec": 30}"#));
+        assert!(streams.contains(r#""agents": {"window_cache_idle_sec": 60, "defaults""#));
+        assert_eq!(streams.matches('{').count(), streams.matches('}').count());
     }
 }
