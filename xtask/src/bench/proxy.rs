@@ -27,7 +27,7 @@ const TARGET_PER_SECOND: f64 = 2000.0;
 
 /// `config.json` of the gateway under load: the per-IP and per-user request limits off (all the
 /// load comes from one IP and one user), no tool-call limit, a cheap default model.
-const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
+pub const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
 /// A syntactically valid key; the fake provider accepts anything.
 const API_KEY: &str = "sk-bench-0000000000000000";
 /// The answer the fake gives, as the gateway returns it.
@@ -73,11 +73,21 @@ pub fn run(ctx: &Context) -> Result<String> {
 
 /// The gateway of these benchmarks, started in its own directory under the scratch dir and ready.
 pub fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str) -> Result<Gateway> {
+    start_gateway_with(ctx, fake, name, CONFIG)
+}
+
+/// [`start_gateway`] with another config file's contents.
+pub fn start_gateway_with(
+    ctx: &Context,
+    fake: &FakeLlm,
+    name: &str,
+    config_json: &str,
+) -> Result<Gateway> {
     let workdir = ctx.scratch.join(name);
     let home = workdir.join("home");
     create_parent(&home)?;
     let config = workdir.join("config.json");
-    fs::write(&config, CONFIG).with_context(|| format!("writing {}", config.display()))?;
+    fs::write(&config, config_json).with_context(|| format!("writing {}", config.display()))?;
     let config = config.to_str().context("the scratch path is not UTF-8")?;
     let base_url = fake.base_url();
     let mut env = vec![
