@@ -22,13 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::fake_llm::FakeLlm;
+use super::fake_llm::{FakeLlm, start_gateway_with};
 use super::gateway::Gateway;
 use super::http::{Conn, post_json};
 use super::load::{self, Latency, Load, Outcome, delta_ms, ms3};
 use super::proxy::{
     WARM_UP, check_completion, completion_request, measure_direct, measure_direct_with,
-    start_gateway_with,
 };
 use super::{Context, cpu, mib};
 use crate::error::{Context as _, Result, bail};
@@ -58,7 +57,7 @@ fn config() -> String {
 
 pub fn run(ctx: &Context) -> Result<String> {
     let fake = FakeLlm::start()?;
-    let mut gateway = start_gateway_with(ctx, &fake, "history", &config())?;
+    let mut gateway = start_gateway_with(ctx, &fake, "history", &config(), &[])?;
     let pid = gateway.pid().context("the gateway is not running")?;
     let token = ctx.binary.token().to_owned();
     let rss_ready = gateway.rss_kib()?;
@@ -160,8 +159,8 @@ const ABBA: [bool; 8] = [false, true, true, false, true, false, false, true];
 struct Pair {
     case: String,
     /// Completions/s of the fresh store's slices and of the case's, in [`ABBA`] order.
-    fresh: Vec<f64>,
-    sessions: Vec<f64>,
+    fresh_rates: Vec<f64>,
+    case_rates: Vec<f64>,
     /// Gateway CPU per request (ms), over each side's slices.
     fresh_cpu_ms: f64,
     case_cpu_ms: f64,
@@ -175,7 +174,7 @@ struct Pair {
 
 impl Pair {
     fn ratio(&self) -> f64 {
-        self.sessions.iter().sum::<f64>() / self.fresh.iter().sum::<f64>().max(1e-9)
+        self.case_rates.iter().sum::<f64>() / self.fresh_rates.iter().sum::<f64>().max(1e-9)
     }
 }
 
@@ -199,7 +198,13 @@ fn paired(
         bail!("the paired comparison needs 2 cores, this machine gives {cores}");
     }
     let all = format!("0-{}", cores - 1);
-    let fresh = start_gateway_with(ctx, fake, &format!("history-fresh-store-{tag}"), &config())?;
+    let fresh = start_gateway_with(
+        ctx,
+        fake,
+        &format!("history-fresh-store-{tag}"),
+        &config(),
+        &[],
+    )?;
     let (case_pid, fresh_pid) = (
         case.pid().context("the gateway is not running")?,
         fresh
@@ -215,8 +220,8 @@ fn paired(
         let per_worker = (sessions / c).max(1);
         let mut pair = Pair {
             case: format!("{label} turns"),
-            fresh: Vec::new(),
-            sessions: Vec::new(),
+            fresh_rates: Vec::new(),
+            case_rates: Vec::new(),
             fresh_cpu_ms: 0.0,
             case_cpu_ms: 0.0,
             errors: 0,
@@ -250,11 +255,11 @@ fn paired(
             let used = cpu::Snapshot::take(pid)?.since(&before).gateway;
             pair.errors += outcome.errors;
             if is_case {
-                pair.sessions.push(outcome.per_second());
+                pair.case_rates.push(outcome.per_second());
                 case_cpu += used;
                 case_requests += outcome.requests;
             } else {
-                pair.fresh.push(outcome.per_second());
+                pair.fresh_rates.push(outcome.per_second());
                 fresh_cpu += used;
                 fresh_requests += outcome.requests;
             }
@@ -527,8 +532,8 @@ fn report(
             pair.case,
             pair.filled,
             pair.filled + pair.sent.div_ceil(pair.session_count as u64),
-            list(&pair.fresh),
-            list(&pair.sessions),
+            list(&pair.fresh_rates),
+            list(&pair.case_rates),
             ratio * 100.0,
             pair.fresh_cpu_ms,
             pair.case_cpu_ms,

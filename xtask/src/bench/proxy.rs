@@ -7,14 +7,13 @@
 //! latency is gateway minus direct, per percentile. The load generator, the fake provider and
 //! the gateway share the machine's cores, which the report says.
 
-use std::fs;
 use std::time::Duration;
 
 use super::fake_llm::FakeLlm;
 use super::gateway::Gateway;
 use super::http::{Response, post_json};
 use super::load::{self, Latency, Load, Outcome, delta_ms, ms3};
-use super::{Context, cpu, create_parent, filesystem_of, mib};
+use super::{Context, cpu, filesystem_of, mib};
 use crate::error::{Context as _, Result, bail};
 
 /// Concurrency levels of the issue.
@@ -73,36 +72,7 @@ pub fn run(ctx: &Context) -> Result<String> {
 
 /// The gateway of these benchmarks, started in its own directory under the scratch dir and ready.
 pub fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str) -> Result<Gateway> {
-    start_gateway_with(ctx, fake, name, CONFIG)
-}
-
-/// [`start_gateway`] with another config file's contents.
-pub fn start_gateway_with(
-    ctx: &Context,
-    fake: &FakeLlm,
-    name: &str,
-    config_json: &str,
-) -> Result<Gateway> {
-    let workdir = ctx.scratch.join(name);
-    let home = workdir.join("home");
-    create_parent(&home)?;
-    let config = workdir.join("config.json");
-    fs::write(&config, config_json).with_context(|| format!("writing {}", config.display()))?;
-    let config = config.to_str().context("the scratch path is not UTF-8")?;
-    let base_url = fake.base_url();
-    let mut env = vec![
-        ("EXOCLAW_CONFIG", config),
-        ("EXOCLAW_OPENAI_API_KEY", API_KEY),
-        ("EXOCLAW_OPENAI_BASE_URL", base_url.as_str()),
-    ];
-    env.extend(
-        ctx.gateway_env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    let mut gateway = ctx.binary.start_with(&home, &env)?;
-    gateway.wait_ready()?;
-    Ok(gateway)
+    super::fake_llm::start_gateway_with(ctx, fake, name, CONFIG, &[])
 }
 
 /// The load against the fake provider itself: the streaming request the gateway makes.

@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::fake_llm::{FakeLlm, SLOW_MARKER};
+use super::Context;
+use super::fake_llm::{FakeLlm, SLOW_MARKER, start_gateway_with};
 use super::gateway::Gateway;
 use super::http::{find, post_json};
-use super::{Context, create_parent};
 use crate::error::{Context as _, Result, bail};
 
 /// Idle authenticated WebSocket clients (the issue's figure).
@@ -49,7 +49,6 @@ const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0,
   "header_timeout_sec": 300},
  "scheduler": {"lanes": {"main": {"concurrency": 2000}}, "queue_timeout_sec": 600},
  "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
-const API_KEY: &str = "sk-bench-0000000000000000";
 /// Past the gateway's 30 s memory trim.
 const TRIM_WAIT: Duration = Duration::from_secs(30);
 /// `agents.window_cache_idle_sec` of the streams' gateway.
@@ -62,7 +61,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn run(ctx: &Context) -> Result<String> {
     let fake = FakeLlm::start()?;
-    let mut gateway = start_gateway(ctx, &fake, "ws", CONFIG)?;
+    let mut gateway = start_gateway_with(ctx, &fake, "ws", CONFIG, &[])?;
     let token = ctx.binary.token().to_owned();
     let addr = gateway.addr();
     // Warm up what the first connection of each kind initialises once.
@@ -120,7 +119,7 @@ pub fn run(ctx: &Context) -> Result<String> {
     // water mark.
     eprintln!("xtask: ws: {STREAMS} concurrent streamed chats");
     let streams_config = streams_config();
-    let mut gateway = start_gateway(ctx, &fake, "ws-streams", &streams_config)?;
+    let mut gateway = start_gateway_with(ctx, &fake, "ws-streams", &streams_config, &[])?;
     let addr = gateway.addr();
     stream_sse(addr, &token, 0)?;
     stream_ws(addr, &token, 1)?;
@@ -253,29 +252,6 @@ fn streams_config() -> String {
             WINDOW_IDLE.as_secs()
         ),
     )
-}
-
-fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str, config_json: &str) -> Result<Gateway> {
-    let workdir = ctx.scratch.join(name);
-    let home = workdir.join("home");
-    create_parent(&home)?;
-    let config = workdir.join("config.json");
-    fs::write(&config, config_json).with_context(|| format!("writing {}", config.display()))?;
-    let config = config.to_str().context("the scratch path is not UTF-8")?;
-    let base_url = fake.base_url();
-    let mut env = vec![
-        ("EXOCLAW_CONFIG", config),
-        ("EXOCLAW_OPENAI_API_KEY", API_KEY),
-        ("EXOCLAW_OPENAI_BASE_URL", base_url.as_str()),
-    ];
-    env.extend(
-        ctx.gateway_env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    let mut gateway = ctx.binary.start_with(&home, &env)?;
-    gateway.wait_ready()?;
-    Ok(gateway)
 }
 
 /// Time for closed connections' tasks to end and the allocator to settle.
