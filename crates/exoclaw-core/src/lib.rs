@@ -15,6 +15,7 @@ pub mod model;
 pub mod provider;
 pub mod schedule;
 pub mod secret;
+pub mod sparse;
 pub mod store;
 pub mod tool;
 pub mod trace;

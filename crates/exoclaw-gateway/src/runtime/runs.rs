@@ -7,6 +7,7 @@
 
 use super::lanes::{Admission, Lanes, Refused};
 use exoclaw_core::SessionId;
+use exoclaw_core::sparse::ShrinkWhenSparse as _;
 use futures_util::FutureExt as _;
 use std::collections::HashMap;
 use std::future::Future;
@@ -111,6 +112,7 @@ impl Runs {
                     tokens.retain(|(id, _)| *id != run);
                     if tokens.is_empty() {
                         active.remove(&session);
+                        active.shrink_when_sparse();
                     }
                 }
             }

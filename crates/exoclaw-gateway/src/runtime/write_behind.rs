@@ -30,6 +30,7 @@
 
 use crate::supervisor::{Policy, Supervisor, Task};
 use async_trait::async_trait;
+use exoclaw_core::sparse::ShrinkWhenSparse as _;
 use exoclaw_core::store::{
     Store, StoreError, StoreResult, TraceStore, UsageReportStore, UsageStore,
 };
@@ -412,6 +413,7 @@ async fn commit(shared: &Shared, writes: Vec<TraceWrite>, keys: Vec<u64>) {
     for key in keys {
         p.entries.remove(&key);
     }
+    p.entries.shrink_when_sparse();
 }
 
 fn log_skipped(skipped: usize) {

@@ -269,14 +269,23 @@ fn build_sql(sessions: usize, appends: usize) -> String {
          ?, ?, ?, ? FROM sessions s WHERE s.tenant_id = ? AND s.id = ? \
          RETURNING id, seq; \
          UPDATE sessions SET updated_at = ? WHERE tenant_id = ? AND id = ?;";
-    let mut sql = String::from("BEGIN IMMEDIATE;");
+    const BEGIN: &str = "BEGIN IMMEDIATE;";
+    const END: &str = " COMMIT;";
+    // Built at its final size: the text is kept for the process's life, and
+    // is often first needed amid a burst, so no room beyond it stays (a
+    // doubled String kept up to twice the text).
+    let mut sql = String::with_capacity(
+        BEGIN.len() + sessions * SESSION.len() + appends * APPEND.len() + END.len(),
+    );
+    sql.push_str(BEGIN);
     for _ in 0..sessions {
         sql.push_str(SESSION);
     }
     for _ in 0..appends {
         sql.push_str(APPEND);
     }
-    sql.push_str(" COMMIT;");
+    sql.push_str(END);
+    debug_assert_eq!(sql.len(), sql.capacity());
     sql
 }
 
@@ -428,6 +437,12 @@ mod tests {
         assert_eq!(sql.matches('?').count(), 8 + 20);
         assert!(sql.find("INSERT INTO sessions") < sql.find("INSERT INTO messages"));
         assert!(std::ptr::eq(sql, batch_sql(1, 2)), "built once");
+        let built = build_sql(3, 5);
+        assert_eq!(
+            built.capacity(),
+            built.len(),
+            "no room kept beyond the text"
+        );
         assert_eq!(
             batch_sql(0, MAX_BATCH).matches("RETURNING id, seq").count(),
             MAX_BATCH

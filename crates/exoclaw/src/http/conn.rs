@@ -18,6 +18,7 @@
 //! are never displaced. A slot is released when the last holder of its
 //! [`ConnSlot`] goes (the HTTP connection, and a WebSocket served on it).
 
+use exoclaw_core::sparse::ShrinkWhenSparse as _;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -199,12 +200,14 @@ impl ConnTable {
 /// Remove `id` from every index.
 fn remove(st: &mut State, id: u64) -> Option<Entry> {
     let entry = st.entries.remove(&id)?;
+    st.entries.shrink_when_sparse();
     st.unauthenticated.remove(&id);
     if let Some(per) = st.per_ip.get_mut(&entry.ip) {
         per.total -= 1;
         per.unauthenticated.remove(&id);
         if per.total == 0 {
             st.per_ip.remove(&entry.ip);
+            st.per_ip.shrink_when_sparse();
         }
     }
     Some(entry)
@@ -292,6 +295,35 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_table_gives_back_the_room_a_burst_made_it_grow() {
+        let many = ConnLimits {
+            max_total: 5_000,
+            max_per_ip: 5_000,
+            max_unauthenticated: 5_000,
+            max_unauthenticated_per_ip: 5_000,
+            exempt: vec![],
+        };
+        let t = ConnTable::new(many);
+        let burst: Vec<_> = (0..2_000u32)
+            .map(|i| t.admit(IpAddr::from([192, 0, 2, (i % 200) as u8])).unwrap().0)
+            .collect();
+        assert!(t.lock().entries.capacity() >= 2_000);
+        assert!(t.lock().per_ip.capacity() >= 200);
+        // All but five close.
+        let kept: Vec<_> = burst.into_iter().take(5).collect();
+        assert_eq!(t.counts(), (0, 5));
+        let room = t.lock().entries.capacity();
+        assert!(room <= 4 * exoclaw_core::sparse::KEEP_CAPACITY, "{room}");
+        let by_address = t.lock().per_ip.capacity();
+        assert!(by_address <= 4 * exoclaw_core::sparse::KEEP_CAPACITY, "{by_address}");
+        assert!(kept.iter().all(|slot| !slot.evict.is_cancelled()));
+        // The five still leave the table when they close, and it admits again.
+        drop(kept);
+        assert_eq!(t.counts(), (0, 0));
+        assert!(t.admit(ip("192.0.2.1")).is_ok());
     }
 
     #[test]

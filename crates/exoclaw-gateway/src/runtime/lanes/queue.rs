@@ -17,6 +17,7 @@
 //! waiters ([`Book::fill`] runs after every change that could break it).
 
 use super::lane::{Admission, Lane, LaneState, Pressure, SessionKind};
+use exoclaw_core::sparse::ShrinkWhenSparse as _;
 use exoclaw_core::{SessionId, TenantId};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use tokio::sync::oneshot;
@@ -151,6 +152,8 @@ impl LaneBook {
             let id = q.pop_first();
             if q.is_empty() {
                 self.tenants.remove(&tenant);
+                self.tenants.shrink_when_sparse();
+                self.turn.shrink_when_sparse();
             } else {
                 self.turn.push_back(tenant);
             }
@@ -169,6 +172,8 @@ impl LaneBook {
         if q.is_empty() {
             self.tenants.remove(tenant);
             self.turn.retain(|t| t != tenant);
+            self.tenants.shrink_when_sparse();
+            self.turn.shrink_when_sparse();
         }
     }
 }
@@ -270,6 +275,7 @@ impl Book {
     /// meanwhile, which the caller keeps as a permit or releases.
     pub(super) fn abandon(&mut self, id: WaiterId, now: Instant) -> Option<Stage> {
         let w = self.waiters.remove(&id)?;
+        self.waiters.shrink_when_sparse();
         let lane = &mut self.lanes[w.lane.index()];
         lane.queued = lane.queued.saturating_sub(1);
         match w.stage {
@@ -364,6 +370,7 @@ impl Book {
                 let Some(w) = self.waiters.remove(&id) else {
                     continue;
                 };
+                self.waiters.shrink_when_sparse();
                 lane.running += 1;
                 lane.queued = lane.queued.saturating_sub(1);
                 // A dropped receiver means the waiter's future is being
@@ -384,6 +391,7 @@ impl Book {
         }
         if !s.group || s.allowance >= self.group_max {
             self.sessions.remove(session);
+            self.sessions.shrink_when_sparse();
         } else if s.idle_since.is_none() {
             s.idle_since = Some(now);
             self.idle.push_back((now, session.clone()));
@@ -406,7 +414,9 @@ impl Book {
                 .is_some_and(|s| s.idle_since == Some(since))
             {
                 self.sessions.remove(&session);
+                self.sessions.shrink_when_sparse();
             }
+            self.idle.shrink_when_sparse();
         }
     }
 
