@@ -388,6 +388,11 @@ pub fn filesystem_of(path: &Path) -> String {
         )
 }
 
+/// A target's verdict in a report.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
 /// A `Key:   123 kB` value from `/proc/meminfo` or `/proc/PID/status`, in KiB.
 pub fn proc_kib(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {

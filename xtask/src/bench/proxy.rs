@@ -347,9 +347,9 @@ fn targets(rows: &[Row]) -> String {
             (Some(d), Some(g)) => {
                 let added = delta_ms(g.p50, d.p50);
                 let met = added <= TARGET_ADDED_P50_MS && row.through.errors == 0;
-                (format!("{added:+.3} ms"), verdict(met))
+                (format!("{added:+.3} ms"), super::verdict(met))
             }
-            _ => ("no successful requests".to_owned(), verdict(false)),
+            _ => ("no successful requests".to_owned(), super::verdict(false)),
         };
         text.push_str(&format!(
             "| added p50 ≤ 1 ms at concurrency 1 | {result} | {verdict} |\n"
@@ -360,13 +360,9 @@ fn targets(rows: &[Row]) -> String {
         let met = rate >= TARGET_PER_SECOND && row.through.errors == 0;
         text.push_str(&format!(
             "| ≥ 2,000 completions/s at concurrency 64 | {rate:.0}/s | {} |\n",
-            verdict(met)
+            super::verdict(met)
         ));
     }
     text.push_str("| memory flat over a 10-minute run | `cargo xtask bench soak` | see there |\n");
     text
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "**missed**" }
 }
