@@ -308,7 +308,11 @@ mod tests {
         };
         let t = ConnTable::new(many);
         let burst: Vec<_> = (0..2_000u32)
-            .map(|i| t.admit(IpAddr::from([192, 0, 2, (i % 200) as u8])).unwrap().0)
+            .map(|i| {
+                t.admit(IpAddr::from([192, 0, 2, (i % 200) as u8]))
+                    .unwrap()
+                    .0
+            })
             .collect();
         assert!(t.lock().entries.capacity() >= 2_000);
         assert!(t.lock().per_ip.capacity() >= 200);
@@ -318,7 +322,10 @@ mod tests {
         let room = t.lock().entries.capacity();
         assert!(room <= 4 * exoclaw_core::sparse::KEEP_CAPACITY, "{room}");
         let by_address = t.lock().per_ip.capacity();
-        assert!(by_address <= 4 * exoclaw_core::sparse::KEEP_CAPACITY, "{by_address}");
+        assert!(
+            by_address <= 4 * exoclaw_core::sparse::KEEP_CAPACITY,
+            "{by_address}"
+        );
         assert!(kept.iter().all(|slot| !slot.evict.is_cancelled()));
         // The five still leave the table when they close, and it admits again.
         drop(kept);
