@@ -469,7 +469,7 @@ fn webhook_report(
         t.reply_rate,
         t.sent.saturating_sub(t.replied),
         t.duplicates,
-        if met { "met" } else { "**missed**" }
+        super::verdict(met)
     ));
     if !log.trim().is_empty() {
         text.push_str(&format!(

@@ -12,11 +12,11 @@
 use std::time::{Duration, Instant};
 
 use super::fake_llm::FakeLlm;
+use super::fake_llm::start_gateway;
 use super::gateway::Gateway;
 use super::history::fill;
 use super::http::Conn;
 use super::load::{self, Latency};
-use super::proxy::start_gateway;
 use super::{Context, mib};
 use crate::error::{Context as _, Result, bail};
 
@@ -179,10 +179,10 @@ fn report(
     out.push_str(&format!(
         "\nSlowest page p50: {worst:.2} ms (target at most {TARGET_P50_MS} ms: {}). First load \
          (the overview, stylesheet, script, icon; uncompressed): {:.1} KB (target at most {} KB: {}).\n",
-        if worst <= TARGET_P50_MS { "met" } else { "missed" },
+        super::verdict(worst <= TARGET_P50_MS),
         first_load as f64 / 1024.0,
         TARGET_FIRST_LOAD / 1024,
-        if first_load <= TARGET_FIRST_LOAD { "met" } else { "missed" },
+        super::verdict(first_load <= TARGET_FIRST_LOAD),
     ));
     out
 }

@@ -329,11 +329,7 @@ fn report(ctx: &Context, rows: &[(&str, Outcome)], bursts: &[Burst], end: &End) 
     let p50 = |i: usize| rows[i].1.latency().map(|l| l.p50);
     if let (Some(plain), Some(tool), Some(sync)) = (p50(0), p50(1), p50(2)) {
         let overhead = delta_ms(sync, plain);
-        let met = if overhead <= TARGET_OVERHEAD_P50_MS {
-            "met"
-        } else {
-            "**missed**"
-        };
+        let met = super::verdict(overhead <= TARGET_OVERHEAD_P50_MS);
         out.push_str(&format!(
             "\nDelegation overhead over a plain turn, p50: **{overhead:.2} ms** (target ≤ {TARGET_OVERHEAD_P50_MS} ms: {met}); \
              of it, a second LLM call and a tool call cost {:.2} ms (the tool-call turn), the delegate's own turn and the \

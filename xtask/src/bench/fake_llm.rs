@@ -481,11 +481,12 @@ fn unix_now() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-/// The config of a gateway benchmarked against [`FakeLlm`]: no rate limits,
+/// The config of a gateway benchmarked against [`FakeLlm`]: no rate limits
+/// (all the load comes from one address and one user), no tool-call limit,
 /// the fake's model by default.
-const GATEWAY_CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
+pub const GATEWAY_CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
 /// The provider key the gateway sends to the fake.
-const API_KEY: &str = "sk-bench-0000000000000000";
+pub const API_KEY: &str = "sk-bench-0000000000000000";
 
 /// The gateway of benchmark `name` (data dir and config under the
 /// scratch dir), pointed at `fake`, ready.

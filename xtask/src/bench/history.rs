@@ -47,9 +47,9 @@ const TARGET_RATE_VS_FRESH: f64 = 0.9;
 /// window is not cached reads it from the store at every turn.
 const WINDOW_CACHE_MIB: u64 = 256;
 
-/// The proxy benchmark's config with a window cache for every case's sessions.
+/// The benchmarks' gateway config with a window cache for every case's sessions.
 fn config() -> String {
-    super::proxy::CONFIG.replace(
+    super::fake_llm::GATEWAY_CONFIG.replace(
         r#""agents": {"#,
         &format!(r#""agents": {{"window_cache_mib": {WINDOW_CACHE_MIB}, "#),
     )
@@ -561,7 +561,7 @@ fn report(
     for (what, met, result) in verdicts {
         text.push_str(&format!(
             "| {what} | {result} | {} |\n",
-            if met { "met" } else { "**missed**" }
+            super::verdict(met)
         ));
     }
     text.push_str(&format!(

@@ -29,9 +29,10 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use super::fake_llm::FakeLlm;
+use super::fake_llm::start_gateway;
 use super::gateway::GatewayBinary;
 use super::http::{Conn, post_json};
-use super::proxy::{check_completion, check_sse, completion_request, start_gateway};
+use super::proxy::{check_completion, check_sse, completion_request};
 use super::{Context, Scratch, layout_rodata, target_dir};
 use crate::command::{cargo, find_program, run as run_command, workspace_root};
 use crate::error::{Context as _, Result, bail};

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::fake_llm::FakeLlm;
+use super::fake_llm::{API_KEY, FakeLlm, start_gateway};
 use super::gateway::Gateway;
 use super::http::{Response, post_json};
 use super::load::{self, Latency, Load, Outcome, delta_ms, ms3};
@@ -24,11 +24,6 @@ pub const WARM_UP: Duration = Duration::from_secs(2);
 const TARGET_ADDED_P50_MS: f64 = 1.0;
 const TARGET_PER_SECOND: f64 = 2000.0;
 
-/// `config.json` of the gateway under load: the per-IP and per-user request limits off (all the
-/// load comes from one IP and one user), no tool-call limit, a cheap default model.
-pub const CONFIG: &str = r#"{"gateway": {"rate_limit_rpm": 0}, "tools": {"rate_limit_per_hour": 0}, "agents": {"defaults": {"model": "gpt-4o-mini"}}}"#;
-/// A syntactically valid key; the fake provider accepts anything.
-const API_KEY: &str = "sk-bench-0000000000000000";
 /// The answer the fake gives, as the gateway returns it.
 const ANSWER: &str = "Hello from the fake provider.";
 
@@ -68,11 +63,6 @@ pub fn run(ctx: &Context) -> Result<String> {
     let log = gateway.log_lines(20);
     gateway.stop()?;
     Ok(report(ctx, &rows, [rss_before, rss_after, hwm], &log))
-}
-
-/// The gateway of these benchmarks, started in its own directory under the scratch dir and ready.
-pub fn start_gateway(ctx: &Context, fake: &FakeLlm, name: &str) -> Result<Gateway> {
-    super::fake_llm::start_gateway_with(ctx, fake, name, CONFIG, &[])
 }
 
 /// The load against the fake provider itself: the streaming request the gateway makes.

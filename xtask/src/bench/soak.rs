@@ -15,9 +15,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::fake_llm::FakeLlm;
+use super::fake_llm::start_gateway;
 use super::gateway::Gateway;
 use super::load::{self, ms3};
-use super::proxy::{completion_request, gateway_load, start_gateway};
+use super::proxy::{completion_request, gateway_load};
 use super::{Context, cpu, mib};
 use crate::error::{Context as _, Result, bail};
 

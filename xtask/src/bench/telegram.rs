@@ -357,7 +357,7 @@ fn report(rounds: &[Vec<Turn>; 2], usage: cpu::Usage, log: &str) -> String {
     for (name, met, value) in verdicts {
         text.push_str(&format!(
             "| gateway overhead, update → first streamed output, p50 ≤ 5 ms ({name}) | {value} | {} |\n",
-            if met { "met" } else { "**missed**" }
+            super::verdict(met)
         ));
     }
     if !log.trim().is_empty() {

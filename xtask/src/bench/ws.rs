@@ -222,11 +222,7 @@ pub fn run(ctx: &Context) -> Result<String> {
         per(http_kib, base, IDLE_OTHER),
         (unauth_kib.saturating_sub(base)) as f64 / 1024.0,
         per(unauth_kib, base, IDLE_OTHER),
-        if ws_per <= TARGET_PER_WS_KIB && ws_total_mib <= TARGET_IDLE_WS_MIB {
-            "met"
-        } else {
-            "missed"
-        },
+        super::verdict(ws_per <= TARGET_PER_WS_KIB && ws_total_mib <= TARGET_IDLE_WS_MIB),
         open_time.as_secs_f64(),
         after_ws as f64 / 1024.0,
         (after_ws as f64 - base as f64) / 1024.0,
