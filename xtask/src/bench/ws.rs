@@ -81,7 +81,7 @@ const TRIM_WAIT: Duration = Duration::from_secs(30);
 const WINDOW_IDLE: Duration = Duration::from_secs(60);
 /// `egress.pool_idle_timeout_sec` of the streams' gateway: the pool's reaper runs at this
 /// interval, so an idle provider connection is closed 30 to 60 s after its last use, before
-/// the last sample ([`TRIM_WAIT`] + [`WINDOW_IDLE`] after the second round).
+/// each round's last sample ([`TRIM_WAIT`] + [`WINDOW_IDLE`] after the round).
 const POOL_IDLE: Duration = Duration::from_secs(30);
 const IO_TIMEOUT: Duration = Duration::from_secs(120);
 
