@@ -216,6 +216,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_table_of_running_sessions_gives_back_the_room_of_a_burst() {
+        let runs = runs();
+        let all: Vec<_> = (0..1_000)
+            .map(|i| {
+                runs.spawn(
+                    admission(&format!("s{i}")),
+                    CancellationToken::new(),
+                    async move { i },
+                )
+            })
+            .collect();
+        assert!(lock_map(&runs.inner.active).capacity() >= 1_000);
+        for rx in all {
+            done(rx.await.unwrap());
+        }
+        tokio::task::yield_now().await;
+        let active = lock_map(&runs.inner.active);
+        assert!(active.is_empty());
+        assert!(
+            active.capacity() <= 4 * exoclaw_core::sparse::KEEP_CAPACITY,
+            "{}",
+            active.capacity()
+        );
+    }
+
+    #[tokio::test]
     async fn turns_of_one_session_run_one_at_a_time_in_order() {
         let runs = runs();
         let log = Arc::new(Mutex::new(Vec::new()));

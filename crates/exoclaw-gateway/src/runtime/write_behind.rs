@@ -555,6 +555,46 @@ mod tests {
         }
     }
 
+    /// Usage recorded while a commit waits piles up in `pending`; once it is
+    /// committed, the table gives back the room it grew to.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pending_usage_gives_back_the_room_of_a_burst() {
+        for t in test_store::all().await {
+            let wb = WriteBehind::start(t.store.clone(), &Supervisor::new());
+            // A budget read in progress holds the flusher's commit back.
+            let reading = wb.shared.spend.read().await;
+            let mut burst = tokio::task::JoinSet::new();
+            for _ in 0..1_000 {
+                let wb = wb.clone();
+                burst.spawn(async move { wb.record_usage(&entry(1)).await.unwrap() });
+            }
+            let pending = || wb.shared.pending.lock().unwrap().entries.len();
+            for _ in 0..5_000 {
+                if pending() == 1_000 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(pending(), 1_000, "{}", t.name);
+            drop(reading);
+            while burst.join_next().await.is_some() {}
+            wb.flush().await;
+            {
+                let p = wb.shared.pending.lock().unwrap();
+                assert!(p.entries.is_empty(), "{}", t.name);
+                assert!(
+                    p.entries.capacity() <= 4 * exoclaw_core::sparse::KEEP_CAPACITY,
+                    "{}: room for {}",
+                    t.name,
+                    p.entries.capacity()
+                );
+            }
+            assert_eq!(wb.spend_since(&tenant(), &model(), 0).await.unwrap(), 1_000);
+            wb.shutdown(Duration::from_secs(5)).await;
+            t.finish().await;
+        }
+    }
+
     /// Budget reads while usage is recorded and committed: never less than
     /// what was recorded before the read started, never more than what was
     /// recorded before it ended (so nothing is missed or counted twice).

@@ -431,6 +431,20 @@ impl Book {
             })
     }
 
+    /// The entries the book's tables have room for (tests: a burst's room
+    /// is given back).
+    #[cfg(test)]
+    pub(super) fn room(&self) -> usize {
+        self.sessions.capacity()
+            + self.waiters.capacity()
+            + self.idle.capacity()
+            + self
+                .lanes
+                .iter()
+                .map(|l| l.tenants.capacity() + l.turn.capacity())
+                .sum::<usize>()
+    }
+
     /// Run the forgetting of idle throttled sessions as of `now` (tests).
     #[cfg(test)]
     pub(super) fn forget_idle_at(&mut self, now: Instant) {

@@ -570,6 +570,31 @@ async fn ten_thousand_admissions_cancellations_and_timeouts_leave_nothing_behind
     assert_nothing_left(&lanes);
 }
 
+#[tokio::test]
+async fn the_book_gives_back_the_room_of_a_burst() {
+    let (lanes, _) = scheduler(&config(1, 2, 60));
+    let never = CancellationToken::new();
+    let holder = granted(&mut ask(&lanes, direct("t0", "held"), &never));
+    let mut burst = Vec::new();
+    for i in 0..1_000 {
+        let mut f = ask(
+            &lanes,
+            direct(&format!("t{}", i % 300), &format!("s{i}")),
+            &never,
+        );
+        waits(&mut f);
+        burst.push(f);
+    }
+    assert!(lanes.with_book(|b| b.room()) >= 2_000);
+    drop(burst);
+    drop(holder);
+    assert_nothing_left(&lanes);
+    let room = lanes.with_book(|b| b.room());
+    assert!(room < 1_000, "the book kept room for {room} entries");
+    // And it admits again.
+    drop(granted(&mut ask(&lanes, direct("t1", "after"), &never)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn metrics_count_by_lane_and_reason_only() {
     let (lanes, metrics) = scheduler(&config(1, 3, 3));
